@@ -1,0 +1,49 @@
+"""Feature definitions as data: what the model code reads from the pipeline's custom_config.
+
+The pipeline passes `PipelineConfig.model_config()` (plain JSON) to Transform, Tuner and
+Trainer; this module turns it back into typed specs and names the transformed features.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Mapping
+
+from pipeline.config import FeatureSpec, FeatureType, LabelSpec
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    label: LabelSpec
+    features: Mapping[str, FeatureSpec]
+    hyperparameters: Mapping[str, Any]
+    tuner: Mapping[str, Any]
+
+
+def from_custom_config(custom_config: Mapping[str, Any]) -> ModelSpec:
+    """Rebuilds the typed feature and label specs from the JSON the pipeline passed along."""
+    label = dict(custom_config["label"])
+    label["positive_values"] = tuple(label.get("positive_values") or ())
+    features = {
+        name: FeatureSpec(**{**options, "type": FeatureType(options["type"])})
+        for name, options in custom_config["features"].items()
+    }
+    return ModelSpec(label=LabelSpec(**label), features=features,
+                     hyperparameters=dict(custom_config.get("trainer", {})),
+                     tuner=dict(custom_config.get("tuner", {})))
+
+
+def transformed_name(name: str) -> str:
+    """The name of a feature after Transform."""
+    return f"{name}_xf"
+
+
+def raw_input_columns(spec: ModelSpec) -> list[str]:
+    """The raw columns a request must carry: every feature, without the label's own columns."""
+    return list(spec.features)
+
+
+def label_columns(spec: ModelSpec) -> list[str]:
+    """The raw columns only the label needs (dropped from serving inputs)."""
+    extra = [spec.label.greater_than_fraction_of] if spec.label.greater_than_fraction_of else []
+    return [c for c in [spec.label.column, *extra] if c not in spec.features]

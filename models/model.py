@@ -1,0 +1,166 @@
+"""Trainer and Tuner entry points: `run_fn` and `tuner_fn`, thin over the helpers below.
+
+The Keras model reads the transformed features named by the feature definitions; the exported
+SavedModel carries three signatures:
+- `serving_default`: serialized tf.Examples of raw features (TF Serving's predict API form);
+- `serve_raw`: one tensor per raw feature column, for clients that send plain values;
+- `transform_features`: raw examples to transformed features (used by TFMA for the label).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras_tuner
+import tensorflow as tf
+import tensorflow_transform as tft
+from absl import logging
+from tfx import v1 as tfx
+from tfx_bsl.public import tfxio
+
+from models import features as feature_defs
+from pipeline.config import FeatureType
+
+_EVAL_BATCH_SIZE = 200
+
+
+def _input_fn(file_pattern, data_accessor, tf_transform_output: tft.TFTransformOutput,
+              label_name: str, batch_size: int) -> tf.data.Dataset:
+    return data_accessor.tf_dataset_factory(
+        file_pattern,
+        tfxio.TensorFlowDatasetOptions(batch_size=batch_size, label_key=label_name),
+        tf_transform_output.transformed_metadata.schema).repeat()
+
+
+def _hyperparameters(spec: feature_defs.ModelSpec) -> keras_tuner.HyperParameters:
+    """The search space; its defaults are the configured trainer values."""
+    hp = keras_tuner.HyperParameters()
+    trainer = spec.hyperparameters
+    units = list(trainer.get("hidden_units") or [32, 16])
+    hp.Choice("learning_rate", sorted({1e-2, 1e-3, float(trainer.get("learning_rate", 1e-3))}),
+              default=float(trainer.get("learning_rate", 1e-3)))
+    hp.Choice("first_units", sorted({16, 32, 64, units[0]}), default=units[0])
+    hp.Int("num_layers", 1, 3, default=len(units))
+    return hp
+
+
+def _build_model(hp: keras_tuner.HyperParameters, spec: feature_defs.ModelSpec,
+                 tf_transform_output: tft.TFTransformOutput) -> tf.keras.Model:
+    """A wide-and-deep binary classifier over the transformed features."""
+    inputs, wide, deep = {}, [], []
+    for name, feature in spec.features.items():
+        key = feature_defs.transformed_name(name)
+        if feature.type is FeatureType.NUMERIC:
+            inputs[key] = tf.keras.layers.Input(name=key, shape=(1,), dtype=tf.float32)
+            deep.append(inputs[key])
+            continue
+        inputs[key] = tf.keras.layers.Input(name=key, shape=(1,), dtype=tf.int64)
+        if feature.type is FeatureType.BUCKETIZED:
+            num_tokens = feature.num_buckets
+        else:
+            num_tokens = tf_transform_output.vocabulary_size_by_name(name) + feature.num_oov_buckets
+        wide.append(tf.keras.layers.CategoryEncoding(num_tokens=num_tokens, output_mode="one_hot")(
+            inputs[key]))
+    layers = deep + wide
+    x = tf.keras.layers.concatenate(layers) if len(layers) > 1 else layers[0]
+    units = hp.get("first_units")
+    for _ in range(hp.get("num_layers")):
+        x = tf.keras.layers.Dense(units, activation="relu")(x)
+        units = max(4, units // 2)
+    output = tf.keras.layers.Dense(1, activation="sigmoid")(x)
+    model = tf.keras.Model(inputs=inputs, outputs=output)
+    model.compile(loss="binary_crossentropy",
+                  optimizer=tf.keras.optimizers.Adam(learning_rate=hp.get("learning_rate")),
+                  metrics=[tf.keras.metrics.BinaryAccuracy(), tf.keras.metrics.AUC(name="auc")])
+    return model
+
+
+def _raw_serving_spec(spec: feature_defs.ModelSpec, tf_transform_output: tft.TFTransformOutput):
+    raw_spec = tf_transform_output.raw_feature_spec()
+    return {name: raw_spec[name] for name in feature_defs.raw_input_columns(spec)}
+
+
+def _signatures(model: tf.keras.Model, spec: feature_defs.ModelSpec,
+                tf_transform_output: tft.TFTransformOutput) -> dict[str, Any]:
+    # Tracked as attributes so the transform graph's assets are saved with the model.
+    model.tft_layer = tf_transform_output.transform_features_layer()
+    raw_spec = _raw_serving_spec(spec, tf_transform_output)
+
+    def predict(raw_features):
+        transformed = model.tft_layer(raw_features)
+        probability = tf.reshape(model(transformed), [-1])
+        return {"probabilities": probability,
+                "classes": tf.cast(probability > 0.5, tf.int64)}
+
+    @tf.function(input_signature=[tf.TensorSpec(shape=[None], dtype=tf.string, name="examples")])
+    def serve_examples(serialized):
+        return predict(tf.io.parse_example(serialized, raw_spec))
+
+    @tf.function(input_signature=[{
+        name: tf.TensorSpec(shape=[None], dtype=feature.dtype, name=name)
+        for name, feature in raw_spec.items()}])
+    def serve_raw(columns):
+        # Plain values, one per row: wrap them the way parse_example presents each column.
+        raw = {}
+        for name, feature in raw_spec.items():
+            value = columns[name]
+            if isinstance(feature, tf.io.FixedLenFeature):
+                raw[name] = tf.reshape(value, [-1, *feature.shape])
+            else:
+                rows = tf.shape(value, out_type=tf.int64)[0]
+                indices = tf.stack([tf.range(rows), tf.zeros([rows], tf.int64)], axis=1)
+                raw[name] = tf.SparseTensor(indices, value, tf.stack([rows, 1]))
+        return predict(raw)
+
+    full_raw_spec = tf_transform_output.raw_feature_spec()
+
+    @tf.function(input_signature=[tf.TensorSpec(shape=[None], dtype=tf.string, name="examples")])
+    def transform_features(serialized):
+        return model.tft_layer(tf.io.parse_example(serialized, full_raw_spec))
+
+    return {"serving_default": serve_examples.get_concrete_function(),
+            "serve_raw": serve_raw.get_concrete_function(),
+            "transform_features": transform_features.get_concrete_function()}
+
+
+def tuner_fn(fn_args: tfx.components.FnArgs) -> tfx.components.TunerFnResult:
+    """Returns a KerasTuner RandomSearch over learning rate and layer sizes."""
+    spec = feature_defs.from_custom_config(fn_args.custom_config)
+    tf_transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
+    tuner = keras_tuner.RandomSearch(
+        lambda hp: _build_model(hp, spec, tf_transform_output),
+        hyperparameters=_hyperparameters(spec),
+        max_trials=int(spec.tuner.get("max_trials", 2)),
+        objective=keras_tuner.Objective("val_auc", "max"),
+        directory=fn_args.working_dir, project_name="tuning", overwrite=True)
+    batch_size = int(spec.hyperparameters.get("batch_size", 64))
+    return tfx.components.TunerFnResult(tuner=tuner, fit_kwargs={
+        "x": _input_fn(fn_args.train_files, fn_args.data_accessor, tf_transform_output,
+                       spec.label.name, batch_size),
+        "validation_data": _input_fn(fn_args.eval_files, fn_args.data_accessor, tf_transform_output,
+                                     spec.label.name, _EVAL_BATCH_SIZE),
+        "steps_per_epoch": fn_args.train_steps,
+        "validation_steps": fn_args.eval_steps,
+    })
+
+
+def run_fn(fn_args: tfx.components.FnArgs) -> None:
+    """Trains the model (with the tuned hyperparameters when given) and exports it."""
+    spec = feature_defs.from_custom_config(fn_args.custom_config)
+    tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
+    if fn_args.hyperparameters:
+        hp = keras_tuner.HyperParameters.from_config(fn_args.hyperparameters)
+    else:
+        hp = _hyperparameters(spec)
+    logging.info("Training with hyperparameters %s", hp.values)
+    batch_size = int(spec.hyperparameters.get("batch_size", 64))
+    train = _input_fn(fn_args.train_files, fn_args.data_accessor, tf_transform_output,
+                      spec.label.name, batch_size)
+    evaluation = _input_fn(fn_args.eval_files, fn_args.data_accessor, tf_transform_output,
+                           spec.label.name, _EVAL_BATCH_SIZE)
+    model = _build_model(hp, spec, tf_transform_output)
+    model.fit(train, steps_per_epoch=fn_args.train_steps, validation_data=evaluation,
+              validation_steps=fn_args.eval_steps,
+              callbacks=[tf.keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir)])
+    tf.saved_model.save(model, fn_args.serving_model_dir,
+                        signatures=_signatures(model, spec, tf_transform_output))

@@ -1,0 +1,78 @@
+"""The Transform step's preprocessing_fn, driven entirely by the feature definitions."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import tensorflow as tf
+import tensorflow_transform as tft
+
+from models import features as feature_defs
+from pipeline.config import FeatureType
+
+_TYPE_DEFAULTS = {FeatureType.NUMERIC: 0.0, FeatureType.BUCKETIZED: 0.0, FeatureType.CATEGORICAL: ""}
+
+
+def _dense(x: tf.Tensor | tf.SparseTensor | tf.RaggedTensor, default: Any) -> tf.Tensor:
+    """A rank-1 tensor with one value per example; missing values become `default`.
+
+    Columns that are absent from some rows arrive as SparseTensor (or RaggedTensor) with
+    dense shape [batch, 1]; complete columns as dense [batch, 1] or [batch].
+    """
+    if isinstance(x, tf.RaggedTensor):
+        x = x.to_sparse()
+    if isinstance(x, tf.SparseTensor):
+        default = tf.constant(default, dtype=x.dtype) if x.dtype != tf.string else str(default)
+        x = tf.sparse.to_dense(
+            tf.SparseTensor(x.indices, x.values, [x.dense_shape[0], 1]), default_value=default)
+    return tf.reshape(x, [-1])
+
+
+def _as_float(x: tf.Tensor) -> tf.Tensor:
+    if x.dtype == tf.string:
+        return tf.strings.to_number(x, tf.float32)
+    return tf.cast(x, tf.float32)
+
+
+def _as_string(x: tf.Tensor) -> tf.Tensor:
+    return x if x.dtype == tf.string else tf.strings.as_string(x)
+
+
+def _label(inputs: Mapping[str, Any], spec: feature_defs.ModelSpec) -> tf.Tensor:
+    label = spec.label
+    column = _dense(inputs[label.column], "" if inputs[label.column].dtype == tf.string else 0)
+    if label.greater_than_fraction_of:
+        reference = _as_float(_dense(inputs[label.greater_than_fraction_of], 0))
+        positive = _as_float(column) > label.fraction * reference
+    elif label.positive_values:
+        positive = tf.reduce_any(
+            tf.equal(_as_string(column)[:, None], tf.constant(label.positive_values)[None, :]), axis=1)
+    else:
+        positive = _as_float(column) > 0.5
+    return tf.cast(positive, tf.int64)
+
+
+def preprocessing_fn(inputs: Mapping[str, Any], custom_config: Mapping[str, Any]) -> dict:
+    """Scales numbers, bucketizes, applies vocabularies and derives the label.
+
+    `custom_config` is `PipelineConfig.model_config()`; it says which column gets which
+    treatment, so a new dataset needs a new config, not new code.
+    """
+    spec = feature_defs.from_custom_config(custom_config)
+    outputs = {}
+    for name, feature in spec.features.items():
+        default = feature.default if feature.default is not None else _TYPE_DEFAULTS[feature.type]
+        out = feature_defs.transformed_name(name)
+        if feature.type is FeatureType.NUMERIC:
+            value = _dense(inputs[name], "" if inputs[name].dtype == tf.string else default)
+            outputs[out] = tft.scale_to_z_score(_as_float(value))
+        elif feature.type is FeatureType.BUCKETIZED:
+            value = _dense(inputs[name], "" if inputs[name].dtype == tf.string else default)
+            outputs[out] = tft.bucketize(_as_float(value), feature.num_buckets)
+        else:
+            value = _dense(inputs[name], default if inputs[name].dtype == tf.string else 0)
+            outputs[out] = tft.compute_and_apply_vocabulary(
+                _as_string(value), top_k=feature.top_k, num_oov_buckets=feature.num_oov_buckets,
+                vocab_filename=name)
+    outputs[spec.label.name] = _label(inputs, spec)
+    return outputs

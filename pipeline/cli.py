@@ -1,0 +1,92 @@
+"""The `tfxp` command: run the pipeline locally and inspect its runs in ML Metadata."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from pipeline.config import ConfigError, load_config
+
+EXIT_BAD_INPUT = 2
+EXIT_FAILED = 1
+
+
+def _config_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", "-c", help="pipeline config YAML (default: the bundled taxi config)")
+    parser.add_argument("--set", "-s", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config value, e.g. --set trainer.train_steps=200 (repeatable)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tfxp", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the whole pipeline locally (Beam DirectRunner, SQLite ML Metadata)")
+    _config_args(run)
+    run.add_argument("--verbose", "-v", action="store_true", help="also print TFX's own logs")
+    runs = sub.add_parser("runs", help="show the last runs recorded in ML Metadata")
+    _config_args(runs)
+    runs.add_argument("--last", type=int, default=3, help="how many runs to show (default 3)")
+    show = sub.add_parser("config", help="print the resolved configuration")
+    _config_args(show)
+    return parser
+
+
+def _run(args) -> int:
+    from pipeline import local_runner, metadata
+
+    config = load_config(args.config, args.overrides)
+    print(f"Running pipeline '{config.pipeline_name}' on {config.data.path}")
+    print(f"  outputs under {config.output_dir}")
+    try:
+        log_path = local_runner.run(config, verbose=args.verbose)
+    except local_runner.PipelineFailed as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"\nPipeline finished; TFX log: {log_path}\n")
+    latest = metadata.runs(config.metadata_path, config.pipeline_name, limit=1)
+    if latest:
+        print(metadata.format_run(latest[0]))
+    print(f"\nServing directory (TF Serving model base path): {config.serving_dir}")
+    return 0
+
+
+def _runs(args) -> int:
+    from pipeline import metadata
+
+    config = load_config(args.config, args.overrides)
+    try:
+        found = metadata.runs(config.metadata_path, config.pipeline_name, limit=args.last)
+    except FileNotFoundError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if not found:
+        print(f"no runs of '{config.pipeline_name}' recorded in {config.metadata_path}")
+    for run in found:
+        print(metadata.format_run(run))
+    return 0
+
+
+def _show_config(args) -> int:
+    import dataclasses
+    import json
+
+    config = load_config(args.config, args.overrides)
+    print(json.dumps(dataclasses.asdict(config), indent=2, default=str))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    handlers = {"run": _run, "runs": _runs, "config": _show_config}
+    try:
+        return handlers[args.command](args)
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,382 @@
+"""The pipeline's one typed configuration: parsed from a YAML file plus overrides, validated once.
+
+Every other module takes a `PipelineConfig`; nothing reads files or the environment at import
+time. Errors are `ConfigError`s whose message says what is wrong and how to fix it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import enum
+import importlib.util
+import os
+import pathlib
+from typing import Any, Mapping
+
+import yaml
+
+DEFAULT_CONFIG = "package://pipeline/configs/taxi.yaml"
+PACKAGE_PREFIX = "package://"
+
+
+class ConfigError(ValueError):
+    """A configuration (or the data it names) is wrong; the message says how to fix it."""
+
+
+class FeatureType(str, enum.Enum):
+    """How a feature column is preprocessed (see models/features.py)."""
+
+    NUMERIC = "numeric"          # z-score scaled float
+    BUCKETIZED = "bucketized"    # quantile buckets of a number, one-hot
+    CATEGORICAL = "categorical"  # vocabulary of strings (or integers), one-hot with OOV buckets
+
+
+class DataFormat(str, enum.Enum):
+    CSV = "csv"
+    TFRECORD = "tfrecord"
+    PARQUET = "parquet"
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureSpec:
+    """One input feature: its column, how it is preprocessed, and what fills it when missing."""
+
+    name: str
+    type: FeatureType
+    default: float | int | str | None = None  # fills missing values; None: the type's default
+    num_buckets: int = 10        # bucketized: number of quantile buckets
+    top_k: int | None = None     # categorical: keep the k most frequent values
+    num_oov_buckets: int = 1     # categorical: buckets for values outside the vocabulary
+
+
+@dataclasses.dataclass(frozen=True)
+class LabelSpec:
+    """The binary label.
+
+    Without a rule the column already holds the class: 0/1 integers, or strings of which
+    `positive_values` are the positive class. With `greater_than_fraction_of` the label is
+    1 where `column > fraction * greater_than_fraction_of` (the taxi "big tipper" task).
+    """
+
+    column: str
+    name: str = "label"
+    positive_values: tuple[str, ...] = ()
+    greater_than_fraction_of: str | None = None
+    fraction: float = 0.2
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    path: str               # a file or a directory of files; package://PKG/sub/path for packaged data
+    format: DataFormat = DataFormat.CSV
+    train_buckets: int = 8  # hash buckets per split: the ratio of train:eval:test
+    eval_buckets: int = 1
+    test_buckets: int = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class SchemaConfig:
+    path: str | None = None  # a curated schema.pbtxt to import instead of inferring one
+
+
+@dataclasses.dataclass(frozen=True)
+class TunerConfig:
+    enabled: bool = True
+    max_trials: int = 2
+    train_steps: int = 100
+    eval_steps: int = 20
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainerConfig:
+    train_steps: int = 1000
+    eval_steps: int = 100
+    batch_size: int = 64
+    learning_rate: float = 0.001
+    hidden_units: tuple[int, ...] = (32, 16)
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluatorConfig:
+    min_auc: float = 0.6            # value threshold: below it the model is not blessed
+    max_auc_decrease: float = 0.01  # change threshold: how much worse than the baseline may be
+    min_accuracy: float = 0.5
+    slices: tuple[str, ...] = ()    # raw feature columns to slice metrics by
+
+
+@dataclasses.dataclass(frozen=True)
+class BeamConfig:
+    """Beam options. DirectRunner locally; other runners take their flags in `extra_args`."""
+
+    runner: str = "DirectRunner"
+    direct_running_mode: str = "multi_processing"  # in_memory | multi_threading | multi_processing
+    direct_num_workers: int = 2                    # 0: one per core
+    extra_args: tuple[str, ...] = ()                # e.g. --project=..., --region=..., --temp_location=...
+
+    def args(self) -> list[str]:
+        args = [f"--runner={self.runner}"]
+        if self.runner == "DirectRunner":
+            args += [f"--direct_running_mode={self.direct_running_mode}",
+                     f"--direct_num_workers={self.direct_num_workers}"]
+        return args + list(self.extra_args)
+
+
+@dataclasses.dataclass(frozen=True)
+class PipelineConfig:
+    pipeline_name: str
+    model_name: str
+    data: DataConfig
+    label: LabelSpec
+    features: Mapping[str, FeatureSpec]
+    output_dir: str = "output"  # pipeline root, metadata and serving directory live below it
+    module: str = "models.model"  # dotted path of the module with preprocessing_fn, run_fn, tuner_fn
+    enable_cache: bool = True
+    schema: SchemaConfig = SchemaConfig()
+    tuner: TunerConfig = TunerConfig()
+    trainer: TrainerConfig = TrainerConfig()
+    evaluator: EvaluatorConfig = EvaluatorConfig()
+    beam: BeamConfig = BeamConfig()
+
+    @property
+    def pipeline_root(self) -> str:
+        return os.path.join(self.output_dir, "pipelines", self.pipeline_name)
+
+    @property
+    def metadata_path(self) -> str:
+        return os.path.join(self.output_dir, "metadata", self.pipeline_name, "metadata.sqlite")
+
+    @property
+    def serving_dir(self) -> str:
+        """The TF Serving model directory: versions are pushed to <serving_dir>/<version>/."""
+        return os.path.join(self.output_dir, "serving", self.model_name)
+
+    def model_config(self) -> dict[str, Any]:
+        """What the model code (Transform, Tuner, Trainer) needs, as plain JSON-able data."""
+        return {
+            "label": dataclasses.asdict(self.label),
+            "features": {name: _plain(dataclasses.asdict(spec)) for name, spec in self.features.items()},
+            "tuner": dataclasses.asdict(self.tuner),
+            "trainer": _plain(dataclasses.asdict(self.trainer)),
+        }
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+# --------------------------------------------------------------------------- parsing
+
+def resolve_path(path: str, base: pathlib.Path | None = None) -> str:
+    """Resolves package://PKG/sub/path to the installed package's files; makes others absolute."""
+    if path.startswith(PACKAGE_PREFIX):
+        package, _, rest = path[len(PACKAGE_PREFIX):].partition("/")
+        spec = importlib.util.find_spec(package)
+        if spec is None or not spec.submodule_search_locations:
+            raise ConfigError(f"{path}: package '{package}' is not installed; "
+                              "install it or give a plain file path")
+        return os.path.join(list(spec.submodule_search_locations)[0], rest)
+    expanded = pathlib.Path(os.path.expanduser(path))
+    if not expanded.is_absolute():
+        expanded = (base or pathlib.Path.cwd()) / expanded
+    return str(expanded.resolve())
+
+
+def _build(cls: type, raw: Any, where: str) -> Any:
+    """Builds dataclass `cls` from a mapping, rejecting unknown keys with a suggestion."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where}: expected a mapping of options, got {type(raw).__name__} {raw!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in raw.items():
+        if key not in fields:
+            close = difflib.get_close_matches(str(key), fields, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise ConfigError(f"{where}: unknown option '{key}'{hint}; "
+                              f"valid options are: {', '.join(sorted(fields))}")
+        kwargs[key] = _coerce(fields[key].type, value, f"{where}.{key}")
+    try:
+        return cls(**kwargs)
+    except TypeError as err:
+        missing = [n for n, f in fields.items()
+                   if n not in kwargs and f.default is dataclasses.MISSING
+                   and f.default_factory is dataclasses.MISSING]
+        raise ConfigError(f"{where}: missing required option(s): {', '.join(missing)}") from err
+
+
+_SCALARS = {"int": int, "float": float, "str": str, "bool": bool}
+
+
+def _coerce(type_name: Any, value: Any, where: str) -> Any:
+    """Checks and converts a YAML value against a field's annotation (a string here)."""
+    t = str(type_name).replace(" ", "")
+    if value is None:
+        if "None" in t:
+            return None
+        raise ConfigError(f"{where}: a value is required")
+    if t.startswith("tuple["):
+        inner = t[len("tuple["):-1].split(",")[0]
+        if isinstance(value, (str, int, float)):
+            value = [value]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        return tuple(_coerce(inner, v, f"{where}[{i}]") for i, v in enumerate(value))
+    for enum_cls in (FeatureType, DataFormat):
+        if t == enum_cls.__name__:
+            try:
+                return enum_cls(str(value).lower())
+            except ValueError:
+                raise ConfigError(f"{where}: '{value}' is not one of: "
+                                  f"{', '.join(m.value for m in enum_cls)}") from None
+    options = [p for p in t.split("|") if p != "None"]
+    if options == ["float", "int", "str"]:  # a fill value: keep its YAML type
+        return value
+    kind = options[0]
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        if str(value).lower() in ("true", "yes", "1", "on"):
+            return True
+        if str(value).lower() in ("false", "no", "0", "off"):
+            return False
+        raise ConfigError(f"{where}: expected true or false, got {value!r}")
+    if kind in ("int", "float"):
+        try:
+            number = _SCALARS[kind](value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: expected a number, got {value!r}") from None
+        if kind == "int" and isinstance(value, float) and not value.is_integer():
+            raise ConfigError(f"{where}: expected a whole number, got {value!r}")
+        return number
+    if kind == "str":
+        if isinstance(value, (Mapping, list)):
+            raise ConfigError(f"{where}: expected a text value, got {value!r}")
+        return str(value)
+    return value
+
+
+def _parse_override(text: str) -> tuple[list[str], Any]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"override '{text}' is not of the form KEY=VALUE "
+                          "(for example trainer.train_steps=200)")
+    return key.strip().split("."), yaml.safe_load(value) if value.strip() else None
+
+
+def apply_overrides(raw: dict, overrides: list[str]) -> dict:
+    """Applies KEY.SUB=VALUE overrides (values parsed as YAML) to a raw config mapping."""
+    for text in overrides:
+        keys, value = _parse_override(text)
+        node = raw
+        for depth, key in enumerate(keys[:-1]):
+            child = node.get(key)
+            if child is None:
+                child = node[key] = {}
+            if not isinstance(child, dict):
+                raise ConfigError(f"override '{text}': '{'.'.join(keys[:depth + 1])}' is not a section")
+            node = child
+        node[keys[-1]] = value
+    return raw
+
+
+def load_config(path: str | None = None, overrides: list[str] | None = None) -> PipelineConfig:
+    """Reads a YAML config (default: the bundled taxi config), applies overrides, validates."""
+    path = path or DEFAULT_CONFIG
+    file_path = pathlib.Path(resolve_path(path))
+    try:
+        text = file_path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"config file {file_path} does not exist; pass --config with an existing "
+                          "YAML file (see pipeline/configs/taxi.yaml for an example)") from None
+    except OSError as err:
+        raise ConfigError(f"config file {file_path} cannot be read: {err.strerror}") from None
+    try:
+        raw = yaml.safe_load(text) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config file {file_path} is not valid YAML: {err}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config file {file_path}: expected a mapping at the top level")
+    raw = apply_overrides(raw, overrides or [])
+    return parse_config(raw, base=file_path.parent)
+
+
+def parse_config(raw: Mapping[str, Any], base: pathlib.Path | None = None) -> PipelineConfig:
+    """Validates a raw mapping into a PipelineConfig. Relative data paths resolve against `base`."""
+    raw = dict(raw)
+    sections = {"data": DataConfig, "label": LabelSpec, "schema": SchemaConfig,
+                "tuner": TunerConfig, "trainer": TrainerConfig, "evaluator": EvaluatorConfig,
+                "beam": BeamConfig}
+    features_raw = raw.pop("features", None)
+    if not isinstance(features_raw, Mapping) or not features_raw:
+        raise ConfigError("config: 'features' must map each feature column to its options, "
+                          "for example  features: {fare: {type: numeric}}")
+    features = {}
+    for name, options in features_raw.items():
+        if isinstance(options, str):
+            options = {"type": options}
+        options = dict(options or {})
+        if "type" not in options:
+            raise ConfigError(f"features.{name}: missing 'type' (one of: "
+                              f"{', '.join(t.value for t in FeatureType)})")
+        features[str(name)] = _build(FeatureSpec, {"name": str(name), **options}, f"features.{name}")
+    built = {key: _build(cls, raw.pop(key, None), key) for key, cls in sections.items()}
+    top_fields = {f.name for f in dataclasses.fields(PipelineConfig)} - set(sections) - {"features"}
+    for key in raw:
+        if key not in top_fields:
+            close = difflib.get_close_matches(str(key), top_fields | set(sections) | {"features"}, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise ConfigError(f"config: unknown option '{key}'{hint}; valid top-level options are: "
+                              f"{', '.join(sorted(top_fields | set(sections) | {'features'}))}")
+    scalars = {f.name: _coerce(f.type, raw[f.name], f.name)
+               for f in dataclasses.fields(PipelineConfig) if f.name in raw}
+    for required in ("pipeline_name", "model_name"):
+        if required not in scalars:
+            raise ConfigError(f"config: missing required option '{required}'")
+    data = dataclasses.replace(built["data"], path=resolve_path(built["data"].path, base))
+    schema = built["schema"]
+    if schema.path:
+        schema = dataclasses.replace(schema, path=resolve_path(schema.path, base))
+    scalars["output_dir"] = resolve_path(scalars.get("output_dir", "output"), pathlib.Path.cwd())
+    config = PipelineConfig(features=features, **{**built, "data": data, "schema": schema}, **scalars)
+    validate(config)
+    return config
+
+
+def validate(config: PipelineConfig) -> None:
+    """Checks the rules that span several options."""
+    label = config.label
+    if label.column in config.features:
+        raise ConfigError(f"label column '{label.column}' is also listed under features; "
+                          "remove it from features")
+    if label.name in config.features:
+        raise ConfigError(f"label.name '{label.name}' clashes with a feature name; choose another")
+    if label.greater_than_fraction_of and label.positive_values:
+        raise ConfigError("label: give either positive_values or greater_than_fraction_of, not both")
+    for split in ("train_buckets", "eval_buckets", "test_buckets"):
+        if getattr(config.data, split) < 1:
+            raise ConfigError(f"data.{split} must be at least 1 (it is a share of hash buckets)")
+    for name, spec in config.features.items():
+        if spec.type is FeatureType.BUCKETIZED and spec.num_buckets < 2:
+            raise ConfigError(f"features.{name}.num_buckets must be at least 2")
+        if spec.type is FeatureType.NUMERIC and isinstance(spec.default, str):
+            raise ConfigError(f"features.{name}.default must be a number for a numeric feature")
+    modes = ("in_memory", "multi_threading", "multi_processing")
+    if config.beam.direct_running_mode not in modes:
+        raise ConfigError(f"beam.direct_running_mode '{config.beam.direct_running_mode}' "
+                          f"is not one of: {', '.join(modes)}")
+    for name, value in (("trainer.train_steps", config.trainer.train_steps),
+                        ("trainer.eval_steps", config.trainer.eval_steps),
+                        ("trainer.batch_size", config.trainer.batch_size),
+                        ("tuner.max_trials", config.tuner.max_trials)):
+        if value < 1:
+            raise ConfigError(f"{name} must be at least 1, got {value}")
+    if not 0.0 <= config.evaluator.min_auc <= 1.0:
+        raise ConfigError("evaluator.min_auc must lie between 0 and 1")

@@ -1,0 +1,167 @@
+"""Reads what the pipeline recorded in ML Metadata: runs, executions, metrics, pushed models."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import os
+from typing import Any
+
+from ml_metadata import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+from tfx.orchestration import metadata as tfx_metadata
+
+_STATES = {v: k for k, v in metadata_store_pb2.Execution.State.items()}
+
+
+def sqlite_config(path: str) -> metadata_store_pb2.ConnectionConfig:
+    return tfx_metadata.sqlite_metadata_connection_config(path)
+
+
+@dataclasses.dataclass
+class ExecutionInfo:
+    node_id: str
+    state: str            # COMPLETE, CACHED, FAILED, RUNNING, ...
+    seconds: float | None
+
+
+@dataclasses.dataclass
+class RunInfo:
+    run_id: str
+    started: datetime.datetime
+    executions: list[ExecutionInfo]
+    metrics: dict[str, float]
+    blessed: bool | None
+    pushed_to: str | None
+    failures: list[str]
+
+
+def open_store(metadata_path: str) -> metadata_store.MetadataStore:
+    if not os.path.exists(metadata_path):
+        raise FileNotFoundError(f"no ML Metadata store at {metadata_path}: run the pipeline first")
+    return metadata_store.MetadataStore(sqlite_config(metadata_path))
+
+
+def _node_id(store, execution, pipeline_name: str) -> str:
+    for context in store.get_contexts_by_execution(execution.id):
+        if context.name.startswith(pipeline_name + ".") and context.type == "node":
+            return context.name[len(pipeline_name) + 1:]
+    for context in store.get_contexts_by_execution(execution.id):
+        if context.name.startswith(pipeline_name + "."):
+            return context.name[len(pipeline_name) + 1:]
+    return execution.type
+
+
+def _outputs(store, execution_ids: list[int]) -> dict[str, list]:
+    """Output artifacts of the given executions, by artifact type name."""
+    events = store.get_events_by_execution_ids(execution_ids)
+    ids = [e.artifact_id for e in events if e.type in (
+        metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)]
+    by_type: dict[str, list] = {}
+    for artifact in store.get_artifacts_by_id(ids):
+        by_type.setdefault(artifact.type, []).append(artifact)
+    return by_type
+
+
+def _custom(artifact, key: str) -> Any:
+    value = artifact.custom_properties.get(key)
+    if value is None:
+        return None
+    return getattr(value, value.WhichOneof("value"))
+
+
+def evaluation_metrics(uri: str) -> dict[str, float]:
+    """The overall (unsliced) metrics of a TFMA evaluation."""
+    import tensorflow_model_analysis as tfma
+
+    result = tfma.load_eval_result(uri)
+    metrics: dict[str, float] = {}
+    for slice_key, slice_metrics in result.slicing_metrics:
+        if slice_key:
+            continue
+        for by_sub_key in slice_metrics.values():
+            for values in by_sub_key.values():
+                for name, value in values.items():
+                    if isinstance(value, dict) and "doubleValue" in value:
+                        metrics[name] = value["doubleValue"]
+    return metrics
+
+
+def validation_failures(uri: str) -> list[str]:
+    """Why TFMA did not bless a model: one line per failed threshold."""
+    import tensorflow_model_analysis as tfma
+
+    result = tfma.load_validation_result(uri)
+    failures = []
+    for per_slice in result.metric_validations_per_slice:
+        for failure in per_slice.failures:
+            failures.append(f"{failure.metric_key.name}"
+                            f"{' (change vs baseline)' if failure.metric_key.is_diff else ''}: "
+                            f"{failure.message}")
+    return failures
+
+
+def runs(metadata_path: str, pipeline_name: str, limit: int = 5) -> list[RunInfo]:
+    """The most recent pipeline runs, newest first."""
+    store = open_store(metadata_path)
+    contexts = [c for c in store.get_contexts_by_type("pipeline_run")]
+    contexts = [c for c in contexts if store.get_executions_by_context(c.id)]
+    pipeline_contexts = store.get_contexts_by_type("pipeline")
+    ours = {c.id for c in pipeline_contexts if c.name == pipeline_name}
+    if ours:
+        wanted = set()
+        for ctx in contexts:
+            parents = store.get_parent_contexts_by_context(ctx.id)
+            if not parents or any(p.id in ours for p in parents):
+                wanted.add(ctx.id)
+        contexts = [c for c in contexts if c.id in wanted]
+    contexts.sort(key=lambda c: c.create_time_since_epoch, reverse=True)
+    return [_run_info(store, c, pipeline_name) for c in contexts[:limit]]
+
+
+def _run_info(store, context, pipeline_name: str) -> RunInfo:
+    executions = sorted(store.get_executions_by_context(context.id), key=lambda e: e.create_time_since_epoch)
+    infos = []
+    for e in executions:
+        seconds = None
+        if e.last_update_time_since_epoch and e.create_time_since_epoch:
+            seconds = (e.last_update_time_since_epoch - e.create_time_since_epoch) / 1000.0
+        infos.append(ExecutionInfo(_node_id(store, e, pipeline_name), _STATES.get(e.last_known_state, "?"), seconds))
+    outputs = _outputs(store, [e.id for e in executions]) if executions else {}
+    metrics: dict[str, float] = {}
+    failures: list[str] = []
+    for evaluation in outputs.get("ModelEvaluation", [])[-1:]:
+        try:
+            metrics = evaluation_metrics(evaluation.uri)
+        except Exception as err:  # noqa: BLE001 - a summary must not fail on a damaged artifact
+            failures.append(f"metrics unreadable at {evaluation.uri}: {err}")
+    blessed = None
+    for blessing in outputs.get("ModelBlessing", [])[-1:]:
+        blessed = bool(_custom(blessing, "blessed"))
+        if not blessed and outputs.get("ModelEvaluation"):
+            failures += validation_failures(outputs["ModelEvaluation"][-1].uri)
+    pushed_to = None
+    for pushed in outputs.get("PushedModel", [])[-1:]:
+        if _custom(pushed, "pushed"):
+            pushed_to = _custom(pushed, "pushed_destination")
+    return RunInfo(run_id=context.name,
+                   started=datetime.datetime.fromtimestamp(context.create_time_since_epoch / 1000),
+                   executions=infos, metrics=metrics, blessed=blessed, pushed_to=pushed_to,
+                   failures=failures)
+
+
+def format_run(run: RunInfo) -> str:
+    lines = [f"run {run.run_id} (started {run.started:%Y-%m-%d %H:%M:%S})"]
+    for e in run.executions:
+        took = f"{e.seconds:7.1f} s" if e.seconds is not None else "        "
+        lines.append(f"  {e.node_id:<18} {e.state:<9} {took}")
+    if run.metrics:
+        wanted = ["auc", "binary_accuracy", "precision", "recall", "f1_score", "example_count"]
+        shown = [f"{k}={run.metrics[k]:.4g}" for k in wanted if k in run.metrics]
+        lines.append("  test-split metrics: " + ", ".join(shown))
+    if run.blessed is not None:
+        lines.append(f"  blessed: {'yes' if run.blessed else 'no'}")
+    for failure in run.failures:
+        lines.append(f"    - {failure}")
+    lines.append(f"  pushed model: {run.pushed_to or 'none'}")
+    return "\n".join(lines)

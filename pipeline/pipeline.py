@@ -1,0 +1,160 @@
+"""The pipeline factory: one `create_pipeline` that every runner (local, Kubeflow) calls.
+
+Runners choose paths, the metadata connection, Beam arguments and the image; the components
+and their wiring live here only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import tensorflow_model_analysis as tfma
+from tfx import v1 as tfx
+from tfx.proto import example_gen_pb2
+
+from components.anomalies_gate import AnomaliesGate
+from pipeline.config import DataFormat, PipelineConfig
+
+# Dotted paths of the model code in the installed package: they resolve the same way in a
+# local run and in a container on Kubernetes.
+PREPROCESSING_FN = "models.preprocessing.preprocessing_fn"
+RUN_FN = "models.model.run_fn"
+TUNER_FN = "models.model.tuner_fn"
+
+SPLITS = ("train", "eval", "test")
+
+
+def _example_gen(config: PipelineConfig):
+    output_config = tfx.proto.Output(split_config=tfx.proto.SplitConfig(splits=[
+        tfx.proto.SplitConfig.Split(name="train", hash_buckets=config.data.train_buckets),
+        tfx.proto.SplitConfig.Split(name="eval", hash_buckets=config.data.eval_buckets),
+        tfx.proto.SplitConfig.Split(name="test", hash_buckets=config.data.test_buckets),
+    ]))
+    if config.data.format is DataFormat.CSV:
+        return tfx.components.CsvExampleGen(input_base=config.data.path, output_config=output_config)
+    if config.data.format is DataFormat.TFRECORD:
+        return tfx.components.ImportExampleGen(input_base=config.data.path, output_config=output_config)
+    from tfx.components.example_gen.custom_executors import parquet_executor
+    from tfx.dsl.components.base import executor_spec
+    return tfx.components.FileBasedExampleGen(
+        input_base=config.data.path, output_config=output_config,
+        custom_executor_spec=executor_spec.BeamExecutorSpec(parquet_executor.Executor))
+
+
+def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
+    """TFMA: test-split metrics with value thresholds and a change threshold vs the baseline."""
+    ev = config.evaluator
+    auc_threshold = tfma.MetricThreshold(
+        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": ev.min_auc}),
+        change_threshold=tfma.GenericChangeThreshold(
+            direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+            absolute={"value": -ev.max_auc_decrease}))
+    accuracy_threshold = tfma.MetricThreshold(
+        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": ev.min_accuracy}))
+    metrics = [
+        tfma.MetricConfig(class_name="ExampleCount"),
+        tfma.MetricConfig(class_name="AUC", threshold=auc_threshold),
+        tfma.MetricConfig(class_name="BinaryAccuracy", threshold=accuracy_threshold),
+        tfma.MetricConfig(class_name="Precision"),
+        tfma.MetricConfig(class_name="Recall"),
+        tfma.MetricConfig(class_name="F1Score"),
+    ]
+    return tfma.EvalConfig(
+        model_specs=[tfma.ModelSpec(signature_name="serving_default", label_key=config.label.name,
+                                    preprocessing_function_names=["transform_features"])],
+        slicing_specs=[tfma.SlicingSpec()] + [tfma.SlicingSpec(feature_keys=[f]) for f in ev.slices],
+        metrics_specs=[tfma.MetricsSpec(metrics=metrics)])
+
+
+def create_pipeline(config: PipelineConfig, *, pipeline_root: str, serving_dir: str,
+                    metadata_connection_config: Any = None,
+                    beam_pipeline_args: list[str] | None = None) -> tfx.dsl.Pipeline:
+    """Builds the whole pipeline from one config. Runners pass where things live."""
+    custom_config = config.model_config()
+    components = []
+
+    # Reads the raw data and splits it train/eval/test by hash buckets.
+    example_gen = _example_gen(config).with_id("ExampleGen")
+    components.append(example_gen)
+
+    # Computes statistics of every split for schema inference and validation.
+    statistics_gen = tfx.components.StatisticsGen(
+        examples=example_gen.outputs["examples"]).with_id("StatisticsGen")
+    components.append(statistics_gen)
+
+    # Infers the schema from the statistics, or imports the curated one the config names.
+    if config.schema.path:
+        schema_gen = tfx.components.ImportSchemaGen(schema_file=config.schema.path).with_id("SchemaGen")
+    else:
+        schema_gen = tfx.components.SchemaGen(
+            statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True).with_id("SchemaGen")
+    components.append(schema_gen)
+
+    # Checks the statistics of every split against the schema.
+    example_validator = tfx.components.ExampleValidator(
+        statistics=statistics_gen.outputs["statistics"],
+        schema=schema_gen.outputs["schema"]).with_id("ExampleValidator")
+    components.append(example_validator)
+
+    # Fails the run on any anomaly, so nothing is transformed, trained or pushed from bad data.
+    anomalies_gate = AnomaliesGate(anomalies=example_validator.outputs["anomalies"]).with_id("AnomaliesGate")
+    components.append(anomalies_gate)
+
+    # Fits scaling, vocabularies and buckets on train; transforms every split.
+    transform = tfx.components.Transform(
+        examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"],
+        preprocessing_fn=PREPROCESSING_FN, custom_config=custom_config,
+        splits_config=tfx.proto.SplitsConfig(analyze=["train"], transform=list(SPLITS)),
+    ).with_id("Transform")
+    transform.add_upstream_node(anomalies_gate)
+    components.append(transform)
+
+    # Searches hyperparameters with KerasTuner on a small budget (optional).
+    hyperparameters = None
+    if config.tuner.enabled:
+        tuner = tfx.components.Tuner(
+            tuner_fn=TUNER_FN, examples=transform.outputs["transformed_examples"],
+            transform_graph=transform.outputs["transform_graph"], schema=schema_gen.outputs["schema"],
+            train_args=tfx.proto.TrainArgs(splits=["train"], num_steps=config.tuner.train_steps),
+            eval_args=tfx.proto.EvalArgs(splits=["eval"], num_steps=config.tuner.eval_steps),
+            custom_config=custom_config).with_id("Tuner")
+        components.append(tuner)
+        hyperparameters = tuner.outputs["best_hyperparameters"]
+
+    # Trains the Keras model and exports it with its serving signatures.
+    trainer = tfx.components.Trainer(
+        run_fn=RUN_FN, examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"], schema=schema_gen.outputs["schema"],
+        hyperparameters=hyperparameters,
+        train_args=tfx.proto.TrainArgs(splits=["train"], num_steps=config.trainer.train_steps),
+        eval_args=tfx.proto.EvalArgs(splits=["eval"], num_steps=config.trainer.eval_steps),
+        custom_config=custom_config).with_id("Trainer")
+    components.append(trainer)
+
+    # Finds the latest blessed model: the baseline the candidate must not fall behind.
+    baseline_resolver = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    ).with_id("BaselineResolver")
+    components.append(baseline_resolver)
+
+    # Evaluates the candidate on the held-out test split and blesses it or not.
+    evaluator = tfx.components.Evaluator(
+        examples=example_gen.outputs["examples"], model=trainer.outputs["model"],
+        baseline_model=baseline_resolver.outputs["model"],
+        example_splits=["test"], eval_config=eval_config(config)).with_id("Evaluator")
+    components.append(evaluator)
+
+    # Copies a blessed model into the TF Serving directory <serving_dir>/<version>/.
+    pusher = tfx.components.Pusher(
+        model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"],
+        push_destination=tfx.proto.PushDestination(
+            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_dir)),
+    ).with_id("Pusher")
+    components.append(pusher)
+
+    return tfx.dsl.Pipeline(
+        pipeline_name=config.pipeline_name, pipeline_root=pipeline_root, components=components,
+        enable_cache=config.enable_cache, metadata_connection_config=metadata_connection_config,
+        beam_pipeline_args=beam_pipeline_args if beam_pipeline_args is not None else config.beam.args())
