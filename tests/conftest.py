@@ -1,0 +1,114 @@
+"""Shared fixtures: the tiny taxi sample in tests/data and its TFX-free transform output.
+
+Test tiers (see README): `pytest -m "not slow"` runs the fast unit and pipeline tests;
+`pytest -m slow` runs the end-to-end tests that execute the real pipeline.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import pathlib
+
+import pytest
+
+DATA_DIR = pathlib.Path(__file__).parent / "data"
+TINY_CSV = DATA_DIR / "taxi_tiny.csv"
+
+FLOAT_COLUMNS = ("fare", "pickup_latitude", "pickup_longitude", "dropoff_latitude",
+                 "dropoff_longitude", "trip_miles", "pickup_census_tract", "dropoff_census_tract", "tips")
+STRING_COLUMNS = ("payment_type", "company")
+
+
+@pytest.fixture(scope="session")
+def taxi_config():
+    from pipeline.config import load_config
+
+    return load_config(None)
+
+
+@pytest.fixture(scope="session")
+def model_config(taxi_config):
+    return taxi_config.model_config()
+
+
+@pytest.fixture(scope="session")
+def tiny_rows() -> list[dict[str, str]]:
+    with open(TINY_CSV, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="session")
+def raw_feature_spec(tiny_rows):
+    """Every column as VarLen, the way TFX presents columns with missing values."""
+    import tensorflow as tf
+
+    def dtype(column):
+        if column in FLOAT_COLUMNS:
+            return tf.float32
+        return tf.string if column in STRING_COLUMNS else tf.int64
+
+    return {column: tf.io.VarLenFeature(dtype(column)) for column in tiny_rows[0]}
+
+
+def _value(column: str, text: str):
+    if column in STRING_COLUMNS:
+        return text.encode()
+    return float(text) if column in FLOAT_COLUMNS else int(text)
+
+
+def to_example(row: dict[str, str], drop: tuple[str, ...] = ()):
+    """A tf.train.Example of a CSV row; empty cells are left out, as CsvExampleGen does."""
+    import tensorflow as tf
+
+    features = {}
+    for column, text in row.items():
+        if text == "" or column in drop:
+            continue
+        value = _value(column, text)
+        if isinstance(value, bytes):
+            features[column] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
+        elif isinstance(value, float):
+            features[column] = tf.train.Feature(float_list=tf.train.FloatList(value=[value]))
+        else:
+            features[column] = tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
+    return tf.train.Example(features=tf.train.Features(feature=features))
+
+
+@pytest.fixture(scope="session")
+def serialized_examples(tiny_rows):
+    return [to_example(row).SerializeToString() for row in tiny_rows]
+
+
+@pytest.fixture(scope="session")
+def transform_dir(tmp_path_factory, tiny_rows, raw_feature_spec, model_config):
+    """Analyzes the tiny sample with tf.Transform on Beam (no TFX) and writes the transform fn."""
+    import apache_beam as beam
+    import tensorflow_transform as tft
+    import tensorflow_transform.beam as tft_beam
+    from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils
+
+    from models.preprocessing import preprocessing_fn
+
+    out = tmp_path_factory.mktemp("transform")
+    metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(raw_feature_spec))
+    instances = [{c: ([_value(c, t)] if t != "" else []) for c, t in row.items()} for row in tiny_rows]
+    fn = functools.partial(preprocessing_fn, custom_config=model_config)
+    with beam.Pipeline(runner="DirectRunner") as p, tft_beam.Context(temp_dir=str(out / "tmp")):
+        data = p | beam.Create(instances, reshuffle=False)
+        transform_fn = (data, metadata) | tft_beam.AnalyzeDataset(fn)
+        _ = transform_fn | tft_beam.WriteTransformFn(str(out / "transform_fn"))
+    # The raw schema, as TFX's Transform records it next to the transform fn.
+    metadata_io.write_metadata(metadata, str(out / "transform_fn" / tft.TFTransformOutput.RAW_METADATA_DIR))
+    return out / "transform_fn"
+
+
+@pytest.fixture(scope="session")
+def transformed(transform_dir, serialized_examples, raw_feature_spec):
+    """The tiny sample after the transform: what the Trainer's model sees."""
+    import tensorflow as tf
+    import tensorflow_transform as tft
+
+    output = tft.TFTransformOutput(str(transform_dir))
+    raw = tf.io.parse_example(tf.constant(serialized_examples), raw_feature_spec)
+    return output, output.transform_raw_features(raw)

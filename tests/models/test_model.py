@@ -1,0 +1,91 @@
+"""The Keras model and its exported signatures, trained a few steps on the tiny sample."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from models import features as feature_defs
+from models import model as model_lib
+
+
+@pytest.fixture(scope="module")
+def spec(model_config):
+    return feature_defs.from_custom_config(model_config)
+
+
+@pytest.fixture(scope="module")
+def trained(transformed, spec):
+    output, features = transformed
+    features = dict(features)
+    labels = features.pop(spec.label.name)
+    hp = model_lib._hyperparameters(spec)
+    model = model_lib._build_model(hp, spec, output)
+    x = {k: tf.reshape(v, [-1, 1]) for k, v in features.items()}
+    history = model.fit(x, tf.reshape(labels, [-1, 1]), epochs=20, batch_size=16, verbose=0)
+    return model, history, x
+
+
+def test_search_space_defaults_are_the_configured_trainer_values(spec):
+    hp = model_lib._hyperparameters(spec)
+    assert hp.get("learning_rate") == spec.hyperparameters["learning_rate"]
+    assert hp.get("first_units") == spec.hyperparameters["hidden_units"][0]
+    assert hp.get("num_layers") == len(spec.hyperparameters["hidden_units"])
+
+
+def test_training_reduces_the_loss(trained):
+    _, history, _ = trained
+    losses = history.history["loss"]
+    assert losses[-1] < losses[0]
+
+
+@pytest.fixture(scope="module")
+def exported(trained, transformed, spec, tmp_path_factory):
+    model, _, _ = trained
+    output, _ = transformed
+    path = tmp_path_factory.mktemp("model") / "serving"
+    tf.saved_model.save(model, str(path), signatures=model_lib._signatures(model, spec, output))
+    return tf.saved_model.load(str(path))
+
+
+def test_export_has_the_three_signatures(exported):
+    assert set(exported.signatures) == {"serving_default", "serve_raw", "transform_features"}
+
+
+def test_serving_default_takes_serialized_examples_without_the_label(exported, tiny_rows, trained):
+    from tests.conftest import to_example
+
+    model, _, x = trained
+    serialized = tf.constant([to_example(r, drop=("tips",)).SerializeToString() for r in tiny_rows])
+    out = exported.signatures["serving_default"](examples=serialized)
+    probabilities = out["probabilities"].numpy()
+    assert probabilities.shape == (len(tiny_rows),)
+    assert ((probabilities >= 0) & (probabilities <= 1)).all()
+    np.testing.assert_allclose(probabilities, model.predict(x, verbose=0).reshape(-1), atol=1e-5)
+    assert out["classes"].numpy().tolist() == (probabilities > 0.5).astype(int).tolist()
+
+
+def test_serve_raw_agrees_with_serving_default(exported, tiny_rows, serialized_examples):
+    from tests.conftest import FLOAT_COLUMNS, STRING_COLUMNS
+
+    signature = exported.signatures["serve_raw"]
+    inputs = {}
+    rows = [r for r in tiny_rows if all(r[c] != "" for c in signature.structured_input_signature[1])]
+    assert rows, "the tiny sample needs complete rows"
+    for name, tensor_spec in signature.structured_input_signature[1].items():
+        values = [r[name] for r in rows]
+        if name in STRING_COLUMNS:
+            inputs[name] = tf.constant(values)
+        elif name in FLOAT_COLUMNS:
+            inputs[name] = tf.constant([float(v) for v in values], tensor_spec.dtype)
+        else:
+            inputs[name] = tf.constant([int(v) for v in values], tensor_spec.dtype)
+    raw = signature(**inputs)["probabilities"].numpy()
+    from tests.conftest import to_example
+    serialized = tf.constant([to_example(r).SerializeToString() for r in rows])
+    by_example = exported.signatures["serving_default"](examples=serialized)["probabilities"].numpy()
+    np.testing.assert_allclose(raw, by_example, atol=1e-5)
+
+
+def test_transform_features_yields_the_label(exported, serialized_examples, spec):
+    out = exported.signatures["transform_features"](examples=tf.constant(serialized_examples))
+    assert spec.label.name in out

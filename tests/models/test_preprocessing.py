@@ -1,0 +1,85 @@
+"""preprocessing_fn, analyzed with tf.Transform on Beam over the tiny in-repo sample."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from models import preprocessing
+from models.features import transformed_name
+from pipeline.config import FeatureType
+
+
+def test_every_feature_and_the_label_are_produced(transformed, taxi_config):
+    _, features = transformed
+    expected = {transformed_name(n) for n in taxi_config.features} | {taxi_config.label.name}
+    assert set(features) == expected
+
+
+def test_numeric_features_are_z_scored(transformed, tiny_rows):
+    _, features = transformed
+    fare = features[transformed_name("fare")].numpy()
+    assert fare.shape == (len(tiny_rows),)
+    assert abs(fare.mean()) < 1e-4
+    assert abs(fare.std() - 1.0) < 1e-3
+
+
+def test_bucketized_features_stay_in_range(transformed, taxi_config):
+    _, features = transformed
+    for name, spec in taxi_config.features.items():
+        if spec.type is FeatureType.BUCKETIZED:
+            values = features[transformed_name(name)].numpy()
+            assert values.min() >= 0 and values.max() < spec.num_buckets, name
+
+
+def test_categorical_vocabulary_maps_known_and_unknown_values(transformed, tiny_rows):
+    output, features = transformed
+    ids = features[transformed_name("payment_type")].numpy()
+    vocab = output.vocabulary_by_name("payment_type")
+    assert {vocab[i].decode() for i in ids} == {row["payment_type"] for row in tiny_rows}
+    unseen = output.transform_raw_features({"payment_type": tf.sparse.from_dense(tf.constant([["Bitcoin"]]))},
+                                           drop_unused_features=True)
+    assert unseen[transformed_name("payment_type")].numpy()[0] >= len(vocab)
+
+
+def test_label_is_big_tipper(transformed, tiny_rows):
+    _, features = transformed
+    expected = [int(float(r["tips"] or 0) > 0.2 * float(r["fare"] or 0)) for r in tiny_rows]
+    assert features["big_tipper"].numpy().tolist() == expected
+    assert 0 < sum(expected) < len(expected)
+
+
+def test_missing_values_are_filled_with_the_default(transformed, tiny_rows):
+    output, features = transformed
+    missing = [i for i, r in enumerate(tiny_rows) if r["pickup_latitude"] == ""]
+    present = [i for i, r in enumerate(tiny_rows) if r["pickup_latitude"] != ""]
+    assert missing and present
+    buckets = features[transformed_name("pickup_latitude")].numpy()
+    # The default 0.0 lies below every Chicago latitude: the lowest bucket.
+    assert set(buckets[missing]) == {0}
+
+
+@pytest.mark.parametrize("value", [tf.constant([[1.5], [2.5]]), tf.constant([1.5, 2.5])])
+def test_dense_accepts_dense_columns(value):
+    assert preprocessing._dense(value, 0.0).numpy().tolist() == [1.5, 2.5]
+
+
+def test_dense_fills_sparse_gaps():
+    sparse = tf.SparseTensor(indices=[[0, 0], [2, 0]], values=[3.0, 4.0], dense_shape=[3, 1])
+    assert preprocessing._dense(sparse, -1.0).numpy().tolist() == [3.0, -1.0, 4.0]
+
+
+def test_label_from_positive_values():
+    from models.features import from_custom_config
+
+    spec = from_custom_config({"label": {"column": "y", "name": "label", "positive_values": ["yes"]},
+                               "features": {}})
+    label = preprocessing._label({"y": tf.constant([["yes"], ["no"], ["yes"]])}, spec)
+    assert label.numpy().tolist() == [1, 0, 1]
+
+
+def test_label_from_integer_class():
+    from models.features import from_custom_config
+
+    spec = from_custom_config({"label": {"column": "y"}, "features": {}})
+    label = preprocessing._label({"y": tf.constant([[0], [1], [1]], tf.int64)}, spec)
+    assert np.array_equal(label.numpy(), [0, 1, 1])
