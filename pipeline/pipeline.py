@@ -6,10 +6,14 @@ and their wiring live here only.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
+from tfx.components import FileBasedExampleGen
+from tfx.components.example_gen.custom_executors import parquet_executor
+from tfx.dsl.components.base import executor_spec
 from tfx.proto import example_gen_pb2
 
 from components.anomalies_gate import AnomaliesGate
@@ -24,21 +28,33 @@ TUNER_FN = "models.model.tuner_fn"
 SPLITS = ("train", "eval", "test")
 
 
+_PATTERNS = {DataFormat.CSV: "*.csv", DataFormat.TFRECORD: "*", DataFormat.PARQUET: "*.parquet"}
+
+
+def _input(config: PipelineConfig) -> tuple[str, example_gen_pb2.Input]:
+    """ExampleGen reads a directory: a single file becomes its directory plus its name."""
+    path = config.data.path
+    if os.path.isfile(path):
+        base, pattern = os.path.dirname(path), os.path.basename(path)
+    else:
+        base, pattern = path, _PATTERNS[config.data.format]
+    return base, tfx.proto.Input(splits=[tfx.proto.Input.Split(name="single_split", pattern=pattern)])
+
+
 def _example_gen(config: PipelineConfig):
+    input_base, input_config = _input(config)
     output_config = tfx.proto.Output(split_config=tfx.proto.SplitConfig(splits=[
         tfx.proto.SplitConfig.Split(name="train", hash_buckets=config.data.train_buckets),
         tfx.proto.SplitConfig.Split(name="eval", hash_buckets=config.data.eval_buckets),
         tfx.proto.SplitConfig.Split(name="test", hash_buckets=config.data.test_buckets),
     ]))
+    kwargs = {"input_base": input_base, "input_config": input_config, "output_config": output_config}
     if config.data.format is DataFormat.CSV:
-        return tfx.components.CsvExampleGen(input_base=config.data.path, output_config=output_config)
+        return tfx.components.CsvExampleGen(**kwargs)
     if config.data.format is DataFormat.TFRECORD:
-        return tfx.components.ImportExampleGen(input_base=config.data.path, output_config=output_config)
-    from tfx.components.example_gen.custom_executors import parquet_executor
-    from tfx.dsl.components.base import executor_spec
-    return tfx.components.FileBasedExampleGen(
-        input_base=config.data.path, output_config=output_config,
-        custom_executor_spec=executor_spec.BeamExecutorSpec(parquet_executor.Executor))
+        return tfx.components.ImportExampleGen(**kwargs)
+    return FileBasedExampleGen(
+        custom_executor_spec=executor_spec.BeamExecutorSpec(parquet_executor.Executor), **kwargs)
 
 
 def eval_config(config: PipelineConfig) -> tfma.EvalConfig:

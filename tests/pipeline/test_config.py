@@ -1,0 +1,104 @@
+"""The typed configuration: defaults, overrides and the errors a user sees."""
+
+import pathlib
+
+import pytest
+
+from pipeline.config import (ConfigError, DataFormat, FeatureType, load_config, parse_config,
+                             resolve_path)
+
+MINIMAL = {
+    "pipeline_name": "p", "model_name": "m",
+    "data": {"path": "data.csv"},
+    "label": {"column": "y"},
+    "features": {"x": {"type": "numeric"}, "c": "categorical"},
+}
+
+
+def test_bundled_config_reads_the_sample_from_the_installed_tfx_package(taxi_config):
+    import tfx
+
+    assert taxi_config.data.path.startswith(str(pathlib.Path(tfx.__file__).parent))
+    assert pathlib.Path(taxi_config.data.path, "data.csv").is_file()
+    assert taxi_config.label.greater_than_fraction_of == "fare"
+    assert taxi_config.features["company"].type is FeatureType.CATEGORICAL
+
+
+def test_minimal_config_gets_defaults(tmp_path):
+    config = parse_config(MINIMAL, base=tmp_path)
+    assert config.data.path == str(tmp_path / "data.csv")
+    assert config.data.format is DataFormat.CSV
+    assert config.features["c"].type is FeatureType.CATEGORICAL
+    assert config.tuner.enabled and config.enable_cache
+    assert config.serving_dir.endswith("serving/m")
+
+
+def test_overrides_parse_values_as_yaml():
+    config = load_config(None, ["trainer.train_steps=7", "tuner.enabled=false",
+                                "beam.extra_args=[--a=1, --b=2]", "evaluator.slices=[fare]"])
+    assert config.trainer.train_steps == 7
+    assert config.tuner.enabled is False
+    assert config.beam.args()[-2:] == ["--a=1", "--b=2"]
+    assert config.evaluator.slices == ("fare",)
+
+
+def test_beam_args_for_the_direct_runner():
+    config = load_config(None, ["beam.direct_running_mode=in_memory", "beam.direct_num_workers=1"])
+    assert config.beam.args() == ["--runner=DirectRunner", "--direct_running_mode=in_memory",
+                                  "--direct_num_workers=1"]
+
+
+def test_other_runners_take_their_flags_verbatim():
+    config = load_config(None, ["beam.runner=DataflowRunner", "beam.extra_args=[--region=x]"])
+    assert config.beam.args() == ["--runner=DataflowRunner", "--region=x"]
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["trainer.train_stpes=5"], "unknown option 'train_stpes' (did you mean 'train_steps'?)"),
+    (["trainer.train_steps=many"], "trainer.train_steps: expected a number"),
+    (["trainer.train_steps=0"], "trainer.train_steps must be at least 1"),
+    (["tuner.enabled=maybe"], "tuner.enabled: expected true or false"),
+    (["features.fare.type=fancy"], "'fancy' is not one of: numeric, bucketized, categorical"),
+    (["features.fare.num_bucket=3"], "did you mean 'num_buckets'"),
+    (["data.format=xml"], "'xml' is not one of: csv, tfrecord, parquet"),
+    (["beam.direct_running_mode=fast"], "is not one of: in_memory, multi_threading, multi_processing"),
+    (["pipline_name=x"], "unknown option 'pipline_name' (did you mean 'pipeline_name'?)"),
+    (["features.tips.type=numeric"], "label column 'tips' is also listed under features"),
+    (["evaluator.min_auc=2"], "evaluator.min_auc must lie between 0 and 1"),
+    (["trainer"], "is not of the form KEY=VALUE"),
+])
+def test_bad_options_say_what_is_wrong(overrides, message):
+    with pytest.raises(ConfigError) as err:
+        load_config(None, overrides)
+    assert message in str(err.value)
+
+
+def test_missing_sections_are_named():
+    with pytest.raises(ConfigError, match="data: missing required option"):
+        parse_config({**MINIMAL, "data": {}})
+    with pytest.raises(ConfigError, match="'features' must map each feature"):
+        parse_config({k: v for k, v in MINIMAL.items() if k != "features"})
+    with pytest.raises(ConfigError, match="features.x: missing 'type'"):
+        parse_config({**MINIMAL, "features": {"x": {}}})
+
+
+def test_config_file_errors(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(str(tmp_path / "nope.yaml"))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("data: [unclosed")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(str(bad))
+
+
+def test_package_paths_name_missing_packages():
+    with pytest.raises(ConfigError, match="package 'no_such_package' is not installed"):
+        resolve_path("package://no_such_package/data")
+
+
+def test_model_config_is_plain_json(taxi_config):
+    import json
+
+    plain = json.loads(json.dumps(taxi_config.model_config()))
+    assert plain["features"]["fare"]["type"] == "numeric"
+    assert plain["label"]["column"] == "tips"

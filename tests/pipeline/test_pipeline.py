@@ -1,0 +1,103 @@
+"""The pipeline factory: which components it builds, how they are wired, what TFMA checks."""
+
+import pytest
+from tfx.orchestration import pipeline as tfx_pipeline
+
+from pipeline.config import load_config
+from pipeline.pipeline import create_pipeline, eval_config
+
+ALL_IDS = ["ExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "AnomaliesGate",
+           "Transform", "Tuner", "Trainer", "BaselineResolver", "Evaluator", "Pusher"]
+
+
+def _build(tmp_path, *overrides):
+    config = load_config(None, list(overrides))
+    return create_pipeline(config, pipeline_root=str(tmp_path / "root"), serving_dir=str(tmp_path / "serving"))
+
+
+def _by_id(pipeline):
+    return {c.id: c for c in pipeline.components}
+
+
+def test_all_components_with_explicit_ids(tmp_path):
+    pipeline = _build(tmp_path)
+    assert sorted(_by_id(pipeline)) == sorted(ALL_IDS)
+    assert isinstance(pipeline, tfx_pipeline.Pipeline)
+
+
+def test_training_waits_for_the_anomalies_gate(tmp_path):
+    nodes = _by_id(_build(tmp_path))
+    assert "AnomaliesGate" in {n.id for n in nodes["Transform"].upstream_nodes}
+    assert "ExampleValidator" in {n.id for n in nodes["AnomaliesGate"].upstream_nodes}
+
+
+def test_tuner_can_be_switched_off(tmp_path):
+    nodes = _by_id(_build(tmp_path, "tuner.enabled=false"))
+    assert "Tuner" not in nodes
+    assert "hyperparameters" not in nodes["Trainer"].inputs
+
+
+def test_tuner_feeds_the_trainer(tmp_path):
+    nodes = _by_id(_build(tmp_path))
+    assert nodes["Trainer"].inputs["hyperparameters"].producer_component_id == "Tuner"
+
+
+def test_curated_schema_is_imported(tmp_path):
+    schema = tmp_path / "schema.pbtxt"
+    schema.write_text("")
+    nodes = _by_id(_build(tmp_path, f"schema.path={schema}"))
+    assert type(nodes["SchemaGen"]).__name__ == "ImportSchemaGen"
+
+
+@pytest.mark.parametrize("fmt, cls", [("csv", "CsvExampleGen"), ("tfrecord", "ImportExampleGen"),
+                                      ("parquet", "FileBasedExampleGen")])
+def test_example_gen_by_format(tmp_path, fmt, cls):
+    assert type(_by_id(_build(tmp_path, f"data.format={fmt}"))["ExampleGen"]).__name__ == cls
+
+
+def test_splits_and_evaluation_on_test(tmp_path):
+    nodes = _by_id(_build(tmp_path, "data.train_buckets=6", "data.test_buckets=2"))
+    splits = nodes["ExampleGen"].exec_properties["output_config"]
+    assert '"hash_buckets": 6' in splits and '"name": "test"' in splits
+    assert nodes["Evaluator"].exec_properties["example_splits"] == '["test"]'
+
+
+def test_evaluator_uses_the_resolved_baseline(tmp_path):
+    nodes = _by_id(_build(tmp_path))
+    assert nodes["Evaluator"].inputs["baseline_model"].producer_component_id == "BaselineResolver"
+    assert nodes["Pusher"].inputs["model_blessing"].producer_component_id == "Evaluator"
+
+
+def test_pusher_writes_to_the_serving_directory(tmp_path):
+    nodes = _by_id(_build(tmp_path))
+    assert str(tmp_path / "serving") in nodes["Pusher"].exec_properties["push_destination"]
+
+
+def test_beam_args_come_from_the_config(tmp_path):
+    pipeline = _build(tmp_path, "beam.direct_running_mode=multi_threading")
+    assert "--direct_running_mode=multi_threading" in pipeline.beam_pipeline_args
+
+
+def test_eval_config_thresholds_and_slices():
+    config = load_config(None, ["evaluator.min_auc=0.7", "evaluator.slices=[trip_start_hour, payment_type]"])
+    ec = eval_config(config)
+    names = {m.class_name for m in ec.metrics_specs[0].metrics}
+    assert {"AUC", "BinaryAccuracy", "Precision", "Recall", "F1Score"} <= names
+    auc = next(m for m in ec.metrics_specs[0].metrics if m.class_name == "AUC")
+    assert auc.threshold.value_threshold.lower_bound.value == 0.7
+    assert auc.threshold.change_threshold.absolute.value < 0
+    assert [list(s.feature_keys) for s in ec.slicing_specs] == [[], ["trip_start_hour"], ["payment_type"]]
+    assert ec.model_specs[0].label_key == "big_tipper"
+
+
+def test_a_single_file_is_read_by_pattern(tmp_path):
+    from tests.conftest import TINY_CSV
+
+    example_gen = _by_id(_build(tmp_path, f"data.path={TINY_CSV}"))["ExampleGen"]
+    assert example_gen.exec_properties["input_base"] == str(TINY_CSV.parent)
+    assert '"pattern": "taxi_tiny.csv"' in example_gen.exec_properties["input_config"]
+
+
+def test_a_directory_of_csv_files_ignores_other_files(tmp_path):
+    example_gen = _by_id(_build(tmp_path))["ExampleGen"]
+    assert '"pattern": "*.csv"' in example_gen.exec_properties["input_config"]
