@@ -1,0 +1,35 @@
+# The two commands: `make run` (the whole pipeline on the bundled sample) and `make test`.
+# Both build the runtime environment on first use (scripts/runtime.sh) and reuse it after.
+RUNTIME := scripts/runtime.sh
+PYTEST_ARGS ?=
+ARGS ?=
+
+.PHONY: run test test-fast test-slow env shell lock clean
+
+run:  ## the whole pipeline, locally, on the bundled sample data
+	$(RUNTIME) tfxp run $(ARGS)
+
+test:  ## every test tier: unit, pipeline and end-to-end
+	$(RUNTIME) python -m pytest $(PYTEST_ARGS)
+
+test-fast:  ## unit and pipeline tests only (about a minute)
+	$(RUNTIME) python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+test-slow:  ## end-to-end tests only: the real pipeline in a temp dir
+	$(RUNTIME) python -m pytest -m slow $(PYTEST_ARGS)
+
+env:  ## build (or check) the runtime environment
+	$(RUNTIME) python -c "import tfx; print('tfx', tfx.__version__)"
+
+shell:  ## a shell inside the runtime environment
+	$(RUNTIME) bash
+
+lock:  ## re-resolve requirements/runtime.in and rewrite the pinned constraints
+	: > requirements/constraints.txt.new
+	$(RUNTIME) sh -c 'python -m venv /tmp/lock-venv && /tmp/lock-venv/bin/pip install -q -r requirements/runtime.in && \
+	  { echo "# Pinned versions of the whole runtime stack. Regenerate with: make lock"; \
+	    /tmp/lock-venv/bin/pip freeze; } > requirements/constraints.txt.new; rm -rf /tmp/lock-venv'
+	mv requirements/constraints.txt.new requirements/constraints.txt
+
+clean:  ## remove the pipeline outputs of `make run`
+	rm -rf output

@@ -1,0 +1,134 @@
+"""End to end: the real pipeline on a slice of the taxi sample, run by the tfxp command.
+
+One module-scoped first run; later tests run again on the same metadata store to check
+caching, a refused model and a run stopped by anomalies.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+SAMPLE_ROWS = 3000
+ALL_NODES = {"ExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "AnomaliesGate",
+             "Transform", "Tuner", "Trainer", "BaselineResolver", "Evaluator", "Pusher"}
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory, taxi_config) -> pathlib.Path:
+    work = tmp_path_factory.mktemp("e2e")
+    source = pathlib.Path(taxi_config.data.path, "data.csv").read_text().splitlines(keepends=True)
+    (work / "data").mkdir()
+    (work / "data" / "data.csv").write_text("".join(source[:SAMPLE_ROWS + 1]))
+    return work
+
+
+def tfxp(workdir: pathlib.Path, *overrides: str, command: str = "run") -> subprocess.CompletedProcess:
+    args = [sys.executable, "-m", "pipeline", command,
+            "--set", f"data.path={workdir / 'data'}", "--set", f"output_dir={workdir / 'out'}",
+            "--set", "trainer.train_steps=300", "--set", "trainer.eval_steps=20",
+            "--set", "tuner.max_trials=1", "--set", "tuner.train_steps=30",
+            "--set", "tuner.eval_steps=10", *[a for o in overrides for a in ("--set", o)]]
+    return subprocess.run(args, capture_output=True, text=True, timeout=1200, cwd=workdir)
+
+
+def latest_run(workdir):
+    from pipeline import metadata
+
+    return metadata.runs(str(workdir / "out/metadata/taxi-big-tipper/metadata.sqlite"),
+                         "taxi-big-tipper", limit=1)[0]
+
+
+def pushed_versions(workdir) -> list[pathlib.Path]:
+    serving = workdir / "out/serving/taxi"
+    return sorted(p for p in serving.iterdir() if p.is_dir()) if serving.exists() else []
+
+
+@pytest.fixture(scope="module")
+def first_run(workdir):
+    result = tfxp(workdir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def test_first_run_executes_every_component(first_run, workdir):
+    run = latest_run(workdir)
+    states = {e.node_id: e.state for e in run.executions}
+    assert set(states) == ALL_NODES
+    assert set(states.values()) == {"COMPLETE"}
+    assert "[11/11] Pusher done" in first_run.stdout
+
+
+def test_first_run_reports_test_metrics_and_the_push(first_run, workdir):
+    run = latest_run(workdir)
+    assert {"auc", "binary_accuracy", "precision", "recall", "f1_score"} <= set(run.metrics)
+    assert 0.5 < run.metrics["auc"] <= 1.0
+    assert run.blessed is True
+    assert run.pushed_to and pathlib.Path(run.pushed_to).parent == workdir / "out/serving/taxi"
+    assert "test-split metrics: auc=" in first_run.stdout
+    assert f"pushed model: {run.pushed_to}" in first_run.stdout
+
+
+def test_pushed_model_answers_serialized_examples(first_run, workdir, tiny_rows):
+    import tensorflow as tf
+
+    from tests.conftest import to_example
+
+    [version] = pushed_versions(workdir)
+    assert (version / "saved_model.pb").is_file()
+    model = tf.saved_model.load(str(version))
+    examples = tf.constant([to_example(r, drop=("tips",)).SerializeToString() for r in tiny_rows[:5]])
+    probabilities = model.signatures["serving_default"](examples=examples)["probabilities"].numpy()
+    assert probabilities.shape == (5,)
+    assert ((probabilities >= 0) & (probabilities <= 1)).all()
+
+
+def test_second_run_reuses_cached_executions(first_run, workdir):
+    result = tfxp(workdir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    states = {e.node_id: e.state for e in latest_run(workdir).executions}
+    for node in ("ExampleGen", "StatisticsGen", "SchemaGen", "Transform", "Tuner", "Trainer"):
+        assert states[node] == "CACHED", (node, states)
+
+
+def test_a_model_below_the_threshold_is_not_pushed(first_run, workdir):
+    before = pushed_versions(workdir)
+    result = tfxp(workdir, "evaluator.min_auc=0.9999")
+    assert result.returncode == 0, result.stderr[-3000:]
+    run = latest_run(workdir)
+    assert run.blessed is False
+    assert any(f.startswith("auc") for f in run.failures), run.failures
+    assert run.pushed_to is None
+    assert pushed_versions(workdir) == before
+    assert "blessed: no" in result.stdout and "pushed model: none" in result.stdout
+
+
+def test_anomalies_stop_the_run_before_training(first_run, workdir):
+    from google.protobuf import text_format
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+    inferred = next((workdir / "out/pipelines/taxi-big-tipper/SchemaGen/schema").glob("*/schema.pbtxt"))
+    schema = text_format.Parse(inferred.read_text(), schema_pb2.Schema())
+    domain = next(d for d in schema.string_domain if d.name == "payment_type")
+    assert "Cash" in domain.value
+    domain.value.remove("Cash")  # a curated schema that no longer allows cash payments
+    curated = workdir / "schema.pbtxt"
+    curated.write_text(text_format.MessageToString(schema))
+    before = pushed_versions(workdir)
+
+    result = tfxp(workdir, f"schema.path={curated}")
+    assert result.returncode == 1
+    assert "AnomaliesGate failed" in result.stderr
+    assert "feature 'payment_type'" in result.stderr and "Cash" in result.stderr
+    assert "Traceback" not in result.stderr
+    states = {e.node_id: e.state for e in latest_run(workdir).executions}
+    assert states["AnomaliesGate"] == "FAILED"
+    assert "Trainer" not in states and "Pusher" not in states
+    assert pushed_versions(workdir) == before
+    shown = tfxp(workdir, command="runs")
+    assert shown.returncode == 0 and "AnomaliesGate" in shown.stdout

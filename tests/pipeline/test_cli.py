@@ -1,0 +1,46 @@
+"""The tfxp command's handling of bad input: one line on stderr, a non-zero exit, no traceback."""
+
+import subprocess
+import sys
+
+import pytest
+
+from pipeline.cli import EXIT_BAD_INPUT, main
+from tests.conftest import TINY_CSV
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--set", "data.path=/no/such/data"], "data path /no/such/data does not exist"),
+    (["--set", "trainer.bogus=1"], "unknown option 'bogus'"),
+    (["--set", "features.nope.type=numeric", "--set", f"data.path={TINY_CSV}"],
+     "feature column(s) 'nope' named in the config are not in"),
+    (["--config", "/no/such.yaml"], "config file /no/such.yaml does not exist"),
+])
+def test_run_rejects_bad_input_before_starting(args, message, capsys, tmp_path):
+    code = main(["run", "--set", f"output_dir={tmp_path}", *args])
+    err = capsys.readouterr().err
+    assert code == EXIT_BAD_INPUT
+    assert message in err
+    assert err.startswith("error: ") and err.count("\n") == 1
+    assert not (tmp_path / "serving").exists()
+
+
+def test_empty_csv_in_a_subprocess(tmp_path):
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    result = subprocess.run([sys.executable, "-m", "pipeline", "run", "--set", f"data.path={empty}",
+                             "--set", f"output_dir={tmp_path / 'out'}"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == EXIT_BAD_INPUT
+    assert f"error: data file {empty} is empty" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_runs_without_a_store_says_so(capsys, tmp_path):
+    assert main(["runs", "--set", f"output_dir={tmp_path}"]) == EXIT_BAD_INPUT
+    assert "run the pipeline first" in capsys.readouterr().err
+
+
+def test_config_prints_the_resolved_values(capsys):
+    assert main(["config", "--set", "trainer.train_steps=42"]) == 0
+    assert '"train_steps": 42' in capsys.readouterr().out
