@@ -33,3 +33,18 @@ lock:  ## re-resolve requirements/runtime.in and rewrite the pinned constraints
 
 clean:  ## remove the pipeline outputs of `make run`
 	rm -rf output
+
+# ---------------------------------------------------------------- container image
+IMAGE ?= localhost/tfx-kfp-pipeline:latest
+BASE_IMAGE ?= localhost/tfxp-trixie-base
+CA_BUNDLE ?= /etc/ssl/certs/ca-certificates.crt
+export CONTAINERS_CONF ?= $(CURDIR)/containers/containers.conf
+
+.PHONY: base-image image
+
+base-image:  ## a Debian 13 base image made from the runtime root (no registry needed)
+	scripts/base-image.sh $(BASE_IMAGE)
+
+image: base-image  ## the image every Kubeflow step runs in
+	podman build --network host -v $(CA_BUNDLE):/etc/ssl/certs/ca-certificates.crt:ro \
+	  --build-arg BASE_IMAGE=$(BASE_IMAGE) -t $(IMAGE) .

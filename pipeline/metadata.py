@@ -95,10 +95,20 @@ def validation_failures(uri: str) -> list[str]:
     failures = []
     for per_slice in result.metric_validations_per_slice:
         for failure in per_slice.failures:
-            failures.append(f"{failure.metric_key.name}"
-                            f"{' (change vs baseline)' if failure.metric_key.is_diff else ''}: "
-                            f"{failure.message}")
+            failures.append(_describe_failure(failure))
     return failures
+
+
+def _describe_failure(failure) -> str:
+    name = failure.metric_key.name
+    value = failure.metric_value.double_value.value
+    threshold = failure.metric_threshold
+    if failure.metric_key.is_diff:
+        bound = threshold.change_threshold.absolute.value
+        return f"{name} changed by {value:+.4g} against the baseline; the allowed change is >= {bound:+g}"
+    if threshold.value_threshold.HasField("lower_bound"):
+        return f"{name} = {value:.4g} is below the threshold {threshold.value_threshold.lower_bound.value:g}"
+    return f"{name} = {value:.4g} fails its threshold: {failure.message}"
 
 
 def runs(metadata_path: str, pipeline_name: str, limit: int = 5) -> list[RunInfo]:

@@ -10,6 +10,7 @@ import os
 from typing import Any
 
 import tensorflow_model_analysis as tfma
+from tensorflow_model_analysis.proto import config_pb2
 from tfx import v1 as tfx
 from tfx.components import FileBasedExampleGen
 from tfx.components.example_gen.custom_executors import parquet_executor
@@ -60,6 +61,7 @@ def _example_gen(config: PipelineConfig):
 def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
     """TFMA: test-split metrics with value thresholds and a change threshold vs the baseline."""
     ev = config.evaluator
+    overall = [tfma.SlicingSpec()]  # thresholds judge the whole test split, not each slice
     auc_threshold = tfma.MetricThreshold(
         value_threshold=tfma.GenericValueThreshold(lower_bound={"value": ev.min_auc}),
         change_threshold=tfma.GenericChangeThreshold(
@@ -69,8 +71,10 @@ def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
         value_threshold=tfma.GenericValueThreshold(lower_bound={"value": ev.min_accuracy}))
     metrics = [
         tfma.MetricConfig(class_name="ExampleCount"),
-        tfma.MetricConfig(class_name="AUC", threshold=auc_threshold),
-        tfma.MetricConfig(class_name="BinaryAccuracy", threshold=accuracy_threshold),
+        tfma.MetricConfig(class_name="AUC", per_slice_thresholds=[
+            config_pb2.PerSliceMetricThreshold(slicing_specs=overall, threshold=auc_threshold)]),
+        tfma.MetricConfig(class_name="BinaryAccuracy", per_slice_thresholds=[
+            config_pb2.PerSliceMetricThreshold(slicing_specs=overall, threshold=accuracy_threshold)]),
         tfma.MetricConfig(class_name="Precision"),
         tfma.MetricConfig(class_name="Recall"),
         tfma.MetricConfig(class_name="F1Score"),

@@ -11,6 +11,7 @@
 # second call reuses them, a changed lock file builds a new one.
 #
 # Usage: scripts/runtime.sh COMMAND [ARG...]
+#        scripts/runtime.sh --print-root   (build the Debian 13 root if needed; print its path)
 #   TFXP_CACHE     where environments are kept (default: ~/.cache/tfx-kfp-pipeline)
 #   TFXP_ENV_MODE  auto (default), venv or chroot
 #   TFXP_MIRROR    Debian mirror for the root (default: the host's apt source)
@@ -27,7 +28,7 @@ ca_bundle=/etc/ssl/certs/ca-certificates.crt
 say() { printf '[runtime] %s\n' "$*" >&2; }
 die() { printf '[runtime] error: %s\n' "$*" >&2; exit 1; }
 
-[ $# -gt 0 ] || die "usage: scripts/runtime.sh COMMAND [ARG...]"
+[ $# -gt 0 ] || die "usage: scripts/runtime.sh COMMAND [ARG...]  (or --print-root)"
 
 host_can_venv() {
   command -v python3 >/dev/null || return 1
@@ -141,6 +142,10 @@ if [ ! -e "$root/.complete" ]; then
   flock 9
   [ -e "$root/.complete" ] || build_root
   flock -u 9
+fi
+if [ "$1" = --print-root ]; then
+  echo "$root"
+  exit 0
 fi
 
 # The project is installed editable at its own path; a different checkout re-links it

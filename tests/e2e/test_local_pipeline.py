@@ -102,7 +102,7 @@ def test_a_model_below_the_threshold_is_not_pushed(first_run, workdir):
     assert result.returncode == 0, result.stderr[-3000:]
     run = latest_run(workdir)
     assert run.blessed is False
-    assert any(f.startswith("auc") for f in run.failures), run.failures
+    assert any(f.startswith("auc = ") and "below the threshold 0.9999" in f for f in run.failures), run.failures
     assert run.pushed_to is None
     assert pushed_versions(workdir) == before
     assert "blessed: no" in result.stdout and "pushed model: none" in result.stdout

@@ -84,8 +84,10 @@ def test_eval_config_thresholds_and_slices():
     names = {m.class_name for m in ec.metrics_specs[0].metrics}
     assert {"AUC", "BinaryAccuracy", "Precision", "Recall", "F1Score"} <= names
     auc = next(m for m in ec.metrics_specs[0].metrics if m.class_name == "AUC")
-    assert auc.threshold.value_threshold.lower_bound.value == 0.7
-    assert auc.threshold.change_threshold.absolute.value < 0
+    [auc_threshold] = auc.per_slice_thresholds
+    assert auc_threshold.threshold.value_threshold.lower_bound.value == 0.7
+    assert auc_threshold.threshold.change_threshold.absolute.value < 0
+    assert [list(s.feature_keys) for s in auc_threshold.slicing_specs] == [[]]  # overall only
     assert [list(s.feature_keys) for s in ec.slicing_specs] == [[], ["trip_start_hour"], ["payment_type"]]
     assert ec.model_specs[0].label_key == "big_tipper"
 

@@ -1,0 +1,37 @@
+# The image every Kubeflow step runs in: the same pinned stack as the local runtime
+# (requirements/runtime.in + requirements/constraints.txt) plus this project, installed.
+#
+# BASE_IMAGE is any Debian 13 (trixie) image with Python 3.13. Elsewhere the public
+# python:3.13-slim-trixie serves; where no registry can be reached, import the runtime
+# root that scripts/runtime.sh builds and pass it here (see README, "Container image").
+ARG BASE_IMAGE=python:3.13-slim-trixie
+FROM ${BASE_IMAGE}
+
+ENV DEBIAN_FRONTEND=noninteractive \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PYTHONUNBUFFERED=1 \
+    PATH=/opt/venv/bin:$PATH \
+    VIRTUAL_ENV=/opt/venv
+
+# pyfarmhash (pulled in by the TFX stack) has no cp313 wheel and compiles: it needs g++ and
+# the Python headers (python:* images carry the headers; Debian's python3 needs python3-dev).
+RUN missing=""; \
+    command -v g++ >/dev/null || missing="$missing g++"; \
+    python3 -c 'import os, sysconfig; assert os.path.exists(sysconfig.get_paths()["include"] + "/Python.h")' \
+      2>/dev/null || missing="$missing python3-dev python3-venv"; \
+    if [ -n "$missing" ]; then \
+      apt-get update && apt-get install -y --no-install-recommends $missing && rm -rf /var/lib/apt/lists/*; \
+    fi
+
+WORKDIR /src
+COPY requirements/ requirements/
+RUN python3 -m venv /opt/venv \
+    && pip install --upgrade pip \
+    && pip install -r requirements/runtime.in -c requirements/constraints.txt
+
+COPY setup.py ./
+COPY pipeline/ pipeline/
+COPY components/ components/
+COPY models/ models/
+RUN pip install --no-deps . && python -c "import pipeline.pipeline, models.model, components.anomalies_gate"
