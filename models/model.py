@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import keras
 import keras_tuner
 import tensorflow as tf
 import tensorflow_transform as tft
@@ -22,6 +23,11 @@ from models import features as feature_defs
 from pipeline.config import FeatureType
 
 _EVAL_BATCH_SIZE = 200
+
+# The model is built with Keras 3 (`keras`), never `tf.keras`: KerasTuner accepts only Keras 3
+# models, and importing tf.Transform sets TF_USE_LEGACY_KERAS=1, which can turn `tf.keras`
+# into Keras 2 depending on import order. TFT's transform layer (Keras 2) is only attached
+# to the model for saving and called inside the serving functions.
 
 
 def _input_fn(file_pattern, data_accessor, tf_transform_output: tft.TFTransformOutput,
@@ -45,33 +51,33 @@ def _hyperparameters(spec: feature_defs.ModelSpec) -> keras_tuner.HyperParameter
 
 
 def _build_model(hp: keras_tuner.HyperParameters, spec: feature_defs.ModelSpec,
-                 tf_transform_output: tft.TFTransformOutput) -> tf.keras.Model:
+                 tf_transform_output: tft.TFTransformOutput) -> keras.Model:
     """A wide-and-deep binary classifier over the transformed features."""
     inputs, wide, deep = {}, [], []
     for name, feature in spec.features.items():
         key = feature_defs.transformed_name(name)
         if feature.type is FeatureType.NUMERIC:
-            inputs[key] = tf.keras.layers.Input(name=key, shape=(1,), dtype=tf.float32)
+            inputs[key] = keras.layers.Input(name=key, shape=(1,), dtype=tf.float32)
             deep.append(inputs[key])
             continue
-        inputs[key] = tf.keras.layers.Input(name=key, shape=(1,), dtype=tf.int64)
+        inputs[key] = keras.layers.Input(name=key, shape=(1,), dtype=tf.int64)
         if feature.type is FeatureType.BUCKETIZED:
             num_tokens = feature.num_buckets
         else:
             num_tokens = tf_transform_output.vocabulary_size_by_name(name) + feature.num_oov_buckets
-        wide.append(tf.keras.layers.CategoryEncoding(num_tokens=num_tokens, output_mode="one_hot")(
+        wide.append(keras.layers.CategoryEncoding(num_tokens=num_tokens, output_mode="one_hot")(
             inputs[key]))
     layers = deep + wide
-    x = tf.keras.layers.concatenate(layers) if len(layers) > 1 else layers[0]
+    x = keras.layers.concatenate(layers) if len(layers) > 1 else layers[0]
     units = hp.get("first_units")
     for _ in range(hp.get("num_layers")):
-        x = tf.keras.layers.Dense(units, activation="relu")(x)
+        x = keras.layers.Dense(units, activation="relu")(x)
         units = max(4, units // 2)
-    output = tf.keras.layers.Dense(1, activation="sigmoid")(x)
-    model = tf.keras.Model(inputs=inputs, outputs=output)
+    output = keras.layers.Dense(1, activation="sigmoid")(x)
+    model = keras.Model(inputs=inputs, outputs=output)
     model.compile(loss="binary_crossentropy",
-                  optimizer=tf.keras.optimizers.Adam(learning_rate=hp.get("learning_rate")),
-                  metrics=[tf.keras.metrics.BinaryAccuracy(), tf.keras.metrics.AUC(name="auc")])
+                  optimizer=keras.optimizers.Adam(learning_rate=hp.get("learning_rate")),
+                  metrics=[keras.metrics.BinaryAccuracy(), keras.metrics.AUC(name="auc")])
     return model
 
 
@@ -80,7 +86,7 @@ def _raw_serving_spec(spec: feature_defs.ModelSpec, tf_transform_output: tft.TFT
     return {name: raw_spec[name] for name in feature_defs.raw_input_columns(spec)}
 
 
-def _signatures(model: tf.keras.Model, spec: feature_defs.ModelSpec,
+def _signatures(model: keras.Model, spec: feature_defs.ModelSpec,
                 tf_transform_output: tft.TFTransformOutput) -> dict[str, Any]:
     # Tracked as attributes so the transform graph's assets are saved with the model.
     model.tft_layer = tf_transform_output.transform_features_layer()
@@ -161,6 +167,6 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     model = _build_model(hp, spec, tf_transform_output)
     model.fit(train, steps_per_epoch=fn_args.train_steps, validation_data=evaluation,
               validation_steps=fn_args.eval_steps,
-              callbacks=[tf.keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir)])
+              callbacks=[keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir)])
     tf.saved_model.save(model, fn_args.serving_model_dir,
                         signatures=_signatures(model, spec, tf_transform_output))

@@ -10,7 +10,18 @@ import tensorflow_transform as tft
 from models import features as feature_defs
 from pipeline.config import FeatureType
 
-_TYPE_DEFAULTS = {FeatureType.NUMERIC: 0.0, FeatureType.BUCKETIZED: 0.0, FeatureType.CATEGORICAL: ""}
+# Missing values of a categorical integer column get a value of their own in the vocabulary.
+_TYPE_DEFAULTS = {FeatureType.NUMERIC: 0, FeatureType.BUCKETIZED: 0, FeatureType.CATEGORICAL: -1}
+
+
+def _fill_value(feature, dtype: tf.DType) -> Any:
+    """What replaces a missing value: the configured default, else the type's, in the column's dtype."""
+    default = feature.default if feature.default is not None else _TYPE_DEFAULTS[feature.type]
+    if dtype == tf.string:
+        return "" if feature.default is None else str(feature.default)
+    if not isinstance(default, (int, float)):
+        default = _TYPE_DEFAULTS[feature.type]
+    return int(default) if dtype.is_integer else float(default)
 
 
 def _dense(x: tf.Tensor | tf.SparseTensor | tf.RaggedTensor, default: Any) -> tf.Tensor:
@@ -22,7 +33,7 @@ def _dense(x: tf.Tensor | tf.SparseTensor | tf.RaggedTensor, default: Any) -> tf
     if isinstance(x, tf.RaggedTensor):
         x = x.to_sparse()
     if isinstance(x, tf.SparseTensor):
-        default = tf.constant(default, dtype=x.dtype) if x.dtype != tf.string else str(default)
+        default = tf.constant(default, dtype=x.dtype)
         x = tf.sparse.to_dense(
             tf.SparseTensor(x.indices, x.values, [x.dense_shape[0], 1]), default_value=default)
     return tf.reshape(x, [-1])
@@ -61,16 +72,13 @@ def preprocessing_fn(inputs: Mapping[str, Any], custom_config: Mapping[str, Any]
     spec = feature_defs.from_custom_config(custom_config)
     outputs = {}
     for name, feature in spec.features.items():
-        default = feature.default if feature.default is not None else _TYPE_DEFAULTS[feature.type]
+        value = _dense(inputs[name], _fill_value(feature, inputs[name].dtype))
         out = feature_defs.transformed_name(name)
         if feature.type is FeatureType.NUMERIC:
-            value = _dense(inputs[name], "" if inputs[name].dtype == tf.string else default)
             outputs[out] = tft.scale_to_z_score(_as_float(value))
         elif feature.type is FeatureType.BUCKETIZED:
-            value = _dense(inputs[name], "" if inputs[name].dtype == tf.string else default)
             outputs[out] = tft.bucketize(_as_float(value), feature.num_buckets)
         else:
-            value = _dense(inputs[name], default if inputs[name].dtype == tf.string else 0)
             outputs[out] = tft.compute_and_apply_vocabulary(
                 _as_string(value), top_k=feature.top_k, num_oov_buckets=feature.num_oov_buckets,
                 vocab_filename=name)

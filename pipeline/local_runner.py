@@ -87,7 +87,6 @@ def run(config: PipelineConfig, verbose: bool = False) -> str:
     from pipeline.preflight import check_data
 
     check_data(config)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     for path in (config.pipeline_root, os.path.dirname(config.metadata_path), config.serving_dir):
         os.makedirs(path, exist_ok=True)
     log_dir = os.path.join(config.output_dir, "logs")

@@ -43,12 +43,11 @@ def open_store(metadata_path: str) -> metadata_store.MetadataStore:
 
 
 def _node_id(store, execution, pipeline_name: str) -> str:
+    """The component id, from the node context TFX attaches to every execution."""
+    prefix = pipeline_name + "."
     for context in store.get_contexts_by_execution(execution.id):
-        if context.name.startswith(pipeline_name + ".") and context.type == "node":
-            return context.name[len(pipeline_name) + 1:]
-    for context in store.get_contexts_by_execution(execution.id):
-        if context.name.startswith(pipeline_name + "."):
-            return context.name[len(pipeline_name) + 1:]
+        if context.name.startswith(prefix):
+            return context.name[len(prefix):]
     return execution.type
 
 
@@ -114,17 +113,9 @@ def _describe_failure(failure) -> str:
 def runs(metadata_path: str, pipeline_name: str, limit: int = 5) -> list[RunInfo]:
     """The most recent pipeline runs, newest first."""
     store = open_store(metadata_path)
-    contexts = [c for c in store.get_contexts_by_type("pipeline_run")]
-    contexts = [c for c in contexts if store.get_executions_by_context(c.id)]
-    pipeline_contexts = store.get_contexts_by_type("pipeline")
-    ours = {c.id for c in pipeline_contexts if c.name == pipeline_name}
-    if ours:
-        wanted = set()
-        for ctx in contexts:
-            parents = store.get_parent_contexts_by_context(ctx.id)
-            if not parents or any(p.id in ours for p in parents):
-                wanted.add(ctx.id)
-        contexts = [c for c in contexts if c.id in wanted]
+    # Each pipeline has a store of its own (metadata/<pipeline>/), so every run context is ours.
+    contexts = [c for c in store.get_contexts_by_type("pipeline_run")
+                if store.get_executions_by_context(c.id)]
     contexts.sort(key=lambda c: c.create_time_since_epoch, reverse=True)
     return [_run_info(store, c, pipeline_name) for c in contexts[:limit]]
 

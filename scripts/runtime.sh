@@ -61,11 +61,10 @@ if [ "$mode" = venv ]; then
     flock 9
     if [ ! -e "$env_dir/.complete" ]; then
       say "building the virtual environment in $env_dir (once; about 3 minutes)"
-      rm -rf "$env_dir.tmp"
-      python3 -m venv "$env_dir.tmp"
-      pip_install "$env_dir.tmp/bin/python"
-      rm -rf "$env_dir" && mv "$env_dir.tmp" "$env_dir"
-      sed -i "s#$env_dir.tmp#$env_dir#g" "$env_dir"/bin/* 2>/dev/null || true
+      # A venv cannot be moved, so it is built in place; .complete marks it usable.
+      rm -rf "$env_dir"
+      python3 -m venv "$env_dir"
+      pip_install "$env_dir/bin/python"
       touch "$env_dir/.complete"
     fi
     flock -u 9
@@ -74,8 +73,7 @@ if [ "$mode" = venv ]; then
     "$env_dir/bin/python" -m pip install --quiet --no-deps --no-build-isolation -e "$project"
     echo "$project" > "$env_dir/.project"
   fi
-  export PATH="$env_dir/bin:$PATH" VIRTUAL_ENV=$env_dir
-  cd "$project"
+  export PATH="$env_dir/bin:$PATH" VIRTUAL_ENV=$env_dir PYTHONPATH="$project${PYTHONPATH:+:$PYTHONPATH}"
   exec "$@"
 fi
 
@@ -105,7 +103,7 @@ in_root() {  # $1: root dir; rest: command
     exec chroot "$r" "$@"
   ' _ "$r" "$project" "$ca_bundle" /usr/bin/env -i HOME=/root LANG=C.UTF-8 \
       PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-      VIRTUAL_ENV=/opt/venv REQUESTS_CA_BUNDLE=$ca_bundle SSL_CERT_FILE=$ca_bundle \
+      VIRTUAL_ENV=/opt/venv PYTHONPATH="$project" REQUESTS_CA_BUNDLE=$ca_bundle SSL_CERT_FILE=$ca_bundle \
       "${passenv[@]}" "$@"
 }
 
@@ -148,8 +146,9 @@ if [ "$1" = --print-root ]; then
   exit 0
 fi
 
-# The project is installed editable at its own path; a different checkout re-links it
-# (seconds, no dependency is installed again).
+# The project is installed editable (for the tfxp command and its metadata); a different
+# checkout re-links it in seconds, installing no dependency again. The checkout also comes
+# first on PYTHONPATH, so checkouts that share one environment each run their own code.
 if [ "$(cat "$root/.project" 2>/dev/null)" != "$project" ]; then
   flock 9
   in_root "$root" /opt/venv/bin/python -m pip install --quiet --no-deps --no-build-isolation -e "$project"

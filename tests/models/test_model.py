@@ -89,3 +89,12 @@ def test_serve_raw_agrees_with_serving_default(exported, tiny_rows, serialized_e
 def test_transform_features_yields_the_label(exported, serialized_examples, spec):
     out = exported.signatures["transform_features"](examples=tf.constant(serialized_examples))
     assert spec.label.name in out
+
+
+def test_the_model_is_a_keras_3_model_that_kerastuner_accepts(trained, monkeypatch):
+    import keras
+    import tensorflow_transform  # noqa: F401 - sets TF_USE_LEGACY_KERAS=1, as in the Trainer
+
+    model, _, _ = trained
+    assert isinstance(model, keras.Model)
+    assert keras.version().startswith("3.")

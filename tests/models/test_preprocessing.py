@@ -83,3 +83,19 @@ def test_label_from_integer_class():
     spec = from_custom_config({"label": {"column": "y"}, "features": {}})
     label = preprocessing._label({"y": tf.constant([[0], [1], [1]], tf.int64)}, spec)
     assert np.array_equal(label.numpy(), [0, 1, 1])
+
+
+@pytest.mark.parametrize("options, dtype, expected", [
+    ({"type": "numeric"}, tf.float32, 0.0),
+    ({"type": "numeric", "default": 2.5}, tf.float32, 2.5),
+    ({"type": "numeric", "default": 2.5}, tf.int64, 2),
+    ({"type": "categorical"}, tf.int64, -1),
+    ({"type": "categorical"}, tf.string, ""),
+    ({"type": "categorical", "default": "unknown"}, tf.string, "unknown"),
+])
+def test_fill_value_matches_the_column_type(options, dtype, expected):
+    from models.features import from_custom_config
+
+    spec = from_custom_config({"label": {"column": "y"}, "features": {"x": {"name": "x", **options}}})
+    value = preprocessing._fill_value(spec.features["x"], dtype)
+    assert value == expected and type(value) is type(expected)
