@@ -166,7 +166,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
                            spec.label.name, _EVAL_BATCH_SIZE)
     model = _build_model(hp, spec, tf_transform_output)
     model.fit(train, steps_per_epoch=fn_args.train_steps, validation_data=evaluation,
-              validation_steps=fn_args.eval_steps,
+              validation_steps=fn_args.eval_steps, verbose=2,
               callbacks=[keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir)])
     tf.saved_model.save(model, fn_args.serving_model_dir,
                         signatures=_signatures(model, spec, tf_transform_output))

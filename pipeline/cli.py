@@ -32,7 +32,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run(args) -> int:
-    from pipeline import local_runner, metadata
+    from pipeline import local_runner
 
     config = load_config(args.config, args.overrides)
     print(f"Running pipeline '{config.pipeline_name}' on {config.data.path}")
@@ -43,6 +43,8 @@ def _run(args) -> int:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_FAILED
     print(f"\nPipeline finished; TFX log: {log_path}\n")
+    from pipeline import metadata  # imports TensorFlow: only after the run, not before its log
+
     latest = metadata.runs(config.metadata_path, config.pipeline_name, limit=1)
     if latest:
         print(metadata.format_run(latest[0]))

@@ -25,16 +25,20 @@ class ProgressHandler(logging.Handler):
         self.total, self.stream = total, stream
         self.done = 0
         self.current: str | None = None
+        self.cached = False
         self.started = 0.0
 
     def emit(self, record: logging.LogRecord) -> None:
         if record.msg == "Component %s is running.":
-            self.current, self.started = record.args[0], time.monotonic()
+            self.current, self.cached, self.started = record.args[0], False, time.monotonic()
             self.stream.write(f"[{self.done + 1}/{self.total}] {self.current} ...\n")
+        elif record.msg == "A cached execution %d is used.":
+            self.cached = True
+            return
         elif record.msg == "Component %s is finished.":
             self.done += 1
-            self.stream.write(f"[{self.done}/{self.total}] {record.args[0]} done "
-                              f"({time.monotonic() - self.started:.1f} s)\n")
+            how = "cached" if self.cached else f"done ({time.monotonic() - self.started:.1f} s)"
+            self.stream.write(f"[{self.done}/{self.total}] {record.args[0]} {how}\n")
             self.current = None
         else:
             return
@@ -42,24 +46,55 @@ class ProgressHandler(logging.Handler):
 
 
 @contextlib.contextmanager
-def _captured_logs(log_path: str, total: int, verbose: bool) -> Iterator[ProgressHandler]:
-    """Sends TFX's logs to a file (and the terminal when verbose); progress to stdout."""
+def _terminal_output(log_path: str, verbose: bool) -> Iterator[TextIO]:
+    """Sends whatever is written to file descriptors 1 and 2 to the log; yields the terminal.
+
+    TensorFlow's C++ start-up lines, Beam's worker processes and Keras' progress bars write
+    straight to those descriptors, so only swapping the descriptors keeps the terminal to
+    the progress lines. With `verbose` nothing is redirected.
+    """
+    if verbose:
+        yield sys.stdout
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    log_fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    terminal = os.fdopen(os.dup(saved[0]), "w", buffering=1)
+    os.dup2(log_fd, 1)
+    os.dup2(log_fd, 2)
+    try:
+        yield terminal
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (*saved, log_fd):
+            os.close(fd)
+        terminal.close()
+
+
+@contextlib.contextmanager
+def _captured_logs(log_path: str, verbose: bool) -> Iterator[ProgressHandler]:
+    """Sends TFX's logs to a file (and the terminal when verbose); progress to the terminal."""
     from absl import logging as absl_logging
 
     root = logging.getLogger()
     saved_handlers, saved_level = root.handlers[:], root.level
-    absl_handler = absl_logging.get_absl_handler()
     file_handler = logging.FileHandler(log_path)
     file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    progress = ProgressHandler(total, sys.stdout)
-    root.handlers = [file_handler, progress] + ([absl_handler] if verbose else [])
-    root.setLevel(logging.INFO)
-    absl_logging.set_verbosity(absl_logging.INFO)
-    try:
-        yield progress
-    finally:
-        root.handlers, root.level = saved_handlers, saved_level
-        file_handler.close()
+    with _terminal_output(log_path, verbose) as terminal:
+        progress = ProgressHandler(0, terminal)
+        root.handlers = [file_handler, progress] + ([absl_logging.get_absl_handler()] if verbose else [])
+        root.setLevel(logging.INFO)
+        absl_logging.set_verbosity(absl_logging.INFO)
+        try:
+            yield progress
+        finally:
+            root.handlers, root.level = saved_handlers, saved_level
+            absl_logging.set_verbosity(absl_logging.WARNING)
+            file_handler.close()
 
 
 def build(config: PipelineConfig):
@@ -82,8 +117,6 @@ class PipelineFailed(RuntimeError):
 
 def run(config: PipelineConfig, verbose: bool = False) -> str:
     """Runs the whole pipeline locally; returns the log path. Raises PipelineFailed."""
-    from tfx import v1 as tfx
-
     from pipeline.preflight import check_data
 
     check_data(config)
@@ -92,10 +125,12 @@ def run(config: PipelineConfig, verbose: bool = False) -> str:
     log_dir = os.path.join(config.output_dir, "logs")
     os.makedirs(log_dir, exist_ok=True)
     log_path = os.path.join(log_dir, f"run-{datetime.datetime.now():%Y%m%d-%H%M%S}.log")
-    pipeline = build(config)
-    total = len(pipeline.components)
-    with _captured_logs(log_path, total, verbose) as progress:
+    with _captured_logs(log_path, verbose) as progress:
         try:
+            from tfx import v1 as tfx
+
+            pipeline = build(config)  # inside: importing TensorFlow already writes to stderr
+            progress.total = len(pipeline.components)
             tfx.orchestration.LocalDagRunner().run(pipeline)
         except Exception as err:  # noqa: BLE001 - reported as one clear failure below
             logging.getLogger(__name__).exception("pipeline failed")

@@ -70,7 +70,8 @@ if [ "$mode" = venv ]; then
     flock -u 9
   fi
   if [ "$(cat "$env_dir/.project" 2>/dev/null)" != "$project" ]; then
-    "$env_dir/bin/python" -m pip install --quiet --no-deps --no-build-isolation -e "$project"
+    "$env_dir/bin/python" -m pip install --quiet --no-deps --no-build-isolation -e "$project" \
+      >"$cache/install-project.log" 2>&1 || die "installing the project failed; see $cache/install-project.log"
     echo "$project" > "$env_dir/.project"
   fi
   export PATH="$env_dir/bin:$PATH" VIRTUAL_ENV=$env_dir PYTHONPATH="$project${PYTHONPATH:+:$PYTHONPATH}"
@@ -151,7 +152,8 @@ fi
 # first on PYTHONPATH, so checkouts that share one environment each run their own code.
 if [ "$(cat "$root/.project" 2>/dev/null)" != "$project" ]; then
   flock 9
-  in_root "$root" /opt/venv/bin/python -m pip install --quiet --no-deps --no-build-isolation -e "$project"
+  in_root "$root" /opt/venv/bin/python -m pip install --quiet --no-deps --no-build-isolation -e "$project" \
+    >"$cache/install-project.log" 2>&1 || die "installing the project failed; see $cache/install-project.log"
   echo "$project" > "$root/.project"
   flock -u 9
 fi
