@@ -35,8 +35,6 @@ def _run(args) -> int:
     from pipeline import local_runner
 
     config = load_config(args.config, args.overrides)
-    print(f"Running pipeline '{config.pipeline_name}' on {config.data.path}")
-    print(f"  outputs under {config.output_dir}")
     try:
         log_path = local_runner.run(config, verbose=args.verbose)
     except local_runner.PipelineFailed as err:

@@ -120,6 +120,8 @@ def run(config: PipelineConfig, verbose: bool = False) -> str:
     from pipeline.preflight import check_data
 
     check_data(config)
+    print(f"Running pipeline '{config.pipeline_name}' on {config.data.path}\n"
+          f"  outputs under {config.output_dir}", flush=True)
     for path in (config.pipeline_root, os.path.dirname(config.metadata_path), config.serving_dir):
         os.makedirs(path, exist_ok=True)
     log_dir = os.path.join(config.output_dir, "logs")
