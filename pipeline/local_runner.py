@@ -104,7 +104,8 @@ def build(config: PipelineConfig):
 
     return create_pipeline(config, pipeline_root=config.pipeline_root, serving_dir=config.serving_dir,
                            metadata_connection_config=sqlite_config(config.metadata_path),
-                           beam_pipeline_args=config.beam.args())
+                           beam_pipeline_args=config.beam.args(),
+                           baseline_lookup_token=datetime.datetime.now().isoformat())
 
 
 class PipelineFailed(RuntimeError):

@@ -34,6 +34,7 @@ class RunInfo:
     blessed: bool | None
     pushed_to: str | None
     failures: list[str]
+    baseline: str | None = None  # what the Evaluator compared with: a served version, or the candidate
 
 
 def open_store(metadata_path: str) -> metadata_store.MetadataStore:
@@ -141,6 +142,9 @@ def _run_info(store, context, pipeline_name: str) -> RunInfo:
         blessed = bool(_custom(blessing, "blessed"))
         if not blessed and outputs.get("ModelEvaluation"):
             failures += validation_failures(outputs["ModelEvaluation"][-1].uri)
+    baseline = None
+    for model in outputs.get("Model", []):
+        baseline = _custom(model, "baseline_source") or baseline
     pushed_to = None
     for pushed in outputs.get("PushedModel", [])[-1:]:
         if _custom(pushed, "pushed"):
@@ -148,7 +152,7 @@ def _run_info(store, context, pipeline_name: str) -> RunInfo:
     return RunInfo(run_id=context.name,
                    started=datetime.datetime.fromtimestamp(context.create_time_since_epoch / 1000),
                    executions=infos, metrics=metrics, blessed=blessed, pushed_to=pushed_to,
-                   failures=failures)
+                   failures=failures, baseline=baseline)
 
 
 def format_run(run: RunInfo) -> str:
@@ -160,6 +164,8 @@ def format_run(run: RunInfo) -> str:
         wanted = ["auc", "binary_accuracy", "precision", "recall", "f1_score", "example_count"]
         shown = [f"{k}={run.metrics[k]:.4g}" for k in wanted if k in run.metrics]
         lines.append("  test-split metrics: " + ", ".join(shown))
+    if run.baseline:
+        lines.append(f"  baseline: {run.baseline}")
     if run.blessed is not None:
         lines.append(f"  blessed: {'yes' if run.blessed else 'no'}")
     for failure in run.failures:

@@ -18,6 +18,7 @@ from tfx.dsl.components.base import executor_spec
 from tfx.proto import example_gen_pb2
 
 from components.anomalies_gate import AnomaliesGate
+from components.serving_baseline import ServingBaseline
 from pipeline.config import DataFormat, PipelineConfig
 
 # Dotted paths of the model code in the installed package: they resolve the same way in a
@@ -88,8 +89,13 @@ def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
 
 def create_pipeline(config: PipelineConfig, *, pipeline_root: str, serving_dir: str,
                     metadata_connection_config: Any = None,
-                    beam_pipeline_args: list[str] | None = None) -> tfx.dsl.Pipeline:
-    """Builds the whole pipeline from one config. Runners pass where things live."""
+                    beam_pipeline_args: list[str] | None = None,
+                    baseline_lookup_token: str | None = None) -> tfx.dsl.Pipeline:
+    """Builds the whole pipeline from one config. Runners pass where things live.
+
+    `baseline_lookup_token` should differ per run where the orchestrator caches by inputs
+    (the local runner): it makes ServingBaseline look at the serving directory again.
+    """
     custom_config = config.model_config()
     components = []
 
@@ -151,18 +157,15 @@ def create_pipeline(config: PipelineConfig, *, pipeline_root: str, serving_dir: 
         custom_config=custom_config).with_id("Trainer")
     components.append(trainer)
 
-    # Finds the latest blessed model: the baseline the candidate must not fall behind.
-    baseline_resolver = tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
-    ).with_id("BaselineResolver")
-    components.append(baseline_resolver)
+    # Finds the model serving reads now: the baseline the candidate must not fall behind.
+    baseline = ServingBaseline(model=trainer.outputs["model"], serving_dir=serving_dir,
+                               lookup_token=baseline_lookup_token).with_id("ServingBaseline")
+    components.append(baseline)
 
     # Evaluates the candidate on the held-out test split and blesses it or not.
     evaluator = tfx.components.Evaluator(
         examples=example_gen.outputs["examples"], model=trainer.outputs["model"],
-        baseline_model=baseline_resolver.outputs["model"],
+        baseline_model=baseline.outputs["baseline_model"],
         example_splits=["test"], eval_config=eval_config(config)).with_id("Evaluator")
     components.append(evaluator)
 

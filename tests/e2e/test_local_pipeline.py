@@ -16,7 +16,7 @@ pytestmark = pytest.mark.slow
 
 SAMPLE_ROWS = 3000
 ALL_NODES = {"ExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "AnomaliesGate",
-             "Transform", "Tuner", "Trainer", "BaselineResolver", "Evaluator", "Pusher"}
+             "Transform", "Tuner", "Trainer", "ServingBaseline", "Evaluator", "Pusher"}
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +72,7 @@ def test_first_run_reports_test_metrics_and_the_push(first_run, workdir):
     assert run.pushed_to and pathlib.Path(run.pushed_to).parent == workdir / "out/serving/taxi"
     assert "test-split metrics: auc=" in first_run.stdout
     assert f"pushed model: {run.pushed_to}" in first_run.stdout
+    assert run.baseline == "candidate (nothing served yet)"
 
 
 def test_pushed_model_answers_serialized_examples(first_run, workdir, tiny_rows):
@@ -94,6 +95,9 @@ def test_second_run_reuses_cached_executions(first_run, workdir):
     states = {e.node_id: e.state for e in latest_run(workdir).executions}
     for node in ("ExampleGen", "StatisticsGen", "SchemaGen", "Transform", "Tuner", "Trainer"):
         assert states[node] == "CACHED", (node, states)
+    # The served model (the first run's push) is looked up again, not taken from the cache.
+    assert states["ServingBaseline"] == "COMPLETE"
+    assert latest_run(workdir).baseline == str(pushed_versions(workdir)[0])
 
 
 def test_a_model_below_the_threshold_is_not_pushed(first_run, workdir):

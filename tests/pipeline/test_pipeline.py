@@ -7,7 +7,7 @@ from pipeline.config import load_config
 from pipeline.pipeline import create_pipeline, eval_config
 
 ALL_IDS = ["ExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "AnomaliesGate",
-           "Transform", "Tuner", "Trainer", "BaselineResolver", "Evaluator", "Pusher"]
+           "Transform", "Tuner", "Trainer", "ServingBaseline", "Evaluator", "Pusher"]
 
 
 def _build(tmp_path, *overrides):
@@ -64,7 +64,7 @@ def test_splits_and_evaluation_on_test(tmp_path):
 
 def test_evaluator_uses_the_resolved_baseline(tmp_path):
     nodes = _by_id(_build(tmp_path))
-    assert nodes["Evaluator"].inputs["baseline_model"].producer_component_id == "BaselineResolver"
+    assert nodes["Evaluator"].inputs["baseline_model"].producer_component_id == "ServingBaseline"
     assert nodes["Pusher"].inputs["model_blessing"].producer_component_id == "Evaluator"
 
 
