@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from pipeline.config import ConfigError, load_config
@@ -26,6 +27,11 @@ def _parser() -> argparse.ArgumentParser:
     runs = sub.add_parser("runs", help="show the last runs recorded in ML Metadata")
     _config_args(runs)
     runs.add_argument("--last", type=int, default=3, help="how many runs to show (default 3)")
+    compile_ = sub.add_parser("compile", help="compile for Kubeflow Pipelines 2.x (.yaml) or Vertex AI (.json)")
+    _config_args(compile_)
+    compile_.add_argument("--output", "-o", default="build/pipeline.yaml",
+                          help="pipeline.yaml (KFP PipelineSpec + Kubernetes platform spec) or "
+                               "job.json (Vertex AI PipelineJob); default build/pipeline.yaml")
     show = sub.add_parser("config", help="print the resolved configuration")
     _config_args(show)
     return parser
@@ -66,6 +72,18 @@ def _runs(args) -> int:
     return 0
 
 
+def _compile(args) -> int:
+    from pipeline import kubeflow_runner
+
+    config = load_config(args.config, args.overrides)
+    if not args.output.endswith((".yaml", ".yml", ".json")):
+        raise ConfigError(f"--output {args.output}: use a .yaml file (Kubeflow Pipelines) "
+                          "or a .json file (Vertex AI PipelineJob)")
+    path = kubeflow_runner.compile_pipeline(config, args.output)
+    print(f"compiled '{config.pipeline_name}' for image {config.kubeflow.image}: {os.path.abspath(path)}")
+    return 0
+
+
 def _show_config(args) -> int:
     import dataclasses
     import json
@@ -77,7 +95,7 @@ def _show_config(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handlers = {"run": _run, "runs": _runs, "config": _show_config}
+    handlers = {"run": _run, "runs": _runs, "compile": _compile, "config": _show_config}
     try:
         return handlers[args.command](args)
     except ConfigError as err:

@@ -123,6 +123,39 @@ class BeamConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class KubeflowConfig:
+    """Where and how the compiled pipeline runs on Kubeflow Pipelines (or Vertex AI).
+
+    Every step mounts the PVC `pvc` at `mount_path`; the pipeline root, the data and the
+    serving directory normally live on it. Object-store roots (gs://, s3://) need no PVC:
+    set `pvc: ""` and pass credentials through `secrets`.
+    """
+
+    image: str = "localhost/tfx-kfp-pipeline:latest"  # registry/name:tag or @digest
+    pipeline_root: str = "/mnt/pipeline/root"
+    data_root: str = "/mnt/pipeline/data"             # default of the data_root run parameter
+    serving_root: str = "/mnt/pipeline/serving"       # models go to <serving_root>/<model_name>/
+    pvc: str = "tfx-pipeline"
+    mount_path: str = "/mnt/pipeline"
+    # Per component id ("default" for the rest): cpu_request, cpu_limit, memory_request,
+    # memory_limit (Kubernetes quantities), accelerator_type and accelerator_count.
+    resources: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=lambda: {
+        "default": {"cpu_request": "500m", "cpu_limit": "1", "memory_request": "2G", "memory_limit": "4G"},
+        "Transform": {"cpu_request": "2", "cpu_limit": "4", "memory_request": "8G", "memory_limit": "16G"},
+        "Trainer": {"cpu_request": "2", "cpu_limit": "4", "memory_request": "8G", "memory_limit": "16G"},
+    })
+    trainer_node_selector: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    trainer_tolerations: tuple[Mapping[str, Any], ...] = ()  # e.g. {key: nvidia.com/gpu, operator: Exists, effect: NoSchedule}
+    secrets: Mapping[str, str] = dataclasses.field(default_factory=dict)  # ENV_VAR: secret-name/key
+    endpoint: str | None = None  # KFP API, e.g. http://ml-pipeline-ui.kubeflow:80; env KFP_ENDPOINT
+    namespace: str = "kubeflow"
+    experiment: str = "tfx-pipelines"
+
+    def serving_dir(self, model_name: str) -> str:
+        return f"{self.serving_root.rstrip('/')}/{model_name}"
+
+
+@dataclasses.dataclass(frozen=True)
 class PipelineConfig:
     pipeline_name: str
     model_name: str
@@ -137,6 +170,7 @@ class PipelineConfig:
     trainer: TrainerConfig = TrainerConfig()
     evaluator: EvaluatorConfig = EvaluatorConfig()
     beam: BeamConfig = BeamConfig()
+    kubeflow: KubeflowConfig = KubeflowConfig()
 
     @property
     def pipeline_root(self) -> str:
@@ -223,7 +257,7 @@ def _coerce(type_name: Any, value: Any, where: str) -> Any:
             return None
         raise ConfigError(f"{where}: a value is required")
     if t.startswith("tuple["):
-        inner = t[len("tuple["):-1].split(",")[0]
+        inner = t[len("tuple["):-1].rsplit(",", 1)[0] if t.endswith(",...]") else t[len("tuple["):-1]
         if isinstance(value, (str, int, float)):
             value = [value]
         if not isinstance(value, (list, tuple)):
@@ -236,6 +270,13 @@ def _coerce(type_name: Any, value: Any, where: str) -> Any:
             except ValueError:
                 raise ConfigError(f"{where}: '{value}' is not one of: "
                                   f"{', '.join(m.value for m in enum_cls)}") from None
+    if t.startswith("Mapping["):
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        inner = t[len("Mapping["):-1].split(",", 1)[1]
+        if inner == "str":
+            return {str(k): _coerce("str", v, f"{where}.{k}") for k, v in value.items()}
+        return {str(k): (dict(v) if isinstance(v, Mapping) else v) for k, v in value.items()}
     options = [p for p in t.split("|") if p != "None"]
     if options == ["float", "int", "str"]:  # a fill value: keep its YAML type
         return value
@@ -313,7 +354,7 @@ def parse_config(raw: Mapping[str, Any], base: pathlib.Path | None = None) -> Pi
     raw = dict(raw)
     sections = {"data": DataConfig, "label": LabelSpec, "schema": SchemaConfig,
                 "tuner": TunerConfig, "trainer": TrainerConfig, "evaluator": EvaluatorConfig,
-                "beam": BeamConfig}
+                "beam": BeamConfig, "kubeflow": KubeflowConfig}
     features_raw = raw.pop("features", None)
     if not isinstance(features_raw, Mapping) or not features_raw:
         raise ConfigError("config: 'features' must map each feature column to its options, "
@@ -380,3 +421,25 @@ def validate(config: PipelineConfig) -> None:
             raise ConfigError(f"{name} must be at least 1, got {value}")
     if not 0.0 <= config.evaluator.min_auc <= 1.0:
         raise ConfigError("evaluator.min_auc must lie between 0 and 1")
+    _validate_kubeflow(config.kubeflow)
+
+
+_RESOURCE_KEYS = ("cpu_request", "cpu_limit", "memory_request", "memory_limit",
+                  "accelerator_type", "accelerator_count")
+
+
+def _validate_kubeflow(kf: KubeflowConfig) -> None:
+    for component, resources in kf.resources.items():
+        if not isinstance(resources, Mapping):
+            raise ConfigError(f"kubeflow.resources.{component}: expected a mapping of {', '.join(_RESOURCE_KEYS)}")
+        for key in resources:
+            if key not in _RESOURCE_KEYS:
+                close = difflib.get_close_matches(str(key), _RESOURCE_KEYS, n=1)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                raise ConfigError(f"kubeflow.resources.{component}: unknown option '{key}'{hint}; "
+                                  f"valid options are: {', '.join(_RESOURCE_KEYS)}")
+    for env, ref in kf.secrets.items():
+        if ref.count("/") != 1 or not all(ref.split("/")):
+            raise ConfigError(f"kubeflow.secrets.{env}: '{ref}' is not of the form SECRET_NAME/KEY")
+    if kf.pvc and not kf.mount_path.startswith("/"):
+        raise ConfigError("kubeflow.mount_path must be an absolute path")

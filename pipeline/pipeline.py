@@ -7,7 +7,7 @@ and their wiring live here only.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Mapping
 
 import tensorflow_model_analysis as tfma
 from tensorflow_model_analysis.proto import config_pb2
@@ -33,8 +33,14 @@ SPLITS = ("train", "eval", "test")
 _PATTERNS = {DataFormat.CSV: "*.csv", DataFormat.TFRECORD: "*", DataFormat.PARQUET: "*.parquet"}
 
 
-def _input(config: PipelineConfig) -> tuple[str, example_gen_pb2.Input]:
-    """ExampleGen reads a directory: a single file becomes its directory plus its name."""
+def _input(config: PipelineConfig, data_root: Any = None) -> tuple[Any, example_gen_pb2.Input]:
+    """ExampleGen reads a directory: a single file becomes its directory plus its name.
+
+    A `data_root` run parameter is always a directory of files in the configured format.
+    """
+    if data_root is not None:
+        return data_root, tfx.proto.Input(splits=[
+            tfx.proto.Input.Split(name="single_split", pattern=_PATTERNS[config.data.format])])
     path = config.data.path
     if os.path.isfile(path):
         base, pattern = os.path.dirname(path), os.path.basename(path)
@@ -43,8 +49,8 @@ def _input(config: PipelineConfig) -> tuple[str, example_gen_pb2.Input]:
     return base, tfx.proto.Input(splits=[tfx.proto.Input.Split(name="single_split", pattern=pattern)])
 
 
-def _example_gen(config: PipelineConfig):
-    input_base, input_config = _input(config)
+def _example_gen(config: PipelineConfig, data_root: Any = None):
+    input_base, input_config = _input(config, data_root)
     output_config = tfx.proto.Output(split_config=tfx.proto.SplitConfig(splits=[
         tfx.proto.SplitConfig.Split(name="train", hash_buckets=config.data.train_buckets),
         tfx.proto.SplitConfig.Split(name="eval", hash_buckets=config.data.eval_buckets),
@@ -57,6 +63,12 @@ def _example_gen(config: PipelineConfig):
         return tfx.components.ImportExampleGen(**kwargs)
     return FileBasedExampleGen(
         custom_executor_spec=executor_spec.BeamExecutorSpec(parquet_executor.Executor), **kwargs)
+
+
+def train_eval_args(config: PipelineConfig) -> tuple[tfx.proto.TrainArgs, tfx.proto.EvalArgs]:
+    """The Trainer's step counts and splits."""
+    return (tfx.proto.TrainArgs(splits=["train"], num_steps=config.trainer.train_steps),
+            tfx.proto.EvalArgs(splits=["eval"], num_steps=config.trainer.eval_steps))
 
 
 def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
@@ -90,17 +102,22 @@ def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
 def create_pipeline(config: PipelineConfig, *, pipeline_root: str, serving_dir: str,
                     metadata_connection_config: Any = None,
                     beam_pipeline_args: list[str] | None = None,
-                    baseline_lookup_token: str | None = None) -> tfx.dsl.Pipeline:
+                    baseline_lookup_token: str | None = None,
+                    runtime_parameters: Mapping[str, Any] | None = None) -> tfx.dsl.Pipeline:
     """Builds the whole pipeline from one config. Runners pass where things live.
 
     `baseline_lookup_token` should differ per run where the orchestrator caches by inputs
     (the local runner): it makes ServingBaseline look at the serving directory again.
+    `runtime_parameters` (Kubeflow) replaces data_root, train_args, eval_args and
+    eval_config with run parameters; protos are given as their JSON.
     """
     custom_config = config.model_config()
+    params = dict(runtime_parameters or {})
+    train_args, eval_args = train_eval_args(config)
     components = []
 
     # Reads the raw data and splits it train/eval/test by hash buckets.
-    example_gen = _example_gen(config).with_id("ExampleGen")
+    example_gen = _example_gen(config, params.get("data_root")).with_id("ExampleGen")
     components.append(example_gen)
 
     # Computes statistics of every split for schema inference and validation.
@@ -152,8 +169,7 @@ def create_pipeline(config: PipelineConfig, *, pipeline_root: str, serving_dir: 
         run_fn=RUN_FN, examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"], schema=schema_gen.outputs["schema"],
         hyperparameters=hyperparameters,
-        train_args=tfx.proto.TrainArgs(splits=["train"], num_steps=config.trainer.train_steps),
-        eval_args=tfx.proto.EvalArgs(splits=["eval"], num_steps=config.trainer.eval_steps),
+        train_args=params.get("train_args", train_args), eval_args=params.get("eval_args", eval_args),
         custom_config=custom_config).with_id("Trainer")
     components.append(trainer)
 
@@ -166,7 +182,8 @@ def create_pipeline(config: PipelineConfig, *, pipeline_root: str, serving_dir: 
     evaluator = tfx.components.Evaluator(
         examples=example_gen.outputs["examples"], model=trainer.outputs["model"],
         baseline_model=baseline.outputs["baseline_model"],
-        example_splits=["test"], eval_config=eval_config(config)).with_id("Evaluator")
+        example_splits=["test"],
+        eval_config=params.get("eval_config", eval_config(config))).with_id("Evaluator")
     components.append(evaluator)
 
     # Copies a blessed model into the TF Serving directory <serving_dir>/<version>/.

@@ -1,0 +1,173 @@
+"""The Kubeflow runner: compiles the same pipeline for Kubeflow Pipelines 2.x and Vertex AI.
+
+It chooses the image, the pipeline root, the serving directory and the run parameters, calls
+the one pipeline factory, compiles with TFX's `KubeflowV2DagRunner`, then adds what TFX's
+compiler leaves out for a Kubernetes cluster:
+- schema 2.1 (kfp.local and the KFP 2.x backend reject 2.0's constant parameters);
+- per-component CPU/memory requests and limits (Transform and Trainer bigger than the rest),
+  node selector and tolerations for the Trainer, all through KFP's own fields;
+- the kfp-kubernetes platform spec: the PVC that holds the pipeline root, the data and the
+  serving directory, mounted in every step, and secrets as environment variables;
+- no caching for ServingBaseline, whose output depends on what is served at run time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from typing import Any
+
+import yaml
+
+from pipeline.config import PipelineConfig
+
+# Run parameters a user can change per run without recompiling. Protos (train_args, eval_args,
+# eval_config) travel as JSON strings: TFX's v2 compiler takes a runtime parameter only as a
+# whole execution property. `submit` builds them from plain config overrides.
+PARAMETERS = ("data_root", "train_args", "eval_args", "eval_config")
+
+BASELINE_TASK = "ServingBaseline"
+
+
+def parameter_defaults(config: PipelineConfig) -> dict[str, str]:
+    """Values of the run parameters that a config implies."""
+    from google.protobuf import json_format
+
+    from pipeline.pipeline import eval_config, train_eval_args
+
+    train_args, eval_args = train_eval_args(config)
+    return {
+        "data_root": config.kubeflow.data_root,
+        "train_args": json_format.MessageToJson(train_args, sort_keys=True),
+        "eval_args": json_format.MessageToJson(eval_args, sort_keys=True),
+        "eval_config": json_format.MessageToJson(eval_config(config), sort_keys=True),
+    }
+
+
+def build(config: PipelineConfig):
+    """The pipeline as the Kubeflow runner compiles it: paths on the cluster, run parameters."""
+    from tfx.dsl.experimental import RuntimeParameter
+
+    from pipeline.pipeline import create_pipeline
+
+    kf = config.kubeflow
+    parameters = {name: RuntimeParameter(name=name, ptype=str, default=value)
+                  for name, value in parameter_defaults(config).items()}
+    return create_pipeline(config, pipeline_root=kf.pipeline_root,
+                           serving_dir=kf.serving_dir(config.model_name),
+                           beam_pipeline_args=config.beam.args(), runtime_parameters=parameters)
+
+
+def compile_job(config: PipelineConfig) -> dict[str, Any]:
+    """Compiles to a PipelineJob dict ({'pipelineSpec': ..., 'runtimeConfig': ...})."""
+    from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner as v2
+
+    runner_config = v2.KubeflowV2DagRunnerConfig(
+        default_image=config.kubeflow.image, use_pipeline_spec_2_1=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        job = v2.KubeflowV2DagRunner(config=runner_config, output_dir=tmp,
+                                     output_filename="job.json").run(build(config), write_out=False)
+    job = json.loads(job) if isinstance(job, str) else job
+    _set_resources(job["pipelineSpec"], config)
+    _disable_cache(job["pipelineSpec"], BASELINE_TASK)
+    return job
+
+
+def executor_labels(spec: dict[str, Any]) -> dict[str, str]:
+    """Task name -> executor label, from the root DAG and component definitions."""
+    labels = {}
+    for task, task_spec in spec["root"]["dag"]["tasks"].items():
+        component = spec["components"][task_spec["componentRef"]["name"]]
+        if "executorLabel" in component:
+            labels[task] = component["executorLabel"]
+    return labels
+
+
+def _resources_for(config: PipelineConfig, task: str) -> dict[str, Any]:
+    resources = config.kubeflow.resources
+    return dict(resources.get(task, resources.get("default", {})))
+
+
+def _set_resources(spec: dict[str, Any], config: PipelineConfig) -> None:
+    """CPU, memory and accelerators in the container specs, the way the KFP SDK writes them."""
+    from kfp.compiler import compiler_utils
+
+    executors = spec["deploymentSpec"]["executors"]
+    for task, label in executor_labels(spec).items():
+        container = executors[label].get("container")
+        if container is None:
+            continue
+        wanted = _resources_for(config, task)
+        out: dict[str, Any] = {}
+        for kind in ("cpu", "memory"):
+            for bound in ("request", "limit"):
+                value = wanted.get(f"{kind}_{bound}")
+                if value is None:
+                    continue
+                value = str(value)
+                camel = bound.capitalize()
+                out[f"resource{kind.capitalize()}{camel}"] = value
+                to_float = compiler_utils._cpu_to_float if kind == "cpu" else compiler_utils._memory_to_float
+                out[f"{kind}{camel}"] = to_float(value)
+        if wanted.get("accelerator_count"):
+            out["accelerator"] = {"resourceType": str(wanted.get("accelerator_type", "nvidia.com/gpu")),
+                                  "resourceCount": str(wanted["accelerator_count"])}
+        if out:
+            container["resources"] = out
+
+
+def _disable_cache(spec: dict[str, Any], task: str) -> None:
+    task_spec = spec["root"]["dag"]["tasks"].get(task)
+    if task_spec is not None:
+        task_spec["cachingOptions"] = {"enableCache": False}
+
+
+def kubernetes_platform_spec(config: PipelineConfig, spec: dict[str, Any]) -> dict[str, Any]:
+    """The kfp-kubernetes platform spec: PVC, Trainer scheduling and secrets per executor."""
+    from google.protobuf import json_format
+    from kfp.kubernetes import kubernetes_executor_config_pb2 as k8s
+
+    kf = config.kubeflow
+    executors = {}
+    for task, label in executor_labels(spec).items():
+        executor = k8s.KubernetesExecutorConfig()
+        if kf.pvc:
+            executor.pvc_mount.append(k8s.PvcMount(constant=kf.pvc, mount_path=kf.mount_path))
+        for env, ref in sorted(kf.secrets.items()):
+            name, key = ref.split("/")
+            executor.secret_as_env.append(k8s.SecretAsEnv(
+                secret_name=name, key_to_env=[k8s.SecretAsEnv.SecretKeyToEnvMap(secret_key=key, env_var=env)]))
+        if task == "Trainer":
+            executor.node_selector.labels.update(kf.trainer_node_selector)
+            for toleration in kf.trainer_tolerations:
+                executor.tolerations.append(json_format.ParseDict(dict(toleration), k8s.Toleration()))
+        as_dict = json_format.MessageToDict(executor)
+        if as_dict:
+            executors[label] = as_dict
+    return {"platforms": {"kubernetes": {"deploymentSpec": {"executors": executors}}}}
+
+
+def compile_pipeline(config: PipelineConfig, output_path: str) -> str:
+    """Writes the compiled pipeline.
+
+    `.yaml`: a PipelineSpec for open-source KFP 2.x with the Kubernetes platform spec as a
+    second YAML document. `.json`: a Vertex AI PipelineJob (pipelineSpec plus runtimeConfig;
+    Vertex takes machine resources from the container specs and ignores Kubernetes settings).
+    """
+    job = compile_job(config)
+    os.makedirs(os.path.dirname(os.path.abspath(output_path)), exist_ok=True)
+    if output_path.endswith(".json"):
+        with open(output_path, "w") as f:
+            json.dump(job, f, indent=2, sort_keys=True)
+        return output_path
+    if not output_path.endswith((".yaml", ".yml")):
+        raise ValueError(f"{output_path}: the output must end in .yaml (KFP) or .json (Vertex AI)")
+    spec = job["pipelineSpec"]
+    documents = [spec, kubernetes_platform_spec(config, spec)]
+    with open(output_path, "w") as f:
+        f.write(f"# PIPELINE DEFINITION\n# Name: {spec['pipelineInfo']['name']}\n"
+                "# Compiled by `tfxp compile` for Kubeflow Pipelines 2.x; run parameters: "
+                f"{', '.join(PARAMETERS)}\n")
+        yaml.safe_dump_all(documents, f, sort_keys=True)
+    return output_path
