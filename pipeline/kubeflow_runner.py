@@ -47,7 +47,7 @@ def parameter_defaults(config: PipelineConfig) -> dict[str, str]:
 
 def build(config: PipelineConfig):
     """The pipeline as the Kubeflow runner compiles it: paths on the cluster, run parameters."""
-    from tfx.dsl.experimental import RuntimeParameter
+    from tfx.v1.dsl.experimental import RuntimeParameter
 
     from pipeline.pipeline import create_pipeline
 
@@ -69,6 +69,7 @@ def compile_job(config: PipelineConfig) -> dict[str, Any]:
         job = v2.KubeflowV2DagRunner(config=runner_config, output_dir=tmp,
                                      output_filename="job.json").run(build(config), write_out=False)
     job = json.loads(job) if isinstance(job, str) else job
+    _set_parameter_defaults(job["pipelineSpec"], parameter_defaults(config))
     _set_resources(job["pipelineSpec"], config)
     _disable_cache(job["pipelineSpec"], BASELINE_TASK)
     return job
@@ -82,6 +83,13 @@ def executor_labels(spec: dict[str, Any]) -> dict[str, str]:
         if "executorLabel" in component:
             labels[task] = component["executorLabel"]
     return labels
+
+
+def _set_parameter_defaults(spec: dict[str, Any], defaults: dict[str, str]) -> None:
+    """Defaults in the spec itself, so a run that sets no parameter uses the config's values."""
+    parameters = spec["root"]["inputDefinitions"]["parameters"]
+    for name, value in defaults.items():
+        parameters[name].update(defaultValue=value, isOptional=True)
 
 
 def _resources_for(config: PipelineConfig, task: str) -> dict[str, Any]:
