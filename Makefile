@@ -9,14 +9,18 @@ ARGS ?=
 run:  ## the whole pipeline, locally, on the bundled sample data
 	$(RUNTIME) tfxp run $(ARGS)
 
-test:  ## every test tier: unit, pipeline and end-to-end
-	$(RUNTIME) python -m pytest $(PYTEST_ARGS)
+test: image  ## every test tier: unit, pipeline, end-to-end, and the compiled pipeline under kfp.local
+	scripts/podman-service.sh start
+	DOCKER_HOST=$$(scripts/podman-service.sh socket) TFXP_IMAGE=$(IMAGE) $(RUNTIME) python -m pytest $(PYTEST_ARGS); \
+	  rc=$$?; scripts/podman-service.sh stop; exit $$rc
 
 test-fast:  ## unit and pipeline tests only (about a minute)
 	$(RUNTIME) python -m pytest -m "not slow" $(PYTEST_ARGS)
 
-test-slow:  ## end-to-end tests only: the real pipeline in a temp dir
-	$(RUNTIME) python -m pytest -m slow $(PYTEST_ARGS)
+test-slow: image  ## end-to-end tests only: the real pipeline locally and under kfp.local
+	scripts/podman-service.sh start
+	DOCKER_HOST=$$(scripts/podman-service.sh socket) TFXP_IMAGE=$(IMAGE) $(RUNTIME) python -m pytest -m slow $(PYTEST_ARGS); \
+	  rc=$$?; scripts/podman-service.sh stop; exit $$rc
 
 env:  ## build (or check) the runtime environment
 	$(RUNTIME) python -c "import tfx; print('tfx', tfx.__version__)"

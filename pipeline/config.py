@@ -135,7 +135,7 @@ class KubeflowConfig:
     pipeline_root: str = "/mnt/pipeline/root"
     data_root: str = "/mnt/pipeline/data"             # default of the data_root run parameter
     serving_root: str = "/mnt/pipeline/serving"       # models go to <serving_root>/<model_name>/
-    pvc: str = "tfx-pipeline"
+    pvc: str | None = "tfx-pipeline"  # None or "": no PVC (object-store roots)
     mount_path: str = "/mnt/pipeline"
     # Per component id ("default" for the rest): cpu_request, cpu_limit, memory_request,
     # memory_limit (Kubernetes quantities), accelerator_type and accelerator_count.

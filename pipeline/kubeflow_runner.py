@@ -69,7 +69,9 @@ def compile_job(config: PipelineConfig) -> dict[str, Any]:
         job = v2.KubeflowV2DagRunner(config=runner_config, output_dir=tmp,
                                      output_filename="job.json").run(build(config), write_out=False)
     job = json.loads(job) if isinstance(job, str) else job
-    _set_parameter_defaults(job["pipelineSpec"], parameter_defaults(config))
+    defaults = parameter_defaults(config)
+    _set_parameter_defaults(job["pipelineSpec"], defaults)
+    job.setdefault("runtimeConfig", {}).setdefault("parameterValues", {}).update(defaults)
     _set_resources(job["pipelineSpec"], config)
     _disable_cache(job["pipelineSpec"], BASELINE_TASK)
     return job

@@ -9,6 +9,7 @@ set -euo pipefail
 project=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 name=${1:-localhost/tfxp-trixie-base}
 engine=${CONTAINER_ENGINE:-podman}
+[ "$engine" != podman ] || "$project/scripts/podman-service.sh" install
 if "$engine" image exists "$name" 2>/dev/null; then
   echo "[base-image] $name exists"
   exit 0

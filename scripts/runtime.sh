@@ -89,7 +89,7 @@ in_root() {  # $1: root dir; rest: command
   local r=$1; shift
   local passenv=()
   local v
-  for v in CI TERM PYTEST_ADDOPTS TFXP_ALLOW_NETWORK COLUMNS $(compgen -e | grep '^TFXP_' || true); do
+  for v in CI TERM PYTEST_ADDOPTS COLUMNS DOCKER_HOST $(compgen -e | grep -E '^(TFXP|KFP)_' || true); do
     [ -n "${!v:-}" ] && passenv+=("$v=${!v}")
   done
   mkdir -p "$r$project"

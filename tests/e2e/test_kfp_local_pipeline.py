@@ -1,0 +1,125 @@
+"""The compiled pipeline, run as compiled: kfp.local's container runner, every step in our image.
+
+Two runs of the same compiled YAML on a slice of the taxi sample. The first trains, is
+blessed (only value thresholds apply: nothing is served yet) and pushes. The second is given
+a stricter eval_config as a run parameter: it must find the first run's pushed model as its
+baseline, be refused, and push nothing.
+
+Needs the podman API and the image: `make test` (or `make test-slow`) provides both.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import shutil
+
+import pytest
+
+from tests.e2e.test_local_pipeline import SAMPLE_ROWS
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not os.environ.get("DOCKER_HOST") or not os.environ.get("TFXP_IMAGE"),
+                       reason="needs the podman API (DOCKER_HOST) and the image (TFXP_IMAGE): "
+                              "run through `make test` or `make test-slow`"),
+]
+
+# The checkout is mounted at the same path on the host and in the runtime environment, so a
+# folder in it is one that the containers can mount too (kfp.local mounts only the root).
+WORK = pathlib.Path(__file__).resolve().parents[2] / "build" / "kfp-local-test"
+
+
+def _config(*overrides):
+    from pipeline.config import load_config
+
+    root = WORK / "root"
+    return load_config(None, [
+        f"kubeflow.image={os.environ['TFXP_IMAGE']}", f"kubeflow.pipeline_root={root}",
+        f"kubeflow.data_root={root / 'data'}", f"kubeflow.serving_root={root / 'serving'}",
+        "kubeflow.pvc=", "trainer.train_steps=300", "trainer.eval_steps=20", "tuner.max_trials=1",
+        "tuner.train_steps=30", "tuner.eval_steps=10", *overrides])
+
+
+def _outputs_of(run_root: pathlib.Path, task_suffix: str) -> dict:
+    """The executor output of the task whose folder ends with `task_suffix` (kfp.local trims names)."""
+    from pipeline.kfp_local import executor_outputs
+
+    matches = {k: v for k, v in executor_outputs(str(run_root)).items() if k.split("/")[-1].endswith(task_suffix)}
+    assert len(matches) == 1, (task_suffix, sorted(executor_outputs(str(run_root))))
+    return next(iter(matches.values()))
+
+
+def _custom_property(output: dict, key: str, name: str):
+    [artifact] = output["artifacts"][key]["artifacts"]
+    return artifact["metadata"].get(name)
+
+
+def _versions(root: pathlib.Path) -> list[pathlib.Path]:
+    serving = root / "serving" / "taxi"
+    return sorted(p for p in serving.iterdir() if p.is_dir()) if serving.exists() else []
+
+
+@pytest.fixture(scope="module")
+def compiled(taxi_config):
+    from pipeline import kubeflow_runner
+
+    shutil.rmtree(WORK, ignore_errors=True)
+    (WORK / "root" / "data").mkdir(parents=True)
+    rows = pathlib.Path(taxi_config.data.path, "data.csv").read_text().splitlines(keepends=True)
+    (WORK / "root" / "data" / "data.csv").write_text("".join(rows[:SAMPLE_ROWS + 1]))
+    path = WORK / "pipeline.yaml"
+    kubeflow_runner.compile_pipeline(_config(), str(path))
+    yield path
+    shutil.rmtree(WORK, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def first_run(compiled):
+    from pipeline import kfp_local
+
+    before = set((WORK / "root").iterdir())
+    kfp_local.run(str(compiled), str(WORK / "root"))
+    [run_root] = [p for p in (WORK / "root").iterdir() if p not in before]
+    return run_root
+
+
+def test_every_step_ran_and_the_model_was_blessed_and_pushed(first_run):
+    from pipeline.kfp_local import executor_outputs
+
+    assert len(executor_outputs(str(first_run))) == 11  # every task wrote its executor output
+    blessing = _outputs_of(first_run, "Evaluator")
+    assert _custom_property(blessing, "blessing", "blessed") == 1
+    baseline = _outputs_of(first_run, "ServingBaseline")
+    assert _custom_property(baseline, "baseline_model", "baseline_source").startswith("candidate")
+    assert len(_versions(WORK / "root")) == 1
+
+
+def test_the_pushed_model_loads_and_predicts(first_run, tiny_rows):
+    import tensorflow as tf
+
+    from tests.conftest import to_example
+
+    [version] = _versions(WORK / "root")
+    model = tf.saved_model.load(str(version))
+    examples = tf.constant([to_example(r, drop=("tips",)).SerializeToString() for r in tiny_rows[:3]])
+    assert model.signatures["serving_default"](examples=examples)["probabilities"].shape == (3,)
+
+
+def test_second_run_compares_with_the_served_model_and_refuses(first_run, compiled):
+    from pipeline import kfp_local, kubeflow_runner
+
+    [first_version] = _versions(WORK / "root")
+    strict = kubeflow_runner.parameter_defaults(_config("evaluator.min_auc=0.9999"))["eval_config"]
+    before = set((WORK / "root").iterdir())
+    kfp_local.run(str(compiled), str(WORK / "root"), {"eval_config": strict})
+    [run_root] = [p for p in (WORK / "root").iterdir() if p not in before]
+
+    baseline = _outputs_of(run_root, "ServingBaseline")
+    assert _custom_property(baseline, "baseline_model", "baseline_source") == str(first_version)
+    assert _custom_property(_outputs_of(run_root, "Evaluator"), "blessing", "blessed") == 0
+    assert _versions(WORK / "root") == [first_version]
+    pushed = _outputs_of(run_root, "Pusher")
+    assert _custom_property(pushed, "pushed_model", "pushed") == 0
+    assert json.dumps(pushed)  # the Pusher ran and reported, it was not skipped

@@ -1,0 +1,104 @@
+"""The two kfp.local fixes in pipeline/kfp_local.py, each shown failing without the fix."""
+
+import pytest
+from google.protobuf import struct_pb2
+from kfp.local import docker_task_handler, executor_input_utils, executor_output_utils
+from kfp.pipeline_spec import pipeline_spec_pb2
+
+from pipeline import kfp_local
+
+TFX_EXAMPLES = "title: tfx.Examples\ntype: object\nproperties:\n  span:\n    type: integer\n"
+
+
+def _tfx_output_artifact():
+    return pipeline_spec_pb2.RuntimeArtifact(
+        name="examples", uri="/root/ExampleGen/examples", metadata=struct_pb2.Struct(),
+        type=pipeline_spec_pb2.ArtifactTypeSchema(instance_schema=TFX_EXAMPLES))
+
+
+def _as_next_input(artifact):
+    """What kfp.local hands the next step for this output."""
+    return executor_input_utils.dsl_artifact_to_artifact_list(artifact).artifacts[0].type.schema_title
+
+
+def test_instance_schema_title():
+    assert kfp_local.instance_schema_title({"instanceSchema": TFX_EXAMPLES}) == "tfx.Examples"
+    assert kfp_local.instance_schema_title({"schemaTitle": "system.Model"}) is None
+
+
+def test_without_the_fix_tfx_types_become_system_artifact():
+    artifact = executor_output_utils.runtime_artifact_to_dsl_artifact(_tfx_output_artifact())
+    assert _as_next_input(artifact) == "system.Artifact"  # the bug: TFX cannot import this type
+
+
+def test_fix_1_keeps_the_tfx_type_for_the_next_step():
+    with kfp_local.tfx_fixes():
+        artifact = executor_output_utils.runtime_artifact_to_dsl_artifact(_tfx_output_artifact())
+    assert _as_next_input(artifact) == "tfx.Examples"
+    assert artifact.uri == "/root/ExampleGen/examples"
+
+
+def test_fix_1_leaves_kfp_types_alone():
+    model = pipeline_spec_pb2.RuntimeArtifact(
+        name="m", uri="/m", metadata=struct_pb2.Struct(),
+        type=pipeline_spec_pb2.ArtifactTypeSchema(schema_title="system.Model"))
+    with kfp_local.tfx_fixes():
+        assert _as_next_input(executor_output_utils.runtime_artifact_to_dsl_artifact(model)) == "system.Model"
+
+
+class _NotFound(Exception):
+    pass
+
+
+class _Container:
+    """A container that exited with `code`; with auto-remove it is gone by the time of wait()."""
+
+    def __init__(self, code, auto_remove):
+        self.code, self.auto_remove, self.removed = code, auto_remove, False
+
+    def logs(self, **_):
+        return iter([b"step output\n"])
+
+    def wait(self):
+        if self.auto_remove:
+            import docker
+
+            raise docker.errors.NotFound("no such container")
+        return {"StatusCode": self.code}
+
+    def remove(self, force=False):
+        self.removed = True
+
+
+class _Client:
+    def __init__(self, code):
+        self.code, self.started = code, []
+        self.images = self
+        self.containers = self
+
+    def list(self):
+        image = type("Image", (), {"tags": ["img:latest"], "attrs": {"RepoDigests": []}})
+        return [image]
+
+    def run(self, auto_remove, **_):
+        container = _Container(self.code, auto_remove)
+        self.started.append(container)
+        return container
+
+
+def test_without_the_fix_a_failed_step_reads_as_success():
+    assert docker_task_handler.run_docker_container(_Client(3), "img", ["false"], {}) == 0
+
+
+def test_fix_2_reads_the_real_exit_code_and_removes_the_container(capsys):
+    client = _Client(3)
+    assert kfp_local.run_container_and_wait(client, "img", ["false"], {}) == 3
+    assert client.started[0].removed
+    assert "step output" in capsys.readouterr().out
+
+
+def test_fixes_are_undone_after_the_block():
+    original = docker_task_handler.run_docker_container
+    with kfp_local.tfx_fixes():
+        assert docker_task_handler.run_docker_container is kfp_local.run_container_and_wait
+    assert docker_task_handler.run_docker_container is original
