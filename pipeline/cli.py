@@ -32,6 +32,19 @@ def _parser() -> argparse.ArgumentParser:
     compile_.add_argument("--output", "-o", default="build/pipeline.yaml",
                           help="pipeline.yaml (KFP PipelineSpec + Kubernetes platform spec) or "
                                "job.json (Vertex AI PipelineJob); default build/pipeline.yaml")
+    sub_ = sub.add_parser("submit", help="compile, upload to a KFP endpoint and start a run")
+    _config_args(sub_)
+    sub_.add_argument("--package", help="submit this compiled pipeline instead of compiling the config")
+    sub_.add_argument("--endpoint", help="KFP API URL (default: kubeflow.endpoint or KFP_ENDPOINT)")
+    sub_.add_argument("--namespace", help="profile namespace on multi-user KFP (default: kubeflow.namespace or KFP_NAMESPACE)")
+    sub_.add_argument("--experiment", help="experiment name, created if missing (default: kubeflow.experiment)")
+    sub_.add_argument("--experiment-id", help="an existing experiment's id instead of a name")
+    sub_.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                      help=f"a run parameter ({', '.join(('data_root', 'train_args', 'eval_args', 'eval_config'))}); "
+                           "the others come from the config and its --set overrides")
+    sub_.add_argument("--schedule", metavar="CRON", help="also create a recurring run, e.g. '0 0 3 * * *'")
+    sub_.add_argument("--wait", action="store_true", help="wait for the run to finish and report its state")
+    sub_.add_argument("--timeout", type=int, default=3600, help="seconds to wait with --wait (default 3600)")
     show = sub.add_parser("config", help="print the resolved configuration")
     _config_args(show)
     return parser
@@ -84,6 +97,38 @@ def _compile(args) -> int:
     return 0
 
 
+def _submit(args) -> int:
+    from pipeline import kubeflow_runner, submit
+
+    config = load_config(args.config, args.overrides)
+    parameters = kubeflow_runner.parameter_defaults(config)
+    for text in args.param:
+        name, sep, value = text.partition("=")
+        if not sep or name not in kubeflow_runner.PARAMETERS:
+            raise ConfigError(f"--param {text}: expected NAME=VALUE with NAME one of "
+                              f"{', '.join(kubeflow_runner.PARAMETERS)}")
+        parameters[name] = value
+    package = args.package or kubeflow_runner.compile_pipeline(config, "build/pipeline.yaml")
+    kf = config.kubeflow
+    try:
+        result = submit.submit(
+            package, pipeline_name=config.pipeline_name,
+            endpoint=args.endpoint or os.environ.get("KFP_ENDPOINT") or kf.endpoint,
+            namespace=args.namespace or os.environ.get("KFP_NAMESPACE") or kf.namespace,
+            token=os.environ.get("KFP_TOKEN"), experiment=args.experiment or kf.experiment,
+            experiment_id=args.experiment_id, parameters=parameters, schedule=args.schedule,
+            wait=args.wait, timeout=args.timeout)
+    except submit.SubmitError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"pipeline {result.pipeline_id} version {result.version_id}; experiment {result.experiment_id}; "
+          f"run {result.run_id}" + (f"; recurring run {result.recurring_run_id}" if result.recurring_run_id else ""))
+    if result.state:
+        print(f"run {result.run_id} finished: {result.state}")
+        return 0 if result.state.upper() == "SUCCEEDED" else EXIT_FAILED
+    return 0
+
+
 def _show_config(args) -> int:
     import dataclasses
     import json
@@ -95,7 +140,7 @@ def _show_config(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handlers = {"run": _run, "runs": _runs, "compile": _compile, "config": _show_config}
+    handlers = {"run": _run, "runs": _runs, "compile": _compile, "submit": _submit, "config": _show_config}
     try:
         return handlers[args.command](args)
     except ConfigError as err:

@@ -148,7 +148,7 @@ class KubeflowConfig:
     trainer_tolerations: tuple[Mapping[str, Any], ...] = ()  # e.g. {key: nvidia.com/gpu, operator: Exists, effect: NoSchedule}
     secrets: Mapping[str, str] = dataclasses.field(default_factory=dict)  # ENV_VAR: secret-name/key
     endpoint: str | None = None  # KFP API, e.g. http://ml-pipeline-ui.kubeflow:80; env KFP_ENDPOINT
-    namespace: str = "kubeflow"
+    namespace: str | None = None  # multi-user KFP: the profile namespace; env KFP_NAMESPACE
     experiment: str = "tfx-pipelines"
 
     def serving_dir(self, model_name: str) -> str:

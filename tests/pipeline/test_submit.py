@@ -1,0 +1,220 @@
+"""`submit` against a local HTTP server that answers the KFP v2beta1 REST calls the SDK makes.
+
+The server records every request, so the tests check what the kfp SDK really sent: the
+uploaded package, the run's parameters, the experiment, the recurring run's schedule.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import urllib.parse
+from typing import Any
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from pipeline.submit import SubmitError, submit
+
+
+class FakeKfp:
+    """State and replies of a tiny KFP API; `fail` maps (method, path prefix) to an HTTP status."""
+
+    def __init__(self):
+        self.requests: list[tuple[str, str, Any, bytes]] = []
+        self.pipelines: dict[str, dict] = {}
+        self.experiments: dict[str, dict] = {}
+        self.runs: dict[str, dict] = {}
+        self.fail: dict[tuple[str, str], int] = {}
+        self.fail_all: int | None = None
+
+    def handle(self, method: str, url: str, headers, body: bytes) -> tuple[int, dict]:
+        parsed = urllib.parse.urlparse(url)
+        path, query = parsed.path, urllib.parse.parse_qs(parsed.query)
+        self.requests.append((method, path, headers, body))
+        if self.fail_all:
+            return self.fail_all, {"error": "denied", "code": 16, "message": "denied"}
+        for (fail_method, prefix), status in self.fail.items():
+            if method == fail_method and path.startswith(prefix):
+                return status, {"error": "not found", "code": 5, "message": "Experiment not found"}
+        api = "/apis/v2beta1"
+        if path == f"{api}/healthz":
+            return 200, {"multi_user": False}
+        if path == f"{api}/pipelines" and method == "GET":
+            wanted = json.loads(query["filter"][0])["predicates"][0]["stringValue"]
+            found = [p for p in self.pipelines.values() if p["display_name"] == wanted]
+            return 200, {"pipelines": found} if found else {}
+        if path == f"{api}/pipelines/upload":
+            pipeline = {"pipeline_id": f"p{len(self.pipelines) + 1}", "display_name": query["name"][0],
+                        "versions": [{"pipeline_version_id": "v1"}]}
+            self.pipelines[pipeline["pipeline_id"]] = pipeline
+            return 200, {k: v for k, v in pipeline.items() if k != "versions"}
+        if path == f"{api}/pipelines/upload_version":
+            pipeline = self.pipelines[query["pipelineid"][0]]
+            version = {"pipeline_version_id": f"v{len(pipeline['versions']) + 1}",
+                       "pipeline_id": pipeline["pipeline_id"], "display_name": query["name"][0]}
+            pipeline["versions"].append(version)
+            return 200, version
+        if path.startswith(f"{api}/pipelines/") and path.endswith("/versions"):
+            pipeline = self.pipelines[path.split("/")[4]]
+            return 200, {"pipeline_versions": pipeline["versions"][::-1]}
+        if path == f"{api}/experiments" and method == "GET":
+            wanted = json.loads(query["filter"][0])["predicates"][0]["stringValue"]
+            found = [e for e in self.experiments.values() if e["display_name"] == wanted]
+            return 200, {"experiments": found} if found else {}
+        if path == f"{api}/experiments" and method == "POST":
+            experiment = {**json.loads(body), "experiment_id": f"e{len(self.experiments) + 1}"}
+            self.experiments[experiment["experiment_id"]] = experiment
+            return 200, experiment
+        if path == f"{api}/runs" and method == "POST":
+            run = {**json.loads(body), "run_id": f"r{len(self.runs) + 1}", "state": "PENDING"}
+            self.runs[run["run_id"]] = run
+            return 200, run
+        if path.startswith(f"{api}/runs/"):
+            run = self.runs[path.rsplit("/", 1)[1]]
+            return 200, {**run, "state": "SUCCEEDED"}
+        if path == f"{api}/recurringruns":
+            return 200, {**json.loads(body), "recurring_run_id": "rr1"}
+        return 404, {"error": f"no route {method} {path}"}
+
+    def calls(self, method: str, path_end: str):
+        return [r for r in self.requests if r[0] == method and r[1].endswith(path_end)]
+
+
+@pytest.fixture
+def kfp_api():
+    fake = FakeKfp()
+
+    class Handler(BaseHTTPRequestHandler):
+        def _serve(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            status, reply = fake.handle(self.command, self.path, self.headers, body)
+            data = json.dumps(reply).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = do_DELETE = _serve
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    fake.endpoint = f"http://127.0.0.1:{server.server_address[1]}"
+    yield fake
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def package(tmp_path):
+    path = tmp_path / "pipeline.yaml"
+    path.write_text("pipelineInfo:\n  name: taxi-big-tipper\nroot: {}\nschemaVersion: 2.1.0\n")
+    return str(path)
+
+
+def _uploaded_file(request) -> bytes:
+    from email.parser import BytesParser
+    from email.policy import default
+
+    _, _, headers, body = request
+    message = BytesParser(policy=default).parsebytes(
+        f"Content-Type: {headers['Content-Type']}\r\n\r\n".encode() + body)
+    [part] = [p for p in message.iter_parts() if p.get_param("name", header="content-disposition") == "uploadfile"]
+    return part.get_payload(decode=True)
+
+
+def test_first_submit_uploads_a_new_pipeline_and_starts_a_run(kfp_api, package):
+    result = submit(package, pipeline_name="taxi-big-tipper", endpoint=kfp_api.endpoint,
+                    experiment="taxi", parameters={"data_root": "/mnt/pipeline/data/2026-11"})
+    [upload] = kfp_api.calls("POST", "/pipelines/upload")
+    assert b"schemaVersion: 2.1.0" in _uploaded_file(upload)
+    assert result.pipeline_id == "p1" and result.version_id == "v1"
+    assert kfp_api.experiments[result.experiment_id]["display_name"] == "taxi"
+    run = kfp_api.runs[result.run_id]
+    assert run["experiment_id"] == result.experiment_id
+    assert run["pipeline_version_reference"] == {"pipeline_id": "p1", "pipeline_version_id": "v1"}
+    assert run["runtime_config"]["parameters"] == {"data_root": "/mnt/pipeline/data/2026-11"}
+    assert result.state is None  # not waited for
+
+
+def test_second_submit_adds_a_version_and_reuses_the_experiment(kfp_api, package):
+    first = submit(package, pipeline_name="taxi-big-tipper", endpoint=kfp_api.endpoint, experiment="taxi")
+    second = submit(package, pipeline_name="taxi-big-tipper", endpoint=kfp_api.endpoint, experiment="taxi")
+    assert second.pipeline_id == first.pipeline_id and second.version_id == "v2"
+    assert len(kfp_api.calls("POST", "/pipelines/upload_version")) == 1
+    assert second.experiment_id == first.experiment_id and len(kfp_api.experiments) == 1
+
+
+def test_recurring_run_and_waiting(kfp_api, package):
+    result = submit(package, pipeline_name="taxi-big-tipper", endpoint=kfp_api.endpoint,
+                    schedule="0 0 3 * * *", wait=True, timeout=30)
+    [recurring] = kfp_api.calls("POST", "/recurringruns")
+    sent = json.loads(recurring[3])
+    assert sent["trigger"]["cron_schedule"]["cron"] == "0 0 3 * * *"
+    assert result.recurring_run_id == "rr1"
+    assert result.state == "SUCCEEDED"
+
+
+def test_bearer_token_is_sent(kfp_api, package):
+    submit(package, pipeline_name="taxi-big-tipper", endpoint=kfp_api.endpoint, token="s3cret")
+    [upload] = kfp_api.calls("POST", "/pipelines/upload")
+    assert upload[2]["Authorization"] == "Bearer s3cret"
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_refused_credentials(kfp_api, package, status):
+    kfp_api.fail_all = status
+    with pytest.raises(SubmitError, match=f"refused the request \\({status} .*set KFP_TOKEN"):
+        submit(package, pipeline_name="taxi-big-tipper", endpoint=kfp_api.endpoint)
+
+
+def test_unknown_experiment_id(kfp_api, package):
+    kfp_api.fail[("POST", "/apis/v2beta1/runs")] = 404
+    with pytest.raises(SubmitError, match="experiment e42 does not exist .*--experiment NAME"):
+        submit(package, pipeline_name="taxi-big-tipper", endpoint=kfp_api.endpoint, experiment_id="e42")
+
+
+def test_unreachable_host(package):
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(SubmitError, match=f"cannot reach Kubeflow Pipelines at http://127.0.0.1:{port}"):
+        submit(package, pipeline_name="taxi-big-tipper", endpoint=f"http://127.0.0.1:{port}")
+
+
+def test_missing_package_and_endpoint(tmp_path, package):
+    with pytest.raises(SubmitError, match="run `tfxp compile` first"):
+        submit(str(tmp_path / "none.yaml"), pipeline_name="x", endpoint="http://127.0.0.1:1")
+    with pytest.raises(SubmitError, match="no Kubeflow Pipelines endpoint"):
+        submit(package, pipeline_name="x", endpoint=None)
+
+
+def test_cli_submit_compiles_and_sends_the_config_as_parameters(kfp_api, capsys, monkeypatch, tmp_path):
+    from pipeline.cli import main
+
+    monkeypatch.chdir(tmp_path)  # the compiled package goes to ./build/pipeline.yaml
+    code = main(["submit", "--endpoint", kfp_api.endpoint, "--set", "trainer.train_steps=123",
+                 "--param", "data_root=/mnt/pipeline/data/new", "--experiment", "nightly"])
+    assert code == 0, capsys.readouterr().err
+    [run] = kfp_api.runs.values()
+    parameters = run["runtime_config"]["parameters"]
+    assert parameters["data_root"] == "/mnt/pipeline/data/new"
+    assert json.loads(parameters["train_args"])["numSteps"] == 123
+    assert (tmp_path / "build" / "pipeline.yaml").is_file()
+    assert "run r1" in capsys.readouterr().out
+
+
+def test_cli_submit_errors_are_one_line(capsys, tmp_path, package):
+    from pipeline.cli import EXIT_BAD_INPUT, EXIT_FAILED, main
+
+    code = main(["submit", "--package", package, "--endpoint", "http://127.0.0.1:9"])
+    err = capsys.readouterr().err
+    assert code == EXIT_FAILED and err.startswith("error: cannot reach") and err.count("\n") == 1
+    assert main(["submit", "--package", package, "--param", "nonsense"]) == EXIT_BAD_INPUT
+    assert "expected NAME=VALUE with NAME one of data_root" in capsys.readouterr().err
