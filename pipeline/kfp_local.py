@@ -106,8 +106,14 @@ def run(pipeline_yaml: str, pipeline_root: str, arguments: dict[str, Any] | None
         pipeline_orchestrator.run_local_pipeline(load_pipeline_spec(pipeline_yaml), arguments or {})
 
 
+def task_folder(task: str) -> str:
+    """The folder kfp.local gives a task's outputs inside a run: it drops the first five
+    characters of the task name ("Evaluator" -> "ator"; "Tuner" -> the run folder itself)."""
+    return task[5:] or "."
+
+
 def executor_outputs(pipeline_root: str) -> dict[str, dict[str, Any]]:
-    """Each task folder's executor_output.json under a kfp.local pipeline root, by folder name."""
+    """Each task folder's executor_output.json under a kfp.local run folder, by folder name."""
     found = {}
     for directory, _, files in os.walk(pipeline_root):
         if "executor_output.json" in files:

@@ -42,13 +42,13 @@ def _config(*overrides):
         "tuner.train_steps=30", "tuner.eval_steps=10", *overrides])
 
 
-def _outputs_of(run_root: pathlib.Path, task_suffix: str) -> dict:
-    """The executor output of the task whose folder ends with `task_suffix` (kfp.local trims names)."""
-    from pipeline.kfp_local import executor_outputs
+def _outputs_of(run_root: pathlib.Path, task: str) -> dict:
+    """The executor output of a task in a kfp.local run."""
+    from pipeline.kfp_local import executor_outputs, task_folder
 
-    matches = {k: v for k, v in executor_outputs(str(run_root)).items() if k.split("/")[-1].endswith(task_suffix)}
-    assert len(matches) == 1, (task_suffix, sorted(executor_outputs(str(run_root))))
-    return next(iter(matches.values()))
+    outputs = executor_outputs(str(run_root))
+    assert task_folder(task) in outputs, (task, sorted(outputs))
+    return outputs[task_folder(task)]
 
 
 def _custom_property(output: dict, key: str, name: str):
@@ -77,11 +77,17 @@ def compiled(taxi_config):
 
 @pytest.fixture(scope="module")
 def first_run(compiled):
+    return _run(compiled)
+
+
+def _run(compiled, arguments=None) -> pathlib.Path:
+    """Runs the compiled pipeline; returns the new run's folder (kfp.local names it after the pipeline)."""
     from pipeline import kfp_local
 
-    before = set((WORK / "root").iterdir())
-    kfp_local.run(str(compiled), str(WORK / "root"))
-    [run_root] = [p for p in (WORK / "root").iterdir() if p not in before]
+    runs = lambda: set((WORK / "root").glob("taxi-big-tipper-*"))  # noqa: E731
+    before = runs()
+    kfp_local.run(str(compiled), str(WORK / "root"), arguments)
+    [run_root] = runs() - before
     return run_root
 
 
@@ -108,13 +114,11 @@ def test_the_pushed_model_loads_and_predicts(first_run, tiny_rows):
 
 
 def test_second_run_compares_with_the_served_model_and_refuses(first_run, compiled):
-    from pipeline import kfp_local, kubeflow_runner
+    from pipeline import kubeflow_runner
 
     [first_version] = _versions(WORK / "root")
     strict = kubeflow_runner.parameter_defaults(_config("evaluator.min_auc=0.9999"))["eval_config"]
-    before = set((WORK / "root").iterdir())
-    kfp_local.run(str(compiled), str(WORK / "root"), {"eval_config": strict})
-    [run_root] = [p for p in (WORK / "root").iterdir() if p not in before]
+    run_root = _run(compiled, {"eval_config": strict})
 
     baseline = _outputs_of(run_root, "ServingBaseline")
     assert _custom_property(baseline, "baseline_model", "baseline_source") == str(first_version)

@@ -102,3 +102,14 @@ def test_fixes_are_undone_after_the_block():
     with kfp_local.tfx_fixes():
         assert docker_task_handler.run_docker_container is kfp_local.run_container_and_wait
     assert docker_task_handler.run_docker_container is original
+
+
+def test_task_folders_follow_kfp_local_naming(tmp_path):
+    import json
+
+    (tmp_path / "ator").mkdir()
+    (tmp_path / "ator" / "executor_output.json").write_text(json.dumps({"artifacts": {}}))
+    (tmp_path / "executor_output.json").write_text(json.dumps({"tuner": True}))
+    outputs = kfp_local.executor_outputs(str(tmp_path))
+    assert outputs[kfp_local.task_folder("Evaluator")] == {"artifacts": {}}
+    assert outputs[kfp_local.task_folder("Tuner")] == {"tuner": True}
