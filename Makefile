@@ -4,36 +4,25 @@ RUNTIME := scripts/runtime.sh
 PYTEST_ARGS ?=
 ARGS ?=
 
-.PHONY: run test test-fast test-slow env shell lock clean
+.PHONY: run test test-fast test-slow env shell clean
 
 run:  ## the whole pipeline, locally, on the bundled sample data
 	$(RUNTIME) tfxp run $(ARGS)
 
 test: image  ## every test tier: unit, pipeline, end-to-end, and the compiled pipeline under kfp.local
-	scripts/podman-service.sh start
-	DOCKER_HOST=$$(scripts/podman-service.sh socket) TFXP_IMAGE=$(IMAGE) $(RUNTIME) python -m pytest $(PYTEST_ARGS); \
-	  rc=$$?; scripts/podman-service.sh stop; exit $$rc
+	TFXP_IMAGE=$(IMAGE) scripts/podman-service.sh run $(RUNTIME) python -m pytest $(PYTEST_ARGS)
 
-test-fast:  ## unit and pipeline tests only (about a minute)
+test-fast:  ## unit and pipeline tests only (under a minute)
 	$(RUNTIME) python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 test-slow: image  ## end-to-end tests only: the real pipeline locally and under kfp.local
-	scripts/podman-service.sh start
-	DOCKER_HOST=$$(scripts/podman-service.sh socket) TFXP_IMAGE=$(IMAGE) $(RUNTIME) python -m pytest -m slow $(PYTEST_ARGS); \
-	  rc=$$?; scripts/podman-service.sh stop; exit $$rc
+	TFXP_IMAGE=$(IMAGE) scripts/podman-service.sh run $(RUNTIME) python -m pytest -m slow $(PYTEST_ARGS)
 
 env:  ## build (or check) the runtime environment
 	$(RUNTIME) python -c "import tfx; print('tfx', tfx.__version__)"
 
 shell:  ## a shell inside the runtime environment
 	$(RUNTIME) bash
-
-lock:  ## re-resolve requirements/runtime.in and rewrite the pinned constraints
-	: > requirements/constraints.txt.new
-	$(RUNTIME) sh -c 'python -m venv /tmp/lock-venv && /tmp/lock-venv/bin/pip install -q -r requirements/runtime.in && \
-	  { echo "# Pinned versions of the whole runtime stack. Regenerate with: make lock"; \
-	    /tmp/lock-venv/bin/pip freeze; } > requirements/constraints.txt.new; rm -rf /tmp/lock-venv'
-	mv requirements/constraints.txt.new requirements/constraints.txt
 
 clean:  ## remove the pipeline outputs of `make run`
 	rm -rf output

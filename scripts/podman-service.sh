@@ -4,6 +4,7 @@
 # mounted at the same path) reaches it. Installs podman and runc where they are missing.
 #
 # Usage: scripts/podman-service.sh install|start|stop|socket
+#        scripts/podman-service.sh run COMMAND [ARG...]   (start, run with DOCKER_HOST set, stop)
 set -euo pipefail
 project=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 dir=$project/build/podman
@@ -34,12 +35,19 @@ case "${1:-}" in
     for _ in $(seq 50); do [ -S "$socket" ] && exit 0; sleep 0.2; done
     echo "[podman] the API socket did not appear; see $dir/service.log" >&2
     exit 1 ;;
+  run)
+    shift
+    "$0" start
+    rc=0
+    DOCKER_HOST="unix://$socket" "$@" || rc=$?
+    "$0" stop
+    exit $rc ;;
   stop)
     if [ -f "$dir/pid" ]; then
       kill "$(cat "$dir/pid")" 2>/dev/null || true
       rm -f "$dir/pid" "$socket"
     fi ;;
   *)
-    echo "usage: scripts/podman-service.sh install|start|stop|socket" >&2
+    echo "usage: scripts/podman-service.sh install|start|stop|socket|run COMMAND..." >&2
     exit 2 ;;
 esac

@@ -22,7 +22,8 @@ cache=${TFXP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tfx-kfp-pipeline}
 mode=${TFXP_ENV_MODE:-auto}
 suite=trixie
 reqs=("$project/requirements/runtime.in" "$project/requirements/constraints.txt")
-key=$(cat "${reqs[@]}" | sha256sum | cut -c1-12)
+# Keyed by what is installed, not by comments in the requirement files.
+key=$(cat "${reqs[@]}" | grep -v -e '^[[:space:]]*#' -e '^[[:space:]]*$' | sha256sum | cut -c1-12)
 ca_bundle=/etc/ssl/certs/ca-certificates.crt
 
 say() { printf '[runtime] %s\n' "$*" >&2; }
