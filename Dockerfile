@@ -34,4 +34,5 @@ COPY setup.py ./
 COPY pipeline/ pipeline/
 COPY components/ components/
 COPY models/ models/
+COPY serving/ serving/
 RUN pip install --no-deps . && python -c "import pipeline.pipeline, models.model, components.anomalies_gate"

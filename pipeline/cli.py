@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 
@@ -45,6 +46,22 @@ def _parser() -> argparse.ArgumentParser:
     sub_.add_argument("--schedule", metavar="CRON", help="also create a recurring run, e.g. '0 0 3 * * *'")
     sub_.add_argument("--wait", action="store_true", help="wait for the run to finish and report its state")
     sub_.add_argument("--timeout", type=int, default=3600, help="seconds to wait with --wait (default 3600)")
+    serve = sub.add_parser("serve", help="serve the pushed model: tensorflow_model_server if installed, "
+                                         "else the TF Serving stand-in")
+    _config_args(serve)
+    serve.add_argument("--model-base-path", help="TF Serving model directory (default: the local run's serving directory)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--rest-port", type=int, default=8501, help="REST port (default 8501; 0 picks a free one)")
+    serve.add_argument("--grpc-port", type=int, default=8500, help="gRPC port (default 8500; 0 picks a free one)")
+    serve.add_argument("--poll-seconds", type=float, default=2.0, help="how often to look for a new push")
+    predict = sub.add_parser("predict", help="send rows (CSV or JSON lines) to TF Serving and print predictions")
+    _config_args(predict)
+    predict.add_argument("rows", nargs="?", help="a CSV file with a header, or a .jsonl file")
+    predict.add_argument("--url", default="http://127.0.0.1:8501", help="REST endpoint (default http://127.0.0.1:8501)")
+    predict.add_argument("--grpc", metavar="HOST:PORT", help="use gRPC at HOST:PORT instead of REST")
+    predict.add_argument("--version", type=int, help="a specific model version (default: the newest served)")
+    predict.add_argument("--status", action="store_true", help="print the model's version status instead")
+    predict.add_argument("--metadata", action="store_true", help="print the model's signatures instead")
     show = sub.add_parser("config", help="print the resolved configuration")
     _config_args(show)
     return parser
@@ -129,6 +146,49 @@ def _submit(args) -> int:
     return 0
 
 
+def _serve(args) -> int:
+    import shutil
+
+    config = load_config(args.config, args.overrides)
+    base_path = os.path.abspath(args.model_base_path or config.serving_dir)
+    if not os.path.isdir(base_path):
+        raise ConfigError(f"model directory {base_path} does not exist; run the pipeline first "
+                          "(make run) or pass --model-base-path")
+    server = shutil.which("tensorflow_model_server")
+    if server:
+        print(f"starting TensorFlow Serving ({server}) on model '{config.model_name}' from {base_path}", flush=True)
+        os.execv(server, [server, f"--port={args.grpc_port}", f"--rest_api_port={args.rest_port}",
+                          f"--model_name={config.model_name}", f"--model_base_path={base_path}",
+                          f"--file_system_poll_wait_seconds={max(1, int(args.poll_seconds))}"])
+    from serving.standin import serve_forever
+
+    serve_forever(config.model_name, base_path, args.host, args.rest_port, args.grpc_port, args.poll_seconds)
+    return 0
+
+
+def _predict(args) -> int:
+    from serving.client import ClientError, GrpcClient, RestClient, read_rows
+
+    config = load_config(args.config, args.overrides)
+    try:
+        if args.grpc:
+            client = GrpcClient(args.grpc, config.model_name, args.version)
+        else:
+            client = RestClient(args.url, config.model_name, args.version)
+        if args.status or args.metadata:
+            print(json.dumps(client.status() if args.status else client.metadata(), indent=2))
+            return 0
+        if not args.rows:
+            raise ConfigError("give a rows file (CSV with a header, or .jsonl), or --status / --metadata")
+        rows = read_rows(args.rows)
+        for row_number, prediction in enumerate(client.predict(rows), 1):
+            print(json.dumps({"row": row_number, **prediction}))
+    except ClientError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_FAILED
+    return 0
+
+
 def _show_config(args) -> int:
     import dataclasses
     import json
@@ -140,7 +200,8 @@ def _show_config(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handlers = {"run": _run, "runs": _runs, "compile": _compile, "submit": _submit, "config": _show_config}
+    handlers = {"run": _run, "runs": _runs, "compile": _compile, "submit": _submit, "serve": _serve,
+                "predict": _predict, "config": _show_config}
     try:
         return handlers[args.command](args)
     except ConfigError as err:

@@ -7,8 +7,9 @@ Test tiers (see README): `pytest -m "not slow"` runs the fast unit and pipeline 
 from __future__ import annotations
 
 import csv
-import functools
 import pathlib
+import subprocess
+import sys
 
 import pytest
 
@@ -38,8 +39,7 @@ def tiny_rows() -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-@pytest.fixture(scope="session")
-def raw_feature_spec(tiny_rows):
+def raw_feature_spec_of(row: dict[str, str]):
     """Every column as VarLen, the way TFX presents columns with missing values."""
     import tensorflow as tf
 
@@ -48,10 +48,15 @@ def raw_feature_spec(tiny_rows):
             return tf.float32
         return tf.string if column in STRING_COLUMNS else tf.int64
 
-    return {column: tf.io.VarLenFeature(dtype(column)) for column in tiny_rows[0]}
+    return {column: tf.io.VarLenFeature(dtype(column)) for column in row}
 
 
-def _value(column: str, text: str):
+@pytest.fixture(scope="session")
+def raw_feature_spec(tiny_rows):
+    return raw_feature_spec_of(tiny_rows[0])
+
+
+def value_of(column: str, text: str):
     if column in STRING_COLUMNS:
         return text.encode()
     return float(text) if column in FLOAT_COLUMNS else int(text)
@@ -65,7 +70,7 @@ def to_example(row: dict[str, str], drop: tuple[str, ...] = ()):
     for column, text in row.items():
         if text == "" or column in drop:
             continue
-        value = _value(column, text)
+        value = value_of(column, text)
         if isinstance(value, bytes):
             features[column] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
         elif isinstance(value, float):
@@ -81,25 +86,11 @@ def serialized_examples(tiny_rows):
 
 
 @pytest.fixture(scope="session")
-def transform_dir(tmp_path_factory, tiny_rows, raw_feature_spec, model_config):
-    """Analyzes the tiny sample with tf.Transform on Beam (no TFX) and writes the transform fn."""
-    import apache_beam as beam
-    import tensorflow_transform as tft
-    import tensorflow_transform.beam as tft_beam
-    from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils
-
-    from models.preprocessing import preprocessing_fn
-
+def transform_dir(tmp_path_factory):
+    """The tiny sample analyzed by tf.Transform on Beam (tests/analyze_tiny.py, its own process)."""
     out = tmp_path_factory.mktemp("transform")
-    metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(raw_feature_spec))
-    instances = [{c: ([_value(c, t)] if t != "" else []) for c, t in row.items()} for row in tiny_rows]
-    fn = functools.partial(preprocessing_fn, custom_config=model_config)
-    with beam.Pipeline(runner="DirectRunner") as p, tft_beam.Context(temp_dir=str(out / "tmp")):
-        data = p | beam.Create(instances, reshuffle=False)
-        transform_fn = (data, metadata) | tft_beam.AnalyzeDataset(fn)
-        _ = transform_fn | tft_beam.WriteTransformFn(str(out / "transform_fn"))
-    # The raw schema, as TFX's Transform records it next to the transform fn.
-    metadata_io.write_metadata(metadata, str(out / "transform_fn" / tft.TFTransformOutput.RAW_METADATA_DIR))
+    subprocess.run([sys.executable, "-m", "tests.analyze_tiny", str(out)], check=True,
+                   capture_output=True, timeout=600)
     return out / "transform_fn"
 
 

@@ -1,0 +1,203 @@
+"""Client for TensorFlow Serving (or the stand-in) over REST and gRPC.
+
+Raw rows (CSV or JSON lines) become serialized tf.Examples, typed by the model's own
+metadata (the inputs of its `serve_raw` signature), and are sent to `serving_default`, the
+predict-API form TF Serving takes. Errors are `ClientError`s with one clear line.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import json
+from typing import Any, Iterable
+
+RAW_SIGNATURE = "serve_raw"
+EXAMPLES_SIGNATURE = "serving_default"
+
+
+class ClientError(RuntimeError):
+    """The server cannot be reached, refused the request, or the rows do not fit the model."""
+
+
+def read_rows(path: str) -> list[dict[str, Any]]:
+    """Rows from a CSV file (with a header) or a JSON-lines file (one object per line)."""
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            if path.endswith((".jsonl", ".json")):
+                rows = []
+                for number, line in enumerate(f, 1):
+                    if line.strip():
+                        try:
+                            rows.append(json.loads(line))
+                        except json.JSONDecodeError as err:
+                            raise ClientError(f"{path}, line {number}: not a JSON object ({err.msg})") from None
+            else:
+                rows = list(csv.DictReader(f))
+    except FileNotFoundError:
+        raise ClientError(f"rows file {path} does not exist") from None
+    if not rows:
+        raise ClientError(f"{path} holds no rows")
+    return rows
+
+
+def raw_input_types(metadata: dict) -> dict[str, str]:
+    """{column: TF dtype name} from a model's metadata (REST JSON form)."""
+    signatures = metadata["metadata"]["signature_def"]["signature_def"]
+    if RAW_SIGNATURE not in signatures:
+        raise ClientError(f"the model has no '{RAW_SIGNATURE}' signature to type raw rows by; "
+                          f"signatures: {', '.join(sorted(signatures))}")
+    return {name: spec["dtype"] for name, spec in signatures[RAW_SIGNATURE]["inputs"].items()}
+
+
+def to_examples(rows: Iterable[dict[str, Any]], types: dict[str, str]) -> list[bytes]:
+    """Serialized tf.Examples of raw rows; empty cells are left out (the model fills them)."""
+    import tensorflow as tf
+
+    examples = []
+    for number, row in enumerate(rows, 1):
+        if not set(row) & set(types):
+            raise ClientError(f"row {number} has none of the model's input columns "
+                              f"({', '.join(sorted(types))})")
+        features = {}
+        for column, dtype in types.items():
+            value = row.get(column)
+            if value is None or value == "":
+                continue
+            try:
+                if dtype == "DT_STRING":
+                    feature = tf.train.Feature(bytes_list=tf.train.BytesList(value=[str(value).encode()]))
+                elif dtype in ("DT_FLOAT", "DT_DOUBLE"):
+                    feature = tf.train.Feature(float_list=tf.train.FloatList(value=[float(value)]))
+                else:
+                    number_value = float(value)
+                    if not number_value.is_integer():
+                        raise ValueError
+                    feature = tf.train.Feature(int64_list=tf.train.Int64List(value=[int(number_value)]))
+            except (TypeError, ValueError):
+                kind = "a whole number" if dtype.startswith("DT_INT") else "a number"
+                raise ClientError(f"row {number}, column '{column}': {value!r} is not {kind} "
+                                  f"(the model expects {dtype})") from None
+            features[column] = feature
+        examples.append(tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString())
+    return examples
+
+
+class RestClient:
+    """TF Serving's REST API: /v1/models/<name>[/versions/<v>][/metadata|:predict]."""
+
+    def __init__(self, url: str, model: str, version: int | None = None, timeout: float = 30.0):
+        self.url, self.model, self.version, self.timeout = url.rstrip("/"), model, version, timeout
+
+    def _path(self, suffix: str = "") -> str:
+        version = f"/versions/{self.version}" if self.version else ""
+        return f"{self.url}/v1/models/{self.model}{version}{suffix}"
+
+    def _call(self, method: str, url: str, body: dict | None = None) -> dict:
+        import requests
+
+        try:
+            response = requests.request(method, url, json=body, timeout=self.timeout)
+        except requests.RequestException as err:
+            raise ClientError(f"cannot reach TF Serving at {self.url} ({err.__class__.__name__}); "
+                              "is `tfxp serve` (or tensorflow_model_server) running?") from None
+        try:
+            payload = response.json()
+        except ValueError:
+            payload = {"error": response.text[:200]}
+        if response.status_code == 404:
+            raise ClientError(f"model '{self.model}'{f' version {self.version}' if self.version else ''} "
+                              f"is not served at {self.url}: {payload.get('error', '')}")
+        if response.status_code >= 400:
+            raise ClientError(f"TF Serving refused the request ({response.status_code}): {payload.get('error', '')}")
+        return payload
+
+    def status(self) -> dict:
+        return self._call("GET", self._path())
+
+    def metadata(self) -> dict:
+        return self._call("GET", self._path("/metadata"))
+
+    def predict(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        examples = to_examples(rows, raw_input_types(self.metadata()))
+        body = {"signature_name": EXAMPLES_SIGNATURE,
+                "instances": [{"b64": base64.b64encode(e).decode()} for e in examples]}
+        return self._call("POST", self._path(":predict"), body)["predictions"]
+
+
+class GrpcClient:
+    """TF Serving's gRPC PredictionService (and ModelService for status)."""
+
+    def __init__(self, target: str, model: str, version: int | None = None, timeout: float = 30.0):
+        import grpc
+        from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
+
+        self.target, self.model, self.version, self.timeout = target, model, version, timeout
+        self._channel = grpc.insecure_channel(target)
+        self._predict = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
+        self._models = model_service_pb2_grpc.ModelServiceStub(self._channel)
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> "GrpcClient":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _spec(self, request, signature: str = "") -> None:
+        request.model_spec.name = self.model
+        if signature:
+            request.model_spec.signature_name = signature
+        if self.version:
+            request.model_spec.version.value = self.version
+
+    def _call(self, method, request):
+        import grpc
+
+        try:
+            return method(request, timeout=self.timeout)
+        except grpc.RpcError as err:
+            code = err.code()
+            if code == grpc.StatusCode.UNAVAILABLE:
+                raise ClientError(f"cannot reach TF Serving over gRPC at {self.target}; "
+                                  "is `tfxp serve` (or tensorflow_model_server) running?") from None
+            if code == grpc.StatusCode.NOT_FOUND:
+                raise ClientError(f"model '{self.model}'{f' version {self.version}' if self.version else ''} "
+                                  f"is not served at {self.target}: {err.details()}") from None
+            raise ClientError(f"TF Serving refused the request ({code.name}): {err.details()}") from None
+
+    def status(self) -> dict:
+        from google.protobuf import json_format
+        from tensorflow_serving.apis import get_model_status_pb2
+
+        request = get_model_status_pb2.GetModelStatusRequest()
+        self._spec(request)
+        return json_format.MessageToDict(self._call(self._models.GetModelStatus, request),
+                                         preserving_proto_field_name=True)
+
+    def metadata(self) -> dict:
+        from google.protobuf import json_format
+        from tensorflow_serving.apis import get_model_metadata_pb2
+
+        request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
+        self._spec(request)
+        response = self._call(self._predict.GetModelMetadata, request)
+        signature_map = get_model_metadata_pb2.SignatureDefMap()
+        response.metadata["signature_def"].Unpack(signature_map)
+        return {"model_spec": {"name": self.model, "version": str(response.model_spec.version.value)},
+                "metadata": {"signature_def": json_format.MessageToDict(
+                    signature_map, preserving_proto_field_name=True)}}
+
+    def predict(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        import tensorflow as tf
+        from tensorflow_serving.apis import predict_pb2
+
+        examples = to_examples(rows, raw_input_types(self.metadata()))
+        request = predict_pb2.PredictRequest()
+        self._spec(request, EXAMPLES_SIGNATURE)
+        request.inputs["examples"].CopyFrom(tf.make_tensor_proto(examples, dtype=tf.string))
+        response = self._call(self._predict.Predict, request)
+        outputs = {k: tf.make_ndarray(v) for k, v in response.outputs.items()}
+        return [{k: v[i].item() for k, v in outputs.items()} for i in range(len(examples))]

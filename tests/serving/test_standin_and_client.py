@@ -1,0 +1,162 @@
+"""The client against the TF Serving stand-in, over REST and gRPC, on a model trained on the
+tiny sample; the stand-in's answers must match the model's own output in TensorFlow."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from serving import client as client_lib
+from serving.client import ClientError, GrpcClient, RestClient
+from tests.conftest import TINY_CSV, to_example
+
+MODEL = "taxi"
+
+
+@pytest.fixture(scope="module")
+def saved_model(transform_dir, tmp_path_factory):
+    path = tmp_path_factory.mktemp("export") / "model"
+    subprocess.run([sys.executable, "-m", "tests.serving.export_tiny_model", str(transform_dir), str(path)],
+                   check=True, capture_output=True, timeout=600)
+    return path
+
+
+class Server:
+    """`tfxp serve` in its own process, as a user runs it; its ports are read from its output."""
+
+    def __init__(self, base):
+        self.base = base
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "pipeline", "serve", "--model-base-path", str(base),
+             "--rest-port", "0", "--grpc-port", "0", "--poll-seconds", "0.2"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.banner = self.process.stdout.readline()
+        ports = self.process.stdout.readline()
+        match = re.search(r"REST: http://127.0.0.1:(\d+)  gRPC: 127.0.0.1:(\d+)", ports)
+        assert match, (self.banner, ports, self.process.stderr.read() if self.process.poll() is not None else "")
+        self.rest_port, self.grpc_port = int(match[1]), int(match[2])
+
+    def stop(self):
+        self.process.send_signal(signal.SIGTERM)
+        assert self.process.wait(timeout=30) == 0
+
+
+@pytest.fixture
+def server(saved_model, tmp_path):
+    base = tmp_path / "serving" / MODEL
+    shutil.copytree(saved_model, base / "1")
+    running = Server(base)
+    yield running
+    running.stop()
+
+
+def test_the_stand_in_says_what_it_is(server):
+    assert server.banner.startswith("TF Serving stand-in (not tensorflow_model_server) serving model 'taxi' version 1")
+
+
+@pytest.fixture(scope="module")
+def rows():
+    return client_lib.read_rows(str(TINY_CSV))[:8]
+
+
+def _expected(saved_model, rows) -> np.ndarray:
+    model = tf.saved_model.load(str(saved_model))
+    examples = tf.constant([to_example(r, drop=("tips",)).SerializeToString() for r in rows])
+    return model.signatures["serving_default"](examples=examples)["probabilities"].numpy()
+
+
+def test_rest_predictions_match_the_model_in_tensorflow(server, saved_model, rows):
+    predictions = RestClient(f"http://127.0.0.1:{server.rest_port}", MODEL).predict(rows)
+    got = np.array([p["probabilities"] for p in predictions])
+    np.testing.assert_allclose(got, _expected(saved_model, rows), atol=1e-6)
+    assert [p["classes"] for p in predictions] == [int(p > 0.5) for p in got]
+
+
+def test_grpc_predictions_match_the_model_in_tensorflow(server, saved_model, rows):
+    with GrpcClient(f"127.0.0.1:{server.grpc_port}", MODEL) as grpc_client:
+        predictions = grpc_client.predict(rows)
+    got = np.array([p["probabilities"] for p in predictions])
+    np.testing.assert_allclose(got, _expected(saved_model, rows), atol=1e-6)
+
+
+def test_status_and_metadata_over_both_protocols(server):
+    rest = RestClient(f"http://127.0.0.1:{server.rest_port}", MODEL)
+    with GrpcClient(f"127.0.0.1:{server.grpc_port}", MODEL) as grpc_client:
+        assert grpc_client.status()["model_version_status"][0]["state"] == "AVAILABLE"
+        grpc_metadata = grpc_client.metadata()
+    assert rest.status()["model_version_status"][0] == {
+        "version": "1", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}
+    for metadata in (rest.metadata(), grpc_metadata):
+        signatures = metadata["metadata"]["signature_def"]["signature_def"]
+        assert {"serving_default", "serve_raw", "transform_features"} <= set(signatures)
+        assert signatures["serving_default"]["inputs"]["examples"]["dtype"] == "DT_STRING"
+
+
+def test_a_new_push_is_picked_up_without_a_restart(server, saved_model):
+    import time
+
+    shutil.copytree(saved_model, server.base / "2")
+    rest = RestClient(f"http://127.0.0.1:{server.rest_port}", MODEL)
+    deadline = time.monotonic() + 30
+    while rest.status()["model_version_status"][0]["version"] != "2":
+        assert time.monotonic() < deadline, "version 2 was not picked up"
+        time.sleep(0.2)
+
+
+def test_unknown_model_and_version(server, rows):
+    with pytest.raises(ClientError, match="model 'nope' is not served at"):
+        RestClient(f"http://127.0.0.1:{server.rest_port}", "nope").status()
+    with pytest.raises(ClientError, match="model 'taxi' version 7 is not served"):
+        RestClient(f"http://127.0.0.1:{server.rest_port}", MODEL, version=7).predict(rows)
+    with GrpcClient(f"127.0.0.1:{server.grpc_port}", "nope") as grpc_client:
+        with pytest.raises(ClientError, match="model 'nope' is not served"):
+            grpc_client.predict(rows)
+
+
+def test_rows_that_do_not_fit_the_schema(server, rows):
+    rest = RestClient(f"http://127.0.0.1:{server.rest_port}", MODEL)
+    with pytest.raises(ClientError, match=r"row 2, column 'fare': 'twelve' is not a number \(the model expects DT_FLOAT\)"):
+        rest.predict([rows[0], {**rows[1], "fare": "twelve"}])
+    with pytest.raises(ClientError, match="row 1 has none of the model's input columns"):
+        rest.predict([{"colour": "blue"}])
+
+
+def test_bad_requests_get_tf_serving_errors(server):
+    import requests
+
+    url = f"http://127.0.0.1:{server.rest_port}/v1/models/{MODEL}"
+    answer = requests.post(f"{url}:predict", data="{not json", timeout=10)
+    assert answer.status_code == 400 and "JSON Parse error" in answer.json()["error"]
+    answer = requests.post(f"{url}:predict", json={"instances": [{"wrong": 1}]}, timeout=10)
+    assert answer.status_code == 400 and "input mismatch" in answer.json()["error"]
+    answer = requests.post(f"{url}:classify", json={"examples": []}, timeout=10)
+    assert answer.status_code == 400 and "use :predict" in answer.json()["error"]
+
+
+def test_unreachable_server(rows):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(ClientError, match=f"cannot reach TF Serving at http://127.0.0.1:{port}"):
+        RestClient(f"http://127.0.0.1:{port}", MODEL).status()
+    with GrpcClient(f"127.0.0.1:{port}", MODEL, timeout=5) as grpc_client:
+        with pytest.raises(ClientError, match="cannot reach TF Serving over gRPC"):
+            grpc_client.status()
+
+
+def test_rows_from_json_lines(tmp_path):
+    path = tmp_path / "rows.jsonl"
+    path.write_text(json.dumps({"fare": 3.5}) + "\n\n" + json.dumps({"fare": 7}) + "\n")
+    assert client_lib.read_rows(str(path)) == [{"fare": 3.5}, {"fare": 7}]
+    path.write_text("{broken\n")
+    with pytest.raises(ClientError, match="line 1: not a JSON object"):
+        client_lib.read_rows(str(path))
