@@ -4,12 +4,13 @@ RUNTIME := scripts/runtime.sh
 PYTEST_ARGS ?=
 ARGS ?=
 
-.PHONY: run test test-fast test-slow env shell clean
+.PHONY: run test test-fast test-slow manifests env shell clean
 
 run:  ## the whole pipeline, locally, on the bundled sample data
 	$(RUNTIME) tfxp run $(ARGS)
 
-test: image  ## every test tier: unit, pipeline, end-to-end, and the compiled pipeline under kfp.local
+test: image  ## every test tier: manifests, unit, pipeline, end-to-end, the compiled pipeline under kfp.local
+	scripts/check-manifests.sh
 	TFXP_IMAGE=$(IMAGE) scripts/podman-service.sh run $(RUNTIME) python -m pytest $(PYTEST_ARGS)
 
 test-fast:  ## unit and pipeline tests only (under a minute)
@@ -17,6 +18,9 @@ test-fast:  ## unit and pipeline tests only (under a minute)
 
 test-slow: image  ## end-to-end tests only: the real pipeline locally and under kfp.local
 	TFXP_IMAGE=$(IMAGE) scripts/podman-service.sh run $(RUNTIME) python -m pytest -m slow $(PYTEST_ARGS)
+
+manifests:  ## render kubernetes/ and check it offline (kubernetes-validate --strict, checkov)
+	scripts/check-manifests.sh
 
 env:  ## build (or check) the runtime environment
 	$(RUNTIME) python -c "import tfx; print('tfx', tfx.__version__)"
