@@ -43,7 +43,10 @@ def raw_input_columns(spec: ModelSpec) -> list[str]:
     return list(spec.features)
 
 
-def label_columns(spec: ModelSpec) -> list[str]:
-    """The raw columns only the label needs (dropped from serving inputs)."""
+def label_columns(spec) -> list[str]:
+    """The raw columns only the label needs (left out of requests and warm-up records).
+
+    `spec` is a ModelSpec or a PipelineConfig: both have `label` and `features`.
+    """
     extra = [spec.label.greater_than_fraction_of] if spec.label.greater_than_fraction_of else []
     return [c for c in [spec.label.column, *extra] if c not in spec.features]

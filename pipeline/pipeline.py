@@ -19,6 +19,8 @@ from tfx.proto import example_gen_pb2
 
 from components.anomalies_gate import AnomaliesGate
 from components.serving_baseline import ServingBaseline
+from components.serving_warmup import ServingWarmup
+from models.features import label_columns
 from pipeline.config import DataFormat, PipelineConfig
 
 # Dotted paths of the model code in the installed package: they resolve the same way in a
@@ -173,6 +175,12 @@ def create_pipeline(config: PipelineConfig, *, pipeline_root: str, serving_dir: 
         custom_config=custom_config).with_id("Trainer")
     components.append(trainer)
 
+    # Adds TF Serving warm-up requests, built from real eval examples, to the trained model.
+    warmup = ServingWarmup(model=trainer.outputs["model"], examples=example_gen.outputs["examples"],
+                           model_name=config.model_name,
+                           drop_columns=label_columns(config)).with_id("ServingWarmup")
+    components.append(warmup)
+
     # Finds the model serving reads now: the baseline the candidate must not fall behind.
     baseline = ServingBaseline(model=trainer.outputs["model"], serving_dir=serving_dir,
                                lookup_token=baseline_lookup_token).with_id("ServingBaseline")
@@ -180,7 +188,7 @@ def create_pipeline(config: PipelineConfig, *, pipeline_root: str, serving_dir: 
 
     # Evaluates the candidate on the held-out test split and blesses it or not.
     evaluator = tfx.components.Evaluator(
-        examples=example_gen.outputs["examples"], model=trainer.outputs["model"],
+        examples=example_gen.outputs["examples"], model=warmup.outputs["serving_model"],
         baseline_model=baseline.outputs["baseline_model"],
         example_splits=["test"],
         eval_config=params.get("eval_config", eval_config(config))).with_id("Evaluator")
@@ -188,7 +196,7 @@ def create_pipeline(config: PipelineConfig, *, pipeline_root: str, serving_dir: 
 
     # Copies a blessed model into the TF Serving directory <serving_dir>/<version>/.
     pusher = tfx.components.Pusher(
-        model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"],
+        model=warmup.outputs["serving_model"], model_blessing=evaluator.outputs["blessing"],
         push_destination=tfx.proto.PushDestination(
             filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_dir)),
     ).with_id("Pusher")

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.slow
 
 SAMPLE_ROWS = 3000
 ALL_NODES = {"ExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "AnomaliesGate",
-             "Transform", "Tuner", "Trainer", "ServingBaseline", "Evaluator", "Pusher"}
+             "Transform", "Tuner", "Trainer", "ServingWarmup", "ServingBaseline", "Evaluator", "Pusher"}
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +61,7 @@ def test_first_run_executes_every_component(first_run, workdir):
     states = {e.node_id: e.state for e in run.executions}
     assert set(states) == ALL_NODES
     assert set(states.values()) == {"COMPLETE"}
-    assert "[11/11] Pusher done" in first_run.stdout
+    assert "[12/12] Pusher done" in first_run.stdout
 
 
 def test_first_run_reports_test_metrics_and_the_push(first_run, workdir):
@@ -89,11 +89,40 @@ def test_pushed_model_answers_serialized_examples(first_run, workdir, tiny_rows)
     assert ((probabilities >= 0) & (probabilities <= 1)).all()
 
 
+def test_pushed_model_carries_warmup_requests_that_it_answers(first_run, workdir):
+    import tensorflow as tf
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    [version] = pushed_versions(workdir)
+    path = version / "assets.extra" / "tf_serving_warmup_requests"
+    records = [prediction_log_pb2.PredictionLog.FromString(r.numpy())
+               for r in tf.data.TFRecordDataset(str(path))]
+    assert len(records) == 2
+    model = tf.saved_model.load(str(version))
+    for record in records:
+        examples = tf.make_ndarray(record.predict_log.request.inputs["examples"])
+        assert "tips" not in tf.train.Example.FromString(examples[0]).features.feature  # label left out
+        out = model.signatures["serving_default"](examples=tf.constant(examples))
+        assert out["probabilities"].shape == (len(examples),)
+
+
+def test_signatures_seen_by_tensorflows_own_tooling(first_run, workdir):
+    [version] = pushed_versions(workdir)
+    shown = subprocess.run(["saved_model_cli", "show", "--dir", str(version), "--tag_set", "serve",
+                            "--signature_def", "serving_default"], capture_output=True, text=True, check=True)
+    assert "inputs['examples'] tensor_info:" in shown.stdout and "dtype: DT_STRING" in shown.stdout
+    assert "outputs['probabilities'] tensor_info:" in shown.stdout
+    listed = subprocess.run(["saved_model_cli", "show", "--dir", str(version), "--tag_set", "serve"],
+                            capture_output=True, text=True, check=True).stdout
+    for signature in ("serving_default", "serve_raw", "transform_features"):
+        assert f'"{signature}"' in listed
+
+
 def test_second_run_reuses_cached_executions(first_run, workdir):
     result = tfxp(workdir)
     assert result.returncode == 0, result.stderr[-3000:]
     states = {e.node_id: e.state for e in latest_run(workdir).executions}
-    for node in ("ExampleGen", "StatisticsGen", "SchemaGen", "Transform", "Tuner", "Trainer"):
+    for node in ("ExampleGen", "StatisticsGen", "SchemaGen", "Transform", "Tuner", "Trainer", "ServingWarmup"):
         assert states[node] == "CACHED", (node, states)
     # The served model (the first run's push) is looked up again, not taken from the cache.
     assert states["ServingBaseline"] == "COMPLETE"

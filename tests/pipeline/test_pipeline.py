@@ -7,7 +7,7 @@ from pipeline.config import load_config
 from pipeline.pipeline import create_pipeline, eval_config
 
 ALL_IDS = ["ExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "AnomaliesGate",
-           "Transform", "Tuner", "Trainer", "ServingBaseline", "Evaluator", "Pusher"]
+           "Transform", "Tuner", "Trainer", "ServingWarmup", "ServingBaseline", "Evaluator", "Pusher"]
 
 
 def _build(tmp_path, *overrides):
