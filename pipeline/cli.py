@@ -191,7 +191,6 @@ def _predict(args) -> int:
 
 def _show_config(args) -> int:
     import dataclasses
-    import json
 
     config = load_config(args.config, args.overrides)
     print(json.dumps(dataclasses.asdict(config), indent=2, default=str))
