@@ -45,15 +45,16 @@ def parameter_defaults(config: PipelineConfig) -> dict[str, str]:
     }
 
 
-def build(config: PipelineConfig):
-    """The pipeline as the Kubeflow runner compiles it: paths on the cluster, run parameters."""
+def build(config: PipelineConfig, defaults: dict[str, str]):
+    """The pipeline as the Kubeflow runner compiles it: paths on the cluster, run parameters
+    (with `defaults`, from parameter_defaults)."""
     from tfx.v1.dsl.experimental import RuntimeParameter
 
     from pipeline.pipeline import create_pipeline
 
     kf = config.kubeflow
     parameters = {name: RuntimeParameter(name=name, ptype=str, default=value)
-                  for name, value in parameter_defaults(config).items()}
+                  for name, value in defaults.items()}
     return create_pipeline(config, pipeline_root=kf.pipeline_root,
                            serving_dir=kf.serving_dir(config.model_name),
                            beam_pipeline_args=config.beam.args(), runtime_parameters=parameters)
@@ -63,13 +64,13 @@ def compile_job(config: PipelineConfig) -> dict[str, Any]:
     """Compiles to a PipelineJob dict ({'pipelineSpec': ..., 'runtimeConfig': ...})."""
     from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner as v2
 
+    defaults = parameter_defaults(config)
     runner_config = v2.KubeflowV2DagRunnerConfig(
         default_image=config.kubeflow.image, use_pipeline_spec_2_1=True)
     with tempfile.TemporaryDirectory() as tmp:
         job = v2.KubeflowV2DagRunner(config=runner_config, output_dir=tmp,
-                                     output_filename="job.json").run(build(config), write_out=False)
+                                     output_filename="job.json").run(build(config, defaults), write_out=False)
     job = json.loads(job) if isinstance(job, str) else job
-    defaults = parameter_defaults(config)
     _set_parameter_defaults(job["pipelineSpec"], defaults)
     job.setdefault("runtimeConfig", {}).setdefault("parameterValues", {}).update(defaults)
     _set_resources(job["pipelineSpec"], config)

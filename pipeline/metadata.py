@@ -115,14 +115,20 @@ def runs(metadata_path: str, pipeline_name: str, limit: int = 5) -> list[RunInfo
     """The most recent pipeline runs, newest first."""
     store = open_store(metadata_path)
     # Each pipeline has a store of its own (metadata/<pipeline>/), so every run context is ours.
-    contexts = [c for c in store.get_contexts_by_type("pipeline_run")
-                if store.get_executions_by_context(c.id)]
-    contexts.sort(key=lambda c: c.create_time_since_epoch, reverse=True)
-    return [_run_info(store, c, pipeline_name) for c in contexts[:limit]]
+    contexts = sorted(store.get_contexts_by_type("pipeline_run"),
+                      key=lambda c: c.create_time_since_epoch, reverse=True)
+    found = []
+    for context in contexts:
+        executions = store.get_executions_by_context(context.id)
+        if executions:
+            found.append(_run_info(store, context, executions, pipeline_name))
+            if len(found) == limit:
+                break
+    return found
 
 
-def _run_info(store, context, pipeline_name: str) -> RunInfo:
-    executions = sorted(store.get_executions_by_context(context.id), key=lambda e: e.create_time_since_epoch)
+def _run_info(store, context, executions, pipeline_name: str) -> RunInfo:
+    executions = sorted(executions, key=lambda e: e.create_time_since_epoch)
     infos = []
     for e in executions:
         seconds = None

@@ -48,6 +48,18 @@ def make_client(endpoint: str | None, namespace: str | None, token: str | None):
                       credentials=credentials)
 
 
+def _refused(endpoint: str, status: int, reason: str) -> SubmitError:
+    return SubmitError(
+        f"Kubeflow Pipelines at {endpoint} refused the request ({status} {reason}): set KFP_TOKEN to "
+        "a valid bearer token for this endpoint, or, in a cluster, run with a service account that "
+        "may use the pipelines API (see kubernetes/pipeline/rbac.yaml)")
+
+
+def _unreachable(endpoint: str, reason: Any) -> SubmitError:
+    return SubmitError(f"cannot reach Kubeflow Pipelines at {endpoint} ({reason}); check "
+                       "kubeflow.endpoint / KFP_ENDPOINT and that the API is reachable")
+
+
 def probe(endpoint: str, token: str | None, timeout: float = 10.0) -> None:
     """One healthz request first: kfp.Client itself retries an unreachable or refusing API
     for about 20 seconds and then reports only a timeout."""
@@ -57,14 +69,9 @@ def probe(endpoint: str, token: str | None, timeout: float = 10.0) -> None:
     try:
         response = requests.get(f"{endpoint.rstrip('/')}/apis/v2beta1/healthz", headers=headers, timeout=timeout)
     except requests.RequestException as err:
-        reason = err.__class__.__name__
-        raise SubmitError(f"cannot reach Kubeflow Pipelines at {endpoint} ({reason}); check "
-                          "kubeflow.endpoint / KFP_ENDPOINT and that the API is reachable") from None
+        raise _unreachable(endpoint, err.__class__.__name__) from None
     if response.status_code in (401, 403):
-        raise SubmitError(
-            f"Kubeflow Pipelines at {endpoint} refused the request ({response.status_code} {response.reason}): "
-            "set KFP_TOKEN to a valid bearer token for this endpoint, or, in a cluster, run "
-            "with a service account that may use the pipelines API (see kubernetes/rbac.yaml)")
+        raise _refused(endpoint, response.status_code, response.reason)
     if response.status_code >= 400:
         raise SubmitError(f"{endpoint} does not answer like Kubeflow Pipelines "
                           f"(GET /apis/v2beta1/healthz: {response.status_code} {response.reason})")
@@ -77,16 +84,11 @@ def _explain(err: Exception, endpoint: str) -> SubmitError:
     if isinstance(err, kfp_server_api.ApiException):
         status = err.status
         if status in (401, 403):
-            return SubmitError(
-                f"Kubeflow Pipelines at {endpoint} refused the request ({status} {err.reason}): "
-                "set KFP_TOKEN to a valid bearer token for this endpoint, or, in a cluster, run "
-                "with a service account that may use the pipelines API (see kubernetes/rbac.yaml)")
+            return _refused(endpoint, status, err.reason)
         body = (err.body or "").strip().replace("\n", " ")[:300]
         return SubmitError(f"Kubeflow Pipelines at {endpoint} answered {status} {err.reason}: {body}")
     if isinstance(err, (urllib3.exceptions.HTTPError, OSError)):
-        reason = getattr(err, "reason", None) or err
-        return SubmitError(f"cannot reach Kubeflow Pipelines at {endpoint} ({reason}); check "
-                           "kubeflow.endpoint / KFP_ENDPOINT and that the API is reachable")
+        return _unreachable(endpoint, getattr(err, "reason", None) or err)
     return SubmitError(f"submitting to {endpoint} failed: {err}")
 
 
