@@ -4,6 +4,8 @@ The Keras model reads the transformed features named by the feature definitions;
 SavedModel carries three signatures:
 - `serving_default`: serialized tf.Examples of raw features (TF Serving's predict API form);
 - `serve_raw`: one tensor per raw feature column, for clients that send plain values;
+- `classify`: serialized tf.Examples under "inputs", answering "classes" and "scores" per class;
+  its method is TF Serving's classify method, so `:classify` and the Classify RPC accept it;
 - `transform_features`: raw examples to transformed features (used by TFMA for the label).
 """
 
@@ -23,6 +25,8 @@ from models import features as feature_defs
 from pipeline.config import FeatureType
 
 _EVAL_BATCH_SIZE = 200
+CLASSIFY_SIGNATURE = "classify"
+CLASS_LABELS = ("0", "1")
 
 # The model is built with Keras 3 (`keras`), never `tf.keras`: KerasTuner accepts only Keras 3
 # models, and importing tf.Transform sets TF_USE_LEGACY_KERAS=1, which can turn `tf.keras`
@@ -118,6 +122,13 @@ def _signatures(model: keras.Model, spec: feature_defs.ModelSpec,
                 raw[name] = tf.SparseTensor(indices, value, tf.stack([rows, 1]))
         return predict(raw)
 
+    @tf.function(input_signature=[tf.TensorSpec(shape=[None], dtype=tf.string, name="inputs")])
+    def classify(serialized):
+        probability = predict(tf.io.parse_example(serialized, raw_spec))["probabilities"]
+        rows = tf.shape(probability)[0]
+        return {"classes": tf.tile(tf.constant([list(CLASS_LABELS)]), [rows, 1]),
+                "scores": tf.stack([1.0 - probability, probability], axis=1)}
+
     full_raw_spec = tf_transform_output.raw_feature_spec()
 
     @tf.function(input_signature=[tf.TensorSpec(shape=[None], dtype=tf.string, name="examples")])
@@ -126,6 +137,7 @@ def _signatures(model: keras.Model, spec: feature_defs.ModelSpec,
 
     return {"serving_default": serve_examples.get_concrete_function(),
             "serve_raw": serve_raw.get_concrete_function(),
+            CLASSIFY_SIGNATURE: classify.get_concrete_function(),
             "transform_features": transform_features.get_concrete_function()}
 
 
@@ -168,5 +180,35 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     model.fit(train, steps_per_epoch=fn_args.train_steps, validation_data=evaluation,
               validation_steps=fn_args.eval_steps, verbose=2,
               callbacks=[keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir)])
-    tf.saved_model.save(model, fn_args.serving_model_dir,
-                        signatures=_signatures(model, spec, tf_transform_output))
+    export(model, spec, tf_transform_output, fn_args.serving_model_dir)
+
+
+def export(model: keras.Model, spec: feature_defs.ModelSpec, tf_transform_output: tft.TFTransformOutput,
+           export_dir: str) -> None:
+    """Saves the model with its serving signatures as the SavedModel TF Serving loads."""
+    tf.saved_model.save(model, export_dir, signatures=_signatures(model, spec, tf_transform_output))
+    mark_classification_signature(export_dir)
+
+
+def mark_classification_signature(export_dir: str, key: str = CLASSIFY_SIGNATURE) -> None:
+    """Gives signature `key` TF Serving's classify method in the saved SavedModel.
+
+    `tf.saved_model.save` writes every signature with the predict method, and TF Serving's
+    Classify API refuses those. The method name is only a label on the SignatureDef, so it is
+    set in saved_model.pb, and the fingerprint that hashes that file is written again.
+    """
+    from tensorflow.core.protobuf import saved_model_pb2
+    from tensorflow.python.saved_model import fingerprinting_utils
+
+    path = tf.io.gfile.join(export_dir, tf.saved_model.SAVED_MODEL_FILENAME_PB)
+    saved = saved_model_pb2.SavedModel()
+    with tf.io.gfile.GFile(path, "rb") as f:
+        saved.ParseFromString(f.read())
+    signature = saved.meta_graphs[0].signature_def[key]
+    if set(signature.inputs) != {tf.saved_model.CLASSIFY_INPUTS}:
+        raise ValueError(f"signature {key!r} needs the single input {tf.saved_model.CLASSIFY_INPUTS!r} "
+                         f"to be a classify signature; it has {sorted(signature.inputs)}")
+    signature.method_name = tf.saved_model.CLASSIFY_METHOD_NAME
+    with tf.io.gfile.GFile(path, "wb") as f:
+        f.write(saved.SerializeToString())
+    fingerprinting_utils.write_fingerprint(export_dir)

@@ -8,6 +8,7 @@ import os
 import sys
 
 from pipeline.config import ConfigError, load_config
+from serving import launch
 
 EXIT_BAD_INPUT = 2
 EXIT_FAILED = 1
@@ -46,20 +47,27 @@ def _parser() -> argparse.ArgumentParser:
     sub_.add_argument("--schedule", metavar="CRON", help="also create a recurring run, e.g. '0 0 3 * * *'")
     sub_.add_argument("--wait", action="store_true", help="wait for the run to finish and report its state")
     sub_.add_argument("--timeout", type=int, default=3600, help="seconds to wait with --wait (default 3600)")
-    serve = sub.add_parser("serve", help="serve the pushed model: tensorflow_model_server if installed, "
-                                         "else the TF Serving stand-in")
+    serve = sub.add_parser("serve", help="serve the pushed model: tensorflow_model_server or the official "
+                                         "image if available, else the TF Serving stand-in")
     _config_args(serve)
     serve.add_argument("--model-base-path", help="TF Serving model directory (default: the local run's serving directory)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--rest-port", type=int, default=8501, help="REST port (default 8501; 0 picks a free one)")
     serve.add_argument("--grpc-port", type=int, default=8500, help="gRPC port (default 8500; 0 picks a free one)")
     serve.add_argument("--poll-seconds", type=float, default=2.0, help="how often to look for a new push")
+    serve.add_argument("--engine", default="auto", choices=launch.ENGINES,
+                       help="auto (default): tensorflow_model_server on PATH, else the official image in "
+                            "docker/podman if present locally, else the stand-in")
+    serve.add_argument("--image", default=launch.OFFICIAL_IMAGE,
+                       help=f"TF Serving image for the container engine (default {launch.OFFICIAL_IMAGE})")
     predict = sub.add_parser("predict", help="send rows (CSV or JSON lines) to TF Serving and print predictions")
     _config_args(predict)
     predict.add_argument("rows", nargs="?", help="a CSV file with a header, or a .jsonl file")
     predict.add_argument("--url", default="http://127.0.0.1:8501", help="REST endpoint (default http://127.0.0.1:8501)")
     predict.add_argument("--grpc", metavar="HOST:PORT", help="use gRPC at HOST:PORT instead of REST")
     predict.add_argument("--version", type=int, help="a specific model version (default: the newest served)")
+    predict.add_argument("--classify", action="store_true",
+                         help="use TF Serving's Classify API (REST :classify) and print a score per class")
     predict.add_argument("--status", action="store_true", help="print the model's version status instead")
     predict.add_argument("--metadata", action="store_true", help="print the model's signatures instead")
     show = sub.add_parser("config", help="print the resolved configuration")
@@ -147,19 +155,20 @@ def _submit(args) -> int:
 
 
 def _serve(args) -> int:
-    import shutil
-
     config = load_config(args.config, args.overrides)
     base_path = os.path.abspath(args.model_base_path or config.serving_dir)
     if not os.path.isdir(base_path):
         raise ConfigError(f"model directory {base_path} does not exist; run the pipeline first "
                           "(make run) or pass --model-base-path")
-    server = shutil.which("tensorflow_model_server")
-    if server:
-        print(f"starting TensorFlow Serving ({server}) on model '{config.model_name}' from {base_path}", flush=True)
-        os.execv(server, [server, f"--port={args.grpc_port}", f"--rest_api_port={args.rest_port}",
-                          f"--model_name={config.model_name}", f"--model_base_path={base_path}",
-                          f"--file_system_poll_wait_seconds={max(1, int(args.poll_seconds))}"])
+    try:
+        server = launch.choose(config.model_name, base_path, host=args.host, rest_port=args.rest_port,
+                               grpc_port=args.grpc_port, poll_seconds=args.poll_seconds, engine=args.engine,
+                               image=args.image)
+    except launch.LaunchError as err:
+        raise ConfigError(str(err)) from None
+    if server.kind != "standin":
+        print(f"starting {server.description} on model '{config.model_name}' from {base_path}", flush=True)
+        os.execv(server.argv[0], list(server.argv))
     from serving.standin import serve_forever
 
     serve_forever(config.model_name, base_path, args.host, args.rest_port, args.grpc_port, args.poll_seconds)
@@ -181,8 +190,12 @@ def _predict(args) -> int:
         if not args.rows:
             raise ConfigError("give a rows file (CSV with a header, or .jsonl), or --status / --metadata")
         rows = read_rows(args.rows)
-        for row_number, prediction in enumerate(client.predict(rows), 1):
-            print(json.dumps({"row": row_number, **prediction}))
+        if args.classify:
+            for row_number, scores in enumerate(client.classify(rows), 1):
+                print(json.dumps({"row": row_number, "scores": scores}))
+        else:
+            for row_number, prediction in enumerate(client.predict(rows), 1):
+                print(json.dumps({"row": row_number, **prediction}))
     except ClientError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_FAILED

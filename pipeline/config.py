@@ -163,7 +163,6 @@ class PipelineConfig:
     label: LabelSpec
     features: Mapping[str, FeatureSpec]
     output_dir: str = "output"  # pipeline root, metadata and serving directory live below it
-    module: str = "models.model"  # dotted path of the module with preprocessing_fn, run_fn, tuner_fn
     enable_cache: bool = True
     schema: SchemaConfig = SchemaConfig()
     tuner: TunerConfig = TunerConfig()

@@ -1,8 +1,10 @@
 """Client for TensorFlow Serving (or the stand-in) over REST and gRPC.
 
 Raw rows (CSV or JSON lines) become serialized tf.Examples, typed by the model's own
-metadata (the inputs of its `serve_raw` signature), and are sent to `serving_default`, the
-predict-API form TF Serving takes. Errors are `ClientError`s with one clear line.
+metadata (the inputs of its `serve_raw` signature). `predict` sends them to `serving_default`
+(TF Serving's Predict API); `classify` sends them to the `classify` signature (its Classify API,
+REST `:classify`), which answers a score per class label. Errors are `ClientError`s with one
+clear line.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any, Iterable
 
 RAW_SIGNATURE = "serve_raw"
 EXAMPLES_SIGNATURE = "serving_default"
+CLASSIFY_SIGNATURE = "classify"
 
 
 class ClientError(RuntimeError):
@@ -52,6 +55,11 @@ def raw_input_types(metadata: dict) -> dict[str, str]:
 
 def to_examples(rows: Iterable[dict[str, Any]], types: dict[str, str]) -> list[bytes]:
     """Serialized tf.Examples of raw rows; empty cells are left out (the model fills them)."""
+    return [example.SerializeToString() for example in example_protos(rows, types)]
+
+
+def example_protos(rows: Iterable[dict[str, Any]], types: dict[str, str]) -> list:
+    """tf.train.Examples of raw rows, each column typed as the model expects it."""
     import tensorflow as tf
 
     examples = []
@@ -79,8 +87,33 @@ def to_examples(rows: Iterable[dict[str, Any]], types: dict[str, str]) -> list[b
                 raise ClientError(f"row {number}, column '{column}': {value!r} is not {kind} "
                                   f"(the model expects {dtype})") from None
             features[column] = feature
-        examples.append(tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString())
+        examples.append(tf.train.Example(features=tf.train.Features(feature=features)))
     return examples
+
+
+def example_json(example) -> dict[str, Any]:
+    """A tf.train.Example in TF Serving's REST form: floats stay floats (a JSON number without a
+    decimal point would be read as an int64), bytes that are not UTF-8 go as {"b64": ...}."""
+    row = {}
+    for name, feature in example.features.feature.items():
+        kind = feature.WhichOneof("kind")
+        values = list(getattr(feature, kind).value) if kind else []
+        if kind == "bytes_list":
+            encoded = []
+            for value in values:
+                try:
+                    encoded.append(value.decode("utf-8"))
+                except UnicodeDecodeError:
+                    encoded.append({"b64": base64.b64encode(value).decode()})
+            values = encoded
+        elif kind == "float_list":
+            values = [float(value) for value in values]
+        row[name] = values[0] if len(values) == 1 else values
+    return row
+
+
+def class_scores(classes: Iterable[tuple[str, float]]) -> dict[str, float]:
+    return {label: float(score) for label, score in classes}
 
 
 class RestClient:
@@ -123,6 +156,12 @@ class RestClient:
         body = {"signature_name": EXAMPLES_SIGNATURE,
                 "instances": [{"b64": base64.b64encode(e).decode()} for e in examples]}
         return self._call("POST", self._path(":predict"), body)["predictions"]
+
+    def classify(self, rows: list[dict[str, Any]]) -> list[dict[str, float]]:
+        """{class label: score} per row, from the Classify API (`:classify`)."""
+        examples = example_protos(rows, raw_input_types(self.metadata()))
+        body = {"signature_name": CLASSIFY_SIGNATURE, "examples": [example_json(e) for e in examples]}
+        return [class_scores(result) for result in self._call("POST", self._path(":classify"), body)["result"]]
 
 
 class GrpcClient:
@@ -201,3 +240,14 @@ class GrpcClient:
         response = self._call(self._predict.Predict, request)
         outputs = {k: tf.make_ndarray(v) for k, v in response.outputs.items()}
         return [{k: v[i].item() for k, v in outputs.items()} for i in range(len(examples))]
+
+    def classify(self, rows: list[dict[str, Any]]) -> list[dict[str, float]]:
+        """{class label: score} per row, from PredictionService.Classify."""
+        from tensorflow_serving.apis import classification_pb2
+
+        request = classification_pb2.ClassificationRequest()
+        self._spec(request, CLASSIFY_SIGNATURE)
+        request.input.example_list.examples.extend(example_protos(rows, raw_input_types(self.metadata())))
+        response = self._call(self._predict.Classify, request)
+        return [class_scores((c.label, c.score) for c in result.classes)
+                for result in response.result.classifications]

@@ -4,8 +4,9 @@
 stand-in serves the pushed models instead. It is NOT TensorFlow Serving; it implements, over
 the same SavedModels and the same `<base path>/<version>/` layout:
 - REST: GET /v1/models/<name>[/versions/<v>] (status), GET .../metadata, POST ...:predict
-  (row "instances" and columnar "inputs" formats, {"b64": ...} for binary strings);
-- gRPC: PredictionService.Predict and GetModelMetadata, ModelService.GetModelStatus.
+  (row "instances" and columnar "inputs" formats, {"b64": ...} for binary strings), POST
+  ...:classify (JSON "examples" with an optional "context", on a classify-method signature);
+- gRPC: PredictionService.Predict, Classify and GetModelMetadata, ModelService.GetModelStatus.
 It serves the newest version (TF Serving's default policy) and picks up a new push by
 polling the base path, as `--file_system_poll_wait_seconds` does.
 """
@@ -25,6 +26,8 @@ from typing import Any
 from components.serving_baseline.baseline import served_versions
 
 log = logging.getLogger(__name__)
+
+CLASSIFY_METHOD_NAME = "tensorflow/serving/classify"
 
 
 class ServingError(Exception):
@@ -112,8 +115,40 @@ class ModelRepository:
             tensors = {key: tf.constant(value, dtype=specs[key].dtype) for key, value in inputs.items()}
             outputs = signature(**tensors)
         except (TypeError, ValueError, tf.errors.OpError) as err:
-            raise ServingError(400, f"could not run {signature_name}: {str(err).splitlines()[0]}") from None
+            raise ServingError(400, f"could not run {signature_name}: {_cause(err)}") from None
         return served, {key: value.numpy() for key, value in outputs.items()}
+
+    def classify(self, name: str, version: int | None, signature_name: str, examples: list[bytes]):
+        """TF Serving's Classify on serialized tf.Examples: (version, [[(label, score), ...] per example])."""
+        _, _, signature_defs = self.get(name, version)
+        signature_name = signature_name or "serving_default"
+        signature = signature_defs.get(signature_name)
+        if signature is None:
+            raise ServingError(400, f"Serving signature name: \"{signature_name}\" not found in signature def")
+        if signature.method_name != CLASSIFY_METHOD_NAME:
+            raise ServingError(400, f"Expected classification signature method_name to be {CLASSIFY_METHOD_NAME}. "
+                                    f"Was: {signature.method_name}")
+        served, outputs = self.run(name, version, signature_name, {"inputs": examples})
+        scores = outputs.get("scores")
+        classes = outputs.get("classes")
+        if scores is None:
+            raise ServingError(400, f"signature {signature_name} has no \"scores\" output")
+        results = []
+        for row, row_scores in enumerate(scores):
+            labels = classes[row] if classes is not None else [str(i).encode() for i in range(len(row_scores))]
+            results.append([(label.decode(), float(score)) for label, score in zip(labels, row_scores)])
+        return served, results
+
+
+def _cause(err: Exception) -> str:
+    """The line of a TF error that says what is wrong, not "Graph execution error:"."""
+    lines = [line.strip() for line in getattr(err, "message", str(err)).splitlines() if line.strip()]
+    for line in lines:
+        if line.startswith("Name: ") or "is required but could not be found" in line:
+            return line.removeprefix("Name: <unknown>, ")
+    informative = [line for line in lines if not line.startswith(("Graph execution error", "Detected at node",
+                                                                   "<stack traces", "[["))]
+    return (informative or lines or ["unknown error"])[0]
 
 
 def _decode(value: Any) -> Any:
@@ -123,6 +158,41 @@ def _decode(value: Any) -> Any:
     if isinstance(value, list):
         return [_decode(v) for v in value]
     return value
+
+
+def _json_example(row: dict[str, Any], context: dict[str, Any]) -> bytes:
+    """A REST example ({feature: value or [values]}) as a serialized tf.Example, typed the way
+    TF Serving types JSON: strings and {"b64"} to bytes, integers to int64, other numbers to float."""
+    import tensorflow as tf
+
+    if not isinstance(row, dict):
+        raise ServingError(400, f"each example must be a JSON object of features, got {json.dumps(row)[:80]}")
+    features = {}
+    for name, value in {**context, **row}.items():
+        values = value if isinstance(value, list) else [value]
+        decoded = _decode(values)
+        if all(isinstance(v, (str, bytes)) for v in decoded):
+            feature = tf.train.Feature(bytes_list=tf.train.BytesList(
+                value=[v.encode() if isinstance(v, str) else v for v in decoded]))
+        elif all(isinstance(v, int) and not isinstance(v, bool) for v in decoded):
+            feature = tf.train.Feature(int64_list=tf.train.Int64List(value=decoded))
+        elif all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in decoded):
+            feature = tf.train.Feature(float_list=tf.train.FloatList(value=decoded))
+        else:
+            raise ServingError(400, f"feature {name!r}: values must be all strings or all numbers, got {value!r}")
+        features[name] = feature
+    return tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString()
+
+
+def classify_rest(repository: ModelRepository, name: str, version: int | None, body: dict) -> dict:
+    """POST :classify with {"signature_name", "context", "examples"}; answers {"result": ...}."""
+    examples = body.get("examples")
+    if not isinstance(examples, list):
+        raise ServingError(400, "JSON body must hold \"examples\", a list of objects")
+    context = body.get("context") or {}
+    serialized = [_json_example(row, context) for row in examples]
+    _, results = repository.classify(name, version, body.get("signature_name", ""), serialized)
+    return {"result": [[[label, score] for label, score in result] for result in results]}
 
 
 def _jsonable(value):
@@ -193,16 +263,16 @@ def make_rest_handler(repository: ModelRepository):
                     return self._reply(200, repository.metadata(name, version))
                 if method == "GET" and not match["verb"]:
                     return self._reply(200, repository.status(name, version))
-                if method == "POST" and match["verb"] == "predict":
+                if method == "POST" and match["verb"] in ("predict", "classify"):
                     length = int(self.headers.get("Content-Length") or 0)
                     try:
                         body = json.loads(self.rfile.read(length) or b"{}")
                     except json.JSONDecodeError as err:
                         raise ServingError(400, f"JSON Parse error: {err}") from None
-                    return self._reply(200, predict_rest(repository, name, version, body))
-                if match["verb"] in ("classify", "regress"):
-                    raise ServingError(400, f"{match['verb']} needs a {match['verb']} signature; this model "
-                                            "exports predict signatures only: use :predict")
+                    answer = predict_rest if match["verb"] == "predict" else classify_rest
+                    return self._reply(200, answer(repository, name, version, body))
+                if match["verb"] == "regress":
+                    raise ServingError(400, "the stand-in does not implement :regress (our models classify)")
                 raise ServingError(404, f"Malformed request: {method} {self.path}")
             except ServingError as err:
                 self._reply(err.status, {"error": str(err)})
@@ -222,8 +292,8 @@ def make_rest_handler(repository: ModelRepository):
 def _grpc_servicers(repository: ModelRepository):
     import grpc
     import tensorflow as tf
-    from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2, model_service_pb2_grpc,
-                                         predict_pb2, prediction_service_pb2_grpc)
+    from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2, get_model_status_pb2,
+                                         model_service_pb2_grpc, predict_pb2, prediction_service_pb2_grpc)
 
     def abort(context, err: ServingError):
         context.abort(err.grpc_code, str(err))
@@ -245,6 +315,35 @@ def _grpc_servicers(repository: ModelRepository):
             response.model_spec.signature_name = request.model_spec.signature_name or "serving_default"
             for key, value in outputs.items():
                 response.outputs[key].CopyFrom(tf.make_tensor_proto(value))
+            return response
+
+        def Classify(self, request, context):
+            kind = request.input.WhichOneof("kind")
+            if kind == "example_list":
+                examples = [e.SerializeToString() for e in request.input.example_list.examples]
+            elif kind == "example_list_with_context":
+                listed = request.input.example_list_with_context
+                examples = []
+                for example in listed.examples:
+                    merged = type(example)()
+                    merged.CopyFrom(listed.context)
+                    merged.MergeFrom(example)
+                    examples.append(merged.SerializeToString())
+            else:
+                return abort(context, ServingError(400, "Input is empty"))
+            try:
+                served, results = repository.classify(request.model_spec.name, version_of(request.model_spec),
+                                                      request.model_spec.signature_name, examples)
+            except ServingError as err:
+                return abort(context, err)
+            response = classification_pb2.ClassificationResponse()
+            response.model_spec.name = request.model_spec.name
+            response.model_spec.version.value = served
+            response.model_spec.signature_name = request.model_spec.signature_name or "serving_default"
+            for result in results:
+                classifications = response.result.classifications.add()
+                for label, score in result:
+                    classifications.classes.add(label=label, score=score)
             return response
 
         def GetModelMetadata(self, request, context):

@@ -114,8 +114,11 @@ def test_signatures_seen_by_tensorflows_own_tooling(first_run, workdir):
     assert "outputs['probabilities'] tensor_info:" in shown.stdout
     listed = subprocess.run(["saved_model_cli", "show", "--dir", str(version), "--tag_set", "serve"],
                             capture_output=True, text=True, check=True).stdout
-    for signature in ("serving_default", "serve_raw", "transform_features"):
+    for signature in ("serving_default", "serve_raw", "classify", "transform_features"):
         assert f'"{signature}"' in listed
+    classify = subprocess.run(["saved_model_cli", "show", "--dir", str(version), "--tag_set", "serve",
+                               "--signature_def", "classify"], capture_output=True, text=True, check=True).stdout
+    assert "Method name is: tensorflow/serving/classify" in classify
 
 
 def test_second_run_reuses_cached_executions(first_run, workdir):

@@ -39,16 +39,68 @@ def test_training_reduces_the_loss(trained):
 
 
 @pytest.fixture(scope="module")
-def exported(trained, transformed, spec, tmp_path_factory):
+def export_dir(trained, transformed, spec, tmp_path_factory):
     model, _, _ = trained
     output, _ = transformed
     path = tmp_path_factory.mktemp("model") / "serving"
-    tf.saved_model.save(model, str(path), signatures=model_lib._signatures(model, spec, output))
-    return tf.saved_model.load(str(path))
+    model_lib.export(model, spec, output, str(path))
+    return path
 
 
-def test_export_has_the_three_signatures(exported):
-    assert set(exported.signatures) == {"serving_default", "serve_raw", "transform_features"}
+@pytest.fixture(scope="module")
+def exported(export_dir):
+    return tf.saved_model.load(str(export_dir))
+
+
+def test_export_has_the_four_signatures(exported):
+    assert set(exported.signatures) == {"serving_default", "serve_raw", "classify", "transform_features"}
+
+
+def _signature_defs(export_dir):
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    saved = saved_model_pb2.SavedModel()
+    saved.ParseFromString((export_dir / "saved_model.pb").read_bytes())
+    return saved.meta_graphs[0].signature_def
+
+
+def test_classify_is_a_tf_serving_classification_signature(export_dir):
+    signatures = _signature_defs(export_dir)
+    classify = signatures["classify"]
+    assert classify.method_name == "tensorflow/serving/classify"
+    assert set(classify.inputs) == {"inputs"} and set(classify.outputs) == {"classes", "scores"}
+    assert classify.outputs["classes"].dtype == tf.string.as_datatype_enum
+    assert classify.outputs["scores"].dtype == tf.float32.as_datatype_enum
+    assert signatures["serving_default"].method_name == "tensorflow/serving/predict"
+
+
+def test_the_fingerprint_matches_the_rewritten_saved_model(export_dir):
+    from tensorflow.python.saved_model.pywrap_saved_model import fingerprinting as fingerprinting_pywrap
+    from tensorflow.core.protobuf import fingerprint_pb2
+
+    written = fingerprint_pb2.FingerprintDef.FromString((export_dir / "fingerprint.pb").read_bytes())
+    fresh = fingerprint_pb2.FingerprintDef.FromString(fingerprinting_pywrap.CreateFingerprintDef(str(export_dir)))
+    assert written.saved_model_checksum == fresh.saved_model_checksum
+
+
+def test_classify_scores_are_the_predicted_probabilities(exported, tiny_rows):
+    from tests.conftest import to_example
+
+    serialized = tf.constant([to_example(r, drop=("tips",)).SerializeToString() for r in tiny_rows])
+    probabilities = exported.signatures["serving_default"](examples=serialized)["probabilities"].numpy()
+    out = exported.signatures["classify"](inputs=serialized)
+    assert out["classes"].numpy().tolist() == [[b"0", b"1"]] * len(tiny_rows)
+    np.testing.assert_allclose(out["scores"].numpy(), np.stack([1 - probabilities, probabilities], axis=1),
+                               atol=1e-6)
+
+
+def test_a_signature_without_the_classify_input_is_refused(export_dir, tmp_path):
+    import shutil
+
+    copy = tmp_path / "model"
+    shutil.copytree(export_dir, copy)
+    with pytest.raises(ValueError, match="signature 'serving_default' needs the single input 'inputs'"):
+        model_lib.mark_classification_signature(str(copy), "serving_default")
 
 
 def test_serving_default_takes_serialized_examples_without_the_label(exported, tiny_rows, trained):

@@ -103,3 +103,22 @@ def test_a_single_file_is_read_by_pattern(tmp_path):
 def test_a_directory_of_csv_files_ignores_other_files(tmp_path):
     example_gen = _by_id(_build(tmp_path))["ExampleGen"]
     assert '"pattern": "*.csv"' in example_gen.exec_properties["input_config"]
+
+
+def test_model_code_changes_reach_the_cache_key(tmp_path, monkeypatch):
+    """TFX fingerprints a module_file but not a dotted run_fn path: the code hash stands in."""
+    import json
+
+    from pipeline.pipeline import model_code_version
+
+    nodes = _by_id(_build(tmp_path))
+    for node in ("Transform", "Tuner", "Trainer"):
+        assert json.loads(nodes[node].exec_properties["custom_config"])["code_version"] == model_code_version()
+    package = tmp_path / "fake_models"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "model.py").write_text("def run_fn(fn_args):\n    return 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    before = model_code_version("fake_models")
+    (package / "model.py").write_text("def run_fn(fn_args):\n    return 2\n")
+    assert model_code_version("fake_models") != before

@@ -30,7 +30,7 @@ def main(transform_dir: str, output_dir: str) -> None:
     model = model_lib._build_model(model_lib._hyperparameters(spec), spec, output)
     model.fit({k: tf.reshape(v, [-1, 1]) for k, v in features.items()}, tf.reshape(labels, [-1, 1]),
               epochs=3, verbose=0)
-    tf.saved_model.save(model, output_dir, signatures=model_lib._signatures(model, spec, output))
+    model_lib.export(model, spec, output, output_dir)
 
 
 if __name__ == "__main__":

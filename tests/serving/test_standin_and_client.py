@@ -88,6 +88,40 @@ def test_grpc_predictions_match_the_model_in_tensorflow(server, saved_model, row
     np.testing.assert_allclose(got, _expected(saved_model, rows), atol=1e-6)
 
 
+def test_rest_and_grpc_classify_match_the_model_in_tensorflow(server, saved_model, rows):
+    probabilities = _expected(saved_model, rows)
+    expected = [{"0": pytest.approx(1 - p, abs=1e-6), "1": pytest.approx(p, abs=1e-6)} for p in probabilities]
+    assert RestClient(f"http://127.0.0.1:{server.rest_port}", MODEL).classify(rows) == expected
+    with GrpcClient(f"127.0.0.1:{server.grpc_port}", MODEL) as grpc_client:
+        assert grpc_client.classify(rows) == expected
+
+
+def test_rest_classify_takes_tf_servings_json_examples_with_context(server, saved_model, rows):
+    import requests
+
+    rest = RestClient(f"http://127.0.0.1:{server.rest_port}", MODEL)
+    same_company = [{**row, "company": rows[0]["company"]} for row in rows]
+    examples = [client_lib.example_json(e)
+                for e in client_lib.example_protos(same_company, client_lib.raw_input_types(rest.metadata()))]
+    context = {"company": examples[0]["company"]}
+    for example in examples:
+        del example["company"]
+    answer = requests.post(f"{rest.url}/v1/models/{MODEL}:classify",
+                           json={"signature_name": "classify", "context": context, "examples": examples}, timeout=30)
+    assert answer.status_code == 200, answer.text
+    scores = [dict(result)["1"] for result in answer.json()["result"]]
+    np.testing.assert_allclose(scores, _expected(saved_model, same_company), atol=1e-6)
+
+
+def test_example_json_keeps_floats_floats():
+    example = client_lib.example_protos([{"fare": "12", "trip_start_hour": "3", "company": "Ace"}],
+                                        {"fare": "DT_FLOAT", "trip_start_hour": "DT_INT64",
+                                         "company": "DT_STRING"})[0]
+    encoded = json.dumps(client_lib.example_json(example))
+    assert json.loads(encoded) == {"fare": 12.0, "trip_start_hour": 3, "company": "Ace"}
+    assert '"fare": 12.0' in encoded
+
+
 def test_status_and_metadata_over_both_protocols(server):
     rest = RestClient(f"http://127.0.0.1:{server.rest_port}", MODEL)
     with GrpcClient(f"127.0.0.1:{server.grpc_port}", MODEL) as grpc_client:
@@ -97,7 +131,8 @@ def test_status_and_metadata_over_both_protocols(server):
         "version": "1", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}
     for metadata in (rest.metadata(), grpc_metadata):
         signatures = metadata["metadata"]["signature_def"]["signature_def"]
-        assert {"serving_default", "serve_raw", "transform_features"} <= set(signatures)
+        assert {"serving_default", "serve_raw", "classify", "transform_features"} <= set(signatures)
+        assert signatures["classify"]["method_name"] == "tensorflow/serving/classify"
         assert signatures["serving_default"]["inputs"]["examples"]["dtype"] == "DT_STRING"
 
 
@@ -138,8 +173,21 @@ def test_bad_requests_get_tf_serving_errors(server):
     assert answer.status_code == 400 and "JSON Parse error" in answer.json()["error"]
     answer = requests.post(f"{url}:predict", json={"instances": [{"wrong": 1}]}, timeout=10)
     assert answer.status_code == 400 and "input mismatch" in answer.json()["error"]
-    answer = requests.post(f"{url}:classify", json={"examples": []}, timeout=10)
-    assert answer.status_code == 400 and "use :predict" in answer.json()["error"]
+    answer = requests.post(f"{url}:classify", json={"examples": [{"fare": 1.0}]}, timeout=10)
+    assert answer.status_code == 400
+    assert ("Expected classification signature method_name to be tensorflow/serving/classify. "
+            "Was: tensorflow/serving/predict") in answer.json()["error"]
+    answer = requests.post(f"{url}:classify", json={"signature_name": "classify", "examples": [{"fare": 1.0}]},
+                           timeout=10)
+    assert answer.status_code == 400
+    assert "could not run classify: Feature: " in answer.json()["error"]
+    assert "is required but could not be found" in answer.json()["error"]
+    answer = requests.post(f"{url}:classify", json={"signature_name": "classify", "examples": "fare"}, timeout=10)
+    assert answer.status_code == 400 and "a list of objects" in answer.json()["error"]
+    answer = requests.post(f"{url}:classify", json={"signature_name": "classify",
+                                                    "examples": [{"fare": [1.0, "x"]}]}, timeout=10)
+    assert answer.status_code == 400 and "feature 'fare': values must be all strings or all numbers" \
+        in answer.json()["error"]
 
 
 def test_unreachable_server(rows):
@@ -160,3 +208,29 @@ def test_rows_from_json_lines(tmp_path):
     path.write_text("{broken\n")
     with pytest.raises(ClientError, match="line 1: not a JSON object"):
         client_lib.read_rows(str(path))
+
+
+def test_the_predict_command_prints_one_line_per_row(server, saved_model, tmp_path):
+    rows_file = tmp_path / "rows.csv"
+    rows_file.write_text("".join(TINY_CSV.read_text().splitlines(keepends=True)[:4]))
+    expected = _expected(saved_model, client_lib.read_rows(str(rows_file)))
+    for extra, key in (([], "probabilities"), (["--classify"], "scores"),
+                       (["--grpc", f"127.0.0.1:{server.grpc_port}"], "probabilities")):
+        done = subprocess.run([sys.executable, "-m", "pipeline", "predict", str(rows_file),
+                               "--url", f"http://127.0.0.1:{server.rest_port}", *extra],
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr[-2000:]
+        printed = [json.loads(line) for line in done.stdout.splitlines()]
+        assert [p["row"] for p in printed] == [1, 2, 3]
+        got = [p[key]["1"] if key == "scores" else p[key] for p in printed]
+        np.testing.assert_allclose(got, expected, atol=1e-6)
+
+
+def test_the_predict_command_fails_clearly_without_a_server(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    done = subprocess.run([sys.executable, "-m", "pipeline", "predict", str(TINY_CSV), "--classify",
+                           "--url", f"http://127.0.0.1:{port}"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert f"error: cannot reach TF Serving at http://127.0.0.1:{port}" in done.stderr
