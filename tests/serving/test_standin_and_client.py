@@ -177,11 +177,10 @@ def test_bad_requests_get_tf_serving_errors(server):
     assert answer.status_code == 400
     assert ("Expected classification signature method_name to be tensorflow/serving/classify. "
             "Was: tensorflow/serving/predict") in answer.json()["error"]
-    answer = requests.post(f"{url}:classify", json={"signature_name": "classify", "examples": [{"fare": 1.0}]},
+    answer = requests.post(f"{url}:classify", json={"signature_name": "classify", "examples": [{"fare": "cheap"}]},
                            timeout=10)
     assert answer.status_code == 400
-    assert "could not run classify: Feature: " in answer.json()["error"]
-    assert "is required but could not be found" in answer.json()["error"]
+    assert answer.json()["error"].startswith("could not run classify: Key: fare")
     answer = requests.post(f"{url}:classify", json={"signature_name": "classify", "examples": "fare"}, timeout=10)
     assert answer.status_code == 400 and "a list of objects" in answer.json()["error"]
     answer = requests.post(f"{url}:classify", json={"signature_name": "classify",
@@ -234,3 +233,14 @@ def test_the_predict_command_fails_clearly_without_a_server(tmp_path):
                            "--url", f"http://127.0.0.1:{port}"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 1
     assert f"error: cannot reach TF Serving at http://127.0.0.1:{port}" in done.stderr
+
+
+def test_tf_errors_are_reduced_to_the_line_that_says_what_is_wrong():
+    from serving.standin import _cause
+
+    message = ("Graph execution error:\n\nDetected at node ParseExample/ParseExampleV2 defined at (most recent "
+               "call last):\n<stack traces unavailable>\nName: <unknown>, Feature: payment_type (data type: "
+               "string) is required but could not be found.\n\t [[{{node ParseExample/ParseExampleV2}}]]")
+    assert _cause(tf.errors.InvalidArgumentError(None, None, message)) == \
+        "Feature: payment_type (data type: string) is required but could not be found."
+    assert _cause(ValueError("Attempt to convert a value\nmore")) == "Attempt to convert a value"
