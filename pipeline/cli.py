@@ -26,6 +26,11 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the whole pipeline locally (Beam DirectRunner, SQLite ML Metadata)")
     _config_args(run)
     run.add_argument("--verbose", "-v", action="store_true", help="also print TFX's own logs")
+    add_span = sub.add_parser("add-span", help="add a CSV drop as the next span under data.path, then run")
+    _config_args(add_span)
+    add_span.add_argument("file", help="the CSV file of the new drop")
+    add_span.add_argument("--no-run", action="store_true", help="only add the span")
+    add_span.add_argument("--verbose", "-v", action="store_true", help="also print TFX's own logs")
     runs = sub.add_parser("runs", help="show the last runs recorded in ML Metadata")
     _config_args(runs)
     runs.add_argument("--last", type=int, default=3, help="how many runs to show (default 3)")
@@ -92,6 +97,20 @@ def _run(args) -> int:
         print(metadata.format_run(latest[0]))
     print(f"\nServing directory (TF Serving model base path): {config.serving_dir}")
     return 0
+
+
+def _add_span(args) -> int:
+    from pipeline import preflight
+    from pipeline.spans import add_span
+
+    config = load_config(args.config, args.overrides)
+    if config.data.format.value != "csv":
+        raise ConfigError("add-span adds CSV drops; data.format is " + config.data.format.value)
+    columns = preflight.csv_header(args.file)
+    preflight.check_columns(config, columns, args.file)
+    span, path = add_span(config, args.file)
+    print(f"added span {span}: {path}")
+    return 0 if args.no_run else _run(args)
 
 
 def _runs(args) -> int:
@@ -212,7 +231,7 @@ def _show_config(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handlers = {"run": _run, "runs": _runs, "compile": _compile, "submit": _submit, "serve": _serve,
+    handlers = {"run": _run, "add-span": _add_span, "runs": _runs, "compile": _compile, "submit": _submit, "serve": _serve,
                 "predict": _predict, "config": _show_config}
     try:
         return handlers[args.command](args)

@@ -73,6 +73,10 @@ class DataConfig:
     train_buckets: int = 8  # hash buckets per split: the ratio of train:eval:test
     eval_buckets: int = 1
     test_buckets: int = 1
+    # Dated or numbered drops below `path`: a pattern with {SPAN}, e.g. "span-{SPAN}/*.csv".
+    # Each run reads the newest `rolling_spans` spans; a new drop is a new span.
+    span_pattern: str | None = None
+    rolling_spans: int = 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,6 +99,17 @@ class TrainerConfig:
     batch_size: int = 64
     learning_rate: float = 0.001
     hidden_units: tuple[int, ...] = (32, 16)
+
+
+@dataclasses.dataclass(frozen=True)
+class DriftConfig:
+    """Drift between the current span's train statistics and the last accepted span's (TFDV)."""
+
+    enabled: bool = True
+    categorical_threshold: float = 0.1  # L-infinity distance, for string features
+    numeric_threshold: float = 0.2      # approximate Jensen-Shannon divergence, for numbers
+    features: tuple[str, ...] = ()      # checked features; empty: every model feature
+    accept: bool = False                # accept the drift found in this run (recorded in ML Metadata)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -168,6 +183,7 @@ class PipelineConfig:
     tuner: TunerConfig = TunerConfig()
     trainer: TrainerConfig = TrainerConfig()
     evaluator: EvaluatorConfig = EvaluatorConfig()
+    drift: DriftConfig = DriftConfig()
     beam: BeamConfig = BeamConfig()
     kubeflow: KubeflowConfig = KubeflowConfig()
 
@@ -312,7 +328,9 @@ def _parse_override(text: str) -> tuple[list[str], Any]:
 
 
 def apply_overrides(raw: dict, overrides: list[str]) -> dict:
-    """Applies KEY.SUB=VALUE overrides (values parsed as YAML) to a raw config mapping."""
+    """Applies KEY.SUB=VALUE overrides (values parsed as YAML) to a raw config mapping.
+
+    Relative data.path and schema.path overrides resolve against the current directory."""
     for text in overrides:
         keys, value = _parse_override(text)
         node = raw
@@ -323,8 +341,15 @@ def apply_overrides(raw: dict, overrides: list[str]) -> dict:
             if not isinstance(child, dict):
                 raise ConfigError(f"override '{text}': '{'.'.join(keys[:depth + 1])}' is not a section")
             node = child
+        if tuple(keys) in _PATH_OPTIONS and isinstance(value, str):
+            # A path typed on the command line means the directory the user is in, not the
+            # config file's directory (which is where paths written in the file resolve).
+            value = resolve_path(value, pathlib.Path.cwd())
         node[keys[-1]] = value
     return raw
+
+
+_PATH_OPTIONS = {("data", "path"), ("schema", "path")}
 
 
 def load_config(path: str | None = None, overrides: list[str] | None = None) -> PipelineConfig:
@@ -353,7 +378,7 @@ def parse_config(raw: Mapping[str, Any], base: pathlib.Path | None = None) -> Pi
     raw = dict(raw)
     sections = {"data": DataConfig, "label": LabelSpec, "schema": SchemaConfig,
                 "tuner": TunerConfig, "trainer": TrainerConfig, "evaluator": EvaluatorConfig,
-                "beam": BeamConfig, "kubeflow": KubeflowConfig}
+                "drift": DriftConfig, "beam": BeamConfig, "kubeflow": KubeflowConfig}
     features_raw = raw.pop("features", None)
     if not isinstance(features_raw, Mapping) or not features_raw:
         raise ConfigError("config: 'features' must map each feature column to its options, "
@@ -408,6 +433,18 @@ def validate(config: PipelineConfig) -> None:
             raise ConfigError(f"features.{name}.num_buckets must be at least 2")
         if spec.type is FeatureType.NUMERIC and isinstance(spec.default, str):
             raise ConfigError(f"features.{name}.default must be a number for a numeric feature")
+    if config.data.span_pattern is not None and "{SPAN}" not in config.data.span_pattern:
+        raise ConfigError(f"data.span_pattern '{config.data.span_pattern}' has no {{SPAN}}; "
+                          "use for example span-{SPAN}/*.csv")
+    if config.data.rolling_spans < 1:
+        raise ConfigError("data.rolling_spans must be at least 1")
+    for name in config.drift.features:
+        if name not in config.features:
+            raise ConfigError(f"drift.features: '{name}' is not a feature; features are: "
+                              f"{', '.join(sorted(config.features))}")
+    for name in ("categorical_threshold", "numeric_threshold"):
+        if not 0.0 < getattr(config.drift, name) <= 1.0:
+            raise ConfigError(f"drift.{name} must lie in (0, 1]")
     modes = ("in_memory", "multi_threading", "multi_processing")
     if config.beam.direct_running_mode not in modes:
         raise ConfigError(f"beam.direct_running_mode '{config.beam.direct_running_mode}' "

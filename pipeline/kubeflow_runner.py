@@ -8,7 +8,8 @@ compiler leaves out for a Kubernetes cluster:
   node selector and tolerations for the Trainer, all through KFP's own fields;
 - the kfp-kubernetes platform spec: the PVC that holds the pipeline root, the data and the
   serving directory, mounted in every step, and secrets as environment variables;
-- no caching for ServingBaseline, whose output depends on what is served at run time.
+- no caching for ServingBaseline and DriftCheck, whose outputs depend on what is served and
+  which spans were accepted at run time.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from pipeline.config import PipelineConfig
 # whole execution property. `submit` builds them from plain config overrides.
 PARAMETERS = ("data_root", "train_args", "eval_args", "eval_config")
 
-BASELINE_TASK = "ServingBaseline"
+UNCACHED_TASKS = ("ServingBaseline", "DriftCheck")
 
 
 def parameter_defaults(config: PipelineConfig) -> dict[str, str]:
@@ -74,7 +75,8 @@ def compile_job(config: PipelineConfig) -> dict[str, Any]:
     _set_parameter_defaults(job["pipelineSpec"], defaults)
     job.setdefault("runtimeConfig", {}).setdefault("parameterValues", {}).update(defaults)
     _set_resources(job["pipelineSpec"], config)
-    _disable_cache(job["pipelineSpec"], BASELINE_TASK)
+    for task in UNCACHED_TASKS:
+        _disable_cache(job["pipelineSpec"], task)
     return job
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.resources
+import json
 import os
 from typing import Any, Mapping
 
@@ -20,6 +21,7 @@ from tfx.dsl.components.base import executor_spec
 from tfx.proto import example_gen_pb2
 
 from components.anomalies_gate import AnomaliesGate
+from components.drift_check import DriftCheck
 from components.serving_baseline import ServingBaseline
 from components.serving_warmup import ServingWarmup
 from models.features import label_columns
@@ -38,10 +40,15 @@ _PATTERNS = {DataFormat.CSV: "*.csv", DataFormat.TFRECORD: "*", DataFormat.PARQU
 
 
 def _input(config: PipelineConfig, data_root: Any = None) -> tuple[Any, example_gen_pb2.Input]:
-    """ExampleGen reads a directory: a single file becomes its directory plus its name.
+    """ExampleGen reads a directory: a single file becomes its directory plus its name; with
+    `data.span_pattern` the directory holds spans and the pattern picks the newest.
 
     A `data_root` run parameter is always a directory of files in the configured format.
     """
+    if config.data.span_pattern:
+        pattern = config.data.span_pattern
+        return (data_root if data_root is not None else config.data.path), tfx.proto.Input(splits=[
+            tfx.proto.Input.Split(name="single_split", pattern=pattern)])
     if data_root is not None:
         return data_root, tfx.proto.Input(splits=[
             tfx.proto.Input.Split(name="single_split", pattern=_PATTERNS[config.data.format])])
@@ -61,6 +68,9 @@ def _example_gen(config: PipelineConfig, data_root: Any = None):
         tfx.proto.SplitConfig.Split(name="test", hash_buckets=config.data.test_buckets),
     ]))
     kwargs = {"input_base": input_base, "input_config": input_config, "output_config": output_config}
+    if config.data.span_pattern:
+        kwargs["range_config"] = tfx.proto.RangeConfig(
+            rolling_range=tfx.proto.RollingRange(num_spans=config.data.rolling_spans))
     if config.data.format is DataFormat.CSV:
         return tfx.components.CsvExampleGen(**kwargs)
     if config.data.format is DataFormat.TFRECORD:
@@ -103,6 +113,11 @@ def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
         metrics_specs=[tfma.MetricsSpec(metrics=metrics)])
 
 
+def statistics_history_dir(pipeline_root: str) -> str:
+    """Where accepted spans' statistics are kept for the drift check (next to the pipeline's outputs)."""
+    return f"{pipeline_root.rstrip('/')}/AcceptedStatistics"
+
+
 def model_code_version(package: str = "models") -> str:
     """A hash of the model package's source.
 
@@ -124,7 +139,8 @@ def create_pipeline(config: PipelineConfig, *, pipeline_root: str, serving_dir: 
     """Builds the whole pipeline from one config. Runners pass where things live.
 
     `baseline_lookup_token` should differ per run where the orchestrator caches by inputs
-    (the local runner): it makes ServingBaseline look at the serving directory again.
+    (the local runner): it makes ServingBaseline look at the serving directory again, and
+    DriftCheck at the accepted spans.
     `runtime_parameters` (Kubeflow) replaces data_root, train_args, eval_args and
     eval_config with run parameters; protos are given as their JSON.
     """
@@ -156,8 +172,27 @@ def create_pipeline(config: PipelineConfig, *, pipeline_root: str, serving_dir: 
         schema=schema_gen.outputs["schema"]).with_id("ExampleValidator")
     components.append(example_validator)
 
-    # Fails the run on any anomaly, so nothing is transformed, trained or pushed from bad data.
-    anomalies_gate = AnomaliesGate(anomalies=example_validator.outputs["anomalies"]).with_id("AnomaliesGate")
+    drift = None
+    if config.drift.enabled:
+        # Compares the span's train statistics with the last accepted span's (TFDV drift comparators).
+        drift_check = DriftCheck(
+            statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"],
+            history_dir=statistics_history_dir(pipeline_root),
+            features=json.dumps(list(config.drift.features) or sorted(config.features)),
+            categorical_threshold=config.drift.categorical_threshold,
+            numeric_threshold=config.drift.numeric_threshold,
+            lookup_token=baseline_lookup_token, input_base=example_gen.exec_properties["input_base"],
+            span_pattern=config.data.span_pattern).with_id("DriftCheck")
+        components.append(drift_check)
+        drift = drift_check.outputs["drift"]
+
+    # Fails the run on schema anomalies and on drift (unless accepted), so nothing is
+    # transformed, trained or pushed from bad data; records an accepted span's statistics.
+    anomalies_gate = AnomaliesGate(
+        anomalies=example_validator.outputs["anomalies"], drift=drift,
+        statistics=statistics_gen.outputs["statistics"] if drift is not None else None,
+        history_dir=statistics_history_dir(pipeline_root) if drift is not None else None,
+        accept_drift=config.drift.accept).with_id("AnomaliesGate")
     components.append(anomalies_gate)
 
     # Fits scaling, vocabularies and buckets on train; transforms every split.

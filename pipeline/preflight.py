@@ -16,13 +16,18 @@ _PATTERNS = {DataFormat.CSV: "*.csv", DataFormat.TFRECORD: "*", DataFormat.PARQU
 
 
 def data_files(config: PipelineConfig) -> list[str]:
-    """The input files: the path itself, or the matching files in that directory."""
+    """The input files: the path itself, the matching files in that directory, or those of the
+    newest spans."""
     path = config.data.path
     if not os.path.exists(path):
         raise ConfigError(f"data path {path} does not exist; set data.path in the config "
                           "(or --set data.path=...) to a file or directory of "
                           f"{config.data.format.value} files")
-    if os.path.isfile(path):
+    if config.data.span_pattern:
+        from pipeline.spans import current_files
+
+        files = current_files(config)
+    elif os.path.isfile(path):
         files = [path]
     else:
         files = sorted(f for f in glob.glob(os.path.join(path, _PATTERNS[config.data.format]))
@@ -47,7 +52,7 @@ def required_columns(config: PipelineConfig) -> list[str]:
     return list(dict.fromkeys(columns))
 
 
-def _csv_header(path: str) -> list[str]:
+def csv_header(path: str) -> list[str]:
     try:
         with open(path, newline="", encoding="utf-8") as f:
             reader = csv.reader(f)
@@ -67,24 +72,24 @@ def check_data(config: PipelineConfig) -> list[str]:
     """Validates the data against the config; returns the input files."""
     files = data_files(config)
     if config.data.format is DataFormat.CSV:
-        headers = {f: _csv_header(f) for f in files}
+        headers = {f: csv_header(f) for f in files}
         first_file, first = next(iter(headers.items()))
         for f, header in headers.items():
             if header != first:
                 raise ConfigError(f"data files {first_file} and {f} have different headers; "
                                   "every CSV file of a dataset needs the same columns")
-        _check_columns(config, first, first_file)
+        check_columns(config, first, first_file)
     elif config.data.format is DataFormat.PARQUET:
         import pyarrow.parquet as pq
 
-        _check_columns(config, pq.read_schema(files[0]).names, files[0])
+        check_columns(config, pq.read_schema(files[0]).names, files[0])
     if config.schema.path and not os.path.isfile(config.schema.path):
         raise ConfigError(f"schema file {config.schema.path} does not exist; set schema.path to a "
                           "schema.pbtxt, or remove it to infer the schema")
     return files
 
 
-def _check_columns(config: PipelineConfig, columns: list[str], source: str) -> None:
+def check_columns(config: PipelineConfig, columns: list[str], source: str) -> None:
     label = config.label.column
     if label not in columns:
         raise ConfigError(f"label column '{label}' is not in {source} (columns: "

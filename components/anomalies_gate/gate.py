@@ -1,7 +1,8 @@
-"""The gate's logic as plain functions: read ExampleValidator's anomalies and judge them.
+"""The gate's logic as plain functions: read the anomalies and judge them.
 
-TFX's ExampleValidator records anomalies but lets the pipeline go on; the gate turns them
-into a failure with a report that says which feature, what is wrong, and what to change.
+TFX's ExampleValidator (schema) and our DriftCheck (drift from the last accepted span) record
+anomalies but let the pipeline go on; the gate turns them into a failure with a report that
+says which feature, what is wrong, and what to change. Drift can be accepted for one run.
 """
 
 from __future__ import annotations
@@ -39,15 +40,34 @@ def describe(anomalies: anomalies_pb2.Anomalies, split: str) -> list[str]:
     return lines
 
 
-def report(problems: list[str]) -> str:
-    return ("the data does not match the schema:\n  " + "\n  ".join(problems) +
-            "\nFix the data, or, if the change is expected, curate the schema (schema.path in the "
-            "config) so that it allows it.")
+SCHEMA_ADVICE = ("Fix the data, or, if the change is expected, curate the schema (schema.path in the "
+                 "config; `tfxp export-schema` writes the inferred one) so that it allows it.")
+DRIFT_ADVICE = ("If the new data is right, accept the drift for this run with --set drift.accept=true "
+                "(recorded in ML Metadata), or raise drift.categorical_threshold / drift.numeric_threshold.")
 
 
-def check(split_dirs: dict[str, str]) -> None:
-    """Raises AnomaliesFound with a report when any split has anomalies."""
-    problems = [line for split, path in sorted(split_dirs.items())
-                for line in describe(load_anomalies(path), split)]
+def report(problems: list[str], drifted: list[str] | None = None) -> str:
+    parts = []
     if problems:
-        raise AnomaliesFound(report(problems))
+        parts.append("the data does not match the schema:\n  " + "\n  ".join(problems) + "\n" + SCHEMA_ADVICE)
+    if drifted:
+        parts.append("the data drifted from the last accepted span:\n  " + "\n  ".join(drifted) + "\n"
+                     + DRIFT_ADVICE)
+    return "\n".join(parts)
+
+
+def _problems(split_dirs: dict[str, str]) -> list[str]:
+    return [line for split, path in sorted(split_dirs.items()) for line in describe(load_anomalies(path), split)]
+
+
+def check(split_dirs: dict[str, str], drift_dirs: dict[str, str] | None = None,
+          accept_drift: bool = False) -> list[str]:
+    """Raises AnomaliesFound with a report for schema anomalies, and for drift unless accepted.
+
+    Returns the accepted drift lines (empty when there was none).
+    """
+    problems = _problems(split_dirs)
+    drifted = _problems(drift_dirs or {})
+    if problems or (drifted and not accept_drift):
+        raise AnomaliesFound(report(problems, [] if accept_drift else drifted))
+    return drifted

@@ -102,3 +102,22 @@ def test_model_config_is_plain_json(taxi_config):
     plain = json.loads(json.dumps(taxi_config.model_config()))
     assert plain["features"]["fare"]["type"] == "numeric"
     assert plain["label"]["column"] == "tips"
+
+
+def test_relative_paths_on_the_command_line_mean_the_current_directory(tmp_path, monkeypatch):
+    (tmp_path / "drops").mkdir()
+    monkeypatch.chdir(tmp_path)
+    config = load_config(None, ["data.path=drops", "schema.path=schema/schema.pbtxt"])
+    assert config.data.path == str(tmp_path / "drops")
+    assert config.schema.path == str(tmp_path / "schema" / "schema.pbtxt")
+
+
+def test_spans_and_drift_options_are_checked():
+    with pytest.raises(ConfigError, match=r"data.span_pattern 'drops/\*.csv' has no \{SPAN\}"):
+        load_config(None, ["data.span_pattern=drops/*.csv"])
+    with pytest.raises(ConfigError, match="drift.features: 'colour' is not a feature"):
+        load_config(None, ["drift.features=[colour]"])
+    with pytest.raises(ConfigError, match=r"drift.numeric_threshold must lie in \(0, 1\]"):
+        load_config(None, ["drift.numeric_threshold=0"])
+    config = load_config(None, ["data.span_pattern=span-{SPAN}/*.csv", "drift.accept=true"])
+    assert config.data.span_pattern == "span-{SPAN}/*.csv" and config.drift.accept is True

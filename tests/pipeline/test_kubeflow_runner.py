@@ -8,7 +8,7 @@ import yaml
 from pipeline import kubeflow_runner
 from pipeline.config import ConfigError, load_config
 
-TASKS = {"ExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "AnomaliesGate", "Transform",
+TASKS = {"ExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "DriftCheck", "AnomaliesGate", "Transform",
          "Tuner", "Trainer", "ServingWarmup", "ServingBaseline", "Evaluator", "Pusher"}
 
 
@@ -94,7 +94,8 @@ def test_only_the_trainer_is_scheduled_on_gpu_nodes(compiled):
 def test_serving_baseline_is_never_cached(compiled):
     _, spec, _ = compiled
     tasks = spec["root"]["dag"]["tasks"]
-    assert tasks["ServingBaseline"]["cachingOptions"] == {"enableCache": False}
+    for task in ("ServingBaseline", "DriftCheck"):
+        assert tasks[task]["cachingOptions"] == {"enableCache": False}
     assert tasks["Trainer"]["cachingOptions"] == {"enableCache": True}
 
 

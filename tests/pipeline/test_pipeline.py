@@ -6,7 +6,7 @@ from tfx.orchestration import pipeline as tfx_pipeline
 from pipeline.config import load_config
 from pipeline.pipeline import create_pipeline, eval_config
 
-ALL_IDS = ["ExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "AnomaliesGate",
+ALL_IDS = ["ExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "DriftCheck", "AnomaliesGate",
            "Transform", "Tuner", "Trainer", "ServingWarmup", "ServingBaseline", "Evaluator", "Pusher"]
 
 

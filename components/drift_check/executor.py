@@ -1,0 +1,61 @@
+"""Thin executor: loads the train statistics, the schema and the baseline span's statistics,
+and writes TFDV's drift findings as an ExampleAnomalies artifact (split "train")."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from tensorflow_metadata.proto.v0 import anomalies_pb2
+from tfx import types
+from tfx.dsl.components.base import base_executor
+from tfx.types import artifact_utils
+from tfx.utils import io_utils
+
+from components.drift_check import drift
+
+SPLIT = "train"
+ANOMALIES_FILE = "SchemaDiff.pb"
+BASELINE_SPAN_PROPERTY = "baseline_span"
+SPAN_PROPERTY = "checked_span"
+
+
+def _span(statistics: types.Artifact, exec_properties: dict[str, Any]) -> int:
+    if statistics.span:
+        return int(statistics.span)
+    if exec_properties.get("span_pattern"):
+        from tfx.components.example_gen import utils as example_gen_utils
+        from tfx.proto import example_gen_pb2
+
+        _, span, _ = example_gen_utils.calculate_splits_fingerprint_span_and_version(
+            exec_properties["input_base"],
+            [example_gen_pb2.Input.Split(name="single_split", pattern=exec_properties["span_pattern"])])
+        return int(span)
+    return 0
+
+
+class Executor(base_executor.BaseExecutor):
+    def Do(self, input_dict: dict[str, list[types.Artifact]],
+           output_dict: dict[str, list[types.Artifact]], exec_properties: dict[str, Any]) -> None:
+        statistics = artifact_utils.get_single_instance(input_dict["statistics"])
+        schema_artifact = artifact_utils.get_single_instance(input_dict["schema"])
+        output = artifact_utils.get_single_instance(output_dict["drift"])
+        span = _span(statistics, exec_properties)
+        current = drift.load_statistics(
+            os.path.join(artifact_utils.get_split_uri([statistics], SPLIT), drift.STATS_FILE))
+        baseline = drift.baseline_span(exec_properties["history_dir"], span)
+        found = anomalies_pb2.Anomalies()  # the first span has nothing to drift from
+        if baseline is not None:
+            schema = drift.with_comparators(
+                io_utils.SchemaReader().read(io_utils.get_only_uri_in_dir(schema_artifact.uri)),
+                json.loads(exec_properties["features"]), exec_properties["categorical_threshold"],
+                exec_properties["numeric_threshold"])
+            found = drift.compare(current, drift.load_statistics(
+                drift.stats_path(exec_properties["history_dir"], baseline)), schema)
+        output.split_names = artifact_utils.encode_split_names([SPLIT])
+        output.span = span
+        output.set_int_custom_property(SPAN_PROPERTY, span)
+        output.set_int_custom_property(BASELINE_SPAN_PROPERTY, -1 if baseline is None else baseline)
+        io_utils.write_bytes_file(os.path.join(artifact_utils.get_split_uri([output], SPLIT), ANOMALIES_FILE),
+                                  found.SerializeToString())
