@@ -27,6 +27,8 @@ from pipeline.config import FeatureType
 _EVAL_BATCH_SIZE = 200
 CLASSIFY_SIGNATURE = "classify"
 CLASS_LABELS = ("0", "1")
+WEIGHTS_FILE = "keras.weights.h5"
+WARM_STARTED_FROM = "warm_started_from"
 
 # The model is built with Keras 3 (`keras`), never `tf.keras`: KerasTuner accepts only Keras 3
 # models, and importing tf.Transform sets TF_USE_LEGACY_KERAS=1, which can turn `tf.keras`
@@ -129,11 +131,14 @@ def _signatures(model: keras.Model, spec: feature_defs.ModelSpec,
         return {"classes": tf.tile(tf.constant([list(CLASS_LABELS)]), [rows, 1]),
                 "scores": tf.stack([1.0 - probability, probability], axis=1)}
 
-    full_raw_spec = tf_transform_output.raw_feature_spec()
+    # Only the columns the transform reads: the other columns' inferred types can change from
+    # one span to the next, and a baseline model must still parse the new span's examples.
+    all_raw = tf_transform_output.raw_feature_spec()
+    label_spec = {**raw_spec, **{name: all_raw[name] for name in feature_defs.label_columns(spec)}}
 
     @tf.function(input_signature=[tf.TensorSpec(shape=[None], dtype=tf.string, name="examples")])
     def transform_features(serialized):
-        return model.tft_layer(tf.io.parse_example(serialized, full_raw_spec))
+        return model.tft_layer(tf.io.parse_example(serialized, label_spec))
 
     return {"serving_default": serve_examples.get_concrete_function(),
             "serve_raw": serve_raw.get_concrete_function(),
@@ -177,17 +182,43 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     evaluation = _input_fn(fn_args.eval_files, fn_args.data_accessor, tf_transform_output,
                            spec.label.name, _EVAL_BATCH_SIZE)
     model = _build_model(hp, spec, tf_transform_output)
+    warm_started_from = _warm_start(model, fn_args.custom_config.get("warm_start_dir") or "")
     model.fit(train, steps_per_epoch=fn_args.train_steps, validation_data=evaluation,
               validation_steps=fn_args.eval_steps, verbose=2,
               callbacks=[keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir)])
-    export(model, spec, tf_transform_output, fn_args.serving_model_dir)
+    export(model, spec, tf_transform_output, fn_args.serving_model_dir, warm_started_from)
+
+
+def _warm_start(model: keras.Model, serving_dir: str) -> str | None:
+    """Loads the newest served model's weights where their shapes still fit; returns its path.
+
+    Layers whose shapes changed (a vocabulary grew, the tuner chose other units) keep their
+    fresh initialisation; Keras skips them with a warning.
+    """
+    from components.serving_baseline.baseline import latest_served
+
+    served = latest_served(serving_dir) if serving_dir else None
+    weights = tf.io.gfile.join(served, "assets.extra", WEIGHTS_FILE) if served else None
+    if not weights or not tf.io.gfile.exists(weights):
+        logging.info("No served model with Keras weights under %r: training from scratch", serving_dir)
+        return None
+    model.load_weights(weights, skip_mismatch=True)
+    logging.info("Warm-started from %s", weights)
+    return served
 
 
 def export(model: keras.Model, spec: feature_defs.ModelSpec, tf_transform_output: tft.TFTransformOutput,
-           export_dir: str) -> None:
-    """Saves the model with its serving signatures as the SavedModel TF Serving loads."""
+           export_dir: str, warm_started_from: str | None = None) -> None:
+    """Saves the model with its serving signatures as the SavedModel TF Serving loads, and its
+    Keras weights in assets.extra/ (which TF Serving ignores) for warm-starting the next one."""
     tf.saved_model.save(model, export_dir, signatures=_signatures(model, spec, tf_transform_output))
     mark_classification_signature(export_dir)
+    extra = tf.io.gfile.join(export_dir, "assets.extra")
+    tf.io.gfile.makedirs(extra)
+    model.save_weights(tf.io.gfile.join(extra, WEIGHTS_FILE))
+    if warm_started_from:
+        with tf.io.gfile.GFile(tf.io.gfile.join(extra, WARM_STARTED_FROM), "w") as f:
+            f.write(warm_started_from + "\n")
 
 
 def mark_classification_signature(export_dir: str, key: str = CLASSIFY_SIGNATURE) -> None:

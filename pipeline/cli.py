@@ -31,6 +31,17 @@ def _parser() -> argparse.ArgumentParser:
     add_span.add_argument("file", help="the CSV file of the new drop")
     add_span.add_argument("--no-run", action="store_true", help="only add the span")
     add_span.add_argument("--verbose", "-v", action="store_true", help="also print TFX's own logs")
+    export = sub.add_parser("export-schema", help="write the latest inferred schema to a file, to curate "
+                                                  "and import with schema.path")
+    _config_args(export)
+    export.add_argument("--output", "-o", default="schema/schema.pbtxt",
+                        help="where to write it (default schema/schema.pbtxt)")
+    lineage = sub.add_parser("lineage", help="what produced a pushed model: data spans, schema, hyperparameters")
+    _config_args(lineage)
+    lineage.add_argument("version", nargs="?", type=int, help="a served version (default: the newest)")
+    rollback = sub.add_parser("rollback", help="serve an earlier pushed version again (pushed anew as the newest)")
+    _config_args(rollback)
+    rollback.add_argument("version", type=int, help="the served version to go back to")
     runs = sub.add_parser("runs", help="show the last runs recorded in ML Metadata")
     _config_args(runs)
     runs.add_argument("--last", type=int, default=3, help="how many runs to show (default 3)")
@@ -111,6 +122,40 @@ def _add_span(args) -> int:
     span, path = add_span(config, args.file)
     print(f"added span {span}: {path}")
     return 0 if args.no_run else _run(args)
+
+
+def _export_schema(args) -> int:
+    from pipeline.schema import export_schema
+
+    config = load_config(args.config, args.overrides)
+    try:
+        written = export_schema(config, os.path.abspath(args.output))
+    except FileNotFoundError as err:
+        raise ConfigError(str(err)) from None
+    print(f"wrote {written}\nEdit it (domains, presence, value ranges), commit it, and run with "
+          f"--set schema.path={args.output} (or set schema.path in the config).")
+    return 0
+
+
+def _lineage(args) -> int:
+    from pipeline.lineage import format_lineage, lineage
+
+    config = load_config(args.config, args.overrides)
+    try:
+        print(format_lineage(lineage(config.metadata_path, config.pipeline_name, config.serving_dir, args.version)))
+    except FileNotFoundError as err:
+        raise ConfigError(str(err)) from None
+    return 0
+
+
+def _rollback(args) -> int:
+    from pipeline.lineage import rollback
+
+    config = load_config(args.config, args.overrides)
+    new_version = rollback(config.serving_dir, args.version)
+    print(f"version {args.version} is served again, as version {new_version} "
+          f"({os.path.join(config.serving_dir, str(new_version))}); TF Serving picks it up on its next poll")
+    return 0
 
 
 def _runs(args) -> int:
@@ -231,7 +276,8 @@ def _show_config(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handlers = {"run": _run, "add-span": _add_span, "runs": _runs, "compile": _compile, "submit": _submit, "serve": _serve,
+    handlers = {"run": _run, "add-span": _add_span, "export-schema": _export_schema, "lineage": _lineage,
+                "rollback": _rollback, "runs": _runs, "compile": _compile, "submit": _submit, "serve": _serve,
                 "predict": _predict, "config": _show_config}
     try:
         return handlers[args.command](args)

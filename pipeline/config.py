@@ -99,6 +99,7 @@ class TrainerConfig:
     batch_size: int = 64
     learning_rate: float = 0.001
     hidden_units: tuple[int, ...] = (32, 16)
+    warm_start: bool = False  # start from the newest served model's weights where they still fit
 
 
 @dataclasses.dataclass(frozen=True)

@@ -35,6 +35,9 @@ class RunInfo:
     pushed_to: str | None
     failures: list[str]
     baseline: str | None = None  # what the Evaluator compared with: a served version, or the candidate
+    span: int | None = None           # the data span the run checked for drift
+    drift_baseline_span: int | None = None  # the accepted span it was compared with (None: the first)
+    drift_accepted: bool = False      # the run was told to accept drift (drift.accept)
 
 
 def open_store(metadata_path: str) -> metadata_store.MetadataStore:
@@ -151,6 +154,15 @@ def _run_info(store, context, executions, pipeline_name: str) -> RunInfo:
     baseline = None
     for model in outputs.get("Model", []):
         baseline = _custom(model, "baseline_source") or baseline
+    span = drift_baseline_span = None
+    for anomalies in outputs.get("ExampleAnomalies", []):
+        if _custom(anomalies, "checked_span") is not None:
+            span = _custom(anomalies, "checked_span")
+            baseline_span = _custom(anomalies, "baseline_span")
+            drift_baseline_span = None if baseline_span is None or baseline_span < 0 else baseline_span
+    drift_accepted = any(
+        _node_id(store, e, pipeline_name) == "AnomaliesGate" and "accept_drift" in e.custom_properties
+        and e.custom_properties["accept_drift"].int_value == 1 for e in executions)
     pushed_to = None
     for pushed in outputs.get("PushedModel", [])[-1:]:
         if _custom(pushed, "pushed"):
@@ -158,7 +170,8 @@ def _run_info(store, context, executions, pipeline_name: str) -> RunInfo:
     return RunInfo(run_id=context.name,
                    started=datetime.datetime.fromtimestamp(context.create_time_since_epoch / 1000),
                    executions=infos, metrics=metrics, blessed=blessed, pushed_to=pushed_to,
-                   failures=failures, baseline=baseline)
+                   failures=failures, baseline=baseline, span=span,
+                   drift_baseline_span=drift_baseline_span, drift_accepted=drift_accepted)
 
 
 def format_run(run: RunInfo) -> str:
@@ -166,6 +179,10 @@ def format_run(run: RunInfo) -> str:
     for e in run.executions:
         took = f"{e.seconds:7.1f} s" if e.seconds is not None else "        "
         lines.append(f"  {e.node_id:<18} {e.state:<9} {took}")
+    if run.span is not None:
+        compared = (f"compared with span {run.drift_baseline_span}" if run.drift_baseline_span is not None
+                    else "the first span: nothing to compare with")
+        lines.append(f"  data span: {run.span} ({compared}){'; drift accepted (drift.accept)' if run.drift_accepted else ''}")
     if run.metrics:
         wanted = ["auc", "binary_accuracy", "precision", "recall", "f1_score", "example_count"]
         shown = [f"{k}={run.metrics[k]:.4g}" for k in wanted if k in run.metrics]

@@ -144,7 +144,8 @@ def create_pipeline(config: PipelineConfig, *, pipeline_root: str, serving_dir: 
     `runtime_parameters` (Kubeflow) replaces data_root, train_args, eval_args and
     eval_config with run parameters; protos are given as their JSON.
     """
-    custom_config = {**config.model_config(), "code_version": model_code_version()}
+    custom_config = {**config.model_config(), "code_version": model_code_version(),
+                     "warm_start_dir": serving_dir if config.trainer.warm_start else ""}
     params = dict(runtime_parameters or {})
     train_args, eval_args = train_eval_args(config)
     components = []

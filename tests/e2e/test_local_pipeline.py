@@ -15,7 +15,7 @@ import pytest
 pytestmark = pytest.mark.slow
 
 SAMPLE_ROWS = 3000
-ALL_NODES = {"ExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "AnomaliesGate",
+ALL_NODES = {"ExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "DriftCheck", "AnomaliesGate",
              "Transform", "Tuner", "Trainer", "ServingWarmup", "ServingBaseline", "Evaluator", "Pusher"}
 
 
@@ -61,7 +61,7 @@ def test_first_run_executes_every_component(first_run, workdir):
     states = {e.node_id: e.state for e in run.executions}
     assert set(states) == ALL_NODES
     assert set(states.values()) == {"COMPLETE"}
-    assert "[12/12] Pusher done" in first_run.stdout
+    assert "[13/13] Pusher done" in first_run.stdout
 
 
 def test_first_run_reports_test_metrics_and_the_push(first_run, workdir):

@@ -150,3 +150,50 @@ def test_the_model_is_a_keras_3_model_that_kerastuner_accepts(trained, monkeypat
     model, _, _ = trained
     assert isinstance(model, keras.Model)
     assert keras.version().startswith("3.")
+
+
+def test_warm_start_loads_the_served_models_weights(export_dir, trained, transformed, spec, tmp_path):
+    import shutil
+
+    model, _, _ = trained
+    output, _ = transformed
+    serving = tmp_path / "serving"
+    assert model_lib._warm_start(model_lib._build_model(model_lib._hyperparameters(spec), spec, output),
+                                 str(serving)) is None  # nothing served yet: from scratch
+    shutil.copytree(export_dir, serving / "7")
+    fresh = model_lib._build_model(model_lib._hyperparameters(spec), spec, output)
+    assert model_lib._warm_start(fresh, str(serving)) == str(serving / "7")
+    for loaded, trained_weights in zip(fresh.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(loaded, trained_weights)
+
+
+def test_warm_start_skips_layers_whose_shape_changed(export_dir, trained, transformed, spec, tmp_path):
+    import shutil
+
+    import keras_tuner
+
+    model, _, _ = trained
+    output, _ = transformed
+    shutil.copytree(export_dir, tmp_path / "serving" / "7")
+    hp = model_lib._hyperparameters(spec)
+    wider = keras_tuner.HyperParameters.from_config(hp.get_config())
+    wider.values["first_units"] = hp.get("first_units") * 2
+    fresh = model_lib._build_model(wider, spec, output)
+    before = [w.copy() for w in fresh.get_weights()]
+    assert model_lib._warm_start(fresh, str(tmp_path / "serving")) is not None
+    for now, then in zip(fresh.get_weights(), before):
+        np.testing.assert_array_equal(now, then)  # every Dense layer changed shape: all kept fresh
+
+
+def test_the_export_keeps_keras_weights_beside_the_saved_model(export_dir):
+    assert (export_dir / "assets.extra" / model_lib.WEIGHTS_FILE).stat().st_size > 0
+
+
+def test_columns_the_model_does_not_read_may_change_type(exported, serialized_examples, spec):
+    """A span can infer another type for an unused column; the served model must not care."""
+    example = tf.train.Example.FromString(serialized_examples[0])
+    example.features.feature["pickup_census_tract"].Clear()
+    example.features.feature["pickup_census_tract"].bytes_list.value.append(b"not a number")
+    out = exported.signatures["transform_features"](examples=tf.constant([example.SerializeToString()]))
+    assert spec.label.name in out
+    assert "pickup_census_tract" not in spec.features

@@ -1,0 +1,168 @@
+"""What produced a pushed model, from ML Metadata's lineage; and rolling serving back.
+
+`lineage` walks the events upstream from the Pusher's output for one served version and
+reports the data spans, the schema, the hyperparameters, the training run and the metrics
+that led to it. `rollback` serves an earlier pushed version again by pushing a copy of it as
+the newest version: TF Serving's default policy (and the stand-in) serve the newest version,
+and the history of what was served stays on disk.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import time
+from typing import Any
+
+from ml_metadata.proto import metadata_store_pb2
+
+from components.serving_baseline.baseline import served_versions
+from pipeline.config import ConfigError
+from pipeline.metadata import _custom, _node_id, evaluation_metrics, open_store
+
+ROLLED_BACK_FROM = "rolled_back_from"
+_INPUT = (metadata_store_pb2.Event.INPUT, metadata_store_pb2.Event.DECLARED_INPUT)
+_OUTPUT = (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)
+
+
+@dataclasses.dataclass
+class Lineage:
+    version: int
+    path: str
+    run_id: str | None
+    spans: list[int]
+    data: list[str]                 # ExampleGen's input base and the pattern it read
+    schema: str | None              # the schema file, imported or inferred
+    schema_imported: bool
+    hyperparameters: dict[str, Any]
+    trained_model: str | None
+    metrics: dict[str, float]
+    producers: dict[str, int]       # component id -> execution id, upstream of the push
+    rolled_back_from: int | None = None  # a `tfxp rollback` copy of this version
+
+
+def _value(proto_value) -> Any:
+    return getattr(proto_value, proto_value.WhichOneof("value")) if proto_value.WhichOneof("value") else None
+
+
+def lineage(metadata_path: str, pipeline_name: str, serving_dir: str, version: int | None = None) -> Lineage:
+    """The lineage of `version` (default: the newest) under `serving_dir`."""
+    versions = served_versions(serving_dir)
+    if not versions:
+        raise ConfigError(f"nothing is served from {serving_dir}; run the pipeline first")
+    version = versions[-1] if version is None else version
+    if version not in versions:
+        raise ConfigError(f"version {version} is not in {serving_dir}; served versions: "
+                          f"{', '.join(map(str, versions))}")
+    path = os.path.join(serving_dir, str(version))
+    marker = os.path.join(path, "assets.extra", ROLLED_BACK_FROM)
+    if os.path.exists(marker):
+        with open(marker) as f:
+            source = int(f.read().strip())
+        return dataclasses.replace(lineage(metadata_path, pipeline_name, serving_dir, source),
+                                   version=version, path=path, rolled_back_from=source)
+    store = open_store(metadata_path)
+    pushed = [a for a in store.get_artifacts_by_type("PushedModel")
+              if _custom(a, "pushed") and os.path.normpath(str(_custom(a, "pushed_destination"))) == os.path.normpath(path)]
+    if not pushed:
+        raise ConfigError(f"version {version} was not pushed by a run recorded in {metadata_path} "
+                          "(copied by hand, or by `tfxp rollback`, which names its source)")
+    executions, artifacts = _upstream(store, pushed[-1].id)
+    by_node = {_node_id(store, e, pipeline_name): e for e in executions}
+    by_type: dict[str, list] = {}
+    for artifact in artifacts:
+        by_type.setdefault(artifact.type, []).append(artifact)
+    example_gen = by_node.get("ExampleGen")
+    spans, data = [], []
+    if example_gen is not None:
+        props = example_gen.custom_properties
+        if "span" in props:
+            spans.append(int(_value(props["span"])))
+        patterns = [s.get("pattern", "") for s in json.loads(_value(props["input_config"]) or "{}").get("splits", [])]
+        data = [os.path.join(str(_value(props["input_base"])), p) for p in patterns]
+    schema_gen = by_node.get("SchemaGen")
+    schema_imported = schema_gen is not None and "schema_file" in schema_gen.custom_properties
+    schema = None
+    if schema_imported:
+        schema = _value(schema_gen.custom_properties["schema_file"])
+    elif by_type.get("Schema"):
+        schema = os.path.join(by_type["Schema"][-1].uri, "schema.pbtxt")
+    hyperparameters: dict[str, Any] = {}
+    for artifact in by_type.get("HyperParameters", []):
+        with open(os.path.join(artifact.uri, "best_hyperparameters.txt")) as f:
+            hyperparameters = json.load(f).get("values", {})
+    trainer = by_node.get("Trainer")
+    if not hyperparameters and trainer is not None and "custom_config" in trainer.custom_properties:
+        hyperparameters = dict(json.loads(_value(trainer.custom_properties["custom_config"])).get("trainer", {}))
+    metrics: dict[str, float] = {}
+    evaluator = by_node.get("Evaluator")
+    if evaluator is not None:
+        for event in store.get_events_by_execution_ids([evaluator.id]):
+            if event.type in _OUTPUT:
+                [artifact] = store.get_artifacts_by_id([event.artifact_id])
+                if artifact.type == "ModelEvaluation":
+                    metrics = evaluation_metrics(artifact.uri)
+    pusher = by_node.get("Pusher")
+    run_type = store.get_context_type("pipeline_run")
+    run_ids = [c.name for c in store.get_contexts_by_execution(pusher.id)
+               if run_type is not None and c.type_id == run_type.id] if pusher is not None else []
+    trained = [a.uri for a in by_type.get("Model", []) if "/Trainer/" in a.uri]
+    return Lineage(version=version, path=path, run_id=run_ids[0] if run_ids else None, spans=spans, data=data,
+                   schema=schema, schema_imported=schema_imported, hyperparameters=hyperparameters,
+                   trained_model=trained[0] if trained else None, metrics=metrics,
+                   producers={name: e.id for name, e in sorted(by_node.items())})
+
+
+def _upstream(store, artifact_id: int):
+    """Every execution and artifact upstream of one artifact (the artifact included)."""
+    seen_artifacts, seen_executions = {artifact_id}, set()
+    frontier = [artifact_id]
+    while frontier:
+        producing = {e.execution_id for e in store.get_events_by_artifact_ids(frontier) if e.type in _OUTPUT}
+        producing -= seen_executions
+        seen_executions |= producing
+        inputs = {e.artifact_id for e in store.get_events_by_execution_ids(list(producing)) if e.type in _INPUT}
+        frontier = list(inputs - seen_artifacts)
+        seen_artifacts |= inputs
+    executions = sorted(store.get_executions_by_id(list(seen_executions)), key=lambda e: e.id)
+    return executions, store.get_artifacts_by_id(list(seen_artifacts))
+
+
+def format_lineage(found: Lineage) -> str:
+    lines = [f"version {found.version}: {found.path}"]
+    if found.rolled_back_from is not None:
+        lines.append(f"  a rollback: a copy of version {found.rolled_back_from}, whose lineage follows")
+    lines += [
+             f"  pushed by run: {found.run_id or 'unknown'}",
+             f"  data span(s): {', '.join(map(str, found.spans)) or '0 (no span pattern)'}",
+             *[f"  data: {d}" for d in found.data],
+             f"  schema: {found.schema or 'unknown'} ({'curated, imported' if found.schema_imported else 'inferred'})",
+             "  hyperparameters: " + json.dumps(found.hyperparameters, sort_keys=True),
+             f"  trained model: {found.trained_model or 'unknown'}"]
+    if found.metrics:
+        shown = ", ".join(f"{k}={v:.4g}" for k, v in sorted(found.metrics.items())
+                          if k in ("auc", "binary_accuracy", "precision", "recall", "example_count"))
+        lines.append(f"  test-split metrics: {shown}")
+    lines.append("  produced by: " + ", ".join(f"{name} (execution {eid})" for name, eid in found.producers.items()))
+    return "\n".join(lines)
+
+
+def rollback(serving_dir: str, version: int) -> int:
+    """Serves `version` again: copies it in as a new, newest version; returns that version."""
+    versions = served_versions(serving_dir)
+    if version not in versions:
+        raise ConfigError(f"version {version} is not in {serving_dir}; served versions: "
+                          f"{', '.join(map(str, versions)) or 'none'}")
+    if version == versions[-1]:
+        raise ConfigError(f"version {version} is already the newest, the one being served")
+    new_version = max(int(time.time()), versions[-1] + 1)
+    # Copied under a name TF Serving ignores, then renamed: a server never sees half a model.
+    partial = os.path.join(serving_dir, f".rollback-{new_version}")
+    shutil.copytree(os.path.join(serving_dir, str(version)), partial)
+    os.makedirs(os.path.join(partial, "assets.extra"), exist_ok=True)
+    with open(os.path.join(partial, "assets.extra", ROLLED_BACK_FROM), "w") as f:
+        f.write(f"{version}\n")
+    os.rename(partial, os.path.join(serving_dir, str(new_version)))
+    return new_version

@@ -1,0 +1,51 @@
+"""Curating the schema: export the schema the pipeline inferred, to edit and import.
+
+The exported file is TFDV's text schema with the label columns kept out of the SERVING
+environment (requests carry no label), ready for `schema.path` (ImportSchemaGen).
+"""
+
+from __future__ import annotations
+
+import os
+
+from pipeline.config import ConfigError, PipelineConfig
+from pipeline.metadata import _node_id, open_store
+
+TRAINING, SERVING = "TRAINING", "SERVING"
+
+
+def latest_inferred_schema(config: PipelineConfig) -> str:
+    """The schema.pbtxt of the newest SchemaGen run that inferred one."""
+    store = open_store(config.metadata_path)
+    produced = {}
+    for event in store.get_events_by_artifact_ids([a.id for a in store.get_artifacts_by_type("Schema")]):
+        produced.setdefault(event.artifact_id, event.execution_id)
+    candidates = []
+    for artifact in store.get_artifacts_by_type("Schema"):
+        [execution] = store.get_executions_by_id([produced[artifact.id]]) if artifact.id in produced else [None]
+        if execution is not None and _node_id(store, execution, config.pipeline_name) == "SchemaGen" \
+                and "schema_file" not in execution.custom_properties:
+            candidates.append(artifact)
+    if not candidates:
+        raise ConfigError(f"no inferred schema in {config.metadata_path}; run the pipeline once without "
+                          "schema.path first")
+    return os.path.join(max(candidates, key=lambda a: a.id).uri, "schema.pbtxt")
+
+
+def export_schema(config: PipelineConfig, output: str) -> str:
+    """Writes the latest inferred schema, with environments for the label, to `output`."""
+    import tensorflow_data_validation as tfdv
+
+    from models.features import label_columns
+
+    schema = tfdv.load_schema_text(latest_inferred_schema(config))
+    del schema.default_environment[:]
+    schema.default_environment.extend([TRAINING, SERVING])
+    labels = set(label_columns(config)) - set(config.features)
+    for feature in schema.feature:
+        if feature.name in labels:
+            del feature.not_in_environment[:]
+            feature.not_in_environment.append(SERVING)
+    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+    tfdv.write_schema_text(schema, output)
+    return output

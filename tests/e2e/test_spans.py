@@ -1,0 +1,146 @@
+"""End to end: the continuous-training loop over three spans, run by `tfxp add-span`.
+
+Span 1 trains and pushes; span 2 (similar data) is checked for drift against span 1, trains,
+is evaluated against span 1's served model and pushed; span 3 (fares scaled up) is stopped
+by the drift gate before Transform, and serving still points at span 2's model. Accepting the
+drift for one run lets span 3 through and is recorded in ML Metadata.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+ROWS_PER_SPAN = 2500
+SPAN_PATTERN = "span-{SPAN}/*.csv"
+
+
+@pytest.fixture(scope="module")
+def loop(tmp_path_factory):
+    from pipeline.sample_drops import write_drops
+
+    work = tmp_path_factory.mktemp("spans")
+    drops = write_drops(str(work / "drops"), ROWS_PER_SPAN)
+    (work / "data").mkdir()
+    results = {number: tfxp(work, "add-span", drops[number - 1]) for number in (1, 2, 3)}
+    return work, results
+
+
+def tfxp(work: pathlib.Path, command: str, *args: str, overrides: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    options = [f"data.path={work / 'data'}", f"data.span_pattern={SPAN_PATTERN}", f"output_dir={work / 'out'}",
+               "tuner.enabled=false", "trainer.train_steps=300", "trainer.eval_steps=20",
+               # Spans of 2500 rows give test AUCs a few points apart by chance alone.
+               "evaluator.max_auc_decrease=0.1", *overrides]
+    return subprocess.run([sys.executable, "-m", "pipeline", command, *args,
+                           *[a for o in options for a in ("--set", o)]],
+                          capture_output=True, text=True, timeout=1200, cwd=work)
+
+
+def served(work) -> list[pathlib.Path]:
+    return sorted(p for p in (work / "out/serving/taxi").iterdir() if p.is_dir())
+
+
+def runs(work, limit=4):
+    from pipeline import metadata
+
+    return metadata.runs(str(work / "out/metadata/taxi-big-tipper/metadata.sqlite"), "taxi-big-tipper", limit=limit)
+
+
+def test_each_drop_became_the_next_span(loop):
+    work, results = loop
+    for number in (1, 2, 3):
+        assert f"added span {number}: {work / 'data' / f'span-{number}' / f'drop-{number}.csv'}" in results[number].stdout
+    third, second, first = runs(work, 3)
+    assert (first.span, first.drift_baseline_span) == (1, None)
+    assert (second.span, second.drift_baseline_span) == (2, 1)
+    assert (third.span, third.drift_baseline_span) == (3, 2)
+
+
+def test_span_1_trains_and_pushes(loop):
+    work, results = loop
+    assert results[1].returncode == 0, results[1].stderr[-3000:]
+    first = runs(work, 3)[-1]
+    assert first.blessed is True and first.pushed_to == str(served(work)[0])
+
+
+def test_span_2_is_compared_with_span_1s_model_and_pushed(loop):
+    work, results = loop
+    assert results[2].returncode == 0, results[2].stderr[-3000:]
+    second = runs(work, 3)[1]
+    states = {e.node_id: e.state for e in second.executions}
+    assert states["Transform"] == "COMPLETE" and states["Trainer"] == "COMPLETE"  # new data, new model
+    first_push, second_push = served(work)
+    assert second.baseline == str(first_push)
+    assert second.blessed is True and second.pushed_to == str(second_push)
+
+
+def test_span_3_drifted_and_is_stopped_before_training(loop):
+    work, results = loop
+    result = results[3]
+    assert result.returncode == 1
+    assert "AnomaliesGate failed: the data drifted from the last accepted span:" in result.stderr
+    assert "feature 'fare': Drift from the previous span: The approximate Jensen-Shannon divergence" in result.stderr
+    assert "--set drift.accept=true" in result.stderr
+    assert "no model was pushed by this run" in result.stderr
+    third = runs(work, 3)[0]
+    nodes = {e.node_id for e in third.executions}
+    assert "Transform" not in nodes and "Trainer" not in nodes and "Pusher" not in nodes
+    assert third.pushed_to is None
+    assert len(served(work)) == 2  # serving still points at span 2's model, the newest version
+
+
+def test_accepting_the_drift_lets_span_3_through_and_is_recorded(loop):
+    from components.drift_check import drift
+
+    work, _ = loop
+    accepted = tfxp(work, "run", overrides=("drift.accept=true",))
+    assert accepted.returncode == 0, accepted.stderr[-3000:]
+    latest = runs(work, 1)[0]
+    assert latest.span == 3 and latest.drift_accepted is True
+    assert "data span: 3 (compared with span 2); drift accepted (drift.accept)" in accepted.stdout
+    assert drift.accepted_spans(str(work / "out/pipelines/taxi-big-tipper/AcceptedStatistics")) == [1, 2, 3]
+
+
+def test_lineage_names_the_span_schema_and_hyperparameters_of_each_push(loop):
+    work, _ = loop
+    first, second = served(work)[:2]
+    for version, span in ((first, 1), (second, 2)):
+        shown = tfxp(work, "lineage", version.name)
+        assert shown.returncode == 0, shown.stderr[-2000:]
+        assert f"version {version.name}: {version}" in shown.stdout
+        assert f"data span(s): {span}\n" in shown.stdout
+        assert f"data: {work / 'data' / f'span-{span}' / '*.csv'}" in shown.stdout
+        assert "/SchemaGen/schema/" in shown.stdout and "(inferred)" in shown.stdout
+        assert '"train_steps": 300' in shown.stdout
+        assert "test-split metrics: auc=" in shown.stdout
+
+
+def test_rollback_serves_span_1s_model_again(loop):
+    work, _ = loop
+    first = served(work)[0]
+    rolled = tfxp(work, "rollback", first.name)
+    assert rolled.returncode == 0, rolled.stderr[-2000:]
+    newest = served(work)[-1]
+    assert newest.name != first.name and f"as version {newest.name}" in rolled.stdout
+    assert (newest / "saved_model.pb").read_bytes() == (first / "saved_model.pb").read_bytes()
+    shown = tfxp(work, "lineage")
+    assert f"a rollback: a copy of version {first.name}" in shown.stdout and "data span(s): 1\n" in shown.stdout
+
+
+def test_the_inferred_schema_exports_for_curation(loop):
+    import tensorflow_data_validation as tfdv
+
+    work, _ = loop
+    exported = tfxp(work, "export-schema", "--output", str(work / "schema.pbtxt"))
+    assert exported.returncode == 0, exported.stderr[-2000:]
+    schema = tfdv.load_schema_text(str(work / "schema.pbtxt"))
+    assert list(schema.default_environment) == ["TRAINING", "SERVING"]
+    features = {f.name: f for f in schema.feature}
+    assert list(features["tips"].not_in_environment) == ["SERVING"]
+    assert not features["fare"].not_in_environment  # a feature too, not only the label's input
+    assert f"--set schema.path={work / 'schema.pbtxt'}" in exported.stdout
