@@ -163,8 +163,10 @@ def create_pipeline(config: PipelineConfig, *, pipeline_root: str, serving_dir: 
     if config.schema.path:
         schema_gen = tfx.components.ImportSchemaGen(schema_file=config.schema.path).with_id("SchemaGen")
     else:
+        # Every column variable-length: a column complete in one span can have gaps in the
+        # next, and the served (baseline) model must still parse the new span's examples.
         schema_gen = tfx.components.SchemaGen(
-            statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True).with_id("SchemaGen")
+            statistics=statistics_gen.outputs["statistics"], infer_feature_shape=False).with_id("SchemaGen")
     components.append(schema_gen)
 
     # Checks the statistics of every split against the schema.

@@ -60,7 +60,7 @@ def csv_header(path: str) -> list[str]:
             first_row = next(reader, None)
     except UnicodeDecodeError:
         raise ConfigError(f"data file {path} is not UTF-8 text; convert it (for example with "
-                          "iconv -t UTF-8) or point data.path at the right file") from None
+                          "iconv -f LATIN1 -t UTF-8) or point data.path at the right file") from None
     if not header:
         raise ConfigError(f"data file {path} has no header line; add a first line naming the columns")
     if first_row is None:
@@ -68,11 +68,45 @@ def csv_header(path: str) -> list[str]:
     return [c.strip() for c in header]
 
 
+_OTHER_DELIMITERS = {";": "semicolons", "\t": "tabs", "|": "pipes"}
+
+
+def check_rows(path: str, header: list[str]) -> int:
+    """Reads every row once (streamed): each must be UTF-8 with as many fields as the header.
+
+    Catches a truncated file, a file with another delimiter or encoding, or a stray row,
+    which ExampleGen would otherwise report minutes later as a Beam traceback. Returns the
+    number of rows.
+    """
+    rows = line = 0
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.reader(f)
+            next(reader, None)
+            for rows, row in enumerate(reader, 1):
+                line = reader.line_num
+                if len(row) != len(header) and row:
+                    raise ConfigError(f"data file {path}, line {line}: {len(row)} fields, but the header "
+                                      f"has {len(header)} (a truncated file, another delimiter, or an "
+                                      "unquoted comma); fix or remove that line")
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"data file {path} is not UTF-8 text (after line {line}: {err.reason}); "
+                          "convert it, for example with iconv -f LATIN1 -t UTF-8") from None
+    return rows
+
+
 def check_data(config: PipelineConfig) -> list[str]:
     """Validates the data against the config; returns the input files."""
     files = data_files(config)
     if config.data.format is DataFormat.CSV:
         headers = {f: csv_header(f) for f in files}
+        for f, header in headers.items():
+            if len(header) == 1:
+                for delimiter, name in _OTHER_DELIMITERS.items():
+                    if delimiter in header[0]:
+                        raise ConfigError(f"data file {f} separates its columns with {name}, not commas; "
+                                          "convert it to comma-separated CSV")
+            check_rows(f, header)
         first_file, first = next(iter(headers.items()))
         for f, header in headers.items():
             if header != first:

@@ -168,3 +168,106 @@ def test_anomalies_stop_the_run_before_training(first_run, workdir):
     assert pushed_versions(workdir) == before
     shown = tfxp(workdir, command="runs")
     assert shown.returncode == 0 and "AnomaliesGate" in shown.stdout
+
+
+@pytest.fixture(scope="module")
+def curated_schema(first_run, workdir):
+    """The schema of the first run, exported by `tfxp export-schema` as a user curates it."""
+    path = workdir / "curated" / "schema.pbtxt"
+    exported = tfxp(workdir, command="export-schema")
+    assert exported.returncode == 0, exported.stderr[-2000:]
+    produced = workdir / "schema" / "schema.pbtxt"  # the default output, relative to where it runs
+    path.parent.mkdir()
+    produced.rename(path)
+    return path
+
+
+def _bad_copy(workdir, name, change) -> pathlib.Path:
+    import csv
+
+    with open(workdir / "data" / "data.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    for number, row in enumerate(rows):
+        change(number, row)
+    target = workdir / "bad" / name
+    target.mkdir(parents=True)
+    with open(target / "data.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return target
+
+
+def _new_payment_type(number, row):
+    if number % 5 == 0:
+        row["payment_type"] = "Bitcoin"
+
+
+def _fare_as_words(number, row):
+    if number % 10 == 0:
+        row["fare"] = "twelve dollars"
+
+
+def _no_trip_seconds(number, row):
+    row["trip_seconds"] = ""
+
+
+@pytest.mark.parametrize("name, change, expected", [
+    ("new_category", _new_payment_type, ["feature 'payment_type'", "Bitcoin"]),
+    ("numbers_as_strings", _fare_as_words, ["feature 'fare'", "BYTES"]),
+    ("null_column", _no_trip_seconds, ["feature 'trip_seconds'"]),
+])
+def test_bad_data_is_stopped_by_the_curated_schema(curated_schema, workdir, name, change, expected):
+    before = pushed_versions(workdir)
+    result = tfxp(workdir, f"data.path={_bad_copy(workdir, name, change)}", f"schema.path={curated_schema}")
+    assert result.returncode == 1, result.stdout[-2000:]
+    assert "AnomaliesGate failed: the data does not match the schema:" in result.stderr
+    for text in expected:
+        assert text in result.stderr
+    assert "curate the schema" in result.stderr and "Traceback" not in result.stderr
+    states = {e.node_id: e.state for e in latest_run(workdir).executions}
+    assert states["AnomaliesGate"] == "FAILED" and "Transform" not in states
+    assert pushed_versions(workdir) == before
+
+
+def _truncate(path):
+    text = path.read_text()
+    path.write_text(text[:len(text) - 40])
+
+
+def _semicolons(path):
+    path.write_text(path.read_text().replace(",", ";"))
+
+
+def _latin1(path):
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_bytes("".join(lines[:-50]).encode() + "".join(lines[-50:]).replace("Cash", "Esp\u00e8ces").encode("latin-1"))
+
+
+def _drop_company(path):
+    import csv
+
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=[c for c in rows[0] if c != "company"], extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+@pytest.mark.parametrize("name, damage, expected", [
+    ("truncated", _truncate, "fields, but the header has 18 (a truncated file"),
+    ("semicolons", _semicolons, "separates its columns with semicolons, not commas"),
+    ("latin1", _latin1, "is not UTF-8 text"),
+    ("missing_column", _drop_company, "feature column(s) 'company' named in the"),
+])
+def test_broken_files_are_refused_before_any_component(first_run, workdir, name, damage, expected):
+    before = pushed_versions(workdir)
+    target = workdir / "broken" / name
+    target.mkdir(parents=True)
+    (target / "data.csv").write_bytes((workdir / "data" / "data.csv").read_bytes())
+    damage(target / "data.csv")
+    result = tfxp(workdir, f"data.path={target}")
+    assert result.returncode == 2
+    assert expected in result.stderr and "Traceback" not in result.stderr
+    assert pushed_versions(workdir) == before

@@ -71,3 +71,32 @@ def test_not_utf8(tmp_path):
 def test_curated_schema_must_exist(tmp_path):
     with pytest.raises(ConfigError, match="schema file .* does not exist"):
         check_data(_config(TINY_CSV, f"schema.path={tmp_path / 'schema.pbtxt'}"))
+
+
+def _tiny_lines():
+    return TINY_CSV.read_text().splitlines(keepends=True)
+
+
+def test_a_truncated_file_names_the_line(tmp_path):
+    lines = _tiny_lines()
+    path = tmp_path / "data.csv"
+    path.write_text("".join(lines[:10]) + lines[10][:25])
+    with pytest.raises(ConfigError, match=r"data.csv, line 11: \d+ fields, but the header has 18 \(a truncated file"):
+        check_data(_config(path))
+
+
+def test_another_delimiter_is_named(tmp_path):
+    path = tmp_path / "data.csv"
+    path.write_text("".join(line.replace(",", ";") for line in _tiny_lines()))
+    with pytest.raises(ConfigError, match="separates its columns with semicolons, not commas"):
+        check_data(_config(path))
+
+
+def test_another_encoding_further_down_the_file(tmp_path):
+    lines = _tiny_lines()
+    path = tmp_path / "data.csv"
+    # Past the first 8 KiB block, which the header check decodes, so the row scan finds it.
+    good = "".join(lines + lines[1:])
+    path.write_bytes(good.encode() + "".join(lines[70:]).replace("Cash", "Esp\u00e8ces").encode("latin-1"))
+    with pytest.raises(ConfigError, match=r"is not UTF-8 text \(after line \d+: invalid .*iconv -f LATIN1 -t UTF-8"):
+        check_data(_config(path))
