@@ -86,7 +86,8 @@ def evaluation_metrics(uri: str) -> dict[str, float]:
             for values in by_sub_key.values():
                 for name, value in values.items():
                     if isinstance(value, dict) and "doubleValue" in value:
-                        metrics[name] = value["doubleValue"]
+                        # JSON carries NaN and infinities as strings ("NaN": no positive predictions).
+                        metrics[name] = float(value["doubleValue"])
     return metrics
 
 
