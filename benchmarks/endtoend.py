@@ -220,3 +220,44 @@ def examples_dir(output_dir: str, pipeline_name: str = "taxi-big-tipper") -> str
     if not found:
         raise FileNotFoundError(f"no ExampleGen output under {output_dir}")
     return found[-1]
+
+
+# ------------------------------------------------------------------- the table
+
+COMPONENT_ORDER = ["ExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "AnomaliesGate",
+                   "Transform", "Trainer", "ServingWarmup", "ServingBaseline",
+                   "latest_blessed_model_resolver", "Evaluator", "Pusher"]
+
+
+def _median_of(results: list[PipelineResult], get) -> float | None:
+    values = [v for v in (get(r) for r in results) if v is not None]
+    return measure.median(values) if values else None
+
+
+def comparison_table(ours: list[PipelineResult], template: list[PipelineResult],
+                     sklearn: list[SklearnResult]) -> str:
+    """One table: wall time, per-component seconds, start-up/orchestration, memory, AUC."""
+    columns = [("ours", ours), ("TFX taxi template", template)]
+    names = [n for n in COMPONENT_ORDER if any(n in r.components for _, rs in columns for r in rs)]
+    names += sorted({n for _, rs in columns for r in rs for n in r.components} - set(names))
+    rows = []
+
+    def add(label, get, fmt=lambda v: f"{v:.1f}"):
+        cells = [_median_of(rs, get) for _, rs in columns]
+        rows.append([label] + [fmt(c) if c is not None else "-" for c in cells])
+
+    add("wall time, s", lambda r: r.measured.seconds)
+    for name in names:
+        add(f"  {name}, s", lambda r, n=name: r.components.get(n))
+    add("  outside components, s", lambda r: r.measured.seconds - sum(r.components.values()))
+    add("peak RSS, process tree, GiB", lambda r: r.measured.peak_tree_rss / 2**30, lambda v: f"{v:.2f}")
+    add("peak RSS, one process, GiB", lambda r: r.measured.peak_process_rss / 2**30, lambda v: f"{v:.2f}")
+    add("components run", lambda r: len(r.components), lambda v: f"{v:.0f}")
+    add("test AUC (Evaluator)", lambda r: r.auc, lambda v: f"{v:.4f}")
+    add("rows evaluated", lambda r: r.examples, lambda v: f"{v:.0f}")
+    text = measure.table(["", *(c for c, _ in columns)], rows)
+    base = [[s.name, f"{s.fit_seconds:.1f}", f"{s.load_seconds:.1f}", f"{s.auc:.4f}", s.train_rows, s.test_rows]
+            for s in sklearn]
+    text += "\n\n" + measure.table(["scikit-learn on our train/test split", "fit+predict, s",
+                                    "read split, s", "test AUC", "train rows", "test rows"], base)
+    return text
