@@ -4,6 +4,7 @@
   scale    our pipeline on --rows (e.g. 150000 1500000): rows/s per component
   beam     StatisticsGen, Transform, Evaluator under each DirectRunner mode and PortableRunner
   serving  the pushed model in-process (batch 1, 64) and through `tfxp serve` (REST, gRPC)
+  variants our pipeline with and without proposed changes, alternated
   data     only generate a data set of --rows rows
 
 Run inside the runtime: scripts/runtime.sh python -m benchmarks quick  (or `make bench`).
@@ -16,6 +17,7 @@ import argparse
 import datetime
 import os
 import sys
+import time
 
 from benchmarks import measure
 
@@ -56,6 +58,58 @@ def quick(args) -> str:
         endtoend.comparison_table(ours, template, sklearn)
 
 
+def scale(args) -> str:
+    from benchmarks import endtoend
+
+    results = []
+    for rows in args.rows:
+        started = time.monotonic()
+        data = data_path(rows, args.seed)
+        generated = time.monotonic() - started
+        result = endtoend.run_ours(f"{rows} rows", data, os.path.join(WORK, "scale", f"rows{rows}"),
+                                   args.set)
+        results.append((rows, generated, result))
+    return _header(f"Scale: our pipeline, Tuner off, cache off{_sets(args)}") + "\n\n" + \
+        endtoend.scale_table(results)
+
+
+def beam_modes(args) -> str:
+    from benchmarks import beam
+
+    data = data_path(args.rows, args.seed)
+    results = beam.run_modes(data, os.path.join(WORK, "beam", f"rows{args.rows}"), args.modes, args.workers, args.set)
+    rows = "the bundled sample" if args.rows <= 0 else f"{args.rows} rows"
+    return _header(f"Beam modes: {rows}, {args.workers} workers, whole pipeline per mode, "
+                   "Tuner off, cache off") + "\n\n" + beam.modes_table(results)
+
+
+def serving(args) -> str:
+    from benchmarks import serving as bench
+    from pipeline.config import load_config
+
+    config = load_config(None, [f"output_dir={args.output_dir}"])
+    csv_path = os.path.join(data_path(0, 0), "data.csv")
+    return _header(f"Serving: {args.repeats} calls per row, one client thread") + "\n" + \
+        bench.run(config.serving_dir, config.model_name, csv_path, args.repeats, os.path.join(WORK, "serving"))
+
+
+def variants(args) -> str:
+    from benchmarks import endtoend
+
+    data = data_path(args.rows, args.seed)
+    results: dict[str, list] = {v: [] for v in args.variants}
+    for repeat in range(args.repeats):
+        for variant in args.variants:
+            out = os.path.join(WORK, "variants", f"{variant}-{repeat}")
+            results[variant].append(endtoend.run_ours(variant, data, out, args.set, variant=variant))
+    return _header(f"Variants, {args.repeats} run(s) each, alternated, medians{_sets(args)}") + "\n\n" + \
+        endtoend.variants_table(results)
+
+
+def _sets(args) -> str:
+    return f"; --set {' '.join(args.set)}" if args.set else ""
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -65,13 +119,31 @@ def main(argv: list[str] | None = None) -> int:
     q.add_argument("--repeats", type=int, default=1, help="runs of each pipeline, alternated (default 1)")
     d = sub.add_parser("data", help="generate a data set")
     d.add_argument("--rows", type=int, required=True)
-    for p in (q, d):
+    s = sub.add_parser("scale", help="our pipeline on generated data sets of --rows rows each")
+    s.add_argument("--rows", type=int, nargs="+", default=[150_000], help="data set sizes (default 150000)")
+    b = sub.add_parser("beam", help="Beam components under each DirectRunner mode and PortableRunner")
+    b.add_argument("--rows", type=int, default=0, help="rows (default 0: the bundled sample)")
+    b.add_argument("--modes", nargs="+", default=["in_memory", "multi_threading", "multi_processing", "portable"])
+    b.add_argument("--workers", type=int, default=2)
+    v = sub.add_parser("variants", help="our pipeline with proposed changes (benchmarks/variant.py)")
+    v.add_argument("variants", nargs="+", help="variant names, e.g. none no-transform-stats")
+    v.add_argument("--rows", type=int, default=0, help="rows (default 0: the bundled sample)")
+    v.add_argument("--repeats", type=int, default=2)
+    sv = sub.add_parser("serving", help="the pushed model in-process and through `tfxp serve`")
+    sv.add_argument("--output-dir", default=os.path.join(WORK, "quick", "ours-0"),
+                    help="a run's output directory (default: the quick tier's first run)")
+    sv.add_argument("--repeats", type=int, default=200, help="calls per row (default 200)")
+    for p in (q, d, s, b, v):
         p.add_argument("--seed", type=int, default=0, help="generator seed (default 0)")
+    for p in (s, b, v):
+        p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="a config override for our pipeline (repeatable)")
     args = parser.parse_args(argv)
     if args.tier == "data":
         print(data_path(args.rows, args.seed))
         return 0
-    report = {"quick": quick}[args.tier](args)
+    tiers = {"quick": quick, "scale": scale, "beam": beam_modes, "serving": serving, "variants": variants}
+    report = tiers[args.tier](args)
     print(report)
     os.makedirs(WORK, exist_ok=True)
     with open(os.path.join(WORK, f"{args.tier}-latest.txt"), "w") as f:

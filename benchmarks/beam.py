@@ -98,26 +98,27 @@ def record_counts(output_dir: str, pipeline_name: str = "taxi-big-tipper") -> di
     return counts
 
 
-def run_modes(data: str, work_dir: str, modes: list[str], workers: int = 2) -> list[tuple[str, endtoend.PipelineResult, dict]]:
+def run_modes(data: str, work_dir: str, modes: list[str], workers: int = 2,
+              sets: list[str] = ()) -> list[tuple[str, endtoend.PipelineResult, dict]]:
     results = []
     for mode in modes:
         out = os.path.join(work_dir, mode)
         if mode == "portable":
             try:
                 with portable_services(os.path.join(work_dir, "portable-services")) as (job, pool):
-                    result = endtoend.run_ours(mode, data, out, mode_overrides(mode, workers, job, pool))
+                    result = endtoend.run_ours(mode, data, out, [*sets, *mode_overrides(mode, workers, job, pool)])
             except RuntimeError as err:
                 print(f"PortableRunner failed: {err}", file=sys.stderr)
                 continue
         else:
-            result = endtoend.run_ours(mode, data, out, mode_overrides(mode, workers))
+            result = endtoend.run_ours(mode, data, out, [*sets, *mode_overrides(mode, workers)])
         counts = record_counts(result.output_dir)
         counts["Evaluator: examples evaluated"] = result.examples or 0
         results.append((mode, result, counts))
     return results
 
 
-def modes_table(results, rows: int | None) -> str:
+def modes_table(results) -> str:
     names = [m for m, _, _ in results]
     body = []
     for component in BEAM_COMPONENTS:

@@ -40,14 +40,19 @@ def _mlmd(metadata_path: str, pipeline_name: str) -> tuple[dict[str, float], dic
     return {e.node_id: e.seconds for e in run.executions if e.seconds is not None}, run.metrics
 
 
-def run_ours(name: str, data_path: str, output_dir: str, overrides: list[str] = ()) -> PipelineResult:
-    """`tfxp run` with the Tuner and the cache off, on fresh output directories."""
+def run_ours(name: str, data_path: str, output_dir: str, overrides: list[str] = (),
+             variant: str = "none") -> PipelineResult:
+    """`tfxp run` with the Tuner and the cache off, on fresh output directories.
+
+    `variant` names a proposed change that benchmarks/variant.py applies in the subprocess.
+    """
     output_dir = os.path.abspath(output_dir)
     shutil.rmtree(output_dir, ignore_errors=True)
     os.makedirs(output_dir)
     sets = [f"output_dir={output_dir}", f"data.path={data_path}", "enable_cache=false",
             "tuner.enabled=false", *overrides]
-    cmd = [sys.executable, "-m", "pipeline", "run"] + [a for s in sets for a in ("--set", s)]
+    cmd = ([sys.executable, "-m", "pipeline", "run"] if variant == "none" else
+           [sys.executable, "-m", "benchmarks.variant", variant]) + [a for s in sets for a in ("--set", s)]
     log_path = os.path.join(output_dir, "bench.log")
     measured = measure.run(cmd, log_path=log_path)
     if measured.returncode:
@@ -261,3 +266,53 @@ def comparison_table(ours: list[PipelineResult], template: list[PipelineResult],
     text += "\n\n" + measure.table(["scikit-learn on our train/test split", "fit+predict, s",
                                     "read split, s", "test AUC", "train rows", "test rows"], base)
     return text
+
+
+def scale_table(results: list[tuple[int, float, PipelineResult]]) -> str:
+    """Seconds and rows/s per component for each size; the ratio of the last two sizes."""
+    names = [n for n in COMPONENT_ORDER if any(n in r.components for _, _, r in results)]
+    header = [""]
+    for rows, _, _ in results:
+        header += [f"{rows} rows: s", "rows/s"]
+    if len(results) >= 2:
+        header.append(f"time {results[-1][0]}/{results[-2][0]}")
+    body = []
+
+    def add(label, seconds: list[float | None], throughput: bool = True):
+        line = [label]
+        for (rows, _, _), s in zip(results, seconds):
+            line += ["-" if s is None else f"{s:.1f}",
+                     f"{rows / s:.0f}" if throughput and s else ""]
+        if len(results) >= 2:
+            a, b = seconds[-1], seconds[-2]
+            line.append(f"{a / b:.2f}" if a and b else "")
+        body.append(line)
+
+    add("data generation", [g for _, g, _ in results])
+    add("wall time", [r.measured.seconds for _, _, r in results])
+    for name in names:
+        add(f"  {name}", [r.components.get(name) for _, _, r in results],
+            throughput=name in ("ExampleGen", "StatisticsGen", "Transform", "Trainer", "Evaluator"))
+    add("peak RSS tree, GiB", [r.measured.peak_tree_rss / 2**30 for _, _, r in results], throughput=False)
+    add("peak RSS one process, GiB", [r.measured.peak_process_rss / 2**30 for _, _, r in results], throughput=False)
+    text = measure.table(header, body)
+    aucs = ", ".join(f"{rows}: {r.auc:.4f} on {r.examples} rows" for rows, _, r in results if r.auc is not None)
+    return text + f"\ntest AUC (Evaluator): {aucs}"
+
+
+def variants_table(results: dict[str, list[PipelineResult]]) -> str:
+    names = list(results)
+    components = [n for n in COMPONENT_ORDER if any(n in r.components for rs in results.values() for r in rs)]
+    body = []
+
+    def add(label, get, fmt=lambda v: f"{v:.1f}"):
+        body.append([label] + [fmt(_median_of(results[n], get)) if _median_of(results[n], get) is not None
+                               else "-" for n in names])
+
+    add("wall time, s", lambda r: r.measured.seconds)
+    for name in components:
+        add(f"  {name}, s", lambda r, n=name: r.components.get(n))
+    add("peak RSS tree, GiB", lambda r: r.measured.peak_tree_rss / 2**30, lambda v: f"{v:.2f}")
+    add("test AUC", lambda r: r.auc, lambda v: f"{v:.4f}")
+    body.append(["wall times, s"] + [" ".join(f"{r.measured.seconds:.0f}" for r in results[n]) for n in names])
+    return measure.table(["", *names], body)
