@@ -137,6 +137,8 @@ def run_template(data_dir: str, work_dir: str) -> PipelineResult:
     if measured.returncode:
         raise RuntimeError(f"the taxi template failed (exit {measured.returncode}); see {log_path}")
     components, metrics = _mlmd(metadata_path, pipeline_name)
+    # the template leaves its ExampleGen's id at the class name
+    components["ExampleGen"] = components.pop("CsvExampleGen", None)
     count = metrics.get("example_count")
     return PipelineResult("TFX taxi template", measured, components, metrics.get("auc"),
                           int(count) if count is not None else None, out, log_path)
@@ -201,6 +203,7 @@ def run_sklearn(examples_dir: str) -> list[SklearnResult]:
     from sklearn.pipeline import Pipeline, make_pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+    os.environ.setdefault("LOKY_MAX_CPU_COUNT", str(os.cpu_count()))  # joblib cannot count cores here
     started = time.monotonic()
     train, test = read_split(examples_dir, "train"), read_split(examples_dir, "test")
     load_seconds = time.monotonic() - started

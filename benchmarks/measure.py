@@ -133,6 +133,8 @@ def _cell(value: object) -> str:
 
 
 def _is_number(text: str) -> bool:
+    if text == "-":  # no value
+        return True
     try:
         float(text.rstrip("x%"))
         return True
