@@ -77,10 +77,10 @@ def beam_modes(args) -> str:
     from benchmarks import beam
 
     data = data_path(args.rows, args.seed)
-    results = beam.run_modes(data, os.path.join(WORK, "beam", f"rows{args.rows}"), args.modes, args.workers, args.set)
+    results, failures = beam.run_modes(data, os.path.join(WORK, "beam", f"rows{args.rows}"), args.modes, args.workers, args.set)
     rows = "the bundled sample" if args.rows <= 0 else f"{args.rows} rows"
     return _header(f"Beam modes: {rows}, {args.workers} workers, whole pipeline per mode, "
-                   "Tuner off, cache off") + "\n\n" + beam.modes_table(results)
+                   "Tuner off, cache off") + "\n\n" + beam.modes_table(results, failures)
 
 
 def serving(args) -> str:

@@ -41,7 +41,7 @@ def test_mode_overrides_make_a_valid_config():
     args = config.beam.args()
     assert args[0] == "--runner=PortableRunner"
     assert "--environment_type=EXTERNAL" in args and "--environment_config=localhost:2" in args
-    assert "--job_endpoint=localhost:1" in args and "--direct_num_workers=2" in args
+    assert "--job_endpoint=localhost:1" in args
 
 
 def test_run_measures_a_child_and_its_memory(tmp_path):
