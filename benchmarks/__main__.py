@@ -95,13 +95,15 @@ def serving(args) -> str:
 
 def variants(args) -> str:
     from benchmarks import endtoend
+    from benchmarks.variant import arm
 
     data = data_path(args.rows, args.seed)
-    results: dict[str, list] = {v: [] for v in args.variants}
+    results: dict[str, list] = {name: [] for name in args.arms}
     for repeat in range(args.repeats):
-        for variant in args.variants:
-            out = os.path.join(WORK, "variants", f"{variant}-{repeat}")
-            results[variant].append(endtoend.run_ours(variant, data, out, args.set, variant=variant))
+        for name in args.arms:
+            variant, overrides = arm(name)
+            out = os.path.join(WORK, "variants", f"{name}-{repeat}")
+            results[name].append(endtoend.run_ours(name, data, out, [*args.set, *overrides], variant=variant))
     return _header(f"Variants, {args.repeats} run(s) each, alternated, medians{_sets(args)}") + "\n\n" + \
         endtoend.variants_table(results)
 
@@ -126,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--modes", nargs="+", default=["in_memory", "multi_threading", "multi_processing", "portable"])
     b.add_argument("--workers", type=int, default=2)
     v = sub.add_parser("variants", help="our pipeline with proposed changes (benchmarks/variant.py)")
-    v.add_argument("variants", nargs="+", help="variant names, e.g. none no-transform-stats")
+    v.add_argument("arms", nargs="+", help="arms of benchmarks/variant.py ARMS, e.g. in_memory in_memory+skip")
     v.add_argument("--rows", type=int, default=0, help="rows (default 0: the bundled sample)")
     v.add_argument("--repeats", type=int, default=2)
     sv = sub.add_parser("serving", help="the pushed model in-process and through `tfxp serve`")

@@ -131,6 +131,9 @@ def modes_table(results, failures: list[str] = ()) -> str:
     if "in_memory" in names:
         base = heavy[names.index("in_memory")]
         body.append(["speed-up vs in_memory"] + [f"{base / h:.2f}x" for h in heavy])
+    rows = results[0][2].get("StatisticsGen: examples in statistics")
+    if rows:
+        body.append(["rows/s through the three"] + [f"{rows / h:.0f}" for h in heavy])
     body.append(["whole pipeline wall, s"] + [f"{r.measured.seconds:.1f}" for _, r, _ in results])
     body.append(["peak RSS, pipeline's process tree, GiB"] + [f"{r.measured.peak_tree_rss / 2**30:.2f}" for _, r, _ in results])
     for key in results[0][2]:
