@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
+import resource
 import sys
 import time
 
@@ -142,7 +143,11 @@ def main(argv: list[str] | None = None) -> int:
                        help="a config override for our pipeline (repeatable)")
     args = parser.parse_args(argv)
     if args.tier == "data":
-        print(data_path(args.rows, args.seed))
+        started = time.monotonic()
+        path = data_path(args.rows, args.seed)
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        print(f"{path}: {args.rows} rows in {time.monotonic() - started:.1f} s, "
+              f"peak RSS of this process {peak / 2**30:.2f} GiB\nmachine: {measure.machine()}")
         return 0
     tiers = {"quick": quick, "scale": scale, "beam": beam_modes, "serving": serving, "variants": variants}
     report = tiers[args.tier](args)

@@ -4,6 +4,7 @@ The pipeline code stays as it is; a variant patches what `create_pipeline` calls
 benchmark's own subprocess:
 
   no-transform-stats  Transform(disable_statistics=True): no pre/post-transform TFDV pass
+  tf-compat-v1        Transform(force_tf_compat_v1=True): trace preprocessing_fn as a TF1 graph
 
 Usage: python -m benchmarks.variant VARIANT [tfxp run options...]
 
@@ -16,7 +17,7 @@ from __future__ import annotations
 import functools
 import sys
 
-VARIANTS = ("none", "no-transform-stats")
+VARIANTS = ("none", "no-transform-stats", "tf-compat-v1")
 
 _IN_MEMORY = ["beam.direct_running_mode=in_memory", "beam.direct_num_workers=1"]
 # DirectRunner flags that skip work a local run does not need: a non-empty
@@ -31,6 +32,8 @@ ARMS = {
     "in_memory": ("none", _IN_MEMORY),
     "in_memory+skip": ("none", [*_IN_MEMORY, _SKIP]),
     "in_memory+skip+no-transform-stats": ("no-transform-stats", [*_IN_MEMORY, _SKIP]),
+    "default": ("none", []),
+    "default+tf-compat-v1": ("tf-compat-v1", []),
 }
 
 
@@ -51,6 +54,10 @@ def apply(variant: str) -> None:
         from tfx import v1 as tfx
 
         tfx.components.Transform = functools.partial(tfx.components.Transform, disable_statistics=True)
+    if variant == "tf-compat-v1":
+        from tfx import v1 as tfx
+
+        tfx.components.Transform = functools.partial(tfx.components.Transform, force_tf_compat_v1=True)
 
 
 def main(argv: list[str]) -> int:
