@@ -281,23 +281,23 @@ def scale_table(results: list[tuple[int, float, PipelineResult]]) -> str:
         header.append(f"time {results[-1][0]}/{results[-2][0]}")
     body = []
 
-    def add(label, seconds: list[float | None], throughput: bool = True):
+    def add(label, seconds: list[float | None], throughput: bool = True, digits: int = 1):
         line = [label]
         for (rows, _, _), s in zip(results, seconds):
-            line += ["-" if s is None else f"{s:.1f}",
+            line += ["-" if s is None else f"{s:.{digits}f}",
                      f"{rows / s:.0f}" if throughput and s else ""]
         if len(results) >= 2:
             a, b = seconds[-1], seconds[-2]
             line.append(f"{a / b:.2f}" if a and b else "")
         body.append(line)
 
-    add("data generation", [g for _, g, _ in results])
+    add("data generation (-: reused)", [g for _, g, _ in results])
     add("wall time", [r.measured.seconds for _, _, r in results])
     for name in names:
         add(f"  {name}", [r.components.get(name) for _, _, r in results],
-            throughput=name in ("ExampleGen", "StatisticsGen", "Transform", "Trainer", "Evaluator"))
-    add("peak RSS tree, GiB", [r.measured.peak_tree_rss / 2**30 for _, _, r in results], throughput=False)
-    add("peak RSS one process, GiB", [r.measured.peak_process_rss / 2**30 for _, _, r in results], throughput=False)
+            throughput=name in ("ExampleGen", "StatisticsGen", "Transform", "Evaluator"))
+    add("peak RSS tree, GiB", [r.measured.peak_tree_rss / 2**30 for _, _, r in results], False, 2)
+    add("peak RSS one process, GiB", [r.measured.peak_process_rss / 2**30 for _, _, r in results], False, 2)
     text = measure.table(header, body)
     aucs = ", ".join(f"{rows}: {r.auc:.4f} on {r.examples} rows" for rows, _, r in results if r.auc is not None)
     return text + f"\ntest AUC (Evaluator): {aucs}"
