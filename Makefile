@@ -4,10 +4,13 @@ RUNTIME := scripts/runtime.sh
 PYTEST_ARGS ?=
 ARGS ?=
 
-.PHONY: run test test-fast test-slow manifests env shell clean
+.PHONY: run test test-fast test-slow manifests env shell clean bench
 
 run:  ## the whole pipeline, locally, on the bundled sample data
 	$(RUNTIME) tfxp run $(ARGS)
+
+bench:  ## the quick benchmark tier: our pipeline vs the TFX taxi template vs scikit-learn, one table
+	$(RUNTIME) python -m benchmarks quick $(ARGS)
 
 test: image  ## every test tier: manifests, unit, pipeline, end-to-end, the compiled pipeline under kfp.local
 	scripts/check-manifests.sh

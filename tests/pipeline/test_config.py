@@ -43,7 +43,8 @@ def test_overrides_parse_values_as_yaml():
 
 
 def test_beam_args_for_the_direct_runner():
-    config = load_config(None, ["beam.direct_running_mode=in_memory", "beam.direct_num_workers=1"])
+    config = load_config(None, ["beam.direct_running_mode=in_memory", "beam.direct_num_workers=1",
+                                "beam.extra_args=[]"])
     assert config.beam.args() == ["--runner=DirectRunner", "--direct_running_mode=in_memory",
                                   "--direct_num_workers=1"]
 

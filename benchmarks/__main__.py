@@ -1,0 +1,163 @@
+"""`python -m benchmarks TIER`: runs a benchmark tier and prints its table.
+
+  quick    15k rows: our pipeline, the TFX taxi template and scikit-learn, side by side
+  scale    our pipeline on --rows (e.g. 150000 1500000): rows/s per component
+  beam     StatisticsGen, Transform, Evaluator under each DirectRunner mode and PortableRunner
+  serving  the pushed model in-process (batch 1, 64) and through `tfxp serve` (REST, gRPC)
+  variants our pipeline with and without proposed changes, alternated
+  data     only generate a data set of --rows rows
+
+Run inside the runtime: scripts/runtime.sh python -m benchmarks quick  (or `make bench`).
+Outputs go under build/bench/ (git-ignored).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import resource
+import sys
+import time
+
+from benchmarks import measure
+
+WORK = "build/bench"
+SAMPLE_DIR = "package://tfx/examples/chicago_taxi_pipeline/data/simple"
+
+
+def _header(title: str) -> str:
+    now = datetime.datetime.now(datetime.timezone.utc)
+    return f"{title} ({now:%Y-%m-%d %H:%M} UTC)\nmachine: {measure.machine()}"
+
+
+def data_path(rows: int, seed: int) -> str:
+    """The bundled sample for 15k rows (what the quick tier compares on); else generated."""
+    from pipeline.config import resolve_path
+
+    if rows <= 0:
+        return resolve_path(SAMPLE_DIR)
+    from benchmarks import datagen
+
+    out = os.path.abspath(os.path.join(WORK, "data", f"rows{rows}-seed{seed}"))
+    datagen.generate(rows, out, seed)
+    return out
+
+
+def quick(args) -> str:
+    from benchmarks import endtoend
+
+    data = data_path(args.rows, args.seed)
+    ours, template = [], []
+    # Alternate the two pipelines so that load from elsewhere hits both alike.
+    for repeat in range(args.repeats):
+        ours.append(endtoend.run_ours("ours", data, os.path.join(WORK, "quick", f"ours-{repeat}")))
+        template.append(endtoend.run_template(data, os.path.join(WORK, "quick", f"template-{repeat}")))
+    sklearn = endtoend.run_sklearn(endtoend.examples_dir(ours[-1].output_dir))
+    return _header(f"Quick tier: {'the bundled sample' if args.rows <= 0 else f'{args.rows} rows'}, "
+                   f"Tuner off, cache off, {args.repeats} run(s) each, medians") + "\n\n" + \
+        endtoend.comparison_table(ours, template, sklearn)
+
+
+def scale(args) -> str:
+    from benchmarks import endtoend
+
+    results = []
+    for rows in args.rows:
+        reused = os.path.exists(os.path.join(WORK, "data", f"rows{rows}-seed{args.seed}", f".complete-{rows}-{args.seed}"))
+        started = time.monotonic()
+        data = data_path(rows, args.seed)
+        generated = None if reused else time.monotonic() - started
+        result = endtoend.run_ours(f"{rows} rows", data, os.path.join(WORK, "scale", f"rows{rows}"),
+                                   args.set)
+        results.append((rows, generated, result))
+    return _header(f"Scale: our pipeline, Tuner off, cache off{_sets(args)}") + "\n\n" + \
+        endtoend.scale_table(results)
+
+
+def beam_modes(args) -> str:
+    from benchmarks import beam
+
+    data = data_path(args.rows, args.seed)
+    results, failures = beam.run_modes(data, os.path.join(WORK, "beam", f"rows{args.rows}"), args.modes, args.workers, args.set)
+    rows = "the bundled sample" if args.rows <= 0 else f"{args.rows} rows"
+    return _header(f"Beam modes: {rows}, {args.workers} workers, whole pipeline per mode, "
+                   "Tuner off, cache off") + "\n\n" + beam.modes_table(results, failures)
+
+
+def serving(args) -> str:
+    from benchmarks import serving as bench
+    from pipeline.config import load_config
+
+    config = load_config(None, [f"output_dir={args.output_dir}"])
+    csv_path = os.path.join(data_path(0, 0), "data.csv")
+    return _header(f"Serving: {args.repeats} calls per row, one client thread") + "\n" + \
+        bench.run(config.serving_dir, config.model_name, csv_path, args.repeats, os.path.join(WORK, "serving"))
+
+
+def variants(args) -> str:
+    from benchmarks import endtoend
+    from benchmarks.variant import arm
+
+    data = data_path(args.rows, args.seed)
+    results: dict[str, list] = {name: [] for name in args.arms}
+    for repeat in range(args.repeats):
+        for name in args.arms:
+            variant, overrides = arm(name)
+            out = os.path.join(WORK, "variants", f"{name}-{repeat}")
+            results[name].append(endtoend.run_ours(name, data, out, [*args.set, *overrides], variant=variant))
+    return _header(f"Variants, {args.repeats} run(s) each, alternated, medians{_sets(args)}") + "\n\n" + \
+        endtoend.variants_table(results)
+
+
+def _sets(args) -> str:
+    return f"; --set {' '.join(args.set)}" if args.set else ""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="tier", required=True)
+    q = sub.add_parser("quick", help="our pipeline vs the TFX taxi template vs scikit-learn")
+    q.add_argument("--rows", type=int, default=0, help="rows (default 0: the bundled ~15k-row sample)")
+    q.add_argument("--repeats", type=int, default=1, help="runs of each pipeline, alternated (default 1)")
+    d = sub.add_parser("data", help="generate a data set")
+    d.add_argument("--rows", type=int, required=True)
+    s = sub.add_parser("scale", help="our pipeline on generated data sets of --rows rows each")
+    s.add_argument("--rows", type=int, nargs="+", default=[150_000], help="data set sizes (default 150000)")
+    b = sub.add_parser("beam", help="Beam components under each DirectRunner mode and PortableRunner")
+    b.add_argument("--rows", type=int, default=0, help="rows (default 0: the bundled sample)")
+    b.add_argument("--modes", nargs="+", default=["in_memory", "multi_threading", "multi_processing", "portable"])
+    b.add_argument("--workers", type=int, default=2)
+    v = sub.add_parser("variants", help="our pipeline with proposed changes (benchmarks/variant.py)")
+    v.add_argument("arms", nargs="+", help="arms of benchmarks/variant.py ARMS, e.g. in_memory in_memory+skip")
+    v.add_argument("--rows", type=int, default=0, help="rows (default 0: the bundled sample)")
+    v.add_argument("--repeats", type=int, default=2)
+    sv = sub.add_parser("serving", help="the pushed model in-process and through `tfxp serve`")
+    sv.add_argument("--output-dir", default=os.path.join(WORK, "quick", "ours-0"),
+                    help="a run's output directory (default: the quick tier's first run)")
+    sv.add_argument("--repeats", type=int, default=200, help="calls per row (default 200)")
+    for p in (q, d, s, b, v):
+        p.add_argument("--seed", type=int, default=0, help="generator seed (default 0)")
+    for p in (s, b, v):
+        p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="a config override for our pipeline (repeatable)")
+    args = parser.parse_args(argv)
+    if args.tier == "data":
+        started = time.monotonic()
+        path = data_path(args.rows, args.seed)
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        print(f"{path}: {args.rows} rows in {time.monotonic() - started:.1f} s, "
+              f"peak RSS of this process {peak / 2**30:.2f} GiB\nmachine: {measure.machine()}")
+        return 0
+    tiers = {"quick": quick, "scale": scale, "beam": beam_modes, "serving": serving, "variants": variants}
+    report = tiers[args.tier](args)
+    print(report)
+    os.makedirs(WORK, exist_ok=True)
+    with open(os.path.join(WORK, f"{args.tier}-latest.txt"), "w") as f:
+        f.write(report + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,146 @@
+"""Beam: the data-heavy components under each DirectRunner mode and under PortableRunner.
+
+Every mode runs the same whole pipeline (Tuner and cache off) on the same data; the table
+shows the Beam components' times from ML Metadata and checks that each mode produced the
+same record counts. PortableRunner runs against Beam's own pure-Python job service
+(`local_job_service_main`) with an EXTERNAL environment served by a worker pool
+(`worker_pool_main`), the Job API that Flink and Spark job servers implement: moving to
+such an engine is then a matter of `beam.runner` and `beam.extra_args`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import socket
+import subprocess
+import sys
+import time
+from typing import Iterator
+
+from benchmarks import endtoend, measure
+
+BEAM_COMPONENTS = ["ExampleGen", "StatisticsGen", "Transform", "Evaluator"]
+DATA_HEAVY = ["StatisticsGen", "Transform", "Evaluator"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
+
+
+def _wait_for_port(port: int, proc: subprocess.Popen, what: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with {proc.returncode} before listening on {port}")
+        with socket.socket() as s:
+            if s.connect_ex(("localhost", port)) == 0:
+                return
+        time.sleep(0.2)
+    raise RuntimeError(f"{what} is not listening on port {port} after {timeout:.0f} s")
+
+
+@contextlib.contextmanager
+def portable_services(work_dir: str, workers: int = 2) -> Iterator[tuple[str, str]]:
+    """Beam's local job service and an external SDK worker pool; yields their addresses."""
+    os.makedirs(work_dir, exist_ok=True)
+    job_port, pool_port = free_port(), free_port()
+    procs = []
+    try:
+        with open(os.path.join(work_dir, "job_service.log"), "w") as log:
+            procs.append(subprocess.Popen(
+                [sys.executable, "-m", "benchmarks.job_service", f"--sdk_workers={workers}",
+                 f"--port={job_port}", f"--staging_dir={os.path.abspath(os.path.join(work_dir, 'staging'))}"],
+                stdout=log, stderr=subprocess.STDOUT))
+        _wait_for_port(job_port, procs[-1], "the Beam job service")
+        with open(os.path.join(work_dir, "worker_pool.log"), "w") as log:
+            procs.append(subprocess.Popen(
+                [sys.executable, "-m", "apache_beam.runners.worker.worker_pool_main",
+                 f"--service_port={pool_port}"], stdout=log, stderr=subprocess.STDOUT))
+        _wait_for_port(pool_port, procs[-1], "the Beam worker pool")
+        yield f"localhost:{job_port}", f"localhost:{pool_port}"
+    finally:
+        for proc in reversed(procs):
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def mode_overrides(mode: str, workers: int = 2, job: str = "", pool: str = "") -> list[str]:
+    """Config overrides selecting a Beam mode: a DirectRunner mode, or `portable`."""
+    if mode == "portable":
+        extra = [f"--job_endpoint={job}", "--environment_type=EXTERNAL", f"--environment_config={pool}"]
+        return ["beam.runner=PortableRunner", "beam.extra_args=[" + ",".join(extra) + "]"]
+    return [f"beam.direct_running_mode={mode}", f"beam.direct_num_workers={1 if mode == 'in_memory' else workers}"]
+
+
+def record_counts(output_dir: str, pipeline_name: str = "taxi-big-tipper") -> dict[str, int]:
+    """Records each Beam component produced or read, from its output artifacts."""
+    import tensorflow as tf
+    import tensorflow_data_validation as tfdv
+
+    root = os.path.join(output_dir, "pipelines", pipeline_name)
+    counts: dict[str, int] = {}
+    stats = 0
+    for path in glob.glob(os.path.join(root, "StatisticsGen", "statistics", "*", "Split-*", "FeatureStats.pb")):
+        stats += sum(d.num_examples for d in tfdv.load_stats_binary(path).datasets)
+    counts["StatisticsGen: examples in statistics"] = stats
+    files = glob.glob(os.path.join(root, "Transform", "transformed_examples", "*", "Split-*", "*.gz"))
+    counts["Transform: transformed examples"] = sum(
+        1 for _ in tf.data.TFRecordDataset(files, compression_type="GZIP")) if files else 0
+    return counts
+
+
+def run_modes(data: str, work_dir: str, modes: list[str], workers: int = 2,
+              sets: list[str] = ()) -> list[tuple[str, endtoend.PipelineResult, dict]]:
+    results, failures = [], []
+    for mode in modes:
+        out = os.path.join(work_dir, mode)
+        if mode == "portable":
+            try:
+                with portable_services(os.path.join(work_dir, "portable-services"), workers) as (job, pool):
+                    result = endtoend.run_ours(mode, data, out, [*sets, *mode_overrides(mode, workers, job, pool)])
+            except RuntimeError as err:
+                print(f"PortableRunner failed: {err}", file=sys.stderr)
+                failures.append(f"{mode}: {err}")
+                continue
+        else:
+            result = endtoend.run_ours(mode, data, out, [*sets, *mode_overrides(mode, workers)])
+        counts = record_counts(result.output_dir)
+        counts["Evaluator: examples evaluated"] = result.examples or 0
+        results.append((mode, result, counts))
+    return results, failures
+
+
+def modes_table(results, failures: list[str] = ()) -> str:
+    failed = "".join(f"\nfailed: {f}" for f in failures)
+    if not results:
+        return "no mode ran" + failed
+    names = [m for m, _, _ in results]
+    body = []
+    for component in BEAM_COMPONENTS:
+        body.append([f"{component}, s"] + [f"{r.components.get(component, float('nan')):.1f}" for _, r, _ in results])
+    heavy = [sum(r.components.get(c, 0.0) for c in DATA_HEAVY) for _, r, _ in results]
+    body.append(["StatisticsGen+Transform+Evaluator, s"] + [f"{h:.1f}" for h in heavy])
+    if "in_memory" in names:
+        base = heavy[names.index("in_memory")]
+        body.append(["speed-up vs in_memory"] + [f"{base / h:.2f}x" for h in heavy])
+    rows = results[0][2].get("StatisticsGen: examples in statistics")
+    if rows:
+        body.append(["rows/s through the three"] + [f"{rows / h:.0f}" for h in heavy])
+    body.append(["whole pipeline wall, s"] + [f"{r.measured.seconds:.1f}" for _, r, _ in results])
+    body.append(["peak RSS, pipeline's process tree, GiB"] + [f"{r.measured.peak_tree_rss / 2**30:.2f}" for _, r, _ in results])
+    for key in results[0][2]:
+        body.append([key] + [str(c.get(key)) for _, _, c in results])
+    agree = all(c == results[0][2] for _, _, c in results)
+    if "portable" in names:
+        failed += ("\nportable: Beam's job service and its worker pool run outside the pipeline's "
+                   "process tree; their memory is not in the RSS row")
+    text = measure.table(["", *names], body)
+    return text + f"\nrecord counts equal across modes: {'yes' if agree else 'NO'}" + failed

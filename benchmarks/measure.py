@@ -1,0 +1,147 @@
+"""Measuring helpers: the machine, a subprocess's wall time and peak memory, and tables."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import threading
+import time
+from typing import Sequence
+
+
+def machine() -> str:
+    """One line: cores, RAM, CPU model, and the load averages right now."""
+    model = "unknown CPU"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo") as f:
+        kib = int(next(line for line in f if line.startswith("MemTotal")).split()[1])
+    with open("/proc/loadavg") as f:
+        load = " ".join(f.read().split()[:3])
+    return (f"{os.cpu_count()} cores, {kib / 2**20:.1f} GiB RAM, {model}, "
+            f"Linux {platform.release()}, Python {platform.python_version()}; loadavg {load}")
+
+
+@dataclasses.dataclass
+class Measured:
+    seconds: float
+    peak_tree_rss: int    # bytes: the largest sampled sum of RSS over the process tree
+    peak_process_rss: int  # bytes: the largest RSS of any single process (kernel's count)
+    returncode: int
+
+
+def _tree_rss(pid: int) -> int:
+    """RSS summed over a process and all its descendants, from /proc."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    page = os.sysconf("SC_PAGE_SIZE")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) "
+        child, parent = int(entry), int(fields[1])
+        children.setdefault(parent, []).append(child)
+        rss[child] = int(fields[21]) * page
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        total += rss.get(current, 0)
+        todo += children.get(current, [])
+    return total
+
+
+def run(cmd: Sequence[str], *, env: dict | None = None, cwd: str | None = None,
+        log_path: str | None = None, interval: float = 0.5) -> Measured:
+    """Runs `cmd`, sampling the RSS of its process tree; output goes to `log_path`."""
+    log = open(log_path, "w") if log_path else subprocess.DEVNULL
+    try:
+        started = time.monotonic()
+        proc = subprocess.Popen(list(cmd), env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
+        peak = 0
+        done = threading.Event()
+
+        def sample() -> None:
+            nonlocal peak
+            while not done.wait(interval):
+                peak = max(peak, _tree_rss(proc.pid))
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        # wait4 gives this child's own resource usage (it includes its reaped descendants).
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.monotonic() - started
+        done.set()
+        sampler.join()
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    finally:
+        if log_path:
+            log.close()
+    return Measured(seconds, peak, usage.ru_maxrss * 1024, proc.returncode)
+
+
+def gib(n: float) -> str:
+    return f"{n / 2**30:.2f} GiB"
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values)
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-th percentile (0-100) by linear interpolation between closest ranks."""
+    ordered = sorted(values)
+    if not ordered:
+        raise ValueError("percentile of no values")
+    position = (len(ordered) - 1) * q / 100.0
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A plain-text table, numbers right-aligned, as printed and as pasted in the README."""
+    cells = [[str(c) for c in header]] + [[_cell(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    numeric = [all(_is_number(r[i]) for r in cells[1:] if r[i]) for i in range(len(header))]
+
+    def line(row: list[str]) -> str:
+        return "  ".join(c.rjust(w) if num else c.ljust(w)
+                         for c, w, num in zip(row, widths, numeric)).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([line(cells[0]), rule] + [line(r) for r in cells[1:]])
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.3f}" if abs(value) < 10 else f"{value:.1f}"
+    return str(value)
+
+
+def _is_number(text: str) -> bool:
+    if text == "-":  # no value
+        return True
+    try:
+        float(text.rstrip("x%"))
+        return True
+    except ValueError:
+        return False
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
