@@ -232,7 +232,7 @@ def examples_dir(output_dir: str, pipeline_name: str = "taxi-big-tipper") -> str
 
 # ------------------------------------------------------------------- the table
 
-COMPONENT_ORDER = ["ExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "AnomaliesGate",
+COMPONENT_ORDER = ["ExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "DriftCheck", "AnomaliesGate",
                    "Transform", "Trainer", "ServingWarmup", "ServingBaseline",
                    "latest_blessed_model_resolver", "Evaluator", "Pusher"]
 
