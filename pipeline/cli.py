@@ -71,6 +71,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--rest-port", type=int, default=8501, help="REST port (default 8501; 0 picks a free one)")
     serve.add_argument("--grpc-port", type=int, default=8500, help="gRPC port (default 8500; 0 picks a free one)")
     serve.add_argument("--poll-seconds", type=float, default=2.0, help="how often to look for a new push")
+    serve.add_argument("--log-requests", metavar="DIR",
+                       help="log the tf.Examples of every request under DIR (stand-in only), for the "
+                            "training-serving skew check (drift.serving_requests)")
     serve.add_argument("--engine", default="auto", choices=launch.ENGINES,
                        help="auto (default): tensorflow_model_server on PATH, else the official image in "
                             "docker/podman if present locally, else the stand-in")
@@ -230,12 +233,16 @@ def _serve(args) -> int:
                                image=args.image)
     except launch.LaunchError as err:
         raise ConfigError(str(err)) from None
+    if server.kind != "standin" and args.log_requests:
+        raise ConfigError("--log-requests works with the stand-in only (--engine standin); "
+                          "tensorflow_model_server logs requests through its own logging config")
     if server.kind != "standin":
         print(f"starting {server.description} on model '{config.model_name}' from {base_path}", flush=True)
         os.execv(server.argv[0], list(server.argv))
     from serving.standin import serve_forever
 
-    serve_forever(config.model_name, base_path, args.host, args.rest_port, args.grpc_port, args.poll_seconds)
+    serve_forever(config.model_name, base_path, args.host, args.rest_port, args.grpc_port, args.poll_seconds,
+                  os.path.abspath(args.log_requests) if args.log_requests else None)
     return 0
 
 

@@ -111,6 +111,9 @@ class DriftConfig:
     numeric_threshold: float = 0.2      # approximate Jensen-Shannon divergence, for numbers
     features: tuple[str, ...] = ()      # checked features; empty: every model feature
     accept: bool = False                # accept the drift found in this run (recorded in ML Metadata)
+    # Requests logged by `tfxp serve --log-requests DIR`: when set, the span's train statistics
+    # are also compared with theirs (training-serving skew), with the same thresholds.
+    serving_requests: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -350,7 +353,7 @@ def apply_overrides(raw: dict, overrides: list[str]) -> dict:
     return raw
 
 
-_PATH_OPTIONS = {("data", "path"), ("schema", "path")}
+_PATH_OPTIONS = {("data", "path"), ("schema", "path"), ("drift", "serving_requests")}
 
 
 def load_config(path: str | None = None, overrides: list[str] | None = None) -> PipelineConfig:
@@ -410,8 +413,12 @@ def parse_config(raw: Mapping[str, Any], base: pathlib.Path | None = None) -> Pi
     schema = built["schema"]
     if schema.path:
         schema = dataclasses.replace(schema, path=resolve_path(schema.path, base))
+    drift = built["drift"]
+    if drift.serving_requests:
+        drift = dataclasses.replace(drift, serving_requests=resolve_path(drift.serving_requests, base))
     scalars["output_dir"] = resolve_path(scalars.get("output_dir", "output"), pathlib.Path.cwd())
-    config = PipelineConfig(features=features, **{**built, "data": data, "schema": schema}, **scalars)
+    config = PipelineConfig(features=features, **{**built, "data": data, "schema": schema, "drift": drift},
+                            **scalars)
     validate(config)
     return config
 

@@ -177,7 +177,8 @@ def create_pipeline(config: PipelineConfig, *, pipeline_root: str, serving_dir: 
 
     drift = None
     if config.drift.enabled:
-        # Compares the span's train statistics with the last accepted span's (TFDV drift comparators).
+        # Compares the span's train statistics with the last accepted span's (drift) and with
+        # logged serving requests' (skew), with TFDV's comparators.
         drift_check = DriftCheck(
             statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"],
             history_dir=statistics_history_dir(pipeline_root),
@@ -185,7 +186,8 @@ def create_pipeline(config: PipelineConfig, *, pipeline_root: str, serving_dir: 
             categorical_threshold=config.drift.categorical_threshold,
             numeric_threshold=config.drift.numeric_threshold,
             lookup_token=baseline_lookup_token, input_base=example_gen.exec_properties["input_base"],
-            span_pattern=config.data.span_pattern).with_id("DriftCheck")
+            span_pattern=config.data.span_pattern,
+            serving_requests=config.drift.serving_requests).with_id("DriftCheck")
         components.append(drift_check)
         drift = drift_check.outputs["drift"]
 

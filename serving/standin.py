@@ -45,8 +45,9 @@ class ServingError(Exception):
 class ModelRepository:
     """The served versions of one model: the newest SavedModel under `base_path`, reloaded on push."""
 
-    def __init__(self, name: str, base_path: str):
+    def __init__(self, name: str, base_path: str, request_logger=None):
         self.name, self.base_path = name, base_path
+        self.request_logger = request_logger  # serving.request_log.RequestLogger, for skew checks
         self._lock = threading.Lock()
         self._version: int | None = None
         self._model = None
@@ -116,6 +117,9 @@ class ModelRepository:
             outputs = signature(**tensors)
         except (TypeError, ValueError, tf.errors.OpError) as err:
             raise ServingError(400, f"could not run {signature_name}: {_cause(err)}") from None
+        if self.request_logger is not None and len(specs) == 1 and next(iter(specs.values())).dtype == tf.string:
+            # Serialized tf.Examples (serving_default, classify): the requests skew is checked on.
+            self.request_logger.log(name, signature_name, list(tensors.values())[0].numpy().reshape(-1).tolist())
         return served, {key: value.numpy() for key, value in outputs.items()}
 
     def classify(self, name: str, version: int | None, signature_name: str, examples: list[bytes]):
@@ -384,10 +388,14 @@ class StandInServer:
     """REST and gRPC servers over one ModelRepository, with a thread that polls for pushes."""
 
     def __init__(self, model_name: str, base_path: str, host: str = "127.0.0.1",
-                 rest_port: int = 8501, grpc_port: int = 8500, poll_seconds: float = 2.0):
+                 rest_port: int = 8501, grpc_port: int = 8500, poll_seconds: float = 2.0,
+                 request_log_dir: str | None = None):
         import grpc
 
-        self.repository = ModelRepository(model_name, base_path)
+        from serving.request_log import RequestLogger
+
+        logger = RequestLogger(request_log_dir) if request_log_dir else None
+        self.repository = ModelRepository(model_name, base_path, logger)
         self.repository.refresh()
         self._rest = ThreadingHTTPServer((host, rest_port), make_rest_handler(self.repository))
         self._grpc = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
@@ -429,7 +437,7 @@ class StandInServer:
 
 
 def serve_forever(model_name: str, base_path: str, host: str, rest_port: int, grpc_port: int,
-                  poll_seconds: float) -> None:
+                  poll_seconds: float, request_log_dir: str | None = None) -> None:
     """Runs the stand-in until SIGINT or SIGTERM, then leaves the process at once.
 
     Leaving with os._exit skips the interpreter's final garbage collection, which can crash
@@ -438,11 +446,14 @@ def serve_forever(model_name: str, base_path: str, host: str, rest_port: int, gr
     import signal
     import sys
 
-    server = StandInServer(model_name, base_path, host, rest_port, grpc_port, poll_seconds).start()
+    server = StandInServer(model_name, base_path, host, rest_port, grpc_port, poll_seconds,
+                           request_log_dir).start()
     version = server.repository.refresh()
     print(f"TF Serving stand-in (not tensorflow_model_server) serving model '{model_name}' "
           f"{f'version {version}' if version else '(no version yet)'} from {base_path}\n"
           f"REST: http://{host}:{server.rest_port}  gRPC: {host}:{server.grpc_port}", flush=True)
+    if request_log_dir:
+        print(f"logging requests to {server.repository.request_logger.path}", flush=True)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

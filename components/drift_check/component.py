@@ -20,6 +20,8 @@ class DriftCheckSpec(ComponentSpec):
         # the local runner publishes ExampleGen's output without the span the driver resolved.
         "input_base": ExecutionParameter(type=str, optional=True),
         "span_pattern": ExecutionParameter(type=str, optional=True),
+        # Requests logged by the server (training-serving skew); optional.
+        "serving_requests": ExecutionParameter(type=str, optional=True),
     }
     INPUTS = {
         "statistics": ChannelParameter(type=standard_artifacts.ExampleStatistics),
@@ -36,8 +38,9 @@ class DriftCheck(base_component.BaseComponent):
 
     def __init__(self, statistics, schema, history_dir: str, features: str, categorical_threshold: float,
                  numeric_threshold: float, lookup_token: str | None = None, input_base=None,
-                 span_pattern: str | None = None):
+                 span_pattern: str | None = None, serving_requests: str | None = None):
         super().__init__(spec=DriftCheckSpec(
             statistics=statistics, schema=schema, history_dir=history_dir, features=features,
             categorical_threshold=categorical_threshold, numeric_threshold=numeric_threshold,
-            lookup_token=lookup_token, input_base=input_base, span_pattern=span_pattern, drift=types.Channel(type=standard_artifacts.ExampleAnomalies)))
+            lookup_token=lookup_token, input_base=input_base, span_pattern=span_pattern,
+            serving_requests=serving_requests, drift=types.Channel(type=standard_artifacts.ExampleAnomalies)))

@@ -8,6 +8,9 @@ for numbers. TFX's
 DistributionValidator is not used: it infers its own schema from the baseline statistics,
 where integer-coded categories are plain integers, so it cannot apply L-infinity to them and
 reports "comparison could not be done" instead.
+
+Training-serving skew uses the same comparators on the statistics of logged requests
+(`serving/request_log.py`) against the span's train statistics.
 """
 
 from __future__ import annotations
@@ -108,3 +111,42 @@ def compare(current: statistics_pb2.DatasetFeatureStatisticsList,
             kept.reason.extend(reasons)
     return drift
 
+
+
+def with_skew_comparators(schema: schema_pb2.Schema, features: list[str], categorical_threshold: float,
+                          numeric_threshold: float) -> schema_pb2.Schema:
+    """A copy of `schema` with a skew comparator on each of `features` that it knows."""
+    checked = with_comparators(schema, features, categorical_threshold, numeric_threshold)
+    for feature in checked.feature:
+        if feature.HasField("drift_comparator"):
+            feature.skew_comparator.CopyFrom(feature.drift_comparator)
+            feature.ClearField("drift_comparator")
+    return checked
+
+
+def statistics_of_examples(examples: list[bytes]) -> statistics_pb2.DatasetFeatureStatisticsList:
+    """TFDV statistics of serialized tf.Examples, in memory (no Beam)."""
+    from tensorflow_data_validation.statistics import stats_impl
+    from tfx_bsl.coders import example_coder
+
+    batch = example_coder.ExamplesToRecordBatchDecoder().DecodeBatch(examples)
+    return stats_impl.generate_statistics_in_memory(batch)
+
+
+def compare_skew(training: statistics_pb2.DatasetFeatureStatisticsList,
+                 serving: statistics_pb2.DatasetFeatureStatisticsList,
+                 schema: schema_pb2.Schema) -> anomalies_pb2.Anomalies:
+    """TFDV's skew findings between training and serving statistics (nothing else)."""
+    import tensorflow_data_validation as tfdv
+
+    found = tfdv.validate_statistics(training, schema, serving_statistics=serving)
+    skew = anomalies_pb2.Anomalies()
+    skew.baseline.CopyFrom(schema)
+    for name, info in found.anomaly_info.items():
+        reasons = [r for r in info.reason if r.type in _DRIFT_TYPES]
+        if reasons:
+            kept = skew.anomaly_info[name]
+            kept.short_description = "Skew between training and serving"
+            kept.severity = info.severity
+            kept.reason.extend(reasons)
+    return skew

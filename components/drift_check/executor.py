@@ -19,6 +19,7 @@ SPLIT = "train"
 ANOMALIES_FILE = "SchemaDiff.pb"
 BASELINE_SPAN_PROPERTY = "baseline_span"
 SPAN_PROPERTY = "checked_span"
+SERVING_EXAMPLES_PROPERTY = "serving_examples_compared"
 
 
 def _span(statistics: types.Artifact, exec_properties: dict[str, Any]) -> int:
@@ -53,6 +54,19 @@ class Executor(base_executor.BaseExecutor):
                 exec_properties["numeric_threshold"])
             found = drift.compare(current, drift.load_statistics(
                 drift.stats_path(exec_properties["history_dir"], baseline)), schema)
+        requests_dir = exec_properties.get("serving_requests")
+        if requests_dir:
+            from serving.request_log import read_examples
+
+            examples = read_examples(requests_dir)
+            if examples:
+                skew = drift.compare_skew(current, drift.statistics_of_examples(examples), drift.with_skew_comparators(
+                    io_utils.SchemaReader().read(io_utils.get_only_uri_in_dir(schema_artifact.uri)),
+                    json.loads(exec_properties["features"]), exec_properties["categorical_threshold"],
+                    exec_properties["numeric_threshold"]))
+                for name, info in skew.anomaly_info.items():
+                    found.anomaly_info[f"{name} (serving)"].CopyFrom(info)
+            output.set_int_custom_property(SERVING_EXAMPLES_PROPERTY, len(examples))
         output.split_names = artifact_utils.encode_split_names([SPLIT])
         output.span = span
         output.set_int_custom_property(SPAN_PROPERTY, span)

@@ -67,7 +67,7 @@ def test_drift_fails_with_a_report_that_says_how_to_accept_it(tmp_path):
     with pytest.raises(gate.AnomaliesFound) as err:
         gate.check(clean, drifted)
     message = str(err.value)
-    assert message.startswith("the data drifted from the last accepted span:")
+    assert message.startswith("the data drifted (from the last accepted span, or from what serving receives):")
     assert "feature 'fare': Drift from the previous span: The approximate Jensen-Shannon divergence" in message
     assert "0.41" in message and "--set drift.accept=true" in message
     assert "does not match the schema" not in message

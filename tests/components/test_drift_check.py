@@ -69,3 +69,31 @@ def test_baseline_is_the_newest_accepted_earlier_span(tmp_path):
     assert drift.baseline_span(history, 1) is None
     assert drift.load_statistics(drift.stats_path(history, 3)) == _stats(_frame(1))
     assert not list((tmp_path / "history" / "span-3").glob("*.partial"))
+
+
+def _examples(frame):
+    import tensorflow as tf
+
+    examples = []
+    for row in frame.itertuples(index=False):
+        example = tf.train.Example()
+        example.features.feature["fare"].float_list.value.append(row.fare)
+        example.features.feature["payment_type"].bytes_list.value.append(row.payment_type.encode())
+        example.features.feature["trip_start_hour"].int64_list.value.append(int(row.trip_start_hour))
+        examples.append(example.SerializeToString())
+    return examples
+
+
+def test_skew_between_training_and_logged_requests(schema):
+    checked = drift.with_skew_comparators(schema, ["fare", "payment_type", "trip_start_hour"], 0.1, 0.1)
+    features = {f.name: f for f in checked.feature}
+    assert features["payment_type"].skew_comparator.infinity_norm.threshold == 0.1
+    assert not features["payment_type"].HasField("drift_comparator")
+    training = _stats(_frame(1))
+    similar = drift.statistics_of_examples(_examples(_frame(2, rows=500)))
+    assert similar.datasets[0].num_examples == 500
+    assert not drift.compare_skew(training, similar, checked).anomaly_info
+    skewed = drift.statistics_of_examples(_examples(_frame(2, cash_share=0.9, rows=500)))
+    found = drift.compare_skew(training, skewed, checked)
+    assert set(found.anomaly_info) == {"payment_type"}
+    assert found.anomaly_info["payment_type"].short_description == "Skew between training and serving"

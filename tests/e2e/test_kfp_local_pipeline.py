@@ -94,7 +94,7 @@ def _run(compiled, arguments=None) -> pathlib.Path:
 def test_every_step_ran_and_the_model_was_blessed_and_pushed(first_run):
     from pipeline.kfp_local import executor_outputs
 
-    assert len(executor_outputs(str(first_run))) == 12  # every task wrote its executor output
+    assert len(executor_outputs(str(first_run))) == 13  # every task wrote its executor output
     blessing = _outputs_of(first_run, "Evaluator")
     assert _custom_property(blessing, "blessing", "blessed") == 1
     baseline = _outputs_of(first_run, "ServingBaseline")

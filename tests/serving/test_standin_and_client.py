@@ -33,11 +33,11 @@ def saved_model(transform_dir, tmp_path_factory):
 class Server:
     """`tfxp serve` in its own process, as a user runs it; its ports are read from its output."""
 
-    def __init__(self, base):
+    def __init__(self, base, *extra):
         self.base = base
         self.process = subprocess.Popen(
             [sys.executable, "-m", "pipeline", "serve", "--model-base-path", str(base),
-             "--rest-port", "0", "--grpc-port", "0", "--poll-seconds", "0.2"],
+             "--rest-port", "0", "--grpc-port", "0", "--poll-seconds", "0.2", *extra],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.banner = self.process.stdout.readline()
         ports = self.process.stdout.readline()
@@ -244,3 +244,20 @@ def test_tf_errors_are_reduced_to_the_line_that_says_what_is_wrong():
     assert _cause(tf.errors.InvalidArgumentError(None, None, message)) == \
         "Feature: payment_type (data type: string) is required but could not be found."
     assert _cause(ValueError("Attempt to convert a value\nmore")) == "Attempt to convert a value"
+
+
+def test_the_stand_in_logs_requests_for_the_skew_check(saved_model, tmp_path, rows):
+    from serving.request_log import read_examples
+
+    base = tmp_path / "serving" / MODEL
+    shutil.copytree(saved_model, base / "1")
+    running = Server(base, "--log-requests", str(tmp_path / "requests"))
+    try:
+        rest = RestClient(f"http://127.0.0.1:{running.rest_port}", MODEL)
+        rest.predict(rows[:3])
+        rest.classify(rows[3:5])
+        sent = client_lib.example_protos(rows[:5], client_lib.raw_input_types(rest.metadata()))
+        # :classify's JSON examples are serialized again by the server: compare the protos.
+        assert [tf.train.Example.FromString(e) for e in read_examples(str(tmp_path / "requests"))] == sent
+    finally:
+        running.stop()
