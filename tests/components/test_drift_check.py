@@ -93,7 +93,8 @@ def test_skew_between_training_and_logged_requests(schema):
     similar = drift.statistics_of_examples(_examples(_frame(2, rows=500)))
     assert similar.datasets[0].num_examples == 500
     assert not drift.compare_skew(training, similar, checked).anomaly_info
-    skewed = drift.statistics_of_examples(_examples(_frame(2, cash_share=0.9, rows=500)))
+    skewed = drift.statistics_of_examples(_examples(_frame(2, fare_scale=3.0, cash_share=0.9, rows=500)))
     found = drift.compare_skew(training, skewed, checked)
-    assert set(found.anomaly_info) == {"payment_type"}
+    assert set(found.anomaly_info) == {"fare", "payment_type"}
+    assert "Jensen-Shannon divergence between training and serving" in found.anomaly_info["fare"].reason[0].description
     assert found.anomaly_info["payment_type"].short_description == "Skew between training and serving"

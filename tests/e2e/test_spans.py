@@ -27,8 +27,26 @@ def loop(tmp_path_factory):
     work = tmp_path_factory.mktemp("spans")
     drops = write_drops(str(work / "drops"), ROWS_PER_SPAN)
     (work / "data").mkdir()
-    results = {number: tfxp(work, "add-span", drops[number - 1]) for number in (1, 2, 3)}
+    results = {number: tfxp(work, "add-span", drops[number - 1]) for number in (1, 2)}
+    # Serving has been answering requests like the drifted drop: span 2 is skewed from them.
+    _log_requests(work / "requests", drops[2])
+    results["skew"] = tfxp(work, "run", overrides=(f"drift.serving_requests={work / 'requests'}",))
+    results[3] = tfxp(work, "add-span", drops[2])
     return work, results
+
+
+def _log_requests(directory: pathlib.Path, csv_path: str, rows: int = 400) -> None:
+    import csv
+
+    from serving.request_log import RequestLogger
+    from tests.conftest import to_example
+
+    with open(csv_path, newline="") as f:
+        examples = [to_example(row, drop=("tips",)).SerializeToString() for row in list(csv.DictReader(f))[:rows]]
+    logger = RequestLogger(str(directory))
+    for start in range(0, len(examples), 50):
+        logger.log("taxi", "serving_default", examples[start:start + 50])
+    logger.close()
 
 
 def tfxp(work: pathlib.Path, command: str, *args: str, overrides: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
@@ -51,11 +69,17 @@ def runs(work, limit=4):
     return metadata.runs(str(work / "out/metadata/taxi-big-tipper/metadata.sqlite"), "taxi-big-tipper", limit=limit)
 
 
+def span_runs(work):
+    """The three add-span runs, oldest first (the skew run between spans 2 and 3 left out)."""
+    every = list(reversed(runs(work, 10)))
+    return every[0], every[1], every[3]
+
+
 def test_each_drop_became_the_next_span(loop):
     work, results = loop
     for number in (1, 2, 3):
         assert f"added span {number}: {work / 'data' / f'span-{number}' / f'drop-{number}.csv'}" in results[number].stdout
-    third, second, first = runs(work, 3)
+    first, second, third = span_runs(work)
     assert (first.span, first.drift_baseline_span) == (1, None)
     assert (second.span, second.drift_baseline_span) == (2, 1)
     assert (third.span, third.drift_baseline_span) == (3, 2)
@@ -64,19 +88,30 @@ def test_each_drop_became_the_next_span(loop):
 def test_span_1_trains_and_pushes(loop):
     work, results = loop
     assert results[1].returncode == 0, results[1].stderr[-3000:]
-    first = runs(work, 3)[-1]
+    first = span_runs(work)[0]
     assert first.blessed is True and first.pushed_to == str(served(work)[0])
 
 
 def test_span_2_is_compared_with_span_1s_model_and_pushed(loop):
     work, results = loop
     assert results[2].returncode == 0, results[2].stderr[-3000:]
-    second = runs(work, 3)[1]
+    second = span_runs(work)[1]
     states = {e.node_id: e.state for e in second.executions}
     assert states["Transform"] == "COMPLETE" and states["Trainer"] == "COMPLETE"  # new data, new model
     first_push, second_push = served(work)
     assert second.baseline == str(first_push)
     assert second.blessed is True and second.pushed_to == str(second_push)
+
+
+def test_span_2_skewed_from_logged_requests_is_stopped(loop):
+    work, results = loop
+    result = results["skew"]
+    assert result.returncode == 1, result.stdout[-2000:]
+    assert "feature 'fare (serving)': Skew between training and serving:" in result.stderr
+    assert "between training and serving" in result.stderr
+    skew_run = runs(work, 10)[1]
+    assert skew_run.span == 2 and skew_run.pushed_to is None
+    assert "Transform" not in {e.node_id for e in skew_run.executions}
 
 
 def test_span_3_drifted_and_is_stopped_before_training(loop):
@@ -87,7 +122,7 @@ def test_span_3_drifted_and_is_stopped_before_training(loop):
     assert "feature 'fare': Drift from the previous span: The approximate Jensen-Shannon divergence" in result.stderr
     assert "--set drift.accept=true" in result.stderr
     assert "no model was pushed by this run" in result.stderr
-    third = runs(work, 3)[0]
+    third = span_runs(work)[2]
     nodes = {e.node_id for e in third.executions}
     assert "Transform" not in nodes and "Trainer" not in nodes and "Pusher" not in nodes
     assert third.pushed_to is None
