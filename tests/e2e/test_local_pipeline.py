@@ -214,7 +214,7 @@ def _no_trip_seconds(number, row):
 
 @pytest.mark.parametrize("name, change, expected", [
     ("new_category", _new_payment_type, ["feature 'payment_type'", "Bitcoin"]),
-    ("numbers_as_strings", _fare_as_words, ["feature 'fare'", "BYTES"]),
+    ("numbers_as_strings", _fare_as_words, ["feature 'fare': Unexpected data type: Expected data of type: FLOAT but got STRING"]),
     ("null_column", _no_trip_seconds, ["feature 'trip_seconds'"]),
 ])
 def test_bad_data_is_stopped_by_the_curated_schema(curated_schema, workdir, name, change, expected):
