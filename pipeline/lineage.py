@@ -120,8 +120,14 @@ def _upstream(store, artifact_id: int):
     seen_artifacts, seen_executions = {artifact_id}, set()
     frontier = [artifact_id]
     while frontier:
-        producing = {e.execution_id for e in store.get_events_by_artifact_ids(frontier) if e.type in _OUTPUT}
-        producing -= seen_executions
+        # The execution that made each artifact: the first to output it. Later cached runs
+        # record outputs to the same artifact too, without having produced it.
+        first_producer: dict[int, int] = {}
+        for event in store.get_events_by_artifact_ids(frontier):
+            if event.type in _OUTPUT:
+                first_producer[event.artifact_id] = min(event.execution_id,
+                                                        first_producer.get(event.artifact_id, event.execution_id))
+        producing = set(first_producer.values()) - seen_executions
         seen_executions |= producing
         inputs = {e.artifact_id for e in store.get_events_by_execution_ids(list(producing)) if e.type in _INPUT}
         frontier = list(inputs - seen_artifacts)
