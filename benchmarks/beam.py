@@ -64,12 +64,7 @@ def portable_services(work_dir: str, workers: int = 2) -> Iterator[tuple[str, st
         yield f"localhost:{job_port}", f"localhost:{pool_port}"
     finally:
         for proc in reversed(procs):
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            measure.stop(proc, 10)
 
 
 def mode_overrides(mode: str, workers: int = 2, job: str = "", pool: str = "") -> list[str]:

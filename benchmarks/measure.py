@@ -91,6 +91,16 @@ def run(cmd: Sequence[str], *, env: dict | None = None, cwd: str | None = None,
     return Measured(seconds, peak, usage.ru_maxrss * 1024, proc.returncode)
 
 
+def stop(proc: subprocess.Popen, timeout: float) -> None:
+    """Terminates a helper process, killing it if it does not leave within `timeout` seconds."""
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def gib(n: float) -> str:
     return f"{n / 2**30:.2f} GiB"
 

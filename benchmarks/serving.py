@@ -21,10 +21,12 @@ BATCHES = (1, 64)
 
 
 def latest_version(serving_dir: str) -> str:
-    versions = sorted((int(v) for v in os.listdir(serving_dir) if v.isdigit()), reverse=True)
-    if not versions:
+    from components.serving_baseline.baseline import latest_served
+
+    served = latest_served(serving_dir)
+    if served is None:
         raise FileNotFoundError(f"no pushed model under {serving_dir}; run the pipeline first")
-    return os.path.join(serving_dir, str(versions[0]))
+    return served
 
 
 def sample_rows(path: str, count: int) -> list[dict]:
@@ -134,12 +136,7 @@ def endpoint(serving_dir: str, model: str, rows: list[dict], repeats: int, log_p
         channel.close()
         return engine, table
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        measure.stop(proc, 15)
 
 
 def run(serving_dir: str, model: str, data_csv: str, repeats: int, work_dir: str) -> str:

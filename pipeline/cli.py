@@ -131,10 +131,7 @@ def _export_schema(args) -> int:
     from pipeline.schema import export_schema
 
     config = load_config(args.config, args.overrides)
-    try:
-        written = export_schema(config, os.path.abspath(args.output))
-    except FileNotFoundError as err:
-        raise ConfigError(str(err)) from None
+    written = export_schema(config, os.path.abspath(args.output))
     print(f"wrote {written}\nEdit it (domains, presence, value ranges), commit it, and run with "
           f"--set schema.path={args.output} (or set schema.path in the config).")
     return 0
@@ -144,10 +141,7 @@ def _lineage(args) -> int:
     from pipeline.lineage import format_lineage, lineage
 
     config = load_config(args.config, args.overrides)
-    try:
-        print(format_lineage(lineage(config.metadata_path, config.pipeline_name, config.serving_dir, args.version)))
-    except FileNotFoundError as err:
-        raise ConfigError(str(err)) from None
+    print(format_lineage(lineage(config.metadata_path, config.pipeline_name, config.serving_dir, args.version)))
     return 0
 
 
@@ -165,11 +159,7 @@ def _runs(args) -> int:
     from pipeline import metadata
 
     config = load_config(args.config, args.overrides)
-    try:
-        found = metadata.runs(config.metadata_path, config.pipeline_name, limit=args.last)
-    except FileNotFoundError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    found = metadata.runs(config.metadata_path, config.pipeline_name, limit=args.last)
     if not found:
         print(f"no runs of '{config.pipeline_name}' recorded in {config.metadata_path}")
     for run in found:

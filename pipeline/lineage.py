@@ -20,7 +20,7 @@ from ml_metadata.proto import metadata_store_pb2
 
 from components.serving_baseline.baseline import served_versions
 from pipeline.config import ConfigError
-from pipeline.metadata import _custom, _node_id, evaluation_metrics, open_store
+from pipeline.metadata import custom_property, evaluation_metrics, node_id, open_store, value_of
 
 ROLLED_BACK_FROM = "rolled_back_from"
 _INPUT = (metadata_store_pb2.Event.INPUT, metadata_store_pb2.Event.DECLARED_INPUT)
@@ -43,10 +43,6 @@ class Lineage:
     rolled_back_from: int | None = None  # a `tfxp rollback` copy of this version
 
 
-def _value(proto_value) -> Any:
-    return getattr(proto_value, proto_value.WhichOneof("value")) if proto_value.WhichOneof("value") else None
-
-
 def lineage(metadata_path: str, pipeline_name: str, serving_dir: str, version: int | None = None) -> Lineage:
     """The lineage of `version` (default: the newest) under `serving_dir`."""
     versions = served_versions(serving_dir)
@@ -65,12 +61,12 @@ def lineage(metadata_path: str, pipeline_name: str, serving_dir: str, version: i
                                    version=version, path=path, rolled_back_from=source)
     store = open_store(metadata_path)
     pushed = [a for a in store.get_artifacts_by_type("PushedModel")
-              if _custom(a, "pushed") and os.path.normpath(str(_custom(a, "pushed_destination"))) == os.path.normpath(path)]
+              if custom_property(a, "pushed") and os.path.normpath(str(custom_property(a, "pushed_destination"))) == os.path.normpath(path)]
     if not pushed:
         raise ConfigError(f"version {version} was not pushed by a run recorded in {metadata_path} "
                           "(copied by hand, or by `tfxp rollback`, which names its source)")
     executions, artifacts = _upstream(store, pushed[-1].id)
-    by_node = {_node_id(store, e, pipeline_name): e for e in executions}
+    by_node = {node_id(store, e, pipeline_name): e for e in executions}
     by_type: dict[str, list] = {}
     for artifact in artifacts:
         by_type.setdefault(artifact.type, []).append(artifact)
@@ -79,14 +75,14 @@ def lineage(metadata_path: str, pipeline_name: str, serving_dir: str, version: i
     if example_gen is not None:
         props = example_gen.custom_properties
         if "span" in props:
-            spans.append(int(_value(props["span"])))
-        patterns = [s.get("pattern", "") for s in json.loads(_value(props["input_config"]) or "{}").get("splits", [])]
-        data = [os.path.join(str(_value(props["input_base"])), p) for p in patterns]
+            spans.append(int(value_of(props["span"])))
+        patterns = [s.get("pattern", "") for s in json.loads(value_of(props["input_config"]) or "{}").get("splits", [])]
+        data = [os.path.join(str(value_of(props["input_base"])), p) for p in patterns]
     schema_gen = by_node.get("SchemaGen")
     schema_imported = schema_gen is not None and "schema_file" in schema_gen.custom_properties
     schema = None
     if schema_imported:
-        schema = _value(schema_gen.custom_properties["schema_file"])
+        schema = value_of(schema_gen.custom_properties["schema_file"])
     elif by_type.get("Schema"):
         schema = os.path.join(by_type["Schema"][-1].uri, "schema.pbtxt")
     hyperparameters: dict[str, Any] = {}
@@ -95,7 +91,7 @@ def lineage(metadata_path: str, pipeline_name: str, serving_dir: str, version: i
             hyperparameters = json.load(f).get("values", {})
     trainer = by_node.get("Trainer")
     if not hyperparameters and trainer is not None and "custom_config" in trainer.custom_properties:
-        hyperparameters = dict(json.loads(_value(trainer.custom_properties["custom_config"])).get("trainer", {}))
+        hyperparameters = dict(json.loads(value_of(trainer.custom_properties["custom_config"])).get("trainer", {}))
     metrics: dict[str, float] = {}
     evaluator = by_node.get("Evaluator")
     if evaluator is not None:

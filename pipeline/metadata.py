@@ -11,6 +11,8 @@ from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 from tfx.orchestration import metadata as tfx_metadata
 
+from pipeline.config import ConfigError
+
 _STATES = {v: k for k, v in metadata_store_pb2.Execution.State.items()}
 
 
@@ -40,13 +42,17 @@ class RunInfo:
     drift_accepted: bool = False      # the run was told to accept drift (drift.accept)
 
 
+class NoMetadataStore(ConfigError, FileNotFoundError):
+    """The store does not exist yet: bad input for the commands that read it (exit code 2)."""
+
+
 def open_store(metadata_path: str) -> metadata_store.MetadataStore:
     if not os.path.exists(metadata_path):
-        raise FileNotFoundError(f"no ML Metadata store at {metadata_path}: run the pipeline first")
+        raise NoMetadataStore(f"no ML Metadata store at {metadata_path}: run the pipeline first")
     return metadata_store.MetadataStore(sqlite_config(metadata_path))
 
 
-def _node_id(store, execution, pipeline_name: str) -> str:
+def node_id(store, execution, pipeline_name: str) -> str:
     """The component id, from the node context TFX attaches to every execution."""
     prefix = pipeline_name + "."
     for context in store.get_contexts_by_execution(execution.id):
@@ -66,11 +72,16 @@ def _outputs(store, execution_ids: list[int]) -> dict[str, list]:
     return by_type
 
 
-def _custom(artifact, key: str) -> Any:
-    value = artifact.custom_properties.get(key)
-    if value is None:
-        return None
-    return getattr(value, value.WhichOneof("value"))
+def value_of(value) -> Any:
+    """The Python value of an ML Metadata Value proto (None when unset)."""
+    kind = value.WhichOneof("value")
+    return getattr(value, kind) if kind else None
+
+
+def custom_property(node, key: str) -> Any:
+    """A custom property of an artifact or execution, or None."""
+    value = node.custom_properties.get(key)
+    return None if value is None else value_of(value)
 
 
 def evaluation_metrics(uri: str) -> dict[str, float]:
@@ -138,7 +149,7 @@ def _run_info(store, context, executions, pipeline_name: str) -> RunInfo:
         seconds = None
         if e.last_update_time_since_epoch and e.create_time_since_epoch:
             seconds = (e.last_update_time_since_epoch - e.create_time_since_epoch) / 1000.0
-        infos.append(ExecutionInfo(_node_id(store, e, pipeline_name), _STATES.get(e.last_known_state, "?"), seconds))
+        infos.append(ExecutionInfo(node_id(store, e, pipeline_name), _STATES.get(e.last_known_state, "?"), seconds))
     outputs = _outputs(store, [e.id for e in executions]) if executions else {}
     metrics: dict[str, float] = {}
     failures: list[str] = []
@@ -149,25 +160,24 @@ def _run_info(store, context, executions, pipeline_name: str) -> RunInfo:
             failures.append(f"metrics unreadable at {evaluation.uri}: {err}")
     blessed = None
     for blessing in outputs.get("ModelBlessing", [])[-1:]:
-        blessed = bool(_custom(blessing, "blessed"))
+        blessed = bool(custom_property(blessing, "blessed"))
         if not blessed and outputs.get("ModelEvaluation"):
             failures += validation_failures(outputs["ModelEvaluation"][-1].uri)
     baseline = None
     for model in outputs.get("Model", []):
-        baseline = _custom(model, "baseline_source") or baseline
+        baseline = custom_property(model, "baseline_source") or baseline
     span = drift_baseline_span = None
     for anomalies in outputs.get("ExampleAnomalies", []):
-        if _custom(anomalies, "checked_span") is not None:
-            span = _custom(anomalies, "checked_span")
-            baseline_span = _custom(anomalies, "baseline_span")
+        if custom_property(anomalies, "checked_span") is not None:
+            span = custom_property(anomalies, "checked_span")
+            baseline_span = custom_property(anomalies, "baseline_span")
             drift_baseline_span = None if baseline_span is None or baseline_span < 0 else baseline_span
-    drift_accepted = any(
-        _node_id(store, e, pipeline_name) == "AnomaliesGate" and "accept_drift" in e.custom_properties
-        and e.custom_properties["accept_drift"].int_value == 1 for e in executions)
+    drift_accepted = any(info.node_id == "AnomaliesGate" and custom_property(e, "accept_drift") == 1
+                         for info, e in zip(infos, executions))
     pushed_to = None
     for pushed in outputs.get("PushedModel", [])[-1:]:
-        if _custom(pushed, "pushed"):
-            pushed_to = _custom(pushed, "pushed_destination")
+        if custom_property(pushed, "pushed"):
+            pushed_to = custom_property(pushed, "pushed_destination")
     return RunInfo(run_id=context.name,
                    started=datetime.datetime.fromtimestamp(context.create_time_since_epoch / 1000),
                    executions=infos, metrics=metrics, blessed=blessed, pushed_to=pushed_to,

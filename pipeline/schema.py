@@ -9,23 +9,25 @@ from __future__ import annotations
 import os
 
 from pipeline.config import ConfigError, PipelineConfig
-from pipeline.metadata import _node_id, open_store
+from pipeline.metadata import node_id, open_store
 
 TRAINING, SERVING = "TRAINING", "SERVING"
 
 
 def latest_inferred_schema(config: PipelineConfig) -> str:
     """The schema.pbtxt of the newest SchemaGen run that inferred one."""
+    from ml_metadata.proto import metadata_store_pb2
+
     store = open_store(config.metadata_path)
-    produced = {}
-    for event in store.get_events_by_artifact_ids([a.id for a in store.get_artifacts_by_type("Schema")]):
-        produced.setdefault(event.artifact_id, event.execution_id)
-    candidates = []
-    for artifact in store.get_artifacts_by_type("Schema"):
-        [execution] = store.get_executions_by_id([produced[artifact.id]]) if artifact.id in produced else [None]
-        if execution is not None and _node_id(store, execution, config.pipeline_name) == "SchemaGen" \
-                and "schema_file" not in execution.custom_properties:
-            candidates.append(artifact)
+    schemas = {a.id: a for a in store.get_artifacts_by_type("Schema")}
+    producer: dict[int, int] = {}
+    for event in store.get_events_by_artifact_ids(list(schemas)):
+        if event.type == metadata_store_pb2.Event.OUTPUT:
+            producer.setdefault(event.artifact_id, event.execution_id)
+    executions = {e.id: e for e in store.get_executions_by_id(list(set(producer.values())))}
+    candidates = [schemas[artifact_id] for artifact_id, execution_id in producer.items()
+                  if node_id(store, executions[execution_id], config.pipeline_name) == "SchemaGen"
+                  and "schema_file" not in executions[execution_id].custom_properties]
     if not candidates:
         raise ConfigError(f"no inferred schema in {config.metadata_path}; run the pipeline once without "
                           "schema.path first")

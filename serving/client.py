@@ -116,7 +116,18 @@ def class_scores(classes: Iterable[tuple[str, float]]) -> dict[str, float]:
     return {label: float(score) for label, score in classes}
 
 
-class RestClient:
+class _Client:
+    """What both protocols share: the model's input types, asked once per client."""
+
+    _types: dict[str, str] | None = None
+
+    def _input_types(self) -> dict[str, str]:
+        if self._types is None:
+            self._types = raw_input_types(self.metadata())
+        return self._types
+
+
+class RestClient(_Client):
     """TF Serving's REST API: /v1/models/<name>[/versions/<v>][/metadata|:predict]."""
 
     def __init__(self, url: str, model: str, version: int | None = None, timeout: float = 30.0):
@@ -152,19 +163,19 @@ class RestClient:
         return self._call("GET", self._path("/metadata"))
 
     def predict(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        examples = to_examples(rows, raw_input_types(self.metadata()))
+        examples = to_examples(rows, self._input_types())
         body = {"signature_name": EXAMPLES_SIGNATURE,
                 "instances": [{"b64": base64.b64encode(e).decode()} for e in examples]}
         return self._call("POST", self._path(":predict"), body)["predictions"]
 
     def classify(self, rows: list[dict[str, Any]]) -> list[dict[str, float]]:
         """{class label: score} per row, from the Classify API (`:classify`)."""
-        examples = example_protos(rows, raw_input_types(self.metadata()))
+        examples = example_protos(rows, self._input_types())
         body = {"signature_name": CLASSIFY_SIGNATURE, "examples": [example_json(e) for e in examples]}
         return [class_scores(result) for result in self._call("POST", self._path(":classify"), body)["result"]]
 
 
-class GrpcClient:
+class GrpcClient(_Client):
     """TF Serving's gRPC PredictionService (and ModelService for status)."""
 
     def __init__(self, target: str, model: str, version: int | None = None, timeout: float = 30.0):
@@ -233,7 +244,7 @@ class GrpcClient:
         import tensorflow as tf
         from tensorflow_serving.apis import predict_pb2
 
-        examples = to_examples(rows, raw_input_types(self.metadata()))
+        examples = to_examples(rows, self._input_types())
         request = predict_pb2.PredictRequest()
         self._spec(request, EXAMPLES_SIGNATURE)
         request.inputs["examples"].CopyFrom(tf.make_tensor_proto(examples, dtype=tf.string))
@@ -247,7 +258,7 @@ class GrpcClient:
 
         request = classification_pb2.ClassificationRequest()
         self._spec(request, CLASSIFY_SIGNATURE)
-        request.input.example_list.examples.extend(example_protos(rows, raw_input_types(self.metadata())))
+        request.input.example_list.examples.extend(example_protos(rows, self._input_types()))
         response = self._call(self._predict.Classify, request)
         return [class_scores((c.label, c.score) for c in result.classes)
                 for result in response.result.classifications]

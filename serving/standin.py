@@ -305,6 +305,12 @@ def _grpc_servicers(repository: ModelRepository):
     def version_of(spec) -> int | None:
         return spec.version.value if spec.HasField("version") else None
 
+    def answered_spec(response, request, served: int) -> None:
+        """The model spec TF Serving answers with: the request's, with the version served."""
+        response.model_spec.name = request.model_spec.name
+        response.model_spec.version.value = served
+        response.model_spec.signature_name = request.model_spec.signature_name or "serving_default"
+
     class Prediction(prediction_service_pb2_grpc.PredictionServiceServicer):
         def Predict(self, request, context):
             try:
@@ -314,9 +320,7 @@ def _grpc_servicers(repository: ModelRepository):
             except ServingError as err:
                 return abort(context, err)
             response = predict_pb2.PredictResponse()
-            response.model_spec.name = request.model_spec.name
-            response.model_spec.version.value = served
-            response.model_spec.signature_name = request.model_spec.signature_name or "serving_default"
+            answered_spec(response, request, served)
             for key, value in outputs.items():
                 response.outputs[key].CopyFrom(tf.make_tensor_proto(value))
             return response
@@ -341,9 +345,7 @@ def _grpc_servicers(repository: ModelRepository):
             except ServingError as err:
                 return abort(context, err)
             response = classification_pb2.ClassificationResponse()
-            response.model_spec.name = request.model_spec.name
-            response.model_spec.version.value = served
-            response.model_spec.signature_name = request.model_spec.signature_name or "serving_default"
+            answered_spec(response, request, served)
             for result in results:
                 classifications = response.result.classifications.add()
                 for label, score in result:

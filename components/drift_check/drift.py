@@ -93,24 +93,29 @@ def with_comparators(schema: schema_pb2.Schema, features: list[str], categorical
     return checked
 
 
+def _comparisons_only(found: anomalies_pb2.Anomalies, schema: schema_pb2.Schema,
+                      short_description: str) -> anomalies_pb2.Anomalies:
+    """The comparator findings of a TFDV validation, each under `short_description`."""
+    kept_only = anomalies_pb2.Anomalies()
+    kept_only.baseline.CopyFrom(schema)
+    for name, info in found.anomaly_info.items():
+        reasons = [r for r in info.reason if r.type in _DRIFT_TYPES]
+        if reasons:
+            kept = kept_only.anomaly_info[name]
+            kept.short_description = short_description
+            kept.severity = info.severity
+            kept.reason.extend(reasons)
+    return kept_only
+
+
 def compare(current: statistics_pb2.DatasetFeatureStatisticsList,
             previous: statistics_pb2.DatasetFeatureStatisticsList,
             schema: schema_pb2.Schema) -> anomalies_pb2.Anomalies:
     """TFDV's validation of `current` against `previous`, keeping only the drift findings."""
     import tensorflow_data_validation as tfdv
 
-    found = tfdv.validate_statistics(current, schema, previous_statistics=previous)
-    drift = anomalies_pb2.Anomalies()
-    drift.baseline.CopyFrom(schema)
-    for name, info in found.anomaly_info.items():
-        reasons = [r for r in info.reason if r.type in _DRIFT_TYPES]
-        if reasons:
-            kept = drift.anomaly_info[name]
-            kept.short_description = "Drift from the previous span"
-            kept.severity = info.severity
-            kept.reason.extend(reasons)
-    return drift
-
+    return _comparisons_only(tfdv.validate_statistics(current, schema, previous_statistics=previous), schema,
+                             "Drift from the previous span")
 
 
 def with_skew_comparators(schema: schema_pb2.Schema, features: list[str], categorical_threshold: float,
@@ -139,14 +144,5 @@ def compare_skew(training: statistics_pb2.DatasetFeatureStatisticsList,
     """TFDV's skew findings between training and serving statistics (nothing else)."""
     import tensorflow_data_validation as tfdv
 
-    found = tfdv.validate_statistics(training, schema, serving_statistics=serving)
-    skew = anomalies_pb2.Anomalies()
-    skew.baseline.CopyFrom(schema)
-    for name, info in found.anomaly_info.items():
-        reasons = [r for r in info.reason if r.type in _DRIFT_TYPES]
-        if reasons:
-            kept = skew.anomaly_info[name]
-            kept.short_description = "Skew between training and serving"
-            kept.severity = info.severity
-            kept.reason.extend(reasons)
-    return skew
+    return _comparisons_only(tfdv.validate_statistics(training, schema, serving_statistics=serving), schema,
+                             "Skew between training and serving")

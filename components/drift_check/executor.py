@@ -45,25 +45,23 @@ class Executor(base_executor.BaseExecutor):
         span = _span(statistics, exec_properties)
         current = drift.load_statistics(
             os.path.join(artifact_utils.get_split_uri([statistics], SPLIT), drift.STATS_FILE))
+        schema = io_utils.SchemaReader().read(io_utils.get_only_uri_in_dir(schema_artifact.uri))
+        comparators = (json.loads(exec_properties["features"]), exec_properties["categorical_threshold"],
+                       exec_properties["numeric_threshold"])
         baseline = drift.baseline_span(exec_properties["history_dir"], span)
         found = anomalies_pb2.Anomalies()  # the first span has nothing to drift from
         if baseline is not None:
-            schema = drift.with_comparators(
-                io_utils.SchemaReader().read(io_utils.get_only_uri_in_dir(schema_artifact.uri)),
-                json.loads(exec_properties["features"]), exec_properties["categorical_threshold"],
-                exec_properties["numeric_threshold"])
             found = drift.compare(current, drift.load_statistics(
-                drift.stats_path(exec_properties["history_dir"], baseline)), schema)
+                drift.stats_path(exec_properties["history_dir"], baseline)),
+                drift.with_comparators(schema, *comparators))
         requests_dir = exec_properties.get("serving_requests")
         if requests_dir:
             from serving.request_log import read_examples
 
             examples = read_examples(requests_dir)
             if examples:
-                skew = drift.compare_skew(current, drift.statistics_of_examples(examples), drift.with_skew_comparators(
-                    io_utils.SchemaReader().read(io_utils.get_only_uri_in_dir(schema_artifact.uri)),
-                    json.loads(exec_properties["features"]), exec_properties["categorical_threshold"],
-                    exec_properties["numeric_threshold"]))
+                skew = drift.compare_skew(current, drift.statistics_of_examples(examples),
+                                          drift.with_skew_comparators(schema, *comparators))
                 for name, info in skew.anomaly_info.items():
                     found.anomaly_info[f"{name} (serving)"].CopyFrom(info)
             output.set_int_custom_property(SERVING_EXAMPLES_PROPERTY, len(examples))
