@@ -32,6 +32,11 @@ class FeatureType(str, enum.Enum):
     CATEGORICAL = "categorical"  # vocabulary of strings (or integers), one-hot with OOV buckets
 
 
+VOCABULARIES = ("approximate", "exact")
+# tf.Transform's limit for approximate vocabularies (tft.analyzers.LARGE_VOCAB_TOP_K).
+VOCABULARY_CAP = 200_000
+
+
 class DataFormat(str, enum.Enum):
     CSV = "csv"
     TFRECORD = "tfrecord"
@@ -48,6 +53,10 @@ class FeatureSpec:
     num_buckets: int = 10        # bucketized: number of quantile buckets
     top_k: int | None = None     # categorical: keep the k most frequent values
     num_oov_buckets: int = 1     # categorical: buckets for values outside the vocabulary
+    # categorical: "approximate" (one pass, shared with the other analyzers; exact whenever the
+    # column has at most top_k distinct values, or VOCABULARY_CAP without top_k) or "exact"
+    # (a Beam sub-pipeline of its own per feature, for larger vocabularies).
+    vocabulary: str = "approximate"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,6 +91,14 @@ class DataConfig:
 @dataclasses.dataclass(frozen=True)
 class SchemaConfig:
     path: str | None = None  # a curated schema.pbtxt to import instead of inferring one
+
+
+@dataclasses.dataclass(frozen=True)
+class TransformConfig:
+    # Transform's own TFDV pass over the raw and the transformed data (pre/post-transform
+    # statistics, schema and anomalies artifacts). Nothing downstream reads them; StatisticsGen
+    # and ExampleValidator already check the raw data.
+    statistics: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -184,6 +201,7 @@ class PipelineConfig:
     output_dir: str = "output"  # pipeline root, metadata and serving directory live below it
     enable_cache: bool = True
     schema: SchemaConfig = SchemaConfig()
+    transform: TransformConfig = TransformConfig()
     tuner: TunerConfig = TunerConfig()
     trainer: TrainerConfig = TrainerConfig()
     evaluator: EvaluatorConfig = EvaluatorConfig()
@@ -380,7 +398,7 @@ def load_config(path: str | None = None, overrides: list[str] | None = None) -> 
 def parse_config(raw: Mapping[str, Any], base: pathlib.Path | None = None) -> PipelineConfig:
     """Validates a raw mapping into a PipelineConfig. Relative data paths resolve against `base`."""
     raw = dict(raw)
-    sections = {"data": DataConfig, "label": LabelSpec, "schema": SchemaConfig,
+    sections = {"data": DataConfig, "label": LabelSpec, "schema": SchemaConfig, "transform": TransformConfig,
                 "tuner": TunerConfig, "trainer": TrainerConfig, "evaluator": EvaluatorConfig,
                 "drift": DriftConfig, "beam": BeamConfig, "kubeflow": KubeflowConfig}
     features_raw = raw.pop("features", None)
@@ -441,6 +459,14 @@ def validate(config: PipelineConfig) -> None:
             raise ConfigError(f"features.{name}.num_buckets must be at least 2")
         if spec.type is FeatureType.NUMERIC and isinstance(spec.default, str):
             raise ConfigError(f"features.{name}.default must be a number for a numeric feature")
+        if spec.vocabulary not in VOCABULARIES:
+            raise ConfigError(f"features.{name}.vocabulary '{spec.vocabulary}' is not one of: "
+                              f"{', '.join(VOCABULARIES)}")
+        if spec.top_k is not None and spec.top_k < 1:
+            raise ConfigError(f"features.{name}.top_k must be at least 1, got {spec.top_k}")
+        if spec.vocabulary == "approximate" and (spec.top_k or 0) > VOCABULARY_CAP:
+            raise ConfigError(f"features.{name}.top_k {spec.top_k} is above {VOCABULARY_CAP}, the "
+                              "limit of an approximate vocabulary; set vocabulary: exact")
     if config.data.span_pattern is not None and "{SPAN}" not in config.data.span_pattern:
         raise ConfigError(f"data.span_pattern '{config.data.span_pattern}' has no {{SPAN}}; "
                           "use for example span-{SPAN}/*.csv")

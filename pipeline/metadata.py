@@ -36,7 +36,7 @@ class RunInfo:
     blessed: bool | None
     pushed_to: str | None
     failures: list[str]
-    baseline: str | None = None  # what the Evaluator compared with: a served version, or the candidate
+    baseline: str | None = None  # what the Evaluator compared with: a served version, or none
     span: int | None = None           # the data span the run checked for drift
     drift_baseline_span: int | None = None  # the accepted span it was compared with (None: the first)
     drift_accepted: bool = False      # the run was told to accept drift (drift.accept)

@@ -1,6 +1,6 @@
 """Analyzes the tiny sample with tf.Transform on Beam (no TFX) and writes the transform fn.
 
-Run as `python -m tests.analyze_tiny OUTPUT_DIR`, in a process of its own: Beam's runner
+Run as `python -m tests.analyze_tiny OUTPUT_DIR [KEY=VALUE...]` (config overrides), in a process of its own: Beam's runner
 leaves state behind that can crash the calling process's final garbage collection at exit.
 """
 
@@ -10,7 +10,7 @@ import os
 import sys
 
 
-def main(out: str) -> None:
+def main(out: str, overrides: list[str]) -> None:
     import apache_beam as beam
     import tensorflow_transform as tft
     import tensorflow_transform.beam as tft_beam
@@ -25,7 +25,7 @@ def main(out: str) -> None:
     spec = raw_feature_spec_of(rows[0])
     metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(spec))
     instances = [{c: ([value_of(c, t)] if t != "" else []) for c, t in row.items()} for row in rows]
-    fn = functools.partial(preprocessing_fn, custom_config=load_config(None).model_config())
+    fn = functools.partial(preprocessing_fn, custom_config=load_config(None, overrides).model_config())
     with beam.Pipeline(runner="DirectRunner") as p, tft_beam.Context(temp_dir=f"{out}/tmp"):
         data = p | beam.Create(instances, reshuffle=False)
         transform_fn = (data, metadata) | tft_beam.AnalyzeDataset(fn)
@@ -35,7 +35,7 @@ def main(out: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], sys.argv[2:])
     # Skip the final garbage collection, which crashes on what Beam/TF leave behind; the
     # outputs are written and closed by now.
     sys.stdout.flush()

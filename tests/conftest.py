@@ -88,8 +88,19 @@ def serialized_examples(tiny_rows):
 @pytest.fixture(scope="session")
 def transform_dir(tmp_path_factory):
     """The tiny sample analyzed by tf.Transform on Beam (tests/analyze_tiny.py, its own process)."""
-    out = tmp_path_factory.mktemp("transform")
-    subprocess.run([sys.executable, "-m", "tests.analyze_tiny", str(out)], check=True,
+    return _analyze_tiny(tmp_path_factory.mktemp("transform"))
+
+
+@pytest.fixture(scope="session")
+def exact_vocabulary_transform_dir(tmp_path_factory, taxi_config):
+    """As `transform_dir`, with every vocabulary computed by the exact analyzer."""
+    return _analyze_tiny(tmp_path_factory.mktemp("transform-exact"), *(
+        f"features.{name}.vocabulary=exact" for name, spec in taxi_config.features.items()
+        if spec.type.value == "categorical"))
+
+
+def _analyze_tiny(out, *overrides):
+    subprocess.run([sys.executable, "-m", "tests.analyze_tiny", str(out), *overrides], check=True,
                    capture_output=True, timeout=600)
     return out / "transform_fn"
 

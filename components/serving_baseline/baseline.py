@@ -39,6 +39,15 @@ def latest_served(serving_dir: str) -> str | None:
     return os.path.join(serving_dir, str(versions[-1])) if versions else None
 
 
+def holds_serving_model(artifact_uri: str) -> bool:
+    """Whether a Model artifact holds a SavedModel in TFX's serving layout (Format-Serving/)."""
+    from tfx.utils import path_utils
+
+    gfile = _gfile()
+    return any(gfile.exists(os.path.join(path_utils.serving_model_path(artifact_uri), f))
+               for f in SAVED_MODEL_FILES)
+
+
 def copy_tree(source: str, destination: str) -> None:
     """Copies a directory tree (a SavedModel) between any two gfile paths."""
     gfile = _gfile()

@@ -15,12 +15,13 @@ class ServingBaselineSpec(ComponentSpec):
         # can change between runs while every other input stays the same.
         "lookup_token": ExecutionParameter(type=str, optional=True),
     }
+    # The candidate: read only to run after training, so the served model is looked up late.
     INPUTS = {"model": ChannelParameter(type=standard_artifacts.Model)}
     OUTPUTS = {"baseline_model": ChannelParameter(type=standard_artifacts.Model)}
 
 
 class ServingBaseline(base_component.BaseComponent):
-    """Outputs the newest model under `serving_dir`, or the candidate if none is served."""
+    """Outputs the newest model under `serving_dir`, or an empty artifact if none is served."""
 
     SPEC_CLASS = ServingBaselineSpec
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)

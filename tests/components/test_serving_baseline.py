@@ -4,7 +4,8 @@ import pytest
 from tfx.types import standard_artifacts
 
 from components.serving_baseline import baseline
-from components.serving_baseline.executor import SOURCE_PROPERTY, Executor
+from components.evaluator.executor import without_empty_baseline
+from components.serving_baseline.executor import NOTHING_SERVED, SOURCE_PROPERTY, Executor
 
 
 def _saved_model(directory, marker: str):
@@ -54,7 +55,26 @@ def test_executor_takes_the_newest_served_model(tmp_path):
     assert output.get_string_custom_property(SOURCE_PROPERTY) == str(serving / "3")
 
 
-def test_executor_falls_back_to_the_candidate_before_the_first_push(tmp_path):
+def test_executor_leaves_the_baseline_empty_before_the_first_push(tmp_path):
     output = _run_executor(tmp_path, tmp_path / "serving")
-    assert (tmp_path / "out" / "Format-Serving" / "saved_model.pb").read_text() == "candidate"
-    assert output.get_string_custom_property(SOURCE_PROPERTY).startswith("candidate")
+    assert not (tmp_path / "out" / "Format-Serving").exists()
+    assert not baseline.holds_serving_model(output.uri)
+    assert output.get_string_custom_property(SOURCE_PROPERTY) == NOTHING_SERVED
+
+
+def _model_artifact(uri):
+    artifact = standard_artifacts.Model()
+    artifact.uri = str(uri)
+    return artifact
+
+
+def test_evaluator_drops_an_empty_baseline_and_keeps_a_real_one(tmp_path):
+    _saved_model(tmp_path / "served" / "Format-Serving", "served")
+    (tmp_path / "empty").mkdir()
+    candidate, served, empty = (_model_artifact(tmp_path / n) for n in ("candidate", "served", "empty"))
+    assert baseline.holds_serving_model(served.uri) and not baseline.holds_serving_model(empty.uri)
+
+    inputs = {"model": [candidate], "baseline_model": [served]}
+    assert without_empty_baseline(inputs) == inputs
+    assert without_empty_baseline({"model": [candidate], "baseline_model": [empty]}) == {"model": [candidate]}
+    assert without_empty_baseline({"model": [candidate]}) == {"model": [candidate]}

@@ -41,6 +41,20 @@ def test_categorical_vocabulary_maps_known_and_unknown_values(transformed, tiny_
     assert unseen[transformed_name("payment_type")].numpy()[0] >= len(vocab)
 
 
+def test_approximate_vocabularies_equal_the_exact_ones(transform_dir, exact_vocabulary_transform_dir,
+                                                        taxi_config):
+    """Below top_k distinct values the one-pass analyzer must give tft.vocabulary's exact result,
+    in the same (frequency) order, so the ids the model sees do not depend on the choice."""
+    import tensorflow_transform as tft
+
+    approximate, exact = (tft.TFTransformOutput(str(d)) for d in (transform_dir, exact_vocabulary_transform_dir))
+    categorical = [n for n, spec in taxi_config.features.items() if spec.type is FeatureType.CATEGORICAL]
+    assert categorical
+    for name in categorical:
+        assert approximate.vocabulary_by_name(name) == exact.vocabulary_by_name(name), name
+        assert len(exact.vocabulary_by_name(name)) > 1, name
+
+
 def test_label_is_big_tipper(transformed, tiny_rows):
     _, features = transformed
     expected = [int(float(r["tips"] or 0) > 0.2 * float(r["fare"] or 0)) for r in tiny_rows]

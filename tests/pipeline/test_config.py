@@ -67,6 +67,9 @@ def test_other_runners_take_their_flags_verbatim():
     (["features.tips.type=numeric"], "label column 'tips' is also listed under features"),
     (["evaluator.min_auc=2"], "evaluator.min_auc must lie between 0 and 1"),
     (["trainer"], "is not of the form KEY=VALUE"),
+    (["features.company.vocabulary=fuzzy"], "features.company.vocabulary 'fuzzy' is not one of: approximate, exact"),
+    (["features.company.top_k=0"], "features.company.top_k must be at least 1, got 0"),
+    (["features.company.top_k=300000"], "above 200000, the limit of an approximate vocabulary; set vocabulary: exact"),
 ])
 def test_bad_options_say_what_is_wrong(overrides, message):
     with pytest.raises(ConfigError) as err:

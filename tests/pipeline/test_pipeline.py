@@ -1,5 +1,7 @@
 """The pipeline factory: which components it builds, how they are wired, what TFMA checks."""
 
+import json
+
 import pytest
 from tfx.orchestration import pipeline as tfx_pipeline
 
@@ -66,6 +68,22 @@ def test_evaluator_uses_the_resolved_baseline(tmp_path):
     nodes = _by_id(_build(tmp_path))
     assert nodes["Evaluator"].inputs["baseline_model"].producer_component_id == "ServingBaseline"
     assert nodes["Pusher"].inputs["model_blessing"].producer_component_id == "Evaluator"
+
+
+def test_transform_writes_only_what_the_pipeline_reads(tmp_path):
+    transform = _by_id(_build(tmp_path))["Transform"]
+    splits = json.loads(transform.exec_properties["splits_config"])
+    assert splits == {"analyze": ["train"], "transform": ["train", "eval"]}
+    assert transform.exec_properties["force_tf_compat_v1"] == 1
+    assert transform.exec_properties["disable_statistics"] == 1
+    assert "updated_analyzer_cache" not in transform.outputs
+    assert "post_transform_stats" not in transform.outputs
+
+
+def test_transform_statistics_can_be_switched_on(tmp_path):
+    transform = _by_id(_build(tmp_path, "transform.statistics=true"))["Transform"]
+    assert transform.exec_properties["disable_statistics"] == 0
+    assert "post_transform_stats" in transform.outputs
 
 
 def test_pusher_writes_to_the_serving_directory(tmp_path):
