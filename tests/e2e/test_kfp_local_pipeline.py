@@ -1,7 +1,8 @@
 """The compiled pipeline, run as compiled: kfp.local's container runner, every step in our image.
 
 Two runs of the same compiled YAML on a slice of the taxi sample. The first trains, is
-blessed (only value thresholds apply: nothing is served yet) and pushes. The second is given
+blessed (nothing is served yet: the candidate is evaluated alone, by its value thresholds)
+and pushes. The second is given
 a stricter eval_config as a run parameter: it must find the first run's pushed model as its
 baseline, be refused, and push nothing.
 
@@ -17,6 +18,7 @@ import shutil
 
 import pytest
 
+from components.serving_baseline.executor import NOTHING_SERVED
 from tests.e2e.test_local_pipeline import SAMPLE_ROWS
 
 pytestmark = [
@@ -98,7 +100,7 @@ def test_every_step_ran_and_the_model_was_blessed_and_pushed(first_run):
     blessing = _outputs_of(first_run, "Evaluator")
     assert _custom_property(blessing, "blessing", "blessed") == 1
     baseline = _outputs_of(first_run, "ServingBaseline")
-    assert _custom_property(baseline, "baseline_model", "baseline_source").startswith("candidate")
+    assert _custom_property(baseline, "baseline_model", "baseline_source") == NOTHING_SERVED
     assert len(_versions(WORK / "root")) == 1
 
 

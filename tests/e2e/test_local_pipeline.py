@@ -72,7 +72,7 @@ def test_first_run_reports_test_metrics_and_the_push(first_run, workdir):
     assert run.pushed_to and pathlib.Path(run.pushed_to).parent == workdir / "out/serving/taxi"
     assert "test-split metrics: auc=" in first_run.stdout
     assert f"pushed model: {run.pushed_to}" in first_run.stdout
-    assert run.baseline == "candidate (nothing served yet)"
+    assert run.baseline == "none (nothing served yet)"
 
 
 def test_pushed_model_answers_serialized_examples(first_run, workdir, tiny_rows):
