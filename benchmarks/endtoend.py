@@ -255,6 +255,7 @@ def comparison_table(ours: list[PipelineResult], template: list[PipelineResult],
         rows.append([label] + [fmt(c) if c is not None else "-" for c in cells])
 
     add("wall time, s", lambda r: r.measured.seconds)
+    rows.append(["  each run, s"] + [" ".join(f"{r.measured.seconds:.1f}" for r in rs) for _, rs in columns])
     for name in names:
         add(f"  {name}, s", lambda r, n=name: r.components.get(n))
     add("  outside components, s", lambda r: r.measured.seconds - sum(r.components.values()))
