@@ -1,15 +1,19 @@
-"""`tfxp run` with a proposed change applied in this process only, to measure its effect.
+"""`tfxp run` with one of the pipeline's speed-ups undone, in this process only, to measure it.
 
-The pipeline code stays as it is; a variant patches what `create_pipeline` calls, in the
-benchmark's own subprocess:
+The pipeline code stays as it is; a variant patches what `create_pipeline` or the model code
+uses, in the benchmark's own subprocess (LocalDagRunner runs every component in it):
 
-  no-transform-stats  Transform(disable_statistics=True): no pre/post-transform TFDV pass
-  tf-compat-v1        Transform(force_tf_compat_v1=True): trace preprocessing_fn as a TF1 graph
+  tf2-tracing          Transform(force_tf_compat_v1=False): trace preprocessing_fn with TF2
+  analyzer-cache       Transform(disable_analyzer_cache=False): write the (unread) analyzer cache
+  transform-test       Transform also transforms the test split (which nothing reads)
+  step-per-execution   Trainer: one training step per call into the compiled step function
+  candidate-baseline   before the first push the candidate is copied in as its own baseline,
+                       so TFMA evaluates the model twice
 
-Usage: python -m benchmarks.variant VARIANT [tfxp run options...]
+Several variants join with commas. Usage: python -m benchmarks.variant VARIANT[,VARIANT...]
+[tfxp run options...]
 
-`ARMS` names what `python -m benchmarks variants` compares: a code variant plus config
-overrides.
+`ARMS` names what `python -m benchmarks variants` compares: variants plus config overrides.
 """
 
 from __future__ import annotations
@@ -17,28 +21,34 @@ from __future__ import annotations
 import functools
 import sys
 
-VARIANTS = ("none", "no-transform-stats", "tf-compat-v1")
+VARIANTS = ("none", "tf2-tracing", "analyzer-cache", "transform-test", "step-per-execution",
+            "candidate-baseline")
 
-_IN_MEMORY = ["beam.direct_running_mode=in_memory", "beam.direct_num_workers=1"]
-# DirectRunner flags that skip work a local run does not need: a non-empty
-# sdk_container_image stops TFX from building an sdist of itself for remote workers
-# (1-2 s per Beam component); update_compatibility_version (set to the installed Beam's
-# own version: no behaviour change) stops DirectRunner from first trying Prism, which it
-# would download from GitHub.
-_SKIP = "beam.extra_args=[--sdk_container_image=localhost/tfx-kfp-pipeline:latest,--update_compatibility_version={beam}]"
+_CATEGORICAL = ("payment_type", "company", "trip_start_hour", "trip_start_day", "trip_start_month",
+                "pickup_community_area", "dropoff_community_area")
+_EXACT = [f"features.{name}.vocabulary=exact" for name in _CATEGORICAL]
+# taxi.yaml's extra_args without --no_pipeline_type_check.
+_TYPE_CHECK = ("beam.extra_args=[--sdk_container_image=localhost/tfx-kfp-pipeline:latest,"
+               "--update_compatibility_version={beam}]")
 
 ARMS = {
-    "multi_processing": ("none", ["beam.direct_running_mode=multi_processing", "beam.direct_num_workers=2"]),
-    "in_memory": ("none", _IN_MEMORY),
-    "in_memory+skip": ("none", [*_IN_MEMORY, _SKIP]),
-    "in_memory+skip+no-transform-stats": ("no-transform-stats", [*_IN_MEMORY, _SKIP]),
     "default": ("none", []),
-    "default+tf-compat-v1": ("tf-compat-v1", []),
+    "exact-vocabulary": ("none", _EXACT),
+    "tf2-tracing": ("tf2-tracing", []),
+    "transform-statistics": ("none", ["transform.statistics=true"]),
+    "analyzer-cache": ("analyzer-cache", []),
+    "transform-test": ("transform-test", []),
+    "candidate-baseline": ("candidate-baseline", []),
+    "step-per-execution": ("step-per-execution", []),
+    "pipeline-type-check": ("none", [_TYPE_CHECK]),
+    # Every speed-up above undone at once: the pipeline as it was before them.
+    "before": ("tf2-tracing,analyzer-cache,transform-test,candidate-baseline,step-per-execution",
+               [*_EXACT, "transform.statistics=true", _TYPE_CHECK]),
 }
 
 
 def arm(name: str) -> tuple[str, list[str]]:
-    """(code variant, config overrides) of a named arm."""
+    """(variants, config overrides) of a named arm."""
     import apache_beam
 
     if name not in ARMS:
@@ -47,17 +57,55 @@ def arm(name: str) -> tuple[str, list[str]]:
     return variant, [o.format(beam=apache_beam.__version__) for o in overrides]
 
 
-def apply(variant: str) -> None:
-    if variant not in VARIANTS:
-        raise SystemExit(f"unknown variant {variant!r}; one of: {', '.join(VARIANTS)}")
-    if variant == "no-transform-stats":
-        from tfx import v1 as tfx
+def _transform_with(**forced) -> None:
+    """Transform built with `forced` arguments, whatever the pipeline passes."""
+    from tfx import v1 as tfx
 
-        tfx.components.Transform = functools.partial(tfx.components.Transform, disable_statistics=True)
-    if variant == "tf-compat-v1":
-        from tfx import v1 as tfx
+    original = tfx.components.Transform
 
-        tfx.components.Transform = functools.partial(tfx.components.Transform, force_tf_compat_v1=True)
+    @functools.wraps(original)
+    def transform(*args, **kwargs):
+        return original(*args, **{**kwargs, **forced})
+
+    tfx.components.Transform = transform
+
+
+def _candidate_baseline() -> None:
+    """ServingBaseline as it was: with nothing served, the candidate becomes the baseline."""
+    from tfx.utils import path_utils
+
+    from components.serving_baseline import baseline, executor
+
+    do = executor.Executor.Do
+
+    def Do(self, input_dict, output_dict, exec_properties):  # noqa: N802 - TFX's name
+        do(self, input_dict, output_dict, exec_properties)
+        if baseline.latest_served(exec_properties["serving_dir"]) is None:
+            [candidate], [output] = input_dict["model"], output_dict["baseline_model"]
+            baseline.copy_tree(path_utils.serving_model_path(candidate.uri),
+                               path_utils.serving_model_dir(output.uri))
+
+    executor.Executor.Do = Do
+
+
+def apply(variants: str) -> None:
+    for variant in variants.split(","):
+        if variant not in VARIANTS:
+            raise SystemExit(f"unknown variant {variant!r}; one of: {', '.join(VARIANTS)}")
+        if variant == "tf2-tracing":
+            _transform_with(force_tf_compat_v1=False)
+        elif variant == "analyzer-cache":
+            _transform_with(disable_analyzer_cache=False)
+        elif variant == "transform-test":
+            import pipeline.pipeline
+
+            pipeline.pipeline.TRANSFORMED_SPLITS = ("train", "eval", "test")
+        elif variant == "step-per-execution":
+            import models.model
+
+            models.model._STEPS_PER_EXECUTION = 1
+        elif variant == "candidate-baseline":
+            _candidate_baseline()
 
 
 def main(argv: list[str]) -> int:

@@ -1,6 +1,5 @@
 """ServingBaseline: finding the served version and copying it, with and without TFX."""
 
-import pytest
 from tfx.types import standard_artifacts
 
 from components.serving_baseline import baseline

@@ -1,6 +1,5 @@
 """The two kfp.local fixes in pipeline/kfp_local.py, each shown failing without the fix."""
 
-import pytest
 from google.protobuf import struct_pb2
 from kfp.local import docker_task_handler, executor_input_utils, executor_output_utils
 from kfp.pipeline_spec import pipeline_spec_pb2
