@@ -6,7 +6,6 @@ uses, in the benchmark's own subprocess (LocalDagRunner runs every component in 
   tf2-tracing          Transform(force_tf_compat_v1=False): trace preprocessing_fn with TF2
   analyzer-cache       Transform(disable_analyzer_cache=False): write the (unread) analyzer cache
   transform-test       Transform also transforms the test split (which nothing reads)
-  step-per-execution   Trainer: one training step per call into the compiled step function
   candidate-baseline   before the first push the candidate is copied in as its own baseline,
                        so TFMA evaluates the model twice
 
@@ -21,8 +20,7 @@ from __future__ import annotations
 import functools
 import sys
 
-VARIANTS = ("none", "tf2-tracing", "analyzer-cache", "transform-test", "step-per-execution",
-            "candidate-baseline")
+VARIANTS = ("none", "tf2-tracing", "analyzer-cache", "transform-test", "candidate-baseline")
 
 _CATEGORICAL = ("payment_type", "company", "trip_start_hour", "trip_start_day", "trip_start_month",
                 "pickup_community_area", "dropoff_community_area")
@@ -39,10 +37,9 @@ ARMS = {
     "analyzer-cache": ("analyzer-cache", []),
     "transform-test": ("transform-test", []),
     "candidate-baseline": ("candidate-baseline", []),
-    "step-per-execution": ("step-per-execution", []),
     "pipeline-type-check": ("none", [_TYPE_CHECK]),
     # Every speed-up above undone at once: the pipeline as it was before them.
-    "before": ("tf2-tracing,analyzer-cache,transform-test,candidate-baseline,step-per-execution",
+    "before": ("tf2-tracing,analyzer-cache,transform-test,candidate-baseline",
                [*_EXACT, "transform.statistics=true", _TYPE_CHECK]),
 }
 
@@ -100,10 +97,6 @@ def apply(variants: str) -> None:
             import pipeline.pipeline
 
             pipeline.pipeline.TRANSFORMED_SPLITS = ("train", "eval", "test")
-        elif variant == "step-per-execution":
-            import models.model
-
-            models.model._STEPS_PER_EXECUTION = 1
         elif variant == "candidate-baseline":
             _candidate_baseline()
 
