@@ -22,16 +22,13 @@ import sys
 
 VARIANTS = ("none", "tf2-tracing", "analyzer-cache", "transform-test", "candidate-baseline")
 
-_CATEGORICAL = ("payment_type", "company", "trip_start_hour", "trip_start_day", "trip_start_month",
-                "pickup_community_area", "dropoff_community_area")
-_EXACT = [f"features.{name}.vocabulary=exact" for name in _CATEGORICAL]
-# taxi.yaml's extra_args without --no_pipeline_type_check.
-_TYPE_CHECK = ("beam.extra_args=[--sdk_container_image=localhost/tfx-kfp-pipeline:latest,"
-               "--update_compatibility_version={beam}]")
+# Overrides derived from the bundled config when an arm is chosen (see `arm`).
+_EXACT = "<every categorical feature: vocabulary=exact>"
+_TYPE_CHECK = "<beam.extra_args without --no_pipeline_type_check>"
 
 ARMS = {
     "default": ("none", []),
-    "exact-vocabulary": ("none", _EXACT),
+    "exact-vocabulary": ("none", [_EXACT]),
     "tf2-tracing": ("tf2-tracing", []),
     "transform-statistics": ("none", ["transform.statistics=true"]),
     "analyzer-cache": ("analyzer-cache", []),
@@ -40,18 +37,28 @@ ARMS = {
     "pipeline-type-check": ("none", [_TYPE_CHECK]),
     # Every speed-up above undone at once: the pipeline as it was before them.
     "before": ("tf2-tracing,analyzer-cache,transform-test,candidate-baseline",
-               [*_EXACT, "transform.statistics=true", _TYPE_CHECK]),
+               [_EXACT, "transform.statistics=true", _TYPE_CHECK]),
 }
+
+
+def _expand(override: str) -> list[str]:
+    from pipeline.config import FeatureType, load_config
+
+    if override == _EXACT:
+        return [f"features.{name}.vocabulary=exact" for name, spec in load_config(None).features.items()
+                if spec.type is FeatureType.CATEGORICAL]
+    if override == _TYPE_CHECK:
+        kept = [a for a in load_config(None).beam.extra_args if a != "--no_pipeline_type_check"]
+        return [f"beam.extra_args=[{','.join(kept)}]"]
+    return [override]
 
 
 def arm(name: str) -> tuple[str, list[str]]:
     """(variants, config overrides) of a named arm."""
-    import apache_beam
-
     if name not in ARMS:
         raise SystemExit(f"unknown arm {name!r}; one of: {', '.join(ARMS)}")
     variant, overrides = ARMS[name]
-    return variant, [o.format(beam=apache_beam.__version__) for o in overrides]
+    return variant, [o for override in overrides for o in _expand(override)]
 
 
 def _transform_with(**forced) -> None:

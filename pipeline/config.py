@@ -42,6 +42,11 @@ class DataFormat(str, enum.Enum):
     TFRECORD = "tfrecord"
     PARQUET = "parquet"
 
+    @property
+    def file_pattern(self) -> str:
+        """The files of this format in a data directory."""
+        return {"csv": "*.csv", "tfrecord": "*", "parquet": "*.parquet"}[self.value]
+
 
 @dataclasses.dataclass(frozen=True)
 class FeatureSpec:

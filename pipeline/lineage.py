@@ -16,15 +16,12 @@ import shutil
 import time
 from typing import Any
 
-from ml_metadata.proto import metadata_store_pb2
-
 from components.serving_baseline.baseline import served_versions
 from pipeline.config import ConfigError
-from pipeline.metadata import custom_property, evaluation_metrics, node_id, open_store, value_of
+from pipeline.metadata import (INPUT_EVENTS, OUTPUT_EVENTS, custom_property, evaluation_metrics, node_id,
+                               open_store, producers, value_of)
 
 ROLLED_BACK_FROM = "rolled_back_from"
-_INPUT = (metadata_store_pb2.Event.INPUT, metadata_store_pb2.Event.DECLARED_INPUT)
-_OUTPUT = (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)
 
 
 @dataclasses.dataclass
@@ -95,11 +92,10 @@ def lineage(metadata_path: str, pipeline_name: str, serving_dir: str, version: i
     metrics: dict[str, float] = {}
     evaluator = by_node.get("Evaluator")
     if evaluator is not None:
-        for event in store.get_events_by_execution_ids([evaluator.id]):
-            if event.type in _OUTPUT:
-                [artifact] = store.get_artifacts_by_id([event.artifact_id])
-                if artifact.type == "ModelEvaluation":
-                    metrics = evaluation_metrics(artifact.uri)
+        outputs = [e.artifact_id for e in store.get_events_by_execution_ids([evaluator.id]) if e.type in OUTPUT_EVENTS]
+        for artifact in store.get_artifacts_by_id(outputs):
+            if artifact.type == "ModelEvaluation":
+                metrics = evaluation_metrics(artifact.uri)
     pusher = by_node.get("Pusher")
     run_type = store.get_context_type("pipeline_run")
     run_ids = [c.name for c in store.get_contexts_by_execution(pusher.id)
@@ -116,16 +112,9 @@ def _upstream(store, artifact_id: int):
     seen_artifacts, seen_executions = {artifact_id}, set()
     frontier = [artifact_id]
     while frontier:
-        # The execution that made each artifact: the first to output it. Later cached runs
-        # record outputs to the same artifact too, without having produced it.
-        first_producer: dict[int, int] = {}
-        for event in store.get_events_by_artifact_ids(frontier):
-            if event.type in _OUTPUT:
-                first_producer[event.artifact_id] = min(event.execution_id,
-                                                        first_producer.get(event.artifact_id, event.execution_id))
-        producing = set(first_producer.values()) - seen_executions
+        producing = set(producers(store, frontier).values()) - seen_executions
         seen_executions |= producing
-        inputs = {e.artifact_id for e in store.get_events_by_execution_ids(list(producing)) if e.type in _INPUT}
+        inputs = {e.artifact_id for e in store.get_events_by_execution_ids(list(producing)) if e.type in INPUT_EVENTS}
         frontier = list(inputs - seen_artifacts)
         seen_artifacts |= inputs
     executions = sorted(store.get_executions_by_id(list(seen_executions)), key=lambda e: e.id)

@@ -11,6 +11,8 @@ from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 from tfx.orchestration import metadata as tfx_metadata
 
+from components.drift_check.executor import BASELINE_SPAN_PROPERTY, SPAN_PROPERTY
+from components.serving_baseline.executor import SOURCE_PROPERTY
 from pipeline.config import ConfigError
 
 _STATES = {v: k for k, v in metadata_store_pb2.Execution.State.items()}
@@ -61,11 +63,24 @@ def node_id(store, execution, pipeline_name: str) -> str:
     return execution.type
 
 
+INPUT_EVENTS = (metadata_store_pb2.Event.INPUT, metadata_store_pb2.Event.DECLARED_INPUT)
+OUTPUT_EVENTS = (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)
+
+
+def producers(store, artifact_ids: list[int]) -> dict[int, int]:
+    """{artifact id: the execution that produced it}: the first to output it. Later cached
+    runs record outputs to the same artifact too, without having produced it."""
+    first: dict[int, int] = {}
+    for event in store.get_events_by_artifact_ids(artifact_ids):
+        if event.type in OUTPUT_EVENTS:
+            first[event.artifact_id] = min(event.execution_id, first.get(event.artifact_id, event.execution_id))
+    return first
+
+
 def _outputs(store, execution_ids: list[int]) -> dict[str, list]:
     """Output artifacts of the given executions, by artifact type name."""
     events = store.get_events_by_execution_ids(execution_ids)
-    ids = [e.artifact_id for e in events if e.type in (
-        metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)]
+    ids = [e.artifact_id for e in events if e.type in OUTPUT_EVENTS]
     by_type: dict[str, list] = {}
     for artifact in store.get_artifacts_by_id(ids):
         by_type.setdefault(artifact.type, []).append(artifact)
@@ -165,12 +180,13 @@ def _run_info(store, context, executions, pipeline_name: str) -> RunInfo:
             failures += validation_failures(outputs["ModelEvaluation"][-1].uri)
     baseline = None
     for model in outputs.get("Model", []):
-        baseline = custom_property(model, "baseline_source") or baseline
+        baseline = custom_property(model, SOURCE_PROPERTY) or baseline
     span = drift_baseline_span = None
     for anomalies in outputs.get("ExampleAnomalies", []):
-        if custom_property(anomalies, "checked_span") is not None:
-            span = custom_property(anomalies, "checked_span")
-            baseline_span = custom_property(anomalies, "baseline_span")
+        checked = custom_property(anomalies, SPAN_PROPERTY)
+        if checked is not None:
+            span = checked
+            baseline_span = custom_property(anomalies, BASELINE_SPAN_PROPERTY)
             drift_baseline_span = None if baseline_span is None or baseline_span < 0 else baseline_span
     drift_accepted = any(info.node_id == "AnomaliesGate" and custom_property(e, "accept_drift") == 1
                          for info, e in zip(infos, executions))

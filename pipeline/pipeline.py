@@ -37,9 +37,6 @@ TUNER_FN = "models.model.tuner_fn"
 TRANSFORMED_SPLITS = ("train", "eval")
 
 
-_PATTERNS = {DataFormat.CSV: "*.csv", DataFormat.TFRECORD: "*", DataFormat.PARQUET: "*.parquet"}
-
-
 def _input(config: PipelineConfig, data_root: Any = None) -> tuple[Any, example_gen_pb2.Input]:
     """ExampleGen reads a directory: a single file becomes its directory plus its name; with
     `data.span_pattern` the directory holds spans and the pattern picks the newest.
@@ -52,12 +49,12 @@ def _input(config: PipelineConfig, data_root: Any = None) -> tuple[Any, example_
             tfx.proto.Input.Split(name="single_split", pattern=pattern)])
     if data_root is not None:
         return data_root, tfx.proto.Input(splits=[
-            tfx.proto.Input.Split(name="single_split", pattern=_PATTERNS[config.data.format])])
+            tfx.proto.Input.Split(name="single_split", pattern=config.data.format.file_pattern)])
     path = config.data.path
     if os.path.isfile(path):
         base, pattern = os.path.dirname(path), os.path.basename(path)
     else:
-        base, pattern = path, _PATTERNS[config.data.format]
+        base, pattern = path, config.data.format.file_pattern
     return base, tfx.proto.Input(splits=[tfx.proto.Input.Split(name="single_split", pattern=pattern)])
 
 
@@ -176,13 +173,13 @@ def create_pipeline(config: PipelineConfig, *, pipeline_root: str, serving_dir: 
         schema=schema_gen.outputs["schema"]).with_id("ExampleValidator")
     components.append(example_validator)
 
-    drift = None
+    drift, history_dir = None, statistics_history_dir(pipeline_root)
     if config.drift.enabled:
         # Compares the span's train statistics with the last accepted span's (drift) and with
         # logged serving requests' (skew), with TFDV's comparators.
         drift_check = DriftCheck(
             statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"],
-            history_dir=statistics_history_dir(pipeline_root),
+            history_dir=history_dir,
             features=json.dumps(list(config.drift.features) or sorted(config.features)),
             categorical_threshold=config.drift.categorical_threshold,
             numeric_threshold=config.drift.numeric_threshold,
@@ -197,7 +194,7 @@ def create_pipeline(config: PipelineConfig, *, pipeline_root: str, serving_dir: 
     anomalies_gate = AnomaliesGate(
         anomalies=example_validator.outputs["anomalies"], drift=drift,
         statistics=statistics_gen.outputs["statistics"] if drift is not None else None,
-        history_dir=statistics_history_dir(pipeline_root) if drift is not None else None,
+        history_dir=history_dir if drift is not None else None,
         accept_drift=config.drift.accept).with_id("AnomaliesGate")
     components.append(anomalies_gate)
 

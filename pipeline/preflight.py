@@ -12,8 +12,6 @@ import os
 
 from pipeline.config import ConfigError, DataFormat, PipelineConfig
 
-_PATTERNS = {DataFormat.CSV: "*.csv", DataFormat.TFRECORD: "*", DataFormat.PARQUET: "*.parquet"}
-
 
 def data_files(config: PipelineConfig) -> list[str]:
     """The input files: the path itself, the matching files in that directory, or those of the
@@ -30,10 +28,10 @@ def data_files(config: PipelineConfig) -> list[str]:
     elif os.path.isfile(path):
         files = [path]
     else:
-        files = sorted(f for f in glob.glob(os.path.join(path, _PATTERNS[config.data.format]))
+        files = sorted(f for f in glob.glob(os.path.join(path, config.data.format.file_pattern))
                        if os.path.isfile(f))
         if not files:
-            raise ConfigError(f"data directory {path} holds no {_PATTERNS[config.data.format]} "
+            raise ConfigError(f"data directory {path} holds no {config.data.format.file_pattern} "
                               f"files; put the {config.data.format.value} data there or point "
                               "data.path elsewhere")
     for f in files:

@@ -9,21 +9,16 @@ from __future__ import annotations
 import os
 
 from pipeline.config import ConfigError, PipelineConfig
-from pipeline.metadata import node_id, open_store
+from pipeline.metadata import node_id, open_store, producers
 
 TRAINING, SERVING = "TRAINING", "SERVING"
 
 
 def latest_inferred_schema(config: PipelineConfig) -> str:
     """The schema.pbtxt of the newest SchemaGen run that inferred one."""
-    from ml_metadata.proto import metadata_store_pb2
-
     store = open_store(config.metadata_path)
     schemas = {a.id: a for a in store.get_artifacts_by_type("Schema")}
-    producer: dict[int, int] = {}
-    for event in store.get_events_by_artifact_ids(list(schemas)):
-        if event.type == metadata_store_pb2.Event.OUTPUT:
-            producer.setdefault(event.artifact_id, event.execution_id)
+    producer = producers(store, list(schemas))
     executions = {e.id: e for e in store.get_executions_by_id(list(set(producer.values())))}
     candidates = [schemas[artifact_id] for artifact_id, execution_id in producer.items()
                   if node_id(store, executions[execution_id], config.pipeline_name) == "SchemaGen"

@@ -63,15 +63,6 @@ def record(history_dir: str, span: int, statistics_file: str) -> str:
     return target
 
 
-def load_statistics(path: str) -> statistics_pb2.DatasetFeatureStatisticsList:
-    import tensorflow as tf
-
-    statistics = statistics_pb2.DatasetFeatureStatisticsList()
-    with tf.io.gfile.GFile(path, "rb") as f:
-        statistics.ParseFromString(f.read())
-    return statistics
-
-
 def with_comparators(schema: schema_pb2.Schema, features: list[str], categorical_threshold: float,
                      numeric_threshold: float) -> schema_pb2.Schema:
     """A copy of `schema` with a drift comparator on each of `features` that it knows."""

@@ -39,11 +39,13 @@ def _span(statistics: types.Artifact, exec_properties: dict[str, Any]) -> int:
 class Executor(base_executor.BaseExecutor):
     def Do(self, input_dict: dict[str, list[types.Artifact]],
            output_dict: dict[str, list[types.Artifact]], exec_properties: dict[str, Any]) -> None:
+        import tensorflow_data_validation as tfdv
+
         statistics = artifact_utils.get_single_instance(input_dict["statistics"])
         schema_artifact = artifact_utils.get_single_instance(input_dict["schema"])
         output = artifact_utils.get_single_instance(output_dict["drift"])
         span = _span(statistics, exec_properties)
-        current = drift.load_statistics(
+        current = tfdv.load_stats_binary(
             os.path.join(artifact_utils.get_split_uri([statistics], SPLIT), drift.STATS_FILE))
         schema = io_utils.SchemaReader().read(io_utils.get_only_uri_in_dir(schema_artifact.uri))
         comparators = (json.loads(exec_properties["features"]), exec_properties["categorical_threshold"],
@@ -51,7 +53,7 @@ class Executor(base_executor.BaseExecutor):
         baseline = drift.baseline_span(exec_properties["history_dir"], span)
         found = anomalies_pb2.Anomalies()  # the first span has nothing to drift from
         if baseline is not None:
-            found = drift.compare(current, drift.load_statistics(
+            found = drift.compare(current, tfdv.load_stats_binary(
                 drift.stats_path(exec_properties["history_dir"], baseline)),
                 drift.with_comparators(schema, *comparators))
         requests_dir = exec_properties.get("serving_requests")
