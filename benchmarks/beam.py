@@ -21,7 +21,7 @@ from typing import Iterator
 
 from benchmarks import endtoend, measure
 
-BEAM_COMPONENTS = ["ExampleGen", "StatisticsGen", "Transform", "Evaluator"]
+BEAM_COMPONENTS = endtoend.BEAM_COMPONENTS
 DATA_HEAVY = ["StatisticsGen", "Transform", "Evaluator"]
 
 
@@ -113,6 +113,10 @@ def run_modes(data: str, work_dir: str, modes: list[str], workers: int = 2,
     return results, failures
 
 
+def _gib(n: int | None) -> str:
+    return "-" if n is None else f"{n / 2**30:.2f}"
+
+
 def modes_table(results, failures: list[str] = ()) -> str:
     failed = "".join(f"\nfailed: {f}" for f in failures)
     if not results:
@@ -130,6 +134,9 @@ def modes_table(results, failures: list[str] = ()) -> str:
     if rows:
         body.append(["rows/s through the three"] + [f"{rows / h:.0f}" for h in heavy])
     body.append(["whole pipeline wall, s"] + [f"{r.measured.seconds:.1f}" for _, r, _ in results])
+    body.append(["peak PSS, pipeline's process tree, GiB"] + [f"{r.measured.peak_tree_pss / 2**30:.2f}" for _, r, _ in results])
+    for component in BEAM_COMPONENTS:
+        body.append([f"  during {component}"] + [_gib(r.peak_pss(component)) for _, r, _ in results])
     body.append(["peak RSS, pipeline's process tree, GiB"] + [f"{r.measured.peak_tree_rss / 2**30:.2f}" for _, r, _ in results])
     body.append(["peak RSS, largest process, GiB"] + [f"{r.measured.peak_process_rss / 2**30:.2f}" for _, r, _ in results])
     for key in results[0][2]:

@@ -24,20 +24,28 @@ class PipelineResult:
     name: str
     measured: measure.Measured
     components: dict[str, float]   # component id -> seconds (ML Metadata timestamps)
+    windows: dict[str, tuple[float, float]]  # component id -> (start, end), seconds since the epoch
     auc: float | None
     examples: int | None           # rows the Evaluator scored
     output_dir: str
     log_path: str
 
+    def peak_pss(self, component: str) -> int | None:
+        """The largest PSS of the run's process tree sampled while `component` ran."""
+        window = self.windows.get(component)
+        return self.measured.peak_pss_between(*window) if window else None
 
-def _mlmd(metadata_path: str, pipeline_name: str) -> tuple[dict[str, float], dict[str, float]]:
+
+def _mlmd(metadata_path: str, pipeline_name: str) -> tuple[dict[str, float], dict[str, tuple[float, float]],
+                                                             dict[str, float]]:
     from pipeline import metadata
 
     runs = metadata.runs(metadata_path, pipeline_name, limit=1)
     if not runs:
-        return {}, {}
+        return {}, {}, {}
     run = runs[0]
-    return {e.node_id: e.seconds for e in run.executions if e.seconds is not None}, run.metrics
+    done = [e for e in run.executions if e.seconds is not None]
+    return {e.node_id: e.seconds for e in done}, {e.node_id: e.window for e in done}, run.metrics
 
 
 def run_ours(name: str, data_path: str, output_dir: str, overrides: list[str] = (),
@@ -60,9 +68,9 @@ def run_ours(name: str, data_path: str, output_dir: str, overrides: list[str] = 
     from pipeline.config import load_config
 
     config = load_config(None, sets)
-    components, metrics = _mlmd(config.metadata_path, config.pipeline_name)
+    components, windows, metrics = _mlmd(config.metadata_path, config.pipeline_name)
     count = metrics.get("example_count")
-    return PipelineResult(name, measured, components, metrics.get("auc"),
+    return PipelineResult(name, measured, components, windows, metrics.get("auc"),
                           int(count) if count is not None else None, output_dir, log_path)
 
 
@@ -136,11 +144,12 @@ def run_template(data_dir: str, work_dir: str) -> PipelineResult:
     measured = measure.run(cmd, env=env, cwd=code, log_path=log_path)
     if measured.returncode:
         raise RuntimeError(f"the taxi template failed (exit {measured.returncode}); see {log_path}")
-    components, metrics = _mlmd(metadata_path, pipeline_name)
+    components, windows, metrics = _mlmd(metadata_path, pipeline_name)
     # the template leaves its ExampleGen's id at the class name
     components["ExampleGen"] = components.pop("CsvExampleGen", None)
+    windows["ExampleGen"] = windows.pop("CsvExampleGen", None)
     count = metrics.get("example_count")
-    return PipelineResult("TFX taxi template", measured, components, metrics.get("auc"),
+    return PipelineResult("TFX taxi template", measured, components, windows, metrics.get("auc"),
                           int(count) if count is not None else None, out, log_path)
 
 
@@ -237,6 +246,14 @@ COMPONENT_ORDER = ["ExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator
                    "latest_blessed_model_resolver", "Evaluator", "Pusher"]
 
 
+# The components that run Beam pipelines: where data, and so memory, grows with the rows.
+BEAM_COMPONENTS = ["ExampleGen", "StatisticsGen", "Transform", "Evaluator"]
+
+
+def _gib(n: int | None) -> float | None:
+    return None if n is None else n / 2**30
+
+
 def _median_of(results: list[PipelineResult], get) -> float | None:
     values = [v for v in (get(r) for r in results) if v is not None]
     return measure.median(values) if values else None
@@ -259,6 +276,7 @@ def comparison_table(ours: list[PipelineResult], template: list[PipelineResult],
     for name in names:
         add(f"  {name}, s", lambda r, n=name: r.components.get(n))
     add("  outside components, s", lambda r: r.measured.seconds - sum(r.components.values()))
+    add("peak PSS, process tree, GiB", lambda r: r.measured.peak_tree_pss / 2**30, lambda v: f"{v:.2f}")
     add("peak RSS, process tree, GiB", lambda r: r.measured.peak_tree_rss / 2**30, lambda v: f"{v:.2f}")
     add("peak RSS, one process, GiB", lambda r: r.measured.peak_process_rss / 2**30, lambda v: f"{v:.2f}")
     add("components run", lambda r: len(r.components), lambda v: f"{v:.0f}")
@@ -297,6 +315,9 @@ def scale_table(results: list[tuple[int, float, PipelineResult]]) -> str:
     for name in names:
         add(f"  {name}", [r.components.get(name) for _, _, r in results],
             throughput=name in ("ExampleGen", "StatisticsGen", "Transform", "Evaluator"))
+    add("peak PSS tree, GiB", [r.measured.peak_tree_pss / 2**30 for _, _, r in results], False, 2)
+    for name in BEAM_COMPONENTS:
+        add(f"  during {name}", [_gib(r.peak_pss(name)) for _, _, r in results], False, 2)
     add("peak RSS tree, GiB", [r.measured.peak_tree_rss / 2**30 for _, _, r in results], False, 2)
     add("peak RSS one process, GiB", [r.measured.peak_process_rss / 2**30 for _, _, r in results], False, 2)
     text = measure.table(header, body)
@@ -316,6 +337,7 @@ def variants_table(results: dict[str, list[PipelineResult]]) -> str:
     add("wall time, s", lambda r: r.measured.seconds)
     for name in components:
         add(f"  {name}, s", lambda r, n=name: r.components.get(n))
+    add("peak PSS tree, GiB", lambda r: r.measured.peak_tree_pss / 2**30, lambda v: f"{v:.2f}")
     add("peak RSS tree, GiB", lambda r: r.measured.peak_tree_rss / 2**30, lambda v: f"{v:.2f}")
     add("test AUC", lambda r: r.auc, lambda v: f"{v:.4f}")
     body.append(["wall times, s"] + [" ".join(f"{r.measured.seconds:.0f}" for r in results[n]) for n in names])

@@ -30,15 +30,32 @@ def machine() -> str:
 
 
 @dataclasses.dataclass
+class Sample:
+    at: float       # time.time() of the sample
+    tree_rss: int   # bytes: RSS summed over the process tree
+    tree_pss: int   # bytes: PSS summed over the process tree (shared pages split between sharers)
+
+
+@dataclasses.dataclass
 class Measured:
     seconds: float
     peak_tree_rss: int    # bytes: the largest sampled sum of RSS over the process tree
     peak_process_rss: int  # bytes: the largest RSS of any single process (kernel's count)
     returncode: int
+    # bytes: the largest sampled sum of PSS over the tree. With several processes (Beam's
+    # multi_processing workers) summed RSS counts the pages they share (TensorFlow's libraries)
+    # once per process; PSS counts each page once, which is what the machine must hold.
+    peak_tree_pss: int = 0
+    samples: list[Sample] = dataclasses.field(default_factory=list)
+
+    def peak_pss_between(self, start: float, end: float) -> int | None:
+        """The largest tree PSS sampled from `start` to `end` (time.time() seconds), if any was."""
+        inside = [s.tree_pss for s in self.samples if start <= s.at <= end]
+        return max(inside) if inside else None
 
 
-def _tree_rss(pid: int) -> int:
-    """RSS summed over a process and all its descendants, from /proc."""
+def _tree(pid: int) -> dict[int, int]:
+    """{pid: RSS in bytes} for a process and all its descendants, from /proc."""
     children: dict[int, list[int]] = {}
     rss: dict[int, int] = {}
     page = os.sysconf("SC_PAGE_SIZE")
@@ -54,30 +71,53 @@ def _tree_rss(pid: int) -> int:
         child, parent = int(entry), int(fields[1])
         children.setdefault(parent, []).append(child)
         rss[child] = int(fields[21]) * page
-    total, todo = 0, [pid]
+    found, todo = {}, [pid]
     while todo:
         current = todo.pop()
-        total += rss.get(current, 0)
+        if current in rss:
+            found[current] = rss[current]
         todo += children.get(current, [])
-    return total
+    return found
+
+
+def _tree_rss(pid: int) -> int:
+    """RSS summed over a process and all its descendants."""
+    return sum(_tree(pid).values())
+
+
+def _pss(pid: int) -> int:
+    """A process's proportional set size in bytes (0 once it has gone)."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def sample(pid: int) -> Sample:
+    """The memory of a process tree now."""
+    tree = _tree(pid)
+    return Sample(time.time(), sum(tree.values()), sum(_pss(p) for p in tree))
 
 
 def run(cmd: Sequence[str], *, env: dict | None = None, cwd: str | None = None,
         log_path: str | None = None, interval: float = 0.5) -> Measured:
-    """Runs `cmd`, sampling the RSS of its process tree; output goes to `log_path`."""
+    """Runs `cmd`, sampling the RSS and PSS of its process tree; output goes to `log_path`."""
     log = open(log_path, "w") if log_path else subprocess.DEVNULL
     try:
         started = time.monotonic()
         proc = subprocess.Popen(list(cmd), env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
-        peak = 0
+        samples: list[Sample] = []
         done = threading.Event()
 
-        def sample() -> None:
-            nonlocal peak
+        def sampler_loop() -> None:
             while not done.wait(interval):
-                peak = max(peak, _tree_rss(proc.pid))
+                samples.append(sample(proc.pid))
 
-        sampler = threading.Thread(target=sample, daemon=True)
+        sampler = threading.Thread(target=sampler_loop, daemon=True)
         sampler.start()
         # wait4 gives this child's own resource usage (it includes its reaped descendants).
         _, status, usage = os.wait4(proc.pid, 0)
@@ -88,7 +128,8 @@ def run(cmd: Sequence[str], *, env: dict | None = None, cwd: str | None = None,
     finally:
         if log_path:
             log.close()
-    return Measured(seconds, peak, usage.ru_maxrss * 1024, proc.returncode)
+    return Measured(seconds, max((s.tree_rss for s in samples), default=0), usage.ru_maxrss * 1024,
+                    proc.returncode, max((s.tree_pss for s in samples), default=0), samples)
 
 
 def stop(proc: subprocess.Popen, timeout: float) -> None:

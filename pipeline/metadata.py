@@ -27,6 +27,7 @@ class ExecutionInfo:
     node_id: str
     state: str            # COMPLETE, CACHED, FAILED, RUNNING, ...
     seconds: float | None
+    window: tuple[float, float] | None = None  # (start, end) in seconds since the epoch
 
 
 @dataclasses.dataclass
@@ -161,10 +162,12 @@ def _run_info(store, context, executions, pipeline_name: str) -> RunInfo:
     executions = sorted(executions, key=lambda e: e.create_time_since_epoch)
     infos = []
     for e in executions:
-        seconds = None
+        seconds = window = None
         if e.last_update_time_since_epoch and e.create_time_since_epoch:
-            seconds = (e.last_update_time_since_epoch - e.create_time_since_epoch) / 1000.0
-        infos.append(ExecutionInfo(node_id(store, e, pipeline_name), _STATES.get(e.last_known_state, "?"), seconds))
+            window = (e.create_time_since_epoch / 1000.0, e.last_update_time_since_epoch / 1000.0)
+            seconds = window[1] - window[0]
+        infos.append(ExecutionInfo(node_id(store, e, pipeline_name), _STATES.get(e.last_known_state, "?"),
+                                   seconds, window))
     outputs = _outputs(store, [e.id for e in executions]) if executions else {}
     metrics: dict[str, float] = {}
     failures: list[str] = []

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 
 import pytest
 
-from benchmarks import beam, measure
+from benchmarks import beam, endtoend, measure
 
 
 def test_percentile_interpolates_between_ranks():
@@ -52,9 +53,65 @@ def test_run_measures_a_child_and_its_memory(tmp_path):
     assert result.seconds >= 1.2
     assert result.peak_process_rss > 200 * 2**20
     assert result.peak_tree_rss > 200 * 2**20
+    assert result.peak_tree_pss > 200 * 2**20
     assert measure.run([sys.executable, "-c", "raise SystemExit(3)"]).returncode == 3
 
 
 def test_tree_rss_counts_this_process():
     assert measure._tree_rss(os.getpid()) > 0
     assert "cores" in measure.machine() and "loadavg" in measure.machine()
+
+
+def test_pss_splits_pages_that_processes_share(tmp_path):
+    # A parent touches 200 MB and forks: until either writes, the pages are shared, so summed
+    # RSS counts them twice while summed PSS counts them once.
+    code = ("import os, time; b = bytearray(200 * 2**20); b[::4096] = b'x' * len(b[::4096]); "
+            "pid = os.fork(); time.sleep(1.5); pid and os.waitpid(pid, 0)")
+    result = measure.run([sys.executable, "-c", code], log_path=str(tmp_path / "log"), interval=0.1)
+    assert result.returncode == 0
+    assert result.peak_tree_rss > 400 * 2**20
+    assert 200 * 2**20 < result.peak_tree_pss < 330 * 2**20
+
+
+def test_peak_pss_between_looks_only_inside_the_window():
+    samples = [measure.Sample(at, rss, pss) for at, rss, pss in
+               [(10.0, 5, 1), (11.0, 9, 7), (12.0, 6, 3), (13.0, 8, 9)]]
+    measured = measure.Measured(4.0, 9, 9, 0, 9, samples)
+    assert measured.peak_pss_between(10.5, 12.0) == 7
+    assert measured.peak_pss_between(11.5, 12.5) == 3
+    assert measured.peak_pss_between(13.0, 13.0) == 9
+    assert measured.peak_pss_between(20.0, 21.0) is None
+
+
+def test_pss_of_a_gone_process_is_zero():
+    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    assert measure._pss(int(proc.stdout)) == 0
+    assert measure._pss(os.getpid()) > 0
+
+
+def _result(rows_seconds: dict[str, tuple[float, float]], samples) -> endtoend.PipelineResult:
+    measured = measure.Measured(30.0, max(s.tree_rss for s in samples), 0, 0,
+                                max(s.tree_pss for s in samples), samples)
+    return endtoend.PipelineResult("ours", measured, {n: end - start for n, (start, end) in rows_seconds.items()},
+                                   rows_seconds, 0.9, 100, "out", "log")
+
+
+def test_tables_show_the_memory_of_each_beam_component():
+    gib = 2**30
+    samples = [measure.Sample(at, pss + gib, pss) for at, pss in
+               [(100.0, 1 * gib), (101.0, 3 * gib), (105.0, 2 * gib), (106.0, 5 * gib)]]
+    result = _result({"ExampleGen": (100.5, 102.0), "Transform": (104.0, 105.5), "Evaluator": (107.0, 108.0)},
+                     samples)
+    assert result.peak_pss("ExampleGen") == 3 * gib
+    assert result.peak_pss("Transform") == 2 * gib
+    assert result.peak_pss("Evaluator") is None  # no sample fell inside it
+    assert result.peak_pss("Trainer") is None
+
+    scale = endtoend.scale_table([(1000, 1.0, result)]).splitlines()
+    assert [line.split() for line in scale if "during" in line] == [
+        ["during", "ExampleGen", "3.00"], ["during", "StatisticsGen", "-"],
+        ["during", "Transform", "2.00"], ["during", "Evaluator", "-"]]
+    assert any(line.split()[:5] == ["peak", "PSS", "tree,", "GiB", "5.00"] for line in scale)
+
+    modes = beam.modes_table([("in_memory", result, {"rows": 1}), ("multi_processing", result, {"rows": 1})])
+    assert ["during", "ExampleGen", "3.00", "3.00"] in [line.split() for line in modes.splitlines()]
