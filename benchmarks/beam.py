@@ -117,6 +117,10 @@ def _gib(n: int | None) -> str:
     return "-" if n is None else f"{n / 2**30:.2f}"
 
 
+def _cores(n: float | None) -> str:
+    return "-" if n is None else f"{n:.2f}"
+
+
 def modes_table(results, failures: list[str] = ()) -> str:
     failed = "".join(f"\nfailed: {f}" for f in failures)
     if not results:
@@ -137,6 +141,8 @@ def modes_table(results, failures: list[str] = ()) -> str:
     body.append(["peak PSS, pipeline's process tree, GiB"] + [f"{r.measured.peak_tree_pss / 2**30:.2f}" for _, r, _ in results])
     for component in BEAM_COMPONENTS:
         body.append([f"  during {component}"] + [_gib(r.peak_pss(component)) for _, r, _ in results])
+    for component in BEAM_COMPONENTS:  # CPU seconds over wall seconds
+        body.append([f"cores busy during {component}"] + [_cores(r.cores(component)) for _, r, _ in results])
     body.append(["peak RSS, pipeline's process tree, GiB"] + [f"{r.measured.peak_tree_rss / 2**30:.2f}" for _, r, _ in results])
     body.append(["peak RSS, largest process, GiB"] + [f"{r.measured.peak_process_rss / 2**30:.2f}" for _, r, _ in results])
     for key in results[0][2]:

@@ -35,6 +35,11 @@ class PipelineResult:
         window = self.windows.get(component)
         return self.measured.peak_pss_between(*window) if window else None
 
+    def cores(self, component: str) -> float | None:
+        """The average number of cores the run's process tree kept busy while `component` ran."""
+        window = self.windows.get(component)
+        return self.measured.cores_between(*window) if window else None
+
 
 def _mlmd(metadata_path: str, pipeline_name: str) -> tuple[dict[str, float], dict[str, tuple[float, float]],
                                                              dict[str, float]]:
@@ -318,6 +323,8 @@ def scale_table(results: list[tuple[int, float, PipelineResult]]) -> str:
     add("peak PSS tree, GiB", [r.measured.peak_tree_pss / 2**30 for _, _, r in results], False, 2)
     for name in BEAM_COMPONENTS:
         add(f"  during {name}", [_gib(r.peak_pss(name)) for _, _, r in results], False, 2)
+    for name in BEAM_COMPONENTS:  # CPU seconds over wall seconds
+        add(f"cores busy during {name}", [r.cores(name) for _, _, r in results], False, 2)
     add("peak RSS tree, GiB", [r.measured.peak_tree_rss / 2**30 for _, _, r in results], False, 2)
     add("peak RSS one process, GiB", [r.measured.peak_process_rss / 2**30 for _, _, r in results], False, 2)
     text = measure.table(header, body)

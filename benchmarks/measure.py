@@ -34,6 +34,7 @@ class Sample:
     at: float       # time.time() of the sample
     tree_rss: int   # bytes: RSS summed over the process tree
     tree_pss: int   # bytes: PSS summed over the process tree (shared pages split between sharers)
+    tree_cpu: float = 0.0  # CPU seconds used so far by the tree's processes (and their reaped children)
 
 
 @dataclasses.dataclass
@@ -53,12 +54,24 @@ class Measured:
         inside = [s.tree_pss for s in self.samples if start <= s.at <= end]
         return max(inside) if inside else None
 
+    def cores_between(self, start: float, end: float) -> float | None:
+        """Average cores the tree kept busy from `start` to `end`: CPU seconds over wall seconds
+        between the first and the last sample inside the window (None with fewer than two)."""
+        inside = [s for s in self.samples if start <= s.at <= end]
+        if len(inside) < 2 or inside[-1].at <= inside[0].at:
+            return None
+        return (inside[-1].tree_cpu - inside[0].tree_cpu) / (inside[-1].at - inside[0].at)
 
-def _tree(pid: int) -> dict[int, int]:
-    """{pid: RSS in bytes} for a process and all its descendants, from /proc."""
+
+def _tree(pid: int) -> dict[int, tuple[int, float]]:
+    """{pid: (RSS in bytes, CPU seconds)} for a process and all its descendants, from /proc.
+
+    A process's CPU seconds include those of its children that it has waited for, so the
+    tree's sum keeps counting workers that have already exited.
+    """
     children: dict[int, list[int]] = {}
-    rss: dict[int, int] = {}
-    page = os.sysconf("SC_PAGE_SIZE")
+    usage: dict[int, tuple[int, float]] = {}
+    page, tick = os.sysconf("SC_PAGE_SIZE"), os.sysconf("SC_CLK_TCK")
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -70,19 +83,20 @@ def _tree(pid: int) -> dict[int, int]:
         fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) "
         child, parent = int(entry), int(fields[1])
         children.setdefault(parent, []).append(child)
-        rss[child] = int(fields[21]) * page
+        # utime, stime, cutime, cstime (fields 14-17) in clock ticks; rss (field 24) in pages
+        usage[child] = int(fields[21]) * page, sum(int(f) for f in fields[11:15]) / tick
     found, todo = {}, [pid]
     while todo:
         current = todo.pop()
-        if current in rss:
-            found[current] = rss[current]
+        if current in usage:
+            found[current] = usage[current]
         todo += children.get(current, [])
     return found
 
 
 def _tree_rss(pid: int) -> int:
     """RSS summed over a process and all its descendants."""
-    return sum(_tree(pid).values())
+    return sum(rss for rss, _ in _tree(pid).values())
 
 
 def _pss(pid: int) -> int:
@@ -100,7 +114,8 @@ def _pss(pid: int) -> int:
 def sample(pid: int) -> Sample:
     """The memory of a process tree now."""
     tree = _tree(pid)
-    return Sample(time.time(), sum(tree.values()), sum(_pss(p) for p in tree))
+    return Sample(time.time(), sum(rss for rss, _ in tree.values()), sum(_pss(p) for p in tree),
+                  sum(cpu for _, cpu in tree.values()))
 
 
 def run(cmd: Sequence[str], *, env: dict | None = None, cwd: str | None = None,

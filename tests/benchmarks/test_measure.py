@@ -73,6 +73,18 @@ def test_pss_splits_pages_that_processes_share(tmp_path):
     assert 200 * 2**20 < result.peak_tree_pss < 330 * 2**20
 
 
+def test_run_counts_the_cores_a_tree_keeps_busy(tmp_path):
+    # Two processes spinning for ~1.5 s each keep about two cores busy; the parent idles.
+    spin = "import time; t = time.time() + 1.5\nwhile time.time() < t: pass"
+    code = (f"import subprocess, sys; ps = [subprocess.Popen([sys.executable, '-c', {spin!r}]) for _ in range(2)]; "
+            "[p.wait() for p in ps]")
+    result = measure.run([sys.executable, "-c", code], log_path=str(tmp_path / "log"), interval=0.1)
+    assert result.returncode == 0
+    cores = result.cores_between(result.samples[0].at, result.samples[-1].at)
+    assert cores is not None and 1.3 < cores < 2.2, cores
+    assert result.cores_between(0.0, 1.0) is None
+
+
 def test_peak_pss_between_looks_only_inside_the_window():
     samples = [measure.Sample(at, rss, pss) for at, rss, pss in
                [(10.0, 5, 1), (11.0, 9, 7), (12.0, 6, 3), (13.0, 8, 9)]]
@@ -98,19 +110,22 @@ def _result(rows_seconds: dict[str, tuple[float, float]], samples) -> endtoend.P
 
 def test_tables_show_the_memory_of_each_beam_component():
     gib = 2**30
-    samples = [measure.Sample(at, pss + gib, pss) for at, pss in
-               [(100.0, 1 * gib), (101.0, 3 * gib), (105.0, 2 * gib), (106.0, 5 * gib)]]
+    samples = [measure.Sample(at, pss + gib, pss, cpu) for at, pss, cpu in
+               [(100.0, 1 * gib, 0.0), (101.0, 3 * gib, 2.0), (105.0, 2 * gib, 3.0), (105.4, 1 * gib, 3.6),
+                (106.0, 5 * gib, 4.0)]]
     result = _result({"ExampleGen": (100.5, 102.0), "Transform": (104.0, 105.5), "Evaluator": (107.0, 108.0)},
                      samples)
     assert result.peak_pss("ExampleGen") == 3 * gib
     assert result.peak_pss("Transform") == 2 * gib
     assert result.peak_pss("Evaluator") is None  # no sample fell inside it
     assert result.peak_pss("Trainer") is None
+    assert result.cores("ExampleGen") is None  # one sample inside: no interval to measure
 
     scale = endtoend.scale_table([(1000, 1.0, result)]).splitlines()
-    assert [line.split() for line in scale if "during" in line] == [
+    assert [line.split() for line in scale if line.startswith("  during")] == [
         ["during", "ExampleGen", "3.00"], ["during", "StatisticsGen", "-"],
         ["during", "Transform", "2.00"], ["during", "Evaluator", "-"]]
+    assert ["cores", "busy", "during", "Transform", "1.50"] in [line.split() for line in scale]
     assert any(line.split()[:5] == ["peak", "PSS", "tree,", "GiB", "5.00"] for line in scale)
 
     modes = beam.modes_table([("in_memory", result, {"rows": 1}), ("multi_processing", result, {"rows": 1})])
