@@ -60,7 +60,9 @@ class Measured:
         inside = [s for s in self.samples if start <= s.at <= end]
         if len(inside) < 2 or inside[-1].at <= inside[0].at:
             return None
-        return (inside[-1].tree_cpu - inside[0].tree_cpu) / (inside[-1].at - inside[0].at)
+        # CPU seconds only grow; a child reaped between reading its stat and its parent's can
+        # make one sample read low, so the window ends at the highest reading.
+        return (max(s.tree_cpu for s in inside) - inside[0].tree_cpu) / (inside[-1].at - inside[0].at)
 
 
 def _tree(pid: int) -> dict[int, tuple[int, float]]:
@@ -130,7 +132,9 @@ def run(cmd: Sequence[str], *, env: dict | None = None, cwd: str | None = None,
 
         def sampler_loop() -> None:
             while not done.wait(interval):
-                samples.append(sample(proc.pid))
+                now = sample(proc.pid)
+                if now.tree_rss:  # nothing left to read once the process has been reaped
+                    samples.append(now)
 
         sampler = threading.Thread(target=sampler_loop, daemon=True)
         sampler.start()
