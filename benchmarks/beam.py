@@ -113,12 +113,8 @@ def run_modes(data: str, work_dir: str, modes: list[str], workers: int = 2,
     return results, failures
 
 
-def _gib(n: int | None) -> str:
-    return "-" if n is None else f"{n / 2**30:.2f}"
-
-
-def _cores(n: float | None) -> str:
-    return "-" if n is None else f"{n:.2f}"
+def _two_places(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
 
 
 def modes_table(results, failures: list[str] = ()) -> str:
@@ -140,9 +136,9 @@ def modes_table(results, failures: list[str] = ()) -> str:
     body.append(["whole pipeline wall, s"] + [f"{r.measured.seconds:.1f}" for _, r, _ in results])
     body.append(["peak PSS, pipeline's process tree, GiB"] + [f"{r.measured.peak_tree_pss / 2**30:.2f}" for _, r, _ in results])
     for component in BEAM_COMPONENTS:
-        body.append([f"  during {component}"] + [_gib(r.peak_pss(component)) for _, r, _ in results])
+        body.append([f"  during {component}"] + [_two_places(endtoend.gib(r.peak_pss(component))) for _, r, _ in results])
     for component in BEAM_COMPONENTS:  # CPU seconds over wall seconds
-        body.append([f"cores busy during {component}"] + [_cores(r.cores(component)) for _, r, _ in results])
+        body.append([f"cores busy during {component}"] + [_two_places(r.cores(component)) for _, r, _ in results])
     body.append(["peak RSS, pipeline's process tree, GiB"] + [f"{r.measured.peak_tree_rss / 2**30:.2f}" for _, r, _ in results])
     body.append(["peak RSS, largest process, GiB"] + [f"{r.measured.peak_process_rss / 2**30:.2f}" for _, r, _ in results])
     for key in results[0][2]:

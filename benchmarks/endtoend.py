@@ -23,12 +23,16 @@ TEMPLATE_PACKAGE = "tfx.experimental.templates.taxi"
 class PipelineResult:
     name: str
     measured: measure.Measured
-    components: dict[str, float]   # component id -> seconds (ML Metadata timestamps)
-    windows: dict[str, tuple[float, float]]  # component id -> (start, end), seconds since the epoch
+    windows: dict[str, tuple[float, float]]  # component id -> (start, end): ML Metadata timestamps
     auc: float | None
     examples: int | None           # rows the Evaluator scored
     output_dir: str
     log_path: str
+
+    @property
+    def components(self) -> dict[str, float]:
+        """Component id -> seconds it ran."""
+        return {name: end - start for name, (start, end) in self.windows.items()}
 
     def peak_pss(self, component: str) -> int | None:
         """The largest PSS of the run's process tree sampled while `component` ran."""
@@ -41,16 +45,15 @@ class PipelineResult:
         return self.measured.cores_between(*window) if window else None
 
 
-def _mlmd(metadata_path: str, pipeline_name: str) -> tuple[dict[str, float], dict[str, tuple[float, float]],
-                                                             dict[str, float]]:
+def _mlmd(metadata_path: str, pipeline_name: str) -> tuple[dict[str, tuple[float, float]], dict[str, float]]:
+    """(component id -> its time window, test metrics) of the newest run."""
     from pipeline import metadata
 
     runs = metadata.runs(metadata_path, pipeline_name, limit=1)
     if not runs:
-        return {}, {}, {}
+        return {}, {}
     run = runs[0]
-    done = [e for e in run.executions if e.seconds is not None]
-    return {e.node_id: e.seconds for e in done}, {e.node_id: e.window for e in done}, run.metrics
+    return {e.node_id: e.window for e in run.executions if e.window is not None}, run.metrics
 
 
 def run_ours(name: str, data_path: str, output_dir: str, overrides: list[str] = (),
@@ -73,9 +76,9 @@ def run_ours(name: str, data_path: str, output_dir: str, overrides: list[str] = 
     from pipeline.config import load_config
 
     config = load_config(None, sets)
-    components, windows, metrics = _mlmd(config.metadata_path, config.pipeline_name)
+    windows, metrics = _mlmd(config.metadata_path, config.pipeline_name)
     count = metrics.get("example_count")
-    return PipelineResult(name, measured, components, windows, metrics.get("auc"),
+    return PipelineResult(name, measured, windows, metrics.get("auc"),
                           int(count) if count is not None else None, output_dir, log_path)
 
 
@@ -149,12 +152,12 @@ def run_template(data_dir: str, work_dir: str) -> PipelineResult:
     measured = measure.run(cmd, env=env, cwd=code, log_path=log_path)
     if measured.returncode:
         raise RuntimeError(f"the taxi template failed (exit {measured.returncode}); see {log_path}")
-    components, windows, metrics = _mlmd(metadata_path, pipeline_name)
+    windows, metrics = _mlmd(metadata_path, pipeline_name)
     # the template leaves its ExampleGen's id at the class name
-    components["ExampleGen"] = components.pop("CsvExampleGen", None)
-    windows["ExampleGen"] = windows.pop("CsvExampleGen", None)
+    if "CsvExampleGen" in windows:
+        windows["ExampleGen"] = windows.pop("CsvExampleGen")
     count = metrics.get("example_count")
-    return PipelineResult("TFX taxi template", measured, components, windows, metrics.get("auc"),
+    return PipelineResult("TFX taxi template", measured, windows, metrics.get("auc"),
                           int(count) if count is not None else None, out, log_path)
 
 
@@ -255,7 +258,7 @@ COMPONENT_ORDER = ["ExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator
 BEAM_COMPONENTS = ["ExampleGen", "StatisticsGen", "Transform", "Evaluator"]
 
 
-def _gib(n: int | None) -> float | None:
+def gib(n: int | None) -> float | None:
     return None if n is None else n / 2**30
 
 
@@ -319,10 +322,10 @@ def scale_table(results: list[tuple[int, float, PipelineResult]]) -> str:
     add("wall time", [r.measured.seconds for _, _, r in results])
     for name in names:
         add(f"  {name}", [r.components.get(name) for _, _, r in results],
-            throughput=name in ("ExampleGen", "StatisticsGen", "Transform", "Evaluator"))
+            throughput=name in BEAM_COMPONENTS)
     add("peak PSS tree, GiB", [r.measured.peak_tree_pss / 2**30 for _, _, r in results], False, 2)
     for name in BEAM_COMPONENTS:
-        add(f"  during {name}", [_gib(r.peak_pss(name)) for _, _, r in results], False, 2)
+        add(f"  during {name}", [gib(r.peak_pss(name)) for _, _, r in results], False, 2)
     for name in BEAM_COMPONENTS:  # CPU seconds over wall seconds
         add(f"cores busy during {name}", [r.cores(name) for _, _, r in results], False, 2)
     add("peak RSS tree, GiB", [r.measured.peak_tree_rss / 2**30 for _, _, r in results], False, 2)

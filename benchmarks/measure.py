@@ -40,14 +40,21 @@ class Sample:
 @dataclasses.dataclass
 class Measured:
     seconds: float
-    peak_tree_rss: int    # bytes: the largest sampled sum of RSS over the process tree
     peak_process_rss: int  # bytes: the largest RSS of any single process (kernel's count)
     returncode: int
-    # bytes: the largest sampled sum of PSS over the tree. With several processes (Beam's
-    # multi_processing workers) summed RSS counts the pages they share (TensorFlow's libraries)
-    # once per process; PSS counts each page once, which is what the machine must hold.
-    peak_tree_pss: int = 0
     samples: list[Sample] = dataclasses.field(default_factory=list)
+
+    @property
+    def peak_tree_rss(self) -> int:
+        """Bytes: the largest sampled sum of RSS over the process tree."""
+        return max((s.tree_rss for s in self.samples), default=0)
+
+    @property
+    def peak_tree_pss(self) -> int:
+        """Bytes: the largest sampled sum of PSS over the tree. With several processes (Beam's
+        multi_processing workers) summed RSS counts the pages they share (TensorFlow's libraries)
+        once per process; PSS counts each page once, which is what the machine must hold."""
+        return max((s.tree_pss for s in self.samples), default=0)
 
     def peak_pss_between(self, start: float, end: float) -> int | None:
         """The largest tree PSS sampled from `start` to `end` (time.time() seconds), if any was."""
@@ -96,11 +103,6 @@ def _tree(pid: int) -> dict[int, tuple[int, float]]:
     return found
 
 
-def _tree_rss(pid: int) -> int:
-    """RSS summed over a process and all its descendants."""
-    return sum(rss for rss, _ in _tree(pid).values())
-
-
 def _pss(pid: int) -> int:
     """A process's proportional set size in bytes (0 once it has gone)."""
     try:
@@ -114,7 +116,7 @@ def _pss(pid: int) -> int:
 
 
 def sample(pid: int) -> Sample:
-    """The memory of a process tree now."""
+    """The memory and CPU seconds of a process tree now."""
     tree = _tree(pid)
     return Sample(time.time(), sum(rss for rss, _ in tree.values()), sum(_pss(p) for p in tree),
                   sum(cpu for _, cpu in tree.values()))
@@ -122,7 +124,8 @@ def sample(pid: int) -> Sample:
 
 def run(cmd: Sequence[str], *, env: dict | None = None, cwd: str | None = None,
         log_path: str | None = None, interval: float = 0.5) -> Measured:
-    """Runs `cmd`, sampling the RSS and PSS of its process tree; output goes to `log_path`."""
+    """Runs `cmd`, sampling the RSS, PSS and CPU seconds of its process tree; output goes to
+    `log_path`."""
     log = open(log_path, "w") if log_path else subprocess.DEVNULL
     try:
         started = time.monotonic()
@@ -147,8 +150,7 @@ def run(cmd: Sequence[str], *, env: dict | None = None, cwd: str | None = None,
     finally:
         if log_path:
             log.close()
-    return Measured(seconds, max((s.tree_rss for s in samples), default=0), usage.ru_maxrss * 1024,
-                    proc.returncode, max((s.tree_pss for s in samples), default=0), samples)
+    return Measured(seconds, usage.ru_maxrss * 1024, proc.returncode, samples)
 
 
 def stop(proc: subprocess.Popen, timeout: float) -> None:

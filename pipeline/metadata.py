@@ -26,8 +26,11 @@ def sqlite_config(path: str) -> metadata_store_pb2.ConnectionConfig:
 class ExecutionInfo:
     node_id: str
     state: str            # COMPLETE, CACHED, FAILED, RUNNING, ...
-    seconds: float | None
-    window: tuple[float, float] | None = None  # (start, end) in seconds since the epoch
+    window: tuple[float, float] | None  # (start, end) in seconds since the epoch
+
+    @property
+    def seconds(self) -> float | None:
+        return None if self.window is None else self.window[1] - self.window[0]
 
 
 @dataclasses.dataclass
@@ -162,12 +165,10 @@ def _run_info(store, context, executions, pipeline_name: str) -> RunInfo:
     executions = sorted(executions, key=lambda e: e.create_time_since_epoch)
     infos = []
     for e in executions:
-        seconds = window = None
+        window = None
         if e.last_update_time_since_epoch and e.create_time_since_epoch:
             window = (e.create_time_since_epoch / 1000.0, e.last_update_time_since_epoch / 1000.0)
-            seconds = window[1] - window[0]
-        infos.append(ExecutionInfo(node_id(store, e, pipeline_name), _STATES.get(e.last_known_state, "?"),
-                                   seconds, window))
+        infos.append(ExecutionInfo(node_id(store, e, pipeline_name), _STATES.get(e.last_known_state, "?"), window))
     outputs = _outputs(store, [e.id for e in executions]) if executions else {}
     metrics: dict[str, float] = {}
     failures: list[str] = []

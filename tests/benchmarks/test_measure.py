@@ -58,7 +58,7 @@ def test_run_measures_a_child_and_its_memory(tmp_path):
 
 
 def test_tree_rss_counts_this_process():
-    assert measure._tree_rss(os.getpid()) > 0
+    assert measure.sample(os.getpid()).tree_rss > 0
     assert "cores" in measure.machine() and "loadavg" in measure.machine()
 
 
@@ -89,7 +89,7 @@ def test_run_counts_the_cores_a_tree_keeps_busy(tmp_path):
 def test_peak_pss_between_looks_only_inside_the_window():
     samples = [measure.Sample(at, rss, pss) for at, rss, pss in
                [(10.0, 5, 1), (11.0, 9, 7), (12.0, 6, 3), (13.0, 8, 9)]]
-    measured = measure.Measured(4.0, 9, 9, 0, 9, samples)
+    measured = measure.Measured(4.0, 9, 0, samples)
     assert measured.peak_pss_between(10.5, 12.0) == 7
     assert measured.peak_pss_between(11.5, 12.5) == 3
     assert measured.peak_pss_between(13.0, 13.0) == 9
@@ -103,10 +103,8 @@ def test_pss_of_a_gone_process_is_zero():
 
 
 def _result(rows_seconds: dict[str, tuple[float, float]], samples) -> endtoend.PipelineResult:
-    measured = measure.Measured(30.0, max(s.tree_rss for s in samples), 0, 0,
-                                max(s.tree_pss for s in samples), samples)
-    return endtoend.PipelineResult("ours", measured, {n: end - start for n, (start, end) in rows_seconds.items()},
-                                   rows_seconds, 0.9, 100, "out", "log")
+    measured = measure.Measured(30.0, 0, 0, samples)
+    return endtoend.PipelineResult("ours", measured, rows_seconds, 0.9, 100, "out", "log")
 
 
 def test_tables_show_the_memory_of_each_beam_component():
@@ -136,6 +134,6 @@ def test_tables_show_the_memory_of_each_beam_component():
 def test_cores_ignore_a_sample_that_read_low():
     # The last sample missed a just-reaped child's CPU seconds: the window still ends at 3.0.
     samples = [measure.Sample(at, 1, 1, cpu) for at, cpu in [(0.0, 0.0), (1.0, 2.0), (2.0, 3.0), (2.0 + 1e-3, 0.5)]]
-    measured = measure.Measured(2.0, 1, 1, 0, 1, samples)
+    measured = measure.Measured(2.0, 1, 0, samples)
     assert measured.cores_between(0.0, 2.0) == 1.5
     assert abs(measured.cores_between(0.0, 3.0) - 3.0 / 2.001) < 1e-9
