@@ -21,6 +21,7 @@ from tfx.dsl.components.base import executor_spec
 from tfx.proto import example_gen_pb2
 
 from components.anomalies_gate import AnomaliesGate
+from components.csv_example_gen import CsvExampleGen
 from components.drift_check import DriftCheck
 from components.evaluator import Evaluator
 from components.serving_baseline import ServingBaseline
@@ -70,7 +71,7 @@ def _example_gen(config: PipelineConfig, data_root: Any = None):
         kwargs["range_config"] = tfx.proto.RangeConfig(
             rolling_range=tfx.proto.RollingRange(num_spans=config.data.rolling_spans))
     if config.data.format is DataFormat.CSV:
-        return tfx.components.CsvExampleGen(**kwargs)
+        return CsvExampleGen(**kwargs)
     if config.data.format is DataFormat.TFRECORD:
         return tfx.components.ImportExampleGen(**kwargs)
     return FileBasedExampleGen(

@@ -57,6 +57,12 @@ def test_example_gen_by_format(tmp_path, fmt, cls):
     assert type(_by_id(_build(tmp_path, f"data.format={fmt}"))["ExampleGen"]).__name__ == cls
 
 
+def test_csv_is_read_by_the_columnar_executor(tmp_path):
+    from components.csv_example_gen.executor import Executor
+
+    assert _by_id(_build(tmp_path))["ExampleGen"].executor_spec.executor_class is Executor
+
+
 def test_splits_and_evaluation_on_test(tmp_path):
     nodes = _by_id(_build(tmp_path, "data.train_buckets=6", "data.test_buckets=2"))
     splits = nodes["ExampleGen"].exec_properties["output_config"]

@@ -1,0 +1,5 @@
+"""CsvExampleGen: TFX's CSV ExampleGen with a columnar conversion to tf.Examples."""
+
+from components.csv_example_gen.component import CsvExampleGen
+
+__all__ = ["CsvExampleGen"]

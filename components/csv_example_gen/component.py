@@ -1,0 +1,14 @@
+"""TFX's CsvExampleGen with its executor swapped for the columnar one."""
+
+from tfx import v1 as tfx
+from tfx.dsl.components.base import executor_spec
+
+from components.csv_example_gen import executor
+
+
+class CsvExampleGen(tfx.components.CsvExampleGen):
+    """Same spec and parameters as `tfx.components.CsvExampleGen`, and the same output: the
+    executor writes byte-identical examples into the same splits, several times faster and
+    without holding every parsed line in memory (README, Benchmarks)."""
+
+    EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)

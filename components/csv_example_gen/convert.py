@@ -1,0 +1,138 @@
+"""CSV records to serialized tf.Examples, a batch at a time, with TFX's CSV semantics.
+
+TFX's CsvExampleGen builds every tf.Example cell by cell in Python and its Beam graph holds
+every parsed line until the column types are known. Here a batch of records becomes Arrow
+columns, tfx_bsl's C++ encoder writes the examples, and only raw record text waits for the
+types. The result is byte for byte what TFX writes (same types, same empty-cell features,
+deterministic serialization), so the hash splits are the same as well.
+
+Type rules (tfx_bsl's `ColumnTypeInferrer`): a column is INT when every non-empty cell is an
+int64, FLOAT when every non-empty cell is a number, STRING otherwise; a column with no value
+at all has no type and gets an empty feature. An empty cell is an empty value list.
+"""
+
+from __future__ import annotations
+
+import csv
+from typing import Iterable, Iterator, Mapping, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from tensorflow.core.example import example_pb2
+from tfx.components.example_gen.csv_example_gen.executor import _ReadCsvRecordsFromTextFile
+from tfx_bsl.coders import csv_decoder, example_coder
+
+ColumnType = csv_decoder.ColumnType
+
+_ARROW_VALUE_TYPE = {ColumnType.INT: pa.int64(), ColumnType.FLOAT: pa.float32(),
+                     ColumnType.STRING: pa.binary()}
+# Only a decimal literal can be an int64 that Arrow's float parser accepts too.
+_DECIMAL_INT = r"^[+-]?[0-9]+$"
+
+
+def read_record_batches(path: str, batch_size: int) -> Iterator[list[str]]:
+    """The file's CSV records (header skipped, quoted line breaks kept), `batch_size` at a time."""
+    batch: list[str] = []
+    for record in _ReadCsvRecordsFromTextFile().process(path):
+        batch.append(record)
+        if len(batch) == batch_size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def parse(records: Sequence[str], column_names: Sequence[str]) -> list[pa.StringArray]:
+    """Records to one string column per CSV column; blank records are skipped.
+
+    Raises ValueError naming the first record whose field count differs from the header's.
+    """
+    rows = [row for row in csv.reader(records) if row]
+    for row in rows:
+        if len(row) != len(column_names):
+            raise ValueError(
+                f"CSV record has {len(row)} fields but the header has {len(column_names)} "
+                f"({', '.join(column_names)}): {row!r}. Every record needs one value per "
+                "header column; quote values that contain commas.")
+    return [pa.array(cells, pa.string()) for cells in zip(*rows)] if rows \
+        else [pa.array([], pa.string()) for _ in column_names]
+
+
+def _present(cells: pa.StringArray) -> pa.StringArray:
+    return cells.filter(pc.not_equal(cells, ""))
+
+
+def _casts(values: pa.Array, to: pa.DataType) -> bool:
+    try:
+        pc.cast(values, to)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return False
+    return True
+
+
+def column_type(cells: pa.StringArray) -> ColumnType:
+    """The type of one column's cells: Arrow decides the common cases, tfx_bsl's per-cell rule
+    the rest (whitespace, underscores, int literals beyond int64)."""
+    present = _present(cells)
+    if len(present) == 0:
+        return ColumnType.UNKNOWN
+    if _casts(present, pa.int64()):
+        return ColumnType.INT
+    decimal_ints = present.filter(pc.match_substring_regex(present, _DECIMAL_INT))
+    if _casts(present, pa.float64()) and _casts(decimal_ints, pa.int64()):
+        return ColumnType.FLOAT
+    inferred = ColumnType.UNKNOWN
+    for cell in present.to_pylist():
+        inferred = max(inferred, csv_decoder._InferValueType(cell.encode()))  # pylint: disable=protected-access
+        if inferred == ColumnType.STRING:
+            break
+    return inferred
+
+
+def infer_types(columns: Sequence[pa.StringArray], column_names: Sequence[str]) -> dict[str, ColumnType]:
+    """Column name to type for one batch; `merge_types` combines batches."""
+    return {name: column_type(cells) for name, cells in zip(column_names, columns)}
+
+
+def merge_types(batches: Iterable[Mapping[str, ColumnType]]) -> dict[str, ColumnType]:
+    """The widest type per column (INT < FLOAT < STRING), as TFX merges partitions."""
+    merged: dict[str, ColumnType] = {}
+    for types in batches:
+        for name, kind in types.items():
+            merged[name] = max(merged.get(name, ColumnType.UNKNOWN), kind)
+    return merged
+
+
+def _values(present: pa.StringArray, kind: ColumnType) -> pa.Array:
+    if kind == ColumnType.STRING:
+        return present.cast(pa.binary())
+    if kind == ColumnType.INT:
+        if _casts(present, pa.int64()):
+            return pc.cast(present, pa.int64())
+        return pa.array([int(cell) for cell in present.to_pylist()], pa.int64())
+    # Through float64, as Python's float() then the proto's float32 do.
+    if _casts(present, pa.float64()):
+        return pc.cast(pc.cast(present, pa.float64()), pa.float32())
+    return pc.cast(pa.array([float(cell) for cell in present.to_pylist()], pa.float64()), pa.float32())
+
+
+def _feature_column(cells: pa.StringArray, kind: ColumnType) -> pa.ListArray:
+    if kind == ColumnType.UNKNOWN:  # no value anywhere: a feature with no kind, as TFX writes
+        return pa.array([None] * len(cells), pa.list_(pa.binary()))
+    present = pc.not_equal(cells, "")
+    offsets = np.concatenate([[0], np.cumsum(present.to_numpy(zero_copy_only=False))])
+    return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()),
+                                    _values(cells.filter(present), kind))
+
+
+def to_examples(columns: Sequence[pa.StringArray], column_names: Sequence[str],
+                column_types: Mapping[str, ColumnType]) -> list[bytes]:
+    """Serialized tf.Examples, one per row, keyed by column name, deterministically ordered."""
+    if not columns or len(columns[0]) == 0:
+        return []
+    batch = pa.RecordBatch.from_arrays(
+        [_feature_column(cells, column_types[name]) for name, cells in zip(column_names, columns)],
+        list(column_names))
+    return [example_pb2.Example.FromString(encoded).SerializeToString(deterministic=True)
+            for encoded in example_coder.RecordBatchToExamples(batch)]

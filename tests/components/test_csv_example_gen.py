@@ -1,0 +1,147 @@
+"""The columnar CSV ExampleGen: TFX's types and bytes, batch by batch, and the same splits."""
+
+import glob
+import os
+
+import pyarrow as pa
+import pytest
+import tensorflow as tf
+from tfx.components.example_gen.csv_example_gen import executor as tfx_csv
+from tfx.proto import example_gen_pb2
+from tfx.types import standard_artifacts
+from tfx.types import standard_component_specs as specs
+from tfx.utils import proto_utils
+from tfx_bsl.coders import csv_decoder
+
+from components.csv_example_gen import convert, executor
+from tests.conftest import TINY_CSV
+
+T = csv_decoder.ColumnType
+
+# Cells TFX types by Python's int() and float(): Arrow decides most, the rest fall back.
+TYPE_CASES = {
+    "ints": (["1", "-2", "+3", "007"], T.INT),
+    "ints with blanks": (["1", "", "3"], T.INT),
+    "padded and underscored ints": ([" 5", "1_000"], T.INT),
+    "ints and floats": (["1", "2.5"], T.FLOAT),
+    "floats in every notation": (["1e5", ".5", "-0.0", "nan", "inf"], T.FLOAT),
+    "int beyond int64": (["99999999999999999999"], T.STRING),
+    "floats and an int beyond int64": (["2.5", "99999999999999999999"], T.STRING),
+    "strings": (["Cash", "1"], T.STRING),
+    "empty": (["", ""], T.UNKNOWN),
+}
+
+
+def _tfx_type(cells):
+    inferrer = csv_decoder.ColumnTypeInferrer(["c"], skip_blank_lines=True)
+    accumulator = inferrer.create_accumulator()
+    for cell in cells:
+        accumulator = inferrer.add_input(accumulator, [cell.encode()])
+    return inferrer.extract_output(accumulator)[0].type
+
+
+@pytest.mark.parametrize("case", TYPE_CASES)
+def test_column_type_is_tfx_bsls(case):
+    cells, expected = TYPE_CASES[case]
+    assert _tfx_type(cells) == expected  # the table states TFX's rule
+    assert convert.column_type(pa.array(cells, pa.string())) == expected
+
+
+def test_types_merge_to_the_widest():
+    assert convert.merge_types([{"a": T.INT, "b": T.UNKNOWN}, {"a": T.FLOAT, "b": T.INT}, {"a": T.INT}]) \
+        == {"a": T.FLOAT, "b": T.INT}
+
+
+EDGE_CSV = ('id,fare,company,note,never\n'
+            '1,2.5,"Cab, Inc.","two\nlines",\n'
+            '\n'
+            '2,,Ünïcode Cabs,,\n'
+            '3,7,,plain,\n')
+
+
+def _tfx_examples(records, column_names):
+    """What TFX's own DoFns make of the records: its parser, type inference and conversion."""
+    parser = csv_decoder.ParseCSVLine(delimiter=",")
+    parser.setup()
+    rows = [next(iter(parser.process(record)))[0] for record in records]
+    inferrer = csv_decoder.ColumnTypeInferrer(column_names, skip_blank_lines=True)
+    accumulator = inferrer.create_accumulator()
+    for row in rows:
+        accumulator = inferrer.add_input(accumulator, row)
+    infos = inferrer.extract_output(accumulator)
+    to_example = tfx_csv._ParsedCsvToTfExample()  # pylint: disable=protected-access
+    return [e.SerializeToString(deterministic=True) for row in rows for e in to_example.process(row, infos)]
+
+
+def _ours(records, column_names):
+    columns = convert.parse(records, column_names)
+    types = convert.infer_types(columns, column_names)
+    return convert.to_examples(columns, column_names, types)
+
+
+@pytest.mark.parametrize("text", [TINY_CSV.read_text(), EDGE_CSV], ids=["taxi_tiny", "edge_cases"])
+def test_examples_are_byte_identical_to_tfxs(tmp_path, text):
+    path = tmp_path / "data.csv"
+    path.write_text(text)
+    names = text.split("\n", 1)[0].split(",")
+    records = [r for batch in convert.read_record_batches(str(path), 1000) for r in batch]
+    expected = _tfx_examples(records, names)
+    assert expected and _ours(records, names) == expected
+
+
+def test_edge_case_features():
+    names = ["id", "fare", "company", "note", "never"]
+    records = ['1,2.5,"Cab, Inc.","two\nlines",\n', "2,,x,,\n"]
+    first, second = (tf.train.Example.FromString(e).features.feature for e in _ours(records, names))
+    assert first["company"].bytes_list.value == [b"Cab, Inc."]
+    assert first["note"].bytes_list.value == [b"two\nlines"]
+    assert first["fare"].float_list.value == [2.5]
+    assert second["fare"].WhichOneof("kind") == "float_list" and not second["fare"].float_list.value
+    assert second["never"].WhichOneof("kind") is None  # no value in any row: no type at all
+
+
+def test_quoted_line_breaks_stay_in_one_record(tmp_path):
+    path = tmp_path / "data.csv"
+    path.write_text(EDGE_CSV)
+    batches = list(convert.read_record_batches(str(path), 2))
+    assert [len(b) for b in batches] == [2, 2]
+    assert batches[0][0] == '1,2.5,"Cab, Inc.","two\nlines",\n'
+
+
+def test_a_record_with_the_wrong_field_count_is_named():
+    with pytest.raises(ValueError, match=r"has 2 fields but the header has 3 \(a, b, c\)"):
+        convert.parse(["1,2,3\n", "4,5\n"], ["a", "b", "c"])
+
+
+def _run(executor_class, input_base, output_uri):
+    split = example_gen_pb2.SplitConfig.Split
+    examples = standard_artifacts.Examples()
+    examples.uri = output_uri
+    properties = {
+        specs.INPUT_BASE_KEY: input_base,
+        specs.INPUT_CONFIG_KEY: proto_utils.proto_to_json(example_gen_pb2.Input(
+            splits=[example_gen_pb2.Input.Split(name="single_split", pattern="*.csv")])),
+        specs.OUTPUT_CONFIG_KEY: proto_utils.proto_to_json(example_gen_pb2.Output(
+            split_config=example_gen_pb2.SplitConfig(splits=[split(name="train", hash_buckets=3),
+                                                             split(name="eval", hash_buckets=1)]))),
+        specs.OUTPUT_DATA_FORMAT_KEY: example_gen_pb2.FORMAT_TF_EXAMPLE,
+        specs.OUTPUT_FILE_FORMAT_KEY: example_gen_pb2.FORMAT_TFRECORDS_GZIP,
+    }
+    executor_class(executor_class.Context(beam_pipeline_args=["--direct_running_mode=in_memory"])).Do(
+        {}, {specs.EXAMPLES_KEY: [examples]}, properties)
+    return {name: sorted(tf.train.Example.FromString(r.numpy()).SerializeToString(deterministic=True)
+                         for path in glob.glob(os.path.join(output_uri, f"Split-{name}", "*.gz"))
+                         for r in tf.data.TFRecordDataset(path, compression_type="GZIP"))
+            for name in ("train", "eval")}
+
+
+def test_executor_writes_tfxs_examples_into_tfxs_splits(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    lines = TINY_CSV.read_text().splitlines(keepends=True)
+    (data / "a.csv").write_text("".join(lines[:50]))
+    (data / "b.csv").write_text(lines[0] + "".join(lines[50:]))
+    ours = _run(executor.Executor, str(data), str(tmp_path / "ours"))
+    tfx = _run(tfx_csv.Executor, str(data), str(tmp_path / "tfx"))
+    assert len(ours["train"]) + len(ours["eval"]) == len(lines) - 1
+    assert ours["eval"] and ours == tfx
