@@ -8,7 +8,7 @@ from components.csv_example_gen import executor
 
 class CsvExampleGen(tfx.components.CsvExampleGen):
     """Same spec and parameters as `tfx.components.CsvExampleGen`, and the same output: the
-    executor writes byte-identical examples into the same splits, several times faster and
-    without holding every parsed line in memory (README, Benchmarks)."""
+    executor writes byte-identical examples into the same splits, shuffled as TFX shuffles
+    them, faster and in bounded memory (README, Benchmarks)."""
 
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)

@@ -1,11 +1,10 @@
 """Thin executor: TFX's CSV ExampleGen executor with the columnar conversion of `convert` and
-a shuffle before writing that holds each example once."""
+the on-disk shuffle of `shuffle`."""
 
 from __future__ import annotations
 
 import os
-import random
-from typing import Any, Iterable
+from typing import Any
 
 import apache_beam as beam
 from tfx.components.example_gen import utils, write_split
@@ -17,14 +16,11 @@ from tfx.types import artifact_utils
 from tfx.types import standard_component_specs as specs
 from tfx.utils import io_utils, proto_utils
 
-from components.csv_example_gen import convert
+from components.csv_example_gen import convert, shuffle
 
 # Records per batch: big enough for Arrow to pay off, small enough that the batches of one
 # file spread over the Beam workers.
 BATCH_SIZE = 2048
-# Shuffle buckets: few enough that the runner holds a list per bucket, not per example; many
-# enough that one bucket (rows / SHUFFLE_BUCKETS examples) is small in the worker shuffling it.
-SHUFFLE_BUCKETS = 1024
 # Output formats written here; others are left to TFX's executor (None: the default).
 TF_EXAMPLE = (None, example_gen_pb2.FORMAT_TF_EXAMPLE)
 TFRECORDS_GZIP = (None, example_gen_pb2.FILE_FORMAT_UNSPECIFIED, example_gen_pb2.FORMAT_TFRECORDS_GZIP)
@@ -79,22 +75,11 @@ def _CsvToSerializedExamples(pipeline: beam.Pipeline, exec_properties: dict[str,
     return records | "ToSerializedExamples" >> beam.FlatMap(_to_examples, column_names, column_types)
 
 
-def _shuffled(bucket: tuple[int, Iterable[bytes]]) -> list[bytes]:
-    examples = list(bucket[1])
-    random.shuffle(examples)
-    return examples
-
-
 @beam.ptransform_fn
-def _ShuffleAndWrite(examples: beam.PCollection, split_uri: str) -> beam.pvalue.PDone:
-    """TFX's WriteSplit shuffles with Beam's Reshuffle, which keys every example on its own
-    (on the DirectRunner: a key, a list and a timestamp per example, about 2 KB each while the
-    split waits to be written). Random buckets, each shuffled, give the same uniformly random
-    order with a few thousand keys."""
+def _ShuffleAndWrite(examples: beam.PCollection, split_uri: str, temp_dir: str) -> beam.pvalue.PDone:
+    """TFX's WriteSplit (shuffle, then gzipped TFRecords) with the shuffle on disk."""
     return (examples
-            | "AddRandomBuckets" >> beam.Map(lambda e: (random.randrange(SHUFFLE_BUCKETS), e))
-            | "GroupByBucket" >> beam.GroupByKey()
-            | "ShuffleBuckets" >> beam.FlatMap(_shuffled)
+            | "Shuffle" >> shuffle.ShuffleOnDisk(temp_dir)
             | "Write" >> beam.io.WriteToTFRecord(
                 os.path.join(split_uri, write_split.DEFAULT_FILE_NAME), file_name_suffix=".gz"))
 
@@ -122,10 +107,17 @@ class Executor(tfx_csv.Executor):
         artifact = artifact_utils.get_single_instance(outputs)
         artifact.split_names = artifact_utils.encode_split_names(
             utils.generate_output_split_names(input_config, output_config))
-        with self._make_beam_pipeline() as pipeline:
-            for name, split in self.GenerateExamplesByBeam(pipeline, exec_properties).items():
-                _ = split | f"WriteSplit[{name}]" >> _ShuffleAndWrite(
-                    artifact_utils.get_split_uri(outputs, name))
+        temp_root = os.path.join(artifact.uri, ".shuffle")
+        try:
+            with self._make_beam_pipeline() as pipeline:
+                for name, split in self.GenerateExamplesByBeam(pipeline, exec_properties).items():
+                    temp_dir = os.path.join(temp_root, name)
+                    fileio.makedirs(temp_dir)
+                    _ = split | f"WriteSplit[{name}]" >> _ShuffleAndWrite(
+                        artifact_utils.get_split_uri(outputs, name), temp_dir)
+        finally:
+            if fileio.exists(temp_root):
+                fileio.rmtree(temp_root)
         examples_utils.set_payload_format(artifact, example_gen_pb2.FORMAT_TF_EXAMPLE)
         examples_utils.set_file_format(
             artifact, write_split.to_file_format_str(example_gen_pb2.FORMAT_TFRECORDS_GZIP))

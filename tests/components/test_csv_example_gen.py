@@ -1,7 +1,9 @@
 """The columnar CSV ExampleGen: TFX's types and bytes, batch by batch, and the same splits."""
 
 import glob
+import io
 import os
+import random
 
 import pyarrow as pa
 import pytest
@@ -13,7 +15,7 @@ from tfx.types import standard_component_specs as specs
 from tfx.utils import proto_utils
 from tfx_bsl.coders import csv_decoder
 
-from components.csv_example_gen import convert, executor
+from components.csv_example_gen import convert, executor, shuffle
 from tests.conftest import TINY_CSV
 
 T = csv_decoder.ColumnType
@@ -113,6 +115,25 @@ def test_a_record_with_the_wrong_field_count_is_named():
         convert.parse(["1,2,3\n", "4,5\n"], ["a", "b", "c"])
 
 
+def test_bucket_files_round_trip_and_come_back_shuffled(tmp_path):
+    records = [f"example {i}".encode() * (i % 3) for i in range(200)]  # empty ones too
+    paths = [str(tmp_path / "a"), str(tmp_path / "b")]
+    for path, part in zip(paths, (records[:120], records[120:])):
+        with open(path, "wb") as f:
+            for record in part:
+                shuffle.write_record(f, record)
+    out = shuffle.shuffled(paths, random.Random(0))
+    assert sorted(out) == sorted(records) and out != records
+
+
+def test_framing_reads_back_what_it_wrote():
+    f = io.BytesIO()
+    for record in (b"", b"a", bytes(range(256)) * 300):
+        shuffle.write_record(f, record)
+    f.seek(0)
+    assert list(shuffle.read_records(f)) == [b"", b"a", bytes(range(256)) * 300]
+
+
 def _run(executor_class, input_base, output_uri):
     split = example_gen_pb2.SplitConfig.Split
     examples = standard_artifacts.Examples()
@@ -145,3 +166,4 @@ def test_executor_writes_tfxs_examples_into_tfxs_splits(tmp_path):
     tfx = _run(tfx_csv.Executor, str(data), str(tmp_path / "tfx"))
     assert len(ours["train"]) + len(ours["eval"]) == len(lines) - 1
     assert ours["eval"] and ours == tfx
+    assert not os.path.exists(tmp_path / "ours" / ".shuffle")  # the bucket files are removed
