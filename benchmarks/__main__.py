@@ -5,6 +5,7 @@
   beam     StatisticsGen, Transform, Evaluator under each DirectRunner mode and PortableRunner
   serving  the pushed model in-process (batch 1, 64) and through `tfxp serve` (REST, gRPC)
   variants our pipeline with and without proposed changes, alternated
+  examplegen  ExampleGen alone: TFX's CSV executor against ours, alternated
   data     only generate a data set of --rows rows
 
 Run inside the runtime: scripts/runtime.sh python -m benchmarks quick  (or `make bench`).
@@ -110,6 +111,17 @@ def variants(args) -> str:
         endtoend.variants_table(results)
 
 
+def examplegen(args) -> str:
+    from benchmarks import examplegen as bench
+
+    data = data_path(args.rows, args.seed)
+    rows = "the bundled sample" if args.rows <= 0 else f"{args.rows} rows"
+    beam_args = [f"--direct_running_mode={args.mode}", f"--direct_num_workers={args.workers}"]
+    return _header(f"ExampleGen: {rows}, {args.mode}, {args.repeats} run(s) each, alternated, medians") + \
+        "\n\n" + bench.compare(data, os.path.join(WORK, "examplegen", f"rows{args.rows}-{args.mode}"),
+                               args.repeats, beam_args)
+
+
 def _sets(args) -> str:
     return f"; --set {' '.join(args.set)}" if args.set else ""
 
@@ -137,7 +149,12 @@ def main(argv: list[str] | None = None) -> int:
     sv.add_argument("--output-dir", default=os.path.join(WORK, "quick", "ours-0"),
                     help="a run's output directory (default: the quick tier's first run)")
     sv.add_argument("--repeats", type=int, default=200, help="calls per row (default 200)")
-    for p in (q, d, s, b, v):
+    e = sub.add_parser("examplegen", help="ExampleGen alone: TFX's CSV executor against ours")
+    e.add_argument("--rows", type=int, default=0, help="rows (default 0: the bundled sample)")
+    e.add_argument("--repeats", type=int, default=2)
+    e.add_argument("--mode", default="in_memory", help="DirectRunner running mode (default in_memory)")
+    e.add_argument("--workers", type=int, default=1, help="DirectRunner workers (default 1)")
+    for p in (q, d, s, b, v, e):
         p.add_argument("--seed", type=int, default=0, help="generator seed (default 0)")
     for p in (s, b, v):
         p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -150,7 +167,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{path}: {args.rows} rows in {time.monotonic() - started:.1f} s, "
               f"peak RSS of this process {peak / 2**30:.2f} GiB\nmachine: {measure.machine()}")
         return 0
-    tiers = {"quick": quick, "scale": scale, "beam": beam_modes, "serving": serving, "variants": variants}
+    tiers = {"quick": quick, "scale": scale, "beam": beam_modes, "serving": serving, "variants": variants,
+             "examplegen": examplegen}
     report = tiers[args.tier](args)
     print(report)
     os.makedirs(WORK, exist_ok=True)
