@@ -25,8 +25,6 @@ from tfx_bsl.coders import csv_decoder, example_coder
 
 ColumnType = csv_decoder.ColumnType
 
-_ARROW_VALUE_TYPE = {ColumnType.INT: pa.int64(), ColumnType.FLOAT: pa.float32(),
-                     ColumnType.STRING: pa.binary()}
 # Only a decimal literal can be an int64 that Arrow's float parser accepts too.
 _DECIMAL_INT = r"^[+-]?[0-9]+$"
 
@@ -63,12 +61,12 @@ def _present(cells: pa.StringArray) -> pa.StringArray:
     return cells.filter(pc.not_equal(cells, ""))
 
 
-def _casts(values: pa.Array, to: pa.DataType) -> bool:
+def _cast(values: pa.Array, to: pa.DataType) -> pa.Array | None:
+    """`values` as `to`, or None where Arrow cannot parse one of them."""
     try:
-        pc.cast(values, to)
+        return pc.cast(values, to)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return False
-    return True
+        return None
 
 
 def column_type(cells: pa.StringArray) -> ColumnType:
@@ -77,10 +75,10 @@ def column_type(cells: pa.StringArray) -> ColumnType:
     present = _present(cells)
     if len(present) == 0:
         return ColumnType.UNKNOWN
-    if _casts(present, pa.int64()):
+    if _cast(present, pa.int64()) is not None:
         return ColumnType.INT
     decimal_ints = present.filter(pc.match_substring_regex(present, _DECIMAL_INT))
-    if _casts(present, pa.float64()) and _casts(decimal_ints, pa.int64()):
+    if _cast(present, pa.float64()) is not None and _cast(decimal_ints, pa.int64()) is not None:
         return ColumnType.FLOAT
     inferred = ColumnType.UNKNOWN
     for cell in present.to_pylist():
@@ -108,13 +106,13 @@ def _values(present: pa.StringArray, kind: ColumnType) -> pa.Array:
     if kind == ColumnType.STRING:
         return present.cast(pa.binary())
     if kind == ColumnType.INT:
-        if _casts(present, pa.int64()):
-            return pc.cast(present, pa.int64())
-        return pa.array([int(cell) for cell in present.to_pylist()], pa.int64())
+        ints = _cast(present, pa.int64())
+        return ints if ints is not None else pa.array([int(c) for c in present.to_pylist()], pa.int64())
     # Through float64, as Python's float() then the proto's float32 do.
-    if _casts(present, pa.float64()):
-        return pc.cast(pc.cast(present, pa.float64()), pa.float32())
-    return pc.cast(pa.array([float(cell) for cell in present.to_pylist()], pa.float64()), pa.float32())
+    floats = _cast(present, pa.float64())
+    if floats is None:
+        floats = pa.array([float(c) for c in present.to_pylist()], pa.float64())
+    return pc.cast(floats, pa.float32())
 
 
 def _feature_column(cells: pa.StringArray, kind: ColumnType) -> pa.ListArray:
