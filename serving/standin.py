@@ -448,6 +448,10 @@ def serve_forever(model_name: str, base_path: str, host: str, rest_port: int, gr
     import signal
     import sys
 
+    # Handlers first: a client may signal as soon as it has read the banner below.
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
     server = StandInServer(model_name, base_path, host, rest_port, grpc_port, poll_seconds,
                            request_log_dir).start()
     version = server.repository.refresh()
@@ -456,9 +460,6 @@ def serve_forever(model_name: str, base_path: str, host: str, rest_port: int, gr
           f"REST: http://{host}:{server.rest_port}  gRPC: {host}:{server.grpc_port}", flush=True)
     if request_log_dir:
         print(f"logging requests to {server.repository.request_logger.path}", flush=True)
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
     stop.wait()
     server.stop()
     sys.stdout.flush()
