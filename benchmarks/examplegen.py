@@ -40,14 +40,14 @@ def run(name: str, data_dir: str, out_dir: str, beam_args: list[str]) -> tuple[m
         return measured, json.load(f)
 
 
-def split_contents(out_dir: str) -> dict[str, list[bytes]]:
+def split_contents(out_dir: str, splits: tuple[str, ...] = SPLITS) -> dict[str, list[bytes]]:
     """Per split, the examples (deterministically re-serialized) in sorted order."""
     import tensorflow as tf
 
     return {split: sorted(tf.train.Example.FromString(r.numpy()).SerializeToString(deterministic=True)
                           for path in glob.glob(os.path.join(out_dir, f"Split-{split}", "*.gz"))
                           for r in tf.data.TFRecordDataset(path, compression_type="GZIP"))
-            for split in SPLITS}
+            for split in splits}
 
 
 def compare(data_dir: str, work: str, repeats: int, beam_args: list[str]) -> str:
@@ -72,21 +72,15 @@ def compare(data_dir: str, work: str, repeats: int, beam_args: list[str]) -> str
             + f"\nours is {speedup:.2f}x as fast in Do (medians)")
 
 
-def _main(executor_path: str, data_dir: str, out_dir: str, beam_args: list[str]) -> None:
-    """One executor's Do, with the split configuration of the pipeline's default config."""
-    import importlib
-
+def run_executor(executor_class, data_dir: str, out_dir: str, buckets: dict[str, int],
+                 beam_args: list[str]) -> float:
+    """An ExampleGen executor's `Do` on the CSV files of `data_dir`, hash-split into `buckets`
+    (split name: hash buckets); returns its seconds."""
     from tfx.proto import example_gen_pb2
     from tfx.types import standard_artifacts
     from tfx.types import standard_component_specs as specs
     from tfx.utils import proto_utils
 
-    from pipeline.config import load_config
-
-    data = load_config(None).data
-    module, _, cls = executor_path.rpartition(".")
-    executor_class = getattr(importlib.import_module(module), cls)
-    split = example_gen_pb2.SplitConfig.Split
     examples = standard_artifacts.Examples()
     examples.uri = out_dir
     properties = {
@@ -95,17 +89,28 @@ def _main(executor_path: str, data_dir: str, out_dir: str, beam_args: list[str])
             splits=[example_gen_pb2.Input.Split(name="single_split", pattern="*.csv")])),
         specs.OUTPUT_CONFIG_KEY: proto_utils.proto_to_json(example_gen_pb2.Output(
             split_config=example_gen_pb2.SplitConfig(splits=[
-                split(name="train", hash_buckets=data.train_buckets),
-                split(name="eval", hash_buckets=data.eval_buckets),
-                split(name="test", hash_buckets=data.test_buckets)]))),
+                example_gen_pb2.SplitConfig.Split(name=name, hash_buckets=n) for name, n in buckets.items()]))),
         specs.OUTPUT_DATA_FORMAT_KEY: example_gen_pb2.FORMAT_TF_EXAMPLE,
         specs.OUTPUT_FILE_FORMAT_KEY: example_gen_pb2.FORMAT_TFRECORDS_GZIP,
     }
     started = time.monotonic()
     executor_class(executor_class.Context(beam_pipeline_args=beam_args)).Do(
         {}, {specs.EXAMPLES_KEY: [examples]}, properties)
+    return time.monotonic() - started
+
+
+def _main(executor_path: str, data_dir: str, out_dir: str, beam_args: list[str]) -> None:
+    """One executor's Do, with the split configuration of the pipeline's default config."""
+    import importlib
+
+    from pipeline.config import load_config
+
+    data = load_config(None).data
+    module, _, cls = executor_path.rpartition(".")
+    buckets = {"train": data.train_buckets, "eval": data.eval_buckets, "test": data.test_buckets}
+    seconds = run_executor(getattr(importlib.import_module(module), cls), data_dir, out_dir, buckets, beam_args)
     with open(os.path.join(out_dir, "do_seconds.json"), "w") as f:
-        json.dump(time.monotonic() - started, f)
+        json.dump(seconds, f)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,5 @@
 """The columnar CSV ExampleGen: TFX's types and bytes, batch by batch, and the same splits."""
 
-import glob
 import io
 import os
 import random
@@ -9,12 +8,9 @@ import pyarrow as pa
 import pytest
 import tensorflow as tf
 from tfx.components.example_gen.csv_example_gen import executor as tfx_csv
-from tfx.proto import example_gen_pb2
-from tfx.types import standard_artifacts
-from tfx.types import standard_component_specs as specs
-from tfx.utils import proto_utils
 from tfx_bsl.coders import csv_decoder
 
+from benchmarks.examplegen import run_executor, split_contents
 from components.csv_example_gen import convert, executor, shuffle
 from tests.conftest import TINY_CSV
 
@@ -135,25 +131,8 @@ def test_framing_reads_back_what_it_wrote():
 
 
 def _run(executor_class, input_base, output_uri):
-    split = example_gen_pb2.SplitConfig.Split
-    examples = standard_artifacts.Examples()
-    examples.uri = output_uri
-    properties = {
-        specs.INPUT_BASE_KEY: input_base,
-        specs.INPUT_CONFIG_KEY: proto_utils.proto_to_json(example_gen_pb2.Input(
-            splits=[example_gen_pb2.Input.Split(name="single_split", pattern="*.csv")])),
-        specs.OUTPUT_CONFIG_KEY: proto_utils.proto_to_json(example_gen_pb2.Output(
-            split_config=example_gen_pb2.SplitConfig(splits=[split(name="train", hash_buckets=3),
-                                                             split(name="eval", hash_buckets=1)]))),
-        specs.OUTPUT_DATA_FORMAT_KEY: example_gen_pb2.FORMAT_TF_EXAMPLE,
-        specs.OUTPUT_FILE_FORMAT_KEY: example_gen_pb2.FORMAT_TFRECORDS_GZIP,
-    }
-    executor_class(executor_class.Context(beam_pipeline_args=["--direct_running_mode=in_memory"])).Do(
-        {}, {specs.EXAMPLES_KEY: [examples]}, properties)
-    return {name: sorted(tf.train.Example.FromString(r.numpy()).SerializeToString(deterministic=True)
-                         for path in glob.glob(os.path.join(output_uri, f"Split-{name}", "*.gz"))
-                         for r in tf.data.TFRecordDataset(path, compression_type="GZIP"))
-            for name in ("train", "eval")}
+    run_executor(executor_class, input_base, output_uri, {"train": 3, "eval": 1}, ["--direct_running_mode=in_memory"])
+    return split_contents(output_uri, ("train", "eval"))
 
 
 def test_executor_writes_tfxs_examples_into_tfxs_splits(tmp_path):
