@@ -16,7 +16,7 @@ test: image  ## every test tier: manifests, unit, pipeline, end-to-end, the comp
 	scripts/check-manifests.sh
 	TFXP_IMAGE=$(IMAGE) scripts/podman-service.sh run $(RUNTIME) python -m pytest $(PYTEST_ARGS)
 
-test-fast:  ## unit and pipeline tests only (under a minute)
+test-fast:  ## unit and pipeline tests only (about 2 minutes)
 	$(RUNTIME) python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 test-slow: image  ## end-to-end tests only: the real pipeline locally and under kfp.local
