@@ -57,8 +57,9 @@ def compare(data_dir: str, work: str, repeats: int, beam_args: list[str]) -> str
             results[name].append(run(name, data_dir, _out(work, name, repeat), beam_args))
     contents = {name: split_contents(_out(work, name, 0)) for name in EXECUTORS}
     names = list(EXECUTORS)
+    do_seconds = [measure.median([d for _, d in results[n]]) for n in names]
     rows = [
-        ["seconds in Do"] + [measure.median([d for _, d in results[n]]) for n in names],
+        ["seconds in Do"] + do_seconds,
         ["  each run"] + [" ".join(f"{d:.1f}" for _, d in results[n]) for n in names],
         ["process wall, s"] + [measure.median([m.seconds for m, _ in results[n]]) for n in names],
         ["peak PSS, GiB"] + [endtoend.gib(max(m.peak_tree_pss for m, _ in results[n])) for n in names],
@@ -66,7 +67,7 @@ def compare(data_dir: str, work: str, repeats: int, beam_args: list[str]) -> str
                                               for n in names],
     ] + [[f"examples in {split}"] + [len(contents[n][split]) for n in names] for split in SPLITS]
     same = all(contents[names[0]][s] == contents[names[1]][s] for s in SPLITS)
-    speedup = rows[0][1] / rows[0][2]
+    speedup = do_seconds[0] / do_seconds[1]
     return (measure.table(["", *names], rows)
             + f"\nsame examples in the same splits: {'yes' if same else 'NO'}"
             + f"\nours is {speedup:.2f}x as fast in Do (medians)")
