@@ -139,7 +139,10 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--rows", type=int, nargs="+", default=[150_000], help="data set sizes (default 150000)")
     b = sub.add_parser("beam", help="Beam components under each DirectRunner mode and PortableRunner")
     b.add_argument("--rows", type=int, default=0, help="rows (default 0: the bundled sample)")
-    b.add_argument("--modes", nargs="+", default=["in_memory", "multi_threading", "multi_processing", "portable"])
+    b.add_argument("--modes", nargs="+",
+                   default=["in_memory", "multi_threading", "multi_processing", "multi_processing+reuse", "portable"],
+                   help="in_memory, multi_threading, multi_processing, multi_processing+reuse "
+                        "(beam.reuse_workers), portable (default: all)")
     b.add_argument("--workers", type=int, default=2)
     v = sub.add_parser("variants", help="our pipeline with proposed changes (benchmarks/variant.py)")
     v.add_argument("arms", nargs="+", help="arms of benchmarks/variant.py ARMS, e.g. in_memory in_memory+skip")

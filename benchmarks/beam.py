@@ -23,6 +23,8 @@ from benchmarks import endtoend, measure
 
 BEAM_COMPONENTS = endtoend.BEAM_COMPONENTS
 DATA_HEAVY = ["StatisticsGen", "Transform", "Evaluator"]
+# multi_processing with its workers kept alive across components (beam.reuse_workers)
+REUSE = "multi_processing+reuse"
 
 
 def free_port() -> int:
@@ -68,10 +70,13 @@ def portable_services(work_dir: str, workers: int = 2) -> Iterator[tuple[str, st
 
 
 def mode_overrides(mode: str, workers: int = 2, job: str = "", pool: str = "") -> list[str]:
-    """Config overrides selecting a Beam mode: a DirectRunner mode, or `portable`."""
+    """Config overrides selecting a Beam mode: a DirectRunner mode, REUSE, or `portable`."""
     if mode == "portable":
         extra = [f"--job_endpoint={job}", "--environment_type=EXTERNAL", f"--environment_config={pool}"]
         return ["beam.runner=PortableRunner", "beam.extra_args=[" + ",".join(extra) + "]"]
+    if mode == REUSE:
+        return ["beam.direct_running_mode=multi_processing", f"beam.direct_num_workers={workers}",
+                "beam.reuse_workers=true"]
     return [f"beam.direct_running_mode={mode}", f"beam.direct_num_workers={1 if mode == 'in_memory' else workers}"]
 
 

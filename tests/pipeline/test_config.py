@@ -49,6 +49,13 @@ def test_beam_args_for_the_direct_runner():
                                   "--direct_num_workers=1"]
 
 
+def test_reusing_workers_selects_the_warm_workers_runner():
+    config = load_config(None, ["beam.direct_running_mode=multi_processing", "beam.direct_num_workers=2",
+                                "beam.reuse_workers=true", "beam.extra_args=[]"])
+    assert config.beam.args() == ["--runner=pipeline.beam_workers.WarmWorkersRunner",
+                                  "--direct_running_mode=multi_processing", "--direct_num_workers=2"]
+
+
 def test_other_runners_take_their_flags_verbatim():
     config = load_config(None, ["beam.runner=DataflowRunner", "beam.extra_args=[--region=x]"])
     assert config.beam.args() == ["--runner=DataflowRunner", "--region=x"]
@@ -63,6 +70,8 @@ def test_other_runners_take_their_flags_verbatim():
     (["features.fare.num_bucket=3"], "did you mean 'num_buckets'"),
     (["data.format=xml"], "'xml' is not one of: csv, tfrecord, parquet"),
     (["beam.direct_running_mode=fast"], "is not one of: in_memory, multi_threading, multi_processing"),
+    (["beam.direct_running_mode=in_memory", "beam.reuse_workers=true"],
+     "needs beam.runner=DirectRunner and beam.direct_running_mode=multi_processing (got DirectRunner, in_memory)"),
     (["pipline_name=x"], "unknown option 'pipline_name' (did you mean 'pipeline_name'?)"),
     (["features.tips.type=numeric"], "label column 'tips' is also listed under features"),
     (["evaluator.min_auc=2"], "evaluator.min_auc must lie between 0 and 1"),
