@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import atexit
 import itertools
+import logging
 import multiprocessing
 import os
 import subprocess
@@ -31,6 +32,7 @@ from apache_beam.portability.api import beam_fn_api_pb2, beam_fn_api_pb2_grpc, b
 from apache_beam.runners.portability.fn_api_runner import fn_runner, worker_handlers
 from apache_beam.runners.worker.channel_factory import GRPCChannelFactory
 
+_LOGGER = logging.getLogger(__name__)
 WORKER_POOL_URN = "tfxp:env:warm_worker_pool:v1"
 _READY = "worker pool listening at "
 
@@ -52,6 +54,7 @@ class WorkerPool:
                 if i < len(self._procs) and self._procs[i].poll() is None:
                     continue
                 proc, address = _start_worker_process()
+                _LOGGER.info("Beam worker process %d started, serving at %s", proc.pid, address)
                 if i < len(self._procs):
                     self._procs[i], self.addresses[i] = proc, address
                 else:

@@ -6,7 +6,9 @@ caching, a refused model and a run stopped by anomalies.
 
 from __future__ import annotations
 
+import os
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -119,6 +121,26 @@ def test_signatures_seen_by_tensorflows_own_tooling(first_run, workdir):
     classify = subprocess.run(["saved_model_cli", "show", "--dir", str(version), "--tag_set", "serve",
                                "--signature_def", "classify"], capture_output=True, text=True, check=True).stdout
     assert "Method name is: tensorflow/serving/classify" in classify
+
+
+def test_multi_processing_workers_kept_alive_serve_every_beam_component(first_run, workdir):
+    from benchmarks.beam import record_counts
+
+    out = workdir / "reuse"
+    result = tfxp(workdir, f"output_dir={out}", "beam.direct_running_mode=multi_processing",
+                  "beam.direct_num_workers=2", "beam.reuse_workers=true", "tuner.enabled=false")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "[13/13] Pusher done" in result.stdout and "blessed: yes" in result.stdout
+    log = "".join(path.read_text() for path in (out / "logs").glob("run-*.log"))
+    # ExampleGen, StatisticsGen, Transform and Evaluator: four Beam pipelines, two processes
+    pids = [int(pid) for pid in re.findall(r"Beam worker process (\d+) started", log)]
+    assert len(pids) == 2, pids
+    for pid in pids:  # they ended with the run
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    counts = record_counts(str(out))
+    assert counts["StatisticsGen: examples in statistics"] == SAMPLE_ROWS
+    assert 0 < counts["Transform: transformed examples"] < SAMPLE_ROWS  # train and eval splits
 
 
 def test_second_run_reuses_cached_executions(first_run, workdir):
