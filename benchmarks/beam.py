@@ -77,7 +77,8 @@ def mode_overrides(mode: str, workers: int = 2, job: str = "", pool: str = "") -
     if mode == REUSE:
         return ["beam.direct_running_mode=multi_processing", f"beam.direct_num_workers={workers}",
                 "beam.reuse_workers=true"]
-    return [f"beam.direct_running_mode={mode}", f"beam.direct_num_workers={1 if mode == 'in_memory' else workers}"]
+    return [f"beam.direct_running_mode={mode}", f"beam.direct_num_workers={1 if mode == 'in_memory' else workers}",
+            "beam.reuse_workers=false"]
 
 
 def record_counts(output_dir: str, pipeline_name: str = "taxi-big-tipper") -> dict[str, int]:

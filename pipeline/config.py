@@ -153,15 +153,17 @@ class BeamConfig:
     runner: str = "DirectRunner"
     direct_running_mode: str = "multi_processing"  # in_memory | multi_threading | multi_processing
     direct_num_workers: int = 2                    # 0: one per core
-    # multi_processing only: keep the worker processes alive from one Beam component to the
-    # next instead of starting new ones per component (pipeline/beam_workers.py)
+    # With DirectRunner's multi_processing: keep the worker processes alive from one Beam
+    # component to the next instead of starting new ones for each (pipeline/beam_workers.py).
+    # Other modes and runners ignore it.
     reuse_workers: bool = False
     extra_args: tuple[str, ...] = ()                # e.g. --project=..., --region=..., --temp_location=...
 
     def args(self) -> list[str]:
         if self.runner != "DirectRunner":
             return [f"--runner={self.runner}", *self.extra_args]
-        runner = "pipeline.beam_workers.WarmWorkersRunner" if self.reuse_workers else self.runner
+        reuse = self.reuse_workers and self.direct_running_mode == "multi_processing"
+        runner = "pipeline.beam_workers.WarmWorkersRunner" if reuse else self.runner
         return [f"--runner={runner}", f"--direct_running_mode={self.direct_running_mode}",
                 f"--direct_num_workers={self.direct_num_workers}", *self.extra_args]
 
@@ -491,11 +493,6 @@ def validate(config: PipelineConfig) -> None:
     if config.beam.direct_running_mode not in modes:
         raise ConfigError(f"beam.direct_running_mode '{config.beam.direct_running_mode}' "
                           f"is not one of: {', '.join(modes)}")
-    if config.beam.reuse_workers and (config.beam.runner, config.beam.direct_running_mode) != \
-            ("DirectRunner", "multi_processing"):
-        raise ConfigError("beam.reuse_workers keeps DirectRunner's multi_processing workers alive; it needs "
-                          "beam.runner=DirectRunner and beam.direct_running_mode=multi_processing "
-                          f"(got {config.beam.runner}, {config.beam.direct_running_mode})")
     for name, value in (("trainer.train_steps", config.trainer.train_steps),
                         ("trainer.eval_steps", config.trainer.eval_steps),
                         ("trainer.batch_size", config.trainer.batch_size),

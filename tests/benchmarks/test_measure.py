@@ -38,6 +38,7 @@ def test_mode_overrides_make_a_valid_config():
         config = load_config(None, beam.mode_overrides(mode, workers=2))
         assert config.beam.direct_running_mode == mode
         assert config.beam.direct_num_workers == (1 if mode == "in_memory" else 2)
+        assert config.beam.args()[0] == "--runner=DirectRunner"  # Beam's own, workers per component
     config = load_config(None, beam.mode_overrides(beam.REUSE, workers=2))
     assert config.beam.args()[:3] == ["--runner=pipeline.beam_workers.WarmWorkersRunner",
                                       "--direct_running_mode=multi_processing", "--direct_num_workers=2"]

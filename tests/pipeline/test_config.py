@@ -54,6 +54,11 @@ def test_reusing_workers_selects_the_warm_workers_runner():
                                 "beam.reuse_workers=true", "beam.extra_args=[]"])
     assert config.beam.args() == ["--runner=pipeline.beam_workers.WarmWorkersRunner",
                                   "--direct_running_mode=multi_processing", "--direct_num_workers=2"]
+    for mode in ("in_memory", "multi_threading"):  # workers of their own to keep: none
+        config = load_config(None, [f"beam.direct_running_mode={mode}", "beam.reuse_workers=true"])
+        assert config.beam.args()[0] == "--runner=DirectRunner"
+    config = load_config(None, ["beam.runner=FlinkRunner", "beam.reuse_workers=true", "beam.extra_args=[]"])
+    assert config.beam.args() == ["--runner=FlinkRunner"]
 
 
 def test_other_runners_take_their_flags_verbatim():
@@ -70,8 +75,6 @@ def test_other_runners_take_their_flags_verbatim():
     (["features.fare.num_bucket=3"], "did you mean 'num_buckets'"),
     (["data.format=xml"], "'xml' is not one of: csv, tfrecord, parquet"),
     (["beam.direct_running_mode=fast"], "is not one of: in_memory, multi_threading, multi_processing"),
-    (["beam.direct_running_mode=in_memory", "beam.reuse_workers=true"],
-     "needs beam.runner=DirectRunner and beam.direct_running_mode=multi_processing (got DirectRunner, in_memory)"),
     (["pipline_name=x"], "unknown option 'pipline_name' (did you mean 'pipeline_name'?)"),
     (["features.tips.type=numeric"], "label column 'tips' is also listed under features"),
     (["evaluator.min_auc=2"], "evaluator.min_auc must lie between 0 and 1"),
