@@ -48,12 +48,12 @@ class WorkerPool:
         self._lock = threading.Lock()
 
     def ensure_started(self) -> list[str]:
-        """Starts the missing or exited worker processes; returns every address."""
+        """Starts the missing or exited worker processes, side by side; returns every address."""
         with self._lock:
-            for i in range(self.size):
-                if i < len(self._procs) and self._procs[i].poll() is None:
-                    continue
-                proc, address = _start_worker_process()
+            missing = [i for i in range(self.size) if i >= len(self._procs) or self._procs[i].poll() is not None]
+            started = {i: _spawn() for i in missing}
+            for i, proc in started.items():
+                address = _wait_until_serving(proc)
                 _LOGGER.info("Beam worker process %d started, serving at %s", proc.pid, address)
                 if i < len(self._procs):
                     self._procs[i], self.addresses[i] = proc, address
@@ -83,16 +83,19 @@ class WorkerPool:
             self._procs, self.addresses = [], []
 
 
-def _start_worker_process() -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline.beam_workers"],
+def _spawn() -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "pipeline.beam_workers"],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+
+def _wait_until_serving(proc: subprocess.Popen) -> str:
     line = proc.stdout.readline()
     if not line.startswith(_READY):
         proc.kill()
         proc.wait()
         raise RuntimeError(f"a Beam worker process (python -m pipeline.beam_workers) did not start "
                            f"(exit code {proc.returncode}); its errors are in the run's log")
-    return proc, line[len(_READY):].strip()
+    return line[len(_READY):].strip()
 
 
 _POOLS: dict[int, WorkerPool] = {}

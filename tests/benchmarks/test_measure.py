@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import subprocess
 import sys
 
@@ -77,15 +78,22 @@ def test_pss_splits_pages_that_processes_share(tmp_path):
     assert 200 * 2**20 < result.peak_tree_pss < 330 * 2**20
 
 
-def test_run_counts_the_cores_a_tree_keeps_busy(tmp_path):
-    # Two processes spinning for ~1.5 s each keep about two cores busy; the parent idles.
-    spin = "import time; t = time.time() + 1.5\nwhile time.time() < t: pass"
-    code = (f"import subprocess, sys; ps = [subprocess.Popen([sys.executable, '-c', {spin!r}]) for _ in range(2)]; "
+def test_run_counts_the_cpu_seconds_of_the_whole_tree(tmp_path):
+    # Two grandchildren burn 1 s of CPU each, the parent idles. The samples' CPU must match
+    # what the kernel charged to the tree (its rusage), whatever else keeps the cores busy.
+    burn = "import time\nwhile time.process_time() < 1.0: pass"
+    code = (f"import subprocess, sys; ps = [subprocess.Popen([sys.executable, '-c', {burn!r}]) for _ in range(2)]; "
             "[p.wait() for p in ps]")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     result = measure.run([sys.executable, "-c", code], log_path=str(tmp_path / "log"), interval=0.1)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     assert result.returncode == 0
-    cores = result.cores_between(result.samples[0].at, result.samples[-1].at)
-    assert cores is not None and 1.2 < cores < 2.2, cores
+    charged = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    first, last = result.samples[0].at, result.samples[-1].at
+    sampled = result.cores_between(first, last) * (last - first)
+    assert charged >= 2.0
+    # the window misses what ran before the first sample (start-up) and after the last
+    assert charged - 0.6 < sampled <= charged + 0.05, (sampled, charged)
     assert all(s.tree_rss > 0 for s in result.samples)
     assert result.cores_between(0.0, 1.0) is None
 
