@@ -18,8 +18,8 @@ from typing import Any
 
 from components.serving_baseline.baseline import served_versions
 from pipeline.config import ConfigError
-from pipeline.metadata import (INPUT_EVENTS, OUTPUT_EVENTS, custom_property, evaluation_metrics, node_id,
-                               open_store, producers, value_of)
+from pipeline.metadata import (INPUT_EVENTS, OUTPUT_EVENTS, custom_property, evaluation_metrics,
+                               format_metric, node_id, open_store, producers, value_of)
 
 ROLLED_BACK_FROM = "rolled_back_from"
 
@@ -133,7 +133,7 @@ def format_lineage(found: Lineage) -> str:
              "  hyperparameters: " + json.dumps(found.hyperparameters, sort_keys=True),
              f"  trained model: {found.trained_model or 'unknown'}"]
     if found.metrics:
-        shown = ", ".join(f"{k}={v:.4g}" for k, v in sorted(found.metrics.items())
+        shown = ", ".join(format_metric(k, v) for k, v in sorted(found.metrics.items())
                           if k in ("auc", "binary_accuracy", "precision", "recall", "example_count"))
         lines.append(f"  test-split metrics: {shown}")
     lines.append("  produced by: " + ", ".join(f"{name} (execution {eid})" for name, eid in found.producers.items()))

@@ -18,6 +18,11 @@ from pipeline.config import ConfigError
 _STATES = {v: k for k, v in metadata_store_pb2.Execution.State.items()}
 
 
+def format_metric(name: str, value: float) -> str:
+    """`name=value`: counts as whole numbers, the rest to four significant digits."""
+    return f"{name}={int(value)}" if name == "example_count" else f"{name}={value:.4g}"
+
+
 def sqlite_config(path: str) -> metadata_store_pb2.ConnectionConfig:
     return tfx_metadata.sqlite_metadata_connection_config(path)
 
@@ -216,7 +221,7 @@ def format_run(run: RunInfo) -> str:
         lines.append(f"  data span: {run.span} ({compared}){'; drift accepted (drift.accept)' if run.drift_accepted else ''}")
     if run.metrics:
         wanted = ["auc", "binary_accuracy", "precision", "recall", "f1_score", "example_count"]
-        shown = [f"{k}={run.metrics[k]:.4g}" for k in wanted if k in run.metrics]
+        shown = [format_metric(k, run.metrics[k]) for k in wanted if k in run.metrics]
         lines.append("  test-split metrics: " + ", ".join(shown))
     if run.baseline:
         lines.append(f"  baseline: {run.baseline}")

@@ -23,3 +23,10 @@ def test_metrics_that_tfma_reports_as_nan_stay_numbers(monkeypatch):
     shown = metadata.format_run(run)
     assert "test-split metrics: auc=0.91, precision=nan" in shown
     assert "data span: 3 (compared with span 2); drift accepted (drift.accept)" in shown
+
+
+def test_counts_print_whole_and_metrics_to_four_digits():
+    from pipeline.metadata import format_metric
+
+    assert format_metric("example_count", 15199.0) == "example_count=15199"
+    assert format_metric("auc", 0.958712) == "auc=0.9587"
