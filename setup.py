@@ -10,5 +10,5 @@ setup(
                                     "models", "models.*", "serving", "serving.*"]),
     package_data={"pipeline": ["configs/*.yaml"]},
     install_requires=["tfx>=1.21,<1.22", "kfp>=2.7,<3"],
-    entry_points={"console_scripts": ["tfxp=pipeline.cli:main"]},
+    entry_points={"console_scripts": ["tfxp=pipeline.cli:entry_point"]},
 )

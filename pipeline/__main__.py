@@ -1,7 +1,5 @@
 """`python -m pipeline` is the `tfxp` command."""
 
-import sys
+from pipeline.cli import entry_point
 
-from pipeline.cli import main
-
-sys.exit(main())
+entry_point()

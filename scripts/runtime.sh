@@ -54,6 +54,8 @@ pip_install() {  # $1: python executable (inside the environment); project path 
 # Keep only one build at a time per cache.
 mkdir -p "$cache"
 exec 9>"$cache/.lock"
+# which checkout, and which setup.py (entry points), the environment has installed
+installed="$project $(sha256sum < "$project/setup.py" | cut -c1-12)"
 
 # ---------------------------------------------------------------- plain virtual environment
 if [ "$mode" = venv ]; then
@@ -70,10 +72,10 @@ if [ "$mode" = venv ]; then
     fi
     flock -u 9
   fi
-  if [ "$(cat "$env_dir/.project" 2>/dev/null)" != "$project" ]; then
+  if [ "$(cat "$env_dir/.project" 2>/dev/null)" != "$installed" ]; then
     "$env_dir/bin/python" -m pip install --quiet --no-deps --no-build-isolation -e "$project" \
       >"$cache/install-project.log" 2>&1 || die "installing the project failed; see $cache/install-project.log"
-    echo "$project" > "$env_dir/.project"
+    echo "$installed" > "$env_dir/.project"
   fi
   export PATH="$env_dir/bin:$PATH" VIRTUAL_ENV=$env_dir PYTHONPATH="$project${PYTHONPATH:+:$PYTHONPATH}"
   exec "$@"
@@ -149,13 +151,14 @@ if [ "$1" = --print-root ]; then
 fi
 
 # The project is installed editable (for the tfxp command and its metadata); a different
-# checkout re-links it in seconds, installing no dependency again. The checkout also comes
-# first on PYTHONPATH, so checkouts that share one environment each run their own code.
-if [ "$(cat "$root/.project" 2>/dev/null)" != "$project" ]; then
+# checkout, or a changed setup.py, re-links it in seconds, installing no dependency again. The
+# checkout also comes first on PYTHONPATH, so checkouts that share one environment each run
+# their own code.
+if [ "$(cat "$root/.project" 2>/dev/null)" != "$installed" ]; then
   flock 9
   in_root "$root" /opt/venv/bin/python -m pip install --quiet --no-deps --no-build-isolation -e "$project" \
     >"$cache/install-project.log" 2>&1 || die "installing the project failed; see $cache/install-project.log"
-  echo "$project" > "$root/.project"
+  echo "$installed" > "$root/.project"
   flock -u 9
 fi
 

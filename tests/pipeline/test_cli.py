@@ -1,5 +1,6 @@
 """The tfxp command's handling of bad input: one line on stderr, a non-zero exit, no traceback."""
 
+import json
 import subprocess
 import sys
 
@@ -44,3 +45,11 @@ def test_runs_without_a_store_says_so(capsys, tmp_path):
 def test_config_prints_the_resolved_values(capsys):
     assert main(["config", "--set", "trainer.train_steps=42"]) == 0
     assert '"train_steps": 42' in capsys.readouterr().out
+
+
+def test_the_program_exits_promptly_with_its_output_flushed():
+    # entry_point ends the process with os._exit: the whole output must still arrive.
+    result = subprocess.run([sys.executable, "-m", "pipeline", "config", "--set", "trainer.train_steps=42"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["trainer"]["train_steps"] == 42
