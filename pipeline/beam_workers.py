@@ -143,8 +143,8 @@ class WarmWorkersRunner(fn_runner.FnApiRunner):
         direct = options.view_as(pipeline_options.DirectOptions)
         if direct.direct_running_mode != "multi_processing":
             raise ValueError(f"WarmWorkersRunner keeps multi_processing workers; got "
-                             f"--direct_running_mode={direct.direct_running_mode}. Use DirectRunner "
-                             f"for the other modes (beam.reuse_workers: false).")
+                             f"--direct_running_mode={direct.direct_running_mode}. Use "
+                             f"--runner=DirectRunner for the other modes (the config does so).")
         # What DirectRunner gives FnApiRunner: the pipeline options, for the workers.
         from apache_beam.runners.portability.portable_runner import JobServiceHandle
 

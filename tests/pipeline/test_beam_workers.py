@@ -62,5 +62,5 @@ def test_stop_ends_the_worker_processes(tmp_path, pools):
 
 def test_other_running_modes_are_refused_with_the_fix(tmp_path, pools):
     args = [a.replace("multi_processing", "in_memory") for a in ARGS]
-    with pytest.raises(ValueError, match="beam.reuse_workers: false"):
+    with pytest.raises(ValueError, match="Use --runner=DirectRunner for the other modes"):
         _run(tmp_path, "in_memory", args)
