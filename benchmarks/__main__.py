@@ -21,7 +21,7 @@ import resource
 import sys
 import time
 
-from benchmarks import measure
+from benchmarks import beam, measure
 
 WORK = "build/bench"
 SAMPLE_DIR = "package://tfx/examples/chicago_taxi_pipeline/data/simple"
@@ -77,8 +77,6 @@ def scale(args) -> str:
 
 
 def beam_modes(args) -> str:
-    from benchmarks import beam
-
     data = data_path(args.rows, args.seed)
     results, failures = beam.run_modes(data, os.path.join(WORK, "beam", f"rows{args.rows}"), args.modes, args.workers, args.set)
     rows = "the bundled sample" if args.rows <= 0 else f"{args.rows} rows"
@@ -139,10 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--rows", type=int, nargs="+", default=[150_000], help="data set sizes (default 150000)")
     b = sub.add_parser("beam", help="Beam components under each DirectRunner mode and PortableRunner")
     b.add_argument("--rows", type=int, default=0, help="rows (default 0: the bundled sample)")
-    b.add_argument("--modes", nargs="+",
-                   default=["in_memory", "multi_threading", "multi_processing", "multi_processing+reuse", "portable"],
-                   help="in_memory, multi_threading, multi_processing, multi_processing+reuse "
-                        "(beam.reuse_workers), portable (default: all)")
+    b.add_argument("--modes", nargs="+", default=beam.MODES, choices=beam.MODES, metavar="MODE",
+                   help=f"any of {', '.join(beam.MODES)} (default: all)")
     b.add_argument("--workers", type=int, default=2)
     v = sub.add_parser("variants", help="our pipeline with proposed changes (benchmarks/variant.py)")
     v.add_argument("arms", nargs="+", help="arms of benchmarks/variant.py ARMS, e.g. in_memory in_memory+skip")

@@ -25,6 +25,7 @@ BEAM_COMPONENTS = endtoend.BEAM_COMPONENTS
 DATA_HEAVY = ["StatisticsGen", "Transform", "Evaluator"]
 # multi_processing with its workers kept alive across components (beam.reuse_workers)
 REUSE = "multi_processing+reuse"
+MODES = ["in_memory", "multi_threading", "multi_processing", REUSE, "portable"]
 
 
 def free_port() -> int:

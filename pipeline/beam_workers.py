@@ -44,7 +44,6 @@ class WorkerPool:
         self.size = size
         self._procs: list[subprocess.Popen] = []
         self.addresses: list[str] = []
-        self._next = itertools.count()
         self._lock = threading.Lock()
 
     def ensure_started(self) -> list[str]:
@@ -64,10 +63,6 @@ class WorkerPool:
 
     def pids(self) -> list[int]:
         return [p.pid for p in self._procs if p.poll() is None]
-
-    def next_address(self, addresses: list[str]) -> str:
-        """Round robin, so the workers of one pipeline land in different processes."""
-        return addresses[next(self._next) % len(addresses)]
 
     def stop(self, timeout: float = 10.0) -> None:
         with self._lock:
@@ -100,6 +95,9 @@ def _wait_until_serving(proc: subprocess.Popen) -> str:
 
 _POOLS: dict[int, WorkerPool] = {}
 _POOLS_LOCK = threading.Lock()
+# Handlers take the pool's addresses in turn, so the workers of one pipeline land in
+# different processes.
+_TURN = itertools.count()
 
 
 def pool(size: int) -> WorkerPool:
@@ -117,23 +115,24 @@ class _PooledWorkerHandler(worker_handlers.ExternalWorkerHandler):
 
     def start_worker(self) -> None:
         addresses = self._external_payload.params["addresses"].split(",")
-        self._address = pool(len(addresses)).next_address(addresses)
+        self._address = addresses[next(_TURN) % len(addresses)]
+        self._channel = GRPCChannelFactory.insecure_channel(self._address)
+        self._pool = beam_fn_api_pb2_grpc.BeamFnExternalWorkerPoolStub(self._channel)
         control = endpoints_pb2.ApiServiceDescriptor(url=self.control_address)
-        response = self._stub().StartWorker(beam_fn_api_pb2.StartWorkerRequest(
+        response = self._pool.StartWorker(beam_fn_api_pb2.StartWorkerRequest(
             worker_id=self.worker_id, control_endpoint=control, artifact_endpoint=control,
             provision_endpoint=control, logging_endpoint=self.logging_api_service_descriptor()))
         if response.error:
             raise RuntimeError(f"the Beam worker at {self._address} could not start a harness: {response.error}")
 
     def stop_worker(self) -> None:
-        self._stub().StopWorker(beam_fn_api_pb2.StopWorkerRequest(worker_id=self.worker_id))
+        self._pool.StopWorker(beam_fn_api_pb2.StopWorkerRequest(worker_id=self.worker_id))
+        self._channel.close()
 
     def host_from_worker(self) -> str:
-        # Beam's default is socket.getfqdn(), which need not resolve; the workers are local.
+        # The workers are this process's children, on this machine. (Beam's default,
+        # socket.getfqdn(), is for workers elsewhere and need not resolve in a chroot.)
         return "localhost"
-
-    def _stub(self):
-        return beam_fn_api_pb2_grpc.BeamFnExternalWorkerPoolStub(GRPCChannelFactory.insecure_channel(self._address))
 
 
 class WarmWorkersRunner(fn_runner.FnApiRunner):
