@@ -12,7 +12,8 @@ from __future__ import annotations
 import base64
 import csv
 import json
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 RAW_SIGNATURE = "serve_raw"
 EXAMPLES_SIGNATURE = "serving_default"
@@ -172,7 +173,9 @@ class RestClient(_Client):
         """{class label: score} per row, from the Classify API (`:classify`)."""
         examples = example_protos(rows, self._input_types())
         body = {"signature_name": CLASSIFY_SIGNATURE, "examples": [example_json(e) for e in examples]}
-        return [class_scores(result) for result in self._call("POST", self._path(":classify"), body)["result"]]
+        answer = self._call("POST", self._path(":classify"), body)
+        # TF Serving answers {"results": [[[label, score], ...] per example]}.
+        return [class_scores(result) for result in answer["results"]]
 
 
 class GrpcClient(_Client):
@@ -180,7 +183,10 @@ class GrpcClient(_Client):
 
     def __init__(self, target: str, model: str, version: int | None = None, timeout: float = 30.0):
         import grpc
-        from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
+        from tensorflow_serving.apis import (
+            model_service_pb2_grpc,
+            prediction_service_pb2_grpc,
+        )
 
         self.target, self.model, self.version, self.timeout = target, model, version, timeout
         self._channel = grpc.insecure_channel(target)
@@ -190,7 +196,7 @@ class GrpcClient(_Client):
     def close(self) -> None:
         self._channel.close()
 
-    def __enter__(self) -> "GrpcClient":
+    def __enter__(self) -> GrpcClient:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -1,14 +1,32 @@
-"""TF Serving stand-in: the part of TensorFlow Serving's APIs that our client uses.
+"""TF Serving stand-in: TensorFlow Serving's REST and gRPC APIs over the pushed SavedModels.
 
 `tensorflow_model_server` is in neither PyPI nor Debian, so where it cannot be installed this
-stand-in serves the pushed models instead. It is NOT TensorFlow Serving; it implements, over
-the same SavedModels and the same `<base path>/<version>/` layout:
-- REST: GET /v1/models/<name>[/versions/<v>] (status), GET .../metadata, POST ...:predict
-  (row "instances" and columnar "inputs" formats, {"b64": ...} for binary strings), POST
-  ...:classify (JSON "examples" with an optional "context", on a classify-method signature);
-- gRPC: PredictionService.Predict, Classify and GetModelMetadata, ModelService.GetModelStatus.
-It serves the newest version (TF Serving's default policy) and picks up a new push by
-polling the base path, as `--file_system_poll_wait_seconds` does.
+stand-in serves the pushed models instead. It is NOT TensorFlow Serving. It loads each version
+the way TF Serving does (components/serving_check/loader.py: a TF1 session, the restore op,
+the init op, SignatureDefs run by tensor names), replays the version's warm-up file at load,
+and answers requests through components/serving_check/requests.py, a port of TF Serving's
+request code. What it implements, over the same `<base path>/<version>/` layout:
+- REST (http_rest_api_handler.cc, http_rest_api_util.cc, util/json_tensor.cc):
+  GET /v1/models/<name>[/versions/<v>|/labels/<l>][/metadata],
+  POST /v1/models/<name>[/versions/<v>|/labels/<l>]:(predict|classify|regress), with TF
+  Serving's JSON tensor encoding and its error JSON ({"error": ...}, HTTP code from the gRPC
+  code as http_server.cc maps it);
+- gRPC: PredictionService Predict, Classify, Regress, MultiInference and GetModelMetadata;
+  ModelService GetModelStatus.
+Versions follow TF Serving's default policy: the newest version is loaded; while it loads, or
+if its load or warm-up fails, the version served before stays served (availability
+preserving); a failed version is reported with state END and its error, and retried on the
+next polls up to 5 times (--max_num_load_retries); a new push is found by polling the base
+path, as --file_system_poll_wait_seconds does.
+
+What it does NOT emulate: batching (--enable_batching), version policies other than latest
+(specific, all, num_versions > 1), a model config file (--model_config_file, so several models
+and version labels: every label is unknown), the load retry interval (retries follow the poll
+interval), unloading versions whose directories are removed, request timeouts, the signature
+method-name check flag (off, as by default), prometheus metrics, SSL, gRPC channel arguments,
+TFRT and TF-Lite, the SessionService API, and platform configs. Error messages are TF
+Serving's, except where components/serving_check/requests.py says otherwise and for JSON syntax
+errors (Python's parser reports them, mapped to rapidjson's wording where it is clear).
 """
 
 from __future__ import annotations
@@ -16,270 +34,824 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import math
 import os
 import re
 import threading
+import urllib.parse
 from concurrent import futures
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 
 from components.serving_baseline.baseline import served_versions
+from components.serving_check import requests as tfs
+from components.serving_check.requests import ServingError
 
 log = logging.getLogger(__name__)
 
-CLASSIFY_METHOD_NAME = "tensorflow/serving/classify"
+MAX_LOAD_RETRIES = 5  # --max_num_load_retries
+BYTES_SUFFIX = "_bytes"  # json_tensor.cc kBytesTensorNameSuffix
+MAX_DEBUG_BYTES = 256  # json_tensor.cc kMaxJsonDebugStringBytes
 
 
-class ServingError(Exception):
-    """An error TF Serving would answer with: `status` is the HTTP code, `grpc_code` the gRPC one."""
+def _invalid(message: str) -> ServingError:
+    return ServingError("INVALID_ARGUMENT", message)
 
-    def __init__(self, status: int, message: str):
-        import grpc
 
-        super().__init__(message)
-        self.status = status
-        self.grpc_code = {404: grpc.StatusCode.NOT_FOUND, 400: grpc.StatusCode.INVALID_ARGUMENT}.get(
-            status, grpc.StatusCode.INTERNAL)
+# ----------------------------------------------------------------------------- versions
+
+
+class _Version:
+    def __init__(self, number: int):
+        self.number = number
+        self.state = "LOADING"
+        self.error_code, self.error_message = "OK", ""
+        self.model = None
+        self.attempts = 0
 
 
 class ModelRepository:
-    """The served versions of one model: the newest SavedModel under `base_path`, reloaded on push."""
+    """One model's versions under `base_path`: the newest loaded, the last good one served."""
 
     def __init__(self, name: str, base_path: str, request_logger=None):
         self.name, self.base_path = name, base_path
         self.request_logger = request_logger  # serving.request_log.RequestLogger, for skew checks
         self._lock = threading.Lock()
-        self._version: int | None = None
-        self._model = None
-        self._signature_defs: dict = {}
+        self._versions: dict[int, _Version] = {}
+        self._served: _Version | None = None
 
     def refresh(self) -> int | None:
-        """Loads the newest version if it changed; returns the version served."""
-        import tensorflow as tf
-        from tensorflow.core.protobuf import saved_model_pb2
-
+        """Loads the newest version if it is new (or failed and has retries left); answers
+        the version served."""
         versions = served_versions(self.base_path)
-        newest = versions[-1] if versions else None
-        if newest is not None and newest != self._version:
-            path = os.path.join(self.base_path, str(newest))
-            model = tf.saved_model.load(path)
-            saved = saved_model_pb2.SavedModel()
-            with tf.io.gfile.GFile(os.path.join(path, "saved_model.pb"), "rb") as f:
-                saved.ParseFromString(f.read())
+        if versions:
+            newest = versions[-1]
             with self._lock:
-                self._version, self._model = newest, model
-                self._signature_defs = dict(saved.meta_graphs[0].signature_def)
-            log.info("serving %s version %s", self.name, newest)
-        return self._version
-
-    def get(self, name: str, version: int | None = None):
-        if name != self.name:
-            raise ServingError(404, f"Servable not found for request: Latest({name})")
+                record = self._versions.setdefault(newest, _Version(newest))
+            if record.state != "AVAILABLE" and record.attempts <= MAX_LOAD_RETRIES and (
+                    self._served is None or newest > self._served.number):
+                self._load(record)
         with self._lock:
-            if self._model is None:
-                raise ServingError(404, f"Servable not found for request: Latest({name}): no version "
-                                        f"under {self.base_path} yet")
-            if version is not None and version != self._version:
-                raise ServingError(404, f"Servable not found for request: Specific({name}, {version})")
-            return self._version, self._model, self._signature_defs
+            return self._served.number if self._served else None
 
-    def status(self, name: str, version: int | None = None) -> dict:
-        served, _, _ = self.get(name, version)
-        return {"model_version_status": [{"version": str(served), "state": "AVAILABLE",
-                                          "status": {"error_code": "OK", "error_message": ""}}]}
+    def _load(self, record: _Version) -> None:
+        from components.serving_check.loader import LoadError, SessionModel
 
-    def metadata(self, name: str, version: int | None = None) -> dict:
-        from google.protobuf import json_format
-
-        served, _, signature_defs = self.get(name, version)
-        return {"model_spec": {"name": name, "signature_name": "", "version": str(served)},
-                "metadata": {"signature_def": {"signature_def": {
-                    key: json_format.MessageToDict(sig, preserving_proto_field_name=True)
-                    for key, sig in signature_defs.items() if not key.startswith("__")}}}}
-
-    def run(self, name: str, version: int | None, signature_name: str, inputs: dict[str, Any]):
-        """Runs a signature on {input name: numpy-compatible values}; returns {output: ndarray}."""
-        import tensorflow as tf
-
-        served, model, _ = self.get(name, version)
-        signature_name = signature_name or "serving_default"
-        if signature_name not in model.signatures:
-            raise ServingError(400, f"Serving signature name: \"{signature_name}\" not found in signature def")
-        signature = model.signatures[signature_name]
-        specs = signature.structured_input_signature[1]
-        missing = sorted(set(specs) - set(inputs))
-        unknown = sorted(set(inputs) - set(specs))
-        if missing or unknown:
-            raise ServingError(400, f"input mismatch for signature {signature_name}: missing {missing}, "
-                                    f"unknown {unknown}; expected {sorted(specs)}")
+        record.attempts += 1
+        path = os.path.join(self.base_path, str(record.number))
         try:
-            tensors = {key: tf.constant(value, dtype=specs[key].dtype) for key, value in inputs.items()}
-            outputs = signature(**tensors)
-        except (TypeError, ValueError, tf.errors.OpError) as err:
-            raise ServingError(400, f"could not run {signature_name}: {_cause(err)}") from None
-        if self.request_logger is not None and len(specs) == 1 and next(iter(specs.values())).dtype == tf.string:
-            # Serialized tf.Examples (serving_default, classify): the requests skew is checked on.
-            self.request_logger.log(name, signature_name, list(tensors.values())[0].numpy().reshape(-1).tolist())
-        return served, {key: value.numpy() for key, value in outputs.items()}
+            model = SessionModel(path)
+        except LoadError as err:
+            code = _tf_code(err.__cause__)
+            return self._failed(record, code, str(err))
+        try:
+            replayed = tfs.replay_warmup(model, path)
+        except ServingError as err:
+            model.close()
+            return self._failed(record, err.code, err.message)
+        with self._lock:
+            previous, self._served = self._served, record
+            record.model, record.state = model, "AVAILABLE"
+            record.error_code, record.error_message = "OK", ""
+            retired = previous.model if previous is not None else None
+            if previous is not None:
+                previous.state, previous.model = "END", None
+        if retired is not None:
+            # Requests still running on it hold the session lock; close waits for none of
+            # them, so a request that raced the swap may fail like one during TF's unload.
+            retired.close()
+        log.info("serving %s version %s (%d warm-up records)", self.name, record.number, replayed)
 
-    def classify(self, name: str, version: int | None, signature_name: str, examples: list[bytes]):
-        """TF Serving's Classify on serialized tf.Examples: (version, [[(label, score), ...] per example])."""
-        _, _, signature_defs = self.get(name, version)
-        signature_name = signature_name or "serving_default"
-        signature = signature_defs.get(signature_name)
-        if signature is None:
-            raise ServingError(400, f"Serving signature name: \"{signature_name}\" not found in signature def")
-        if signature.method_name != CLASSIFY_METHOD_NAME:
-            raise ServingError(400, f"Expected classification signature method_name to be {CLASSIFY_METHOD_NAME}. "
-                                    f"Was: {signature.method_name}")
-        served, outputs = self.run(name, version, signature_name, {"inputs": examples})
-        scores = outputs.get("scores")
-        classes = outputs.get("classes")
-        if scores is None:
-            raise ServingError(400, f"signature {signature_name} has no \"scores\" output")
-        results = []
-        for row, row_scores in enumerate(scores):
-            labels = classes[row] if classes is not None else [str(i).encode() for i in range(len(row_scores))]
-            results.append([(label.decode(), float(score)) for label, score in zip(labels, row_scores)])
-        return served, results
+    def _failed(self, record: _Version, code: str, message: str) -> None:
+        with self._lock:
+            record.state, record.error_code, record.error_message = "END", code, message
+        log.error("version %s of %s did not load: %s", record.number, self.name, message)
 
+    # What ServerCore::GetServableHandle answers.
+    def handle(self, spec) -> tuple[int, Any]:
+        label = spec.version_label
+        if label:
+            raise _invalid(f"Unrecognized servable version label: {label}")
+        version = spec.version.value if spec.HasField("version") else None
+        request = (f"Specific({spec.name}, {version})" if version is not None
+                   else f"Latest({spec.name})")
+        with self._lock:
+            served = self._served
+        if spec.name != self.name or served is None or (
+                version is not None and version != served.number):
+            raise ServingError("NOT_FOUND", f"Servable not found for request: {request}")
+        return served.number, served.model
 
-def _cause(err: Exception) -> str:
-    """The line of a TF error that says what is wrong, not "Graph execution error:"."""
-    lines = [line.strip() for line in getattr(err, "message", str(err)).splitlines() if line.strip()]
-    for line in lines:
-        if line.startswith("Name: ") or "is required but could not be found" in line:
-            return line.removeprefix("Name: <unknown>, ")
-    informative = [line for line in lines if not line.startswith(("Graph execution error", "Detected at node",
-                                                                   "<stack traces", "[["))]
-    return (informative or lines or ["unknown error"])[0]
+    def status(self, spec):
+        """ModelService.GetModelStatus (get_model_status_impl.cc)."""
+        from tensorflow_serving.apis import get_model_status_pb2
 
-
-def _decode(value: Any) -> Any:
-    """TF Serving's REST encoding of binary strings: {"b64": "..."}."""
-    if isinstance(value, dict) and set(value) == {"b64"}:
-        return base64.b64decode(value["b64"])
-    if isinstance(value, list):
-        return [_decode(v) for v in value]
-    return value
-
-
-def _json_example(row: dict[str, Any], context: dict[str, Any]) -> bytes:
-    """A REST example ({feature: value or [values]}) as a serialized tf.Example, typed the way
-    TF Serving types JSON: strings and {"b64"} to bytes, integers to int64, other numbers to float."""
-    import tensorflow as tf
-
-    if not isinstance(row, dict):
-        raise ServingError(400, f"each example must be a JSON object of features, got {json.dumps(row)[:80]}")
-    features = {}
-    for name, value in {**context, **row}.items():
-        values = value if isinstance(value, list) else [value]
-        decoded = _decode(values)
-        if all(isinstance(v, (str, bytes)) for v in decoded):
-            feature = tf.train.Feature(bytes_list=tf.train.BytesList(
-                value=[v.encode() if isinstance(v, str) else v for v in decoded]))
-        elif all(isinstance(v, int) and not isinstance(v, bool) for v in decoded):
-            feature = tf.train.Feature(int64_list=tf.train.Int64List(value=decoded))
-        elif all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in decoded):
-            feature = tf.train.Feature(float_list=tf.train.FloatList(value=decoded))
+        if spec.version_label:
+            raise _invalid(f"Unrecognized servable version label: {spec.version_label}")
+        with self._lock:
+            versions = dict(self._versions) if spec.name == self.name else {}
+        response = get_model_status_pb2.GetModelStatusResponse()
+        if spec.HasField("version"):
+            if spec.version.value not in versions:
+                raise ServingError("NOT_FOUND", f"Could not find version {spec.version.value} of "
+                                                f"model {spec.name}")
+            chosen = [versions[spec.version.value]]
         else:
-            raise ServingError(400, f"feature {name!r}: values must be all strings or all numbers, got {value!r}")
-        features[name] = feature
-    return tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString()
+            if not versions:
+                raise ServingError("NOT_FOUND", f"Could not find any versions of model {spec.name}")
+            chosen = [versions[v] for v in sorted(versions, reverse=True)]
+        states = get_model_status_pb2.ModelVersionStatus
+        for record in chosen:
+            status = response.model_version_status.add(version=record.number,
+                                                        state=states.State.Value(record.state))
+            status.status.error_code = _error_code_enum(record.error_code)
+            status.status.error_message = record.error_message
+        return response
+
+    def metadata(self, request):
+        """PredictionService.GetModelMetadata (get_model_metadata_impl.cc): every signature,
+        __saved_model_init_op included."""
+        from tensorflow_serving.apis import get_model_metadata_pb2
+
+        if not request.HasField("model_spec"):
+            raise _invalid("Missing ModelSpec")
+        if not request.metadata_field:
+            raise _invalid("GetModelMetadataRequest must specify at least one metadata_field")
+        for field in request.metadata_field:
+            if field != "signature_def":
+                raise _invalid(f"Metadata field {field} is not supported")
+        version, model = self.handle(request.model_spec)
+        signature_map = get_model_metadata_pb2.SignatureDefMap()
+        for key, signature in model.signature_defs.items():
+            signature_map.signature_def[key].CopyFrom(signature)
+        response = get_model_metadata_pb2.GetModelMetadataResponse()
+        response.model_spec.name = self.name
+        response.model_spec.version.value = version
+        response.metadata["signature_def"].Pack(signature_map)
+        return response
+
+    def predict(self, request):
+        version, model = self.handle(request.model_spec)
+        response = tfs.predict(model, request, version=version)
+        if self.request_logger is not None and len(request.inputs) == 1:
+            tensor = next(iter(request.inputs.values()))
+            if tensor.dtype == _DT_STRING:
+                # Serialized tf.Examples (serving_default): the requests skew is checked on.
+                self.request_logger.log(self.name, response.model_spec.signature_name,
+                                        list(tensor.string_val))
+        return response
+
+    def classify(self, request):
+        version, model = self.handle(request.model_spec)
+        response = tfs.classify(model, request, version=version)
+        self._log_examples(request)
+        return response
+
+    def regress(self, request):
+        version, model = self.handle(request.model_spec)
+        response = tfs.regress(model, request, version=version)
+        self._log_examples(request)
+        return response
+
+    def multi_inference(self, request):
+        spec = request.tasks[0].model_spec if request.tasks else None
+        if spec is None:
+            raise _invalid("Found ModelSpec with an empty model name.")
+        version, model = self.handle(spec)
+        return tfs.multi_inference(model, request, version=version)
+
+    def _log_examples(self, request) -> None:
+        if self.request_logger is not None:
+            self.request_logger.log(self.name, request.model_spec.signature_name or
+                                    tfs.DEFAULT_SIGNATURE, tfs.serialized_examples(request.input))
 
 
-def classify_rest(repository: ModelRepository, name: str, version: int | None, body: dict) -> dict:
-    """POST :classify with {"signature_name", "context", "examples"}; answers {"result": ...}."""
-    examples = body.get("examples")
-    if not isinstance(examples, list):
-        raise ServingError(400, "JSON body must hold \"examples\", a list of objects")
-    context = body.get("context") or {}
-    serialized = [_json_example(row, context) for row in examples]
-    _, results = repository.classify(name, version, body.get("signature_name", ""), serialized)
-    return {"result": [[[label, score] for label, score in result] for result in results]}
+_DT_STRING = 7  # types_pb2.DT_STRING
 
 
-def _jsonable(value):
+def _tf_code(err: BaseException | None) -> str:
+    import tensorflow as tf
+    from tensorflow.core.protobuf import error_codes_pb2
+
+    if isinstance(err, tf.errors.OpError):
+        return error_codes_pb2.Code.Name(err.error_code)
+    return "UNKNOWN"
+
+
+def _error_code_enum(name: str) -> int:
+    from tensorflow.core.protobuf import error_codes_pb2
+
+    return error_codes_pb2.Code.Value(name)
+
+
+# ----------------------------------------------------------------------------- JSON (json_tensor.cc)
+
+_PARSE_ERRORS = (  # Python's json messages, in rapidjson's words (GetParseError_En)
+    ("Expecting value", "Invalid value."),
+    ("Expecting property name", "Missing a name for object member."),
+    ("Expecting ':'", "Missing a colon after a name of object member."),
+    ("Unterminated string", "Missing a closing quotation mark in string."),
+    ("Invalid \\escape", "Invalid escape character in string."),
+    ("Invalid control character", "Invalid encoding in string."),
+)
+
+
+def _first_wins(pairs):
+    """rapidjson's FindMember finds a duplicated key's first value."""
+    obj: dict = {}
+    for key, value in pairs:
+        obj.setdefault(key, value)
+    return obj
+
+
+def parse_json(body: bytes):
+    """ParseJson: the document, which must be an object."""
+    if not body:
+        raise _invalid("JSON Parse error: The document is empty")
+    text = body.decode("utf-8", "replace")
+    stripped = text.lstrip()
+    offset = len(text) - len(stripped)
+    if not stripped:
+        raise _invalid(f"JSON Parse error: The document is empty. at offset: {offset}")
+    try:
+        # raw_decode stops after the root value, as kParseStopWhenDoneFlag does.
+        doc, _ = json.JSONDecoder(object_pairs_hook=_first_wins).raw_decode(stripped)
+    except json.JSONDecodeError as err:
+        message = next((ours for theirs, ours in _PARSE_ERRORS if err.msg.startswith(theirs)),
+                       "Missing a comma or '}' after an object member."
+                       if "delimiter" in err.msg else err.msg)
+        raise _invalid(f"JSON Parse error: {message} at offset: {offset + err.pos}") from None
+    if not isinstance(doc, dict):
+        raise _invalid(f"JSON Value: {debug_string(doc)} Is not object")
+    return doc
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _number_kind(value) -> str | None:
+    """How rapidjson reads a JSON number: "int" for an integer token in int64/uint64 range,
+    "double" otherwise (a float token, or an integer too large)."""
+    if _is_int(value):
+        return "int" if -2**63 <= value < 2**64 else "double"
+    if isinstance(value, float):
+        return "double"
+    return None
+
+
+def debug_string(value) -> str:
+    """JsonValueToDebugString: rapidjson's pretty writer with single-line arrays, cut short
+    once 256 bytes are written."""
+    out: list[str] = []
+    size = [0]
+
+    def put(text: str) -> bool:
+        if size[0] >= MAX_DEBUG_BYTES:
+            return False
+        out.append(text)
+        size[0] += len(text.encode())
+        return True
+
+    def write(val, indent: int) -> bool:
+        if isinstance(val, dict):
+            if not put("{"):
+                return False
+            for i, (key, item) in enumerate(val.items()):
+                if not put(("," if i else "") + "\n" + " " * (indent + 4) + json.dumps(key) + ": "):
+                    return False
+                if not write(item, indent + 4):
+                    return False
+            return put(("\n" + " " * indent if val else "") + "}")
+        if isinstance(val, list):
+            if not put("["):
+                return False
+            for i, item in enumerate(val):
+                if i and not put(", "):
+                    return False
+                if not write(item, indent):
+                    return False
+            return put("]")
+        if isinstance(val, float):
+            return put("NaN" if math.isnan(val) else ("Infinity" if val > 0 else "-Infinity")
+                       if math.isinf(val) else repr(val))
+        return put(json.dumps(val, ensure_ascii=False))
+
+    write(value, 0)
+    return "".join(out)
+
+
+def _type_name(value) -> str:
+    """JsonTypeString."""
+    if value is None:
+        return "Null"
+    if value is True:
+        return "True"
+    if value is False:
+        return "False"
+    if isinstance(value, dict):
+        return "Object"
+    if isinstance(value, list):
+        return "Array"
+    if isinstance(value, str):
+        return "String"
+    return "Number"
+
+
+def _type_error(value, dtype: int) -> ServingError:
+    return _invalid(f"JSON Value: {debug_string(value)} Type: {_type_name(value)} is not of "
+                    f"expected type: {tfs.dtype_string(dtype)}")
+
+
+def _is_b64(value) -> bool:
+    return isinstance(value, dict) and len(value) == 1 and isinstance(value.get("b64"), str)
+
+
+def _b64decode(value) -> bytes:
+    """JsonDecodeBase64Object."""
+    if not _is_b64(value):
+        raise _invalid(f"JSON Value: {debug_string(value)} not formatted correctly for base64 "
+                       "data")
+    text = value["b64"]
+    try:
+        return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+    except ValueError:
+        raise _invalid("Unable to base64 decode") from None
+
+
+_INT32 = (-2**31, 2**31)
+_DTYPE_FIELDS = {1: "float_val", 2: "double_val", 3: "int_val", 4: "int_val", 5: "int_val",
+                 6: "int_val", 7: "string_val", 9: "int64_val", 10: "bool_val",
+                 22: "uint32_val", 23: "uint64_val"}
+
+
+def _scalar(value, dtype: int):
+    """AddValueToTensor: one JSON value as a value of `dtype`."""
+    kind = _number_kind(value)
+    name = tfs.dtype_name(dtype)
+    if name in ("DT_FLOAT", "DT_DOUBLE"):
+        ok = kind is not None
+    elif name in ("DT_INT32", "DT_INT16", "DT_INT8", "DT_UINT8"):
+        ok = kind == "int" and _INT32[0] <= value < _INT32[1]
+    elif name == "DT_STRING":
+        ok = isinstance(value, str)
+        value = value.encode() if ok else value
+    elif name == "DT_INT64":
+        ok = kind == "int" and -2**63 <= value < 2**63
+    elif name == "DT_BOOL":
+        ok = isinstance(value, bool)
+    elif name == "DT_UINT32":
+        ok = kind == "int" and 0 <= value < 2**32
+    elif name == "DT_UINT64":
+        ok = kind == "int" and 0 <= value < 2**64
+    else:
+        raise ServingError("UNIMPLEMENTED", f"Conversion of JSON Value: {debug_string(value)} to "
+                                            f"type: {tfs.dtype_string(dtype)}")
+    if not ok:
+        raise _type_error(value, dtype)
+    return float(value) if name in ("DT_FLOAT", "DT_DOUBLE") else value
+
+
+def _dense_shape(value) -> list[int]:
+    """GetDenseTensorShape: the sizes of the first element at each level."""
+    shape = []
+    while isinstance(value, list):
+        shape.append(len(value))
+        value = value[0] if value else None
+    return shape
+
+
+def _fill(value, level: int, shape: list[int], dtype: int, out: list) -> None:
+    """FillTensorProto: the values of a dense JSON tensor, in order, checked against `shape`."""
+    rank = len(shape)
+    if not isinstance(value, list):
+        if level != rank:
+            raise _invalid(f"JSON Value: {debug_string(value)} found at incorrect level: "
+                           f"{level + 1} in the JSON DOM. Expected at level: {rank}")
+        if isinstance(value, dict):
+            if tfs.dtype_name(dtype) != "DT_STRING":
+                raise _type_error(value, dtype)
+            out.append(_b64decode(value))
+        else:
+            out.append(_scalar(value, dtype))
+        return
+    if level >= rank:
+        raise _invalid(f"Encountered list at unexpected level: {level} expected < {rank}")
+    if len(value) != shape[level]:
+        raise _invalid(f"Encountered list at unexpected size: {len(value)} at level: {level} "
+                       f"expected size: {shape[level]}")
+    for item in value:
+        _fill(item, level + 1, shape, dtype, out)
+
+
+def _tensor_proto(dtype: int, shape: list[int], values: list):
+    from tensorflow.core.framework import tensor_pb2
+
+    proto = tensor_pb2.TensorProto(dtype=dtype)
+    for size in shape:
+        proto.tensor_shape.dim.add(size=size)
+    getattr(proto, _DTYPE_FIELDS[dtype]).extend(values)
+    return proto
+
+
+def _json_tensor(value, dtype: int) -> tuple[list[int], list]:
+    shape = _dense_shape(value)
+    values: list = []
+    _fill(value, 0, shape, dtype, values)
+    return shape, values
+
+
+def _instances(instances: list, infos) -> dict:
+    """FillTensorMapFromInstancesList: row format, batched along a new first dimension."""
+    def is_object(val) -> bool:
+        return isinstance(val, dict) and not _is_b64(val)
+
+    if not isinstance(instances[0], dict) and len(infos) > 1:
+        raise _invalid("instances is a plain list, but expecting list of objects as multiple "
+                       "input tensors required as per tensorinfo_map")
+    objects = is_object(instances[0])
+    names = sorted(infos)
+    values: dict[str, list] = {}
+    shapes: dict[str, list[int]] = {}
+    sizes: dict[str, int] = {}
+
+    def add(item, name: str) -> None:
+        """AddInstanceItem."""
+        if name not in infos:
+            raise _invalid(f"JSON object: does not have named input: {name}")
+        shape, flat = _json_tensor(item, infos[name].dtype)
+        if name not in shapes:
+            shapes[name], sizes[name] = shape, len(flat)
+        elif sizes[name] != len(flat):
+            raise _invalid(f"Expecting tensor size: {sizes[name]} but got: {len(flat)}")
+        elif shapes[name] != shape:
+            raise _invalid(f"Expecting shape {tfs.shape_string(shapes[name])} but got: "
+                           f"{tfs.shape_string(shape)}")
+        values.setdefault(name, []).extend(flat)
+
+    for count, element in enumerate(instances):
+        if objects:
+            if not is_object(element):
+                raise _invalid(f"Expecting object but got list at item {count} of input list")
+            for name, item in element.items():
+                try:
+                    add(item, name)
+                except ServingError as err:
+                    raise _invalid(f"Failed to process element: {count} key: {name} of "
+                                   f"'instances' list. Error: {err.to_string()}") from None
+            if sorted(element) != names:
+                raise _invalid(f"Failed to process element: {count} of 'instances' list. JSON "
+                               f"object: {debug_string(element)} keys must be equal to: "
+                               f"{','.join(names)}")
+        else:
+            if is_object(element):
+                raise _invalid(f"Expecting value/list but got object at item {count} of input "
+                               "list")
+            try:
+                add(element, names[0])
+            except ServingError as err:
+                raise _invalid(f"Failed to process element: {count} of 'instances' list. "
+                               f"Error: {err.to_string()}") from None
+    return {name: _tensor_proto(infos[name].dtype, [len(instances), *shapes[name]], values[name])
+            for name in values}
+
+
+def _inputs(value, infos) -> dict:
+    """FillTensorMapFromInputsMap: columnar format."""
+    if not isinstance(value, dict) or _is_b64(value):
+        if len(infos) > 1:
+            raise _invalid("inputs is a plain value/list, but expecting an object as multiple "
+                           "input tensors required as per tensorinfo_map")
+        name = min(infos)
+        shape, flat = _json_tensor(value, infos[name].dtype)
+        return {name: _tensor_proto(infos[name].dtype, shape, flat)}
+    tensors = {}
+    for name in sorted(infos):
+        if name not in value:
+            raise _invalid(f"Missing named input: {name} in 'inputs' object.")
+        shape, flat = _json_tensor(value[name], infos[name].dtype)
+        tensors[name] = _tensor_proto(infos[name].dtype, shape, flat)
+    return tensors
+
+
+def _signature_from_json(doc: dict, spec) -> None:
+    """FillSignature."""
+    if "signature_name" in doc:
+        if not isinstance(doc["signature_name"], str):
+            raise _invalid(f"JSON Value: {debug_string(doc)} not formatted correctly. "
+                           "'signature_name' key must be a string value.")
+        spec.signature_name = doc["signature_name"]
+
+
+def predict_request_from_json(body: bytes, spec, signature_defs_of) -> tuple[Any, str]:
+    """FillPredictRequestFromJson: (PredictRequest, "row" or "columnar").
+
+    `signature_defs_of(spec)` answers the served version's SignatureDefs (GetInfoMap).
+    """
+    from tensorflow_serving.apis import predict_pb2
+
+    doc = parse_json(body)
+    request = predict_pb2.PredictRequest()
+    request.model_spec.CopyFrom(spec)
+    _signature_from_json(doc, request.model_spec)
+    signame = request.model_spec.signature_name or tfs.DEFAULT_SIGNATURE
+    signature = signature_defs_of(request.model_spec).get(signame)
+    if signature is None:
+        raise _invalid(f'Serving signature name: "{signame}" not found in signature def')
+    infos = signature.inputs
+    if not infos:
+        raise _invalid("Failed to get input map for signature: "
+                       f"{request.model_spec.signature_name or 'DEFAULT'}")
+    both = ("JSON Value: {} Not formatted correctly expecting only one of 'inputs' or "
+            "'instances' keys to exist ")
+    if "instances" in doc:
+        if "inputs" in doc:
+            raise _invalid(both.format(debug_string(doc)))
+        if not isinstance(doc["instances"], list):
+            raise _invalid(f"JSON Value: {debug_string(doc)} Expecting 'instances' to be an "
+                           "list/array")
+        if not doc["instances"]:
+            raise _invalid(f"JSON Value: {debug_string(doc)} No values in 'instances' array")
+        tensors, fmt = _instances(doc["instances"], infos), "row"
+    elif "inputs" in doc:
+        tensors, fmt = _inputs(doc["inputs"], infos), "columnar"
+    else:
+        raise _invalid("Missing 'inputs' or 'instances' key")
+    for name, tensor in tensors.items():
+        request.inputs[name].CopyFrom(tensor)
+    return request, fmt
+
+
+def _feature_kind_error(name: str, kind: str) -> ServingError:
+    return _invalid(f"Unexpected element type in feature: {name} expecting type: {kind}")
+
+
+def _example_from_json(value, target) -> None:
+    """MakeExampleFromJsonObject and AddValueToFeature: JSON types give the feature kind."""
+    if not isinstance(value, dict):
+        raise _invalid(f"Example must be JSON object but got JSON {_type_name(value)}")
+    for name, content in value.items():
+        kind, values = None, []
+        for item in content if isinstance(content, list) else [content]:
+            if item is None or isinstance(item, list) or (isinstance(item, dict)
+                                                            and not _is_b64(item)):
+                raise _invalid(f"Feature: {name} has element with unexpected JSON type: "
+                               f"{_type_name(item)}")
+            if isinstance(item, bool):
+                this, item = "int64", int(item)
+            elif isinstance(item, (dict, str)):
+                this = "bytes"
+                item = _b64decode(item) if isinstance(item, dict) else item.encode()
+            elif _number_kind(item) == "double":
+                this, item = "float", float(item)
+            else:
+                if item >= 2**63:
+                    raise _invalid(f"Feature: {name} has uint64_t element. Only int64_t is "
+                                   "supported.")
+                this = "int64"
+            if kind is not None and kind != this:
+                raise _feature_kind_error(name, kind)
+            kind = this
+            values.append(item)
+        feature = target.features.feature[name]
+        feature.Clear()
+        if kind is not None:
+            getattr(feature, f"{kind}_list").value.extend(values)
+
+
+def example_request_from_json(body: bytes, spec, request):
+    """FillClassifyRegressRequestFromJson: "examples" and an optional "context"."""
+    doc = parse_json(body)
+    request.model_spec.CopyFrom(spec)
+    _signature_from_json(doc, request.model_spec)
+    has_context = "context" in doc
+    if has_context:
+        _example_from_json(doc["context"], request.input.example_list_with_context.context)
+    if "examples" not in doc:
+        raise _invalid(f"JSON Value: {debug_string(doc)} When method is classify, key "
+                       "'examples' is expected and was not found")
+    if not isinstance(doc["examples"], list):
+        raise _invalid(f"JSON Value: {debug_string(doc)} Expecting 'examples' value to be an "
+                       "list/array")
+    if not doc["examples"]:
+        raise _invalid(f"JSON Value: {debug_string(doc)} 'examples' value is an empty array")
+    listed = (request.input.example_list_with_context if has_context
+              else request.input.example_list)
+    for value in doc["examples"]:
+        _example_from_json(value, listed.examples.add())
+    return request
+
+
+def write_decimal(value: float, double: bool) -> str:
+    """WriteDecimal: printf %g, full precision when that does not round-trip, and ".0" on
+    whole numbers."""
     import numpy as np
 
-    if isinstance(value, np.ndarray):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, bytes):
-        return {"b64": base64.b64encode(value).decode()}
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "-Infinity" if value < 0 else "Infinity"
+    text = f"{value:g}"
+    same = float(text) == value if double else np.float32(float(text)) == np.float32(value)
+    if not same:
+        text = f"{value:.{17 if double else 9}g}"
+    if "." not in text and "e" not in text:
+        text += ".0"
+    return text
 
 
-def predict_rest(repository: ModelRepository, name: str, version: int | None, body: dict) -> dict:
-    """POST :predict, in the row ("instances") or columnar ("inputs") format."""
-    signature = body.get("signature_name", "serving_default")
-    if "instances" in body:
-        instances = _decode(body["instances"])
-        if instances and isinstance(instances[0], dict):
-            inputs = {key: [row[key] for row in instances] for key in instances[0]}
+def _json_values(array, dtype: int, as_bytes: bool) -> str:
+    """AddTensorValues: a tensor (or one batch row of it) as nested JSON lists."""
+    name = tfs.dtype_name(dtype)
+    if getattr(array, "ndim", 0) > 0:
+        return "[" + ", ".join(_json_values(item, dtype, as_bytes) for item in array) + "]"
+    if name in ("DT_FLOAT", "DT_DOUBLE"):
+        return write_decimal(float(array), name == "DT_DOUBLE")
+    if name == "DT_STRING":
+        raw = bytes(array)
+        if as_bytes:
+            return '{"b64": ' + json.dumps(base64.b64encode(raw).decode()) + "}"
+        return json.dumps(raw.decode("utf-8", "replace"), ensure_ascii=False)
+    if name == "DT_BOOL":
+        return "true" if bool(array) else "false"
+    if name in _INTEGER_TYPES:
+        return str(int(array))
+    raise _invalid(f"Failed to write JSON value for tensor type: {tfs.dtype_string(dtype)}")
+
+
+_INTEGER_TYPES = ("DT_INT32", "DT_INT16", "DT_INT8", "DT_UINT8", "DT_INT64", "DT_UINT32",
+                  "DT_UINT64")
+
+
+def json_from_tensors(outputs, fmt: str) -> str:
+    """MakeJsonFromTensors: {"predictions": [...]} (row) or {"outputs": ...} (columnar)."""
+    import tensorflow as tf
+
+    if not outputs:
+        raise _invalid("Cannot convert empty tensor map to JSON")
+    arrays = {name: (tf.make_ndarray(proto), proto.dtype) for name, proto in outputs.items()}
+    names = sorted(arrays)
+
+    def values(name, array) -> str:
+        dtype = arrays[name][1]
+        return _json_values(array, dtype, dtype == _DT_STRING and name.endswith(BYTES_SUFFIX))
+
+    if fmt == "columnar":
+        if len(names) == 1:
+            return '{"outputs": ' + values(names[0], arrays[names[0]][0]) + "}"
+        return '{"outputs": {' + ", ".join(
+            f"{json.dumps(n)}: {values(n, arrays[n][0])}" for n in names) + "}}"
+    batch = None
+    for name in names:
+        array = arrays[name][0]
+        if array.ndim == 0:
+            raise _invalid(f"Tensor name: {name} has no shape information ")
+        if batch is not None and array.shape[0] != batch:
+            raise _invalid(f"Tensor name: {name} has inconsistent batch size: {array.shape[0]} "
+                           f"expecting: {batch}")
+        batch = array.shape[0]
+    rows = []
+    for i in range(batch):
+        if len(names) == 1:
+            rows.append(values(names[0], arrays[names[0]][0][i]))
         else:
-            _, model, _ = repository.get(name, version)
-            sig = model.signatures.get(signature or "serving_default")
-            keys = list(sig.structured_input_signature[1]) if sig is not None else []
-            if len(keys) != 1:
-                raise ServingError(400, "instances without names need a signature with exactly one input")
-            inputs = {keys[0]: instances}
-        _, outputs = repository.run(name, version, signature, inputs)
-        rows = len(next(iter(outputs.values()))) if outputs else 0
-        if len(outputs) == 1:
-            return {"predictions": _jsonable(next(iter(outputs.values())))}
-        return {"predictions": [{k: _jsonable(v[i]) for k, v in outputs.items()} for i in range(rows)]}
-    if "inputs" in body:
-        inputs = _decode(body["inputs"])
-        if not isinstance(inputs, dict):
-            _, model, _ = repository.get(name, version)
-            inputs = {next(iter(model.signatures[signature].structured_input_signature[1])): inputs}
-        _, outputs = repository.run(name, version, signature, inputs)
-        return {"outputs": {k: _jsonable(v) for k, v in outputs.items()}}
-    raise ServingError(400, "JSON body must hold \"instances\" or \"inputs\"")
+            rows.append("{" + ", ".join(f"{json.dumps(n)}: {values(n, arrays[n][0][i])}"
+                                        for n in names) + "}")
+    return '{"predictions": [' + ", ".join(rows) + "]}"
 
 
-_PATH = re.compile(r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>\d+))?"
-                   r"(?:(?P<metadata>/metadata)|:(?P<verb>predict|classify|regress))?$")
+def json_from_classification(result) -> str:
+    """MakeJsonFromClassificationResult: {"results": [[[label, score], ...], ...]}."""
+    if not result.classifications:
+        raise _invalid("Cannot convert empty ClassificationResults to JSON")
+    rows = ["[" + ", ".join(f"[{json.dumps(c.label, ensure_ascii=False)}, "
+                            f"{write_decimal(c.score, False)}]" for c in item.classes) + "]"
+            for item in result.classifications]
+    return '{"results": [' + ", ".join(rows) + "]}"
+
+
+def json_from_regression(result) -> str:
+    """MakeJsonFromRegressionResult: {"results": [value, ...]}."""
+    if not result.regressions:
+        raise _invalid("Cannot convert empty RegressionResults to JSON")
+    return '{"results": [' + ", ".join(write_decimal(r.value, False)
+                                       for r in result.regressions) + "]}"
+
+
+def _proto_json(message, preserve_names: bool) -> dict:
+    """MessageToJsonString with always_print_fields_with_no_presence, as http_rest_api_util.cc
+    ToJsonString prints the status and metadata responses."""
+    from google.protobuf import json_format
+
+    return json_format.MessageToDict(message, preserving_proto_field_name=preserve_names,
+                                     always_print_fields_with_no_presence=True)
+
+
+# ----------------------------------------------------------------------------- REST
+
+# http_rest_api_util.cc kPredictionApiGegex and kModelStatusApiRegex.
+_PREDICTION_PATH = re.compile(
+    r"/v1/models/([^/:]+)(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?:(classify|regress|predict)",
+    re.IGNORECASE)
+_STATUS_PATH = re.compile(
+    r"/v1/models(?:/([^/:]+))?(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?(?:/(metadata))?",
+    re.IGNORECASE)
+_API_PATH = re.compile(r"/v1/.*", re.IGNORECASE)  # kHTTPRestApiHandlerPathRegex
+
+
+def _model_spec(name: str, version: str | None, label: str | None):
+    """ParseModelInfo and FillModelSpecWithNameVersionAndLabel."""
+    from tensorflow_serving.apis import model_pb2
+
+    spec = model_pb2.ModelSpec(name=urllib.parse.unquote(name or ""))
+    if version:
+        number = int(version)
+        if number >= 2**63:
+            raise _invalid(f"Failed to convert version: {version} to numeric.")
+        spec.version.value = number
+    if label:
+        spec.version_label = urllib.parse.unquote(label)
+    return spec
+
+
+def process_rest(repository: ModelRepository, method: str, path: str, body: bytes) -> str:
+    """HttpRestApiHandler::ProcessRequest: the JSON answer, or a ServingError."""
+    from tensorflow_serving.apis import (
+        classification_pb2,
+        get_model_metadata_pb2,
+        get_model_status_pb2,
+        regression_pb2,
+    )
+
+    malformed = _invalid(f"Malformed request: {method} {path}")
+    if method == "POST":
+        match = _PREDICTION_PATH.fullmatch(path)
+        if not match:
+            raise malformed
+        spec = _model_spec(match[1], match[2], match[3])
+        verb = match[4].lower()
+        if verb == "predict":
+            request, fmt = predict_request_from_json(
+                body, spec, lambda s: repository.handle(s)[1].signature_defs)
+            return json_from_tensors(repository.predict(request).outputs, fmt)
+        if verb == "classify":
+            request = example_request_from_json(body, spec,
+                                                classification_pb2.ClassificationRequest())
+            return json_from_classification(repository.classify(request).result)
+        request = example_request_from_json(body, spec, regression_pb2.RegressionRequest())
+        return json_from_regression(repository.regress(request).result)
+    if method == "GET":
+        match = _STATUS_PATH.fullmatch(path)
+        if not match:
+            raise malformed
+        if not match[1]:
+            raise _invalid("Missing model name in request.")
+        spec = _model_spec(match[1], match[2], match[3])
+        if match[4]:
+            request = get_model_metadata_pb2.GetModelMetadataRequest(
+                metadata_field=["signature_def"])
+            request.model_spec.CopyFrom(spec)
+            return _metadata_json(repository.metadata(request))
+        request = get_model_status_pb2.GetModelStatusRequest()
+        request.model_spec.CopyFrom(spec)
+        return json.dumps(_proto_json(repository.status(spec), False), indent=1)
+    raise malformed
+
+
+def _metadata_json(response) -> str:
+    """ToJsonString(GetModelMetadataResponse): model_spec and the unpacked SignatureDefMap,
+    with proto field names."""
+    from tensorflow_serving.apis import get_model_metadata_pb2
+
+    signature_map = get_model_metadata_pb2.SignatureDefMap()
+    response.metadata["signature_def"].Unpack(signature_map)
+    return json.dumps({"model_spec": _proto_json(response.model_spec, True),
+                       "metadata": {"signature_def": _proto_json(signature_map, True)}}, indent=1)
 
 
 def make_rest_handler(repository: ModelRepository):
     class Handler(BaseHTTPRequestHandler):
         server_version = "TFServingStandIn/1"
 
-        def _reply(self, status: int, body: dict) -> None:
-            data = json.dumps(body).encode()
+        def _reply(self, status: int, text: str, content_type: str = "application/json") -> None:
+            data = text.encode()
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
 
         def _route(self, method: str) -> None:
-            match = _PATH.match(self.path)
+            path = urllib.parse.urlsplit(self.path).path
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            if not _API_PATH.fullmatch(path):
+                # No handler for the path: the HTTP server's own 404, not a JSON error.
+                return self._reply(404, "Not Found\n", "text/plain")
             try:
-                if not match:
-                    raise ServingError(404, f"Malformed request: {method} {self.path}")
-                name = match["name"]
-                version = int(match["version"]) if match["version"] else None
-                if method == "GET" and match["metadata"]:
-                    return self._reply(200, repository.metadata(name, version))
-                if method == "GET" and not match["verb"]:
-                    return self._reply(200, repository.status(name, version))
-                if method == "POST" and match["verb"] in ("predict", "classify"):
-                    length = int(self.headers.get("Content-Length") or 0)
-                    try:
-                        body = json.loads(self.rfile.read(length) or b"{}")
-                    except json.JSONDecodeError as err:
-                        raise ServingError(400, f"JSON Parse error: {err}") from None
-                    answer = predict_rest if match["verb"] == "predict" else classify_rest
-                    return self._reply(200, answer(repository, name, version, body))
-                if match["verb"] == "regress":
-                    raise ServingError(400, "the stand-in does not implement :regress (our models classify)")
-                raise ServingError(404, f"Malformed request: {method} {self.path}")
+                return self._reply(200, process_rest(repository, method, path, body))
             except ServingError as err:
-                self._reply(err.status, {"error": str(err)})
+                return self._reply(err.http_status, json.dumps({"error": err.message}, indent=4))
 
         def do_GET(self):
             self._route("GET")
@@ -287,97 +859,58 @@ def make_rest_handler(repository: ModelRepository):
         def do_POST(self):
             self._route("POST")
 
+        def do_PUT(self):
+            self._route("PUT")
+
+        def do_DELETE(self):
+            self._route("DELETE")
+
         def log_message(self, fmt, *args):
             log.debug("rest: " + fmt, *args)
 
     return Handler
 
 
+# ----------------------------------------------------------------------------- gRPC
+
+
 def _grpc_servicers(repository: ModelRepository):
     import grpc
-    import tensorflow as tf
-    from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2, get_model_status_pb2,
-                                         model_service_pb2_grpc, predict_pb2, prediction_service_pb2_grpc)
+    from tensorflow_serving.apis import (
+        model_service_pb2_grpc,
+        prediction_service_pb2_grpc,
+    )
 
-    def abort(context, err: ServingError):
-        context.abort(err.grpc_code, str(err))
-
-    def version_of(spec) -> int | None:
-        return spec.version.value if spec.HasField("version") else None
-
-    def answered_spec(response, request, served: int) -> None:
-        """The model spec TF Serving answers with: the request's, with the version served."""
-        response.model_spec.name = request.model_spec.name
-        response.model_spec.version.value = served
-        response.model_spec.signature_name = request.model_spec.signature_name or "serving_default"
+    def call(method, request, context):
+        try:
+            return method(request)
+        except ServingError as err:
+            context.abort(getattr(grpc.StatusCode, err.code), err.message)
 
     class Prediction(prediction_service_pb2_grpc.PredictionServiceServicer):
         def Predict(self, request, context):
-            try:
-                inputs = {k: tf.make_ndarray(v) for k, v in request.inputs.items()}
-                served, outputs = repository.run(request.model_spec.name, version_of(request.model_spec),
-                                                 request.model_spec.signature_name, inputs)
-            except ServingError as err:
-                return abort(context, err)
-            response = predict_pb2.PredictResponse()
-            answered_spec(response, request, served)
-            for key, value in outputs.items():
-                response.outputs[key].CopyFrom(tf.make_tensor_proto(value))
-            return response
+            return call(repository.predict, request, context)
 
         def Classify(self, request, context):
-            kind = request.input.WhichOneof("kind")
-            if kind == "example_list":
-                examples = [e.SerializeToString() for e in request.input.example_list.examples]
-            elif kind == "example_list_with_context":
-                listed = request.input.example_list_with_context
-                examples = []
-                for example in listed.examples:
-                    merged = type(example)()
-                    merged.CopyFrom(listed.context)
-                    merged.MergeFrom(example)
-                    examples.append(merged.SerializeToString())
-            else:
-                return abort(context, ServingError(400, "Input is empty"))
-            try:
-                served, results = repository.classify(request.model_spec.name, version_of(request.model_spec),
-                                                      request.model_spec.signature_name, examples)
-            except ServingError as err:
-                return abort(context, err)
-            response = classification_pb2.ClassificationResponse()
-            answered_spec(response, request, served)
-            for result in results:
-                classifications = response.result.classifications.add()
-                for label, score in result:
-                    classifications.classes.add(label=label, score=score)
-            return response
+            return call(repository.classify, request, context)
+
+        def Regress(self, request, context):
+            return call(repository.regress, request, context)
+
+        def MultiInference(self, request, context):
+            return call(repository.multi_inference, request, context)
 
         def GetModelMetadata(self, request, context):
-            try:
-                served, _, signature_defs = repository.get(request.model_spec.name, version_of(request.model_spec))
-            except ServingError as err:
-                return abort(context, err)
-            response = get_model_metadata_pb2.GetModelMetadataResponse()
-            response.model_spec.name = request.model_spec.name
-            response.model_spec.version.value = served
-            signature_map = get_model_metadata_pb2.SignatureDefMap()
-            for key, sig in signature_defs.items():
-                if not key.startswith("__"):
-                    signature_map.signature_def[key].CopyFrom(sig)
-            response.metadata["signature_def"].Pack(signature_map)
-            return response
+            return call(repository.metadata, request, context)
 
     class Models(model_service_pb2_grpc.ModelServiceServicer):
         def GetModelStatus(self, request, context):
-            try:
-                served, _, _ = repository.get(request.model_spec.name, version_of(request.model_spec))
-            except ServingError as err:
-                return abort(context, err)
-            response = get_model_status_pb2.GetModelStatusResponse()
-            status = response.model_version_status.add()
-            status.version = served
-            status.state = get_model_status_pb2.ModelVersionStatus.AVAILABLE
-            return response
+            def status(req):
+                if not req.HasField("model_spec"):
+                    raise _invalid("Missing ModelSpec")
+                return repository.status(req.model_spec)
+
+            return call(status, request, context)
 
     def register(server: grpc.Server) -> None:
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(Prediction(), server)
@@ -412,10 +945,10 @@ class StandInServer:
         while not self._stop.wait(self.poll_seconds):
             try:
                 self.repository.refresh()
-            except Exception:  # noqa: BLE001 - a half-written push is retried on the next poll
-                log.exception("could not load a new version yet")
+            except Exception:
+                log.exception("could not look for new versions")
 
-    def start(self) -> "StandInServer":
+    def start(self) -> StandInServer:
         self._grpc.start()
         for target in (self._rest.serve_forever, self._poll):
             thread = threading.Thread(target=target, daemon=True)
@@ -431,7 +964,7 @@ class StandInServer:
         for thread in self._threads:
             thread.join(timeout=10)
 
-    def __enter__(self) -> "StandInServer":
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc) -> None:

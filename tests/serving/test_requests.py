@@ -58,6 +58,10 @@ class TinyModel(tf.Module):
     def named(self, a, k, text):
         return {"sum": a + tf.cast(k, tf.float32), "text_bytes": text, "text": text}
 
+    @tf.function(input_signature=[tf.TensorSpec(None, tf.float32)])
+    def echo(self, x):
+        return {"x": tf.identity(x)}
+
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
     def classify(self, inputs):
         y = self.w * self._parse(inputs) + self.b
@@ -103,7 +107,7 @@ def build_model(export_dir: str, w: float = 2.0, b: float = 0.5,
     """Saves TinyModel to `export_dir`, with `warmup` PredictionLogs as its warm-up file."""
     module = TinyModel(w, b)
     signatures = {name: getattr(module, name).get_concrete_function()
-                  for name in ("serving_default", "named", *METHODS)}
+                  for name in ("serving_default", "named", "echo", *METHODS)}
     tf.saved_model.save(module, export_dir, signatures=signatures)
     set_method_names(export_dir, METHODS)
     if warmup is not None:
