@@ -113,6 +113,17 @@ def example_json(example) -> dict[str, Any]:
     return row
 
 
+def _plain(value, as_bytes: bool = False) -> Any:
+    """A gRPC output value as TF Serving's REST API writes it: strings as UTF-8 text, those
+    of an output whose name ends in `_bytes` as {"b64": ...}."""
+    value = value.tolist() if hasattr(value, "tolist") else value
+    if isinstance(value, list):
+        return [_plain(v, as_bytes) for v in value]
+    if isinstance(value, bytes):
+        return {"b64": base64.b64encode(value).decode()} if as_bytes else value.decode("utf-8", "replace")
+    return value
+
+
 def class_scores(classes: Iterable[tuple[str, float]]) -> dict[str, float]:
     return {label: float(score) for label, score in classes}
 
@@ -256,7 +267,8 @@ class GrpcClient(_Client):
         request.inputs["examples"].CopyFrom(tf.make_tensor_proto(examples, dtype=tf.string))
         response = self._call(self._predict.Predict, request)
         outputs = {k: tf.make_ndarray(v) for k, v in response.outputs.items()}
-        return [{k: v[i].item() for k, v in outputs.items()} for i in range(len(examples))]
+        return [{k: _plain(v[i], k.endswith("_bytes")) for k, v in outputs.items()}
+                for i in range(len(examples))]
 
     def classify(self, rows: list[dict[str, Any]]) -> list[dict[str, float]]:
         """{class label: score} per row, from PredictionService.Classify."""

@@ -40,6 +40,7 @@ import re
 import threading
 import urllib.parse
 from concurrent import futures
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 
@@ -68,6 +69,7 @@ class _Version:
         self.error_code, self.error_message = "OK", ""
         self.model = None
         self.attempts = 0
+        self.in_flight = 0  # requests running on `model`; it is closed when retired and idle
 
 
 class ModelRepository:
@@ -76,7 +78,7 @@ class ModelRepository:
     def __init__(self, name: str, base_path: str, request_logger=None):
         self.name, self.base_path = name, base_path
         self.request_logger = request_logger  # serving.request_log.RequestLogger, for skew checks
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._versions: dict[int, _Version] = {}
         self._served: _Version | None = None
 
@@ -113,12 +115,12 @@ class ModelRepository:
             previous, self._served = self._served, record
             record.model, record.state = model, "AVAILABLE"
             record.error_code, record.error_message = "OK", ""
-            retired = previous.model if previous is not None else None
+            retired = None
             if previous is not None:
-                previous.state, previous.model = "END", None
+                previous.state = "END"
+                if previous.in_flight == 0:
+                    retired, previous.model = previous.model, None
         if retired is not None:
-            # Requests still running on it hold the session lock; close waits for none of
-            # them, so a request that raced the swap may fail like one during TF's unload.
             retired.close()
         log.info("serving %s version %s (%d warm-up records)", self.name, record.number, replayed)
 
@@ -126,6 +128,25 @@ class ModelRepository:
         with self._lock:
             record.state, record.error_code, record.error_message = "END", code, message
         log.error("version %s of %s did not load: %s", record.number, self.name, message)
+
+    @contextmanager
+    def serving(self, spec):
+        """(version, SessionModel) for `spec`, held open until the block ends, as a
+        ServableHandle keeps an unloaded version alive for the requests still using it."""
+        with self._lock:  # one step, so that no swap closes the version in between
+            version, _ = self.handle(spec)
+            record = self._versions[version]
+            record.in_flight += 1
+        try:
+            yield version, record.model
+        finally:
+            with self._lock:
+                record.in_flight -= 1
+                retired = None
+                if record.state == "END" and record.in_flight == 0:
+                    retired, record.model = record.model, None
+            if retired is not None:
+                retired.close()
 
     # What ServerCore::GetServableHandle answers.
     def handle(self, spec) -> tuple[int, Any]:
@@ -182,6 +203,7 @@ class ModelRepository:
                 raise _invalid(f"Metadata field {field} is not supported")
         version, model = self.handle(request.model_spec)
         signature_map = get_model_metadata_pb2.SignatureDefMap()
+        # signature_defs is a dict of its own: it outlives the session.
         for key, signature in model.signature_defs.items():
             signature_map.signature_def[key].CopyFrom(signature)
         response = get_model_metadata_pb2.GetModelMetadataResponse()
@@ -191,8 +213,8 @@ class ModelRepository:
         return response
 
     def predict(self, request):
-        version, model = self.handle(request.model_spec)
-        response = tfs.predict(model, request, version=version)
+        with self.serving(request.model_spec) as (version, model):
+            response = tfs.predict(model, request, version=version)
         if self.request_logger is not None and len(request.inputs) == 1:
             tensor = next(iter(request.inputs.values()))
             if tensor.dtype == _DT_STRING:
@@ -202,14 +224,14 @@ class ModelRepository:
         return response
 
     def classify(self, request):
-        version, model = self.handle(request.model_spec)
-        response = tfs.classify(model, request, version=version)
+        with self.serving(request.model_spec) as (version, model):
+            response = tfs.classify(model, request, version=version)
         self._log_examples(request)
         return response
 
     def regress(self, request):
-        version, model = self.handle(request.model_spec)
-        response = tfs.regress(model, request, version=version)
+        with self.serving(request.model_spec) as (version, model):
+            response = tfs.regress(model, request, version=version)
         self._log_examples(request)
         return response
 
@@ -217,8 +239,8 @@ class ModelRepository:
         spec = request.tasks[0].model_spec if request.tasks else None
         if spec is None:
             raise _invalid("Found ModelSpec with an empty model name.")
-        version, model = self.handle(spec)
-        return tfs.multi_inference(model, request, version=version)
+        with self.serving(spec) as (version, model):
+            return tfs.multi_inference(model, request, version=version)
 
     def _log_examples(self, request) -> None:
         if self.request_logger is not None:

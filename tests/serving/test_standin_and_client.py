@@ -441,3 +441,9 @@ def test_the_stand_in_process_serves_a_model_that_loads_on_the_session_path(tmp_
         assert answer.json() == {"predictions": [2.5]}
     finally:
         running.stop()
+
+
+def test_grpc_string_outputs_read_as_tf_servings_rest_writes_them():
+    assert client_lib._plain(np.array([b"w\xc3\xb6rld", b"x"], dtype=object)) == ["w\u00f6rld", "x"]
+    assert client_lib._plain(np.array(b"\xff", dtype=object), as_bytes=True) == {"b64": "/w=="}
+    assert client_lib._plain(np.float32(0.5)) == 0.5
