@@ -115,7 +115,6 @@ def side_env(*command: str, timeout: float = 1800) -> subprocess.CompletedProces
     return result
 
 
-@pytest.mark.slow
 def test_runtime_export_passes_under_the_serving_image_tensorflow(tiny_model):
     import tensorflow as tf
 
