@@ -92,21 +92,20 @@ def _raw_serving_spec(spec: feature_defs.ModelSpec, tf_transform_output: tft.TFT
     return {name: raw_spec[name] for name in feature_defs.raw_input_columns(spec)}
 
 
-def _signatures(model: keras.Model, spec: feature_defs.ModelSpec,
-                tf_transform_output: tft.TFTransformOutput) -> dict[str, Any]:
-    # Tracked as attributes so the transform graph's assets are saved with the model.
-    model.tft_layer = tf_transform_output.transform_features_layer()
+def _serving_functions(model: keras.Model, spec: feature_defs.ModelSpec,
+                       tf_transform_output: tft.TFTransformOutput, tft_layer) -> dict[str, Any]:
+    """The serving tf.functions, each with its input signature: {signature key: function}."""
     raw_spec = _raw_serving_spec(spec, tf_transform_output)
 
     def predict(raw_features):
-        transformed = model.tft_layer(raw_features)
+        transformed = tft_layer(raw_features)
         probability = tf.reshape(model(transformed), [-1])
         return {"probabilities": probability,
                 "classes": tf.cast(probability > 0.5, tf.int64)}
 
     @tf.function(input_signature=[tf.TensorSpec(shape=[None], dtype=tf.string, name="examples")])
-    def serve_examples(serialized):
-        return predict(tf.io.parse_example(serialized, raw_spec))
+    def serve_examples(examples):
+        return predict(tf.io.parse_example(examples, raw_spec))
 
     @tf.function(input_signature=[{
         name: tf.TensorSpec(shape=[None], dtype=feature.dtype, name=name)
@@ -125,8 +124,8 @@ def _signatures(model: keras.Model, spec: feature_defs.ModelSpec,
         return predict(raw)
 
     @tf.function(input_signature=[tf.TensorSpec(shape=[None], dtype=tf.string, name="inputs")])
-    def classify(serialized):
-        probability = predict(tf.io.parse_example(serialized, raw_spec))["probabilities"]
+    def classify(inputs):
+        probability = predict(tf.io.parse_example(inputs, raw_spec))["probabilities"]
         rows = tf.shape(probability)[0]
         return {"classes": tf.tile(tf.constant([list(CLASS_LABELS)]), [rows, 1]),
                 "scores": tf.stack([1.0 - probability, probability], axis=1)}
@@ -137,13 +136,11 @@ def _signatures(model: keras.Model, spec: feature_defs.ModelSpec,
     label_spec = {**raw_spec, **{name: all_raw[name] for name in feature_defs.label_columns(spec)}}
 
     @tf.function(input_signature=[tf.TensorSpec(shape=[None], dtype=tf.string, name="examples")])
-    def transform_features(serialized):
-        return model.tft_layer(tf.io.parse_example(serialized, label_spec))
+    def transform_features(examples):
+        return tft_layer(tf.io.parse_example(examples, label_spec))
 
-    return {"serving_default": serve_examples.get_concrete_function(),
-            "serve_raw": serve_raw.get_concrete_function(),
-            CLASSIFY_SIGNATURE: classify.get_concrete_function(),
-            "transform_features": transform_features.get_concrete_function()}
+    return {"serving_default": serve_examples, "serve_raw": serve_raw,
+            CLASSIFY_SIGNATURE: classify, "transform_features": transform_features}
 
 
 def tuner_fn(fn_args: tfx.components.FnArgs) -> tfx.components.TunerFnResult:
@@ -210,8 +207,22 @@ def _warm_start(model: keras.Model, serving_dir: str) -> str | None:
 def export(model: keras.Model, spec: feature_defs.ModelSpec, tf_transform_output: tft.TFTransformOutput,
            export_dir: str, warm_started_from: str | None = None) -> None:
     """Saves the model with its serving signatures as the SavedModel TF Serving loads, and its
-    Keras weights in assets.extra/ (which TF Serving ignores) for warm-starting the next one."""
-    tf.saved_model.save(model, export_dir, signatures=_signatures(model, spec, tf_transform_output))
+    Keras weights in assets.extra/ (which TF Serving ignores) for warm-starting the next one.
+
+    Keras' own ExportArchive writes it: it tracks the TensorFlow variables behind the Keras 3
+    variables, so the checkpoint restores the very variables the signatures read. Saving the
+    Keras model with `tf.saved_model.save` instead checkpoints copies, and TF Serving's loader
+    (a TF1 session: graph import, restore op, init op) then fails every signature with
+    "Could not find variable" (keras-team/keras#20095). TFT's transform layer is tracked too,
+    so its vocabularies and hash tables are saved as the model's assets.
+    """
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    tft_layer = tf_transform_output.transform_features_layer()
+    archive.track(tft_layer)
+    for name, function in _serving_functions(model, spec, tf_transform_output, tft_layer).items():
+        archive.add_endpoint(name, function)
+    archive.write_out(export_dir, verbose=False)
     mark_classification_signature(export_dir)
     extra = tf.io.gfile.join(export_dir, "assets.extra")
     tf.io.gfile.makedirs(extra)
@@ -224,9 +235,11 @@ def export(model: keras.Model, spec: feature_defs.ModelSpec, tf_transform_output
 def mark_classification_signature(export_dir: str, key: str = CLASSIFY_SIGNATURE) -> None:
     """Gives signature `key` TF Serving's classify method in the saved SavedModel.
 
-    `tf.saved_model.save` writes every signature with the predict method, and TF Serving's
-    Classify API refuses those. The method name is only a label on the SignatureDef, so it is
-    set in saved_model.pb, and the fingerprint that hashes that file is written again.
+    TF2's savers (`tf.saved_model.save`, Keras' ExportArchive) write every signature with the
+    predict method and offer no way to choose another, and TF Serving's Classify API refuses
+    those. The method name is only a label on the SignatureDef, so it is set in saved_model.pb,
+    and the fingerprint that hashes that file is written again: `fingerprinting_utils` is
+    TensorFlow's private module, used because no public API writes a fingerprint.
     """
     from tensorflow.core.protobuf import saved_model_pb2
     from tensorflow.python.saved_model import fingerprinting_utils

@@ -51,6 +51,7 @@ class RunInfo:
     span: int | None = None           # the data span the run checked for drift
     drift_baseline_span: int | None = None  # the accepted span it was compared with (None: the first)
     drift_accepted: bool = False      # the run was told to accept drift (drift.accept)
+    serving_check: str | None = None  # how the serving check loaded and ran the model, if it passed
 
 
 class NoMetadataStore(ConfigError, FileNotFoundError):
@@ -187,6 +188,10 @@ def _run_info(store, context, executions, pipeline_name: str) -> RunInfo:
         blessed = bool(custom_property(blessing, "blessed"))
         if not blessed and outputs.get("ModelEvaluation"):
             failures += validation_failures(outputs["ModelEvaluation"][-1].uri)
+    serving_check = None
+    for infra in outputs.get("InfraBlessing", [])[-1:]:
+        if custom_property(infra, "blessed"):
+            serving_check = custom_property(infra, "serving_check") or "passed"
     baseline = None
     for model in outputs.get("Model", []):
         baseline = custom_property(model, SOURCE_PROPERTY) or baseline
@@ -207,7 +212,8 @@ def _run_info(store, context, executions, pipeline_name: str) -> RunInfo:
                    started=datetime.datetime.fromtimestamp(context.create_time_since_epoch / 1000),
                    executions=infos, metrics=metrics, blessed=blessed, pushed_to=pushed_to,
                    failures=failures, baseline=baseline, span=span,
-                   drift_baseline_span=drift_baseline_span, drift_accepted=drift_accepted)
+                   drift_baseline_span=drift_baseline_span, drift_accepted=drift_accepted,
+                   serving_check=serving_check)
 
 
 def format_run(run: RunInfo) -> str:
@@ -225,6 +231,8 @@ def format_run(run: RunInfo) -> str:
         lines.append("  test-split metrics: " + ", ".join(shown))
     if run.baseline:
         lines.append(f"  baseline: {run.baseline}")
+    if run.serving_check:
+        lines.append(f"  serving check: passed ({run.serving_check})")
     if run.blessed is not None:
         lines.append(f"  blessed: {'yes' if run.blessed else 'no'}")
     for failure in run.failures:

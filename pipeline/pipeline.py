@@ -25,6 +25,7 @@ from components.csv_example_gen import CsvExampleGen
 from components.drift_check import DriftCheck
 from components.evaluator import Evaluator
 from components.serving_baseline import ServingBaseline
+from components.serving_check import ServingCheck
 from components.serving_warmup import ServingWarmup
 from models.features import label_columns
 from pipeline.config import DataFormat, PipelineConfig
@@ -254,9 +255,16 @@ def create_pipeline(config: PipelineConfig, *, pipeline_root: str, serving_dir: 
         eval_config=params.get("eval_config", eval_config(config))).with_id("Evaluator")
     components.append(evaluator)
 
-    # Copies a blessed model into the TF Serving directory <serving_dir>/<version>/.
+    # Loads the candidate the way TF Serving does (TF1 session, restore, init op) and replays
+    # its warm-up records through every signature; a model that would not serve fails the run.
+    serving_check = ServingCheck(model=warmup.outputs["serving_model"]).with_id("ServingCheck")
+    components.append(serving_check)
+
+    # Copies a model that both the Evaluator and the serving check blessed into the TF Serving
+    # directory <serving_dir>/<version>/.
     pusher = tfx.components.Pusher(
         model=warmup.outputs["serving_model"], model_blessing=evaluator.outputs["blessing"],
+        infra_blessing=serving_check.outputs["blessing"],
         push_destination=tfx.proto.PushDestination(
             filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_dir)),
     ).with_id("Pusher")

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 # The image the Kubernetes manifests run (kubernetes/serving/base/deployment.yaml).
-OFFICIAL_IMAGE = "tensorflow/serving:2.18.0"
+OFFICIAL_IMAGE = "tensorflow/serving:2.21.0"
 ENGINES = ("auto", "binary", "container", "standin")
 CONTAINER_ENGINES = ("docker", "podman")
 

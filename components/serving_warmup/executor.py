@@ -1,4 +1,4 @@
-"""Thin executor: copies the trained SavedModel and adds warm-up records from real examples."""
+"""Thin executor: copies the trained SavedModel and adds warm-up records for every signature."""
 
 from __future__ import annotations
 
@@ -27,4 +27,6 @@ class Executor(base_executor.BaseExecutor):
         serialized = warmup.drop_features(serialized, exec_properties["drop_columns"].split(","))
         destination = path_utils.serving_model_dir(output.uri)
         copy_tree(path_utils.serving_model_path(model.uri), destination)
-        warmup.write_warmup(destination, warmup.prediction_logs(serialized, exec_properties["model_name"]))
+        logs = warmup.prediction_logs(serialized, exec_properties["model_name"],
+                                      warmup.signature_defs(destination))
+        warmup.write_warmup(destination, logs)

@@ -2,8 +2,14 @@
 
 TF Serving replays `assets.extra/tf_serving_warmup_requests` (a TFRecord file of
 PredictionLog protos) when it loads a version, so the first real request does not pay for
-graph tracing and memory allocation. The records here are PredictRequests for the
-`serving_default` signature, built from examples of the data the model was trained on.
+graph tracing and memory allocation, and a record that fails makes the load fail. The records
+here come from the SignatureDefs in saved_model.pb and examples of the data the model was
+trained on, one or more per signature, so that loading a version runs every signature:
+- a classify or regress signature gets a ClassifyLog or RegressLog (tf.Examples);
+- a predict signature with one DT_STRING input gets PredictLogs of serialized tf.Examples,
+  one per batch size (TF Serving warms each shape);
+- a predict signature with one input per column gets a PredictLog of those columns' values,
+  from the examples that hold the most of them.
 """
 
 from __future__ import annotations
@@ -13,6 +19,13 @@ from typing import Iterable
 
 WARMUP_DIR = "assets.extra"
 WARMUP_FILE = "tf_serving_warmup_requests"
+CLASSIFY_METHOD = "tensorflow/serving/classify"
+REGRESS_METHOD = "tensorflow/serving/regress"
+STRING_DTYPE = 7  # types_pb2.DT_STRING
+
+
+class WarmupError(ValueError):
+    """No warm-up record can be built from what is at hand."""
 
 
 def read_examples(files: Iterable[str], limit: int) -> list[bytes]:
@@ -43,23 +56,95 @@ def drop_features(serialized: list[bytes], columns: Iterable[str]) -> list[bytes
     return out
 
 
-def prediction_logs(serialized: list[bytes], model_name: str, batch_sizes: Iterable[int] = (1, 8)):
-    """PredictionLogs for serving_default, one per batch size (TF Serving warms each shape)."""
+def signature_defs(saved_model_dir: str) -> dict:
+    """{key: SignatureDef} of the `serve` MetaGraphDef, read from saved_model.pb (no loading)."""
     import tensorflow as tf
-    from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
+    from tensorflow.core.protobuf import saved_model_pb2
 
+    saved = saved_model_pb2.SavedModel()
+    with tf.io.gfile.GFile(os.path.join(saved_model_dir, tf.saved_model.SAVED_MODEL_FILENAME_PB), "rb") as f:
+        saved.ParseFromString(f.read())
+    for meta_graph in saved.meta_graphs:
+        if tf.saved_model.SERVING in meta_graph.meta_info_def.tags:
+            return dict(meta_graph.signature_def)
+    raise WarmupError(f"{saved_model_dir} has no MetaGraphDef tagged '{tf.saved_model.SERVING}'")
+
+
+def _holds(example, name: str) -> bool:
+    """Whether a tf.Example has at least one value for feature `name`."""
+    if name not in example.features.feature:  # (indexing a proto map would add the key)
+        return False
+    feature = example.features.feature[name]
+    kind = feature.WhichOneof("kind")
+    return bool(kind and getattr(feature, kind).value)
+
+
+def _column_values(examples, name: str, dtype: int):
+    """The first value of feature `name` in each example, as the signature's dtype wants it;
+    an example without one gets the dtype's zero (a client must send some value)."""
+    import tensorflow as tf
+
+    dtype = tf.dtypes.as_dtype(dtype)
+    values = []
+    for example in examples:
+        if _holds(example, name):
+            feature = example.features.feature[name]
+            values.append(getattr(feature, feature.WhichOneof("kind")).value[0])
+        else:
+            values.append(b"" if dtype == tf.string else 0)
+    return tf.make_tensor_proto(values, dtype=dtype)
+
+
+def prediction_logs(serialized: list[bytes], model_name: str, signatures: dict,
+                    batch_sizes: Iterable[int] = (1, 8)):
+    """PredictionLogs that run every (non-internal) signature in `signatures` on the examples."""
+    import tensorflow as tf
+    from tensorflow_serving.apis import (classification_pb2, predict_pb2, prediction_log_pb2,
+                                         regression_pb2)
+
+    if not serialized:
+        raise WarmupError("no examples to build warm-up requests from")
+    examples = [tf.train.Example.FromString(data) for data in serialized]
     logs = []
-    for size in batch_sizes:
-        batch = serialized[:size]
-        if not batch:
+    for key in sorted(k for k in signatures if not k.startswith("__")):
+        signature = signatures[key]
+        if signature.method_name in (CLASSIFY_METHOD, REGRESS_METHOD):
+            request = (classification_pb2.ClassificationRequest() if signature.method_name == CLASSIFY_METHOD
+                       else regression_pb2.RegressionRequest())
+            request.model_spec.name, request.model_spec.signature_name = model_name, key
+            request.input.example_list.examples.extend(examples[:max(batch_sizes)])
+            if signature.method_name == CLASSIFY_METHOD:
+                log = prediction_log_pb2.PredictionLog(
+                    classify_log=prediction_log_pb2.ClassifyLog(request=request))
+            else:
+                log = prediction_log_pb2.PredictionLog(
+                    regress_log=prediction_log_pb2.RegressLog(request=request))
+            logs.append(log)
             continue
-        request = predict_pb2.PredictRequest()
-        request.model_spec.name = model_name
-        request.model_spec.signature_name = "serving_default"
-        request.inputs["examples"].CopyFrom(tf.make_tensor_proto(batch, dtype=tf.string))
-        logs.append(prediction_log_pb2.PredictionLog(
-            predict_log=prediction_log_pb2.PredictLog(request=request)))
+        inputs = dict(signature.inputs)
+        if len(inputs) == 1 and next(iter(inputs.values())).dtype == STRING_DTYPE:
+            [alias] = inputs
+            batches = [serialized[:size] for size in sorted(set(batch_sizes))]
+            feeds = [{alias: tf.make_tensor_proto(batch, dtype=tf.string)} for batch in batches]
+        else:
+            # Examples that hold every column first: their values are real ones.
+            ranked = sorted(examples, key=lambda e: -sum(_holds(e, name) for name in inputs))
+            feeds = [{alias: _column_values(ranked[:max(batch_sizes)], alias, spec.dtype)
+                      for alias, spec in inputs.items()}]
+        for feed in feeds:
+            request = predict_pb2.PredictRequest()
+            request.model_spec.name, request.model_spec.signature_name = model_name, key
+            for alias, tensor in feed.items():
+                request.inputs[alias].CopyFrom(tensor)
+            logs.append(prediction_log_pb2.PredictionLog(
+                predict_log=prediction_log_pb2.PredictLog(request=request)))
     return logs
+
+
+def logged_signature(log) -> str:
+    """The signature key a warm-up record runs."""
+    kind = log.WhichOneof("log_type")
+    return getattr(log, kind).request.model_spec.signature_name if kind else ""
 
 
 def write_warmup(saved_model_dir: str, logs) -> str:
@@ -73,3 +158,15 @@ def write_warmup(saved_model_dir: str, logs) -> str:
         for log in logs:
             writer.write(log.SerializeToString())
     return path
+
+
+def read_warmup(saved_model_dir: str) -> list:
+    """The PredictionLogs of a SavedModel's warm-up file ([] when it has none)."""
+    import tensorflow as tf
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    path = os.path.join(saved_model_dir, WARMUP_DIR, WARMUP_FILE)
+    if not tf.io.gfile.exists(path):
+        return []
+    return [prediction_log_pb2.PredictionLog.FromString(raw)
+            for raw in tf.data.TFRecordDataset(path).as_numpy_iterator()]

@@ -1,40 +1,66 @@
 """Trains the model a few epochs on the tiny sample and exports it, in a process of its own.
 
-Run as `python -m tests.serving.export_tiny_model TRANSFORM_DIR OUTPUT_DIR`. Kept out of the
-test process: a Keras 3 model holding TFT's Keras 2 layer can crash that process's final
-garbage collection at exit.
+Run as `python -m tests.serving.export_tiny_model TRANSFORM_DIR OUTPUT_DIR [--warmup] [--legacy]`.
+`--warmup` adds the warm-up records ServingWarmup would (one or more per signature);
+`--legacy` saves the same signatures the way the project did before Keras' ExportArchive
+(`tf.saved_model.save` on the Keras 3 model), which TF Serving's loader cannot run.
+Kept out of the test process: a Keras 3 model holding TFT's Keras 2 layer can crash that
+process's final garbage collection at exit.
 """
 
+import argparse
 import os
 import sys
 
 
-def main(transform_dir: str, output_dir: str) -> None:
+def main(argv: list[str]) -> None:
     import csv
 
     import tensorflow as tf
     import tensorflow_transform as tft
 
+    from components.serving_warmup import warmup
     from models import features as feature_defs
     from models import model as model_lib
     from pipeline.config import load_config
     from tests.conftest import TINY_CSV, to_example
 
-    spec = feature_defs.from_custom_config(load_config(None).model_config())
-    output = tft.TFTransformOutput(transform_dir)
+    parser = argparse.ArgumentParser()
+    parser.add_argument("transform_dir")
+    parser.add_argument("output_dir")
+    parser.add_argument("--warmup", action="store_true")
+    parser.add_argument("--legacy", action="store_true")
+    args = parser.parse_args(argv)
+
+    config = load_config(None)
+    spec = feature_defs.from_custom_config(config.model_config())
+    output = tft.TFTransformOutput(args.transform_dir)
     with open(TINY_CSV, newline="") as f:
-        serialized = [to_example(row).SerializeToString() for row in csv.DictReader(f)]
+        rows = list(csv.DictReader(f))
+    serialized = [to_example(row).SerializeToString() for row in rows]
     features = dict(output.transform_raw_features(
         tf.io.parse_example(tf.constant(serialized), output.raw_feature_spec())))
     labels = features.pop(spec.label.name)
     model = model_lib._build_model(model_lib._hyperparameters(spec), spec, output)
     model.fit({k: tf.reshape(v, [-1, 1]) for k, v in features.items()}, tf.reshape(labels, [-1, 1]),
               epochs=3, verbose=0)
-    model_lib.export(model, spec, output, output_dir)
+    if args.legacy:
+        model.tft_layer = output.transform_features_layer()
+        functions = model_lib._serving_functions(model, spec, output, model.tft_layer)
+        tf.saved_model.save(model, args.output_dir, signatures={
+            name: function.get_concrete_function() for name, function in functions.items()})
+        model_lib.mark_classification_signature(args.output_dir)
+    else:
+        model_lib.export(model, spec, output, args.output_dir)
+    if args.warmup:
+        requests = [to_example(row, drop=tuple(feature_defs.label_columns(config))).SerializeToString()
+                    for row in rows[:8]]
+        warmup.write_warmup(args.output_dir, warmup.prediction_logs(
+            requests, config.model_name, warmup.signature_defs(args.output_dir)))
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    main(sys.argv[1:])
     # Skip the final garbage collection, which crashes on what Beam/TF leave behind; the
     # outputs are written and closed by now.
     sys.stdout.flush()
