@@ -122,6 +122,8 @@ class TrainerConfig:
     learning_rate: float = 0.001
     hidden_units: tuple[int, ...] = (32, 16)
     warm_start: bool = False  # start from the newest served model's weights where they still fit
+    # The Trainer's entry point, by dotted path in an installed package (models/ by default).
+    run_fn: str = "models.model.run_fn"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -28,12 +28,12 @@ from components.serving_baseline import ServingBaseline
 from components.serving_check import ServingCheck
 from components.serving_warmup import ServingWarmup
 from models.features import label_columns
-from pipeline.config import DataFormat, PipelineConfig
+from pipeline.config import DataFormat, PipelineConfig, TrainerConfig
 
 # Dotted paths of the model code in the installed package: they resolve the same way in a
 # local run and in a container on Kubernetes.
 PREPROCESSING_FN = "models.preprocessing.preprocessing_fn"
-RUN_FN = "models.model.run_fn"
+RUN_FN = TrainerConfig.run_fn
 TUNER_FN = "models.model.tuner_fn"
 
 TRANSFORMED_SPLITS = ("train", "eval")
@@ -228,7 +228,7 @@ def create_pipeline(config: PipelineConfig, *, pipeline_root: str, serving_dir: 
 
     # Trains the Keras model and exports it with its serving signatures.
     trainer = tfx.components.Trainer(
-        run_fn=RUN_FN, examples=transform.outputs["transformed_examples"],
+        run_fn=config.trainer.run_fn, examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"], schema=schema_gen.outputs["schema"],
         hyperparameters=hyperparameters,
         train_args=params.get("train_args", train_args), eval_args=params.get("eval_args", eval_args),

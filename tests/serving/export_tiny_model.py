@@ -3,7 +3,7 @@
 Run as `python -m tests.serving.export_tiny_model TRANSFORM_DIR OUTPUT_DIR [--warmup] [--legacy]`.
 `--warmup` adds the warm-up records ServingWarmup would (one or more per signature);
 `--legacy` saves the same signatures the way the project did before Keras' ExportArchive
-(`tf.saved_model.save` on the Keras 3 model), which TF Serving's loader cannot run.
+(tests/serving/legacy_export.py), which TF Serving's loader cannot run.
 Kept out of the test process: a Keras 3 model holding TFT's Keras 2 layer can crash that
 process's final garbage collection at exit.
 """
@@ -24,6 +24,7 @@ def main(argv: list[str]) -> None:
     from models import model as model_lib
     from pipeline.config import load_config
     from tests.conftest import TINY_CSV, to_example
+    from tests.serving.legacy_export import legacy_export
 
     parser = argparse.ArgumentParser()
     parser.add_argument("transform_dir")
@@ -45,11 +46,7 @@ def main(argv: list[str]) -> None:
     model.fit({k: tf.reshape(v, [-1, 1]) for k, v in features.items()}, tf.reshape(labels, [-1, 1]),
               epochs=3, verbose=0)
     if args.legacy:
-        model.tft_layer = output.transform_features_layer()
-        functions = model_lib._serving_functions(model, spec, output, model.tft_layer)
-        tf.saved_model.save(model, args.output_dir, signatures={
-            name: function.get_concrete_function() for name, function in functions.items()})
-        model_lib.mark_classification_signature(args.output_dir)
+        legacy_export(model, spec, output, args.output_dir)
     else:
         model_lib.export(model, spec, output, args.output_dir)
     if args.warmup:
