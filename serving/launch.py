@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Callable
 
 # The image the Kubernetes manifests run (kubernetes/serving/base/deployment.yaml).
 OFFICIAL_IMAGE = "tensorflow/serving:2.21.0"
