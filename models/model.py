@@ -209,20 +209,26 @@ def export(model: keras.Model, spec: feature_defs.ModelSpec, tf_transform_output
     """Saves the model with its serving signatures as the SavedModel TF Serving loads, and its
     Keras weights in assets.extra/ (which TF Serving ignores) for warm-starting the next one.
 
-    Keras' own ExportArchive writes it: it tracks the TensorFlow variables behind the Keras 3
-    variables, so the checkpoint restores the very variables the signatures read. Saving the
-    Keras model with `tf.saved_model.save` instead checkpoints copies, and TF Serving's loader
+    The saved root is a tf.Module that holds the TensorFlow variables the signatures capture
+    and TFT's transform layer, not the Keras model. Saving the Keras 3 model itself checkpoints
+    copies of its variables while the signatures read the originals, and TF Serving's loader
     (a TF1 session: graph import, restore op, init op) then fails every signature with
-    "Could not find variable" (keras-team/keras#20095). TFT's transform layer is tracked too,
-    so its vocabularies and hash tables are saved as the model's assets.
+    "Could not find variable" (keras-team/keras#20095). Keras' own ExportArchive tracks the
+    same variables, but on Python 3.13 it silently drops the lookup tables of a tracked
+    non-Keras layer (its `track` skips roots whose walk raises TypeError), and TFT's
+    vocabularies are such tables.
     """
-    archive = keras.export.ExportArchive()
-    archive.track(model)
     tft_layer = tf_transform_output.transform_features_layer()
-    archive.track(tft_layer)
-    for name, function in _serving_functions(model, spec, tf_transform_output, tft_layer).items():
-        archive.add_endpoint(name, function)
-    archive.write_out(export_dir, verbose=False)
+    signatures = {name: function.get_concrete_function()
+                  for name, function in _serving_functions(model, spec, tf_transform_output, tft_layer).items()}
+    root = tf.Module()
+    captured = {}
+    for concrete in signatures.values():
+        for variable in concrete.variables:
+            captured.setdefault(id(variable), variable)
+    root.model_variables = list(captured.values())
+    root.tft_layer = tft_layer  # its vocabularies and hash tables are saved as the model's assets
+    tf.saved_model.save(root, export_dir, signatures=signatures)
     mark_classification_signature(export_dir)
     extra = tf.io.gfile.join(export_dir, "assets.extra")
     tf.io.gfile.makedirs(extra)
