@@ -34,4 +34,4 @@ class Executor(base_executor.BaseExecutor):
         io_utils.write_string_file(os.path.join(blessing.uri, BLESSED_FILE), "")
         blessing.set_int_custom_property(BLESSED_PROPERTY, 1)
         blessing.set_string_custom_property(
-            CHECK_PROPERTY, "TF1 session loader and warm-up replay (in process, TF Serving's request checks)")
+            CHECK_PROPERTY, "in process: TF1 session loader, warm-up replayed with TF Serving's request checks")

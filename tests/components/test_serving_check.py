@@ -8,7 +8,6 @@ refuse the old export and answer the new one on every signature.
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 import sys
@@ -17,6 +16,7 @@ import pytest
 
 from components.serving_check import check
 from components.serving_warmup import warmup
+from tests.serving.saved_model_cli import cli_inputs, saved_model_cli
 
 SIGNATURES = ("classify", "serve_raw", "serving_default", "transform_features")
 
@@ -53,34 +53,15 @@ def test_the_old_export_is_refused_naming_the_signature_and_the_variable(legacy)
     assert "Could not find variable" in message
 
 
-def _saved_model_cli(model_dir, signature: str, inputs: str):
-    return subprocess.run(["saved_model_cli", "run", "--dir", str(model_dir), "--tag_set", "serve",
-                           "--signature_def", signature, *inputs.split(" ", 1)],
-                          capture_output=True, text=True, timeout=300)
-
-
-def _cli_inputs(model_dir, signature: str) -> str:
-    """saved_model_cli arguments for one row of the tiny sample (labels left out)."""
-    row = {"fare": [6.5], "trip_miles": [1.2], "company": ["Taxi Affiliation Services"],
-           "payment_type": ["Cash"], "trip_start_hour": [3]}
-    if signature == "serve_raw":
-        defs = warmup.signature_defs(str(model_dir))[signature]
-        values = {name: (["x"] if spec.dtype == 7 else [0]) for name, spec in defs.inputs.items()}
-        values.update({k: v for k, v in row.items() if k in values})
-        return "--input_exprs " + ";".join(f"{k}={json.dumps(v)}" for k, v in values.items())
-    alias = "inputs" if signature == "classify" else "examples"
-    return f"--input_examples {alias}={json.dumps([row])}"
-
-
 @pytest.mark.parametrize("signature", SIGNATURES)
 def test_tensorflows_own_loader_answers_every_signature_of_the_export(exported, signature):
-    result = _saved_model_cli(exported, signature, _cli_inputs(exported, signature))
+    result = saved_model_cli(exported, signature, cli_inputs(exported, signature))
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Result for output key" in result.stdout
 
 
 def test_tensorflows_own_loader_fails_the_old_export(legacy):
-    result = _saved_model_cli(legacy, "serving_default", _cli_inputs(legacy, "serving_default"))
+    result = saved_model_cli(legacy, "serving_default", cli_inputs(legacy, "serving_default"))
     assert result.returncode != 0
     assert "Could not find variable" in result.stderr
 

@@ -96,7 +96,7 @@ def _run(compiled, arguments=None) -> pathlib.Path:
 def test_every_step_ran_and_the_model_was_blessed_and_pushed(first_run):
     from pipeline.kfp_local import executor_outputs
 
-    assert len(executor_outputs(str(first_run))) == 13  # every task wrote its executor output
+    assert len(executor_outputs(str(first_run))) == 14  # every task wrote its executor output
     blessing = _outputs_of(first_run, "Evaluator")
     assert _custom_property(blessing, "blessing", "blessed") == 1
     baseline = _outputs_of(first_run, "ServingBaseline")
@@ -105,14 +105,13 @@ def test_every_step_ran_and_the_model_was_blessed_and_pushed(first_run):
 
 
 def test_the_pushed_model_loads_and_predicts(first_run, tiny_rows):
-    import tensorflow as tf
-
+    from components.serving_check.loader import SessionModel
     from tests.conftest import to_example
 
     [version] = _versions(WORK / "root")
-    model = tf.saved_model.load(str(version))
-    examples = tf.constant([to_example(r, drop=("tips",)).SerializeToString() for r in tiny_rows[:3]])
-    assert model.signatures["serving_default"](examples=examples)["probabilities"].shape == (3,)
+    examples = [to_example(r, drop=("tips",)).SerializeToString() for r in tiny_rows[:3]]
+    with SessionModel(str(version)) as model:  # TF Serving's loading path
+        assert model.run("serving_default", {"examples": examples})["probabilities"].shape == (3,)
 
 
 def test_second_run_compares_with_the_served_model_and_refuses(first_run, compiled):

@@ -18,7 +18,9 @@ pytestmark = pytest.mark.slow
 
 SAMPLE_ROWS = 3000
 ALL_NODES = {"ExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "DriftCheck", "AnomaliesGate",
-             "Transform", "Tuner", "Trainer", "ServingWarmup", "ServingBaseline", "Evaluator", "Pusher"}
+             "Transform", "Tuner", "Trainer", "ServingWarmup", "ServingBaseline", "Evaluator", "ServingCheck",
+             "Pusher"}
+SIGNATURES = ("classify", "serve_raw", "serving_default", "transform_features")
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +65,7 @@ def test_first_run_executes_every_component(first_run, workdir):
     states = {e.node_id: e.state for e in run.executions}
     assert set(states) == ALL_NODES
     assert set(states.values()) == {"COMPLETE"}
-    assert "[13/13] Pusher done" in first_run.stdout
+    assert "[14/14] Pusher done" in first_run.stdout
 
 
 def test_first_run_reports_test_metrics_and_the_push(first_run, workdir):
@@ -78,34 +80,58 @@ def test_first_run_reports_test_metrics_and_the_push(first_run, workdir):
 
 
 def test_pushed_model_answers_serialized_examples(first_run, workdir, tiny_rows):
-    import tensorflow as tf
-
+    from components.serving_check.loader import SessionModel
     from tests.conftest import to_example
 
     [version] = pushed_versions(workdir)
     assert (version / "saved_model.pb").is_file()
-    model = tf.saved_model.load(str(version))
-    examples = tf.constant([to_example(r, drop=("tips",)).SerializeToString() for r in tiny_rows[:5]])
-    probabilities = model.signatures["serving_default"](examples=examples)["probabilities"].numpy()
+    examples = [to_example(r, drop=("tips",)).SerializeToString() for r in tiny_rows[:5]]
+    with SessionModel(str(version)) as model:  # TF Serving's loading path
+        probabilities = model.run("serving_default", {"examples": examples})["probabilities"]
     assert probabilities.shape == (5,)
     assert ((probabilities >= 0) & (probabilities <= 1)).all()
 
 
-def test_pushed_model_carries_warmup_requests_that_it_answers(first_run, workdir):
+def test_pushed_model_carries_warmup_requests_that_tf_servings_loader_answers(first_run, workdir):
     import tensorflow as tf
-    from tensorflow_serving.apis import prediction_log_pb2
+
+    from components.serving_check import loader, requests
+    from components.serving_warmup import warmup
 
     [version] = pushed_versions(workdir)
-    path = version / "assets.extra" / "tf_serving_warmup_requests"
-    records = [prediction_log_pb2.PredictionLog.FromString(r.numpy())
-               for r in tf.data.TFRecordDataset(str(path))]
-    assert len(records) == 2
-    model = tf.saved_model.load(str(version))
+    records = warmup.read_warmup(str(version))
+    assert sorted({warmup.logged_signature(r) for r in records}) == list(SIGNATURES)
     for record in records:
-        examples = tf.make_ndarray(record.predict_log.request.inputs["examples"])
-        assert "tips" not in tf.train.Example.FromString(examples[0]).features.feature  # label left out
-        out = model.signatures["serving_default"](examples=tf.constant(examples))
-        assert out["probabilities"].shape == (len(examples),)
+        if record.WhichOneof("log_type") == "predict_log" and "examples" in record.predict_log.request.inputs:
+            examples = tf.make_ndarray(record.predict_log.request.inputs["examples"])
+            assert "tips" not in tf.train.Example.FromString(examples[0]).features.feature  # label left out
+    with loader.SessionModel(str(version)) as model:
+        assert requests.replay_warmup(model, str(version)) == len(records)
+    assert "serving check: passed" in first_run.stdout
+
+
+@pytest.mark.parametrize("signature", SIGNATURES)
+def test_tensorflows_saved_model_cli_runs_every_signature_of_the_pushed_model(first_run, workdir, signature):
+    from tests.serving.saved_model_cli import cli_inputs, saved_model_cli
+
+    [version] = pushed_versions(workdir)
+    result = saved_model_cli(version, signature, cli_inputs(version, signature))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Result for output key" in result.stdout
+
+
+def test_a_model_tf_serving_cannot_run_is_refused_before_the_pusher(first_run, workdir):
+    before = pushed_versions(workdir)
+    result = tfxp(workdir, "trainer.run_fn=tests.serving.legacy_export.run_fn", "tuner.enabled=false")
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, result.stderr[-3000:]
+    assert errors[0].startswith("error: ServingCheck failed: warm-up record 0 (signature \"classify\")")
+    assert "Could not find variable" in errors[0]
+    assert "no model was pushed by this run" in result.stderr
+    assert pushed_versions(workdir) == before
+    states = {e.node_id: e.state for e in latest_run(workdir).executions}
+    assert states["ServingCheck"] == "FAILED" and "Pusher" not in states
 
 
 def test_signatures_seen_by_tensorflows_own_tooling(first_run, workdir):
@@ -130,7 +156,7 @@ def test_multi_processing_workers_kept_alive_serve_every_beam_component(first_ru
     result = tfxp(workdir, f"output_dir={out}", "beam.direct_running_mode=multi_processing",
                   "beam.direct_num_workers=2", "beam.reuse_workers=true", "tuner.enabled=false")
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "[12/12] Pusher done" in result.stdout and "blessed: yes" in result.stdout  # no Tuner
+    assert "[13/13] Pusher done" in result.stdout and "blessed: yes" in result.stdout  # no Tuner
     log = "".join(path.read_text() for path in (out / "logs").glob("run-*.log"))
     # ExampleGen, StatisticsGen, Transform and Evaluator: four Beam pipelines, two processes
     pids = [int(pid) for pid in re.findall(r"Beam worker process (\d+) started", log)]

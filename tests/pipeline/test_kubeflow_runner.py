@@ -9,7 +9,7 @@ from pipeline import kubeflow_runner
 from pipeline.config import ConfigError, load_config
 
 TASKS = {"ExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "DriftCheck", "AnomaliesGate", "Transform",
-         "Tuner", "Trainer", "ServingWarmup", "ServingBaseline", "Evaluator", "Pusher"}
+         "Tuner", "Trainer", "ServingWarmup", "ServingBaseline", "Evaluator", "ServingCheck", "Pusher"}
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from pipeline.config import load_config
 from pipeline.pipeline import create_pipeline, eval_config
 
 ALL_IDS = ["ExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "DriftCheck", "AnomaliesGate",
-           "Transform", "Tuner", "Trainer", "ServingWarmup", "ServingBaseline", "Evaluator", "Pusher"]
+           "Transform", "Tuner", "Trainer", "ServingWarmup", "ServingBaseline", "Evaluator", "ServingCheck", "Pusher"]
 
 
 def _build(tmp_path, *overrides):
@@ -74,6 +74,13 @@ def test_evaluator_uses_the_resolved_baseline(tmp_path):
     nodes = _by_id(_build(tmp_path))
     assert nodes["Evaluator"].inputs["baseline_model"].producer_component_id == "ServingBaseline"
     assert nodes["Pusher"].inputs["model_blessing"].producer_component_id == "Evaluator"
+
+
+def test_the_pusher_needs_the_serving_checks_blessing_of_the_model_it_pushes(tmp_path):
+    nodes = _by_id(_build(tmp_path))
+    assert nodes["Pusher"].inputs["infra_blessing"].producer_component_id == "ServingCheck"
+    assert nodes["ServingCheck"].inputs["model"].producer_component_id == "ServingWarmup"
+    assert nodes["Pusher"].inputs["model"].producer_component_id == "ServingWarmup"
 
 
 def test_transform_writes_only_what_the_pipeline_reads(tmp_path):
