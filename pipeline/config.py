@@ -37,6 +37,14 @@ VOCABULARIES = ("approximate", "exact")
 VOCABULARY_CAP = 200_000
 
 
+class InfraValidation(str, enum.Enum):
+    """Whether TFX's InfraValidator also loads the candidate in a real TF Serving."""
+
+    AUTO = "auto"      # where the runner can start one (see ServingCheckConfig)
+    ALWAYS = "always"  # required: refused where none can be started
+    NEVER = "never"
+
+
 class DataFormat(str, enum.Enum):
     CSV = "csv"
     TFRECORD = "tfrecord"
@@ -124,6 +132,22 @@ class TrainerConfig:
     warm_start: bool = False  # start from the newest served model's weights where they still fit
     # The Trainer's entry point, by dotted path in an installed package (models/ by default).
     run_fn: str = "models.model.run_fn"
+
+
+@dataclasses.dataclass(frozen=True)
+class ServingCheckConfig:
+    """The checks between the Evaluator and the Pusher.
+
+    The in-process serving check (components/serving_check) always runs. With
+    `infra_validator`, TFX's InfraValidator also starts the real TF Serving `image` on the
+    candidate (its warm-up records run every signature): `auto` uses it in local runs where
+    docker or podman already holds `image`; `always` makes that a requirement. TFX's Kubeflow
+    V2 compiler does not support InfraValidator, so compiled pipelines use the in-process
+    check alone (`always` is refused there).
+    """
+
+    infra_validator: InfraValidation = InfraValidation.AUTO
+    image: str | None = None  # name:tag; default: serving/launch.py's OFFICIAL_IMAGE, as kubernetes/ runs
 
 
 @dataclasses.dataclass(frozen=True)
@@ -218,6 +242,7 @@ class PipelineConfig:
     trainer: TrainerConfig = TrainerConfig()
     evaluator: EvaluatorConfig = EvaluatorConfig()
     drift: DriftConfig = DriftConfig()
+    serving_check: ServingCheckConfig = ServingCheckConfig()
     beam: BeamConfig = BeamConfig()
     kubeflow: KubeflowConfig = KubeflowConfig()
 
@@ -312,7 +337,7 @@ def _coerce(type_name: Any, value: Any, where: str) -> Any:
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{where}: expected a list, got {value!r}")
         return tuple(_coerce(inner, v, f"{where}[{i}]") for i, v in enumerate(value))
-    for enum_cls in (FeatureType, DataFormat):
+    for enum_cls in (FeatureType, DataFormat, InfraValidation):
         if t == enum_cls.__name__:
             try:
                 return enum_cls(str(value).lower())
@@ -412,7 +437,8 @@ def parse_config(raw: Mapping[str, Any], base: pathlib.Path | None = None) -> Pi
     raw = dict(raw)
     sections = {"data": DataConfig, "label": LabelSpec, "schema": SchemaConfig, "transform": TransformConfig,
                 "tuner": TunerConfig, "trainer": TrainerConfig, "evaluator": EvaluatorConfig,
-                "drift": DriftConfig, "beam": BeamConfig, "kubeflow": KubeflowConfig}
+                "drift": DriftConfig, "serving_check": ServingCheckConfig, "beam": BeamConfig,
+                "kubeflow": KubeflowConfig}
     features_raw = raw.pop("features", None)
     if not isinstance(features_raw, Mapping) or not features_raw:
         raise ConfigError("config: 'features' must map each feature column to its options, "

@@ -51,11 +51,18 @@ def build(config: PipelineConfig, defaults: dict[str, str]):
     (with `defaults`, from parameter_defaults)."""
     from tfx.v1.dsl.experimental import RuntimeParameter
 
+    from pipeline.config import ConfigError, InfraValidation
     from pipeline.pipeline import create_pipeline
 
     kf = config.kubeflow
     parameters = {name: RuntimeParameter(name=name, ptype=str, default=value)
                   for name, value in defaults.items()}
+    # TFX's KubeflowV2DagRunner refuses InfraValidator ("The component type ... is not
+    # supported", tfx/orchestration/kubeflow/v2/step_builder.py): on Kubeflow the in-process
+    # serving check is the one that runs.
+    if config.serving_check.infra_validator is InfraValidation.ALWAYS:
+        raise ConfigError("serving_check.infra_validator is 'always', but TFX's Kubeflow V2 compiler does "
+                          "not support InfraValidator; set it to auto (the in-process serving check runs)")
     return create_pipeline(config, pipeline_root=kf.pipeline_root,
                            serving_dir=kf.serving_dir(config.model_name),
                            beam_pipeline_args=config.beam.args(), runtime_parameters=parameters)

@@ -10,6 +10,7 @@ import contextlib
 import datetime
 import logging
 import os
+import shutil
 import sys
 import time
 from typing import Iterator, TextIO
@@ -97,6 +98,37 @@ def _captured_logs(log_path: str, verbose: bool) -> Iterator[ProgressHandler]:
             file_handler.close()
 
 
+def local_serving_platform(config: PipelineConfig, which=shutil.which, image_present=None,
+                           environ=os.environ):
+    """The InfraValidator's ServingSpec for a local run, or None for the in-process check only.
+
+    TFX's InfraValidator starts TF Serving locally through the Docker API (its local_docker
+    platform): it is used where docker or podman already holds the serving image and a Docker
+    API socket is there (DOCKER_HOST, as `podman system service` gives one, or docker's own).
+    """
+    from pipeline.config import ConfigError, InfraValidation
+    from pipeline.pipeline import infra_validation_spec
+    from serving import launch
+
+    mode = config.serving_check.infra_validator
+    if mode is InfraValidation.NEVER:
+        return None
+    image = config.serving_check.image or launch.OFFICIAL_IMAGE
+    present = image_present or launch.image_present
+    socket = environ.get("DOCKER_HOST") or ("unix:///var/run/docker.sock"
+                                            if os.path.exists("/var/run/docker.sock") else None)
+    engines = [path for path in map(which, launch.CONTAINER_ENGINES) if path]
+    if socket and any(present(path, image) for path in engines):
+        spec = infra_validation_spec(config, "local_docker")
+        spec.local_docker.client_base_url = socket
+        return spec
+    if mode is InfraValidation.ALWAYS:
+        raise ConfigError(f"serving_check.infra_validator is 'always', but no docker or podman here holds "
+                          f"{image} behind a Docker API socket (DOCKER_HOST); pull the image, or set "
+                          "serving_check.infra_validator=auto to use the in-process check alone")
+    return None
+
+
 def build(config: PipelineConfig):
     """The pipeline as the local runner runs it."""
     from pipeline.metadata import sqlite_config
@@ -105,7 +137,8 @@ def build(config: PipelineConfig):
     return create_pipeline(config, pipeline_root=config.pipeline_root, serving_dir=config.serving_dir,
                            metadata_connection_config=sqlite_config(config.metadata_path),
                            beam_pipeline_args=config.beam.args(),
-                           baseline_lookup_token=datetime.datetime.now().isoformat())
+                           baseline_lookup_token=datetime.datetime.now().isoformat(),
+                           serving_platform=local_serving_platform(config))
 
 
 class PipelineFailed(RuntimeError):

@@ -51,7 +51,7 @@ class RunInfo:
     span: int | None = None           # the data span the run checked for drift
     drift_baseline_span: int | None = None  # the accepted span it was compared with (None: the first)
     drift_accepted: bool = False      # the run was told to accept drift (drift.accept)
-    serving_check: str | None = None  # how the serving check loaded and ran the model, if it passed
+    serving_checks: list[str] = dataclasses.field(default_factory=list)  # which checks passed, and how
 
 
 class NoMetadataStore(ConfigError, FileNotFoundError):
@@ -188,10 +188,10 @@ def _run_info(store, context, executions, pipeline_name: str) -> RunInfo:
         blessed = bool(custom_property(blessing, "blessed"))
         if not blessed and outputs.get("ModelEvaluation"):
             failures += validation_failures(outputs["ModelEvaluation"][-1].uri)
-    serving_check = None
-    for infra in outputs.get("InfraBlessing", [])[-1:]:
-        if custom_property(infra, "blessed"):
-            serving_check = custom_property(infra, "serving_check") or "passed"
+    serving_checks = []
+    for infra in outputs.get("InfraBlessing", []):
+        how = custom_property(infra, "serving_check") or "TFX InfraValidator, the real TF Serving"
+        serving_checks.append(f"{'passed' if custom_property(infra, 'blessed') else 'refused'} ({how})")
     baseline = None
     for model in outputs.get("Model", []):
         baseline = custom_property(model, SOURCE_PROPERTY) or baseline
@@ -213,7 +213,7 @@ def _run_info(store, context, executions, pipeline_name: str) -> RunInfo:
                    executions=infos, metrics=metrics, blessed=blessed, pushed_to=pushed_to,
                    failures=failures, baseline=baseline, span=span,
                    drift_baseline_span=drift_baseline_span, drift_accepted=drift_accepted,
-                   serving_check=serving_check)
+                   serving_checks=serving_checks)
 
 
 def format_run(run: RunInfo) -> str:
@@ -231,8 +231,8 @@ def format_run(run: RunInfo) -> str:
         lines.append("  test-split metrics: " + ", ".join(shown))
     if run.baseline:
         lines.append(f"  baseline: {run.baseline}")
-    if run.serving_check:
-        lines.append(f"  serving check: passed ({run.serving_check})")
+    for check in run.serving_checks:
+        lines.append(f"  serving check: {check}")
     if run.blessed is not None:
         lines.append(f"  blessed: {'yes' if run.blessed else 'no'}")
     for failure in run.failures:

@@ -18,7 +18,7 @@ from tfx import v1 as tfx
 from tfx.components import FileBasedExampleGen
 from tfx.components.example_gen.custom_executors import parquet_executor
 from tfx.dsl.components.base import executor_spec
-from tfx.proto import example_gen_pb2
+from tfx.proto import example_gen_pb2, infra_validator_pb2
 
 from components.anomalies_gate import AnomaliesGate
 from components.csv_example_gen import CsvExampleGen
@@ -131,11 +131,34 @@ def model_code_version(package: str = "models") -> str:
     return digest.hexdigest()[:16]
 
 
+def infra_validation_spec(config: PipelineConfig, platform: str) -> infra_validator_pb2.ServingSpec:
+    """The InfraValidator's ServingSpec for TF Serving `config.serving_check.image` on
+    `platform`: "local_docker" (a docker-compatible engine here) or "kubernetes" (a pod in the
+    cluster the step runs in)."""
+    from serving.launch import OFFICIAL_IMAGE
+
+    image = config.serving_check.image or OFFICIAL_IMAGE
+    name, _, tag = image.rpartition(":")
+    if not name or "/" in tag:
+        raise ValueError(f"serving_check.image '{image}' needs a tag (name:tag)")
+    spec = infra_validator_pb2.ServingSpec(
+        tensorflow_serving=infra_validator_pb2.TensorFlowServing(image_name=name, tags=[tag]),
+        model_name=config.model_name)
+    if platform == "local_docker":
+        spec.local_docker.CopyFrom(infra_validator_pb2.LocalDockerConfig())
+    elif platform == "kubernetes":
+        spec.kubernetes.CopyFrom(infra_validator_pb2.KubernetesConfig())
+    else:
+        raise ValueError(f"unknown serving platform {platform!r}")
+    return spec
+
+
 def create_pipeline(config: PipelineConfig, *, pipeline_root: str, serving_dir: str,
                     metadata_connection_config: Any = None,
                     beam_pipeline_args: list[str] | None = None,
                     baseline_lookup_token: str | None = None,
-                    runtime_parameters: Mapping[str, Any] | None = None) -> tfx.dsl.Pipeline:
+                    runtime_parameters: Mapping[str, Any] | None = None,
+                    serving_platform: infra_validator_pb2.ServingSpec | None = None) -> tfx.dsl.Pipeline:
     """Builds the whole pipeline from one config. Runners pass where things live.
 
     `baseline_lookup_token` should differ per run where the orchestrator caches by inputs
@@ -143,6 +166,8 @@ def create_pipeline(config: PipelineConfig, *, pipeline_root: str, serving_dir: 
     DriftCheck at the accepted spans.
     `runtime_parameters` (Kubeflow) replaces data_root, train_args, eval_args and
     eval_config with run parameters; protos are given as their JSON.
+    `serving_platform` (a ServingSpec with its platform set, from `infra_validation_spec`)
+    adds TFX's InfraValidator, which loads the candidate in a real TF Serving there.
     """
     custom_config = {**config.model_config(), "code_version": model_code_version(),
                      "warm_start_dir": serving_dir if config.trainer.warm_start else ""}
@@ -259,12 +284,23 @@ def create_pipeline(config: PipelineConfig, *, pipeline_root: str, serving_dir: 
     # its warm-up records through every signature; a model that would not serve fails the run.
     serving_check = ServingCheck(model=warmup.outputs["serving_model"]).with_id("ServingCheck")
     components.append(serving_check)
+    infra_blessing = serving_check.outputs["blessing"]
+    if serving_platform is not None:
+        # TFX's InfraValidator starts the real TF Serving on the candidate; loading alone
+        # (LOAD_ONLY) replays the warm-up records, which run every signature.
+        infra_validator = tfx.components.InfraValidator(
+            model=warmup.outputs["serving_model"], serving_spec=serving_platform,
+            validation_spec=infra_validator_pb2.ValidationSpec(max_loading_time_seconds=300, num_tries=2),
+        ).with_id("InfraValidator")
+        infra_validator.add_upstream_node(serving_check)
+        components.append(infra_validator)
+        infra_blessing = infra_validator.outputs["blessing"]
 
-    # Copies a model that both the Evaluator and the serving check blessed into the TF Serving
+    # Copies a model that the Evaluator and the serving checks blessed into the TF Serving
     # directory <serving_dir>/<version>/.
     pusher = tfx.components.Pusher(
         model=warmup.outputs["serving_model"], model_blessing=evaluator.outputs["blessing"],
-        infra_blessing=serving_check.outputs["blessing"],
+        infra_blessing=infra_blessing,
         push_destination=tfx.proto.PushDestination(
             filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_dir)),
     ).with_id("Pusher")

@@ -29,7 +29,8 @@ class Launch:
     argv: tuple[str, ...] = ()
 
 
-def _image_present(engine: str, image: str) -> bool:
+def image_present(engine: str, image: str) -> bool:
+    """Whether container engine `engine` (a path) already holds `image` (never pulls)."""
     try:
         return subprocess.run([engine, "image", "inspect", image], capture_output=True, timeout=60).returncode == 0
     except (OSError, subprocess.TimeoutExpired):
@@ -39,7 +40,7 @@ def _image_present(engine: str, image: str) -> bool:
 def choose(model_name: str, base_path: str, *, host: str, rest_port: int, grpc_port: int,
            poll_seconds: float, engine: str = "auto", image: str = OFFICIAL_IMAGE,
            which: Callable[[str], str | None] = shutil.which,
-           image_present: Callable[[str, str], bool] = _image_present) -> Launch:
+           image_present: Callable[[str, str], bool] = image_present) -> Launch:
     """The server to start for `model_name` at `base_path` (a TF Serving model base path)."""
     if engine not in ENGINES:
         raise LaunchError(f"--engine {engine}: expected one of {', '.join(ENGINES)}")

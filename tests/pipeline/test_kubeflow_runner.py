@@ -131,3 +131,21 @@ def test_object_store_roots_need_no_pvc(tmp_path):
 def test_bad_kubeflow_options(override, message):
     with pytest.raises(ConfigError, match=message):
         load_config(None, [override])
+
+
+def test_the_pusher_needs_the_in_process_serving_checks_blessing(compiled):
+    _, spec, _ = compiled
+    tasks = spec["root"]["dag"]["tasks"]
+    assert tasks["Pusher"]["inputs"]["artifacts"]["infra_blessing"]["taskOutputArtifact"]["producerTask"] == \
+        "ServingCheck"
+
+
+def test_infra_validator_always_is_refused_for_kubeflow_which_tfx_cannot_compile_it_for(config):
+    import dataclasses
+
+    from pipeline.config import InfraValidation
+
+    always = dataclasses.replace(config, serving_check=dataclasses.replace(
+        config.serving_check, infra_validator=InfraValidation.ALWAYS))
+    with pytest.raises(ConfigError, match="Kubeflow V2 compiler does not support InfraValidator"):
+        kubeflow_runner.compile_job(always)

@@ -153,3 +153,27 @@ def test_model_code_changes_reach_the_cache_key(tmp_path, monkeypatch):
     before = model_code_version("fake_models")
     (package / "model.py").write_text("def run_fn(fn_args):\n    return 2\n")
     assert model_code_version("fake_models") != before
+
+
+def test_a_serving_platform_adds_the_infra_validator_before_the_pusher(tmp_path):
+    from pipeline.pipeline import infra_validation_spec
+
+    config = load_config(None, [f"output_dir={tmp_path}", "serving_check.image=registry.example/tfs:2.21.0"])
+    spec = infra_validation_spec(config, "local_docker")
+    pipeline = create_pipeline(config, pipeline_root=str(tmp_path / "root"), serving_dir=str(tmp_path / "serving"),
+                               serving_platform=spec)
+    nodes = _by_id(pipeline)
+    assert nodes["Pusher"].inputs["infra_blessing"].producer_component_id == "InfraValidator"
+    assert nodes["InfraValidator"].inputs["model"].producer_component_id == "ServingWarmup"
+    assert "ServingCheck" in {node.id for node in nodes["InfraValidator"].upstream_nodes}
+    assert spec.tensorflow_serving.image_name == "registry.example/tfs"
+    assert list(spec.tensorflow_serving.tags) == ["2.21.0"] and spec.model_name == config.model_name
+    assert spec.WhichOneof("serving_platform") == "local_docker"
+
+
+def test_a_serving_image_without_a_tag_is_refused(tmp_path):
+    from pipeline.pipeline import infra_validation_spec
+
+    config = load_config(None, ["serving_check.image=tensorflow/serving"])
+    with pytest.raises(ValueError, match="needs a tag"):
+        infra_validation_spec(config, "local_docker")
