@@ -147,15 +147,32 @@ _TF_OS_ERROR = re.compile(r"^(?P<path>.+); (?P<strerror>" + "|".join(
     re.escape(os.strerror(code)) for code in _OS_ERRNOS) + r")$", re.S)
 
 
+# An OSError quoted in another error's text: a Beam worker process reports one that way.
+_QUOTED_OS_ERROR = re.compile(r"\[Errno (?P<code>\d+)\] ")
+_QUOTED_PATH = re.compile(r": '(?P<path>[^'\n]+)'")
+
+
+def _quoted_os_error(text: str) -> OSError | None:
+    for match in _QUOTED_OS_ERROR.finditer(text):
+        code = int(match["code"])
+        strerror = os.strerror(code)
+        if text.startswith(strerror, match.end()):
+            path = _QUOTED_PATH.match(text, match.end() + len(strerror))
+            return OSError(code, strerror, *([path["path"]] if path else []))
+    return None
+
+
 def _os_error(err: BaseException) -> OSError | None:
-    """`err` as an OSError, if it is one or is TensorFlow's report of one ("<path>; <strerror>")."""
+    """`err` as an OSError: if it is one, is TensorFlow's report of one ("<path>; <strerror>"),
+    or quotes one."""
     if isinstance(err, OSError):
         return err
-    match = _TF_OS_ERROR.match(str(err).strip())
-    if match is None:
-        return None
-    code = next(c for c in _OS_ERRNOS if os.strerror(c) == match["strerror"])
-    return OSError(code, match["strerror"], match["path"])
+    text = str(err).strip()
+    match = _TF_OS_ERROR.match(text)
+    if match is not None:
+        code = next(c for c in _OS_ERRNOS if os.strerror(c) == match["strerror"])
+        return OSError(code, match["strerror"], match["path"])
+    return _quoted_os_error(text)
 
 
 def describe_failure(cause: BaseException) -> str:

@@ -168,6 +168,11 @@ def test_the_first_os_error_under_a_failure_is_its_message():
     assert str(failed).splitlines() == [
         "Transform failed: [Errno 13] Permission denied: '/out/Transform/transform_graph'",
         "The full log is in /out/logs/run.log; no model was pushed by this run."]
+    # A Beam worker process sends back only the text of its error.
+    quoted = RuntimeError("Traceback (most recent call last):\n  ...\nOSError: [Errno 28] No space left on "
+                          "device: '/out/ExampleGen/examples/1/train/data.gz' [while running 'Write']\n")
+    assert str(PipelineFailed("ExampleGen", quoted, "/log")).splitlines()[0] == (
+        "ExampleGen failed: [Errno 28] No space left on device: '/out/ExampleGen/examples/1/train/data.gz'")
 
 
 def test_output_that_cannot_be_written_fails_the_command(small_disk):
@@ -271,14 +276,31 @@ def test_wait_lock_waits_for_the_holder(holder):
         killer.cancel()
 
 
-def test_run_logs_of_the_same_second_have_names_of_their_own(tmp_path):
+# `_new_log` with the clock stopped at one second, in a process of its own.
+SAME_SECOND_LOG = textwrap.dedent("""
+    import datetime, sys
     from pipeline import local_runner
 
-    names = {local_runner._new_log(str(tmp_path)) for _ in range(3)}
-    script = "import sys; from pipeline import local_runner; print(local_runner._new_log(sys.argv[1]))"
-    names |= {python("-c", script, str(tmp_path)).stdout.strip() for _ in range(2)}
-    assert len(names) == 5 and all(os.path.isfile(n) for n in names)
-    assert len({pathlib.Path(n).name[:len("run-YYYYmmdd-HHMMSS")] for n in names}) <= 2  # same second(s)
+    class Stopped(datetime.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return cls(2026, 12, 1, 12, 0, 0)
+
+    local_runner.datetime = type("Clock", (), {"datetime": Stopped})
+    for _ in range(int(sys.argv[2])):
+        print(local_runner._new_log(sys.argv[1]))
+""")
+
+
+def test_run_logs_of_the_same_second_have_names_of_their_own(tmp_path):
+    names = []
+    for count in (2, 1):  # two runs of one process, then another process
+        result = python("-c", SAME_SECOND_LOG, str(tmp_path), str(count))
+        assert result.returncode == 0, result.stderr
+        names += result.stdout.split()
+    assert len(names) == 3 and len(set(names)) == 3, names
+    assert all(pathlib.Path(n).name.startswith("run-20261201-120000-") for n in names), names
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(pathlib.Path(n).name for n in names)
 
 
 # ---------------------------------------------------------------------------- runtime mounts
