@@ -176,23 +176,32 @@ def _os_error(err: BaseException) -> OSError | None:
 
 
 def describe_failure(cause: BaseException) -> str:
-    """The message of a component's failure; an OS error under it, on one line, if there is one.
+    """The message of a component's failure; the OS error it is or quotes, on one line.
 
     A component that hits a full disk fails with an OS error, and recording that failure in
-    ML Metadata (on the same disk) then fails as well: the first OS error in the exception's
-    chain that names a file is what the user can act on.
+    ML Metadata (on the same disk) then fails as well: then the first OS error under the
+    store's error that names a file is what the user can act on. Other errors keep their
+    own message (a gate's report), whatever was handled before them.
     """
-    chain, seen, err = [], set(), cause
-    while err is not None and id(err) not in seen:
-        seen.add(id(err))
-        chain.append(err)
-        err = err.__cause__ or err.__context__
-    os_errors = [e for e in map(_os_error, reversed(chain)) if e is not None]  # the earliest first
-    # A write to an open file fails naming no file; a later report of it may name one.
-    named = [e for e in os_errors if e.filename] or os_errors
-    if named:
-        return " ".join(str(named[0]).split())
+    own = _os_error(cause)
+    if own is None and _store_failure(cause):
+        chain, seen, err = [], set(), cause
+        while err is not None and id(err) not in seen:
+            seen.add(id(err))
+            chain.append(err)
+            err = err.__cause__ or err.__context__
+        os_errors = [e for e in map(_os_error, reversed(chain)) if e is not None]  # the earliest first
+        # A write to an open file fails naming no file; a later report of it may name one.
+        named = [e for e in os_errors if e.filename] or os_errors
+        own = named[0] if named else None
+    if own is not None:
+        return " ".join(str(own).split())
     return str(cause).strip() or type(cause).__name__
+
+
+def _store_failure(err: BaseException) -> bool:
+    """Whether `err` is ML Metadata's (SQLite's) failure to write, as on a full disk."""
+    return type(err).__module__.startswith("ml_metadata") or "database or disk is full" in str(err)
 
 
 def _new_log(log_dir: str) -> str:

@@ -174,6 +174,16 @@ def test_the_first_os_error_under_a_failure_is_its_message():
     assert str(PipelineFailed("ExampleGen", quoted, "/log")).splitlines()[0] == (
         "ExampleGen failed: [Errno 28] No space left on device: '/out/ExampleGen/examples/1/train/data.gz'")
 
+    # A gate's own report stays whole, whatever OS error was handled before it was raised.
+    try:
+        try:
+            raise FileNotFoundError(errno.ENOENT, "No such file or directory", "/out/baseline")
+        except FileNotFoundError:
+            raise RuntimeError("the data drifted:\n  fare: 0.4 > 0.1")
+    except RuntimeError as err:
+        report = PipelineFailed("AnomaliesGate", err, "/log")
+    assert str(report).splitlines()[:2] == ["AnomaliesGate failed: the data drifted:", "  fare: 0.4 > 0.1"]
+
 
 def test_output_that_cannot_be_written_fails_the_command(small_disk):
     disk = small_disk("1m")
