@@ -28,11 +28,15 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the whole pipeline locally (Beam DirectRunner, SQLite ML Metadata)")
     _config_args(run)
     run.add_argument("--verbose", "-v", action="store_true", help="also print TFX's own logs")
+    run.add_argument("--wait-lock", action="store_true",
+                     help="if another run uses the output directory, wait for it instead of stopping")
     add_span = sub.add_parser("add-span", help="add a CSV drop as the next span under data.path, then run")
     _config_args(add_span)
     add_span.add_argument("file", help="the CSV file of the new drop")
     add_span.add_argument("--no-run", action="store_true", help="only add the span")
     add_span.add_argument("--verbose", "-v", action="store_true", help="also print TFX's own logs")
+    add_span.add_argument("--wait-lock", action="store_true",
+                          help="if another run uses the output directory, wait for it instead of stopping")
     export = sub.add_parser("export-schema", help="write the latest inferred schema to a file, to curate "
                                                   "and import with schema.path")
     _config_args(export)
@@ -97,14 +101,17 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run(args) -> int:
-    from pipeline import local_runner
+    from pipeline import local_runner, run_lock
 
     config = load_config(args.config, args.overrides)
     try:
-        log_path = local_runner.run(config, verbose=args.verbose)
+        log_path = local_runner.run(config, verbose=args.verbose, wait_lock=args.wait_lock)
     except local_runner.PipelineFailed as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_FAILED
+    except run_lock.LockHeld as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     print(f"\nPipeline finished; TFX log: {log_path}\n")
     from pipeline import metadata  # imports TensorFlow: only after the run, not before its log
 
@@ -283,6 +290,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except OSError as err:  # an output directory that cannot be written, a full disk
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
@@ -293,13 +303,36 @@ def entry_point() -> NoReturn:
 
     With TensorFlow, Beam and TFX loaded, the interpreter's own shutdown (module teardown and
     native destructors) takes about 2 s after the command has finished (README, Where the time
-    goes). Exit handlers run and the output is flushed first; then the process ends.
+    goes). Exit handlers run and the output is flushed first; then the process ends. Output
+    that cannot be written (a full disk under a redirect) makes a successful command fail; a
+    failed command keeps its exit code.
     """
-    code = main()
+    try:
+        code = main()
+    except SystemExit as err:  # argparse: usage errors and --help
+        code = err.code if isinstance(err.code, int) else EXIT_FAILED if err.code else 0
+        if isinstance(err.code, str):
+            _last_words(err.code)
+    except BaseException as err:  # noqa: BLE001 - whatever it is, the exit code must say failure
+        _last_words(f"error: {type(err).__name__}: {err}")
+        code = EXIT_FAILED
     atexit._run_exitfuncs()  # logging's flush and close, Beam workers kept by this run
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError) as err:
+            code = code or EXIT_FAILED
+            if stream is sys.stdout:
+                _last_words(f"error: the output could not be written: {err}")
     os._exit(code)
+
+
+def _last_words(line: str) -> None:
+    """Writes a line straight to descriptor 2, past Python's buffers (which may be what failed)."""
+    try:
+        os.write(2, (line.rstrip("\n") + "\n").encode(errors="replace"))
+    except OSError:
+        pass
 
 
 if __name__ == "__main__":

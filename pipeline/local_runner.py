@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import errno
+import itertools
 import logging
 import os
+import re
 import shutil
 import sys
 import time
@@ -53,27 +56,47 @@ def _terminal_output(log_path: str, verbose: bool) -> Iterator[TextIO]:
     TensorFlow's C++ start-up lines, Beam's worker processes and Keras' progress bars write
     straight to those descriptors, so only swapping the descriptors keeps the terminal to
     the progress lines. With `verbose` nothing is redirected.
+
+    The log may sit on a full disk: nothing written for it may raise, and descriptors 1 and 2
+    are the terminal again before the block's own error (or success) goes on.
     """
     if verbose:
         yield sys.stdout
         return
     sys.stdout.flush()
     sys.stderr.flush()
-    saved = os.dup(1), os.dup(2)
     log_fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    saved = os.dup(1), os.dup(2)
     terminal = os.fdopen(os.dup(saved[0]), "w", buffering=1)
     os.dup2(log_fd, 1)
     os.dup2(log_fd, 2)
     try:
         yield terminal
     finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
+        _flush_to_log()
         os.dup2(saved[0], 1)
         os.dup2(saved[1], 2)
         for fd in (*saved, log_fd):
             os.close(fd)
-        terminal.close()
+        with contextlib.suppress(OSError):
+            terminal.close()
+
+
+def _flush_to_log() -> None:
+    """Flushes Python's stdout and stderr into the log; what the log cannot take is dropped.
+
+    A failed flush keeps its bytes buffered, and they would reach the terminal once
+    descriptors 1 and 2 point there again: they are flushed into /dev/null instead.
+    """
+    for stream, fd in ((sys.stdout, 1), (sys.stderr, 2)):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, fd)
+            os.close(devnull)
+            with contextlib.suppress(OSError):
+                stream.flush()
 
 
 @contextlib.contextmanager
@@ -95,7 +118,8 @@ def _captured_logs(log_path: str, verbose: bool) -> Iterator[ProgressHandler]:
         finally:
             root.handlers, root.level = saved_handlers, saved_level
             absl_logging.set_verbosity(absl_logging.WARNING)
-            file_handler.close()
+            with contextlib.suppress(OSError):  # what a full disk kept out of the log is lost
+                file_handler.close()
 
 
 def local_serving_platform(config: PipelineConfig, which=shutil.which, image_present=None,
@@ -144,31 +168,136 @@ def build(config: PipelineConfig):
 class PipelineFailed(RuntimeError):
     def __init__(self, component: str | None, cause: BaseException, log_path: str):
         self.component, self.cause, self.log_path = component, cause, log_path
-        message = str(cause).strip() or type(cause).__name__
-        super().__init__(f"{component or 'the pipeline'} failed: {message}\n"
+        super().__init__(f"{component or 'the pipeline'} failed: {describe_failure(cause)}\n"
                          f"The full log is in {log_path}; no model was pushed by this run.")
 
 
-def run(config: PipelineConfig, verbose: bool = False) -> str:
-    """Runs the whole pipeline locally; returns the log path. Raises PipelineFailed."""
+# What the OS reports for a file it cannot write, as TensorFlow's file system ends its messages.
+_OS_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.EIO,
+              errno.ENOENT, errno.EMFILE, errno.ENFILE, errno.ENAMETOOLONG, errno.EFBIG)
+_TF_OS_ERROR = re.compile(r"^(?P<path>.+); (?P<strerror>" + "|".join(
+    re.escape(os.strerror(code)) for code in _OS_ERRNOS) + r")$", re.S)
+
+
+# An OSError quoted in another error's text: a Beam worker process reports one that way.
+_QUOTED_OS_ERROR = re.compile(r"\[Errno (?P<code>\d+)\] ")
+_QUOTED_PATH = re.compile(r": '(?P<path>[^'\n]+)'")
+
+
+def _quoted_os_error(text: str) -> OSError | None:
+    for match in _QUOTED_OS_ERROR.finditer(text):
+        code = int(match["code"])
+        strerror = os.strerror(code)
+        if text.startswith(strerror, match.end()):
+            path = _QUOTED_PATH.match(text, match.end() + len(strerror))
+            return OSError(code, strerror, *([path["path"]] if path else []))
+    return None
+
+
+def _os_error(err: BaseException) -> OSError | None:
+    """`err` as an OSError: if it is one, is TensorFlow's report of one ("<path>; <strerror>"),
+    or quotes one."""
+    if isinstance(err, OSError):
+        return err
+    text = str(err).strip()
+    match = _TF_OS_ERROR.match(text)
+    if match is not None:
+        code = next(c for c in _OS_ERRNOS if os.strerror(c) == match["strerror"])
+        return OSError(code, match["strerror"], match["path"])
+    return _quoted_os_error(text)
+
+
+def describe_failure(cause: BaseException) -> str:
+    """The message of a component's failure; the OS error it is or quotes, on one line.
+
+    A component that hits a full disk fails with an OS error, and recording that failure in
+    ML Metadata (on the same disk) then fails as well: then the first OS error under the
+    store's error that names a file is what the user can act on. Other errors keep their
+    own message (a gate's report), whatever was handled before them.
+    """
+    own = _os_error(cause)
+    if own is None and _store_failure(cause):
+        chain, seen, err = [], set(), cause
+        while err is not None and id(err) not in seen:
+            seen.add(id(err))
+            chain.append(err)
+            err = err.__cause__ or err.__context__
+        os_errors = [e for e in map(_os_error, reversed(chain)) if e is not None]  # the earliest first
+        # A write to an open file fails naming no file; a later report of it may name one.
+        named = [e for e in os_errors if e.filename] or os_errors
+        own = named[0] if named else None
+    if own is not None:
+        return " ".join(str(own).split())
+    return str(cause).strip() or type(cause).__name__
+
+
+def _store_failure(err: BaseException) -> bool:
+    """Whether `err` is ML Metadata's (SQLite's) failure to write, as on a full disk."""
+    return type(err).__module__.startswith("ml_metadata") or "database or disk is full" in str(err)
+
+
+def _new_log(log_dir: str) -> str:
+    """A log file of its own for this run: named by time and pid, created exclusively."""
+    base = os.path.join(log_dir, f"run-{datetime.datetime.now():%Y%m%d-%H%M%S}-{os.getpid()}")
+    for attempt in itertools.count(1):
+        path = base + (f"-{attempt}" if attempt > 1 else "") + ".log"
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+            return path
+        except FileExistsError:
+            continue
+    raise AssertionError("unreachable")
+
+
+def _versions(serving_dir: str) -> set[str]:
+    with contextlib.suppress(OSError):
+        return {name for name in os.listdir(serving_dir) if name.isdigit()}
+    return set()
+
+
+def _remove_new_versions(serving_dir: str, before: set[str]) -> None:
+    """Removes the version directories a failed run wrote: a Pusher stopped by a full disk
+    leaves a partial one, and TF Serving would try to load it."""
+    for name in _versions(serving_dir) - before:
+        path = os.path.join(serving_dir, name)
+        logging.getLogger(__name__).warning("removing %s, pushed by a run that failed", path)
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def run(config: PipelineConfig, verbose: bool = False, wait_lock: bool = False) -> str:
+    """Runs the whole pipeline locally; returns the log path.
+
+    Raises PipelineFailed, run_lock.LockHeld (another run uses the output directory, and not
+    `wait_lock`) or OSError (the output directory cannot be written).
+    """
+    from pipeline import run_lock
     from pipeline.preflight import check_data
 
     check_data(config)
-    print(f"Running pipeline '{config.pipeline_name}' on {config.data.path}\n"
-          f"  outputs under {config.output_dir}", flush=True)
-    for path in (config.pipeline_root, os.path.dirname(config.metadata_path), config.serving_dir):
-        os.makedirs(path, exist_ok=True)
-    log_dir = os.path.join(config.output_dir, "logs")
-    os.makedirs(log_dir, exist_ok=True)
-    log_path = os.path.join(log_dir, f"run-{datetime.datetime.now():%Y%m%d-%H%M%S}.log")
-    with _captured_logs(log_path, verbose) as progress:
-        try:
-            from tfx import v1 as tfx
 
-            pipeline = build(config)  # inside: importing TensorFlow already writes to stderr
-            progress.total = len(pipeline.components)
-            tfx.orchestration.LocalDagRunner().run(pipeline)
-        except Exception as err:  # noqa: BLE001 - reported as one clear failure below
-            logging.getLogger(__name__).exception("pipeline failed")
-            raise PipelineFailed(progress.current, err, log_path) from err
+    def waiting(holder: dict) -> None:
+        print(f"waiting for the run using {config.output_dir} to end: {run_lock.describe(holder)}", flush=True)
+
+    with run_lock.hold(config.output_dir, wait=wait_lock, on_wait=waiting):
+        print(f"Running pipeline '{config.pipeline_name}' on {config.data.path}\n"
+              f"  outputs under {config.output_dir}", flush=True)
+        for path in (config.pipeline_root, os.path.dirname(config.metadata_path), config.serving_dir):
+            os.makedirs(path, exist_ok=True)
+        log_dir = os.path.join(config.output_dir, "logs")
+        os.makedirs(log_dir, exist_ok=True)
+        log_path = _new_log(log_dir)
+        versions_before = _versions(config.serving_dir)
+        with _captured_logs(log_path, verbose) as progress:
+            try:
+                from tfx import v1 as tfx
+
+                pipeline = build(config)  # inside: importing TensorFlow already writes to stderr
+                progress.total = len(pipeline.components)
+                tfx.orchestration.LocalDagRunner().run(pipeline)
+            except BaseException as err:
+                _remove_new_versions(config.serving_dir, versions_before)
+                if not isinstance(err, Exception):
+                    raise  # KeyboardInterrupt, SystemExit: reported by the caller
+                logging.getLogger(__name__).exception("pipeline failed")
+                raise PipelineFailed(progress.current, err, log_path) from err
     return log_path

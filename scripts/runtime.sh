@@ -6,9 +6,10 @@
 # Python 3.10-3.13), the environment is a plain virtual environment. Elsewhere (Debian 12
 # has glibc 2.36) it is a Debian 13 root made with debootstrap, holding a virtual
 # environment at /opt/venv, which commands enter through chroot in a private mount
-# namespace with the checkout bind-mounted at its own path, so paths read the same inside
-# and out. Both live in a cache outside the checkout, keyed by the requirement files: a
-# second call reuses them, a changed lock file builds a new one.
+# namespace with the checkout bind-mounted (recursively, with the mounts below it) at its
+# own path, so paths read the same inside and out. Both live in a cache outside the
+# checkout, keyed by the requirement files: a second call reuses them, a changed lock file
+# builds a new one.
 #
 # Usage: scripts/runtime.sh COMMAND [ARG...]
 #        scripts/runtime.sh --print-root   (build the Debian 13 root if needed; print its path)
@@ -101,7 +102,7 @@ in_root() {  # $1: root dir; rest: command
     mount --rbind /dev "$r/dev"
     mount -t proc proc "$r/proc"
     mount -t tmpfs -o size=8g tmpfs "$r/dev/shm" 2>/dev/null || true
-    mount --bind "$project" "$r$project"
+    mount --rbind "$project" "$r$project"  # recursive: mounts below the checkout (a tmpfs output/) too
     [ -f /etc/resolv.conf ] && cp -L /etc/resolv.conf "$r/etc/resolv.conf"
     if [ -f "$ca" ]; then mkdir -p "$r$(dirname "$ca")"; touch "$r$ca"; mount --bind "$ca" "$r$ca"; fi
     exec chroot "$r" "$@"

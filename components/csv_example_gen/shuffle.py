@@ -10,6 +10,7 @@ give every order of the split the same chance, as Reshuffle's random keys do.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import struct
@@ -63,12 +64,26 @@ class _SpillToBuckets(beam.DoFn):
         if bucket not in self._files:
             path = os.path.join(self._temp_dir, f"{self._bundle}-{bucket}")
             self._files[bucket] = path, FileSystems.create(path, compression_type="uncompressed")
-        write_record(self._files[bucket][1], example)
+        path, f = self._files[bucket]
+        with _naming(path):
+            write_record(f, example)
 
     def finish_bundle(self):
         for bucket, (path, f) in self._files.items():
-            f.close()
+            with _naming(path):
+                f.close()
             yield GlobalWindows.windowed_value((bucket, path))
+
+
+@contextlib.contextmanager
+def _naming(path: str) -> Iterator[None]:
+    """Adds the file to an OSError from writing an open file (a full disk), which names none."""
+    try:
+        yield
+    except OSError as err:
+        if err.filename or err.errno is None:
+            raise
+        raise OSError(err.errno, err.strerror, path) from err
 
 
 @beam.ptransform_fn
