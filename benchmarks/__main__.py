@@ -65,7 +65,8 @@ def scale(args) -> str:
 
     results = []
     for rows in args.rows:
-        reused = os.path.exists(os.path.join(WORK, "data", f"rows{rows}-seed{args.seed}", f".complete-{rows}-{args.seed}"))
+        reused = os.path.exists(os.path.join(WORK, "data", f"rows{rows}-seed{args.seed}",
+                                             f".complete-{rows}-{args.seed}"))
         started = time.monotonic()
         data = data_path(rows, args.seed)
         generated = None if reused else time.monotonic() - started
@@ -78,7 +79,8 @@ def scale(args) -> str:
 
 def beam_modes(args) -> str:
     data = data_path(args.rows, args.seed)
-    results, failures = beam.run_modes(data, os.path.join(WORK, "beam", f"rows{args.rows}"), args.modes, args.workers, args.set)
+    results, failures = beam.run_modes(data, os.path.join(WORK, "beam", f"rows{args.rows}"), args.modes, args.workers,
+                                       args.set)
     rows = "the bundled sample" if args.rows <= 0 else f"{args.rows} rows"
     return _header(f"Beam modes: {rows}, {args.workers} workers, whole pipeline per mode, "
                    "Tuner off, cache off") + "\n\n" + beam.modes_table(results, failures)

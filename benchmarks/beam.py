@@ -141,13 +141,17 @@ def modes_table(results, failures: list[str] = ()) -> str:
     if rows:
         body.append(["rows/s through the three"] + [f"{rows / h:.0f}" for h in heavy])
     body.append(["whole pipeline wall, s"] + [f"{r.measured.seconds:.1f}" for _, r, _ in results])
-    body.append(["peak PSS, pipeline's process tree, GiB"] + [f"{r.measured.peak_tree_pss / 2**30:.2f}" for _, r, _ in results])
+    body.append(["peak PSS, pipeline's process tree, GiB"]
+                + [f"{r.measured.peak_tree_pss / 2**30:.2f}" for _, r, _ in results])
     for component in BEAM_COMPONENTS:
-        body.append([f"  during {component}"] + [_two_places(endtoend.gib(r.peak_pss(component))) for _, r, _ in results])
+        body.append([f"  during {component}"]
+                    + [_two_places(endtoend.gib(r.peak_pss(component))) for _, r, _ in results])
     for component in BEAM_COMPONENTS:  # CPU seconds over wall seconds
         body.append([f"cores busy during {component}"] + [_two_places(r.cores(component)) for _, r, _ in results])
-    body.append(["peak RSS, pipeline's process tree, GiB"] + [f"{r.measured.peak_tree_rss / 2**30:.2f}" for _, r, _ in results])
-    body.append(["peak RSS, largest process, GiB"] + [f"{r.measured.peak_process_rss / 2**30:.2f}" for _, r, _ in results])
+    body.append(["peak RSS, pipeline's process tree, GiB"]
+                + [f"{r.measured.peak_tree_rss / 2**30:.2f}" for _, r, _ in results])
+    body.append(["peak RSS, largest process, GiB"]
+                + [f"{r.measured.peak_process_rss / 2**30:.2f}" for _, r, _ in results])
     for key in results[0][2]:
         body.append([key] + [str(c.get(key)) for _, _, c in results])
     agree = all(c == results[0][2] for _, _, c in results)

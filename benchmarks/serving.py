@@ -73,7 +73,8 @@ def in_process(model_dir: str, rows: list[dict], repeats: int) -> list[list]:
     table = []
     for batch in BATCHES:
         tensor = tf.constant(examples[:batch])
-        table.append(_row("in-process signature", batch, _timed(lambda: signature(examples=tensor), repeats)))
+        timed = _timed(lambda tensor=tensor: signature(examples=tensor), repeats)
+        table.append(_row("in-process signature", batch, timed))
     return table
 
 
@@ -85,7 +86,8 @@ def _wait_ready(url: str, model: str, proc: subprocess.Popen, timeout: float = 1
         if proc.poll() is not None:
             raise RuntimeError(f"`tfxp serve` exited with {proc.returncode}")
         try:
-            if any(v.get("state") == "AVAILABLE" for v in RestClient(url, model).status().get("model_version_status", [])):
+            versions = RestClient(url, model).status().get("model_version_status", [])
+            if any(v.get("state") == "AVAILABLE" for v in versions):
                 return
         except ClientError:
             pass

@@ -60,7 +60,8 @@ def _parser() -> argparse.ArgumentParser:
     _config_args(sub_)
     sub_.add_argument("--package", help="submit this compiled pipeline instead of compiling the config")
     sub_.add_argument("--endpoint", help="KFP API URL (default: kubeflow.endpoint or KFP_ENDPOINT)")
-    sub_.add_argument("--namespace", help="profile namespace on multi-user KFP (default: kubeflow.namespace or KFP_NAMESPACE)")
+    sub_.add_argument("--namespace", help="profile namespace on multi-user KFP "
+                                          "(default: kubeflow.namespace or KFP_NAMESPACE)")
     sub_.add_argument("--experiment", help="experiment name, created if missing (default: kubeflow.experiment)")
     sub_.add_argument("--experiment-id", help="an existing experiment's id instead of a name")
     sub_.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
@@ -72,7 +73,8 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="serve the pushed model: tensorflow_model_server or the official "
                                          "image if available, else the TF Serving stand-in")
     _config_args(serve)
-    serve.add_argument("--model-base-path", help="TF Serving model directory (default: the local run's serving directory)")
+    serve.add_argument("--model-base-path",
+                       help="TF Serving model directory (default: the local run's serving directory)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--rest-port", type=int, default=8501, help="REST port (default 8501; 0 picks a free one)")
     serve.add_argument("--grpc-port", type=int, default=8500, help="gRPC port (default 8500; 0 picks a free one)")

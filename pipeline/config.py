@@ -217,7 +217,8 @@ class KubeflowConfig:
         "Trainer": {"cpu_request": "2", "cpu_limit": "4", "memory_request": "8G", "memory_limit": "16G"},
     })
     trainer_node_selector: Mapping[str, str] = dataclasses.field(default_factory=dict)
-    trainer_tolerations: tuple[Mapping[str, Any], ...] = ()  # e.g. {key: nvidia.com/gpu, operator: Exists, effect: NoSchedule}
+    # e.g. {key: nvidia.com/gpu, operator: Exists, effect: NoSchedule}
+    trainer_tolerations: tuple[Mapping[str, Any], ...] = ()
     secrets: Mapping[str, str] = dataclasses.field(default_factory=dict)  # ENV_VAR: secret-name/key
     endpoint: str | None = None  # KFP API, e.g. http://ml-pipeline-ui.kubeflow:80; env KFP_ENDPOINT
     namespace: str | None = None  # multi-user KFP: the profile namespace; env KFP_NAMESPACE

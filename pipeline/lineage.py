@@ -18,8 +18,17 @@ from typing import Any
 
 from components.serving_baseline.baseline import served_versions
 from pipeline.config import ConfigError
-from pipeline.metadata import (INPUT_EVENTS, OUTPUT_EVENTS, custom_property, evaluation_metrics,
-                               format_metric, node_id, open_store, producers, value_of)
+from pipeline.metadata import (
+    INPUT_EVENTS,
+    OUTPUT_EVENTS,
+    custom_property,
+    evaluation_metrics,
+    format_metric,
+    node_id,
+    open_store,
+    producers,
+    value_of,
+)
 
 ROLLED_BACK_FROM = "rolled_back_from"
 
@@ -58,7 +67,8 @@ def lineage(metadata_path: str, pipeline_name: str, serving_dir: str, version: i
                                    version=version, path=path, rolled_back_from=source)
     store = open_store(metadata_path)
     pushed = [a for a in store.get_artifacts_by_type("PushedModel")
-              if custom_property(a, "pushed") and os.path.normpath(str(custom_property(a, "pushed_destination"))) == os.path.normpath(path)]
+              if custom_property(a, "pushed")
+              and os.path.normpath(str(custom_property(a, "pushed_destination"))) == os.path.normpath(path)]
     if not pushed:
         raise ConfigError(f"version {version} was not pushed by a run recorded in {metadata_path} "
                           "(copied by hand, or by `tfxp rollback`, which names its source)")

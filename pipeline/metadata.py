@@ -224,7 +224,8 @@ def format_run(run: RunInfo) -> str:
     if run.span is not None:
         compared = (f"compared with span {run.drift_baseline_span}" if run.drift_baseline_span is not None
                     else "the first span: nothing to compare with")
-        lines.append(f"  data span: {run.span} ({compared}){'; drift accepted (drift.accept)' if run.drift_accepted else ''}")
+        accepted = "; drift accepted (drift.accept)" if run.drift_accepted else ""
+        lines.append(f"  data span: {run.span} ({compared}){accepted}")
     if run.metrics:
         wanted = ["auc", "binary_accuracy", "precision", "recall", "f1_score", "example_count"]
         shown = [format_metric(k, run.metrics[k]) for k in wanted if k in run.metrics]

@@ -126,7 +126,8 @@ def model_code_version(package: str = "models") -> str:
     makes a change to the model code a cache miss instead of a stale model.
     """
     digest = hashlib.sha256()
-    for source in sorted((p for p in importlib.resources.files(package).iterdir() if p.name.endswith(".py")), key=lambda p: p.name):
+    sources = (p for p in importlib.resources.files(package).iterdir() if p.name.endswith(".py"))
+    for source in sorted(sources, key=lambda p: p.name):
         digest.update(source.name.encode() + b"\0" + source.read_bytes() + b"\0")
     return digest.hexdigest()[:16]
 

@@ -81,7 +81,8 @@ def check_rows(path: str, header: list[str]) -> int:
         with open(path, newline="", encoding="utf-8") as f:
             reader = csv.reader(f)
             next(reader, None)
-            for rows, row in enumerate(reader, 1):
+            for row in reader:
+                rows += 1
                 line = reader.line_num
                 if len(row) != len(header) and row:
                     raise ConfigError(f"data file {path}, line {line}: {len(row)} fields, but the header "

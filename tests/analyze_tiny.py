@@ -1,7 +1,7 @@
 """Analyzes the tiny sample with tf.Transform on Beam (no TFX) and writes the transform fn.
 
-Run as `python -m tests.analyze_tiny OUTPUT_DIR [KEY=VALUE...]` (config overrides), in a process of its own: Beam's runner
-leaves state behind that can crash the calling process's final garbage collection at exit.
+Run as `python -m tests.analyze_tiny OUTPUT_DIR [KEY=VALUE...]` (config overrides), in a process of its own:
+Beam's runner leaves state behind that can crash the calling process's final garbage collection at exit.
 """
 
 import csv

@@ -51,8 +51,8 @@ def report(problems: list[str], drifted: list[str] | None = None) -> str:
     if problems:
         parts.append("the data does not match the schema:\n  " + "\n  ".join(problems) + "\n" + SCHEMA_ADVICE)
     if drifted:
-        parts.append("the data drifted (from the last accepted span, or from what serving receives):\n  " + "\n  ".join(drifted) + "\n"
-                     + DRIFT_ADVICE)
+        parts.append("the data drifted (from the last accepted span, or from what serving receives):\n  "
+                     + "\n  ".join(drifted) + "\n" + DRIFT_ADVICE)
     return "\n".join(parts)
 
 

@@ -99,8 +99,7 @@ def prediction_logs(serialized: list[bytes], model_name: str, signatures: dict,
                     batch_sizes: Iterable[int] = (1, 8)):
     """PredictionLogs that run every (non-internal) signature in `signatures` on the examples."""
     import tensorflow as tf
-    from tensorflow_serving.apis import (classification_pb2, predict_pb2, prediction_log_pb2,
-                                         regression_pb2)
+    from tensorflow_serving.apis import classification_pb2, predict_pb2, prediction_log_pb2, regression_pb2
 
     if not serialized:
         raise WarmupError("no examples to build warm-up requests from")

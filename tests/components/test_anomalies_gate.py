@@ -46,7 +46,9 @@ def test_dataset_level_anomaly(tmp_path):
 
 
 def test_missing_anomalies_file_is_an_error(tmp_path):
-    with pytest.raises(Exception):
+    import tensorflow as tf
+
+    with pytest.raises(tf.errors.NotFoundError):
         gate.load_anomalies(str(tmp_path))
 
 

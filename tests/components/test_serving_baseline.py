@@ -2,8 +2,8 @@
 
 from tfx.types import standard_artifacts
 
-from components.serving_baseline import baseline
 from components.evaluator.executor import without_empty_baseline
+from components.serving_baseline import baseline
 from components.serving_baseline.executor import NOTHING_SERVED, SOURCE_PROPERTY, Executor
 
 

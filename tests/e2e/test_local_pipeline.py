@@ -262,7 +262,8 @@ def _no_trip_seconds(number, row):
 
 @pytest.mark.parametrize("name, change, expected", [
     ("new_category", _new_payment_type, ["feature 'payment_type'", "Bitcoin"]),
-    ("numbers_as_strings", _fare_as_words, ["feature 'fare': Unexpected data type: Expected data of type: FLOAT but got STRING"]),
+    ("numbers_as_strings", _fare_as_words,
+     ["feature 'fare': Unexpected data type: Expected data of type: FLOAT but got STRING"]),
     ("null_column", _no_trip_seconds, ["feature 'trip_seconds'"]),
 ])
 def test_bad_data_is_stopped_by_the_curated_schema(curated_schema, workdir, name, change, expected):
@@ -289,7 +290,8 @@ def _semicolons(path):
 
 def _latin1(path):
     lines = path.read_text().splitlines(keepends=True)
-    path.write_bytes("".join(lines[:-50]).encode() + "".join(lines[-50:]).replace("Cash", "Esp\u00e8ces").encode("latin-1"))
+    path.write_bytes("".join(lines[:-50]).encode()
+                     + "".join(lines[-50:]).replace("Cash", "Esp\u00e8ces").encode("latin-1"))
 
 
 def _drop_company(path):

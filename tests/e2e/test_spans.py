@@ -78,7 +78,8 @@ def span_runs(work):
 def test_each_drop_became_the_next_span(loop):
     work, results = loop
     for number in (1, 2, 3):
-        assert f"added span {number}: {work / 'data' / f'span-{number}' / f'drop-{number}.csv'}" in results[number].stdout
+        added = work / "data" / f"span-{number}" / f"drop-{number}.csv"
+        assert f"added span {number}: {added}" in results[number].stdout
     first, second, third = span_runs(work)
     assert (first.span, first.drift_baseline_span) == (1, None)
     assert (second.span, second.drift_baseline_span) == (2, 1)
@@ -118,7 +119,8 @@ def test_span_3_drifted_and_is_stopped_before_training(loop):
     work, results = loop
     result = results[3]
     assert result.returncode == 1
-    assert "AnomaliesGate failed: the data drifted (from the last accepted span, or from what serving receives):" in result.stderr
+    assert ("AnomaliesGate failed: the data drifted (from the last accepted span, "
+            "or from what serving receives):") in result.stderr
     assert "feature 'fare': Drift from the previous span: The approximate Jensen-Shannon divergence" in result.stderr
     assert "--set drift.accept=true" in result.stderr
     assert "no model was pushed by this run" in result.stderr

@@ -178,8 +178,8 @@ def test_the_first_os_error_under_a_failure_is_its_message():
     try:
         try:
             raise FileNotFoundError(errno.ENOENT, "No such file or directory", "/out/baseline")
-        except FileNotFoundError:
-            raise RuntimeError("the data drifted:\n  fare: 0.4 > 0.1")
+        except FileNotFoundError as err:
+            raise RuntimeError("the data drifted:\n  fare: 0.4 > 0.1") from err
     except RuntimeError as err:
         report = PipelineFailed("AnomaliesGate", err, "/log")
     assert str(report).splitlines()[:2] == ["AnomaliesGate failed: the data drifted:", "  fare: 0.4 > 0.1"]

@@ -75,8 +75,8 @@ def test_classify_is_a_tf_serving_classification_signature(export_dir):
 
 
 def test_the_fingerprint_matches_the_rewritten_saved_model(export_dir):
-    from tensorflow.python.saved_model.pywrap_saved_model import fingerprinting as fingerprinting_pywrap
     from tensorflow.core.protobuf import fingerprint_pb2
+    from tensorflow.python.saved_model.pywrap_saved_model import fingerprinting as fingerprinting_pywrap
 
     written = fingerprint_pb2.FingerprintDef.FromString((export_dir / "fingerprint.pb").read_bytes())
     fresh = fingerprint_pb2.FingerprintDef.FromString(fingerprinting_pywrap.CreateFingerprintDef(str(export_dir)))

@@ -4,8 +4,7 @@ import pathlib
 
 import pytest
 
-from pipeline.config import (ConfigError, DataFormat, FeatureType, load_config, parse_config,
-                             resolve_path)
+from pipeline.config import ConfigError, DataFormat, FeatureType, load_config, parse_config, resolve_path
 
 MINIMAL = {
     "pipeline_name": "p", "model_name": "m",

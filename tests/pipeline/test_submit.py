@@ -10,8 +10,8 @@ import json
 import socket
 import threading
 import urllib.parse
-from typing import Any
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import pytest
 

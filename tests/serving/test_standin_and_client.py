@@ -163,7 +163,8 @@ def test_unknown_model_and_version(server, rows):
 
 def test_rows_that_do_not_fit_the_schema(server, rows):
     rest = RestClient(f"http://127.0.0.1:{server.rest_port}", MODEL)
-    with pytest.raises(ClientError, match=r"row 2, column 'fare': 'twelve' is not a number \(the model expects DT_FLOAT\)"):
+    with pytest.raises(ClientError,
+                       match=r"row 2, column 'fare': 'twelve' is not a number \(the model expects DT_FLOAT\)"):
         rest.predict([rows[0], {**rows[1], "fare": "twelve"}])
     with pytest.raises(ClientError, match="row 1 has none of the model's input columns"):
         rest.predict([{"colour": "blue"}])
@@ -364,11 +365,14 @@ def test_a_version_that_does_not_load_is_reported_with_its_error(standin):
 
 def test_grpc_apis_answer_as_tf_serving(standin):
     import grpc
-    from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2,
-                                         model_service_pb2_grpc, prediction_service_pb2_grpc)
+    from tensorflow_serving.apis import (
+        get_model_metadata_pb2,
+        get_model_status_pb2,
+        model_service_pb2_grpc,
+        prediction_service_pb2_grpc,
+    )
 
-    from tests.serving.test_requests import (classification_request, predict_request,
-                                             regression_request)
+    from tests.serving.test_requests import classification_request, predict_request, regression_request
 
     base, start = standin
     _tiny(base, 1)
