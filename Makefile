@@ -4,7 +4,7 @@ RUNTIME := scripts/runtime.sh
 PYTEST_ARGS ?=
 ARGS ?=
 
-.PHONY: run test test-fast test-slow manifests env shell clean bench
+.PHONY: run test test-fast test-slow test-faults lint manifests env shell clean bench
 
 run:  ## the whole pipeline, locally, on the bundled sample data
 	$(RUNTIME) tfxp run $(ARGS)
@@ -12,7 +12,8 @@ run:  ## the whole pipeline, locally, on the bundled sample data
 bench:  ## the quick benchmark tier: our pipeline vs the TFX taxi template vs scikit-learn, one table
 	$(RUNTIME) python -m benchmarks quick $(ARGS)
 
-test: image  ## every test tier: manifests, unit, pipeline, end-to-end, the compiled pipeline under kfp.local
+test: image  ## every tier: lint, manifests, unit, pipeline, faults, end-to-end, the compiled pipeline under kfp.local
+	$(RUNTIME) ruff check .
 	scripts/check-manifests.sh
 	TFXP_IMAGE=$(IMAGE) scripts/podman-service.sh run $(RUNTIME) python -m pytest $(PYTEST_ARGS)
 
@@ -21,6 +22,12 @@ test-fast:  ## unit and pipeline tests only (about 2 minutes)
 
 test-slow: image  ## end-to-end tests only: the real pipeline locally and under kfp.local
 	TFXP_IMAGE=$(IMAGE) scripts/podman-service.sh run $(RUNTIME) python -m pytest -m slow $(PYTEST_ARGS)
+
+test-faults:  ## fault tests only: full disks, the run lock, one-line OS errors (tests/faults)
+	$(RUNTIME) python -m pytest tests/faults $(PYTEST_ARGS)
+
+lint:  ## ruff (ruff.toml), as make test runs it
+	$(RUNTIME) ruff check .
 
 manifests:  ## render kubernetes/ and check it offline (kubernetes-validate --strict, checkov)
 	scripts/check-manifests.sh
