@@ -14,6 +14,7 @@ bench:  ## the quick benchmark tier: our pipeline vs the TFX taxi template vs sc
 
 test: image  ## every tier: lint, manifests, unit, pipeline, faults, end-to-end, the compiled pipeline under kfp.local
 	$(RUNTIME) ruff check .
+	bash tests/faults/runtime_rbind.sh  # on the host: mounts below the checkout are seen inside the runtime
 	scripts/check-manifests.sh
 	TFXP_IMAGE=$(IMAGE) scripts/podman-service.sh run $(RUNTIME) python -m pytest $(PYTEST_ARGS)
 
@@ -24,6 +25,7 @@ test-slow: image  ## end-to-end tests only: the real pipeline locally and under 
 	TFXP_IMAGE=$(IMAGE) scripts/podman-service.sh run $(RUNTIME) python -m pytest -m slow $(PYTEST_ARGS)
 
 test-faults:  ## fault tests only: full disks, the run lock, one-line OS errors (tests/faults)
+	bash tests/faults/runtime_rbind.sh
 	$(RUNTIME) python -m pytest tests/faults $(PYTEST_ARGS)
 
 lint:  ## ruff (ruff.toml), as make test runs it
