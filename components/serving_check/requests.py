@@ -292,18 +292,25 @@ def pre_process_classification(signature, method_name_check: bool = False) -> li
     return aliases
 
 
-def _classification_signature(model: SessionModel, model_spec, method_name_check: bool):
-    """classifier.cc GetClassificationSignatureDef."""
+def _inference_signature(model: SessionModel, model_spec, method_name_check: bool, kind: str,
+                         method_name: str, pre_process):
+    """classifier.cc GetClassificationSignatureDef and regressor.cc GetRegressionSignatureDef,
+    which differ only in the method name they expect and the checks they run after."""
     name = _signature_name(model_spec)
     signature = model.signature_defs.get(name)
     if signature is None:
         raise ServingError("INVALID_ARGUMENT", f"No signature was found with the name: {name}")
-    if method_name_check and signature.method_name != CLASSIFY_METHOD_NAME:
+    if method_name_check and signature.method_name != method_name:
         raise ServingError("INVALID_ARGUMENT", (
-            f"Expected classification signature method_name to be {CLASSIFY_METHOD_NAME}. "
+            f"Expected {kind} signature method_name to be {method_name}. "
             f"Was: {signature.method_name}"))
-    pre_process_classification(signature)
+    pre_process(signature)
     return name, signature
+
+
+def _classification_signature(model: SessionModel, model_spec, method_name_check: bool):
+    return _inference_signature(model, model_spec, method_name_check, "classification",
+                                CLASSIFY_METHOD_NAME, pre_process_classification)
 
 
 def post_process_classification(num_examples: int, outputs: dict, result) -> None:
@@ -376,17 +383,8 @@ def pre_process_regression(signature, method_name_check: bool = False) -> list[s
 
 
 def _regression_signature(model: SessionModel, model_spec, method_name_check: bool):
-    """regressor.cc GetRegressionSignatureDef."""
-    name = _signature_name(model_spec)
-    signature = model.signature_defs.get(name)
-    if signature is None:
-        raise ServingError("INVALID_ARGUMENT", f"No signature was found with the name: {name}")
-    if method_name_check and signature.method_name != REGRESS_METHOD_NAME:
-        raise ServingError("INVALID_ARGUMENT", (
-            f"Expected regression signature method_name to be {REGRESS_METHOD_NAME}. "
-            f"Was: {signature.method_name}"))
-    pre_process_regression(signature)
-    return name, signature
+    return _inference_signature(model, model_spec, method_name_check, "regression",
+                                REGRESS_METHOD_NAME, pre_process_regression)
 
 
 def post_process_regression(num_examples: int, outputs: dict, result) -> None:

@@ -89,3 +89,15 @@ def test_the_command_line_check_exits_1_on_a_refused_model(exported, legacy):
     assert out.returncode == 1
     lines = out.stdout.splitlines()
     assert lines[0].startswith(f"OK {exported}") and lines[1].startswith(f"REFUSED {legacy}")
+
+
+def test_the_check_under_the_serving_images_tensorflow_passes_the_export_and_refuses_the_old_one(
+        exported, legacy):
+    from tests.serving.test_ops_compat import side_env
+
+    serving_tf = side_env("--print-version").stdout.strip()
+    out = side_env("python", "-m", "components.serving_check.check", str(exported), str(legacy))
+    assert out.returncode == 1, out.stdout + out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith(f"OK {exported} (TensorFlow {serving_tf})"), out.stdout + out.stderr[-2000:]
+    assert lines[1].startswith(f"REFUSED {legacy} (TensorFlow {serving_tf})")
