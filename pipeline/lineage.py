@@ -13,10 +13,11 @@ import dataclasses
 import json
 import os
 import shutil
+import tempfile
 import time
 from typing import Any
 
-from components.serving_baseline.baseline import served_versions
+from components.serving_baseline.baseline import publish_version, served_versions
 from pipeline.config import ConfigError
 from pipeline.metadata import (
     INPUT_EVENTS,
@@ -158,12 +159,12 @@ def rollback(serving_dir: str, version: int) -> int:
                           f"{', '.join(map(str, versions)) or 'none'}")
     if version == versions[-1]:
         raise ConfigError(f"version {version} is already the newest, the one being served")
-    new_version = max(int(time.time()), versions[-1] + 1)
-    # Copied under a name TF Serving ignores, then renamed: a server never sees half a model.
-    partial = os.path.join(serving_dir, f".rollback-{new_version}")
-    shutil.copytree(os.path.join(serving_dir, str(version)), partial)
-    os.makedirs(os.path.join(partial, "assets.extra"), exist_ok=True)
-    with open(os.path.join(partial, "assets.extra", ROLLED_BACK_FROM), "w") as f:
-        f.write(f"{version}\n")
-    os.rename(partial, os.path.join(serving_dir, str(new_version)))
+    # Published like a push (hidden copy, checked, renamed), with a note of where it came from.
+    with tempfile.TemporaryDirectory(dir=serving_dir, prefix=".rollback-") as staging:
+        source = os.path.join(staging, "model")
+        shutil.copytree(os.path.join(serving_dir, str(version)), source)
+        os.makedirs(os.path.join(source, "assets.extra"), exist_ok=True)
+        with open(os.path.join(source, "assets.extra", ROLLED_BACK_FROM), "w") as f:
+            f.write(f"{version}\n")
+        new_version, _ = publish_version(source, serving_dir, max(int(time.time()), versions[-1] + 1))
     return new_version

@@ -21,6 +21,7 @@ from tfx.dsl.components.base import executor_spec
 from tfx.proto import example_gen_pb2, infra_validator_pb2
 
 from components.anomalies_gate import AnomaliesGate
+from components.atomic_pusher import executor as atomic_pusher
 from components.csv_example_gen import CsvExampleGen
 from components.drift_check import DriftCheck
 from components.evaluator import Evaluator
@@ -298,10 +299,11 @@ def create_pipeline(config: PipelineConfig, *, pipeline_root: str, serving_dir: 
         infra_blessing = infra_validator.outputs["blessing"]
 
     # Copies a model that the Evaluator and the serving checks blessed into the TF Serving
-    # directory <serving_dir>/<version>/.
+    # directory <serving_dir>/<version>/: under a hidden name, checked, synced, then renamed.
     pusher = tfx.components.Pusher(
         model=warmup.outputs["serving_model"], model_blessing=evaluator.outputs["blessing"],
         infra_blessing=infra_blessing,
+        custom_executor_spec=executor_spec.ExecutorClassSpec(atomic_pusher.Executor),
         push_destination=tfx.proto.PushDestination(
             filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_dir)),
     ).with_id("Pusher")

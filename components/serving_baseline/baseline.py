@@ -8,9 +8,18 @@ same wherever the pipeline runs, and it is the model a new one must not fall beh
 
 from __future__ import annotations
 
+import logging
 import os
+import re
+import time
 
 SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
+# TF Serving's file system source takes every all-digit directory as a version: a push is
+# written under this prefix first, where it looks at nothing, and renamed when complete.
+PARTIAL_PREFIX = ".partial-"
+_DATA_SHARD = re.compile(r"^variables\.data-(\d+)-of-(\d+)$")
+
+log = logging.getLogger(__name__)
 
 
 def _gfile():
@@ -19,18 +28,117 @@ def _gfile():
     return tf.io.gfile
 
 
+def incomplete_reason(version_dir: str) -> str | None:
+    """Why a version directory does not hold a complete SavedModel, or None when it does:
+    saved_model.pb parses and every variables shard its index names is there."""
+    from google.protobuf.message import DecodeError
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    gfile = _gfile()
+    pb = os.path.join(version_dir, "saved_model.pb")
+    if not gfile.exists(pb):
+        if gfile.exists(os.path.join(version_dir, "saved_model.pbtxt")):
+            return None  # a text SavedModel: nothing truncated parses as one, TF Serving's loader decides
+        return "no saved_model.pb"
+    try:
+        with gfile.GFile(pb, "rb") as f:
+            saved = saved_model_pb2.SavedModel.FromString(f.read())
+    except DecodeError:
+        return "saved_model.pb does not parse (cut short?)"
+    if not saved.meta_graphs:
+        return "saved_model.pb holds no MetaGraphDef"
+    variables = os.path.join(version_dir, "variables")
+    if gfile.isdir(variables):
+        names = set(gfile.listdir(variables))
+        if "variables.index" not in names:
+            return "variables/variables.index is missing"
+        shards = [_DATA_SHARD.match(n) for n in names]
+        counts = {int(m[2]) for m in shards if m}
+        for count in counts:
+            missing = [i for i in range(count) if f"variables.data-{i:05d}-of-{count:05d}" not in names]
+            if missing:
+                return f"variables shard(s) {missing} of {count} are missing"
+    return None
+
+
 def served_versions(serving_dir: str) -> list[int]:
-    """Version numbers under a TF Serving model directory that hold a SavedModel, ascending."""
+    """Versions under a TF Serving model directory that hold a complete SavedModel, ascending.
+
+    An all-digit directory that does not (a push cut short) is skipped with a warning naming it
+    and why; TF Serving would try to load it.
+    """
     gfile = _gfile()
     if not gfile.isdir(serving_dir):
         return []
     versions = []
     for name in gfile.listdir(serving_dir):
         name = name.rstrip("/")
-        if name.isdigit() and any(gfile.exists(os.path.join(serving_dir, name, f))
-                                  for f in SAVED_MODEL_FILES):
+        if not name.isdigit():
+            continue
+        reason = incomplete_reason(os.path.join(serving_dir, name))
+        if reason is None:
             versions.append(int(name))
+        else:
+            log.warning("skipping %s: not a complete SavedModel (%s); TF Serving would fail to load it",
+                        os.path.join(serving_dir, name), reason)
     return sorted(versions)
+
+
+def publish_version(source: str, serving_dir: str, version: int | None = None) -> tuple[int, str]:
+    """Copies SavedModel `source` into `serving_dir` as a new version, atomically for TF Serving.
+
+    The copy goes under a hidden name first, is checked complete, synced to disk and then
+    renamed to its all-digit name, so a server (and `served_versions`) sees either no version or
+    a whole one. A copy that fails is removed. Returns (version, its directory). On object stores
+    (gs://, s3://) a rename is a copy, so there the check is what guarantees completeness.
+    """
+    gfile = _gfile()
+    gfile.makedirs(serving_dir)
+    existing = served_versions(serving_dir)
+    version = version or max(int(time.time()), (existing[-1] + 1) if existing else 0)
+    final = os.path.join(serving_dir, str(version))
+    if gfile.exists(final):
+        raise FileExistsError(f"{final} exists already")
+    partial = os.path.join(serving_dir, f"{PARTIAL_PREFIX}{version}")
+    if gfile.exists(partial):
+        gfile.rmtree(partial)
+    try:
+        copy_tree(source, partial)
+        reason = incomplete_reason(partial)
+        if reason is not None:
+            raise OSError(f"the copy of {source} in {partial} is not a complete SavedModel: {reason}")
+        _sync_tree(partial)
+        gfile.rename(partial, final)
+    except BaseException:
+        if gfile.exists(partial):
+            gfile.rmtree(partial)
+        raise
+    _sync_dir(serving_dir)
+    return version, final
+
+
+def _sync_tree(directory: str) -> None:
+    """fsyncs every file and directory of a local tree (object stores need none)."""
+    if "://" in directory:
+        return
+    for root, _, files in os.walk(directory):
+        for name in files:
+            fd = os.open(os.path.join(root, name), os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        _sync_dir(root)
+
+
+def _sync_dir(directory: str) -> None:
+    if "://" in directory:
+        return
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def latest_served(serving_dir: str) -> str | None:

@@ -1,0 +1,1 @@
+"""The Pusher's executor that publishes a version atomically (see executor.py)."""

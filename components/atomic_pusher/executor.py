@@ -1,0 +1,48 @@
+"""TFX's Pusher executor with an atomic, verified copy into the serving directory.
+
+TFX's own executor copies the model straight into `<base>/<version>/` (saved_model.pb last),
+so a full disk or a kill mid-copy leaves an all-digit directory that TF Serving tries to load
+and that every later run took as its baseline. This one publishes through
+`baseline.publish_version`: a hidden copy, checked complete, synced, then renamed. The
+blessing checks and the pushed-model artifact are TFX's (`CheckBlessing`, `GetModelPath`, the
+same custom properties).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from absl import logging
+from tfx import types
+from tfx.components.pusher import executor as tfx_pusher
+from tfx.proto import pusher_pb2
+from tfx.types import artifact_utils, standard_component_specs
+from tfx.utils import io_utils, proto_utils
+
+from components.serving_baseline import baseline
+
+# The custom properties TFX's Pusher records (tfx/components/pusher/executor.py), read by
+# TFX's tooling and by `tfxp runs` and `lineage`.
+PUSHED = "pushed"
+PUSHED_DESTINATION = "pushed_destination"
+PUSHED_VERSION = "pushed_version"
+
+
+class Executor(tfx_pusher.Executor):
+    def Do(self, input_dict: dict[str, list[types.Artifact]],
+           output_dict: dict[str, list[types.Artifact]], exec_properties: dict[str, Any]) -> None:
+        model_push = artifact_utils.get_single_instance(output_dict[standard_component_specs.PUSHED_MODEL_KEY])
+        if not self.CheckBlessing(input_dict):
+            model_push.set_int_custom_property(PUSHED, 0)
+            return
+        destination = pusher_pb2.PushDestination()
+        proto_utils.json_to_proto(exec_properties[standard_component_specs.PUSH_DESTINATION_KEY], destination)
+        if destination.WhichOneof("destination") != "filesystem":
+            raise NotImplementedError("only filesystem push destinations are supported")
+        model_path = self.GetModelPath(input_dict)
+        version, serving_path = baseline.publish_version(model_path, destination.filesystem.base_directory)
+        logging.info("Model published to serving path %s", serving_path)
+        io_utils.copy_dir(model_path, model_push.uri)  # the pushed model, archived as TFX does
+        model_push.set_int_custom_property(PUSHED, 1)
+        model_push.set_string_custom_property(PUSHED_DESTINATION, serving_path)
+        model_push.set_string_custom_property(PUSHED_VERSION, str(version))
