@@ -281,6 +281,7 @@ def run(config: PipelineConfig, verbose: bool = False, wait_lock: bool = False) 
     with run_lock.hold(config.output_dir, wait=wait_lock, on_wait=waiting):
         print(f"Running pipeline '{config.pipeline_name}' on {config.data.path}\n"
               f"  outputs under {config.output_dir}", flush=True)
+
         for path in (config.pipeline_root, os.path.dirname(config.metadata_path), config.serving_dir):
             os.makedirs(path, exist_ok=True)
         log_dir = os.path.join(config.output_dir, "logs")
@@ -290,6 +291,14 @@ def run(config: PipelineConfig, verbose: bool = False, wait_lock: bool = False) 
         with _captured_logs(log_path, verbose) as progress:
             try:
                 from tfx import v1 as tfx
+
+                from pipeline import metadata
+
+                # The run lock is ours, so an execution still RUNNING belongs to a dead run.
+                interrupted = metadata.mark_interrupted(config.metadata_path)
+                if interrupted:
+                    progress.stream.write(f"  {interrupted} execution(s) of an interrupted run marked "
+                                          "INTERRUPTED; they run again\n")
 
                 pipeline = build(config)  # inside: importing TensorFlow already writes to stderr
                 progress.total = len(pipeline.components)

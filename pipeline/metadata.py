@@ -64,6 +64,28 @@ def open_store(metadata_path: str) -> metadata_store.MetadataStore:
     return metadata_store.MetadataStore(sqlite_config(metadata_path))
 
 
+INTERRUPTED_PROPERTY = "interrupted"
+
+
+def mark_interrupted(metadata_path: str) -> int:
+    """Marks executions that a dead run left RUNNING as CANCELED, with `interrupted` = 1.
+
+    Called by a run that holds the output directory's run lock, so no live run owns them.
+    TFX then starts them anew (a cancelled execution is never a cache hit). Returns how many.
+    """
+    if not os.path.exists(metadata_path):
+        return 0
+    store = open_store(metadata_path)
+    left = [e for e in store.get_executions()
+            if e.last_known_state in (metadata_store_pb2.Execution.RUNNING, metadata_store_pb2.Execution.NEW)]
+    for execution in left:
+        execution.last_known_state = metadata_store_pb2.Execution.CANCELED
+        execution.custom_properties[INTERRUPTED_PROPERTY].int_value = 1
+    if left:
+        store.put_executions(left)
+    return len(left)
+
+
 def node_id(store, execution, pipeline_name: str) -> str:
     """The component id, from the node context TFX attaches to every execution."""
     prefix = pipeline_name + "."
@@ -174,7 +196,8 @@ def _run_info(store, context, executions, pipeline_name: str) -> RunInfo:
         window = None
         if e.last_update_time_since_epoch and e.create_time_since_epoch:
             window = (e.create_time_since_epoch / 1000.0, e.last_update_time_since_epoch / 1000.0)
-        infos.append(ExecutionInfo(node_id(store, e, pipeline_name), _STATES.get(e.last_known_state, "?"), window))
+        state = "INTERRUPTED" if custom_property(e, INTERRUPTED_PROPERTY) else _STATES.get(e.last_known_state, "?")
+        infos.append(ExecutionInfo(node_id(store, e, pipeline_name), state, window))
     outputs = _outputs(store, [e.id for e in executions]) if executions else {}
     metrics: dict[str, float] = {}
     failures: list[str] = []

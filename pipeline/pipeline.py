@@ -173,6 +173,9 @@ def create_pipeline(config: PipelineConfig, *, pipeline_root: str, serving_dir: 
     """
     custom_config = {**config.model_config(), "code_version": model_code_version(),
                      "warm_start_dir": serving_dir if config.trainer.warm_start else ""}
+    # Transform reads only the features and the label: a trainer or tuner setting must not make
+    # it (and everything after it) run again.
+    transform_config = {key: custom_config[key] for key in ("label", "features", "code_version")}
     params = dict(runtime_parameters or {})
     train_args, eval_args = train_eval_args(config)
     components = []
@@ -233,7 +236,7 @@ def create_pipeline(config: PipelineConfig, *, pipeline_root: str, serving_dir: 
     # of TF2's), and the analyzer cache is not written since no run reads it back.
     transform = tfx.components.Transform(
         examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"],
-        preprocessing_fn=PREPROCESSING_FN, custom_config=custom_config,
+        preprocessing_fn=PREPROCESSING_FN, custom_config=transform_config,
         splits_config=tfx.proto.SplitsConfig(analyze=["train"], transform=list(TRANSFORMED_SPLITS)),
         force_tf_compat_v1=True, disable_analyzer_cache=True,
         disable_statistics=not config.transform.statistics,

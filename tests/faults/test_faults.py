@@ -342,3 +342,39 @@ def test_runtime_shows_mounts_below_the_checkout():
                             capture_output=True, text=True, timeout=1200)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip().endswith("ok")
+
+
+# ---------------------------------------------------------------------------- kills
+
+
+@pytest.mark.slow
+def test_a_run_killed_in_the_trainer_is_marked_interrupted_and_the_next_one_pushes(taxi_config, tmp_path):
+    data, out = tmp_path / "data", tmp_path / "out"
+    data.mkdir()
+    rows = pathlib.Path(taxi_config.data.path, "data.csv").read_text().splitlines(keepends=True)[:3001]
+    (data / "data.csv").write_text("".join(rows))
+    args = [sys.executable, "-m", "pipeline", "run", "--set", f"data.path={data}", "--set", f"output_dir={out}",
+            "--set", "tuner.enabled=false", "--set", "trainer.train_steps=2000", "--set", "trainer.eval_steps=10"]
+    run = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                           cwd=PROJECT, start_new_session=True)
+    try:
+        for line in run.stdout:
+            if line.rstrip().endswith("Trainer ..."):
+                break
+        else:
+            raise AssertionError(f"the run ended before the Trainer started (exit {run.wait()})")
+        time.sleep(2)
+        os.killpg(run.pid, signal.SIGKILL)  # the whole process group: nothing gets to clean up
+    finally:
+        run.wait(timeout=60)
+    assert run.returncode == -signal.SIGKILL
+
+    again = subprocess.run([*args[:-4], "--set", "trainer.train_steps=50", "--set", "trainer.eval_steps=10"],
+                           capture_output=True, text=True, cwd=PROJECT, timeout=1200)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert re.search(r"\d+ execution\(s\) of an interrupted run marked INTERRUPTED", again.stdout), again.stdout
+    shown = python("-m", "pipeline", "runs", "--last", "2", "--set", f"output_dir={out}").stdout
+    assert re.search(r"Trainer\s+INTERRUPTED", shown), shown
+    serving = out / "serving" / "taxi"
+    assert len(versions(serving)) == 1
+    assert sorted(p.name for p in serving.iterdir()) == versions(serving)  # no hidden partial copy

@@ -177,3 +177,16 @@ def test_a_serving_image_without_a_tag_is_refused(tmp_path):
     config = load_config(None, ["serving_check.image=tensorflow/serving"])
     with pytest.raises(ValueError, match="needs a tag"):
         infra_validation_spec(config, "local_docker")
+
+
+def test_a_trainer_setting_leaves_the_transform_configuration_alone(tmp_path):
+    def configs(*overrides):
+        nodes = _by_id(_build(tmp_path, *overrides))
+        return (nodes["Transform"].exec_properties["custom_config"],
+                nodes["Trainer"].exec_properties["custom_config"])
+
+    transform, trainer = configs()
+    transform_changed, trainer_changed = configs("trainer.train_steps=7", "tuner.max_trials=9")
+    assert transform_changed == transform  # a cache hit: Transform does not run again
+    assert trainer_changed != trainer
+    assert set(json.loads(transform)) == {"label", "features", "code_version"}
