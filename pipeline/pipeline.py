@@ -15,13 +15,13 @@ from typing import Any, Mapping
 import tensorflow_model_analysis as tfma
 from tensorflow_model_analysis.proto import config_pb2
 from tfx import v1 as tfx
-from tfx.components import FileBasedExampleGen
 from tfx.components.example_gen.custom_executors import parquet_executor
 from tfx.dsl.components.base import executor_spec
 from tfx.proto import example_gen_pb2, infra_validator_pb2
 
 from components.anomalies_gate import AnomaliesGate
 from components.atomic_pusher import executor as atomic_pusher
+from components.content_fingerprint.component import FileBasedExampleGen, ImportExampleGen
 from components.csv_example_gen import CsvExampleGen
 from components.drift_check import DriftCheck
 from components.evaluator import Evaluator
@@ -75,7 +75,7 @@ def _example_gen(config: PipelineConfig, data_root: Any = None):
     if config.data.format is DataFormat.CSV:
         return CsvExampleGen(**kwargs)
     if config.data.format is DataFormat.TFRECORD:
-        return tfx.components.ImportExampleGen(**kwargs)
+        return ImportExampleGen(**kwargs)
     return FileBasedExampleGen(
         custom_executor_spec=executor_spec.BeamExecutorSpec(parquet_executor.Executor), **kwargs)
 
