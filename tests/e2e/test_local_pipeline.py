@@ -329,6 +329,7 @@ def test_an_input_edited_in_place_is_read_again_not_taken_from_the_cache(first_r
     original, stat = data.read_bytes(), data.stat()
     lines = original.split(b"\n")
     first, second = lines[1], lines[2]
+    assert first != second
     lines[1], lines[2] = second, first  # two rows swapped: same size, same bytes, other content order
     try:
         data.write_bytes(b"\n".join(lines))
