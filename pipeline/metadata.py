@@ -51,6 +51,7 @@ class RunInfo:
     span: int | None = None           # the data span the run checked for drift
     drift_baseline_span: int | None = None  # the accepted span it was compared with (None: the first)
     drift_accepted: bool = False      # the run was told to accept drift (drift.accept)
+    already_served: str | None = None  # not pushed: this served version holds the same model
     serving_checks: list[str] = dataclasses.field(default_factory=list)  # which checks passed, and how
 
 
@@ -227,16 +228,17 @@ def _run_info(store, context, executions, pipeline_name: str) -> RunInfo:
             drift_baseline_span = None if baseline_span is None or baseline_span < 0 else baseline_span
     drift_accepted = any(info.node_id == "AnomaliesGate" and custom_property(e, "accept_drift") == 1
                          for info, e in zip(infos, executions))
-    pushed_to = None
+    pushed_to = already_served = None
     for pushed in outputs.get("PushedModel", [])[-1:]:
         if custom_property(pushed, "pushed"):
             pushed_to = custom_property(pushed, "pushed_destination")
+        already_served = custom_property(pushed, "already_served")
     return RunInfo(run_id=context.name,
                    started=datetime.datetime.fromtimestamp(context.create_time_since_epoch / 1000),
                    executions=infos, metrics=metrics, blessed=blessed, pushed_to=pushed_to,
                    failures=failures, baseline=baseline, span=span,
                    drift_baseline_span=drift_baseline_span, drift_accepted=drift_accepted,
-                   serving_checks=serving_checks)
+                   serving_checks=serving_checks, already_served=already_served)
 
 
 def format_run(run: RunInfo) -> str:
@@ -261,5 +263,8 @@ def format_run(run: RunInfo) -> str:
         lines.append(f"  blessed: {'yes' if run.blessed else 'no'}")
     for failure in run.failures:
         lines.append(f"    - {failure}")
-    lines.append(f"  pushed model: {run.pushed_to or 'none'}")
+    if run.already_served and not run.pushed_to:
+        lines.append(f"  pushed model: none (the same model is already served: {run.already_served})")
+    else:
+        lines.append(f"  pushed model: {run.pushed_to or 'none'}")
     return "\n".join(lines)

@@ -5,7 +5,8 @@ so a full disk or a kill mid-copy leaves an all-digit directory that TF Serving 
 and that every later run took as its baseline. This one publishes through
 `baseline.publish_version`: a hidden copy, checked complete, synced, then renamed. The
 blessing checks and the pushed-model artifact are TFX's (`CheckBlessing`, `GetModelPath`, the
-same custom properties).
+same custom properties). A model that is already the newest served version, by TensorFlow's
+SavedModel fingerprint, is not pushed again.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from components.serving_baseline import baseline
 PUSHED = "pushed"
 PUSHED_DESTINATION = "pushed_destination"
 PUSHED_VERSION = "pushed_version"
+ALREADY_SERVED = "already_served"  # ours: the served version that holds this very model
 
 
 class Executor(tfx_pusher.Executor):
@@ -40,6 +42,14 @@ class Executor(tfx_pusher.Executor):
         if destination.WhichOneof("destination") != "filesystem":
             raise NotImplementedError("only filesystem push destinations are supported")
         model_path = self.GetModelPath(input_dict)
+        served = baseline.latest_served(destination.filesystem.base_directory)
+        if served is not None and baseline.same_saved_model(model_path, served):
+            # A re-run whose model is the one served: a second copy would be a new version of
+            # the same model, with no lineage of its own.
+            logging.info("The model is already served as %s; not pushed again", served)
+            model_push.set_int_custom_property(PUSHED, 0)
+            model_push.set_string_custom_property(ALREADY_SERVED, served)
+            return
         version, serving_path = baseline.publish_version(model_path, destination.filesystem.base_directory)
         logging.info("Model published to serving path %s", serving_path)
         io_utils.copy_dir(model_path, model_push.uri)  # the pushed model, archived as TFX does

@@ -84,6 +84,21 @@ def served_versions(serving_dir: str) -> list[int]:
     return sorted(versions)
 
 
+def same_saved_model(a: str, b: str) -> bool:
+    """Whether two SavedModel directories hold the same model: TensorFlow's fingerprint
+    (fingerprint.pb: hashes of the graph, signatures, object graph and checkpoint) is equal.
+    Files outside the fingerprint (assets.extra/ warm-up records) do not count."""
+    gfile = _gfile()
+    paths = [os.path.join(d, "fingerprint.pb") for d in (a, b)]
+    if not all(gfile.exists(p) for p in paths):
+        return False
+    fingerprints = []
+    for path in paths:
+        with gfile.GFile(path, "rb") as f:
+            fingerprints.append(f.read())
+    return bool(fingerprints[0]) and fingerprints[0] == fingerprints[1]
+
+
 def publish_version(source: str, serving_dir: str, version: int | None = None) -> tuple[int, str]:
     """Copies SavedModel `source` into `serving_dir` as a new version, atomically for TF Serving.
 

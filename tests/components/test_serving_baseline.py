@@ -132,3 +132,14 @@ def test_a_copy_that_is_not_a_complete_saved_model_is_refused(tmp_path):
     else:
         raise AssertionError("an incomplete copy was published")
     assert list(serving.iterdir()) == []
+
+
+def test_the_same_model_is_told_apart_by_tensorflows_fingerprint(tmp_path):
+    one, copy, other = (_saved_model(tmp_path / n, n) for n in ("one", "copy", "other"))
+    (one / "fingerprint.pb").write_bytes(b"\x08\x01")
+    (copy / "fingerprint.pb").write_bytes(b"\x08\x01")
+    (other / "fingerprint.pb").write_bytes(b"\x08\x02")
+    assert baseline.same_saved_model(str(one), str(copy))
+    assert not baseline.same_saved_model(str(one), str(other))
+    (copy / "fingerprint.pb").unlink()
+    assert not baseline.same_saved_model(str(one), str(copy))  # unknown: pushed

@@ -177,7 +177,9 @@ def test_second_run_reuses_cached_executions(first_run, workdir):
         assert states[node] == "CACHED", (node, states)
     # The served model (the first run's push) is looked up again, not taken from the cache.
     assert states["ServingBaseline"] == "COMPLETE"
-    assert latest_run(workdir).baseline == str(pushed_versions(workdir)[0])
+    [served] = pushed_versions(workdir)  # the same model is not pushed again as a new version
+    assert latest_run(workdir).baseline == str(served)
+    assert f"pushed model: none (the same model is already served: {served})" in result.stdout
 
 
 def test_a_model_below_the_threshold_is_not_pushed(first_run, workdir):
