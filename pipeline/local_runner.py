@@ -292,13 +292,14 @@ def run(config: PipelineConfig, verbose: bool = False, wait_lock: bool = False) 
             try:
                 from tfx import v1 as tfx
 
-                from pipeline import metadata
-
                 # The run lock is ours, so an execution still RUNNING belongs to a dead run.
-                interrupted = metadata.mark_interrupted(config.metadata_path)
-                if interrupted:
-                    progress.stream.write(f"  {interrupted} execution(s) of an interrupted run marked "
-                                          "INTERRUPTED; they run again\n")
+                if os.path.exists(config.metadata_path):
+                    from pipeline import metadata
+
+                    interrupted = metadata.mark_interrupted(config.metadata_path)
+                    if interrupted:
+                        progress.stream.write(f"  {interrupted} execution(s) of an interrupted run marked "
+                                              "INTERRUPTED; they run again\n")
 
                 pipeline = build(config)  # inside: importing TensorFlow already writes to stderr
                 progress.total = len(pipeline.components)
