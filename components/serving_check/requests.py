@@ -304,13 +304,20 @@ def _inference_signature(model: SessionModel, model_spec, method_name_check: boo
         raise ServingError("INVALID_ARGUMENT", (
             f"Expected {kind} signature method_name to be {method_name}. "
             f"Was: {signature.method_name}"))
-    pre_process(signature)
-    return name, signature
+    return name, pre_process(signature)
 
 
-def _classification_signature(model: SessionModel, model_spec, method_name_check: bool):
-    return _inference_signature(model, model_spec, method_name_check, "classification",
-                                CLASSIFY_METHOD_NAME, pre_process_classification)
+def _run_one_shot(model: SessionModel, request, response, *, version, method_name_check, kind,
+                  method_name, pre_process, input_alias, post_process):
+    """classifier.cc RunClassify and regressor.cc RunRegress, which differ only in their names
+    and their pre- and post-processing: look up, run the single Input, fill the response."""
+    name, aliases = _inference_signature(model, request.model_spec, method_name_check, kind,
+                                         method_name, pre_process)
+    _make_model_spec(response.model_spec, request.model_spec.name,
+                     request.model_spec.signature_name, version)
+    num_examples, outputs = _one_shot(model, name, input_alias, request.input, aliases)
+    post_process(num_examples, outputs, response.result)
+    return response
 
 
 def post_process_classification(num_examples: int, outputs: dict, result) -> None:
@@ -350,14 +357,10 @@ def classify(model: SessionModel, request, *, version: int | None = None,
     """PredictionService.Classify (classifier.cc RunClassify) on a ClassificationRequest."""
     from tensorflow_serving.apis import classification_pb2
 
-    name, signature = _classification_signature(model, request.model_spec, method_name_check)
-    response = classification_pb2.ClassificationResponse()
-    _make_model_spec(response.model_spec, request.model_spec.name,
-                     request.model_spec.signature_name, version)
-    aliases = pre_process_classification(signature)
-    num_examples, outputs = _one_shot(model, name, CLASSIFY_INPUTS, request.input, aliases)
-    post_process_classification(num_examples, outputs, response.result)
-    return response
+    return _run_one_shot(model, request, classification_pb2.ClassificationResponse(), version=version,
+                         method_name_check=method_name_check, kind="classification",
+                         method_name=CLASSIFY_METHOD_NAME, pre_process=pre_process_classification,
+                         input_alias=CLASSIFY_INPUTS, post_process=post_process_classification)
 
 
 # ----------------------------------------------------------------------------- Regress
@@ -380,11 +383,6 @@ def pre_process_regression(signature, method_name_check: bool = False) -> list[s
         raise ServingError("INVALID_ARGUMENT",
                            f"No regression outputs found in SignatureDef: {signature}")
     return [REGRESS_OUTPUTS]
-
-
-def _regression_signature(model: SessionModel, model_spec, method_name_check: bool):
-    return _inference_signature(model, model_spec, method_name_check, "regression",
-                                REGRESS_METHOD_NAME, pre_process_regression)
 
 
 def post_process_regression(num_examples: int, outputs: dict, result) -> None:
@@ -410,14 +408,10 @@ def regress(model: SessionModel, request, *, version: int | None = None,
     """PredictionService.Regress (regressor.cc RunRegress) on a RegressionRequest."""
     from tensorflow_serving.apis import regression_pb2
 
-    name, signature = _regression_signature(model, request.model_spec, method_name_check)
-    response = regression_pb2.RegressionResponse()
-    _make_model_spec(response.model_spec, request.model_spec.name,
-                     request.model_spec.signature_name, version)
-    aliases = pre_process_regression(signature)
-    num_examples, outputs = _one_shot(model, name, REGRESS_INPUTS, request.input, aliases)
-    post_process_regression(num_examples, outputs, response.result)
-    return response
+    return _run_one_shot(model, request, regression_pb2.RegressionResponse(), version=version,
+                         method_name_check=method_name_check, kind="regression",
+                         method_name=REGRESS_METHOD_NAME, pre_process=pre_process_regression,
+                         input_alias=REGRESS_INPUTS, post_process=post_process_regression)
 
 
 # ----------------------------------------------------------------------------- MultiInference
