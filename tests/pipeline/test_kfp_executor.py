@@ -1,0 +1,134 @@
+"""The step entrypoint under the KFP 2.x launcher's contract (pipeline/kfp_executor.py).
+
+The executor inputs here have the shape KFP 2.5's driver gives them (driver.go `provisionOutputs`,
+metadata/client.go `GetOutputArtifactsByExecutionId`): remote output URIs below the pipeline
+root, an executor-logs output of type system.Artifact, and upstream artifacts whose
+instanceSchema is empty.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from pipeline import kfp_executor
+
+EXAMPLES_SCHEMA = "title: tfx.Examples\ntype: object\n"
+ROOT = "minio://mlpipeline/v2/artifacts/taxi/run-1"
+
+
+def _driver_input() -> dict:
+    return {
+        "inputs": {
+            "artifacts": {"examples": {"artifacts": [{
+                "name": "17", "uri": f"{ROOT}/ExampleGen/u1/examples",
+                "type": {"instanceSchema": ""},
+                "metadata": {"span": 3.0, "split_names": '["train"]', "display_name": "examples"}}]}},
+            "parameterValues": {"exclude_splits": "[]"},
+        },
+        "outputs": {
+            "artifacts": {
+                "statistics": {"artifacts": [{"uri": f"{ROOT}/StatisticsGen/u2/statistics",
+                                              "type": {"instanceSchema": "title: tfx.ExampleStatistics\n"}}]},
+                "executor-logs": {"artifacts": [{"uri": f"{ROOT}/StatisticsGen/u2/executor-logs",
+                                                 "type": {"schemaTitle": "system.Artifact"}}]},
+            },
+            "outputFile": "/tmp/kfp_outputs/output_metadata.json",
+        },
+    }
+
+
+INPUTS_SPEC = {"artifacts": {"examples": {"artifactType": {"instanceSchema": EXAMPLES_SCHEMA}}}}
+
+
+def test_local_paths_are_the_launchers():
+    assert kfp_executor.local_path_for_uri("minio://mlpipeline/v2/a/b") == "/minio/mlpipeline/v2/a/b"
+    assert kfp_executor.local_path_for_uri("s3://bucket/x") == "/s3/bucket/x"
+    assert kfp_executor.local_path_for_uri("gs://bucket/x") == "/gcs/bucket/x"
+    assert kfp_executor.local_path_for_uri("/mnt/pipeline/x") is None
+
+
+def test_under_the_launcher_every_artifact_goes_through_its_local_path(monkeypatch, tmp_path):
+    monkeypatch.setattr(kfp_executor, "LOCAL_MOUNTS", (("minio://", f"{tmp_path}/minio/"),))
+    prepared, local_to_remote, left_out = kfp_executor.prepare(_driver_input(), INPUTS_SPEC, launcher=True)
+    [examples] = prepared["inputs"]["artifacts"]["examples"]["artifacts"]
+    [statistics] = prepared["outputs"]["artifacts"]["statistics"]["artifacts"]
+    assert examples["uri"] == f"{tmp_path}/minio/mlpipeline/v2/artifacts/taxi/run-1/ExampleGen/u1/examples"
+    assert statistics["uri"].startswith(f"{tmp_path}/minio/")
+    assert local_to_remote[statistics["uri"]] == f"{ROOT}/StatisticsGen/u2/statistics"
+    # the launcher creates the parent, not the artifact's directory: an empty output is no output
+    assert os.path.isdir(os.path.dirname(statistics["uri"])) and not os.path.exists(statistics["uri"])
+    assert left_out == ["executor-logs"]
+    assert "executor-logs" not in prepared["outputs"]["artifacts"]
+
+
+def _gs_input() -> dict:
+    return json.loads(json.dumps(_driver_input()).replace("minio://", "gs://"))
+
+
+def test_untyped_inputs_get_the_type_of_the_inputs_spec():
+    prepared, _, _ = kfp_executor.prepare(_gs_input(), INPUTS_SPEC, launcher=False)
+    [examples] = prepared["inputs"]["artifacts"]["examples"]["artifacts"]
+    assert kfp_executor.type_title(examples["type"]) == "tfx.Examples"
+    assert examples["metadata"]["span"] == 3.0  # metadata is left as ML Metadata gave it
+
+
+def test_kfp_local_system_artifact_inputs_get_the_type_too():
+    executor_input = _gs_input()
+    executor_input["inputs"]["artifacts"]["examples"]["artifacts"][0]["type"] = {"schemaTitle": "system.Artifact"}
+    prepared, _, _ = kfp_executor.prepare(executor_input, INPUTS_SPEC, launcher=False)
+    [examples] = prepared["inputs"]["artifacts"]["examples"]["artifacts"]
+    assert kfp_executor.type_title(examples["type"]) == "tfx.Examples"
+
+
+def test_an_untyped_input_the_spec_does_not_declare_is_an_error():
+    with pytest.raises(kfp_executor.ContractError, match="input artifact 'examples' came without a type"):
+        kfp_executor.prepare(_driver_input(), {"artifacts": {}}, launcher=False)
+
+
+def test_minio_outside_the_launcher_is_an_error_not_a_tensorflow_trace():
+    with pytest.raises(kfp_executor.ContractError, match="TensorFlow cannot open"):
+        kfp_executor.prepare(_driver_input(), INPUTS_SPEC, launcher=False)
+
+
+def test_gs_outside_the_launcher_is_left_to_tensorflow():
+    prepared, local_to_remote, _ = kfp_executor.prepare(_gs_input(), INPUTS_SPEC, launcher=False)
+    assert local_to_remote == {}
+    assert prepared["outputs"]["artifacts"]["statistics"]["artifacts"][0]["uri"].startswith("gs://")
+
+
+def test_restore_names_the_remote_uris_again():
+    local_to_remote = {"/minio/b/Trainer/u/model": "minio://b/Trainer/u/model",
+                       "/minio/b/Trainer/u/model_run": "minio://b/Trainer/u/model_run"}
+    output = {"artifacts": {
+        "model": {"artifacts": [{"uri": "/minio/b/Trainer/u/model", "metadata": {"dir": "/minio/b/Trainer/u/model/x",
+                                                                             "n": 1.0, "other": "/mnt/pipeline/x"}}]},
+        "model_run": {"artifacts": [{"uri": "/minio/b/Trainer/u/model_run"}]}}}
+    restored = kfp_executor.restore(output, local_to_remote)
+    assert restored["artifacts"]["model"]["artifacts"][0]["uri"] == "minio://b/Trainer/u/model"
+    assert restored["artifacts"]["model"]["artifacts"][0]["metadata"] == {
+        "dir": "minio://b/Trainer/u/model/x", "n": 1.0, "other": "/mnt/pipeline/x"}
+    assert restored["artifacts"]["model_run"]["artifacts"][0]["uri"] == "minio://b/Trainer/u/model_run"
+
+
+def test_tfx_runs_a_step_through_the_local_paths(monkeypatch, tmp_path):
+    """The real TFX entrypoint on a tiny executor: reads its input's local copy, writes its output's."""
+    monkeypatch.setattr(kfp_executor, "LOCAL_MOUNTS", (("minio://", f"{tmp_path}/minio/"),))
+    executor_input = _driver_input()
+    executor_input["outputs"]["outputFile"] = str(tmp_path / "kfp_outputs" / "output_metadata.json")
+    downloaded = tmp_path / "minio/mlpipeline/v2/artifacts/taxi/run-1/ExampleGen/u1/examples/Split-train"
+    downloaded.mkdir(parents=True)
+    (downloaded / "data.gz").write_bytes(b"rows")
+    kfp_executor.run([
+        "--executor_class_path", "tests.pipeline.copy_executor.Executor",
+        "--json_serialized_invocation_args", json.dumps(executor_input),
+        "--json_serialized_inputs_spec_args", json.dumps(INPUTS_SPEC)], environ={"KFP_POD_NAME": "pod"})
+    uploaded = tmp_path / "minio/mlpipeline/v2/artifacts/taxi/run-1/StatisticsGen/u2/statistics"
+    assert (uploaded / "Split-train" / "data.gz").read_bytes() == b"rows"
+    output = json.loads((tmp_path / "kfp_outputs" / "output_metadata.json").read_text())
+    [statistics] = output["artifacts"]["statistics"]["artifacts"]
+    assert statistics["uri"] == f"{ROOT}/StatisticsGen/u2/statistics"
+    assert statistics["metadata"]["source"] == f"{ROOT}/ExampleGen/u1/examples"
+    assert "executor-logs" not in output["artifacts"]
