@@ -56,9 +56,13 @@ def _parser() -> argparse.ArgumentParser:
     compile_.add_argument("--output", "-o", default="build/pipeline.yaml",
                           help="pipeline.yaml (KFP PipelineSpec + Kubernetes platform spec) or "
                                "job.json (Vertex AI PipelineJob); default build/pipeline.yaml")
+    local_image_help = ("accept an image that only this machine (or nodes it was loaded into with "
+                        "`kind load`) holds, e.g. localhost/...; for kfp.local and test clusters")
+    compile_.add_argument("--allow-local-image", action="store_true", help=local_image_help)
     sub_ = sub.add_parser("submit", help="compile, upload to a KFP endpoint and start a run")
     _config_args(sub_)
     sub_.add_argument("--package", help="submit this compiled pipeline instead of compiling the config")
+    sub_.add_argument("--allow-local-image", action="store_true", help=local_image_help)
     sub_.add_argument("--endpoint", help="KFP API URL (default: kubeflow.endpoint or KFP_ENDPOINT)")
     sub_.add_argument("--namespace", help="profile namespace on multi-user KFP "
                                           "(default: kubeflow.namespace or KFP_NAMESPACE)")
@@ -185,7 +189,7 @@ def _compile(args) -> int:
     if not args.output.endswith((".yaml", ".yml", ".json")):
         raise ConfigError(f"--output {args.output}: use a .yaml file (Kubeflow Pipelines) "
                           "or a .json file (Vertex AI PipelineJob)")
-    path = kubeflow_runner.compile_pipeline(config, args.output)
+    path = kubeflow_runner.compile_pipeline(config, args.output, allow_local_image=args.allow_local_image)
     print(f"compiled '{config.pipeline_name}' for image {config.kubeflow.image}: {os.path.abspath(path)}")
     return 0
 
@@ -201,7 +205,8 @@ def _submit(args) -> int:
             raise ConfigError(f"--param {text}: expected NAME=VALUE with NAME one of "
                               f"{', '.join(kubeflow_runner.PARAMETERS)}")
         parameters[name] = value
-    package = args.package or kubeflow_runner.compile_pipeline(config, "build/pipeline.yaml")
+    package = args.package or kubeflow_runner.compile_pipeline(config, "build/pipeline.yaml",
+                                                               allow_local_image=args.allow_local_image)
     kf = config.kubeflow
     try:
         result = submit.submit(
@@ -209,7 +214,8 @@ def _submit(args) -> int:
             endpoint=args.endpoint or os.environ.get("KFP_ENDPOINT") or kf.endpoint,
             namespace=args.namespace or os.environ.get("KFP_NAMESPACE") or kf.namespace,
             token=os.environ.get("KFP_TOKEN"), experiment=args.experiment or kf.experiment,
-            experiment_id=args.experiment_id, parameters=parameters, schedule=args.schedule,
+            experiment_id=args.experiment_id, parameters=parameters, pipeline_root=kf.pipeline_root,
+            schedule=args.schedule,
             wait=args.wait, timeout=args.timeout)
     except submit.SubmitError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -198,15 +198,19 @@ class BeamConfig:
 class KubeflowConfig:
     """Where and how the compiled pipeline runs on Kubeflow Pipelines (or Vertex AI).
 
-    Every step mounts the PVC `pvc` at `mount_path`; the pipeline root, the data and the
-    serving directory normally live on it. Object-store roots (gs://, s3://) need no PVC:
-    set `pvc: ""` and pass credentials through `secrets`.
+    Artifacts go to the object store of `pipeline_root`, which `tfxp submit` sends with every
+    run (KFP 2.x takes it from the run, else from its kfp-launcher ConfigMap, and accepts only
+    gs://, s3:// and minio://). Every step mounts the PVC `pvc` at `mount_path`: the data, the
+    serving directory and the accepted statistics live on it. On Vertex AI (gs:// for all of
+    them) no PVC is needed: set `pvc: ""` and pass credentials through `secrets`.
     """
 
-    image: str = "localhost/tfx-kfp-pipeline:latest"  # registry/name:tag or @digest
-    pipeline_root: str = "/mnt/pipeline/root"
+    image: str = "localhost/tfx-kfp-pipeline:latest"  # registry/name:tag or @digest; compile refuses localhost/
+    image_pull_policy: str = "IfNotPresent"           # Always | IfNotPresent | Never
+    pipeline_root: str = "minio://mlpipeline/v2/artifacts"  # a default KFP install's own object store
     data_root: str = "/mnt/pipeline/data"             # default of the data_root run parameter
     serving_root: str = "/mnt/pipeline/serving"       # models go to <serving_root>/<model_name>/
+    state_root: str = "/mnt/pipeline/state"           # what outlives a run: the accepted spans' statistics
     pvc: str | None = "tfx-pipeline"  # None or "": no PVC (object-store roots)
     mount_path: str = "/mnt/pipeline"
     # Per component id ("default" for the rest): cpu_request, cpu_limit, memory_request,
@@ -537,7 +541,18 @@ _RESOURCE_KEYS = ("cpu_request", "cpu_limit", "memory_request", "memory_limit",
                   "accelerator_type", "accelerator_count")
 
 
+PULL_POLICIES = ("Always", "IfNotPresent", "Never")
+# KFP 2.x objectstore/config.go ParseBucketPathToConfig (mem:// is its tests' own).
+OBJECT_STORE_SCHEMES = ("gs://", "s3://", "minio://")
+
+
 def _validate_kubeflow(kf: KubeflowConfig) -> None:
+    if not kf.pipeline_root.startswith(OBJECT_STORE_SCHEMES) or not kf.pipeline_root.split("://", 1)[1].strip("/"):
+        raise ConfigError(f"kubeflow.pipeline_root '{kf.pipeline_root}' is not an object-store URI: Kubeflow "
+                          "Pipelines 2.x accepts only gs://BUCKET/..., s3://BUCKET/... or minio://BUCKET/... "
+                          "(a default install: minio://mlpipeline/v2/artifacts)")
+    if kf.image_pull_policy not in PULL_POLICIES:
+        raise ConfigError(f"kubeflow.image_pull_policy '{kf.image_pull_policy}': use one of {', '.join(PULL_POLICIES)}")
     for component, resources in kf.resources.items():
         if not isinstance(resources, Mapping):
             raise ConfigError(f"kubeflow.resources.{component}: expected a mapping of {', '.join(_RESOURCE_KEYS)}")

@@ -41,6 +41,9 @@ COMMAND = ["python", "-m", "pipeline.kfp_executor"]
 
 # launcher_v2.go LocalPathForURI (oci:// is for model cars, which no TFX step reads).
 LOCAL_MOUNTS = (("gs://", "/gcs/"), ("minio://", "/minio/"), ("s3://", "/s3/"))
+# Inputs that the compiled pipeline gives a step for KFP's cache key only (kubeflow_runner's
+# data fingerprint): TFX's executors never see them.
+KFP_ONLY_PREFIX = "kfp_"
 # Schemes TensorFlow's file systems cannot open (no S3 or MinIO plug-in in the image).
 NOT_NATIVE = ("minio://", "s3://")
 
@@ -81,6 +84,9 @@ def prepare(executor_input: Mapping[str, Any], inputs_spec: Mapping[str, Any] | 
             launcher: bool) -> tuple[dict[str, Any], dict[str, str], list[str]]:
     """The executor input TFX can run, the local path -> remote URI map, and the outputs left out."""
     prepared = copy.deepcopy(dict(executor_input))
+    parameters = prepared.get("inputs", {}).get("parameterValues", {})
+    for name in [name for name in parameters if name.startswith(KFP_ONLY_PREFIX)]:
+        del parameters[name]
     spec_artifacts = (inputs_spec or {}).get("artifacts", {})
     local_to_remote: dict[str, str] = {}
 

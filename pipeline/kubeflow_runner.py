@@ -2,12 +2,18 @@
 
 It chooses the image, the pipeline root, the serving directory and the run parameters, calls
 the one pipeline factory, compiles with TFX's `KubeflowV2DagRunner`, then adds what TFX's
-compiler leaves out for a Kubernetes cluster:
+compiler leaves out for the open-source KFP 2.x backend:
 - schema 2.1 (kfp.local and the KFP 2.x backend reject 2.0's constant parameters);
+- every step runs `pipeline.kfp_executor`, TFX's entrypoint under the KFP launcher's contract;
+- a DataFingerprint step before ExampleGen whose output (a hash of the files under data_root)
+  is an input parameter of ExampleGen: KFP's cache key holds a task's parameters and input
+  artifacts but not the files a path names (backend/src/v2/cacheutils/cache.go
+  GenerateCacheKey), so new data is a cache miss and unchanged data a hit;
 - per-component CPU/memory requests and limits (Transform and Trainer bigger than the rest),
-  node selector and tolerations for the Trainer, all through KFP's own fields;
-- the kfp-kubernetes platform spec: the PVC that holds the pipeline root, the data and the
-  serving directory, mounted in every step, and secrets as environment variables;
+  accelerators in the old and new fields, node selector and tolerations for the Trainer;
+- the kfp-kubernetes platform spec: the PVC that holds the data, the serving directory and the
+  accepted statistics, mounted in every step, the image pull policy, secrets as environment
+  variables;
 - no caching for ServingBaseline and DriftCheck, whose outputs depend on what is served and
   which spans were accepted at run time.
 """
@@ -28,7 +34,23 @@ from pipeline.config import PipelineConfig
 # whole execution property. `submit` builds them from plain config overrides.
 PARAMETERS = ("data_root", "train_args", "eval_args", "eval_config")
 
-UNCACHED_TASKS = ("ServingBaseline", "DriftCheck")
+UNCACHED_TASKS = ("ServingBaseline", "DriftCheck", "DataFingerprint")
+
+FINGERPRINT_TASK = "DataFingerprint"
+# An ExampleGen input that only KFP sees: kfp_executor removes kfp_* parameters before TFX.
+FINGERPRINT_PARAMETER = "kfp_data_fingerprint"
+TFX_COMMAND = ["python", "-m", "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"]
+
+
+def cluster_image_problem(image: str) -> str | None:
+    """Why a cluster could not pull `image`, or None."""
+    name = image.split("@", 1)[0]
+    first = name.split("/", 1)[0]
+    if first == "localhost" or first.startswith(("localhost:", "127.")):
+        return "exists only on this machine (localhost/)"
+    if "/" not in name or not ("." in first or ":" in first):
+        return "names no registry"
+    return None
 
 
 def parameter_defaults(config: PipelineConfig) -> dict[str, str]:
@@ -65,13 +87,27 @@ def build(config: PipelineConfig, defaults: dict[str, str]):
                           "not support InfraValidator; set it to auto (the in-process serving check runs)")
     return create_pipeline(config, pipeline_root=kf.pipeline_root,
                            serving_dir=kf.serving_dir(config.model_name),
-                           beam_pipeline_args=config.beam.args(), runtime_parameters=parameters)
+                           beam_pipeline_args=config.beam.args(), runtime_parameters=parameters,
+                           state_dir=f"{kf.state_root.rstrip('/')}/{config.pipeline_name}")
 
 
-def compile_job(config: PipelineConfig) -> dict[str, Any]:
+def check_image(config: PipelineConfig) -> None:
+    """Refuses an image that a cluster cannot pull, with what to set instead."""
+    from pipeline.config import ConfigError
+
+    problem = cluster_image_problem(config.kubeflow.image)
+    if problem:
+        raise ConfigError(f"kubeflow.image '{config.kubeflow.image}' {problem}, so a cluster cannot pull it: push the "
+                          "image to a registry the cluster reaches and set kubeflow.image=REGISTRY/NAME:TAG "
+                          "(--allow-local-image compiles for kfp.local and this machine only)")
+
+
+def compile_job(config: PipelineConfig, allow_local_image: bool = False) -> dict[str, Any]:
     """Compiles to a PipelineJob dict ({'pipelineSpec': ..., 'runtimeConfig': ...})."""
     from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner as v2
 
+    if not allow_local_image:
+        check_image(config)
     defaults = parameter_defaults(config)
     runner_config = v2.KubeflowV2DagRunnerConfig(
         default_image=config.kubeflow.image, use_pipeline_spec_2_1=True)
@@ -81,6 +117,9 @@ def compile_job(config: PipelineConfig) -> dict[str, Any]:
     job = json.loads(job) if isinstance(job, str) else job
     _set_parameter_defaults(job["pipelineSpec"], defaults)
     job.setdefault("runtimeConfig", {}).setdefault("parameterValues", {}).update(defaults)
+    job["runtimeConfig"]["gcsOutputDirectory"] = config.kubeflow.pipeline_root
+    _use_kfp_executor(job["pipelineSpec"])
+    _add_data_fingerprint(job["pipelineSpec"], config)
     _set_resources(job["pipelineSpec"], config)
     for task in UNCACHED_TASKS:
         _disable_cache(job["pipelineSpec"], task)
@@ -102,6 +141,45 @@ def _set_parameter_defaults(spec: dict[str, Any], defaults: dict[str, str]) -> N
     parameters = spec["root"]["inputDefinitions"]["parameters"]
     for name, value in defaults.items():
         parameters[name].update(defaultValue=value, isOptional=True)
+
+
+def _use_kfp_executor(spec: dict[str, Any]) -> None:
+    from pipeline.kfp_executor import COMMAND
+
+    for executor in spec["deploymentSpec"]["executors"].values():
+        container = executor.get("container")
+        if container is not None and container.get("command") == TFX_COMMAND:
+            container["command"] = list(COMMAND)
+
+
+def _add_data_fingerprint(spec: dict[str, Any], config: PipelineConfig) -> None:
+    """The DataFingerprint step (pipeline/kfp_fingerprint.py), uncached, feeding ExampleGen."""
+    from pipeline.kfp_fingerprint import COMMAND
+    from pipeline.pipeline import example_gen_input
+
+    _, input_config = example_gen_input(config, data_root="")
+    patterns = [arg for split in input_config.splits for arg in ("--pattern", split.pattern)]
+    label = f"{FINGERPRINT_TASK}_executor"
+    spec["components"][FINGERPRINT_TASK] = {
+        "executorLabel": label,
+        "inputDefinitions": {"parameters": {"data_root": {"parameterType": "STRING"}}},
+        "outputDefinitions": {"parameters": {"fingerprint": {"parameterType": "STRING"}}},
+    }
+    spec["deploymentSpec"]["executors"][label] = {"container": {
+        "image": config.kubeflow.image, "command": list(COMMAND),
+        "args": ["--input-base", "{{$.inputs.parameters['data_root']}}", *patterns,
+                 "--output-file", "{{$.outputs.parameters['fingerprint'].output_file}}"]}}
+    tasks = spec["root"]["dag"]["tasks"]
+    tasks[FINGERPRINT_TASK] = {
+        "componentRef": {"name": FINGERPRINT_TASK}, "taskInfo": {"name": FINGERPRINT_TASK},
+        "inputs": {"parameters": {"data_root": {"componentInputParameter": "data_root"}}}}
+    example_gen = tasks["ExampleGen"]
+    example_gen.setdefault("inputs", {}).setdefault("parameters", {})[FINGERPRINT_PARAMETER] = {
+        "taskOutputParameter": {"producerTask": FINGERPRINT_TASK, "outputParameterKey": "fingerprint"}}
+    example_gen["dependentTasks"] = sorted({*example_gen.get("dependentTasks", []), FINGERPRINT_TASK})
+    component = spec["components"][example_gen["componentRef"]["name"]]
+    component.setdefault("inputDefinitions", {}).setdefault("parameters", {})[FINGERPRINT_PARAMETER] = {
+        "parameterType": "STRING"}
 
 
 def _resources_for(config: PipelineConfig, task: str) -> dict[str, Any]:
@@ -131,8 +209,9 @@ def _set_resources(spec: dict[str, Any], config: PipelineConfig) -> None:
                 to_float = compiler_utils._cpu_to_float if kind == "cpu" else compiler_utils._memory_to_float
                 out[f"{kind}{camel}"] = to_float(value)
         if wanted.get("accelerator_count"):
-            out["accelerator"] = {"resourceType": str(wanted.get("accelerator_type", "nvidia.com/gpu")),
-                                  "resourceCount": str(wanted["accelerator_count"])}
+            kind, count = str(wanted.get("accelerator_type", "nvidia.com/gpu")), int(wanted["accelerator_count"])
+            # KFP 2.4+ read resourceType/resourceCount; 2.2 and 2.3 only the deprecated type/count.
+            out["accelerator"] = {"resourceType": kind, "resourceCount": str(count), "type": kind, "count": count}
         if out:
             container["resources"] = out
 
@@ -151,7 +230,7 @@ def kubernetes_platform_spec(config: PipelineConfig, spec: dict[str, Any]) -> di
     kf = config.kubeflow
     executors = {}
     for task, label in executor_labels(spec).items():
-        executor = k8s.KubernetesExecutorConfig()
+        executor = k8s.KubernetesExecutorConfig(image_pull_policy=kf.image_pull_policy)
         if kf.pvc:
             executor.pvc_mount.append(k8s.PvcMount(constant=kf.pvc, mount_path=kf.mount_path))
         for env, ref in sorted(kf.secrets.items()):
@@ -168,14 +247,14 @@ def kubernetes_platform_spec(config: PipelineConfig, spec: dict[str, Any]) -> di
     return {"platforms": {"kubernetes": {"deploymentSpec": {"executors": executors}}}}
 
 
-def compile_pipeline(config: PipelineConfig, output_path: str) -> str:
+def compile_pipeline(config: PipelineConfig, output_path: str, allow_local_image: bool = False) -> str:
     """Writes the compiled pipeline.
 
     `.yaml`: a PipelineSpec for open-source KFP 2.x with the Kubernetes platform spec as a
     second YAML document. `.json`: a Vertex AI PipelineJob (pipelineSpec plus runtimeConfig;
     Vertex takes machine resources from the container specs and ignores Kubernetes settings).
     """
-    job = compile_job(config)
+    job = compile_job(config, allow_local_image)
     os.makedirs(os.path.dirname(os.path.abspath(output_path)), exist_ok=True)
     if output_path.endswith(".json"):
         with open(output_path, "w") as f:

@@ -15,13 +15,12 @@ from typing import Any, Mapping
 import tensorflow_model_analysis as tfma
 from tensorflow_model_analysis.proto import config_pb2
 from tfx import v1 as tfx
-from tfx.components.example_gen.custom_executors import parquet_executor
 from tfx.dsl.components.base import executor_spec
 from tfx.proto import example_gen_pb2, infra_validator_pb2
 
 from components.anomalies_gate import AnomaliesGate
 from components.atomic_pusher import executor as atomic_pusher
-from components.content_fingerprint.component import FileBasedExampleGen, ImportExampleGen
+from components.content_fingerprint.component import FileBasedExampleGen, ImportExampleGen, ParquetExecutor
 from components.csv_example_gen import CsvExampleGen
 from components.drift_check import DriftCheck
 from components.evaluator import Evaluator
@@ -40,7 +39,7 @@ TUNER_FN = "models.model.tuner_fn"
 TRANSFORMED_SPLITS = ("train", "eval")
 
 
-def _input(config: PipelineConfig, data_root: Any = None) -> tuple[Any, example_gen_pb2.Input]:
+def example_gen_input(config: PipelineConfig, data_root: Any = None) -> tuple[Any, example_gen_pb2.Input]:
     """ExampleGen reads a directory: a single file becomes its directory plus its name; with
     `data.span_pattern` the directory holds spans and the pattern picks the newest.
 
@@ -62,7 +61,7 @@ def _input(config: PipelineConfig, data_root: Any = None) -> tuple[Any, example_
 
 
 def _example_gen(config: PipelineConfig, data_root: Any = None):
-    input_base, input_config = _input(config, data_root)
+    input_base, input_config = example_gen_input(config, data_root)
     output_config = tfx.proto.Output(split_config=tfx.proto.SplitConfig(splits=[
         tfx.proto.SplitConfig.Split(name="train", hash_buckets=config.data.train_buckets),
         tfx.proto.SplitConfig.Split(name="eval", hash_buckets=config.data.eval_buckets),
@@ -76,8 +75,7 @@ def _example_gen(config: PipelineConfig, data_root: Any = None):
         return CsvExampleGen(**kwargs)
     if config.data.format is DataFormat.TFRECORD:
         return ImportExampleGen(**kwargs)
-    return FileBasedExampleGen(
-        custom_executor_spec=executor_spec.BeamExecutorSpec(parquet_executor.Executor), **kwargs)
+    return FileBasedExampleGen(custom_executor_spec=executor_spec.BeamExecutorSpec(ParquetExecutor), **kwargs)
 
 
 def train_eval_args(config: PipelineConfig) -> tuple[tfx.proto.TrainArgs, tfx.proto.EvalArgs]:
@@ -160,7 +158,8 @@ def create_pipeline(config: PipelineConfig, *, pipeline_root: str, serving_dir: 
                     beam_pipeline_args: list[str] | None = None,
                     baseline_lookup_token: str | None = None,
                     runtime_parameters: Mapping[str, Any] | None = None,
-                    serving_platform: infra_validator_pb2.ServingSpec | None = None) -> tfx.dsl.Pipeline:
+                    serving_platform: infra_validator_pb2.ServingSpec | None = None,
+                    state_dir: str | None = None) -> tfx.dsl.Pipeline:
     """Builds the whole pipeline from one config. Runners pass where things live.
 
     `baseline_lookup_token` should differ per run where the orchestrator caches by inputs
@@ -170,6 +169,9 @@ def create_pipeline(config: PipelineConfig, *, pipeline_root: str, serving_dir: 
     eval_config with run parameters; protos are given as their JSON.
     `serving_platform` (a ServingSpec with its platform set, from `infra_validation_spec`)
     adds TFX's InfraValidator, which loads the candidate in a real TF Serving there.
+    `state_dir` holds what outlives a run (the accepted spans' statistics); by default the
+    pipeline root. It must be a path the steps read and write directly (on Kubeflow the PVC,
+    not the object store that only the launcher copies in and out).
     """
     custom_config = {**config.model_config(), "code_version": model_code_version(),
                      "warm_start_dir": serving_dir if config.trainer.warm_start else ""}
@@ -205,7 +207,7 @@ def create_pipeline(config: PipelineConfig, *, pipeline_root: str, serving_dir: 
         schema=schema_gen.outputs["schema"]).with_id("ExampleValidator")
     components.append(example_validator)
 
-    drift, history_dir = None, statistics_history_dir(pipeline_root)
+    drift, history_dir = None, statistics_history_dir(state_dir or pipeline_root)
     if config.drift.enabled:
         # Compares the span's train statistics with the last accepted span's (drift) and with
         # logged serving requests' (skew), with TFDV's comparators.

@@ -1,8 +1,11 @@
 """Submits the compiled pipeline to a Kubeflow Pipelines 2.x endpoint with the `kfp` SDK.
 
 Uploads the package (a new pipeline, or a new version of the pipeline of the same name),
-finds or creates the experiment, starts a run with parameters, optionally creates a
-recurring run, and optionally waits for the final state. Errors of the API become one-line
+finds or creates the experiment, starts a run with parameters and the pipeline root,
+optionally creates a recurring run (with the same), and optionally waits for the final state.
+KFP 2.x takes the pipeline root from the run only (the compiled spec's defaultPipelineRoot is
+not read by its API server; without one the driver falls back to the kfp-launcher ConfigMap,
+then to minio://mlpipeline/v2/artifacts: backend/src/v2/driver/driver.go `RootDAG`). Errors of the API become one-line
 `SubmitError`s that say what to check.
 """
 
@@ -107,7 +110,8 @@ def _upload(client, package: str, name: str, version_name: str) -> tuple[str, st
 
 def submit(package: str, *, pipeline_name: str, endpoint: str | None, namespace: str | None = None,
            token: str | None = None, experiment: str = "tfx-pipelines", experiment_id: str | None = None,
-           parameters: dict[str, Any] | None = None, schedule: str | None = None,
+           parameters: dict[str, Any] | None = None, pipeline_root: str | None = None,
+           schedule: str | None = None,
            wait: bool = False, timeout: int = 3600,
            client_factory: Callable[..., Any] = make_client) -> SubmitResult:
     """Uploads `package`, starts a run (and a recurring run with a cron `schedule`)."""
@@ -120,13 +124,14 @@ def submit(package: str, *, pipeline_name: str, endpoint: str | None, namespace:
         if experiment_id is None:
             experiment_id = client.create_experiment(experiment, namespace=namespace or None).experiment_id
         run = client.run_pipeline(experiment_id=experiment_id, job_name=f"{pipeline_name}-{stamp}",
-                                  pipeline_id=pipeline_id, version_id=version_id, params=parameters or {})
+                                  pipeline_id=pipeline_id, version_id=version_id, params=parameters or {},
+                                  pipeline_root=pipeline_root)
         result = SubmitResult(pipeline_id, version_id, experiment_id, run.run_id)
         if schedule:
             recurring = client.create_recurring_run(
                 experiment_id=experiment_id, job_name=f"{pipeline_name}-recurring",
                 cron_expression=schedule, pipeline_id=pipeline_id, version_id=version_id,
-                params=parameters or {})
+                params=parameters or {}, pipeline_root=pipeline_root)
             result.recurring_run_id = recurring.recurring_run_id
         if wait:
             result.state = str(client.wait_for_run_completion(run.run_id, timeout=timeout).state)

@@ -16,6 +16,7 @@ from tfx.types import artifact_utils
 from tfx.types import standard_component_specs as specs
 from tfx.utils import io_utils, proto_utils
 
+from components.content_fingerprint.spans import ResolvesSpans
 from components.csv_example_gen import convert, shuffle
 
 # Records per batch: big enough for Arrow to pay off, small enough that the batches of one
@@ -84,7 +85,7 @@ def _ShuffleAndWrite(examples: beam.PCollection, split_uri: str, temp_dir: str) 
                 os.path.join(split_uri, write_split.DEFAULT_FILE_NAME), file_name_suffix=".gz"))
 
 
-class Executor(tfx_csv.Executor):
+class _CsvExecutor(tfx_csv.Executor):
     """Same inputs, outputs and splits as TFX's; the conversion and the shuffle differ."""
 
     def GetInputSourceToExamplePTransform(self) -> beam.PTransform:
@@ -121,3 +122,7 @@ class Executor(tfx_csv.Executor):
         examples_utils.set_payload_format(artifact, example_gen_pb2.FORMAT_TF_EXAMPLE)
         examples_utils.set_file_format(
             artifact, write_split.to_file_format_str(example_gen_pb2.FORMAT_TFRECORDS_GZIP))
+
+
+class Executor(ResolvesSpans, _CsvExecutor):
+    """The CSV executor, resolving {SPAN} itself where no ExampleGen driver ran."""

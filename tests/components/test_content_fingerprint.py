@@ -48,3 +48,63 @@ def test_the_same_files_give_the_same_fingerprint(tmp_path):
     (tmp_path / "x.csv").write_text("a\n1\n")
     assert fingerprint.content_fingerprint(str(tmp_path), ["*.csv"]) == \
         fingerprint.content_fingerprint(str(tmp_path), ["*.csv"])
+
+
+def _kfp_exec_properties(base):
+    """ExampleGen's exec properties as the compiled pipeline hands them over where no driver ran."""
+    from tfx.proto import range_config_pb2
+    from tfx.utils import proto_utils
+
+    return {
+        "input_base": str(base),
+        "input_config": proto_utils.proto_to_json(example_gen_pb2.Input(splits=[
+            example_gen_pb2.Input.Split(name="single_split", pattern="span-{SPAN}/*.csv")])),
+        "range_config": proto_utils.proto_to_json(range_config_pb2.RangeConfig(
+            rolling_range=range_config_pb2.RollingRange(num_spans=1))),
+    }
+
+
+def test_without_a_driver_the_executor_resolves_the_newest_span(tmp_path):
+    from tfx.types import standard_artifacts
+
+    from components.content_fingerprint import spans
+
+    for span in (1, 2, 10):
+        (tmp_path / f"span-{span}").mkdir()
+        (tmp_path / f"span-{span}" / "data.csv").write_text(f"a\n{span}\n")
+    exec_properties = _kfp_exec_properties(tmp_path)
+    assert spans.unresolved(exec_properties)
+    resolved = spans.resolve(exec_properties)
+    assert not spans.unresolved(resolved)
+    assert '"pattern": "span-10/*.csv"' in resolved["input_config"]
+    assert resolved["span"] == 10 and resolved["version"] is None
+    assert "content sha256:" in resolved["input_fingerprint"]
+    examples = standard_artifacts.Examples()
+    spans.record(examples, resolved)
+    assert examples.span == 10 and examples.get_string_custom_property("input_fingerprint")
+
+
+def test_the_executor_runs_on_resolved_patterns(tmp_path):
+    """Resolves, then runs the CSV ExampleGen on span 2 only and records span 2 on its output."""
+    from tfx.proto import example_gen_pb2 as eg
+    from tfx.types import standard_artifacts
+    from tfx.utils import proto_utils
+
+    from components.csv_example_gen.executor import Executor
+
+    for span, rows in ((1, "1\n1\n"), (2, "2\n2\n2\n2\n")):
+        (tmp_path / f"span-{span}").mkdir()
+        (tmp_path / f"span-{span}" / "data.csv").write_text("a\n" + rows)
+    examples = standard_artifacts.Examples()
+    examples.uri = str(tmp_path / "out")
+    exec_properties = {**_kfp_exec_properties(tmp_path), "output_config": proto_utils.proto_to_json(eg.Output(
+        split_config=eg.SplitConfig(splits=[eg.SplitConfig.Split(name="train", hash_buckets=1)])))}
+    Executor().Do({}, {"examples": [examples]}, exec_properties)
+    assert examples.span == 2
+    written = list((tmp_path / "out" / "Split-train").iterdir())
+    assert written, "no examples written"
+    import tensorflow as tf
+
+    records = [r for path in written for r in tf.data.TFRecordDataset(str(path), compression_type="GZIP")]
+    values = {tf.train.Example.FromString(r.numpy()).features.feature["a"].int64_list.value[0] for r in records}
+    assert values == {2} and len(records) == 4

@@ -1,6 +1,7 @@
 """The Kubeflow runner: what the compiled pipeline holds for KFP 2.x and Vertex AI."""
 
 import json
+import re
 
 import pytest
 import yaml
@@ -9,7 +10,8 @@ from pipeline import kubeflow_runner
 from pipeline.config import ConfigError, load_config
 
 TASKS = {"ExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "DriftCheck", "AnomaliesGate", "Transform",
-         "Tuner", "Trainer", "ServingWarmup", "ServingBaseline", "Evaluator", "ServingCheck", "Pusher"}
+         "Tuner", "Trainer", "ServingWarmup", "ServingBaseline", "Evaluator", "ServingCheck", "Pusher",
+         "DataFingerprint"}
 
 
 @pytest.fixture(scope="module")
@@ -19,6 +21,7 @@ def config():
         "kubeflow.secrets={AWS_ACCESS_KEY_ID: s3-creds/access_key, AWS_SECRET_ACCESS_KEY: s3-creds/secret_key}",
         "kubeflow.trainer_node_selector={cloud.google.com/gke-accelerator: nvidia-tesla-t4}",
         "kubeflow.trainer_tolerations=[{key: nvidia.com/gpu, operator: Exists, effect: NoSchedule}]",
+        "kubeflow.resources={default: {cpu_request: 500m}, Trainer: {accelerator_count: 1}}",
     ])
 
 
@@ -64,6 +67,19 @@ def test_transform_and_trainer_get_more_resources(compiled):
     executors = spec["deploymentSpec"]["executors"]
     labels = kubeflow_runner.executor_labels(spec)
     resources = {task: executors[label]["container"]["resources"] for task, label in labels.items()}
+    assert resources["Pusher"] == {"cpuRequest": 0.5, "resourceCpuRequest": "500m"}
+    # KFP 2.4+ read resourceType/resourceCount, 2.2 and 2.3 the deprecated type/count
+    assert resources["Trainer"]["accelerator"] == {"resourceType": "nvidia.com/gpu", "resourceCount": "1",
+                                                   "type": "nvidia.com/gpu", "count": 1}
+
+
+def test_default_resources_give_transform_and_trainer_more():
+    config = load_config(None, ["kubeflow.image=registry.example.com/ml/tfx:1"])
+    job = kubeflow_runner.compile_job(config)
+    spec = job["pipelineSpec"]
+    executors = spec["deploymentSpec"]["executors"]
+    resources = {task: executors[label]["container"]["resources"]
+                 for task, label in kubeflow_runner.executor_labels(spec).items()}
     for big in ("Transform", "Trainer"):
         assert resources[big]["memoryLimit"] > resources["StatisticsGen"]["memoryLimit"]
         assert resources[big]["resourceCpuLimit"] == "4"
@@ -76,6 +92,7 @@ def test_platform_spec_mounts_the_pvc_and_secrets_everywhere(compiled, config):
     assert set(executors) == set(kubeflow_runner.executor_labels(spec).values())
     for executor in executors.values():
         assert executor["pvcMount"] == [{"constant": "tfx-pipeline", "mountPath": "/mnt/pipeline"}]
+        assert executor["imagePullPolicy"] == "IfNotPresent"
         envs = {e["keyToEnv"][0]["envVar"]: (e["secretName"], e["keyToEnv"][0]["secretKey"])
                 for e in executor["secretAsEnv"]}
         assert envs["AWS_SECRET_ACCESS_KEY"] == ("s3-creds", "secret_key")
@@ -94,7 +111,7 @@ def test_only_the_trainer_is_scheduled_on_gpu_nodes(compiled):
 def test_serving_baseline_is_never_cached(compiled):
     _, spec, _ = compiled
     tasks = spec["root"]["dag"]["tasks"]
-    for task in ("ServingBaseline", "DriftCheck"):
+    for task in ("ServingBaseline", "DriftCheck", "DataFingerprint"):
         assert tasks[task]["cachingOptions"] == {"enableCache": False}
     assert tasks["Trainer"]["cachingOptions"] == {"enableCache": True}
 
@@ -115,18 +132,76 @@ def test_vertex_job_json(config, tmp_path):
     assert set(job["runtimeConfig"]["parameterValues"]) >= {"data_root", "train_args"}
 
 
+def test_vertex_gets_the_pipeline_root_in_the_job(config, tmp_path):
+    path = kubeflow_runner.compile_pipeline(config, str(tmp_path / "job.json"))
+    assert json.loads(open(path).read())["runtimeConfig"]["gcsOutputDirectory"] == config.kubeflow.pipeline_root
+
+
 def test_object_store_roots_need_no_pvc(tmp_path):
-    config = load_config(None, ["kubeflow.pvc=", "kubeflow.pipeline_root=gs://bucket/root"])
+    config = load_config(None, ["kubeflow.pvc=", "kubeflow.pipeline_root=gs://bucket/root",
+                                "kubeflow.state_root=gs://bucket/state", "kubeflow.image=gcr.io/p/tfx:1"])
     path = tmp_path / "p.yaml"
     kubeflow_runner.compile_pipeline(config, str(path))
     _, platform = list(yaml.safe_load_all(path.read_text()))
-    assert platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"] == {}
+    executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    assert executors and all("pvcMount" not in e for e in executors.values())
+
+
+def test_every_tfx_step_runs_the_kfp_executor(compiled):
+    _, spec, _ = compiled
+    executors = spec["deploymentSpec"]["executors"]
+    commands = {task: executors[label]["container"]["command"]
+                for task, label in kubeflow_runner.executor_labels(spec).items()}
+    assert commands.pop("DataFingerprint") == ["python", "-m", "pipeline.kfp_fingerprint"]
+    assert set(map(tuple, commands.values())) == {("python", "-m", "pipeline.kfp_executor")}
+
+
+def test_example_gen_is_keyed_by_the_data_fingerprint(compiled):
+    _, spec, _ = compiled
+    tasks = spec["root"]["dag"]["tasks"]
+    assert tasks["DataFingerprint"]["inputs"]["parameters"]["data_root"] == {"componentInputParameter": "data_root"}
+    assert tasks["ExampleGen"]["inputs"]["parameters"]["kfp_data_fingerprint"] == {
+        "taskOutputParameter": {"producerTask": "DataFingerprint", "outputParameterKey": "fingerprint"}}
+    assert "DataFingerprint" in tasks["ExampleGen"]["dependentTasks"]
+    component = spec["components"][tasks["ExampleGen"]["componentRef"]["name"]]
+    assert component["inputDefinitions"]["parameters"]["kfp_data_fingerprint"] == {"parameterType": "STRING"}
+    executor = spec["deploymentSpec"]["executors"]["DataFingerprint_executor"]["container"]
+    assert executor["args"][executor["args"].index("--pattern") + 1] == "*.csv"
+
+
+def test_accepted_statistics_live_on_the_pvc_not_in_the_object_store(compiled, config):
+    _, spec, _ = compiled
+    history = spec["root"]["dag"]["tasks"]["DriftCheck"]["inputs"]["parameters"]["history_dir"]
+    assert history == {"runtimeValue": {"constant": "/mnt/pipeline/state/taxi-big-tipper/AcceptedStatistics"}}
+
+
+@pytest.mark.parametrize("image, problem", [
+    ("localhost/tfx-kfp-pipeline:latest", "exists only on this machine"),
+    ("localhost:5000/tfx:1", "exists only on this machine"),
+    ("tfx-kfp-pipeline:1", "names no registry"),
+    ("ml/tfx-kfp-pipeline:1", "names no registry"),
+])
+def test_images_a_cluster_cannot_pull_are_refused(image, problem, tmp_path):
+    config = load_config(None, [f"kubeflow.image={image}"])
+    expected = f"'{re.escape(image)}' {problem}.*, so a cluster cannot pull it: .* kubeflow.image="
+    with pytest.raises(ConfigError, match=expected):
+        kubeflow_runner.compile_pipeline(config, str(tmp_path / "p.yaml"))
+    kubeflow_runner.compile_pipeline(config, str(tmp_path / "p.yaml"), allow_local_image=True)
+
+
+@pytest.mark.parametrize("image", ["registry.example.com:5000/ml/tfx:1", "ghcr.io/org/tfx@sha256:" + "b" * 64,
+                                   "123.dkr.ecr.eu-west-1.amazonaws.com/tfx:2"])
+def test_registry_images_are_accepted(image):
+    assert kubeflow_runner.cluster_image_problem(image) is None
 
 
 @pytest.mark.parametrize("override, message", [
     ("kubeflow.secrets={TOKEN: just-a-name}", "is not of the form SECRET_NAME/KEY"),
     ("kubeflow.resources={Trainer: {cpu_limt: 2}}", "did you mean 'cpu_limit'"),
     ("kubeflow.imge=x", "did you mean 'image'"),
+    ("kubeflow.pipeline_root=/mnt/pipeline/root", "not an object-store URI: Kubeflow Pipelines 2.x accepts only"),
+    ("kubeflow.pipeline_root=minio://", "not an object-store URI"),
+    ("kubeflow.image_pull_policy=Sometimes", "use one of Always, IfNotPresent, Never"),
 ])
 def test_bad_kubeflow_options(override, message):
     with pytest.raises(ConfigError, match=message):

@@ -153,10 +153,11 @@ def test_second_submit_adds_a_version_and_reuses_the_experiment(kfp_api, package
 
 def test_recurring_run_and_waiting(kfp_api, package):
     result = submit(package, pipeline_name="taxi-big-tipper", endpoint=kfp_api.endpoint,
-                    schedule="0 0 3 * * *", wait=True, timeout=30)
+                    schedule="0 0 3 * * *", wait=True, timeout=30, pipeline_root="s3://ml/root")
     [recurring] = kfp_api.calls("POST", "/recurringruns")
     sent = json.loads(recurring[3])
     assert sent["trigger"]["cron_schedule"]["cron"] == "0 0 3 * * *"
+    assert sent["runtime_config"]["pipeline_root"] == "s3://ml/root"
     assert result.recurring_run_id == "rr1"
     assert result.state == "SUCCEEDED"
 
@@ -200,9 +201,12 @@ def test_cli_submit_compiles_and_sends_the_config_as_parameters(kfp_api, capsys,
 
     monkeypatch.chdir(tmp_path)  # the compiled package goes to ./build/pipeline.yaml
     code = main(["submit", "--endpoint", kfp_api.endpoint, "--set", "trainer.train_steps=123",
-                 "--param", "data_root=/mnt/pipeline/data/new", "--experiment", "nightly"])
+                 "--param", "data_root=/mnt/pipeline/data/new", "--experiment", "nightly",
+                 "--set", "kubeflow.image=registry.example.com/ml/tfx:1"])
     assert code == 0, capsys.readouterr().err
     [run] = kfp_api.runs.values()
+    # the run carries the pipeline root: KFP's API server does not read it from the spec
+    assert run["runtime_config"]["pipeline_root"] == "minio://mlpipeline/v2/artifacts"
     parameters = run["runtime_config"]["parameters"]
     assert parameters["data_root"] == "/mnt/pipeline/data/new"
     assert json.loads(parameters["train_args"])["numSteps"] == 123
@@ -218,3 +222,7 @@ def test_cli_submit_errors_are_one_line(capsys, tmp_path, package):
     assert code == EXIT_FAILED and err.startswith("error: cannot reach") and err.count("\n") == 1
     assert main(["submit", "--package", package, "--param", "nonsense"]) == EXIT_BAD_INPUT
     assert "expected NAME=VALUE with NAME one of data_root" in capsys.readouterr().err
+    assert main(["submit", "--endpoint", "http://127.0.0.1:9"]) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert "kubeflow.image 'localhost/tfx-kfp-pipeline:latest' exists only on this machine" in err
+    assert err.count("\n") == 1
