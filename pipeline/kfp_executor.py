@@ -183,12 +183,19 @@ def run(argv: list[str], environ: Mapping[str, str] = os.environ) -> None:
             json.dump(restore(executor_output, local_to_remote), f)
 
 
+def _absl_flags(argv: list[str]) -> list[str]:
+    """Marks absl's flags parsed (it defines none that a step takes) and leaves argv to `run`."""
+    from absl import flags
+
+    flags.FLAGS(argv[:1])
+    return argv
+
+
 def main() -> None:
     from absl import app
 
-    # absl parses no flags of its own here (TFX's entrypoint does the same through app.run);
-    # app.run sets up absl logging as the TFX executors expect.
-    app.run(lambda argv: run(argv[1:]), flags_parser=lambda argv: argv)
+    # app.run sets up absl logging as TFX's executors expect (TFX's entrypoint runs the same way).
+    app.run(lambda argv: run(argv[1:]), flags_parser=_absl_flags)
 
 
 if __name__ == "__main__":

@@ -40,6 +40,7 @@ def _driver_input() -> dict:
     }
 
 
+COPY_EXECUTOR = "tests.pipeline.copy_executor.Executor"
 INPUTS_SPEC = {"artifacts": {"examples": {"artifactType": {"instanceSchema": EXAMPLES_SCHEMA}}}}
 
 
@@ -132,3 +133,39 @@ def test_tfx_runs_a_step_through_the_local_paths(monkeypatch, tmp_path):
     assert statistics["uri"] == f"{ROOT}/StatisticsGen/u2/statistics"
     assert statistics["metadata"]["source"] == f"{ROOT}/ExampleGen/u1/examples"
     assert "executor-logs" not in output["artifacts"]
+
+
+def test_the_module_refuses_a_contract_it_cannot_run_with_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "pipeline.kfp_executor", "--executor_class_path", COPY_EXECUTOR,
+         "--json_serialized_invocation_args", json.dumps(_driver_input()),
+         "--json_serialized_inputs_spec_args", json.dumps(INPUTS_SPEC)],
+        capture_output=True, text=True, env={k: v for k, v in os.environ.items() if k != "KFP_POD_NAME"})
+    assert result.returncode == 2, result.stderr
+    [line] = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert "TensorFlow cannot open" in line
+
+
+def test_the_module_runs_a_step_as_kfp_local_hands_it_over(tmp_path):
+    """`python -m pipeline.kfp_executor` end to end (absl's app.run included) on local paths."""
+    import subprocess
+    import sys
+
+    executor_input = json.loads(json.dumps(_driver_input()).replace(ROOT, str(tmp_path / "root")))
+    executor_input["outputs"]["outputFile"] = str(tmp_path / "out" / "output_metadata.json")
+    split = tmp_path / "root" / "ExampleGen" / "u1" / "examples" / "Split-train"
+    split.mkdir(parents=True)
+    (split / "data.gz").write_bytes(b"rows")
+    result = subprocess.run(
+        [sys.executable, "-m", "pipeline.kfp_executor", "--executor_class_path", COPY_EXECUTOR,
+         "--json_serialized_invocation_args", json.dumps(executor_input),
+         "--json_serialized_inputs_spec_args", json.dumps(INPUTS_SPEC)],
+        capture_output=True, text=True, env={k: v for k, v in os.environ.items() if k != "KFP_POD_NAME"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (tmp_path / "root" / "StatisticsGen" / "u2" / "statistics" / "Split-train" / "data.gz").is_file()
+    output = json.loads((tmp_path / "out" / "output_metadata.json").read_text())
+    [statistics] = output["artifacts"]["statistics"]["artifacts"]
+    assert statistics["uri"] == str(tmp_path / "root/StatisticsGen/u2/statistics")

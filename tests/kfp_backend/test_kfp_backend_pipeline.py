@@ -1,0 +1,150 @@
+"""The compiled pipeline, run as the KFP 2.5 backend runs it (tests/kfp_backend/harness.py), every task in our image.
+
+A span pipeline on the default Kubeflow settings (artifacts in the object store of
+minio://mlpipeline/v2/artifacts, data, serving directory and accepted statistics on the PVC):
+1. span 1: every task runs, with remote output URIs, the executor-logs output and untyped
+   inputs, and a model is pushed to the PVC's serving directory;
+2. span 2 lands in the same data_root: DataFingerprint changes, so ExampleGen is not served
+   from the cache, resolves span 2 itself, and the new model is judged against the served one;
+3. the same data with a stricter eval_config: ExampleGen to Trainer come from the cache, the
+   Evaluator refuses and nothing is pushed.
+
+Needs the podman API and the image: `make test` (or `make test-slow`) provides both.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import shutil
+
+import pytest
+
+from components.serving_baseline.executor import NOTHING_SERVED
+from tests.kfp_backend.harness import Backend, podman_runner
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not os.environ.get("DOCKER_HOST") or not os.environ.get("TFXP_IMAGE"),
+                       reason="needs the podman API (DOCKER_HOST) and the image (TFXP_IMAGE): "
+                              "run through `make test` or `make test-slow`"),
+]
+
+# Under the checkout: the same path on the host (podman) and in the runtime environment.
+WORK = pathlib.Path(__file__).resolve().parents[2] / "build" / "kfp-backend-test"
+PVC = WORK / "pvc" / "tfx-pipeline"  # mounted at /mnt/pipeline in every task
+ROWS_PER_SPAN = 2000
+ROOT = "minio://mlpipeline/v2/artifacts"
+
+
+def _config(*overrides):
+    from pipeline.config import load_config
+
+    return load_config(None, [
+        f"kubeflow.image={os.environ['TFXP_IMAGE']}", f"data.path={PVC / 'data'}",
+        "data.span_pattern=span-{SPAN}/*.csv", "trainer.train_steps=300", "trainer.eval_steps=20",
+        "tuner.max_trials=1", "tuner.train_steps=30", "tuner.eval_steps=10",
+        "evaluator.max_auc_decrease=0.1", *overrides])
+
+
+def _add_span(number: int, rows: list[str]) -> None:
+    directory = PVC / "data" / f"span-{number}"
+    directory.mkdir(parents=True)
+    (directory / "data.csv").write_text("".join(rows))
+
+
+def _versions() -> list[str]:
+    serving = PVC / "serving" / "taxi"
+    return sorted((p.name for p in serving.iterdir() if p.name.isdigit()), key=int) if serving.exists() else []
+
+
+@pytest.fixture(scope="module")
+def backend(taxi_config):
+    import docker
+
+    from pipeline import kubeflow_runner
+
+    shutil.rmtree(WORK, ignore_errors=True)
+    lines = pathlib.Path(taxi_config.data.path, "data.csv").read_text().splitlines(keepends=True)
+    header, rows = lines[0], lines[1:]
+    _add_span(1, [header, *rows[:ROWS_PER_SPAN]])
+    kubeflow_runner.compile_pipeline(_config(), str(WORK / "pipeline.yaml"), allow_local_image=True)
+    client = docker.from_env(timeout=1800)
+    state = {"backend": Backend(WORK / "backend", podman_runner(client), pvcs=WORK / "pvc"),
+             "header": header, "rows": rows, "pipeline": str(WORK / "pipeline.yaml")}
+    yield state
+    client.close()
+    shutil.rmtree(WORK, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def first_run(backend):
+    return backend["backend"].run(backend["pipeline"])
+
+
+@pytest.fixture(scope="module")
+def second_run(backend, first_run):
+    _add_span(2, [backend["header"], *backend["rows"][ROWS_PER_SPAN:2 * ROWS_PER_SPAN]])
+    return backend["backend"].run(backend["pipeline"])
+
+
+@pytest.fixture(scope="module")
+def third_run(backend, second_run):
+    from pipeline import kubeflow_runner
+
+    strict = kubeflow_runner.parameter_defaults(_config("evaluator.min_auc=0.9999"))["eval_config"]
+    return backend["backend"].run(backend["pipeline"], {"eval_config": strict})
+
+
+def test_first_run_trains_and_pushes_through_the_backends_contract(backend, first_run):
+    assert not any(result.cached for result in first_run.values())
+    statistics = first_run["StatisticsGen"].executor_input
+    [examples_in] = statistics["inputs"]["artifacts"]["examples"]["artifacts"]
+    assert examples_in["type"] == {"instanceSchema": ""}  # as ML Metadata hands it on
+    assert set(statistics["outputs"]["artifacts"]) == {"statistics", "executor-logs"}
+    assert statistics["outputs"]["artifacts"]["statistics"]["artifacts"][0]["uri"].startswith(ROOT + "/StatisticsGen/")
+    # artifacts live in the object store under their remote URIs, not as local paths
+    examples = first_run["ExampleGen"].outputs["examples"]
+    assert examples["uri"].startswith(ROOT + "/ExampleGen/")
+    files = backend["backend"].object_files(examples["uri"], ROOT)
+    assert any(f.startswith("Split-train/") for f in files) and any(f.startswith("Split-test/") for f in files)
+    assert examples["custom_properties"]["span"] == 1.0  # ExampleGen resolved {SPAN} itself
+    assert first_run["ServingBaseline"].outputs["baseline_model"]["custom_properties"][
+        "baseline_source"] == NOTHING_SERVED
+    assert first_run["Evaluator"].outputs["blessing"]["custom_properties"]["blessed"] == 1.0
+    assert first_run["Pusher"].outputs["pushed_model"]["custom_properties"]["pushed"] == 1.0
+    assert _versions() and (PVC / "serving" / "taxi" / _versions()[0] / "saved_model.pb").is_file()
+    logs = backend["backend"].object_files(first_run["Trainer"].outputs["executor-logs"]["uri"], ROOT)
+    assert logs == [""]  # the launcher's log file, uploaded as one object
+
+
+def test_the_pushed_model_loads_and_predicts_on_tf_servings_path(first_run, tiny_rows):
+    from components.serving_check.loader import SessionModel
+    from tests.conftest import to_example
+
+    version = PVC / "serving" / "taxi" / _versions()[0]
+    examples = [to_example(r, drop=("tips",)).SerializeToString() for r in tiny_rows[:3]]
+    with SessionModel(str(version)) as model:
+        assert model.run("serving_default", {"examples": examples})["probabilities"].shape == (3,)
+
+
+def test_new_files_in_the_same_data_root_are_not_served_from_the_cache(first_run, second_run):
+    assert first_run["DataFingerprint"].parameters["fingerprint"] != second_run["DataFingerprint"].parameters[
+        "fingerprint"]
+    for task in ("ExampleGen", "StatisticsGen", "Transform", "Trainer", "Evaluator"):
+        assert not second_run[task].cached, task
+    assert second_run["ExampleGen"].outputs["examples"]["custom_properties"]["span"] == 2.0
+    first_version = _versions()[0]
+    assert second_run["ServingBaseline"].outputs["baseline_model"]["custom_properties"][
+        "baseline_source"] == first_version
+
+
+def test_a_stricter_eval_config_is_refused_and_unchanged_data_comes_from_the_cache(second_run, third_run):
+    versions = _versions()
+    for task in ("ExampleGen", "StatisticsGen", "SchemaGen", "Transform", "Trainer"):
+        assert third_run[task].cached, task
+        assert third_run[task].outputs == second_run[task].outputs, task
+    assert not third_run["DataFingerprint"].cached and not third_run["ServingBaseline"].cached
+    assert third_run["Evaluator"].outputs["blessing"]["custom_properties"]["blessed"] == 0.0
+    assert third_run["Pusher"].outputs["pushed_model"]["custom_properties"]["pushed"] == 0.0
+    assert _versions() == versions
