@@ -1,16 +1,15 @@
 """Runs a compiled pipeline YAML with `kfp.local`'s container runner, every step in our image.
 
-This is how we prove the compiled pipeline runs as compiled, without a cluster. kfp.local
-gets two things wrong for TFX pipelines; the fixes live here, and only while `tfx_fixes()`
-is active (each has a test in tests/pipeline/test_kfp_local.py):
+A second, lighter proof beside tests/kfp_backend (which runs it as the KFP 2.5 backend does).
+kfp.local hands each step local paths, and rebuilds each output artifact from `schemaTitle`
+alone, so the next step receives TFX's artifacts as `system.Artifact`; the step entrypoint in
+the image (pipeline/kfp_executor.py) restores their types from the step's inputs spec, as it
+does for the backend's untyped inputs.
 
-1. Artifact types. TFX describes its artifact types by `instanceSchema` (`title: tfx.Examples`)
-   and leaves `schemaTitle` empty. kfp.local rebuilds each output artifact from `schemaTitle`
-   alone, so the next step receives `system.Artifact` and TFX fails with "Could not import
-   system.Artifact". The fix carries the instance schema's title over as the schema title.
-2. Exit codes. kfp.local starts containers with `auto_remove=True`; with podman the container
-   is gone before `wait()`, kfp.local then assumes exit code 0 and reports a failed step as
-   SUCCESS. The fix runs containers without auto-remove, waits, then removes them.
+One kfp.local bug is fixed here, while `tfx_fixes()` is active (tests/pipeline/test_kfp_local.py):
+kfp.local starts containers with `auto_remove=True`; with podman the container is gone before
+`wait()`, kfp.local then assumes exit code 0 and reports a failed step as SUCCESS. The fix runs
+containers without auto-remove, waits, then removes them.
 
 The container engine is Docker's API: podman's `podman system service` works (see README).
 """
@@ -23,29 +22,6 @@ import os
 from typing import Any, Iterator
 
 import yaml
-
-
-def instance_schema_title(artifact_type: dict[str, Any]) -> str | None:
-    """The `title` of an artifact type's instance schema (TFX's type name), if it has one."""
-    schema = artifact_type.get("instanceSchema")
-    if not schema:
-        return None
-    parsed = yaml.safe_load(schema)
-    return parsed.get("title") if isinstance(parsed, dict) else None
-
-
-def _runtime_artifact_to_dsl_artifact(original):
-    def convert(runtime_artifact):
-        from google.protobuf import json_format
-
-        artifact = original(runtime_artifact)
-        as_dict = json_format.MessageToDict(runtime_artifact)
-        title = instance_schema_title(as_dict.get("type", {}))
-        if title and not as_dict.get("type", {}).get("schemaTitle"):
-            artifact.schema_title = title  # an instance attribute shadows the class's "system.Artifact"
-        return artifact
-
-    return convert
 
 
 def run_container_and_wait(client, image: str, command: list[str], volumes: dict[str, Any],
@@ -70,18 +46,15 @@ def run_container_and_wait(client, image: str, command: list[str], volumes: dict
 
 @contextlib.contextmanager
 def tfx_fixes() -> Iterator[None]:
-    """Applies both fixes to kfp.local while the block runs."""
-    from kfp.local import docker_task_handler, executor_output_utils
+    """Applies the fix to kfp.local while the block runs."""
+    from kfp.local import docker_task_handler
 
-    saved = (docker_task_handler.run_docker_container,
-             executor_output_utils.runtime_artifact_to_dsl_artifact)
+    saved = docker_task_handler.run_docker_container
     docker_task_handler.run_docker_container = run_container_and_wait
-    executor_output_utils.runtime_artifact_to_dsl_artifact = _runtime_artifact_to_dsl_artifact(saved[1])
     try:
         yield
     finally:
-        (docker_task_handler.run_docker_container,
-         executor_output_utils.runtime_artifact_to_dsl_artifact) = saved
+        docker_task_handler.run_docker_container = saved
 
 
 def load_pipeline_spec(path: str):

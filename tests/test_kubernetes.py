@@ -62,3 +62,22 @@ def test_every_accepted_checkov_finding_has_a_reason():
                 if key.startswith("checkov.io/skip"):
                     check, _, reason = value.partition("=")
                     assert re.fullmatch(r"CKV2?_K8S_\d+", check) and len(reason) > 20, (path, value)
+
+
+# The JSON field names of KFP 2.5's launcher config (backend/src/v2/config/s3.go, gcs.go): a
+# misspelt key there is silently ignored by the launcher, so the example is checked against them.
+_S3_DEFAULT = {"endpoint", "credentials", "region", "disableSSL", "forcePathStyle"}
+_S3_SECRET = {"secretName", "accessKeyKey", "secretKeyKey"}
+_GCS_SECRET = {"secretName", "tokenKey"}
+
+
+def test_the_kfp_launcher_example_uses_the_launchers_field_names():
+    config_map = yaml.safe_load((KUBERNETES / "pipeline/kfp-launcher-example.yaml").read_text())
+    assert config_map["metadata"]["name"] == "kfp-launcher"  # backend/src/v2/config/env.go configMapName
+    assert config_map["data"]["defaultPipelineRoot"].startswith("s3://")
+    providers = yaml.safe_load(config_map["data"]["providers"])
+    assert set(providers) <= {"minio", "s3", "gs"}
+    s3 = providers["s3"]["default"]
+    assert set(s3) <= _S3_DEFAULT
+    assert set(s3["credentials"]) == {"fromEnv", "secretRef"} and set(s3["credentials"]["secretRef"]) == _S3_SECRET
+    assert set(providers["gs"]["default"]["credentials"]["secretRef"]) == _GCS_SECRET

@@ -1,5 +1,7 @@
 """The compiled pipeline, run as compiled: kfp.local's container runner, every step in our image.
 
+The lighter of two proofs: tests/kfp_backend runs the same YAML as the KFP 2.5 backend does.
+
 Two runs of the same compiled YAML on a slice of the taxi sample. The first trains, is
 blessed (nothing is served yet: the candidate is evaluated alone, by its value thresholds)
 and pushes. The second is given
@@ -38,7 +40,7 @@ def _config(*overrides):
 
     root = WORK / "root"
     return load_config(None, [
-        f"kubeflow.image={os.environ['TFXP_IMAGE']}", f"kubeflow.pipeline_root={root}",
+        f"kubeflow.image={os.environ['TFXP_IMAGE']}", f"kubeflow.state_root={root / 'state'}",
         f"kubeflow.data_root={root / 'data'}", f"kubeflow.serving_root={root / 'serving'}",
         "kubeflow.pvc=", "trainer.train_steps=300", "trainer.eval_steps=20", "tuner.max_trials=1",
         "tuner.train_steps=30", "tuner.eval_steps=10", *overrides])
@@ -72,7 +74,7 @@ def compiled(taxi_config):
     rows = pathlib.Path(taxi_config.data.path, "data.csv").read_text().splitlines(keepends=True)
     (WORK / "root" / "data" / "data.csv").write_text("".join(rows[:SAMPLE_ROWS + 1]))
     path = WORK / "pipeline.yaml"
-    kubeflow_runner.compile_pipeline(_config(), str(path))
+    kubeflow_runner.compile_pipeline(_config(), str(path), allow_local_image=True)
     yield path
     shutil.rmtree(WORK, ignore_errors=True)
 

@@ -1,48 +1,8 @@
-"""The two kfp.local fixes in pipeline/kfp_local.py, each shown failing without the fix."""
+"""The kfp.local fix in pipeline/kfp_local.py, shown failing without it."""
 
-from google.protobuf import struct_pb2
-from kfp.local import docker_task_handler, executor_input_utils, executor_output_utils
-from kfp.pipeline_spec import pipeline_spec_pb2
+from kfp.local import docker_task_handler
 
 from pipeline import kfp_local
-
-TFX_EXAMPLES = "title: tfx.Examples\ntype: object\nproperties:\n  span:\n    type: integer\n"
-
-
-def _tfx_output_artifact():
-    return pipeline_spec_pb2.RuntimeArtifact(
-        name="examples", uri="/root/ExampleGen/examples", metadata=struct_pb2.Struct(),
-        type=pipeline_spec_pb2.ArtifactTypeSchema(instance_schema=TFX_EXAMPLES))
-
-
-def _as_next_input(artifact):
-    """What kfp.local hands the next step for this output."""
-    return executor_input_utils.dsl_artifact_to_artifact_list(artifact).artifacts[0].type.schema_title
-
-
-def test_instance_schema_title():
-    assert kfp_local.instance_schema_title({"instanceSchema": TFX_EXAMPLES}) == "tfx.Examples"
-    assert kfp_local.instance_schema_title({"schemaTitle": "system.Model"}) is None
-
-
-def test_without_the_fix_tfx_types_become_system_artifact():
-    artifact = executor_output_utils.runtime_artifact_to_dsl_artifact(_tfx_output_artifact())
-    assert _as_next_input(artifact) == "system.Artifact"  # the bug: TFX cannot import this type
-
-
-def test_fix_1_keeps_the_tfx_type_for_the_next_step():
-    with kfp_local.tfx_fixes():
-        artifact = executor_output_utils.runtime_artifact_to_dsl_artifact(_tfx_output_artifact())
-    assert _as_next_input(artifact) == "tfx.Examples"
-    assert artifact.uri == "/root/ExampleGen/examples"
-
-
-def test_fix_1_leaves_kfp_types_alone():
-    model = pipeline_spec_pb2.RuntimeArtifact(
-        name="m", uri="/m", metadata=struct_pb2.Struct(),
-        type=pipeline_spec_pb2.ArtifactTypeSchema(schema_title="system.Model"))
-    with kfp_local.tfx_fixes():
-        assert _as_next_input(executor_output_utils.runtime_artifact_to_dsl_artifact(model)) == "system.Model"
 
 
 class _NotFound(Exception):
