@@ -47,10 +47,10 @@ def _config(*overrides):
         "evaluator.max_auc_decrease=0.1", *overrides])
 
 
-def _add_span(number: int, rows: list[str]) -> None:
+def _add_span(number: int, drop: str) -> None:
     directory = PVC / "data" / f"span-{number}"
     directory.mkdir(parents=True)
-    (directory / "data.csv").write_text("".join(rows))
+    shutil.copyfile(drop, directory / "data.csv")
 
 
 def _versions() -> list[str]:
@@ -59,19 +59,19 @@ def _versions() -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def backend(taxi_config):
+def backend():
     import docker
 
     from pipeline import kubeflow_runner
+    from pipeline.sample_drops import write_drops
 
     shutil.rmtree(WORK, ignore_errors=True)
-    lines = pathlib.Path(taxi_config.data.path, "data.csv").read_text().splitlines(keepends=True)
-    header, rows = lines[0], lines[1:]
-    _add_span(1, [header, *rows[:ROWS_PER_SPAN]])
+    drops = write_drops(str(WORK / "drops"), ROWS_PER_SPAN)  # 1 and 2: random shares of the sample, alike
+    _add_span(1, drops[0])
     kubeflow_runner.compile_pipeline(_config(), str(WORK / "pipeline.yaml"), allow_local_image=True)
     client = docker.from_env(timeout=1800)
     state = {"backend": Backend(WORK / "backend", podman_runner(client), pvcs=WORK / "pvc"),
-             "header": header, "rows": rows, "pipeline": str(WORK / "pipeline.yaml")}
+             "drops": drops, "pipeline": str(WORK / "pipeline.yaml")}
     yield state
     client.close()
     shutil.rmtree(WORK, ignore_errors=True)
@@ -84,7 +84,7 @@ def first_run(backend):
 
 @pytest.fixture(scope="module")
 def second_run(backend, first_run):
-    _add_span(2, [backend["header"], *backend["rows"][ROWS_PER_SPAN:2 * ROWS_PER_SPAN]])
+    _add_span(2, backend["drops"][1])
     return backend["backend"].run(backend["pipeline"])
 
 
