@@ -86,6 +86,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-requests", metavar="DIR",
                        help="log the tf.Examples of every request under DIR (stand-in only), for the "
                             "training-serving skew check (drift.serving_requests)")
+    serve.add_argument("--monitoring-config-file", metavar="FILE",
+                       help="TF Serving's --monitoring_config_file: a MonitoringConfig that enables Prometheus "
+                            "metrics on the REST port (kubernetes/serving/base/monitoring.config)")
     serve.add_argument("--engine", default="auto", choices=launch.ENGINES,
                        help="auto (default): tensorflow_model_server on PATH, else the official image in "
                             "docker/podman if present locally, else the stand-in")
@@ -234,10 +237,19 @@ def _serve(args) -> int:
     if not os.path.isdir(base_path):
         raise ConfigError(f"model directory {base_path} does not exist; run the pipeline first "
                           "(make run) or pass --model-base-path")
+    monitoring_file = os.path.abspath(args.monitoring_config_file) if args.monitoring_config_file else None
+    metrics_path = None
+    if monitoring_file:
+        from serving.metrics import MonitoringConfigError, read_monitoring_config
+
+        try:  # read here for every engine, so that a bad file fails before any server starts
+            metrics_path = read_monitoring_config(monitoring_file)
+        except MonitoringConfigError as err:
+            raise ConfigError(str(err)) from None
     try:
         server = launch.choose(config.model_name, base_path, host=args.host, rest_port=args.rest_port,
                                grpc_port=args.grpc_port, poll_seconds=args.poll_seconds, engine=args.engine,
-                               image=args.image)
+                               image=args.image, monitoring_config_file=monitoring_file)
     except launch.LaunchError as err:
         raise ConfigError(str(err)) from None
     if server.kind != "standin" and args.log_requests:
@@ -249,7 +261,7 @@ def _serve(args) -> int:
     from serving.standin import serve_forever
 
     serve_forever(config.model_name, base_path, args.host, args.rest_port, args.grpc_port, args.poll_seconds,
-                  os.path.abspath(args.log_requests) if args.log_requests else None)
+                  os.path.abspath(args.log_requests) if args.log_requests else None, metrics_path)
     return 0
 
 
