@@ -126,6 +126,14 @@ class ServingMetrics:
         with self._lock:
             self._metrics["load_attempt_count"].increment((model_path, "success" if ok else "fail"))
 
+    def series(self) -> set[str]:
+        """The names of every series the page can hold."""
+        names = set()
+        for metric in self._metrics.values():
+            name = prometheus_name(metric.name)
+            names |= {name} if metric.kind == "counter" else {f"{name}_{s}" for s in ("bucket", "sum", "count")}
+        return names
+
     def page(self) -> str:
         """PrometheusExporter::GeneratePage."""
         lines: list[str] = []
