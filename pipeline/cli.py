@@ -94,6 +94,15 @@ def _parser() -> argparse.ArgumentParser:
                             "docker/podman if present locally, else the stand-in")
     serve.add_argument("--image", default=launch.OFFICIAL_IMAGE,
                        help=f"TF Serving image for the container engine (default {launch.OFFICIAL_IMAGE})")
+    proxy = sub.add_parser("log-proxy", help="a REST proxy in front of TF Serving that logs sampled predictions "
+                                             "(request, response, request id) as PredictionLog records")
+    proxy.add_argument("--upstream", default="http://127.0.0.1:8501", help="TF Serving's REST address")
+    proxy.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    proxy.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080; 0 picks a free one)")
+    proxy.add_argument("--log-dir", required=True, metavar="DIR",
+                       help="where the request log goes (drift.serving_requests reads it)")
+    proxy.add_argument("--sampling-rate", type=float, default=1.0,
+                       help="the share of successful predictions logged, in [0, 1] (default 1)")
     predict = sub.add_parser("predict", help="send rows (CSV or JSON lines) to TF Serving and print predictions")
     _config_args(predict)
     predict.add_argument("rows", nargs="?", help="a CSV file with a header, or a .jsonl file")
@@ -265,6 +274,16 @@ def _serve(args) -> int:
     return 0
 
 
+def _log_proxy(args) -> int:
+    from serving.logging_proxy import ProxyError, serve_forever
+
+    try:
+        serve_forever(args.upstream, os.path.abspath(args.log_dir), args.sampling_rate, args.host, args.port)
+    except ProxyError as err:
+        raise ConfigError(str(err)) from None
+    return 0
+
+
 def _predict(args) -> int:
     from serving.client import ClientError, GrpcClient, RestClient, read_rows
 
@@ -304,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     handlers = {"run": _run, "add-span": _add_span, "export-schema": _export_schema, "lineage": _lineage,
                 "rollback": _rollback, "runs": _runs, "compile": _compile, "submit": _submit, "serve": _serve,
-                "predict": _predict, "config": _show_config}
+                "log-proxy": _log_proxy, "predict": _predict, "config": _show_config}
     try:
         return handlers[args.command](args)
     except ConfigError as err:
