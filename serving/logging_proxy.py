@@ -281,7 +281,7 @@ class LoggingProxy:
                 request_id = given if _VALID_ID.fullmatch(given) else uuid.uuid4().hex
                 status, headers, answer = proxy.handle(self.command, self.path, body, dict(self.headers),
                                                        request_id)
-                self.send_response(status)
+                self.send_response_only(status)  # TF Serving's own Server and Date headers follow
                 for name, value in headers:
                     if name.lower() not in _HOP_BY_HOP and name.lower() != REQUEST_ID.lower():
                         self.send_header(name, value)

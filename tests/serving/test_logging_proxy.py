@@ -75,6 +75,7 @@ def test_clients_get_the_servers_own_answers(standin, tmp_path):
             assert (got.status_code, got.content, got.headers["Content-Type"]) == (
                 want.status_code, want.content, want.headers["Content-Type"]), (method, suffix)
             assert len(got.headers[REQUEST_ID]) == 32  # a new id for each call without one
+            assert got.raw.headers.getlist("Server") == want.raw.headers.getlist("Server")
         given = requests.get(proxied, headers={REQUEST_ID: "client-7"}, timeout=30)
         assert given.headers[REQUEST_ID] == "client-7"
         assert proxy.logged == 4 and proxy.failed == 0  # the four successful POSTs
