@@ -85,6 +85,7 @@ class ModelRepository:
         self.request_logger = request_logger  # serving.request_log.RequestLogger, for skew checks
         self.metrics = metrics or ServingMetrics()
         self._lock = threading.RLock()
+        self._refreshing = threading.Lock()
         self._versions: dict[int, _Version] = {}
         self._served: _Version | None = None
 
@@ -96,9 +97,10 @@ class ModelRepository:
             newest = versions[-1]
             with self._lock:
                 record = self._versions.setdefault(newest, _Version(newest))
-            if record.state != "AVAILABLE" and record.attempts <= MAX_LOAD_RETRIES and (
-                    self._served is None or newest > self._served.number):
-                self._load(record)
+            with self._refreshing:  # one load at a time: two loads of one version would retire it
+                if record.state != "AVAILABLE" and record.attempts <= MAX_LOAD_RETRIES and (
+                        self._served is None or newest > self._served.number):
+                    self._load(record)
         with self._lock:
             return self._served.number if self._served else None
 

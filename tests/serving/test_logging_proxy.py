@@ -136,12 +136,15 @@ def test_a_new_push_is_logged_under_the_version_that_answered(standin, versions,
         url = f"http://127.0.0.1:{proxy.port}/v1/models/{MODEL}:predict"
         assert requests.post(url, json={"instances": [1.0]}, timeout=30).json() == {"predictions": [2.5]}
         shutil.copytree(versions[1], standin.repository.base_path + "/2")
+        status = f"http://127.0.0.1:{standin.rest_port}/v1/models/{MODEL}"
         deadline = time.monotonic() + 60
-        while standin.repository.refresh() != 2 and time.monotonic() < deadline:
+        while time.monotonic() < deadline and [v["version"] for v in requests.get(status, timeout=30).json()[
+                "model_version_status"] if v["state"] == "AVAILABLE"] != ["2"]:
             time.sleep(0.2)
         # The proxy still holds version 1 (refreshed hourly): the stand-in answers NOT_FOUND for it,
         # the proxy reads the status again and sends the call to version 2.
         assert requests.post(url, json={"instances": [1.0]}, timeout=30).json() == {"predictions": [3.5]}
+    assert proxy.failed == 0
     assert [r.log_metadata.model_spec.version.value for r in _records(tmp_path)] == [1, 2]
 
 
