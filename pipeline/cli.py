@@ -86,11 +86,23 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-requests", metavar="DIR",
                        help="log the tf.Examples of every request under DIR (stand-in only), for the "
                             "training-serving skew check (drift.serving_requests)")
+    serve.add_argument("--monitoring-config-file", metavar="FILE",
+                       help="TF Serving's --monitoring_config_file: a MonitoringConfig that enables Prometheus "
+                            "metrics on the REST port (kubernetes/serving/base/monitoring.config)")
     serve.add_argument("--engine", default="auto", choices=launch.ENGINES,
                        help="auto (default): tensorflow_model_server on PATH, else the official image in "
                             "docker/podman if present locally, else the stand-in")
     serve.add_argument("--image", default=launch.OFFICIAL_IMAGE,
                        help=f"TF Serving image for the container engine (default {launch.OFFICIAL_IMAGE})")
+    proxy = sub.add_parser("log-proxy", help="a REST proxy in front of TF Serving that logs sampled predictions "
+                                             "(request, response, request id) as PredictionLog records")
+    proxy.add_argument("--upstream", default="http://127.0.0.1:8501", help="TF Serving's REST address")
+    proxy.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    proxy.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080; 0 picks a free one)")
+    proxy.add_argument("--log-dir", required=True, metavar="DIR",
+                       help="where the request log goes (drift.serving_requests reads it)")
+    proxy.add_argument("--sampling-rate", type=float, default=1.0,
+                       help="the share of successful predictions logged, in [0, 1] (default 1)")
     predict = sub.add_parser("predict", help="send rows (CSV or JSON lines) to TF Serving and print predictions")
     _config_args(predict)
     predict.add_argument("rows", nargs="?", help="a CSV file with a header, or a .jsonl file")
@@ -234,10 +246,19 @@ def _serve(args) -> int:
     if not os.path.isdir(base_path):
         raise ConfigError(f"model directory {base_path} does not exist; run the pipeline first "
                           "(make run) or pass --model-base-path")
+    monitoring_file = os.path.abspath(args.monitoring_config_file) if args.monitoring_config_file else None
+    metrics_path = None
+    if monitoring_file:
+        from serving.metrics import MonitoringConfigError, read_monitoring_config
+
+        try:  # read here for every engine, so that a bad file fails before any server starts
+            metrics_path = read_monitoring_config(monitoring_file)
+        except MonitoringConfigError as err:
+            raise ConfigError(str(err)) from None
     try:
         server = launch.choose(config.model_name, base_path, host=args.host, rest_port=args.rest_port,
                                grpc_port=args.grpc_port, poll_seconds=args.poll_seconds, engine=args.engine,
-                               image=args.image)
+                               image=args.image, monitoring_config_file=monitoring_file)
     except launch.LaunchError as err:
         raise ConfigError(str(err)) from None
     if server.kind != "standin" and args.log_requests:
@@ -249,7 +270,17 @@ def _serve(args) -> int:
     from serving.standin import serve_forever
 
     serve_forever(config.model_name, base_path, args.host, args.rest_port, args.grpc_port, args.poll_seconds,
-                  os.path.abspath(args.log_requests) if args.log_requests else None)
+                  os.path.abspath(args.log_requests) if args.log_requests else None, metrics_path)
+    return 0
+
+
+def _log_proxy(args) -> int:
+    from serving.logging_proxy import ProxyError, serve_forever
+
+    try:
+        serve_forever(args.upstream, os.path.abspath(args.log_dir), args.sampling_rate, args.host, args.port)
+    except ProxyError as err:
+        raise ConfigError(str(err)) from None
     return 0
 
 
@@ -292,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     handlers = {"run": _run, "add-span": _add_span, "export-schema": _export_schema, "lineage": _lineage,
                 "rollback": _rollback, "runs": _runs, "compile": _compile, "submit": _submit, "serve": _serve,
-                "predict": _predict, "config": _show_config}
+                "log-proxy": _log_proxy, "predict": _predict, "config": _show_config}
     try:
         return handlers[args.command](args)
     except ConfigError as err:

@@ -16,6 +16,7 @@ from typing import Callable
 OFFICIAL_IMAGE = "tensorflow/serving:2.21.0"
 ENGINES = ("auto", "binary", "container", "standin")
 CONTAINER_ENGINES = ("docker", "podman")
+CONTAINER_MONITORING_FILE = "/etc/tf-serving/monitoring.config"
 
 
 class LaunchError(RuntimeError):
@@ -39,18 +40,20 @@ def image_present(engine: str, image: str) -> bool:
 
 def choose(model_name: str, base_path: str, *, host: str, rest_port: int, grpc_port: int,
            poll_seconds: float, engine: str = "auto", image: str = OFFICIAL_IMAGE,
+           monitoring_config_file: str | None = None,
            which: Callable[[str], str | None] = shutil.which,
            image_present: Callable[[str, str], bool] = image_present) -> Launch:
     """The server to start for `model_name` at `base_path` (a TF Serving model base path)."""
     if engine not in ENGINES:
         raise LaunchError(f"--engine {engine}: expected one of {', '.join(ENGINES)}")
     poll = f"--file_system_poll_wait_seconds={max(1, int(poll_seconds))}"
+    monitoring = (f"--monitoring_config_file={monitoring_config_file}",) if monitoring_config_file else ()
     if engine in ("auto", "binary"):
         binary = which("tensorflow_model_server")
         if binary:
             return Launch("binary", f"TensorFlow Serving ({binary})", (
                 binary, f"--port={grpc_port}", f"--rest_api_port={rest_port}", f"--model_name={model_name}",
-                f"--model_base_path={base_path}", poll))
+                f"--model_base_path={base_path}", poll, *monitoring))
         if engine == "binary":
             raise LaunchError("tensorflow_model_server is not on PATH (it is in neither PyPI nor Debian); "
                               "use --engine container with the official image, or --engine standin")
@@ -60,9 +63,12 @@ def choose(model_name: str, base_path: str, *, host: str, rest_port: int, grpc_p
         for name in CONTAINER_ENGINES:
             path = which(name)
             if path and rest_port and grpc_port and image_present(path, image):
+                mount = ("-v", f"{monitoring_config_file}:{CONTAINER_MONITORING_FILE}:ro") if monitoring else ()
+                flag = (f"--monitoring_config_file={CONTAINER_MONITORING_FILE}",) if monitoring else ()
                 return Launch("container", f"TensorFlow Serving ({image} in {name})", (
                     path, "run", "--rm", "--init", "-p", f"{host}:{rest_port}:8501", "-p", f"{host}:{grpc_port}:8500",
-                    "-v", f"{base_path}:/models/{model_name}:ro", "-e", f"MODEL_NAME={model_name}", image, poll))
+                    "-v", f"{base_path}:/models/{model_name}:ro", *mount, "-e", f"MODEL_NAME={model_name}", image,
+                    poll, *flag))
         if engine == "container":
             raise LaunchError(f"no docker or podman here has the image {image}; pull it first "
                               f"(`docker pull {image}`), or use --engine standin")

@@ -1,16 +1,22 @@
 """Request logging for training-serving skew: what the server was asked, as TF Serving logs it.
 
 Requests are appended as `PredictionLog` records (the format of TF Serving's request logs and
-warm-up files) to TFRecord files under a directory, one file per server process. The drift
-check reads the tf.Examples back and compares their statistics with training's.
+warm-up files) to TFRecord files under a directory, one file per logger (named by time, host,
+process and a random part: replicas sharing a volume never share a file). The stand-in logs
+each request's tf.Examples as a predict_log; the production proxy (serving/logging_proxy.py)
+logs whole predict, classify and regress logs, request and response, with a request id. The
+drift check reads the tf.Examples of all of them back and compares their statistics with
+training's.
 """
 
 from __future__ import annotations
 
 import glob
 import os
+import socket
 import threading
 import time
+import uuid
 
 LOG_PATTERN = "requests-*.tfrecord"
 
@@ -22,7 +28,9 @@ class RequestLogger:
         import tensorflow as tf
 
         os.makedirs(directory, exist_ok=True)
-        self.path = os.path.join(directory, f"requests-{int(time.time())}-{os.getpid()}.tfrecord")
+        host = socket.gethostname().replace(os.sep, "_") or "host"
+        unique = f"{int(time.time())}-{host}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.path = os.path.join(directory, f"requests-{unique}.tfrecord")
         self._writer = tf.io.TFRecordWriter(self.path)
         self._lock = threading.Lock()
 
@@ -35,6 +43,10 @@ class RequestLogger:
         request.model_spec.name = model_name
         request.model_spec.signature_name = signature_name
         request.inputs["examples"].CopyFrom(tf.make_tensor_proto(examples, dtype=tf.string))
+        self.write(record)
+
+    def write(self, record) -> None:
+        """Appends one PredictionLog, flushed."""
         with self._lock:
             self._writer.write(record.SerializeToString())
             self._writer.flush()
@@ -49,11 +61,17 @@ def read_examples(directory: str) -> list[bytes]:
     import tensorflow as tf
     from tensorflow_serving.apis import prediction_log_pb2
 
+    from components.serving_check import requests as tfs
+
     examples: list[bytes] = []
     for path in sorted(glob.glob(os.path.join(directory, LOG_PATTERN))):
         for raw in tf.data.TFRecordDataset(path).as_numpy_iterator():
             record = prediction_log_pb2.PredictionLog.FromString(raw)
-            for tensor in record.predict_log.request.inputs.values():
-                if tensor.dtype == tf.string.as_datatype_enum:
-                    examples.extend(tf.make_ndarray(tensor).reshape(-1).tolist())
+            kind = record.WhichOneof("log_type")
+            if kind == "predict_log":
+                for tensor in record.predict_log.request.inputs.values():
+                    if tensor.dtype == tf.string.as_datatype_enum:
+                        examples.extend(tf.make_ndarray(tensor).reshape(-1).tolist())
+            elif kind in ("classify_log", "regress_log"):
+                examples.extend(tfs.serialized_examples(getattr(record, kind).request.input))
     return examples

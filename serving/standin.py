@@ -12,7 +12,10 @@ request code. What it implements, over the same `<base path>/<version>/` layout:
   Serving's JSON tensor encoding and its error JSON ({"error": ...}, HTTP code from the gRPC
   code as http_server.cc maps it);
 - gRPC: PredictionService Predict, Classify, Regress, MultiInference and GetModelMetadata;
-  ModelService GetModelStatus.
+  ModelService GetModelStatus;
+- Prometheus metrics (serving/metrics.py) on the REST port when a --monitoring_config_file
+  enables them: TF Serving's request counts, request and runtime latencies and SavedModel load
+  attempts, under TF Serving's names and labels.
 Versions follow TF Serving's default policy: the newest version is loaded; while it loads, or
 if its load or warm-up fails, the version served before stays served (availability
 preserving); a failed version is reported with state END and its error, and retried on the
@@ -23,7 +26,7 @@ What it does NOT emulate: batching (--enable_batching), version policies other t
 (specific, all, num_versions > 1), a model config file (--model_config_file, so several models
 and version labels: every label is unknown), the load retry interval (retries follow the poll
 interval), unloading versions whose directories are removed, request timeouts, the signature
-method-name check flag (off, as by default), prometheus metrics, SSL, gRPC channel arguments,
+method-name check flag (off, as by default), SSL, gRPC channel arguments,
 TFRT and TF-Lite, the SessionService API, and platform configs. Error messages are TF
 Serving's, except where components/serving_check/requests.py says otherwise and for JSON syntax
 errors (Python's parser reports them, mapped to rapidjson's wording where it is clear).
@@ -38,6 +41,7 @@ import math
 import os
 import re
 import threading
+import time
 import urllib.parse
 from concurrent import futures
 from contextlib import contextmanager
@@ -47,6 +51,7 @@ from typing import Any, Self
 from components.serving_baseline.baseline import served_versions
 from components.serving_check import requests as tfs
 from components.serving_check.requests import ServingError
+from serving.metrics import ServingMetrics
 
 log = logging.getLogger(__name__)
 
@@ -75,10 +80,12 @@ class _Version:
 class ModelRepository:
     """One model's versions under `base_path`: the newest loaded, the last good one served."""
 
-    def __init__(self, name: str, base_path: str, request_logger=None):
+    def __init__(self, name: str, base_path: str, request_logger=None, metrics: ServingMetrics | None = None):
         self.name, self.base_path = name, base_path
         self.request_logger = request_logger  # serving.request_log.RequestLogger, for skew checks
+        self.metrics = metrics or ServingMetrics()
         self._lock = threading.RLock()
+        self._refreshing = threading.Lock()
         self._versions: dict[int, _Version] = {}
         self._served: _Version | None = None
 
@@ -90,9 +97,10 @@ class ModelRepository:
             newest = versions[-1]
             with self._lock:
                 record = self._versions.setdefault(newest, _Version(newest))
-            if record.state != "AVAILABLE" and record.attempts <= MAX_LOAD_RETRIES and (
-                    self._served is None or newest > self._served.number):
-                self._load(record)
+            with self._refreshing:  # one load at a time: two loads of one version would retire it
+                if record.state != "AVAILABLE" and record.attempts <= MAX_LOAD_RETRIES and (
+                        self._served is None or newest > self._served.number):
+                    self._load(record)
         with self._lock:
             return self._served.number if self._served else None
 
@@ -104,8 +112,10 @@ class ModelRepository:
         try:
             model = SessionModel(path)
         except LoadError as err:
+            self.metrics.load_attempt(path, ok=False)
             code = _tf_code(err.__cause__)
             return self._failed(record, code, str(err))
+        self.metrics.load_attempt(path, ok=True)
         try:
             replayed = tfs.replay_warmup(model, path)
         except ServingError as err:
@@ -213,7 +223,7 @@ class ModelRepository:
         return response
 
     def predict(self, request):
-        with self.serving(request.model_spec) as (version, model):
+        with self.serving(request.model_spec) as (version, model), self._runtime("Predict"):
             response = tfs.predict(model, request, version=version)
         if self.request_logger is not None and len(request.inputs) == 1:
             tensor = next(iter(request.inputs.values()))
@@ -224,13 +234,13 @@ class ModelRepository:
         return response
 
     def classify(self, request):
-        with self.serving(request.model_spec) as (version, model):
+        with self.serving(request.model_spec) as (version, model), self._runtime("Classify"):
             response = tfs.classify(model, request, version=version)
         self._log_examples(request)
         return response
 
     def regress(self, request):
-        with self.serving(request.model_spec) as (version, model):
+        with self.serving(request.model_spec) as (version, model), self._runtime("Regress"):
             response = tfs.regress(model, request, version=version)
         self._log_examples(request)
         return response
@@ -240,7 +250,16 @@ class ModelRepository:
         if spec is None:
             raise _invalid("Found ModelSpec with an empty model name.")
         with self.serving(spec) as (version, model):
-            return tfs.multi_inference(model, request, version=version)
+            response = tfs.multi_inference(model, request, version=version)
+        self.metrics.examples(spec.name, len(tfs.serialized_examples(request.input)))
+        return response
+
+    @contextmanager
+    def _runtime(self, api: str):
+        """RecordRuntimeLatency, for a call into the signature that succeeds."""
+        start = time.perf_counter()
+        yield
+        self.metrics.runtime(self.name, api, (time.perf_counter() - start) * 1e6)
 
     def _log_examples(self, request) -> None:
         if self.request_logger is not None:
@@ -851,7 +870,16 @@ def _metadata_json(response) -> str:
                        "metadata": {"signature_def": _proto_json(signature_map, True)}}, indent=1)
 
 
-def make_rest_handler(repository: ModelRepository):
+def _model_and_method(method: str, path: str) -> tuple[str, str]:
+    """The model name and method ParseModelInfo reads from a path, as the metrics label them."""
+    match = (_PREDICTION_PATH.fullmatch(path) if method == "POST" else
+             _STATUS_PATH.fullmatch(path) if method == "GET" else None)
+    if not match:
+        return "", ""
+    return urllib.parse.unquote(match[1] or ""), match[4] if method == "POST" else ""
+
+
+def make_rest_handler(repository: ModelRepository, metrics_path: str | None = None):
     class Handler(BaseHTTPRequestHandler):
         server_version = "TFServingStandIn/1"
 
@@ -867,13 +895,21 @@ def make_rest_handler(repository: ModelRepository):
             path = urllib.parse.urlsplit(self.path).path
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
+            if metrics_path is not None and path == metrics_path:
+                # Any method, as TF Serving registers the handler for the path alone.
+                return self._reply(200, repository.metrics.page(), "text/plain")
             if not _API_PATH.fullmatch(path):
                 # No handler for the path: the HTTP server's own 404, not a JSON error.
                 return self._reply(404, "Not Found\n", "text/plain")
+            start = time.perf_counter()
+            model_name, api = _model_and_method(method, path)
             try:
-                return self._reply(200, process_rest(repository, method, path, body))
+                answer = process_rest(repository, method, path, body)
             except ServingError as err:
+                repository.metrics.request(model_name, err.code, api, "REST", 0)
                 return self._reply(err.http_status, json.dumps({"error": err.message}, indent=4))
+            repository.metrics.request(model_name, "OK", api, "REST", (time.perf_counter() - start) * 1e6)
+            return self._reply(200, answer)
 
         def do_GET(self):
             self._route("GET")
@@ -903,21 +939,28 @@ def _grpc_servicers(repository: ModelRepository):
         prediction_service_pb2_grpc,
     )
 
-    def call(method, request, context):
+    def call(method, request, context, api: str | None = None):
+        start = time.perf_counter()
         try:
-            return method(request)
+            response = method(request)
         except ServingError as err:
+            if api:
+                repository.metrics.request(request.model_spec.name, err.code, api, "GRPC", 0)
             context.abort(getattr(grpc.StatusCode, err.code), err.message)
+        if api:
+            repository.metrics.request(request.model_spec.name, "OK", api, "GRPC",
+                                       (time.perf_counter() - start) * 1e6)
+        return response
 
     class Prediction(prediction_service_pb2_grpc.PredictionServiceServicer):
         def Predict(self, request, context):
-            return call(repository.predict, request, context)
+            return call(repository.predict, request, context, "Predict")
 
         def Classify(self, request, context):
-            return call(repository.classify, request, context)
+            return call(repository.classify, request, context, "Classify")
 
         def Regress(self, request, context):
-            return call(repository.regress, request, context)
+            return call(repository.regress, request, context, "Regress")
 
         def MultiInference(self, request, context):
             return call(repository.multi_inference, request, context)
@@ -946,7 +989,7 @@ class StandInServer:
 
     def __init__(self, model_name: str, base_path: str, host: str = "127.0.0.1",
                  rest_port: int = 8501, grpc_port: int = 8500, poll_seconds: float = 2.0,
-                 request_log_dir: str | None = None):
+                 request_log_dir: str | None = None, metrics_path: str | None = None):
         import grpc
 
         from serving.request_log import RequestLogger
@@ -954,7 +997,8 @@ class StandInServer:
         logger = RequestLogger(request_log_dir) if request_log_dir else None
         self.repository = ModelRepository(model_name, base_path, logger)
         self.repository.refresh()
-        self._rest = ThreadingHTTPServer((host, rest_port), make_rest_handler(self.repository))
+        self.metrics_path = metrics_path
+        self._rest = ThreadingHTTPServer((host, rest_port), make_rest_handler(self.repository, metrics_path))
         self._grpc = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
         _grpc_servicers(self.repository)(self._grpc)
         self.grpc_port = self._grpc.add_insecure_port(f"{host}:{grpc_port}")
@@ -994,7 +1038,8 @@ class StandInServer:
 
 
 def serve_forever(model_name: str, base_path: str, host: str, rest_port: int, grpc_port: int,
-                  poll_seconds: float, request_log_dir: str | None = None) -> None:
+                  poll_seconds: float, request_log_dir: str | None = None,
+                  metrics_path: str | None = None) -> None:
     """Runs the stand-in until SIGINT or SIGTERM, then leaves the process at once.
 
     Leaving with os._exit skips the interpreter's final garbage collection, which can crash
@@ -1008,13 +1053,15 @@ def serve_forever(model_name: str, base_path: str, host: str, rest_port: int, gr
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     server = StandInServer(model_name, base_path, host, rest_port, grpc_port, poll_seconds,
-                           request_log_dir).start()
+                           request_log_dir, metrics_path).start()
     version = server.repository.refresh()
     print(f"TF Serving stand-in (not tensorflow_model_server) serving model '{model_name}' "
           f"{f'version {version}' if version else '(no version yet)'} from {base_path}\n"
           f"REST: http://{host}:{server.rest_port}  gRPC: {host}:{server.grpc_port}", flush=True)
     if request_log_dir:
         print(f"logging requests to {server.repository.request_logger.path}", flush=True)
+    if metrics_path:
+        print(f"Prometheus metrics: http://{host}:{server.rest_port}{metrics_path}", flush=True)
     stop.wait()
     server.stop()
     sys.stdout.flush()

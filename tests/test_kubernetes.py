@@ -33,9 +33,38 @@ def test_the_shared_volume_is_the_pipelines_pvc(deployment):
     assert pvc["metadata"]["name"] == kf.pvc
     pod = deployment["spec"]["template"]["spec"]
     [volume] = [v for v in pod["volumes"] if "persistentVolumeClaim" in v]
-    assert volume["persistentVolumeClaim"] == {"claimName": kf.pvc, "readOnly": True}
-    [mount] = [m for m in pod["containers"][0]["volumeMounts"] if m["name"] == volume["name"]]
+    assert volume["persistentVolumeClaim"] == {"claimName": kf.pvc}
+    serving, proxy = pod["containers"]
+    [mount] = [m for m in serving["volumeMounts"] if m["name"] == volume["name"]]
     assert mount == {"name": volume["name"], "mountPath": kf.mount_path, "readOnly": True}
+    [mount] = [m for m in proxy["volumeMounts"] if m["name"] == volume["name"]]
+    assert mount == {"name": volume["name"], "mountPath": kf.mount_path}  # the request log is written there
+
+
+def _flags(args) -> dict[str, str]:
+    return dict(a.removeprefix("--").split("=", 1) for a in args if a.startswith("--") and "=" in a)
+
+
+def test_rest_calls_pass_the_request_log_and_metrics_are_scraped_from_tf_serving(deployment, taxi_config):
+    from serving.metrics import read_monitoring_config
+
+    kf = KubeflowConfig()
+    pod = deployment["spec"]["template"]
+    serving, proxy = pod["spec"]["containers"]
+    tfs, logger = _flags(serving["args"]), _flags(proxy["args"])
+    assert logger["upstream"] == f"http://127.0.0.1:{tfs['rest_api_port']}"
+    assert logger["log-dir"] == f"{kf.mount_path}/requests/{taxi_config.model_name}"
+    service = yaml.safe_load((KUBERNETES / "serving/base/service.yaml").read_text())
+    [http] = [p for p in service["spec"]["ports"] if p["name"] == "http"]
+    [target] = [p for p in proxy["ports"] if p["name"] == http["targetPort"]]
+    assert target["containerPort"] == int(logger["port"]) == http["port"]
+    # TF Serving reads monitoring.config from the ConfigMap; Prometheus scrapes its REST port.
+    [config] = [m for m in serving["volumeMounts"] if m["name"] == "config"]
+    assert tfs["monitoring_config_file"] == f"{config['mountPath']}/monitoring.config"
+    annotations = pod["metadata"]["annotations"]
+    assert annotations["prometheus.io/port"] == tfs["rest_api_port"]
+    path = read_monitoring_config(str(KUBERNETES / "serving/base/monitoring.config"))
+    assert annotations["prometheus.io/path"] == path and annotations["prometheus.io/scrape"] == "true"
 
 
 def test_probes_poll_the_model_status_and_new_pushes_are_picked_up(deployment, taxi_config):

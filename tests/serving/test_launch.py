@@ -36,6 +36,15 @@ def test_the_official_image_when_an_engine_has_it():
                            "-e", "MODEL_NAME=taxi", launch.OFFICIAL_IMAGE, "--file_system_poll_wait_seconds=2")
 
 
+def test_the_monitoring_config_file_reaches_tf_serving():
+    binary = _choose(found=("tensorflow_model_server",), monitoring_config_file="/etc/m.config")
+    assert binary.argv[-1] == "--monitoring_config_file=/etc/m.config"
+    container = _choose(found=("podman",), images={("/usr/bin/podman", launch.OFFICIAL_IMAGE)},
+                        monitoring_config_file="/etc/m.config")
+    assert f"/etc/m.config:{launch.CONTAINER_MONITORING_FILE}:ro" in container.argv
+    assert container.argv[-1] == f"--monitoring_config_file={launch.CONTAINER_MONITORING_FILE}"
+
+
 def test_the_stand_in_when_nothing_else_is_there():
     assert _choose(found=("docker",)).kind == "standin"
     # Free ports (0) cannot be published by a container: the stand-in takes them.
