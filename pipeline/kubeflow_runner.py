@@ -9,7 +9,8 @@ compiler leaves out for the open-source KFP 2.x backend:
   is an input parameter of ExampleGen: KFP's cache key holds a task's parameters and input
   artifacts but not the files a path names (backend/src/v2/cacheutils/cache.go
   GenerateCacheKey), so new data is a cache miss and unchanged data a hit;
-- per-component CPU/memory requests and limits (Transform and Trainer bigger than the rest),
+- per-component CPU/memory requests and limits (Transform and Trainer bigger than the rest) through TFX's
+  `with_platform_config`,
   accelerators in the old and new fields, node selector and tolerations for the Trainer;
 - the kfp-kubernetes platform spec: the PVC that holds the data, the serving directory and the
   accepted statistics, mounted in every step, the image pull policy, secrets as environment
@@ -85,10 +86,16 @@ def build(config: PipelineConfig, defaults: dict[str, str]):
     if config.serving_check.infra_validator is InfraValidation.ALWAYS:
         raise ConfigError("serving_check.infra_validator is 'always', but TFX's Kubeflow V2 compiler does "
                           "not support InfraValidator; set it to auto (the in-process serving check runs)")
-    return create_pipeline(config, pipeline_root=kf.pipeline_root,
-                           serving_dir=kf.serving_dir(config.model_name),
-                           beam_pipeline_args=config.beam.args(), runtime_parameters=parameters,
-                           state_dir=f"{kf.state_root.rstrip('/')}/{config.pipeline_name}")
+    pipeline = create_pipeline(config, pipeline_root=kf.pipeline_root,
+                               serving_dir=kf.serving_dir(config.model_name),
+                               beam_pipeline_args=config.beam.args(), runtime_parameters=parameters,
+                               state_dir=f"{kf.state_root.rstrip('/')}/{config.pipeline_name}")
+    for component in pipeline.components:
+        # TFX's compiler copies a component's platform config into its container's resources.
+        spec = resource_spec(config, component.id)
+        if spec is not None:
+            component.with_platform_config(spec)
+    return pipeline
 
 
 def check_image(config: PipelineConfig) -> None:
@@ -120,7 +127,7 @@ def compile_job(config: PipelineConfig, allow_local_image: bool = False) -> dict
     job["runtimeConfig"]["gcsOutputDirectory"] = config.kubeflow.pipeline_root
     _use_kfp_executor(job["pipelineSpec"])
     _add_data_fingerprint(job["pipelineSpec"], config)
-    _set_resources(job["pipelineSpec"], config)
+    _fill_missing_resources(job["pipelineSpec"], config)
     for task in UNCACHED_TASKS:
         _disable_cache(job["pipelineSpec"], task)
     return job
@@ -154,6 +161,8 @@ def _use_kfp_executor(spec: dict[str, Any]) -> None:
 
 def _add_data_fingerprint(spec: dict[str, Any], config: PipelineConfig) -> None:
     """The DataFingerprint step (pipeline/kfp_fingerprint.py), uncached, feeding ExampleGen."""
+    from google.protobuf import json_format
+
     from pipeline.kfp_fingerprint import COMMAND
     from pipeline.pipeline import example_gen_input
 
@@ -165,10 +174,13 @@ def _add_data_fingerprint(spec: dict[str, Any], config: PipelineConfig) -> None:
         "inputDefinitions": {"parameters": {"data_root": {"parameterType": "STRING"}}},
         "outputDefinitions": {"parameters": {"fingerprint": {"parameterType": "STRING"}}},
     }
-    spec["deploymentSpec"]["executors"][label] = {"container": {
-        "image": config.kubeflow.image, "command": list(COMMAND),
-        "args": ["--input-base", "{{$.inputs.parameters['data_root']}}", *patterns,
-                 "--output-file", "{{$.outputs.parameters['fingerprint'].output_file}}"]}}
+    container = {"image": config.kubeflow.image, "command": list(COMMAND),
+                 "args": ["--input-base", "{{$.inputs.parameters['data_root']}}", *patterns,
+                          "--output-file", "{{$.outputs.parameters['fingerprint'].output_file}}"]}
+    resources = resource_spec(config, FINGERPRINT_TASK)
+    if resources is not None:
+        container["resources"] = json_format.MessageToDict(resources)
+    spec["deploymentSpec"]["executors"][label] = {"container": container}
     tasks = spec["root"]["dag"]["tasks"]
     tasks[FINGERPRINT_TASK] = {
         "componentRef": {"name": FINGERPRINT_TASK}, "taskInfo": {"name": FINGERPRINT_TASK},
@@ -187,33 +199,59 @@ def _resources_for(config: PipelineConfig, task: str) -> dict[str, Any]:
     return dict(resources.get(task, resources.get("default", {})))
 
 
-def _set_resources(spec: dict[str, Any], config: PipelineConfig) -> None:
-    """CPU, memory and accelerators in the container specs, the way the KFP SDK writes them."""
-    from kfp.compiler import compiler_utils
+_MEMORY_UNITS = {"": 1, "k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18,
+                 "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
+
+
+def cpu_cores(quantity: str) -> float:
+    """A Kubernetes CPU quantity ("500m", "2") in cores."""
+    return float(quantity[:-1]) / 1000 if quantity.endswith("m") else float(quantity)
+
+
+def memory_gb(quantity: str) -> float:
+    """A Kubernetes memory quantity ("512Mi", "4G") in GB, the unit of ResourceSpec's float fields."""
+    number = quantity.rstrip("".join(set("".join(_MEMORY_UNITS))))
+    unit = quantity[len(number):]
+    if unit not in _MEMORY_UNITS:
+        raise ValueError(f"memory quantity {quantity!r}: unknown unit {unit!r}")
+    return float(number) * _MEMORY_UNITS[unit] / 10**9
+
+
+def resource_spec(config: PipelineConfig, task: str):
+    """The task's CPU, memory and accelerators as KFP's ResourceSpec, or None for none.
+
+    The string fields (resourceCpuLimit, ...) are what KFP 2.x reads; the float fields and the
+    accelerator's type/count are their deprecated forms, which KFP 2.2 and 2.3 still read.
+    """
+    from kfp.pipeline_spec import pipeline_spec_pb2
+
+    spec_class = pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.ResourceSpec
+    wanted = _resources_for(config, task)
+    spec = spec_class()
+    for kind, to_float in (("cpu", cpu_cores), ("memory", memory_gb)):
+        for bound in ("request", "limit"):
+            value = wanted.get(f"{kind}_{bound}")
+            if value is not None:
+                setattr(spec, f"resource_{kind}_{bound}", str(value))
+                setattr(spec, f"{kind}_{bound}", to_float(str(value)))
+    if wanted.get("accelerator_count"):
+        kind, count = str(wanted.get("accelerator_type", "nvidia.com/gpu")), int(wanted["accelerator_count"])
+        spec.accelerator.resource_type, spec.accelerator.resource_count = kind, str(count)
+        spec.accelerator.type, spec.accelerator.count = kind, count
+    return spec if spec.ByteSize() else None
+
+
+def _fill_missing_resources(spec: dict[str, Any], config: PipelineConfig) -> None:
+    """Resources for the containers TFX's compiler built without the platform config: it drops it
+    for file-based ExampleGens (step_builder.py `_build_file_based_example_gen_spec`)."""
+    from google.protobuf import json_format
 
     executors = spec["deploymentSpec"]["executors"]
     for task, label in executor_labels(spec).items():
         container = executors[label].get("container")
-        if container is None:
-            continue
-        wanted = _resources_for(config, task)
-        out: dict[str, Any] = {}
-        for kind in ("cpu", "memory"):
-            for bound in ("request", "limit"):
-                value = wanted.get(f"{kind}_{bound}")
-                if value is None:
-                    continue
-                value = str(value)
-                camel = bound.capitalize()
-                out[f"resource{kind.capitalize()}{camel}"] = value
-                to_float = compiler_utils._cpu_to_float if kind == "cpu" else compiler_utils._memory_to_float
-                out[f"{kind}{camel}"] = to_float(value)
-        if wanted.get("accelerator_count"):
-            kind, count = str(wanted.get("accelerator_type", "nvidia.com/gpu")), int(wanted["accelerator_count"])
-            # KFP 2.4+ read resourceType/resourceCount; 2.2 and 2.3 only the deprecated type/count.
-            out["accelerator"] = {"resourceType": kind, "resourceCount": str(count), "type": kind, "count": count}
-        if out:
-            container["resources"] = out
+        resources = resource_spec(config, task)
+        if container is not None and "resources" not in container and resources is not None:
+            container["resources"] = json_format.MessageToDict(resources)
 
 
 def _disable_cache(spec: dict[str, Any], task: str) -> None:

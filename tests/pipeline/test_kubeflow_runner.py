@@ -68,9 +68,10 @@ def test_transform_and_trainer_get_more_resources(compiled):
     labels = kubeflow_runner.executor_labels(spec)
     resources = {task: executors[label]["container"]["resources"] for task, label in labels.items()}
     assert resources["Pusher"] == {"cpuRequest": 0.5, "resourceCpuRequest": "500m"}
+    assert resources["ExampleGen"] == resources["Pusher"]  # TFX drops it for ExampleGen; we add it
     # KFP 2.4+ read resourceType/resourceCount, 2.2 and 2.3 the deprecated type/count
     assert resources["Trainer"]["accelerator"] == {"resourceType": "nvidia.com/gpu", "resourceCount": "1",
-                                                   "type": "nvidia.com/gpu", "count": 1}
+                                                   "type": "nvidia.com/gpu", "count": "1"}
 
 
 def test_default_resources_give_transform_and_trainer_more():
@@ -224,3 +225,13 @@ def test_infra_validator_always_is_refused_for_kubeflow_which_tfx_cannot_compile
         config.serving_check, infra_validator=InfraValidation.ALWAYS))
     with pytest.raises(ConfigError, match="Kubeflow V2 compiler does not support InfraValidator"):
         kubeflow_runner.compile_job(always)
+
+
+@pytest.mark.parametrize("quantity, cores", [("500m", 0.5), ("2", 2.0), ("1.5", 1.5)])
+def test_cpu_quantities(quantity, cores):
+    assert kubeflow_runner.cpu_cores(quantity) == cores
+
+
+@pytest.mark.parametrize("quantity, gb", [("4G", 4.0), ("512M", 0.512), ("1Gi", 1.073741824), ("16Gi", 17.179869184)])
+def test_memory_quantities_in_gb(quantity, gb):
+    assert kubeflow_runner.memory_gb(quantity) == pytest.approx(gb)
