@@ -181,8 +181,8 @@ def scan(config: PipelineConfig, path: str, header: list[str], summary: DataSumm
     """Reads every row of one CSV file once (streamed) and adds what it finds to `summary`.
 
     Raises ConfigError for the first row with the wrong field count, a cell that is not UTF-8,
-    text in a numeric column, or a number a float32 cannot hold; missing labels, empty features
-    and a constant label are judged once every file is read (`judge`).
+    text in a numeric column, or a number a float32 cannot hold; missing labels, the row count,
+    empty features and a constant label are judged once every file is read (`judge`).
     """
     markers = {m.strip() for m in config.data.missing_values}
     numeric = set(numeric_columns(config))
@@ -247,7 +247,7 @@ def _check_number(path: str, line: int, column: str, cell: str) -> None:
 
 
 def judge(config: PipelineConfig, summary: DataSummary, source: str) -> None:
-    """What only the whole data can show: missing labels, empty features, one class, too few rows."""
+    """What only the whole data can show: missing labels, too few rows, empty features, one class."""
     label = config.label
     label_text = " and ".join(f"'{c}'" for c in label_sources(config))
     if not summary.rows:
@@ -259,6 +259,18 @@ def judge(config: PipelineConfig, summary: DataSummary, source: str) -> None:
         raise ConfigError(f"the label (from {label_text}) is missing in {summary.label_missing} of "
                           f"{summary.rows} rows (first: {summary.first_label_missing}); fill them, or "
                           "set label.missing: drop to leave those rows out")
+    data = config.data
+    buckets = {"train": data.train_buckets, "eval": data.eval_buckets, "test": data.test_buckets}
+    total = sum(buckets.values())
+    needed = math.ceil(MIN_ROWS_PER_SPLIT * total / min(buckets.values()))
+    if summary.rows_kept < needed:
+        dropped = f" ({summary.label_missing} without a label dropped)" if label.missing == "drop" \
+            and summary.label_missing else ""
+        smallest = min(buckets, key=buckets.get)
+        raise ConfigError(f"{source} has {summary.rows_kept} rows{dropped}; the "
+                          f"{':'.join(str(b) for b in buckets.values())} train:eval:test split needs at "
+                          f"least {needed} so that the {smallest} split expects {MIN_ROWS_PER_SPLIT}; "
+                          "add rows, or give that split more of data.*_buckets")
     for name in config.features:
         if not summary.present.get(name):
             raise ConfigError(f"feature '{name}' has no value in any of the {summary.rows_kept} rows of "
@@ -272,18 +284,6 @@ def judge(config: PipelineConfig, summary: DataSummary, source: str) -> None:
                 f"{label.column} > 0.5")
         raise ConfigError(f"label '{label.name}' is {only} in all {summary.rows_kept} rows of {source} "
                           f"({rule}); a classifier needs both classes: check label.column and its rule")
-    data = config.data
-    buckets = {"train": data.train_buckets, "eval": data.eval_buckets, "test": data.test_buckets}
-    total = sum(buckets.values())
-    needed = math.ceil(MIN_ROWS_PER_SPLIT * total / min(buckets.values()))
-    if summary.rows_kept < needed:
-        dropped = f" ({summary.label_missing} without a label dropped)" if label.missing == "drop" \
-            and summary.label_missing else ""
-        smallest = min(buckets, key=buckets.get)
-        raise ConfigError(f"{source} has {summary.rows_kept} rows{dropped}; the "
-                          f"{':'.join(str(b) for b in buckets.values())} train:eval:test split needs at "
-                          f"least {needed} so that the {smallest} split expects {MIN_ROWS_PER_SPLIT}; "
-                          "add rows, or give that split more of data.*_buckets")
 
 
 def check_names(config: PipelineConfig, source: str) -> None:
