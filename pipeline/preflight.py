@@ -211,7 +211,7 @@ def scan(config: PipelineConfig, path: str, header: list[str], summary: DataSumm
                     if cell.strip() in markers:
                         continue
                     if column.numeric:
-                        _check_number(path, line, column_name, cell)
+                        _check_number(path, line, column_name, cell, column_name in sources)
                     values[column_name] = cell
                 missing = [c for c in sources if row[columns[c].index].strip() in markers]
                 if missing:
@@ -234,12 +234,14 @@ def scan(config: PipelineConfig, path: str, header: list[str], summary: DataSumm
     return summary
 
 
-def _check_number(path: str, line: int, column: str, cell: str) -> None:
+def _check_number(path: str, line: int, column: str, cell: str, label: bool) -> None:
     number = _number(cell)
     if number is None:
+        fix = ("set label.positive_values to the values of the positive class" if label
+               else "make the feature categorical")
         raise ConfigError(f"data file {path}, line {line}, column '{column}': '{cell}' is not a number, "
                           f"but '{column}' is read as one; fix the value, add it to data.missing_values "
-                          "if it marks a missing value, or make the feature categorical")
+                          f"if it marks a missing value, or {fix}")
     if not math.isfinite(number) or abs(number) > FLOAT32_MAX:
         what = "is not finite" if not math.isfinite(number) else "overflows a 32-bit float"
         raise ConfigError(f"data file {path}, line {line}, column '{column}': '{cell}' {what}; "

@@ -140,10 +140,11 @@ def test_missing_value_markers_are_not_text(tmp_path):
         check_data(_config(path, "data.missing_values=['']"))
 
 
-@pytest.mark.parametrize("column", ["fare", "tips"])  # a numeric feature, the label
-def test_text_in_a_numeric_column_names_file_line_column_and_value(tmp_path, column):
+@pytest.mark.parametrize("column, fix", [("trip_miles", "make the feature categorical"),
+                                         ("tips", "set label.positive_values")])  # a feature, the label
+def test_text_in_a_numeric_column_names_file_line_column_and_value(tmp_path, column, fix):
     path = _write(tmp_path, _with(column, lambda n, v: "twelve" if n == 7 else v))
-    with pytest.raises(ConfigError, match=rf"data.csv, line 8, column '{column}': 'twelve' is not a number"):
+    with pytest.raises(ConfigError, match=rf"data.csv, line 8, column '{column}': 'twelve' is not a number.* {fix}"):
         check_data(_config(path))
 
 
