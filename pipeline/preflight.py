@@ -190,7 +190,10 @@ def scan(config: PipelineConfig, path: str, header: list[str], summary: DataSumm
     columns = {name: _Column(positions[name], name in numeric) for name in required_columns(config)}
     sources = label_sources(config)
     drop = config.label.missing == "drop"
-    name = os.path.basename(path)
+    # A 0/1 label column holding text most likely names its classes in words.
+    hint = {name: "make the feature categorical" for name in config.features}
+    if not config.label.greater_than_fraction_of:
+        hint[config.label.column] = "set label.positive_values to the values of the positive class"
     line = 0
     try:
         with open_csv(path) as f:
@@ -211,17 +214,17 @@ def scan(config: PipelineConfig, path: str, header: list[str], summary: DataSumm
                     if cell.strip() in markers:
                         continue
                     if column.numeric:
-                        _check_number(path, line, column_name, cell, column_name in sources)
+                        _check_number(path, line, column_name, cell, hint.get(column_name))
                     values[column_name] = cell
                 missing = [c for c in sources if row[columns[c].index].strip() in markers]
                 if missing:
                     summary.label_missing += 1
                     summary.first_label_missing = summary.first_label_missing or \
-                        f"{name}, line {line}, column '{missing[0]}'"
+                        f"{path}, line {line}, column '{missing[0]}'"
                     if drop:
                         continue
                 else:
-                    summary.label_classes.setdefault(_label_class(config, values), f"{name}, line {line}")
+                    summary.label_classes.setdefault(_label_class(config, values), f"{path}, line {line}")
                 summary.rows_kept += 1
                 for column_name in values:
                     summary.present[column_name] = summary.present.get(column_name, 0) + 1
@@ -234,14 +237,13 @@ def scan(config: PipelineConfig, path: str, header: list[str], summary: DataSumm
     return summary
 
 
-def _check_number(path: str, line: int, column: str, cell: str, label: bool) -> None:
+def _check_number(path: str, line: int, column: str, cell: str, fix: str | None) -> None:
     number = _number(cell)
     if number is None:
-        fix = ("set label.positive_values to the values of the positive class" if label
-               else "make the feature categorical")
         raise ConfigError(f"data file {path}, line {line}, column '{column}': '{cell}' is not a number, "
-                          f"but '{column}' is read as one; fix the value, add it to data.missing_values "
-                          f"if it marks a missing value, or {fix}")
+                          f"but '{column}' is read as one; fix the value"
+                          + (f", add it to data.missing_values if it marks a missing value, or {fix}" if fix
+                             else " or add it to data.missing_values if it marks a missing value"))
     if not math.isfinite(number) or abs(number) > FLOAT32_MAX:
         what = "is not finite" if not math.isfinite(number) else "overflows a 32-bit float"
         raise ConfigError(f"data file {path}, line {line}, column '{column}': '{cell}' {what}; "
