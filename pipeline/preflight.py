@@ -78,12 +78,20 @@ def required_columns(config: PipelineConfig) -> list[str]:
     return list(dict.fromkeys([*label_sources(config), *config.features]))
 
 
+def task(config: PipelineConfig) -> str:
+    """binary, multiclass or regression: `label.task`, which the task types add to LabelSpec
+    (a LabelSpec without it is binary)."""
+    value = getattr(config.label, "task", "binary")
+    return getattr(value, "value", value)
+
+
 def numeric_columns(config: PipelineConfig) -> list[str]:
     """Columns read as numbers: numeric and bucketized features, and the label's columns where
-    the label rule compares numbers (0/1 classes, or greater_than_fraction_of)."""
+    the label is a number (regression) or its rule compares numbers (binary 0/1 classes, or
+    greater_than_fraction_of); multiclass classes may be text."""
     columns = [name for name, spec in config.features.items()
                if spec.type in (FeatureType.NUMERIC, FeatureType.BUCKETIZED)]
-    if not config.label.positive_values:
+    if task(config) == "regression" or (task(config) == "binary" and not config.label.positive_values):
         columns.extend(label_sources(config))
     return list(dict.fromkeys(columns))
 
@@ -168,8 +176,13 @@ def _number(cell: str) -> float | None:
 
 
 def _label_class(config: PipelineConfig, values: dict[str, str]) -> object:
-    """The class the label rule gives a row (models/preprocessing.py `_label`)."""
+    """The class the label rule gives a row (models/preprocessing.py `_label`); for multiclass
+    the value, for regression the number."""
     label = config.label
+    if task(config) == "multiclass":
+        return values[label.column].strip()
+    if task(config) == "regression":
+        return float(values[label.column])
     if label.greater_than_fraction_of:
         return int(float(values[label.column]) > label.fraction * float(values[label.greater_than_fraction_of]))
     if label.positive_values:
@@ -192,7 +205,7 @@ def scan(config: PipelineConfig, path: str, header: list[str], summary: DataSumm
     drop = config.label.missing == "drop"
     # A 0/1 label column holding text most likely names its classes in words.
     hint = {name: "make the feature categorical" for name in config.features}
-    if not config.label.greater_than_fraction_of:
+    if task(config) == "binary" and not config.label.greater_than_fraction_of:
         hint[config.label.column] = "set label.positive_values to the values of the positive class"
     line = 0
     try:
@@ -223,7 +236,7 @@ def scan(config: PipelineConfig, path: str, header: list[str], summary: DataSumm
                         f"{path}, line {line}, column '{missing[0]}'"
                     if drop:
                         continue
-                else:
+                elif len(summary.label_classes) < 2:  # two classes (values) are all `judge` asks for
                     summary.label_classes.setdefault(_label_class(config, values), f"{path}, line {line}")
                 summary.rows_kept += 1
                 for column_name in values:
@@ -282,6 +295,9 @@ def judge(config: PipelineConfig, summary: DataSummary, source: str) -> None:
                               "or fill the column")
     if len(summary.label_classes) == 1:
         (only, _), = summary.label_classes.items()
+        if task(config) != "binary":
+            raise ConfigError(f"label column '{label.column}' is {only!r} in all {summary.rows_kept} rows of "
+                              f"{source}; a model cannot learn from one value: check label.column")
         rule = (f"{label.column} > {label.fraction} * {label.greater_than_fraction_of}"
                 if label.greater_than_fraction_of else
                 f"{label.column} in {list(label.positive_values)}" if label.positive_values else

@@ -196,6 +196,31 @@ def test_a_constant_label(tmp_path, overrides, rule):
         check_data(_config(path, *overrides))
 
 
+def _with_task(config, task, **label):
+    """`config` with label.task, as the task types add it to LabelSpec."""
+    import dataclasses
+
+    from pipeline.config import LabelSpec
+
+    @dataclasses.dataclass(frozen=True)
+    class TaskLabel(LabelSpec):
+        task: str = "binary"
+
+    options = {**dataclasses.asdict(config.label), "greater_than_fraction_of": None, **label}
+    return dataclasses.replace(config, label=TaskLabel(**options, task=task))
+
+
+def test_the_label_checks_follow_the_task(tmp_path):
+    words = _write(tmp_path, _with("tips", lambda n, v: "high" if n % 2 else "low"), name="words.csv")
+    assert check_data(_with_task(_config(words), "multiclass"))  # classes may be words
+    with pytest.raises(ConfigError, match="line 2, column 'tips': 'high' is not a number"):
+        check_data(_with_task(_config(words), "regression"))
+    constant = _write(tmp_path, _with("tips", lambda n, v: "2.5"), name="constant.csv")
+    with pytest.raises(ConfigError, match=r"label column 'tips' is 2.5 in all 80 rows .*cannot learn from one value"):
+        check_data(_with_task(_config(constant), "regression"))
+    assert check_data(_with_task(_config(TINY_CSV), "regression"))
+
+
 def test_fewer_rows_than_the_splits_need(tmp_path):
     path = _write(tmp_path, _rows()[:9])
     with pytest.raises(ConfigError, match=r"has 8 rows; the 8:1:1 train:eval:test split needs at least 50 "
