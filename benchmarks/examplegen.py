@@ -74,9 +74,10 @@ def compare(data_dir: str, work: str, repeats: int, beam_args: list[str]) -> str
 
 
 def run_executor(executor_class, data_dir: str, out_dir: str, buckets: dict[str, int],
-                 beam_args: list[str]) -> float:
-    """An ExampleGen executor's `Do` on the CSV files of `data_dir`, hash-split into `buckets`
-    (split name: hash buckets); returns its seconds."""
+                 beam_args: list[str], pattern: str = "*.csv", custom_config=None) -> float:
+    """An ExampleGen executor's `Do` on the `pattern` files of `data_dir`, hash-split into
+    `buckets` (split name: hash buckets), with an optional example_gen_pb2.CustomConfig;
+    returns its seconds."""
     from tfx.proto import example_gen_pb2
     from tfx.types import standard_artifacts
     from tfx.types import standard_component_specs as specs
@@ -87,13 +88,15 @@ def run_executor(executor_class, data_dir: str, out_dir: str, buckets: dict[str,
     properties = {
         specs.INPUT_BASE_KEY: data_dir,
         specs.INPUT_CONFIG_KEY: proto_utils.proto_to_json(example_gen_pb2.Input(
-            splits=[example_gen_pb2.Input.Split(name="single_split", pattern="*.csv")])),
+            splits=[example_gen_pb2.Input.Split(name="single_split", pattern=pattern)])),
         specs.OUTPUT_CONFIG_KEY: proto_utils.proto_to_json(example_gen_pb2.Output(
             split_config=example_gen_pb2.SplitConfig(splits=[
                 example_gen_pb2.SplitConfig.Split(name=name, hash_buckets=n) for name, n in buckets.items()]))),
         specs.OUTPUT_DATA_FORMAT_KEY: example_gen_pb2.FORMAT_TF_EXAMPLE,
         specs.OUTPUT_FILE_FORMAT_KEY: example_gen_pb2.FORMAT_TFRECORDS_GZIP,
     }
+    if custom_config is not None:
+        properties[specs.CUSTOM_CONFIG_KEY] = proto_utils.proto_to_json(custom_config)
     started = time.monotonic()
     executor_class(executor_class.Context(beam_pipeline_args=beam_args)).Do(
         {}, {specs.EXAMPLES_KEY: [examples]}, properties)

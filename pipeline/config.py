@@ -86,6 +86,12 @@ class LabelSpec:
     positive_values: tuple[str, ...] = ()
     greater_than_fraction_of: str | None = None
     fraction: float = 0.2
+    # Rows whose label (or greater_than_fraction_of) is missing: "error" stops the run before
+    # any component (pipeline/preflight.py); "drop" makes ExampleGen leave them out.
+    missing: str = "error"
+
+
+LABEL_MISSING = ("error", "drop")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,6 +105,8 @@ class DataConfig:
     # Each run reads the newest `rolling_spans` spans; a new drop is a new span.
     span_pattern: str | None = None
     rolling_spans: int = 1
+    # CSV cells that mean "no value", for every column type (spaces around them are ignored).
+    missing_values: tuple[str, ...] = ("", "NA", "N/A", "NaN", "null")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -177,13 +185,23 @@ class BeamConfig:
     """Beam options. DirectRunner locally; other runners take their flags in `extra_args`."""
 
     runner: str = "DirectRunner"
-    direct_running_mode: str = "multi_processing"  # in_memory | multi_threading | multi_processing
-    direct_num_workers: int = 2                    # 0: one per core
+    # in_memory was the fastest mode on the bundled ~15k-row sample (README, Beam runners);
+    # at 150k rows and more multi_processing with a worker per core (0) was faster.
+    direct_running_mode: str = "in_memory"  # in_memory | multi_threading | multi_processing
+    direct_num_workers: int = 1             # 0: one per core
     # With DirectRunner's multi_processing: keep the worker processes alive from one Beam
     # component to the next instead of starting new ones for each (pipeline/beam_workers.py).
     # Other modes and runners ignore it.
-    reuse_workers: bool = False
-    extra_args: tuple[str, ...] = ()                # e.g. --project=..., --region=..., --temp_location=...
+    reuse_workers: bool = True
+    # Another runner's flags (e.g. --project=..., --region=..., --temp_location=...) replace
+    # these, which skip work a DirectRunner run does not need: with an SDK image named, TFX
+    # does not build an sdist of itself per Beam component; with update_compatibility_version
+    # (the installed Beam's version: no behaviour change) DirectRunner does not first try
+    # Prism, which it would download from GitHub; no_pipeline_type_check skips Beam's
+    # construction-time type-hint checks of the library transforms.
+    extra_args: tuple[str, ...] = ("--sdk_container_image=localhost/tfx-kfp-pipeline:latest",
+                                   "--update_compatibility_version=2.77.0",
+                                   "--no_pipeline_type_check")
 
     def args(self) -> list[str]:
         if self.runner != "DirectRunner":
@@ -388,7 +406,13 @@ def _parse_override(text: str) -> tuple[list[str], Any]:
     if not sep or not key.strip():
         raise ConfigError(f"override '{text}' is not of the form KEY=VALUE "
                           "(for example trainer.train_steps=200)")
-    return key.strip().split("."), yaml.safe_load(value) if value.strip() else None
+    try:
+        parsed = yaml.safe_load(value) if value.strip() else None
+    except yaml.YAMLError as err:
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ConfigError(f"override '{text}': the value is not valid YAML ({problem}); "
+                          f"quote it to pass it as text, e.g. --set '{key.strip()}=\"{value}\"'") from None
+    return key.strip().split("."), parsed
 
 
 def apply_overrides(raw: dict, overrides: list[str]) -> dict:
@@ -494,6 +518,8 @@ def validate(config: PipelineConfig) -> None:
         raise ConfigError(f"label.name '{label.name}' clashes with a feature name; choose another")
     if label.greater_than_fraction_of and label.positive_values:
         raise ConfigError("label: give either positive_values or greater_than_fraction_of, not both")
+    if label.missing not in LABEL_MISSING:
+        raise ConfigError(f"label.missing '{label.missing}' is not one of: {', '.join(LABEL_MISSING)}")
     for split in ("train_buckets", "eval_buckets", "test_buckets"):
         if getattr(config.data, split) < 1:
             raise ConfigError(f"data.{split} must be at least 1 (it is a share of hash buckets)")

@@ -267,13 +267,15 @@ def _remove_new_versions(serving_dir: str, before: set[str]) -> None:
 def run(config: PipelineConfig, verbose: bool = False, wait_lock: bool = False) -> str:
     """Runs the whole pipeline locally; returns the log path.
 
-    Raises PipelineFailed, run_lock.LockHeld (another run uses the output directory, and not
-    `wait_lock`) or OSError (the output directory cannot be written).
+    Raises ConfigError (the data or the output directory fail pipeline/preflight.py's checks),
+    PipelineFailed, run_lock.LockHeld (another run uses the output directory, and not
+    `wait_lock`) or OSError (the output directory cannot be written later, e.g. a full disk).
     """
     from pipeline import run_lock
-    from pipeline.preflight import check_data
+    from pipeline.preflight import check_data, check_output
 
     check_data(config)
+    check_output(config)
 
     def waiting(holder: dict) -> None:
         print(f"waiting for the run using {config.output_dir} to end: {run_lock.describe(holder)}", flush=True)

@@ -28,6 +28,7 @@ from components.serving_baseline import ServingBaseline
 from components.serving_check import ServingCheck
 from components.serving_warmup import ServingWarmup
 from models.features import label_columns
+from pipeline import preflight
 from pipeline.config import DataFormat, PipelineConfig, TrainerConfig
 
 # Dotted paths of the model code in the installed package: they resolve the same way in a
@@ -72,7 +73,10 @@ def _example_gen(config: PipelineConfig, data_root: Any = None):
         kwargs["range_config"] = tfx.proto.RangeConfig(
             rolling_range=tfx.proto.RollingRange(num_spans=config.data.rolling_spans))
     if config.data.format is DataFormat.CSV:
-        return CsvExampleGen(**kwargs)
+        # Rows whose label is missing are dropped here with label.missing: drop (preflight
+        # stops the run otherwise): a missing label must never be read as a class.
+        required = preflight.label_sources(config) if config.label.missing == "drop" else ()
+        return CsvExampleGen(missing_values=config.data.missing_values, required_columns=required, **kwargs)
     if config.data.format is DataFormat.TFRECORD:
         return ImportExampleGen(**kwargs)
     return FileBasedExampleGen(custom_executor_spec=executor_spec.BeamExecutorSpec(ParquetExecutor), **kwargs)

@@ -1,16 +1,36 @@
-"""Checks the data a config names before any TFX component starts.
+"""Checks the data a config names, and the output directory, before any TFX component starts.
 
-TFX would fail on these minutes later with a long traceback; here each gets one line that
-says what is wrong and how to fix it.
+TFX would fail on these minutes later with a long traceback, or train on them without a
+word; here each gets one line that says what is wrong (file, line, column, value) and how to
+fix it. CSV files are read once, a row at a time: memory does not grow with the file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import dataclasses
 import glob
+import gzip
+import math
 import os
+import re
+import tempfile
+from typing import IO, Iterator
 
-from pipeline.config import ConfigError, DataFormat, PipelineConfig
+from pipeline.config import ConfigError, DataFormat, FeatureType, PipelineConfig
+
+# The largest finite float32: ExampleGen writes floats as float32, so anything beyond is inf.
+FLOAT32_MAX = 3.4028234663852886e38
+# Each split's expected share of the rows (hash buckets) must be at least this many rows: at
+# an expectation of 5 a split comes out empty with a chance below 1% (e^-5), and an empty
+# split fails Transform or the Evaluator.
+MIN_ROWS_PER_SPLIT = 5
+# A column name that becomes a TensorFlow name (placeholder, Keras input, signature input):
+# TensorFlow's op-name rule, without '/' and '>' (scope separators).
+TF_NAME = re.compile(r"^[A-Za-z0-9.][A-Za-z0-9_.\-]*$")
+_GZIP_MAGIC = b"\x1f\x8b"
+_ZIP_MAGIC = b"PK\x03\x04"
 
 
 def data_files(config: PipelineConfig) -> list[str]:
@@ -31,8 +51,11 @@ def data_files(config: PipelineConfig) -> list[str]:
         files = sorted(f for f in glob.glob(os.path.join(path, config.data.format.file_pattern))
                        if os.path.isfile(f))
         if not files:
+            compressed = config.data.format is DataFormat.CSV and glob.glob(os.path.join(path, "*.csv.gz"))
+            hint = (f" (it holds .csv.gz files: set data.path to one of them, for example "
+                    f"{sorted(compressed)[0]}, or decompress them)") if compressed else ""
             raise ConfigError(f"data directory {path} holds no {config.data.format.file_pattern} "
-                              f"files; put the {config.data.format.value} data there or point "
+                              f"files{hint}; put the {config.data.format.value} data there or point "
                               "data.path elsewhere")
     for f in files:
         if not os.access(f, os.R_OK):
@@ -43,55 +66,254 @@ def data_files(config: PipelineConfig) -> list[str]:
     return files
 
 
-def required_columns(config: PipelineConfig) -> list[str]:
-    columns = [config.label.column, *config.features]
+def label_sources(config: PipelineConfig) -> list[str]:
+    """The columns the label is computed from: a row missing one of them has no label."""
+    columns = [config.label.column]
     if config.label.greater_than_fraction_of:
         columns.append(config.label.greater_than_fraction_of)
     return list(dict.fromkeys(columns))
 
 
+def required_columns(config: PipelineConfig) -> list[str]:
+    return list(dict.fromkeys([*label_sources(config), *config.features]))
+
+
+def task(config: PipelineConfig) -> str:
+    """binary, multiclass or regression: `label.task`, which the task types add to LabelSpec
+    (a LabelSpec without it is binary)."""
+    value = getattr(config.label, "task", "binary")
+    return getattr(value, "value", value)
+
+
+def numeric_columns(config: PipelineConfig) -> list[str]:
+    """Columns read as numbers: numeric and bucketized features, and the label's columns where
+    the label is a number (regression) or its rule compares numbers (binary 0/1 classes, or
+    greater_than_fraction_of); multiclass classes may be text."""
+    columns = [name for name, spec in config.features.items()
+               if spec.type in (FeatureType.NUMERIC, FeatureType.BUCKETIZED)]
+    if task(config) == "regression" or (task(config) == "binary" and not config.label.positive_values):
+        columns.extend(label_sources(config))
+    return list(dict.fromkeys(columns))
+
+
+@contextlib.contextmanager
+def open_csv(path: str) -> Iterator[IO[str]]:
+    """The file as text: UTF-8 with or without a byte-order mark, gzip-decompressed when its
+    name ends in .gz (as Beam's file system, which ExampleGen reads with, decides by the name)."""
+    with open(path, "rb") as raw:
+        magic = raw.read(4)
+    if magic.startswith(_ZIP_MAGIC):
+        raise ConfigError(f"data file {path} is a zip archive, not CSV text; unzip it and point "
+                          "data.path at the CSV inside")
+    if magic.startswith(_GZIP_MAGIC) and not path.endswith(".gz"):
+        raise ConfigError(f"data file {path} is gzip-compressed but its name does not end in .gz "
+                          "(ExampleGen decompresses by the name); rename it to "
+                          f"{os.path.basename(path)}.gz")
+    if path.endswith(".gz") and not magic.startswith(_GZIP_MAGIC):
+        raise ConfigError(f"data file {path} is named .gz but is not gzip-compressed; "
+                          "remove the .gz from its name")
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rt", newline="", encoding="utf-8-sig") as f:
+        yield f
+
+
 def csv_header(path: str) -> list[str]:
     try:
-        with open(path, newline="", encoding="utf-8") as f:
+        with open_csv(path) as f:
             reader = csv.reader(f)
             header = next(reader, None)
             first_row = next(reader, None)
     except UnicodeDecodeError:
         raise ConfigError(f"data file {path} is not UTF-8 text; convert it (for example with "
                           "iconv -f LATIN1 -t UTF-8) or point data.path at the right file") from None
+    except (OSError, EOFError) as err:  # a truncated or corrupt .gz
+        raise ConfigError(f"data file {path} cannot be decompressed ({err}); recompress it "
+                          "with gzip, or give the plain CSV") from None
     if not header:
         raise ConfigError(f"data file {path} has no header line; add a first line naming the columns")
     if first_row is None:
         raise ConfigError(f"data file {path} has a header but no rows")
-    return [c.strip() for c in header]
+    names = [c.strip() for c in header]
+    seen: dict[str, int] = {}
+    for position, name in enumerate(names, 1):
+        if name in seen:
+            raise ConfigError(f"data file {path} has two columns named '{name}' (columns "
+                              f"{seen[name]} and {position} of the header); rename one of them")
+        seen[name] = position
+    return names
 
 
 _OTHER_DELIMITERS = {";": "semicolons", "\t": "tabs", "|": "pipes"}
 
 
-def check_rows(path: str, header: list[str]) -> int:
-    """Reads every row once (streamed): each must be UTF-8 with as many fields as the header.
+@dataclasses.dataclass
+class _Column:
+    """What the scan keeps per checked column: a count and a few values, never the rows."""
 
-    Catches a truncated file, a file with another delimiter or encoding, or a stray row,
-    which ExampleGen would otherwise report minutes later as a Beam traceback. Returns the
-    number of rows.
-    """
-    rows = line = 0
+    index: int
+    numeric: bool
+    present: int = 0
+
+
+@dataclasses.dataclass
+class DataSummary:
+    """What one pass over the files found (see `scan`)."""
+
+    rows: int = 0                   # data rows read
+    rows_kept: int = 0              # rows ExampleGen writes (label present, or label.missing: error)
+    label_missing: int = 0          # rows whose label (or a column it is computed from) is missing
+    first_label_missing: str = ""   # "FILE, line N, column 'C'" of the first
+    label_classes: dict = dataclasses.field(default_factory=dict)  # class -> first "FILE, line N"
+    present: dict = dataclasses.field(default_factory=dict)        # feature -> rows (kept) with a value
+
+
+def _number(cell: str) -> float | None:
+    """The cell as Python's float() reads it (as ExampleGen types numbers), or None."""
     try:
-        with open(path, newline="", encoding="utf-8") as f:
+        return float(cell)
+    except ValueError:
+        return None
+
+
+def _label_class(config: PipelineConfig, values: dict[str, str]) -> object:
+    """The class the label rule gives a row (models/preprocessing.py `_label`); for multiclass
+    the value, for regression the number."""
+    label = config.label
+    if task(config) == "multiclass":
+        return values[label.column].strip()
+    if task(config) == "regression":
+        return float(values[label.column])
+    if label.greater_than_fraction_of:
+        return int(float(values[label.column]) > label.fraction * float(values[label.greater_than_fraction_of]))
+    if label.positive_values:
+        return int(values[label.column] in label.positive_values)
+    return int(float(values[label.column]) > 0.5)
+
+
+def scan(config: PipelineConfig, path: str, header: list[str], summary: DataSummary) -> DataSummary:
+    """Reads every row of one CSV file once (streamed) and adds what it finds to `summary`.
+
+    Raises ConfigError for the first row with the wrong field count, a cell that is not UTF-8,
+    text in a numeric column, or a number a float32 cannot hold; missing labels, the row count,
+    empty features and a constant label are judged once every file is read (`judge`).
+    """
+    markers = {m.strip() for m in config.data.missing_values}
+    numeric = set(numeric_columns(config))
+    positions = {name: i for i, name in enumerate(header)}
+    columns = {name: _Column(positions[name], name in numeric) for name in required_columns(config)}
+    sources = label_sources(config)
+    drop = config.label.missing == "drop"
+    # A 0/1 label column holding text most likely names its classes in words.
+    hint = {name: "make the feature categorical" for name in config.features}
+    if task(config) == "binary" and not config.label.greater_than_fraction_of:
+        hint[config.label.column] = "set label.positive_values to the values of the positive class"
+    line = 0
+    try:
+        with open_csv(path) as f:
             reader = csv.reader(f)
             next(reader, None)
             for row in reader:
-                rows += 1
                 line = reader.line_num
-                if len(row) != len(header) and row:
+                if not row:
+                    continue
+                if len(row) != len(header):
                     raise ConfigError(f"data file {path}, line {line}: {len(row)} fields, but the header "
                                       f"has {len(header)} (a truncated file, another delimiter, or an "
                                       "unquoted comma); fix or remove that line")
+                summary.rows += 1
+                values = {}
+                for column_name, column in columns.items():
+                    cell = row[column.index]
+                    if cell.strip() in markers:
+                        continue
+                    if column.numeric:
+                        _check_number(path, line, column_name, cell, hint.get(column_name))
+                    values[column_name] = cell
+                missing = [c for c in sources if row[columns[c].index].strip() in markers]
+                if missing:
+                    summary.label_missing += 1
+                    summary.first_label_missing = summary.first_label_missing or \
+                        f"{path}, line {line}, column '{missing[0]}'"
+                    if drop:
+                        continue
+                elif len(summary.label_classes) < 2:  # two classes (values) are all `judge` asks for
+                    summary.label_classes.setdefault(_label_class(config, values), f"{path}, line {line}")
+                summary.rows_kept += 1
+                for column_name in values:
+                    summary.present[column_name] = summary.present.get(column_name, 0) + 1
     except UnicodeDecodeError as err:
         raise ConfigError(f"data file {path} is not UTF-8 text (after line {line}: {err.reason}); "
                           "convert it, for example with iconv -f LATIN1 -t UTF-8") from None
-    return rows
+    except (OSError, EOFError) as err:
+        raise ConfigError(f"data file {path} cannot be decompressed after line {line} ({err}); "
+                          "recompress it with gzip, or give the plain CSV") from None
+    return summary
+
+
+def _check_number(path: str, line: int, column: str, cell: str, fix: str | None) -> None:
+    number = _number(cell)
+    if number is None:
+        raise ConfigError(f"data file {path}, line {line}, column '{column}': '{cell}' is not a number, "
+                          f"but '{column}' is read as one; fix the value"
+                          + (f", add it to data.missing_values if it marks a missing value, or {fix}" if fix
+                             else " or add it to data.missing_values if it marks a missing value"))
+    if not math.isfinite(number) or abs(number) > FLOAT32_MAX:
+        what = "is not finite" if not math.isfinite(number) else "overflows a 32-bit float"
+        raise ConfigError(f"data file {path}, line {line}, column '{column}': '{cell}' {what}; "
+                          "give a finite number, or leave the cell empty to use the feature's default")
+
+
+def judge(config: PipelineConfig, summary: DataSummary, source: str) -> None:
+    """What only the whole data can show: missing labels, too few rows, empty features, one class."""
+    label = config.label
+    label_text = " and ".join(f"'{c}'" for c in label_sources(config))
+    if not summary.rows:
+        raise ConfigError(f"{source} has a header but no rows")
+    if summary.label_missing == summary.rows:
+        raise ConfigError(f"no row of {source} has a label (from {label_text}: empty or one of "
+                          "data.missing_values); set label.column to the column that holds the label")
+    if summary.label_missing and label.missing == "error":
+        raise ConfigError(f"the label (from {label_text}) is missing in {summary.label_missing} of "
+                          f"{summary.rows} rows (first: {summary.first_label_missing}); fill them, or "
+                          "set label.missing: drop to leave those rows out")
+    data = config.data
+    buckets = {"train": data.train_buckets, "eval": data.eval_buckets, "test": data.test_buckets}
+    total = sum(buckets.values())
+    needed = math.ceil(MIN_ROWS_PER_SPLIT * total / min(buckets.values()))
+    if summary.rows_kept < needed:
+        dropped = f" ({summary.label_missing} without a label dropped)" if label.missing == "drop" \
+            and summary.label_missing else ""
+        smallest = min(buckets, key=buckets.get)
+        raise ConfigError(f"{source} has {summary.rows_kept} rows{dropped}; the "
+                          f"{':'.join(str(b) for b in buckets.values())} train:eval:test split needs at "
+                          f"least {needed} so that the {smallest} split expects {MIN_ROWS_PER_SPLIT}; "
+                          "add rows, or give that split more of data.*_buckets")
+    for name in config.features:
+        if not summary.present.get(name):
+            raise ConfigError(f"feature '{name}' has no value in any of the {summary.rows_kept} rows of "
+                              f"{source} (empty or one of data.missing_values); remove it from features "
+                              "or fill the column")
+    if len(summary.label_classes) == 1:
+        (only, _), = summary.label_classes.items()
+        if task(config) != "binary":
+            raise ConfigError(f"label column '{label.column}' is {only!r} in all {summary.rows_kept} rows of "
+                              f"{source}; a model cannot learn from one value: check label.column")
+        rule = (f"{label.column} > {label.fraction} * {label.greater_than_fraction_of}"
+                if label.greater_than_fraction_of else
+                f"{label.column} in {list(label.positive_values)}" if label.positive_values else
+                f"{label.column} > 0.5")
+        raise ConfigError(f"label '{label.name}' is {only} in all {summary.rows_kept} rows of {source} "
+                          f"({rule}); a classifier needs both classes: check label.column and its rule")
+
+
+def check_names(config: PipelineConfig, source: str) -> None:
+    """Column names the model turns into TensorFlow names must be valid ones."""
+    for name in required_columns(config):
+        if not TF_NAME.match(name):
+            suggestion = re.sub(r"[^A-Za-z0-9_.\-]", "_", name).lstrip("_-") or "column"
+            raise ConfigError(f"column '{name}' of {source} cannot be a TensorFlow name (letters, digits, "
+                              f"'_', '.' and '-' only, not first '_' or '-'); rename it, for example to "
+                              f"'{suggestion}', in the CSV header and the config")
 
 
 def check_data(config: PipelineConfig) -> list[str]:
@@ -105,13 +327,17 @@ def check_data(config: PipelineConfig) -> list[str]:
                     if delimiter in header[0]:
                         raise ConfigError(f"data file {f} separates its columns with {name}, not commas; "
                                           "convert it to comma-separated CSV")
-            check_rows(f, header)
         first_file, first = next(iter(headers.items()))
         for f, header in headers.items():
             if header != first:
                 raise ConfigError(f"data files {first_file} and {f} have different headers; "
                                   "every CSV file of a dataset needs the same columns")
         check_columns(config, first, first_file)
+        check_names(config, first_file)
+        summary = DataSummary()
+        for f, header in headers.items():
+            scan(config, f, header, summary)
+        judge(config, summary, first_file if len(files) == 1 else f"the {len(files)} files of {config.data.path}")
     elif config.data.format is DataFormat.PARQUET:
         import pyarrow.parquet as pq
 
@@ -123,12 +349,25 @@ def check_data(config: PipelineConfig) -> list[str]:
 
 
 def check_columns(config: PipelineConfig, columns: list[str], source: str) -> None:
-    label = config.label.column
-    if label not in columns:
-        raise ConfigError(f"label column '{label}' is not in {source} (columns: "
+    label = config.label
+    if label.column not in columns:
+        raise ConfigError(f"label column '{label.column}' is not in {source} (columns: "
                           f"{', '.join(columns)}); set label.column to one of them")
     missing = [c for c in required_columns(config) if c not in columns]
     if missing:
         raise ConfigError(f"feature column(s) {', '.join(repr(c) for c in missing)} named in the "
                           f"config are not in {source} (columns: {', '.join(columns)}); "
                           "fix the names under features or remove them")
+
+
+def check_output(config: PipelineConfig) -> None:
+    """The output directory must be a directory this process can create and write files in."""
+    path = config.output_dir
+    try:
+        os.makedirs(path, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as err:
+        where = f" ({err.filename})" if err.filename and err.filename != path else ""
+        raise ConfigError(f"output directory {path} cannot be written: {err.strerror}{where}; "
+                          "set output_dir (or --set output_dir=...) to a directory you can write") from None

@@ -9,6 +9,10 @@ deterministic serialization), so the hash splits are the same as well.
 Type rules (tfx_bsl's `ColumnTypeInferrer`): a column is INT when every non-empty cell is an
 int64, FLOAT when every non-empty cell is a number, STRING otherwise; a column with no value
 at all has no type and gets an empty feature. An empty cell is an empty value list.
+
+Beyond TFX: cells that are missing-value markers (`data.missing_values`, e.g. `NA`) are read
+as empty cells, and rows missing a required column (the label, with `label.missing: drop`)
+are left out, before the types are inferred.
 """
 
 from __future__ import annotations
@@ -19,8 +23,10 @@ from typing import Iterable, Iterator, Mapping, Sequence
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
 from tensorflow.core.example import example_pb2
-from tfx.components.example_gen.csv_example_gen.executor import _ReadCsvRecordsFromTextFile
+from tfx.components.example_gen.csv_example_gen.executor import _CsvLineBuffer, _ReadCsvRecordsFromTextFile
 from tfx_bsl.coders import csv_decoder, example_coder
 
 ColumnType = csv_decoder.ColumnType
@@ -29,10 +35,28 @@ ColumnType = csv_decoder.ColumnType
 _DECIMAL_INT = r"^[+-]?[0-9]+$"
 
 
+def _compressed_records(path: str) -> Iterator[str]:
+    """TFX's `_ReadCsvRecordsFromTextFile` for a compressed file: TFX's iterates the file, and
+    the CompressedFile Beam opens a .gz (.bz2, ...) file as has `readline` but no iterator. It
+    uses TFX's (private) line buffer, so quoted line breaks are joined by the same rule."""
+    with FileSystems.open(path) as f:
+        f.readline()  # the header
+        buffer = _CsvLineBuffer()
+        for line in iter(f.readline, b""):
+            buffer.write(line.decode("utf-8"))
+            if buffer.is_complete_line():
+                yield buffer.read()
+        if not buffer.is_empty():
+            raise ValueError(f"Csv record had unbalanced quotes. File: {path}")
+
+
 def read_record_batches(path: str, batch_size: int) -> Iterator[list[str]]:
-    """The file's CSV records (header skipped, quoted line breaks kept), `batch_size` at a time."""
+    """The file's CSV records (header skipped, quoted line breaks kept), `batch_size` at a time;
+    compressed files are decompressed by their name's suffix, as Beam's file system does."""
     batch: list[str] = []
-    for record in _ReadCsvRecordsFromTextFile().process(path):
+    compressed = CompressionTypes.detect_compression_type(path) != CompressionTypes.UNCOMPRESSED
+    records = _compressed_records(path) if compressed else _ReadCsvRecordsFromTextFile().process(path)
+    for record in records:
         batch.append(record)
         if len(batch) == batch_size:
             yield batch
@@ -41,10 +65,21 @@ def read_record_batches(path: str, batch_size: int) -> Iterator[list[str]]:
         yield batch
 
 
-def parse(records: Sequence[str], column_names: Sequence[str]) -> list[pa.StringArray]:
+def header_names(line: str) -> list[str]:
+    """The column names of a header line: a UTF-8 byte-order mark (Excel's "CSV UTF-8") and
+    the spaces around each name dropped, quotes read as CSV quotes (pipeline/preflight.py
+    reads headers the same way)."""
+    return [name.strip() for name in next(csv.reader([line.removeprefix("\ufeff")]), [])]
+
+
+def parse(records: Sequence[str], column_names: Sequence[str], missing_values: Sequence[str] = (),
+          required: Sequence[str] = ()) -> list[pa.StringArray]:
     """Records to one string column per CSV column; blank records are skipped.
 
-    Raises ValueError naming the first record whose field count differs from the header's.
+    Cells equal to one of `missing_values` (spaces around them ignored; with "" among them,
+    blank cells too) become empty cells; rows with an empty cell in one of the `required`
+    columns are dropped. Raises ValueError naming the first record whose field count differs
+    from the header's.
     """
     rows = [row for row in csv.reader(records) if row]
     for row in rows:
@@ -53,8 +88,20 @@ def parse(records: Sequence[str], column_names: Sequence[str]) -> list[pa.String
                 f"CSV record has {len(row)} fields but the header has {len(column_names)} "
                 f"({', '.join(column_names)}): {row!r}. Every record needs one value per "
                 "header column; quote values that contain commas.")
-    return [pa.array(cells, pa.string()) for cells in zip(*rows)] if rows \
+    columns = [pa.array(cells, pa.string()) for cells in zip(*rows)] if rows \
         else [pa.array([], pa.string()) for _ in column_names]
+    if missing_values and rows:
+        marker_set = pa.array(list(missing_values), pa.string())
+        columns = [pc.if_else(pc.is_in(pc.utf8_trim_whitespace(cells), value_set=marker_set), "", cells)
+                   for cells in columns]
+    if required and rows:
+        index = {name: i for i, name in enumerate(column_names)}
+        keep = None
+        for name in required:
+            present = pc.not_equal(columns[index[name]], "")
+            keep = present if keep is None else pc.and_(keep, present)
+        columns = [cells.filter(keep) for cells in columns]
+    return columns
 
 
 def _present(cells: pa.StringArray) -> pa.StringArray:

@@ -1,5 +1,12 @@
 """Thin executor: TFX's CSV ExampleGen executor with the columnar conversion of `convert` and
-the on-disk shuffle of `shuffle`."""
+the on-disk shuffle of `shuffle`.
+
+Its `custom_config` (a Struct, set by pipeline/pipeline.py) may carry `missing_values`, the
+cells read as missing, and `required_columns`, the columns whose rows are dropped where they
+are missing; without it the executor writes what TFX's does. Headers are read through Beam's
+file system, so a `.gz` file is decompressed as its records are, and a UTF-8 byte-order mark
+is dropped.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,8 @@ import os
 from typing import Any
 
 import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from google.protobuf import json_format, struct_pb2
 from tfx.components.example_gen import utils, write_split
 from tfx.components.example_gen.csv_example_gen import executor as tfx_csv
 from tfx.components.util import examples_utils
@@ -14,7 +23,7 @@ from tfx.dsl.io import fileio
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils
 from tfx.types import standard_component_specs as specs
-from tfx.utils import io_utils, proto_utils
+from tfx.utils import proto_utils
 
 from components.content_fingerprint.spans import ResolvesSpans
 from components.csv_example_gen import convert, shuffle
@@ -30,14 +39,15 @@ TFRECORDS_GZIP = (None, example_gen_pb2.FILE_FORMAT_UNSPECIFIED, example_gen_pb2
 class _InferColumnTypes(beam.CombineFn):
     """Batches of records in, column name to type out."""
 
-    def __init__(self, column_names: list[str]):
+    def __init__(self, column_names: list[str], options: dict):
         self._column_names = column_names
+        self._options = options
 
     def create_accumulator(self) -> dict:
         return {}
 
     def add_input(self, accumulator: dict, records: list[str]) -> dict:
-        columns = convert.parse(records, self._column_names)
+        columns = convert.parse(records, self._column_names, **self._options)
         return convert.merge_types([accumulator, convert.infer_types(columns, self._column_names)])
 
     def merge_accumulators(self, accumulators) -> dict:
@@ -47,17 +57,37 @@ class _InferColumnTypes(beam.CombineFn):
         return {name: accumulator.get(name, convert.ColumnType.UNKNOWN) for name in self._column_names}
 
 
-def _to_examples(records: list[str], column_names: list[str], column_types: dict) -> list[bytes]:
-    return convert.to_examples(convert.parse(records, column_names), column_names, column_types)
+def _to_examples(records: list[str], column_names: list[str], column_types: dict, options: dict) -> list[bytes]:
+    return convert.to_examples(convert.parse(records, column_names, **options), column_names, column_types)
+
+
+def csv_options(exec_properties: dict[str, Any]) -> dict[str, list[str]]:
+    """`convert.parse`'s missing_values and required columns from the custom_config."""
+    text = exec_properties.get(specs.CUSTOM_CONFIG_KEY)
+    if not text:
+        return {}
+    custom = proto_utils.json_to_proto(text, example_gen_pb2.CustomConfig())
+    struct = struct_pb2.Struct()
+    if not custom.custom_config.Unpack(struct):
+        raise ValueError(f"CsvExampleGen's custom_config holds a {custom.custom_config.type_url}, "
+                         "not a google.protobuf.Struct")
+    options = json_format.MessageToDict(struct)
+    return {"missing_values": list(options.get("missing_values", [])),
+            "required": list(options.get("required_columns", []))}
+
+
+def _header(path: str) -> list[str]:
+    with FileSystems.open(path) as f:  # compression from the file name, as the records are read
+        return convert.header_names(f.readline().decode("utf-8"))
 
 
 def _column_names(pattern: str) -> tuple[list[str], list[str]]:
     files = fileio.glob(pattern)
     if not files:
         raise RuntimeError(f"Split pattern {pattern} does not match any files.")
-    names = io_utils.load_csv_column_names(files[0])
+    names = _header(files[0])
     for path in files[1:]:
-        if io_utils.load_csv_column_names(path) != names:
+        if _header(path) != names:
             raise RuntimeError(f"Files in same split {pattern} have different header.")
     return files, names
 
@@ -68,12 +98,13 @@ def _CsvToSerializedExamples(pipeline: beam.Pipeline, exec_properties: dict[str,
     """Raw records are read once and kept until the types are known; parsed cells never are."""
     pattern = os.path.join(exec_properties[specs.INPUT_BASE_KEY], split_pattern)
     files, column_names = _column_names(pattern)
+    options = csv_options(exec_properties)
     records = (pipeline
                | "CreateFilenames" >> beam.Create(files)
                | "ReadRecordBatches" >> beam.FlatMap(convert.read_record_batches, BATCH_SIZE))
     column_types = beam.pvalue.AsSingleton(
-        records | "InferColumnTypes" >> beam.CombineGlobally(_InferColumnTypes(column_names)))
-    return records | "ToSerializedExamples" >> beam.FlatMap(_to_examples, column_names, column_types)
+        records | "InferColumnTypes" >> beam.CombineGlobally(_InferColumnTypes(column_names, options)))
+    return records | "ToSerializedExamples" >> beam.FlatMap(_to_examples, column_names, column_types, options)
 
 
 @beam.ptransform_fn

@@ -146,3 +146,56 @@ def test_executor_writes_tfxs_examples_into_tfxs_splits(tmp_path):
     assert len(ours["train"]) + len(ours["eval"]) == len(lines) - 1
     assert ours["eval"] and ours == tfx
     assert not os.path.exists(tmp_path / "ours" / ".shuffle")  # the bucket files are removed
+
+
+def test_missing_value_markers_are_empty_cells_of_every_type():
+    names = ["n", "x", "s"]
+    records = ["1,2.5,a\n", "NA,N/A,null\n", " NaN ,,b\n"]
+    columns = convert.parse(records, names, missing_values=["", "NA", "N/A", "NaN", "null"])
+    assert [c.to_pylist() for c in columns] == [["1", "", ""], ["2.5", "", ""], ["a", "", "b"]]
+    assert convert.infer_types(columns, names) == {"n": T.INT, "x": T.FLOAT, "s": T.STRING}
+    first, second, _ = (tf.train.Example.FromString(e).features.feature
+                        for e in convert.to_examples(columns, names, convert.infer_types(columns, names)))
+    assert second["n"].WhichOneof("kind") == "int64_list" and not second["n"].int64_list.value
+    assert second["s"].WhichOneof("kind") == "bytes_list" and not second["s"].bytes_list.value
+    # Without markers the same cells are text, as TFX reads them.
+    assert convert.infer_types(convert.parse(records, names), names)["n"] == T.STRING
+
+
+def test_rows_missing_a_required_column_are_dropped():
+    columns = convert.parse(["1,a\n", "NA,b\n", ",c\n", "4,d\n"], ["y", "s"], missing_values=["", "NA"],
+                            required=["y"])
+    assert [c.to_pylist() for c in columns] == [["1", "4"], ["a", "d"]]
+
+
+def test_header_names_drop_a_byte_order_mark_and_spaces():
+    assert convert.header_names('\ufeffa, b ,"c"\r\n') == ["a", "b", "c"]
+
+
+def test_executor_reads_markers_gzip_and_a_byte_order_mark_and_drops_unlabelled_rows(tmp_path):
+    import gzip
+
+    from components.csv_example_gen.component import custom_config
+
+    lines = TINY_CSV.read_text().splitlines(keepends=True)
+    header = lines[0].split(",")
+    fare, tips = header.index("fare"), header.index("tips\n")
+    rows = [line.split(",") for line in lines[1:]]
+    for i, row in enumerate(rows):
+        if i % 4 == 0:
+            row[fare] = "NA"
+        if i % 10 == 0:
+            row[tips] = "NA\n"
+    data = tmp_path / "data"
+    data.mkdir()
+    with gzip.open(data / "data.csv.gz", "wt", encoding="utf-8-sig") as f:
+        f.write(lines[0] + "".join(",".join(row) for row in rows))
+    run_executor(executor.Executor, str(data), str(tmp_path / "out"), {"train": 3, "eval": 1},
+                 ["--direct_running_mode=in_memory"], pattern="*.csv.gz",
+                 custom_config=custom_config(["", "NA"], ["tips"]))
+    examples = [tf.train.Example.FromString(e).features.feature
+                for split in split_contents(str(tmp_path / "out"), ("train", "eval")).values() for e in split]
+    assert len(examples) == len(rows) - len(rows[::10])
+    assert "pickup_community_area" in examples[0]  # the first column, without the mark
+    assert all(e["fare"].WhichOneof("kind") == "float_list" for e in examples)
+    assert sum(not e["fare"].float_list.value for e in examples) == len(rows[::4]) - len(rows[::20])

@@ -200,8 +200,10 @@ def test_an_output_directory_that_cannot_be_created_is_one_line(tmp_path):
     blocker.write_text("not a directory")
     result = python("-m", "pipeline", "run", "--set", f"data.path={TINY_DATA}",
                     "--set", f"output_dir={blocker / 'out'}")
-    assert result.returncode == 1, result.stderr
-    assert error_lines(result.stderr) == [f"error: [Errno 20] Not a directory: '{blocker / 'out'}'"]
+    assert result.returncode == 2, result.stderr  # bad input, found before any component (preflight)
+    assert error_lines(result.stderr) == [f"error: output directory {blocker / 'out'} cannot be written: Not a "
+                                          "directory; set output_dir (or --set output_dir=...) to a directory "
+                                          "you can write"]
 
 
 @pytest.mark.slow

@@ -16,6 +16,9 @@ from tests.conftest import TINY_CSV
     (["--set", "features.nope.type=numeric", "--set", f"data.path={TINY_CSV}"],
      "feature column(s) 'nope' named in the config are not in"),
     (["--config", "/no/such.yaml"], "config file /no/such.yaml does not exist"),
+    (["--set", "data.path=[unclosed"], "override 'data.path=[unclosed': the value is not valid YAML"),
+    (["--set", f"data.path={TINY_CSV}", "--set", "output_dir=/proc/x"],
+     "output directory /proc/x cannot be written"),
 ])
 def test_run_rejects_bad_input_before_starting(args, message, capsys, tmp_path):
     code = main(["run", "--set", f"output_dir={tmp_path}", *args])
@@ -35,6 +38,22 @@ def test_empty_csv_in_a_subprocess(tmp_path):
     assert result.returncode == EXIT_BAD_INPUT
     assert f"error: data file {empty} is empty" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_bad_values_in_a_subprocess_get_one_line_and_exit_2(tmp_path):
+    lines = TINY_CSV.read_text().splitlines(keepends=True)
+    header = lines[0].split(",")
+    row = lines[5].split(",")
+    row[header.index("trip_miles")] = "1e400"
+    data = tmp_path / "data.csv"
+    data.write_text("".join([*lines[:5], ",".join(row), *lines[6:]]))
+    result = subprocess.run([sys.executable, "-m", "pipeline", "run", "--set", f"data.path={data}",
+                             "--set", f"output_dir={tmp_path / 'out'}"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == EXIT_BAD_INPUT
+    assert result.stderr == (f"error: data file {data}, line 6, column 'trip_miles': '1e400' is not finite; "
+                             "give a finite number, or leave the cell empty to use the feature's default\n")
+    assert not (tmp_path / "out").exists()  # nothing written before the data passed
 
 
 def test_runs_without_a_store_says_so(capsys, tmp_path):

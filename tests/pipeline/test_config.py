@@ -136,3 +136,24 @@ def test_spans_and_drift_options_are_checked():
         load_config(None, ["drift.numeric_threshold=0"])
     config = load_config(None, ["data.span_pattern=span-{SPAN}/*.csv", "drift.accept=true"])
     assert config.data.span_pattern == "span-{SPAN}/*.csv" and config.drift.accept is True
+
+
+def test_a_minimal_config_runs_with_the_bundled_configs_settings(tmp_path):
+    # One set of defaults: a config with only names, data, label and features gets the
+    # Beam, Tuner, Trainer, ... settings the bundled config runs with.
+    import dataclasses
+
+    import yaml
+
+    from pipeline.config import DEFAULT_CONFIG
+
+    bundled = load_config(None)
+    raw = yaml.safe_load(open(resolve_path(DEFAULT_CONFIG)))
+    minimal = {key: raw[key] for key in ("pipeline_name", "model_name", "data", "label", "features")}
+    (tmp_path / "minimal.yaml").write_text(yaml.safe_dump(minimal))
+    config = load_config(str(tmp_path / "minimal.yaml"))
+    for section in ("data", "transform", "tuner", "trainer", "drift", "serving_check", "beam", "kubeflow", "schema"):
+        assert getattr(config, section) == getattr(bundled, section), section
+    assert config.beam.args() == bundled.beam.args()
+    assert config.beam.direct_running_mode == "in_memory" and "--no_pipeline_type_check" in config.beam.args()
+    assert dataclasses.replace(config.evaluator, slices=()) == dataclasses.replace(bundled.evaluator, slices=())

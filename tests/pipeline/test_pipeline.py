@@ -109,6 +109,17 @@ def test_beam_args_come_from_the_config(tmp_path):
     assert "--direct_running_mode=multi_threading" in pipeline.beam_pipeline_args
 
 
+@pytest.mark.parametrize("overrides, markers, required", [
+    ([], ["", "NA", "N/A", "NaN", "null"], []),
+    (["data.missing_values=[NA, '-']", "label.missing=drop"], ["NA", "-"], ["tips", "fare"]),
+])
+def test_examplegen_gets_the_missing_value_markers_and_the_rows_to_drop(tmp_path, overrides, markers, required):
+    from components.csv_example_gen.executor import csv_options
+
+    example_gen = _by_id(_build(tmp_path, *overrides))["ExampleGen"]
+    assert csv_options(example_gen.exec_properties) == {"missing_values": markers, "required": required}
+
+
 def test_eval_config_thresholds_and_slices():
     config = load_config(None, ["evaluator.min_auc=0.7", "evaluator.slices=[trip_start_hour, payment_type]"])
     ec = eval_config(config)

@@ -1,8 +1,9 @@
 """Data checks that run before any TFX component: one clear error for each bad input."""
 
 import pytest
+import yaml
 
-from pipeline.config import ConfigError, load_config
+from pipeline.config import DEFAULT_CONFIG, ConfigError, load_config, parse_config, resolve_path
 from pipeline.preflight import check_data
 from tests.conftest import TINY_CSV
 
@@ -100,3 +101,230 @@ def test_another_encoding_further_down_the_file(tmp_path):
     path.write_bytes(good.encode() + "".join(lines[70:]).replace("Cash", "Esp\u00e8ces").encode("latin-1"))
     with pytest.raises(ConfigError, match=r"is not UTF-8 text \(after line \d+: invalid .*iconv -f LATIN1 -t UTF-8"):
         check_data(_config(path))
+
+
+# --------------------------------------------------------------------------- values
+
+def _rows():
+    import csv
+
+    with open(TINY_CSV, newline="") as f:
+        return list(csv.reader(f))
+
+
+def _write(tmp_path, rows, name="data.csv", encoding="utf-8"):
+    import csv
+    import io
+
+    text = io.StringIO()
+    csv.writer(text, lineterminator="\n").writerows(rows)
+    path = tmp_path / name
+    path.write_bytes(text.getvalue().encode(encoding))
+    return path
+
+
+def _with(column, change, rows=None):
+    """The tiny sample with `change(row_number, value)` applied to one column."""
+    rows = rows or _rows()
+    i = rows[0].index(column)
+    for n, row in enumerate(rows[1:], 1):
+        row[i] = change(n, row[i])
+    return rows
+
+
+def test_missing_value_markers_are_not_text(tmp_path):
+    path = _write(tmp_path, _with("trip_miles", lambda n, v: "NA" if n % 3 == 0 else v))
+    assert check_data(_config(path))
+    with pytest.raises(ConfigError, match=r"data.csv, line 4, column 'trip_miles': 'NA' is not a number, "
+                                          r"but 'trip_miles' is read as one; .*data.missing_values"):
+        check_data(_config(path, "data.missing_values=['']"))
+
+
+@pytest.mark.parametrize("column, overrides, fix", [
+    ("trip_miles", [], "or make the feature categorical"),
+    ("tips", [], "fix the value or add it to data.missing_values"),  # the taxi rule compares numbers
+    ("tips", ["label.greater_than_fraction_of=null"], "or set label.positive_values"),  # a 0/1 label
+])
+def test_text_in_a_numeric_column_names_file_line_column_and_value(tmp_path, column, overrides, fix):
+    path = _write(tmp_path, _with(column, lambda n, v: "twelve" if n == 7 else v))
+    with pytest.raises(ConfigError, match=rf"data.csv, line 8, column '{column}': 'twelve' is not a number.* {fix}"):
+        check_data(_config(path, *overrides))
+
+
+@pytest.mark.parametrize("value, problem", [("1e400", "is not finite"), ("-inf", "is not finite"),
+                                            ("1e39", "overflows a 32-bit float")])
+def test_infinities_and_overflow(tmp_path, value, problem):
+    path = _write(tmp_path, _with("trip_miles", lambda n, v: value if n == 3 else v))
+    with pytest.raises(ConfigError, match=rf"line 4, column 'trip_miles': '{value}' {problem}"):
+        check_data(_config(path))
+
+
+def test_a_label_missing_in_some_rows_stops_the_run_with_the_count(tmp_path):
+    path = _write(tmp_path, _with("tips", lambda n, v: "" if n % 10 == 5 else v))
+    with pytest.raises(ConfigError, match=r"the label \(from 'tips' and 'fare'\) is missing in 8 of 80 rows "
+                                          r"\(first: .*data.csv, line 6, column 'tips'\); .*label.missing: drop"):
+        check_data(_config(path))
+    assert check_data(_config(path, "label.missing=drop"))
+
+
+def test_a_label_missing_everywhere_is_refused_even_with_drop(tmp_path):
+    path = _write(tmp_path, _with("tips", lambda n, v: "NA"))
+    with pytest.raises(ConfigError, match="no row of .*data.csv has a label"):
+        check_data(_config(path, "label.missing=drop"))
+
+
+def test_dropped_rows_count_against_the_rows_the_splits_need(tmp_path):
+    path = _write(tmp_path, _with("tips", lambda n, v: "" if n > 40 else v))
+    with pytest.raises(ConfigError, match=r"has 40 rows \(40 without a label dropped\); the 8:1:1 .* at least 50"):
+        check_data(_config(path, "label.missing=drop"))
+
+
+def test_a_feature_missing_in_every_row(tmp_path):
+    path = _write(tmp_path, _with("trip_miles", lambda n, v: "" if n % 2 else "N/A"))
+    with pytest.raises(ConfigError, match=r"feature 'trip_miles' has no value in any of the 80 rows"):
+        check_data(_config(path))
+
+
+@pytest.mark.parametrize("overrides, rule", [
+    ([], r"label 'big_tipper' is 0 in all 80 rows .*\(tips > 0.2 \* fare\)"),
+    (["label.greater_than_fraction_of=null", "label.positive_values=['yes']"],
+     r"is 0 in all 80 rows .*tips in \['yes'\]"),
+])
+def test_a_constant_label(tmp_path, overrides, rule):
+    path = _write(tmp_path, _with("tips", lambda n, v: "0"))
+    with pytest.raises(ConfigError, match=rule):
+        check_data(_config(path, *overrides))
+
+
+def _with_task(config, task, **label):
+    """`config` with label.task, as the task types add it to LabelSpec."""
+    import dataclasses
+
+    from pipeline.config import LabelSpec
+
+    @dataclasses.dataclass(frozen=True)
+    class TaskLabel(LabelSpec):
+        task: str = "binary"
+
+    options = {**dataclasses.asdict(config.label), "greater_than_fraction_of": None, **label}
+    return dataclasses.replace(config, label=TaskLabel(**options, task=task))
+
+
+def test_the_label_checks_follow_the_task(tmp_path):
+    words = _write(tmp_path, _with("tips", lambda n, v: "high" if n % 2 else "low"), name="words.csv")
+    assert check_data(_with_task(_config(words), "multiclass"))  # classes may be words
+    with pytest.raises(ConfigError, match="line 2, column 'tips': 'high' is not a number"):
+        check_data(_with_task(_config(words), "regression"))
+    constant = _write(tmp_path, _with("tips", lambda n, v: "2.5"), name="constant.csv")
+    with pytest.raises(ConfigError, match=r"label column 'tips' is 2.5 in all 80 rows .*cannot learn from one value"):
+        check_data(_with_task(_config(constant), "regression"))
+    assert check_data(_with_task(_config(TINY_CSV), "regression"))
+
+
+def test_fewer_rows_than_the_splits_need(tmp_path):
+    path = _write(tmp_path, _rows()[:9])
+    with pytest.raises(ConfigError, match=r"has 8 rows; the 8:1:1 train:eval:test split needs at least 50 "
+                                          r"so that the eval split expects 5"):
+        check_data(_config(path))
+    # Bigger shares for eval and test make the same rows too few by a different count.
+    with pytest.raises(ConfigError, match="the 2:1:1 train:eval:test split needs at least 20"):
+        check_data(_config(path, "data.train_buckets=2"))
+
+
+def test_duplicate_column_names(tmp_path):
+    rows = _rows()
+    rows[0][rows[0].index("trip_start_timestamp")] = "fare"
+    with pytest.raises(ConfigError, match=r"has two columns named 'fare' \(columns 2 and 6 of the header\); rename"):
+        check_data(_config(_write(tmp_path, rows)))
+
+
+def test_a_byte_order_mark_is_read_silently(tmp_path):
+    path = _write(tmp_path, _rows(), encoding="utf-8-sig")
+    assert path.read_bytes().startswith(b"\xef\xbb\xbf")
+    assert check_data(_config(path)) == [str(path)]
+
+
+def test_a_gzip_file_is_read(tmp_path):
+    import gzip
+
+    path = tmp_path / "data.csv.gz"
+    path.write_bytes(gzip.compress(TINY_CSV.read_bytes()))
+    assert check_data(_config(path)) == [str(path)]
+    broken = _write(tmp_path, _with("fare", lambda n, v: "x" if n == 70 else v))
+    (tmp_path / "broken.csv.gz").write_bytes(gzip.compress(broken.read_bytes()))
+    with pytest.raises(ConfigError, match=r"broken.csv.gz, line 71, column 'fare': 'x' is not a number"):
+        check_data(_config(tmp_path / "broken.csv.gz"))
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("data.csv", "gzip", r"is gzip-compressed but its name does not end in .gz .* rename it to data.csv.gz"),
+    ("data.csv.gz", "plain", r"is named .gz but is not gzip-compressed"),
+    ("data.csv", "zip", r"is a zip archive, not CSV text"),
+])
+def test_compression_that_does_not_match_the_name_is_refused(tmp_path, name, content, message):
+    import gzip
+    import zipfile
+
+    path = tmp_path / name
+    if content == "zip":
+        with zipfile.ZipFile(path, "w") as z:
+            z.write(TINY_CSV, "data.csv")
+    else:
+        path.write_bytes(gzip.compress(TINY_CSV.read_bytes()) if content == "gzip" else TINY_CSV.read_bytes())
+    with pytest.raises(ConfigError, match=message):
+        check_data(_config(path))
+
+
+def test_a_directory_of_gzip_files_names_them(tmp_path):
+    import gzip
+
+    (tmp_path / "a.csv.gz").write_bytes(gzip.compress(TINY_CSV.read_bytes()))
+    with pytest.raises(ConfigError, match=r"holds no \*.csv files \(it holds .csv.gz files: set data.path to one"):
+        check_data(_config(tmp_path))
+
+
+def test_column_names_that_cannot_be_tensorflow_names(tmp_path):
+    rows = _rows()
+    rows[0][rows[0].index("trip_miles")] = "trip miles-x"
+    path = _write(tmp_path, rows)
+    raw = yaml.safe_load(open(resolve_path(DEFAULT_CONFIG)))
+    raw["features"]["trip miles-x"] = raw["features"].pop("trip_miles")
+    config = parse_config({**raw, "data": {"path": str(path)}})
+    with pytest.raises(ConfigError, match=r"column 'trip miles-x' of .* cannot be a TensorFlow name .* "
+                                          r"for example to 'trip_miles-x'"):
+        check_data(config)
+    # A column the config does not use never becomes a TensorFlow name.
+    rows[0][rows[0].index("trip miles-x")] = "trip_miles"
+    rows[0][rows[0].index("pickup_census_tract")] = "census tract (pickup)"
+    assert check_data(_config(_write(tmp_path, rows)))
+
+
+def test_the_scan_keeps_counts_not_rows(tmp_path):
+    # Bounded memory: ten times the rows, about the same peak of Python allocations.
+    import tracemalloc
+
+    from pipeline import preflight
+
+    rows = _rows()
+    peaks = []
+    for copies in (20, 200):
+        path = _write(tmp_path, [rows[0], *rows[1:] * copies], name=f"x{copies}.csv")
+        config = _config(path)
+        tracemalloc.start()
+        summary = preflight.scan(config, str(path), rows[0], preflight.DataSummary())
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+        assert summary.rows == summary.rows_kept == 80 * copies and len(summary.label_classes) == 2
+    assert peaks[1] < 2 * peaks[0], peaks
+
+
+# --------------------------------------------------------------------------- output directory
+
+@pytest.mark.parametrize("target", ["/proc/x", "file/sub"])
+def test_an_output_directory_that_cannot_be_created(tmp_path, target):
+    from pipeline.preflight import check_output
+
+    (tmp_path / "file").write_text("not a directory")
+    output = target if target.startswith("/") else str(tmp_path / target)
+    with pytest.raises(ConfigError, match=rf"output directory {output} cannot be written: .*; set output_dir"):
+        check_output(_config(TINY_CSV, f"output_dir={output}"))
