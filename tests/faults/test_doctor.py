@@ -144,3 +144,23 @@ def test_doctor_refuses_to_fix_while_a_run_holds_the_lock(leftovers):
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_a_run_that_meets_a_probe_of_the_lock_still_starts(tmp_path):
+    import fcntl
+    import threading
+
+    from pipeline import run_lock
+
+    out = tmp_path / "out"
+    out.mkdir()
+    probe = os.open(run_lock.lock_path(str(out)), os.O_RDWR | os.O_CREAT)
+    fcntl.flock(probe, fcntl.LOCK_SH)  # what holder_of takes, held here long enough to be met
+    threading.Timer(0.3, fcntl.flock, (probe, fcntl.LOCK_UN)).start()
+    try:
+        with run_lock.hold(str(out)) as path:
+            assert run_lock.read_holder(path)["command"] == "run"
+            assert run_lock.holder_of(str(out))["pid"] == os.getpid()
+        assert run_lock.holder_of(str(out)) is None
+    finally:
+        os.close(probe)
