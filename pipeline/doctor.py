@@ -28,7 +28,6 @@ import shutil
 from components.serving_baseline import baseline
 from pipeline import run_lock
 from pipeline.config import PipelineConfig
-from pipeline.lineage import ROLLBACK_PREFIX
 
 SYSTEM_DIR = ".system"  # TFX's per-component bookkeeping (outputs_utils._SYSTEM)
 
@@ -71,7 +70,7 @@ def _serving(serving_dir: str, live_run: bool) -> list[Finding]:
             continue  # a push or rollback in progress stages its copy under these names
         elif name.startswith(baseline.PARTIAL_PREFIX):
             found.append(Finding(path, "a push cut short (hidden from TF Serving)"))
-        elif name.startswith(ROLLBACK_PREFIX):
+        elif name.startswith(baseline.ROLLBACK_PREFIX):
             found.append(Finding(path, "a rollback cut short (hidden from TF Serving)"))
     return found
 

@@ -17,7 +17,13 @@ import tempfile
 import time
 from typing import Any
 
-from components.serving_baseline.baseline import PUSH_RECORD, publish_version, read_push_record, served_versions
+from components.serving_baseline.baseline import (
+    PUSH_RECORD,
+    ROLLBACK_PREFIX,
+    publish_version,
+    read_push_record,
+    served_versions,
+)
 from pipeline.config import ConfigError
 from pipeline.metadata import (
     INPUT_EVENTS,
@@ -32,7 +38,6 @@ from pipeline.metadata import (
 )
 
 ROLLED_BACK_FROM = "rolled_back_from"
-ROLLBACK_PREFIX = ".rollback-"  # rollback's staging directory in the serving directory, hidden from TF Serving
 
 
 @dataclasses.dataclass

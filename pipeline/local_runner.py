@@ -267,11 +267,11 @@ def _remove_new_versions(serving_dir: str, before: set[str]) -> None:
 def _report_leftovers(config: PipelineConfig, stream: TextIO) -> None:
     """One line when killed runs left something behind: a run does not need it gone (pushes
     and baselines skip incomplete versions, interrupted executions run again), but disk does."""
-    from pipeline import doctor
-
     try:
+        from pipeline import doctor
+
         count = len(doctor.find(config))
-    except OSError as err:
+    except Exception as err:  # noqa: BLE001 - a report the run does not need must not fail it
         logging.getLogger(__name__).warning("could not look for leftovers: %s", err)
         return
     if count:
