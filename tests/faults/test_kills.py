@@ -10,8 +10,10 @@ would see is incomplete, `tfxp runs` reads the store and shows INTERRUPTED, `tfx
 reports the leftovers and the next run says so, succeeds and compares its model with the last
 complete push, and `doctor --fix` removes them.
 
-Measured here (2 cores): the complete run about 2 min; each case 2 to 4 min (the killed run,
-four `tfxp` commands that import TensorFlow, and the next run from the killed component on).
+Measured here (2 shared cores, 2026-12-02): the complete run 3 to 4.5 min; the cases after
+ExampleGen 4.7 min, after Transform 3.7 min, after the Evaluator 3.8 min, in the Pusher 2.3 min
+(each: the killed run, four `tfxp` commands that import TensorFlow, the next run from the
+first component whose inputs changed). About 18 min in all.
 """
 
 from __future__ import annotations
