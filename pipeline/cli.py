@@ -51,6 +51,10 @@ def _parser() -> argparse.ArgumentParser:
     runs = sub.add_parser("runs", help="show the last runs recorded in ML Metadata")
     _config_args(runs)
     runs.add_argument("--last", type=int, default=3, help="how many runs to show (default 3)")
+    doctor = sub.add_parser("doctor", help="report what killed runs left behind (partial pushes, artifacts of "
+                                           "interrupted executions); --fix removes it")
+    _config_args(doctor)
+    doctor.add_argument("--fix", action="store_true", help="remove the leftovers (refused while a run is going)")
     compile_ = sub.add_parser("compile", help="compile for Kubeflow Pipelines 2.x (.yaml) or Vertex AI (.json)")
     _config_args(compile_)
     compile_.add_argument("--output", "-o", default="build/pipeline.yaml",
@@ -173,20 +177,40 @@ def _lineage(args) -> int:
 
 
 def _rollback(args) -> int:
+    from pipeline import run_lock
     from pipeline.lineage import rollback
 
     config = load_config(args.config, args.overrides)
-    new_version = rollback(config.serving_dir, args.version)
+    try:
+        with run_lock.hold(config.output_dir, command="rollback"):  # `doctor --fix` must not take its staging
+            new_version = rollback(config.serving_dir, args.version)
+    except run_lock.LockHeld as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     print(f"version {args.version} is served again, as version {new_version} "
           f"({os.path.join(config.serving_dir, str(new_version))}); TF Serving picks it up on its next poll")
     return 0
 
 
-def _runs(args) -> int:
-    from pipeline import metadata
+def _doctor(args) -> int:
+    from pipeline import doctor
 
     config = load_config(args.config, args.overrides)
-    found = metadata.runs(config.metadata_path, config.pipeline_name, limit=args.last)
+    try:
+        report = doctor.fix(config) if args.fix else doctor.check(config)
+    except doctor.RunInProgress as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print("\n".join(doctor.format_report(report)))
+    return EXIT_FAILED if report.findings and not report.fixed else 0
+
+
+def _runs(args) -> int:
+    from pipeline import metadata, run_lock
+
+    config = load_config(args.config, args.overrides)
+    live = run_lock.holder_of(config.output_dir) is not None  # else a RUNNING execution's run is gone
+    found = metadata.runs(config.metadata_path, config.pipeline_name, limit=args.last, live_run=live)
     if not found:
         print(f"no runs of '{config.pipeline_name}' recorded in {config.metadata_path}")
     for run in found:
@@ -322,8 +346,8 @@ def _show_config(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     handlers = {"run": _run, "add-span": _add_span, "export-schema": _export_schema, "lineage": _lineage,
-                "rollback": _rollback, "runs": _runs, "compile": _compile, "submit": _submit, "serve": _serve,
-                "log-proxy": _log_proxy, "predict": _predict, "config": _show_config}
+                "rollback": _rollback, "runs": _runs, "doctor": _doctor, "compile": _compile, "submit": _submit,
+                "serve": _serve, "log-proxy": _log_proxy, "predict": _predict, "config": _show_config}
     try:
         return handlers[args.command](args)
     except ConfigError as err:

@@ -17,7 +17,13 @@ import tempfile
 import time
 from typing import Any
 
-from components.serving_baseline.baseline import publish_version, served_versions
+from components.serving_baseline.baseline import (
+    PUSH_RECORD,
+    ROLLBACK_PREFIX,
+    publish_version,
+    read_push_record,
+    served_versions,
+)
 from pipeline.config import ConfigError
 from pipeline.metadata import (
     INPUT_EVENTS,
@@ -48,6 +54,7 @@ class Lineage:
     metrics: dict[str, float]
     producers: dict[str, int]       # component id -> execution id, upstream of the push
     rolled_back_from: int | None = None  # a `tfxp rollback` copy of this version
+    from_push_record: bool = False  # ML Metadata has no record of the push: read from PUSH_RECORD
 
 
 def lineage(metadata_path: str, pipeline_name: str, serving_dir: str, version: int | None = None) -> Lineage:
@@ -70,10 +77,14 @@ def lineage(metadata_path: str, pipeline_name: str, serving_dir: str, version: i
     pushed = [a for a in store.get_artifacts_by_type("PushedModel")
               if custom_property(a, "pushed")
               and os.path.normpath(str(custom_property(a, "pushed_destination"))) == os.path.normpath(path)]
-    if not pushed:
-        raise ConfigError(f"version {version} was not pushed by a run recorded in {metadata_path} "
-                          "(copied by hand, or by `tfxp rollback`, which names its source)")
-    executions, artifacts = _upstream(store, pushed[-1].id)
+    record = None if pushed else read_push_record(path)
+    if pushed:
+        executions, artifacts = _upstream(store, [pushed[-1].id])
+    else:
+        executions, artifacts = _upstream_of_record(store, pipeline_name, record)
+        if not executions:
+            raise ConfigError(f"version {version} was not pushed by a run recorded in {metadata_path} "
+                              "(copied by hand, or by `tfxp rollback`, which names its source)")
     by_node = {node_id(store, e, pipeline_name): e for e in executions}
     by_type: dict[str, list] = {}
     for artifact in artifacts:
@@ -111,17 +122,35 @@ def lineage(metadata_path: str, pipeline_name: str, serving_dir: str, version: i
     run_type = store.get_context_type("pipeline_run")
     run_ids = [c.name for c in store.get_contexts_by_execution(pusher.id)
                if run_type is not None and c.type_id == run_type.id] if pusher is not None else []
+    if not run_ids and record:
+        run_ids = [record["run_id"]] if record.get("run_id") else []
     trained = [a.uri for a in by_type.get("Model", []) if "/Trainer/" in a.uri]
     return Lineage(version=version, path=path, run_id=run_ids[0] if run_ids else None, spans=spans, data=data,
                    schema=schema, schema_imported=schema_imported, hyperparameters=hyperparameters,
                    trained_model=trained[0] if trained else None, metrics=metrics,
-                   producers={name: e.id for name, e in sorted(by_node.items())})
+                   producers={name: e.id for name, e in sorted(by_node.items())}, from_push_record=record is not None)
 
 
-def _upstream(store, artifact_id: int):
-    """Every execution and artifact upstream of one artifact (the artifact included)."""
-    seen_artifacts, seen_executions = {artifact_id}, set()
-    frontier = [artifact_id]
+def _upstream_of_record(store, pipeline_name: str, record: dict | None):
+    """Lineage from a version's push record: upstream of the Pusher execution it names (its
+    inputs are recorded when it starts), else of the model and blessings it names."""
+    if not record or record.get("pipeline") not in (None, pipeline_name):
+        return [], []
+    execution_id = record.get("pusher_execution_id")
+    pusher = store.get_executions_by_id([execution_id]) if isinstance(execution_id, int) else []
+    if pusher and node_id(store, pusher[0], pipeline_name) == "Pusher":
+        inputs = [e.artifact_id for e in store.get_events_by_execution_ids([execution_id]) if e.type in INPUT_EVENTS]
+        return _upstream(store, inputs, {execution_id})
+    named = [a["id"] for key in ("model", "model_blessing", "infra_blessing") for a in record.get(key, [])
+             if isinstance(a.get("id"), int)]
+    return _upstream(store, [a.id for a in store.get_artifacts_by_id(named)]) if named else ([], [])
+
+
+def _upstream(store, artifact_ids: list[int], executions: set[int] | None = None):
+    """Every execution and artifact upstream of some artifacts (them included), and of
+    `executions` (them included)."""
+    seen_artifacts, seen_executions = set(artifact_ids), set(executions or ())
+    frontier = list(artifact_ids)
     while frontier:
         producing = set(producers(store, frontier).values()) - seen_executions
         seen_executions |= producing
@@ -134,6 +163,8 @@ def _upstream(store, artifact_id: int):
 
 def format_lineage(found: Lineage) -> str:
     lines = [f"version {found.version}: {found.path}"]
+    if found.from_push_record:
+        lines.append(f"  not recorded in ML Metadata (the run was stopped after the push): from {PUSH_RECORD}")
     if found.rolled_back_from is not None:
         lines.append(f"  a rollback: a copy of version {found.rolled_back_from}, whose lineage follows")
     lines += [
@@ -160,7 +191,7 @@ def rollback(serving_dir: str, version: int) -> int:
     if version == versions[-1]:
         raise ConfigError(f"version {version} is already the newest, the one being served")
     # Published like a push (hidden copy, checked, renamed), with a note of where it came from.
-    with tempfile.TemporaryDirectory(dir=serving_dir, prefix=".rollback-") as staging:
+    with tempfile.TemporaryDirectory(dir=serving_dir, prefix=ROLLBACK_PREFIX) as staging:
         source = os.path.join(staging, "model")
         shutil.copytree(os.path.join(serving_dir, str(version)), source)
         os.makedirs(os.path.join(source, "assets.extra"), exist_ok=True)

@@ -264,6 +264,20 @@ def _remove_new_versions(serving_dir: str, before: set[str]) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
+def _report_leftovers(config: PipelineConfig, stream: TextIO) -> None:
+    """One line when killed runs left something behind: a run does not need it gone (pushes
+    and baselines skip incomplete versions, interrupted executions run again), but disk does."""
+    try:
+        from pipeline import doctor
+
+        count = len(doctor.find(config))
+    except Exception as err:  # noqa: BLE001 - a report the run does not need must not fail it
+        logging.getLogger(__name__).warning("could not look for leftovers: %s", err)
+        return
+    if count:
+        stream.write(f"  {count} leftover(s) from interrupted runs: run `tfxp doctor --fix`\n")
+
+
 def run(config: PipelineConfig, verbose: bool = False, wait_lock: bool = False) -> str:
     """Runs the whole pipeline locally; returns the log path.
 
@@ -302,6 +316,7 @@ def run(config: PipelineConfig, verbose: bool = False, wait_lock: bool = False) 
                     if interrupted:
                         progress.stream.write(f"  {interrupted} execution(s) of an interrupted run marked "
                                               "INTERRUPTED; they run again\n")
+                _report_leftovers(config, progress.stream)
 
                 pipeline = build(config)  # inside: importing TensorFlow already writes to stderr
                 progress.total = len(pipeline.components)

@@ -174,8 +174,9 @@ def _describe_failure(failure) -> str:
     return f"{name} = {value:.4g} fails its threshold: {failure.message}"
 
 
-def runs(metadata_path: str, pipeline_name: str, limit: int = 5) -> list[RunInfo]:
-    """The most recent pipeline runs, newest first."""
+def runs(metadata_path: str, pipeline_name: str, limit: int = 5, live_run: bool = True) -> list[RunInfo]:
+    """The most recent pipeline runs, newest first. Without `live_run` (no process holds the
+    run lock) an execution still RUNNING belongs to a dead run and shows as INTERRUPTED."""
     store = open_store(metadata_path)
     # Each pipeline has a store of its own (metadata/<pipeline>/), so every run context is ours.
     contexts = sorted(store.get_contexts_by_type("pipeline_run"),
@@ -184,20 +185,24 @@ def runs(metadata_path: str, pipeline_name: str, limit: int = 5) -> list[RunInfo
     for context in contexts:
         executions = store.get_executions_by_context(context.id)
         if executions:
-            found.append(_run_info(store, context, executions, pipeline_name))
+            found.append(_run_info(store, context, executions, pipeline_name, live_run))
             if len(found) == limit:
                 break
     return found
 
 
-def _run_info(store, context, executions, pipeline_name: str) -> RunInfo:
+_UNFINISHED = (metadata_store_pb2.Execution.RUNNING, metadata_store_pb2.Execution.NEW)
+
+
+def _run_info(store, context, executions, pipeline_name: str, live_run: bool = True) -> RunInfo:
     executions = sorted(executions, key=lambda e: e.create_time_since_epoch)
     infos = []
     for e in executions:
         window = None
         if e.last_update_time_since_epoch and e.create_time_since_epoch:
             window = (e.create_time_since_epoch / 1000.0, e.last_update_time_since_epoch / 1000.0)
-        state = "INTERRUPTED" if custom_property(e, INTERRUPTED_PROPERTY) else _STATES.get(e.last_known_state, "?")
+        interrupted = custom_property(e, INTERRUPTED_PROPERTY) or (not live_run and e.last_known_state in _UNFINISHED)
+        state = "INTERRUPTED" if interrupted else _STATES.get(e.last_known_state, "?")
         infos.append(ExecutionInfo(node_id(store, e, pipeline_name), state, window))
     outputs = _outputs(store, [e.id for e in executions]) if executions else {}
     metrics: dict[str, float] = {}

@@ -32,7 +32,8 @@ class LockHeld(RuntimeError):
 def describe(holder: dict) -> str:
     if not holder:
         return "a process that has not written its pid yet"
-    return f"pid {holder.get('pid', '?')}, started {holder.get('started', '?')}"
+    command = f"`tfxp {holder['command']}`, " if holder.get("command") else ""
+    return f"{command}pid {holder.get('pid', '?')}, started {holder.get('started', '?')}"
 
 
 def lock_path(output_dir: str) -> str:
@@ -57,13 +58,34 @@ def read_holder(path: str) -> dict:
     return {}
 
 
+def holder_of(output_dir: str) -> dict | None:
+    """What the process holding the run lock of `output_dir` wrote, or None when no process
+    holds it. A probe: a shared lock taken and dropped at once (a `hold` that meets it tries
+    again before it gives up)."""
+    path = lock_path(output_dir)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return read_holder(path)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
 @contextlib.contextmanager
 def hold(output_dir: str, wait: bool = False,
-         on_wait: Callable[[dict], None] | None = None) -> Iterator[str]:
+         on_wait: Callable[[dict], None] | None = None, command: str = "run") -> Iterator[str]:
     """Holds the run lock of `output_dir` inside the block; yields the lock file's path.
 
     Raises LockHeld at once if another process holds it, unless `wait`: then `on_wait` is told
-    who holds it and the call blocks until the lock is free.
+    who holds it and the call blocks until the lock is free. `command` is written into the
+    lock file for a refused caller to read.
     """
     os.makedirs(output_dir, exist_ok=True)
     path = lock_path(output_dir)
@@ -74,16 +96,19 @@ def hold(output_dir: str, wait: bool = False,
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = read_holder(path)
-            if not wait:
-                raise LockHeld(path, holder) from None
-            if on_wait:
-                on_wait(holder)
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            # Nothing written: a `holder_of` probe had it for a moment, and it is free again.
+            if holder or not _try_lock(fd):
+                if not wait:
+                    raise LockHeld(path, holder) from None
+                if on_wait:
+                    on_wait(holder)
+                fcntl.flock(fd, fcntl.LOCK_EX)
         locked = True
         started = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
         try:
             os.ftruncate(fd, 0)
-            os.pwrite(fd, (json.dumps({"pid": os.getpid(), "started": started}) + "\n").encode(), 0)
+            note = {"pid": os.getpid(), "started": started, "command": command}
+            os.pwrite(fd, (json.dumps(note) + "\n").encode(), 0)
         except OSError as err:
             # os.write's error names no file; the user needs to know which one.
             raise OSError(err.errno, os.strerror(err.errno or errno.EIO), path) from err
@@ -93,3 +118,11 @@ def hold(output_dir: str, wait: bool = False,
             with contextlib.suppress(OSError):
                 os.ftruncate(fd, 0)  # the pid of a finished run would only mislead a reader
         os.close(fd)  # closing the last descriptor releases the lock
+
+
+def _try_lock(fd: int) -> bool:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True

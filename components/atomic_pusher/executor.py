@@ -7,10 +7,18 @@ and that every later run took as its baseline. This one publishes through
 blessing checks and the pushed-model artifact are TFX's (`CheckBlessing`, `GetModelPath`, the
 same custom properties). A model that is already the newest served version, by TensorFlow's
 SavedModel fingerprint, is not pushed again.
+
+Each version carries a push record (`baseline.PUSH_RECORD`: pipeline, run, the Pusher's
+execution, the model and blessings it pushed), written before the rename: TFX records the push
+in ML Metadata only after this executor returns, and a run killed in between leaves a version
+whose lineage `tfxp lineage` then reads from the record.
 """
 
 from __future__ import annotations
 
+import datetime
+import json
+import os
 from typing import Any
 
 from absl import logging
@@ -50,9 +58,36 @@ class Executor(tfx_pusher.Executor):
             model_push.set_int_custom_property(PUSHED, 0)
             model_push.set_string_custom_property(ALREADY_SERVED, served)
             return
-        version, serving_path = baseline.publish_version(model_path, destination.filesystem.base_directory)
+        record = json.dumps(self._push_record(input_dict, model_push), indent=1, sort_keys=True).encode()
+        version, serving_path = baseline.publish_version(model_path, destination.filesystem.base_directory,
+                                                         extra_files={baseline.PUSH_RECORD: record})
         logging.info("Model published to serving path %s", serving_path)
         io_utils.copy_dir(model_path, model_push.uri)  # the pushed model, archived as TFX does
         model_push.set_int_custom_property(PUSHED, 1)
         model_push.set_string_custom_property(PUSHED_DESTINATION, serving_path)
         model_push.set_string_custom_property(PUSHED_VERSION, str(version))
+
+    def _push_record(self, input_dict: dict[str, list[types.Artifact]], model_push: types.Artifact) -> dict:
+        """What `tfxp lineage` needs to find this push in ML Metadata without its record there."""
+        def artifacts(key: str) -> list[dict]:
+            return [{"id": a.id, "uri": a.uri, **({"blessed": a.get_int_custom_property("blessed")}
+                                                  if a.has_custom_property("blessed") else {})}
+                    for a in input_dict.get(key, [])]
+
+        # BaseExecutor keeps the orchestrator's context in `_context`, meant for subclasses
+        # (TFX's own executors read it); it has no public accessor.
+        context = self._context
+        info = context.pipeline_info if context is not None else None
+        # The local runner names output artifacts <node>/<output>/<execution id>
+        # (tfx/orchestration/portable/outputs_utils.py); elsewhere the id is not known here.
+        tail = os.path.basename(model_push.uri.rstrip("/"))
+        return {
+            "pipeline": info.id if info is not None else None,
+            "run_id": context.pipeline_run_id if context is not None else None,
+            "pusher_execution_id": int(tail) if tail.isdigit() else None,
+            "pushed_model": model_push.uri,
+            "model": artifacts(standard_component_specs.MODEL_KEY),
+            "model_blessing": artifacts(standard_component_specs.MODEL_BLESSING_KEY),
+            "infra_blessing": artifacts(standard_component_specs.INFRA_BLESSING_KEY),
+            "pushed_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        }

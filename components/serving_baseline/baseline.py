@@ -17,6 +17,13 @@ SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
 # TF Serving's file system source takes every all-digit directory as a version: a push is
 # written under this prefix first, where it looks at nothing, and renamed when complete.
 PARTIAL_PREFIX = ".partial-"
+ROLLBACK_PREFIX = ".rollback-"  # `tfxp rollback`'s staging directory (pipeline/lineage.py), hidden alike
+# What a push writes into its version directory besides the SavedModel: where it came from
+# (see components/atomic_pusher). TF Serving's loader reads saved_model.pb(txt), variables/,
+# assets/, fingerprint.pb, assets.extra/tf_serving_warmup_requests, batching_params.pbtxt and
+# model.tflite; it ignores other files (tensorflow_serving/servables/tensorflow/
+# saved_model_bundle_factory.cc, bundle_factory_util.cc, saved_model_warmup_util.cc).
+PUSH_RECORD = "tfxp-push.json"
 _DATA_SHARD = re.compile(r"^variables\.data-(\d+)-of-(\d+)$")
 
 log = logging.getLogger(__name__)
@@ -87,7 +94,7 @@ def served_versions(serving_dir: str) -> list[int]:
 def same_saved_model(a: str, b: str) -> bool:
     """Whether two SavedModel directories hold the same model: TensorFlow's fingerprint
     (fingerprint.pb: hashes of the graph, signatures, object graph and checkpoint) is equal.
-    Files outside the fingerprint (assets.extra/ warm-up records) do not count."""
+    Files outside the fingerprint (assets.extra/ warm-up records, the push record) do not count."""
     gfile = _gfile()
     paths = [os.path.join(d, "fingerprint.pb") for d in (a, b)]
     if not all(gfile.exists(p) for p in paths):
@@ -99,13 +106,15 @@ def same_saved_model(a: str, b: str) -> bool:
     return bool(fingerprints[0]) and fingerprints[0] == fingerprints[1]
 
 
-def publish_version(source: str, serving_dir: str, version: int | None = None) -> tuple[int, str]:
+def publish_version(source: str, serving_dir: str, version: int | None = None,
+                    extra_files: dict[str, bytes] | None = None) -> tuple[int, str]:
     """Copies SavedModel `source` into `serving_dir` as a new version, atomically for TF Serving.
 
-    The copy goes under a hidden name first, is checked complete, synced to disk and then
-    renamed to its all-digit name, so a server (and `served_versions`) sees either no version or
-    a whole one. A copy that fails is removed. Returns (version, its directory). On object stores
-    (gs://, s3://) a rename is a copy, so there the check is what guarantees completeness.
+    The copy goes under a hidden name first, gets `extra_files` (name -> content, e.g. the push
+    record), is checked complete, synced to disk and then renamed to its all-digit name, so a
+    server (and `served_versions`) sees either no version or a whole one with its record. A copy
+    that fails is removed. Returns (version, its directory). On object stores (gs://, s3://) a
+    rename is a copy, so there the check is what guarantees completeness.
     """
     gfile = _gfile()
     gfile.makedirs(serving_dir)
@@ -119,6 +128,9 @@ def publish_version(source: str, serving_dir: str, version: int | None = None) -
         gfile.rmtree(partial)
     try:
         copy_tree(source, partial)
+        for name, content in (extra_files or {}).items():
+            with gfile.GFile(os.path.join(partial, name), "wb") as f:
+                f.write(content)
         reason = incomplete_reason(partial)
         if reason is not None:
             raise OSError(f"the copy of {source} in {partial} is not a complete SavedModel: {reason}")
@@ -179,3 +191,15 @@ def copy_tree(source: str, destination: str) -> None:
         gfile.makedirs(target)
         for name in files:
             gfile.copy(os.path.join(directory, name), os.path.join(target, name), overwrite=True)
+
+
+def read_push_record(version_dir: str) -> dict | None:
+    """The push record a version was published with (PUSH_RECORD), or None."""
+    import json
+
+    gfile = _gfile()
+    path = os.path.join(version_dir, PUSH_RECORD)
+    if not gfile.exists(path):
+        return None
+    with gfile.GFile(path, "rb") as f:
+        return json.loads(f.read())

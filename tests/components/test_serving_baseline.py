@@ -143,3 +143,16 @@ def test_the_same_model_is_told_apart_by_tensorflows_fingerprint(tmp_path):
     assert not baseline.same_saved_model(str(one), str(other))
     (copy / "fingerprint.pb").unlink()
     assert not baseline.same_saved_model(str(one), str(copy))  # unknown: pushed
+
+
+def test_a_push_record_is_published_with_the_version_and_left_out_of_the_comparison(tmp_path):
+    source = _saved_model(tmp_path / "model", "m")
+    (source / "fingerprint.pb").write_bytes(b"\x08\x07")
+    serving = tmp_path / "serving"
+    record = b'{"run_id": "r1"}'
+    _, path = baseline.publish_version(str(source), str(serving), 8, extra_files={baseline.PUSH_RECORD: record})
+    assert (serving / "8" / baseline.PUSH_RECORD).read_bytes() == record
+    assert baseline.read_push_record(path) == {"run_id": "r1"}
+    assert baseline.read_push_record(str(source)) is None
+    assert baseline.incomplete_reason(path) is None and baseline.served_versions(str(serving)) == [8]
+    assert baseline.same_saved_model(str(source), path)  # the record is not part of the model
