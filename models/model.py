@@ -81,18 +81,21 @@ def class_names(spec: feature_defs.ModelSpec, tf_transform_output: tft.TFTransfo
             for v in tf_transform_output.vocabulary_by_name(feature_defs.LABEL_VOCABULARY)]
 
 
-def target_scale(spec: feature_defs.ModelSpec, tf_transform_output: tft.TFTransformOutput) -> tuple[float, float]:
+def target_scale(spec: feature_defs.ModelSpec, tf_transform_output: tft.TFTransformOutput,
+                 tft_layer=None) -> tuple[float, float]:
     """(mean, standard deviation) of the regression target (after log1p with log_transform)
     as tf.Transform's scale_to_z_score fitted them: read back by transforming two known
-    targets, since TFTransformOutput does not expose an analyzer's value."""
+    targets, since TFTransformOutput does not expose an analyzer's value. Through TFT's
+    Keras layer, which also runs a TF1-traced transform (force_tf_compat_v1) eagerly."""
     import numpy as np
+
+    tft_layer = tft_layer or tf_transform_output.transform_features_layer()
 
     feature = tf_transform_output.raw_feature_spec()[spec.label.column]
     probe = tf.constant([["1"], ["2"]]) if feature.dtype == tf.string else tf.constant([[1], [2]], feature.dtype)
     if not isinstance(feature, tf.io.FixedLenFeature):
         probe = tf.sparse.from_dense(probe)
-    z = tf_transform_output.transform_raw_features({spec.label.column: probe}, drop_unused_features=True)
-    z = np.asarray(z[spec.label.name]).reshape(-1).astype(np.float64)
+    z = np.asarray(tft_layer({spec.label.column: probe})[spec.label.name]).reshape(-1).astype(np.float64)
     targets = np.log1p([1.0, 2.0]) if spec.label.log_transform else np.array([1.0, 2.0])
     std = (targets[1] - targets[0]) / (z[1] - z[0])
     return float(targets[0] - std * z[0]), float(std)
@@ -162,7 +165,7 @@ def _serving_functions(model: keras.Model, spec: feature_defs.ModelSpec,
     raw_spec = _raw_serving_spec(spec, tf_transform_output)
     task = spec.label.task
     names = class_names(spec, tf_transform_output) if task is not Task.REGRESSION else []
-    mean, std = target_scale(spec, tf_transform_output) if task is Task.REGRESSION else (0.0, 1.0)
+    mean, std = target_scale(spec, tf_transform_output, tft_layer) if task is Task.REGRESSION else (0.0, 1.0)
 
     def predict(raw_features):
         output = model(tft_layer(raw_features))

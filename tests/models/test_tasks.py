@@ -19,7 +19,7 @@ def _transformed(task_transform_dirs, name, serialized_examples, raw_feature_spe
     config, directory = task_transform_dirs[name]
     output = tft.TFTransformOutput(str(directory))
     raw = tf.io.parse_example(tf.constant(serialized_examples), raw_feature_spec)
-    return config, output, output.transform_raw_features(raw)
+    return config, output, output.transform_features_layer()(raw)
 
 
 def test_multiclass_labels_are_the_index_among_the_listed_classes(task_transform_dirs, serialized_examples,
@@ -48,8 +48,8 @@ def test_a_class_outside_the_vocabulary_is_minus_one(task_transform_dirs):
 
     _, directory = task_transform_dirs["multiclass_vocabulary"]
     output = tft.TFTransformOutput(str(directory))
-    unseen = output.transform_raw_features({"payment_type": tf.sparse.from_dense(tf.constant([["Bitcoin"], ["Cash"]]))},
-                                           drop_unused_features=True)
+    unseen = output.transform_features_layer()({"payment_type": tf.sparse.from_dense(
+        tf.constant([["Bitcoin"], ["Cash"]]))})
     assert unseen["payment_class"].numpy().tolist() == [-1, 0]
 
 
@@ -169,17 +169,6 @@ def test_the_serving_check_passes_on_tf_servings_loading_path(exported, serializ
     result = check.check(str(path))
     expected = "regress" if spec.label.task is Task.REGRESSION else "classify"
     assert expected in result.signatures and result.records >= len(result.signatures)
-
-
-def test_tensorflows_saved_model_cli_runs_the_tasks_signature(exported):
-    from tests.serving.saved_model_cli import cli_inputs, saved_model_cli
-
-    _, spec, _, _, path = exported
-    signature = "regress" if spec.label.task is Task.REGRESSION else "classify"
-    result = saved_model_cli(path, signature, cli_inputs(path, signature))
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert "Result for output key outputs" in result.stdout if signature == "regress" else \
-        "Result for output key scores" in result.stdout
 
 
 def test_a_regress_signature_needs_the_single_output_outputs(exported, tmp_path):
