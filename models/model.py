@@ -330,7 +330,8 @@ def export(model: keras.Model, spec: feature_defs.ModelSpec, tf_transform_output
     for concrete in signatures.values():
         for variable in concrete.variables:
             captured.setdefault(id(variable), variable)
-    root.model_variables = list(captured.values())
+    # In name order, not capture order: the same model then saves the same graph (fingerprint).
+    root.model_variables = sorted(captured.values(), key=lambda v: v.name)
     root.tft_layer = tft_layer  # its vocabularies and hash tables are saved as the model's assets
     tf.saved_model.save(root, export_dir, signatures=signatures)
     if REGRESS_SIGNATURE in signatures:

@@ -32,7 +32,8 @@ def main(out: str, overrides: list[str]) -> None:
     if overrides and overrides[0].startswith("--config="):
         config_path, overrides = overrides[0].split("=", 1)[1], overrides[1:]
     fn = functools.partial(preprocessing_fn, custom_config=load_config(config_path, overrides).model_config())
-    with beam.Pipeline(runner="DirectRunner") as p, tft_beam.Context(temp_dir=f"{out}/tmp", force_tf_compat_v1=compat_v1):
+    context = tft_beam.Context(temp_dir=f"{out}/tmp", force_tf_compat_v1=compat_v1)
+    with beam.Pipeline(runner="DirectRunner") as p, context:
         data = p | beam.Create(instances, reshuffle=False)
         transform_fn = (data, metadata) | tft_beam.AnalyzeDataset(fn)
         _ = transform_fn | tft_beam.WriteTransformFn(f"{out}/transform_fn")
