@@ -265,6 +265,17 @@ def _run_info(store, context, executions, pipeline_name: str) -> RunInfo:
                    serving_checks=serving_checks, already_served=already_served)
 
 
+def _class_names(model_dir: str | None) -> list[str]:
+    """The class names a pushed classifier wrote beside its SavedModel ([] when unknown)."""
+    from models.features import CLASSES_FILE
+
+    path = os.path.join(model_dir, "assets.extra", CLASSES_FILE) if model_dir else ""
+    if not path or not os.path.isfile(path):
+        return []
+    with open(path, encoding="utf-8") as f:
+        return [line.rstrip("\n") for line in f]
+
+
 def format_run(run: RunInfo) -> str:
     lines = [f"run {run.run_id} (started {run.started:%Y-%m-%d %H:%M:%S})"]
     for e in run.executions:
@@ -281,10 +292,13 @@ def format_run(run: RunInfo) -> str:
         lines.append("  test-split metrics: " + ", ".join(shown))
         per_class = sorted({k.split("/", 1)[1] for k in run.metrics if "/classId:" in k},
                            key=lambda sub_key: int(sub_key.split(":")[1]))
+        names = _class_names(run.pushed_to)
         for sub_key in per_class:
             values = [format_metric(name, run.metrics[f"{name}/{sub_key}"]) for name in
                       ("precision", "recall", "f1_score", "auc") if f"{name}/{sub_key}" in run.metrics]
-            lines.append(f"    class {sub_key.split(':')[1]}: " + ", ".join(values))
+            index = int(sub_key.split(":")[1])
+            label = f"{index} ({names[index]})" if index < len(names) else str(index)
+            lines.append(f"    class {label}: " + ", ".join(values))
     if run.baseline:
         lines.append(f"  baseline: {run.baseline}")
     for check in run.serving_checks:

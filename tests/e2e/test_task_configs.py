@@ -57,7 +57,7 @@ def test_the_tasks_tfma_metrics_exist(task_run):
         for name in ("precision", "recall", "f1_score", "auc"):
             assert f"{name}/classId:0" in run.metrics and f"{name}/classId:3" in run.metrics
         assert run.metrics["accuracy"] >= 0.8  # the config's min_accuracy blessed it
-        assert "test-split metrics: accuracy=" in result.stdout and "    class 0: precision=" in result.stdout
+        assert "test-split metrics: accuracy=" in result.stdout and "    class 0 (Cash): precision=" in result.stdout
     else:
         assert {"mean_absolute_error", "mean_squared_error", "root_mean_squared_error",
                 "mean_absolute_percentage_error", "calibration"} <= set(run.metrics)
