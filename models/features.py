@@ -9,7 +9,13 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Mapping
 
-from pipeline.config import FeatureSpec, FeatureType, LabelSpec
+from pipeline.config import FeatureSpec, FeatureType, LabelSpec, Task
+
+# The label's classes for multiclass without label.classes: tf.Transform's vocabulary file.
+LABEL_VOCABULARY = "label_classes"
+# A classifier's class names, one a line in output order, in its SavedModel's assets.extra/
+# (which TF Serving ignores): the Evaluator's per-class metrics and clients read them there.
+CLASSES_FILE = "classes.txt"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -24,6 +30,8 @@ def from_custom_config(custom_config: Mapping[str, Any]) -> ModelSpec:
     """Rebuilds the typed feature and label specs from the JSON the pipeline passed along."""
     label = dict(custom_config["label"])
     label["positive_values"] = tuple(label.get("positive_values") or ())
+    label["classes"] = tuple(str(c) for c in label.get("classes") or ())
+    label["task"] = Task(label.get("task") or Task.BINARY.value)
     features = {
         name: FeatureSpec(**{**options, "type": FeatureType(options["type"])})
         for name, options in custom_config["features"].items()

@@ -1,12 +1,19 @@
 """Trainer and Tuner entry points: `run_fn` and `tuner_fn`, thin over the helpers below.
 
-The Keras model reads the transformed features named by the feature definitions; the exported
-SavedModel carries three signatures:
+The Keras model reads the transformed features named by the feature definitions; its head
+is the task's (label.task): a sigmoid for binary, a softmax over the classes for multiclass,
+a linear unit on the z-scored (log-)target for regression. The exported SavedModel carries
+four signatures:
 - `serving_default`: serialized tf.Examples of raw features (TF Serving's predict API form);
+  binary: "probabilities" and "classes" (0/1); multiclass: "probabilities" per class,
+  "classes" (the predicted class name) and "probability" (its probability); regression:
+  "predictions", in the label's units;
 - `serve_raw`: one tensor per raw feature column, for clients that send plain values;
-- `classify`: serialized tf.Examples under "inputs", answering "classes" and "scores" per class;
-  its method is TF Serving's classify method, so `:classify` and the Classify RPC accept it;
-- `transform_features`: raw examples to transformed features (used by TFMA for the label).
+- `classify` (classification) or `regress` (regression): serialized tf.Examples under
+  "inputs", answering "classes" and "scores" per class, or "outputs"; their methods are TF
+  Serving's classify and regress methods, so `:classify`/`:regress` and the RPCs accept them;
+- `transform_features`: raw examples to transformed features (used by TFMA for the label;
+  for regression the label in its own units).
 """
 
 from __future__ import annotations
@@ -22,11 +29,16 @@ from tfx import v1 as tfx
 from tfx_bsl.public import tfxio
 
 from models import features as feature_defs
-from pipeline.config import FeatureType
+from models import preprocessing
+from pipeline.config import FeatureType, Task
 
 _EVAL_BATCH_SIZE = 200
 CLASSIFY_SIGNATURE = "classify"
+REGRESS_SIGNATURE = "regress"
 CLASS_LABELS = ("0", "1")
+# The Tuner's objective per task: the Keras metric (or loss) on the eval split.
+TUNER_OBJECTIVES = {Task.BINARY: ("val_auc", "max"), Task.MULTICLASS: ("val_accuracy", "max"),
+                    Task.REGRESSION: ("val_loss", "min")}
 WEIGHTS_FILE = "keras.weights.h5"
 WARM_STARTED_FROM = "warm_started_from"
 
@@ -37,11 +49,56 @@ WARM_STARTED_FROM = "warm_started_from"
 
 
 def _input_fn(file_pattern, data_accessor, tf_transform_output: tft.TFTransformOutput,
-              label_name: str, batch_size: int) -> tf.data.Dataset:
-    return data_accessor.tf_dataset_factory(
+              spec: feature_defs.ModelSpec, batch_size: int, seed: int) -> tf.data.Dataset:
+    dataset = data_accessor.tf_dataset_factory(
         file_pattern,
-        tfxio.TensorFlowDatasetOptions(batch_size=batch_size, label_key=label_name),
-        tf_transform_output.transformed_metadata.schema).repeat()
+        tfxio.TensorFlowDatasetOptions(batch_size=batch_size, label_key=spec.label.name, shuffle_seed=seed),
+        tf_transform_output.transformed_metadata.schema)
+    if spec.label.task is Task.MULTICLASS:
+        dataset = dataset.map(_known_classes)
+    return dataset.repeat()
+
+
+def _known_classes(features, label):
+    """The rows of a batch whose class is one of the model's (Transform gives the others -1)."""
+    keep = tf.reshape(label >= 0, [-1])
+    return {k: tf.boolean_mask(v, keep) for k, v in features.items()}, tf.boolean_mask(label, keep)
+
+
+def seed_everything(seed: int) -> None:
+    """Python's, NumPy's and TensorFlow's random generators, and TensorFlow's op determinism."""
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def class_names(spec: feature_defs.ModelSpec, tf_transform_output: tft.TFTransformOutput) -> list[str]:
+    """The classes the model answers, in the order of its outputs."""
+    if spec.label.task is Task.BINARY:
+        return list(CLASS_LABELS)
+    if spec.label.classes:
+        return list(spec.label.classes)
+    return [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
+            for v in tf_transform_output.vocabulary_by_name(feature_defs.LABEL_VOCABULARY)]
+
+
+def target_scale(spec: feature_defs.ModelSpec, tf_transform_output: tft.TFTransformOutput,
+                 tft_layer=None) -> tuple[float, float]:
+    """(mean, standard deviation) of the regression target (after log1p with log_transform)
+    as tf.Transform's scale_to_z_score fitted them: read back by transforming two known
+    targets, since TFTransformOutput does not expose an analyzer's value. Through TFT's
+    Keras layer, which also runs a TF1-traced transform (force_tf_compat_v1) eagerly."""
+    import numpy as np
+
+    tft_layer = tft_layer or tf_transform_output.transform_features_layer()
+
+    feature = tf_transform_output.raw_feature_spec()[spec.label.column]
+    probe = tf.constant([["1"], ["2"]]) if feature.dtype == tf.string else tf.constant([[1], [2]], feature.dtype)
+    if not isinstance(feature, tf.io.FixedLenFeature):
+        probe = tf.sparse.from_dense(probe)
+    z = np.asarray(tft_layer({spec.label.column: probe})[spec.label.name]).reshape(-1).astype(np.float64)
+    targets = np.log1p([1.0, 2.0]) if spec.label.log_transform else np.array([1.0, 2.0])
+    std = (targets[1] - targets[0]) / (z[1] - z[0])
+    return float(targets[0] - std * z[0]), float(std)
 
 
 def _hyperparameters(spec: feature_defs.ModelSpec) -> keras_tuner.HyperParameters:
@@ -58,7 +115,7 @@ def _hyperparameters(spec: feature_defs.ModelSpec) -> keras_tuner.HyperParameter
 
 def _build_model(hp: keras_tuner.HyperParameters, spec: feature_defs.ModelSpec,
                  tf_transform_output: tft.TFTransformOutput) -> keras.Model:
-    """A wide-and-deep binary classifier over the transformed features."""
+    """A wide-and-deep network over the transformed features, with the task's head."""
     inputs, wide, deep = {}, [], []
     for name, feature in spec.features.items():
         key = feature_defs.transformed_name(name)
@@ -79,11 +136,21 @@ def _build_model(hp: keras_tuner.HyperParameters, spec: feature_defs.ModelSpec,
     for _ in range(hp.get("num_layers")):
         x = keras.layers.Dense(units, activation="relu")(x)
         units = max(4, units // 2)
-    output = keras.layers.Dense(1, activation="sigmoid")(x)
+    task = spec.label.task
+    if task is Task.BINARY:
+        output = keras.layers.Dense(1, activation="sigmoid")(x)
+        loss, metrics = "binary_crossentropy", [keras.metrics.BinaryAccuracy(), keras.metrics.AUC(name="auc")]
+    elif task is Task.MULTICLASS:
+        output = keras.layers.Dense(len(class_names(spec, tf_transform_output)), activation="softmax")(x)
+        loss, metrics = "sparse_categorical_crossentropy", [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+    else:
+        # The target is z-scored by Transform: Huber's delta of 1 is one standard deviation.
+        output = keras.layers.Dense(1)(x)
+        loss = keras.losses.Huber(delta=1.0) if spec.hyperparameters.get("loss") == "huber" else "mse"
+        metrics = [keras.metrics.MeanAbsoluteError(name="mae")]
     model = keras.Model(inputs=inputs, outputs=output)
-    model.compile(loss="binary_crossentropy",
-                  optimizer=keras.optimizers.Adam(learning_rate=hp.get("learning_rate")),
-                  metrics=[keras.metrics.BinaryAccuracy(), keras.metrics.AUC(name="auc")])
+    model.compile(loss=loss, optimizer=keras.optimizers.Adam(learning_rate=hp.get("learning_rate")),
+                  metrics=metrics)
     return model
 
 
@@ -96,12 +163,26 @@ def _serving_functions(model: keras.Model, spec: feature_defs.ModelSpec,
                        tf_transform_output: tft.TFTransformOutput, tft_layer) -> dict[str, Any]:
     """The serving tf.functions, each with its input signature: {signature key: function}."""
     raw_spec = _raw_serving_spec(spec, tf_transform_output)
+    task = spec.label.task
+    names = class_names(spec, tf_transform_output) if task is not Task.REGRESSION else []
+    mean, std = target_scale(spec, tf_transform_output, tft_layer) if task is Task.REGRESSION else (0.0, 1.0)
 
     def predict(raw_features):
-        transformed = tft_layer(raw_features)
-        probability = tf.reshape(model(transformed), [-1])
-        return {"probabilities": probability,
-                "classes": tf.cast(probability > 0.5, tf.int64)}
+        output = model(tft_layer(raw_features))
+        if task is Task.BINARY:
+            probability = tf.reshape(output, [-1])
+            return {"probabilities": probability, "classes": tf.cast(probability > 0.5, tf.int64)}
+        if task is Task.MULTICLASS:
+            return {"probabilities": output, "classes": tf.gather(tf.constant(names), tf.argmax(output, axis=1)),
+                    "probability": tf.reduce_max(output, axis=1)}
+        target = mean + std * tf.reshape(tf.cast(output, tf.float32), [-1])
+        return {"predictions": tf.math.expm1(target) if spec.label.log_transform else target}
+
+    def scores(probabilities):
+        """classify's "scores": one column per class, in the order of `names`."""
+        if task is Task.BINARY:
+            return tf.stack([1.0 - probabilities, probabilities], axis=1)
+        return probabilities
 
     @tf.function(input_signature=[tf.TensorSpec(shape=[None], dtype=tf.string, name="examples")])
     def serve_examples(examples):
@@ -125,10 +206,13 @@ def _serving_functions(model: keras.Model, spec: feature_defs.ModelSpec,
 
     @tf.function(input_signature=[tf.TensorSpec(shape=[None], dtype=tf.string, name="inputs")])
     def classify(inputs):
-        probability = predict(tf.io.parse_example(inputs, raw_spec))["probabilities"]
-        rows = tf.shape(probability)[0]
-        return {"classes": tf.tile(tf.constant([list(CLASS_LABELS)]), [rows, 1]),
-                "scores": tf.stack([1.0 - probability, probability], axis=1)}
+        probabilities = predict(tf.io.parse_example(inputs, raw_spec))["probabilities"]
+        rows = tf.shape(probabilities)[0]
+        return {"classes": tf.tile(tf.constant([names]), [rows, 1]), "scores": scores(probabilities)}
+
+    @tf.function(input_signature=[tf.TensorSpec(shape=[None], dtype=tf.string, name="inputs")])
+    def regress(inputs):
+        return {"outputs": predict(tf.io.parse_example(inputs, raw_spec))["predictions"]}
 
     # Only the columns the transform reads: the other columns' inferred types can change from
     # one span to the next, and a baseline model must still parse the new span's examples.
@@ -137,28 +221,41 @@ def _serving_functions(model: keras.Model, spec: feature_defs.ModelSpec,
 
     @tf.function(input_signature=[tf.TensorSpec(shape=[None], dtype=tf.string, name="examples")])
     def transform_features(examples):
-        return tft_layer(tf.io.parse_example(examples, label_spec))
+        parsed = tf.io.parse_example(examples, label_spec)
+        transformed = tft_layer(parsed)
+        if task is Task.REGRESSION:
+            # TFMA compares the predictions with the label in its own units, not the z-score.
+            column = parsed[spec.label.column]
+            default = "" if column.dtype == tf.string else 0
+            transformed[spec.label.name] = preprocessing.as_float(preprocessing.dense(column, default))
+        return transformed
 
-    return {"serving_default": serve_examples, "serve_raw": serve_raw,
-            CLASSIFY_SIGNATURE: classify, "transform_features": transform_features}
+    functions = {"serving_default": serve_examples, "serve_raw": serve_raw, "transform_features": transform_features}
+    if task is Task.REGRESSION:
+        functions[REGRESS_SIGNATURE] = regress
+    else:
+        functions[CLASSIFY_SIGNATURE] = classify
+    return functions
 
 
 def tuner_fn(fn_args: tfx.components.FnArgs) -> tfx.components.TunerFnResult:
     """Returns a KerasTuner RandomSearch over learning rate and layer sizes."""
     spec = feature_defs.from_custom_config(fn_args.custom_config)
+    seed = _seed(spec.tuner.get("seed"), spec)
+    seed_everything(seed)
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
     tuner = keras_tuner.RandomSearch(
         lambda hp: _build_model(hp, spec, tf_transform_output),
         hyperparameters=_hyperparameters(spec),
         max_trials=int(spec.tuner.get("max_trials", 2)),
-        objective=keras_tuner.Objective("val_auc", "max"),
+        objective=keras_tuner.Objective(*TUNER_OBJECTIVES[spec.label.task]), seed=seed,
         directory=fn_args.working_dir, project_name="tuning", overwrite=True)
     batch_size = int(spec.hyperparameters.get("batch_size", 64))
     return tfx.components.TunerFnResult(tuner=tuner, fit_kwargs={
         "x": _input_fn(fn_args.train_files, fn_args.data_accessor, tf_transform_output,
-                       spec.label.name, batch_size),
+                       spec, batch_size, seed),
         "validation_data": _input_fn(fn_args.eval_files, fn_args.data_accessor, tf_transform_output,
-                                     spec.label.name, _EVAL_BATCH_SIZE),
+                                     spec, _EVAL_BATCH_SIZE, seed),
         "steps_per_epoch": fn_args.train_steps,
         "validation_steps": fn_args.eval_steps,
     })
@@ -167,6 +264,8 @@ def tuner_fn(fn_args: tfx.components.FnArgs) -> tfx.components.TunerFnResult:
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
     """Trains the model (with the tuned hyperparameters when given) and exports it."""
     spec = feature_defs.from_custom_config(fn_args.custom_config)
+    seed = _seed(None, spec)
+    seed_everything(seed)
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
     if fn_args.hyperparameters:
         hp = keras_tuner.HyperParameters.from_config(fn_args.hyperparameters)
@@ -175,15 +274,20 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     logging.info("Training with hyperparameters %s", hp.values)
     batch_size = int(spec.hyperparameters.get("batch_size", 64))
     train = _input_fn(fn_args.train_files, fn_args.data_accessor, tf_transform_output,
-                      spec.label.name, batch_size)
+                      spec, batch_size, seed)
     evaluation = _input_fn(fn_args.eval_files, fn_args.data_accessor, tf_transform_output,
-                           spec.label.name, _EVAL_BATCH_SIZE)
+                           spec, _EVAL_BATCH_SIZE, seed)
     model = _build_model(hp, spec, tf_transform_output)
     warm_started_from = _warm_start(model, fn_args.custom_config.get("warm_start_dir") or "")
     model.fit(train, steps_per_epoch=fn_args.train_steps, validation_data=evaluation,
               validation_steps=fn_args.eval_steps, verbose=2,
               callbacks=[keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir)])
     export(model, spec, tf_transform_output, fn_args.serving_model_dir, warm_started_from)
+
+
+def _seed(seed: Any, spec: feature_defs.ModelSpec) -> int:
+    """`seed`, else trainer.seed."""
+    return int(seed if seed is not None else spec.hyperparameters.get("seed", 42))
 
 
 def _warm_start(model: keras.Model, serving_dir: str) -> str | None:
@@ -226,26 +330,40 @@ def export(model: keras.Model, spec: feature_defs.ModelSpec, tf_transform_output
     for concrete in signatures.values():
         for variable in concrete.variables:
             captured.setdefault(id(variable), variable)
-    root.model_variables = list(captured.values())
+    # In name order, not capture order: the same model then saves the same graph (fingerprint).
+    root.model_variables = sorted(captured.values(), key=lambda v: v.name)
     root.tft_layer = tft_layer  # its vocabularies and hash tables are saved as the model's assets
     tf.saved_model.save(root, export_dir, signatures=signatures)
-    mark_classification_signature(export_dir)
+    if REGRESS_SIGNATURE in signatures:
+        mark_signature_method(export_dir, REGRESS_SIGNATURE, tf.saved_model.REGRESS_METHOD_NAME)
+    else:
+        mark_classification_signature(export_dir)
     extra = tf.io.gfile.join(export_dir, "assets.extra")
     tf.io.gfile.makedirs(extra)
     model.save_weights(tf.io.gfile.join(extra, WEIGHTS_FILE))
+    if spec.label.task is not Task.REGRESSION:
+        with tf.io.gfile.GFile(tf.io.gfile.join(extra, feature_defs.CLASSES_FILE), "w") as f:
+            f.write("".join(f"{name}\n" for name in class_names(spec, tf_transform_output)))
     if warm_started_from:
         with tf.io.gfile.GFile(tf.io.gfile.join(extra, WARM_STARTED_FROM), "w") as f:
             f.write(warm_started_from + "\n")
 
 
 def mark_classification_signature(export_dir: str, key: str = CLASSIFY_SIGNATURE) -> None:
-    """Gives signature `key` TF Serving's classify method in the saved SavedModel.
+    """Gives signature `key` TF Serving's classify method in the saved SavedModel."""
+    mark_signature_method(export_dir, key, tf.saved_model.CLASSIFY_METHOD_NAME)
+
+
+def mark_signature_method(export_dir: str, key: str, method: str) -> None:
+    """Gives signature `key` TF Serving's classify or regress `method` in the saved SavedModel.
 
     TF2's savers (`tf.saved_model.save`, Keras' ExportArchive) write every signature with the
-    predict method and offer no way to choose another, and TF Serving's Classify API refuses
-    those. The method name is only a label on the SignatureDef, so it is set in saved_model.pb,
-    and the fingerprint that hashes that file is written again: `fingerprinting_utils` is
-    TensorFlow's private module, used because no public API writes a fingerprint.
+    predict method and offer no way to choose another, and TF Serving's Classify and Regress
+    APIs refuse those. The method name is only a label on the SignatureDef, so it is set in
+    saved_model.pb, and the fingerprint that hashes that file is written again:
+    `fingerprinting_utils` is TensorFlow's private module, used because no public API writes
+    a fingerprint. The signature must have the single input "inputs" (classifier.cc and
+    regressor.cc look it up by that name); regress also the single output "outputs".
     """
     from tensorflow.core.protobuf import saved_model_pb2
     from tensorflow.python.saved_model import fingerprinting_utils
@@ -255,10 +373,14 @@ def mark_classification_signature(export_dir: str, key: str = CLASSIFY_SIGNATURE
     with tf.io.gfile.GFile(path, "rb") as f:
         saved.ParseFromString(f.read())
     signature = saved.meta_graphs[0].signature_def[key]
+    kind = "regress" if method == tf.saved_model.REGRESS_METHOD_NAME else "classify"
     if set(signature.inputs) != {tf.saved_model.CLASSIFY_INPUTS}:
         raise ValueError(f"signature {key!r} needs the single input {tf.saved_model.CLASSIFY_INPUTS!r} "
-                         f"to be a classify signature; it has {sorted(signature.inputs)}")
-    signature.method_name = tf.saved_model.CLASSIFY_METHOD_NAME
+                         f"to be a {kind} signature; it has {sorted(signature.inputs)}")
+    if kind == "regress" and set(signature.outputs) != {tf.saved_model.REGRESS_OUTPUTS}:
+        raise ValueError(f"signature {key!r} needs the single output {tf.saved_model.REGRESS_OUTPUTS!r} "
+                         f"to be a regress signature; it has {sorted(signature.outputs)}")
+    signature.method_name = method
     with tf.io.gfile.GFile(path, "wb") as f:
         f.write(saved.SerializeToString())
     fingerprinting_utils.write_fingerprint(export_dir)

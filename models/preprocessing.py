@@ -1,4 +1,9 @@
-"""The Transform step's preprocessing_fn, driven entirely by the feature definitions."""
+"""The Transform step's preprocessing_fn, driven entirely by the feature definitions.
+
+The label follows label.task: binary gives 0/1; multiclass gives the class's index among
+label.classes, or in a vocabulary of the train split's classes (-1: none of them);
+regression gives the z-scored target (of log(1 + y) with label.log_transform).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from models import features as feature_defs
-from pipeline.config import VOCABULARY_CAP, FeatureType
+from pipeline.config import VOCABULARY_CAP, FeatureType, Task
 
 # Missing values of a categorical integer column get a value of their own in the vocabulary.
 _TYPE_DEFAULTS = {FeatureType.NUMERIC: 0, FeatureType.BUCKETIZED: 0, FeatureType.CATEGORICAL: -1}
@@ -24,7 +29,7 @@ def _fill_value(feature, dtype: tf.DType) -> Any:
     return int(default) if dtype.is_integer else float(default)
 
 
-def _dense(x: tf.Tensor | tf.SparseTensor | tf.RaggedTensor, default: Any) -> tf.Tensor:
+def dense(x: tf.Tensor | tf.SparseTensor | tf.RaggedTensor, default: Any) -> tf.Tensor:
     """A rank-1 tensor with one value per example; missing values become `default`.
 
     Columns that are absent from some rows arrive as SparseTensor (or RaggedTensor) with
@@ -39,7 +44,7 @@ def _dense(x: tf.Tensor | tf.SparseTensor | tf.RaggedTensor, default: Any) -> tf
     return tf.reshape(x, [-1])
 
 
-def _as_float(x: tf.Tensor) -> tf.Tensor:
+def as_float(x: tf.Tensor) -> tf.Tensor:
     if x.dtype == tf.string:
         return tf.strings.to_number(x, tf.float32)
     return tf.cast(x, tf.float32)
@@ -51,16 +56,42 @@ def _as_string(x: tf.Tensor) -> tf.Tensor:
 
 def _label(inputs: Mapping[str, Any], spec: feature_defs.ModelSpec) -> tf.Tensor:
     label = spec.label
-    column = _dense(inputs[label.column], "" if inputs[label.column].dtype == tf.string else 0)
+    column = dense(inputs[label.column], "" if inputs[label.column].dtype == tf.string else 0)
+    if label.task is Task.MULTICLASS:
+        return _class_index(inputs[label.column], column, label)
+    if label.task is Task.REGRESSION:
+        target = as_float(column)
+        return tft.scale_to_z_score(tf.math.log1p(target) if label.log_transform else target)
     if label.greater_than_fraction_of:
-        reference = _as_float(_dense(inputs[label.greater_than_fraction_of], 0))
-        positive = _as_float(column) > label.fraction * reference
+        reference = as_float(dense(inputs[label.greater_than_fraction_of], 0))
+        positive = as_float(column) > label.fraction * reference
     elif label.positive_values:
         positive = tf.reduce_any(
             tf.equal(_as_string(column)[:, None], tf.constant(label.positive_values)[None, :]), axis=1)
     else:
-        positive = _as_float(column) > 0.5
+        positive = as_float(column) > 0.5
     return tf.cast(positive, tf.int64)
+
+
+def _class_index(raw: Any, column: tf.Tensor, label) -> tf.Tensor:
+    """Each row's class index; -1 for a class the model does not know (or a missing label).
+
+    Without label.classes the classes are tf.Transform's vocabulary of the values present in
+    the train split (most frequent first), so a missing label is no class of its own.
+    """
+    values = _as_string(column)
+    if label.classes:
+        table = tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(
+            tf.constant(list(label.classes)), tf.range(len(label.classes), dtype=tf.int64)), default_value=-1)
+        return table.lookup(values)
+    if isinstance(raw, tf.RaggedTensor):
+        present = raw.flat_values
+    elif isinstance(raw, tf.SparseTensor):
+        present = raw.values
+    else:
+        present = tf.reshape(raw, [-1])
+    vocabulary = tft.vocabulary(_as_string(present), vocab_filename=feature_defs.LABEL_VOCABULARY)
+    return tft.apply_vocabulary(values, vocabulary, default_value=-1)
 
 
 def _vocabulary(value: tf.Tensor, name: str, feature) -> tf.Tensor:
@@ -87,12 +118,12 @@ def preprocessing_fn(inputs: Mapping[str, Any], custom_config: Mapping[str, Any]
     spec = feature_defs.from_custom_config(custom_config)
     outputs = {}
     for name, feature in spec.features.items():
-        value = _dense(inputs[name], _fill_value(feature, inputs[name].dtype))
+        value = dense(inputs[name], _fill_value(feature, inputs[name].dtype))
         out = feature_defs.transformed_name(name)
         if feature.type is FeatureType.NUMERIC:
-            outputs[out] = tft.scale_to_z_score(_as_float(value))
+            outputs[out] = tft.scale_to_z_score(as_float(value))
         elif feature.type is FeatureType.BUCKETIZED:
-            outputs[out] = tft.bucketize(_as_float(value), feature.num_buckets)
+            outputs[out] = tft.bucketize(as_float(value), feature.num_buckets)
         else:
             outputs[out] = _vocabulary(_as_string(value), name, feature)
     outputs[spec.label.name] = _label(inputs, spec)

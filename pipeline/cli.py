@@ -115,6 +115,8 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--version", type=int, help="a specific model version (default: the newest served)")
     predict.add_argument("--classify", action="store_true",
                          help="use TF Serving's Classify API (REST :classify) and print a score per class")
+    predict.add_argument("--regress", action="store_true",
+                         help="use TF Serving's Regress API (REST :regress) of a regression model: a value per row")
     predict.add_argument("--status", action="store_true", help="print the model's version status instead")
     predict.add_argument("--metadata", action="store_true", help="print the model's signatures instead")
     show = sub.add_parser("config", help="print the resolved configuration")
@@ -326,6 +328,9 @@ def _predict(args) -> int:
         if args.classify:
             for row_number, scores in enumerate(client.classify(rows), 1):
                 print(json.dumps({"row": row_number, "scores": scores}))
+        elif args.regress:
+            for row_number, value in enumerate(client.regress(rows), 1):
+                print(json.dumps({"row": row_number, "value": value}))
         else:
             for row_number, prediction in enumerate(client.predict(rows), 1):
                 print(json.dumps({"row": row_number, **prediction}))

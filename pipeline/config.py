@@ -32,6 +32,14 @@ class FeatureType(str, enum.Enum):
     CATEGORICAL = "categorical"  # vocabulary of strings (or integers), one-hot with OOV buckets
 
 
+class Task(str, enum.Enum):
+    """What the model predicts from the label column (label.task)."""
+
+    BINARY = "binary"          # two classes: a sigmoid head, AUC and accuracy
+    MULTICLASS = "multiclass"  # one of several classes: a softmax head over a vocabulary of classes
+    REGRESSION = "regression"  # a number: a linear head, MAE and RMSE
+
+
 VOCABULARIES = ("approximate", "exact")
 # tf.Transform's limit for approximate vocabularies (tft.analyzers.LARGE_VOCAB_TOP_K).
 VOCABULARY_CAP = 200_000
@@ -74,18 +82,27 @@ class FeatureSpec:
 
 @dataclasses.dataclass(frozen=True)
 class LabelSpec:
-    """The binary label.
+    """The label and the task it defines.
 
-    Without a rule the column already holds the class: 0/1 integers, or strings of which
-    `positive_values` are the positive class. With `greater_than_fraction_of` the label is
-    1 where `column > fraction * greater_than_fraction_of` (the taxi "big tipper" task).
+    binary: without a rule the column already holds the class: 0/1 integers, or strings of
+    which `positive_values` are the positive class. With `greater_than_fraction_of` the label
+    is 1 where `column > fraction * greater_than_fraction_of` (the taxi "big tipper" task).
+    multiclass: the column's values (strings or integers) are the classes: `classes` lists
+    them in the order the model answers them; without it, tf.Transform's vocabulary of the
+    train split does (most frequent first). Rows whose class is not among them are left out
+    of training and count as errors in the evaluation.
+    regression: the column is a number; with `log_transform` the model learns log(1 + y)
+    and answers y, so the target must not be below 0.
     """
 
     column: str
     name: str = "label"
+    task: Task = Task.BINARY
     positive_values: tuple[str, ...] = ()
     greater_than_fraction_of: str | None = None
     fraction: float = 0.2
+    classes: tuple[str, ...] = ()   # multiclass: the expected classes, in order
+    log_transform: bool = False     # regression: train on log(1 + y)
     # Rows whose label (or greater_than_fraction_of) is missing: "error" stops the run before
     # any component (pipeline/preflight.py); "drop" makes ExampleGen leave them out.
     missing: str = "error"
@@ -128,6 +145,7 @@ class TunerConfig:
     max_trials: int = 2
     train_steps: int = 100
     eval_steps: int = 20
+    seed: int | None = None  # the random search's seed; None: trainer.seed
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,6 +155,12 @@ class TrainerConfig:
     batch_size: int = 64
     learning_rate: float = 0.001
     hidden_units: tuple[int, ...] = (32, 16)
+    # Regression: "mse" (default) or "huber" (delta: one standard deviation of the target).
+    # Classification has its own (cross-entropy) and takes none.
+    loss: str | None = None
+    # Seeds weights, dropout and the shuffle of the training data, with TensorFlow's op
+    # determinism: the same data and config train the same model.
+    seed: int = 42
     warm_start: bool = False  # start from the newest served model's weights where they still fit
     # The Trainer's entry point, by dotted path in an installed package (models/ by default).
     run_fn: str = "models.model.run_fn"
@@ -174,10 +198,44 @@ class DriftConfig:
 
 @dataclasses.dataclass(frozen=True)
 class EvaluatorConfig:
-    min_auc: float = 0.6            # value threshold: below it the model is not blessed
-    max_auc_decrease: float = 0.01  # change threshold: how much worse than the baseline may be
-    min_accuracy: float = 0.5
+    """The Evaluator's thresholds: min_/max_ values the test-split metric must meet, and
+    _decrease/_increase changes against the served baseline it must not exceed.
+
+    Each task takes its own (TASK_THRESHOLDS); unset ones get TASK_DEFAULTS, or none.
+    AUC is one-vs-rest averaged over the classes (macro) for multiclass, as is F1.
+    """
+
+    min_auc: float | None = None
+    max_auc_decrease: float | None = None
+    min_accuracy: float | None = None
+    max_accuracy_decrease: float | None = None
+    min_macro_f1: float | None = None
+    max_mae: float | None = None           # regression: in the label's units
+    max_mae_increase: float | None = None
+    max_rmse: float | None = None
+    max_rmse_increase: float | None = None
     slices: tuple[str, ...] = ()    # raw feature columns to slice metrics by
+
+    def thresholds(self, task: Task) -> dict[str, float]:
+        """{option: value} of the thresholds that apply to `task`, defaults filled in."""
+        values = dict(TASK_DEFAULTS[task])
+        for name in TASK_THRESHOLDS[task]:
+            if getattr(self, name) is not None:
+                values[name] = getattr(self, name)
+        return values
+
+
+TASK_THRESHOLDS = {
+    Task.BINARY: ("min_auc", "max_auc_decrease", "min_accuracy", "max_accuracy_decrease"),
+    Task.MULTICLASS: ("min_auc", "max_auc_decrease", "min_accuracy", "max_accuracy_decrease", "min_macro_f1"),
+    Task.REGRESSION: ("max_mae", "max_mae_increase", "max_rmse", "max_rmse_increase"),
+}
+TASK_DEFAULTS = {
+    Task.BINARY: {"min_auc": 0.6, "max_auc_decrease": 0.01, "min_accuracy": 0.5},
+    Task.MULTICLASS: {"max_accuracy_decrease": 0.01},
+    Task.REGRESSION: {},  # errors are in the label's units: the config says what is good enough
+}
+REGRESSION_LOSSES = ("mse", "huber")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -285,7 +343,7 @@ class PipelineConfig:
     def model_config(self) -> dict[str, Any]:
         """What the model code (Transform, Tuner, Trainer) needs, as plain JSON-able data."""
         return {
-            "label": dataclasses.asdict(self.label),
+            "label": _plain(dataclasses.asdict(self.label)),
             "features": {name: _plain(dataclasses.asdict(spec)) for name, spec in self.features.items()},
             "tuner": dataclasses.asdict(self.tuner),
             "trainer": _plain(dataclasses.asdict(self.trainer)),
@@ -360,7 +418,7 @@ def _coerce(type_name: Any, value: Any, where: str) -> Any:
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{where}: expected a list, got {value!r}")
         return tuple(_coerce(inner, v, f"{where}[{i}]") for i, v in enumerate(value))
-    for enum_cls in (FeatureType, DataFormat, InfraValidation):
+    for enum_cls in (FeatureType, DataFormat, InfraValidation, Task):
         if t == enum_cls.__name__:
             try:
                 return enum_cls(str(value).lower())
@@ -558,9 +616,43 @@ def validate(config: PipelineConfig) -> None:
                         ("tuner.max_trials", config.tuner.max_trials)):
         if value < 1:
             raise ConfigError(f"{name} must be at least 1, got {value}")
-    if not 0.0 <= config.evaluator.min_auc <= 1.0:
-        raise ConfigError("evaluator.min_auc must lie between 0 and 1")
+    _validate_task(config)
     _validate_kubeflow(config.kubeflow)
+
+
+def _validate_task(config: PipelineConfig) -> None:
+    """The label, loss and thresholds options that fit `label.task`, and only those."""
+    label, task = config.label, config.label.task
+    binary_only = [name for name in ("positive_values", "greater_than_fraction_of") if getattr(label, name)]
+    if task is not Task.BINARY and binary_only:
+        raise ConfigError(f"label.{binary_only[0]} is an option of label.task binary, not {task.value}; remove it")
+    if task is not Task.MULTICLASS and label.classes:
+        raise ConfigError(f"label.classes is an option of label.task multiclass, not {task.value}; remove it")
+    if task is not Task.REGRESSION and label.log_transform:
+        raise ConfigError(f"label.log_transform is an option of label.task regression, not {task.value}; remove it")
+    if len(set(label.classes)) != len(label.classes):
+        twice = sorted({c for c in label.classes if label.classes.count(c) > 1})
+        raise ConfigError(f"label.classes lists {', '.join(repr(c) for c in twice)} more than once")
+    if task is Task.MULTICLASS and len(label.classes) == 1:
+        raise ConfigError("label.classes needs at least 2 classes (or leave it out: the data's classes)")
+    if task is Task.REGRESSION:
+        if config.trainer.loss is not None and config.trainer.loss not in REGRESSION_LOSSES:
+            raise ConfigError(f"trainer.loss '{config.trainer.loss}' is not one of: {', '.join(REGRESSION_LOSSES)}")
+    elif config.trainer.loss is not None:
+        raise ConfigError(f"trainer.loss is an option of label.task regression ({', '.join(REGRESSION_LOSSES)}); "
+                          f"{task.value} trains with cross-entropy: remove it")
+    ev = config.evaluator
+    allowed = TASK_THRESHOLDS[task]
+    for name in sorted(set().union(*TASK_THRESHOLDS.values()) - set(allowed)):
+        if getattr(ev, name) is not None:
+            raise ConfigError(f"evaluator.{name} does not apply to label.task {task.value}; "
+                              f"its thresholds are: {', '.join(allowed)}")
+    for name, value in ev.thresholds(task).items():
+        if value < 0:
+            raise ConfigError(f"evaluator.{name} must not be negative, got {value}")
+        if name in ("min_auc", "min_accuracy", "min_macro_f1", "max_auc_decrease", "max_accuracy_decrease") \
+                and value > 1:
+            raise ConfigError(f"evaluator.{name} must lie between 0 and 1, got {value}")
 
 
 _RESOURCE_KEYS = ("cpu_request", "cpu_limit", "memory_request", "memory_limit",

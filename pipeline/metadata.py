@@ -132,8 +132,13 @@ def custom_property(node, key: str) -> Any:
     return None if value is None else value_of(value)
 
 
+# TFMA names a macro-averaged metric by its AggregationType proto's text, then the metric.
+_MACRO_PREFIX = "macro_average: true\n_"
+
+
 def evaluation_metrics(uri: str) -> dict[str, float]:
-    """The overall (unsliced) metrics of a TFMA evaluation."""
+    """The overall (unsliced) metrics of a TFMA evaluation: `auc`, per class `precision/classId:0`,
+    macro averages `macro_f1_score`."""
     import tensorflow_model_analysis as tfma
 
     result = tfma.load_eval_result(uri)
@@ -142,12 +147,23 @@ def evaluation_metrics(uri: str) -> dict[str, float]:
         if slice_key:
             continue
         for by_sub_key in slice_metrics.values():
-            for values in by_sub_key.values():
+            for sub_key, values in by_sub_key.items():
                 for name, value in values.items():
                     if isinstance(value, dict) and "doubleValue" in value:
+                        name = "macro_" + name[len(_MACRO_PREFIX):] if name.startswith(_MACRO_PREFIX) else name
                         # JSON carries NaN and infinities as strings ("NaN": no positive predictions).
-                        metrics[name] = float(value["doubleValue"])
+                        metrics[f"{name}/{sub_key}" if sub_key else name] = float(value["doubleValue"])
     return metrics
+
+
+# What the run summary shows, per task, in this order: the first of these lists whose
+# metrics the evaluation has (a task's metric names are its own).
+SUMMARY_METRICS = (
+    ("auc", "binary_accuracy", "precision", "recall", "f1_score", "example_count"),
+    ("accuracy", "macro_f1_score", "macro_auc", "example_count"),
+    ("mean_absolute_error", "root_mean_squared_error", "mean_absolute_percentage_error", "calibration",
+     "example_count"),
+)
 
 
 def validation_failures(uri: str) -> list[str]:
@@ -164,13 +180,21 @@ def validation_failures(uri: str) -> list[str]:
 
 def _describe_failure(failure) -> str:
     name = failure.metric_key.name
+    if failure.metric_key.aggregation_type.macro_average:
+        name = "macro_" + name
     value = failure.metric_value.double_value.value
     threshold = failure.metric_threshold
     if failure.metric_key.is_diff:
         bound = threshold.change_threshold.absolute.value
-        return f"{name} changed by {value:+.4g} against the baseline; the allowed change is >= {bound:+g}"
+        from tensorflow_model_analysis.proto import config_pb2
+
+        lower_is_better = threshold.change_threshold.direction == config_pb2.MetricDirection.LOWER_IS_BETTER
+        relation = "<=" if lower_is_better else ">="
+        return f"{name} changed by {value:+.4g} against the baseline; the allowed change is {relation} {bound:+g}"
     if threshold.value_threshold.HasField("lower_bound"):
         return f"{name} = {value:.4g} is below the threshold {threshold.value_threshold.lower_bound.value:g}"
+    if threshold.value_threshold.HasField("upper_bound"):
+        return f"{name} = {value:.4g} is above the threshold {threshold.value_threshold.upper_bound.value:g}"
     return f"{name} = {value:.4g} fails its threshold: {failure.message}"
 
 
@@ -246,6 +270,17 @@ def _run_info(store, context, executions, pipeline_name: str, live_run: bool = T
                    serving_checks=serving_checks, already_served=already_served)
 
 
+def _class_names(model_dir: str | None) -> list[str]:
+    """The class names a pushed classifier wrote beside its SavedModel ([] when unknown)."""
+    from models.features import CLASSES_FILE
+
+    path = os.path.join(model_dir, "assets.extra", CLASSES_FILE) if model_dir else ""
+    if not path or not os.path.isfile(path):
+        return []
+    with open(path, encoding="utf-8") as f:
+        return [line.rstrip("\n") for line in f]
+
+
 def format_run(run: RunInfo) -> str:
     lines = [f"run {run.run_id} (started {run.started:%Y-%m-%d %H:%M:%S})"]
     for e in run.executions:
@@ -257,9 +292,18 @@ def format_run(run: RunInfo) -> str:
         accepted = "; drift accepted (drift.accept)" if run.drift_accepted else ""
         lines.append(f"  data span: {run.span} ({compared}){accepted}")
     if run.metrics:
-        wanted = ["auc", "binary_accuracy", "precision", "recall", "f1_score", "example_count"]
+        wanted = next((names for names in SUMMARY_METRICS if names[0] in run.metrics), SUMMARY_METRICS[0])
         shown = [format_metric(k, run.metrics[k]) for k in wanted if k in run.metrics]
         lines.append("  test-split metrics: " + ", ".join(shown))
+        per_class = sorted({k.split("/", 1)[1] for k in run.metrics if "/classId:" in k},
+                           key=lambda sub_key: int(sub_key.split(":")[1]))
+        names = _class_names(run.pushed_to)
+        for sub_key in per_class:
+            values = [format_metric(name, run.metrics[f"{name}/{sub_key}"]) for name in
+                      ("precision", "recall", "f1_score", "auc") if f"{name}/{sub_key}" in run.metrics]
+            index = int(sub_key.split(":")[1])
+            label = f"{index} ({names[index]})" if index < len(names) else str(index)
+            lines.append(f"    class {label}: " + ", ".join(values))
     if run.baseline:
         lines.append(f"  baseline: {run.baseline}")
     for check in run.serving_checks:

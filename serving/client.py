@@ -3,8 +3,9 @@
 Raw rows (CSV or JSON lines) become serialized tf.Examples, typed by the model's own
 metadata (the inputs of its `serve_raw` signature). `predict` sends them to `serving_default`
 (TF Serving's Predict API); `classify` sends them to the `classify` signature (its Classify API,
-REST `:classify`), which answers a score per class label. Errors are `ClientError`s with one
-clear line.
+REST `:classify`), which answers a score per class label; `regress` to a regression model's
+`regress` signature (its Regress API, REST `:regress`), which answers a value per row. Errors
+are `ClientError`s with one clear line.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 RAW_SIGNATURE = "serve_raw"
 EXAMPLES_SIGNATURE = "serving_default"
 CLASSIFY_SIGNATURE = "classify"
+REGRESS_SIGNATURE = "regress"
 
 
 class ClientError(RuntimeError):
@@ -188,6 +190,13 @@ class RestClient(_Client):
         # TF Serving answers {"results": [[[label, score], ...] per example]}.
         return [class_scores(result) for result in answer["results"]]
 
+    def regress(self, rows: list[dict[str, Any]]) -> list[float]:
+        """The predicted value per row, from the Regress API (`:regress`)."""
+        examples = example_protos(rows, self._input_types())
+        body = {"signature_name": REGRESS_SIGNATURE, "examples": [example_json(e) for e in examples]}
+        # TF Serving answers {"results": [value per example]}.
+        return [float(value) for value in self._call("POST", self._path(":regress"), body)["results"]]
+
 
 class GrpcClient(_Client):
     """TF Serving's gRPC PredictionService (and ModelService for status)."""
@@ -280,3 +289,13 @@ class GrpcClient(_Client):
         response = self._call(self._predict.Classify, request)
         return [class_scores((c.label, c.score) for c in result.classes)
                 for result in response.result.classifications]
+
+    def regress(self, rows: list[dict[str, Any]]) -> list[float]:
+        """The predicted value per row, from PredictionService.Regress."""
+        from tensorflow_serving.apis import regression_pb2
+
+        request = regression_pb2.RegressionRequest()
+        self._spec(request, REGRESS_SIGNATURE)
+        request.input.example_list.examples.extend(example_protos(rows, self._input_types()))
+        response = self._call(self._predict.Regress, request)
+        return [r.value for r in response.result.regressions]

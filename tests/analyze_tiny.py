@@ -1,6 +1,8 @@
 """Analyzes the tiny sample with tf.Transform on Beam (no TFX) and writes the transform fn.
 
-Run as `python -m tests.analyze_tiny OUTPUT_DIR [KEY=VALUE...]` (config overrides), in a process of its own:
+Run as `python -m tests.analyze_tiny OUTPUT_DIR [--tf-compat-v1] [--config=FILE] [KEY=VALUE...]` (traced
+as a TF1 graph as the pipeline's Transform does; a config, default the bundled taxi config; overrides),
+in a process of its own:
 Beam's runner leaves state behind that can crash the calling process's final garbage collection at exit.
 """
 
@@ -25,8 +27,13 @@ def main(out: str, overrides: list[str]) -> None:
     spec = raw_feature_spec_of(rows[0])
     metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(spec))
     instances = [{c: ([value_of(c, t)] if t != "" else []) for c, t in row.items()} for row in rows]
-    fn = functools.partial(preprocessing_fn, custom_config=load_config(None, overrides).model_config())
-    with beam.Pipeline(runner="DirectRunner") as p, tft_beam.Context(temp_dir=f"{out}/tmp"):
+    config_path, compat_v1 = None, bool(overrides) and overrides[0] == "--tf-compat-v1"
+    overrides = overrides[1:] if compat_v1 else overrides
+    if overrides and overrides[0].startswith("--config="):
+        config_path, overrides = overrides[0].split("=", 1)[1], overrides[1:]
+    fn = functools.partial(preprocessing_fn, custom_config=load_config(config_path, overrides).model_config())
+    context = tft_beam.Context(temp_dir=f"{out}/tmp", force_tf_compat_v1=compat_v1)
+    with beam.Pipeline(runner="DirectRunner") as p, context:
         data = p | beam.Create(instances, reshuffle=False)
         transform_fn = (data, metadata) | tft_beam.AnalyzeDataset(fn)
         _ = transform_fn | tft_beam.WriteTransformFn(f"{out}/transform_fn")

@@ -99,6 +99,25 @@ def exact_vocabulary_transform_dir(tmp_path_factory, taxi_config):
         if spec.type.value == "categorical"))
 
 
+MULTICLASS_CONFIG = "package://pipeline/configs/taxi_multiclass.yaml"
+REGRESSION_CONFIG = "package://pipeline/configs/taxi_regression.yaml"
+
+
+@pytest.fixture(scope="session")
+def task_transform_dirs(tmp_path_factory):
+    """The tiny sample analyzed under each bundled task config: {"multiclass", "multiclass_vocabulary"
+    (without label.classes: the train split's classes), "regression"}: (config, transform dir).
+    Traced as a TF1 graph, as the pipeline's Transform traces it (force_tf_compat_v1)."""
+    from pipeline.config import load_config
+
+    cases = {"multiclass": (MULTICLASS_CONFIG, ()), "multiclass_vocabulary": (MULTICLASS_CONFIG, ("label.classes=[]",)),
+             "regression": (REGRESSION_CONFIG, ())}
+    return {name: (load_config(path, list(overrides)),
+                   _analyze_tiny(tmp_path_factory.mktemp(f"transform-{name}"), "--tf-compat-v1",
+                                 f"--config={path}", *overrides))
+            for name, (path, overrides) in cases.items()}
+
+
 def _analyze_tiny(out, *overrides):
     subprocess.run([sys.executable, "-m", "tests.analyze_tiny", str(out), *overrides], check=True,
                    capture_output=True, timeout=600)

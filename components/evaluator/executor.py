@@ -1,7 +1,9 @@
-"""Thin executor: TFX's Evaluator executor, minus a baseline artifact that holds no model."""
+"""Thin executor: TFX's Evaluator executor, minus a baseline artifact that holds no model,
+with the classes of a multiclass model filled into the eval config's per-class metrics."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from tfx import types
@@ -20,7 +22,59 @@ def without_empty_baseline(input_dict: dict[str, list[types.Artifact]]) -> dict[
     return {name: artifacts for name, artifacts in input_dict.items() if name != key}
 
 
+def set_class_ids(per_class: Any, macro: Any, num_classes: int) -> None:
+    """Binarizes `per_class` one-vs-rest over classes 0..num_classes-1 and weighs them equally
+    in `macro`'s average. With no classes known yet (0) both are left empty, for
+    `with_class_ids` to fill from the model."""
+    per_class.binarize.SetInParent()
+    macro.aggregate.SetInParent()
+    per_class.binarize.class_ids.values[:] = list(range(num_classes))
+    macro.aggregate.class_weights.clear()
+    for i in range(num_classes):
+        macro.aggregate.class_weights[i] = 1.0
+
+
+def with_class_ids(eval_config_json: str, model_dir: str) -> str:
+    """The eval config with the model's classes in the metrics specs that left them empty.
+
+    A multiclass config without label.classes learns its classes from the data, so the
+    pipeline cannot name them when it builds the eval config (nor in a Kubeflow run
+    parameter): its per-class spec binarizes over no class ids and its macro-average spec
+    has no class weights, which TFMA would refuse. The candidate's assets.extra/classes.txt
+    (written by models/model.py's export) says how many classes it answers.
+    """
+    from google.protobuf import json_format
+    from tensorflow_model_analysis.proto import config_pb2
+
+    from models.features import CLASSES_FILE
+
+    config = json_format.Parse(eval_config_json, config_pb2.EvalConfig())
+    per_class = [s for s in config.metrics_specs if s.HasField("binarize") and not s.binarize.class_ids.values]
+    macro = [s for s in config.metrics_specs if s.aggregate.macro_average and not s.aggregate.class_weights]
+    if not per_class and not macro:
+        return eval_config_json
+    import tensorflow as tf
+
+    path = os.path.join(model_dir, "assets.extra", CLASSES_FILE)
+    if not tf.io.gfile.exists(path):
+        raise ValueError(f"the eval config asks for per-class metrics but the model has no {path} to "
+                         "name its classes; set label.classes in the config")
+    with tf.io.gfile.GFile(path) as f:
+        count = sum(1 for line in f if line.strip())
+    for per_class_spec, macro_spec in zip(per_class, macro):
+        set_class_ids(per_class_spec, macro_spec, count)
+    return json_format.MessageToJson(config, sort_keys=True)
+
+
 class Executor(tfx_evaluator.Executor):
     def Do(self, input_dict: dict[str, list[types.Artifact]],
            output_dict: dict[str, list[types.Artifact]], exec_properties: dict[str, Any]) -> None:
+        from tfx.utils import path_utils
+
+        eval_config = exec_properties.get(standard_component_specs.EVAL_CONFIG_KEY)
+        models = input_dict.get(standard_component_specs.MODEL_KEY) or []
+        if eval_config and models:
+            model_dir = path_utils.serving_model_path(models[0].uri)
+            exec_properties = {**exec_properties,
+                               standard_component_specs.EVAL_CONFIG_KEY: with_class_ids(eval_config, model_dir)}
         super().Do(without_empty_baseline(input_dict), output_dict, exec_properties)

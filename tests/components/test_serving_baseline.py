@@ -135,10 +135,17 @@ def test_a_copy_that_is_not_a_complete_saved_model_is_refused(tmp_path):
 
 
 def test_the_same_model_is_told_apart_by_tensorflows_fingerprint(tmp_path):
+    from tensorflow.core.protobuf import fingerprint_pb2
+
+    def fingerprint(directory, checkpoint_hash, uuid):
+        (directory / "fingerprint.pb").write_bytes(fingerprint_pb2.FingerprintDef(
+            saved_model_checksum=len(uuid) + checkpoint_hash, graph_def_program_hash=2,
+            checkpoint_hash=checkpoint_hash, uuid=uuid).SerializeToString())
+
     one, copy, other = (_saved_model(tmp_path / n, n) for n in ("one", "copy", "other"))
-    (one / "fingerprint.pb").write_bytes(b"\x08\x01")
-    (copy / "fingerprint.pb").write_bytes(b"\x08\x01")
-    (other / "fingerprint.pb").write_bytes(b"\x08\x02")
+    fingerprint(one, 3, "a")
+    fingerprint(copy, 3, "bb")  # the same model saved again: uuid and saved_model.pb's checksum differ
+    fingerprint(other, 4, "a")
     assert baseline.same_saved_model(str(one), str(copy))
     assert not baseline.same_saved_model(str(one), str(other))
     (copy / "fingerprint.pb").unlink()

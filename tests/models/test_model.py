@@ -197,3 +197,35 @@ def test_columns_the_model_does_not_read_may_change_type(exported, serialized_ex
     out = exported.signatures["transform_features"](examples=tf.constant([example.SerializeToString()]))
     assert spec.label.name in out
     assert "pickup_census_tract" not in spec.features
+
+
+def _train_seeded(transform_dir, work, seed):
+    import json
+    import subprocess
+    import sys
+
+    work.mkdir()
+    result = subprocess.run([sys.executable, "-m", "tests.models.train_seeded", str(transform_dir), str(work),
+                             str(seed)], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_the_same_seed_trains_the_same_model(transform_dir, tmp_path):
+    """run_fn, twice on the same data with the same trainer.seed, and once with another.
+
+    TensorFlow's fingerprint hashes of the graph, signatures, object graph and checkpoint are
+    equal too; its uuid is new with every save, and its saved_model.pb checksum differed
+    between the two runs as well, so the Pusher compares the four semantic hashes only.
+    """
+    first = _train_seeded(transform_dir, tmp_path / "first", 7)
+    second = _train_seeded(transform_dir, tmp_path / "second", 7)
+    other = _train_seeded(transform_dir, tmp_path / "other", 8)
+    assert first["predictions"] == second["predictions"]
+    assert first["weights"] == second["weights"]
+    assert other["weights"] != first["weights"]  # the seed is what made them equal
+    fingerprint, again = first["fingerprint"], second["fingerprint"]
+    from components.serving_baseline.baseline import SEMANTIC_HASHES
+
+    for field in SEMANTIC_HASHES:  # what the Pusher compares with the served model
+        assert fingerprint[field] == again[field], field

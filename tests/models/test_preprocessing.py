@@ -74,12 +74,12 @@ def test_missing_values_are_filled_with_the_default(transformed, tiny_rows):
 
 @pytest.mark.parametrize("value", [tf.constant([[1.5], [2.5]]), tf.constant([1.5, 2.5])])
 def test_dense_accepts_dense_columns(value):
-    assert preprocessing._dense(value, 0.0).numpy().tolist() == [1.5, 2.5]
+    assert preprocessing.dense(value, 0.0).numpy().tolist() == [1.5, 2.5]
 
 
 def test_dense_fills_sparse_gaps():
     sparse = tf.SparseTensor(indices=[[0, 0], [2, 0]], values=[3.0, 4.0], dense_shape=[3, 1])
-    assert preprocessing._dense(sparse, -1.0).numpy().tolist() == [3.0, -1.0, 4.0]
+    assert preprocessing.dense(sparse, -1.0).numpy().tolist() == [3.0, -1.0, 4.0]
 
 
 def test_label_from_positive_values():

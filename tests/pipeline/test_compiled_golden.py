@@ -30,7 +30,8 @@ def normalise(text: str) -> str:
 
 
 def test_normalise_hides_versions_and_hashes_only():
-    text = 'sdkVersion: tfx-1.21.0\n{\\"code_version\\": \\"0123456789abcdef\\"} --update_compatibility_version=2.77.0 x'
+    text = ('sdkVersion: tfx-1.21.0\n{\\"code_version\\": \\"0123456789abcdef\\"} '
+            "--update_compatibility_version=2.77.0 x")
     assert normalise(text) == ('sdkVersion: tfx-<version>\n{\\"code_version\\": \\"<model code hash>\\"} '
                                "--update_compatibility_version=<beam version> x")
 

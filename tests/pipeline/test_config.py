@@ -157,3 +157,58 @@ def test_a_minimal_config_runs_with_the_bundled_configs_settings(tmp_path):
     assert config.beam.args() == bundled.beam.args()
     assert config.beam.direct_running_mode == "in_memory" and "--no_pipeline_type_check" in config.beam.args()
     assert dataclasses.replace(config.evaluator, slices=()) == dataclasses.replace(bundled.evaluator, slices=())
+
+
+# ------------------------------------------------------------------------- label.task
+
+MULTICLASS = "package://pipeline/configs/taxi_multiclass.yaml"
+REGRESSION = "package://pipeline/configs/taxi_regression.yaml"
+
+
+def test_binary_is_the_default_task_with_todays_thresholds(taxi_config):
+    from pipeline.config import Task
+
+    assert taxi_config.label.task is Task.BINARY
+    assert parse_config(MINIMAL).evaluator.thresholds(Task.BINARY) == {
+        "min_auc": 0.6, "max_auc_decrease": 0.01, "min_accuracy": 0.5}
+
+
+def test_the_bundled_task_configs_load():
+    from pipeline.config import Task
+
+    multiclass, regression = load_config(MULTICLASS), load_config(REGRESSION)
+    assert multiclass.label.task is Task.MULTICLASS and multiclass.label.classes[:2] == ("Cash", "Credit Card")
+    assert "payment_type" not in multiclass.features
+    assert multiclass.evaluator.thresholds(Task.MULTICLASS) == {"min_accuracy": 0.8, "max_accuracy_decrease": 0.01}
+    assert regression.label.task is Task.REGRESSION and regression.label.log_transform
+    assert regression.trainer.loss == "huber"
+    assert regression.evaluator.thresholds(Task.REGRESSION) == {"max_mae": 4.0, "max_mae_increase": 0.25}
+
+
+def test_integer_classes_are_read_as_their_text():
+    config = parse_config({**MINIMAL, "label": {"column": "y", "task": "multiclass", "classes": [3, 1, 2]}})
+    assert config.label.classes == ("3", "1", "2")
+
+
+@pytest.mark.parametrize("path, overrides, message", [
+    (None, ["label.task=ordinal"], "label.task: 'ordinal' is not one of: binary, multiclass, regression"),
+    (None, ["label.task=regression"], "label.greater_than_fraction_of is an option of label.task binary, not regr"),
+    (MULTICLASS, ["label.positive_values=[Cash]"], "label.positive_values is an option of label.task binary"),
+    (None, ["label.classes=[a, b]"], "label.classes is an option of label.task multiclass, not binary"),
+    (MULTICLASS, ["label.log_transform=true"], "label.log_transform is an option of label.task regression"),
+    (MULTICLASS, ["label.classes=[Cash, Cash, Unknown]"], "label.classes lists 'Cash' more than once"),
+    (MULTICLASS, ["label.classes=[Cash]"], "label.classes needs at least 2 classes"),
+    (REGRESSION, ["trainer.loss=mae"], "trainer.loss 'mae' is not one of: mse, huber"),
+    (None, ["trainer.loss=huber"], "trainer.loss is an option of label.task regression (mse, huber); binary"),
+    (REGRESSION, ["evaluator.min_auc=0.7"], "evaluator.min_auc does not apply to label.task regression; its "
+                                            "thresholds are: max_mae, max_mae_increase, max_rmse, max_rmse_increase"),
+    (None, ["evaluator.max_mae=3"], "evaluator.max_mae does not apply to label.task binary"),
+    (None, ["evaluator.min_macro_f1=0.5"], "evaluator.min_macro_f1 does not apply to label.task binary"),
+    (MULTICLASS, ["evaluator.min_accuracy=1.5"], "evaluator.min_accuracy must lie between 0 and 1, got 1.5"),
+    (REGRESSION, ["evaluator.max_mae=-1"], "evaluator.max_mae must not be negative, got -1.0"),
+])
+def test_task_options_are_validated_against_the_task(path, overrides, message):
+    with pytest.raises(ConfigError) as err:
+        load_config(path, overrides)
+    assert message in str(err.value)
+    assert "\n" not in str(err.value)

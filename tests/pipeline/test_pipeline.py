@@ -201,3 +201,68 @@ def test_a_trainer_setting_leaves_the_transform_configuration_alone(tmp_path):
     assert transform_changed == transform  # a cache hit: Transform does not run again
     assert trainer_changed != trainer
     assert set(json.loads(transform)) == {"label", "features", "code_version"}
+
+
+def _metrics(spec):
+    return {m.class_name: m for m in spec.metrics}
+
+
+def _bounds(metric):
+    [per_slice] = metric.per_slice_thresholds
+    assert [list(s.feature_keys) for s in per_slice.slicing_specs] == [[]]  # overall only
+    return per_slice.threshold
+
+
+def test_eval_config_of_a_multiclass_task():
+    config = load_config("package://pipeline/configs/taxi_multiclass.yaml", ["evaluator.min_macro_f1=0.4"])
+    ec = eval_config(config)
+    assert ec.model_specs[0].label_key == "payment_class" and ec.model_specs[0].prediction_key == "probabilities"
+    overall, per_class, macro = ec.metrics_specs
+    metrics = _metrics(overall)
+    assert {"ExampleCount", "SparseCategoricalAccuracy", "MultiClassConfusionMatrixPlot"} == set(metrics)
+    accuracy = _bounds(metrics["SparseCategoricalAccuracy"])
+    assert json.loads(metrics["SparseCategoricalAccuracy"].config) == {"name": "accuracy"}
+    assert accuracy.value_threshold.lower_bound.value == 0.8
+    assert accuracy.change_threshold.absolute.value == -0.01
+    assert set(_metrics(per_class)) == {"Precision", "Recall", "F1Score", "AUC"}
+    assert list(per_class.binarize.class_ids.values) == [0, 1, 2, 3]
+    assert not any(m.per_slice_thresholds for m in per_class.metrics)  # thresholds judge the macro average
+    assert macro.aggregate.macro_average and dict(macro.aggregate.class_weights) == {i: 1.0 for i in range(4)}
+    assert _bounds(_metrics(macro)["F1Score"]).value_threshold.lower_bound.value == 0.4
+    assert not _metrics(macro)["AUC"].per_slice_thresholds  # no min_auc set
+
+
+def test_eval_config_of_a_regression_task():
+    config = load_config("package://pipeline/configs/taxi_regression.yaml", ["evaluator.max_rmse=9"])
+    ec = eval_config(config)
+    assert ec.model_specs[0].prediction_key == "predictions"
+    [spec] = ec.metrics_specs
+    metrics = _metrics(spec)
+    assert {"ExampleCount", "MeanAbsoluteError", "MeanSquaredError", "RootMeanSquaredError",
+            "MeanAbsolutePercentageError", "Calibration"} <= set(metrics)
+    mae = _bounds(metrics["MeanAbsoluteError"])
+    assert mae.value_threshold.upper_bound.value == 4.0 and not mae.value_threshold.HasField("lower_bound")
+    assert mae.change_threshold.absolute.value == 0.25
+    assert mae.change_threshold.direction == 1  # LOWER_IS_BETTER
+    assert _bounds(metrics["RootMeanSquaredError"]).value_threshold.upper_bound.value == 9
+
+
+def test_the_evaluator_fills_the_classes_of_a_model_that_learned_them(tmp_path):
+    from google.protobuf import json_format
+    from tensorflow_model_analysis.proto import config_pb2
+
+    from components.evaluator.executor import with_class_ids
+
+    config = load_config("package://pipeline/configs/taxi_multiclass.yaml", ["label.classes=[]"])
+    unfilled = json_format.MessageToJson(eval_config(config))
+    parsed = json_format.Parse(unfilled, config_pb2.EvalConfig())
+    assert parsed.metrics_specs[1].HasField("binarize") and not parsed.metrics_specs[1].binarize.class_ids.values
+    with pytest.raises(ValueError, match="has no .*classes.txt to name its classes; set label.classes"):
+        with_class_ids(unfilled, str(tmp_path))
+    (tmp_path / "assets.extra").mkdir()
+    (tmp_path / "assets.extra" / "classes.txt").write_text("Cash\nCredit Card\nUnknown\n")
+    filled = json_format.Parse(with_class_ids(unfilled, str(tmp_path)), config_pb2.EvalConfig())
+    assert list(filled.metrics_specs[1].binarize.class_ids.values) == [0, 1, 2]
+    assert dict(filled.metrics_specs[2].aggregate.class_weights) == {0: 1.0, 1: 1.0, 2: 1.0}
+    listed = json_format.MessageToJson(eval_config(load_config("package://pipeline/configs/taxi_multiclass.yaml")))
+    assert with_class_ids(listed, str(tmp_path)) == listed  # label.classes named them: left alone

@@ -1,6 +1,7 @@
 """Trains the model a few epochs on the tiny sample and exports it, in a process of its own.
 
-Run as `python -m tests.serving.export_tiny_model TRANSFORM_DIR OUTPUT_DIR [--warmup] [--legacy]`.
+Run as `python -m tests.serving.export_tiny_model TRANSFORM_DIR OUTPUT_DIR [--warmup] [--legacy] [--config FILE]`
+(the config the transform was analyzed under; default the bundled taxi config).
 `--warmup` adds the warm-up records ServingWarmup would (one or more per signature);
 `--legacy` saves the same signatures the way the project did before Keras' ExportArchive
 (tests/serving/legacy_export.py), which TF Serving's loader cannot run.
@@ -31,15 +32,16 @@ def main(argv: list[str]) -> None:
     parser.add_argument("output_dir")
     parser.add_argument("--warmup", action="store_true")
     parser.add_argument("--legacy", action="store_true")
+    parser.add_argument("--config")
     args = parser.parse_args(argv)
 
-    config = load_config(None)
+    config = load_config(args.config)
     spec = feature_defs.from_custom_config(config.model_config())
     output = tft.TFTransformOutput(args.transform_dir)
     with open(TINY_CSV, newline="") as f:
         rows = list(csv.DictReader(f))
     serialized = [to_example(row).SerializeToString() for row in rows]
-    features = dict(output.transform_raw_features(
+    features = dict(output.transform_features_layer()(
         tf.io.parse_example(tf.constant(serialized), output.raw_feature_spec())))
     labels = features.pop(spec.label.name)
     model = model_lib._build_model(model_lib._hyperparameters(spec), spec, output)

@@ -23,5 +23,5 @@ def cli_inputs(model_dir, signature: str) -> str:
         values = {name: (["x"] if spec.dtype == 7 else [0]) for name, spec in defs.inputs.items()}
         values.update({k: v for k, v in row.items() if k in values})
         return "--input_exprs " + ";".join(f"{k}={json.dumps(v)}" for k, v in values.items())
-    alias = "inputs" if signature == "classify" else "examples"
+    alias = "inputs" if signature in ("classify", "regress") else "examples"
     return f"--input_examples {alias}={json.dumps([row])}"

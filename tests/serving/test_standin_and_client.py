@@ -451,3 +451,40 @@ def test_grpc_string_outputs_read_as_tf_servings_rest_writes_them():
     assert client_lib._plain(np.array([b"w\xc3\xb6rld", b"x"], dtype=object)) == ["w\u00f6rld", "x"]
     assert client_lib._plain(np.array(b"\xff", dtype=object), as_bytes=True) == {"b64": "/w=="}
     assert client_lib._plain(np.float32(0.5)) == 0.5
+
+
+@pytest.fixture(scope="module")
+def regression_model(task_transform_dirs, tmp_path_factory):
+    from tests.conftest import REGRESSION_CONFIG
+
+    path = tmp_path_factory.mktemp("export-regression") / "model"
+    subprocess.run([sys.executable, "-m", "tests.serving.export_tiny_model", str(task_transform_dirs["regression"][1]),
+                    str(path), "--config", REGRESSION_CONFIG], check=True, capture_output=True, timeout=600)
+    return path
+
+
+def test_rest_grpc_and_the_cli_regress_match_the_regression_model_in_tensorflow(regression_model, rows, tmp_path):
+    from tests.conftest import REGRESSION_CONFIG
+
+    model = tf.saved_model.load(str(regression_model))
+    examples = tf.constant([to_example(r, drop=("fare",)).SerializeToString() for r in rows])
+    expected = model.signatures["serving_default"](examples=examples)["predictions"].numpy()
+    base = tmp_path / "serving" / "taxi_fare"
+    shutil.copytree(regression_model, base / "1")
+    running = Server(base)
+    try:
+        rest = RestClient(f"http://127.0.0.1:{running.rest_port}", "taxi_fare")
+        np.testing.assert_allclose(rest.regress(rows), expected, rtol=1e-6)
+        np.testing.assert_allclose([p["predictions"] for p in rest.predict(rows)], expected, rtol=1e-6)
+        with GrpcClient(f"127.0.0.1:{running.grpc_port}", "taxi_fare") as grpc_client:
+            np.testing.assert_allclose(grpc_client.regress(rows), expected, rtol=1e-6)
+        with pytest.raises(ClientError, match="refused the request"):
+            rest.classify(rows)  # a regression model has no classify signature
+        shown = subprocess.run([sys.executable, "-m", "pipeline", "predict", "--config", REGRESSION_CONFIG,
+                                str(TINY_CSV), "--regress", "--url", f"http://127.0.0.1:{running.rest_port}"],
+                               capture_output=True, text=True, timeout=120)
+        assert shown.returncode == 0, shown.stderr
+        printed = [json.loads(line) for line in shown.stdout.splitlines()]
+        assert printed[0]["row"] == 1 and printed[0]["value"] == pytest.approx(float(expected[0]), rel=1e-6)
+    finally:
+        running.stop()
