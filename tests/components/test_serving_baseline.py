@@ -154,7 +154,7 @@ def test_the_same_model_is_told_apart_by_tensorflows_fingerprint(tmp_path):
 
 def test_a_push_record_is_published_with_the_version_and_left_out_of_the_comparison(tmp_path):
     source = _saved_model(tmp_path / "model", "m")
-    (source / "fingerprint.pb").write_bytes(b"\x08\x07")
+    (source / "fingerprint.pb").write_bytes(b"\x10\x07")  # graph_def_program_hash: 7
     serving = tmp_path / "serving"
     record = b'{"run_id": "r1"}'
     _, path = baseline.publish_version(str(source), str(serving), 8, extra_files={baseline.PUSH_RECORD: record})
