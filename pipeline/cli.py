@@ -113,6 +113,12 @@ def _parser() -> argparse.ArgumentParser:
                          help="use TF Serving's Classify API (REST :classify) and print a score per class")
     predict.add_argument("--status", action="store_true", help="print the model's version status instead")
     predict.add_argument("--metadata", action="store_true", help="print the model's signatures instead")
+    feedback = sub.add_parser("feedback", help="join ground truth (CSV: request id, label) to the logged "
+                                               "requests, for tfxp monitor and the next span")
+    _config_args(feedback)
+    feedback.add_argument("file", nargs="?", help="CSV with the id column (monitor.id_column) and the label column")
+    feedback.add_argument("--export-requests", metavar="CSV",
+                          help="instead: write the logged requests (id, time, features) to CSV, to label")
     show = sub.add_parser("config", help="print the resolved configuration")
     _config_args(show)
     return parser
@@ -311,6 +317,27 @@ def _predict(args) -> int:
     return 0
 
 
+def _feedback(args) -> int:
+    from pipeline.monitoring import feedback
+
+    config = load_config(args.config, args.overrides)
+    if args.export_requests:
+        count = feedback.export_requests(config, args.export_requests)
+        print(f"wrote {count} logged requests to {args.export_requests}")
+        return 0
+    if not args.file:
+        raise ConfigError("give the feedback CSV file (or --export-requests CSV)")
+    result = feedback.join(config, args.file)
+    print(f"joined {result.joined} of {result.rows} feedback rows to logged requests: {result.path}")
+    if result.duplicates:
+        print(f"{result.duplicates} rows repeated an id given earlier in the file; the last label is kept")
+    if result.unmatched:
+        line, key = result.unmatched[0]
+        print(f"{len(result.unmatched)} rows match no logged request (first: line {line}, id {key}); "
+              f"listed in {result.unmatched_path}")
+    return 0
+
+
 def _show_config(args) -> int:
     import dataclasses
 
@@ -323,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     handlers = {"run": _run, "add-span": _add_span, "export-schema": _export_schema, "lineage": _lineage,
                 "rollback": _rollback, "runs": _runs, "compile": _compile, "submit": _submit, "serve": _serve,
-                "log-proxy": _log_proxy, "predict": _predict, "config": _show_config}
+                "log-proxy": _log_proxy, "predict": _predict, "feedback": _feedback, "config": _show_config}
     try:
         return handlers[args.command](args)
     except ConfigError as err:
