@@ -119,6 +119,18 @@ def _parser() -> argparse.ArgumentParser:
     feedback.add_argument("file", nargs="?", help="CSV with the id column (monitor.id_column) and the label column")
     feedback.add_argument("--export-requests", metavar="CSV",
                           help="instead: write the logged requests (id, time, features) to CSV, to label")
+    mon = sub.add_parser("monitor", help="live metrics (TFMA), drift and skew (TFDV) and health of the served "
+                                         "version over a window; exit 1 when a threshold is crossed, "
+                                         "3 when the window had no traffic")
+    _config_args(mon)
+    mon.add_argument("--window", help="how far back from now, e.g. 30m, 24h, 7d (default: monitor.window)")
+    mon.add_argument("--retrain", action="store_true",
+                     help="when a threshold is crossed: the window's labelled traffic becomes the next span "
+                          "and the pipeline runs on it (its gates decide whether it is pushed)")
+    mon.add_argument("--drop", metavar="CSV", help="with --retrain: a new drop whose rows join that span")
+    mon.add_argument("--verbose", "-v", action="store_true", help="with --retrain: also print TFX's own logs")
+    mon.add_argument("--wait-lock", action="store_true",
+                     help="with --retrain: if another run uses the output directory, wait for it")
     show = sub.add_parser("config", help="print the resolved configuration")
     _config_args(show)
     return parser
@@ -338,6 +350,54 @@ def _feedback(args) -> int:
     return 0
 
 
+def _monitor(args) -> int:
+    import time
+
+    from pipeline.config import window_seconds
+    from pipeline.local_runner import _terminal_output  # TensorFlow's and Beam's output to a log
+
+    config = load_config(args.config, args.overrides)
+    if args.window:
+        window_seconds(args.window, "--window")
+    if args.drop and not args.retrain:
+        raise ConfigError("--drop adds rows to the span that --retrain makes; give --retrain too")
+    if args.retrain and not config.data.span_pattern:
+        raise ConfigError("--retrain adds the labelled traffic as the next span: set data.span_pattern "
+                          "(for example --set 'data.span_pattern=span-{SPAN}/*.csv')")
+    log_path = os.path.join(config.output_dir, "logs", f"monitor-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log")
+    os.makedirs(os.path.dirname(log_path), exist_ok=True)
+    with _terminal_output(log_path, args.verbose):
+        from pipeline.monitoring import monitor
+
+        result = monitor.monitor(config, args.window)
+    print(monitor.format_result(result))
+    print(f"TensorFlow's, TFMA's and Beam's log: {log_path}")
+    if result.exit_code != monitor.EXIT_CROSSED or not args.retrain:
+        return result.exit_code
+    return _retrain(args, config, result)
+
+
+def _retrain(args, config, result) -> int:
+    import time
+
+    from pipeline import preflight
+    from pipeline.monitoring import feedback, monitor
+    from pipeline.spans import add_span
+
+    rows = feedback.joined_rows(config, *result.window)
+    if not rows and not args.drop:
+        print("not retraining: the window holds no labelled traffic (tfxp feedback FILE) and no --drop")
+        return result.exit_code
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(result.window[1]))
+    staged = os.path.join(config.output_dir, "monitor", stamp, f"traffic-{stamp}.csv")
+    count = monitor.traffic_span(config, rows, args.drop, staged)
+    preflight.check_columns(config, preflight.csv_header(staged), staged)
+    span, path = add_span(config, staged)
+    print(f"\nretraining: {count} rows ({len(rows)} labelled requests"
+          f"{', and ' + args.drop if args.drop else ''}) added as span {span}: {path}")
+    return _run(args)
+
+
 def _show_config(args) -> int:
     import dataclasses
 
@@ -350,7 +410,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     handlers = {"run": _run, "add-span": _add_span, "export-schema": _export_schema, "lineage": _lineage,
                 "rollback": _rollback, "runs": _runs, "compile": _compile, "submit": _submit, "serve": _serve,
-                "log-proxy": _log_proxy, "predict": _predict, "feedback": _feedback, "config": _show_config}
+                "log-proxy": _log_proxy, "predict": _predict, "feedback": _feedback, "monitor": _monitor,
+                "config": _show_config}
     try:
         return handlers[args.command](args)
     except ConfigError as err:

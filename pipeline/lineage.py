@@ -48,6 +48,8 @@ class Lineage:
     metrics: dict[str, float]
     producers: dict[str, int]       # component id -> execution id, upstream of the push
     rolled_back_from: int | None = None  # a `tfxp rollback` copy of this version
+    statistics: str | None = None   # StatisticsGen's artifact (one directory per split)
+    pushed_artifact_id: int | None = None  # the Pusher's PushedModel artifact in ML Metadata
 
 
 def lineage(metadata_path: str, pipeline_name: str, serving_dir: str, version: int | None = None) -> Lineage:
@@ -112,10 +114,12 @@ def lineage(metadata_path: str, pipeline_name: str, serving_dir: str, version: i
     run_ids = [c.name for c in store.get_contexts_by_execution(pusher.id)
                if run_type is not None and c.type_id == run_type.id] if pusher is not None else []
     trained = [a.uri for a in by_type.get("Model", []) if "/Trainer/" in a.uri]
+    statistics = [a.uri for a in by_type.get("ExampleStatistics", []) if "/StatisticsGen/" in a.uri]
     return Lineage(version=version, path=path, run_id=run_ids[0] if run_ids else None, spans=spans, data=data,
                    schema=schema, schema_imported=schema_imported, hyperparameters=hyperparameters,
                    trained_model=trained[0] if trained else None, metrics=metrics,
-                   producers={name: e.id for name, e in sorted(by_node.items())})
+                   producers={name: e.id for name, e in sorted(by_node.items())},
+                   statistics=statistics[0] if statistics else None, pushed_artifact_id=pushed[-1].id)
 
 
 def _upstream(store, artifact_id: int):

@@ -104,6 +104,8 @@ def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
         tfma.MetricConfig(class_name="Precision"),
         tfma.MetricConfig(class_name="Recall"),
         tfma.MetricConfig(class_name="F1Score"),
+        # Confusion matrices at 100 thresholds: the ROC curve and confusion matrix of `tfxp report`.
+        tfma.MetricConfig(class_name="ConfusionMatrixPlot", config='"num_thresholds": 100'),
     ]
     return tfma.EvalConfig(
         model_specs=[tfma.ModelSpec(signature_name="serving_default", label_key=config.label.name,

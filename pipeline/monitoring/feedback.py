@@ -58,7 +58,7 @@ def requests_dir(config: PipelineConfig) -> str:
     return directory
 
 
-def _feature_text(example, name: str) -> str | None:
+def feature_text(example, name: str) -> str | None:
     feature = example.features.feature.get(name)
     if feature is None:
         return None
@@ -112,8 +112,8 @@ def read_logged(config: PipelineConfig, since: float | None = None,
                 continue
             for serialized in _examples_of(record):
                 example = tf.train.Example.FromString(serialized)
-                key = _feature_text(example, mon.key_column) if mon.key_column else (
-                    _feature_text(example, mon.id_column) or derived_id(serialized))
+                key = feature_text(example, mon.key_column) if mon.key_column else (
+                    feature_text(example, mon.id_column) or derived_id(serialized))
                 if key is not None:
                     found.append(LoggedExample(key, logged_at, serialized, path))
     return found
@@ -286,7 +286,7 @@ def export_requests(config: PipelineConfig, path: str) -> int:
         seen.add(entry.id)
         example = tf.train.Example.FromString(entry.example)
         lines.append([entry.id, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(entry.logged_at)),
-                      *[_feature_text(example, c) or "" for c in columns]])
+                      *[feature_text(example, c) or "" for c in columns]])
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     partial = path + ".partial"
     with open(partial, "w", newline="", encoding="utf-8") as f:
