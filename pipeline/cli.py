@@ -131,6 +131,12 @@ def _parser() -> argparse.ArgumentParser:
     mon.add_argument("--verbose", "-v", action="store_true", help="with --retrain: also print TFX's own logs")
     mon.add_argument("--wait-lock", action="store_true",
                      help="with --retrain: if another run uses the output directory, wait for it")
+    rep = sub.add_parser("report", help="write a static HTML page for a run: statistics, anomalies, drift, "
+                                        "metrics and plots, baseline, served versions, live metrics")
+    _config_args(rep)
+    rep.add_argument("run", nargs="?", help="the run id, as tfxp runs shows it (default: the newest run)")
+    rep.add_argument("--facets", action="store_true",
+                     help="also embed TFDV's Facets view, which loads its code from the network")
     show = sub.add_parser("config", help="print the resolved configuration")
     _config_args(show)
     return parser
@@ -398,6 +404,14 @@ def _retrain(args, config, result) -> int:
     return _run(args)
 
 
+def _report(args) -> int:
+    from pipeline.monitoring import report
+
+    config = load_config(args.config, args.overrides)
+    print(f"wrote {report.write(config, args.run, args.facets)}")
+    return 0
+
+
 def _show_config(args) -> int:
     import dataclasses
 
@@ -411,7 +425,7 @@ def main(argv: list[str] | None = None) -> int:
     handlers = {"run": _run, "add-span": _add_span, "export-schema": _export_schema, "lineage": _lineage,
                 "rollback": _rollback, "runs": _runs, "compile": _compile, "submit": _submit, "serve": _serve,
                 "log-proxy": _log_proxy, "predict": _predict, "feedback": _feedback, "monitor": _monitor,
-                "config": _show_config}
+                "report": _report, "config": _show_config}
     try:
         return handlers[args.command](args)
     except ConfigError as err:
