@@ -293,11 +293,14 @@ def _metric_findings(result: MonitorResult, min_auc: float, min_accuracy: float,
 
 def _record(config: PipelineConfig, result: MonitorResult, found) -> MonitorResult:
     """Stores the result as a tfxp.ModelMonitoring execution, input: the served PushedModel."""
+    from ml_metadata import metadata_store
     from ml_metadata.proto import metadata_store_pb2 as mlmd
 
-    from pipeline.metadata import open_store
+    from pipeline.metadata import sqlite_config
 
-    store = open_store(config.metadata_path)
+    # Created when missing: a cluster's monitor records its results where no local run did.
+    os.makedirs(os.path.dirname(config.metadata_path), exist_ok=True)
+    store = metadata_store.MetadataStore(sqlite_config(config.metadata_path))
     kind = mlmd.ExecutionType(name=MONITOR_TYPE)
     for name, value_type in (("version", mlmd.INT), ("window_start", mlmd.DOUBLE), ("window_end", mlmd.DOUBLE),
                              ("requests", mlmd.INT), ("labelled", mlmd.INT), ("crossed", mlmd.INT),

@@ -466,12 +466,13 @@ def _live_section(config: PipelineConfig) -> str:
     for r in results:
         end = datetime.datetime.fromtimestamp(r["window"][1], datetime.timezone.utc)
         m = r.get("metrics") or {}
+        verdict = "; ".join(r.get("findings") or []) or ("none" if r["requests"] else "no traffic in the window")
         rows.append([f"{end:%Y-%m-%d %H:%M}", r["version"], r["requests"], r["labelled"], m.get("auc"),
-                     m.get("binary_accuracy"), "; ".join(r.get("findings") or []) or "none"])
+                     m.get("binary_accuracy"), verdict])
         if "auc" in m:
             series.append((r["window"][1], m["auc"]))
             reference = (r.get("test_metrics") or {}).get("auc", reference)
-    classes = ["bad" if row[6] != "none" else None for row in rows]
+    classes = ["bad" if r.get("findings") else None for r in results]
     return (_line_svg(series, reference) + _table(
         ["window end (UTC)", "version", "requests", "labelled", "live auc", "live accuracy", "thresholds crossed"],
         rows, {1, 2, 3, 4, 5}, classes))
