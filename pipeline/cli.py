@@ -53,12 +53,15 @@ def _parser() -> argparse.ArgumentParser:
     runs.add_argument("--last", type=int, default=3, help="how many runs to show (default 3)")
     compile_ = sub.add_parser("compile", help="compile for Kubeflow Pipelines 2.x (.yaml) or Vertex AI (.json)")
     _config_args(compile_)
-    compile_.add_argument("--output", "-o", default="build/pipeline.yaml",
+    compile_.add_argument("--output", "-o",
                           help="pipeline.yaml (KFP PipelineSpec + Kubernetes platform spec) or "
-                               "job.json (Vertex AI PipelineJob); default build/pipeline.yaml")
+                               "job.json (Vertex AI PipelineJob); default build/pipeline.yaml "
+                               "(build/monitor.yaml with --monitor)")
     local_image_help = ("accept an image that only this machine (or nodes it was loaded into with "
                         "`kind load`) holds, e.g. localhost/...; for kfp.local and test clusters")
     compile_.add_argument("--allow-local-image", action="store_true", help=local_image_help)
+    compile_.add_argument("--monitor", action="store_true",
+                          help="compile the one-step pipeline that runs tfxp monitor (for a recurring run)")
     sub_ = sub.add_parser("submit", help="compile, upload to a KFP endpoint and start a run")
     _config_args(sub_)
     sub_.add_argument("--package", help="submit this compiled pipeline instead of compiling the config")
@@ -222,6 +225,16 @@ def _compile(args) -> int:
     from pipeline import kubeflow_runner
 
     config = load_config(args.config, args.overrides)
+    if args.monitor:
+        from pipeline.monitoring.kubeflow import compile_monitor
+
+        output = args.output or "build/monitor.yaml"
+        if not output.endswith((".yaml", ".yml")):
+            raise ConfigError(f"--output {output}: the monitor pipeline is compiled to a .yaml file")
+        path = compile_monitor(config, output, allow_local_image=args.allow_local_image)
+        print(f"compiled '{config.pipeline_name}-monitor' for image {config.kubeflow.image}: {os.path.abspath(path)}")
+        return 0
+    args.output = args.output or "build/pipeline.yaml"
     if not args.output.endswith((".yaml", ".yml", ".json")):
         raise ConfigError(f"--output {args.output}: use a .yaml file (Kubeflow Pipelines) "
                           "or a .json file (Vertex AI PipelineJob)")
@@ -234,19 +247,24 @@ def _submit(args) -> int:
     from pipeline import kubeflow_runner, submit
 
     config = load_config(args.config, args.overrides)
-    parameters = kubeflow_runner.parameter_defaults(config)
-    for text in args.param:
-        name, sep, value = text.partition("=")
-        if not sep or name not in kubeflow_runner.PARAMETERS:
-            raise ConfigError(f"--param {text}: expected NAME=VALUE with NAME one of "
-                              f"{', '.join(kubeflow_runner.PARAMETERS)}")
-        parameters[name] = value
     package = args.package or kubeflow_runner.compile_pipeline(config, "build/pipeline.yaml",
                                                                allow_local_image=args.allow_local_image)
+    # Another pipeline (tfxp compile --monitor) gets only the parameters it declares.
+    other = submit.other_pipeline(package)
+    parameters = kubeflow_runner.parameter_defaults(config)
+    names, pipeline_name = kubeflow_runner.PARAMETERS, config.pipeline_name
+    if other is not None:
+        pipeline_name, declared = other
+        parameters, names = {k: v for k, v in parameters.items() if k in declared}, tuple(sorted(declared))
+    for text in args.param:
+        name, sep, value = text.partition("=")
+        if not sep or name not in names:
+            raise ConfigError(f"--param {text}: expected NAME=VALUE with NAME one of {', '.join(names)}")
+        parameters[name] = value
     kf = config.kubeflow
     try:
         result = submit.submit(
-            package, pipeline_name=config.pipeline_name,
+            package, pipeline_name=pipeline_name,
             endpoint=args.endpoint or os.environ.get("KFP_ENDPOINT") or kf.endpoint,
             namespace=args.namespace or os.environ.get("KFP_NAMESPACE") or kf.namespace,
             token=os.environ.get("KFP_TOKEN"), experiment=args.experiment or kf.experiment,
