@@ -77,3 +77,65 @@ def test_labelled_traffic_becomes_a_span_csv_with_a_drop(tmp_path, tiny_rows):
     assert [float(r["tips"]) for r in rows[:5]] == [0.5, 1.5, 2.5, 3.5, 4.5]
     assert rows[0]["company"] == tiny_rows[0]["company"] and float(rows[0]["fare"]) == float(tiny_rows[0]["fare"])
     assert rows[5]["tips"] == tiny_rows[10]["tips"] and "trip_start_timestamp" in rows[5]
+
+
+class _FakeServing:
+    """Answers TF Serving's model status (REST) and its Prometheus page, in TF Serving's forms:
+    `/tensorflow/serving/request_count{model_name, status}` (servables/tensorflow/util.cc) as the
+    exporter names it (':' for '/')."""
+
+    STATUS = {"model_version_status": [{"version": "7", "state": "AVAILABLE",
+                                        "status": {"error_code": "OK", "error_message": ""}}]}
+    METRICS = ("# TYPE :tensorflow:serving:request_count counter\n"
+               ':tensorflow:serving:request_count{model_name="taxi",status="OK"} 95\n'
+               ':tensorflow:serving:request_count{model_name="taxi",status="INVALID_ARGUMENT"} 5\n'
+               ':tensorflow:serving:request_count{model_name="other",status="INTERNAL"} 50\n')
+
+    def __init__(self, metrics: bool):
+        import json
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                if self.path == "/v1/models/taxi":
+                    body, kind = json.dumps(outer.STATUS).encode(), "application/json"
+                elif self.path == "/monitoring/prometheus/metrics" and metrics:
+                    body, kind = outer.METRICS.encode(), "text/plain"
+                else:
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize("metrics", [True, False])
+def test_serving_health_reads_the_status_and_the_error_ratio(metrics):
+    fake = _FakeServing(metrics)
+    try:
+        health = monitor.serving_health(fake.url, "taxi", 7)
+        assert health["state"] == "AVAILABLE"
+        assert monitor.serving_health(fake.url, "taxi", 8)["state"] == "NOT_LOADED"
+    finally:
+        fake.close()
+    if metrics:
+        assert (health["requests"], health["errors"], health["error_ratio"]) == (100, 5, 0.05)
+    else:
+        assert health["metrics"] == "not exported" and "error_ratio" not in health
+    assert monitor.serving_health(fake.url, "taxi", 7, timeout=1)["state"].startswith("UNREACHABLE")
