@@ -40,7 +40,16 @@ def _write(path, header, rows):
 
 
 def test_logged_examples_carry_derived_ids_and_the_logging_time(tmp_path, logged):
+    import time
+
+    import tensorflow as tf
+    from tensorflow_serving.apis import prediction_log_pb2
+
     _, examples = logged
+    [log_file] = (tmp_path / "requests").glob("requests-*.tfrecord")
+    records = [prediction_log_pb2.PredictionLog.FromString(r)
+               for r in tf.data.TFRecordDataset(str(log_file)).as_numpy_iterator()]
+    assert all(abs(r.log_metadata.timestamp_secs - time.time()) < 60 for r in records)  # TF Serving's field
     found = feedback.read_logged(_config(tmp_path))
     assert [e.example for e in found] == examples
     assert [e.id for e in found] == [feedback.derived_id(e) for e in examples]
