@@ -44,6 +44,7 @@ class LoggedExample:
     logged_at: float     # seconds since the epoch
     example: bytes       # the serialized tf.Example as logged
     source: str          # the log file
+    version: int | None = None  # the version that answered, where the log names it (the proxy's do)
 
 
 def derived_id(example: bytes) -> str:
@@ -89,9 +90,16 @@ def _examples_of(record) -> list[bytes]:
                 found.extend(tf.make_ndarray(tensor).reshape(-1).tolist())
         return found
     if kind in ("classify_log", "regress_log"):
-        request_input = getattr(record, kind).request.input
-        return [e.SerializeToString() for e in request_input.example_list.examples]
+        from components.serving_check import requests as tfs
+
+        return tfs.serialized_examples(getattr(record, kind).request.input)
     return []
+
+
+def _version_of(record) -> int | None:
+    kind = record.WhichOneof("log_type")
+    spec = getattr(record, kind).request.model_spec if kind else None
+    return spec.version.value if spec is not None and spec.HasField("version") else None
 
 
 def read_logged(config: PipelineConfig, since: float | None = None,
@@ -110,12 +118,13 @@ def read_logged(config: PipelineConfig, since: float | None = None,
             logged_at = float(record.log_metadata.timestamp_secs or file_time)
             if (since is not None and logged_at < since) or (until is not None and logged_at >= until):
                 continue
+            version = _version_of(record)
             for serialized in _examples_of(record):
                 example = tf.train.Example.FromString(serialized)
                 key = feature_text(example, mon.key_column) if mon.key_column else (
                     feature_text(example, mon.id_column) or derived_id(serialized))
                 if key is not None:
-                    found.append(LoggedExample(key, logged_at, serialized, path))
+                    found.append(LoggedExample(key, logged_at, serialized, path, version))
     return found
 
 
@@ -230,7 +239,7 @@ def join(config: PipelineConfig, feedback_csv: str) -> FeedbackResult:
             unmatched.append((line, key))
             continue
         joined.append(json.dumps({
-            "id": key, "logged_at": entry.logged_at, "labels": values,
+            "id": key, "logged_at": entry.logged_at, "labels": values, "version": entry.version,
             "example": base64.b64encode(labelled_example(entry.example, values)).decode()}) + "\n")
     if not joined:
         raise ConfigError(f"none of the {len(rows)} ids in {feedback_csv} matches a logged request in "
@@ -255,6 +264,7 @@ class JoinedRow:
     logged_at: float
     labels: dict
     example: bytes  # the labelled tf.Example
+    version: int | None = None
 
 
 def joined_rows(config: PipelineConfig, since: float | None = None, until: float | None = None) -> list[JoinedRow]:
@@ -266,7 +276,7 @@ def joined_rows(config: PipelineConfig, since: float | None = None, until: float
             for line in f:
                 row = json.loads(line)
                 by_id[row["id"]] = JoinedRow(row["id"], row["logged_at"], row["labels"],
-                                             base64.b64decode(row["example"]))
+                                             base64.b64decode(row["example"]), row.get("version"))
     return [r for r in by_id.values()
             if (since is None or r.logged_at >= since) and (until is None or r.logged_at < until)]
 

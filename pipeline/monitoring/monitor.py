@@ -211,8 +211,14 @@ def monitor(config: PipelineConfig, window: str | None = None, now: float | None
     start = end - length
     version = _served_version(config)
     logged = feedback.read_logged(config, since=start, until=end)
+    # Requests another version answered (the proxy's logs name it) say nothing of this one.
+    others = [e for e in logged if e.version is not None and e.version != version]
+    logged = [e for e in logged if e.version is None or e.version == version]
     result = MonitorResult(model=config.model_name, version=version, window=(start, end),
                            requests=len(logged), labelled=0)
+    if others:
+        result.notes.append(f"{len(others)} logged requests in the window were answered by other versions "
+                            f"({', '.join(sorted({str(e.version) for e in others}))}): left out")
     found = None
     try:
         found = lineage(config.metadata_path, config.pipeline_name, config.serving_dir, version)
@@ -251,7 +257,7 @@ def monitor(config: PipelineConfig, window: str | None = None, now: float | None
                                    f"is above the threshold {d.threshold:g}")
 
     # Live metrics on the labelled traffic.
-    rows = feedback.joined_rows(config, since=start, until=end)
+    rows = [r for r in feedback.joined_rows(config, since=start, until=end) if r.version in (None, version)]
     result.labelled = len(rows)
     if len(rows) < mon.min_labelled:
         result.notes.append(f"{len(rows)} labelled requests in the window, fewer than monitor.min_labelled "

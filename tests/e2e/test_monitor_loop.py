@@ -1,4 +1,5 @@
-"""End to end: the feedback loop. Serve (the stand-in), send traffic (logged), post ground truth
+"""End to end: the feedback loop. Serve (the stand-in behind the production request-log proxy,
+serving/logging_proxy.py), send traffic (logged with request ids and versions), post ground truth
 that makes the served model look worse than its test metrics, `tfxp monitor` flags it,
 `--retrain` trains on the labelled traffic as the next span and the pipeline's gates decide,
 and `tfxp report` writes the page that make test renders in Chromium on the host
@@ -33,8 +34,9 @@ def tfxp(work: pathlib.Path, command: str, *args: str, overrides: tuple[str, ...
 
 @pytest.fixture(scope="module")
 def loop(tmp_path_factory, taxi_config):
-    """Span 1 trained and pushed; the stand-in serving it with request logging; traffic sent."""
+    """Span 1 trained and pushed; the stand-in serving it behind the logging proxy; traffic sent."""
     from serving.client import RestClient
+    from serving.logging_proxy import LoggingProxy
     from serving.standin import StandInServer
 
     work = tmp_path_factory.mktemp("loop")
@@ -46,24 +48,28 @@ def loop(tmp_path_factory, taxi_config):
     first = tfxp(work, "run")
     assert first.returncode == 0, first.stderr[-3000:]
     server = StandInServer("taxi", str(work / "out/serving/taxi"), rest_port=0, grpc_port=0, poll_seconds=0.5,
-                           request_log_dir=str(work / "requests")).start()
+                           metrics_path="/monitoring/prometheus/metrics").start()
+    proxy = LoggingProxy(f"http://127.0.0.1:{server.rest_port}", str(work / "requests"), 1.0, port=0).start()
     served = server.repository.refresh()
-    client = RestClient(f"http://127.0.0.1:{server.rest_port}", "taxi")
+    client = RestClient(f"http://127.0.0.1:{proxy.port}", "taxi")
     for start in range(0, len(traffic), 50):
         client.predict([{k: v for k, v in row.items() if k != "tips"} for row in traffic[start:start + 50]])
-    yield work, traffic, server, served
+    assert proxy.logged == len(traffic) // 50 and not proxy.failed
+    yield work, traffic, server, served, proxy
+    proxy.stop()
     server.stop()
 
 
 @pytest.fixture(scope="module")
 def flagged(loop):
     """Ground truth with every label flipped, posted; then tfxp monitor."""
-    work, traffic, server, _ = loop
+    work, traffic, _, _, proxy = loop
     exported = tfxp(work, "feedback", "--export-requests", str(work / "requests.csv"))
     assert exported.returncode == 0, exported.stderr[-2000:]
     with open(work / "requests.csv", newline="") as f:
         logged = list(csv.DictReader(f))
     assert len(logged) == len(traffic)
+    assert all("/" in r["request_id"] for r in logged)  # the proxy's ids: <X-Request-Id>/<i>
     with open(work / "truth.csv", "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["request_id", "tips"])
@@ -75,7 +81,7 @@ def flagged(loop):
         writer.writerow(["0000000000000000", "2.0"])
     posted = tfxp(work, "feedback", str(work / "truth.csv"))
     monitored = tfxp(work, "monitor", "--window", "1h",
-                     overrides=(f"monitor.serving_url=http://127.0.0.1:{server.rest_port}",))
+                     overrides=(f"monitor.serving_url=http://127.0.0.1:{proxy.port}",))
     return posted, monitored
 
 
@@ -89,13 +95,13 @@ def test_feedback_joins_the_traffic_and_reports_unmatched_ids(flagged, loop):
 
 def test_monitor_flags_the_worse_live_metrics(flagged, loop):
     _, monitored = flagged
-    work, traffic, _, served = loop
+    work, traffic, _, served, _ = loop
     assert monitored.returncode == 1, monitored.stdout + monitored.stderr[-2000:]
     out = monitored.stdout
     assert f"version {served}" in out and f"requests logged: {len(traffic)}; labelled (tfxp feedback): " \
                                           f"{len(traffic)}" in out
     assert "is below the threshold 0.6" in out and "below the version's test auc" in out
-    assert f"serving: version {served} AVAILABLE" in out
+    assert f"serving: version {served} AVAILABLE; 0 errors in " in out  # the stand-in's request_count
     result = json.loads(next((work / "out/monitor").glob("*/result.json")).read_text())
     assert result["metrics"]["auc"] < 0.5 < result["test_metrics"]["auc"]
     assert result["metrics"]["example_count"] == len(traffic)
@@ -108,7 +114,7 @@ def test_the_result_is_recorded_against_the_served_model(flagged, loop):
     from pipeline.metadata import open_store
     from pipeline.monitoring.monitor import MONITOR_TYPE
 
-    work, _, _, served = loop
+    work, _, _, served, _ = loop
     store = open_store(str(work / "out/metadata/taxi-big-tipper/metadata.sqlite"))
     [execution] = store.get_executions_by_type(MONITOR_TYPE)
     assert execution.properties["version"].int_value == served and execution.properties["crossed"].int_value >= 2
@@ -136,7 +142,7 @@ def retrained(flagged, loop):
 def test_retrain_trains_on_the_labelled_traffic_and_the_gates_decide(retrained, loop):
     from pipeline import metadata
 
-    work, traffic, server, served = loop
+    work, traffic, server, served, _ = loop
     assert retrained.returncode == 0, retrained.stdout[-3000:] + retrained.stderr[-3000:]
     assert f"{len(traffic)} rows ({len(traffic)} labelled requests) added as span 2" in retrained.stdout
     [span_file] = (work / "data/span-2").glob("*.csv")
@@ -153,6 +159,11 @@ def test_retrain_trains_on_the_labelled_traffic_and_the_gates_decide(retrained, 
         while server.repository.refresh() != int(versions[-1]) and time.monotonic() < deadline:
             time.sleep(0.5)
         assert server.repository.refresh() == int(versions[-1])
+        # The logged traffic was answered by the old version: it says nothing of the new one.
+        again = tfxp(work, "monitor", "--window", "1h")
+        assert again.returncode == 3, again.stdout + again.stderr[-2000:]
+        assert f"{len(traffic)} logged requests in the window were answered by other versions ({served})" \
+            in again.stdout
     else:  # refused: nothing pushed, the served version stays
         assert run.pushed_to is None and versions == [str(served)] and run.failures
 

@@ -26,10 +26,9 @@ def test_the_monitor_pipeline_runs_tfxp_monitor_on_the_pipelines_volume(tmp_path
     assert config.serving_dir == kf.serving_dir(config.model_name)  # what the compiled Pusher writes
     assert config.monitor.requests.startswith(kf.mount_path) and config.monitor.serving_url == "http://tf-serving:8501"
     assert spec["root"]["inputDefinitions"]["parameters"]["window"]["defaultValue"] == "24h"
-    [mounts] = [e["pvcMount"] for e in platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"].values()]
-    assert [(m["constant"], m["mountPath"]) for m in mounts] == [(kf.pvc, kf.mount_path)]
-    [policy] = [e["imagePullPolicy"] for e in platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"].values()]
-    assert policy == kf.image_pull_policy
+    [executor] = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"].values()
+    assert [(m["constant"], m["mountPath"]) for m in executor["pvcMount"]] == [(kf.pvc, kf.mount_path)]
+    assert executor["imagePullPolicy"] == kf.image_pull_policy
 
 
 def test_a_recurring_monitor_run_gets_only_its_own_parameters(kfp_api, tmp_path, capsys):  # noqa: F811
