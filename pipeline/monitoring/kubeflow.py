@@ -19,8 +19,9 @@ def monitor_args(config: PipelineConfig) -> list[str]:
     kf, mon = config.kubeflow, config.monitor
     # The Pusher writes <serving_root>/<model>; tfxp reads <output_dir>/serving/<model>.
     output_dir = os.path.dirname(kf.serving_root.rstrip("/"))
+    # Where kubernetes/serving's request-log sidecar writes, unless the config names a path there.
     requests = mon.requests if mon.requests and mon.requests.startswith(kf.mount_path) else \
-        f"{kf.mount_path.rstrip('/')}/requests"
+        f"{kf.mount_path.rstrip('/')}/requests/{config.model_name}"
     sets = [f"output_dir={output_dir}", f"monitor.requests={requests}"]
     if mon.serving_url:
         sets.append(f"monitor.serving_url={mon.serving_url}")

@@ -24,7 +24,8 @@ def test_the_monitor_pipeline_runs_tfxp_monitor_on_the_pipelines_volume(tmp_path
     overrides = [args[i + 1] for i, a in enumerate(args) if a == "--set"]
     config = load_config(None, overrides)
     assert config.serving_dir == kf.serving_dir(config.model_name)  # what the compiled Pusher writes
-    assert config.monitor.requests.startswith(kf.mount_path) and config.monitor.serving_url == "http://tf-serving:8501"
+    assert config.monitor.requests == f"{kf.mount_path}/requests/{config.model_name}"  # the sidecar's --log-dir
+    assert config.monitor.serving_url == "http://tf-serving:8501"
     assert spec["root"]["inputDefinitions"]["parameters"]["window"]["defaultValue"] == "24h"
     [executor] = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"].values()
     assert [(m["constant"], m["mountPath"]) for m in executor["pvcMount"]] == [(kf.pvc, kf.mount_path)]

@@ -18,7 +18,10 @@ def test_the_cronjob_monitors_what_the_pipeline_pushes(taxi_config):
     config = load_config(None, overrides)  # the args are a valid configuration
     kf = KubeflowConfig()
     assert config.serving_dir == kf.serving_dir(taxi_config.model_name)
-    assert config.monitor.requests.startswith(kf.mount_path + "/")
+    serving = yaml.safe_load(CRONJOB.parent.parent.joinpath("serving/base/deployment.yaml").read_text())
+    [sidecar] = [c for c in serving["spec"]["template"]["spec"]["containers"] if "log-proxy" in c.get("args", [])]
+    [log_dir] = [a.removeprefix("--log-dir=") for a in sidecar["args"] if a.startswith("--log-dir=")]
+    assert config.monitor.requests == log_dir  # it reads what the request-log sidecar writes
     [volume] = [v for v in pod["volumes"] if "persistentVolumeClaim" in v]
     assert volume["persistentVolumeClaim"]["claimName"] == kf.pvc
     [mount] = [m for m in container["volumeMounts"] if m["name"] == volume["name"]]
