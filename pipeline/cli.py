@@ -57,12 +57,15 @@ def _parser() -> argparse.ArgumentParser:
     doctor.add_argument("--fix", action="store_true", help="remove the leftovers (refused while a run is going)")
     compile_ = sub.add_parser("compile", help="compile for Kubeflow Pipelines 2.x (.yaml) or Vertex AI (.json)")
     _config_args(compile_)
-    compile_.add_argument("--output", "-o", default="build/pipeline.yaml",
+    compile_.add_argument("--output", "-o",
                           help="pipeline.yaml (KFP PipelineSpec + Kubernetes platform spec) or "
-                               "job.json (Vertex AI PipelineJob); default build/pipeline.yaml")
+                               "job.json (Vertex AI PipelineJob); default build/pipeline.yaml "
+                               "(build/monitor.yaml with --monitor)")
     local_image_help = ("accept an image that only this machine (or nodes it was loaded into with "
                         "`kind load`) holds, e.g. localhost/...; for kfp.local and test clusters")
     compile_.add_argument("--allow-local-image", action="store_true", help=local_image_help)
+    compile_.add_argument("--monitor", action="store_true",
+                          help="compile the one-step pipeline that runs tfxp monitor (for a recurring run)")
     sub_ = sub.add_parser("submit", help="compile, upload to a KFP endpoint and start a run")
     _config_args(sub_)
     sub_.add_argument("--package", help="submit this compiled pipeline instead of compiling the config")
@@ -119,6 +122,30 @@ def _parser() -> argparse.ArgumentParser:
                          help="use TF Serving's Regress API (REST :regress) of a regression model: a value per row")
     predict.add_argument("--status", action="store_true", help="print the model's version status instead")
     predict.add_argument("--metadata", action="store_true", help="print the model's signatures instead")
+    feedback = sub.add_parser("feedback", help="join ground truth (CSV: request id, label) to the logged "
+                                               "requests, for tfxp monitor and the next span")
+    _config_args(feedback)
+    feedback.add_argument("file", nargs="?", help="CSV with the id column (monitor.id_column) and the label column")
+    feedback.add_argument("--export-requests", metavar="CSV",
+                          help="instead: write the logged requests (id, time, features) to CSV, to label")
+    mon = sub.add_parser("monitor", help="live metrics (TFMA), drift and skew (TFDV) and health of the served "
+                                         "version over a window; exit 1 when a threshold is crossed, "
+                                         "3 when the window had no traffic")
+    _config_args(mon)
+    mon.add_argument("--window", help="how far back from now, e.g. 30m, 24h, 7d (default: monitor.window)")
+    mon.add_argument("--retrain", action="store_true",
+                     help="when a threshold is crossed: the window's labelled traffic becomes the next span "
+                          "and the pipeline runs on it (its gates decide whether it is pushed)")
+    mon.add_argument("--drop", metavar="CSV", help="with --retrain: a new drop whose rows join that span")
+    mon.add_argument("--verbose", "-v", action="store_true", help="with --retrain: also print TFX's own logs")
+    mon.add_argument("--wait-lock", action="store_true",
+                     help="with --retrain: if another run uses the output directory, wait for it")
+    rep = sub.add_parser("report", help="write a static HTML page for a run: statistics, anomalies, drift, "
+                                        "metrics and plots, baseline, served versions, live metrics")
+    _config_args(rep)
+    rep.add_argument("run", nargs="?", help="the run id, as tfxp runs shows it (default: the newest run)")
+    rep.add_argument("--facets", action="store_true",
+                     help="also embed TFDV's Facets view, which loads its code from the network")
     show = sub.add_parser("config", help="print the resolved configuration")
     _config_args(show)
     return parser
@@ -224,6 +251,16 @@ def _compile(args) -> int:
     from pipeline import kubeflow_runner
 
     config = load_config(args.config, args.overrides)
+    if args.monitor:
+        from pipeline.monitoring.kubeflow import compile_monitor
+
+        output = args.output or "build/monitor.yaml"
+        if not output.endswith((".yaml", ".yml")):
+            raise ConfigError(f"--output {output}: the monitor pipeline is compiled to a .yaml file")
+        path = compile_monitor(config, output, allow_local_image=args.allow_local_image)
+        print(f"compiled '{config.pipeline_name}-monitor' for image {config.kubeflow.image}: {os.path.abspath(path)}")
+        return 0
+    args.output = args.output or "build/pipeline.yaml"
     if not args.output.endswith((".yaml", ".yml", ".json")):
         raise ConfigError(f"--output {args.output}: use a .yaml file (Kubeflow Pipelines) "
                           "or a .json file (Vertex AI PipelineJob)")
@@ -236,19 +273,24 @@ def _submit(args) -> int:
     from pipeline import kubeflow_runner, submit
 
     config = load_config(args.config, args.overrides)
-    parameters = kubeflow_runner.parameter_defaults(config)
-    for text in args.param:
-        name, sep, value = text.partition("=")
-        if not sep or name not in kubeflow_runner.PARAMETERS:
-            raise ConfigError(f"--param {text}: expected NAME=VALUE with NAME one of "
-                              f"{', '.join(kubeflow_runner.PARAMETERS)}")
-        parameters[name] = value
     package = args.package or kubeflow_runner.compile_pipeline(config, "build/pipeline.yaml",
                                                                allow_local_image=args.allow_local_image)
+    # Another pipeline (tfxp compile --monitor) gets only the parameters it declares.
+    other = submit.other_pipeline(package)
+    parameters = kubeflow_runner.parameter_defaults(config)
+    names, pipeline_name = kubeflow_runner.PARAMETERS, config.pipeline_name
+    if other is not None:
+        pipeline_name, declared = other
+        parameters, names = {k: v for k, v in parameters.items() if k in declared}, tuple(sorted(declared))
+    for text in args.param:
+        name, sep, value = text.partition("=")
+        if not sep or name not in names:
+            raise ConfigError(f"--param {text}: expected NAME=VALUE with NAME one of {', '.join(names)}")
+        parameters[name] = value
     kf = config.kubeflow
     try:
         result = submit.submit(
-            package, pipeline_name=config.pipeline_name,
+            package, pipeline_name=pipeline_name,
             endpoint=args.endpoint or os.environ.get("KFP_ENDPOINT") or kf.endpoint,
             namespace=args.namespace or os.environ.get("KFP_NAMESPACE") or kf.namespace,
             token=os.environ.get("KFP_TOKEN"), experiment=args.experiment or kf.experiment,
@@ -340,6 +382,83 @@ def _predict(args) -> int:
     return 0
 
 
+def _feedback(args) -> int:
+    from pipeline.monitoring import feedback
+
+    config = load_config(args.config, args.overrides)
+    if args.export_requests:
+        count = feedback.export_requests(config, args.export_requests)
+        print(f"wrote {count} logged requests to {args.export_requests}")
+        return 0
+    if not args.file:
+        raise ConfigError("give the feedback CSV file (or --export-requests CSV)")
+    result = feedback.join(config, args.file)
+    print(f"joined {result.joined} of {result.rows} feedback rows to logged requests: {result.path}")
+    if result.duplicates:
+        print(f"{result.duplicates} rows repeated an id given earlier in the file; the last label is kept")
+    if result.unmatched:
+        line, key = result.unmatched[0]
+        print(f"{len(result.unmatched)} rows match no logged request (first: line {line}, id {key}); "
+              f"listed in {result.unmatched_path}")
+    return 0
+
+
+def _monitor(args) -> int:
+    import time
+
+    from pipeline.config import window_seconds
+    from pipeline.local_runner import _terminal_output  # TensorFlow's and Beam's output to a log
+
+    config = load_config(args.config, args.overrides)
+    if args.window:
+        window_seconds(args.window, "--window")
+    if args.drop and not args.retrain:
+        raise ConfigError("--drop adds rows to the span that --retrain makes; give --retrain too")
+    if args.retrain and not config.data.span_pattern:
+        raise ConfigError("--retrain adds the labelled traffic as the next span: set data.span_pattern "
+                          "(for example --set 'data.span_pattern=span-{SPAN}/*.csv')")
+    log_path = os.path.join(config.output_dir, "logs", f"monitor-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log")
+    os.makedirs(os.path.dirname(log_path), exist_ok=True)
+    with _terminal_output(log_path, args.verbose):
+        from pipeline.monitoring import monitor
+
+        result = monitor.monitor(config, args.window)
+    print(monitor.format_result(result))
+    print(f"TensorFlow's, TFMA's and Beam's log: {log_path}")
+    if result.exit_code != monitor.EXIT_CROSSED or not args.retrain:
+        return result.exit_code
+    return _retrain(args, config, result)
+
+
+def _retrain(args, config, result) -> int:
+    import time
+
+    from pipeline import preflight
+    from pipeline.monitoring import feedback, monitor
+    from pipeline.spans import add_span
+
+    rows = feedback.joined_rows(config, *result.window)
+    if not rows and not args.drop:
+        print("not retraining: the window holds no labelled traffic (tfxp feedback FILE) and no --drop")
+        return result.exit_code
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(result.window[1]))
+    staged = os.path.join(config.output_dir, "monitor", stamp, f"traffic-{stamp}.csv")
+    count = monitor.traffic_span(config, rows, args.drop, staged)
+    preflight.check_columns(config, preflight.csv_header(staged), staged)
+    span, path = add_span(config, staged)
+    print(f"\nretraining: {count} rows ({len(rows)} labelled requests"
+          f"{', and ' + args.drop if args.drop else ''}) added as span {span}: {path}")
+    return _run(args)
+
+
+def _report(args) -> int:
+    from pipeline.monitoring import report
+
+    config = load_config(args.config, args.overrides)
+    print(f"wrote {report.write(config, args.run, args.facets)}")
+    return 0
+
+
 def _show_config(args) -> int:
     import dataclasses
 
@@ -352,7 +471,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     handlers = {"run": _run, "add-span": _add_span, "export-schema": _export_schema, "lineage": _lineage,
                 "rollback": _rollback, "runs": _runs, "doctor": _doctor, "compile": _compile, "submit": _submit,
-                "serve": _serve, "log-proxy": _log_proxy, "predict": _predict, "config": _show_config}
+                "serve": _serve, "log-proxy": _log_proxy, "predict": _predict, "feedback": _feedback,
+                "monitor": _monitor, "report": _report, "config": _show_config}
     try:
         return handlers[args.command](args)
     except ConfigError as err:

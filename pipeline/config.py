@@ -239,6 +239,30 @@ REGRESSION_LOSSES = ("mse", "huber")
 
 
 @dataclasses.dataclass(frozen=True)
+class MonitorConfig:
+    """The served model in production: ground truth (`tfxp feedback`) and `tfxp monitor`.
+
+    Feedback rows are joined to logged requests (`requests`, the directory `tfxp serve
+    --log-requests` writes) by `id_column`: a logged feature of that name, or else the
+    request's id (see pipeline/monitoring/feedback.py). `key_column` joins on another logged
+    feature instead. Unset thresholds fall back to the Evaluator's and the drift check's.
+    """
+
+    requests: str | None = None       # the request log directory; default drift.serving_requests
+    id_column: str = "request_id"     # the feedback CSV's id column
+    key_column: str | None = None     # join on this logged feature (same-named CSV column) instead
+    window: str = "24h"               # default --window: 30m, 24h, 7d, 3600s
+    min_auc: float | None = None      # live AUC below it is flagged; None: evaluator.min_auc
+    min_accuracy: float | None = None  # None: evaluator.min_accuracy
+    max_auc_drop: float = 0.05        # live AUC below the version's test AUC by more is flagged
+    categorical_threshold: float | None = None  # skew and drift of traffic; None: drift's
+    numeric_threshold: float | None = None
+    min_labelled: int = 50            # fewer labelled rows in the window: no live metrics
+    max_error_ratio: float = 0.01     # serving errors / requests, from the server's metrics
+    serving_url: str | None = None    # REST endpoint for health, e.g. http://127.0.0.1:8501
+
+
+@dataclasses.dataclass(frozen=True)
 class BeamConfig:
     """Beam options. DirectRunner locally; other runners take their flags in `extra_args`."""
 
@@ -324,6 +348,7 @@ class PipelineConfig:
     evaluator: EvaluatorConfig = EvaluatorConfig()
     drift: DriftConfig = DriftConfig()
     serving_check: ServingCheckConfig = ServingCheckConfig()
+    monitor: MonitorConfig = MonitorConfig()
     beam: BeamConfig = BeamConfig()
     kubeflow: KubeflowConfig = KubeflowConfig()
 
@@ -334,6 +359,11 @@ class PipelineConfig:
     @property
     def metadata_path(self) -> str:
         return os.path.join(self.output_dir, "metadata", self.pipeline_name, "metadata.sqlite")
+
+    @property
+    def feedback_dir(self) -> str:
+        """Ground truth joined to logged requests (`tfxp feedback`)."""
+        return os.path.join(self.output_dir, "feedback")
 
     @property
     def serving_dir(self) -> str:
@@ -495,7 +525,7 @@ def apply_overrides(raw: dict, overrides: list[str]) -> dict:
     return raw
 
 
-_PATH_OPTIONS = {("data", "path"), ("schema", "path"), ("drift", "serving_requests")}
+_PATH_OPTIONS = {("data", "path"), ("schema", "path"), ("drift", "serving_requests"), ("monitor", "requests")}
 
 
 def load_config(path: str | None = None, overrides: list[str] | None = None) -> PipelineConfig:
@@ -524,7 +554,8 @@ def parse_config(raw: Mapping[str, Any], base: pathlib.Path | None = None) -> Pi
     raw = dict(raw)
     sections = {"data": DataConfig, "label": LabelSpec, "schema": SchemaConfig, "transform": TransformConfig,
                 "tuner": TunerConfig, "trainer": TrainerConfig, "evaluator": EvaluatorConfig,
-                "drift": DriftConfig, "serving_check": ServingCheckConfig, "beam": BeamConfig,
+                "drift": DriftConfig, "serving_check": ServingCheckConfig, "monitor": MonitorConfig,
+                "beam": BeamConfig,
                 "kubeflow": KubeflowConfig}
     features_raw = raw.pop("features", None)
     if not isinstance(features_raw, Mapping) or not features_raw:
@@ -559,6 +590,12 @@ def parse_config(raw: Mapping[str, Any], base: pathlib.Path | None = None) -> Pi
     drift = built["drift"]
     if drift.serving_requests:
         drift = dataclasses.replace(drift, serving_requests=resolve_path(drift.serving_requests, base))
+    monitor = built["monitor"]
+    if monitor.requests:
+        monitor = dataclasses.replace(monitor, requests=resolve_path(monitor.requests, base))
+    elif drift.serving_requests:
+        monitor = dataclasses.replace(monitor, requests=drift.serving_requests)
+    built["monitor"] = monitor
     scalars["output_dir"] = resolve_path(scalars.get("output_dir", "output"), pathlib.Path.cwd())
     config = PipelineConfig(features=features, **{**built, "data": data, "schema": schema, "drift": drift},
                             **scalars)
@@ -617,6 +654,7 @@ def validate(config: PipelineConfig) -> None:
         if value < 1:
             raise ConfigError(f"{name} must be at least 1, got {value}")
     _validate_task(config)
+    _validate_monitor(config.monitor)
     _validate_kubeflow(config.kubeflow)
 
 
@@ -653,6 +691,34 @@ def _validate_task(config: PipelineConfig) -> None:
         if name in ("min_auc", "min_accuracy", "min_macro_f1", "max_auc_decrease", "max_accuracy_decrease") \
                 and value > 1:
             raise ConfigError(f"evaluator.{name} must lie between 0 and 1, got {value}")
+
+
+def window_seconds(text: str, where: str = "monitor.window") -> float:
+    """Seconds of a window written as 30m, 24h, 7d or 3600s."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    number, unit = str(text).strip()[:-1], str(text).strip()[-1:]
+    try:
+        seconds = float(number) * units[unit]
+    except (KeyError, ValueError):
+        raise ConfigError(f"{where}: '{text}' is not a window; write a number and a unit "
+                          "(s, m, h, d), e.g. 30m or 24h") from None
+    if seconds <= 0:
+        raise ConfigError(f"{where}: '{text}' must be longer than zero")
+    return seconds
+
+
+def _validate_monitor(mon: MonitorConfig) -> None:
+    window_seconds(mon.window)
+    for name in ("min_auc", "min_accuracy", "max_auc_drop", "max_error_ratio"):
+        value = getattr(mon, name)
+        if value is not None and not 0.0 <= value <= 1.0:
+            raise ConfigError(f"monitor.{name} must lie between 0 and 1, got {value}")
+    for name in ("categorical_threshold", "numeric_threshold"):
+        value = getattr(mon, name)
+        if value is not None and not 0.0 < value <= 1.0:
+            raise ConfigError(f"monitor.{name} must lie in (0, 1]")
+    if mon.min_labelled < 1:
+        raise ConfigError(f"monitor.min_labelled must be at least 1, got {mon.min_labelled}")
 
 
 _RESOURCE_KEYS = ("cpu_request", "cpu_limit", "memory_request", "memory_limit",

@@ -55,6 +55,8 @@ class Lineage:
     producers: dict[str, int]       # component id -> execution id, upstream of the push
     rolled_back_from: int | None = None  # a `tfxp rollback` copy of this version
     from_push_record: bool = False  # ML Metadata has no record of the push: read from PUSH_RECORD
+    statistics: str | None = None   # StatisticsGen's artifact (one directory per split)
+    pushed_artifact_id: int | None = None  # the Pusher's PushedModel artifact in ML Metadata
 
 
 def lineage(metadata_path: str, pipeline_name: str, serving_dir: str, version: int | None = None) -> Lineage:
@@ -125,10 +127,13 @@ def lineage(metadata_path: str, pipeline_name: str, serving_dir: str, version: i
     if not run_ids and record:
         run_ids = [record["run_id"]] if record.get("run_id") else []
     trained = [a.uri for a in by_type.get("Model", []) if "/Trainer/" in a.uri]
+    statistics = [a.uri for a in by_type.get("ExampleStatistics", []) if "/StatisticsGen/" in a.uri]
     return Lineage(version=version, path=path, run_id=run_ids[0] if run_ids else None, spans=spans, data=data,
                    schema=schema, schema_imported=schema_imported, hyperparameters=hyperparameters,
                    trained_model=trained[0] if trained else None, metrics=metrics,
-                   producers={name: e.id for name, e in sorted(by_node.items())}, from_push_record=record is not None)
+                   producers={name: e.id for name, e in sorted(by_node.items())}, from_push_record=record is not None,
+                   statistics=statistics[0] if statistics else None,
+                   pushed_artifact_id=pushed[-1].id if pushed else None)
 
 
 def _upstream_of_record(store, pipeline_name: str, record: dict | None):

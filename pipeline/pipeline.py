@@ -148,7 +148,9 @@ def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
         specs[0].metrics.extend([
             _metric("AUC", thresholds),
             _metric("BinaryAccuracy", {"BinaryAccuracy": thresholds.get("accuracy", {})}),
-            _metric("Precision", thresholds), _metric("Recall", thresholds), _metric("F1Score", thresholds)])
+            _metric("Precision", thresholds), _metric("Recall", thresholds), _metric("F1Score", thresholds),
+            # Confusion matrices at 100 thresholds: the ROC curve and confusion matrix of `tfxp report`.
+            tfma.MetricConfig(class_name="ConfusionMatrixPlot", config='"num_thresholds": 100')])
     elif task is Task.MULTICLASS:
         specs[0].metrics.extend([
             _metric("SparseCategoricalAccuracy", {"SparseCategoricalAccuracy": thresholds.get("accuracy", {})},

@@ -108,6 +108,25 @@ def _upload(client, package: str, name: str, version_name: str) -> tuple[str, st
     return pipeline_id, version.pipeline_version_id
 
 
+def other_pipeline(package: str) -> tuple[str, set[str]] | None:
+    """(name, declared run parameters) of a compiled package that is not the training
+    pipeline (`tfxp compile --monitor`); None for the training pipeline's own package, which
+    declares every one of kubeflow_runner.PARAMETERS, one that declares none, or one that
+    cannot be read here (KFP then says what is wrong)."""
+    import yaml
+
+    from pipeline.kubeflow_runner import PARAMETERS
+
+    try:
+        with open(package) as f:
+            spec = next(yaml.safe_load_all(f))
+        declared = set(spec["root"].get("inputDefinitions", {}).get("parameters", {}))
+        name = str(spec["pipelineInfo"]["name"])
+    except (OSError, yaml.YAMLError, KeyError, TypeError, StopIteration):
+        return None
+    return None if not declared or set(PARAMETERS) <= declared else (name, declared)
+
+
 def submit(package: str, *, pipeline_name: str, endpoint: str | None, namespace: str | None = None,
            token: str | None = None, experiment: str = "tfx-pipelines", experiment_id: str | None = None,
            parameters: dict[str, Any] | None = None, pipeline_root: str | None = None,

@@ -22,7 +22,7 @@ fi
 
 mkdir -p "$out"
 status=0
-for kustomization in pipeline serving/overlays/local serving/overlays/production; do
+for kustomization in pipeline serving/overlays/local serving/overlays/production monitoring; do
   rendered=$out/$(echo "$kustomization" | tr / -).yaml
   kubectl kustomize "$project/kubernetes/$kustomization" > "$rendered"
   ok=1

@@ -39,6 +39,7 @@ class RequestLogger:
         from tensorflow_serving.apis import prediction_log_pb2
 
         record = prediction_log_pb2.PredictionLog()
+        record.log_metadata.timestamp_secs = int(time.time())  # when, for monitoring windows
         request = record.predict_log.request
         request.model_spec.name = model_name
         request.model_spec.signature_name = signature_name

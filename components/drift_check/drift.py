@@ -86,9 +86,11 @@ def with_comparators(schema: schema_pb2.Schema, features: list[str], categorical
 
 def _comparisons_only(found: anomalies_pb2.Anomalies, schema: schema_pb2.Schema,
                       short_description: str) -> anomalies_pb2.Anomalies:
-    """The comparator findings of a TFDV validation, each under `short_description`."""
+    """The comparator findings of a TFDV validation, each under `short_description`, with
+    TFDV's distance for every compared feature (drift_skew_info), crossed or not."""
     kept_only = anomalies_pb2.Anomalies()
     kept_only.baseline.CopyFrom(schema)
+    kept_only.drift_skew_info.extend(found.drift_skew_info)
     for name, info in found.anomaly_info.items():
         reasons = [r for r in info.reason if r.type in _DRIFT_TYPES]
         if reasons:

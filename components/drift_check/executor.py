@@ -66,6 +66,7 @@ class Executor(base_executor.BaseExecutor):
                                           drift.with_skew_comparators(schema, *comparators))
                 for name, info in skew.anomaly_info.items():
                     found.anomaly_info[f"{name} (serving)"].CopyFrom(info)
+                found.drift_skew_info.extend(skew.drift_skew_info)  # skew_measurements: the distances
             output.set_int_custom_property(SERVING_EXAMPLES_PROPERTY, len(examples))
         output.split_names = artifact_utils.encode_split_names([SPLIT])
         output.span = span

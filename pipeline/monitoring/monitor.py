@@ -1,0 +1,423 @@
+"""`tfxp monitor`: the served version's live quality, its traffic's drift and skew, and serving
+health over a time window, compared with thresholds, recorded in ML Metadata.
+
+- Live metrics: TFMA runs the served version on the joined rows of the window (logged
+  requests with their ground truth, `tfxp feedback`), with the Evaluator's own EvalConfig
+  (`pipeline.pipeline.eval_config`: the same metrics, model spec, label and slices) minus its
+  thresholds, which are the monitor's here (`monitor:` in the config).
+- Skew: TFDV compares the window's logged examples with the train statistics of the span the
+  served version was trained on (found through ML Metadata lineage), with the drift check's
+  comparators (components/drift_check/drift.py). Drift: the window against the window before it.
+- Health: with `monitor.serving_url`, the version status (TF Serving's REST model status) and
+  the error ratio from the server's Prometheus metrics, where it exports them.
+
+The result is an execution of type `tfxp.ModelMonitoring`, with an input event from the
+served version's PushedModel artifact, and a JSON file under `<output_dir>/monitor/`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from typing import Any
+
+from components.drift_check import drift
+from pipeline.config import ConfigError, PipelineConfig, window_seconds
+from pipeline.monitoring import feedback
+
+MONITOR_TYPE = "tfxp.ModelMonitoring"
+EXIT_OK, EXIT_CROSSED, EXIT_NO_TRAFFIC = 0, 1, 3
+WATCHED = ("auc", "binary_accuracy", "precision", "recall", "f1_score", "example_count")
+
+
+@dataclasses.dataclass
+class Distance:
+    feature: str
+    kind: str          # "skew" (against training) or "drift" (against the previous window)
+    measure: str       # TFDV's measurement type: L_INFTY, JENSEN_SHANNON_DIVERGENCE
+    value: float
+    threshold: float
+
+    @property
+    def crossed(self) -> bool:
+        return self.value > self.threshold
+
+
+@dataclasses.dataclass
+class MonitorResult:
+    model: str
+    version: int
+    window: tuple[float, float]
+    requests: int
+    labelled: int
+    metrics: dict[str, float] = dataclasses.field(default_factory=dict)
+    slices: list[tuple[str, dict[str, float]]] = dataclasses.field(default_factory=list)
+    test_metrics: dict[str, float] = dataclasses.field(default_factory=dict)
+    distances: list[Distance] = dataclasses.field(default_factory=list)
+    health: dict[str, Any] = dataclasses.field(default_factory=dict)
+    findings: list[str] = dataclasses.field(default_factory=list)   # thresholds crossed
+    notes: list[str] = dataclasses.field(default_factory=list)      # what could not be checked
+    execution_id: int | None = None
+    path: str | None = None
+
+    @property
+    def exit_code(self) -> int:
+        if self.requests == 0:
+            return EXIT_NO_TRAFFIC
+        return EXIT_CROSSED if self.findings else EXIT_OK
+
+    def to_json(self) -> dict[str, Any]:
+        plain = dataclasses.asdict(self)
+        plain["distances"] = [{**dataclasses.asdict(d), "crossed": d.crossed} for d in self.distances]
+        return plain
+
+
+def live_eval_config(config: PipelineConfig):
+    """The Evaluator's EvalConfig without its thresholds: the same metrics, label and slices."""
+    from pipeline.pipeline import eval_config
+
+    found = eval_config(config)
+    for spec in found.metrics_specs:
+        spec.ClearField("thresholds")
+        spec.ClearField("per_slice_thresholds")
+        spec.ClearField("cross_slice_thresholds")
+        for metric in spec.metrics:
+            for field in ("threshold", "per_slice_thresholds", "cross_slice_thresholds"):
+                metric.ClearField(field)
+    return found
+
+
+def _beam_options(config: PipelineConfig):
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    extra = list(config.beam.extra_args) if config.beam.runner == "DirectRunner" else []
+    return PipelineOptions(["--runner=DirectRunner", "--direct_running_mode=in_memory",
+                            "--direct_num_workers=1", *extra])
+
+
+def live_metrics(config: PipelineConfig, model_path: str, examples: list[bytes], workdir: str):
+    """TFMA on labelled examples with the served model: (overall metrics, per-slice metrics)."""
+    import tensorflow as tf
+    import tensorflow_model_analysis as tfma
+
+    from pipeline.metadata import evaluation_metrics
+
+    data = os.path.join(workdir, "labelled.tfrecord")
+    with tf.io.TFRecordWriter(data) as writer:
+        for example in examples:
+            writer.write(example)
+    ec = live_eval_config(config)
+    output = os.path.join(workdir, "evaluation")
+    tfma.run_model_analysis(
+        eval_shared_model=tfma.default_eval_shared_model(eval_saved_model_path=model_path, eval_config=ec),
+        eval_config=ec, data_location=data, output_path=output, pipeline_options=_beam_options(config))
+    return evaluation_metrics(output), slice_metrics(output)
+
+
+def slice_metrics(uri: str) -> list[tuple[str, dict[str, float]]]:
+    """Every slice's metrics of a TFMA evaluation, overall first: [(slice, {metric: value})]."""
+    import tensorflow_model_analysis as tfma
+
+    found = []
+    for slice_key, by_output in tfma.load_eval_result(uri).slicing_metrics:
+        values: dict[str, float] = {}
+        for by_sub_key in by_output.values():
+            for metrics in by_sub_key.values():
+                for name, value in metrics.items():
+                    if isinstance(value, dict) and "doubleValue" in value:
+                        values[name] = float(value["doubleValue"])
+        name = ", ".join(f"{k}={v}" for k, v in slice_key) if slice_key else "overall"
+        found.append((name, values))
+    return sorted(found, key=lambda item: (item[0] != "overall", item[0]))
+
+
+def distances(anomalies, kind: str) -> list[Distance]:
+    """TFDV's measurements of one comparison (drift_skew_info), crossed or not."""
+    from tensorflow_metadata.proto.v0 import anomalies_pb2
+
+    found = []
+    for info in anomalies.drift_skew_info:
+        measurements = info.skew_measurements if kind == "skew" else info.drift_measurements
+        for m in measurements:
+            found.append(Distance(".".join(info.path.step), kind,
+                                  anomalies_pb2.DriftSkewInfo.Measurement.Type.Name(m.type), m.value, m.threshold))
+    return sorted(found, key=lambda d: d.feature)
+
+
+def serving_health(url: str, model: str, version: int, timeout: float = 5.0) -> dict[str, Any]:
+    """The version's state from TF Serving's model status API; request and error counts from
+    its Prometheus metrics (`:tensorflow:serving:request_count{status}`), when it exports them."""
+    import urllib.error
+    import urllib.request
+
+    health: dict[str, Any] = {"url": url}
+    try:
+        with urllib.request.urlopen(f"{url.rstrip('/')}/v1/models/{model}", timeout=timeout) as reply:
+            status = json.load(reply)
+        states = {int(s["version"]): s["state"] for s in status.get("model_version_status", [])}
+        health["state"] = states.get(version, "NOT_LOADED")
+        health["versions"] = states
+    except (OSError, ValueError, KeyError) as err:
+        health["state"] = f"UNREACHABLE ({err})"
+        return health
+    try:
+        with urllib.request.urlopen(f"{url.rstrip('/')}/monitoring/prometheus/metrics", timeout=timeout) as reply:
+            text = reply.read().decode()
+    except urllib.error.HTTPError:
+        health["metrics"] = "not exported"
+        return health
+    except OSError as err:
+        health["metrics"] = f"unreadable ({err})"
+        return health
+    from prometheus_client.parser import text_string_to_metric_families
+
+    total = errors = 0.0
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name.removesuffix("_total").endswith(":tensorflow:serving:request_count") and \
+                    sample.labels.get("model_name", model) == model:
+                total += sample.value
+                errors += sample.value if sample.labels.get("status", "OK") != "OK" else 0
+    health.update(requests=total, errors=errors, error_ratio=(errors / total) if total else None)
+    return health
+
+
+def _served_version(config: PipelineConfig) -> int:
+    from components.serving_baseline.baseline import served_versions
+
+    versions = served_versions(config.serving_dir)
+    if not versions:
+        raise ConfigError(f"nothing is served from {config.serving_dir}; run the pipeline first")
+    return versions[-1]
+
+
+def _comparators(config: PipelineConfig) -> tuple[list[str], float, float]:
+    mon, dr = config.monitor, config.drift
+    return (list(dr.features) or sorted(config.features), mon.categorical_threshold or dr.categorical_threshold,
+            mon.numeric_threshold or dr.numeric_threshold)
+
+
+def monitor(config: PipelineConfig, window: str | None = None, now: float | None = None) -> MonitorResult:
+    """Measures the served version over the window ending now; records and returns the result."""
+    import tensorflow_data_validation as tfdv
+
+    from pipeline.lineage import lineage
+
+    mon, ev = config.monitor, config.evaluator
+    length = window_seconds(window or mon.window, "--window")
+    end = time.time() if now is None else now
+    start = end - length
+    version = _served_version(config)
+    logged = feedback.read_logged(config, since=start, until=end)
+    # Requests another version answered (the proxy's logs name it) say nothing of this one.
+    others = [e for e in logged if e.version is not None and e.version != version]
+    logged = [e for e in logged if e.version is None or e.version == version]
+    result = MonitorResult(model=config.model_name, version=version, window=(start, end),
+                           requests=len(logged), labelled=0)
+    if others:
+        result.notes.append(f"{len(others)} logged requests in the window were answered by other versions "
+                            f"({', '.join(sorted({str(e.version) for e in others}))}): left out")
+    found = None
+    try:
+        found = lineage(config.metadata_path, config.pipeline_name, config.serving_dir, version)
+        result.test_metrics = {k: v for k, v in found.metrics.items() if k in WATCHED}
+    except ConfigError as err:
+        result.notes.append(f"no lineage for version {version} ({err}): no test metrics or training "
+                            "statistics to compare with")
+    if not logged:
+        result.notes.append(f"no logged requests in the window ({feedback.requests_dir(config)})")
+        return _record(config, result, found)
+
+    workdir = os.path.join(config.output_dir, "monitor", time.strftime("%Y%m%d-%H%M%S", time.gmtime(end)))
+    os.makedirs(workdir, exist_ok=True)
+    result.path = os.path.join(workdir, "result.json")
+
+    # Skew against training, drift against the window before.
+    features, categorical, numeric = _comparators(config)
+    serving_stats = drift.statistics_of_examples([e.example for e in logged])
+    if found is not None and found.statistics and found.schema:
+        schema = tfdv.load_schema_text(found.schema)
+        training = tfdv.load_stats_binary(os.path.join(found.statistics, "Split-train", drift.STATS_FILE))
+        skew = drift.compare_skew(training, serving_stats,
+                                  drift.with_skew_comparators(schema, features, categorical, numeric))
+        result.distances += distances(skew, "skew")
+        previous = feedback.read_logged(config, since=start - length, until=start)
+        if previous:
+            moved = drift.compare(serving_stats, drift.statistics_of_examples([e.example for e in previous]),
+                                  drift.with_comparators(schema, features, categorical, numeric))
+            result.distances += distances(moved, "drift")
+        else:
+            result.notes.append("no traffic in the window before: drift not measured")
+    for d in result.distances:
+        if d.crossed:
+            against = "training (skew)" if d.kind == "skew" else "the previous window (drift)"
+            result.findings.append(f"feature '{d.feature}': {d.measure} {d.value:.4g} against {against} "
+                                   f"is above the threshold {d.threshold:g}")
+
+    # Live metrics on the labelled traffic.
+    rows = [r for r in feedback.joined_rows(config, since=start, until=end) if r.version in (None, version)]
+    result.labelled = len(rows)
+    if len(rows) < mon.min_labelled:
+        result.notes.append(f"{len(rows)} labelled requests in the window, fewer than monitor.min_labelled "
+                            f"({mon.min_labelled}): live metrics not computed (add ground truth: tfxp feedback FILE)")
+    else:
+        model_path = os.path.join(config.serving_dir, str(version))
+        result.metrics, result.slices = live_metrics(config, model_path, [r.example for r in rows], workdir)
+        result.findings += _metric_findings(result, mon.min_auc if mon.min_auc is not None else ev.min_auc,
+                                            mon.min_accuracy if mon.min_accuracy is not None else ev.min_accuracy,
+                                            mon.max_auc_drop)
+
+    if mon.serving_url:
+        result.health = serving_health(mon.serving_url, config.model_name, version)
+        state = result.health.get("state")
+        if state != "AVAILABLE":
+            result.findings.append(f"serving: version {version} is {state} at {mon.serving_url}")
+        ratio = result.health.get("error_ratio")
+        if ratio is not None and ratio > mon.max_error_ratio:
+            result.findings.append(f"serving: error ratio {ratio:.4g} is above monitor.max_error_ratio "
+                                   f"{mon.max_error_ratio:g}")
+    else:
+        result.notes.append("serving health not checked (set monitor.serving_url)")
+    return _record(config, result, found)
+
+
+def _metric_findings(result: MonitorResult, min_auc: float, min_accuracy: float, max_drop: float) -> list[str]:
+    found = []
+    auc, accuracy = result.metrics.get("auc"), result.metrics.get("binary_accuracy")
+    if auc is not None and auc < min_auc:
+        found.append(f"live auc {auc:.4g} is below the threshold {min_auc:g}")
+    if accuracy is not None and accuracy < min_accuracy:
+        found.append(f"live binary_accuracy {accuracy:.4g} is below the threshold {min_accuracy:g}")
+    test_auc = result.test_metrics.get("auc")
+    if auc is not None and test_auc is not None and test_auc - auc > max_drop:
+        found.append(f"live auc {auc:.4g} is {test_auc - auc:.4g} below the version's test auc {test_auc:.4g}; "
+                     f"monitor.max_auc_drop is {max_drop:g}")
+    return found
+
+
+def _record(config: PipelineConfig, result: MonitorResult, found) -> MonitorResult:
+    """Stores the result as a tfxp.ModelMonitoring execution, input: the served PushedModel."""
+    from ml_metadata import metadata_store
+    from ml_metadata.proto import metadata_store_pb2 as mlmd
+
+    from pipeline.metadata import sqlite_config
+
+    # Created when missing: a cluster's monitor records its results where no local run did.
+    os.makedirs(os.path.dirname(config.metadata_path), exist_ok=True)
+    store = metadata_store.MetadataStore(sqlite_config(config.metadata_path))
+    kind = mlmd.ExecutionType(name=MONITOR_TYPE)
+    for name, value_type in (("version", mlmd.INT), ("window_start", mlmd.DOUBLE), ("window_end", mlmd.DOUBLE),
+                             ("requests", mlmd.INT), ("labelled", mlmd.INT), ("crossed", mlmd.INT),
+                             ("result", mlmd.STRING)):
+        kind.properties[name] = value_type
+    execution = mlmd.Execution(type_id=store.put_execution_type(kind, can_add_fields=True),
+                               last_known_state=mlmd.Execution.COMPLETE)
+    props = execution.properties
+    props["version"].int_value = result.version
+    props["window_start"].double_value, props["window_end"].double_value = result.window
+    props["requests"].int_value, props["labelled"].int_value = result.requests, result.labelled
+    props["crossed"].int_value = len(result.findings)
+    for name, value in result.metrics.items():
+        execution.custom_properties[f"live_{name}"].double_value = value
+    execution.custom_properties["model"].string_value = result.model
+    props["result"].string_value = json.dumps(result.to_json(), sort_keys=True)
+    [result.execution_id] = store.put_executions([execution])
+    if found is not None and found.pushed_artifact_id is not None:
+        store.put_events([mlmd.Event(artifact_id=found.pushed_artifact_id, execution_id=result.execution_id,
+                                     type=mlmd.Event.INPUT)])
+    if result.path:
+        partial = result.path + ".partial"
+        with open(partial, "w") as f:
+            json.dump({**result.to_json(), "execution_id": result.execution_id}, f, indent=2, sort_keys=True)
+        os.replace(partial, result.path)
+    return result
+
+
+def history(config: PipelineConfig) -> list[dict[str, Any]]:
+    """Every recorded monitor result, oldest first."""
+    from ml_metadata import errors
+
+    from pipeline.metadata import open_store
+
+    store = open_store(config.metadata_path)
+    try:
+        store.get_execution_type(MONITOR_TYPE)
+    except errors.NotFoundError:
+        return []
+    found = []
+    for execution in store.get_executions_by_type(MONITOR_TYPE):
+        found.append({**json.loads(execution.properties["result"].string_value), "execution_id": execution.id})
+    return sorted(found, key=lambda r: r["window"][1])
+
+
+def format_result(result: MonitorResult) -> str:
+    def when(t: float) -> str:
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t))
+
+    lines = [f"model '{result.model}' version {result.version}, window {when(result.window[0])} to "
+             f"{when(result.window[1])} UTC",
+             f"  requests logged: {result.requests}; labelled (tfxp feedback): {result.labelled}"]
+    if result.metrics:
+        shown = ", ".join(_metric(k, result.metrics[k]) for k in WATCHED if k in result.metrics)
+        lines.append(f"  live metrics: {shown}")
+    if result.test_metrics:
+        shown = ", ".join(_metric(k, result.test_metrics[k]) for k in WATCHED if k in result.test_metrics)
+        lines.append(f"  test-split metrics (Evaluator): {shown}")
+    for kind in ("skew", "drift"):
+        chosen = [d for d in result.distances if d.kind == kind]
+        if chosen:
+            worst = max(chosen, key=lambda d: d.value / d.threshold)
+            lines.append(f"  {kind}: {sum(d.crossed for d in chosen)} of {len(chosen)} features above their "
+                         f"thresholds (highest: {worst.feature} {worst.value:.4g} / {worst.threshold:g})")
+    if result.health:
+        parts = [f"version {result.version} {result.health.get('state')}"]
+        if result.health.get("error_ratio") is not None:
+            parts.append(f"{int(result.health['errors'])} errors in {int(result.health['requests'])} requests")
+        elif result.health.get("metrics"):
+            parts.append(f"metrics {result.health['metrics']}")
+        lines.append("  serving: " + "; ".join(parts))
+    for note in result.notes:
+        lines.append(f"  note: {note}")
+    if result.findings:
+        lines.append(f"  thresholds crossed ({len(result.findings)}):")
+        lines += [f"    - {f}" for f in result.findings]
+    elif result.requests:
+        lines.append("  thresholds crossed: none")
+    if result.execution_id is not None:
+        lines.append(f"  recorded in ML Metadata: execution {result.execution_id} ({MONITOR_TYPE})"
+                     + (f"; {result.path}" if result.path else ""))
+    return "\n".join(lines)
+
+
+def _metric(name: str, value: float) -> str:
+    return f"{name}={int(value)}" if name == "example_count" else f"{name}={value:.4g}"
+
+
+def traffic_span(config: PipelineConfig, rows: list[feedback.JoinedRow], drop: str | None, path: str) -> int:
+    """Writes the labelled traffic (and a new drop's rows) as one CSV for the next span; returns its rows."""
+    import csv
+
+    import tensorflow as tf
+
+    from models.features import label_columns
+
+    columns = [*config.features, *label_columns(config)]
+    drop_rows: list[dict[str, str]] = []
+    if drop:
+        with open(drop, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            drop_rows = list(reader)
+            columns += [c for c in reader.fieldnames or [] if c not in columns]
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    partial = path + ".partial"
+    with open(partial, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        for row in rows:
+            example = tf.train.Example.FromString(row.example)
+            writer.writerow({c: feedback.feature_text(example, c) or "" for c in columns})
+        writer.writerows({c: r.get(c, "") for c in columns} for r in drop_rows)
+    os.replace(partial, path)
+    return len(rows) + len(drop_rows)

@@ -1,0 +1,187 @@
+"""End to end: the feedback loop. Serve (the stand-in behind the production request-log proxy,
+serving/logging_proxy.py), send traffic (logged with request ids and versions), post ground truth
+that makes the served model look worse than its test metrics, `tfxp monitor` flags it,
+`--retrain` trains on the labelled traffic as the next span and the pipeline's gates decide,
+and `tfxp report` writes the page that make test renders in Chromium on the host
+(tests/monitoring/report_in_chromium.sh reads build/reports/monitor-loop.html).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+ROWS = 2400          # of the taxi sample: three in four train span 1, every fourth is traffic
+SMALL = ["trainer.train_steps=300", "trainer.eval_steps=20", "tuner.max_trials=1", "tuner.train_steps=30",
+         "tuner.eval_steps=10"]
+
+
+def tfxp(work: pathlib.Path, command: str, *args: str, overrides: tuple[str, ...] = ()):
+    sets = [f"data.path={work / 'data'}", "data.span_pattern=span-{SPAN}/*.csv", f"output_dir={work / 'out'}",
+            f"monitor.requests={work / 'requests'}", *SMALL, *overrides]
+    return subprocess.run([sys.executable, "-m", "pipeline", command, *args, *[a for s in sets for a in ("--set", s)]],
+                          capture_output=True, text=True, timeout=900, cwd=work)
+
+
+@pytest.fixture(scope="module")
+def loop(tmp_path_factory, taxi_config):
+    """Span 1 trained and pushed; the stand-in serving it behind the logging proxy; traffic sent."""
+    from serving.client import RestClient
+    from serving.logging_proxy import LoggingProxy
+    from serving.standin import StandInServer
+
+    work = tmp_path_factory.mktemp("loop")
+    lines = pathlib.Path(taxi_config.data.path, "data.csv").read_text().splitlines(keepends=True)
+    header, body = lines[0], lines[1:ROWS + 1]
+    (work / "data/span-1").mkdir(parents=True)
+    (work / "data/span-1/data.csv").write_text(header + "".join(r for i, r in enumerate(body) if i % 4))
+    traffic = list(csv.DictReader([header] + [r for i, r in enumerate(body) if i % 4 == 0]))
+    first = tfxp(work, "run")
+    assert first.returncode == 0, first.stderr[-3000:]
+    server = StandInServer("taxi", str(work / "out/serving/taxi"), rest_port=0, grpc_port=0, poll_seconds=0.5,
+                           metrics_path="/monitoring/prometheus/metrics").start()
+    proxy = LoggingProxy(f"http://127.0.0.1:{server.rest_port}", str(work / "requests"), 1.0, port=0).start()
+    served = server.repository.refresh()
+    client = RestClient(f"http://127.0.0.1:{proxy.port}", "taxi")
+    for start in range(0, len(traffic), 50):
+        client.predict([{k: v for k, v in row.items() if k != "tips"} for row in traffic[start:start + 50]])
+    assert proxy.logged == len(traffic) // 50 and not proxy.failed
+    yield work, traffic, server, served, proxy
+    proxy.stop()
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def flagged(loop):
+    """Ground truth with every label flipped, posted; then tfxp monitor."""
+    work, traffic, _, _, proxy = loop
+    exported = tfxp(work, "feedback", "--export-requests", str(work / "requests.csv"))
+    assert exported.returncode == 0, exported.stderr[-2000:]
+    with open(work / "requests.csv", newline="") as f:
+        logged = list(csv.DictReader(f))
+    assert len(logged) == len(traffic)
+    assert all("/" in r["request_id"] for r in logged)  # the proxy's ids: <X-Request-Id>/<i>
+    with open(work / "truth.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["request_id", "tips"])
+        for request, row in zip(logged, traffic):
+            assert request["company"] == row["company"] and request["trip_start_hour"] == row["trip_start_hour"]
+            fare, tips = float(row["fare"] or 0), float(row["tips"] or 0)
+            writer.writerow([request["request_id"], 0.0 if tips > 0.2 * fare else fare])  # the other class
+        writer.writerow(["feedfacefeedface", "1.0"])  # two ids that no request had
+        writer.writerow(["0000000000000000", "2.0"])
+    posted = tfxp(work, "feedback", str(work / "truth.csv"))
+    monitored = tfxp(work, "monitor", "--window", "1h",
+                     overrides=(f"monitor.serving_url=http://127.0.0.1:{proxy.port}",))
+    return posted, monitored
+
+
+def test_feedback_joins_the_traffic_and_reports_unmatched_ids(flagged, loop):
+    posted, _ = flagged
+    traffic = loop[1]
+    assert posted.returncode == 0, posted.stderr[-2000:]
+    assert f"joined {len(traffic)} of {len(traffic) + 2} feedback rows" in posted.stdout
+    assert "2 rows match no logged request" in posted.stdout
+
+
+def test_monitor_flags_the_worse_live_metrics(flagged, loop):
+    _, monitored = flagged
+    work, traffic, _, served, _ = loop
+    assert monitored.returncode == 1, monitored.stdout + monitored.stderr[-2000:]
+    out = monitored.stdout
+    assert f"version {served}" in out and f"requests logged: {len(traffic)}; labelled (tfxp feedback): " \
+                                          f"{len(traffic)}" in out
+    assert "is below the threshold 0.6" in out and "below the version's test auc" in out
+    assert f"serving: version {served} AVAILABLE; 0 errors in " in out  # the stand-in's request_count
+    result = json.loads(next((work / "out/monitor").glob("*/result.json")).read_text())
+    assert result["metrics"]["auc"] < 0.5 < result["test_metrics"]["auc"]
+    assert result["metrics"]["example_count"] == len(traffic)
+    assert {d["kind"] for d in result["distances"]} == {"skew"}
+
+
+def test_the_result_is_recorded_against_the_served_model(flagged, loop):
+    from ml_metadata.proto import metadata_store_pb2
+
+    from pipeline.metadata import open_store
+    from pipeline.monitoring.monitor import MONITOR_TYPE
+
+    work, _, _, served, _ = loop
+    store = open_store(str(work / "out/metadata/taxi-big-tipper/metadata.sqlite"))
+    [execution] = store.get_executions_by_type(MONITOR_TYPE)
+    assert execution.properties["version"].int_value == served and execution.properties["crossed"].int_value >= 2
+    [event] = [e for e in store.get_events_by_execution_ids([execution.id])
+               if e.type == metadata_store_pb2.Event.INPUT]
+    [pushed] = store.get_artifacts_by_id([event.artifact_id])
+    assert pushed.type == "PushedModel"
+    assert pushed.custom_properties["pushed_destination"].string_value.endswith(f"/{served}")
+
+
+def test_a_window_without_traffic_has_its_own_exit_code(flagged, loop):
+    work = loop[0]
+    (work / "quiet").mkdir(exist_ok=True)
+    quiet = tfxp(work, "monitor", overrides=(f"monitor.requests={work / 'quiet'}",))
+    assert quiet.returncode == 3, quiet.stdout + quiet.stderr[-2000:]
+    assert "no logged requests in the window" in quiet.stdout
+
+
+@pytest.fixture(scope="module")
+def retrained(flagged, loop):
+    work = loop[0]
+    return tfxp(work, "monitor", "--window", "1h", "--retrain")
+
+
+def test_retrain_trains_on_the_labelled_traffic_and_the_gates_decide(retrained, loop):
+    from pipeline import metadata
+
+    work, traffic, server, served, _ = loop
+    assert retrained.returncode == 0, retrained.stdout[-3000:] + retrained.stderr[-3000:]
+    assert f"{len(traffic)} rows ({len(traffic)} labelled requests) added as span 2" in retrained.stdout
+    [span_file] = (work / "data/span-2").glob("*.csv")
+    assert sum(1 for _ in csv.DictReader(span_file.open())) == len(traffic)
+    run = metadata.runs(str(work / "out/metadata/taxi-big-tipper/metadata.sqlite"), "taxi-big-tipper", limit=1)[0]
+    assert run.span == 2 and run.drift_baseline_span == 1
+    assert run.baseline and run.baseline.endswith(f"/{served}")  # evaluated against the served model
+    assert run.blessed is not None
+    versions = sorted(p.name for p in (work / "out/serving/taxi").iterdir() if p.name.isdigit())
+    if run.blessed:  # pushed through the Pusher, and the stand-in picks it up
+        assert run.pushed_to and len(versions) == 2
+        import time
+        deadline = time.monotonic() + 30
+        while server.repository.refresh() != int(versions[-1]) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert server.repository.refresh() == int(versions[-1])
+        # The logged traffic was answered by the old version: it says nothing of the new one.
+        again = tfxp(work, "monitor", "--window", "1h")
+        assert again.returncode == 3, again.stdout + again.stderr[-2000:]
+        assert f"{len(traffic)} logged requests in the window were answered by other versions ({served})" \
+            in again.stdout
+    else:  # refused: nothing pushed, the served version stays
+        assert run.pushed_to is None and versions == [str(served)] and run.failures
+
+
+def test_the_report_has_every_section(retrained, loop):
+    from pipeline.monitoring.report import SECTIONS
+
+    work = loop[0]
+    made = tfxp(work, "report")
+    assert made.returncode == 0, made.stderr[-2000:]
+    page = pathlib.Path(made.stdout.strip().removeprefix("wrote "))
+    text = page.read_text()
+    for section in SECTIONS:
+        assert f'<section id="{section}">' in text
+    for figure in ('<svg class="roc"', '<svg class="confusion"', '<svg class="live"'):
+        assert figure in text
+    assert 'src="http' not in text and 'href="http' not in text  # nothing from the network
+    assert "Blessed: every threshold passed." in text or "Refused:" in text
+    out = REPO / "build/reports"
+    out.mkdir(parents=True, exist_ok=True)
+    shutil.copy(page, out / "monitor-loop.html")  # rendered in Chromium on the host by make test
