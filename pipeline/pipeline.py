@@ -282,8 +282,7 @@ def create_pipeline(config: PipelineConfig, *, pipeline_root: str, serving_dir: 
             features=json.dumps(list(config.drift.features) or sorted(config.features)),
             categorical_threshold=config.drift.categorical_threshold,
             numeric_threshold=config.drift.numeric_threshold,
-            lookup_token=baseline_lookup_token, input_base=example_gen.exec_properties["input_base"],
-            span_pattern=config.data.span_pattern,
+            lookup_token=baseline_lookup_token,
             serving_requests=config.drift.serving_requests).with_id("DriftCheck")
         components.append(drift_check)
         drift = drift_check.outputs["drift"]

@@ -58,20 +58,25 @@ def record(examples: Any, exec_properties: dict[str, Any]) -> None:
     examples.span = int(exec_properties[utils.SPAN_PROPERTY_NAME])
     if exec_properties.get(utils.VERSION_PROPERTY_NAME) is not None:
         examples.version = int(exec_properties[utils.VERSION_PROPERTY_NAME])
-    examples.set_string_custom_property(utils.FINGERPRINT_PROPERTY_NAME,
-                                        str(exec_properties[utils.FINGERPRINT_PROPERTY_NAME]))
+    if exec_properties.get(utils.FINGERPRINT_PROPERTY_NAME) is not None:
+        examples.set_string_custom_property(utils.FINGERPRINT_PROPERTY_NAME,
+                                            str(exec_properties[utils.FINGERPRINT_PROPERTY_NAME]))
 
 
 class ResolvesSpans:
-    """Mix-in for an ExampleGen executor: resolves the spans first when no driver did."""
+    """Mix-in for an ExampleGen executor: resolves the spans first when no driver did, and records
+    the span on the examples artifact either way (TFX's local runner publishes ExampleGen's output
+    without the span its driver resolved), so the components after it read the span of the data
+    they got instead of working it out again from the files, which may have changed since."""
 
     def Do(self, input_dict, output_dict, exec_properties):  # noqa: N802 - TFX's name
+        from tfx.components.example_gen import utils
         from tfx.types import artifact_utils
         from tfx.types import standard_component_specs as specs
 
-        if not unresolved(exec_properties):
-            return super().Do(input_dict, output_dict, exec_properties)
-        exec_properties = resolve(exec_properties)
+        if unresolved(exec_properties):
+            exec_properties = resolve(exec_properties)
         result = super().Do(input_dict, output_dict, exec_properties)
-        record(artifact_utils.get_single_instance(output_dict[specs.EXAMPLES_KEY]), exec_properties)
+        if exec_properties.get(utils.SPAN_PROPERTY_NAME) is not None:
+            record(artifact_utils.get_single_instance(output_dict[specs.EXAMPLES_KEY]), exec_properties)
         return result

@@ -16,10 +16,6 @@ class DriftCheckSpec(ComponentSpec):
         "numeric_threshold": ExecutionParameter(type=float),
         # Differs on every local run: the accepted spans can change while the inputs stay the same.
         "lookup_token": ExecutionParameter(type=str, optional=True),
-        # ExampleGen's input: the span of the data is found the way its driver finds it, as
-        # the local runner publishes ExampleGen's output without the span the driver resolved.
-        "input_base": ExecutionParameter(type=str, optional=True),
-        "span_pattern": ExecutionParameter(type=str, optional=True),
         # Requests logged by the server (training-serving skew); optional.
         "serving_requests": ExecutionParameter(type=str, optional=True),
     }
@@ -37,10 +33,8 @@ class DriftCheck(base_component.BaseComponent):
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
 
     def __init__(self, statistics, schema, history_dir: str, features: str, categorical_threshold: float,
-                 numeric_threshold: float, lookup_token: str | None = None, input_base=None,
-                 span_pattern: str | None = None, serving_requests: str | None = None):
+                 numeric_threshold: float, lookup_token: str | None = None, serving_requests: str | None = None):
         super().__init__(spec=DriftCheckSpec(
             statistics=statistics, schema=schema, history_dir=history_dir, features=features,
             categorical_threshold=categorical_threshold, numeric_threshold=numeric_threshold,
-            lookup_token=lookup_token, input_base=input_base, span_pattern=span_pattern,
-            serving_requests=serving_requests, drift=types.Channel(type=standard_artifacts.ExampleAnomalies)))
+            lookup_token=lookup_token, serving_requests=serving_requests, drift=types.Channel(type=standard_artifacts.ExampleAnomalies)))

@@ -22,18 +22,10 @@ SPAN_PROPERTY = "checked_span"
 SERVING_EXAMPLES_PROPERTY = "serving_examples_compared"
 
 
-def _span(statistics: types.Artifact, exec_properties: dict[str, Any]) -> int:
-    if statistics.span:
-        return int(statistics.span)
-    if exec_properties.get("span_pattern"):
-        from tfx.components.example_gen import utils as example_gen_utils
-        from tfx.proto import example_gen_pb2
-
-        _, span, _ = example_gen_utils.calculate_splits_fingerprint_span_and_version(
-            exec_properties["input_base"],
-            [example_gen_pb2.Input.Split(name="single_split", pattern=exec_properties["span_pattern"])])
-        return int(span)
-    return 0
+def _span(statistics: types.Artifact) -> int:
+    """The span StatisticsGen copied from ExampleGen's examples (0 without spans): the span of the
+    data these statistics describe, not the newest on disk, which a new drop may have changed."""
+    return int(statistics.span or 0)
 
 
 class Executor(base_executor.BaseExecutor):
@@ -44,7 +36,7 @@ class Executor(base_executor.BaseExecutor):
         statistics = artifact_utils.get_single_instance(input_dict["statistics"])
         schema_artifact = artifact_utils.get_single_instance(input_dict["schema"])
         output = artifact_utils.get_single_instance(output_dict["drift"])
-        span = _span(statistics, exec_properties)
+        span = _span(statistics)
         current = tfdv.load_stats_binary(
             os.path.join(artifact_utils.get_split_uri([statistics], SPLIT), drift.STATS_FILE))
         schema = io_utils.SchemaReader().read(io_utils.get_only_uri_in_dir(schema_artifact.uri))
