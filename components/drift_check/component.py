@@ -38,4 +38,5 @@ class DriftCheck(base_component.BaseComponent):
         super().__init__(spec=DriftCheckSpec(
             statistics=statistics, schema=schema, history_dir=history_dir, features=features,
             categorical_threshold=categorical_threshold, numeric_threshold=numeric_threshold,
-            lookup_token=lookup_token, serving_requests=serving_requests, drift=types.Channel(type=standard_artifacts.ExampleAnomalies)))
+            lookup_token=lookup_token, serving_requests=serving_requests,
+            drift=types.Channel(type=standard_artifacts.ExampleAnomalies)))
