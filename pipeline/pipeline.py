@@ -7,7 +7,6 @@ and their wiring live here only.
 from __future__ import annotations
 
 import hashlib
-import importlib.resources
 import json
 import os
 from typing import Any, Mapping
@@ -182,17 +181,73 @@ def statistics_history_dir(pipeline_root: str) -> str:
     return f"{pipeline_root.rstrip('/')}/AcceptedStatistics"
 
 
-def model_code_version(package: str = "models") -> str:
-    """A hash of the model package's source.
+# The packages of this project: the model code's imports inside them are part of its hash.
+PROJECT_PACKAGES = ("models", "pipeline", "components", "serving")
+
+
+def _imported_modules(path: str, package: str) -> set[str]:
+    """The modules a source file imports (absolute names), read with ast, not by importing it."""
+    import ast
+
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(open(path, "rb").read(), path)):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level:
+            base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+            found.add(f"{base}.{node.module}" if node.module else base)
+    return found
+
+
+def model_code_sources(package: str = "models", modules: tuple[str, ...] = ()) -> list[str]:
+    """The source files of `package` and `modules`, and of every module of this project (or of
+    `package`) that they import, directly or not."""
+    import importlib.util
+
+    roots = {*PROJECT_PACKAGES, package.split(".")[0]}
+    spec = importlib.util.find_spec(package)
+    pending = [os.path.join(directory, name) for directory in spec.submodule_search_locations
+               for name in sorted(os.listdir(directory)) if name.endswith(".py")]
+    for module in modules:
+        found = importlib.util.find_spec(module)
+        if found is not None and found.origin:
+            pending.append(found.origin)
+    seen: set[str] = set()
+    while pending:
+        path = os.path.realpath(pending.pop())
+        if path in seen:
+            continue
+        seen.add(path)
+        name = os.path.splitext(os.path.basename(path))[0]
+        package_of = os.path.basename(os.path.dirname(path)) if name != "__init__" else name
+        for module in _imported_modules(path, package_of):
+            if module.split(".")[0] not in roots:
+                continue
+            try:
+                found = importlib.util.find_spec(module)
+            except (ImportError, ValueError):
+                continue  # `from package import name` where name is not a module
+            if found is not None and found.origin and found.origin.endswith(".py"):
+                pending.append(found.origin)
+    return sorted(seen)
+
+
+def model_code_version(package: str = "models", modules: tuple[str, ...] = ()) -> str:
+    """A hash of the model code: the model package's source and the project modules it imports
+    (the feature specs in pipeline/config.py, components/serving_baseline/baseline.py, ...).
 
     The Transform, Tuner and Trainer functions are referenced by dotted path, which TFX does
     not fingerprint (it does for a `module_file`). Passing this hash in their custom_config
-    makes a change to the model code a cache miss instead of a stale model.
+    makes a change to the model code, or to what it imports, a cache miss instead of a stale model.
     """
     digest = hashlib.sha256()
-    sources = (p for p in importlib.resources.files(package).iterdir() if p.name.endswith(".py"))
-    for source in sorted(sources, key=lambda p: p.name):
-        digest.update(source.name.encode() + b"\0" + source.read_bytes() + b"\0")
+    common = os.path.commonpath(model_code_sources(package, modules) + [os.path.dirname(__file__)])
+    for source in model_code_sources(package, modules):
+        with open(source, "rb") as f:
+            digest.update(os.path.relpath(source, common).encode() + b"\0" + f.read() + b"\0")
     return digest.hexdigest()[:16]
 
 
@@ -238,7 +293,8 @@ def create_pipeline(config: PipelineConfig, *, pipeline_root: str, serving_dir: 
     pipeline root. It must be a path the steps read and write directly (on Kubeflow the PVC,
     not the object store that only the launcher copies in and out).
     """
-    custom_config = {**config.model_config(), "code_version": model_code_version(),
+    run_fn_module = config.trainer.run_fn.rpartition(".")[0]
+    custom_config = {**config.model_config(), "code_version": model_code_version(modules=(run_fn_module,)),
                      "warm_start_dir": serving_dir if config.trainer.warm_start else ""}
     # Transform reads only the features and the label: a trainer or tuner setting must not make
     # it (and everything after it) run again.

@@ -1,12 +1,15 @@
 """The pipeline factory: which components it builds, how they are wired, what TFMA checks."""
 
 import json
+import os
 
 import pytest
 from tfx.orchestration import pipeline as tfx_pipeline
 
 from pipeline.config import load_config
 from pipeline.pipeline import create_pipeline, eval_config
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 ALL_IDS = ["ExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "DriftCheck", "AnomaliesGate",
            "Transform", "Tuner", "Trainer", "ServingWarmup", "ServingBaseline", "Evaluator", "ServingCheck", "Pusher"]
@@ -163,6 +166,25 @@ def test_model_code_changes_reach_the_cache_key(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     before = model_code_version("fake_models")
     (package / "model.py").write_text("def run_fn(fn_args):\n    return 2\n")
+    assert model_code_version("fake_models") != before
+
+
+def test_what_the_model_code_imports_is_part_of_its_hash(tmp_path, monkeypatch):
+    from pipeline.pipeline import model_code_sources, model_code_version
+
+    assert {os.path.relpath(p, REPO) for p in model_code_sources()} >= {
+        "models/model.py", "pipeline/config.py", "components/serving_baseline/baseline.py"}
+    root = tmp_path / "code"
+    (root / "fake_models").mkdir(parents=True)
+    (root / "fake_helpers").mkdir()
+    for package in ("fake_models", "fake_helpers"):
+        (root / package / "__init__.py").write_text("")
+    (root / "fake_models" / "model.py").write_text("import json\nfrom fake_helpers.scale import factor\n")
+    (root / "fake_helpers" / "scale.py").write_text("factor = 1\n")
+    monkeypatch.syspath_prepend(str(root))
+    monkeypatch.setattr("pipeline.pipeline.PROJECT_PACKAGES", ("fake_helpers",))
+    before = model_code_version("fake_models")
+    (root / "fake_helpers" / "scale.py").write_text("factor = 2\n")
     assert model_code_version("fake_models") != before
 
 
