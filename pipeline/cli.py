@@ -375,7 +375,9 @@ def _predict(args) -> int:
                 print(json.dumps({"row": row_number, "value": value}))
         else:
             for row_number, prediction in enumerate(client.predict(rows), 1):
-                print(json.dumps({"row": row_number, **prediction}))
+                # TF Serving's REST rows are the bare value when a signature has one output.
+                fields = prediction if isinstance(prediction, dict) else {"predictions": prediction}
+                print(json.dumps({"row": row_number, **fields}))
     except ClientError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_FAILED

@@ -471,11 +471,11 @@ def test_rest_grpc_and_the_cli_regress_match_the_regression_model_in_tensorflow(
     expected = model.signatures["serving_default"](examples=examples)["predictions"].numpy()
     base = tmp_path / "serving" / "taxi_fare"
     shutil.copytree(regression_model, base / "1")
-    running = Server(base)
+    running = Server(base, "--config", REGRESSION_CONFIG)  # the model name: taxi_fare
     try:
         rest = RestClient(f"http://127.0.0.1:{running.rest_port}", "taxi_fare")
         np.testing.assert_allclose(rest.regress(rows), expected, rtol=1e-6)
-        np.testing.assert_allclose([p["predictions"] for p in rest.predict(rows)], expected, rtol=1e-6)
+        np.testing.assert_allclose(rest.predict(rows), expected, rtol=1e-6)  # one output: bare values
         with GrpcClient(f"127.0.0.1:{running.grpc_port}", "taxi_fare") as grpc_client:
             np.testing.assert_allclose(grpc_client.regress(rows), expected, rtol=1e-6)
         with pytest.raises(ClientError, match="refused the request"):
@@ -486,5 +486,11 @@ def test_rest_grpc_and_the_cli_regress_match_the_regression_model_in_tensorflow(
         assert shown.returncode == 0, shown.stderr
         printed = [json.loads(line) for line in shown.stdout.splitlines()]
         assert printed[0]["row"] == 1 and printed[0]["value"] == pytest.approx(float(expected[0]), rel=1e-6)
+        shown = subprocess.run([sys.executable, "-m", "pipeline", "predict", "--config", REGRESSION_CONFIG,
+                                str(TINY_CSV), "--url", f"http://127.0.0.1:{running.rest_port}"],
+                               capture_output=True, text=True, timeout=120)
+        assert shown.returncode == 0, shown.stderr
+        first = json.loads(shown.stdout.splitlines()[0])
+        assert first == {"row": 1, "predictions": pytest.approx(float(expected[0]), rel=1e-6)}
     finally:
         running.stop()
