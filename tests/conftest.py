@@ -7,6 +7,7 @@ Test tiers (see README): `pytest -m "not slow"` runs the fast unit and pipeline 
 from __future__ import annotations
 
 import csv
+import os
 import pathlib
 import subprocess
 import sys
@@ -14,6 +15,11 @@ import sys
 import pytest
 
 DATA_DIR = pathlib.Path(__file__).parent / "data"
+# The tests that run the compiled pipeline's tasks in containers: `make test` and `make test-slow`
+# start podman's Docker API (DOCKER_HOST) and build the image (TFXP_IMAGE).
+NEEDS_PODMAN_AND_IMAGE = pytest.mark.skipif(
+    not os.environ.get("DOCKER_HOST") or not os.environ.get("TFXP_IMAGE"),
+    reason="needs the podman API (DOCKER_HOST) and the image (TFXP_IMAGE): run through `make test` or `make test-slow`")
 TINY_CSV = DATA_DIR / "taxi_tiny.csv"
 
 FLOAT_COLUMNS = ("fare", "pickup_latitude", "pickup_longitude", "dropoff_latitude",

@@ -19,14 +19,10 @@ import shutil
 import pytest
 
 from components.serving_baseline.executor import NOTHING_SERVED
+from tests.conftest import NEEDS_PODMAN_AND_IMAGE
 from tests.e2e.test_local_pipeline import SAMPLE_ROWS
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not os.environ.get("DOCKER_HOST") or not os.environ.get("TFXP_IMAGE"),
-                       reason="needs the podman API (DOCKER_HOST) and the image (TFXP_IMAGE): "
-                              "run through `make test` or `make test-slow`"),
-]
+pytestmark = [pytest.mark.slow, NEEDS_PODMAN_AND_IMAGE]
 
 # The checkout is mounted at the same path on the host and in the runtime environment, so a
 # folder in it is one that the containers can mount too (kfp.local mounts only the root).

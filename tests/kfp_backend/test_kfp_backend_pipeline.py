@@ -21,14 +21,10 @@ import shutil
 import pytest
 
 from components.serving_baseline.executor import NOTHING_SERVED
+from tests.conftest import NEEDS_PODMAN_AND_IMAGE
 from tests.kfp_backend.harness import Backend, podman_runner
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not os.environ.get("DOCKER_HOST") or not os.environ.get("TFXP_IMAGE"),
-                       reason="needs the podman API (DOCKER_HOST) and the image (TFXP_IMAGE): "
-                              "run through `make test` or `make test-slow`"),
-]
+pytestmark = [pytest.mark.slow, NEEDS_PODMAN_AND_IMAGE]
 
 # Under the checkout: the same path on the host (podman) and in the runtime environment.
 WORK = pathlib.Path(__file__).resolve().parents[2] / "build" / "kfp-backend-test"
