@@ -506,7 +506,9 @@ def entry_point() -> NoReturn:
     except BaseException as err:  # noqa: BLE001 - whatever it is, the exit code must say failure
         _last_words(f"error: {type(err).__name__}: {err}")
         code = EXIT_FAILED
-    atexit._run_exitfuncs()  # logging's flush and close, Beam workers kept by this run
+    # The exit handlers (logging's flush and close, Beam workers kept by this run) must run before
+    # os._exit, which skips them; atexit has no public call that runs them early, only this one.
+    atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
