@@ -116,20 +116,25 @@ def live_metrics(config: PipelineConfig, model_path: str, examples: list[bytes],
     return evaluation_metrics(output), slice_metrics(output)
 
 
+def metric_values(by_output: dict) -> dict[str, float]:
+    """The numeric metrics of one slice of a TFMA result (`slicing_metrics`' per-output dicts)."""
+    values: dict[str, float] = {}
+    for by_sub_key in by_output.values():
+        for metrics in by_sub_key.values():
+            for name, value in metrics.items():
+                if isinstance(value, dict) and "doubleValue" in value:
+                    values[name] = float(value["doubleValue"])
+    return values
+
+
 def slice_metrics(uri: str) -> list[tuple[str, dict[str, float]]]:
     """Every slice's metrics of a TFMA evaluation, overall first: [(slice, {metric: value})]."""
     import tensorflow_model_analysis as tfma
 
     found = []
     for slice_key, by_output in tfma.load_eval_result(uri).slicing_metrics:
-        values: dict[str, float] = {}
-        for by_sub_key in by_output.values():
-            for metrics in by_sub_key.values():
-                for name, value in metrics.items():
-                    if isinstance(value, dict) and "doubleValue" in value:
-                        values[name] = float(value["doubleValue"])
         name = ", ".join(f"{k}={v}" for k, v in slice_key) if slice_key else "overall"
-        found.append((name, values))
+        found.append((name, metric_values(by_output)))
     return sorted(found, key=lambda item: (item[0] != "overall", item[0]))
 
 

@@ -25,6 +25,7 @@ from typing import Any
 
 from pipeline.config import ConfigError, PipelineConfig
 from pipeline.metadata import OUTPUT_EVENTS, custom_property, open_store, validation_failures
+from pipeline.monitoring.monitor import metric_values
 
 SPLITS = ("train", "eval", "test")
 SECTIONS = ("summary", "statistics", "anomalies", "drift", "metrics", "baseline", "served", "live")
@@ -275,16 +276,6 @@ def _eval_result(uri: str):
         return tfma.load_eval_result(uri), False
 
 
-def _values(by_output: dict) -> dict[str, float]:
-    values: dict[str, float] = {}
-    for by_sub_key in by_output.values():
-        for metrics in by_sub_key.values():
-            for name, value in metrics.items():
-                if isinstance(value, dict) and "doubleValue" in value:
-                    values[name] = float(value["doubleValue"])
-    return values
-
-
 def _matrices(plots: dict) -> list[dict]:
     for by_sub_key in plots.values():
         for plot in by_sub_key.values():
@@ -349,7 +340,7 @@ def _metrics_section(uris: list[str]) -> tuple[str, dict[str, float], dict[str, 
     overall: dict[str, float] = {}
     rows = []
     for slice_key, by_output in result.slicing_metrics:
-        values = _values(by_output)
+        values = metric_values(by_output)
         name = ", ".join(f"{k}={v}" for k, v in slice_key) if slice_key else "overall"
         if not slice_key:
             overall = values
@@ -360,7 +351,7 @@ def _metrics_section(uris: list[str]) -> tuple[str, dict[str, float], dict[str, 
     baseline = None
     if with_baseline:
         base = tfma.load_eval_result(uris[-1], model_name="baseline")
-        baseline = next((_values(m) for k, m in base.slicing_metrics if not k), None)
+        baseline = next((metric_values(m) for k, m in base.slicing_metrics if not k), None)
     figures = (f'<div class="plots"><figure>{roc_svg(matrices)}<figcaption>ROC, test split '
                f'(auc {overall.get("auc", float("nan")):.4g})</figcaption></figure>'
                f'<figure>{confusion_svg(matrices)}<figcaption>confusion matrix, test split</figcaption></figure></div>'
