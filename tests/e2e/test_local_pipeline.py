@@ -264,9 +264,6 @@ def _no_trip_seconds(number, row):
 
 @pytest.mark.parametrize("name, change, expected", [
     ("new_category", _new_payment_type, ["feature 'payment_type'", "Bitcoin"]),
-    ("numbers_as_strings", _fare_as_words,
-     ["feature 'fare': Unexpected data type: Expected data of type: FLOAT but got STRING"]),
-    ("null_column", _no_trip_seconds, ["feature 'trip_seconds'"]),
 ])
 def test_bad_data_is_stopped_by_the_curated_schema(curated_schema, workdir, name, change, expected):
     before = pushed_versions(workdir)
@@ -278,6 +275,22 @@ def test_bad_data_is_stopped_by_the_curated_schema(curated_schema, workdir, name
     assert "curate the schema" in result.stderr and "Traceback" not in result.stderr
     states = {e.node_id: e.state for e in latest_run(workdir).executions}
     assert states["AnomaliesGate"] == "FAILED" and "Transform" not in states
+    assert pushed_versions(workdir) == before
+
+
+@pytest.mark.parametrize("name, change, expected", [
+    ("numbers_as_strings", _fare_as_words, ["column 'fare': 'twelve dollars' is not a number"]),
+    ("null_column", _no_trip_seconds, ["feature 'trip_seconds' has no value in any of the"]),
+])
+def test_bad_values_are_stopped_by_the_preflight_before_the_schema(curated_schema, workdir, name, change, expected):
+    """What the curated schema also catches, the preflight stops first: one line, exit 2, no component."""
+    before = pushed_versions(workdir)
+    result = tfxp(workdir, f"data.path={_bad_copy(workdir, name, change)}", f"schema.path={curated_schema}")
+    assert result.returncode == 2, result.stdout[-2000:]
+    [line] = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    for text in expected:
+        assert text in line
+    assert "Traceback" not in result.stderr and "AnomaliesGate" not in result.stderr
     assert pushed_versions(workdir) == before
 
 
