@@ -270,9 +270,12 @@ def monitor(config: PipelineConfig, window: str | None = None, now: float | None
     else:
         model_path = os.path.join(config.serving_dir, str(version))
         result.metrics, result.slices = live_metrics(config, model_path, [r.example for r in rows], workdir)
-        result.findings += _metric_findings(result, mon.min_auc if mon.min_auc is not None else ev.min_auc,
-                                            mon.min_accuracy if mon.min_accuracy is not None else ev.min_accuracy,
-                                            mon.max_auc_drop)
+        # The Evaluator's thresholds of the task (defaults filled in) where monitor: sets none.
+        task_thresholds = ev.thresholds(config.label.task)
+        result.findings += _metric_findings(
+            result, mon.min_auc if mon.min_auc is not None else task_thresholds.get("min_auc"),
+            mon.min_accuracy if mon.min_accuracy is not None else task_thresholds.get("min_accuracy"),
+            mon.max_auc_drop)
 
     if mon.serving_url:
         result.health = serving_health(mon.serving_url, config.model_name, version)
@@ -288,12 +291,13 @@ def monitor(config: PipelineConfig, window: str | None = None, now: float | None
     return _record(config, result, found)
 
 
-def _metric_findings(result: MonitorResult, min_auc: float, min_accuracy: float, max_drop: float) -> list[str]:
+def _metric_findings(result: MonitorResult, min_auc: float | None, min_accuracy: float | None,
+                     max_drop: float) -> list[str]:
     found = []
     auc, accuracy = result.metrics.get("auc"), result.metrics.get("binary_accuracy")
-    if auc is not None and auc < min_auc:
+    if auc is not None and min_auc is not None and auc < min_auc:
         found.append(f"live auc {auc:.4g} is below the threshold {min_auc:g}")
-    if accuracy is not None and accuracy < min_accuracy:
+    if accuracy is not None and min_accuracy is not None and accuracy < min_accuracy:
         found.append(f"live binary_accuracy {accuracy:.4g} is below the threshold {min_accuracy:g}")
     test_auc = result.test_metrics.get("auc")
     if auc is not None and test_auc is not None and test_auc - auc > max_drop:

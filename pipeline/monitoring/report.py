@@ -372,8 +372,9 @@ def _baseline_section(run: RunArtifacts, config: PipelineConfig, overall: dict[s
     evaluation = run.uris.get("Evaluator/ModelEvaluation", [])
     info = next((r for r in runs(config.metadata_path, config.pipeline_name, limit=1000) if r.run_id == run.run_id),
                 None)
-    parts = [f"<p>Thresholds: auc at least {ev.min_auc:g}, binary_accuracy at least {ev.min_accuracy:g}, "
-             f"auc no more than {ev.max_auc_decrease:g} below the baseline's.</p>"]
+    thresholds = ev.thresholds(config.label.task)
+    listed = ", ".join(f"{name} {value:g}" for name, value in sorted(thresholds.items()))
+    parts = [f"<p>Thresholds: {html.escape(listed or 'none')}.</p>"]
     if baseline is not None:
         rows = [[m, overall.get(m), baseline.get(m),
                  (overall.get(m, 0.0) - baseline.get(m, 0.0)) if m in overall and m in baseline else None]
