@@ -79,10 +79,8 @@ def required_columns(config: PipelineConfig) -> list[str]:
 
 
 def task(config: PipelineConfig) -> str:
-    """binary, multiclass or regression: `label.task`, which the task types add to LabelSpec
-    (a LabelSpec without it is binary)."""
-    value = getattr(config.label, "task", "binary")
-    return getattr(value, "value", value)
+    """binary, multiclass or regression: `label.task`."""
+    return config.label.task.value
 
 
 def numeric_columns(config: PipelineConfig) -> list[str]:

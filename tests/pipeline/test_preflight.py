@@ -197,17 +197,13 @@ def test_a_constant_label(tmp_path, overrides, rule):
 
 
 def _with_task(config, task, **label):
-    """`config` with label.task, as the task types add it to LabelSpec."""
+    """`config` with label.task `task` (and the label read from its column as it is)."""
     import dataclasses
 
-    from pipeline.config import LabelSpec
+    from pipeline.config import Task
 
-    @dataclasses.dataclass(frozen=True)
-    class TaskLabel(LabelSpec):
-        task: str = "binary"
-
-    options = {**dataclasses.asdict(config.label), "greater_than_fraction_of": None, **label}
-    return dataclasses.replace(config, label=TaskLabel(**options, task=task))
+    return dataclasses.replace(config, label=dataclasses.replace(
+        config.label, task=Task(task), greater_than_fraction_of=None, **label))
 
 
 def test_the_label_checks_follow_the_task(tmp_path):
