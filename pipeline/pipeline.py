@@ -244,8 +244,9 @@ def model_code_version(package: str = "models", modules: tuple[str, ...] = ()) -
     makes a change to the model code, or to what it imports, a cache miss instead of a stale model.
     """
     digest = hashlib.sha256()
-    common = os.path.commonpath(model_code_sources(package, modules) + [os.path.dirname(__file__)])
-    for source in model_code_sources(package, modules):
+    sources = model_code_sources(package, modules)
+    common = os.path.commonpath([*sources, os.path.dirname(__file__)])
+    for source in sources:
         with open(source, "rb") as f:
             digest.update(os.path.relpath(source, common).encode() + b"\0" + f.read() + b"\0")
     return digest.hexdigest()[:16]

@@ -195,7 +195,8 @@ class Backend:
         key = key_from_uri(uri, pipeline_root)
         local_dir = scratch / local_path_for_uri(uri).lstrip("/")
         bucket_dir = self._object_path(scheme, bucket, "")
-        for path in sorted(bucket_dir.rglob("*")):
+        # Every key with the prefix lies below the prefix's parent "directory": list only that.
+        for path in sorted((bucket_dir / os.path.dirname(key)).rglob("*")):
             object_key = path.relative_to(bucket_dir).as_posix()
             if path.is_file() and object_key.startswith(key):
                 target = pathlib.Path(os.path.normpath(local_dir / os.path.relpath(object_key, key)))
