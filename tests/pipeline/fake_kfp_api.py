@@ -64,7 +64,8 @@ def _check(spec: dict, value: Any, where: str) -> None:
         for i, item in enumerate(value):
             _check(spec["items"], item, f"{where}[{i}]")
     elif kind == "string" and spec.get("format") == "int64":
-        if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and value.lstrip("-").isdigit())):
+        number = isinstance(value, int) or (isinstance(value, str) and value.lstrip("-").isdigit())
+        if isinstance(value, bool) or not number:
             raise Invalid(f"{where}: expected an integer, got {value!r}")
     elif kind == "string":
         if not isinstance(value, str):

@@ -186,7 +186,8 @@ def test_the_fake_refuses_what_the_api_server_refuses(kfp_api, package):
 
 def test_a_standard_five_field_cron_is_refused_before_anything_is_sent(kfp_api, package):
     # KFP reads the first field as seconds: "0 3 * * *" would run hourly at minute 3.
-    with pytest.raises(SubmitError, match=r"'0 3 \* \* \*' has 5 fields.*seconds=0 minutes=3 hours=\* .*'0 0 3 \* \* \*'"):
+    shifted = r"'0 3 \* \* \*' has 5 fields.*seconds=0 minutes=3 hours=\* .*'0 0 3 \* \* \*'"
+    with pytest.raises(SubmitError, match=shifted):
         submit(package, pipeline_name="taxi-big-tipper", endpoint=kfp_api.endpoint, schedule="0 3 * * *")
     with pytest.raises(SubmitError, match="not a cron KFP can parse"):
         submit(package, pipeline_name="taxi-big-tipper", endpoint=kfp_api.endpoint, schedule="every day")
