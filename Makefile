@@ -9,7 +9,7 @@ ARGS ?=
 run:  ## the whole pipeline, locally, on the bundled sample data
 	$(RUNTIME) tfxp run $(ARGS)
 
-bench:  ## the quick benchmark tier: our pipeline vs the TFX taxi template vs scikit-learn, one table
+bench:  ## the quick benchmark tier: each task vs scikit-learn on its split, binary also vs the TFX taxi template
 	$(RUNTIME) python -m benchmarks quick $(ARGS)
 
 test: image  ## every tier: lint, manifests, unit, pipeline, faults, end-to-end, the compiled pipeline under kfp.local

@@ -89,8 +89,10 @@ class LabelSpec:
     is 1 where `column > fraction * greater_than_fraction_of` (the taxi "big tipper" task).
     multiclass: the column's values (strings or integers) are the classes: `classes` lists
     them in the order the model answers them; without it, tf.Transform's vocabulary of the
-    train split does (most frequent first). Rows whose class is not among them are left out
-    of training and count as errors in the evaluation.
+    train split does (most frequent first). A row whose class is not in `classes` stops the
+    run before any component (pipeline/preflight.py), or with `other_classes: drop` is left
+    out by ExampleGen; without `classes`, rows of classes absent from the train split are left
+    out of training and count as errors in the evaluation.
     regression: the column is a number; with `log_transform` the model learns log(1 + y)
     and answers y, so the target must not be below 0.
     """
@@ -106,6 +108,8 @@ class LabelSpec:
     # Rows whose label (or greater_than_fraction_of) is missing: "error" stops the run before
     # any component (pipeline/preflight.py); "drop" makes ExampleGen leave them out.
     missing: str = "error"
+    # multiclass with classes: rows of another class, "error" (preflight) or "drop" (ExampleGen).
+    other_classes: str = "error"
 
 
 LABEL_MISSING = ("error", "drop")
@@ -671,6 +675,10 @@ def _validate_task(config: PipelineConfig) -> None:
     if len(set(label.classes)) != len(label.classes):
         twice = sorted({c for c in label.classes if label.classes.count(c) > 1})
         raise ConfigError(f"label.classes lists {', '.join(repr(c) for c in twice)} more than once")
+    if label.other_classes not in LABEL_MISSING:
+        raise ConfigError(f"label.other_classes '{label.other_classes}' is not one of: {', '.join(LABEL_MISSING)}")
+    if label.other_classes != "error" and not label.classes:
+        raise ConfigError("label.other_classes applies to label.classes (multiclass); list the classes or remove it")
     if task is Task.MULTICLASS and len(label.classes) == 1:
         raise ConfigError("label.classes needs at least 2 classes (or leave it out: the data's classes)")
     if task is Task.REGRESSION:

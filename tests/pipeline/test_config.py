@@ -73,6 +73,8 @@ def test_other_runners_take_their_flags_verbatim():
     (["features.fare.type=fancy"], "'fancy' is not one of: numeric, bucketized, categorical"),
     (["features.fare.num_bucket=3"], "did you mean 'num_buckets'"),
     (["data.format=xml"], "'xml' is not one of: csv, tfrecord, parquet"),
+    (["label.other_classes=keep"], "label.other_classes 'keep' is not one of: error, drop"),
+    (["label.other_classes=drop"], "label.other_classes applies to label.classes (multiclass)"),
     (["beam.direct_running_mode=fast"], "is not one of: in_memory, multi_threading, multi_processing"),
     (["pipline_name=x"], "unknown option 'pipline_name' (did you mean 'pipeline_name'?)"),
     (["features.tips.type=numeric"], "label column 'tips' is also listed under features"),
