@@ -336,7 +336,7 @@ def create_pipeline(config: PipelineConfig, *, pipeline_root: str, serving_dir: 
         drift_check = DriftCheck(
             statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"],
             history_dir=history_dir,
-            features=json.dumps(list(config.drift.features) or sorted(config.features)),
+            features=json.dumps(config.drift_features()),
             categorical_threshold=config.drift.categorical_threshold,
             numeric_threshold=config.drift.numeric_threshold,
             lookup_token=baseline_lookup_token,
