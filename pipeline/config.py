@@ -630,8 +630,8 @@ def parse_config(raw: Mapping[str, Any], base: pathlib.Path | None = None) -> Pi
         monitor = dataclasses.replace(monitor, requests=drift.serving_requests)
     built["monitor"] = monitor
     scalars["output_dir"] = resolve_path(scalars.get("output_dir", "output"), pathlib.Path.cwd())
-    config = PipelineConfig(features=features, crosses=crosses, **{**built, "data": data, "schema": schema, "drift": drift},
-                            **scalars)
+    config = PipelineConfig(features=features, crosses=crosses,
+                            **{**built, "data": data, "schema": schema, "drift": drift}, **scalars)
     validate(config)
     return config
 
@@ -725,8 +725,13 @@ def _validate_timestamp(name: str, spec: FeatureSpec) -> None:
 def _validate_crosses(config: PipelineConfig) -> None:
     """Each cross names two or more distinct categorical, bucketized or timestamp-part features."""
     features = config.features
-    taken = {*features, config.label.name,
-             *(f"{n}_{part}" for n, s in features.items() if s.type is FeatureType.TIMESTAMP for part in TIMESTAMP_PARTS)}
+    # A timestamp's parts are model inputs named NAME_PART (models/features.py timestamp_part_name).
+    parts = {f"{name}_{part}": f"{name}.{part}" for name, spec in features.items()
+             if spec.type is FeatureType.TIMESTAMP for part in TIMESTAMP_PARTS}
+    for clash in parts.keys() & {*features, config.label.name}:
+        raise ConfigError(f"'{clash}' names both a feature (or the label) and the model input of timestamp "
+                          f"part {parts[clash]}; rename the feature or the label")
+    taken = {*features, config.label.name, *parts}
     for i, cross in enumerate(config.crosses):
         where = f"crosses[{i}] ({' x '.join(cross.features) or 'no features'})"
         if len(cross.features) < 2:

@@ -90,6 +90,11 @@ def test_cross_mistakes_get_one_line_naming_the_cross_and_the_fix(crosses, expec
     assert expected in _error(crosses)
 
 
+def test_a_feature_named_like_a_timestamp_part_is_refused():
+    assert "'start_month' names both a feature (or the label) and the model input of timestamp part " \
+        "start.month; rename" in _error(start_month="categorical")
+
+
 def test_the_bundled_timestamp_config_loads():
     from pipeline.config import load_config
 
