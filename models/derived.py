@@ -18,16 +18,9 @@ from typing import Any, Sequence
 
 import tensorflow as tf
 
-from models.features import TIMESTAMP_PART_SIZES
+from models.features import EPOCH_PATTERN, ISO_PATTERN, TIMESTAMP_PART_SIZES
 
 _SECONDS_PER_DAY = 86400
-# ISO-8601 as people write it: a date, optionally a time (after T or a space) with optional
-# seconds and fraction, and Z or an offset (+02:00, +0200 or +02). Groups: 1 year, 2 month,
-# 3 day, 4 hour, 5 minute, 6 second, 7 offset sign, 8 offset hours, 9 offset minutes.
-ISO_PATTERN = (r"(\d{4})-(\d{2})-(\d{2})"
-               r"(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,]\d+)?)?(?:[Zz]|([+-])(\d{2})(?::?(\d{2}))?)?)?")
-# Epoch seconds written as text (a column that is not all numbers is read as text).
-EPOCH_PATTERN = r"[+-]?\d+(?:\.\d*)?"
 # Seconds further from 1970 than this (about year 33,000) are taken for a unit mistake.
 _MAX_EPOCH = 1e12
 # Joins a cross's values before hashing: a character that does not occur in CSV values.
