@@ -30,6 +30,14 @@ class FeatureType(str, enum.Enum):
     NUMERIC = "numeric"          # z-score scaled float
     BUCKETIZED = "bucketized"    # quantile buckets of a number, one-hot
     CATEGORICAL = "categorical"  # vocabulary of strings (or integers), one-hot with OOV buckets
+    TIMESTAMP = "timestamp"      # hour of day, day of week and month (UTC), each one-hot
+
+
+# A timestamp feature's values: epoch seconds (a number) or ISO-8601 text (2019-03-01,
+# 2019-03-01T14:05:00, with Z or an offset such as +02:00).
+TIMESTAMP_FORMATS = ("epoch", "iso")
+# What the model sees of a timestamp, each a categorical part; crosses name them NAME.PART.
+TIMESTAMP_PARTS = ("hour", "day_of_week", "month")
 
 
 class Task(str, enum.Enum):
@@ -78,6 +86,21 @@ class FeatureSpec:
     # column has at most top_k distinct values, or VOCABULARY_CAP without top_k) or "exact"
     # (a Beam sub-pipeline of its own per feature, for larger vocabularies).
     vocabulary: str = "approximate"
+    format: str | None = None    # timestamp: one of TIMESTAMP_FORMATS; None: epoch
+
+
+@dataclasses.dataclass(frozen=True)
+class CrossSpec:
+    """A feature cross: each row's combination of the values of two or more categorical or
+    bucketized features (or timestamp parts, NAME.PART), hashed into `hash_buckets` ids that
+    the model one-hot encodes like a categorical feature's."""
+
+    features: tuple[str, ...]
+    hash_buckets: int = 100
+    name: str | None = None      # None: the parts joined by _x_ (dots as _)
+
+    def default_name(self) -> str:
+        return "_x_".join(part.replace(".", "_") for part in self.features)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -343,6 +366,7 @@ class PipelineConfig:
     data: DataConfig
     label: LabelSpec
     features: Mapping[str, FeatureSpec]
+    crosses: tuple[CrossSpec, ...] = ()
     output_dir: str = "output"  # pipeline root, metadata and serving directory live below it
     enable_cache: bool = True
     schema: SchemaConfig = SchemaConfig()
@@ -379,9 +403,16 @@ class PipelineConfig:
         return {
             "label": _plain(dataclasses.asdict(self.label)),
             "features": {name: _plain(dataclasses.asdict(spec)) for name, spec in self.features.items()},
+            "crosses": [_plain(dataclasses.asdict(cross)) for cross in self.crosses],
             "tuner": dataclasses.asdict(self.tuner),
             "trainer": _plain(dataclasses.asdict(self.trainer)),
         }
+
+    def drift_features(self) -> list[str]:
+        """The features the drift check compares: drift.features, else every feature but the
+        timestamps, whose values move on with every new span by nature."""
+        return list(self.drift.features) or sorted(
+            name for name, spec in self.features.items() if spec.type is not FeatureType.TIMESTAMP)
 
 
 def _plain(value: Any) -> Any:
@@ -574,14 +605,16 @@ def parse_config(raw: Mapping[str, Any], base: pathlib.Path | None = None) -> Pi
             raise ConfigError(f"features.{name}: missing 'type' (one of: "
                               f"{', '.join(t.value for t in FeatureType)})")
         features[str(name)] = _build(FeatureSpec, {"name": str(name), **options}, f"features.{name}")
+    crosses = _crosses(raw.pop("crosses", None))
     built = {key: _build(cls, raw.pop(key, None), key) for key, cls in sections.items()}
-    top_fields = {f.name for f in dataclasses.fields(PipelineConfig)} - set(sections) - {"features"}
+    top_fields = {f.name for f in dataclasses.fields(PipelineConfig)} - set(sections) - {"features", "crosses"}
     for key in raw:
         if key not in top_fields:
-            close = difflib.get_close_matches(str(key), top_fields | set(sections) | {"features"}, n=1)
+            known = top_fields | set(sections) | {"features", "crosses"}
+            close = difflib.get_close_matches(str(key), known, n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
             raise ConfigError(f"config: unknown option '{key}'{hint}; valid top-level options are: "
-                              f"{', '.join(sorted(top_fields | set(sections) | {'features'}))}")
+                              f"{', '.join(sorted(known))}")
     scalars = {f.name: _coerce(f.type, raw[f.name], f.name)
                for f in dataclasses.fields(PipelineConfig) if f.name in raw}
     for required in ("pipeline_name", "model_name"):
@@ -601,10 +634,25 @@ def parse_config(raw: Mapping[str, Any], base: pathlib.Path | None = None) -> Pi
         monitor = dataclasses.replace(monitor, requests=drift.serving_requests)
     built["monitor"] = monitor
     scalars["output_dir"] = resolve_path(scalars.get("output_dir", "output"), pathlib.Path.cwd())
-    config = PipelineConfig(features=features, **{**built, "data": data, "schema": schema, "drift": drift},
-                            **scalars)
+    config = PipelineConfig(features=features, crosses=crosses,
+                            **{**built, "data": data, "schema": schema, "drift": drift}, **scalars)
     validate(config)
     return config
+
+
+def _crosses(raw: Any) -> tuple[CrossSpec, ...]:
+    """crosses: a list of {features: [A, B, ...], hash_buckets: N, name: ...} or of "A x B" texts."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise ConfigError("crosses: expected a list, for example  crosses: [{features: [a, b], hash_buckets: 100}]")
+    crosses = []
+    for i, item in enumerate(raw):
+        if isinstance(item, str):
+            item = {"features": [part.strip() for part in item.split(" x ")]}
+        cross = _build(CrossSpec, item, f"crosses[{i}]")
+        crosses.append(cross if cross.name else dataclasses.replace(cross, name=cross.default_name()))
+    return tuple(crosses)
 
 
 def validate(config: PipelineConfig) -> None:
@@ -635,6 +683,8 @@ def validate(config: PipelineConfig) -> None:
         if spec.vocabulary == "approximate" and (spec.top_k or 0) > VOCABULARY_CAP:
             raise ConfigError(f"features.{name}.top_k {spec.top_k} is above {VOCABULARY_CAP}, the "
                               "limit of an approximate vocabulary; set vocabulary: exact")
+        _validate_timestamp(name, spec)
+    _validate_crosses(config)
     if config.data.span_pattern is not None and "{SPAN}" not in config.data.span_pattern:
         raise ConfigError(f"data.span_pattern '{config.data.span_pattern}' has no {{SPAN}}; "
                           "use for example span-{SPAN}/*.csv")
@@ -660,6 +710,60 @@ def validate(config: PipelineConfig) -> None:
     _validate_task(config)
     _validate_monitor(config.monitor)
     _validate_kubeflow(config.kubeflow)
+
+
+def _validate_timestamp(name: str, spec: FeatureSpec) -> None:
+    if spec.type is not FeatureType.TIMESTAMP:
+        if spec.format is not None:
+            raise ConfigError(f"features.{name}.format is an option of type timestamp, not {spec.type.value}; "
+                              "remove it")
+        return
+    if spec.format is not None and spec.format not in TIMESTAMP_FORMATS:
+        raise ConfigError(f"features.{name}.format '{spec.format}' is not one of: {', '.join(TIMESTAMP_FORMATS)} "
+                          "(epoch: seconds since 1970-01-01 UTC; iso: text such as 2019-03-01T14:05:00Z)")
+    if spec.default is not None:
+        raise ConfigError(f"features.{name}.default: a timestamp takes no default (a missing one gets a "
+                          "'missing' category of its own in each part); remove it")
+
+
+def _validate_crosses(config: PipelineConfig) -> None:
+    """Each cross names two or more distinct categorical, bucketized or timestamp-part features."""
+    features = config.features
+    # A timestamp's parts are model inputs named NAME_PART (models/features.py timestamp_part_name).
+    parts = {f"{name}_{part}": f"{name}.{part}" for name, spec in features.items()
+             if spec.type is FeatureType.TIMESTAMP for part in TIMESTAMP_PARTS}
+    for clash in parts.keys() & {*features, config.label.name}:
+        raise ConfigError(f"'{clash}' names both a feature (or the label) and the model input of timestamp "
+                          f"part {parts[clash]}; rename the feature or the label")
+    taken = {*features, config.label.name, *parts}
+    for i, cross in enumerate(config.crosses):
+        where = f"crosses[{i}] ({' x '.join(cross.features) or 'no features'})"
+        if len(cross.features) < 2:
+            raise ConfigError(f"{where}: a cross needs at least two features; list two or more, "
+                              "e.g. features: [payment_type, company]")
+        for part in cross.features:
+            if cross.features.count(part) > 1:
+                raise ConfigError(f"{where}: '{part}' is listed twice; list each feature once")
+            name, dot, sub = part.partition(".")
+            spec = features.get(name)
+            if spec is None:
+                close = difflib.get_close_matches(name, features, n=1)
+                hint = f"did you mean '{close[0]}'?" if close else f"features are: {', '.join(sorted(features))}"
+                raise ConfigError(f"{where}: '{name}' is not a feature; {hint}")
+            if spec.type is FeatureType.TIMESTAMP and sub not in TIMESTAMP_PARTS:
+                raise ConfigError(f"{where}: '{part}' is a timestamp; cross one of its parts: "
+                                  f"{', '.join(f'{name}.{p}' for p in TIMESTAMP_PARTS)}")
+            if spec.type is not FeatureType.TIMESTAMP and dot:
+                raise ConfigError(f"{where}: '{part}': only timestamp features have parts; write '{name}'")
+            if spec.type is FeatureType.NUMERIC:
+                raise ConfigError(f"{where}: '{name}' is a numeric feature, which has too many values to cross; "
+                                  f"make it type: bucketized, or cross another feature")
+        if cross.hash_buckets < 2:
+            raise ConfigError(f"{where}: hash_buckets must be at least 2, got {cross.hash_buckets}")
+        if cross.name in taken:
+            raise ConfigError(f"{where}: the name '{cross.name}' is already taken by a feature, the label or "
+                              "another cross; give the cross a name of its own (name: ...)")
+        taken.add(cross.name)
 
 
 def _validate_task(config: PipelineConfig) -> None:

@@ -309,7 +309,7 @@ def create_pipeline(config: PipelineConfig, *, pipeline_root: str, serving_dir: 
                      "warm_start_dir": serving_dir if config.trainer.warm_start else ""}
     # Transform reads only the features and the label: a trainer or tuner setting must not make
     # it (and everything after it) run again.
-    transform_config = {key: custom_config[key] for key in ("label", "features", "code_version")}
+    transform_config = {key: custom_config[key] for key in ("label", "features", "crosses", "code_version")}
     params = dict(runtime_parameters or {})
     train_args, eval_args = train_eval_args(config)
     components = []
@@ -346,7 +346,7 @@ def create_pipeline(config: PipelineConfig, *, pipeline_root: str, serving_dir: 
         drift_check = DriftCheck(
             statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"],
             history_dir=history_dir,
-            features=json.dumps(list(config.drift.features) or sorted(config.features)),
+            features=json.dumps(config.drift_features()),
             categorical_threshold=config.drift.categorical_threshold,
             numeric_threshold=config.drift.numeric_threshold,
             lookup_token=baseline_lookup_token,

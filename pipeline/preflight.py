@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
+import datetime
 import glob
 import gzip
 import math
@@ -18,6 +19,7 @@ import re
 import tempfile
 from typing import IO, Iterator
 
+from models.features import ISO_PATTERN
 from pipeline.config import ConfigError, DataConfig, DataFormat, FeatureType, PipelineConfig
 
 # The largest finite float32: ExampleGen writes floats as float32, so anything beyond is inf.
@@ -222,6 +224,8 @@ def scan(config: PipelineConfig, path: str, header: list[str], summary: DataSumm
     classes = set(config.label.classes) if task(config) == "multiclass" else set()
     # A 0/1 label column holding text most likely names its classes in words.
     hint = {name: "make the feature categorical" for name in config.features}
+    timestamps = {name: spec.format or "epoch" for name, spec in config.features.items()
+                  if spec.type is FeatureType.TIMESTAMP and name in columns}
     if task(config) == "binary" and not config.label.greater_than_fraction_of:
         hint[config.label.column] = "set label.positive_values to the values of the positive class"
     line = 0
@@ -245,6 +249,8 @@ def scan(config: PipelineConfig, path: str, header: list[str], summary: DataSumm
                         continue
                     if column.numeric:
                         _check_number(path, line, column_name, cell, hint.get(column_name))
+                    elif column_name in timestamps:
+                        _check_timestamp(path, line, column_name, cell, timestamps[column_name])
                     values[column_name] = cell
                 missing = [c for c in sources if row[columns[c].index].strip() in markers]
                 if missing:
@@ -287,6 +293,38 @@ def _check_number(path: str, line: int, column: str, cell: str, fix: str | None)
         what = "is not finite" if not math.isfinite(number) else "overflows a 32-bit float"
         raise ConfigError(f"data file {path}, line {line}, column '{column}': '{cell}' {what}; "
                           "give a finite number, or leave the cell empty to use the feature's default")
+
+
+_ISO = re.compile(ISO_PATTERN, re.ASCII)
+_WHOLE_NUMBER = re.compile(r"[+-]?\d+", re.ASCII)
+
+
+def _iso_is_valid(text: str) -> bool:
+    """Whether models/derived.py reads `text` as an instant (the same pattern and ranges)."""
+    match = _ISO.fullmatch(text.strip())
+    if not match:
+        return False
+    year, month, day, hour, minute, second, _, offset_hours, offset_minutes = (
+        int(g) if g and g.isdigit() else 0 for g in match.groups())
+    try:
+        datetime.datetime(year, month, day, hour, minute, min(second, 59))
+    except ValueError:
+        return False
+    return second <= 60 and offset_hours <= 23 and offset_minutes <= 59
+
+
+def _check_timestamp(path: str, line: int, column: str, cell: str, fmt: str) -> None:
+    """A timestamp the transform could not read would be a missing value: stop on it instead."""
+    where = f"data file {path}, line {line}, column '{column}'"
+    if fmt == "iso" and not _iso_is_valid(cell):
+        raise ConfigError(f"{where}: '{cell}' is not an ISO-8601 date or date and time (such as 2019-03-01 or "
+                          "2019-03-01T14:05:00+02:00); fix the value, add it to data.missing_values if it marks "
+                          f"a missing value, or set features.{column}.format: epoch for seconds since 1970")
+    if fmt == "epoch" and not _WHOLE_NUMBER.fullmatch(cell.strip()):
+        raise ConfigError(f"{where}: '{cell}' is not a whole number of seconds since 1970 (features.{column} "
+                          "is a timestamp of format epoch; decimals are read as 32-bit floats, off by up to a "
+                          f"minute); fix or round the value, or set features.{column}.format: iso for "
+                          "ISO-8601 dates")
 
 
 def judge(config: PipelineConfig, summary: DataSummary, source: str) -> None:

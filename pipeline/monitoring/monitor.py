@@ -200,7 +200,7 @@ def _served_version(config: PipelineConfig) -> int:
 
 def _comparators(config: PipelineConfig) -> tuple[list[str], float, float]:
     mon, dr = config.monitor, config.drift
-    return (list(dr.features) or sorted(config.features), mon.categorical_threshold or dr.categorical_threshold,
+    return (config.drift_features(), mon.categorical_threshold or dr.categorical_threshold,
             mon.numeric_threshold or dr.numeric_threshold)
 
 

@@ -252,7 +252,15 @@ def test_a_trainer_setting_leaves_the_transform_configuration_alone(tmp_path):
     transform_changed, trainer_changed = configs("trainer.train_steps=7", "tuner.max_trials=9")
     assert transform_changed == transform  # a cache hit: Transform does not run again
     assert trainer_changed != trainer
-    assert set(json.loads(transform)) == {"label", "features", "code_version"}
+    assert set(json.loads(transform)) == {"label", "features", "crosses", "code_version"}
+
+
+def test_the_transform_gets_the_crosses(tmp_path):
+    """The preprocessing_fn computes the crosses: they are in Transform's custom_config."""
+    config = load_config("package://pipeline/configs/taxi_timestamp.yaml", [f"output_dir={tmp_path}"])
+    pipeline = create_pipeline(config, pipeline_root=str(tmp_path / "root"), serving_dir=str(tmp_path / "serving"))
+    transform = json.loads(_by_id(pipeline)["Transform"].exec_properties["custom_config"])
+    assert transform["crosses"] == config.model_config()["crosses"] and len(transform["crosses"]) == 2
 
 
 def _metrics(spec):
