@@ -188,7 +188,7 @@ def _add_span(args) -> int:
 
 
 def _export_schema(args) -> int:
-    from pipeline.schema import export_schema
+    from ops.export_schema import export_schema
 
     config = load_config(args.config, args.overrides)
     written = export_schema(config, os.path.abspath(args.output))
@@ -198,7 +198,7 @@ def _export_schema(args) -> int:
 
 
 def _lineage(args) -> int:
-    from pipeline.lineage import format_lineage, lineage
+    from ops.lineage import format_lineage, lineage
 
     config = load_config(args.config, args.overrides)
     print(format_lineage(lineage(config.metadata_path, config.pipeline_name, config.serving_dir, args.version)))
@@ -207,7 +207,7 @@ def _lineage(args) -> int:
 
 def _rollback(args) -> int:
     from pipeline import run_lock
-    from pipeline.lineage import rollback
+    from ops.lineage import rollback
 
     config = load_config(args.config, args.overrides)
     try:
@@ -222,7 +222,7 @@ def _rollback(args) -> int:
 
 
 def _doctor(args) -> int:
-    from pipeline import doctor
+    from ops import doctor
 
     config = load_config(args.config, args.overrides)
     try:
@@ -252,7 +252,7 @@ def _compile(args) -> int:
 
     config = load_config(args.config, args.overrides)
     if args.monitor:
-        from pipeline.monitoring.kubeflow import compile_monitor
+        from ops.monitoring.kubeflow import compile_monitor
 
         output = args.output or "build/monitor.yaml"
         if not output.endswith((".yaml", ".yml")):
@@ -385,7 +385,7 @@ def _predict(args) -> int:
 
 
 def _feedback(args) -> int:
-    from pipeline.monitoring import feedback
+    from ops.monitoring import feedback
 
     config = load_config(args.config, args.overrides)
     if args.export_requests:
@@ -422,7 +422,7 @@ def _monitor(args) -> int:
     log_path = os.path.join(config.output_dir, "logs", f"monitor-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log")
     os.makedirs(os.path.dirname(log_path), exist_ok=True)
     with _terminal_output(log_path, args.verbose):
-        from pipeline.monitoring import monitor
+        from ops.monitoring import monitor
 
         result = monitor.monitor(config, args.window)
     print(monitor.format_result(result))
@@ -436,7 +436,7 @@ def _retrain(args, config, result) -> int:
     import time
 
     from pipeline import preflight
-    from pipeline.monitoring import feedback, monitor
+    from ops.monitoring import feedback, monitor
     from pipeline.spans import add_span
 
     rows = feedback.joined_rows(config, *result.window)
@@ -454,7 +454,7 @@ def _retrain(args, config, result) -> int:
 
 
 def _report(args) -> int:
-    from pipeline.monitoring import report
+    from ops.monitoring import report
 
     config = load_config(args.config, args.overrides)
     print(f"wrote {report.write(config, args.run, args.facets)}")

@@ -268,7 +268,7 @@ def _report_leftovers(config: PipelineConfig, stream: TextIO) -> None:
     """One line when killed runs left something behind: a run does not need it gone (pushes
     and baselines skip incomplete versions, interrupted executions run again), but disk does."""
     try:
-        from pipeline import doctor
+        from ops import doctor
 
         count = len(doctor.find(config))
     except Exception as err:  # noqa: BLE001 - a report the run does not need must not fail it

@@ -3,7 +3,7 @@ serving/logging_proxy.py), send traffic (logged with request ids and versions), 
 that makes the served model look worse than its test metrics, `tfxp monitor` flags it,
 `--retrain` trains on the labelled traffic as the next span and the pipeline's gates decide,
 and `tfxp report` writes the page that make test renders in Chromium on the host
-(tests/monitoring/report_in_chromium.sh reads build/reports/monitor-loop.html).
+(tests/ops/monitoring/report_in_chromium.sh reads build/reports/monitor-loop.html).
 """
 
 from __future__ import annotations
@@ -112,7 +112,7 @@ def test_the_result_is_recorded_against_the_served_model(flagged, loop):
     from ml_metadata.proto import metadata_store_pb2
 
     from pipeline.metadata import open_store
-    from pipeline.monitoring.monitor import MONITOR_TYPE
+    from ops.monitoring.monitor import MONITOR_TYPE
 
     work, _, _, served, _ = loop
     store = open_store(str(work / "out/metadata/taxi-big-tipper/metadata.sqlite"))
@@ -169,7 +169,7 @@ def test_retrain_trains_on_the_labelled_traffic_and_the_gates_decide(retrained, 
 
 
 def test_the_report_has_every_section(retrained, loop):
-    from pipeline.monitoring.report import SECTIONS
+    from ops.monitoring.report import SECTIONS
 
     work = loop[0]
     made = tfxp(work, "report")

@@ -38,7 +38,7 @@ def loop(tmp_path_factory):
 def _log_requests(directory: pathlib.Path, csv_path: str, rows: int = 400) -> None:
     import csv
 
-    from serving.request_log import RequestLogger
+    from components.drift_check.request_log import RequestLogger
     from tests.conftest import to_example
 
     with open(csv_path, newline="") as f:

@@ -3,7 +3,7 @@
 import pytest
 
 from pipeline.config import ConfigError, load_config
-from pipeline.lineage import ROLLED_BACK_FROM, rollback
+from ops.lineage import ROLLED_BACK_FROM, rollback
 from pipeline.spans import add_span, current_files, span_files
 from tests.serving import fake_saved_model
 

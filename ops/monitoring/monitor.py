@@ -25,7 +25,7 @@ from typing import Any
 
 from components.drift_check import drift
 from pipeline.config import ConfigError, PipelineConfig, window_seconds
-from pipeline.monitoring import feedback
+from ops.monitoring import feedback
 
 MONITOR_TYPE = "tfxp.ModelMonitoring"
 EXIT_OK, EXIT_CROSSED, EXIT_NO_TRAFFIC = 0, 1, 3
@@ -208,7 +208,7 @@ def monitor(config: PipelineConfig, window: str | None = None, now: float | None
     """Measures the served version over the window ending now; records and returns the result."""
     import tensorflow_data_validation as tfdv
 
-    from pipeline.lineage import lineage
+    from ops.lineage import lineage
 
     mon, ev = config.monitor, config.evaluator
     length = window_seconds(window or mon.window, "--window")

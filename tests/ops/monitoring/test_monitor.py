@@ -7,9 +7,9 @@ import csv
 import pytest
 
 from pipeline.config import ConfigError, load_config, window_seconds
-from pipeline.monitoring import feedback, monitor
+from ops.monitoring import feedback, monitor
 from pipeline.pipeline import eval_config
-from serving.request_log import RequestLogger
+from components.drift_check.request_log import RequestLogger
 from tests.conftest import to_example
 
 

@@ -9,8 +9,8 @@ import pytest
 
 from pipeline.cli import EXIT_BAD_INPUT, main
 from pipeline.config import load_config
-from pipeline.monitoring import feedback
-from serving.request_log import RequestLogger
+from ops.monitoring import feedback
+from components.drift_check.request_log import RequestLogger
 from tests.conftest import to_example
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from pipeline.config import load_config
-from pipeline.monitoring import report
+from ops.monitoring import report
 
 
 def _statistics_artifact(tmp_path, serialized_examples):

@@ -25,7 +25,7 @@ from typing import Any
 
 from pipeline.config import ConfigError, PipelineConfig
 from pipeline.metadata import OUTPUT_EVENTS, custom_property, open_store, validation_failures
-from pipeline.monitoring.monitor import metric_values
+from ops.monitoring.monitor import metric_values
 
 SPLITS = ("train", "eval", "test")
 SECTIONS = ("summary", "statistics", "anomalies", "drift", "metrics", "baseline", "served", "live")
@@ -403,7 +403,7 @@ def _baseline_section(run: RunArtifacts, config: PipelineConfig, overall: dict[s
 
 def _served_section(config: PipelineConfig) -> str:
     from components.serving_baseline.baseline import served_versions
-    from pipeline.lineage import lineage
+    from ops.lineage import lineage
 
     versions = served_versions(config.serving_dir) if os.path.isdir(config.serving_dir) else []
     if not versions:
@@ -449,7 +449,7 @@ def _line_svg(series: list[tuple[float, float]], reference: float | None, width:
 
 
 def _live_section(config: PipelineConfig) -> str:
-    from pipeline.monitoring.monitor import history
+    from ops.monitoring.monitor import history
 
     results = history(config)
     if not results:
