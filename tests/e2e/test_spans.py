@@ -64,9 +64,9 @@ def served(work) -> list[pathlib.Path]:
 
 
 def runs(work, limit=4):
-    from pipeline import metadata
+    from ops.runs import runs as recorded_runs
 
-    return metadata.runs(str(work / "out/metadata/taxi-big-tipper/metadata.sqlite"), "taxi-big-tipper", limit=limit)
+    return recorded_runs(str(work / "out/metadata/taxi-big-tipper/metadata.sqlite"), "taxi-big-tipper", limit=limit)
 
 
 def span_runs(work):

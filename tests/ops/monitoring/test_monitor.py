@@ -6,10 +6,10 @@ import csv
 
 import pytest
 
-from pipeline.config import ConfigError, load_config, window_seconds
-from ops.monitoring import feedback, monitor
-from pipeline.pipeline import eval_config
 from components.drift_check.request_log import RequestLogger
+from ops.monitoring import feedback, monitor
+from pipeline.config import ConfigError, load_config, window_seconds
+from pipeline.pipeline import eval_config
 from tests.conftest import to_example
 
 

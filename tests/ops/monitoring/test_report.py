@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 
-from pipeline.config import load_config
 from ops.monitoring import report
+from pipeline.config import load_config
 
 
 def _statistics_artifact(tmp_path, serialized_examples):
