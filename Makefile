@@ -30,9 +30,9 @@ test-slow: image  ## end-to-end tests only: the real pipeline locally and under 
 	TFXP_IMAGE=$(IMAGE) scripts/podman-service.sh run $(RUNTIME) python -m pytest -m "slow and not kills" $(PYTEST_ARGS)
 	tests/ops/monitoring/report_in_chromium.sh build/reports/monitor-loop.html build/reports/monitor-loop.png
 
-test-faults:  ## fault tests only: full disks, the run lock, one-line OS errors (tests/faults)
+test-faults:  ## fault tests only: full disks, the run lock, one-line OS errors, leftovers (tests/faults, tfxp doctor)
 	bash tests/faults/runtime_rbind.sh
-	$(RUNTIME) python -m pytest tests/faults $(PYTEST_ARGS)
+	$(RUNTIME) python -m pytest tests/faults tests/ops/test_doctor.py $(PYTEST_ARGS)
 
 lint:  ## ruff (ruff.toml), as make test runs it
 	$(RUNTIME) ruff check .
