@@ -6,8 +6,10 @@ empty store, or `--help`, starts without it.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
+import logging
 import os
 
 from ml_metadata.proto import metadata_store_pb2
@@ -65,6 +67,19 @@ def _outputs(store, execution_ids: list[int]) -> dict[str, list]:
     return by_type
 
 
+@contextlib.contextmanager
+def _no_deprecation_notes():
+    """TFMA reads its results with `tf_record_iterator`, whose deprecation note TensorFlow logs
+    at WARNING on its Python logger; a summary on the terminal has no use for it."""
+    tf_logger = logging.getLogger("tensorflow")
+    level = tf_logger.level
+    tf_logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        tf_logger.setLevel(level)
+
+
 # TFMA names a macro-averaged metric by its AggregationType proto's text, then the metric.
 _MACRO_PREFIX = "macro_average: true\n_"
 
@@ -74,7 +89,8 @@ def evaluation_metrics(uri: str) -> dict[str, float]:
     macro averages `macro_f1_score`."""
     import tensorflow_model_analysis as tfma
 
-    result = tfma.load_eval_result(uri)
+    with _no_deprecation_notes():
+        result = tfma.load_eval_result(uri)
     metrics: dict[str, float] = {}
     for slice_key, slice_metrics in result.slicing_metrics:
         if slice_key:
@@ -103,7 +119,8 @@ def validation_failures(uri: str) -> list[str]:
     """Why TFMA did not bless a model: one line per failed threshold."""
     import tensorflow_model_analysis as tfma
 
-    result = tfma.load_validation_result(uri)
+    with _no_deprecation_notes():
+        result = tfma.load_validation_result(uri)
     failures = []
     for per_slice in result.metric_validations_per_slice:
         for failure in per_slice.failures:

@@ -28,3 +28,21 @@ def test_metrics_that_tfma_reports_as_nan_stay_numbers(monkeypatch):
 def test_counts_print_whole_and_metrics_to_four_digits():
     assert runs.format_metric("example_count", 15199.0) == "example_count=15199"
     assert runs.format_metric("auc", 0.958712) == "auc=0.9587"
+
+
+def test_tensorflows_deprecation_notes_stay_out_of_the_summary(monkeypatch, caplog):
+    import logging
+
+    import tensorflow_model_analysis as tfma
+
+    def load(uri):
+        logging.getLogger("tensorflow").warning("From tfma: tf_record_iterator is deprecated")
+        return types.SimpleNamespace(slicing_metrics=[((), {"": {"": {"auc": {"doubleValue": 0.8}}}})])
+
+    monkeypatch.setattr(tfma, "load_eval_result", load)
+    tf_logger = logging.getLogger("tensorflow")
+    before = tf_logger.level
+    with caplog.at_level(logging.WARNING):
+        assert runs.evaluation_metrics("unused") == {"auc": 0.8}
+    assert not [r for r in caplog.records if r.name == "tensorflow"], caplog.records
+    assert tf_logger.level == before  # the note is kept out only while TFMA reads
