@@ -48,9 +48,9 @@ class PipelineResult:
 
 def _mlmd(metadata_path: str, pipeline_name: str) -> tuple[dict[str, tuple[float, float]], dict[str, float]]:
     """(component id -> its time window, test metrics) of the newest run."""
-    from pipeline import metadata
+    from ops.runs import runs as recorded_runs
 
-    runs = metadata.runs(metadata_path, pipeline_name, limit=1)
+    runs = recorded_runs(metadata_path, pipeline_name, limit=1)
     if not runs:
         return {}, {}
     run = runs[0]

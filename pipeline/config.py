@@ -271,7 +271,7 @@ class MonitorConfig:
 
     Feedback rows are joined to logged requests (`requests`, the directory `tfxp serve
     --log-requests` writes) by `id_column`: a logged feature of that name, or else the
-    request's id (see pipeline/monitoring/feedback.py). `key_column` joins on another logged
+    request's id (see ops/monitoring/feedback.py). `key_column` joins on another logged
     feature instead. Unset thresholds fall back to the Evaluator's and the drift check's.
     """
 

@@ -37,9 +37,9 @@ def task_run(request, data_dir, tmp_path_factory):
             "--set", "tuner.max_trials=1", "--set", "tuner.train_steps=30", "--set", "tuner.eval_steps=10"]
     result = subprocess.run(args, capture_output=True, text=True, timeout=1200, cwd=work)
     assert result.returncode == 0, result.stderr[-3000:]
-    from pipeline import metadata
+    from ops.runs import runs as recorded_runs
 
-    run = metadata.runs(str(work / f"out/metadata/{pipeline_name}/metadata.sqlite"), pipeline_name, limit=1)[0]
+    run = recorded_runs(str(work / f"out/metadata/{pipeline_name}/metadata.sqlite"), pipeline_name, limit=1)[0]
     return task, result, run, work / "out/serving" / model_name
 
 
