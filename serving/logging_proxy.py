@@ -91,9 +91,11 @@ class _Upstream:
     def served_version(self, model: str, refresh: bool = False) -> int | None:
         """The newest AVAILABLE version of `model`, or None when none is (or the status fails)."""
         with self._lock:
-            when, version = self._versions.get(model, (0.0, None))
-        if not refresh and time.monotonic() - when < self.refresh_seconds:
-            return version
+            cached = self._versions.get(model)
+        # (time.monotonic() counts from boot: a cache entry stamped 0.0 would look fresh for the
+        # first refresh_seconds after a machine starts.)
+        if not refresh and cached is not None and time.monotonic() - cached[0] < self.refresh_seconds:
+            return cached[1]
         version = None
         try:
             status, _, body = self.call("GET", f"/v1/models/{urllib.parse.quote(model)}")
@@ -103,8 +105,11 @@ class _Upstream:
                 version = max(available) if available else None
         except (OSError, ValueError, KeyError, http.client.HTTPException) as err:
             log.warning("could not read the status of model %s: %s", model, err)
-        with self._lock:
-            self._versions[model] = (time.monotonic(), version)
+        # No version yet (TF Serving still loading at start-up) is not kept: the next call asks
+        # again instead of sending unpinned calls, which cannot be logged, for refresh_seconds.
+        if version is not None:
+            with self._lock:
+                self._versions[model] = (time.monotonic(), version)
         return version
 
     def signature_defs(self, model: str, version: int) -> dict:
