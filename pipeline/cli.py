@@ -447,8 +447,8 @@ def entry_point() -> NoReturn:
     """The `tfxp` program: `main`, then a prompt exit.
 
     With TensorFlow, Beam and TFX loaded, the interpreter's own shutdown (module teardown and
-    native destructors) takes about 2 s after the command has finished (README, Where the time
-    goes). Exit handlers run and the output is flushed first; then the process ends. Output
+    native destructors) takes seconds after the command has finished (benchmarks/README.md,
+    quick tier). Exit handlers run and the output is flushed first; then the process ends. Output
     that cannot be written (a full disk under a redirect) makes a successful command fail; a
     failed command keeps its exit code.
     """
@@ -461,8 +461,9 @@ def entry_point() -> NoReturn:
     except BaseException as err:  # noqa: BLE001 - whatever it is, the exit code must say failure
         _last_words(f"error: {type(err).__name__}: {err}")
         code = EXIT_FAILED
-    # The exit handlers (logging's flush and close, Beam workers kept by this run) must run before
-    # os._exit, which skips them; atexit has no public call that runs them early, only this one.
+    # Private: the exit handlers (logging's flush and close, Beam workers kept by this run) must run
+    # before os._exit, which skips them; atexit has no public call that runs them early. (os._exit
+    # itself is public: the documented way to end a process without the interpreter's teardown.)
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         try:
