@@ -54,7 +54,7 @@ can_unshare_user() {
 rootless_missing() {  # what the rootless build needs from the host, first thing missing
   local tool
   for tool in apt-get dpkg-deb tar chroot; do
-    command -v "$tool" >/dev/null || {
+    PATH=$PATH:/usr/sbin:/sbin command -v "$tool" >/dev/null || {
       echo "$tool is missing (the rootless build uses the host's apt and dpkg, as Debian and Ubuntu have them): run as root, or on a host with glibc >= 2.38"
       return
     }
@@ -139,6 +139,7 @@ in_root() {  # $1: root dir; rest: command
   mkdir -p "$r$project"
   unshare "${ns[@]}" --propagation private -- /bin/bash -euc '
     r=$1; project=$2; ca=$3; proc=$4; shift 4
+    PATH=$PATH:/usr/sbin:/sbin  # chroot, which an ordinary user'"'"'s PATH leaves out
     mount --rbind /dev "$r/dev"
     $proc "$r/proc"
     mount -t tmpfs -o size=8g tmpfs "$r/dev/shm" 2>/dev/null || true
