@@ -32,6 +32,7 @@ ca_bundle=/etc/ssl/certs/ca-certificates.crt
 
 say() { printf '[runtime] %s\n' "$*" >&2; }
 die() { printf '[runtime] error: %s\n' "$*" >&2; exit 1; }
+bad_input() { printf '[runtime] error: %s\n' "$*" >&2; exit 2; }
 
 [ $# -gt 0 ] || die "usage: scripts/runtime.sh COMMAND [ARG...]  (or --print-root)"
 
@@ -74,7 +75,7 @@ if [ "$mode" = auto ] || [ "$1" = --print-mode ]; then
   # Every call says so when it is the rootless root: it is the path people do not expect.
   [ "$mode" != rootless ] || say "$reason"
 fi
-case "$mode" in venv|chroot|rootless) ;; *) die "TFXP_ENV_MODE must be auto, venv, chroot or rootless, not '$mode'" ;; esac
+case "$mode" in venv|chroot|rootless) ;; *) bad_input "TFXP_ENV_MODE must be auto, venv, chroot or rootless, not '$mode'" ;; esac
 
 pip_install() {  # $1: python executable (inside the environment); project path visible at $project
   "$1" -m pip install --quiet --upgrade pip
@@ -113,7 +114,7 @@ fi
 
 # ---------------------------------------------------------------- Debian 13 root
 if [ "$mode" = chroot ]; then
-  [ "$(id -u)" = 0 ] || die "TFXP_ENV_MODE=chroot needs root; without root rights, leave TFXP_ENV_MODE unset (auto) or set it to rootless"
+  [ "$(id -u)" = 0 ] || bad_input "TFXP_ENV_MODE=chroot needs root; without root rights, leave TFXP_ENV_MODE unset (auto) or set it to rootless"
   command -v unshare >/dev/null || die "unshare (util-linux) is missing: apt-get install util-linux"
   root=$cache/root-$key
 else

@@ -113,6 +113,6 @@ def test_unknown_mode_is_one_line(tmp_path):
         "TFXP_ENV_MODE": "docker",
     }
     done = run_runtime("true", env=env)
-    assert done.returncode != 0
+    assert done.returncode == 2
     assert done.stderr.count("\n") == 1
     assert "TFXP_ENV_MODE must be auto, venv, chroot or rootless, not 'docker'" in done.stderr
