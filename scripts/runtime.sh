@@ -34,7 +34,7 @@ say() { printf '[runtime] %s\n' "$*" >&2; }
 die() { printf '[runtime] error: %s\n' "$*" >&2; exit 1; }
 bad_input() { printf '[runtime] error: %s\n' "$*" >&2; exit 2; }
 
-[ $# -gt 0 ] || die "usage: scripts/runtime.sh COMMAND [ARG...]  (or --print-root)"
+[ $# -gt 0 ] || bad_input "usage: scripts/runtime.sh COMMAND [ARG...]  (or --print-root, --print-mode)"
 
 keyring=${TFXP_KEYRING:-/usr/share/keyrings/debian-archive-keyring.gpg}
 # shellcheck source=scripts/runtime-mode.sh
