@@ -4,7 +4,7 @@ RUNTIME := scripts/runtime.sh
 PYTEST_ARGS ?=
 ARGS ?=
 
-.PHONY: run test test-fast test-slow test-faults lint manifests env shell clean bench
+.PHONY: run test test-fast test-slow test-faults test-setup lint manifests env shell clean bench
 
 run:  ## the whole pipeline, locally, on the bundled sample data
 	$(RUNTIME) tfxp run $(ARGS)
@@ -33,6 +33,10 @@ test-slow: image  ## end-to-end tests only: the real pipeline locally and under 
 test-faults:  ## fault tests only: full disks, the run lock, one-line OS errors, leftovers (tests/faults, tfxp doctor)
 	bash tests/faults/runtime_rbind.sh
 	$(RUNTIME) python -m pytest tests/faults tests/ops/test_doctor.py $(PYTEST_ARGS)
+
+test-setup:  ## the setup paths built for real (minutes, network, 4 GB): a rootless root as an ordinary user, a plain venv
+	bash tests/setup/rootless.sh  # on the host: as root it runs as a user it makes (tfxptest)
+	$(RUNTIME) python -m pytest -m setup tests/setup $(PYTEST_ARGS)  # the venv path, inside the Debian 13 root
 
 lint:  ## ruff (ruff.toml), as make test runs it
 	$(RUNTIME) ruff check .
