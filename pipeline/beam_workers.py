@@ -13,9 +13,10 @@ Why a subclass with private names, not Beam's public route (read in Beam 2.77's 
 DirectRunner hands FnApiRunner its running mode's environment and never reads
 `--environment_type`; PortableRunner reads EXTERNAL, but Beam's local job service runs every
 job with one SDK worker and nothing public sets the count; and `worker_pool_main`'s entry point
-starts a fresh `python` per harness, so imports are paid again per pipeline. A pool behind
-EXTERNAL built from public names only was tried on the `beampool` branch; it is not measured
-yet, so this subclass stays until a side-by-side benchmark says otherwise.
+starts a fresh `python` per harness, so imports are paid again per pipeline. The beam
+benchmark tier measures that public route side by side (`portable`: PortableRunner, Beam's
+job service, EXTERNAL workers from `worker_pool_main`) against this runner
+(`multi_processing+reuse`): benchmarks/README.md, "Beam modes".
 
 Selected by `beam.reuse_workers: true` with `beam.direct_running_mode: multi_processing`
 (`--runner=pipeline.beam_workers.WarmWorkersRunner`). The workers end with the process
