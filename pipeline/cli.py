@@ -462,10 +462,8 @@ def _report(args) -> int:
 
 
 def _show_config(args) -> int:
-    import dataclasses
-
     config = load_config(args.config, args.overrides)
-    print(json.dumps(dataclasses.asdict(config), indent=2, default=str))
+    print(json.dumps(config.as_dict(), indent=2))
     return 0
 
 
