@@ -237,7 +237,7 @@ def model_code_sources(package: str = "models", modules: tuple[str, ...] = ()) -
 
 def model_code_version(package: str = "models", modules: tuple[str, ...] = ()) -> str:
     """A hash of the model code: the model package's source and the project modules it imports
-    (the feature specs in pipeline/config.py, components/serving_baseline/baseline.py, ...).
+    (the feature specs in models/spec.py, components/serving_baseline/baseline.py, ...).
 
     The Transform, Tuner and Trainer functions are referenced by dotted path, which TFX does
     not fingerprint (it does for a `module_file`). Passing this hash in their custom_config
