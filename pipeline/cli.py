@@ -273,6 +273,11 @@ def _submit(args) -> int:
     from pipeline import kubeflow_runner, submit
 
     config = load_config(args.config, args.overrides)
+    if args.schedule:  # bad input, found before anything is compiled or sent
+        try:
+            submit.check_schedule(args.schedule)
+        except submit.SubmitError as err:
+            raise ConfigError(str(err)) from None
     package = args.package or kubeflow_runner.compile_pipeline(config, "build/pipeline.yaml",
                                                                allow_local_image=args.allow_local_image)
     # Another pipeline (tfxp compile --monitor) gets only the parameters it declares.

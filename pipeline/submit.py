@@ -127,6 +127,30 @@ def other_pipeline(package: str) -> tuple[str, set[str]] | None:
     return None if not declared or set(PARAMETERS) <= declared else (name, declared)
 
 
+_CRON_FIELDS = ("seconds", "minutes", "hours", "day-of-month", "month")
+_CRON_DESCRIPTORS = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly", "@every ")
+
+
+def check_schedule(schedule: str) -> None:
+    """Refuses a cron KFP would misread or refuse, before anything is uploaded.
+
+    KFP 2.5's API server parses it with robfig/cron v1 `cron.Parse` (api_converter.go
+    `toModelJob`), whose first field is seconds and whose day of week is optional: a standard
+    five-field cron is accepted and read shifted by one field, so "0 3 * * *" runs every hour.
+    """
+    fields = schedule.split()
+    if schedule.startswith(_CRON_DESCRIPTORS):
+        return
+    if len(fields) == 5:
+        read = " ".join(f"{name}={value}" for name, value in zip(_CRON_FIELDS, fields))
+        raise SubmitError(
+            f"--schedule '{schedule}' has 5 fields; KFP's cron starts with seconds and would read it as {read}; "
+            f"write '0 {schedule}' (6 fields: {' '.join(_CRON_FIELDS)} day-of-week) or a descriptor such as @daily")
+    if len(fields) != 6:
+        raise SubmitError(f"--schedule '{schedule}' is not a cron KFP can parse: give 6 fields (seconds minutes "
+                          "hours day-of-month month day-of-week), e.g. '0 0 3 * * *' for 03:00 daily, or @daily")
+
+
 def submit(package: str, *, pipeline_name: str, endpoint: str | None, namespace: str | None = None,
            token: str | None = None, experiment: str = "tfx-pipelines", experiment_id: str | None = None,
            parameters: dict[str, Any] | None = None, pipeline_root: str | None = None,
@@ -136,6 +160,8 @@ def submit(package: str, *, pipeline_name: str, endpoint: str | None, namespace:
     """Uploads `package`, starts a run (and a recurring run with a cron `schedule`)."""
     if not os.path.isfile(package):
         raise SubmitError(f"pipeline package {package} does not exist; run `tfxp compile` first")
+    if schedule:
+        check_schedule(schedule)
     client = client_factory(endpoint, namespace, token)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     try:

@@ -16,18 +16,9 @@ from typing import Any
 _SPEC = re.compile(r"\{(SPAN|VERSION|YYYY|MM|DD)(:\d+)?\}")
 
 
-def unresolved(exec_properties: dict[str, Any]) -> bool:
-    """Whether a split pattern still holds a span, version or date spec."""
-    from tfx.proto import example_gen_pb2
-    from tfx.types import standard_component_specs as specs
-    from tfx.utils import proto_utils
-
-    input_config = proto_utils.json_to_proto(exec_properties[specs.INPUT_CONFIG_KEY], example_gen_pb2.Input())
-    return any(_SPEC.search(split.pattern) for split in input_config.splits)
-
-
 def resolve(exec_properties: dict[str, Any]) -> dict[str, Any]:
-    """The exec properties as TFX's FileBasedDriver would have left them."""
+    """The exec properties as TFX's FileBasedDriver would have left them (unchanged when no split
+    pattern holds a span, version or date spec)."""
     from tfx.components.example_gen import utils
     from tfx.proto import example_gen_pb2, range_config_pb2
     from tfx.types import standard_component_specs as specs
@@ -35,8 +26,10 @@ def resolve(exec_properties: dict[str, Any]) -> dict[str, Any]:
 
     from components.content_fingerprint.driver import ContentFingerprintInputProcessor
 
+    input_config = proto_utils.json_to_proto(exec_properties[specs.INPUT_CONFIG_KEY], example_gen_pb2.Input())
+    if not any(_SPEC.search(split.pattern) for split in input_config.splits):
+        return exec_properties
     resolved = dict(exec_properties)
-    input_config = proto_utils.json_to_proto(resolved[specs.INPUT_CONFIG_KEY], example_gen_pb2.Input())
     range_config = None
     if resolved.get(specs.RANGE_CONFIG_KEY):
         range_config = proto_utils.json_to_proto(resolved[specs.RANGE_CONFIG_KEY], range_config_pb2.RangeConfig())
@@ -74,8 +67,7 @@ class ResolvesSpans:
         from tfx.types import artifact_utils
         from tfx.types import standard_component_specs as specs
 
-        if unresolved(exec_properties):
-            exec_properties = resolve(exec_properties)
+        exec_properties = resolve(exec_properties)
         result = super().Do(input_dict, output_dict, exec_properties)
         if exec_properties.get(utils.SPAN_PROPERTY_NAME) is not None:
             record(artifact_utils.get_single_instance(output_dict[specs.EXAMPLES_KEY]), exec_properties)

@@ -73,9 +73,8 @@ def test_without_a_driver_the_executor_resolves_the_newest_span(tmp_path):
         (tmp_path / f"span-{span}").mkdir()
         (tmp_path / f"span-{span}" / "data.csv").write_text(f"a\n{span}\n")
     exec_properties = _kfp_exec_properties(tmp_path)
-    assert spans.unresolved(exec_properties)
     resolved = spans.resolve(exec_properties)
-    assert not spans.unresolved(resolved)
+    assert spans.resolve(resolved) is resolved  # nothing left to resolve
     assert '"pattern": "span-10/*.csv"' in resolved["input_config"]
     assert resolved["span"] == 10 and resolved["version"] is None
     assert "content sha256:" in resolved["input_fingerprint"]

@@ -1,7 +1,8 @@
 """`submit` against a local HTTP server that answers the KFP v2beta1 REST calls the SDK makes.
 
-The server records every request, so the tests check what the kfp SDK really sent: the
-uploaded package, the run's parameters, the experiment, the recurring run's schedule.
+The server (tests/pipeline/fake_kfp_api.py) checks every body as KFP 2.5's API server does and
+records every request, so the tests check what the kfp SDK really sent: the uploaded package,
+the run's parameters, the experiment, the recurring run's schedule.
 """
 
 from __future__ import annotations
@@ -9,77 +10,12 @@ from __future__ import annotations
 import json
 import socket
 import threading
-import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import pytest
 
 from pipeline.submit import SubmitError, submit
-
-
-class FakeKfp:
-    """State and replies of a tiny KFP API; `fail` maps (method, path prefix) to an HTTP status."""
-
-    def __init__(self):
-        self.requests: list[tuple[str, str, Any, bytes]] = []
-        self.pipelines: dict[str, dict] = {}
-        self.experiments: dict[str, dict] = {}
-        self.runs: dict[str, dict] = {}
-        self.fail: dict[tuple[str, str], int] = {}
-        self.fail_all: int | None = None
-
-    def handle(self, method: str, url: str, headers, body: bytes) -> tuple[int, dict]:
-        parsed = urllib.parse.urlparse(url)
-        path, query = parsed.path, urllib.parse.parse_qs(parsed.query)
-        self.requests.append((method, path, headers, body))
-        if self.fail_all:
-            return self.fail_all, {"error": "denied", "code": 16, "message": "denied"}
-        for (fail_method, prefix), status in self.fail.items():
-            if method == fail_method and path.startswith(prefix):
-                return status, {"error": "not found", "code": 5, "message": "Experiment not found"}
-        api = "/apis/v2beta1"
-        if path == f"{api}/healthz":
-            return 200, {"multi_user": False}
-        if path == f"{api}/pipelines" and method == "GET":
-            wanted = json.loads(query["filter"][0])["predicates"][0]["stringValue"]
-            found = [p for p in self.pipelines.values() if p["display_name"] == wanted]
-            return 200, {"pipelines": found} if found else {}
-        if path == f"{api}/pipelines/upload":
-            pipeline = {"pipeline_id": f"p{len(self.pipelines) + 1}", "display_name": query["name"][0],
-                        "versions": [{"pipeline_version_id": "v1"}]}
-            self.pipelines[pipeline["pipeline_id"]] = pipeline
-            return 200, {k: v for k, v in pipeline.items() if k != "versions"}
-        if path == f"{api}/pipelines/upload_version":
-            pipeline = self.pipelines[query["pipelineid"][0]]
-            version = {"pipeline_version_id": f"v{len(pipeline['versions']) + 1}",
-                       "pipeline_id": pipeline["pipeline_id"], "display_name": query["name"][0]}
-            pipeline["versions"].append(version)
-            return 200, version
-        if path.startswith(f"{api}/pipelines/") and path.endswith("/versions"):
-            pipeline = self.pipelines[path.split("/")[4]]
-            return 200, {"pipeline_versions": pipeline["versions"][::-1]}
-        if path == f"{api}/experiments" and method == "GET":
-            wanted = json.loads(query["filter"][0])["predicates"][0]["stringValue"]
-            found = [e for e in self.experiments.values() if e["display_name"] == wanted]
-            return 200, {"experiments": found} if found else {}
-        if path == f"{api}/experiments" and method == "POST":
-            experiment = {**json.loads(body), "experiment_id": f"e{len(self.experiments) + 1}"}
-            self.experiments[experiment["experiment_id"]] = experiment
-            return 200, experiment
-        if path == f"{api}/runs" and method == "POST":
-            run = {**json.loads(body), "run_id": f"r{len(self.runs) + 1}", "state": "PENDING"}
-            self.runs[run["run_id"]] = run
-            return 200, run
-        if path.startswith(f"{api}/runs/"):
-            run = self.runs[path.rsplit("/", 1)[1]]
-            return 200, {**run, "state": "SUCCEEDED"}
-        if path == f"{api}/recurringruns":
-            return 200, {**json.loads(body), "recurring_run_id": "rr1"}
-        return 404, {"error": f"no route {method} {path}"}
-
-    def calls(self, method: str, path_end: str):
-        return [r for r in self.requests if r[0] == method and r[1].endswith(path_end)]
+from tests.pipeline.fake_kfp_api import FakeKfp, Invalid, check_cron, check_message
 
 
 @pytest.fixture
@@ -226,3 +162,33 @@ def test_cli_submit_errors_are_one_line(capsys, tmp_path, package):
     err = capsys.readouterr().err
     assert "kubeflow.image 'localhost/tfx-kfp-pipeline:latest' exists only on this machine" in err
     assert err.count("\n") == 1
+    assert main(["submit", "--package", package, "--endpoint", "http://127.0.0.1:9", "--schedule", "0 3 * * *"]) == \
+        EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert "has 5 fields; KFP's cron starts with seconds" in err and err.count("\n") == 1
+
+
+def test_the_fake_refuses_what_the_api_server_refuses(kfp_api, package):
+    # Held to KFP 2.5's checks, so a body the real server refuses cannot pass here.
+    with pytest.raises(Invalid, match="unknown field 'pipeline_rot'"):
+        check_message("v2beta1Run", {"display_name": "x", "runtime_config": {"pipeline_rot": "s3://a"}}, "run")
+    with pytest.raises(Invalid, match="expected an integer"):
+        check_message("v2beta1RecurringRun", {"max_concurrency": "one"}, "recurring_run")
+    with pytest.raises(Invalid, match="not one of"):
+        check_message("v2beta1RecurringRun", {"mode": "ON"}, "recurring_run")
+    check_message("v2beta1RecurringRun", {"max_concurrency": "1", "mode": "ENABLE", "no_catchup": False}, "rr")
+    for bad in ["0 3 * *", "0 0 3 * * * *", "0 61 * * *", "0 0 25 * * *", "@fortnightly", "0 0 3 * * x"]:
+        with pytest.raises(Invalid):
+            check_cron(bad)
+    for good in ["0 0 3 * * *", "0 3 * * *", "*/30 * * * * mon-fri", "@daily", "@every 1h30m", "0 0 0 1 jan *"]:
+        check_cron(good)
+
+
+def test_a_standard_five_field_cron_is_refused_before_anything_is_sent(kfp_api, package):
+    # KFP reads the first field as seconds: "0 3 * * *" would run hourly at minute 3.
+    shifted = r"'0 3 \* \* \*' has 5 fields.*seconds=0 minutes=3 hours=\* .*'0 0 3 \* \* \*'"
+    with pytest.raises(SubmitError, match=shifted):
+        submit(package, pipeline_name="taxi-big-tipper", endpoint=kfp_api.endpoint, schedule="0 3 * * *")
+    with pytest.raises(SubmitError, match="not a cron KFP can parse"):
+        submit(package, pipeline_name="taxi-big-tipper", endpoint=kfp_api.endpoint, schedule="every day")
+    assert kfp_api.requests == []
