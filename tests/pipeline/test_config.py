@@ -80,8 +80,8 @@ def test_other_runners_take_their_flags_verbatim():
     (["trainer"], "is not of the form KEY=VALUE"),
     (["features.company.vocabulary=fuzzy"], "features.company.vocabulary: 'fuzzy' is not one of: approximate, exact"),
     (["features.company.top_k=0"], "features.company.top_k: must be at least 1, got 0"),
-    (["features.company.top_k=300000"], "features.company.top_k: 300000 is above 200000, the limit of an approximate vocabulary; set "
-                                         "vocabulary: exact"),
+    (["features.company.top_k=300000"], "features.company.top_k: 300000 is above 200000, the limit of an approximate "
+                                         "vocabulary; set vocabulary: exact"),
 ])
 def test_bad_options_say_what_is_wrong(overrides, message):
     with pytest.raises(ConfigError) as err:
@@ -94,7 +94,8 @@ def test_missing_sections_are_named():
         parse_config({**MINIMAL, "data": {}})
     with pytest.raises(ConfigError, match="features: must map each feature"):
         parse_config({k: v for k, v in MINIMAL.items() if k != "features"})
-    with pytest.raises(ConfigError, match=r"features.x.type: missing required option \(one of: numeric, bucketized, categorical\)"):
+    with pytest.raises(ConfigError, match=r"features.x.type: missing required option \(one of: numeric, bucketized, "
+                                          r"categorical\)"):
         parse_config({**MINIMAL, "features": {"x": {}}})
 
 
@@ -211,3 +212,48 @@ def test_task_options_are_validated_against_the_task(path, overrides, message):
         load_config(path, overrides)
     assert message in str(err.value)
     assert "\n" not in str(err.value)
+
+
+# ------------------------------------------------------------------------- typed sections
+
+
+def test_choices_are_enums_that_yaml_and_overrides_give_as_text_in_any_case():
+    from pipeline.config import DirectRunningMode, PullPolicy
+
+    config = load_config(None, ["beam.direct_running_mode=MULTI_PROCESSING", "kubeflow.image_pull_policy=always",
+                                "features.company.vocabulary=Exact", "evaluator.slices=trip_start_hour"])
+    assert config.beam.direct_running_mode is DirectRunningMode.MULTI_PROCESSING
+    assert config.kubeflow.image_pull_policy is PullPolicy.ALWAYS
+    assert config.features["company"].vocabulary == "exact"
+    assert config.evaluator.slices == ("trip_start_hour",)  # one value where a list is wanted
+
+
+def test_sections_are_immutable(taxi_config):
+    with pytest.raises(ValueError, match="frozen"):
+        taxi_config.trainer.train_steps = 5
+    with pytest.raises(ValueError, match="frozen"):
+        taxi_config.data = None
+
+
+def test_the_monitor_reads_the_skew_checks_request_log_unless_told_otherwise(tmp_path):
+    config = parse_config({**MINIMAL, "drift": {"serving_requests": "logs"}}, base=tmp_path)
+    assert config.drift.serving_requests == config.monitor.requests == str(tmp_path / "logs")
+    config = parse_config({**MINIMAL, "drift": {"serving_requests": "logs"}, "monitor": {"requests": "other"}},
+                          base=tmp_path)
+    assert config.monitor.requests == str(tmp_path / "other")
+
+
+@pytest.mark.parametrize("raw, message", [
+    ({"features": {"x": {"type": "numeric", "default": "zero"}}},
+     "features.x.default: must be a number for a numeric feature, got 'zero'"),
+    ({"data": {"path": "d", "missing_values": ["", ["NA"]]}}, "data.missing_values[1]: expected a text value"),
+    ({"data": 3}, "data: expected a mapping of options, got int 3"),
+    ({"kubeflow": {"resources": {"Trainer": {"accelerator_count": "one"}}}},
+     "kubeflow.resources.Trainer.accelerator_count: expected a number, got 'one'"),
+    ({"kubeflow": {"pvc": "p", "mount_path": "mnt"}}, "kubeflow.mount_path: must be an absolute path, got 'mnt'"),
+    ({"trainer": {"hidden_units": []}}, "trainer.hidden_units: needs at least 1 value(s), got []"),
+])
+def test_each_sections_rules_name_the_key_path(raw, message):
+    with pytest.raises(ConfigError) as err:
+        parse_config({**MINIMAL, **raw})
+    assert message in str(err.value) and "\n" not in str(err.value)

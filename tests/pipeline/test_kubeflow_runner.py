@@ -197,7 +197,8 @@ def test_registry_images_are_accepted(image):
 
 
 @pytest.mark.parametrize("override, message", [
-    ("kubeflow.secrets={TOKEN: just-a-name}", "kubeflow.secrets.TOKEN: 'just-a-name' is not of the form SECRET_NAME/KEY"),
+    ("kubeflow.secrets={TOKEN: just-a-name}", "kubeflow.secrets.TOKEN: 'just-a-name' is not of the form "
+                                              "SECRET_NAME/KEY"),
     ("kubeflow.resources={Trainer: {cpu_limt: 2}}", r"kubeflow.resources.Trainer: unknown option 'cpu_limt' "
                                                     r"\(did you mean 'cpu_limit'\?\)"),
     ("kubeflow.imge=x", "did you mean 'image'"),
