@@ -34,5 +34,6 @@ COPY setup.py ./
 COPY pipeline/ pipeline/
 COPY components/ components/
 COPY models/ models/
+COPY ops/ ops/
 COPY serving/ serving/
 RUN pip install --no-deps . && python -c "import pipeline.pipeline, models.model, components.anomalies_gate"

@@ -9,7 +9,7 @@ ARGS ?=
 run:  ## the whole pipeline, locally, on the bundled sample data
 	$(RUNTIME) tfxp run $(ARGS)
 
-bench:  ## the quick benchmark tier: our pipeline vs the TFX taxi template vs scikit-learn, one table
+bench:  ## the quick benchmark tier: each task vs scikit-learn on its split, binary also vs the TFX taxi template
 	$(RUNTIME) python -m benchmarks quick $(ARGS)
 
 test: image  ## every tier: lint, manifests, unit, pipeline, faults, end-to-end, the compiled pipeline under kfp.local
@@ -19,7 +19,7 @@ test: image  ## every tier: lint, manifests, unit, pipeline, faults, end-to-end,
 	$(RUNTIME) scripts/prometheus.sh  # Debian's prometheus and promtool, for the metrics and alert tests
 	rm -f build/reports/monitor-loop.html
 	TFXP_IMAGE=$(IMAGE) scripts/podman-service.sh run $(RUNTIME) python -m pytest -m "not kills" $(PYTEST_ARGS)
-	tests/monitoring/report_in_chromium.sh build/reports/monitor-loop.html build/reports/monitor-loop.png
+	tests/ops/monitoring/report_in_chromium.sh build/reports/monitor-loop.html build/reports/monitor-loop.png
 
 test-fast:  ## unit and pipeline tests only (about 2 minutes)
 	$(RUNTIME) scripts/prometheus.sh
@@ -28,11 +28,11 @@ test-fast:  ## unit and pipeline tests only (about 2 minutes)
 test-slow: image  ## end-to-end tests only: the real pipeline locally and under kfp.local
 	rm -f build/reports/monitor-loop.html
 	TFXP_IMAGE=$(IMAGE) scripts/podman-service.sh run $(RUNTIME) python -m pytest -m "slow and not kills" $(PYTEST_ARGS)
-	tests/monitoring/report_in_chromium.sh build/reports/monitor-loop.html build/reports/monitor-loop.png
+	tests/ops/monitoring/report_in_chromium.sh build/reports/monitor-loop.html build/reports/monitor-loop.png
 
-test-faults:  ## fault tests only: full disks, the run lock, one-line OS errors (tests/faults)
+test-faults:  ## fault tests only: full disks, the run lock, one-line OS errors, leftovers (tests/faults, tfxp doctor)
 	bash tests/faults/runtime_rbind.sh
-	$(RUNTIME) python -m pytest tests/faults $(PYTEST_ARGS)
+	$(RUNTIME) python -m pytest tests/faults tests/ops/test_doctor.py $(PYTEST_ARGS)
 
 lint:  ## ruff (ruff.toml), as make test runs it
 	$(RUNTIME) ruff check .

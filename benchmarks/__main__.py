@@ -1,6 +1,7 @@
 """`python -m benchmarks TIER`: runs a benchmark tier and prints its table.
 
-  quick    15k rows: our pipeline, the TFX taxi template and scikit-learn, side by side
+  quick    15k rows: each task's pipeline beside scikit-learn on its split, and the binary one
+           beside the TFX taxi template (--tasks binary multiclass regression)
   scale    our pipeline on --rows (e.g. 150000 1500000): rows/s per component
   beam     StatisticsGen, Transform, Evaluator under each DirectRunner mode and PortableRunner
   serving  the pushed model in-process (batch 1, 64) and through `tfxp serve` (REST, gRPC)
@@ -25,6 +26,7 @@ from benchmarks import beam, measure
 
 WORK = "build/bench"
 SAMPLE_DIR = "package://tfx/examples/chicago_taxi_pipeline/data/simple"
+TASKS = ("binary", "multiclass", "regression")  # benchmarks/endtoend.py TASK_CONFIGS
 
 
 def _header(title: str) -> str:
@@ -47,17 +49,28 @@ def data_path(rows: int, seed: int) -> str:
 
 def quick(args) -> str:
     from benchmarks import endtoend
+    from pipeline.config import load_config
 
     data = data_path(args.rows, args.seed)
-    ours, template = [], []
-    # Alternate the two pipelines so that load from elsewhere hits both alike.
+    ours: dict[str, list] = {task: [] for task in args.tasks}
+    template = []
+    # Alternate the pipelines so that load from elsewhere hits them alike.
     for repeat in range(args.repeats):
-        ours.append(endtoend.run_ours("ours", data, os.path.join(WORK, "quick", f"ours-{repeat}")))
-        template.append(endtoend.run_template(data, os.path.join(WORK, "quick", f"template-{repeat}")))
-    sklearn = endtoend.run_sklearn(endtoend.examples_dir(ours[-1].output_dir))
+        for task in args.tasks:
+            ours[task].append(endtoend.run_ours(task, data, os.path.join(WORK, "quick", f"ours-{task}-{repeat}"),
+                                                config=endtoend.TASK_CONFIGS[task]))
+            if task == "binary":
+                template.append(endtoend.run_template(data, os.path.join(WORK, "quick", f"template-{repeat}")))
+    tables = []
+    for task, results in ours.items():
+        config = load_config(endtoend.TASK_CONFIGS[task], [f"data.path={data}"])
+        sklearn = endtoend.run_sklearn(endtoend.examples_dir(results[-1].output_dir, config.pipeline_name), config)
+        if task == "binary":
+            tables.append(endtoend.comparison_table(results, template))
+        tables.append(endtoend.task_table(task, results, sklearn))
     return _header(f"Quick tier: {'the bundled sample' if args.rows <= 0 else f'{args.rows} rows'}, "
-                   f"Tuner off, cache off, {args.repeats} run(s) each, medians") + "\n\n" + \
-        endtoend.comparison_table(ours, template, sklearn)
+                   f"Tuner off, cache off, {args.repeats} run(s) each, medians; tasks: {' '.join(args.tasks)}") + \
+        "\n\n" + "\n\n".join(tables)
 
 
 def scale(args) -> str:
@@ -130,9 +143,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="tier", required=True)
-    q = sub.add_parser("quick", help="our pipeline vs the TFX taxi template vs scikit-learn")
+    q = sub.add_parser("quick", help="each task's pipeline vs scikit-learn; binary also vs the TFX taxi template")
     q.add_argument("--rows", type=int, default=0, help="rows (default 0: the bundled ~15k-row sample)")
     q.add_argument("--repeats", type=int, default=1, help="runs of each pipeline, alternated (default 1)")
+    q.add_argument("--tasks", nargs="+", default=list(TASKS), choices=TASKS, metavar="TASK",
+                   help="bundled task configs to run, any of binary (taxi.yaml, with the TFX taxi template "
+                        "beside it), multiclass, regression (default: all three)")
     d = sub.add_parser("data", help="generate a data set")
     d.add_argument("--rows", type=int, required=True)
     s = sub.add_parser("scale", help="our pipeline on generated data sets of --rows rows each")

@@ -28,6 +28,7 @@ class PipelineResult:
     examples: int | None           # rows the Evaluator scored
     output_dir: str
     log_path: str
+    metrics: dict[str, float] = dataclasses.field(default_factory=dict)  # the Evaluator's, test split
 
     @property
     def components(self) -> dict[str, float]:
@@ -47,9 +48,9 @@ class PipelineResult:
 
 def _mlmd(metadata_path: str, pipeline_name: str) -> tuple[dict[str, tuple[float, float]], dict[str, float]]:
     """(component id -> its time window, test metrics) of the newest run."""
-    from pipeline import metadata
+    from ops.runs import runs as recorded_runs
 
-    runs = metadata.runs(metadata_path, pipeline_name, limit=1)
+    runs = recorded_runs(metadata_path, pipeline_name, limit=1)
     if not runs:
         return {}, {}
     run = runs[0]
@@ -57,10 +58,11 @@ def _mlmd(metadata_path: str, pipeline_name: str) -> tuple[dict[str, tuple[float
 
 
 def run_ours(name: str, data_path: str, output_dir: str, overrides: list[str] = (),
-             variant: str = "none") -> PipelineResult:
+             variant: str = "none", config: str | None = None) -> PipelineResult:
     """`tfxp run` with the Tuner and the cache off, on fresh output directories.
 
-    `variant` names a proposed change that benchmarks/variant.py applies in the subprocess.
+    `variant` names a proposed change that benchmarks/variant.py applies in the subprocess;
+    `config` a config file (default: the bundled taxi.yaml).
     """
     output_dir = os.path.abspath(output_dir)
     shutil.rmtree(output_dir, ignore_errors=True)
@@ -69,17 +71,19 @@ def run_ours(name: str, data_path: str, output_dir: str, overrides: list[str] = 
             "tuner.enabled=false", *overrides]
     cmd = ([sys.executable, "-m", "pipeline", "run"] if variant == "none" else
            [sys.executable, "-m", "benchmarks.variant", variant]) + [a for s in sets for a in ("--set", s)]
+    if config:
+        cmd += ["--config", config]
     log_path = os.path.join(output_dir, "bench.log")
     measured = measure.run(cmd, log_path=log_path)
     if measured.returncode:
         raise RuntimeError(f"{name} failed (exit {measured.returncode}); see {log_path}")
     from pipeline.config import load_config
 
-    config = load_config(None, sets)
-    windows, metrics = _mlmd(config.metadata_path, config.pipeline_name)
+    loaded = load_config(config, sets)
+    windows, metrics = _mlmd(loaded.metadata_path, loaded.pipeline_name)
     count = metrics.get("example_count")
     return PipelineResult(name, measured, windows, metrics.get("auc"),
-                          int(count) if count is not None else None, output_dir, log_path)
+                          int(count) if count is not None else None, output_dir, log_path, metrics)
 
 
 # ------------------------------------------------------------------- the taxi template
@@ -163,10 +167,15 @@ def run_template(data_dir: str, work_dir: str) -> PipelineResult:
 
 # ------------------------------------------------------------------- scikit-learn
 
-NUMERIC = ["trip_miles", "fare", "trip_seconds", "pickup_latitude", "pickup_longitude",
-           "dropoff_latitude", "dropoff_longitude"]
-CATEGORICAL = ["payment_type", "company", "trip_start_hour", "trip_start_day", "trip_start_month",
-               "pickup_community_area", "dropoff_community_area"]
+# The bundled config of each task, all on the taxi sample.
+TASK_CONFIGS = {"binary": "package://pipeline/configs/taxi.yaml",
+                "multiclass": "package://pipeline/configs/taxi_multiclass.yaml",
+                "regression": "package://pipeline/configs/taxi_regression.yaml"}
+# Per task, the Evaluator's metrics the table shows: (column heading, TFMA metric name). The
+# scikit-learn models get the same names, computed the same way (`task_metrics`).
+TASK_METRICS = {"binary": [("test AUC", "auc")],
+                "multiclass": [("accuracy", "accuracy"), ("macro F1", "macro_f1_score")],
+                "regression": [("MAE", "mean_absolute_error"), ("RMSE", "root_mean_squared_error")]}
 
 
 @dataclasses.dataclass
@@ -174,68 +183,166 @@ class SklearnResult:
     name: str
     load_seconds: float
     fit_seconds: float
-    auc: float
+    metrics: dict[str, float]
     train_rows: int
     test_rows: int
 
+    @property
+    def auc(self) -> float | None:
+        return self.metrics.get("auc")
 
-def read_split(examples_dir: str, split: str):
-    """A split of ExampleGen's output (gzipped TFRecords of tf.Example) as a DataFrame."""
+
+def feature_columns(config) -> tuple[list[str], list[str]]:
+    """(numeric, categorical) columns of a config's features: bucketized ones are numbers here."""
+    from pipeline.config import FeatureType
+
+    numeric = [n for n, f in config.features.items() if f.type in (FeatureType.NUMERIC, FeatureType.BUCKETIZED)]
+    return numeric, [n for n, f in config.features.items() if f.type is FeatureType.CATEGORICAL]
+
+
+def read_split(examples_dir: str, split: str, columns: list[str], text: list[str]):
+    """Columns of a split of ExampleGen's output (gzipped TFRecords of tf.Example) as a
+    DataFrame; `text` columns as str (a missing value as "None"), the others as numbers."""
     import pandas as pd
     import tensorflow as tf
 
     files = sorted(glob.glob(os.path.join(examples_dir, f"Split-{split}", "*.gz")))
     if not files:
         raise FileNotFoundError(f"no Split-{split} files under {examples_dir}")
-    columns: dict[str, list] = {name: [] for name in NUMERIC + CATEGORICAL + ["tips"]}
+    values_of: dict[str, list] = {name: [] for name in columns}
     for record in tf.data.TFRecordDataset(files, compression_type="GZIP").as_numpy_iterator():
         features = tf.train.Example.FromString(record).features.feature
-        for name, values in columns.items():
+        for name, values in values_of.items():
             feature = features.get(name)
             kind = feature.WhichOneof("kind") if feature is not None else None
             value = list(getattr(feature, kind).value) if kind else []
             values.append(value[0] if value else None)
-    frame = pd.DataFrame(columns)
-    for name in CATEGORICAL:
+    frame = pd.DataFrame(values_of)
+    for name in text:
         frame[name] = frame[name].map(lambda v: v.decode() if isinstance(v, bytes) else v).astype(str)
     return frame
 
 
-def labels(frame):
-    """The pipeline's label: tips above 20% of the fare (missing tips or fare count as 0)."""
-    return (frame["tips"].fillna(0).astype(float) > 0.2 * frame["fare"].fillna(0).astype(float)).astype(int)
+def labels(frame, config):
+    """The label the pipeline trains on (models/preprocessing.py): for binary the config's
+    rule (missing tips or fare count as 0, as the taxi template counts them), for multiclass
+    the class, for regression the number."""
+    label = config.label
+    if label.task.value == "multiclass":
+        return frame[label.column]
+    if label.task.value == "regression":
+        return frame[label.column].astype(float)
+    if label.greater_than_fraction_of:
+        return (frame[label.column].fillna(0).astype(float) >
+                label.fraction * frame[label.greater_than_fraction_of].fillna(0).astype(float)).astype(int)
+    if label.positive_values:
+        return frame[label.column].isin(list(label.positive_values)).astype(int)
+    return (frame[label.column].astype(float) > 0.5).astype(int)
 
 
-def run_sklearn(examples_dir: str) -> list[SklearnResult]:
-    """Impute, scale, one-hot; logistic regression and gradient boosting; AUC on test.
+def macro_f1_one_vs_rest(truth, probabilities, classes, threshold: float = 0.5) -> float:
+    """TFMA's macro F1 as the Evaluator computes it: per class, one against the rest, a row is
+    predicted as the class where its probability is above `threshold` (TFMA's default); F1 is
+    2tp / (2tp + fp + fn) (NaN when that is 0/0, as TFMA's), averaged over `classes` with equal
+    weights. `probabilities` has a column per class, in the order of `classes`."""
+    import numpy as np
+
+    truth = np.asarray(truth)
+    probabilities = np.asarray(probabilities, dtype=float)
+    scores = []
+    for i, name in enumerate(classes):
+        actual, predicted = truth == name, probabilities[:, i] > threshold
+        tp, fp, fn = np.sum(actual & predicted), np.sum(~actual & predicted), np.sum(actual & ~predicted)
+        scores.append(2 * tp / (2 * tp + fp + fn) if 2 * tp + fp + fn else float("nan"))
+    return float(np.mean(scores))
+
+
+def task_metrics(task: str, truth, predicted, classes=()) -> dict[str, float]:
+    """The TASK_METRICS of one model's test predictions: binary the positive class's score,
+    multiclass a probability per class (columns in the order of `classes`), regression values."""
+    import numpy as np
+
+    truth = np.asarray(truth)
+    predicted = np.asarray(predicted, dtype=float)
+    if task == "binary":
+        from sklearn.metrics import roc_auc_score
+
+        return {"auc": float(roc_auc_score(truth, predicted))}
+    if task == "multiclass":
+        best = np.asarray(classes, dtype=object)[np.argmax(predicted, axis=1)]
+        return {"accuracy": float(np.mean(best == truth)),
+                "macro_f1_score": macro_f1_one_vs_rest(truth, predicted, classes)}
+    errors = predicted - truth.astype(float)
+    return {"mean_absolute_error": float(np.mean(np.abs(errors))),
+            "root_mean_squared_error": float(np.sqrt(np.mean(errors ** 2)))}
+
+
+def _models(task: str, log_target: bool):
+    """(name, estimator, dense input?): a linear model and gradient boosting for the task."""
+    from sklearn.compose import TransformedTargetRegressor
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+    from sklearn.linear_model import LogisticRegression, Ridge
+
+    if task != "regression":
+        return [("scikit-learn logistic regression", LogisticRegression(max_iter=1000), False),
+                ("scikit-learn gradient boosting", HistGradientBoostingClassifier(random_state=0), True)]
+    import numpy as np
+
+    def target(model):  # as the pipeline does with label.log_transform: fit log(1 + y), answer y
+        return TransformedTargetRegressor(model, func=np.log1p, inverse_func=np.expm1) if log_target else model
+
+    return [("scikit-learn ridge regression", target(Ridge()), False),
+            ("scikit-learn gradient boosting", target(HistGradientBoostingRegressor(random_state=0)), True)]
+
+
+def run_sklearn(examples_dir: str, config=None) -> list[SklearnResult]:
+    """Impute, scale, one-hot; a linear model and gradient boosting for the config's task
+    (default: the bundled binary taxi.yaml); the task's metrics on the test split.
 
     It trains on our pipeline's train split and scores its test split (the split the
-    Evaluator scores), read from that run's ExampleGen output.
+    Evaluator scores), read from that run's ExampleGen output, with the config's features.
     """
     from sklearn.compose import ColumnTransformer
-    from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.impute import SimpleImputer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import roc_auc_score
     from sklearn.pipeline import Pipeline, make_pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+    from pipeline.config import load_config
+
+    config = config or load_config(None, [])
+    task = config.label.task.value
+    numeric, categorical = feature_columns(config)
+    sources = [config.label.column] + ([config.label.greater_than_fraction_of]
+                                       if config.label.greater_than_fraction_of else [])
+    columns = list(dict.fromkeys([*numeric, *categorical, *sources]))
+    text = categorical + ([config.label.column] if task == "multiclass" else [])
     os.environ.setdefault("LOKY_MAX_CPU_COUNT", str(os.cpu_count()))  # joblib cannot count cores here
     started = time.monotonic()
-    train, test = read_split(examples_dir, "train"), read_split(examples_dir, "test")
+    train, test = (read_split(examples_dir, split, columns, text) for split in ("train", "test"))
     load_seconds = time.monotonic() - started
+    if task == "multiclass":  # the Evaluator's classes: the config's, else those seen in training
+        classes = list(config.label.classes) or sorted(set(labels(train, config)))
     results = []
-    for name, model, dense in (
-            ("scikit-learn logistic regression", LogisticRegression(max_iter=1000), False),
-            ("scikit-learn gradient boosting", HistGradientBoostingClassifier(random_state=0), True)):
+    for name, model, dense in _models(task, config.label.log_transform):
         preprocess = ColumnTransformer([
-            ("numeric", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), NUMERIC),
+            ("numeric", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), numeric),
             ("categorical", OneHotEncoder(handle_unknown="ignore", min_frequency=5,
-                                          sparse_output=not dense), CATEGORICAL)])
+                                          sparse_output=not dense), categorical)])
         started = time.monotonic()
-        fitted = Pipeline([("preprocess", preprocess), ("model", model)]).fit(train, labels(train))
-        auc = roc_auc_score(labels(test), fitted.predict_proba(test)[:, 1])
-        results.append(SklearnResult(name, load_seconds, time.monotonic() - started, float(auc),
+        fitted = Pipeline([("preprocess", preprocess), ("model", model)]).fit(train, labels(train, config))
+        if task == "binary":
+            predicted = fitted.predict_proba(test)[:, 1]
+        elif task == "multiclass":  # a column per class of `classes`; 0 for one never seen in training
+            import numpy as np
+
+            seen = list(fitted.classes_)
+            scores = fitted.predict_proba(test)
+            predicted = np.stack([scores[:, seen.index(c)] if c in seen else np.zeros(len(test)) for c in classes],
+                                 axis=1)
+        else:
+            predicted = fitted.predict(test)
+        metrics = task_metrics(task, labels(test, config), predicted, classes if task == "multiclass" else ())
+        results.append(SklearnResult(name, load_seconds, time.monotonic() - started, metrics,
                                      len(train), len(test)))
     return results
 
@@ -268,8 +375,9 @@ def _median_of(results: list[PipelineResult], get) -> float | None:
 
 
 def comparison_table(ours: list[PipelineResult], template: list[PipelineResult],
-                     sklearn: list[SklearnResult]) -> str:
-    """One table: wall time, per-component seconds, start-up/orchestration, memory, AUC."""
+                     sklearn: list[SklearnResult] = ()) -> str:
+    """One table: wall time, per-component seconds, start-up/orchestration, memory, AUC; and
+    the scikit-learn baselines' AUC where given."""
     columns = [("ours", ours), ("TFX taxi template", template)]
     names = [n for n in COMPONENT_ORDER if any(n in r.components for _, rs in columns for r in rs)]
     names += sorted({n for _, rs in columns for r in rs for n in r.components} - set(names))
@@ -291,11 +399,34 @@ def comparison_table(ours: list[PipelineResult], template: list[PipelineResult],
     add("test AUC (Evaluator)", lambda r: r.auc, lambda v: f"{v:.4f}")
     add("rows evaluated", lambda r: r.examples, lambda v: f"{v:.0f}")
     text = measure.table(["", *(c for c, _ in columns)], rows)
-    base = [[s.name, f"{s.fit_seconds:.1f}", f"{s.load_seconds:.1f}", f"{s.auc:.4f}", s.train_rows, s.test_rows]
-            for s in sklearn]
-    text += "\n\n" + measure.table(["scikit-learn on our train/test split", "fit+predict, s",
-                                    "read split, s", "test AUC", "train rows", "test rows"], base)
+    if sklearn:
+        base = [[s.name, f"{s.fit_seconds:.1f}", f"{s.load_seconds:.1f}", f"{s.auc:.4f}", s.train_rows,
+                 s.test_rows] for s in sklearn]
+        text += "\n\n" + measure.table(["scikit-learn on our train/test split", "fit+predict, s",
+                                        "read split, s", "test AUC", "train rows", "test rows"], base)
     return text
+
+
+def _metric(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def task_table(task: str, ours: list[PipelineResult], sklearn: list[SklearnResult]) -> str:
+    """One task: our pipeline (the Evaluator's test metrics and the whole run's wall time,
+    medians over the runs) beside each scikit-learn model (the same metrics on the same test
+    split; its fit and predict time, and the time to read the splits)."""
+    metrics = TASK_METRICS[task]
+    header = [f"{task}: model", *(label for label, _ in metrics), "wall time, s", "read split, s",
+              "train rows", "test rows"]
+    evaluated = _median_of(ours, lambda r: r.examples)
+    rows = [["ours (tfxp run; Evaluator)",
+             *(_metric(_median_of(ours, lambda r, k=key: r.metrics.get(k))) for _, key in metrics),
+             f"{_median_of(ours, lambda r: r.measured.seconds):.1f}", "-",
+             sklearn[0].train_rows if sklearn else "-", "-" if evaluated is None else f"{evaluated:.0f}"]]
+    for s in sklearn:
+        rows.append([s.name, *(_metric(s.metrics.get(key)) for _, key in metrics), f"{s.fit_seconds:.1f}",
+                     f"{s.load_seconds:.1f}", s.train_rows, s.test_rows])
+    return measure.table(header, rows)
 
 
 def scale_table(results: list[tuple[int, float, PipelineResult]]) -> str:

@@ -36,6 +36,7 @@ def main(argv: list[str]) -> None:
 
     def init_with_workers(self, *a, **kw):
         init(self, *a, **kw)
+        # Private: no public option reaches the job service's FnApiRunner (see the docstring).
         self._num_workers = args.sdk_workers
 
     fn_runner.FnApiRunner.__init__ = init_with_workers

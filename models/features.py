@@ -12,13 +12,25 @@ from typing import Any, Mapping
 
 import pydantic
 
-from models.spec import ModelSpec, error_line
+from models.spec import TIMESTAMP_PARTS, FeatureType, ModelSpec, error_line
 
 # The label's classes for multiclass without label.classes: tf.Transform's vocabulary file.
 LABEL_VOCABULARY = "label_classes"
 # A classifier's class names, one a line in output order, in its SavedModel's assets.extra/
 # (which TF Serving ignores): the Evaluator's per-class metrics and clients read them there.
 CLASSES_FILE = "classes.txt"
+# The values of each timestamp part (UTC): hour 0-23, day of week 0 (Monday) to 6 (Sunday),
+# month 0 (January) to 11. One more id, the part's size, means missing: the value is absent,
+# cannot be read, or (hour) is a date without a time.
+TIMESTAMP_PART_SIZES = dict(zip(TIMESTAMP_PARTS, (24, 7, 12)))
+# ISO-8601 as people write it: a date, optionally a time (after T or a space) with optional
+# seconds and fraction, and Z or an offset (+02:00, +0200 or +02). Groups: 1 year, 2 month,
+# 3 day, 4 hour, 5 minute, 6 second, 7 offset sign, 8 offset hours, 9 offset minutes. RE2 in
+# the transform graph; pipeline/preflight.py checks the data with the same pattern in Python.
+ISO_PATTERN = (r"(\d{4})-(\d{2})-(\d{2})"
+               r"(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,]\d+)?)?(?:[Zz]|([+-])(\d{2})(?::?(\d{2}))?)?)?")
+# Epoch seconds written as text (a column that is not all numbers is read as text).
+EPOCH_PATTERN = r"[+-]?\d+(?:\.\d*)?"
 
 
 def from_custom_config(custom_config: Mapping[str, Any]) -> ModelSpec:
@@ -34,6 +46,24 @@ def from_custom_config(custom_config: Mapping[str, Any]) -> ModelSpec:
 def transformed_name(name: str) -> str:
     """The name of a feature after Transform."""
     return f"{name}_xf"
+
+
+def timestamp_part_name(name: str, part: str) -> str:
+    """The model input of one part of timestamp feature `name` (before transformed_name)."""
+    return f"{name}_{part}"
+
+
+def categorical_inputs(spec: ModelSpec) -> dict[str, int]:
+    """{transformed name: number of ids} of the derived categorical inputs: timestamp parts
+    (their values and a missing id) and crosses (their hash buckets)."""
+    inputs: dict[str, int] = {}
+    for name, feature in spec.features.items():
+        if feature.type is FeatureType.TIMESTAMP:
+            for part, size in TIMESTAMP_PART_SIZES.items():
+                inputs[transformed_name(timestamp_part_name(name, part))] = size + 1
+    for cross in spec.crosses:
+        inputs[transformed_name(cross.name)] = cross.hash_buckets
+    return inputs
 
 
 def raw_input_columns(spec: ModelSpec) -> list[str]:

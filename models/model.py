@@ -114,19 +114,24 @@ def _hyperparameters(spec: feature_defs.ModelSpec) -> keras_tuner.HyperParameter
 
 def _build_model(hp: keras_tuner.HyperParameters, spec: feature_defs.ModelSpec,
                  tf_transform_output: tft.TFTransformOutput) -> keras.Model:
-    """A wide-and-deep network over the transformed features, with the task's head."""
-    inputs, wide, deep = {}, [], []
+    """A wide-and-deep network over the transformed features, with the task's head: numbers
+    as they are, categorical ids (vocabularies, buckets, timestamp parts, crosses) one-hot."""
+    inputs, wide, deep, categorical = {}, [], [], {}
     for name, feature in spec.features.items():
         key = feature_defs.transformed_name(name)
         if feature.type is FeatureType.NUMERIC:
             inputs[key] = keras.layers.Input(name=key, shape=(1,), dtype=tf.float32)
             deep.append(inputs[key])
             continue
-        inputs[key] = keras.layers.Input(name=key, shape=(1,), dtype=tf.int64)
+        if feature.type is FeatureType.TIMESTAMP:
+            continue  # its parts are among categorical_inputs below
         if feature.type is FeatureType.BUCKETIZED:
-            num_tokens = feature.num_buckets
+            categorical[key] = feature.num_buckets
         else:
-            num_tokens = tf_transform_output.vocabulary_size_by_name(name) + feature.num_oov_buckets
+            categorical[key] = tf_transform_output.vocabulary_size_by_name(name) + feature.num_oov_buckets
+    categorical.update(feature_defs.categorical_inputs(spec))
+    for key, num_tokens in categorical.items():
+        inputs[key] = keras.layers.Input(name=key, shape=(1,), dtype=tf.int64)
         wide.append(keras.layers.CategoryEncoding(num_tokens=num_tokens, output_mode="one_hot")(
             inputs[key]))
     layers = deep + wide

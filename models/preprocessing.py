@@ -12,11 +12,13 @@ from typing import Any, Mapping
 import tensorflow as tf
 import tensorflow_transform as tft
 
+from models import derived
 from models import features as feature_defs
 from models.spec import VOCABULARY_CAP, FeatureType, Task, Vocabulary
 
 # Missing values of a categorical integer column get a value of their own in the vocabulary.
-_TYPE_DEFAULTS = {FeatureType.NUMERIC: 0, FeatureType.BUCKETIZED: 0, FeatureType.CATEGORICAL: -1}
+_TYPE_DEFAULTS = {FeatureType.NUMERIC: 0, FeatureType.BUCKETIZED: 0, FeatureType.CATEGORICAL: -1,
+                  FeatureType.TIMESTAMP: 0}  # (a timestamp's missing values get missing ids instead)
 
 
 def _fill_value(feature, dtype: tf.DType) -> Any:
@@ -110,21 +112,33 @@ def _vocabulary(value: tf.Tensor, name: str, feature) -> tf.Tensor:
 
 
 def preprocessing_fn(inputs: Mapping[str, Any], custom_config: Mapping[str, Any]) -> dict:
-    """Scales numbers, bucketizes, applies vocabularies and derives the label.
+    """Scales numbers, bucketizes, applies vocabularies, splits timestamps into their parts,
+    hashes crosses and derives the label.
 
     `custom_config` is `PipelineConfig.model_code_config()`; it says which column gets which
     treatment, so a new dataset needs a new config, not new code.
     """
     spec = feature_defs.from_custom_config(custom_config)
     outputs = {}
+    # What a cross combines, by the name the cross uses: a categorical feature's raw value, a
+    # bucketized feature's bucket, a timestamp part's id (NAME.PART).
+    crossable = {}
     for name, feature in spec.features.items():
         value = dense(inputs[name], _fill_value(feature, inputs[name].dtype))
         out = feature_defs.transformed_name(name)
         if feature.type is FeatureType.NUMERIC:
             outputs[out] = tft.scale_to_z_score(as_float(value))
         elif feature.type is FeatureType.BUCKETIZED:
-            outputs[out] = tft.bucketize(as_float(value), feature.num_buckets)
+            outputs[out] = crossable[name] = tft.bucketize(as_float(value), feature.num_buckets)
+        elif feature.type is FeatureType.TIMESTAMP:
+            for part, ids in derived.timestamp_parts(inputs[name], value, feature.format, name).items():
+                outputs[feature_defs.transformed_name(feature_defs.timestamp_part_name(name, part))] = ids
+                crossable[f"{name}.{part}"] = ids
         else:
-            outputs[out] = _vocabulary(_as_string(value), name, feature)
+            crossable[name] = _as_string(value)
+            outputs[out] = _vocabulary(crossable[name], name, feature)
+    for cross in spec.crosses:
+        outputs[feature_defs.transformed_name(cross.name)] = derived.cross(
+            [crossable[part] for part in cross.features], cross.hash_buckets)
     outputs[spec.label.name] = _label(inputs, spec)
     return outputs

@@ -43,6 +43,18 @@ class FeatureType(Choice):
     NUMERIC = "numeric"          # z-score scaled float
     BUCKETIZED = "bucketized"    # quantile buckets of a number, one-hot
     CATEGORICAL = "categorical"  # vocabulary of strings (or integers), one-hot with OOV buckets
+    TIMESTAMP = "timestamp"      # hour of day, day of week and month (UTC), each one-hot
+
+
+class TimestampFormat(Choice):
+    """How a timestamp feature's values are written."""
+
+    EPOCH = "epoch"  # seconds since 1970-01-01 UTC (a number)
+    ISO = "iso"      # ISO-8601 text: 2019-03-01, 2019-03-01T14:05:00, with Z or an offset such as +02:00
+
+
+# What the model sees of a timestamp, each a categorical part; crosses name them NAME.PART.
+TIMESTAMP_PARTS = ("hour", "day_of_week", "month")
 
 
 class Vocabulary(Choice):
@@ -69,6 +81,13 @@ class LabelMissing(Choice):
     DROP = "drop"    # ExampleGen leaves them out
 
 
+class OtherClasses(Choice):
+    """multiclass with label.classes: rows of a class not among them."""
+
+    ERROR = "error"  # stops the run before any component (pipeline/preflight.py)
+    DROP = "drop"    # ExampleGen leaves them out
+
+
 class RegressionLoss(Choice):
     MSE = "mse"
     HUBER = "huber"  # delta: one standard deviation of the (z-scored) target
@@ -78,12 +97,14 @@ class RegressionLoss(Choice):
 
 
 class Invalid(ValueError):
-    """A rule of a section is broken. `field` (dotted, below the section) is where, if not the
-    section itself; `error_line` puts it into the key path."""
+    """A rule of a section is broken. `field` (dotted, or a tuple of keys and list indexes, below
+    the section) is where, if not the section itself; `error_line` puts it into the key path.
+    `shown` (optional) is what the key holds, shown after the key path: crosses[0] (a x b)."""
 
-    def __init__(self, field: str | None, message: str):
+    def __init__(self, field: str | tuple | None, message: str, shown: str | None = None):
         super().__init__(message)
         self.field = field
+        self.shown = shown
 
 
 class Section(pydantic.BaseModel):
@@ -131,6 +152,7 @@ class FeatureSpec(Section):
     top_k: int | None = Field(default=None, ge=1)  # categorical: keep the k most frequent values
     num_oov_buckets: int = Field(default=1, ge=0)  # categorical: buckets for values outside the vocabulary
     vocabulary: Vocabulary = Vocabulary.APPROXIMATE  # categorical
+    format: TimestampFormat | None = None        # timestamp; None: epoch
 
     @field_validator("default", mode="before")
     @classmethod
@@ -148,6 +170,11 @@ class FeatureSpec(Section):
         if self.vocabulary is Vocabulary.APPROXIMATE and (self.top_k or 0) > VOCABULARY_CAP:
             raise Invalid("top_k", f"{self.top_k} is above {VOCABULARY_CAP}, the limit of an approximate "
                                    "vocabulary; set vocabulary: exact")
+        if self.type is not FeatureType.TIMESTAMP and self.format is not None:
+            raise Invalid("format", f"is an option of type timestamp, not {self.type}; remove it")
+        if self.type is FeatureType.TIMESTAMP and self.default is not None:
+            raise Invalid("default", "a timestamp takes no default (a missing one gets a 'missing' category "
+                                     "of its own in each part); remove it")
         return self
 
 
@@ -173,6 +200,42 @@ def _named_features(value: Any) -> Any:
 Features = Annotated[dict[str, FeatureSpec], BeforeValidator(_named_features)]
 
 
+def _features_text(features: Any) -> str:
+    return " x ".join(str(f) for f in features) if isinstance(features, (list, tuple)) and features \
+        else "no features"
+
+
+class CrossSpec(Section):
+    """A feature cross: each row's combination of the values of two or more categorical or
+    bucketized features (or timestamp parts, NAME.PART), hashed into `hash_buckets` ids that
+    the model one-hot encodes like a categorical feature's. `crosses:` lists them as mappings
+    or as "A x B" text."""
+
+    features: tuple[str, ...]
+    hash_buckets: int = Field(default=100, ge=2)
+    name: str = ""  # not given: the parts joined by _x_ (dots as _)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand_and_name(cls, raw: Any) -> Any:
+        if isinstance(raw, str):
+            raw = {"features": [part.strip() for part in raw.split(" x ")]}
+        if isinstance(raw, Mapping) and not raw.get("name") and isinstance(raw.get("features"), (list, tuple)):
+            raw = {**raw, "name": "_x_".join(str(part).replace(".", "_") for part in raw["features"])}
+        return raw
+
+    @model_validator(mode="after")
+    def _distinct_parts(self) -> CrossSpec:
+        shown = _features_text(self.features)
+        if len(self.features) < 2:
+            raise Invalid(None, "a cross needs at least two features; list two or more, "
+                                "e.g. features: [payment_type, company]", shown)
+        for part in self.features:
+            if self.features.count(part) > 1:
+                raise Invalid(None, f"'{part}' is listed twice; list each feature once", shown)
+        return self
+
+
 class LabelSpec(Section):
     """The label and the task it defines.
 
@@ -181,8 +244,10 @@ class LabelSpec(Section):
     is 1 where `column > fraction * greater_than_fraction_of` (the taxi "big tipper" task).
     multiclass: the column's values (strings or integers) are the classes: `classes` lists
     them in the order the model answers them; without it, tf.Transform's vocabulary of the
-    train split does (most frequent first). Rows whose class is not among them are left out
-    of training and count as errors in the evaluation.
+    train split does (most frequent first). A row whose class is not in `classes` stops the
+    run before any component (pipeline/preflight.py), or with `other_classes: drop` is left
+    out by ExampleGen; without `classes`, rows of classes absent from the train split are left
+    out of training and count as errors in the evaluation.
     regression: the column is a number; with `log_transform` the model learns log(1 + y)
     and answers y, so the target must not be below 0.
     """
@@ -196,6 +261,7 @@ class LabelSpec(Section):
     classes: Texts = ()                        # multiclass: the expected classes, in order
     log_transform: bool = False                # regression: train on log(1 + y)
     missing: LabelMissing = LabelMissing.ERROR
+    other_classes: OtherClasses = OtherClasses.ERROR  # multiclass with classes
 
     @field_validator("classes")
     @classmethod
@@ -219,6 +285,8 @@ class LabelSpec(Section):
             raise Invalid("log_transform", f"is an option of label.task regression, not {task}; remove it")
         if task is Task.MULTICLASS and len(self.classes) == 1:
             raise Invalid("classes", "needs at least 2 classes (or leave it out: the data's classes)")
+        if self.other_classes is not OtherClasses.ERROR and not self.classes:
+            raise Invalid("other_classes", "applies to label.classes (multiclass); list the classes or remove it")
         return self
 
 
@@ -258,16 +326,52 @@ class TrainerConfig(Section):
         return run_fn
 
 
-def check_model(label: LabelSpec, features: Mapping[str, FeatureSpec], trainer: TrainerConfig) -> None:
-    """The rules between the label, the features and the trainer (paths from the top level)."""
+def check_model(label: LabelSpec, features: Mapping[str, FeatureSpec], trainer: TrainerConfig,
+                crosses: tuple[CrossSpec, ...] = ()) -> None:
+    """The rules between the label, the features, the crosses and the trainer (paths from the top
+    level)."""
     if label.column in features:
         raise Invalid("label.column", f"'{label.column}' is also listed under features; remove it from features")
     if label.name in features:
         raise Invalid("label.name", f"'{label.name}' clashes with a feature name; choose another")
+    _check_crosses(label, features, crosses)
     if label.task is not Task.REGRESSION and trainer.loss is not None:
         raise Invalid("trainer.loss", f"is an option of label.task regression "
                                       f"({', '.join(m.value for m in RegressionLoss)}); "
                                       f"{label.task} trains with cross-entropy: remove it")
+
+
+def _check_crosses(label: LabelSpec, features: Mapping[str, FeatureSpec], crosses: tuple[CrossSpec, ...]) -> None:
+    """Each cross names categorical, bucketized or timestamp-part features, under a name of its own."""
+    # A timestamp's parts are model inputs named NAME_PART (models/features.py timestamp_part_name).
+    parts = {f"{name}_{part}": f"{name}.{part}" for name, spec in features.items()
+             if spec.type is FeatureType.TIMESTAMP for part in TIMESTAMP_PARTS}
+    for clash in sorted(parts.keys() & {*features, label.name}):
+        raise Invalid("label.name" if clash == label.name else f"features.{clash}",
+                      f"'{clash}' names both a feature (or the label) and the model input of timestamp "
+                      f"part {parts[clash]}; rename the feature or the label")
+    taken = {*features, label.name, *parts}
+    for i, cross in enumerate(crosses):
+        where, shown = ("crosses", i), _features_text(cross.features)
+        for part in cross.features:
+            name, dot, sub = part.partition(".")
+            spec = features.get(name)
+            if spec is None:
+                close = difflib.get_close_matches(name, features, n=1)
+                hint = f"did you mean '{close[0]}'?" if close else f"features are: {', '.join(sorted(features))}"
+                raise Invalid(where, f"'{name}' is not a feature; {hint}", shown)
+            if spec.type is FeatureType.TIMESTAMP and sub not in TIMESTAMP_PARTS:
+                raise Invalid(where, f"'{part}' is a timestamp; cross one of its parts: "
+                                     f"{', '.join(f'{name}.{p}' for p in TIMESTAMP_PARTS)}", shown)
+            if spec.type is not FeatureType.TIMESTAMP and dot:
+                raise Invalid(where, f"'{part}': only timestamp features have parts; write '{name}'", shown)
+            if spec.type is FeatureType.NUMERIC:
+                raise Invalid(where, f"'{name}' is a numeric feature, which has too many values to cross; "
+                                     "make it type: bucketized, or cross another feature", shown)
+        if cross.name in taken:
+            raise Invalid(where, f"the name '{cross.name}' is already taken by a feature, the label or another "
+                                 "cross; give the cross a name of its own (name: ...)", shown)
+        taken.add(cross.name)
 
 
 class ModelSpec(Section):
@@ -276,12 +380,13 @@ class ModelSpec(Section):
 
     label: LabelSpec
     features: Features = Field(default_factory=dict)
+    crosses: tuple[CrossSpec, ...] = ()
     trainer: TrainerConfig = Field(default_factory=TrainerConfig)
     tuner: TunerConfig = Field(default_factory=TunerConfig)
 
     @model_validator(mode="after")
     def _consistent(self) -> ModelSpec:
-        check_model(self.label, self.features, self.trainer)
+        check_model(self.label, self.features, self.trainer, self.crosses)
         return self
 
 
@@ -361,8 +466,10 @@ def error_line(err: pydantic.ValidationError, model: type[pydantic.BaseModel], t
     loc, annotation = walk(model, tuple(problem["loc"]))
     error = (problem.get("ctx") or {}).get("error")
     if isinstance(error, Invalid) and error.field:
-        loc = (*loc, *error.field.split("."))
+        loc = (*loc, *(error.field if isinstance(error.field, tuple) else error.field.split(".")))
     where = key_path(loc)
+    if isinstance(error, Invalid) and error.shown:
+        where = f"{where} ({error.shown})"
     if kind == "extra_forbidden":
         parent, parent_type = walk(model, tuple(problem["loc"])[:-1])
         valid = sorted(fields_of(parent_type)) if _is_model(parent_type) else []

@@ -9,6 +9,14 @@ the same workers, but started once per process: each is a Beam external worker p
 (`BeamFnExternalWorkerPoolServicer`, in-process harnesses) in a process of its own, and
 each pipeline's `direct_num_workers` workers are spread over them.
 
+Why a subclass with private names, not Beam's public route (read in Beam 2.77's source):
+DirectRunner hands FnApiRunner its running mode's environment and never reads
+`--environment_type`; PortableRunner reads EXTERNAL, but Beam's local job service runs every
+job with one SDK worker and nothing public sets the count; and `worker_pool_main`'s entry point
+starts a fresh `python` per harness, so imports are paid again per pipeline. A pool behind
+EXTERNAL built from public names only was tried on the `beampool` branch; it is not measured
+yet, so this subclass stays until a side-by-side benchmark says otherwise.
+
 Selected by `beam.reuse_workers: true` with `beam.direct_running_mode: multi_processing`
 (`--runner=pipeline.beam_workers.WarmWorkersRunner`). The workers end with the process
 that started them: they exit when their stdin closes.
@@ -119,6 +127,8 @@ class _PooledWorkerHandler(worker_handlers.ExternalWorkerHandler):
     """Asks one of the pool's processes for a harness, and tells it when the pipeline is done."""
 
     def start_worker(self) -> None:
+        # Private: ExternalWorkerHandler keeps the environment's payload only as
+        # `_external_payload`; Beam has no accessor for a handler's environment.
         addresses = self._external_payload.params["addresses"].split(",")
         self._address = addresses[next(_TURN) % len(addresses)]
         self._channel = GRPCChannelFactory.insecure_channel(self._address)
@@ -153,6 +163,9 @@ class WarmWorkersRunner(fn_runner.FnApiRunner):
         from apache_beam.runners.portability.portable_runner import JobServiceHandle
 
         encoded = JobServiceHandle.encode_pipeline_options(options.get_all_options())
+        # Private: FnApiRunner takes provision info only in its constructor (DirectRunner builds
+        # a new FnApiRunner per pipeline with it), but `--runner=` builds this runner without
+        # arguments before the pipeline's options are known.
         self._provision_info = fn_runner.ExtendedProvisionInfo(
             beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded))
         size = direct.direct_num_workers or multiprocessing.cpu_count()

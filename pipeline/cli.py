@@ -9,54 +9,62 @@ import os
 import sys
 from typing import NoReturn
 
-from pipeline.config import ConfigError, load_config
+from pipeline.config import ConfigError, PipelineConfig, load_config
 from serving import launch
 
 EXIT_BAD_INPUT = 2
 EXIT_FAILED = 1
 
 
-def _config_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", "-c", help="pipeline config YAML (default: the bundled taxi config)")
-    parser.add_argument("--set", "-s", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+def _shared_options() -> tuple[argparse.ArgumentParser, ...]:
+    """Parent parsers of the options several commands take: the config, and a run's options."""
+    config = argparse.ArgumentParser(add_help=False)
+    config.add_argument("--config", "-c", help="pipeline config YAML (default: the bundled taxi config)")
+    config.add_argument("--set", "-s", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config value, e.g. --set trainer.train_steps=200 (repeatable)")
+
+    def run_options(prefix: str) -> argparse.ArgumentParser:
+        run = argparse.ArgumentParser(add_help=False)
+        run.add_argument("--verbose", "-v", action="store_true", help=f"{prefix}also print TFX's own logs")
+        run.add_argument("--wait-lock", action="store_true",
+                         help=f"{prefix}if another run uses the output directory, wait for it"
+                              + ("" if prefix else " instead of stopping"))
+        return run
+
+    return config, run_options(""), run_options("with --retrain: ")
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tfxp", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="run the whole pipeline locally (Beam DirectRunner, SQLite ML Metadata)")
-    _config_args(run)
-    run.add_argument("--verbose", "-v", action="store_true", help="also print TFX's own logs")
-    run.add_argument("--wait-lock", action="store_true",
-                     help="if another run uses the output directory, wait for it instead of stopping")
-    add_span = sub.add_parser("add-span", help="add a CSV drop as the next span under data.path, then run")
-    _config_args(add_span)
+    config, run_options, retrain_options = _shared_options()
+
+    def command(name: str, handler, help: str, *parents: argparse.ArgumentParser, takes_config: bool = True):
+        """A subcommand; its handler gets the parsed arguments and the loaded config (None
+        for a command that takes none)."""
+        cmd = sub.add_parser(name, help=help, parents=[config, *parents] if takes_config else list(parents))
+        cmd.set_defaults(handler=handler, takes_config=takes_config)
+        return cmd
+
+    command("run", _run, "run the whole pipeline locally (Beam DirectRunner, SQLite ML Metadata)", run_options)
+    add_span = command("add-span", _add_span, "add a CSV drop as the next span under data.path, then run",
+                       run_options)
     add_span.add_argument("file", help="the CSV file of the new drop")
     add_span.add_argument("--no-run", action="store_true", help="only add the span")
-    add_span.add_argument("--verbose", "-v", action="store_true", help="also print TFX's own logs")
-    add_span.add_argument("--wait-lock", action="store_true",
-                          help="if another run uses the output directory, wait for it instead of stopping")
-    export = sub.add_parser("export-schema", help="write the latest inferred schema to a file, to curate "
-                                                  "and import with schema.path")
-    _config_args(export)
+    export = command("export-schema", _export_schema, "write the latest inferred schema to a file, to curate "
+                                                      "and import with schema.path")
     export.add_argument("--output", "-o", default="schema/schema.pbtxt",
                         help="where to write it (default schema/schema.pbtxt)")
-    lineage = sub.add_parser("lineage", help="what produced a pushed model: data spans, schema, hyperparameters")
-    _config_args(lineage)
+    lineage = command("lineage", _lineage, "what produced a pushed model: data spans, schema, hyperparameters")
     lineage.add_argument("version", nargs="?", type=int, help="a served version (default: the newest)")
-    rollback = sub.add_parser("rollback", help="serve an earlier pushed version again (pushed anew as the newest)")
-    _config_args(rollback)
+    rollback = command("rollback", _rollback, "serve an earlier pushed version again (pushed anew as the newest)")
     rollback.add_argument("version", type=int, help="the served version to go back to")
-    runs = sub.add_parser("runs", help="show the last runs recorded in ML Metadata")
-    _config_args(runs)
+    runs = command("runs", _runs, "show the last runs recorded in ML Metadata")
     runs.add_argument("--last", type=int, default=3, help="how many runs to show (default 3)")
-    doctor = sub.add_parser("doctor", help="report what killed runs left behind (partial pushes, artifacts of "
-                                           "interrupted executions); --fix removes it")
-    _config_args(doctor)
+    doctor = command("doctor", _doctor, "report what killed runs left behind (partial pushes, artifacts of "
+                                        "interrupted executions); --fix removes it")
     doctor.add_argument("--fix", action="store_true", help="remove the leftovers (refused while a run is going)")
-    compile_ = sub.add_parser("compile", help="compile for Kubeflow Pipelines 2.x (.yaml) or Vertex AI (.json)")
-    _config_args(compile_)
+    compile_ = command("compile", _compile, "compile for Kubeflow Pipelines 2.x (.yaml) or Vertex AI (.json)")
     compile_.add_argument("--output", "-o",
                           help="pipeline.yaml (KFP PipelineSpec + Kubernetes platform spec) or "
                                "job.json (Vertex AI PipelineJob); default build/pipeline.yaml "
@@ -66,8 +74,7 @@ def _parser() -> argparse.ArgumentParser:
     compile_.add_argument("--allow-local-image", action="store_true", help=local_image_help)
     compile_.add_argument("--monitor", action="store_true",
                           help="compile the one-step pipeline that runs tfxp monitor (for a recurring run)")
-    sub_ = sub.add_parser("submit", help="compile, upload to a KFP endpoint and start a run")
-    _config_args(sub_)
+    sub_ = command("submit", _submit, "compile, upload to a KFP endpoint and start a run")
     sub_.add_argument("--package", help="submit this compiled pipeline instead of compiling the config")
     sub_.add_argument("--allow-local-image", action="store_true", help=local_image_help)
     sub_.add_argument("--endpoint", help="KFP API URL (default: kubeflow.endpoint or KFP_ENDPOINT)")
@@ -81,9 +88,8 @@ def _parser() -> argparse.ArgumentParser:
     sub_.add_argument("--schedule", metavar="CRON", help="also create a recurring run, e.g. '0 0 3 * * *'")
     sub_.add_argument("--wait", action="store_true", help="wait for the run to finish and report its state")
     sub_.add_argument("--timeout", type=int, default=3600, help="seconds to wait with --wait (default 3600)")
-    serve = sub.add_parser("serve", help="serve the pushed model: tensorflow_model_server or the official "
-                                         "image if available, else the TF Serving stand-in")
-    _config_args(serve)
+    serve = command("serve", _serve, "serve the pushed model: tensorflow_model_server or the official "
+                                     "image if available, else the TF Serving stand-in")
     serve.add_argument("--model-base-path",
                        help="TF Serving model directory (default: the local run's serving directory)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
@@ -101,8 +107,9 @@ def _parser() -> argparse.ArgumentParser:
                             "docker/podman if present locally, else the stand-in")
     serve.add_argument("--image", default=launch.OFFICIAL_IMAGE,
                        help=f"TF Serving image for the container engine (default {launch.OFFICIAL_IMAGE})")
-    proxy = sub.add_parser("log-proxy", help="a REST proxy in front of TF Serving that logs sampled predictions "
-                                             "(request, response, request id) as PredictionLog records")
+    proxy = command("log-proxy", _log_proxy, "a REST proxy in front of TF Serving that logs sampled predictions "
+                                             "(request, response, request id) as PredictionLog records",
+                    takes_config=False)
     proxy.add_argument("--upstream", default="http://127.0.0.1:8501", help="TF Serving's REST address")
     proxy.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     proxy.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080; 0 picks a free one)")
@@ -110,8 +117,7 @@ def _parser() -> argparse.ArgumentParser:
                        help="where the request log goes (drift.serving_requests reads it)")
     proxy.add_argument("--sampling-rate", type=float, default=1.0,
                        help="the share of successful predictions logged, in [0, 1] (default 1)")
-    predict = sub.add_parser("predict", help="send rows (CSV or JSON lines) to TF Serving and print predictions")
-    _config_args(predict)
+    predict = command("predict", _predict, "send rows (CSV or JSON lines) to TF Serving and print predictions")
     predict.add_argument("rows", nargs="?", help="a CSV file with a header, or a .jsonl file")
     predict.add_argument("--url", default="http://127.0.0.1:8501", help="REST endpoint (default http://127.0.0.1:8501)")
     predict.add_argument("--grpc", metavar="HOST:PORT", help="use gRPC at HOST:PORT instead of REST")
@@ -122,41 +128,38 @@ def _parser() -> argparse.ArgumentParser:
                          help="use TF Serving's Regress API (REST :regress) of a regression model: a value per row")
     predict.add_argument("--status", action="store_true", help="print the model's version status instead")
     predict.add_argument("--metadata", action="store_true", help="print the model's signatures instead")
-    feedback = sub.add_parser("feedback", help="join ground truth (CSV: request id, label) to the logged "
-                                               "requests, for tfxp monitor and the next span")
-    _config_args(feedback)
+    feedback = command("feedback", _feedback, "join ground truth (CSV: request id, label) to the logged "
+                                              "requests, for tfxp monitor and the next span")
     feedback.add_argument("file", nargs="?", help="CSV with the id column (monitor.id_column) and the label column")
     feedback.add_argument("--export-requests", metavar="CSV",
                           help="instead: write the logged requests (id, time, features) to CSV, to label")
-    mon = sub.add_parser("monitor", help="live metrics (TFMA), drift and skew (TFDV) and health of the served "
-                                         "version over a window; exit 1 when a threshold is crossed, "
-                                         "3 when the window had no traffic")
-    _config_args(mon)
+    mon = command("monitor", _monitor, "live metrics (TFMA), drift and skew (TFDV) and health of the served "
+                                       "version over a window; exit 1 when a threshold is crossed, "
+                                       "3 when the window had no traffic", retrain_options)
     mon.add_argument("--window", help="how far back from now, e.g. 30m, 24h, 7d (default: monitor.window)")
     mon.add_argument("--retrain", action="store_true",
                      help="when a threshold is crossed: the window's labelled traffic becomes the next span "
                           "and the pipeline runs on it (its gates decide whether it is pushed)")
     mon.add_argument("--drop", metavar="CSV", help="with --retrain: a new drop whose rows join that span")
-    mon.add_argument("--verbose", "-v", action="store_true", help="with --retrain: also print TFX's own logs")
-    mon.add_argument("--wait-lock", action="store_true",
-                     help="with --retrain: if another run uses the output directory, wait for it")
-    rep = sub.add_parser("report", help="write a static HTML page for a run: statistics, anomalies, drift, "
-                                        "metrics and plots, baseline, served versions, live metrics")
-    _config_args(rep)
+    rep = command("report", _report, "write a static HTML page for a run: statistics, anomalies, drift, "
+                                     "metrics and plots, baseline, served versions, live metrics")
     rep.add_argument("run", nargs="?", help="the run id, as tfxp runs shows it (default: the newest run)")
     rep.add_argument("--facets", action="store_true",
                      help="also embed TFDV's Facets view, which loads its code from the network")
-    show = sub.add_parser("config", help="print the resolved configuration")
-    _config_args(show)
+    command("config", _show_config, "print the resolved configuration")
     return parser
 
 
-def _run(args) -> int:
+# Each handler gets the parsed arguments and the config, loaded and validated once in `main`,
+# and calls the packages: pipeline/ (runs, compiling, submitting), ops/ and serving/.
+
+def _run(args, config: PipelineConfig) -> int:
+    from ops import doctor
     from pipeline import local_runner, run_lock
 
-    config = load_config(args.config, args.overrides)
     try:
-        log_path = local_runner.run(config, verbose=args.verbose, wait_lock=args.wait_lock)
+        log_path = local_runner.run(config, verbose=args.verbose, wait_lock=args.wait_lock,
+                                    notes=doctor.leftover_notes)
     except local_runner.PipelineFailed as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_FAILED
@@ -164,55 +167,50 @@ def _run(args) -> int:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
     print(f"\nPipeline finished; TFX log: {log_path}\n")
-    from pipeline import metadata  # imports TensorFlow: only after the run, not before its log
+    from ops.runs import format_run, runs  # reading the evaluation imports TensorFlow: after the run
 
-    latest = metadata.runs(config.metadata_path, config.pipeline_name, limit=1)
+    latest = runs(config.metadata_path, config.pipeline_name, limit=1)
     if latest:
-        print(metadata.format_run(latest[0]))
+        print(format_run(latest[0]))
     print(f"\nServing directory (TF Serving model base path): {config.serving_dir}")
     return 0
 
 
-def _add_span(args) -> int:
+def _add_span(args, config: PipelineConfig) -> int:
     from pipeline import preflight
     from pipeline.spans import add_span
 
-    config = load_config(args.config, args.overrides)
     if config.data.format.value != "csv":
         raise ConfigError("add-span adds CSV drops; data.format is " + config.data.format.value)
     columns = preflight.csv_header(args.file)
     preflight.check_columns(config, columns, args.file)
     span, path = add_span(config, args.file)
     print(f"added span {span}: {path}")
-    return 0 if args.no_run else _run(args)
+    return 0 if args.no_run else _run(args, config)
 
 
-def _export_schema(args) -> int:
-    from pipeline.schema import export_schema
+def _export_schema(args, config: PipelineConfig) -> int:
+    from ops.export_schema import export_schema
 
-    config = load_config(args.config, args.overrides)
     written = export_schema(config, os.path.abspath(args.output))
     print(f"wrote {written}\nEdit it (domains, presence, value ranges), commit it, and run with "
           f"--set schema.path={args.output} (or set schema.path in the config).")
     return 0
 
 
-def _lineage(args) -> int:
-    from pipeline.lineage import format_lineage, lineage
+def _lineage(args, config: PipelineConfig) -> int:
+    from ops.lineage import format_lineage, lineage
 
-    config = load_config(args.config, args.overrides)
     print(format_lineage(lineage(config.metadata_path, config.pipeline_name, config.serving_dir, args.version)))
     return 0
 
 
-def _rollback(args) -> int:
+def _rollback(args, config: PipelineConfig) -> int:
+    from ops.rollback import roll_back
     from pipeline import run_lock
-    from pipeline.lineage import rollback
 
-    config = load_config(args.config, args.overrides)
     try:
-        with run_lock.hold(config.output_dir, command="rollback"):  # `doctor --fix` must not take its staging
-            new_version = rollback(config.serving_dir, args.version)
+        new_version = roll_back(config, args.version)
     except run_lock.LockHeld as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -221,10 +219,9 @@ def _rollback(args) -> int:
     return 0
 
 
-def _doctor(args) -> int:
-    from pipeline import doctor
+def _doctor(args, config: PipelineConfig) -> int:
+    from ops import doctor
 
-    config = load_config(args.config, args.overrides)
     try:
         report = doctor.fix(config) if args.fix else doctor.check(config)
     except doctor.RunInProgress as err:
@@ -234,25 +231,24 @@ def _doctor(args) -> int:
     return EXIT_FAILED if report.findings and not report.fixed else 0
 
 
-def _runs(args) -> int:
-    from pipeline import metadata, run_lock
+def _runs(args, config: PipelineConfig) -> int:
+    from ops.runs import format_run, runs
+    from pipeline import run_lock
 
-    config = load_config(args.config, args.overrides)
     live = run_lock.holder_of(config.output_dir) is not None  # else a RUNNING execution's run is gone
-    found = metadata.runs(config.metadata_path, config.pipeline_name, limit=args.last, live_run=live)
+    found = runs(config.metadata_path, config.pipeline_name, limit=args.last, live_run=live)
     if not found:
         print(f"no runs of '{config.pipeline_name}' recorded in {config.metadata_path}")
     for run in found:
-        print(metadata.format_run(run))
+        print(format_run(run))
     return 0
 
 
-def _compile(args) -> int:
+def _compile(args, config: PipelineConfig) -> int:
     from pipeline import kubeflow_runner
 
-    config = load_config(args.config, args.overrides)
     if args.monitor:
-        from pipeline.monitoring.kubeflow import compile_monitor
+        from ops.monitoring.kubeflow import compile_monitor
 
         output = args.output or "build/monitor.yaml"
         if not output.endswith((".yaml", ".yml")):
@@ -260,19 +256,18 @@ def _compile(args) -> int:
         path = compile_monitor(config, output, allow_local_image=args.allow_local_image)
         print(f"compiled '{config.pipeline_name}-monitor' for image {config.kubeflow.image}: {os.path.abspath(path)}")
         return 0
-    args.output = args.output or "build/pipeline.yaml"
-    if not args.output.endswith((".yaml", ".yml", ".json")):
-        raise ConfigError(f"--output {args.output}: use a .yaml file (Kubeflow Pipelines) "
+    output = args.output or "build/pipeline.yaml"
+    if not output.endswith((".yaml", ".yml", ".json")):
+        raise ConfigError(f"--output {output}: use a .yaml file (Kubeflow Pipelines) "
                           "or a .json file (Vertex AI PipelineJob)")
-    path = kubeflow_runner.compile_pipeline(config, args.output, allow_local_image=args.allow_local_image)
+    path = kubeflow_runner.compile_pipeline(config, output, allow_local_image=args.allow_local_image)
     print(f"compiled '{config.pipeline_name}' for image {config.kubeflow.image}: {os.path.abspath(path)}")
     return 0
 
 
-def _submit(args) -> int:
+def _submit(args, config: PipelineConfig) -> int:
     from pipeline import kubeflow_runner, submit
 
-    config = load_config(args.config, args.overrides)
     if args.schedule:  # bad input, found before anything is compiled or sent
         try:
             submit.check_schedule(args.schedule)
@@ -280,18 +275,7 @@ def _submit(args) -> int:
             raise ConfigError(str(err)) from None
     package = args.package or kubeflow_runner.compile_pipeline(config, "build/pipeline.yaml",
                                                                allow_local_image=args.allow_local_image)
-    # Another pipeline (tfxp compile --monitor) gets only the parameters it declares.
-    other = submit.other_pipeline(package)
-    parameters = kubeflow_runner.parameter_defaults(config)
-    names, pipeline_name = kubeflow_runner.PARAMETERS, config.pipeline_name
-    if other is not None:
-        pipeline_name, declared = other
-        parameters, names = {k: v for k, v in parameters.items() if k in declared}, tuple(sorted(declared))
-    for text in args.param:
-        name, sep, value = text.partition("=")
-        if not sep or name not in names:
-            raise ConfigError(f"--param {text}: expected NAME=VALUE with NAME one of {', '.join(names)}")
-        parameters[name] = value
+    pipeline_name, parameters = submit.run_parameters(config, package, args.param)
     kf = config.kubeflow
     try:
         result = submit.submit(
@@ -313,8 +297,7 @@ def _submit(args) -> int:
     return 0
 
 
-def _serve(args) -> int:
-    config = load_config(args.config, args.overrides)
+def _serve(args, config: PipelineConfig) -> int:
     base_path = os.path.abspath(args.model_base_path or config.serving_dir)
     if not os.path.isdir(base_path):
         raise ConfigError(f"model directory {base_path} does not exist; run the pipeline first "
@@ -347,7 +330,7 @@ def _serve(args) -> int:
     return 0
 
 
-def _log_proxy(args) -> int:
+def _log_proxy(args, _config: None) -> int:
     from serving.logging_proxy import ProxyError, serve_forever
 
     try:
@@ -357,10 +340,9 @@ def _log_proxy(args) -> int:
     return 0
 
 
-def _predict(args) -> int:
+def _predict(args, config: PipelineConfig) -> int:
     from serving.client import ClientError, GrpcClient, RestClient, read_rows
 
-    config = load_config(args.config, args.overrides)
     try:
         if args.grpc:
             client = GrpcClient(args.grpc, config.model_name, args.version)
@@ -389,10 +371,9 @@ def _predict(args) -> int:
     return 0
 
 
-def _feedback(args) -> int:
-    from pipeline.monitoring import feedback
+def _feedback(args, config: PipelineConfig) -> int:
+    from ops.monitoring import feedback
 
-    config = load_config(args.config, args.overrides)
     if args.export_requests:
         count = feedback.export_requests(config, args.export_requests)
         print(f"wrote {count} logged requests to {args.export_requests}")
@@ -410,76 +391,45 @@ def _feedback(args) -> int:
     return 0
 
 
-def _monitor(args) -> int:
-    import time
+def _monitor(args, config: PipelineConfig) -> int:
+    from ops.monitoring import monitor
 
-    from pipeline.config import window_seconds
-    from pipeline.local_runner import _terminal_output  # TensorFlow's and Beam's output to a log
-
-    config = load_config(args.config, args.overrides)
-    if args.window:
-        window_seconds(args.window, "--window")
     if args.drop and not args.retrain:
         raise ConfigError("--drop adds rows to the span that --retrain makes; give --retrain too")
     if args.retrain and not config.data.span_pattern:
         raise ConfigError("--retrain adds the labelled traffic as the next span: set data.span_pattern "
                           "(for example --set 'data.span_pattern=span-{SPAN}/*.csv')")
-    log_path = os.path.join(config.output_dir, "logs", f"monitor-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log")
-    os.makedirs(os.path.dirname(log_path), exist_ok=True)
-    with _terminal_output(log_path, args.verbose):
-        from pipeline.monitoring import monitor
-
-        result = monitor.monitor(config, args.window)
+    result, log_path = monitor.monitor_logged(config, args.window, args.verbose)
     print(monitor.format_result(result))
     print(f"TensorFlow's, TFMA's and Beam's log: {log_path}")
     if result.exit_code != monitor.EXIT_CROSSED or not args.retrain:
         return result.exit_code
-    return _retrain(args, config, result)
-
-
-def _retrain(args, config, result) -> int:
-    import time
-
-    from pipeline import preflight
-    from pipeline.monitoring import feedback, monitor
-    from pipeline.spans import add_span
-
-    rows = feedback.joined_rows(config, *result.window)
-    if not rows and not args.drop:
+    added = monitor.add_traffic_span(config, result, args.drop)
+    if added is None:
         print("not retraining: the window holds no labelled traffic (tfxp feedback FILE) and no --drop")
         return result.exit_code
-    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(result.window[1]))
-    staged = os.path.join(config.output_dir, "monitor", stamp, f"traffic-{stamp}.csv")
-    count = monitor.traffic_span(config, rows, args.drop, staged)
-    preflight.check_columns(config, preflight.csv_header(staged), staged)
-    span, path = add_span(config, staged)
-    print(f"\nretraining: {count} rows ({len(rows)} labelled requests"
-          f"{', and ' + args.drop if args.drop else ''}) added as span {span}: {path}")
-    return _run(args)
+    print(f"\nretraining: {added.rows} rows ({added.labelled} labelled requests"
+          f"{', and ' + args.drop if args.drop else ''}) added as span {added.span}: {added.path}")
+    return _run(args, config)
 
 
-def _report(args) -> int:
-    from pipeline.monitoring import report
+def _report(args, config: PipelineConfig) -> int:
+    from ops.monitoring import report
 
-    config = load_config(args.config, args.overrides)
     print(f"wrote {report.write(config, args.run, args.facets)}")
     return 0
 
 
-def _show_config(args) -> int:
-    config = load_config(args.config, args.overrides)
+def _show_config(args, config: PipelineConfig) -> int:
     print(json.dumps(config.as_dict(), indent=2))
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handlers = {"run": _run, "add-span": _add_span, "export-schema": _export_schema, "lineage": _lineage,
-                "rollback": _rollback, "runs": _runs, "doctor": _doctor, "compile": _compile, "submit": _submit,
-                "serve": _serve, "log-proxy": _log_proxy, "predict": _predict, "feedback": _feedback,
-                "monitor": _monitor, "report": _report, "config": _show_config}
     try:
-        return handlers[args.command](args)
+        config = load_config(args.config, args.overrides) if args.takes_config else None
+        return args.handler(args, config)
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT

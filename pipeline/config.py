@@ -21,6 +21,7 @@ from pydantic import AfterValidator, Field, ValidationInfo, field_validator, mod
 
 from models.spec import (
     Choice,
+    CrossSpec,
     Features,
     FeatureSpec,
     Fraction,
@@ -230,7 +231,7 @@ class MonitorConfig(Section):
 
     Feedback rows are joined to logged requests (`requests`, the directory `tfxp serve
     --log-requests` writes) by `id_column`: a logged feature of that name, or else the
-    request's id (see pipeline/monitoring/feedback.py). `key_column` joins on another logged
+    request's id (see ops/monitoring/feedback.py). `key_column` joins on another logged
     feature instead. Unset thresholds fall back to the Evaluator's and the drift check's.
     """
 
@@ -385,6 +386,7 @@ class PipelineConfig(Section):
     label: LabelSpec
     features: Annotated[Features, AfterValidator(_features_given)] = Field(default_factory=dict,
                                                                           validate_default=True)
+    crosses: tuple[CrossSpec, ...] = ()
     # Pipeline root, metadata and serving directory live below it; relative to the current directory.
     output_dir: Annotated[str, AfterValidator(_from_current_directory)] = Field(default="output",
                                                                                validate_default=True)
@@ -413,7 +415,7 @@ class PipelineConfig(Section):
 
     @model_validator(mode="after")
     def _sections_agree(self) -> PipelineConfig:
-        check_model(self.label, self.features, self.trainer)
+        check_model(self.label, self.features, self.trainer, self.crosses)
         for name in self.drift.features:
             if name not in self.features:
                 raise Invalid("drift.features", f"'{name}' is not a feature; features are: "
@@ -452,8 +454,14 @@ class PipelineConfig(Section):
         """What the model code (Transform, Tuner, Trainer) reads, as plain JSON-able data: a
         models.spec.ModelSpec, which the model code parses back. (Not `model_config`: pydantic
         keeps that name for a model's settings.)"""
-        return ModelSpec(label=self.label, features=self.features, trainer=self.trainer,
+        return ModelSpec(label=self.label, features=self.features, crosses=self.crosses, trainer=self.trainer,
                          tuner=self.tuner).model_dump(mode="json")
+
+    def drift_features(self) -> list[str]:
+        """The features the drift check compares: drift.features, else every feature but the
+        timestamps, whose values move on with every new span by nature."""
+        return list(self.drift.features) or sorted(
+            name for name, spec in self.features.items() if spec.type is not FeatureType.TIMESTAMP)
 
     def as_dict(self) -> dict[str, Any]:
         """The whole configuration as plain JSON-able data, under the YAML's keys."""

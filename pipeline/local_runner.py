@@ -14,11 +14,11 @@ import logging
 import os
 import re
 import shutil
-import sys
 import time
-from typing import Iterator, TextIO
+from typing import Callable, Iterator, TextIO
 
 from pipeline.config import PipelineConfig
+from pipeline.terminal import terminal_output
 
 
 class ProgressHandler(logging.Handler):
@@ -50,56 +50,6 @@ class ProgressHandler(logging.Handler):
 
 
 @contextlib.contextmanager
-def _terminal_output(log_path: str, verbose: bool) -> Iterator[TextIO]:
-    """Sends whatever is written to file descriptors 1 and 2 to the log; yields the terminal.
-
-    TensorFlow's C++ start-up lines, Beam's worker processes and Keras' progress bars write
-    straight to those descriptors, so only swapping the descriptors keeps the terminal to
-    the progress lines. With `verbose` nothing is redirected.
-
-    The log may sit on a full disk: nothing written for it may raise, and descriptors 1 and 2
-    are the terminal again before the block's own error (or success) goes on.
-    """
-    if verbose:
-        yield sys.stdout
-        return
-    sys.stdout.flush()
-    sys.stderr.flush()
-    log_fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    saved = os.dup(1), os.dup(2)
-    terminal = os.fdopen(os.dup(saved[0]), "w", buffering=1)
-    os.dup2(log_fd, 1)
-    os.dup2(log_fd, 2)
-    try:
-        yield terminal
-    finally:
-        _flush_to_log()
-        os.dup2(saved[0], 1)
-        os.dup2(saved[1], 2)
-        for fd in (*saved, log_fd):
-            os.close(fd)
-        with contextlib.suppress(OSError):
-            terminal.close()
-
-
-def _flush_to_log() -> None:
-    """Flushes Python's stdout and stderr into the log; what the log cannot take is dropped.
-
-    A failed flush keeps its bytes buffered, and they would reach the terminal once
-    descriptors 1 and 2 point there again: they are flushed into /dev/null instead.
-    """
-    for stream, fd in ((sys.stdout, 1), (sys.stderr, 2)):
-        try:
-            stream.flush()
-        except (OSError, ValueError):
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, fd)
-            os.close(devnull)
-            with contextlib.suppress(OSError):
-                stream.flush()
-
-
-@contextlib.contextmanager
 def _captured_logs(log_path: str, verbose: bool) -> Iterator[ProgressHandler]:
     """Sends TFX's logs to a file (and the terminal when verbose); progress to the terminal."""
     from absl import logging as absl_logging
@@ -108,7 +58,7 @@ def _captured_logs(log_path: str, verbose: bool) -> Iterator[ProgressHandler]:
     saved_handlers, saved_level = root.handlers[:], root.level
     file_handler = logging.FileHandler(log_path)
     file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    with _terminal_output(log_path, verbose) as terminal:
+    with terminal_output(log_path, verbose) as terminal:
         progress = ProgressHandler(0, terminal)
         root.handlers = [file_handler, progress] + ([absl_logging.get_absl_handler()] if verbose else [])
         root.setLevel(logging.INFO)
@@ -264,22 +214,22 @@ def _remove_new_versions(serving_dir: str, before: set[str]) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def _report_leftovers(config: PipelineConfig, stream: TextIO) -> None:
-    """One line when killed runs left something behind: a run does not need it gone (pushes
-    and baselines skip incomplete versions, interrupted executions run again), but disk does."""
+def _write_notes(notes: Callable[[PipelineConfig], list[str]], config: PipelineConfig, stream: TextIO) -> None:
     try:
-        from pipeline import doctor
-
-        count = len(doctor.find(config))
-    except Exception as err:  # noqa: BLE001 - a report the run does not need must not fail it
-        logging.getLogger(__name__).warning("could not look for leftovers: %s", err)
+        lines = notes(config)
+    except Exception as err:  # noqa: BLE001 - a note the run does not need must not fail it
+        logging.getLogger(__name__).warning("could not make the run's notes: %s", err)
         return
-    if count:
-        stream.write(f"  {count} leftover(s) from interrupted runs: run `tfxp doctor --fix`\n")
+    for line in lines:
+        stream.write(f"  {line}\n")
 
 
-def run(config: PipelineConfig, verbose: bool = False, wait_lock: bool = False) -> str:
+def run(config: PipelineConfig, verbose: bool = False, wait_lock: bool = False,
+        notes: Callable[[PipelineConfig], list[str]] | None = None) -> str:
     """Runs the whole pipeline locally; returns the log path.
+
+    `notes`, called holding the run lock before the pipeline starts, gives lines shown with the
+    progress (`tfxp run` passes ops.doctor's count of leftovers from killed runs).
 
     Raises ConfigError (the data or the output directory fail pipeline/preflight.py's checks),
     PipelineFailed, run_lock.LockHeld (another run uses the output directory, and not
@@ -316,7 +266,8 @@ def run(config: PipelineConfig, verbose: bool = False, wait_lock: bool = False) 
                     if interrupted:
                         progress.stream.write(f"  {interrupted} execution(s) of an interrupted run marked "
                                               "INTERRUPTED; they run again\n")
-                _report_leftovers(config, progress.stream)
+                if notes is not None:
+                    _write_notes(notes, config, progress.stream)
 
                 pipeline = build(config)  # inside: importing TensorFlow already writes to stderr
                 progress.total = len(pipeline.components)

@@ -1,58 +1,31 @@
-"""Reads what the pipeline recorded in ML Metadata: runs, executions, metrics, pushed models."""
+"""The pipeline's ML Metadata connection and the record helpers its runners and ops share.
+
+The local runner opens the SQLite store here and marks what a dead run left RUNNING; the
+commands in ops/ read runs, lineage and leftovers through the same helpers. Only ML Metadata's
+own client is imported, so the commands that read the store start without TensorFlow.
+"""
 
 from __future__ import annotations
 
-import dataclasses
-import datetime
 import os
 from typing import Any
 
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
-from tfx.orchestration import metadata as tfx_metadata
 
-from components.drift_check.executor import BASELINE_SPAN_PROPERTY, SPAN_PROPERTY
-from components.serving_baseline.executor import SOURCE_PROPERTY
 from pipeline.config import ConfigError
 
-_STATES = {v: k for k, v in metadata_store_pb2.Execution.State.items()}
-
-
-def format_metric(name: str, value: float) -> str:
-    """`name=value`: counts as whole numbers, the rest to four significant digits."""
-    return f"{name}={int(value)}" if name == "example_count" else f"{name}={value:.4g}"
+STATE_NAMES = {v: k for k, v in metadata_store_pb2.Execution.State.items()}  # COMPLETE, CACHED, ...
 
 
 def sqlite_config(path: str) -> metadata_store_pb2.ConnectionConfig:
-    return tfx_metadata.sqlite_metadata_connection_config(path)
-
-
-@dataclasses.dataclass
-class ExecutionInfo:
-    node_id: str
-    state: str            # COMPLETE, CACHED, FAILED, RUNNING, ...
-    window: tuple[float, float] | None  # (start, end) in seconds since the epoch
-
-    @property
-    def seconds(self) -> float | None:
-        return None if self.window is None else self.window[1] - self.window[0]
-
-
-@dataclasses.dataclass
-class RunInfo:
-    run_id: str
-    started: datetime.datetime
-    executions: list[ExecutionInfo]
-    metrics: dict[str, float]
-    blessed: bool | None
-    pushed_to: str | None
-    failures: list[str]
-    baseline: str | None = None  # what the Evaluator compared with: a served version, or none
-    span: int | None = None           # the data span the run checked for drift
-    drift_baseline_span: int | None = None  # the accepted span it was compared with (None: the first)
-    drift_accepted: bool = False      # the run was told to accept drift (drift.accept)
-    already_served: str | None = None  # not pushed: this served version holds the same model
-    serving_checks: list[str] = dataclasses.field(default_factory=list)  # which checks passed, and how
+    """The connection TFX's `sqlite_metadata_connection_config` makes, built from ML Metadata's
+    proto alone: importing tfx.orchestration.metadata loads TensorFlow."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    config = metadata_store_pb2.ConnectionConfig()
+    config.sqlite.filename_uri = path
+    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
+    return config
 
 
 class NoMetadataStore(ConfigError, FileNotFoundError):
@@ -110,16 +83,6 @@ def producers(store, artifact_ids: list[int]) -> dict[int, int]:
     return first
 
 
-def _outputs(store, execution_ids: list[int]) -> dict[str, list]:
-    """Output artifacts of the given executions, by artifact type name."""
-    events = store.get_events_by_execution_ids(execution_ids)
-    ids = [e.artifact_id for e in events if e.type in OUTPUT_EVENTS]
-    by_type: dict[str, list] = {}
-    for artifact in store.get_artifacts_by_id(ids):
-        by_type.setdefault(artifact.type, []).append(artifact)
-    return by_type
-
-
 def value_of(value) -> Any:
     """The Python value of an ML Metadata Value proto (None when unset)."""
     kind = value.WhichOneof("value")
@@ -130,190 +93,3 @@ def custom_property(node, key: str) -> Any:
     """A custom property of an artifact or execution, or None."""
     value = node.custom_properties.get(key)
     return None if value is None else value_of(value)
-
-
-# TFMA names a macro-averaged metric by its AggregationType proto's text, then the metric.
-_MACRO_PREFIX = "macro_average: true\n_"
-
-
-def evaluation_metrics(uri: str) -> dict[str, float]:
-    """The overall (unsliced) metrics of a TFMA evaluation: `auc`, per class `precision/classId:0`,
-    macro averages `macro_f1_score`."""
-    import tensorflow_model_analysis as tfma
-
-    result = tfma.load_eval_result(uri)
-    metrics: dict[str, float] = {}
-    for slice_key, slice_metrics in result.slicing_metrics:
-        if slice_key:
-            continue
-        for by_sub_key in slice_metrics.values():
-            for sub_key, values in by_sub_key.items():
-                for name, value in values.items():
-                    if isinstance(value, dict) and "doubleValue" in value:
-                        name = "macro_" + name[len(_MACRO_PREFIX):] if name.startswith(_MACRO_PREFIX) else name
-                        # JSON carries NaN and infinities as strings ("NaN": no positive predictions).
-                        metrics[f"{name}/{sub_key}" if sub_key else name] = float(value["doubleValue"])
-    return metrics
-
-
-# What the run summary shows, per task, in this order: the first of these lists whose
-# metrics the evaluation has (a task's metric names are its own).
-SUMMARY_METRICS = (
-    ("auc", "binary_accuracy", "precision", "recall", "f1_score", "example_count"),
-    ("accuracy", "macro_f1_score", "macro_auc", "example_count"),
-    ("mean_absolute_error", "root_mean_squared_error", "mean_absolute_percentage_error", "calibration",
-     "example_count"),
-)
-
-
-def validation_failures(uri: str) -> list[str]:
-    """Why TFMA did not bless a model: one line per failed threshold."""
-    import tensorflow_model_analysis as tfma
-
-    result = tfma.load_validation_result(uri)
-    failures = []
-    for per_slice in result.metric_validations_per_slice:
-        for failure in per_slice.failures:
-            failures.append(_describe_failure(failure))
-    return failures
-
-
-def _describe_failure(failure) -> str:
-    name = failure.metric_key.name
-    if failure.metric_key.aggregation_type.macro_average:
-        name = "macro_" + name
-    value = failure.metric_value.double_value.value
-    threshold = failure.metric_threshold
-    if failure.metric_key.is_diff:
-        bound = threshold.change_threshold.absolute.value
-        from tensorflow_model_analysis.proto import config_pb2
-
-        lower_is_better = threshold.change_threshold.direction == config_pb2.MetricDirection.LOWER_IS_BETTER
-        relation = "<=" if lower_is_better else ">="
-        return f"{name} changed by {value:+.4g} against the baseline; the allowed change is {relation} {bound:+g}"
-    if threshold.value_threshold.HasField("lower_bound"):
-        return f"{name} = {value:.4g} is below the threshold {threshold.value_threshold.lower_bound.value:g}"
-    if threshold.value_threshold.HasField("upper_bound"):
-        return f"{name} = {value:.4g} is above the threshold {threshold.value_threshold.upper_bound.value:g}"
-    return f"{name} = {value:.4g} fails its threshold: {failure.message}"
-
-
-def runs(metadata_path: str, pipeline_name: str, limit: int = 5, live_run: bool = True) -> list[RunInfo]:
-    """The most recent pipeline runs, newest first. Without `live_run` (no process holds the
-    run lock) an execution still RUNNING belongs to a dead run and shows as INTERRUPTED."""
-    store = open_store(metadata_path)
-    # Each pipeline has a store of its own (metadata/<pipeline>/), so every run context is ours.
-    contexts = sorted(store.get_contexts_by_type("pipeline_run"),
-                      key=lambda c: c.create_time_since_epoch, reverse=True)
-    found = []
-    for context in contexts:
-        executions = store.get_executions_by_context(context.id)
-        if executions:
-            found.append(_run_info(store, context, executions, pipeline_name, live_run))
-            if len(found) == limit:
-                break
-    return found
-
-
-_UNFINISHED = (metadata_store_pb2.Execution.RUNNING, metadata_store_pb2.Execution.NEW)
-
-
-def _run_info(store, context, executions, pipeline_name: str, live_run: bool = True) -> RunInfo:
-    executions = sorted(executions, key=lambda e: e.create_time_since_epoch)
-    infos = []
-    for e in executions:
-        window = None
-        if e.last_update_time_since_epoch and e.create_time_since_epoch:
-            window = (e.create_time_since_epoch / 1000.0, e.last_update_time_since_epoch / 1000.0)
-        interrupted = custom_property(e, INTERRUPTED_PROPERTY) or (not live_run and e.last_known_state in _UNFINISHED)
-        state = "INTERRUPTED" if interrupted else _STATES.get(e.last_known_state, "?")
-        infos.append(ExecutionInfo(node_id(store, e, pipeline_name), state, window))
-    outputs = _outputs(store, [e.id for e in executions]) if executions else {}
-    metrics: dict[str, float] = {}
-    failures: list[str] = []
-    for evaluation in outputs.get("ModelEvaluation", [])[-1:]:
-        try:
-            metrics = evaluation_metrics(evaluation.uri)
-        except Exception as err:  # noqa: BLE001 - a summary must not fail on a damaged artifact
-            failures.append(f"metrics unreadable at {evaluation.uri}: {err}")
-    blessed = None
-    for blessing in outputs.get("ModelBlessing", [])[-1:]:
-        blessed = bool(custom_property(blessing, "blessed"))
-        if not blessed and outputs.get("ModelEvaluation"):
-            failures += validation_failures(outputs["ModelEvaluation"][-1].uri)
-    serving_checks = []
-    for infra in outputs.get("InfraBlessing", []):
-        how = custom_property(infra, "serving_check") or "TFX InfraValidator, the real TF Serving"
-        serving_checks.append(f"{'passed' if custom_property(infra, 'blessed') else 'refused'} ({how})")
-    baseline = None
-    for model in outputs.get("Model", []):
-        baseline = custom_property(model, SOURCE_PROPERTY) or baseline
-    span = drift_baseline_span = None
-    for anomalies in outputs.get("ExampleAnomalies", []):
-        checked = custom_property(anomalies, SPAN_PROPERTY)
-        if checked is not None:
-            span = checked
-            baseline_span = custom_property(anomalies, BASELINE_SPAN_PROPERTY)
-            drift_baseline_span = None if baseline_span is None or baseline_span < 0 else baseline_span
-    drift_accepted = any(info.node_id == "AnomaliesGate" and custom_property(e, "accept_drift") == 1
-                         for info, e in zip(infos, executions))
-    pushed_to = already_served = None
-    for pushed in outputs.get("PushedModel", [])[-1:]:
-        if custom_property(pushed, "pushed"):
-            pushed_to = custom_property(pushed, "pushed_destination")
-        already_served = custom_property(pushed, "already_served")
-    return RunInfo(run_id=context.name,
-                   started=datetime.datetime.fromtimestamp(context.create_time_since_epoch / 1000),
-                   executions=infos, metrics=metrics, blessed=blessed, pushed_to=pushed_to,
-                   failures=failures, baseline=baseline, span=span,
-                   drift_baseline_span=drift_baseline_span, drift_accepted=drift_accepted,
-                   serving_checks=serving_checks, already_served=already_served)
-
-
-def _class_names(model_dir: str | None) -> list[str]:
-    """The class names a pushed classifier wrote beside its SavedModel ([] when unknown)."""
-    from models.features import CLASSES_FILE
-
-    path = os.path.join(model_dir, "assets.extra", CLASSES_FILE) if model_dir else ""
-    if not path or not os.path.isfile(path):
-        return []
-    with open(path, encoding="utf-8") as f:
-        return [line.rstrip("\n") for line in f]
-
-
-def format_run(run: RunInfo) -> str:
-    lines = [f"run {run.run_id} (started {run.started:%Y-%m-%d %H:%M:%S})"]
-    for e in run.executions:
-        took = f"{e.seconds:7.1f} s" if e.seconds is not None else "        "
-        lines.append(f"  {e.node_id:<18} {e.state:<9} {took}")
-    if run.span is not None:
-        compared = (f"compared with span {run.drift_baseline_span}" if run.drift_baseline_span is not None
-                    else "the first span: nothing to compare with")
-        accepted = "; drift accepted (drift.accept)" if run.drift_accepted else ""
-        lines.append(f"  data span: {run.span} ({compared}){accepted}")
-    if run.metrics:
-        wanted = next((names for names in SUMMARY_METRICS if names[0] in run.metrics), SUMMARY_METRICS[0])
-        shown = [format_metric(k, run.metrics[k]) for k in wanted if k in run.metrics]
-        lines.append("  test-split metrics: " + ", ".join(shown))
-        per_class = sorted({k.split("/", 1)[1] for k in run.metrics if "/classId:" in k},
-                           key=lambda sub_key: int(sub_key.split(":")[1]))
-        names = _class_names(run.pushed_to)
-        for sub_key in per_class:
-            values = [format_metric(name, run.metrics[f"{name}/{sub_key}"]) for name in
-                      ("precision", "recall", "f1_score", "auc") if f"{name}/{sub_key}" in run.metrics]
-            index = int(sub_key.split(":")[1])
-            label = f"{index} ({names[index]})" if index < len(names) else str(index)
-            lines.append(f"    class {label}: " + ", ".join(values))
-    if run.baseline:
-        lines.append(f"  baseline: {run.baseline}")
-    for check in run.serving_checks:
-        lines.append(f"  serving check: {check}")
-    if run.blessed is not None:
-        lines.append(f"  blessed: {'yes' if run.blessed else 'no'}")
-    for failure in run.failures:
-        lines.append(f"    - {failure}")
-    if run.already_served and not run.pushed_to:
-        lines.append(f"  pushed model: none (the same model is already served: {run.already_served})")
-    else:
-        lines.append(f"  pushed model: {run.pushed_to or 'none'}")
-    return "\n".join(lines)

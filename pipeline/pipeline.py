@@ -19,11 +19,13 @@ from tfx.proto import example_gen_pb2, infra_validator_pb2
 
 from components.anomalies_gate import AnomaliesGate
 from components.atomic_pusher import executor as atomic_pusher
-from components.content_fingerprint.component import FileBasedExampleGen, ImportExampleGen, ParquetExecutor
+from components.content_fingerprint.component import FileBasedExampleGen, ImportExampleGen
 from components.csv_example_gen import CsvExampleGen
+from components.csv_example_gen import component as csv_example_gen
 from components.drift_check import DriftCheck
 from components.evaluator import Evaluator
 from components.evaluator.executor import set_class_ids
+from components.parquet_example_gen import executor as parquet_example_gen
 from components.serving_baseline import ServingBaseline
 from components.serving_check import ServingCheck
 from components.serving_warmup import ServingWarmup
@@ -41,8 +43,10 @@ TRANSFORMED_SPLITS = ("train", "eval")
 
 
 def example_gen_input(config: PipelineConfig, data_root: Any = None) -> tuple[Any, example_gen_pb2.Input]:
-    """ExampleGen reads a directory: a single file becomes its directory plus its name; with
-    `data.span_pattern` the directory holds spans and the pattern picks the newest.
+    """ExampleGen reads a directory: a single file becomes its directory plus its name, a
+    directory its files of the format (for CSV `.csv`, `.csv.gz` or both: preflight's
+    directory_pattern); with `data.span_pattern` the directory holds spans and the pattern
+    picks the newest.
 
     A `data_root` run parameter is always a directory of files in the configured format.
     """
@@ -57,7 +61,7 @@ def example_gen_input(config: PipelineConfig, data_root: Any = None) -> tuple[An
     if os.path.isfile(path):
         base, pattern = os.path.dirname(path), os.path.basename(path)
     else:
-        base, pattern = path, config.data.format.file_pattern
+        base, pattern = path, preflight.directory_pattern(config.data.format, path)
     return base, tfx.proto.Input(splits=[tfx.proto.Input.Split(name="single_split", pattern=pattern)])
 
 
@@ -72,14 +76,20 @@ def _example_gen(config: PipelineConfig, data_root: Any = None):
     if config.data.span_pattern:
         kwargs["range_config"] = tfx.proto.RangeConfig(
             rolling_range=tfx.proto.RollingRange(num_spans=config.data.rolling_spans))
+    # Rows whose label is missing are dropped here with label.missing: drop (preflight
+    # stops the run otherwise): a missing label must never be read as a class.
+    required = preflight.label_sources(config) if config.label.missing == "drop" else ()
+    # Rows of a class outside label.classes, with label.other_classes: drop (same reason).
+    allowed = {config.label.column: list(config.label.classes)} if config.label.other_classes == "drop" else None
     if config.data.format is DataFormat.CSV:
-        # Rows whose label is missing are dropped here with label.missing: drop (preflight
-        # stops the run otherwise): a missing label must never be read as a class.
-        required = preflight.label_sources(config) if config.label.missing == "drop" else ()
-        return CsvExampleGen(missing_values=config.data.missing_values, required_columns=required, **kwargs)
+        return CsvExampleGen(missing_values=config.data.missing_values, required_columns=required,
+                             allowed_values=allowed, **kwargs)
     if config.data.format is DataFormat.TFRECORD:
         return ImportExampleGen(**kwargs)
-    return FileBasedExampleGen(custom_executor_spec=executor_spec.BeamExecutorSpec(ParquetExecutor), **kwargs)
+    # Parquet: the same markers and row filters, on string cells (components/parquet_example_gen).
+    return FileBasedExampleGen(
+        custom_executor_spec=executor_spec.BeamExecutorSpec(parquet_example_gen.Executor),
+        custom_config=csv_example_gen.custom_config(config.data.missing_values, required, allowed), **kwargs)
 
 
 def train_eval_args(config: PipelineConfig) -> tuple[tfx.proto.TrainArgs, tfx.proto.EvalArgs]:
@@ -299,7 +309,7 @@ def create_pipeline(config: PipelineConfig, *, pipeline_root: str, serving_dir: 
                      "warm_start_dir": serving_dir if config.trainer.warm_start else ""}
     # Transform reads only the features and the label: a trainer or tuner setting must not make
     # it (and everything after it) run again.
-    transform_config = {key: custom_config[key] for key in ("label", "features", "code_version")}
+    transform_config = {key: custom_config[key] for key in ("label", "features", "crosses", "code_version")}
     params = dict(runtime_parameters or {})
     train_args, eval_args = train_eval_args(config)
     components = []
@@ -336,7 +346,7 @@ def create_pipeline(config: PipelineConfig, *, pipeline_root: str, serving_dir: 
         drift_check = DriftCheck(
             statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"],
             history_dir=history_dir,
-            features=json.dumps(list(config.drift.features) or sorted(config.features)),
+            features=json.dumps(config.drift_features()),
             categorical_threshold=config.drift.categorical_threshold,
             numeric_threshold=config.drift.numeric_threshold,
             lookup_token=baseline_lookup_token,

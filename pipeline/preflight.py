@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
+import datetime
 import glob
 import gzip
 import math
@@ -18,7 +19,8 @@ import re
 import tempfile
 from typing import IO, Iterator
 
-from pipeline.config import ConfigError, DataFormat, FeatureType, PipelineConfig
+from models.features import ISO_PATTERN
+from pipeline.config import ConfigError, DataConfig, DataFormat, FeatureType, PipelineConfig
 
 # The largest finite float32: ExampleGen writes floats as float32, so anything beyond is inf.
 FLOAT32_MAX = 3.4028234663852886e38
@@ -31,6 +33,20 @@ MIN_ROWS_PER_SPLIT = 5
 TF_NAME = re.compile(r"^[A-Za-z0-9.][A-Za-z0-9_.\-]*$")
 _GZIP_MAGIC = b"\x1f\x8b"
 _ZIP_MAGIC = b"PK\x03\x04"
+
+
+def directory_pattern(data_format: DataFormat, directory: str) -> str:
+    """The glob ExampleGen reads a data directory with: the format's (`*.csv`), `*.csv.gz` for
+    a directory of gzipped CSV, `*.csv*` where it holds both (TFX's split takes one pattern;
+    `data_files` refuses any other file that one matches). Remote directories: the format's."""
+    pattern = data_format.file_pattern
+    if data_format is not DataFormat.CSV:
+        return pattern
+    compressed = [f for f in glob.glob(os.path.join(directory, "*.csv.gz")) if os.path.isfile(f)]
+    if not compressed:
+        return pattern
+    plain = [f for f in glob.glob(os.path.join(directory, pattern)) if os.path.isfile(f)]
+    return "*.csv*" if plain else "*.csv.gz"
 
 
 def data_files(config: PipelineConfig) -> list[str]:
@@ -48,15 +64,17 @@ def data_files(config: PipelineConfig) -> list[str]:
     elif os.path.isfile(path):
         files = [path]
     else:
-        files = sorted(f for f in glob.glob(os.path.join(path, config.data.format.file_pattern))
-                       if os.path.isfile(f))
+        pattern = directory_pattern(config.data.format, path)
+        files = sorted(f for f in glob.glob(os.path.join(path, pattern)) if os.path.isfile(f))
         if not files:
-            compressed = config.data.format is DataFormat.CSV and glob.glob(os.path.join(path, "*.csv.gz"))
-            hint = (f" (it holds .csv.gz files: set data.path to one of them, for example "
-                    f"{sorted(compressed)[0]}, or decompress them)") if compressed else ""
-            raise ConfigError(f"data directory {path} holds no {config.data.format.file_pattern} "
-                              f"files{hint}; put the {config.data.format.value} data there or point "
-                              "data.path elsewhere")
+            also = " or *.csv.gz" if config.data.format is DataFormat.CSV else ""
+            raise ConfigError(f"data directory {path} holds no {pattern}{also} files; put the "
+                              f"{config.data.format.value} data there or point data.path elsewhere")
+        stray = [f for f in files if pattern == "*.csv*" and not f.endswith((".csv", ".csv.gz"))]
+        if stray:
+            raise ConfigError(f"data directory {path} holds .csv and .csv.gz files, so ExampleGen reads "
+                              f"every {pattern} file there, and {stray[0]} is neither; move it out of "
+                              "the directory (or rename it)")
     for f in files:
         if not os.access(f, os.R_OK):
             raise ConfigError(f"data file {f} cannot be read (permission denied); "
@@ -160,6 +178,7 @@ class DataSummary:
     rows: int = 0                   # data rows read
     rows_kept: int = 0              # rows ExampleGen writes (label present, or label.missing: error)
     label_missing: int = 0          # rows whose label (or a column it is computed from) is missing
+    other_classes: int = 0          # rows of a class outside label.classes (dropped: label.other_classes)
     first_label_missing: str = ""   # "FILE, line N, column 'C'" of the first
     label_classes: dict = dataclasses.field(default_factory=dict)  # class -> first "FILE, line N"
     present: dict = dataclasses.field(default_factory=dict)        # feature -> rows (kept) with a value
@@ -201,8 +220,12 @@ def scan(config: PipelineConfig, path: str, header: list[str], summary: DataSumm
     columns = {name: _Column(positions[name], name in numeric) for name in required_columns(config)}
     sources = label_sources(config)
     drop = config.label.missing == "drop"
+    # multiclass with its classes listed: a row of another class stops the run, or is dropped.
+    classes = set(config.label.classes) if task(config) == "multiclass" else set()
     # A 0/1 label column holding text most likely names its classes in words.
     hint = {name: "make the feature categorical" for name in config.features}
+    timestamps = {name: spec.format or "epoch" for name, spec in config.features.items()
+                  if spec.type is FeatureType.TIMESTAMP and name in columns}
     if task(config) == "binary" and not config.label.greater_than_fraction_of:
         hint[config.label.column] = "set label.positive_values to the values of the positive class"
     line = 0
@@ -226,6 +249,8 @@ def scan(config: PipelineConfig, path: str, header: list[str], summary: DataSumm
                         continue
                     if column.numeric:
                         _check_number(path, line, column_name, cell, hint.get(column_name))
+                    elif column_name in timestamps:
+                        _check_timestamp(path, line, column_name, cell, timestamps[column_name])
                     values[column_name] = cell
                 missing = [c for c in sources if row[columns[c].index].strip() in markers]
                 if missing:
@@ -234,7 +259,16 @@ def scan(config: PipelineConfig, path: str, header: list[str], summary: DataSumm
                         f"{path}, line {line}, column '{missing[0]}'"
                     if drop:
                         continue
-                elif len(summary.label_classes) < 2:  # two classes (values) are all `judge` asks for
+                elif classes and values[config.label.column].strip() not in classes:
+                    if config.label.other_classes == "drop":
+                        summary.other_classes += 1
+                        continue
+                    raise ConfigError(
+                        f"data file {path}, line {line}, column '{config.label.column}': the label "
+                        f"'{values[config.label.column].strip()}' is not one of label.classes "
+                        f"({', '.join(config.label.classes)}); add it to label.classes or remove the row "
+                        "(label.other_classes: drop leaves out every such row)")
+                if not missing and len(summary.label_classes) < 2:  # two classes are all `judge` asks for
                     summary.label_classes.setdefault(_label_class(config, values), f"{path}, line {line}")
                 summary.rows_kept += 1
                 for column_name in values:
@@ -261,6 +295,38 @@ def _check_number(path: str, line: int, column: str, cell: str, fix: str | None)
                           "give a finite number, or leave the cell empty to use the feature's default")
 
 
+_ISO = re.compile(ISO_PATTERN, re.ASCII)
+_WHOLE_NUMBER = re.compile(r"[+-]?\d+", re.ASCII)
+
+
+def _iso_is_valid(text: str) -> bool:
+    """Whether models/derived.py reads `text` as an instant (the same pattern and ranges)."""
+    match = _ISO.fullmatch(text.strip())
+    if not match:
+        return False
+    year, month, day, hour, minute, second, _, offset_hours, offset_minutes = (
+        int(g) if g and g.isdigit() else 0 for g in match.groups())
+    try:
+        datetime.datetime(year, month, day, hour, minute, min(second, 59))
+    except ValueError:
+        return False
+    return second <= 60 and offset_hours <= 23 and offset_minutes <= 59
+
+
+def _check_timestamp(path: str, line: int, column: str, cell: str, fmt: str) -> None:
+    """A timestamp the transform could not read would be a missing value: stop on it instead."""
+    where = f"data file {path}, line {line}, column '{column}'"
+    if fmt == "iso" and not _iso_is_valid(cell):
+        raise ConfigError(f"{where}: '{cell}' is not an ISO-8601 date or date and time (such as 2019-03-01 or "
+                          "2019-03-01T14:05:00+02:00); fix the value, add it to data.missing_values if it marks "
+                          f"a missing value, or set features.{column}.format: epoch for seconds since 1970")
+    if fmt == "epoch" and not _WHOLE_NUMBER.fullmatch(cell.strip()):
+        raise ConfigError(f"{where}: '{cell}' is not a whole number of seconds since 1970 (features.{column} "
+                          "is a timestamp of format epoch; decimals are read as 32-bit floats, off by up to a "
+                          f"minute); fix or round the value, or set features.{column}.format: iso for "
+                          "ISO-8601 dates")
+
+
 def judge(config: PipelineConfig, summary: DataSummary, source: str) -> None:
     """What only the whole data can show: missing labels, too few rows, empty features, one class."""
     label = config.label
@@ -279,8 +345,9 @@ def judge(config: PipelineConfig, summary: DataSummary, source: str) -> None:
     total = sum(buckets.values())
     needed = math.ceil(MIN_ROWS_PER_SPLIT * total / min(buckets.values()))
     if summary.rows_kept < needed:
-        dropped = f" ({summary.label_missing} without a label dropped)" if label.missing == "drop" \
-            and summary.label_missing else ""
+        dropped = [f"{summary.label_missing} without a label" if label.missing == "drop" and summary.label_missing
+                   else "", f"{summary.other_classes} of other classes" if summary.other_classes else ""]
+        dropped = f" ({' and '.join(d for d in dropped if d)} dropped)" if any(dropped) else ""
         smallest = min(buckets, key=buckets.get)
         raise ConfigError(f"{source} has {summary.rows_kept} rows{dropped}; the "
                           f"{':'.join(str(b) for b in buckets.values())} train:eval:test split needs at "
@@ -340,6 +407,11 @@ def check_data(config: PipelineConfig) -> list[str]:
         import pyarrow.parquet as pq
 
         check_columns(config, pq.read_schema(files[0]).names, files[0])
+    elif tuple(config.data.missing_values) != DataConfig(path="").missing_values:
+        # tf.Examples hold typed values, which ExampleGen imports as they are: no cell to match.
+        raise ConfigError("data.missing_values does not apply to data.format tfrecord (its tf.Examples "
+                          "are imported as they are: leave a value out of the example to make it "
+                          "missing); remove data.missing_values from the config")
     if config.schema.path and not os.path.isfile(config.schema.path):
         raise ConfigError(f"schema file {config.schema.path} does not exist; set schema.path to a "
                           "schema.pbtxt, or remove it to infer the schema")

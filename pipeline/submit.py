@@ -151,6 +151,27 @@ def check_schedule(schedule: str) -> None:
                           "hours day-of-month month day-of-week), e.g. '0 0 3 * * *' for 03:00 daily, or @daily")
 
 
+def run_parameters(config, package: str, given: list[str]) -> tuple[str, dict[str, str]]:
+    """(pipeline name, run parameters) for a run of `package`: the config's defaults, only those
+    the package declares when it is another pipeline (`tfxp compile --monitor`), then the given
+    NAME=VALUE texts (`--param`). A name the package does not take is a ConfigError."""
+    from pipeline.config import ConfigError
+    from pipeline.kubeflow_runner import PARAMETERS, parameter_defaults
+
+    parameters = parameter_defaults(config)
+    names, pipeline_name = PARAMETERS, config.pipeline_name
+    other = other_pipeline(package)
+    if other is not None:
+        pipeline_name, declared = other
+        parameters, names = {k: v for k, v in parameters.items() if k in declared}, tuple(sorted(declared))
+    for text in given:
+        name, sep, value = text.partition("=")
+        if not sep or name not in names:
+            raise ConfigError(f"--param {text}: expected NAME=VALUE with NAME one of {', '.join(names)}")
+        parameters[name] = value
+    return pipeline_name, parameters
+
+
 def submit(package: str, *, pipeline_name: str, endpoint: str | None, namespace: str | None = None,
            token: str | None = None, experiment: str = "tfx-pipelines", experiment_id: str | None = None,
            parameters: dict[str, Any] | None = None, pipeline_root: str | None = None,

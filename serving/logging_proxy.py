@@ -14,7 +14,8 @@ as it came, with an X-Request-Id header. For a sampled share of the successful p
 classify and regress calls (`sampling_rate`, as SamplingConfig's: uniform at random) it appends
 one PredictionLog (predict_log, classify_log or regress_log: request and response as protos;
 log_metadata with the model spec, the sampling config and the time) to a TFRecord file under the
-log directory (serving/request_log.py's files, which the skew check and `tfxp feedback` read).
+log directory (components/drift_check/request_log.py's files, which the skew check and
+`tfxp feedback` read).
 
 - Request ids: the client's X-Request-Id, else a new one. In the logged copy of the request,
   each tf.Example gets the feature `request_id` (feedback's default id column): the id for a
@@ -254,7 +255,7 @@ class LoggingProxy:
     def __init__(self, upstream: str, log_dir: str, sampling_rate: float, host: str = "127.0.0.1",
                  port: int = 8080, timeout: float = 60.0, refresh_seconds: float = 5.0,
                  sample: Callable[[], float] = random.random):
-        from serving.request_log import RequestLogger
+        from components.drift_check.request_log import RequestLogger
 
         self.sampling_rate = check_sampling_rate(sampling_rate)
         self.upstream = _Upstream(upstream, timeout, refresh_seconds)

@@ -82,7 +82,7 @@ class ModelRepository:
 
     def __init__(self, name: str, base_path: str, request_logger=None, metrics: ServingMetrics | None = None):
         self.name, self.base_path = name, base_path
-        self.request_logger = request_logger  # serving.request_log.RequestLogger, for skew checks
+        self.request_logger = request_logger  # components.drift_check.request_log.RequestLogger, for skew checks
         self.metrics = metrics or ServingMetrics()
         self._lock = threading.RLock()
         self._refreshing = threading.Lock()
@@ -992,7 +992,7 @@ class StandInServer:
                  request_log_dir: str | None = None, metrics_path: str | None = None):
         import grpc
 
-        from serving.request_log import RequestLogger
+        from components.drift_check.request_log import RequestLogger
 
         logger = RequestLogger(request_log_dir) if request_log_dir else None
         self.repository = ModelRepository(model_name, base_path, logger)

@@ -116,7 +116,8 @@ def task_transform_dirs(tmp_path_factory):
     Traced as a TF1 graph, as the pipeline's Transform traces it (force_tf_compat_v1)."""
     from pipeline.config import load_config
 
-    cases = {"multiclass": (MULTICLASS_CONFIG, ()), "multiclass_vocabulary": (MULTICLASS_CONFIG, ("label.classes=[]",)),
+    cases = {"multiclass": (MULTICLASS_CONFIG, ()),
+             "multiclass_vocabulary": (MULTICLASS_CONFIG, ("label.classes=[]", "label.other_classes=error")),
              "regression": (REGRESSION_CONFIG, ())}
     return {name: (load_config(path, list(overrides)),
                    _analyze_tiny(tmp_path_factory.mktemp(f"transform-{name}"), "--tf-compat-v1",

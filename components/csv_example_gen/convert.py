@@ -11,8 +11,9 @@ int64, FLOAT when every non-empty cell is a number, STRING otherwise; a column w
 at all has no type and gets an empty feature. An empty cell is an empty value list.
 
 Beyond TFX: cells that are missing-value markers (`data.missing_values`, e.g. `NA`) are read
-as empty cells, and rows missing a required column (the label, with `label.missing: drop`)
-are left out, before the types are inferred.
+as empty cells, rows missing a required column (the label, with `label.missing: drop`) and
+rows whose value in a column is not one of its allowed values (the label's classes, with
+`label.other_classes: drop`) are left out, before the types are inferred.
 """
 
 from __future__ import annotations
@@ -73,12 +74,14 @@ def header_names(line: str) -> list[str]:
 
 
 def parse(records: Sequence[str], column_names: Sequence[str], missing_values: Sequence[str] = (),
-          required: Sequence[str] = ()) -> list[pa.StringArray]:
+          required: Sequence[str] = (), allowed: Mapping[str, Sequence[str]] | None = None
+          ) -> list[pa.StringArray]:
     """Records to one string column per CSV column; blank records are skipped.
 
     Cells equal to one of `missing_values` (spaces around them ignored; with "" among them,
     blank cells too) become empty cells; rows with an empty cell in one of the `required`
-    columns are dropped. Raises ValueError naming the first record whose field count differs
+    columns, or in a column of `allowed` a value (spaces around it ignored) not among that
+    column's, are dropped. Raises ValueError naming the first record whose field count differs
     from the header's.
     """
     rows = [row for row in csv.reader(records) if row]
@@ -94,12 +97,15 @@ def parse(records: Sequence[str], column_names: Sequence[str], missing_values: S
         marker_set = pa.array(list(missing_values), pa.string())
         columns = [pc.if_else(pc.is_in(pc.utf8_trim_whitespace(cells), value_set=marker_set), "", cells)
                    for cells in columns]
-    if required and rows:
+    if (required or allowed) and rows:
         index = {name: i for i, name in enumerate(column_names)}
-        keep = None
-        for name in required:
-            present = pc.not_equal(columns[index[name]], "")
-            keep = present if keep is None else pc.and_(keep, present)
+        conditions = [pc.not_equal(columns[index[name]], "") for name in required]
+        conditions += [pc.is_in(pc.utf8_trim_whitespace(columns[index[name]]),
+                                value_set=pa.array(list(values), pa.string()))
+                       for name, values in (allowed or {}).items()]
+        keep = conditions[0]
+        for condition in conditions[1:]:
+            keep = pc.and_(keep, condition)
         columns = [cells.filter(keep) for cells in columns]
     return columns
 

@@ -2,10 +2,10 @@
 the on-disk shuffle of `shuffle`.
 
 Its `custom_config` (a Struct, set by pipeline/pipeline.py) may carry `missing_values`, the
-cells read as missing, and `required_columns`, the columns whose rows are dropped where they
-are missing; without it the executor writes what TFX's does. Headers are read through Beam's
-file system, so a `.gz` file is decompressed as its records are, and a UTF-8 byte-order mark
-is dropped.
+cells read as missing, `required_columns`, the columns whose rows are dropped where they
+are missing, and `allowed_values`, per column the values a row must hold to be kept;
+without it the executor writes what TFX's does. Headers are read through Beam's file system,
+so a `.gz` file is decompressed as its records are, and a UTF-8 byte-order mark is dropped.
 """
 
 from __future__ import annotations
@@ -61,8 +61,8 @@ def _to_examples(records: list[str], column_names: list[str], column_types: dict
     return convert.to_examples(convert.parse(records, column_names, **options), column_names, column_types)
 
 
-def csv_options(exec_properties: dict[str, Any]) -> dict[str, list[str]]:
-    """`convert.parse`'s missing_values and required columns from the custom_config."""
+def csv_options(exec_properties: dict[str, Any]) -> dict[str, Any]:
+    """`convert.parse`'s missing_values, required columns and allowed values from the custom_config."""
     text = exec_properties.get(specs.CUSTOM_CONFIG_KEY)
     if not text:
         return {}
@@ -73,7 +73,8 @@ def csv_options(exec_properties: dict[str, Any]) -> dict[str, list[str]]:
                          "not a google.protobuf.Struct")
     options = json_format.MessageToDict(struct)
     return {"missing_values": list(options.get("missing_values", [])),
-            "required": list(options.get("required_columns", []))}
+            "required": list(options.get("required_columns", [])),
+            "allowed": {name: list(values) for name, values in options.get("allowed_values", {}).items()}}
 
 
 def _header(path: str) -> list[str]:

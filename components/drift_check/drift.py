@@ -10,7 +10,7 @@ where integer-coded categories are plain integers, so it cannot apply L-infinity
 reports "comparison could not be done" instead.
 
 Training-serving skew uses the same comparators on the statistics of logged requests
-(`serving/request_log.py`) against the span's train statistics.
+(`components/drift_check/request_log.py`) against the span's train statistics.
 """
 
 from __future__ import annotations

@@ -50,7 +50,7 @@ class Executor(base_executor.BaseExecutor):
                 drift.with_comparators(schema, *comparators))
         requests_dir = exec_properties.get("serving_requests")
         if requests_dir:
-            from serving.request_log import read_examples
+            from components.drift_check.request_log import read_examples
 
             examples = read_examples(requests_dir)
             if examples:

@@ -1,5 +1,16 @@
-"""ServingBaseline: the model TF Serving serves now, as the Evaluator's baseline."""
+"""ServingBaseline: the model TF Serving serves now, as the Evaluator's baseline.
 
-from components.serving_baseline.component import ServingBaseline
+The component class is imported on first use, so `baseline` (served versions, atomic
+publishing) imports without TFX: `tfxp doctor` and `tfxp rollback` start without TensorFlow.
+"""
+
+
+def __getattr__(name: str):
+    if name == "ServingBaseline":
+        from components.serving_baseline.component import ServingBaseline
+
+        return ServingBaseline
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["ServingBaseline"]

@@ -17,7 +17,7 @@ SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
 # TF Serving's file system source takes every all-digit directory as a version: a push is
 # written under this prefix first, where it looks at nothing, and renamed when complete.
 PARTIAL_PREFIX = ".partial-"
-ROLLBACK_PREFIX = ".rollback-"  # `tfxp rollback`'s staging directory (pipeline/lineage.py), hidden alike
+ROLLBACK_PREFIX = ".rollback-"  # `tfxp rollback`'s staging directory (ops/rollback.py), hidden alike
 # What a push writes into its version directory besides the SavedModel: where it came from
 # (see components/atomic_pusher). TF Serving's loader reads saved_model.pb(txt), variables/,
 # assets/, fingerprint.pb, assets.extra/tf_serving_warmup_requests, batching_params.pbtxt and

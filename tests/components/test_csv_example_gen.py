@@ -168,6 +168,31 @@ def test_rows_missing_a_required_column_are_dropped():
     assert [c.to_pylist() for c in columns] == [["1", "4"], ["a", "d"]]
 
 
+def test_rows_outside_a_columns_allowed_values_are_dropped():
+    columns = convert.parse(["Cash,1\n", " Pcard ,2\n", "Credit Card ,3\n", ",4\n", "NA,5\n"], ["y", "n"],
+                            missing_values=["", "NA"], allowed={"y": ["Cash", "Credit Card"]})
+    assert [c.to_pylist() for c in columns] == [["Cash", "Credit Card "], ["1", "3"]]
+
+
+def test_executor_reads_a_directory_of_plain_and_gzipped_csv(tmp_path):
+    import gzip
+
+    from pipeline.config import DataFormat
+    from pipeline.preflight import directory_pattern
+
+    lines = TINY_CSV.read_text().splitlines(keepends=True)
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "a.csv").write_text("".join(lines[:30]))
+    (data / "b.csv.gz").write_bytes(gzip.compress((lines[0] + "".join(lines[30:])).encode()))
+    pattern = directory_pattern(DataFormat.CSV, str(data))
+    assert pattern == "*.csv*"
+    run_executor(executor.Executor, str(data), str(tmp_path / "out"), {"train": 3, "eval": 1},
+                 ["--direct_running_mode=in_memory"], pattern=pattern)
+    splits = split_contents(str(tmp_path / "out"), ("train", "eval"))
+    assert len(splits["train"]) + len(splits["eval"]) == len(lines) - 1
+
+
 def test_header_names_drop_a_byte_order_mark_and_spaces():
     assert convert.header_names('\ufeffa, b ,"c"\r\n') == ["a", "b", "c"]
 

@@ -73,3 +73,26 @@ def test_examplegen_wrote_the_labelled_rows_with_na_as_missing_numbers(messy_run
     seconds = [e["trip_seconds"] for e in examples]
     assert all(f.WhichOneof("kind") == "int64_list" for f in seconds)
     assert sum(not f.int64_list.value for f in seconds) >= SAMPLE_ROWS // NA_EVERY["trip_seconds"] * 0.9
+
+
+def test_a_label_outside_label_classes_gets_one_line_before_any_component(tmp_path, taxi_config):
+    """The bundled multiclass config without `other_classes: drop`, on a slice of the sample
+    whose line 344 holds the class 'Dispute': one line naming it, exit 2, nothing run."""
+    import subprocess
+    import sys
+
+    with open(pathlib.Path(taxi_config.data.path, "data.csv"), newline="") as f:
+        lines = f.readlines()[:SAMPLE_ROWS + 1]
+    assert lines[343].count("Dispute") == 1  # line 344 of the file: the first of the sample's other classes
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "trips.csv").write_text("".join(lines))
+    result = subprocess.run(
+        [sys.executable, "-m", "pipeline", "run", "--config", "package://pipeline/configs/taxi_multiclass.yaml",
+         "--set", f"data.path={tmp_path / 'data'}", "--set", f"output_dir={tmp_path / 'out'}",
+         "--set", "label.other_classes=error"], capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr[-2000:]
+    [line] = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert f"{tmp_path / 'data' / 'trips.csv'}, line 344, column 'payment_type': the label 'Dispute' is not one " \
+           "of label.classes (Cash, Credit Card, No Charge, Unknown); add it to label.classes or remove the row" in line
+    assert "Traceback" not in result.stderr and "ExampleGen" not in result.stdout
+    assert not (tmp_path / "out" / "pipelines").exists()

@@ -42,10 +42,9 @@ def tfxp(workdir: pathlib.Path, *overrides: str, command: str = "run") -> subpro
 
 
 def latest_run(workdir):
-    from pipeline import metadata
+    from ops.runs import runs as recorded_runs
 
-    return metadata.runs(str(workdir / "out/metadata/taxi-big-tipper/metadata.sqlite"),
-                         "taxi-big-tipper", limit=1)[0]
+    return recorded_runs(str(workdir / "out/metadata/taxi-big-tipper/metadata.sqlite"), "taxi-big-tipper", limit=1)[0]
 
 
 def pushed_versions(workdir) -> list[pathlib.Path]:

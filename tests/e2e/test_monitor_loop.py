@@ -3,7 +3,7 @@ serving/logging_proxy.py), send traffic (logged with request ids and versions), 
 that makes the served model look worse than its test metrics, `tfxp monitor` flags it,
 `--retrain` trains on the labelled traffic as the next span and the pipeline's gates decide,
 and `tfxp report` writes the page that make test renders in Chromium on the host
-(tests/monitoring/report_in_chromium.sh reads build/reports/monitor-loop.html).
+(tests/ops/monitoring/report_in_chromium.sh reads build/reports/monitor-loop.html).
 """
 
 from __future__ import annotations
@@ -111,8 +111,8 @@ def test_monitor_flags_the_worse_live_metrics(flagged, loop):
 def test_the_result_is_recorded_against_the_served_model(flagged, loop):
     from ml_metadata.proto import metadata_store_pb2
 
+    from ops.monitoring.monitor import MONITOR_TYPE
     from pipeline.metadata import open_store
-    from pipeline.monitoring.monitor import MONITOR_TYPE
 
     work, _, _, served, _ = loop
     store = open_store(str(work / "out/metadata/taxi-big-tipper/metadata.sqlite"))
@@ -140,14 +140,14 @@ def retrained(flagged, loop):
 
 
 def test_retrain_trains_on_the_labelled_traffic_and_the_gates_decide(retrained, loop):
-    from pipeline import metadata
+    from ops.runs import runs as recorded_runs
 
     work, traffic, server, served, _ = loop
     assert retrained.returncode == 0, retrained.stdout[-3000:] + retrained.stderr[-3000:]
     assert f"{len(traffic)} rows ({len(traffic)} labelled requests) added as span 2" in retrained.stdout
     [span_file] = (work / "data/span-2").glob("*.csv")
     assert sum(1 for _ in csv.DictReader(span_file.open())) == len(traffic)
-    run = metadata.runs(str(work / "out/metadata/taxi-big-tipper/metadata.sqlite"), "taxi-big-tipper", limit=1)[0]
+    run = recorded_runs(str(work / "out/metadata/taxi-big-tipper/metadata.sqlite"), "taxi-big-tipper", limit=1)[0]
     assert run.span == 2 and run.drift_baseline_span == 1
     assert run.baseline and run.baseline.endswith(f"/{served}")  # evaluated against the served model
     assert run.blessed is not None
@@ -169,7 +169,7 @@ def test_retrain_trains_on_the_labelled_traffic_and_the_gates_decide(retrained, 
 
 
 def test_the_report_has_every_section(retrained, loop):
-    from pipeline.monitoring.report import SECTIONS
+    from ops.monitoring.report import SECTIONS
 
     work = loop[0]
     made = tfxp(work, "report")

@@ -38,7 +38,7 @@ def loop(tmp_path_factory):
 def _log_requests(directory: pathlib.Path, csv_path: str, rows: int = 400) -> None:
     import csv
 
-    from serving.request_log import RequestLogger
+    from components.drift_check.request_log import RequestLogger
     from tests.conftest import to_example
 
     with open(csv_path, newline="") as f:
@@ -64,9 +64,9 @@ def served(work) -> list[pathlib.Path]:
 
 
 def runs(work, limit=4):
-    from pipeline import metadata
+    from ops.runs import runs as recorded_runs
 
-    return metadata.runs(str(work / "out/metadata/taxi-big-tipper/metadata.sqlite"), "taxi-big-tipper", limit=limit)
+    return recorded_runs(str(work / "out/metadata/taxi-big-tipper/metadata.sqlite"), "taxi-big-tipper", limit=limit)
 
 
 def span_runs(work):

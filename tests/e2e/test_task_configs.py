@@ -1,6 +1,6 @@
-"""End to end: the bundled multiclass and regression configs, each run by the tfxp command on a
-slice of the taxi sample, push a model that TF Serving's loading path answers on the task's
-signature, with the task's TFMA metrics."""
+"""End to end: the bundled multiclass and regression configs, and the binary one with a timestamp
+feature and crosses, each run by the tfxp command on a slice of the taxi sample, push a model
+that TF Serving's loading path answers on the task's signature, with the task's TFMA metrics."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ pytestmark = pytest.mark.slow
 
 SAMPLE_ROWS = 3000
 CONFIGS = {"multiclass": ("taxi_multiclass.yaml", "taxi-payment-type", "taxi_payment_type"),
-           "regression": ("taxi_regression.yaml", "taxi-fare", "taxi_fare")}
+           "regression": ("taxi_regression.yaml", "taxi-fare", "taxi_fare"),
+           "timestamp": ("taxi_timestamp.yaml", "taxi-timestamp", "taxi_timestamp")}
 
 
 @pytest.fixture(scope="module")
@@ -36,9 +37,9 @@ def task_run(request, data_dir, tmp_path_factory):
             "--set", "tuner.max_trials=1", "--set", "tuner.train_steps=30", "--set", "tuner.eval_steps=10"]
     result = subprocess.run(args, capture_output=True, text=True, timeout=1200, cwd=work)
     assert result.returncode == 0, result.stderr[-3000:]
-    from pipeline import metadata
+    from ops.runs import runs as recorded_runs
 
-    run = metadata.runs(str(work / f"out/metadata/{pipeline_name}/metadata.sqlite"), pipeline_name, limit=1)[0]
+    run = recorded_runs(str(work / f"out/metadata/{pipeline_name}/metadata.sqlite"), pipeline_name, limit=1)[0]
     return task, result, run, work / "out/serving" / model_name
 
 
@@ -58,6 +59,9 @@ def test_the_tasks_tfma_metrics_exist(task_run):
             assert f"{name}/classId:0" in run.metrics and f"{name}/classId:3" in run.metrics
         assert run.metrics["accuracy"] >= 0.8  # the config's min_accuracy blessed it
         assert "test-split metrics: accuracy=" in result.stdout and "    class 0 (Cash): precision=" in result.stdout
+    elif task == "timestamp":
+        assert run.metrics["auc"] >= 0.6  # the binary default min_auc blessed it
+        assert "test-split metrics: auc=" in result.stdout
     else:
         assert {"mean_absolute_error", "mean_squared_error", "root_mean_squared_error",
                 "mean_absolute_percentage_error", "calibration"} <= set(run.metrics)
@@ -75,10 +79,19 @@ def test_tf_servings_loading_path_answers_the_tasks_signature(task_run, tiny_row
     from tests.conftest import to_example
 
     task, _, run, _ = task_run
-    label = "payment_type" if task == "multiclass" else "fare"
+    label = {"multiclass": "payment_type", "regression": "fare", "timestamp": "tips"}[task]
     examples = [to_example(r, drop=(label,)) for r in tiny_rows[:6]]
     with loader.SessionModel(run.pushed_to) as model:
-        if task == "multiclass":
+        if task == "timestamp":
+            request = classification_pb2.ClassificationRequest()
+            request.model_spec.signature_name = "classify"
+            request.input.example_list.examples.extend(examples)
+            answer = requests.classify(model, request, method_name_check=True)
+            assert len(answer.result.classifications) == 6
+            for classification in answer.result.classifications:
+                assert [c.label for c in classification.classes] == ["0", "1"]
+                assert abs(sum(c.score for c in classification.classes) - 1.0) < 1e-5
+        elif task == "multiclass":
             request = classification_pb2.ClassificationRequest()
             request.model_spec.signature_name = "classify"
             request.input.example_list.examples.extend(examples)
@@ -99,7 +112,7 @@ def test_tensorflows_saved_model_cli_runs_the_tasks_signature(task_run):
     from tests.serving.saved_model_cli import cli_inputs, saved_model_cli
 
     task, _, run, _ = task_run
-    signature = "classify" if task == "multiclass" else "regress"
+    signature = "regress" if task == "regression" else "classify"
     result = saved_model_cli(run.pushed_to, signature, cli_inputs(run.pushed_to, signature))
     assert result.returncode == 0, result.stderr[-2000:]
-    assert f"Result for output key {'scores' if task == 'multiclass' else 'outputs'}" in result.stdout
+    assert f"Result for output key {'outputs' if task == 'regression' else 'scores'}" in result.stdout

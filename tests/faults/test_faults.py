@@ -124,10 +124,10 @@ def test_terminal_output_restores_the_terminal_when_the_log_disk_is_full(small_d
     disk = small_disk("1m")
     script = FILL + textwrap.dedent("""
         import sys
-        from pipeline import local_runner
+        from pipeline.terminal import terminal_output
 
         try:
-            with local_runner._terminal_output(sys.argv[1], verbose=False) as terminal:
+            with terminal_output(sys.argv[1], verbose=False) as terminal:
                 fill(os.path.dirname(sys.argv[1]))
                 sys.stdout.write("bound for the log, which has no room")
                 raise ValueError("the component's own error")

@@ -70,9 +70,11 @@ def test_other_runners_take_their_flags_verbatim():
     (["trainer.train_steps=many"], "trainer.train_steps: expected a number"),
     (["trainer.train_steps=0"], "trainer.train_steps: must be at least 1, got 0"),
     (["tuner.enabled=maybe"], "tuner.enabled: expected true or false"),
-    (["features.fare.type=fancy"], "'fancy' is not one of: numeric, bucketized, categorical"),
+    (["features.fare.type=fancy"], "'fancy' is not one of: numeric, bucketized, categorical, timestamp"),
     (["features.fare.num_bucket=3"], "did you mean 'num_buckets'"),
     (["data.format=xml"], "'xml' is not one of: csv, tfrecord, parquet"),
+    (["label.other_classes=keep"], "label.other_classes: 'keep' is not one of: error, drop"),
+    (["label.other_classes=drop"], "label.other_classes: applies to label.classes (multiclass)"),
     (["beam.direct_running_mode=fast"], "is not one of: in_memory, multi_threading, multi_processing"),
     (["pipline_name=x"], "unknown option 'pipline_name' (did you mean 'pipeline_name'?)"),
     (["features.tips.type=numeric"], "label.column: 'tips' is also listed under features"),
@@ -95,7 +97,7 @@ def test_missing_sections_are_named():
     with pytest.raises(ConfigError, match="features: must map each feature"):
         parse_config({k: v for k, v in MINIMAL.items() if k != "features"})
     with pytest.raises(ConfigError, match=r"features.x.type: missing required option \(one of: numeric, bucketized, "
-                                          r"categorical\)"):
+                                          r"categorical, timestamp\)"):
         parse_config({**MINIMAL, "features": {"x": {}}})
 
 

@@ -1,35 +1,6 @@
-"""Reading runs back from ML Metadata: the pieces that do not need a pipeline run."""
-
-import datetime
-import math
-import types
+"""The pipeline's ML Metadata connection: what the local runner does to a dead run's records."""
 
 from pipeline import metadata
-
-
-def test_metrics_that_tfma_reports_as_nan_stay_numbers(monkeypatch):
-    import tensorflow_model_analysis as tfma
-
-    result = types.SimpleNamespace(slicing_metrics=[
-        ((), {"": {"": {"auc": {"doubleValue": 0.91}, "precision": {"doubleValue": "NaN"}}}}),
-        ((("trip_start_hour", 3),), {"": {"": {"auc": {"doubleValue": 0.5}}}}),
-    ])
-    monkeypatch.setattr(tfma, "load_eval_result", lambda uri: result)
-    metrics = metadata.evaluation_metrics("unused")
-    assert metrics["auc"] == 0.91 and math.isnan(metrics["precision"])
-    run = metadata.RunInfo(run_id="r", started=datetime.datetime(2026, 1, 1), executions=[], metrics=metrics,
-                           blessed=False, pushed_to=None, failures=[], span=3, drift_baseline_span=2,
-                           drift_accepted=True)
-    shown = metadata.format_run(run)
-    assert "test-split metrics: auc=0.91, precision=nan" in shown
-    assert "data span: 3 (compared with span 2); drift accepted (drift.accept)" in shown
-
-
-def test_counts_print_whole_and_metrics_to_four_digits():
-    from pipeline.metadata import format_metric
-
-    assert format_metric("example_count", 15199.0) == "example_count=15199"
-    assert format_metric("auc", 0.958712) == "auc=0.9587"
 
 
 def test_executions_a_dead_run_left_running_are_marked_interrupted(tmp_path):

@@ -7,7 +7,7 @@ import pytest
 from tfx.orchestration import pipeline as tfx_pipeline
 
 from pipeline.config import load_config
-from pipeline.pipeline import create_pipeline, eval_config
+from pipeline.pipeline import create_pipeline, eval_config, example_gen_input
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -112,15 +112,45 @@ def test_beam_args_come_from_the_config(tmp_path):
     assert "--direct_running_mode=multi_threading" in pipeline.beam_pipeline_args
 
 
-@pytest.mark.parametrize("overrides, markers, required", [
-    ([], ["", "NA", "N/A", "NaN", "null"], []),
-    (["data.missing_values=[NA, '-']", "label.missing=drop"], ["NA", "-"], ["tips", "fare"]),
+@pytest.mark.parametrize("overrides, markers, required, allowed", [
+    ([], ["", "NA", "N/A", "NaN", "null"], [], {}),
+    (["data.missing_values=[NA, '-']", "label.missing=drop"], ["NA", "-"], ["tips", "fare"], {}),
+    (["data.format=parquet", "label.missing=drop"], ["", "NA", "N/A", "NaN", "null"], ["tips", "fare"], {}),
 ])
-def test_examplegen_gets_the_missing_value_markers_and_the_rows_to_drop(tmp_path, overrides, markers, required):
+def test_examplegen_gets_the_missing_value_markers_and_the_rows_to_drop(tmp_path, overrides, markers, required,
+                                                                        allowed):
     from components.csv_example_gen.executor import csv_options
 
     example_gen = _by_id(_build(tmp_path, *overrides))["ExampleGen"]
-    assert csv_options(example_gen.exec_properties) == {"missing_values": markers, "required": required}
+    assert csv_options(example_gen.exec_properties) == {"missing_values": markers, "required": required,
+                                                        "allowed": allowed}
+
+
+def test_examplegen_drops_other_classes_with_label_other_classes_drop(tmp_path):
+    from components.csv_example_gen.executor import csv_options
+
+    config = load_config("package://pipeline/configs/taxi_multiclass.yaml", [f"output_dir={tmp_path}"])
+    assert config.label.other_classes == "drop"  # the bundled sample has 8 rows of three other classes
+    pipeline = create_pipeline(config, pipeline_root=str(tmp_path / "root"), serving_dir=str(tmp_path / "serving"))
+    options = csv_options(_by_id(pipeline)["ExampleGen"].exec_properties)
+    assert options["allowed"] == {"payment_type": ["Cash", "Credit Card", "No Charge", "Unknown"]}
+
+
+def test_parquet_is_read_by_the_marker_aware_executor(tmp_path):
+    from components.parquet_example_gen.executor import Executor
+
+    assert _by_id(_build(tmp_path, "data.format=parquet"))["ExampleGen"].executor_spec.executor_class is Executor
+
+
+def test_examplegen_reads_a_directory_of_gzipped_csv(tmp_path):
+    import gzip
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "a.csv.gz").write_bytes(gzip.compress(b"a,b\n1,2\n"))
+    config = load_config(None, [f"data.path={data}"])
+    base, input_config = example_gen_input(config)
+    assert base == str(data) and [s.pattern for s in input_config.splits] == ["*.csv.gz"]
 
 
 def test_eval_config_thresholds_and_slices():
@@ -223,7 +253,15 @@ def test_a_trainer_setting_leaves_the_transform_configuration_alone(tmp_path):
     transform_changed, trainer_changed = configs("trainer.train_steps=7", "tuner.max_trials=9")
     assert transform_changed == transform  # a cache hit: Transform does not run again
     assert trainer_changed != trainer
-    assert set(json.loads(transform)) == {"label", "features", "code_version"}
+    assert set(json.loads(transform)) == {"label", "features", "crosses", "code_version"}
+
+
+def test_the_transform_gets_the_crosses(tmp_path):
+    """The preprocessing_fn computes the crosses: they are in Transform's custom_config."""
+    config = load_config("package://pipeline/configs/taxi_timestamp.yaml", [f"output_dir={tmp_path}"])
+    pipeline = create_pipeline(config, pipeline_root=str(tmp_path / "root"), serving_dir=str(tmp_path / "serving"))
+    transform = json.loads(_by_id(pipeline)["Transform"].exec_properties["custom_config"])
+    assert transform["crosses"] == config.model_code_config()["crosses"] and len(transform["crosses"]) == 2
 
 
 def _metrics(spec):
@@ -276,7 +314,8 @@ def test_the_evaluator_fills_the_classes_of_a_model_that_learned_them(tmp_path):
 
     from components.evaluator.executor import with_class_ids
 
-    config = load_config("package://pipeline/configs/taxi_multiclass.yaml", ["label.classes=[]"])
+    config = load_config("package://pipeline/configs/taxi_multiclass.yaml",
+                         ["label.classes=[]", "label.other_classes=error"])
     unfilled = json_format.MessageToJson(eval_config(config))
     parsed = json_format.Parse(unfilled, config_pb2.EvalConfig())
     assert parsed.metrics_specs[1].HasField("binarize") and not parsed.metrics_specs[1].binarize.class_ids.values

@@ -39,7 +39,7 @@ def test_missing_path(tmp_path):
 
 def test_directory_without_csv_files(tmp_path):
     (tmp_path / "notes.txt").write_text("x")
-    with pytest.raises(ConfigError, match=r"holds no \*.csv files"):
+    with pytest.raises(ConfigError, match=r"holds no \*.csv or \*.csv.gz files"):
         check_data(_config(tmp_path))
 
 
@@ -269,12 +269,76 @@ def test_compression_that_does_not_match_the_name_is_refused(tmp_path, name, con
         check_data(_config(path))
 
 
-def test_a_directory_of_gzip_files_names_them(tmp_path):
+def test_a_directory_of_gzip_files_is_read(tmp_path):
     import gzip
 
+    from pipeline.config import DataFormat
+    from pipeline.preflight import directory_pattern
+
     (tmp_path / "a.csv.gz").write_bytes(gzip.compress(TINY_CSV.read_bytes()))
-    with pytest.raises(ConfigError, match=r"holds no \*.csv files \(it holds .csv.gz files: set data.path to one"):
+    assert check_data(_config(tmp_path)) == [str(tmp_path / "a.csv.gz")]
+    assert directory_pattern(DataFormat.CSV, str(tmp_path)) == "*.csv.gz"
+    # Plain and gzipped files together: one pattern for both, each file read and checked.
+    lines = _tiny_lines()
+    (tmp_path / "b.csv").write_text(lines[0] + "".join(lines[1:40]).replace("Cash", "Cash,"))
+    with pytest.raises(ConfigError, match=r"b.csv, line \d+: 19 fields"):
         check_data(_config(tmp_path))
+    (tmp_path / "b.csv").write_text("".join(lines))
+    assert check_data(_config(tmp_path)) == [str(tmp_path / "a.csv.gz"), str(tmp_path / "b.csv")]
+    assert directory_pattern(DataFormat.CSV, str(tmp_path)) == "*.csv*"
+    (tmp_path / "b.csv.bak").write_text("old")
+    with pytest.raises(ConfigError, match=r"holds .csv and .csv.gz files, so ExampleGen reads every \*.csv\* "
+                                          r"file there, and .*b.csv.bak is neither; move it out"):
+        check_data(_config(tmp_path))
+
+
+def test_a_directory_of_plain_csv_keeps_its_pattern(tmp_path):
+    from pipeline.config import DataFormat
+    from pipeline.preflight import directory_pattern
+
+    (tmp_path / "a.csv").write_text(TINY_CSV.read_text())
+    (tmp_path / "a.csv.bak").write_text("old")  # not read: the pattern is *.csv
+    assert check_data(_config(tmp_path)) == [str(tmp_path / "a.csv")]
+    assert directory_pattern(DataFormat.CSV, str(tmp_path)) == "*.csv"
+    assert directory_pattern(DataFormat.PARQUET, str(tmp_path)) == "*.parquet"
+
+
+def test_missing_value_markers_are_refused_for_tfrecord(tmp_path):
+    (tmp_path / "data.tfrecord").write_bytes(b"x")
+    assert check_data(_config(tmp_path, "data.format=tfrecord"))  # the default markers: nothing to refuse
+    with pytest.raises(ConfigError, match=r"data.missing_values does not apply to data.format tfrecord .*"
+                                          r"remove data.missing_values"):
+        check_data(_config(tmp_path, "data.format=tfrecord", "data.missing_values=['-']"))
+
+
+def _multiclass(path, classes=("Cash", "Credit Card"), **label):
+    """The bundled config with payment_type as a multiclass label of `classes`."""
+    raw = yaml.safe_load(open(resolve_path(DEFAULT_CONFIG)))
+    del raw["features"]["payment_type"]
+    raw["label"] = {"column": "payment_type", "name": "payment_class", "task": "multiclass",
+                    "classes": list(classes), **label}
+    return parse_config({**raw, "data": {"path": str(path)}})
+
+
+def test_a_label_outside_label_classes_stops_the_run_with_its_line(tmp_path):
+    path = _write(tmp_path, _with("payment_type", lambda n, v: "Credit Card" if v != "Cash" else v))
+    assert check_data(_multiclass(path))
+    path = _write(tmp_path, _with("payment_type", lambda n, v: "Pcard" if n == 12 else v if v == "Cash" else
+                                  "Credit Card"))
+    with pytest.raises(ConfigError, match=r"data.csv, line 13, column 'payment_type': the label 'Pcard' is not one "
+                                          r"of label.classes \(Cash, Credit Card\); add it to label.classes or "
+                                          r"remove the row \(label.other_classes: drop"):
+        check_data(_multiclass(path))
+    assert check_data(_multiclass(path, other_classes="drop"))
+    # Without a list of classes every value is a class.
+    assert check_data(_multiclass(path, classes=()))
+
+
+def test_rows_of_other_classes_dropped_count_against_the_rows_the_splits_need(tmp_path):
+    path = _write(tmp_path, _with("payment_type", lambda n, v: "Cash" if n <= 20 else "Credit Card" if n <= 40
+                                  else "Dispute"))
+    with pytest.raises(ConfigError, match=r"has 40 rows \(40 of other classes dropped\); the 8:1:1"):
+        check_data(_multiclass(path, other_classes="drop"))
 
 
 def test_column_names_that_cannot_be_tensorflow_names(tmp_path):

@@ -17,7 +17,8 @@ def saved_model_cli(model_dir, signature: str, inputs: str):
 def cli_inputs(model_dir, signature: str) -> str:
     """saved_model_cli arguments for one row of the tiny sample (labels left out)."""
     row = {"fare": [6.5], "trip_miles": [1.2], "company": ["Taxi Affiliation Services"],
-           "payment_type": ["Cash"], "trip_start_hour": [3]}
+           "payment_type": ["Cash"], "trip_start_hour": [3],
+           "trip_start_timestamp": [1400269500]}
     if signature == "serve_raw":
         defs = warmup.signature_defs(str(model_dir))[signature]
         values = {name: (["x"] if spec.dtype == 7 else [0]) for name, spec in defs.inputs.items()}

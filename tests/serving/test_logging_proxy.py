@@ -16,8 +16,8 @@ import requests
 import tensorflow as tf
 from tensorflow_serving.apis import prediction_log_pb2
 
+from components.drift_check.request_log import read_examples
 from serving.logging_proxy import ID_FEATURE, REQUEST_ID, LoggingProxy, ProxyError
-from serving.request_log import read_examples
 from tests.serving.test_requests import build_model, example
 
 MODEL = "tiny"

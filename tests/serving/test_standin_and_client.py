@@ -244,7 +244,7 @@ def test_the_predict_command_fails_clearly_without_a_server(tmp_path):
 
 
 def test_the_stand_in_logs_requests_for_the_skew_check(saved_model, tmp_path, rows):
-    from serving.request_log import read_examples
+    from components.drift_check.request_log import read_examples
 
     base = tmp_path / "serving" / MODEL
     shutil.copytree(saved_model, base / "1")
@@ -417,7 +417,7 @@ def test_grpc_apis_answer_as_tf_serving(standin):
 
 
 def test_the_stand_in_logs_classify_and_regress_examples(standin, tmp_path):
-    from serving.request_log import read_examples
+    from components.drift_check.request_log import read_examples
     from tests.serving.test_requests import example
 
     base, start = standin

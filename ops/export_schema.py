@@ -31,11 +31,12 @@ def latest_inferred_schema(config: PipelineConfig) -> str:
 
 def export_schema(config: PipelineConfig, output: str) -> str:
     """Writes the latest inferred schema, with environments for the label, to `output`."""
+    inferred = latest_inferred_schema(config)  # before TFDV loads TensorFlow: a missing store says so quietly
     import tensorflow_data_validation as tfdv
 
     from models.features import label_columns
 
-    schema = tfdv.load_schema_text(latest_inferred_schema(config))
+    schema = tfdv.load_schema_text(inferred)
     del schema.default_environment[:]
     schema.default_environment.extend([TRAINING, SERVING])
     labels = set(label_columns(config)) - set(config.features)

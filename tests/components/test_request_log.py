@@ -1,6 +1,6 @@
 """Request logs: written as TF Serving PredictionLogs, read back as the requests' tf.Examples."""
 
-from serving.request_log import RequestLogger, read_examples
+from components.drift_check.request_log import RequestLogger, read_examples
 
 
 def test_logged_requests_read_back_in_order(tmp_path):

@@ -6,7 +6,7 @@ import yaml
 
 from pipeline.config import KubeflowConfig, load_config
 
-CRONJOB = pathlib.Path(__file__).resolve().parents[2] / "kubernetes/monitoring/cronjob.yaml"
+CRONJOB = pathlib.Path(__file__).resolve().parents[3] / "kubernetes/monitoring/cronjob.yaml"
 
 
 def test_the_cronjob_monitors_what_the_pipeline_pushes(taxi_config):

@@ -5,7 +5,7 @@
 # for nothing over the network. Keeps a screenshot. make test runs it on the page the slow
 # loop test (tests/e2e/test_monitor_loop.py) writes; without that page it says it skipped.
 #
-# Usage: tests/monitoring/report_in_chromium.sh REPORT.html SCREENSHOT.png
+# Usage: tests/ops/monitoring/report_in_chromium.sh REPORT.html SCREENSHOT.png
 set -euo pipefail
 report=${1:?usage: report_in_chromium.sh REPORT.html SCREENSHOT.png}
 shot=${2:?usage: report_in_chromium.sh REPORT.html SCREENSHOT.png}

@@ -6,7 +6,10 @@ process and a random part: replicas sharing a volume never share a file). The st
 each request's tf.Examples as a predict_log; the production proxy (serving/logging_proxy.py)
 logs whole predict, classify and regress logs, request and response, with a request id. The
 drift check reads the tf.Examples of all of them back and compares their statistics with
-training's.
+training's; `tfxp feedback` joins labels to them.
+
+The format lives here, beside DriftCheck, its reader in the pipeline, so that components need
+not import serving/; serving/ (the writers) imports it from here.
 """
 
 from __future__ import annotations

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 
+from ops.monitoring import report
 from pipeline.config import load_config
-from pipeline.monitoring import report
 
 
 def _statistics_artifact(tmp_path, serialized_examples):

@@ -1,11 +1,9 @@
-"""Spans on disk (which exist, which a run reads, adding a drop) and rolling serving back."""
+"""Spans on disk: which exist, which a run reads, adding a drop."""
 
 import pytest
 
 from pipeline.config import ConfigError, load_config
-from pipeline.lineage import ROLLED_BACK_FROM, rollback
 from pipeline.spans import add_span, current_files, span_files
-from tests.serving import fake_saved_model
 
 
 def _config(tmp_path, *overrides):
@@ -48,18 +46,3 @@ def test_add_span_refuses_what_the_pattern_would_not_read(tmp_path):
         add_span(config, str(tmp_path / "missing.csv"))
     with pytest.raises(ConfigError, match="holds no span matching"):
         current_files(config)
-
-
-def test_rollback_pushes_a_copy_as_the_newest_version(tmp_path):
-    serving = tmp_path / "serving"
-    for version, text in ((100, "first"), (200, "second")):
-        fake_saved_model.write(serving / str(version), text)
-    new = rollback(str(serving), 100)
-    assert new > 200
-    assert fake_saved_model.marker(serving / str(new)) == "first"
-    assert (serving / str(new) / "assets.extra" / ROLLED_BACK_FROM).read_text() == "100\n"
-    assert sorted(p.name for p in serving.iterdir()) == sorted(["100", "200", str(new)])  # no leftovers
-    with pytest.raises(ConfigError, match="version 7 is not in"):
-        rollback(str(serving), 7)
-    with pytest.raises(ConfigError, match=f"version {new} is already the newest"):
-        rollback(str(serving), new)

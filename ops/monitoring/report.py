@@ -23,9 +23,10 @@ import os
 import time
 from typing import Any
 
+from ops.monitoring.monitor import metric_values
+from ops.runs import validation_failures
 from pipeline.config import ConfigError, PipelineConfig
-from pipeline.metadata import OUTPUT_EVENTS, custom_property, open_store, validation_failures
-from pipeline.monitoring.monitor import metric_values
+from pipeline.metadata import OUTPUT_EVENTS, custom_property, open_store
 
 SPLITS = ("train", "eval", "test")
 SECTIONS = ("summary", "statistics", "anomalies", "drift", "metrics", "baseline", "served", "live")
@@ -114,7 +115,7 @@ def _run_artifacts(config: PipelineConfig, run_id: str | None) -> RunArtifacts:
             raise ConfigError(f"no run '{run_id}' in {config.metadata_path}; runs: "
                               f"{', '.join(c.name for c in contexts[-5:])} (tfxp runs lists them)")
         context = chosen[0]
-    from pipeline.metadata import _STATES
+    from pipeline.metadata import STATE_NAMES
 
     executions = sorted(store.get_executions_by_context(context.id), key=lambda e: e.create_time_since_epoch)
     names = {e.id: node_id(store, e, config.pipeline_name) for e in executions}
@@ -129,7 +130,7 @@ def _run_artifacts(config: PipelineConfig, run_id: str | None) -> RunArtifacts:
         if artifact.type == "ModelBlessing":
             blessing = bool(custom_property(artifact, "blessed"))
     return RunArtifacts(context.name, context.create_time_since_epoch / 1000.0,
-                        [(names[e.id], _STATES.get(e.last_known_state, "?")) for e in executions], uris, blessing)
+                        [(names[e.id], STATE_NAMES.get(e.last_known_state, "?")) for e in executions], uris, blessing)
 
 
 # ----------------------------------------------------------------------------- statistics
@@ -366,7 +367,7 @@ def _metrics_section(uris: list[str]) -> tuple[str, dict[str, float], dict[str, 
 
 def _baseline_section(run: RunArtifacts, config: PipelineConfig, overall: dict[str, float],
                       baseline: dict[str, float] | None) -> str:
-    from pipeline.metadata import runs
+    from ops.runs import runs
 
     ev = config.evaluator
     evaluation = run.uris.get("Evaluator/ModelEvaluation", [])
@@ -403,7 +404,7 @@ def _baseline_section(run: RunArtifacts, config: PipelineConfig, overall: dict[s
 
 def _served_section(config: PipelineConfig) -> str:
     from components.serving_baseline.baseline import served_versions
-    from pipeline.lineage import lineage
+    from ops.lineage import lineage
 
     versions = served_versions(config.serving_dir) if os.path.isdir(config.serving_dir) else []
     if not versions:
@@ -449,7 +450,7 @@ def _line_svg(series: list[tuple[float, float]], reference: float | None, width:
 
 
 def _live_section(config: PipelineConfig) -> str:
-    from pipeline.monitoring.monitor import history
+    from ops.monitoring.monitor import history
 
     results = history(config)
     if not results:

@@ -1,10 +1,8 @@
-"""What produced a pushed model, from ML Metadata's lineage; and rolling serving back.
+"""`tfxp lineage`: what produced a pushed model, from ML Metadata's lineage.
 
 `lineage` walks the events upstream from the Pusher's output for one served version and
 reports the data spans, the schema, the hyperparameters, the training run and the metrics
-that led to it. `rollback` serves an earlier pushed version again by pushing a copy of it as
-the newest version: TF Serving's default policy (and the stand-in) serve the newest version,
-and the history of what was served stays on disk.
+that led to it. A `tfxp rollback` copy (ops/rollback.py) reports the lineage of its source.
 """
 
 from __future__ import annotations
@@ -12,32 +10,25 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import shutil
-import tempfile
-import time
 from typing import Any
 
 from components.serving_baseline.baseline import (
     PUSH_RECORD,
-    ROLLBACK_PREFIX,
-    publish_version,
     read_push_record,
     served_versions,
 )
+from ops.rollback import ROLLED_BACK_FROM
+from ops.runs import evaluation_metrics, format_metric
 from pipeline.config import ConfigError
 from pipeline.metadata import (
     INPUT_EVENTS,
     OUTPUT_EVENTS,
     custom_property,
-    evaluation_metrics,
-    format_metric,
     node_id,
     open_store,
     producers,
     value_of,
 )
-
-ROLLED_BACK_FROM = "rolled_back_from"
 
 
 @dataclasses.dataclass
@@ -185,22 +176,3 @@ def format_lineage(found: Lineage) -> str:
         lines.append(f"  test-split metrics: {shown}")
     lines.append("  produced by: " + ", ".join(f"{name} (execution {eid})" for name, eid in found.producers.items()))
     return "\n".join(lines)
-
-
-def rollback(serving_dir: str, version: int) -> int:
-    """Serves `version` again: copies it in as a new, newest version; returns that version."""
-    versions = served_versions(serving_dir)
-    if version not in versions:
-        raise ConfigError(f"version {version} is not in {serving_dir}; served versions: "
-                          f"{', '.join(map(str, versions)) or 'none'}")
-    if version == versions[-1]:
-        raise ConfigError(f"version {version} is already the newest, the one being served")
-    # Published like a push (hidden copy, checked, renamed), with a note of where it came from.
-    with tempfile.TemporaryDirectory(dir=serving_dir, prefix=ROLLBACK_PREFIX) as staging:
-        source = os.path.join(staging, "model")
-        shutil.copytree(os.path.join(serving_dir, str(version)), source)
-        os.makedirs(os.path.join(source, "assets.extra"), exist_ok=True)
-        with open(os.path.join(source, "assets.extra", ROLLED_BACK_FROM), "w") as f:
-            f.write(f"{version}\n")
-        new_version, _ = publish_version(source, serving_dir, max(int(time.time()), versions[-1] + 1))
-    return new_version

@@ -3,7 +3,7 @@
 A kill -9 (or a power cut) ends a run with nothing cleaned up. What it can leave:
 
 - in the serving directory: a hidden push copy (`.partial-<v>`, see `baseline.publish_version`)
-  or rollback staging (`.rollback-*`, see `lineage.rollback`), and an all-digit version
+  or rollback staging (`.rollback-*`, see `ops/rollback.py`), and an all-digit version
   without a complete SavedModel (written before pushes were atomic, or by hand), which
   TF Serving would try to load;
 - in ML Metadata: executions left RUNNING (the next run, or `--fix`, marks them INTERRUPTED);
@@ -136,6 +136,14 @@ def _system_leftovers(node: str, system_dir: str, why_not_kept, live_run: bool) 
         found += [Finding(os.path.join(stateful, n), f"working directory of a {node} execution that did not "
                                                      "complete") for n in _listdir(stateful)]
     return found
+
+
+def leftover_notes(config: PipelineConfig) -> list[str]:
+    """The line a run shows when killed runs left something behind: a run does not need it gone
+    (pushes and baselines skip incomplete versions, interrupted executions run again), but disk
+    does. For `local_runner.run(notes=...)`, which calls it holding the run lock."""
+    count = len(find(config))
+    return [f"{count} leftover(s) from interrupted runs: run `tfxp doctor --fix`"] if count else []
 
 
 @dataclasses.dataclass

@@ -7,10 +7,10 @@ import json
 
 import pytest
 
+from components.drift_check.request_log import RequestLogger
+from ops.monitoring import feedback
 from pipeline.cli import EXIT_BAD_INPUT, main
 from pipeline.config import load_config
-from pipeline.monitoring import feedback
-from serving.request_log import RequestLogger
 from tests.conftest import to_example
 
 

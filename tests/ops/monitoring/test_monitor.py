@@ -6,10 +6,10 @@ import csv
 
 import pytest
 
+from components.drift_check.request_log import RequestLogger
+from ops.monitoring import feedback, monitor
 from pipeline.config import ConfigError, load_config, window_seconds
-from pipeline.monitoring import feedback, monitor
 from pipeline.pipeline import eval_config
-from serving.request_log import RequestLogger
 from tests.conftest import to_example
 
 

@@ -1,7 +1,7 @@
 """Ground truth for served predictions: a CSV of request ids and labels, joined to the request log.
 
-The request log (`serving/request_log.py`, TF Serving `PredictionLog` records) holds each
-request's serialized tf.Examples. A logged example is identified by
+The request log (`components/drift_check/request_log.py`, TF Serving `PredictionLog` records)
+holds each request's serialized tf.Examples. A logged example is identified by
 
 - the value of its feature `monitor.key_column`, when that is set (a business key the client
   sends, e.g. a trip id); else
@@ -31,10 +31,10 @@ import json
 import os
 import time
 
+from components.drift_check.request_log import LOG_PATTERN
 from models.features import label_columns
 from pipeline.config import ConfigError, PipelineConfig
 
-LOG_PATTERN = "requests-*.tfrecord"  # serving/request_log.py's files
 JOINED_PATTERN = "joined-*.jsonl"
 
 

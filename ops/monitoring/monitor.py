@@ -24,8 +24,8 @@ import time
 from typing import Any
 
 from components.drift_check import drift
+from ops.monitoring import feedback
 from pipeline.config import ConfigError, PipelineConfig, window_seconds
-from pipeline.monitoring import feedback
 
 MONITOR_TYPE = "tfxp.ModelMonitoring"
 EXIT_OK, EXIT_CROSSED, EXIT_NO_TRAFFIC = 0, 1, 3
@@ -102,7 +102,7 @@ def live_metrics(config: PipelineConfig, model_path: str, examples: list[bytes],
     import tensorflow as tf
     import tensorflow_model_analysis as tfma
 
-    from pipeline.metadata import evaluation_metrics
+    from ops.runs import evaluation_metrics
 
     data = os.path.join(workdir, "labelled.tfrecord")
     with tf.io.TFRecordWriter(data) as writer:
@@ -200,7 +200,7 @@ def _served_version(config: PipelineConfig) -> int:
 
 def _comparators(config: PipelineConfig) -> tuple[list[str], float, float]:
     mon, dr = config.monitor, config.drift
-    return (list(dr.features) or sorted(config.features), mon.categorical_threshold or dr.categorical_threshold,
+    return (config.drift_features(), mon.categorical_threshold or dr.categorical_threshold,
             mon.numeric_threshold or dr.numeric_threshold)
 
 
@@ -208,7 +208,7 @@ def monitor(config: PipelineConfig, window: str | None = None, now: float | None
     """Measures the served version over the window ending now; records and returns the result."""
     import tensorflow_data_validation as tfdv
 
-    from pipeline.lineage import lineage
+    from ops.lineage import lineage
 
     mon, ev = config.monitor, config.evaluator
     length = window_seconds(window or mon.window, "--window")
@@ -430,3 +430,42 @@ def traffic_span(config: PipelineConfig, rows: list[feedback.JoinedRow], drop: s
         writer.writerows({c: r.get(c, "") for c in columns} for r in drop_rows)
     os.replace(partial, path)
     return len(rows) + len(drop_rows)
+
+
+def monitor_logged(config: PipelineConfig, window: str | None, verbose: bool = False) -> tuple[MonitorResult, str]:
+    """`monitor`, with TensorFlow's, TFMA's and Beam's output in a log under the output
+    directory (on the terminal too with `verbose`); returns the result and the log's path."""
+    from pipeline.terminal import terminal_output
+
+    if window:
+        window_seconds(window, "--window")
+    log_path = os.path.join(config.output_dir, "logs", f"monitor-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log")
+    os.makedirs(os.path.dirname(log_path), exist_ok=True)
+    with terminal_output(log_path, verbose):
+        result = monitor(config, window)
+    return result, log_path
+
+
+@dataclasses.dataclass
+class RetrainSpan:
+    rows: int       # in the new span: labelled requests and the drop's rows
+    labelled: int   # labelled requests of the window
+    span: int
+    path: str
+
+
+def add_traffic_span(config: PipelineConfig, result: MonitorResult, drop: str | None) -> RetrainSpan | None:
+    """The window's labelled traffic (and a new drop's rows) added as the next span, checked
+    like any drop; None when there is nothing to add."""
+    from pipeline import preflight
+    from pipeline.spans import add_span
+
+    rows = feedback.joined_rows(config, *result.window)
+    if not rows and not drop:
+        return None
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(result.window[1]))
+    staged = os.path.join(config.output_dir, "monitor", stamp, f"traffic-{stamp}.csv")
+    count = traffic_span(config, rows, drop, staged)
+    preflight.check_columns(config, preflight.csv_header(staged), staged)
+    span, path = add_span(config, staged)
+    return RetrainSpan(count, len(rows), span, path)
