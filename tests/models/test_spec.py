@@ -6,7 +6,18 @@ import pathlib
 import pytest
 
 from models.features import from_custom_config
-from models.spec import FeatureType, ModelSpec, RegressionLoss, Task, TrainerConfig, TunerConfig, Vocabulary
+from models.spec import (
+    CrossSpec,
+    FeatureType,
+    ModelSpec,
+    OtherClasses,
+    RegressionLoss,
+    Task,
+    TimestampFormat,
+    TrainerConfig,
+    TunerConfig,
+    Vocabulary,
+)
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
@@ -46,11 +57,31 @@ def test_choices_are_enums_read_in_any_case():
      "custom_config: trainer.hidden_units[1]: must be at least 1, got 0"),
     ({"label": {"column": "y"}, "tuner": {"max_trial": 3}},
      "custom_config: tuner: unknown option 'max_trial' (did you mean 'max_trials'?)"),
+    ({"label": {"column": "y"}, "features": {"a": "categorical"}, "crosses": ["a x z"]},
+     "custom_config: crosses[0] (a x z): 'z' is not a feature; features are: a"),
+    ({"label": {"column": "y"}, "features": {"t": {"type": "timestamp", "format": "unix"}}},
+     "custom_config: features.t.format: 'unix' is not one of: epoch, iso"),
+    ({"label": {"column": "y", "other_classes": "drop"}},
+     "custom_config: label.other_classes: applies to label.classes (multiclass)"),
 ])
 def test_the_model_code_meets_the_same_rules(custom_config, message):
     with pytest.raises(ValueError) as err:
         from_custom_config(custom_config)
     assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_timestamps_crosses_and_other_classes_are_typed():
+    spec = from_custom_config({
+        "label": {"column": "y", "task": "multiclass", "classes": ["a", "b"], "other_classes": "DROP"},
+        "features": {"t": {"type": "timestamp", "format": "ISO"}, "c": "categorical", "n": "bucketized"},
+        "crosses": ["t.hour x c", {"features": ["c", "n"], "hash_buckets": 7, "name": "c_n"}]})
+    assert spec.features["t"].type is FeatureType.TIMESTAMP and spec.features["t"].format is TimestampFormat.ISO
+    assert spec.label.other_classes is OtherClasses.DROP
+    assert spec.crosses == (CrossSpec(features=("t.hour", "c"), name="t_hour_x_c"),
+                            CrossSpec(features=("c", "n"), hash_buckets=7, name="c_n"))
+    assert spec.crosses[0].hash_buckets == 100  # the default
+    # What the pipeline passes along parses back to the same crosses.
+    assert from_custom_config(spec.model_dump(mode="json")).crosses == spec.crosses
 
 
 def test_sections_are_immutable():

@@ -2,6 +2,7 @@
 
 import pytest
 
+from models.spec import TimestampFormat
 from pipeline.config import ConfigError, FeatureType, parse_config
 
 FEATURES = {
@@ -34,6 +35,8 @@ def test_a_timestamp_feature_defaults_to_epoch_seconds():
     assert config.features["start"].type is FeatureType.TIMESTAMP
     assert config.features["start"].format is None
     assert config.features["day"].format == "iso"
+    assert config.features["day"].format is TimestampFormat.ISO  # an enum, read in any case
+    assert _config(day={"type": "timestamp", "format": "ISO"}).features["day"].format is TimestampFormat.ISO
     assert config.model_code_config()["features"]["start"]["type"] == "timestamp"
 
 
@@ -45,6 +48,8 @@ def test_crosses_parse_in_both_forms_and_get_a_name():
     assert first.name == "start_hour_x_payment"
     assert second.features == ("area", "payment") and second.hash_buckets == 100
     assert third.name == "season_area"
+    with pytest.raises(ValueError, match="frozen"):
+        first.hash_buckets = 3
     assert config.model_code_config()["crosses"][0] == {"features": ["start.hour", "payment"], "hash_buckets": 50,
                                                     "name": "start_hour_x_payment"}
 
