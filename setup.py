@@ -9,6 +9,6 @@ setup(
     packages=find_packages(include=["pipeline", "pipeline.*", "components", "components.*",
                                     "models", "models.*", "ops", "ops.*", "serving", "serving.*"]),
     package_data={"pipeline": ["configs/*.yaml"]},
-    install_requires=["tfx>=1.21,<1.22", "kfp>=2.7,<3"],
+    install_requires=["tfx>=1.21,<1.22", "kfp>=2.7,<3", "pydantic>=2,<3"],
     entry_points={"console_scripts": ["tfxp=pipeline.cli:entry_point"]},
 )

@@ -1,15 +1,18 @@
-"""Feature definitions as data: what the model code reads from the pipeline's custom_config.
+"""What the model code reads from the pipeline's custom_config, and the names of the transformed
+features.
 
-The pipeline passes `PipelineConfig.model_config()` (plain JSON) to Transform, Tuner and
-Trainer; this module turns it back into typed specs and names the transformed features.
+The pipeline passes `PipelineConfig.model_code_config()` (plain JSON) to Transform, Tuner and
+Trainer; `from_custom_config` parses it back through the same typed models the pipeline's
+config is built of (models/spec.py), so it meets the same rules and defaults.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, Mapping
 
-from pipeline.config import TIMESTAMP_PARTS, CrossSpec, FeatureSpec, FeatureType, LabelSpec, Task
+import pydantic
+
+from models.spec import TIMESTAMP_PARTS, FeatureType, ModelSpec, error_line
 
 # The label's classes for multiclass without label.classes: tf.Transform's vocabulary file.
 LABEL_VOCABULARY = "label_classes"
@@ -30,30 +33,14 @@ ISO_PATTERN = (r"(\d{4})-(\d{2})-(\d{2})"
 EPOCH_PATTERN = r"[+-]?\d+(?:\.\d*)?"
 
 
-@dataclasses.dataclass(frozen=True)
-class ModelSpec:
-    label: LabelSpec
-    features: Mapping[str, FeatureSpec]
-    hyperparameters: Mapping[str, Any]
-    tuner: Mapping[str, Any]
-    crosses: tuple[CrossSpec, ...] = ()
-
-
 def from_custom_config(custom_config: Mapping[str, Any]) -> ModelSpec:
-    """Rebuilds the typed feature and label specs from the JSON the pipeline passed along."""
-    label = dict(custom_config["label"])
-    label["positive_values"] = tuple(label.get("positive_values") or ())
-    label["classes"] = tuple(str(c) for c in label.get("classes") or ())
-    label["task"] = Task(label.get("task") or Task.BINARY.value)
-    features = {
-        name: FeatureSpec(**{**options, "type": FeatureType(options["type"])})
-        for name, options in custom_config["features"].items()
-    }
-    crosses = tuple(CrossSpec(**{**cross, "features": tuple(cross["features"])})
-                    for cross in custom_config.get("crosses") or ())
-    return ModelSpec(label=LabelSpec(**label), features=features,
-                     hyperparameters=dict(custom_config.get("trainer", {})),
-                     tuner=dict(custom_config.get("tuner", {})), crosses=crosses)
+    """The typed label, features, trainer and tuner settings of the JSON the pipeline passed along
+    (the other keys of custom_config are the pipeline's)."""
+    sections = {key: custom_config[key] for key in ModelSpec.model_fields if key in custom_config}
+    try:
+        return ModelSpec.model_validate(sections)
+    except pydantic.ValidationError as err:
+        raise ValueError(f"custom_config: {error_line(err, ModelSpec, top='custom_config')}") from None
 
 
 def transformed_name(name: str) -> str:

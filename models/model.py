@@ -30,7 +30,7 @@ from tfx_bsl.public import tfxio
 
 from models import features as feature_defs
 from models import preprocessing
-from pipeline.config import FeatureType, Task
+from models.spec import FeatureType, RegressionLoss, Task
 
 _EVAL_BATCH_SIZE = 200
 CLASSIFY_SIGNATURE = "classify"
@@ -104,10 +104,9 @@ def target_scale(spec: feature_defs.ModelSpec, tf_transform_output: tft.TFTransf
 def _hyperparameters(spec: feature_defs.ModelSpec) -> keras_tuner.HyperParameters:
     """The search space; its defaults are the configured trainer values."""
     hp = keras_tuner.HyperParameters()
-    trainer = spec.hyperparameters
-    units = list(trainer.get("hidden_units") or [32, 16])
-    hp.Choice("learning_rate", sorted({1e-2, 1e-3, float(trainer.get("learning_rate", 1e-3))}),
-              default=float(trainer.get("learning_rate", 1e-3)))
+    trainer = spec.trainer
+    units = trainer.hidden_units
+    hp.Choice("learning_rate", sorted({1e-2, 1e-3, trainer.learning_rate}), default=trainer.learning_rate)
     hp.Choice("first_units", sorted({16, 32, 64, units[0]}), default=units[0])
     hp.Int("num_layers", 1, 3, default=len(units))
     return hp
@@ -151,7 +150,7 @@ def _build_model(hp: keras_tuner.HyperParameters, spec: feature_defs.ModelSpec,
     else:
         # The target is z-scored by Transform: Huber's delta of 1 is one standard deviation.
         output = keras.layers.Dense(1)(x)
-        loss = keras.losses.Huber(delta=1.0) if spec.hyperparameters.get("loss") == "huber" else "mse"
+        loss = keras.losses.Huber(delta=1.0) if spec.trainer.loss is RegressionLoss.HUBER else "mse"
         metrics = [keras.metrics.MeanAbsoluteError(name="mae")]
     model = keras.Model(inputs=inputs, outputs=output)
     model.compile(loss=loss, optimizer=keras.optimizers.Adam(learning_rate=hp.get("learning_rate")),
@@ -246,16 +245,16 @@ def _serving_functions(model: keras.Model, spec: feature_defs.ModelSpec,
 def tuner_fn(fn_args: tfx.components.FnArgs) -> tfx.components.TunerFnResult:
     """Returns a KerasTuner RandomSearch over learning rate and layer sizes."""
     spec = feature_defs.from_custom_config(fn_args.custom_config)
-    seed = _seed(spec.tuner.get("seed"), spec)
+    seed = _seed(spec.tuner.seed, spec)
     seed_everything(seed)
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
     tuner = keras_tuner.RandomSearch(
         lambda hp: _build_model(hp, spec, tf_transform_output),
         hyperparameters=_hyperparameters(spec),
-        max_trials=int(spec.tuner.get("max_trials", 2)),
+        max_trials=spec.tuner.max_trials,
         objective=keras_tuner.Objective(*TUNER_OBJECTIVES[spec.label.task]), seed=seed,
         directory=fn_args.working_dir, project_name="tuning", overwrite=True)
-    batch_size = int(spec.hyperparameters.get("batch_size", 64))
+    batch_size = spec.trainer.batch_size
     return tfx.components.TunerFnResult(tuner=tuner, fit_kwargs={
         "x": _input_fn(fn_args.train_files, fn_args.data_accessor, tf_transform_output,
                        spec, batch_size, seed),
@@ -277,7 +276,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     else:
         hp = _hyperparameters(spec)
     logging.info("Training with hyperparameters %s", hp.values)
-    batch_size = int(spec.hyperparameters.get("batch_size", 64))
+    batch_size = spec.trainer.batch_size
     train = _input_fn(fn_args.train_files, fn_args.data_accessor, tf_transform_output,
                       spec, batch_size, seed)
     evaluation = _input_fn(fn_args.eval_files, fn_args.data_accessor, tf_transform_output,
@@ -290,9 +289,9 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     export(model, spec, tf_transform_output, fn_args.serving_model_dir, warm_started_from)
 
 
-def _seed(seed: Any, spec: feature_defs.ModelSpec) -> int:
+def _seed(seed: int | None, spec: feature_defs.ModelSpec) -> int:
     """`seed`, else trainer.seed."""
-    return int(seed if seed is not None else spec.hyperparameters.get("seed", 42))
+    return seed if seed is not None else spec.trainer.seed
 
 
 def _warm_start(model: keras.Model, serving_dir: str) -> str | None:

@@ -14,7 +14,7 @@ import tensorflow_transform as tft
 
 from models import derived
 from models import features as feature_defs
-from pipeline.config import VOCABULARY_CAP, FeatureType, Task
+from models.spec import VOCABULARY_CAP, FeatureType, Task, Vocabulary
 
 # Missing values of a categorical integer column get a value of their own in the vocabulary.
 _TYPE_DEFAULTS = {FeatureType.NUMERIC: 0, FeatureType.BUCKETIZED: 0, FeatureType.CATEGORICAL: -1,
@@ -103,7 +103,7 @@ def _vocabulary(value: tf.Tensor, name: str, feature) -> tf.Tensor:
     the exact vocabulary whenever the column has at most `top_k` distinct values, and costs a
     fraction of the exact one, which adds a Beam sub-pipeline of its own per feature.
     """
-    if feature.vocabulary == "exact":
+    if feature.vocabulary is Vocabulary.EXACT:
         return tft.compute_and_apply_vocabulary(
             value, top_k=feature.top_k, num_oov_buckets=feature.num_oov_buckets, vocab_filename=name)
     return tft.experimental.compute_and_apply_approximate_vocabulary(
@@ -115,7 +115,7 @@ def preprocessing_fn(inputs: Mapping[str, Any], custom_config: Mapping[str, Any]
     """Scales numbers, bucketizes, applies vocabularies, splits timestamps into their parts,
     hashes crosses and derives the label.
 
-    `custom_config` is `PipelineConfig.model_config()`; it says which column gets which
+    `custom_config` is `PipelineConfig.model_code_config()`; it says which column gets which
     treatment, so a new dataset needs a new config, not new code.
     """
     spec = feature_defs.from_custom_config(custom_config)

@@ -421,9 +421,7 @@ def _report(args, config: PipelineConfig) -> int:
 
 
 def _show_config(args, config: PipelineConfig) -> int:
-    import dataclasses
-
-    print(json.dumps(dataclasses.asdict(config), indent=2, default=str))
+    print(json.dumps(config.as_dict(), indent=2))
     return 0
 
 

@@ -196,7 +196,8 @@ def _add_data_fingerprint(spec: dict[str, Any], config: PipelineConfig) -> None:
 
 def _resources_for(config: PipelineConfig, task: str) -> dict[str, Any]:
     resources = config.kubeflow.resources
-    return dict(resources.get(task, resources.get("default", {})))
+    chosen = resources.get(task, resources.get("default"))
+    return chosen.model_dump(exclude_none=True) if chosen else {}
 
 
 _MEMORY_UNITS = {"": 1, "k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18,

@@ -36,7 +36,7 @@ from pipeline.config import DataFormat, PipelineConfig, Task, TrainerConfig
 # Dotted paths of the model code in the installed package: they resolve the same way in a
 # local run and in a container on Kubernetes.
 PREPROCESSING_FN = "models.preprocessing.preprocessing_fn"
-RUN_FN = TrainerConfig.run_fn
+RUN_FN = TrainerConfig.model_fields["run_fn"].default
 TUNER_FN = "models.model.tuner_fn"
 
 TRANSFORMED_SPLITS = ("train", "eval")
@@ -247,7 +247,7 @@ def model_code_sources(package: str = "models", modules: tuple[str, ...] = ()) -
 
 def model_code_version(package: str = "models", modules: tuple[str, ...] = ()) -> str:
     """A hash of the model code: the model package's source and the project modules it imports
-    (the feature specs in pipeline/config.py, components/serving_baseline/baseline.py, ...).
+    (the feature specs in models/spec.py, components/serving_baseline/baseline.py, ...).
 
     The Transform, Tuner and Trainer functions are referenced by dotted path, which TFX does
     not fingerprint (it does for a `module_file`). Passing this hash in their custom_config
@@ -305,7 +305,7 @@ def create_pipeline(config: PipelineConfig, *, pipeline_root: str, serving_dir: 
     not the object store that only the launcher copies in and out).
     """
     run_fn_module = config.trainer.run_fn.rpartition(".")[0]
-    custom_config = {**config.model_config(), "code_version": model_code_version(modules=(run_fn_module,)),
+    custom_config = {**config.model_code_config(), "code_version": model_code_version(modules=(run_fn_module,)),
                      "warm_start_dir": serving_dir if config.trainer.warm_start else ""}
     # Transform reads only the features and the label: a trainer or tuner setting must not make
     # it (and everything after it) run again.

@@ -31,7 +31,7 @@ def main(out: str, overrides: list[str]) -> None:
     overrides = overrides[1:] if compat_v1 else overrides
     if overrides and overrides[0].startswith("--config="):
         config_path, overrides = overrides[0].split("=", 1)[1], overrides[1:]
-    fn = functools.partial(preprocessing_fn, custom_config=load_config(config_path, overrides).model_config())
+    fn = functools.partial(preprocessing_fn, custom_config=load_config(config_path, overrides).model_code_config())
     context = tft_beam.Context(temp_dir=f"{out}/tmp", force_tf_compat_v1=compat_v1)
     with beam.Pipeline(runner="DirectRunner") as p, context:
         data = p | beam.Create(instances, reshuffle=False)

@@ -36,7 +36,7 @@ def taxi_config():
 
 @pytest.fixture(scope="session")
 def model_config(taxi_config):
-    return taxi_config.model_config()
+    return taxi_config.model_code_config()
 
 
 @pytest.fixture(scope="session")

@@ -49,11 +49,11 @@ def compile_monitor(config: PipelineConfig, output_path: str, allow_local_image:
     def monitor_pipeline(window: str = config.monitor.window):
         task = tfxp_monitor(window=window)
         task.set_caching_options(False)  # every run measures the traffic of its own window
-        resources = kf.resources.get("default", {})
-        if resources.get("cpu_limit"):
-            task.set_cpu_limit(str(resources["cpu_limit"]))
-        if resources.get("memory_limit"):
-            task.set_memory_limit(str(resources["memory_limit"]))
+        resources = kf.resources.get("default")
+        if resources and resources.cpu_limit:
+            task.set_cpu_limit(resources.cpu_limit)
+        if resources and resources.memory_limit:
+            task.set_memory_limit(resources.memory_limit)
         kubernetes.set_image_pull_policy(task, kf.image_pull_policy)
         if kf.pvc:
             kubernetes.mount_pvc(task, pvc_name=kf.pvc, mount_path=kf.mount_path)

@@ -196,7 +196,7 @@ def export_dir(transformed, tmp_path_factory):
     import keras
 
     config, output, features = transformed
-    spec = feature_defs.from_custom_config(config.model_config())
+    spec = feature_defs.from_custom_config(config.model_code_config())
     features = dict(features)
     labels = features.pop(spec.label.name)
     keras.utils.set_random_seed(1)

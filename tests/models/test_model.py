@@ -25,11 +25,15 @@ def trained(transformed, spec):
     return model, history, x
 
 
-def test_search_space_defaults_are_the_configured_trainer_values(spec):
+def test_search_space_defaults_are_the_configured_trainer_values(spec, model_config):
     hp = model_lib._hyperparameters(spec)
-    assert hp.get("learning_rate") == spec.hyperparameters["learning_rate"]
-    assert hp.get("first_units") == spec.hyperparameters["hidden_units"][0]
-    assert hp.get("num_layers") == len(spec.hyperparameters["hidden_units"])
+    assert hp.get("learning_rate") == spec.trainer.learning_rate
+    assert hp.get("first_units") == spec.trainer.hidden_units[0]
+    assert hp.get("num_layers") == len(spec.trainer.hidden_units)
+    other = feature_defs.from_custom_config({**model_config, "trainer": {"learning_rate": 0.05,
+                                                                          "hidden_units": [8, 4, 2]}})
+    hp = model_lib._hyperparameters(other)
+    assert (hp.get("learning_rate"), hp.get("first_units"), hp.get("num_layers")) == (0.05, 8, 3)
 
 
 def test_training_reduces_the_loss(trained):

@@ -60,7 +60,7 @@ def test_regression_label_is_the_z_scored_log_target(task_transform_dirs, serial
     target = np.log1p([float(r["fare"]) for r in tiny_rows])
     z = features[config.label.name].numpy()
     np.testing.assert_allclose(z, (target - target.mean()) / target.std(), rtol=1e-4, atol=1e-4)
-    spec = feature_defs.from_custom_config(config.model_config())
+    spec = feature_defs.from_custom_config(config.model_code_config())
     mean, std = model_lib.target_scale(spec, output)
     assert math.isclose(mean, target.mean(), rel_tol=1e-5) and math.isclose(std, target.std(), rel_tol=1e-4)
 
@@ -71,7 +71,7 @@ def test_regression_label_is_the_z_scored_log_target(task_transform_dirs, serial
 def _train(config, output, features, epochs=30):
     import keras
 
-    spec = feature_defs.from_custom_config(config.model_config())
+    spec = feature_defs.from_custom_config(config.model_code_config())
     features = dict(features)
     labels = features.pop(spec.label.name)
     keep = labels.numpy() >= 0 if spec.label.task is Task.MULTICLASS else np.ones(labels.shape[0], bool)

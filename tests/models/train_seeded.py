@@ -60,7 +60,7 @@ def main(transform_dir: str, work: str, seed: int) -> None:
         train_files=glob.glob(os.path.join(examples.uri, "Split-train", "*")),
         eval_files=glob.glob(os.path.join(examples.uri, "Split-eval", "*")),
         transform_output=transform_dir, serving_model_dir=serving, model_run_dir=os.path.join(work, "logs"),
-        train_steps=30, eval_steps=2, custom_config=config.model_config(), data_accessor=accessor))
+        train_steps=30, eval_steps=2, custom_config=config.model_code_config(), data_accessor=accessor))
     loaded = tf.saved_model.load(serving)
     probabilities = loaded.signatures["serving_default"](examples=serialized)["probabilities"].numpy()
     weights = hashlib.sha256()

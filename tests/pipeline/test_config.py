@@ -68,21 +68,22 @@ def test_other_runners_take_their_flags_verbatim():
 @pytest.mark.parametrize("overrides, message", [
     (["trainer.train_stpes=5"], "unknown option 'train_stpes' (did you mean 'train_steps'?)"),
     (["trainer.train_steps=many"], "trainer.train_steps: expected a number"),
-    (["trainer.train_steps=0"], "trainer.train_steps must be at least 1"),
+    (["trainer.train_steps=0"], "trainer.train_steps: must be at least 1, got 0"),
     (["tuner.enabled=maybe"], "tuner.enabled: expected true or false"),
-    (["features.fare.type=fancy"], "'fancy' is not one of: numeric, bucketized, categorical"),
+    (["features.fare.type=fancy"], "'fancy' is not one of: numeric, bucketized, categorical, timestamp"),
     (["features.fare.num_bucket=3"], "did you mean 'num_buckets'"),
     (["data.format=xml"], "'xml' is not one of: csv, tfrecord, parquet"),
-    (["label.other_classes=keep"], "label.other_classes 'keep' is not one of: error, drop"),
-    (["label.other_classes=drop"], "label.other_classes applies to label.classes (multiclass)"),
+    (["label.other_classes=keep"], "label.other_classes: 'keep' is not one of: error, drop"),
+    (["label.other_classes=drop"], "label.other_classes: applies to label.classes (multiclass)"),
     (["beam.direct_running_mode=fast"], "is not one of: in_memory, multi_threading, multi_processing"),
     (["pipline_name=x"], "unknown option 'pipline_name' (did you mean 'pipeline_name'?)"),
-    (["features.tips.type=numeric"], "label column 'tips' is also listed under features"),
-    (["evaluator.min_auc=2"], "evaluator.min_auc must lie between 0 and 1"),
+    (["features.tips.type=numeric"], "label.column: 'tips' is also listed under features"),
+    (["evaluator.min_auc=2"], "evaluator.min_auc: must lie between 0 and 1, got 2.0"),
     (["trainer"], "is not of the form KEY=VALUE"),
-    (["features.company.vocabulary=fuzzy"], "features.company.vocabulary 'fuzzy' is not one of: approximate, exact"),
-    (["features.company.top_k=0"], "features.company.top_k must be at least 1, got 0"),
-    (["features.company.top_k=300000"], "above 200000, the limit of an approximate vocabulary; set vocabulary: exact"),
+    (["features.company.vocabulary=fuzzy"], "features.company.vocabulary: 'fuzzy' is not one of: approximate, exact"),
+    (["features.company.top_k=0"], "features.company.top_k: must be at least 1, got 0"),
+    (["features.company.top_k=300000"], "features.company.top_k: 300000 is above 200000, the limit of an approximate "
+                                         "vocabulary; set vocabulary: exact"),
 ])
 def test_bad_options_say_what_is_wrong(overrides, message):
     with pytest.raises(ConfigError) as err:
@@ -91,11 +92,12 @@ def test_bad_options_say_what_is_wrong(overrides, message):
 
 
 def test_missing_sections_are_named():
-    with pytest.raises(ConfigError, match="data: missing required option"):
+    with pytest.raises(ConfigError, match="data.path: missing required option"):
         parse_config({**MINIMAL, "data": {}})
-    with pytest.raises(ConfigError, match="'features' must map each feature"):
+    with pytest.raises(ConfigError, match="features: must map each feature"):
         parse_config({k: v for k, v in MINIMAL.items() if k != "features"})
-    with pytest.raises(ConfigError, match="features.x: missing 'type'"):
+    with pytest.raises(ConfigError, match=r"features.x.type: missing required option \(one of: numeric, bucketized, "
+                                          r"categorical, timestamp\)"):
         parse_config({**MINIMAL, "features": {"x": {}}})
 
 
@@ -116,7 +118,7 @@ def test_package_paths_name_missing_packages():
 def test_model_config_is_plain_json(taxi_config):
     import json
 
-    plain = json.loads(json.dumps(taxi_config.model_config()))
+    plain = json.loads(json.dumps(taxi_config.model_code_config()))
     assert plain["features"]["fare"]["type"] == "numeric"
     assert plain["label"]["column"] == "tips"
 
@@ -130,11 +132,11 @@ def test_relative_paths_on_the_command_line_mean_the_current_directory(tmp_path,
 
 
 def test_spans_and_drift_options_are_checked():
-    with pytest.raises(ConfigError, match=r"data.span_pattern 'drops/\*.csv' has no \{SPAN\}"):
+    with pytest.raises(ConfigError, match=r"data.span_pattern: 'drops/\*.csv' has no \{SPAN\}"):
         load_config(None, ["data.span_pattern=drops/*.csv"])
     with pytest.raises(ConfigError, match="drift.features: 'colour' is not a feature"):
         load_config(None, ["drift.features=[colour]"])
-    with pytest.raises(ConfigError, match=r"drift.numeric_threshold must lie in \(0, 1\]"):
+    with pytest.raises(ConfigError, match=r"drift.numeric_threshold: must lie in \(0, 1\], got 0"):
         load_config(None, ["drift.numeric_threshold=0"])
     config = load_config(None, ["data.span_pattern=span-{SPAN}/*.csv", "drift.accept=true"])
     assert config.data.span_pattern == "span-{SPAN}/*.csv" and config.drift.accept is True
@@ -143,8 +145,6 @@ def test_spans_and_drift_options_are_checked():
 def test_a_minimal_config_runs_with_the_bundled_configs_settings(tmp_path):
     # One set of defaults: a config with only names, data, label and features gets the
     # Beam, Tuner, Trainer, ... settings the bundled config runs with.
-    import dataclasses
-
     import yaml
 
     from pipeline.config import DEFAULT_CONFIG
@@ -158,7 +158,7 @@ def test_a_minimal_config_runs_with_the_bundled_configs_settings(tmp_path):
         assert getattr(config, section) == getattr(bundled, section), section
     assert config.beam.args() == bundled.beam.args()
     assert config.beam.direct_running_mode == "in_memory" and "--no_pipeline_type_check" in config.beam.args()
-    assert dataclasses.replace(config.evaluator, slices=()) == dataclasses.replace(bundled.evaluator, slices=())
+    assert config.evaluator.model_copy(update={"slices": ()}) == bundled.evaluator.model_copy(update={"slices": ()})
 
 
 # ------------------------------------------------------------------------- label.task
@@ -194,23 +194,68 @@ def test_integer_classes_are_read_as_their_text():
 
 @pytest.mark.parametrize("path, overrides, message", [
     (None, ["label.task=ordinal"], "label.task: 'ordinal' is not one of: binary, multiclass, regression"),
-    (None, ["label.task=regression"], "label.greater_than_fraction_of is an option of label.task binary, not regr"),
-    (MULTICLASS, ["label.positive_values=[Cash]"], "label.positive_values is an option of label.task binary"),
-    (None, ["label.classes=[a, b]"], "label.classes is an option of label.task multiclass, not binary"),
-    (MULTICLASS, ["label.log_transform=true"], "label.log_transform is an option of label.task regression"),
-    (MULTICLASS, ["label.classes=[Cash, Cash, Unknown]"], "label.classes lists 'Cash' more than once"),
-    (MULTICLASS, ["label.classes=[Cash]"], "label.classes needs at least 2 classes"),
-    (REGRESSION, ["trainer.loss=mae"], "trainer.loss 'mae' is not one of: mse, huber"),
-    (None, ["trainer.loss=huber"], "trainer.loss is an option of label.task regression (mse, huber); binary"),
-    (REGRESSION, ["evaluator.min_auc=0.7"], "evaluator.min_auc does not apply to label.task regression; its "
+    (None, ["label.task=regression"], "label.greater_than_fraction_of: is an option of label.task binary, not regr"),
+    (MULTICLASS, ["label.positive_values=[Cash]"], "label.positive_values: is an option of label.task binary"),
+    (None, ["label.classes=[a, b]"], "label.classes: is an option of label.task multiclass, not binary"),
+    (MULTICLASS, ["label.log_transform=true"], "label.log_transform: is an option of label.task regression"),
+    (MULTICLASS, ["label.classes=[Cash, Cash, Unknown]"], "label.classes: lists 'Cash' more than once"),
+    (MULTICLASS, ["label.classes=[Cash]"], "label.classes: needs at least 2 classes"),
+    (REGRESSION, ["trainer.loss=mae"], "trainer.loss: 'mae' is not one of: mse, huber"),
+    (None, ["trainer.loss=huber"], "trainer.loss: is an option of label.task regression (mse, huber); binary"),
+    (REGRESSION, ["evaluator.min_auc=0.7"], "evaluator.min_auc: does not apply to label.task regression; its "
                                             "thresholds are: max_mae, max_mae_increase, max_rmse, max_rmse_increase"),
-    (None, ["evaluator.max_mae=3"], "evaluator.max_mae does not apply to label.task binary"),
-    (None, ["evaluator.min_macro_f1=0.5"], "evaluator.min_macro_f1 does not apply to label.task binary"),
-    (MULTICLASS, ["evaluator.min_accuracy=1.5"], "evaluator.min_accuracy must lie between 0 and 1, got 1.5"),
-    (REGRESSION, ["evaluator.max_mae=-1"], "evaluator.max_mae must not be negative, got -1.0"),
+    (None, ["evaluator.max_mae=3"], "evaluator.max_mae: does not apply to label.task binary"),
+    (None, ["evaluator.min_macro_f1=0.5"], "evaluator.min_macro_f1: does not apply to label.task binary"),
+    (MULTICLASS, ["evaluator.min_accuracy=1.5"], "evaluator.min_accuracy: must lie between 0 and 1, got 1.5"),
+    (REGRESSION, ["evaluator.max_mae=-1"], "evaluator.max_mae: must not be negative, got -1"),
 ])
 def test_task_options_are_validated_against_the_task(path, overrides, message):
     with pytest.raises(ConfigError) as err:
         load_config(path, overrides)
     assert message in str(err.value)
     assert "\n" not in str(err.value)
+
+
+# ------------------------------------------------------------------------- typed sections
+
+
+def test_choices_are_enums_that_yaml_and_overrides_give_as_text_in_any_case():
+    from pipeline.config import DirectRunningMode, PullPolicy
+
+    config = load_config(None, ["beam.direct_running_mode=MULTI_PROCESSING", "kubeflow.image_pull_policy=always",
+                                "features.company.vocabulary=Exact", "evaluator.slices=trip_start_hour"])
+    assert config.beam.direct_running_mode is DirectRunningMode.MULTI_PROCESSING
+    assert config.kubeflow.image_pull_policy is PullPolicy.ALWAYS
+    assert config.features["company"].vocabulary == "exact"
+    assert config.evaluator.slices == ("trip_start_hour",)  # one value where a list is wanted
+
+
+def test_sections_are_immutable(taxi_config):
+    with pytest.raises(ValueError, match="frozen"):
+        taxi_config.trainer.train_steps = 5
+    with pytest.raises(ValueError, match="frozen"):
+        taxi_config.data = None
+
+
+def test_the_monitor_reads_the_skew_checks_request_log_unless_told_otherwise(tmp_path):
+    config = parse_config({**MINIMAL, "drift": {"serving_requests": "logs"}}, base=tmp_path)
+    assert config.drift.serving_requests == config.monitor.requests == str(tmp_path / "logs")
+    config = parse_config({**MINIMAL, "drift": {"serving_requests": "logs"}, "monitor": {"requests": "other"}},
+                          base=tmp_path)
+    assert config.monitor.requests == str(tmp_path / "other")
+
+
+@pytest.mark.parametrize("raw, message", [
+    ({"features": {"x": {"type": "numeric", "default": "zero"}}},
+     "features.x.default: must be a number for a numeric feature, got 'zero'"),
+    ({"data": {"path": "d", "missing_values": ["", ["NA"]]}}, "data.missing_values[1]: expected a text value"),
+    ({"data": 3}, "data: expected a mapping of options, got int 3"),
+    ({"kubeflow": {"resources": {"Trainer": {"accelerator_count": "one"}}}},
+     "kubeflow.resources.Trainer.accelerator_count: expected a number, got 'one'"),
+    ({"kubeflow": {"pvc": "p", "mount_path": "mnt"}}, "kubeflow.mount_path: must be an absolute path, got 'mnt'"),
+    ({"trainer": {"hidden_units": []}}, "trainer.hidden_units: needs at least 1 value(s), got []"),
+])
+def test_each_sections_rules_name_the_key_path(raw, message):
+    with pytest.raises(ConfigError) as err:
+        parse_config({**MINIMAL, **raw})
+    assert message in str(err.value) and "\n" not in str(err.value)

@@ -2,6 +2,7 @@
 
 import pytest
 
+from models.spec import TimestampFormat
 from pipeline.config import ConfigError, FeatureType, parse_config
 
 FEATURES = {
@@ -34,7 +35,9 @@ def test_a_timestamp_feature_defaults_to_epoch_seconds():
     assert config.features["start"].type is FeatureType.TIMESTAMP
     assert config.features["start"].format is None
     assert config.features["day"].format == "iso"
-    assert config.model_config()["features"]["start"]["type"] == "timestamp"
+    assert config.features["day"].format is TimestampFormat.ISO  # an enum, read in any case
+    assert _config(day={"type": "timestamp", "format": "ISO"}).features["day"].format is TimestampFormat.ISO
+    assert config.model_code_config()["features"]["start"]["type"] == "timestamp"
 
 
 def test_crosses_parse_in_both_forms_and_get_a_name():
@@ -45,7 +48,9 @@ def test_crosses_parse_in_both_forms_and_get_a_name():
     assert first.name == "start_hour_x_payment"
     assert second.features == ("area", "payment") and second.hash_buckets == 100
     assert third.name == "season_area"
-    assert config.model_config()["crosses"][0] == {"features": ["start.hour", "payment"], "hash_buckets": 50,
+    with pytest.raises(ValueError, match="frozen"):
+        first.hash_buckets = 3
+    assert config.model_code_config()["crosses"][0] == {"features": ["start.hour", "payment"], "hash_buckets": 50,
                                                     "name": "start_hour_x_payment"}
 
 
@@ -56,11 +61,11 @@ def test_the_drift_check_leaves_timestamps_out_by_default():
 
 @pytest.mark.parametrize("features, expected", [
     ({"start": {"type": "timestamp", "format": "unix"}},
-     "features.start.format 'unix' is not one of: epoch, iso"),
+     "features.start.format: 'unix' is not one of: epoch, iso"),
     ({"start": {"type": "timestamp", "default": 0}},
      "features.start.default: a timestamp takes no default"),
     ({"payment": {"type": "categorical", "format": "iso"}},
-     "features.payment.format is an option of type timestamp, not categorical; remove it"),
+     "features.payment.format: is an option of type timestamp, not categorical; remove it"),
 ])
 def test_timestamp_options_are_checked(features, expected):
     assert expected in _error(**features)
@@ -78,12 +83,12 @@ def test_timestamp_options_are_checked(features, expected):
     (["start.minute x payment"], "'start.minute' is a timestamp; cross one of its parts"),
     (["payment.hour x area"], "'payment.hour': only timestamp features have parts; write 'payment'"),
     (["area x area"], "crosses[0] (area x area): 'area' is listed twice"),
-    ([{"features": ["area", "payment"], "hash_buckets": 1}], "hash_buckets must be at least 2, got 1"),
+    ([{"features": ["area", "payment"], "hash_buckets": 1}], "crosses[0].hash_buckets: must be at least 2, got 1"),
     ([{"features": ["area", "payment"], "name": "fare"}], "the name 'fare' is already taken"),
     ([{"features": ["area", "payment"], "name": "start_hour"}], "the name 'start_hour' is already taken"),
     (["area x payment", "area x payment"], "crosses[1] (area x payment): the name 'area_x_payment' is already"),
     ([{"features": ["area", "payment"], "buckets": 10}], "crosses[0]: unknown option 'buckets'"),
-    ([{"hash_buckets": 10}], "crosses[0]: missing required option(s): features"),
+    ([{"hash_buckets": 10}], "crosses[0].features: missing required option"),
     ({"a": "b"}, "crosses: expected a list"),
 ])
 def test_cross_mistakes_get_one_line_naming_the_cross_and_the_fix(crosses, expected):

@@ -197,12 +197,15 @@ def test_registry_images_are_accepted(image):
 
 
 @pytest.mark.parametrize("override, message", [
-    ("kubeflow.secrets={TOKEN: just-a-name}", "is not of the form SECRET_NAME/KEY"),
-    ("kubeflow.resources={Trainer: {cpu_limt: 2}}", "did you mean 'cpu_limit'"),
+    ("kubeflow.secrets={TOKEN: just-a-name}", "kubeflow.secrets.TOKEN: 'just-a-name' is not of the form "
+                                              "SECRET_NAME/KEY"),
+    ("kubeflow.resources={Trainer: {cpu_limt: 2}}", r"kubeflow.resources.Trainer: unknown option 'cpu_limt' "
+                                                    r"\(did you mean 'cpu_limit'\?\)"),
     ("kubeflow.imge=x", "did you mean 'image'"),
     ("kubeflow.pipeline_root=/mnt/pipeline/root", "not an object-store URI: Kubeflow Pipelines 2.x accepts only"),
     ("kubeflow.pipeline_root=minio://", "not an object-store URI"),
-    ("kubeflow.image_pull_policy=Sometimes", "use one of Always, IfNotPresent, Never"),
+    ("kubeflow.image_pull_policy=Sometimes", "kubeflow.image_pull_policy: 'Sometimes' is not one of: Always, "
+                                             "IfNotPresent, Never"),
 ])
 def test_bad_kubeflow_options(override, message):
     with pytest.raises(ConfigError, match=message):
@@ -217,12 +220,10 @@ def test_the_pusher_needs_the_in_process_serving_checks_blessing(compiled):
 
 
 def test_infra_validator_always_is_refused_for_kubeflow_which_tfx_cannot_compile_it_for(config):
-    import dataclasses
-
     from pipeline.config import InfraValidation
 
-    always = dataclasses.replace(config, serving_check=dataclasses.replace(
-        config.serving_check, infra_validator=InfraValidation.ALWAYS))
+    always = config.model_copy(update={"serving_check": config.serving_check.model_copy(
+        update={"infra_validator": InfraValidation.ALWAYS})})
     with pytest.raises(ConfigError, match="Kubeflow V2 compiler does not support InfraValidator"):
         kubeflow_runner.compile_job(always)
 

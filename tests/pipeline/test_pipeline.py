@@ -202,8 +202,9 @@ def test_model_code_changes_reach_the_cache_key(tmp_path, monkeypatch):
 def test_what_the_model_code_imports_is_part_of_its_hash(tmp_path, monkeypatch):
     from pipeline.pipeline import model_code_sources, model_code_version
 
-    assert {os.path.relpath(p, REPO) for p in model_code_sources()} >= {
-        "models/model.py", "pipeline/config.py", "components/serving_baseline/baseline.py"}
+    sources = {os.path.relpath(p, REPO) for p in model_code_sources()}
+    assert sources >= {"models/model.py", "models/spec.py", "components/serving_baseline/baseline.py"}
+    assert not any(p.startswith("pipeline/") for p in sources)  # models/ does not import pipeline/
     root = tmp_path / "code"
     (root / "fake_models").mkdir(parents=True)
     (root / "fake_helpers").mkdir()
@@ -260,7 +261,7 @@ def test_the_transform_gets_the_crosses(tmp_path):
     config = load_config("package://pipeline/configs/taxi_timestamp.yaml", [f"output_dir={tmp_path}"])
     pipeline = create_pipeline(config, pipeline_root=str(tmp_path / "root"), serving_dir=str(tmp_path / "serving"))
     transform = json.loads(_by_id(pipeline)["Transform"].exec_properties["custom_config"])
-    assert transform["crosses"] == config.model_config()["crosses"] and len(transform["crosses"]) == 2
+    assert transform["crosses"] == config.model_code_config()["crosses"] and len(transform["crosses"]) == 2
 
 
 def _metrics(spec):

@@ -198,12 +198,10 @@ def test_a_constant_label(tmp_path, overrides, rule):
 
 def _with_task(config, task, **label):
     """`config` with label.task `task` (and the label read from its column as it is)."""
-    import dataclasses
-
     from pipeline.config import Task
 
-    return dataclasses.replace(config, label=dataclasses.replace(
-        config.label, task=Task(task), greater_than_fraction_of=None, **label))
+    return config.model_copy(update={"label": config.label.model_copy(update={
+        "task": Task(task), "greater_than_fraction_of": None, **label})})
 
 
 def test_the_label_checks_follow_the_task(tmp_path):

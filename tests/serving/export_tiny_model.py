@@ -36,7 +36,7 @@ def main(argv: list[str]) -> None:
     args = parser.parse_args(argv)
 
     config = load_config(args.config)
-    spec = feature_defs.from_custom_config(config.model_config())
+    spec = feature_defs.from_custom_config(config.model_code_config())
     output = tft.TFTransformOutput(args.transform_dir)
     with open(TINY_CSV, newline="") as f:
         rows = list(csv.DictReader(f))

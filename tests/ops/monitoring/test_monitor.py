@@ -29,9 +29,10 @@ def test_windows(text, seconds):
 
 
 @pytest.mark.parametrize("override, message", [
-    ("monitor.window=soon", "'soon' is not a window"),
-    ("monitor.max_auc_drop=2", "monitor.max_auc_drop must lie between 0 and 1"),
-    ("monitor.min_labeled=3", "unknown option 'min_labeled' (did you mean 'min_labelled'?)"),
+    ("monitor.window=soon", "monitor.window: 'soon' is not a window"),
+    ("monitor.max_auc_drop=2", "monitor.max_auc_drop: must lie between 0 and 1, got 2.0"),
+    ("monitor.min_labeled=3", "monitor: unknown option 'min_labeled' (did you mean 'min_labelled'?)"),
+    ("monitor.min_labelled=0", "monitor.min_labelled: must be at least 1, got 0"),
 ])
 def test_bad_monitor_options(override, message):
     import re
