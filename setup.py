@@ -1,4 +1,5 @@
 """Packaging for the TFX pipeline: the pipeline, components, models, ops and serving packages and the CLI."""
+
 from setuptools import find_packages, setup
 
 setup(
@@ -6,8 +7,20 @@ setup(
     version="0.1.0",
     description="An end-to-end TFX pipeline for local runs, Kubeflow Pipelines 2.x and TF Serving.",
     python_requires=">=3.10,<3.14",
-    packages=find_packages(include=["pipeline", "pipeline.*", "components", "components.*",
-                                    "models", "models.*", "ops", "ops.*", "serving", "serving.*"]),
+    packages=find_packages(
+        include=[
+            "pipeline",
+            "pipeline.*",
+            "components",
+            "components.*",
+            "models",
+            "models.*",
+            "ops",
+            "ops.*",
+            "serving",
+            "serving.*",
+        ]
+    ),
     package_data={"pipeline": ["configs/*.yaml"]},
     install_requires=["tfx>=1.21,<1.22", "kfp>=2.7,<3", "pydantic>=2,<3"],
     entry_points={"console_scripts": ["tfxp=pipeline.cli:entry_point"]},

@@ -57,8 +57,11 @@ def quick(args) -> str:
     # Alternate the pipelines so that load from elsewhere hits them alike.
     for repeat in range(args.repeats):
         for task in args.tasks:
-            ours[task].append(endtoend.run_ours(task, data, os.path.join(WORK, "quick", f"ours-{task}-{repeat}"),
-                                                config=endtoend.TASK_CONFIGS[task]))
+            ours[task].append(
+                endtoend.run_ours(
+                    task, data, os.path.join(WORK, "quick", f"ours-{task}-{repeat}"), config=endtoend.TASK_CONFIGS[task]
+                )
+            )
             if task == "binary":
                 template.append(endtoend.run_template(data, os.path.join(WORK, "quick", f"template-{repeat}")))
     tables = []
@@ -68,9 +71,14 @@ def quick(args) -> str:
         if task == "binary":
             tables.append(endtoend.comparison_table(results, template))
         tables.append(endtoend.task_table(task, results, sklearn))
-    return _header(f"Quick tier: {'the bundled sample' if args.rows <= 0 else f'{args.rows} rows'}, "
-                   f"Tuner off, cache off, {args.repeats} run(s) each, medians; tasks: {' '.join(args.tasks)}") + \
-        "\n\n" + "\n\n".join(tables)
+    return (
+        _header(
+            f"Quick tier: {'the bundled sample' if args.rows <= 0 else f'{args.rows} rows'}, "
+            f"Tuner off, cache off, {args.repeats} run(s) each, medians; tasks: {' '.join(args.tasks)}"
+        )
+        + "\n\n"
+        + "\n\n".join(tables)
+    )
 
 
 def scale(args) -> str:
@@ -78,25 +86,28 @@ def scale(args) -> str:
 
     results = []
     for rows in args.rows:
-        reused = os.path.exists(os.path.join(WORK, "data", f"rows{rows}-seed{args.seed}",
-                                             f".complete-{rows}-{args.seed}"))
+        reused = os.path.exists(
+            os.path.join(WORK, "data", f"rows{rows}-seed{args.seed}", f".complete-{rows}-{args.seed}")
+        )
         started = time.monotonic()
         data = data_path(rows, args.seed)
         generated = None if reused else time.monotonic() - started
-        result = endtoend.run_ours(f"{rows} rows", data, os.path.join(WORK, "scale", f"rows{rows}"),
-                                   args.set)
+        result = endtoend.run_ours(f"{rows} rows", data, os.path.join(WORK, "scale", f"rows{rows}"), args.set)
         results.append((rows, generated, result))
-    return _header(f"Scale: our pipeline, Tuner off, cache off{_sets(args)}") + "\n\n" + \
-        endtoend.scale_table(results)
+    return _header(f"Scale: our pipeline, Tuner off, cache off{_sets(args)}") + "\n\n" + endtoend.scale_table(results)
 
 
 def beam_modes(args) -> str:
     data = data_path(args.rows, args.seed)
-    results, failures = beam.run_modes(data, os.path.join(WORK, "beam", f"rows{args.rows}"), args.modes, args.workers,
-                                       args.set)
+    results, failures = beam.run_modes(
+        data, os.path.join(WORK, "beam", f"rows{args.rows}"), args.modes, args.workers, args.set
+    )
     rows = "the bundled sample" if args.rows <= 0 else f"{args.rows} rows"
-    return _header(f"Beam modes: {rows}, {args.workers} workers, whole pipeline per mode, "
-                   "Tuner off, cache off") + "\n\n" + beam.modes_table(results, failures)
+    return (
+        _header(f"Beam modes: {rows}, {args.workers} workers, whole pipeline per mode, Tuner off, cache off")
+        + "\n\n"
+        + beam.modes_table(results, failures)
+    )
 
 
 def serving(args) -> str:
@@ -105,8 +116,11 @@ def serving(args) -> str:
 
     config = load_config(None, [f"output_dir={args.output_dir}"])
     csv_path = os.path.join(data_path(0, 0), "data.csv")
-    return _header(f"Serving: {args.repeats} calls per row, one client thread") + "\n" + \
-        bench.run(config.serving_dir, config.model_name, csv_path, args.repeats, os.path.join(WORK, "serving"))
+    return (
+        _header(f"Serving: {args.repeats} calls per row, one client thread")
+        + "\n"
+        + bench.run(config.serving_dir, config.model_name, csv_path, args.repeats, os.path.join(WORK, "serving"))
+    )
 
 
 def variants(args) -> str:
@@ -120,8 +134,11 @@ def variants(args) -> str:
             variant, overrides = arm(name)
             out = os.path.join(WORK, "variants", f"{name}-{repeat}")
             results[name].append(endtoend.run_ours(name, data, out, [*args.set, *overrides], variant=variant))
-    return _header(f"Variants, {args.repeats} run(s) each, alternated, medians{_sets(args)}") + "\n\n" + \
-        endtoend.variants_table(results)
+    return (
+        _header(f"Variants, {args.repeats} run(s) each, alternated, medians{_sets(args)}")
+        + "\n\n"
+        + endtoend.variants_table(results)
+    )
 
 
 def examplegen(args) -> str:
@@ -130,9 +147,11 @@ def examplegen(args) -> str:
     data = data_path(args.rows, args.seed)
     rows = "the bundled sample" if args.rows <= 0 else f"{args.rows} rows"
     beam_args = [f"--direct_running_mode={args.mode}", f"--direct_num_workers={args.workers}"]
-    return _header(f"ExampleGen: {rows}, {args.mode}, {args.repeats} run(s) each, alternated, medians") + \
-        "\n\n" + bench.compare(data, os.path.join(WORK, "examplegen", f"rows{args.rows}-{args.mode}"),
-                               args.repeats, beam_args)
+    return (
+        _header(f"ExampleGen: {rows}, {args.mode}, {args.repeats} run(s) each, alternated, medians")
+        + "\n\n"
+        + bench.compare(data, os.path.join(WORK, "examplegen", f"rows{args.rows}-{args.mode}"), args.repeats, beam_args)
+    )
 
 
 def _sets(args) -> str:
@@ -140,31 +159,47 @@ def _sets(args) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="tier", required=True)
     q = sub.add_parser("quick", help="each task's pipeline vs scikit-learn; binary also vs the TFX taxi template")
     q.add_argument("--rows", type=int, default=0, help="rows (default 0: the bundled ~15k-row sample)")
     q.add_argument("--repeats", type=int, default=1, help="runs of each pipeline, alternated (default 1)")
-    q.add_argument("--tasks", nargs="+", default=list(TASKS), choices=TASKS, metavar="TASK",
-                   help="bundled task configs to run, any of binary (taxi.yaml, with the TFX taxi template "
-                        "beside it), multiclass, regression (default: all three)")
+    q.add_argument(
+        "--tasks",
+        nargs="+",
+        default=list(TASKS),
+        choices=TASKS,
+        metavar="TASK",
+        help="bundled task configs to run, any of binary (taxi.yaml, with the TFX taxi template "
+        "beside it), multiclass, regression (default: all three)",
+    )
     d = sub.add_parser("data", help="generate a data set")
     d.add_argument("--rows", type=int, required=True)
     s = sub.add_parser("scale", help="our pipeline on generated data sets of --rows rows each")
     s.add_argument("--rows", type=int, nargs="+", default=[150_000], help="data set sizes (default 150000)")
     b = sub.add_parser("beam", help="Beam components under each DirectRunner mode and PortableRunner")
     b.add_argument("--rows", type=int, default=0, help="rows (default 0: the bundled sample)")
-    b.add_argument("--modes", nargs="+", default=beam.MODES, choices=beam.MODES, metavar="MODE",
-                   help=f"any of {', '.join(beam.MODES)} (default: all)")
+    b.add_argument(
+        "--modes",
+        nargs="+",
+        default=beam.MODES,
+        choices=beam.MODES,
+        metavar="MODE",
+        help=f"any of {', '.join(beam.MODES)} (default: all)",
+    )
     b.add_argument("--workers", type=int, default=2)
     v = sub.add_parser("variants", help="our pipeline with proposed changes (benchmarks/variant.py)")
     v.add_argument("arms", nargs="+", help="arms of benchmarks/variant.py ARMS, e.g. in_memory in_memory+skip")
     v.add_argument("--rows", type=int, default=0, help="rows (default 0: the bundled sample)")
     v.add_argument("--repeats", type=int, default=2)
     sv = sub.add_parser("serving", help="the pushed model in-process and through `tfxp serve`")
-    sv.add_argument("--output-dir", default=os.path.join(WORK, "quick", "ours-0"),
-                    help="a run's output directory (default: the quick tier's first run)")
+    sv.add_argument(
+        "--output-dir",
+        default=os.path.join(WORK, "quick", "ours-0"),
+        help="a run's output directory (default: the quick tier's first run)",
+    )
     sv.add_argument("--repeats", type=int, default=200, help="calls per row (default 200)")
     e = sub.add_parser("examplegen", help="ExampleGen alone: TFX's CSV executor against ours")
     e.add_argument("--rows", type=int, default=0, help="rows (default 0: the bundled sample)")
@@ -174,18 +209,31 @@ def main(argv: list[str] | None = None) -> int:
     for p in (q, d, s, b, v, e):
         p.add_argument("--seed", type=int, default=0, help="generator seed (default 0)")
     for p in (s, b, v):
-        p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                       help="a config override for our pipeline (repeatable)")
+        p.add_argument(
+            "--set",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="a config override for our pipeline (repeatable)",
+        )
     args = parser.parse_args(argv)
     if args.tier == "data":
         started = time.monotonic()
         path = data_path(args.rows, args.seed)
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-        print(f"{path}: {args.rows} rows in {time.monotonic() - started:.1f} s, "
-              f"peak RSS of this process {peak / 2**30:.2f} GiB\nmachine: {measure.machine()}")
+        print(
+            f"{path}: {args.rows} rows in {time.monotonic() - started:.1f} s, "
+            f"peak RSS of this process {peak / 2**30:.2f} GiB\nmachine: {measure.machine()}"
+        )
         return 0
-    tiers = {"quick": quick, "scale": scale, "beam": beam_modes, "serving": serving, "variants": variants,
-             "examplegen": examplegen}
+    tiers = {
+        "quick": quick,
+        "scale": scale,
+        "beam": beam_modes,
+        "serving": serving,
+        "variants": variants,
+        "examplegen": examplegen,
+    }
     report = tiers[args.tier](args)
     print(report)
     os.makedirs(WORK, exist_ok=True)

@@ -54,15 +54,34 @@ def portable_services(work_dir: str, workers: int = 2) -> Iterator[tuple[str, st
     procs = []
     try:
         with open(os.path.join(work_dir, "job_service.log"), "w") as log:
-            procs.append(subprocess.Popen(
-                [sys.executable, "-m", "benchmarks.job_service", f"--sdk_workers={workers}",
-                 f"--port={job_port}", f"--staging_dir={os.path.abspath(os.path.join(work_dir, 'staging'))}"],
-                stdout=log, stderr=subprocess.STDOUT))
+            procs.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "benchmarks.job_service",
+                        f"--sdk_workers={workers}",
+                        f"--port={job_port}",
+                        f"--staging_dir={os.path.abspath(os.path.join(work_dir, 'staging'))}",
+                    ],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
         _wait_for_port(job_port, procs[-1], "the Beam job service")
         with open(os.path.join(work_dir, "worker_pool.log"), "w") as log:
-            procs.append(subprocess.Popen(
-                [sys.executable, "-m", "apache_beam.runners.worker.worker_pool_main",
-                 f"--service_port={pool_port}"], stdout=log, stderr=subprocess.STDOUT))
+            procs.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "apache_beam.runners.worker.worker_pool_main",
+                        f"--service_port={pool_port}",
+                    ],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
         _wait_for_port(pool_port, procs[-1], "the Beam worker pool")
         yield f"localhost:{job_port}", f"localhost:{pool_port}"
     finally:
@@ -76,10 +95,16 @@ def mode_overrides(mode: str, workers: int = 2, job: str = "", pool: str = "") -
         extra = [f"--job_endpoint={job}", "--environment_type=EXTERNAL", f"--environment_config={pool}"]
         return ["beam.runner=PortableRunner", "beam.extra_args=[" + ",".join(extra) + "]"]
     if mode == REUSE:
-        return ["beam.direct_running_mode=multi_processing", f"beam.direct_num_workers={workers}",
-                "beam.reuse_workers=true"]
-    return [f"beam.direct_running_mode={mode}", f"beam.direct_num_workers={1 if mode == 'in_memory' else workers}",
-            "beam.reuse_workers=false"]
+        return [
+            "beam.direct_running_mode=multi_processing",
+            f"beam.direct_num_workers={workers}",
+            "beam.reuse_workers=true",
+        ]
+    return [
+        f"beam.direct_running_mode={mode}",
+        f"beam.direct_num_workers={1 if mode == 'in_memory' else workers}",
+        "beam.reuse_workers=false",
+    ]
 
 
 def record_counts(output_dir: str, pipeline_name: str = "taxi-big-tipper") -> dict[str, int]:
@@ -94,13 +119,15 @@ def record_counts(output_dir: str, pipeline_name: str = "taxi-big-tipper") -> di
         stats += sum(d.num_examples for d in tfdv.load_stats_binary(path).datasets)
     counts["StatisticsGen: examples in statistics"] = stats
     files = glob.glob(os.path.join(root, "Transform", "transformed_examples", "*", "Split-*", "*.gz"))
-    counts["Transform: transformed examples"] = sum(
-        1 for _ in tf.data.TFRecordDataset(files, compression_type="GZIP")) if files else 0
+    counts["Transform: transformed examples"] = (
+        sum(1 for _ in tf.data.TFRecordDataset(files, compression_type="GZIP")) if files else 0
+    )
     return counts
 
 
-def run_modes(data: str, work_dir: str, modes: list[str], workers: int = 2,
-              sets: list[str] = ()) -> list[tuple[str, endtoend.PipelineResult, dict]]:
+def run_modes(
+    data: str, work_dir: str, modes: list[str], workers: int = 2, sets: list[str] = ()
+) -> list[tuple[str, endtoend.PipelineResult, dict]]:
     results, failures = [], []
     for mode in modes:
         out = os.path.join(work_dir, mode)
@@ -141,22 +168,28 @@ def modes_table(results, failures: list[str] = ()) -> str:
     if rows:
         body.append(["rows/s through the three"] + [f"{rows / h:.0f}" for h in heavy])
     body.append(["whole pipeline wall, s"] + [f"{r.measured.seconds:.1f}" for _, r, _ in results])
-    body.append(["peak PSS, pipeline's process tree, GiB"]
-                + [f"{r.measured.peak_tree_pss / 2**30:.2f}" for _, r, _ in results])
+    body.append(
+        ["peak PSS, pipeline's process tree, GiB"] + [f"{r.measured.peak_tree_pss / 2**30:.2f}" for _, r, _ in results]
+    )
     for component in BEAM_COMPONENTS:
-        body.append([f"  during {component}"]
-                    + [_two_places(endtoend.gib(r.peak_pss(component))) for _, r, _ in results])
+        body.append(
+            [f"  during {component}"] + [_two_places(endtoend.gib(r.peak_pss(component))) for _, r, _ in results]
+        )
     for component in BEAM_COMPONENTS:  # CPU seconds over wall seconds
         body.append([f"cores busy during {component}"] + [_two_places(r.cores(component)) for _, r, _ in results])
-    body.append(["peak RSS, pipeline's process tree, GiB"]
-                + [f"{r.measured.peak_tree_rss / 2**30:.2f}" for _, r, _ in results])
-    body.append(["peak RSS, largest process, GiB"]
-                + [f"{r.measured.peak_process_rss / 2**30:.2f}" for _, r, _ in results])
+    body.append(
+        ["peak RSS, pipeline's process tree, GiB"] + [f"{r.measured.peak_tree_rss / 2**30:.2f}" for _, r, _ in results]
+    )
+    body.append(
+        ["peak RSS, largest process, GiB"] + [f"{r.measured.peak_process_rss / 2**30:.2f}" for _, r, _ in results]
+    )
     for key in results[0][2]:
         body.append([key] + [str(c.get(key)) for _, _, c in results])
     agree = all(c == results[0][2] for _, _, c in results)
     if "portable" in names:
-        failed += ("\nportable: Beam's job service and its worker pool run outside the pipeline's "
-                   "process tree; their memory is not in the RSS row")
+        failed += (
+            "\nportable: Beam's job service and its worker pool run outside the pipeline's "
+            "process tree; their memory is not in the RSS row"
+        )
     text = measure.table(["", *names], body)
     return text + f"\nrecord counts equal across modes: {'yes' if agree else 'NO'}" + failed

@@ -18,15 +18,15 @@ from typing import Iterator
 import numpy as np
 
 SAMPLE = "package://tfx/examples/chicago_taxi_pipeline/data/simple/data.csv"
-CHUNK_ROWS = 50_000        # rows generated and written per step: bounds memory
-ROWS_PER_FILE = 500_000    # a multiple of CHUNK_ROWS; several files let readers work in parallel
+CHUNK_ROWS = 50_000  # rows generated and written per step: bounds memory
+ROWS_PER_FILE = 500_000  # a multiple of CHUNK_ROWS; several files let readers work in parallel
 
 # Multiplicative (log-normal) noise: sigma of log(factor).
-_MONEY = ("fare", "tips")       # one shared factor keeps the label
+_MONEY = ("fare", "tips")  # one shared factor keeps the label
 _SCALED = {"trip_miles": 0.05, "trip_seconds": 0.05}
 _COORDS = ("pickup_latitude", "pickup_longitude", "dropoff_latitude", "dropoff_longitude")
-_COORD_SIGMA = 0.002            # degrees, about 200 m
-_TIMESTAMP_JITTER = 3600        # seconds
+_COORD_SIGMA = 0.002  # degrees, about 200 m
+_TIMESTAMP_JITTER = 3600  # seconds
 
 
 def resolve(path: str) -> str:
@@ -43,13 +43,13 @@ class Sample:
             reader = csv.reader(f)
             self.header = next(reader)
             rows = list(reader)
-        self.raw = {name: np.array([r[i] for r in rows], dtype=object)
-                    for i, name in enumerate(self.header)}
-        self.numbers = {name: _floats(self.raw[name])
-                        for name in (*_MONEY, *_SCALED, *_COORDS, "trip_start_timestamp")
-                        if name in self.raw}
-        self.integer = {name: all(v == "" or v.lstrip("-").isdigit() for v in self.raw[name])
-                        for name in self.numbers}
+        self.raw = {name: np.array([r[i] for r in rows], dtype=object) for i, name in enumerate(self.header)}
+        self.numbers = {
+            name: _floats(self.raw[name])
+            for name in (*_MONEY, *_SCALED, *_COORDS, "trip_start_timestamp")
+            if name in self.raw
+        }
+        self.integer = {name: all(v == "" or v.lstrip("-").isdigit() for v in self.raw[name]) for name in self.numbers}
         self.size = len(rows)
 
 

@@ -25,7 +25,7 @@ class PipelineResult:
     measured: measure.Measured
     windows: dict[str, tuple[float, float]]  # component id -> (start, end): ML Metadata timestamps
     auc: float | None
-    examples: int | None           # rows the Evaluator scored
+    examples: int | None  # rows the Evaluator scored
     output_dir: str
     log_path: str
     metrics: dict[str, float] = dataclasses.field(default_factory=dict)  # the Evaluator's, test split
@@ -57,8 +57,14 @@ def _mlmd(metadata_path: str, pipeline_name: str) -> tuple[dict[str, tuple[float
     return {e.node_id: e.window for e in run.executions if e.window is not None}, run.metrics
 
 
-def run_ours(name: str, data_path: str, output_dir: str, overrides: list[str] = (),
-             variant: str = "none", config: str | None = None) -> PipelineResult:
+def run_ours(
+    name: str,
+    data_path: str,
+    output_dir: str,
+    overrides: list[str] = (),
+    variant: str = "none",
+    config: str | None = None,
+) -> PipelineResult:
     """`tfxp run` with the Tuner and the cache off, on fresh output directories.
 
     `variant` names a proposed change that benchmarks/variant.py applies in the subprocess;
@@ -67,10 +73,18 @@ def run_ours(name: str, data_path: str, output_dir: str, overrides: list[str] = 
     output_dir = os.path.abspath(output_dir)
     shutil.rmtree(output_dir, ignore_errors=True)
     os.makedirs(output_dir)
-    sets = [f"output_dir={output_dir}", f"data.path={data_path}", "enable_cache=false",
-            "tuner.enabled=false", *overrides]
-    cmd = ([sys.executable, "-m", "pipeline", "run"] if variant == "none" else
-           [sys.executable, "-m", "benchmarks.variant", variant]) + [a for s in sets for a in ("--set", s)]
+    sets = [
+        f"output_dir={output_dir}",
+        f"data.path={data_path}",
+        "enable_cache=false",
+        "tuner.enabled=false",
+        *overrides,
+    ]
+    cmd = (
+        [sys.executable, "-m", "pipeline", "run"]
+        if variant == "none"
+        else [sys.executable, "-m", "benchmarks.variant", variant]
+    ) + [a for s in sets for a in ("--set", s)]
     if config:
         cmd += ["--config", config]
     log_path = os.path.join(output_dir, "bench.log")
@@ -82,8 +96,16 @@ def run_ours(name: str, data_path: str, output_dir: str, overrides: list[str] = 
     loaded = load_config(config, sets)
     windows, metrics = _mlmd(loaded.metadata_path, loaded.pipeline_name)
     count = metrics.get("example_count")
-    return PipelineResult(name, measured, windows, metrics.get("auc"),
-                          int(count) if count is not None else None, output_dir, log_path, metrics)
+    return PipelineResult(
+        name,
+        measured,
+        windows,
+        metrics.get("auc"),
+        int(count) if count is not None else None,
+        output_dir,
+        log_path,
+        metrics,
+    )
 
 
 # ------------------------------------------------------------------- the taxi template
@@ -150,8 +172,14 @@ def run_template(data_dir: str, work_dir: str) -> PipelineResult:
     os.makedirs(out)
     metadata_path = os.path.join(out, "metadata.sqlite")
     env = {**os.environ, "PYTHONPATH": code}
-    cmd = [sys.executable, os.path.join(code, "run_template.py"), os.path.join(out, "root"),
-           data_dir, metadata_path, os.path.join(out, "serving")]
+    cmd = [
+        sys.executable,
+        os.path.join(code, "run_template.py"),
+        os.path.join(out, "root"),
+        data_dir,
+        metadata_path,
+        os.path.join(out, "serving"),
+    ]
     log_path = os.path.join(out, "bench.log")
     measured = measure.run(cmd, env=env, cwd=code, log_path=log_path)
     if measured.returncode:
@@ -161,21 +189,32 @@ def run_template(data_dir: str, work_dir: str) -> PipelineResult:
     if "CsvExampleGen" in windows:
         windows["ExampleGen"] = windows.pop("CsvExampleGen")
     count = metrics.get("example_count")
-    return PipelineResult("TFX taxi template", measured, windows, metrics.get("auc"),
-                          int(count) if count is not None else None, out, log_path)
+    return PipelineResult(
+        "TFX taxi template",
+        measured,
+        windows,
+        metrics.get("auc"),
+        int(count) if count is not None else None,
+        out,
+        log_path,
+    )
 
 
 # ------------------------------------------------------------------- scikit-learn
 
 # The bundled config of each task, all on the taxi sample.
-TASK_CONFIGS = {"binary": "package://pipeline/configs/taxi.yaml",
-                "multiclass": "package://pipeline/configs/taxi_multiclass.yaml",
-                "regression": "package://pipeline/configs/taxi_regression.yaml"}
+TASK_CONFIGS = {
+    "binary": "package://pipeline/configs/taxi.yaml",
+    "multiclass": "package://pipeline/configs/taxi_multiclass.yaml",
+    "regression": "package://pipeline/configs/taxi_regression.yaml",
+}
 # Per task, the Evaluator's metrics the table shows: (column heading, TFMA metric name). The
 # scikit-learn models get the same names, computed the same way (`task_metrics`).
-TASK_METRICS = {"binary": [("test AUC", "auc")],
-                "multiclass": [("accuracy", "accuracy"), ("macro F1", "macro_f1_score")],
-                "regression": [("MAE", "mean_absolute_error"), ("RMSE", "root_mean_squared_error")]}
+TASK_METRICS = {
+    "binary": [("test AUC", "auc")],
+    "multiclass": [("accuracy", "accuracy"), ("macro F1", "macro_f1_score")],
+    "regression": [("MAE", "mean_absolute_error"), ("RMSE", "root_mean_squared_error")],
+}
 
 
 @dataclasses.dataclass
@@ -233,8 +272,10 @@ def labels(frame, config):
     if label.task.value == "regression":
         return frame[label.column].astype(float)
     if label.greater_than_fraction_of:
-        return (frame[label.column].fillna(0).astype(float) >
-                label.fraction * frame[label.greater_than_fraction_of].fillna(0).astype(float)).astype(int)
+        return (
+            frame[label.column].fillna(0).astype(float)
+            > label.fraction * frame[label.greater_than_fraction_of].fillna(0).astype(float)
+        ).astype(int)
     if label.positive_values:
         return frame[label.column].isin(list(label.positive_values)).astype(int)
     return (frame[label.column].astype(float) > 0.5).astype(int)
@@ -270,11 +311,15 @@ def task_metrics(task: str, truth, predicted, classes=()) -> dict[str, float]:
         return {"auc": float(roc_auc_score(truth, predicted))}
     if task == "multiclass":
         best = np.asarray(classes, dtype=object)[np.argmax(predicted, axis=1)]
-        return {"accuracy": float(np.mean(best == truth)),
-                "macro_f1_score": macro_f1_one_vs_rest(truth, predicted, classes)}
+        return {
+            "accuracy": float(np.mean(best == truth)),
+            "macro_f1_score": macro_f1_one_vs_rest(truth, predicted, classes),
+        }
     errors = predicted - truth.astype(float)
-    return {"mean_absolute_error": float(np.mean(np.abs(errors))),
-            "root_mean_squared_error": float(np.sqrt(np.mean(errors ** 2)))}
+    return {
+        "mean_absolute_error": float(np.mean(np.abs(errors))),
+        "root_mean_squared_error": float(np.sqrt(np.mean(errors**2))),
+    }
 
 
 def _models(task: str, log_target: bool):
@@ -284,15 +329,19 @@ def _models(task: str, log_target: bool):
     from sklearn.linear_model import LogisticRegression, Ridge
 
     if task != "regression":
-        return [("scikit-learn logistic regression", LogisticRegression(max_iter=1000), False),
-                ("scikit-learn gradient boosting", HistGradientBoostingClassifier(random_state=0), True)]
+        return [
+            ("scikit-learn logistic regression", LogisticRegression(max_iter=1000), False),
+            ("scikit-learn gradient boosting", HistGradientBoostingClassifier(random_state=0), True),
+        ]
     import numpy as np
 
     def target(model):  # as the pipeline does with label.log_transform: fit log(1 + y), answer y
         return TransformedTargetRegressor(model, func=np.log1p, inverse_func=np.expm1) if log_target else model
 
-    return [("scikit-learn ridge regression", target(Ridge()), False),
-            ("scikit-learn gradient boosting", target(HistGradientBoostingRegressor(random_state=0)), True)]
+    return [
+        ("scikit-learn ridge regression", target(Ridge()), False),
+        ("scikit-learn gradient boosting", target(HistGradientBoostingRegressor(random_state=0)), True),
+    ]
 
 
 def run_sklearn(examples_dir: str, config=None) -> list[SklearnResult]:
@@ -312,8 +361,9 @@ def run_sklearn(examples_dir: str, config=None) -> list[SklearnResult]:
     config = config or load_config(None, [])
     task = config.label.task.value
     numeric, categorical = feature_columns(config)
-    sources = [config.label.column] + ([config.label.greater_than_fraction_of]
-                                       if config.label.greater_than_fraction_of else [])
+    sources = [config.label.column] + (
+        [config.label.greater_than_fraction_of] if config.label.greater_than_fraction_of else []
+    )
     columns = list(dict.fromkeys([*numeric, *categorical, *sources]))
     text = categorical + ([config.label.column] if task == "multiclass" else [])
     os.environ.setdefault("LOKY_MAX_CPU_COUNT", str(os.cpu_count()))  # joblib cannot count cores here
@@ -324,10 +374,16 @@ def run_sklearn(examples_dir: str, config=None) -> list[SklearnResult]:
         classes = list(config.label.classes) or sorted(set(labels(train, config)))
     results = []
     for name, model, dense in _models(task, config.label.log_transform):
-        preprocess = ColumnTransformer([
-            ("numeric", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), numeric),
-            ("categorical", OneHotEncoder(handle_unknown="ignore", min_frequency=5,
-                                          sparse_output=not dense), categorical)])
+        preprocess = ColumnTransformer(
+            [
+                ("numeric", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), numeric),
+                (
+                    "categorical",
+                    OneHotEncoder(handle_unknown="ignore", min_frequency=5, sparse_output=not dense),
+                    categorical,
+                ),
+            ]
+        )
         started = time.monotonic()
         fitted = Pipeline([("preprocess", preprocess), ("model", model)]).fit(train, labels(train, config))
         if task == "binary":
@@ -337,13 +393,13 @@ def run_sklearn(examples_dir: str, config=None) -> list[SklearnResult]:
 
             seen = list(fitted.classes_)
             scores = fitted.predict_proba(test)
-            predicted = np.stack([scores[:, seen.index(c)] if c in seen else np.zeros(len(test)) for c in classes],
-                                 axis=1)
+            predicted = np.stack(
+                [scores[:, seen.index(c)] if c in seen else np.zeros(len(test)) for c in classes], axis=1
+            )
         else:
             predicted = fitted.predict(test)
         metrics = task_metrics(task, labels(test, config), predicted, classes if task == "multiclass" else ())
-        results.append(SklearnResult(name, load_seconds, time.monotonic() - started, metrics,
-                                     len(train), len(test)))
+        results.append(SklearnResult(name, load_seconds, time.monotonic() - started, metrics, len(train), len(test)))
     return results
 
 
@@ -356,9 +412,21 @@ def examples_dir(output_dir: str, pipeline_name: str = "taxi-big-tipper") -> str
 
 # ------------------------------------------------------------------- the table
 
-COMPONENT_ORDER = ["ExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "DriftCheck", "AnomaliesGate",
-                   "Transform", "Trainer", "ServingWarmup", "ServingBaseline",
-                   "latest_blessed_model_resolver", "Evaluator", "Pusher"]
+COMPONENT_ORDER = [
+    "ExampleGen",
+    "StatisticsGen",
+    "SchemaGen",
+    "ExampleValidator",
+    "DriftCheck",
+    "AnomaliesGate",
+    "Transform",
+    "Trainer",
+    "ServingWarmup",
+    "ServingBaseline",
+    "latest_blessed_model_resolver",
+    "Evaluator",
+    "Pusher",
+]
 
 
 # The components that run Beam pipelines: where data, and so memory, grows with the rows.
@@ -374,8 +442,9 @@ def _median_of(results: list[PipelineResult], get) -> float | None:
     return measure.median(values) if values else None
 
 
-def comparison_table(ours: list[PipelineResult], template: list[PipelineResult],
-                     sklearn: list[SklearnResult] = ()) -> str:
+def comparison_table(
+    ours: list[PipelineResult], template: list[PipelineResult], sklearn: list[SklearnResult] = ()
+) -> str:
     """One table: wall time, per-component seconds, start-up/orchestration, memory, AUC; and
     the scikit-learn baselines' AUC where given."""
     columns = [("ours", ours), ("TFX taxi template", template)]
@@ -400,10 +469,21 @@ def comparison_table(ours: list[PipelineResult], template: list[PipelineResult],
     add("rows evaluated", lambda r: r.examples, lambda v: f"{v:.0f}")
     text = measure.table(["", *(c for c, _ in columns)], rows)
     if sklearn:
-        base = [[s.name, f"{s.fit_seconds:.1f}", f"{s.load_seconds:.1f}", f"{s.auc:.4f}", s.train_rows,
-                 s.test_rows] for s in sklearn]
-        text += "\n\n" + measure.table(["scikit-learn on our train/test split", "fit+predict, s",
-                                        "read split, s", "test AUC", "train rows", "test rows"], base)
+        base = [
+            [s.name, f"{s.fit_seconds:.1f}", f"{s.load_seconds:.1f}", f"{s.auc:.4f}", s.train_rows, s.test_rows]
+            for s in sklearn
+        ]
+        text += "\n\n" + measure.table(
+            [
+                "scikit-learn on our train/test split",
+                "fit+predict, s",
+                "read split, s",
+                "test AUC",
+                "train rows",
+                "test rows",
+            ],
+            base,
+        )
     return text
 
 
@@ -416,16 +496,36 @@ def task_table(task: str, ours: list[PipelineResult], sklearn: list[SklearnResul
     medians over the runs) beside each scikit-learn model (the same metrics on the same test
     split; its fit and predict time, and the time to read the splits)."""
     metrics = TASK_METRICS[task]
-    header = [f"{task}: model", *(label for label, _ in metrics), "wall time, s", "read split, s",
-              "train rows", "test rows"]
+    header = [
+        f"{task}: model",
+        *(label for label, _ in metrics),
+        "wall time, s",
+        "read split, s",
+        "train rows",
+        "test rows",
+    ]
     evaluated = _median_of(ours, lambda r: r.examples)
-    rows = [["ours (tfxp run; Evaluator)",
-             *(_metric(_median_of(ours, lambda r, k=key: r.metrics.get(k))) for _, key in metrics),
-             f"{_median_of(ours, lambda r: r.measured.seconds):.1f}", "-",
-             sklearn[0].train_rows if sklearn else "-", "-" if evaluated is None else f"{evaluated:.0f}"]]
+    rows = [
+        [
+            "ours (tfxp run; Evaluator)",
+            *(_metric(_median_of(ours, lambda r, k=key: r.metrics.get(k))) for _, key in metrics),
+            f"{_median_of(ours, lambda r: r.measured.seconds):.1f}",
+            "-",
+            sklearn[0].train_rows if sklearn else "-",
+            "-" if evaluated is None else f"{evaluated:.0f}",
+        ]
+    ]
     for s in sklearn:
-        rows.append([s.name, *(_metric(s.metrics.get(key)) for _, key in metrics), f"{s.fit_seconds:.1f}",
-                     f"{s.load_seconds:.1f}", s.train_rows, s.test_rows])
+        rows.append(
+            [
+                s.name,
+                *(_metric(s.metrics.get(key)) for _, key in metrics),
+                f"{s.fit_seconds:.1f}",
+                f"{s.load_seconds:.1f}",
+                s.train_rows,
+                s.test_rows,
+            ]
+        )
     return measure.table(header, rows)
 
 
@@ -442,8 +542,7 @@ def scale_table(results: list[tuple[int, float, PipelineResult]]) -> str:
     def add(label, seconds: list[float | None], throughput: bool = True, digits: int = 1):
         line = [label]
         for (rows, _, _), s in zip(results, seconds):
-            line += ["-" if s is None else f"{s:.{digits}f}",
-                     f"{rows / s:.0f}" if throughput and s else ""]
+            line += ["-" if s is None else f"{s:.{digits}f}", f"{rows / s:.0f}" if throughput and s else ""]
         if len(results) >= 2:
             a, b = seconds[-1], seconds[-2]
             line.append(f"{a / b:.2f}" if a and b else "")
@@ -452,8 +551,7 @@ def scale_table(results: list[tuple[int, float, PipelineResult]]) -> str:
     add("data generation (-: reused)", [g for _, g, _ in results])
     add("wall time", [r.measured.seconds for _, _, r in results])
     for name in names:
-        add(f"  {name}", [r.components.get(name) for _, _, r in results],
-            throughput=name in BEAM_COMPONENTS)
+        add(f"  {name}", [r.components.get(name) for _, _, r in results], throughput=name in BEAM_COMPONENTS)
     add("peak PSS tree, GiB", [r.measured.peak_tree_pss / 2**30 for _, _, r in results], False, 2)
     for name in BEAM_COMPONENTS:
         add(f"  during {name}", [gib(r.peak_pss(name)) for _, _, r in results], False, 2)
@@ -472,8 +570,10 @@ def variants_table(results: dict[str, list[PipelineResult]]) -> str:
     body = []
 
     def add(label, get, fmt=lambda v: f"{v:.1f}"):
-        body.append([label] + [fmt(_median_of(results[n], get)) if _median_of(results[n], get) is not None
-                               else "-" for n in names])
+        body.append(
+            [label]
+            + [fmt(_median_of(results[n], get)) if _median_of(results[n], get) is not None else "-" for n in names]
+        )
 
     add("wall time, s", lambda r: r.measured.seconds)
     for name in components:

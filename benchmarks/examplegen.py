@@ -32,8 +32,10 @@ def run(name: str, data_dir: str, out_dir: str, beam_args: list[str]) -> tuple[m
     """One measured run; returns the measurement and the seconds spent in `Do`."""
     shutil.rmtree(out_dir, ignore_errors=True)
     os.makedirs(os.path.dirname(out_dir), exist_ok=True)
-    measured = measure.run([sys.executable, "-m", "benchmarks.examplegen", EXECUTORS[name][1], data_dir, out_dir,
-                            *beam_args], log_path=out_dir + ".log")
+    measured = measure.run(
+        [sys.executable, "-m", "benchmarks.examplegen", EXECUTORS[name][1], data_dir, out_dir, *beam_args],
+        log_path=out_dir + ".log",
+    )
     if measured.returncode:
         raise RuntimeError(f"{name} failed (exit {measured.returncode}); see {out_dir}.log")
     with open(os.path.join(out_dir, "do_seconds.json")) as f:
@@ -44,10 +46,14 @@ def split_contents(out_dir: str, splits: tuple[str, ...] = SPLITS) -> dict[str, 
     """Per split, the examples (deterministically re-serialized) in sorted order."""
     import tensorflow as tf
 
-    return {split: sorted(tf.train.Example.FromString(r.numpy()).SerializeToString(deterministic=True)
-                          for path in glob.glob(os.path.join(out_dir, f"Split-{split}", "*.gz"))
-                          for r in tf.data.TFRecordDataset(path, compression_type="GZIP"))
-            for split in splits}
+    return {
+        split: sorted(
+            tf.train.Example.FromString(r.numpy()).SerializeToString(deterministic=True)
+            for path in glob.glob(os.path.join(out_dir, f"Split-{split}", "*.gz"))
+            for r in tf.data.TFRecordDataset(path, compression_type="GZIP")
+        )
+        for split in splits
+    }
 
 
 def compare(data_dir: str, work: str, repeats: int, beam_args: list[str]) -> str:
@@ -63,18 +69,27 @@ def compare(data_dir: str, work: str, repeats: int, beam_args: list[str]) -> str
         ["  each run"] + [" ".join(f"{d:.1f}" for _, d in results[n]) for n in names],
         ["process wall, s"] + [measure.median([m.seconds for m, _ in results[n]]) for n in names],
         ["peak PSS, GiB"] + [endtoend.gib(max(m.peak_tree_pss for m, _ in results[n])) for n in names],
-        ["peak RSS, largest process, GiB"] + [endtoend.gib(max(m.peak_process_rss for m, _ in results[n]))
-                                              for n in names],
+        ["peak RSS, largest process, GiB"]
+        + [endtoend.gib(max(m.peak_process_rss for m, _ in results[n])) for n in names],
     ] + [[f"examples in {split}"] + [len(contents[n][split]) for n in names] for split in SPLITS]
     same = all(contents[names[0]][s] == contents[names[1]][s] for s in SPLITS)
     speedup = do_seconds[0] / do_seconds[1]
-    return (measure.table(["", *names], rows)
-            + f"\nsame examples in the same splits: {'yes' if same else 'NO'}"
-            + f"\nours is {speedup:.2f}x as fast in Do (medians)")
+    return (
+        measure.table(["", *names], rows)
+        + f"\nsame examples in the same splits: {'yes' if same else 'NO'}"
+        + f"\nours is {speedup:.2f}x as fast in Do (medians)"
+    )
 
 
-def run_executor(executor_class, data_dir: str, out_dir: str, buckets: dict[str, int],
-                 beam_args: list[str], pattern: str = "*.csv", custom_config=None) -> float:
+def run_executor(
+    executor_class,
+    data_dir: str,
+    out_dir: str,
+    buckets: dict[str, int],
+    beam_args: list[str],
+    pattern: str = "*.csv",
+    custom_config=None,
+) -> float:
     """An ExampleGen executor's `Do` on the `pattern` files of `data_dir`, hash-split into
     `buckets` (split name: hash buckets), with an optional example_gen_pb2.CustomConfig;
     returns its seconds."""
@@ -87,11 +102,16 @@ def run_executor(executor_class, data_dir: str, out_dir: str, buckets: dict[str,
     examples.uri = out_dir
     properties = {
         specs.INPUT_BASE_KEY: data_dir,
-        specs.INPUT_CONFIG_KEY: proto_utils.proto_to_json(example_gen_pb2.Input(
-            splits=[example_gen_pb2.Input.Split(name="single_split", pattern=pattern)])),
-        specs.OUTPUT_CONFIG_KEY: proto_utils.proto_to_json(example_gen_pb2.Output(
-            split_config=example_gen_pb2.SplitConfig(splits=[
-                example_gen_pb2.SplitConfig.Split(name=name, hash_buckets=n) for name, n in buckets.items()]))),
+        specs.INPUT_CONFIG_KEY: proto_utils.proto_to_json(
+            example_gen_pb2.Input(splits=[example_gen_pb2.Input.Split(name="single_split", pattern=pattern)])
+        ),
+        specs.OUTPUT_CONFIG_KEY: proto_utils.proto_to_json(
+            example_gen_pb2.Output(
+                split_config=example_gen_pb2.SplitConfig(
+                    splits=[example_gen_pb2.SplitConfig.Split(name=name, hash_buckets=n) for name, n in buckets.items()]
+                )
+            )
+        ),
         specs.OUTPUT_DATA_FORMAT_KEY: example_gen_pb2.FORMAT_TF_EXAMPLE,
         specs.OUTPUT_FILE_FORMAT_KEY: example_gen_pb2.FORMAT_TFRECORDS_GZIP,
     }
@@ -99,7 +119,8 @@ def run_executor(executor_class, data_dir: str, out_dir: str, buckets: dict[str,
         properties[specs.CUSTOM_CONFIG_KEY] = proto_utils.proto_to_json(custom_config)
     started = time.monotonic()
     executor_class(executor_class.Context(beam_pipeline_args=beam_args)).Do(
-        {}, {specs.EXAMPLES_KEY: [examples]}, properties)
+        {}, {specs.EXAMPLES_KEY: [examples]}, properties
+    )
     return time.monotonic() - started
 
 

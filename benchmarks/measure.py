@@ -25,15 +25,17 @@ def machine() -> str:
         kib = int(next(line for line in f if line.startswith("MemTotal")).split()[1])
     with open("/proc/loadavg") as f:
         load = " ".join(f.read().split()[:3])
-    return (f"{os.cpu_count()} cores, {kib / 2**20:.1f} GiB RAM, {model}, "
-            f"Linux {platform.release()}, Python {platform.python_version()}; loadavg {load}")
+    return (
+        f"{os.cpu_count()} cores, {kib / 2**20:.1f} GiB RAM, {model}, "
+        f"Linux {platform.release()}, Python {platform.python_version()}; loadavg {load}"
+    )
 
 
 @dataclasses.dataclass
 class Sample:
-    at: float       # time.time() of the sample
-    tree_rss: int   # bytes: RSS summed over the process tree
-    tree_pss: int   # bytes: PSS summed over the process tree (shared pages split between sharers)
+    at: float  # time.time() of the sample
+    tree_rss: int  # bytes: RSS summed over the process tree
+    tree_pss: int  # bytes: PSS summed over the process tree (shared pages split between sharers)
     tree_cpu: float = 0.0  # CPU seconds used so far by the tree's processes (and their reaped children)
 
 
@@ -89,7 +91,7 @@ def _tree(pid: int) -> dict[int, tuple[int, float]]:
                 stat = f.read()
         except OSError:
             continue
-        fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) "
+        fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "
         child, parent = int(entry), int(fields[1])
         children.setdefault(parent, []).append(child)
         # utime, stime, cutime, cstime (fields 14-17) in clock ticks; rss (field 24) in pages
@@ -118,12 +120,22 @@ def _pss(pid: int) -> int:
 def sample(pid: int) -> Sample:
     """The memory and CPU seconds of a process tree now."""
     tree = _tree(pid)
-    return Sample(time.time(), sum(rss for rss, _ in tree.values()), sum(_pss(p) for p in tree),
-                  sum(cpu for _, cpu in tree.values()))
+    return Sample(
+        time.time(),
+        sum(rss for rss, _ in tree.values()),
+        sum(_pss(p) for p in tree),
+        sum(cpu for _, cpu in tree.values()),
+    )
 
 
-def run(cmd: Sequence[str], *, env: dict | None = None, cwd: str | None = None,
-        log_path: str | None = None, interval: float = 0.5) -> Measured:
+def run(
+    cmd: Sequence[str],
+    *,
+    env: dict | None = None,
+    cwd: str | None = None,
+    log_path: str | None = None,
+    interval: float = 0.5,
+) -> Measured:
     """Runs `cmd`, sampling the RSS, PSS and CPU seconds of its process tree; output goes to
     `log_path`."""
     log = open(log_path, "w") if log_path else subprocess.DEVNULL
@@ -189,8 +201,7 @@ def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     numeric = [all(_is_number(r[i]) for r in cells[1:] if r[i]) for i in range(len(header))]
 
     def line(row: list[str]) -> str:
-        return "  ".join(c.rjust(w) if num else c.ljust(w)
-                         for c, w, num in zip(row, widths, numeric)).rstrip()
+        return "  ".join(c.rjust(w) if num else c.ljust(w) for c, w, num in zip(row, widths, numeric)).rstrip()
 
     rule = "  ".join("-" * w for w in widths)
     return "\n".join([line(cells[0]), rule] + [line(r) for r in cells[1:]])

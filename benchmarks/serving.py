@@ -48,8 +48,14 @@ def _timed(call, repeats: int, warmup: int = 5) -> list[float]:
 
 def _row(name: str, batch: int, seconds: list[float]) -> list:
     total = sum(seconds)
-    return [name, batch, len(seconds), f"{batch * len(seconds) / total:.0f}",
-            f"{measure.percentile(seconds, 50) * 1000:.2f}", f"{measure.percentile(seconds, 99) * 1000:.2f}"]
+    return [
+        name,
+        batch,
+        len(seconds),
+        f"{batch * len(seconds) / total:.0f}",
+        f"{measure.percentile(seconds, 50) * 1000:.2f}",
+        f"{measure.percentile(seconds, 99) * 1000:.2f}",
+    ]
 
 
 def raw_types_in_process(model) -> dict[str, str]:
@@ -107,23 +113,39 @@ def endpoint(serving_dir: str, model: str, rows: list[dict], repeats: int, log_p
 
     rest_port, grpc_port = free_port(), free_port()
     with open(log_path, "w") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "pipeline", "serve", "--model-base-path", serving_dir,
-                                 "--rest-port", str(rest_port), "--grpc-port", str(grpc_port)],
-                                stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "pipeline",
+                "serve",
+                "--model-base-path",
+                serving_dir,
+                "--rest-port",
+                str(rest_port),
+                "--grpc-port",
+                str(grpc_port),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{rest_port}"
     try:
         _wait_ready(url, model, proc)
         with open(log_path) as f:
-            engine = next((line.strip() for line in f if "stand-in" in line or "tensorflow_model_server" in line),
-                          "tfxp serve")
+            engine = next(
+                (line.strip() for line in f if "stand-in" in line or "tensorflow_model_server" in line), "tfxp serve"
+            )
         examples = to_examples(rows, raw_input_types(RestClient(url, model).metadata()))
         table = []
         session = requests.Session()
         channel = grpc.insecure_channel(f"127.0.0.1:{grpc_port}")
         stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
         for batch in BATCHES:
-            body = {"signature_name": EXAMPLES_SIGNATURE,
-                    "instances": [{"b64": base64.b64encode(e).decode()} for e in examples[:batch]]}
+            body = {
+                "signature_name": EXAMPLES_SIGNATURE,
+                "instances": [{"b64": base64.b64encode(e).decode()} for e in examples[:batch]],
+            }
 
             def rest(body=body):
                 response = session.post(f"{url}/v1/models/{model}:predict", json=body, timeout=30)

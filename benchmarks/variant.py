@@ -36,8 +36,10 @@ ARMS = {
     "candidate-baseline": ("candidate-baseline", []),
     "pipeline-type-check": ("none", [_TYPE_CHECK]),
     # Every speed-up above undone at once: the pipeline as it was before them.
-    "before": ("tf2-tracing,analyzer-cache,transform-test,candidate-baseline",
-               [_EXACT, "transform.statistics=true", _TYPE_CHECK]),
+    "before": (
+        "tf2-tracing,analyzer-cache,transform-test,candidate-baseline",
+        [_EXACT, "transform.statistics=true", _TYPE_CHECK],
+    ),
 }
 
 
@@ -45,8 +47,11 @@ def _expand(override: str) -> list[str]:
     from pipeline.config import FeatureType, load_config
 
     if override == _EXACT:
-        return [f"features.{name}.vocabulary=exact" for name, spec in load_config(None).features.items()
-                if spec.type is FeatureType.CATEGORICAL]
+        return [
+            f"features.{name}.vocabulary=exact"
+            for name, spec in load_config(None).features.items()
+            if spec.type is FeatureType.CATEGORICAL
+        ]
     if override == _TYPE_CHECK:
         kept = [a for a in load_config(None).beam.extra_args if a != "--no_pipeline_type_check"]
         return [f"beam.extra_args=[{','.join(kept)}]"]
@@ -86,8 +91,7 @@ def _candidate_baseline() -> None:
         do(self, input_dict, output_dict, exec_properties)
         if baseline.latest_served(exec_properties["serving_dir"]) is None:
             [candidate], [output] = input_dict["model"], output_dict["baseline_model"]
-            baseline.copy_tree(path_utils.serving_model_path(candidate.uri),
-                               path_utils.serving_model_dir(output.uri))
+            baseline.copy_tree(path_utils.serving_model_path(candidate.uri), path_utils.serving_model_dir(output.uri))
 
     executor.Executor.Do = Do
 

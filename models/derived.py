@@ -88,16 +88,25 @@ def iso_seconds(value: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         digits = group(index)
         return tf.strings.to_number(tf.where(matched & tf.not_equal(digits, ""), digits, "0"), tf.int64)
 
-    year, month, day, hour, minute, second, offset_hours, offset_minutes = (
-        number(i) for i in (1, 2, 3, 4, 5, 6, 8, 9))
+    year, month, day, hour, minute, second, offset_hours, offset_minutes = (number(i) for i in (1, 2, 3, 4, 5, 6, 8, 9))
     has_time = matched & tf.not_equal(group(4), "")
     sign = tf.where(tf.equal(group(7), "-"), tf.constant(-1, tf.int64), tf.constant(1, tf.int64))
     days = days_from_civil(year, month, day)
     # A day that does not exist (2019-02-29, 2019-04-31) does not survive the round trip.
     same_year, same_month, same_day = civil_from_days(days)
-    valid = (matched & (month >= 1) & (month <= 12) & tf.equal(same_year, year) & tf.equal(same_month, month)
-             & tf.equal(same_day, day) & (hour <= 23) & (minute <= 59) & (second <= 60)
-             & (offset_hours <= 23) & (offset_minutes <= 59))
+    valid = (
+        matched
+        & (month >= 1)
+        & (month <= 12)
+        & tf.equal(same_year, year)
+        & tf.equal(same_month, month)
+        & tf.equal(same_day, day)
+        & (hour <= 23)
+        & (minute <= 59)
+        & (second <= 60)
+        & (offset_hours <= 23)
+        & (offset_minutes <= 59)
+    )
     offset = sign * (offset_hours * 3600 + offset_minutes * 60)
     seconds = days * _SECONDS_PER_DAY + hour * 3600 + minute * 60 + second - offset
     return tf.where(valid, seconds, tf.zeros_like(seconds)), valid, valid & has_time
@@ -110,8 +119,10 @@ def timestamp_parts(raw: Any, value: tf.Tensor, fmt: str | None, name: str) -> d
     """
     if fmt == "iso":
         if value.dtype != tf.string:
-            raise ValueError(f"features.{name}: format iso needs a text column, but the schema gives "
-                             f"{value.dtype.name}; set format: epoch for numbers of seconds")
+            raise ValueError(
+                f"features.{name}: format iso needs a text column, but the schema gives "
+                f"{value.dtype.name}; set format: epoch for numbers of seconds"
+            )
         seconds, valid, has_time = iso_seconds(value)
     else:
         seconds, valid = epoch_seconds(value)
@@ -120,12 +131,16 @@ def timestamp_parts(raw: Any, value: tf.Tensor, fmt: str | None, name: str) -> d
     has_time &= valid
     days = seconds // _SECONDS_PER_DAY
     _, month, _ = civil_from_days(days)
-    values = {"hour": (seconds % _SECONDS_PER_DAY) // 3600,
-              "day_of_week": (days + 3) % 7,  # 1970-01-01 was a Thursday (3, Monday being 0)
-              "month": month - 1}
+    values = {
+        "hour": (seconds % _SECONDS_PER_DAY) // 3600,
+        "day_of_week": (days + 3) % 7,  # 1970-01-01 was a Thursday (3, Monday being 0)
+        "month": month - 1,
+    }
     known = {"hour": has_time, "day_of_week": valid, "month": valid}
-    return {part: tf.where(known[part], values[part], tf.constant(size, tf.int64))
-            for part, size in TIMESTAMP_PART_SIZES.items()}
+    return {
+        part: tf.where(known[part], values[part], tf.constant(size, tf.int64))
+        for part, size in TIMESTAMP_PART_SIZES.items()
+    }
 
 
 def cross(values: Sequence[tf.Tensor], hash_buckets: int) -> tf.Tensor:

@@ -27,8 +27,10 @@ TIMESTAMP_PART_SIZES = dict(zip(TIMESTAMP_PARTS, (24, 7, 12)))
 # seconds and fraction, and Z or an offset (+02:00, +0200 or +02). Groups: 1 year, 2 month,
 # 3 day, 4 hour, 5 minute, 6 second, 7 offset sign, 8 offset hours, 9 offset minutes. RE2 in
 # the transform graph; pipeline/preflight.py checks the data with the same pattern in Python.
-ISO_PATTERN = (r"(\d{4})-(\d{2})-(\d{2})"
-               r"(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,]\d+)?)?(?:[Zz]|([+-])(\d{2})(?::?(\d{2}))?)?)?")
+ISO_PATTERN = (
+    r"(\d{4})-(\d{2})-(\d{2})"
+    r"(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,]\d+)?)?(?:[Zz]|([+-])(\d{2})(?::?(\d{2}))?)?)?"
+)
 # Epoch seconds written as text (a column that is not all numbers is read as text).
 EPOCH_PATTERN = r"[+-]?\d+(?:\.\d*)?"
 

@@ -37,8 +37,11 @@ CLASSIFY_SIGNATURE = "classify"
 REGRESS_SIGNATURE = "regress"
 CLASS_LABELS = ("0", "1")
 # The Tuner's objective per task: the Keras metric (or loss) on the eval split.
-TUNER_OBJECTIVES = {Task.BINARY: ("val_auc", "max"), Task.MULTICLASS: ("val_accuracy", "max"),
-                    Task.REGRESSION: ("val_loss", "min")}
+TUNER_OBJECTIVES = {
+    Task.BINARY: ("val_auc", "max"),
+    Task.MULTICLASS: ("val_accuracy", "max"),
+    Task.REGRESSION: ("val_loss", "min"),
+}
 WEIGHTS_FILE = "keras.weights.h5"
 WARM_STARTED_FROM = "warm_started_from"
 
@@ -48,12 +51,19 @@ WARM_STARTED_FROM = "warm_started_from"
 # to the model for saving and called inside the serving functions.
 
 
-def _input_fn(file_pattern, data_accessor, tf_transform_output: tft.TFTransformOutput,
-              spec: feature_defs.ModelSpec, batch_size: int, seed: int) -> tf.data.Dataset:
+def _input_fn(
+    file_pattern,
+    data_accessor,
+    tf_transform_output: tft.TFTransformOutput,
+    spec: feature_defs.ModelSpec,
+    batch_size: int,
+    seed: int,
+) -> tf.data.Dataset:
     dataset = data_accessor.tf_dataset_factory(
         file_pattern,
         tfxio.TensorFlowDatasetOptions(batch_size=batch_size, label_key=spec.label.name, shuffle_seed=seed),
-        tf_transform_output.transformed_metadata.schema)
+        tf_transform_output.transformed_metadata.schema,
+    )
     if spec.label.task is Task.MULTICLASS:
         dataset = dataset.map(_known_classes)
     return dataset.repeat()
@@ -77,12 +87,15 @@ def class_names(spec: feature_defs.ModelSpec, tf_transform_output: tft.TFTransfo
         return list(CLASS_LABELS)
     if spec.label.classes:
         return list(spec.label.classes)
-    return [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
-            for v in tf_transform_output.vocabulary_by_name(feature_defs.LABEL_VOCABULARY)]
+    return [
+        v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
+        for v in tf_transform_output.vocabulary_by_name(feature_defs.LABEL_VOCABULARY)
+    ]
 
 
-def target_scale(spec: feature_defs.ModelSpec, tf_transform_output: tft.TFTransformOutput,
-                 tft_layer=None) -> tuple[float, float]:
+def target_scale(
+    spec: feature_defs.ModelSpec, tf_transform_output: tft.TFTransformOutput, tft_layer=None
+) -> tuple[float, float]:
     """(mean, standard deviation) of the regression target (after log1p with log_transform)
     as tf.Transform's scale_to_z_score fitted them: read back by transforming two known
     targets, since TFTransformOutput does not expose an analyzer's value. Through TFT's
@@ -112,8 +125,9 @@ def _hyperparameters(spec: feature_defs.ModelSpec) -> keras_tuner.HyperParameter
     return hp
 
 
-def _build_model(hp: keras_tuner.HyperParameters, spec: feature_defs.ModelSpec,
-                 tf_transform_output: tft.TFTransformOutput) -> keras.Model:
+def _build_model(
+    hp: keras_tuner.HyperParameters, spec: feature_defs.ModelSpec, tf_transform_output: tft.TFTransformOutput
+) -> keras.Model:
     """A wide-and-deep network over the transformed features, with the task's head: numbers
     as they are, categorical ids (vocabularies, buckets, timestamp parts, crosses) one-hot."""
     inputs, wide, deep, categorical = {}, [], [], {}
@@ -132,8 +146,7 @@ def _build_model(hp: keras_tuner.HyperParameters, spec: feature_defs.ModelSpec,
     categorical.update(feature_defs.categorical_inputs(spec))
     for key, num_tokens in categorical.items():
         inputs[key] = keras.layers.Input(name=key, shape=(1,), dtype=tf.int64)
-        wide.append(keras.layers.CategoryEncoding(num_tokens=num_tokens, output_mode="one_hot")(
-            inputs[key]))
+        wide.append(keras.layers.CategoryEncoding(num_tokens=num_tokens, output_mode="one_hot")(inputs[key]))
     layers = deep + wide
     x = keras.layers.concatenate(layers) if len(layers) > 1 else layers[0]
     units = hp.get("first_units")
@@ -153,8 +166,7 @@ def _build_model(hp: keras_tuner.HyperParameters, spec: feature_defs.ModelSpec,
         loss = keras.losses.Huber(delta=1.0) if spec.trainer.loss is RegressionLoss.HUBER else "mse"
         metrics = [keras.metrics.MeanAbsoluteError(name="mae")]
     model = keras.Model(inputs=inputs, outputs=output)
-    model.compile(loss=loss, optimizer=keras.optimizers.Adam(learning_rate=hp.get("learning_rate")),
-                  metrics=metrics)
+    model.compile(loss=loss, optimizer=keras.optimizers.Adam(learning_rate=hp.get("learning_rate")), metrics=metrics)
     return model
 
 
@@ -163,8 +175,9 @@ def _raw_serving_spec(spec: feature_defs.ModelSpec, tf_transform_output: tft.TFT
     return {name: raw_spec[name] for name in feature_defs.raw_input_columns(spec)}
 
 
-def _serving_functions(model: keras.Model, spec: feature_defs.ModelSpec,
-                       tf_transform_output: tft.TFTransformOutput, tft_layer) -> dict[str, Any]:
+def _serving_functions(
+    model: keras.Model, spec: feature_defs.ModelSpec, tf_transform_output: tft.TFTransformOutput, tft_layer
+) -> dict[str, Any]:
     """The serving tf.functions, each with its input signature: {signature key: function}."""
     raw_spec = _raw_serving_spec(spec, tf_transform_output)
     task = spec.label.task
@@ -177,8 +190,11 @@ def _serving_functions(model: keras.Model, spec: feature_defs.ModelSpec,
             probability = tf.reshape(output, [-1])
             return {"probabilities": probability, "classes": tf.cast(probability > 0.5, tf.int64)}
         if task is Task.MULTICLASS:
-            return {"probabilities": output, "classes": tf.gather(tf.constant(names), tf.argmax(output, axis=1)),
-                    "probability": tf.reduce_max(output, axis=1)}
+            return {
+                "probabilities": output,
+                "classes": tf.gather(tf.constant(names), tf.argmax(output, axis=1)),
+                "probability": tf.reduce_max(output, axis=1),
+            }
         target = mean + std * tf.reshape(tf.cast(output, tf.float32), [-1])
         return {"predictions": tf.math.expm1(target) if spec.label.log_transform else target}
 
@@ -192,9 +208,11 @@ def _serving_functions(model: keras.Model, spec: feature_defs.ModelSpec,
     def serve_examples(examples):
         return predict(tf.io.parse_example(examples, raw_spec))
 
-    @tf.function(input_signature=[{
-        name: tf.TensorSpec(shape=[None], dtype=feature.dtype, name=name)
-        for name, feature in raw_spec.items()}])
+    @tf.function(
+        input_signature=[
+            {name: tf.TensorSpec(shape=[None], dtype=feature.dtype, name=name) for name, feature in raw_spec.items()}
+        ]
+    )
     def serve_raw(columns):
         # Plain values, one per row: wrap them the way parse_example presents each column.
         raw = {}
@@ -252,17 +270,24 @@ def tuner_fn(fn_args: tfx.components.FnArgs) -> tfx.components.TunerFnResult:
         lambda hp: _build_model(hp, spec, tf_transform_output),
         hyperparameters=_hyperparameters(spec),
         max_trials=spec.tuner.max_trials,
-        objective=keras_tuner.Objective(*TUNER_OBJECTIVES[spec.label.task]), seed=seed,
-        directory=fn_args.working_dir, project_name="tuning", overwrite=True)
+        objective=keras_tuner.Objective(*TUNER_OBJECTIVES[spec.label.task]),
+        seed=seed,
+        directory=fn_args.working_dir,
+        project_name="tuning",
+        overwrite=True,
+    )
     batch_size = spec.trainer.batch_size
-    return tfx.components.TunerFnResult(tuner=tuner, fit_kwargs={
-        "x": _input_fn(fn_args.train_files, fn_args.data_accessor, tf_transform_output,
-                       spec, batch_size, seed),
-        "validation_data": _input_fn(fn_args.eval_files, fn_args.data_accessor, tf_transform_output,
-                                     spec, _EVAL_BATCH_SIZE, seed),
-        "steps_per_epoch": fn_args.train_steps,
-        "validation_steps": fn_args.eval_steps,
-    })
+    return tfx.components.TunerFnResult(
+        tuner=tuner,
+        fit_kwargs={
+            "x": _input_fn(fn_args.train_files, fn_args.data_accessor, tf_transform_output, spec, batch_size, seed),
+            "validation_data": _input_fn(
+                fn_args.eval_files, fn_args.data_accessor, tf_transform_output, spec, _EVAL_BATCH_SIZE, seed
+            ),
+            "steps_per_epoch": fn_args.train_steps,
+            "validation_steps": fn_args.eval_steps,
+        },
+    )
 
 
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
@@ -277,15 +302,18 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         hp = _hyperparameters(spec)
     logging.info("Training with hyperparameters %s", hp.values)
     batch_size = spec.trainer.batch_size
-    train = _input_fn(fn_args.train_files, fn_args.data_accessor, tf_transform_output,
-                      spec, batch_size, seed)
-    evaluation = _input_fn(fn_args.eval_files, fn_args.data_accessor, tf_transform_output,
-                           spec, _EVAL_BATCH_SIZE, seed)
+    train = _input_fn(fn_args.train_files, fn_args.data_accessor, tf_transform_output, spec, batch_size, seed)
+    evaluation = _input_fn(fn_args.eval_files, fn_args.data_accessor, tf_transform_output, spec, _EVAL_BATCH_SIZE, seed)
     model = _build_model(hp, spec, tf_transform_output)
     warm_started_from = _warm_start(model, fn_args.custom_config.get("warm_start_dir") or "")
-    model.fit(train, steps_per_epoch=fn_args.train_steps, validation_data=evaluation,
-              validation_steps=fn_args.eval_steps, verbose=2,
-              callbacks=[keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir)])
+    model.fit(
+        train,
+        steps_per_epoch=fn_args.train_steps,
+        validation_data=evaluation,
+        validation_steps=fn_args.eval_steps,
+        verbose=2,
+        callbacks=[keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir)],
+    )
     export(model, spec, tf_transform_output, fn_args.serving_model_dir, warm_started_from)
 
 
@@ -312,8 +340,13 @@ def _warm_start(model: keras.Model, serving_dir: str) -> str | None:
     return served
 
 
-def export(model: keras.Model, spec: feature_defs.ModelSpec, tf_transform_output: tft.TFTransformOutput,
-           export_dir: str, warm_started_from: str | None = None) -> None:
+def export(
+    model: keras.Model,
+    spec: feature_defs.ModelSpec,
+    tf_transform_output: tft.TFTransformOutput,
+    export_dir: str,
+    warm_started_from: str | None = None,
+) -> None:
     """Saves the model with its serving signatures as the SavedModel TF Serving loads, and its
     Keras weights in assets.extra/ (which TF Serving ignores) for warm-starting the next one.
 
@@ -327,8 +360,10 @@ def export(model: keras.Model, spec: feature_defs.ModelSpec, tf_transform_output
     vocabularies are such tables.
     """
     tft_layer = tf_transform_output.transform_features_layer()
-    signatures = {name: function.get_concrete_function()
-                  for name, function in _serving_functions(model, spec, tf_transform_output, tft_layer).items()}
+    signatures = {
+        name: function.get_concrete_function()
+        for name, function in _serving_functions(model, spec, tf_transform_output, tft_layer).items()
+    }
     root = tf.Module()
     captured = {}
     for concrete in signatures.values():
@@ -379,11 +414,15 @@ def mark_signature_method(export_dir: str, key: str, method: str) -> None:
     signature = saved.meta_graphs[0].signature_def[key]
     kind = "regress" if method == tf.saved_model.REGRESS_METHOD_NAME else "classify"
     if set(signature.inputs) != {tf.saved_model.CLASSIFY_INPUTS}:
-        raise ValueError(f"signature {key!r} needs the single input {tf.saved_model.CLASSIFY_INPUTS!r} "
-                         f"to be a {kind} signature; it has {sorted(signature.inputs)}")
+        raise ValueError(
+            f"signature {key!r} needs the single input {tf.saved_model.CLASSIFY_INPUTS!r} "
+            f"to be a {kind} signature; it has {sorted(signature.inputs)}"
+        )
     if kind == "regress" and set(signature.outputs) != {tf.saved_model.REGRESS_OUTPUTS}:
-        raise ValueError(f"signature {key!r} needs the single output {tf.saved_model.REGRESS_OUTPUTS!r} "
-                         f"to be a regress signature; it has {sorted(signature.outputs)}")
+        raise ValueError(
+            f"signature {key!r} needs the single output {tf.saved_model.REGRESS_OUTPUTS!r} "
+            f"to be a regress signature; it has {sorted(signature.outputs)}"
+        )
     signature.method_name = method
     with tf.io.gfile.GFile(path, "wb") as f:
         f.write(saved.SerializeToString())

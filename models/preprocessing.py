@@ -17,8 +17,12 @@ from models import features as feature_defs
 from models.spec import VOCABULARY_CAP, FeatureType, Task, Vocabulary
 
 # Missing values of a categorical integer column get a value of their own in the vocabulary.
-_TYPE_DEFAULTS = {FeatureType.NUMERIC: 0, FeatureType.BUCKETIZED: 0, FeatureType.CATEGORICAL: -1,
-                  FeatureType.TIMESTAMP: 0}  # (a timestamp's missing values get missing ids instead)
+_TYPE_DEFAULTS = {
+    FeatureType.NUMERIC: 0,
+    FeatureType.BUCKETIZED: 0,
+    FeatureType.CATEGORICAL: -1,
+    FeatureType.TIMESTAMP: 0,
+}  # (a timestamp's missing values get missing ids instead)
 
 
 def _fill_value(feature, dtype: tf.DType) -> Any:
@@ -41,8 +45,7 @@ def dense(x: tf.Tensor | tf.SparseTensor | tf.RaggedTensor, default: Any) -> tf.
         x = x.to_sparse()
     if isinstance(x, tf.SparseTensor):
         default = tf.constant(default, dtype=x.dtype)
-        x = tf.sparse.to_dense(
-            tf.SparseTensor(x.indices, x.values, [x.dense_shape[0], 1]), default_value=default)
+        x = tf.sparse.to_dense(tf.SparseTensor(x.indices, x.values, [x.dense_shape[0], 1]), default_value=default)
     return tf.reshape(x, [-1])
 
 
@@ -69,7 +72,8 @@ def _label(inputs: Mapping[str, Any], spec: feature_defs.ModelSpec) -> tf.Tensor
         positive = as_float(column) > label.fraction * reference
     elif label.positive_values:
         positive = tf.reduce_any(
-            tf.equal(_as_string(column)[:, None], tf.constant(label.positive_values)[None, :]), axis=1)
+            tf.equal(_as_string(column)[:, None], tf.constant(label.positive_values)[None, :]), axis=1
+        )
     else:
         positive = as_float(column) > 0.5
     return tf.cast(positive, tf.int64)
@@ -83,8 +87,12 @@ def _class_index(raw: Any, column: tf.Tensor, label) -> tf.Tensor:
     """
     values = _as_string(column)
     if label.classes:
-        table = tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(
-            tf.constant(list(label.classes)), tf.range(len(label.classes), dtype=tf.int64)), default_value=-1)
+        table = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(
+                tf.constant(list(label.classes)), tf.range(len(label.classes), dtype=tf.int64)
+            ),
+            default_value=-1,
+        )
         return table.lookup(values)
     if isinstance(raw, tf.RaggedTensor):
         present = raw.flat_values
@@ -105,10 +113,11 @@ def _vocabulary(value: tf.Tensor, name: str, feature) -> tf.Tensor:
     """
     if feature.vocabulary is Vocabulary.EXACT:
         return tft.compute_and_apply_vocabulary(
-            value, top_k=feature.top_k, num_oov_buckets=feature.num_oov_buckets, vocab_filename=name)
+            value, top_k=feature.top_k, num_oov_buckets=feature.num_oov_buckets, vocab_filename=name
+        )
     return tft.experimental.compute_and_apply_approximate_vocabulary(
-        value, top_k=feature.top_k or VOCABULARY_CAP, num_oov_buckets=feature.num_oov_buckets,
-        vocab_filename=name)
+        value, top_k=feature.top_k or VOCABULARY_CAP, num_oov_buckets=feature.num_oov_buckets, vocab_filename=name
+    )
 
 
 def preprocessing_fn(inputs: Mapping[str, Any], custom_config: Mapping[str, Any]) -> dict:
@@ -139,6 +148,7 @@ def preprocessing_fn(inputs: Mapping[str, Any], custom_config: Mapping[str, Any]
             outputs[out] = _vocabulary(crossable[name], name, feature)
     for cross in spec.crosses:
         outputs[feature_defs.transformed_name(cross.name)] = derived.cross(
-            [crossable[part] for part in cross.features], cross.hash_buckets)
+            [crossable[part] for part in cross.features], cross.hash_buckets
+        )
     outputs[spec.label.name] = _label(inputs, spec)
     return outputs

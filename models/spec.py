@@ -40,17 +40,17 @@ class Choice(str, enum.Enum):
 class FeatureType(Choice):
     """How a feature column is preprocessed (models/preprocessing.py)."""
 
-    NUMERIC = "numeric"          # z-score scaled float
-    BUCKETIZED = "bucketized"    # quantile buckets of a number, one-hot
+    NUMERIC = "numeric"  # z-score scaled float
+    BUCKETIZED = "bucketized"  # quantile buckets of a number, one-hot
     CATEGORICAL = "categorical"  # vocabulary of strings (or integers), one-hot with OOV buckets
-    TIMESTAMP = "timestamp"      # hour of day, day of week and month (UTC), each one-hot
+    TIMESTAMP = "timestamp"  # hour of day, day of week and month (UTC), each one-hot
 
 
 class TimestampFormat(Choice):
     """How a timestamp feature's values are written."""
 
     EPOCH = "epoch"  # seconds since 1970-01-01 UTC (a number)
-    ISO = "iso"      # ISO-8601 text: 2019-03-01, 2019-03-01T14:05:00, with Z or an offset such as +02:00
+    ISO = "iso"  # ISO-8601 text: 2019-03-01, 2019-03-01T14:05:00, with Z or an offset such as +02:00
 
 
 # What the model sees of a timestamp, each a categorical part; crosses name them NAME.PART.
@@ -69,7 +69,7 @@ class Vocabulary(Choice):
 class Task(Choice):
     """What the model predicts from the label column (label.task)."""
 
-    BINARY = "binary"          # two classes: a sigmoid head, AUC and accuracy
+    BINARY = "binary"  # two classes: a sigmoid head, AUC and accuracy
     MULTICLASS = "multiclass"  # one of several classes: a softmax head over a vocabulary of classes
     REGRESSION = "regression"  # a number: a linear head, MAE and RMSE
 
@@ -78,14 +78,14 @@ class LabelMissing(Choice):
     """Rows whose label (or greater_than_fraction_of) is missing."""
 
     ERROR = "error"  # stops the run before any component (pipeline/preflight.py)
-    DROP = "drop"    # ExampleGen leaves them out
+    DROP = "drop"  # ExampleGen leaves them out
 
 
 class OtherClasses(Choice):
     """multiclass with label.classes: rows of a class not among them."""
 
     ERROR = "error"  # stops the run before any component (pipeline/preflight.py)
-    DROP = "drop"    # ExampleGen leaves them out
+    DROP = "drop"  # ExampleGen leaves them out
 
 
 class RegressionLoss(Choice):
@@ -136,7 +136,7 @@ def _in_0_1(value: float | None) -> float | None:
 
 
 Fraction = Annotated[float, AfterValidator(_between_0_and_1)]  # [0, 1]: an AUC, an accuracy, a ratio
-Share = Annotated[float, AfterValidator(_in_0_1)]              # (0, 1]: a distance threshold
+Share = Annotated[float, AfterValidator(_in_0_1)]  # (0, 1]: a distance threshold
 
 
 # --------------------------------------------------------------------------- features and label
@@ -148,11 +148,11 @@ class FeatureSpec(Section):
     name: str
     type: FeatureType
     default: float | int | str | None = None  # fills missing values; None: the type's default
-    num_buckets: int = 10                        # bucketized: number of quantile buckets
+    num_buckets: int = 10  # bucketized: number of quantile buckets
     top_k: int | None = Field(default=None, ge=1)  # categorical: keep the k most frequent values
     num_oov_buckets: int = Field(default=1, ge=0)  # categorical: buckets for values outside the vocabulary
     vocabulary: Vocabulary = Vocabulary.APPROXIMATE  # categorical
-    format: TimestampFormat | None = None        # timestamp; None: epoch
+    format: TimestampFormat | None = None  # timestamp; None: epoch
 
     @field_validator("default", mode="before")
     @classmethod
@@ -168,13 +168,19 @@ class FeatureSpec(Section):
         if self.type is FeatureType.NUMERIC and isinstance(self.default, str):
             raise Invalid("default", f"must be a number for a numeric feature, got {self.default!r}")
         if self.vocabulary is Vocabulary.APPROXIMATE and (self.top_k or 0) > VOCABULARY_CAP:
-            raise Invalid("top_k", f"{self.top_k} is above {VOCABULARY_CAP}, the limit of an approximate "
-                                   "vocabulary; set vocabulary: exact")
+            raise Invalid(
+                "top_k",
+                f"{self.top_k} is above {VOCABULARY_CAP}, the limit of an approximate "
+                "vocabulary; set vocabulary: exact",
+            )
         if self.type is not FeatureType.TIMESTAMP and self.format is not None:
             raise Invalid("format", f"is an option of type timestamp, not {self.type}; remove it")
         if self.type is FeatureType.TIMESTAMP and self.default is not None:
-            raise Invalid("default", "a timestamp takes no default (a missing one gets a 'missing' category "
-                                     "of its own in each part); remove it")
+            raise Invalid(
+                "default",
+                "a timestamp takes no default (a missing one gets a 'missing' category "
+                "of its own in each part); remove it",
+            )
         return self
 
 
@@ -201,8 +207,7 @@ Features = Annotated[dict[str, FeatureSpec], BeforeValidator(_named_features)]
 
 
 def _features_text(features: Any) -> str:
-    return " x ".join(str(f) for f in features) if isinstance(features, (list, tuple)) and features \
-        else "no features"
+    return " x ".join(str(f) for f in features) if isinstance(features, (list, tuple)) and features else "no features"
 
 
 class CrossSpec(Section):
@@ -228,8 +233,11 @@ class CrossSpec(Section):
     def _distinct_parts(self) -> CrossSpec:
         shown = _features_text(self.features)
         if len(self.features) < 2:
-            raise Invalid(None, "a cross needs at least two features; list two or more, "
-                                "e.g. features: [payment_type, company]", shown)
+            raise Invalid(
+                None,
+                "a cross needs at least two features; list two or more, e.g. features: [payment_type, company]",
+                shown,
+            )
         for part in self.features:
             if self.features.count(part) > 1:
                 raise Invalid(None, f"'{part}' is listed twice; list each feature once", shown)
@@ -255,11 +263,11 @@ class LabelSpec(Section):
     column: str
     name: str = "label"
     task: Task = Task.BINARY
-    positive_values: Texts = ()                # binary
+    positive_values: Texts = ()  # binary
     greater_than_fraction_of: str | None = None  # binary
-    fraction: float = 0.2                      # binary, with greater_than_fraction_of
-    classes: Texts = ()                        # multiclass: the expected classes, in order
-    log_transform: bool = False                # regression: train on log(1 + y)
+    fraction: float = 0.2  # binary, with greater_than_fraction_of
+    classes: Texts = ()  # multiclass: the expected classes, in order
+    log_transform: bool = False  # regression: train on log(1 + y)
     missing: LabelMissing = LabelMissing.ERROR
     other_classes: OtherClasses = OtherClasses.ERROR  # multiclass with classes
 
@@ -326,8 +334,9 @@ class TrainerConfig(Section):
         return run_fn
 
 
-def check_model(label: LabelSpec, features: Mapping[str, FeatureSpec], trainer: TrainerConfig,
-                crosses: tuple[CrossSpec, ...] = ()) -> None:
+def check_model(
+    label: LabelSpec, features: Mapping[str, FeatureSpec], trainer: TrainerConfig, crosses: tuple[CrossSpec, ...] = ()
+) -> None:
     """The rules between the label, the features, the crosses and the trainer (paths from the top
     level)."""
     if label.column in features:
@@ -336,20 +345,29 @@ def check_model(label: LabelSpec, features: Mapping[str, FeatureSpec], trainer: 
         raise Invalid("label.name", f"'{label.name}' clashes with a feature name; choose another")
     _check_crosses(label, features, crosses)
     if label.task is not Task.REGRESSION and trainer.loss is not None:
-        raise Invalid("trainer.loss", f"is an option of label.task regression "
-                                      f"({', '.join(m.value for m in RegressionLoss)}); "
-                                      f"{label.task} trains with cross-entropy: remove it")
+        raise Invalid(
+            "trainer.loss",
+            f"is an option of label.task regression "
+            f"({', '.join(m.value for m in RegressionLoss)}); "
+            f"{label.task} trains with cross-entropy: remove it",
+        )
 
 
 def _check_crosses(label: LabelSpec, features: Mapping[str, FeatureSpec], crosses: tuple[CrossSpec, ...]) -> None:
     """Each cross names categorical, bucketized or timestamp-part features, under a name of its own."""
     # A timestamp's parts are model inputs named NAME_PART (models/features.py timestamp_part_name).
-    parts = {f"{name}_{part}": f"{name}.{part}" for name, spec in features.items()
-             if spec.type is FeatureType.TIMESTAMP for part in TIMESTAMP_PARTS}
+    parts = {
+        f"{name}_{part}": f"{name}.{part}"
+        for name, spec in features.items()
+        if spec.type is FeatureType.TIMESTAMP
+        for part in TIMESTAMP_PARTS
+    }
     for clash in sorted(parts.keys() & {*features, label.name}):
-        raise Invalid("label.name" if clash == label.name else f"features.{clash}",
-                      f"'{clash}' names both a feature (or the label) and the model input of timestamp "
-                      f"part {parts[clash]}; rename the feature or the label")
+        raise Invalid(
+            "label.name" if clash == label.name else f"features.{clash}",
+            f"'{clash}' names both a feature (or the label) and the model input of timestamp "
+            f"part {parts[clash]}; rename the feature or the label",
+        )
     taken = {*features, label.name, *parts}
     for i, cross in enumerate(crosses):
         where, shown = ("crosses", i), _features_text(cross.features)
@@ -361,16 +379,28 @@ def _check_crosses(label: LabelSpec, features: Mapping[str, FeatureSpec], crosse
                 hint = f"did you mean '{close[0]}'?" if close else f"features are: {', '.join(sorted(features))}"
                 raise Invalid(where, f"'{name}' is not a feature; {hint}", shown)
             if spec.type is FeatureType.TIMESTAMP and sub not in TIMESTAMP_PARTS:
-                raise Invalid(where, f"'{part}' is a timestamp; cross one of its parts: "
-                                     f"{', '.join(f'{name}.{p}' for p in TIMESTAMP_PARTS)}", shown)
+                raise Invalid(
+                    where,
+                    f"'{part}' is a timestamp; cross one of its parts: "
+                    f"{', '.join(f'{name}.{p}' for p in TIMESTAMP_PARTS)}",
+                    shown,
+                )
             if spec.type is not FeatureType.TIMESTAMP and dot:
                 raise Invalid(where, f"'{part}': only timestamp features have parts; write '{name}'", shown)
             if spec.type is FeatureType.NUMERIC:
-                raise Invalid(where, f"'{name}' is a numeric feature, which has too many values to cross; "
-                                     "make it type: bucketized, or cross another feature", shown)
+                raise Invalid(
+                    where,
+                    f"'{name}' is a numeric feature, which has too many values to cross; "
+                    "make it type: bucketized, or cross another feature",
+                    shown,
+                )
         if cross.name in taken:
-            raise Invalid(where, f"the name '{cross.name}' is already taken by a feature, the label or another "
-                                 "cross; give the cross a name of its own (name: ...)", shown)
+            raise Invalid(
+                where,
+                f"the name '{cross.name}' is already taken by a feature, the label or another "
+                "cross; give the cross a name of its own (name: ...)",
+                shown,
+            )
         taken.add(cross.name)
 
 
@@ -475,28 +505,36 @@ def error_line(err: pydantic.ValidationError, model: type[pydantic.BaseModel], t
         valid = sorted(fields_of(parent_type)) if _is_model(parent_type) else []
         close = difflib.get_close_matches(str(loc[-1]), valid, n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
-        return (f"{key_path(parent) or top}: unknown option '{loc[-1]}'{hint}; "
-                f"valid options are: {', '.join(valid)}")
+        return f"{key_path(parent) or top}: unknown option '{loc[-1]}'{hint}; valid options are: {', '.join(valid)}"
     if kind == "missing":
         choices = _choices(annotation)
         return f"{where}: missing required option" + (f" (one of: {choices})" if choices else "")
     if kind == "enum":
         return f"{where}: '{given}' is not one of: {_choices(annotation) or problem['ctx']['expected']}"
     messages = {
-        "int_parsing": "expected a number", "int_type": "expected a number",
-        "float_parsing": "expected a number", "float_type": "expected a number",
+        "int_parsing": "expected a number",
+        "int_type": "expected a number",
+        "float_parsing": "expected a number",
+        "float_type": "expected a number",
         "int_from_float": "expected a whole number",
-        "bool_parsing": "expected true or false", "bool_type": "expected true or false",
+        "bool_parsing": "expected true or false",
+        "bool_type": "expected true or false",
         "string_type": "expected a text value",
-        "dict_type": "expected a mapping", "model_type": "expected a mapping of options",
+        "dict_type": "expected a mapping",
+        "model_type": "expected a mapping of options",
         "model_attributes_type": "expected a mapping of options",
-        "tuple_type": "expected a list", "list_type": "expected a list",
+        "tuple_type": "expected a list",
+        "list_type": "expected a list",
     }
     if kind in messages:
         shown = f"{type(given).__name__} {given!r}" if "mapping" in messages[kind] else repr(given)
         return f"{where}: {messages[kind]}, got {shown}"
-    bounds = {"greater_than_equal": ("ge", "must be at least"), "greater_than": ("gt", "must be above"),
-              "less_than_equal": ("le", "must be at most"), "less_than": ("lt", "must be below")}
+    bounds = {
+        "greater_than_equal": ("ge", "must be at least"),
+        "greater_than": ("gt", "must be above"),
+        "less_than_equal": ("le", "must be at most"),
+        "less_than": ("lt", "must be below"),
+    }
     if kind in bounds:
         key, words = bounds[kind]
         if kind == "greater_than_equal" and problem["ctx"][key] == 0:

@@ -34,7 +34,7 @@ SYSTEM_DIR = ".system"  # TFX's per-component bookkeeping (outputs_utils._SYSTEM
 
 @dataclasses.dataclass
 class Finding:
-    path: str | None           # what --fix removes (None: an ML Metadata record only)
+    path: str | None  # what --fix removes (None: an ML Metadata record only)
     why: str
     execution_ids: list[int] = dataclasses.field(default_factory=list)  # to mark INTERRUPTED
 
@@ -64,8 +64,11 @@ def _serving(serving_dir: str, live_run: bool) -> list[Finding]:
         if name.isdigit():
             reason = baseline.incomplete_reason(path)
             if reason is not None:
-                found.append(Finding(path, f"version {name} is not a complete SavedModel ({reason}); "
-                                           "TF Serving would try to load it"))
+                found.append(
+                    Finding(
+                        path, f"version {name} is not a complete SavedModel ({reason}); TF Serving would try to load it"
+                    )
+                )
         elif live_run:
             continue  # a push or rollback in progress stages its copy under these names
         elif name.startswith(baseline.PARTIAL_PREFIX):
@@ -90,8 +93,7 @@ def _store_and_outputs(config: PipelineConfig, live_run: bool) -> list[Finding]:
     dead = sorted(i for i, e in executions.items() if e.last_known_state in unfinished)
     if dead and not live_run:
         names = ", ".join(f"{metadata.node_id(store, executions[i], config.pipeline_name)} ({i})" for i in dead)
-        found.append(Finding(None, f"{len(dead)} execution(s) left RUNNING by a run that is gone: {names}",
-                           dead))
+        found.append(Finding(None, f"{len(dead)} execution(s) left RUNNING by a run that is gone: {names}", dead))
     recorded = {os.path.normpath(a.uri) for a in store.get_artifacts() if a.uri}
 
     def why_not_kept(execution_id: int) -> str | None:
@@ -133,8 +135,10 @@ def _system_leftovers(node: str, system_dir: str, why_not_kept, live_run: bool) 
             found.append(Finding(os.path.join(executor_dir, child), f"scratch of {node} execution {child}, {why}"))
     if not live_run:  # TFX removes an execution's stateful working directory when it succeeds
         stateful = os.path.join(system_dir, "stateful_working_dir")
-        found += [Finding(os.path.join(stateful, n), f"working directory of a {node} execution that did not "
-                                                     "complete") for n in _listdir(stateful)]
+        found += [
+            Finding(os.path.join(stateful, n), f"working directory of a {node} execution that did not complete")
+            for n in _listdir(stateful)
+        ]
     return found
 
 
@@ -148,7 +152,7 @@ def leftover_notes(config: PipelineConfig) -> list[str]:
 
 @dataclasses.dataclass
 class Report:
-    holder: dict | None        # the run lock's holder, None when free
+    holder: dict | None  # the run lock's holder, None when free
     findings: list[Finding]
     fixed: bool = False
 
@@ -177,16 +181,17 @@ def fix(config: PipelineConfig) -> Report:
                 elif finding.path and os.path.lexists(finding.path):
                     os.remove(finding.path)
     except run_lock.LockHeld as err:
-        raise RunInProgress(f"a run is using {config.output_dir} ({run_lock.describe(err.holder)}): "
-                            "leftovers cannot be told from its work; run `tfxp doctor --fix` after it ends") from None
+        raise RunInProgress(
+            f"a run is using {config.output_dir} ({run_lock.describe(err.holder)}): "
+            "leftovers cannot be told from its work; run `tfxp doctor --fix` after it ends"
+        ) from None
     return Report(None, findings, fixed=True)
 
 
 def format_report(report: Report) -> list[str]:
     lines = []
     if report.holder is not None:
-        lines.append(f"run lock: held by {run_lock.describe(report.holder)}; what that run is writing "
-                     "is not counted")
+        lines.append(f"run lock: held by {run_lock.describe(report.holder)}; what that run is writing is not counted")
     elif not report.fixed:
         lines.append("run lock: free (no run in progress)")
     for finding in report.findings:

@@ -20,12 +20,16 @@ def latest_inferred_schema(config: PipelineConfig) -> str:
     schemas = {a.id: a for a in store.get_artifacts_by_type("Schema")}
     producer = producers(store, list(schemas))
     executions = {e.id: e for e in store.get_executions_by_id(list(set(producer.values())))}
-    candidates = [schemas[artifact_id] for artifact_id, execution_id in producer.items()
-                  if node_id(store, executions[execution_id], config.pipeline_name) == "SchemaGen"
-                  and "schema_file" not in executions[execution_id].custom_properties]
+    candidates = [
+        schemas[artifact_id]
+        for artifact_id, execution_id in producer.items()
+        if node_id(store, executions[execution_id], config.pipeline_name) == "SchemaGen"
+        and "schema_file" not in executions[execution_id].custom_properties
+    ]
     if not candidates:
-        raise ConfigError(f"no inferred schema in {config.metadata_path}; run the pipeline once without "
-                          "schema.path first")
+        raise ConfigError(
+            f"no inferred schema in {config.metadata_path}; run the pipeline once without schema.path first"
+        )
     return os.path.join(max(candidates, key=lambda a: a.id).uri, "schema.pbtxt")
 
 

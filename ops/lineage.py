@@ -37,16 +37,16 @@ class Lineage:
     path: str
     run_id: str | None
     spans: list[int]
-    data: list[str]                 # ExampleGen's input base and the pattern it read
-    schema: str | None              # the schema file, imported or inferred
+    data: list[str]  # ExampleGen's input base and the pattern it read
+    schema: str | None  # the schema file, imported or inferred
     schema_imported: bool
     hyperparameters: dict[str, Any]
     trained_model: str | None
     metrics: dict[str, float]
-    producers: dict[str, int]       # component id -> execution id, upstream of the push
+    producers: dict[str, int]  # component id -> execution id, upstream of the push
     rolled_back_from: int | None = None  # a `tfxp rollback` copy of this version
     from_push_record: bool = False  # ML Metadata has no record of the push: read from PUSH_RECORD
-    statistics: str | None = None   # StatisticsGen's artifact (one directory per split)
+    statistics: str | None = None  # StatisticsGen's artifact (one directory per split)
     pushed_artifact_id: int | None = None  # the Pusher's PushedModel artifact in ML Metadata
 
 
@@ -57,27 +57,37 @@ def lineage(metadata_path: str, pipeline_name: str, serving_dir: str, version: i
         raise ConfigError(f"nothing is served from {serving_dir}; run the pipeline first")
     version = versions[-1] if version is None else version
     if version not in versions:
-        raise ConfigError(f"version {version} is not in {serving_dir}; served versions: "
-                          f"{', '.join(map(str, versions))}")
+        raise ConfigError(
+            f"version {version} is not in {serving_dir}; served versions: {', '.join(map(str, versions))}"
+        )
     path = os.path.join(serving_dir, str(version))
     marker = os.path.join(path, "assets.extra", ROLLED_BACK_FROM)
     if os.path.exists(marker):
         with open(marker) as f:
             source = int(f.read().strip())
-        return dataclasses.replace(lineage(metadata_path, pipeline_name, serving_dir, source),
-                                   version=version, path=path, rolled_back_from=source)
+        return dataclasses.replace(
+            lineage(metadata_path, pipeline_name, serving_dir, source),
+            version=version,
+            path=path,
+            rolled_back_from=source,
+        )
     store = open_store(metadata_path)
-    pushed = [a for a in store.get_artifacts_by_type("PushedModel")
-              if custom_property(a, "pushed")
-              and os.path.normpath(str(custom_property(a, "pushed_destination"))) == os.path.normpath(path)]
+    pushed = [
+        a
+        for a in store.get_artifacts_by_type("PushedModel")
+        if custom_property(a, "pushed")
+        and os.path.normpath(str(custom_property(a, "pushed_destination"))) == os.path.normpath(path)
+    ]
     record = None if pushed else read_push_record(path)
     if pushed:
         executions, artifacts = _upstream(store, [pushed[-1].id])
     else:
         executions, artifacts = _upstream_of_record(store, pipeline_name, record)
         if not executions:
-            raise ConfigError(f"version {version} was not pushed by a run recorded in {metadata_path} "
-                              "(copied by hand, or by `tfxp rollback`, which names its source)")
+            raise ConfigError(
+                f"version {version} was not pushed by a run recorded in {metadata_path} "
+                "(copied by hand, or by `tfxp rollback`, which names its source)"
+            )
     by_node = {node_id(store, e, pipeline_name): e for e in executions}
     by_type: dict[str, list] = {}
     for artifact in artifacts:
@@ -113,18 +123,35 @@ def lineage(metadata_path: str, pipeline_name: str, serving_dir: str, version: i
                 metrics = evaluation_metrics(artifact.uri)
     pusher = by_node.get("Pusher")
     run_type = store.get_context_type("pipeline_run")
-    run_ids = [c.name for c in store.get_contexts_by_execution(pusher.id)
-               if run_type is not None and c.type_id == run_type.id] if pusher is not None else []
+    run_ids = (
+        [
+            c.name
+            for c in store.get_contexts_by_execution(pusher.id)
+            if run_type is not None and c.type_id == run_type.id
+        ]
+        if pusher is not None
+        else []
+    )
     if not run_ids and record:
         run_ids = [record["run_id"]] if record.get("run_id") else []
     trained = [a.uri for a in by_type.get("Model", []) if "/Trainer/" in a.uri]
     statistics = [a.uri for a in by_type.get("ExampleStatistics", []) if "/StatisticsGen/" in a.uri]
-    return Lineage(version=version, path=path, run_id=run_ids[0] if run_ids else None, spans=spans, data=data,
-                   schema=schema, schema_imported=schema_imported, hyperparameters=hyperparameters,
-                   trained_model=trained[0] if trained else None, metrics=metrics,
-                   producers={name: e.id for name, e in sorted(by_node.items())}, from_push_record=record is not None,
-                   statistics=statistics[0] if statistics else None,
-                   pushed_artifact_id=pushed[-1].id if pushed else None)
+    return Lineage(
+        version=version,
+        path=path,
+        run_id=run_ids[0] if run_ids else None,
+        spans=spans,
+        data=data,
+        schema=schema,
+        schema_imported=schema_imported,
+        hyperparameters=hyperparameters,
+        trained_model=trained[0] if trained else None,
+        metrics=metrics,
+        producers={name: e.id for name, e in sorted(by_node.items())},
+        from_push_record=record is not None,
+        statistics=statistics[0] if statistics else None,
+        pushed_artifact_id=pushed[-1].id if pushed else None,
+    )
 
 
 def _upstream_of_record(store, pipeline_name: str, record: dict | None):
@@ -137,8 +164,12 @@ def _upstream_of_record(store, pipeline_name: str, record: dict | None):
     if pusher and node_id(store, pusher[0], pipeline_name) == "Pusher":
         inputs = [e.artifact_id for e in store.get_events_by_execution_ids([execution_id]) if e.type in INPUT_EVENTS]
         return _upstream(store, inputs, {execution_id})
-    named = [a["id"] for key in ("model", "model_blessing", "infra_blessing") for a in record.get(key, [])
-             if isinstance(a.get("id"), int)]
+    named = [
+        a["id"]
+        for key in ("model", "model_blessing", "infra_blessing")
+        for a in record.get(key, [])
+        if isinstance(a.get("id"), int)
+    ]
     return _upstream(store, [a.id for a in store.get_artifacts_by_id(named)]) if named else ([], [])
 
 
@@ -164,15 +195,19 @@ def format_lineage(found: Lineage) -> str:
     if found.rolled_back_from is not None:
         lines.append(f"  a rollback: a copy of version {found.rolled_back_from}, whose lineage follows")
     lines += [
-             f"  pushed by run: {found.run_id or 'unknown'}",
-             f"  data span(s): {', '.join(map(str, found.spans)) or '0 (no span pattern)'}",
-             *[f"  data: {d}" for d in found.data],
-             f"  schema: {found.schema or 'unknown'} ({'curated, imported' if found.schema_imported else 'inferred'})",
-             "  hyperparameters: " + json.dumps(found.hyperparameters, sort_keys=True),
-             f"  trained model: {found.trained_model or 'unknown'}"]
+        f"  pushed by run: {found.run_id or 'unknown'}",
+        f"  data span(s): {', '.join(map(str, found.spans)) or '0 (no span pattern)'}",
+        *[f"  data: {d}" for d in found.data],
+        f"  schema: {found.schema or 'unknown'} ({'curated, imported' if found.schema_imported else 'inferred'})",
+        "  hyperparameters: " + json.dumps(found.hyperparameters, sort_keys=True),
+        f"  trained model: {found.trained_model or 'unknown'}",
+    ]
     if found.metrics:
-        shown = ", ".join(format_metric(k, v) for k, v in sorted(found.metrics.items())
-                          if k in ("auc", "binary_accuracy", "precision", "recall", "example_count"))
+        shown = ", ".join(
+            format_metric(k, v)
+            for k, v in sorted(found.metrics.items())
+            if k in ("auc", "binary_accuracy", "precision", "recall", "example_count")
+        )
         lines.append(f"  test-split metrics: {shown}")
     lines.append("  produced by: " + ", ".join(f"{name} (execution {eid})" for name, eid in found.producers.items()))
     return "\n".join(lines)

@@ -31,8 +31,9 @@ def rollback(serving_dir: str, version: int) -> int:
     """Serves `version` again: copies it in as a new, newest version; returns that version."""
     versions = served_versions(serving_dir)
     if version not in versions:
-        raise ConfigError(f"version {version} is not in {serving_dir}; served versions: "
-                          f"{', '.join(map(str, versions)) or 'none'}")
+        raise ConfigError(
+            f"version {version} is not in {serving_dir}; served versions: {', '.join(map(str, versions)) or 'none'}"
+        )
     if version == versions[-1]:
         raise ConfigError(f"version {version} is already the newest, the one being served")
     # Published like a push (hidden copy, checked, renamed), with a note of where it came from.

@@ -32,7 +32,7 @@ def format_metric(name: str, value: float) -> str:
 @dataclasses.dataclass
 class ExecutionInfo:
     node_id: str
-    state: str            # COMPLETE, CACHED, FAILED, RUNNING, ...
+    state: str  # COMPLETE, CACHED, FAILED, RUNNING, ...
     window: tuple[float, float] | None  # (start, end) in seconds since the epoch
 
     @property
@@ -50,9 +50,9 @@ class RunInfo:
     pushed_to: str | None
     failures: list[str]
     baseline: str | None = None  # what the Evaluator compared with: a served version, or none
-    span: int | None = None           # the data span the run checked for drift
+    span: int | None = None  # the data span the run checked for drift
     drift_baseline_span: int | None = None  # the accepted span it was compared with (None: the first)
-    drift_accepted: bool = False      # the run was told to accept drift (drift.accept)
+    drift_accepted: bool = False  # the run was told to accept drift (drift.accept)
     already_served: str | None = None  # not pushed: this served version holds the same model
     serving_checks: list[str] = dataclasses.field(default_factory=list)  # which checks passed, and how
 
@@ -99,7 +99,7 @@ def evaluation_metrics(uri: str) -> dict[str, float]:
             for sub_key, values in by_sub_key.items():
                 for name, value in values.items():
                     if isinstance(value, dict) and "doubleValue" in value:
-                        name = "macro_" + name[len(_MACRO_PREFIX):] if name.startswith(_MACRO_PREFIX) else name
+                        name = "macro_" + name[len(_MACRO_PREFIX) :] if name.startswith(_MACRO_PREFIX) else name
                         # JSON carries NaN and infinities as strings ("NaN": no positive predictions).
                         metrics[f"{name}/{sub_key}" if sub_key else name] = float(value["doubleValue"])
     return metrics
@@ -110,8 +110,13 @@ def evaluation_metrics(uri: str) -> dict[str, float]:
 SUMMARY_METRICS = (
     ("auc", "binary_accuracy", "precision", "recall", "f1_score", "example_count"),
     ("accuracy", "macro_f1_score", "macro_auc", "example_count"),
-    ("mean_absolute_error", "root_mean_squared_error", "mean_absolute_percentage_error", "calibration",
-     "example_count"),
+    (
+        "mean_absolute_error",
+        "root_mean_squared_error",
+        "mean_absolute_percentage_error",
+        "calibration",
+        "example_count",
+    ),
 )
 
 
@@ -153,8 +158,7 @@ def runs(metadata_path: str, pipeline_name: str, limit: int = 5, live_run: bool 
     run lock) an execution still RUNNING belongs to a dead run and shows as INTERRUPTED."""
     store = open_store(metadata_path)
     # Each pipeline has a store of its own (metadata/<pipeline>/), so every run context is ours.
-    contexts = sorted(store.get_contexts_by_type("pipeline_run"),
-                      key=lambda c: c.create_time_since_epoch, reverse=True)
+    contexts = sorted(store.get_contexts_by_type("pipeline_run"), key=lambda c: c.create_time_since_epoch, reverse=True)
     found = []
     for context in contexts:
         executions = store.get_executions_by_context(context.id)
@@ -209,19 +213,30 @@ def _run_info(store, context, executions, pipeline_name: str, live_run: bool = T
             span = checked
             baseline_span = custom_property(anomalies, BASELINE_SPAN_PROPERTY)
             drift_baseline_span = None if baseline_span is None or baseline_span < 0 else baseline_span
-    drift_accepted = any(info.node_id == "AnomaliesGate" and custom_property(e, "accept_drift") == 1
-                         for info, e in zip(infos, executions))
+    drift_accepted = any(
+        info.node_id == "AnomaliesGate" and custom_property(e, "accept_drift") == 1
+        for info, e in zip(infos, executions)
+    )
     pushed_to = already_served = None
     for pushed in outputs.get("PushedModel", [])[-1:]:
         if custom_property(pushed, "pushed"):
             pushed_to = custom_property(pushed, "pushed_destination")
         already_served = custom_property(pushed, "already_served")
-    return RunInfo(run_id=context.name,
-                   started=datetime.datetime.fromtimestamp(context.create_time_since_epoch / 1000),
-                   executions=infos, metrics=metrics, blessed=blessed, pushed_to=pushed_to,
-                   failures=failures, baseline=baseline, span=span,
-                   drift_baseline_span=drift_baseline_span, drift_accepted=drift_accepted,
-                   serving_checks=serving_checks, already_served=already_served)
+    return RunInfo(
+        run_id=context.name,
+        started=datetime.datetime.fromtimestamp(context.create_time_since_epoch / 1000),
+        executions=infos,
+        metrics=metrics,
+        blessed=blessed,
+        pushed_to=pushed_to,
+        failures=failures,
+        baseline=baseline,
+        span=span,
+        drift_baseline_span=drift_baseline_span,
+        drift_accepted=drift_accepted,
+        serving_checks=serving_checks,
+        already_served=already_served,
+    )
 
 
 def _class_names(model_dir: str | None) -> list[str]:
@@ -241,20 +256,28 @@ def format_run(run: RunInfo) -> str:
         took = f"{e.seconds:7.1f} s" if e.seconds is not None else "        "
         lines.append(f"  {e.node_id:<18} {e.state:<9} {took}")
     if run.span is not None:
-        compared = (f"compared with span {run.drift_baseline_span}" if run.drift_baseline_span is not None
-                    else "the first span: nothing to compare with")
+        compared = (
+            f"compared with span {run.drift_baseline_span}"
+            if run.drift_baseline_span is not None
+            else "the first span: nothing to compare with"
+        )
         accepted = "; drift accepted (drift.accept)" if run.drift_accepted else ""
         lines.append(f"  data span: {run.span} ({compared}){accepted}")
     if run.metrics:
         wanted = next((names for names in SUMMARY_METRICS if names[0] in run.metrics), SUMMARY_METRICS[0])
         shown = [format_metric(k, run.metrics[k]) for k in wanted if k in run.metrics]
         lines.append("  test-split metrics: " + ", ".join(shown))
-        per_class = sorted({k.split("/", 1)[1] for k in run.metrics if "/classId:" in k},
-                           key=lambda sub_key: int(sub_key.split(":")[1]))
+        per_class = sorted(
+            {k.split("/", 1)[1] for k in run.metrics if "/classId:" in k},
+            key=lambda sub_key: int(sub_key.split(":")[1]),
+        )
         names = _class_names(run.pushed_to)
         for sub_key in per_class:
-            values = [format_metric(name, run.metrics[f"{name}/{sub_key}"]) for name in
-                      ("precision", "recall", "f1_score", "auc") if f"{name}/{sub_key}" in run.metrics]
+            values = [
+                format_metric(name, run.metrics[f"{name}/{sub_key}"])
+                for name in ("precision", "recall", "f1_score", "auc")
+                if f"{name}/{sub_key}" in run.metrics
+            ]
             index = int(sub_key.split(":")[1])
             label = f"{index} ({names[index]})" if index < len(names) else str(index)
             lines.append(f"    class {label}: " + ", ".join(values))

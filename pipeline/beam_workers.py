@@ -93,8 +93,9 @@ class WorkerPool:
 
 
 def _spawn() -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "pipeline.beam_workers"],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "pipeline.beam_workers"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
 
 
 def _wait_until_serving(proc: subprocess.Popen) -> str:
@@ -102,9 +103,11 @@ def _wait_until_serving(proc: subprocess.Popen) -> str:
     if not line.startswith(_READY):
         proc.kill()
         proc.wait()
-        raise RuntimeError(f"a Beam worker process (python -m pipeline.beam_workers) did not start "
-                           f"(exit code {proc.returncode}); its errors are in the run's log")
-    return line[len(_READY):].strip()
+        raise RuntimeError(
+            f"a Beam worker process (python -m pipeline.beam_workers) did not start "
+            f"(exit code {proc.returncode}); its errors are in the run's log"
+        )
+    return line[len(_READY) :].strip()
 
 
 _POOLS: dict[int, WorkerPool] = {}
@@ -135,9 +138,15 @@ class _PooledWorkerHandler(worker_handlers.ExternalWorkerHandler):
         self._channel = GRPCChannelFactory.insecure_channel(self._address)
         self._pool = beam_fn_api_pb2_grpc.BeamFnExternalWorkerPoolStub(self._channel)
         control = endpoints_pb2.ApiServiceDescriptor(url=self.control_address)
-        response = self._pool.StartWorker(beam_fn_api_pb2.StartWorkerRequest(
-            worker_id=self.worker_id, control_endpoint=control, artifact_endpoint=control,
-            provision_endpoint=control, logging_endpoint=self.logging_api_service_descriptor()))
+        response = self._pool.StartWorker(
+            beam_fn_api_pb2.StartWorkerRequest(
+                worker_id=self.worker_id,
+                control_endpoint=control,
+                artifact_endpoint=control,
+                provision_endpoint=control,
+                logging_endpoint=self.logging_api_service_descriptor(),
+            )
+        )
         if response.error:
             raise RuntimeError(f"the Beam worker at {self._address} could not start a harness: {response.error}")
 
@@ -157,9 +166,11 @@ class WarmWorkersRunner(fn_runner.FnApiRunner):
     def run_pipeline(self, pipeline, options):
         direct = options.view_as(pipeline_options.DirectOptions)
         if direct.direct_running_mode != "multi_processing":
-            raise ValueError(f"WarmWorkersRunner keeps multi_processing workers; got "
-                             f"--direct_running_mode={direct.direct_running_mode}. Use "
-                             f"--runner=DirectRunner for the other modes (the config does so).")
+            raise ValueError(
+                f"WarmWorkersRunner keeps multi_processing workers; got "
+                f"--direct_running_mode={direct.direct_running_mode}. Use "
+                f"--runner=DirectRunner for the other modes (the config does so)."
+            )
         # What DirectRunner gives FnApiRunner: the pipeline options, for the workers.
         from apache_beam.runners.portability.portable_runner import JobServiceHandle
 
@@ -168,7 +179,8 @@ class WarmWorkersRunner(fn_runner.FnApiRunner):
         # a new FnApiRunner per pipeline with it), but `--runner=` builds this runner without
         # arguments before the pipeline's options are known.
         self._provision_info = fn_runner.ExtendedProvisionInfo(
-            beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded))
+            beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded)
+        )
         size = direct.direct_num_workers or multiprocessing.cpu_count()
         self._addresses = pool(size).ensure_started()
         return super().run_pipeline(pipeline, options)
@@ -177,7 +189,8 @@ class WarmWorkersRunner(fn_runner.FnApiRunner):
         # run_pipeline gave the pipeline a subprocess environment; point it at the pool.
         payload = beam_runner_api_pb2.ExternalPayload(
             endpoint=endpoints_pb2.ApiServiceDescriptor(url=self._addresses[0]),
-            params={"addresses": ",".join(self._addresses)})
+            params={"addresses": ",".join(self._addresses)},
+        )
         for env in pipeline_proto.components.environments.values():
             if env.urn == python_urns.SUBPROCESS_SDK:
                 env.urn, env.payload = WORKER_POOL_URN, payload.SerializeToString()
@@ -190,7 +203,8 @@ def _serve() -> int:
 
     # sdk_worker_main's defaults: --max_cache_memory_usage_mb=100, no output buffering delay.
     address, server = worker_pool_main.BeamFnExternalWorkerPoolServicer.start(
-        use_process=False, port=0, state_cache_size=100 << 20, data_buffer_time_limit_ms=0)
+        use_process=False, port=0, state_cache_size=100 << 20, data_buffer_time_limit_ms=0
+    )
     print(_READY + address, flush=True)
     os.dup2(2, 1)  # nobody reads our stdout after this line; harness output goes to the log
     sys.stdin.read()  # returns when the parent closes our stdin or exits

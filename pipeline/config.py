@@ -52,11 +52,10 @@ class ConfigError(ValueError):
 def resolve_path(path: str, base: pathlib.Path | None = None) -> str:
     """Resolves package://PKG/sub/path to the installed package's files; makes others absolute."""
     if path.startswith(PACKAGE_PREFIX):
-        package, _, rest = path[len(PACKAGE_PREFIX):].partition("/")
+        package, _, rest = path[len(PACKAGE_PREFIX) :].partition("/")
         spec = importlib.util.find_spec(package)
         if spec is None or not spec.submodule_search_locations:
-            raise ConfigError(f"{path}: package '{package}' is not installed; "
-                              "install it or give a plain file path")
+            raise ConfigError(f"{path}: package '{package}' is not installed; install it or give a plain file path")
         return os.path.join(list(spec.submodule_search_locations)[0], rest)
     expanded = pathlib.Path(os.path.expanduser(path))
     if not expanded.is_absolute():
@@ -95,8 +94,7 @@ def _window(text: str) -> float:
     try:
         seconds = float(number) * units[unit]
     except (KeyError, ValueError):
-        raise ValueError(f"'{text}' is not a window; write a number and a unit (s, m, h, d), "
-                         "e.g. 30m or 24h") from None
+        raise ValueError(f"'{text}' is not a window; write a number and a unit (s, m, h, d), e.g. 30m or 24h") from None
     if seconds <= 0:
         raise ValueError(f"'{text}' must be longer than zero")
     return seconds
@@ -117,7 +115,7 @@ class DataFormat(Choice):
 
 
 class DataConfig(Section):
-    path: FilePath          # a file or a directory of files; package://PKG/sub/path for packaged data
+    path: FilePath  # a file or a directory of files; package://PKG/sub/path for packaged data
     format: DataFormat = DataFormat.CSV
     # Hash buckets per split: the ratio of train:eval:test.
     train_buckets: int = Field(default=8, ge=1)
@@ -152,7 +150,7 @@ class TransformConfig(Section):
 class InfraValidation(Choice):
     """Whether TFX's InfraValidator also loads the candidate in a real TF Serving."""
 
-    AUTO = "auto"      # where the runner can start one (see ServingCheckConfig)
+    AUTO = "auto"  # where the runner can start one (see ServingCheckConfig)
     ALWAYS = "always"  # required: refused where none can be started
     NEVER = "never"
 
@@ -177,9 +175,9 @@ class DriftConfig(Section):
 
     enabled: bool = True
     categorical_threshold: Share = 0.1  # L-infinity distance, for string features
-    numeric_threshold: Share = 0.2      # approximate Jensen-Shannon divergence, for numbers
-    features: Texts = ()                # checked features; empty: every model feature
-    accept: bool = False                # accept the drift found in this run (recorded in ML Metadata)
+    numeric_threshold: Share = 0.2  # approximate Jensen-Shannon divergence, for numbers
+    features: Texts = ()  # checked features; empty: every model feature
+    accept: bool = False  # accept the drift found in this run (recorded in ML Metadata)
     # Requests logged by `tfxp serve --log-requests DIR`: when set, the span's train statistics
     # are also compared with theirs (training-serving skew), with the same thresholds.
     serving_requests: FilePath | None = None
@@ -211,11 +209,11 @@ class EvaluatorConfig(Section):
     min_accuracy: Fraction | None = None
     max_accuracy_decrease: Fraction | None = None
     min_macro_f1: Fraction | None = None
-    max_mae: NonNegative | None = None     # regression: in the label's units
+    max_mae: NonNegative | None = None  # regression: in the label's units
     max_mae_increase: NonNegative | None = None
     max_rmse: NonNegative | None = None
     max_rmse_increase: NonNegative | None = None
-    slices: Texts = ()    # raw feature columns to slice metrics by
+    slices: Texts = ()  # raw feature columns to slice metrics by
 
     def thresholds(self, task: Task) -> dict[str, float]:
         """{option: value} of the thresholds that apply to `task`, defaults filled in."""
@@ -236,17 +234,17 @@ class MonitorConfig(Section):
     """
 
     requests: FilePath | None = None  # the request log directory; default drift.serving_requests
-    id_column: str = "request_id"     # the feedback CSV's id column
-    key_column: str | None = None     # join on this logged feature (same-named CSV column) instead
-    window: str = "24h"               # default --window: 30m, 24h, 7d, 3600s
-    min_auc: Fraction | None = None   # live AUC below it is flagged; None: evaluator.min_auc
+    id_column: str = "request_id"  # the feedback CSV's id column
+    key_column: str | None = None  # join on this logged feature (same-named CSV column) instead
+    window: str = "24h"  # default --window: 30m, 24h, 7d, 3600s
+    min_auc: Fraction | None = None  # live AUC below it is flagged; None: evaluator.min_auc
     min_accuracy: Fraction | None = None  # None: evaluator.min_accuracy
-    max_auc_drop: Fraction = 0.05     # live AUC below the version's test AUC by more is flagged
+    max_auc_drop: Fraction = 0.05  # live AUC below the version's test AUC by more is flagged
     categorical_threshold: Share | None = None  # skew and drift of traffic; None: drift's
     numeric_threshold: Share | None = None
     min_labelled: int = Field(default=50, ge=1)  # fewer labelled rows in the window: no live metrics
     max_error_ratio: Fraction = 0.01  # serving errors / requests, from the server's metrics
-    serving_url: str | None = None    # REST endpoint for health, e.g. http://127.0.0.1:8501
+    serving_url: str | None = None  # REST endpoint for health, e.g. http://127.0.0.1:8501
 
     @field_validator("window")
     @classmethod
@@ -279,17 +277,23 @@ class BeamConfig(Section):
     # (the installed Beam's version: no behaviour change) DirectRunner does not first try
     # Prism, which it would download from GitHub; no_pipeline_type_check skips Beam's
     # construction-time type-hint checks of the library transforms.
-    extra_args: Texts = ("--sdk_container_image=localhost/tfx-kfp-pipeline:latest",
-                         "--update_compatibility_version=2.77.0",
-                         "--no_pipeline_type_check")
+    extra_args: Texts = (
+        "--sdk_container_image=localhost/tfx-kfp-pipeline:latest",
+        "--update_compatibility_version=2.77.0",
+        "--no_pipeline_type_check",
+    )
 
     def args(self) -> list[str]:
         if self.runner != "DirectRunner":
             return [f"--runner={self.runner}", *self.extra_args]
         reuse = self.reuse_workers and self.direct_running_mode is DirectRunningMode.MULTI_PROCESSING
         runner = "pipeline.beam_workers.WarmWorkersRunner" if reuse else self.runner
-        return [f"--runner={runner}", f"--direct_running_mode={self.direct_running_mode}",
-                f"--direct_num_workers={self.direct_num_workers}", *self.extra_args]
+        return [
+            f"--runner={runner}",
+            f"--direct_running_mode={self.direct_running_mode}",
+            f"--direct_num_workers={self.direct_num_workers}",
+            *self.extra_args,
+        ]
 
 
 class PullPolicy(Choice):
@@ -326,17 +330,19 @@ class KubeflowConfig(Section):
     image: str = "localhost/tfx-kfp-pipeline:latest"  # registry/name:tag or @digest; compile refuses localhost/
     image_pull_policy: PullPolicy = PullPolicy.IF_NOT_PRESENT
     pipeline_root: str = "minio://mlpipeline/v2/artifacts"  # a default KFP install's own object store
-    data_root: str = "/mnt/pipeline/data"             # default of the data_root run parameter
-    serving_root: str = "/mnt/pipeline/serving"       # models go to <serving_root>/<model_name>/
-    state_root: str = "/mnt/pipeline/state"           # what outlives a run: the accepted spans' statistics
+    data_root: str = "/mnt/pipeline/data"  # default of the data_root run parameter
+    serving_root: str = "/mnt/pipeline/serving"  # models go to <serving_root>/<model_name>/
+    state_root: str = "/mnt/pipeline/state"  # what outlives a run: the accepted spans' statistics
     pvc: str | None = "tfx-pipeline"  # None or "": no PVC (object-store roots)
     mount_path: str = "/mnt/pipeline"
     # Per component id ("default" for the rest). Given, it replaces these as a whole.
-    resources: dict[str, Resources] = Field(default_factory=lambda: {
-        "default": Resources(cpu_request="500m", cpu_limit="1", memory_request="2G", memory_limit="4G"),
-        "Transform": Resources(cpu_request="2", cpu_limit="4", memory_request="8G", memory_limit="16G"),
-        "Trainer": Resources(cpu_request="2", cpu_limit="4", memory_request="8G", memory_limit="16G"),
-    })
+    resources: dict[str, Resources] = Field(
+        default_factory=lambda: {
+            "default": Resources(cpu_request="500m", cpu_limit="1", memory_request="2G", memory_limit="4G"),
+            "Transform": Resources(cpu_request="2", cpu_limit="4", memory_request="8G", memory_limit="16G"),
+            "Trainer": Resources(cpu_request="2", cpu_limit="4", memory_request="8G", memory_limit="16G"),
+        }
+    )
     trainer_node_selector: dict[str, str] = Field(default_factory=dict)
     # e.g. {key: nvidia.com/gpu, operator: Exists, effect: NoSchedule}
     trainer_tolerations: tuple[dict[str, Any], ...] = ()
@@ -349,9 +355,11 @@ class KubeflowConfig(Section):
     @classmethod
     def _object_store(cls, root: str) -> str:
         if not root.startswith(OBJECT_STORE_SCHEMES) or not root.split("://", 1)[1].strip("/"):
-            raise ValueError(f"'{root}' is not an object-store URI: Kubeflow Pipelines 2.x accepts only "
-                             "gs://BUCKET/..., s3://BUCKET/... or minio://BUCKET/... "
-                             "(a default install: minio://mlpipeline/v2/artifacts)")
+            raise ValueError(
+                f"'{root}' is not an object-store URI: Kubeflow Pipelines 2.x accepts only "
+                "gs://BUCKET/..., s3://BUCKET/... or minio://BUCKET/... "
+                "(a default install: minio://mlpipeline/v2/artifacts)"
+            )
         return root
 
     @field_validator("secrets")
@@ -374,8 +382,7 @@ class KubeflowConfig(Section):
 
 def _features_given(features: dict[str, FeatureSpec]) -> dict[str, FeatureSpec]:
     if not features:
-        raise ValueError("must map each feature column to its options, for example  "
-                         "features: {fare: {type: numeric}}")
+        raise ValueError("must map each feature column to its options, for example  features: {fare: {type: numeric}}")
     return features
 
 
@@ -384,12 +391,10 @@ class PipelineConfig(Section):
     model_name: str
     data: DataConfig
     label: LabelSpec
-    features: Annotated[Features, AfterValidator(_features_given)] = Field(default_factory=dict,
-                                                                          validate_default=True)
+    features: Annotated[Features, AfterValidator(_features_given)] = Field(default_factory=dict, validate_default=True)
     crosses: tuple[CrossSpec, ...] = ()
     # Pipeline root, metadata and serving directory live below it; relative to the current directory.
-    output_dir: Annotated[str, AfterValidator(_from_current_directory)] = Field(default="output",
-                                                                               validate_default=True)
+    output_dir: Annotated[str, AfterValidator(_from_current_directory)] = Field(default="output", validate_default=True)
     enable_cache: bool = True
     schema_: SchemaConfig = Field(default_factory=SchemaConfig, alias="schema")
     transform: TransformConfig = Field(default_factory=TransformConfig)
@@ -418,13 +423,16 @@ class PipelineConfig(Section):
         check_model(self.label, self.features, self.trainer, self.crosses)
         for name in self.drift.features:
             if name not in self.features:
-                raise Invalid("drift.features", f"'{name}' is not a feature; features are: "
-                                                f"{', '.join(sorted(self.features))}")
+                raise Invalid(
+                    "drift.features", f"'{name}' is not a feature; features are: {', '.join(sorted(self.features))}"
+                )
         task, allowed = self.label.task, TASK_THRESHOLDS[self.label.task]
         for name in sorted(set().union(*TASK_THRESHOLDS.values()) - set(allowed)):
             if getattr(self.evaluator, name) is not None:
-                raise Invalid(f"evaluator.{name}", f"does not apply to label.task {task}; "
-                                                   f"its thresholds are: {', '.join(allowed)}")
+                raise Invalid(
+                    f"evaluator.{name}",
+                    f"does not apply to label.task {task}; its thresholds are: {', '.join(allowed)}",
+                )
         return self
 
     @property
@@ -454,14 +462,16 @@ class PipelineConfig(Section):
         """What the model code (Transform, Tuner, Trainer) reads, as plain JSON-able data: a
         models.spec.ModelSpec, which the model code parses back. (Not `model_config`: pydantic
         keeps that name for a model's settings.)"""
-        return ModelSpec(label=self.label, features=self.features, crosses=self.crosses, trainer=self.trainer,
-                         tuner=self.tuner).model_dump(mode="json")
+        return ModelSpec(
+            label=self.label, features=self.features, crosses=self.crosses, trainer=self.trainer, tuner=self.tuner
+        ).model_dump(mode="json")
 
     def drift_features(self) -> list[str]:
         """The features the drift check compares: drift.features, else every feature but the
         timestamps, whose values move on with every new span by nature."""
         return list(self.drift.features) or sorted(
-            name for name, spec in self.features.items() if spec.type is not FeatureType.TIMESTAMP)
+            name for name, spec in self.features.items() if spec.type is not FeatureType.TIMESTAMP
+        )
 
     def as_dict(self) -> dict[str, Any]:
         """The whole configuration as plain JSON-able data, under the YAML's keys."""
@@ -474,14 +484,15 @@ class PipelineConfig(Section):
 def _parse_override(text: str) -> tuple[list[str], Any]:
     key, sep, value = text.partition("=")
     if not sep or not key.strip():
-        raise ConfigError(f"override '{text}' is not of the form KEY=VALUE "
-                          "(for example trainer.train_steps=200)")
+        raise ConfigError(f"override '{text}' is not of the form KEY=VALUE (for example trainer.train_steps=200)")
     try:
         parsed = yaml.safe_load(value) if value.strip() else None
     except yaml.YAMLError as err:
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise ConfigError(f"override '{text}': the value is not valid YAML ({problem}); "
-                          f"quote it to pass it as text, e.g. --set '{key.strip()}=\"{value}\"'") from None
+        raise ConfigError(
+            f"override '{text}': the value is not valid YAML ({problem}); "
+            f"quote it to pass it as text, e.g. --set '{key.strip()}=\"{value}\"'"
+        ) from None
     return key.strip().split("."), parsed
 
 
@@ -517,7 +528,7 @@ def apply_overrides(raw: dict, overrides: list[str]) -> dict:
             if child is None:
                 child = node[key] = {}
             if not isinstance(child, dict):
-                raise ConfigError(f"override '{text}': '{'.'.join(keys[:depth + 1])}' is not a section")
+                raise ConfigError(f"override '{text}': '{'.'.join(keys[: depth + 1])}' is not a section")
             node = child
         if isinstance(value, str) and _is_file_path(keys):
             # A path typed on the command line means the directory the user is in, not the
@@ -534,8 +545,10 @@ def load_config(path: str | None = None, overrides: list[str] | None = None) -> 
     try:
         text = file_path.read_text()
     except FileNotFoundError:
-        raise ConfigError(f"config file {file_path} does not exist; pass --config with an existing "
-                          "YAML file (see pipeline/configs/taxi.yaml for an example)") from None
+        raise ConfigError(
+            f"config file {file_path} does not exist; pass --config with an existing "
+            "YAML file (see pipeline/configs/taxi.yaml for an example)"
+        ) from None
     except OSError as err:
         raise ConfigError(f"config file {file_path} cannot be read: {err.strerror}") from None
     try:

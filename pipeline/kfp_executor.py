@@ -60,7 +60,7 @@ def local_path_for_uri(uri: str) -> str | None:
     """The launcher's local path for a remote URI, or None for a URI it does not map."""
     for scheme, mount in LOCAL_MOUNTS:
         if uri.startswith(scheme):
-            return mount + uri[len(scheme):]
+            return mount + uri[len(scheme) :]
     return None
 
 
@@ -80,8 +80,9 @@ def is_kfp_type(artifact_type: Mapping[str, Any] | None) -> bool:
     return type_title(artifact_type).startswith("system.") and not (artifact_type or {}).get("instanceSchema")
 
 
-def prepare(executor_input: Mapping[str, Any], inputs_spec: Mapping[str, Any] | None,
-            launcher: bool) -> tuple[dict[str, Any], dict[str, str], list[str]]:
+def prepare(
+    executor_input: Mapping[str, Any], inputs_spec: Mapping[str, Any] | None, launcher: bool
+) -> tuple[dict[str, Any], dict[str, str], list[str]]:
     """The executor input TFX can run, the local path -> remote URI map, and the outputs left out."""
     prepared = copy.deepcopy(dict(executor_input))
     parameters = prepared.get("inputs", {}).get("parameterValues", {})
@@ -99,21 +100,27 @@ def prepare(executor_input: Mapping[str, Any], inputs_spec: Mapping[str, Any] | 
         elif uri.startswith(NOT_NATIVE):
             raise ContractError(
                 f"{role} artifact '{name}' is at {uri}, which TensorFlow cannot open, and this step does not run "
-                "under the KFP launcher (no KFP_POD_NAME), which would give it a local copy")
+                "under the KFP launcher (no KFP_POD_NAME), which would give it a local copy"
+            )
 
     for name, artifacts in prepared.get("inputs", {}).get("artifacts", {}).items():
         for artifact in artifacts.get("artifacts", []):
             if not type_title(artifact.get("type")) or is_kfp_type(artifact.get("type")):
                 declared = spec_artifacts.get(name, {}).get("artifactType")
                 if not declared:
-                    raise ContractError(f"input artifact '{name}' came without a type and the step's inputs spec "
-                                        "does not declare it; recompile the pipeline with `tfxp compile`")
+                    raise ContractError(
+                        f"input artifact '{name}' came without a type and the step's inputs spec "
+                        "does not declare it; recompile the pipeline with `tfxp compile`"
+                    )
                 artifact["type"] = copy.deepcopy(declared)
             localise(artifact, "input", name)
 
     outputs = prepared.get("outputs", {}).get("artifacts", {})
-    left_out = sorted(name for name, artifacts in outputs.items()
-                      if any(is_kfp_type(a.get("type")) for a in artifacts.get("artifacts", [])))
+    left_out = sorted(
+        name
+        for name, artifacts in outputs.items()
+        if any(is_kfp_type(a.get("type")) for a in artifacts.get("artifacts", []))
+    )
     for name in left_out:
         del outputs[name]
     for name, artifacts in outputs.items():
@@ -128,7 +135,7 @@ def _to_remote(value: str, local_to_remote: Mapping[str, str]) -> str:
     # Longest local path first: one artifact's path can be a prefix of another's.
     for local in sorted(local_to_remote, key=len, reverse=True):
         if value == local or value.startswith(local + "/"):
-            return local_to_remote[local] + value[len(local):]
+            return local_to_remote[local] + value[len(local) :]
     return value
 
 
@@ -163,8 +170,10 @@ def run(argv: list[str], environ: Mapping[str, str] = os.environ) -> None:
     if left_out:
         print(f"kfp_executor: outputs left to the KFP launcher: {', '.join(left_out)}", file=sys.stderr)
     if local_to_remote:
-        print(f"kfp_executor: {len(local_to_remote)} artifacts read and written through the launcher's "
-              "local paths", file=sys.stderr)
+        print(
+            f"kfp_executor: {len(local_to_remote)} artifacts read and written through the launcher's local paths",
+            file=sys.stderr,
+        )
 
     from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_run_executor
 
@@ -172,7 +181,8 @@ def run(argv: list[str], environ: Mapping[str, str] = os.environ) -> None:
     tfx_args = argparse.Namespace(
         executor_class_path=args.executor_class_path,
         json_serialized_invocation_args=json.dumps(prepared),
-        json_serialized_inputs_spec_args=args.json_serialized_inputs_spec_args)
+        json_serialized_inputs_spec_args=args.json_serialized_inputs_spec_args,
+    )
     kubeflow_v2_run_executor.main((tfx_args, beam_args))
 
     output_file = prepared.get("outputs", {}).get("outputFile")

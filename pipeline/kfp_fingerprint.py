@@ -28,8 +28,11 @@ def main(argv: list[str] | None = None) -> int:
 
     files = files_for(args.input_base, args.pattern)
     if not files:
-        print(f"error: no file under {args.input_base} matches {', '.join(args.pattern)}; put the data there "
-              "or pass the data_root run parameter", file=sys.stderr)
+        print(
+            f"error: no file under {args.input_base} matches {', '.join(args.pattern)}; put the data there "
+            "or pass the data_root run parameter",
+            file=sys.stderr,
+        )
         return 2
     fingerprint = content_fingerprint(args.input_base, args.pattern)
     os.makedirs(os.path.dirname(args.output_file) or ".", exist_ok=True)

@@ -24,8 +24,9 @@ from typing import Any, Iterator
 import yaml
 
 
-def run_container_and_wait(client, image: str, command: list[str], volumes: dict[str, Any],
-                           **container_run_args) -> int:
+def run_container_and_wait(
+    client, image: str, command: list[str], volumes: dict[str, Any], **container_run_args
+) -> int:
     """Like kfp.local's run_docker_container, but keeps the container until its exit code is read."""
     from kfp.local import docker_task_handler
 
@@ -33,9 +34,16 @@ def run_container_and_wait(client, image: str, command: list[str], volumes: dict
     if not any(image in (i.tags + i.attrs.get("RepoDigests", [])) for i in client.images.list()):
         client.images.pull(image)
     container_run_args.pop("auto_remove", None)
-    container = client.containers.run(image=image, command=command, detach=True, stdout=True,
-                                      stderr=True, volumes=volumes, auto_remove=False,
-                                      **container_run_args)
+    container = client.containers.run(
+        image=image,
+        command=command,
+        detach=True,
+        stdout=True,
+        stderr=True,
+        volumes=volumes,
+        auto_remove=False,
+        **container_run_args,
+    )
     try:
         for line in container.logs(stream=True, follow=True):
             print(line.decode(errors="replace"), end="")

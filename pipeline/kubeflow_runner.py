@@ -78,18 +78,23 @@ def build(config: PipelineConfig, defaults: dict[str, str]):
     from pipeline.pipeline import create_pipeline
 
     kf = config.kubeflow
-    parameters = {name: RuntimeParameter(name=name, ptype=str, default=value)
-                  for name, value in defaults.items()}
+    parameters = {name: RuntimeParameter(name=name, ptype=str, default=value) for name, value in defaults.items()}
     # TFX's KubeflowV2DagRunner refuses InfraValidator ("The component type ... is not
     # supported", tfx/orchestration/kubeflow/v2/step_builder.py): on Kubeflow the in-process
     # serving check is the one that runs.
     if config.serving_check.infra_validator is InfraValidation.ALWAYS:
-        raise ConfigError("serving_check.infra_validator is 'always', but TFX's Kubeflow V2 compiler does "
-                          "not support InfraValidator; set it to auto (the in-process serving check runs)")
-    pipeline = create_pipeline(config, pipeline_root=kf.pipeline_root,
-                               serving_dir=kf.serving_dir(config.model_name),
-                               beam_pipeline_args=config.beam.args(), runtime_parameters=parameters,
-                               state_dir=f"{kf.state_root.rstrip('/')}/{config.pipeline_name}")
+        raise ConfigError(
+            "serving_check.infra_validator is 'always', but TFX's Kubeflow V2 compiler does "
+            "not support InfraValidator; set it to auto (the in-process serving check runs)"
+        )
+    pipeline = create_pipeline(
+        config,
+        pipeline_root=kf.pipeline_root,
+        serving_dir=kf.serving_dir(config.model_name),
+        beam_pipeline_args=config.beam.args(),
+        runtime_parameters=parameters,
+        state_dir=f"{kf.state_root.rstrip('/')}/{config.pipeline_name}",
+    )
     for component in pipeline.components:
         # TFX's compiler copies a component's platform config into its container's resources.
         spec = resource_spec(config, component.id)
@@ -104,9 +109,11 @@ def check_image(config: PipelineConfig) -> None:
 
     problem = cluster_image_problem(config.kubeflow.image)
     if problem:
-        raise ConfigError(f"kubeflow.image '{config.kubeflow.image}' {problem}, so a cluster cannot pull it: push the "
-                          "image to a registry the cluster reaches and set kubeflow.image=REGISTRY/NAME:TAG "
-                          "(--allow-local-image compiles for kfp.local and this machine only)")
+        raise ConfigError(
+            f"kubeflow.image '{config.kubeflow.image}' {problem}, so a cluster cannot pull it: push the "
+            "image to a registry the cluster reaches and set kubeflow.image=REGISTRY/NAME:TAG "
+            "(--allow-local-image compiles for kfp.local and this machine only)"
+        )
 
 
 def compile_job(config: PipelineConfig, allow_local_image: bool = False) -> dict[str, Any]:
@@ -116,11 +123,11 @@ def compile_job(config: PipelineConfig, allow_local_image: bool = False) -> dict
     if not allow_local_image:
         check_image(config)
     defaults = parameter_defaults(config)
-    runner_config = v2.KubeflowV2DagRunnerConfig(
-        default_image=config.kubeflow.image, use_pipeline_spec_2_1=True)
+    runner_config = v2.KubeflowV2DagRunnerConfig(default_image=config.kubeflow.image, use_pipeline_spec_2_1=True)
     with tempfile.TemporaryDirectory() as tmp:
-        job = v2.KubeflowV2DagRunner(config=runner_config, output_dir=tmp,
-                                     output_filename="job.json").run(build(config, defaults), write_out=False)
+        job = v2.KubeflowV2DagRunner(config=runner_config, output_dir=tmp, output_filename="job.json").run(
+            build(config, defaults), write_out=False
+        )
     job = json.loads(job) if isinstance(job, str) else job
     _set_parameter_defaults(job["pipelineSpec"], defaults)
     job.setdefault("runtimeConfig", {}).setdefault("parameterValues", {}).update(defaults)
@@ -174,24 +181,36 @@ def _add_data_fingerprint(spec: dict[str, Any], config: PipelineConfig) -> None:
         "inputDefinitions": {"parameters": {"data_root": {"parameterType": "STRING"}}},
         "outputDefinitions": {"parameters": {"fingerprint": {"parameterType": "STRING"}}},
     }
-    container = {"image": config.kubeflow.image, "command": list(COMMAND),
-                 "args": ["--input-base", "{{$.inputs.parameters['data_root']}}", *patterns,
-                          "--output-file", "{{$.outputs.parameters['fingerprint'].output_file}}"]}
+    container = {
+        "image": config.kubeflow.image,
+        "command": list(COMMAND),
+        "args": [
+            "--input-base",
+            "{{$.inputs.parameters['data_root']}}",
+            *patterns,
+            "--output-file",
+            "{{$.outputs.parameters['fingerprint'].output_file}}",
+        ],
+    }
     resources = resource_spec(config, FINGERPRINT_TASK)
     if resources is not None:
         container["resources"] = json_format.MessageToDict(resources)
     spec["deploymentSpec"]["executors"][label] = {"container": container}
     tasks = spec["root"]["dag"]["tasks"]
     tasks[FINGERPRINT_TASK] = {
-        "componentRef": {"name": FINGERPRINT_TASK}, "taskInfo": {"name": FINGERPRINT_TASK},
-        "inputs": {"parameters": {"data_root": {"componentInputParameter": "data_root"}}}}
+        "componentRef": {"name": FINGERPRINT_TASK},
+        "taskInfo": {"name": FINGERPRINT_TASK},
+        "inputs": {"parameters": {"data_root": {"componentInputParameter": "data_root"}}},
+    }
     example_gen = tasks["ExampleGen"]
     example_gen.setdefault("inputs", {}).setdefault("parameters", {})[FINGERPRINT_PARAMETER] = {
-        "taskOutputParameter": {"producerTask": FINGERPRINT_TASK, "outputParameterKey": "fingerprint"}}
+        "taskOutputParameter": {"producerTask": FINGERPRINT_TASK, "outputParameterKey": "fingerprint"}
+    }
     example_gen["dependentTasks"] = sorted({*example_gen.get("dependentTasks", []), FINGERPRINT_TASK})
     component = spec["components"][example_gen["componentRef"]["name"]]
     component.setdefault("inputDefinitions", {}).setdefault("parameters", {})[FINGERPRINT_PARAMETER] = {
-        "parameterType": "STRING"}
+        "parameterType": "STRING"
+    }
 
 
 def _resources_for(config: PipelineConfig, task: str) -> dict[str, Any]:
@@ -200,8 +219,22 @@ def _resources_for(config: PipelineConfig, task: str) -> dict[str, Any]:
     return chosen.model_dump(exclude_none=True) if chosen else {}
 
 
-_MEMORY_UNITS = {"": 1, "k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18,
-                 "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
+_MEMORY_UNITS = {
+    "": 1,
+    "k": 10**3,
+    "K": 10**3,
+    "M": 10**6,
+    "G": 10**9,
+    "T": 10**12,
+    "P": 10**15,
+    "E": 10**18,
+    "Ki": 2**10,
+    "Mi": 2**20,
+    "Gi": 2**30,
+    "Ti": 2**40,
+    "Pi": 2**50,
+    "Ei": 2**60,
+}
 
 
 def cpu_cores(quantity: str) -> float:
@@ -212,7 +245,7 @@ def cpu_cores(quantity: str) -> float:
 def memory_gb(quantity: str) -> float:
     """A Kubernetes memory quantity ("512Mi", "4G") in GB, the unit of ResourceSpec's float fields."""
     number = quantity.rstrip("".join(set("".join(_MEMORY_UNITS))))
-    unit = quantity[len(number):]
+    unit = quantity[len(number) :]
     if unit not in _MEMORY_UNITS:
         raise ValueError(f"memory quantity {quantity!r}: unknown unit {unit!r}")
     return float(number) * _MEMORY_UNITS[unit] / 10**9
@@ -274,8 +307,11 @@ def kubernetes_platform_spec(config: PipelineConfig, spec: dict[str, Any]) -> di
             executor.pvc_mount.append(k8s.PvcMount(constant=kf.pvc, mount_path=kf.mount_path))
         for env, ref in sorted(kf.secrets.items()):
             name, key = ref.split("/")
-            executor.secret_as_env.append(k8s.SecretAsEnv(
-                secret_name=name, key_to_env=[k8s.SecretAsEnv.SecretKeyToEnvMap(secret_key=key, env_var=env)]))
+            executor.secret_as_env.append(
+                k8s.SecretAsEnv(
+                    secret_name=name, key_to_env=[k8s.SecretAsEnv.SecretKeyToEnvMap(secret_key=key, env_var=env)]
+                )
+            )
         if task == "Trainer":
             executor.node_selector.labels.update(kf.trainer_node_selector)
             for toleration in kf.trainer_tolerations:
@@ -304,8 +340,10 @@ def compile_pipeline(config: PipelineConfig, output_path: str, allow_local_image
     spec = job["pipelineSpec"]
     documents = [spec, kubernetes_platform_spec(config, spec)]
     with open(output_path, "w") as f:
-        f.write(f"# PIPELINE DEFINITION\n# Name: {spec['pipelineInfo']['name']}\n"
-                "# Compiled by `tfxp compile` for Kubeflow Pipelines 2.x; run parameters: "
-                f"{', '.join(PARAMETERS)}\n")
+        f.write(
+            f"# PIPELINE DEFINITION\n# Name: {spec['pipelineInfo']['name']}\n"
+            "# Compiled by `tfxp compile` for Kubeflow Pipelines 2.x; run parameters: "
+            f"{', '.join(PARAMETERS)}\n"
+        )
         yaml.safe_dump_all(documents, f, sort_keys=True)
     return output_path

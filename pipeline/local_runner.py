@@ -72,8 +72,7 @@ def _captured_logs(log_path: str, verbose: bool) -> Iterator[ProgressHandler]:
                 file_handler.close()
 
 
-def local_serving_platform(config: PipelineConfig, which=shutil.which, image_present=None,
-                           environ=os.environ):
+def local_serving_platform(config: PipelineConfig, which=shutil.which, image_present=None, environ=os.environ):
     """The InfraValidator's ServingSpec for a local run, or None for the in-process check only.
 
     TFX's InfraValidator starts TF Serving locally through the Docker API (its local_docker
@@ -89,17 +88,20 @@ def local_serving_platform(config: PipelineConfig, which=shutil.which, image_pre
         return None
     image = config.serving_check.image or launch.OFFICIAL_IMAGE
     present = image_present or launch.image_present
-    socket = environ.get("DOCKER_HOST") or ("unix:///var/run/docker.sock"
-                                            if os.path.exists("/var/run/docker.sock") else None)
+    socket = environ.get("DOCKER_HOST") or (
+        "unix:///var/run/docker.sock" if os.path.exists("/var/run/docker.sock") else None
+    )
     engines = [path for path in map(which, launch.CONTAINER_ENGINES) if path]
     if socket and any(present(path, image) for path in engines):
         spec = infra_validation_spec(config, "local_docker")
         spec.local_docker.client_base_url = socket
         return spec
     if mode is InfraValidation.ALWAYS:
-        raise ConfigError(f"serving_check.infra_validator is 'always', but no docker or podman here holds "
-                          f"{image} behind a Docker API socket (DOCKER_HOST); pull the image, or set "
-                          "serving_check.infra_validator=auto to use the in-process check alone")
+        raise ConfigError(
+            f"serving_check.infra_validator is 'always', but no docker or podman here holds "
+            f"{image} behind a Docker API socket (DOCKER_HOST); pull the image, or set "
+            "serving_check.infra_validator=auto to use the in-process check alone"
+        )
     return None
 
 
@@ -108,25 +110,43 @@ def build(config: PipelineConfig):
     from pipeline.metadata import sqlite_config
     from pipeline.pipeline import create_pipeline
 
-    return create_pipeline(config, pipeline_root=config.pipeline_root, serving_dir=config.serving_dir,
-                           metadata_connection_config=sqlite_config(config.metadata_path),
-                           beam_pipeline_args=config.beam.args(),
-                           baseline_lookup_token=datetime.datetime.now().isoformat(),
-                           serving_platform=local_serving_platform(config))
+    return create_pipeline(
+        config,
+        pipeline_root=config.pipeline_root,
+        serving_dir=config.serving_dir,
+        metadata_connection_config=sqlite_config(config.metadata_path),
+        beam_pipeline_args=config.beam.args(),
+        baseline_lookup_token=datetime.datetime.now().isoformat(),
+        serving_platform=local_serving_platform(config),
+    )
 
 
 class PipelineFailed(RuntimeError):
     def __init__(self, component: str | None, cause: BaseException, log_path: str):
         self.component, self.cause, self.log_path = component, cause, log_path
-        super().__init__(f"{component or 'the pipeline'} failed: {describe_failure(cause)}\n"
-                         f"The full log is in {log_path}; no model was pushed by this run.")
+        super().__init__(
+            f"{component or 'the pipeline'} failed: {describe_failure(cause)}\n"
+            f"The full log is in {log_path}; no model was pushed by this run."
+        )
 
 
 # What the OS reports for a file it cannot write, as TensorFlow's file system ends its messages.
-_OS_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.EIO,
-              errno.ENOENT, errno.EMFILE, errno.ENFILE, errno.ENAMETOOLONG, errno.EFBIG)
-_TF_OS_ERROR = re.compile(r"^(?P<path>.+); (?P<strerror>" + "|".join(
-    re.escape(os.strerror(code)) for code in _OS_ERRNOS) + r")$", re.S)
+_OS_ERRNOS = (
+    errno.ENOSPC,
+    errno.EDQUOT,
+    errno.EACCES,
+    errno.EPERM,
+    errno.EROFS,
+    errno.EIO,
+    errno.ENOENT,
+    errno.EMFILE,
+    errno.ENFILE,
+    errno.ENAMETOOLONG,
+    errno.EFBIG,
+)
+_TF_OS_ERROR = re.compile(
+    r"^(?P<path>.+); (?P<strerror>" + "|".join(re.escape(os.strerror(code)) for code in _OS_ERRNOS) + r")$", re.S
+)
 
 
 # An OSError quoted in another error's text: a Beam worker process reports one that way.
@@ -224,8 +244,12 @@ def _write_notes(notes: Callable[[PipelineConfig], list[str]], config: PipelineC
         stream.write(f"  {line}\n")
 
 
-def run(config: PipelineConfig, verbose: bool = False, wait_lock: bool = False,
-        notes: Callable[[PipelineConfig], list[str]] | None = None) -> str:
+def run(
+    config: PipelineConfig,
+    verbose: bool = False,
+    wait_lock: bool = False,
+    notes: Callable[[PipelineConfig], list[str]] | None = None,
+) -> str:
     """Runs the whole pipeline locally; returns the log path.
 
     `notes`, called holding the run lock before the pipeline starts, gives lines shown with the
@@ -245,8 +269,10 @@ def run(config: PipelineConfig, verbose: bool = False, wait_lock: bool = False,
         print(f"waiting for the run using {config.output_dir} to end: {run_lock.describe(holder)}", flush=True)
 
     with run_lock.hold(config.output_dir, wait=wait_lock, on_wait=waiting):
-        print(f"Running pipeline '{config.pipeline_name}' on {config.data.path}\n"
-              f"  outputs under {config.output_dir}", flush=True)
+        print(
+            f"Running pipeline '{config.pipeline_name}' on {config.data.path}\n  outputs under {config.output_dir}",
+            flush=True,
+        )
 
         for path in (config.pipeline_root, os.path.dirname(config.metadata_path), config.serving_dir):
             os.makedirs(path, exist_ok=True)
@@ -264,8 +290,9 @@ def run(config: PipelineConfig, verbose: bool = False, wait_lock: bool = False,
 
                     interrupted = metadata.mark_interrupted(config.metadata_path)
                     if interrupted:
-                        progress.stream.write(f"  {interrupted} execution(s) of an interrupted run marked "
-                                              "INTERRUPTED; they run again\n")
+                        progress.stream.write(
+                            f"  {interrupted} execution(s) of an interrupted run marked INTERRUPTED; they run again\n"
+                        )
                 if notes is not None:
                     _write_notes(notes, config, progress.stream)
 

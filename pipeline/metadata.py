@@ -50,8 +50,11 @@ def mark_interrupted(metadata_path: str) -> int:
     if not os.path.exists(metadata_path):
         return 0
     store = open_store(metadata_path)
-    left = [e for e in store.get_executions()
-            if e.last_known_state in (metadata_store_pb2.Execution.RUNNING, metadata_store_pb2.Execution.NEW)]
+    left = [
+        e
+        for e in store.get_executions()
+        if e.last_known_state in (metadata_store_pb2.Execution.RUNNING, metadata_store_pb2.Execution.NEW)
+    ]
     for execution in left:
         execution.last_known_state = metadata_store_pb2.Execution.CANCELED
         execution.custom_properties[INTERRUPTED_PROPERTY].int_value = 1
@@ -65,7 +68,7 @@ def node_id(store, execution, pipeline_name: str) -> str:
     prefix = pipeline_name + "."
     for context in store.get_contexts_by_execution(execution.id):
         if context.name.startswith(prefix):
-            return context.name[len(prefix):]
+            return context.name[len(prefix) :]
     return execution.type
 
 

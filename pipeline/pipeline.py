@@ -52,11 +52,13 @@ def example_gen_input(config: PipelineConfig, data_root: Any = None) -> tuple[An
     """
     if config.data.span_pattern:
         pattern = config.data.span_pattern
-        return (data_root if data_root is not None else config.data.path), tfx.proto.Input(splits=[
-            tfx.proto.Input.Split(name="single_split", pattern=pattern)])
+        return (data_root if data_root is not None else config.data.path), tfx.proto.Input(
+            splits=[tfx.proto.Input.Split(name="single_split", pattern=pattern)]
+        )
     if data_root is not None:
-        return data_root, tfx.proto.Input(splits=[
-            tfx.proto.Input.Split(name="single_split", pattern=config.data.format.file_pattern)])
+        return data_root, tfx.proto.Input(
+            splits=[tfx.proto.Input.Split(name="single_split", pattern=config.data.format.file_pattern)]
+        )
     path = config.data.path
     if os.path.isfile(path):
         base, pattern = os.path.dirname(path), os.path.basename(path)
@@ -67,45 +69,60 @@ def example_gen_input(config: PipelineConfig, data_root: Any = None) -> tuple[An
 
 def _example_gen(config: PipelineConfig, data_root: Any = None):
     input_base, input_config = example_gen_input(config, data_root)
-    output_config = tfx.proto.Output(split_config=tfx.proto.SplitConfig(splits=[
-        tfx.proto.SplitConfig.Split(name="train", hash_buckets=config.data.train_buckets),
-        tfx.proto.SplitConfig.Split(name="eval", hash_buckets=config.data.eval_buckets),
-        tfx.proto.SplitConfig.Split(name="test", hash_buckets=config.data.test_buckets),
-    ]))
+    output_config = tfx.proto.Output(
+        split_config=tfx.proto.SplitConfig(
+            splits=[
+                tfx.proto.SplitConfig.Split(name="train", hash_buckets=config.data.train_buckets),
+                tfx.proto.SplitConfig.Split(name="eval", hash_buckets=config.data.eval_buckets),
+                tfx.proto.SplitConfig.Split(name="test", hash_buckets=config.data.test_buckets),
+            ]
+        )
+    )
     kwargs = {"input_base": input_base, "input_config": input_config, "output_config": output_config}
     if config.data.span_pattern:
         kwargs["range_config"] = tfx.proto.RangeConfig(
-            rolling_range=tfx.proto.RollingRange(num_spans=config.data.rolling_spans))
+            rolling_range=tfx.proto.RollingRange(num_spans=config.data.rolling_spans)
+        )
     # Rows whose label is missing are dropped here with label.missing: drop (preflight
     # stops the run otherwise): a missing label must never be read as a class.
     required = preflight.label_sources(config) if config.label.missing == "drop" else ()
     # Rows of a class outside label.classes, with label.other_classes: drop (same reason).
     allowed = {config.label.column: list(config.label.classes)} if config.label.other_classes == "drop" else None
     if config.data.format is DataFormat.CSV:
-        return CsvExampleGen(missing_values=config.data.missing_values, required_columns=required,
-                             allowed_values=allowed, **kwargs)
+        return CsvExampleGen(
+            missing_values=config.data.missing_values, required_columns=required, allowed_values=allowed, **kwargs
+        )
     if config.data.format is DataFormat.TFRECORD:
         return ImportExampleGen(**kwargs)
     # Parquet: the same markers and row filters, on string cells (components/parquet_example_gen).
     return FileBasedExampleGen(
         custom_executor_spec=executor_spec.BeamExecutorSpec(parquet_example_gen.Executor),
-        custom_config=csv_example_gen.custom_config(config.data.missing_values, required, allowed), **kwargs)
+        custom_config=csv_example_gen.custom_config(config.data.missing_values, required, allowed),
+        **kwargs,
+    )
 
 
 def train_eval_args(config: PipelineConfig) -> tuple[tfx.proto.TrainArgs, tfx.proto.EvalArgs]:
     """The Trainer's step counts and splits."""
-    return (tfx.proto.TrainArgs(splits=["train"], num_steps=config.trainer.train_steps),
-            tfx.proto.EvalArgs(splits=["eval"], num_steps=config.trainer.eval_steps))
+    return (
+        tfx.proto.TrainArgs(splits=["train"], num_steps=config.trainer.train_steps),
+        tfx.proto.EvalArgs(splits=["eval"], num_steps=config.trainer.eval_steps),
+    )
 
 
 # The TFMA metric each evaluator threshold option bounds, and how: (metric class, kind).
 # Value thresholds: min_ is a lower bound, max_ an upper one; change thresholds against the
 # baseline: _decrease is how much lower (higher is better), _increase how much higher.
 _THRESHOLD_METRICS = {
-    "min_auc": "AUC", "max_auc_decrease": "AUC", "min_accuracy": "accuracy",
-    "max_accuracy_decrease": "accuracy", "min_macro_f1": "F1Score",
-    "max_mae": "MeanAbsoluteError", "max_mae_increase": "MeanAbsoluteError",
-    "max_rmse": "RootMeanSquaredError", "max_rmse_increase": "RootMeanSquaredError",
+    "min_auc": "AUC",
+    "max_auc_decrease": "AUC",
+    "min_accuracy": "accuracy",
+    "max_accuracy_decrease": "accuracy",
+    "min_macro_f1": "F1Score",
+    "max_mae": "MeanAbsoluteError",
+    "max_mae_increase": "MeanAbsoluteError",
+    "max_rmse": "RootMeanSquaredError",
+    "max_rmse_increase": "RootMeanSquaredError",
 }
 # TFMA's output key of each task's serving_default: the prediction its metrics read.
 PREDICTION_KEYS = {Task.BINARY: "probabilities", Task.MULTICLASS: "probabilities", Task.REGRESSION: "predictions"}
@@ -134,7 +151,8 @@ def _metric(class_name: str, thresholds: Mapping[str, Mapping[str, float]], **op
     threshold = _threshold(thresholds.get(class_name, {}))
     if threshold is not None:
         metric.per_slice_thresholds.append(
-            config_pb2.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()], threshold=threshold))
+            config_pb2.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()], threshold=threshold)
+        )
     return metric
 
 
@@ -154,36 +172,60 @@ def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
         thresholds.setdefault(_THRESHOLD_METRICS[option], {})[option] = value
     specs = [tfma.MetricsSpec(metrics=[tfma.MetricConfig(class_name="ExampleCount")])]
     if task is Task.BINARY:
-        specs[0].metrics.extend([
-            _metric("AUC", thresholds),
-            _metric("BinaryAccuracy", {"BinaryAccuracy": thresholds.get("accuracy", {})}),
-            _metric("Precision", thresholds), _metric("Recall", thresholds), _metric("F1Score", thresholds),
-            # Confusion matrices at 100 thresholds: the ROC curve and confusion matrix of `tfxp report`.
-            tfma.MetricConfig(class_name="ConfusionMatrixPlot", config='"num_thresholds": 100')])
+        specs[0].metrics.extend(
+            [
+                _metric("AUC", thresholds),
+                _metric("BinaryAccuracy", {"BinaryAccuracy": thresholds.get("accuracy", {})}),
+                _metric("Precision", thresholds),
+                _metric("Recall", thresholds),
+                _metric("F1Score", thresholds),
+                # Confusion matrices at 100 thresholds: the ROC curve and confusion matrix of `tfxp report`.
+                tfma.MetricConfig(class_name="ConfusionMatrixPlot", config='"num_thresholds": 100'),
+            ]
+        )
     elif task is Task.MULTICLASS:
-        specs[0].metrics.extend([
-            _metric("SparseCategoricalAccuracy", {"SparseCategoricalAccuracy": thresholds.get("accuracy", {})},
-                    name="accuracy"),
-            tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot")])
-        per_class = tfma.MetricsSpec(
-            metrics=[_metric(name, {}) for name in ("Precision", "Recall", "F1Score", "AUC")])
+        specs[0].metrics.extend(
+            [
+                _metric(
+                    "SparseCategoricalAccuracy",
+                    {"SparseCategoricalAccuracy": thresholds.get("accuracy", {})},
+                    name="accuracy",
+                ),
+                tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot"),
+            ]
+        )
+        per_class = tfma.MetricsSpec(metrics=[_metric(name, {}) for name in ("Precision", "Recall", "F1Score", "AUC")])
         # Averaged over the classes (macro): the thresholds apply here, not to each class.
-        macro = tfma.MetricsSpec(metrics=[_metric("F1Score", thresholds), _metric("AUC", thresholds)],
-                                 aggregate=config_pb2.AggregationOptions(macro_average=True))
+        macro = tfma.MetricsSpec(
+            metrics=[_metric("F1Score", thresholds), _metric("AUC", thresholds)],
+            aggregate=config_pb2.AggregationOptions(macro_average=True),
+        )
         set_class_ids(per_class, macro, len(config.label.classes))
         specs += [per_class, macro]
     else:
-        specs[0].metrics.extend([
-            _metric("MeanAbsoluteError", thresholds), _metric("MeanSquaredError", {}),
-            _metric("RootMeanSquaredError", thresholds),  # Keras' (TFMA has none of its own)
-            _metric("MeanAbsolutePercentageError", {}), _metric("Calibration", {}),
-            _metric("MeanLabel", {}), _metric("MeanPrediction", {})])
+        specs[0].metrics.extend(
+            [
+                _metric("MeanAbsoluteError", thresholds),
+                _metric("MeanSquaredError", {}),
+                _metric("RootMeanSquaredError", thresholds),  # Keras' (TFMA has none of its own)
+                _metric("MeanAbsolutePercentageError", {}),
+                _metric("Calibration", {}),
+                _metric("MeanLabel", {}),
+                _metric("MeanPrediction", {}),
+            ]
+        )
     return tfma.EvalConfig(
-        model_specs=[tfma.ModelSpec(signature_name="serving_default", label_key=config.label.name,
-                                    prediction_key=PREDICTION_KEYS[task],
-                                    preprocessing_function_names=["transform_features"])],
+        model_specs=[
+            tfma.ModelSpec(
+                signature_name="serving_default",
+                label_key=config.label.name,
+                prediction_key=PREDICTION_KEYS[task],
+                preprocessing_function_names=["transform_features"],
+            )
+        ],
         slicing_specs=[tfma.SlicingSpec()] + [tfma.SlicingSpec(feature_keys=[f]) for f in ev.slices],
-        metrics_specs=specs)
+        metrics_specs=specs,
+    )
 
 
 def statistics_history_dir(pipeline_root: str) -> str:
@@ -219,8 +261,12 @@ def model_code_sources(package: str = "models", modules: tuple[str, ...] = ()) -
 
     roots = {*PROJECT_PACKAGES, package.split(".")[0]}
     spec = importlib.util.find_spec(package)
-    pending = [os.path.join(directory, name) for directory in spec.submodule_search_locations
-               for name in sorted(os.listdir(directory)) if name.endswith(".py")]
+    pending = [
+        os.path.join(directory, name)
+        for directory in spec.submodule_search_locations
+        for name in sorted(os.listdir(directory))
+        if name.endswith(".py")
+    ]
     for module in modules:
         found = importlib.util.find_spec(module)
         if found is not None and found.origin:
@@ -274,7 +320,8 @@ def infra_validation_spec(config: PipelineConfig, platform: str) -> infra_valida
         raise ValueError(f"serving_check.image '{image}' needs a tag (name:tag)")
     spec = infra_validator_pb2.ServingSpec(
         tensorflow_serving=infra_validator_pb2.TensorFlowServing(image_name=name, tags=[tag]),
-        model_name=config.model_name)
+        model_name=config.model_name,
+    )
     if platform == "local_docker":
         spec.local_docker.CopyFrom(infra_validator_pb2.LocalDockerConfig())
     elif platform == "kubernetes":
@@ -284,13 +331,18 @@ def infra_validation_spec(config: PipelineConfig, platform: str) -> infra_valida
     return spec
 
 
-def create_pipeline(config: PipelineConfig, *, pipeline_root: str, serving_dir: str,
-                    metadata_connection_config: Any = None,
-                    beam_pipeline_args: list[str] | None = None,
-                    baseline_lookup_token: str | None = None,
-                    runtime_parameters: Mapping[str, Any] | None = None,
-                    serving_platform: infra_validator_pb2.ServingSpec | None = None,
-                    state_dir: str | None = None) -> tfx.dsl.Pipeline:
+def create_pipeline(
+    config: PipelineConfig,
+    *,
+    pipeline_root: str,
+    serving_dir: str,
+    metadata_connection_config: Any = None,
+    beam_pipeline_args: list[str] | None = None,
+    baseline_lookup_token: str | None = None,
+    runtime_parameters: Mapping[str, Any] | None = None,
+    serving_platform: infra_validator_pb2.ServingSpec | None = None,
+    state_dir: str | None = None,
+) -> tfx.dsl.Pipeline:
     """Builds the whole pipeline from one config. Runners pass where things live.
 
     `baseline_lookup_token` should differ per run where the orchestrator caches by inputs
@@ -305,8 +357,11 @@ def create_pipeline(config: PipelineConfig, *, pipeline_root: str, serving_dir: 
     not the object store that only the launcher copies in and out).
     """
     run_fn_module = config.trainer.run_fn.rpartition(".")[0]
-    custom_config = {**config.model_code_config(), "code_version": model_code_version(modules=(run_fn_module,)),
-                     "warm_start_dir": serving_dir if config.trainer.warm_start else ""}
+    custom_config = {
+        **config.model_code_config(),
+        "code_version": model_code_version(modules=(run_fn_module,)),
+        "warm_start_dir": serving_dir if config.trainer.warm_start else "",
+    }
     # Transform reads only the features and the label: a trainer or tuner setting must not make
     # it (and everything after it) run again.
     transform_config = {key: custom_config[key] for key in ("label", "features", "crosses", "code_version")}
@@ -319,8 +374,7 @@ def create_pipeline(config: PipelineConfig, *, pipeline_root: str, serving_dir: 
     components.append(example_gen)
 
     # Computes statistics of every split for schema inference and validation.
-    statistics_gen = tfx.components.StatisticsGen(
-        examples=example_gen.outputs["examples"]).with_id("StatisticsGen")
+    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"]).with_id("StatisticsGen")
     components.append(statistics_gen)
 
     # Infers the schema from the statistics, or imports the curated one the config names.
@@ -330,13 +384,14 @@ def create_pipeline(config: PipelineConfig, *, pipeline_root: str, serving_dir: 
         # Every column variable-length: a column complete in one span can have gaps in the
         # next, and the served (baseline) model must still parse the new span's examples.
         schema_gen = tfx.components.SchemaGen(
-            statistics=statistics_gen.outputs["statistics"], infer_feature_shape=False).with_id("SchemaGen")
+            statistics=statistics_gen.outputs["statistics"], infer_feature_shape=False
+        ).with_id("SchemaGen")
     components.append(schema_gen)
 
     # Checks the statistics of every split against the schema.
     example_validator = tfx.components.ExampleValidator(
-        statistics=statistics_gen.outputs["statistics"],
-        schema=schema_gen.outputs["schema"]).with_id("ExampleValidator")
+        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
+    ).with_id("ExampleValidator")
     components.append(example_validator)
 
     drift, history_dir = None, statistics_history_dir(state_dir or pipeline_root)
@@ -344,23 +399,27 @@ def create_pipeline(config: PipelineConfig, *, pipeline_root: str, serving_dir: 
         # Compares the span's train statistics with the last accepted span's (drift) and with
         # logged serving requests' (skew), with TFDV's comparators.
         drift_check = DriftCheck(
-            statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"],
+            statistics=statistics_gen.outputs["statistics"],
+            schema=schema_gen.outputs["schema"],
             history_dir=history_dir,
             features=json.dumps(config.drift_features()),
             categorical_threshold=config.drift.categorical_threshold,
             numeric_threshold=config.drift.numeric_threshold,
             lookup_token=baseline_lookup_token,
-            serving_requests=config.drift.serving_requests).with_id("DriftCheck")
+            serving_requests=config.drift.serving_requests,
+        ).with_id("DriftCheck")
         components.append(drift_check)
         drift = drift_check.outputs["drift"]
 
     # Fails the run on schema anomalies and on drift (unless accepted), so nothing is
     # transformed, trained or pushed from bad data; records an accepted span's statistics.
     anomalies_gate = AnomaliesGate(
-        anomalies=example_validator.outputs["anomalies"], drift=drift,
+        anomalies=example_validator.outputs["anomalies"],
+        drift=drift,
         statistics=statistics_gen.outputs["statistics"] if drift is not None else None,
         history_dir=history_dir if drift is not None else None,
-        accept_drift=config.drift.accept).with_id("AnomaliesGate")
+        accept_drift=config.drift.accept,
+    ).with_id("AnomaliesGate")
     components.append(anomalies_gate)
 
     # Fits scaling, vocabularies and buckets on train; transforms the splits training reads.
@@ -368,10 +427,13 @@ def create_pipeline(config: PipelineConfig, *, pipeline_root: str, serving_dir: 
     # transform itself. preprocessing_fn is traced as a TF1 graph (half the tracing time
     # of TF2's), and the analyzer cache is not written since no run reads it back.
     transform = tfx.components.Transform(
-        examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"],
-        preprocessing_fn=PREPROCESSING_FN, custom_config=transform_config,
+        examples=example_gen.outputs["examples"],
+        schema=schema_gen.outputs["schema"],
+        preprocessing_fn=PREPROCESSING_FN,
+        custom_config=transform_config,
         splits_config=tfx.proto.SplitsConfig(analyze=["train"], transform=list(TRANSFORMED_SPLITS)),
-        force_tf_compat_v1=True, disable_analyzer_cache=True,
+        force_tf_compat_v1=True,
+        disable_analyzer_cache=True,
         disable_statistics=not config.transform.statistics,
     ).with_id("Transform")
     transform.add_upstream_node(anomalies_gate)
@@ -381,41 +443,54 @@ def create_pipeline(config: PipelineConfig, *, pipeline_root: str, serving_dir: 
     hyperparameters = None
     if config.tuner.enabled:
         tuner = tfx.components.Tuner(
-            tuner_fn=TUNER_FN, examples=transform.outputs["transformed_examples"],
-            transform_graph=transform.outputs["transform_graph"], schema=schema_gen.outputs["schema"],
+            tuner_fn=TUNER_FN,
+            examples=transform.outputs["transformed_examples"],
+            transform_graph=transform.outputs["transform_graph"],
+            schema=schema_gen.outputs["schema"],
             train_args=tfx.proto.TrainArgs(splits=["train"], num_steps=config.tuner.train_steps),
             eval_args=tfx.proto.EvalArgs(splits=["eval"], num_steps=config.tuner.eval_steps),
-            custom_config=custom_config).with_id("Tuner")
+            custom_config=custom_config,
+        ).with_id("Tuner")
         components.append(tuner)
         hyperparameters = tuner.outputs["best_hyperparameters"]
 
     # Trains the Keras model and exports it with its serving signatures.
     trainer = tfx.components.Trainer(
-        run_fn=config.trainer.run_fn, examples=transform.outputs["transformed_examples"],
-        transform_graph=transform.outputs["transform_graph"], schema=schema_gen.outputs["schema"],
+        run_fn=config.trainer.run_fn,
+        examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        schema=schema_gen.outputs["schema"],
         hyperparameters=hyperparameters,
-        train_args=params.get("train_args", train_args), eval_args=params.get("eval_args", eval_args),
-        custom_config=custom_config).with_id("Trainer")
+        train_args=params.get("train_args", train_args),
+        eval_args=params.get("eval_args", eval_args),
+        custom_config=custom_config,
+    ).with_id("Trainer")
     components.append(trainer)
 
     # Adds TF Serving warm-up requests, built from real eval examples, to the trained model.
-    warmup = ServingWarmup(model=trainer.outputs["model"], examples=example_gen.outputs["examples"],
-                           model_name=config.model_name,
-                           drop_columns=label_columns(config)).with_id("ServingWarmup")
+    warmup = ServingWarmup(
+        model=trainer.outputs["model"],
+        examples=example_gen.outputs["examples"],
+        model_name=config.model_name,
+        drop_columns=label_columns(config),
+    ).with_id("ServingWarmup")
     components.append(warmup)
 
     # Finds the model serving reads now: the baseline the candidate must not fall behind.
-    baseline = ServingBaseline(model=trainer.outputs["model"], serving_dir=serving_dir,
-                               lookup_token=baseline_lookup_token).with_id("ServingBaseline")
+    baseline = ServingBaseline(
+        model=trainer.outputs["model"], serving_dir=serving_dir, lookup_token=baseline_lookup_token
+    ).with_id("ServingBaseline")
     components.append(baseline)
 
     # Evaluates the candidate on the held-out test split (against the served model, once there
     # is one) and blesses it or not.
     evaluator = Evaluator(
-        examples=example_gen.outputs["examples"], model=warmup.outputs["serving_model"],
+        examples=example_gen.outputs["examples"],
+        model=warmup.outputs["serving_model"],
         baseline_model=baseline.outputs["baseline_model"],
         example_splits=["test"],
-        eval_config=params.get("eval_config", eval_config(config))).with_id("Evaluator")
+        eval_config=params.get("eval_config", eval_config(config)),
+    ).with_id("Evaluator")
     components.append(evaluator)
 
     # Loads the candidate the way TF Serving does (TF1 session, restore, init op) and replays
@@ -427,7 +502,8 @@ def create_pipeline(config: PipelineConfig, *, pipeline_root: str, serving_dir: 
         # TFX's InfraValidator starts the real TF Serving on the candidate; loading alone
         # (LOAD_ONLY) replays the warm-up records, which run every signature.
         infra_validator = tfx.components.InfraValidator(
-            model=warmup.outputs["serving_model"], serving_spec=serving_platform,
+            model=warmup.outputs["serving_model"],
+            serving_spec=serving_platform,
             validation_spec=infra_validator_pb2.ValidationSpec(max_loading_time_seconds=300, num_tries=2),
         ).with_id("InfraValidator")
         infra_validator.add_upstream_node(serving_check)
@@ -437,15 +513,21 @@ def create_pipeline(config: PipelineConfig, *, pipeline_root: str, serving_dir: 
     # Copies a model that the Evaluator and the serving checks blessed into the TF Serving
     # directory <serving_dir>/<version>/: under a hidden name, checked, synced, then renamed.
     pusher = tfx.components.Pusher(
-        model=warmup.outputs["serving_model"], model_blessing=evaluator.outputs["blessing"],
+        model=warmup.outputs["serving_model"],
+        model_blessing=evaluator.outputs["blessing"],
         infra_blessing=infra_blessing,
         custom_executor_spec=executor_spec.ExecutorClassSpec(atomic_pusher.Executor),
         push_destination=tfx.proto.PushDestination(
-            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_dir)),
+            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_dir)
+        ),
     ).with_id("Pusher")
     components.append(pusher)
 
     return tfx.dsl.Pipeline(
-        pipeline_name=config.pipeline_name, pipeline_root=pipeline_root, components=components,
-        enable_cache=config.enable_cache, metadata_connection_config=metadata_connection_config,
-        beam_pipeline_args=beam_pipeline_args if beam_pipeline_args is not None else config.beam.args())
+        pipeline_name=config.pipeline_name,
+        pipeline_root=pipeline_root,
+        components=components,
+        enable_cache=config.enable_cache,
+        metadata_connection_config=metadata_connection_config,
+        beam_pipeline_args=beam_pipeline_args if beam_pipeline_args is not None else config.beam.args(),
+    )

@@ -54,9 +54,11 @@ def data_files(config: PipelineConfig) -> list[str]:
     newest spans."""
     path = config.data.path
     if not os.path.exists(path):
-        raise ConfigError(f"data path {path} does not exist; set data.path in the config "
-                          "(or --set data.path=...) to a file or directory of "
-                          f"{config.data.format.value} files")
+        raise ConfigError(
+            f"data path {path} does not exist; set data.path in the config "
+            "(or --set data.path=...) to a file or directory of "
+            f"{config.data.format.value} files"
+        )
     if config.data.span_pattern:
         from pipeline.spans import current_files
 
@@ -68,17 +70,22 @@ def data_files(config: PipelineConfig) -> list[str]:
         files = sorted(f for f in glob.glob(os.path.join(path, pattern)) if os.path.isfile(f))
         if not files:
             also = " or *.csv.gz" if config.data.format is DataFormat.CSV else ""
-            raise ConfigError(f"data directory {path} holds no {pattern}{also} files; put the "
-                              f"{config.data.format.value} data there or point data.path elsewhere")
+            raise ConfigError(
+                f"data directory {path} holds no {pattern}{also} files; put the "
+                f"{config.data.format.value} data there or point data.path elsewhere"
+            )
         stray = [f for f in files if pattern == "*.csv*" and not f.endswith((".csv", ".csv.gz"))]
         if stray:
-            raise ConfigError(f"data directory {path} holds .csv and .csv.gz files, so ExampleGen reads "
-                              f"every {pattern} file there, and {stray[0]} is neither; move it out of "
-                              "the directory (or rename it)")
+            raise ConfigError(
+                f"data directory {path} holds .csv and .csv.gz files, so ExampleGen reads "
+                f"every {pattern} file there, and {stray[0]} is neither; move it out of "
+                "the directory (or rename it)"
+            )
     for f in files:
         if not os.access(f, os.R_OK):
-            raise ConfigError(f"data file {f} cannot be read (permission denied); "
-                              "fix its permissions or copy it somewhere readable")
+            raise ConfigError(
+                f"data file {f} cannot be read (permission denied); fix its permissions or copy it somewhere readable"
+            )
         if os.path.getsize(f) == 0:
             raise ConfigError(f"data file {f} is empty; give a file with a header and rows")
     return files
@@ -105,8 +112,9 @@ def numeric_columns(config: PipelineConfig) -> list[str]:
     """Columns read as numbers: numeric and bucketized features, and the label's columns where
     the label is a number (regression) or its rule compares numbers (binary 0/1 classes, or
     greater_than_fraction_of); multiclass classes may be text."""
-    columns = [name for name, spec in config.features.items()
-               if spec.type in (FeatureType.NUMERIC, FeatureType.BUCKETIZED)]
+    columns = [
+        name for name, spec in config.features.items() if spec.type in (FeatureType.NUMERIC, FeatureType.BUCKETIZED)
+    ]
     if task(config) == "regression" or (task(config) == "binary" and not config.label.positive_values):
         columns.extend(label_sources(config))
     return list(dict.fromkeys(columns))
@@ -119,15 +127,17 @@ def open_csv(path: str) -> Iterator[IO[str]]:
     with open(path, "rb") as raw:
         magic = raw.read(4)
     if magic.startswith(_ZIP_MAGIC):
-        raise ConfigError(f"data file {path} is a zip archive, not CSV text; unzip it and point "
-                          "data.path at the CSV inside")
+        raise ConfigError(
+            f"data file {path} is a zip archive, not CSV text; unzip it and point data.path at the CSV inside"
+        )
     if magic.startswith(_GZIP_MAGIC) and not path.endswith(".gz"):
-        raise ConfigError(f"data file {path} is gzip-compressed but its name does not end in .gz "
-                          "(ExampleGen decompresses by the name); rename it to "
-                          f"{os.path.basename(path)}.gz")
+        raise ConfigError(
+            f"data file {path} is gzip-compressed but its name does not end in .gz "
+            "(ExampleGen decompresses by the name); rename it to "
+            f"{os.path.basename(path)}.gz"
+        )
     if path.endswith(".gz") and not magic.startswith(_GZIP_MAGIC):
-        raise ConfigError(f"data file {path} is named .gz but is not gzip-compressed; "
-                          "remove the .gz from its name")
+        raise ConfigError(f"data file {path} is named .gz but is not gzip-compressed; remove the .gz from its name")
     opener = gzip.open if path.endswith(".gz") else open
     with opener(path, "rt", newline="", encoding="utf-8-sig") as f:
         yield f
@@ -140,11 +150,14 @@ def csv_header(path: str) -> list[str]:
             header = next(reader, None)
             first_row = next(reader, None)
     except UnicodeDecodeError:
-        raise ConfigError(f"data file {path} is not UTF-8 text; convert it (for example with "
-                          "iconv -f LATIN1 -t UTF-8) or point data.path at the right file") from None
+        raise ConfigError(
+            f"data file {path} is not UTF-8 text; convert it (for example with "
+            "iconv -f LATIN1 -t UTF-8) or point data.path at the right file"
+        ) from None
     except (OSError, EOFError) as err:  # a truncated or corrupt .gz
-        raise ConfigError(f"data file {path} cannot be decompressed ({err}); recompress it "
-                          "with gzip, or give the plain CSV") from None
+        raise ConfigError(
+            f"data file {path} cannot be decompressed ({err}); recompress it with gzip, or give the plain CSV"
+        ) from None
     if not header:
         raise ConfigError(f"data file {path} has no header line; add a first line naming the columns")
     if first_row is None:
@@ -153,8 +166,10 @@ def csv_header(path: str) -> list[str]:
     seen: dict[str, int] = {}
     for position, name in enumerate(names, 1):
         if name in seen:
-            raise ConfigError(f"data file {path} has two columns named '{name}' (columns "
-                              f"{seen[name]} and {position} of the header); rename one of them")
+            raise ConfigError(
+                f"data file {path} has two columns named '{name}' (columns "
+                f"{seen[name]} and {position} of the header); rename one of them"
+            )
         seen[name] = position
     return names
 
@@ -175,13 +190,13 @@ class _Column:
 class DataSummary:
     """What one pass over the files found (see `scan`)."""
 
-    rows: int = 0                   # data rows read
-    rows_kept: int = 0              # rows ExampleGen writes (label present, or label.missing: error)
-    label_missing: int = 0          # rows whose label (or a column it is computed from) is missing
-    other_classes: int = 0          # rows of a class outside label.classes (dropped: label.other_classes)
-    first_label_missing: str = ""   # "FILE, line N, column 'C'" of the first
+    rows: int = 0  # data rows read
+    rows_kept: int = 0  # rows ExampleGen writes (label present, or label.missing: error)
+    label_missing: int = 0  # rows whose label (or a column it is computed from) is missing
+    other_classes: int = 0  # rows of a class outside label.classes (dropped: label.other_classes)
+    first_label_missing: str = ""  # "FILE, line N, column 'C'" of the first
     label_classes: dict = dataclasses.field(default_factory=dict)  # class -> first "FILE, line N"
-    present: dict = dataclasses.field(default_factory=dict)        # feature -> rows (kept) with a value
+    present: dict = dataclasses.field(default_factory=dict)  # feature -> rows (kept) with a value
 
 
 def _number(cell: str) -> float | None:
@@ -224,8 +239,11 @@ def scan(config: PipelineConfig, path: str, header: list[str], summary: DataSumm
     classes = set(config.label.classes) if task(config) == "multiclass" else set()
     # A 0/1 label column holding text most likely names its classes in words.
     hint = {name: "make the feature categorical" for name in config.features}
-    timestamps = {name: spec.format or "epoch" for name, spec in config.features.items()
-                  if spec.type is FeatureType.TIMESTAMP and name in columns}
+    timestamps = {
+        name: spec.format or "epoch"
+        for name, spec in config.features.items()
+        if spec.type is FeatureType.TIMESTAMP and name in columns
+    }
     if task(config) == "binary" and not config.label.greater_than_fraction_of:
         hint[config.label.column] = "set label.positive_values to the values of the positive class"
     line = 0
@@ -238,9 +256,11 @@ def scan(config: PipelineConfig, path: str, header: list[str], summary: DataSumm
                 if not row:
                     continue
                 if len(row) != len(header):
-                    raise ConfigError(f"data file {path}, line {line}: {len(row)} fields, but the header "
-                                      f"has {len(header)} (a truncated file, another delimiter, or an "
-                                      "unquoted comma); fix or remove that line")
+                    raise ConfigError(
+                        f"data file {path}, line {line}: {len(row)} fields, but the header "
+                        f"has {len(header)} (a truncated file, another delimiter, or an "
+                        "unquoted comma); fix or remove that line"
+                    )
                 summary.rows += 1
                 values = {}
                 for column_name, column in columns.items():
@@ -255,8 +275,9 @@ def scan(config: PipelineConfig, path: str, header: list[str], summary: DataSumm
                 missing = [c for c in sources if row[columns[c].index].strip() in markers]
                 if missing:
                     summary.label_missing += 1
-                    summary.first_label_missing = summary.first_label_missing or \
-                        f"{path}, line {line}, column '{missing[0]}'"
+                    summary.first_label_missing = (
+                        summary.first_label_missing or f"{path}, line {line}, column '{missing[0]}'"
+                    )
                     if drop:
                         continue
                 elif classes and values[config.label.column].strip() not in classes:
@@ -267,32 +288,44 @@ def scan(config: PipelineConfig, path: str, header: list[str], summary: DataSumm
                         f"data file {path}, line {line}, column '{config.label.column}': the label "
                         f"'{values[config.label.column].strip()}' is not one of label.classes "
                         f"({', '.join(config.label.classes)}); add it to label.classes or remove the row "
-                        "(label.other_classes: drop leaves out every such row)")
+                        "(label.other_classes: drop leaves out every such row)"
+                    )
                 if not missing and len(summary.label_classes) < 2:  # two classes are all `judge` asks for
                     summary.label_classes.setdefault(_label_class(config, values), f"{path}, line {line}")
                 summary.rows_kept += 1
                 for column_name in values:
                     summary.present[column_name] = summary.present.get(column_name, 0) + 1
     except UnicodeDecodeError as err:
-        raise ConfigError(f"data file {path} is not UTF-8 text (after line {line}: {err.reason}); "
-                          "convert it, for example with iconv -f LATIN1 -t UTF-8") from None
+        raise ConfigError(
+            f"data file {path} is not UTF-8 text (after line {line}: {err.reason}); "
+            "convert it, for example with iconv -f LATIN1 -t UTF-8"
+        ) from None
     except (OSError, EOFError) as err:
-        raise ConfigError(f"data file {path} cannot be decompressed after line {line} ({err}); "
-                          "recompress it with gzip, or give the plain CSV") from None
+        raise ConfigError(
+            f"data file {path} cannot be decompressed after line {line} ({err}); "
+            "recompress it with gzip, or give the plain CSV"
+        ) from None
     return summary
 
 
 def _check_number(path: str, line: int, column: str, cell: str, fix: str | None) -> None:
     number = _number(cell)
     if number is None:
-        raise ConfigError(f"data file {path}, line {line}, column '{column}': '{cell}' is not a number, "
-                          f"but '{column}' is read as one; fix the value"
-                          + (f", add it to data.missing_values if it marks a missing value, or {fix}" if fix
-                             else " or add it to data.missing_values if it marks a missing value"))
+        raise ConfigError(
+            f"data file {path}, line {line}, column '{column}': '{cell}' is not a number, "
+            f"but '{column}' is read as one; fix the value"
+            + (
+                f", add it to data.missing_values if it marks a missing value, or {fix}"
+                if fix
+                else " or add it to data.missing_values if it marks a missing value"
+            )
+        )
     if not math.isfinite(number) or abs(number) > FLOAT32_MAX:
         what = "is not finite" if not math.isfinite(number) else "overflows a 32-bit float"
-        raise ConfigError(f"data file {path}, line {line}, column '{column}': '{cell}' {what}; "
-                          "give a finite number, or leave the cell empty to use the feature's default")
+        raise ConfigError(
+            f"data file {path}, line {line}, column '{column}': '{cell}' {what}; "
+            "give a finite number, or leave the cell empty to use the feature's default"
+        )
 
 
 _ISO = re.compile(ISO_PATTERN, re.ASCII)
@@ -305,7 +338,8 @@ def _iso_is_valid(text: str) -> bool:
     if not match:
         return False
     year, month, day, hour, minute, second, _, offset_hours, offset_minutes = (
-        int(g) if g and g.isdigit() else 0 for g in match.groups())
+        int(g) if g and g.isdigit() else 0 for g in match.groups()
+    )
     try:
         datetime.datetime(year, month, day, hour, minute, min(second, 59))
     except ValueError:
@@ -317,14 +351,18 @@ def _check_timestamp(path: str, line: int, column: str, cell: str, fmt: str) -> 
     """A timestamp the transform could not read would be a missing value: stop on it instead."""
     where = f"data file {path}, line {line}, column '{column}'"
     if fmt == "iso" and not _iso_is_valid(cell):
-        raise ConfigError(f"{where}: '{cell}' is not an ISO-8601 date or date and time (such as 2019-03-01 or "
-                          "2019-03-01T14:05:00+02:00); fix the value, add it to data.missing_values if it marks "
-                          f"a missing value, or set features.{column}.format: epoch for seconds since 1970")
+        raise ConfigError(
+            f"{where}: '{cell}' is not an ISO-8601 date or date and time (such as 2019-03-01 or "
+            "2019-03-01T14:05:00+02:00); fix the value, add it to data.missing_values if it marks "
+            f"a missing value, or set features.{column}.format: epoch for seconds since 1970"
+        )
     if fmt == "epoch" and not _WHOLE_NUMBER.fullmatch(cell.strip()):
-        raise ConfigError(f"{where}: '{cell}' is not a whole number of seconds since 1970 (features.{column} "
-                          "is a timestamp of format epoch; decimals are read as 32-bit floats, off by up to a "
-                          f"minute); fix or round the value, or set features.{column}.format: iso for "
-                          "ISO-8601 dates")
+        raise ConfigError(
+            f"{where}: '{cell}' is not a whole number of seconds since 1970 (features.{column} "
+            "is a timestamp of format epoch; decimals are read as 32-bit floats, off by up to a "
+            f"minute); fix or round the value, or set features.{column}.format: iso for "
+            "ISO-8601 dates"
+        )
 
 
 def judge(config: PipelineConfig, summary: DataSummary, source: str) -> None:
@@ -334,41 +372,58 @@ def judge(config: PipelineConfig, summary: DataSummary, source: str) -> None:
     if not summary.rows:
         raise ConfigError(f"{source} has a header but no rows")
     if summary.label_missing == summary.rows:
-        raise ConfigError(f"no row of {source} has a label (from {label_text}: empty or one of "
-                          "data.missing_values); set label.column to the column that holds the label")
+        raise ConfigError(
+            f"no row of {source} has a label (from {label_text}: empty or one of "
+            "data.missing_values); set label.column to the column that holds the label"
+        )
     if summary.label_missing and label.missing == "error":
-        raise ConfigError(f"the label (from {label_text}) is missing in {summary.label_missing} of "
-                          f"{summary.rows} rows (first: {summary.first_label_missing}); fill them, or "
-                          "set label.missing: drop to leave those rows out")
+        raise ConfigError(
+            f"the label (from {label_text}) is missing in {summary.label_missing} of "
+            f"{summary.rows} rows (first: {summary.first_label_missing}); fill them, or "
+            "set label.missing: drop to leave those rows out"
+        )
     data = config.data
     buckets = {"train": data.train_buckets, "eval": data.eval_buckets, "test": data.test_buckets}
     total = sum(buckets.values())
     needed = math.ceil(MIN_ROWS_PER_SPLIT * total / min(buckets.values()))
     if summary.rows_kept < needed:
-        dropped = [f"{summary.label_missing} without a label" if label.missing == "drop" and summary.label_missing
-                   else "", f"{summary.other_classes} of other classes" if summary.other_classes else ""]
+        dropped = [
+            f"{summary.label_missing} without a label" if label.missing == "drop" and summary.label_missing else "",
+            f"{summary.other_classes} of other classes" if summary.other_classes else "",
+        ]
         dropped = f" ({' and '.join(d for d in dropped if d)} dropped)" if any(dropped) else ""
         smallest = min(buckets, key=buckets.get)
-        raise ConfigError(f"{source} has {summary.rows_kept} rows{dropped}; the "
-                          f"{':'.join(str(b) for b in buckets.values())} train:eval:test split needs at "
-                          f"least {needed} so that the {smallest} split expects {MIN_ROWS_PER_SPLIT}; "
-                          "add rows, or give that split more of data.*_buckets")
+        raise ConfigError(
+            f"{source} has {summary.rows_kept} rows{dropped}; the "
+            f"{':'.join(str(b) for b in buckets.values())} train:eval:test split needs at "
+            f"least {needed} so that the {smallest} split expects {MIN_ROWS_PER_SPLIT}; "
+            "add rows, or give that split more of data.*_buckets"
+        )
     for name in config.features:
         if not summary.present.get(name):
-            raise ConfigError(f"feature '{name}' has no value in any of the {summary.rows_kept} rows of "
-                              f"{source} (empty or one of data.missing_values); remove it from features "
-                              "or fill the column")
+            raise ConfigError(
+                f"feature '{name}' has no value in any of the {summary.rows_kept} rows of "
+                f"{source} (empty or one of data.missing_values); remove it from features "
+                "or fill the column"
+            )
     if len(summary.label_classes) == 1:
-        (only, _), = summary.label_classes.items()
+        ((only, _),) = summary.label_classes.items()
         if task(config) != "binary":
-            raise ConfigError(f"label column '{label.column}' is {only!r} in all {summary.rows_kept} rows of "
-                              f"{source}; a model cannot learn from one value: check label.column")
-        rule = (f"{label.column} > {label.fraction} * {label.greater_than_fraction_of}"
-                if label.greater_than_fraction_of else
-                f"{label.column} in {list(label.positive_values)}" if label.positive_values else
-                f"{label.column} > 0.5")
-        raise ConfigError(f"label '{label.name}' is {only} in all {summary.rows_kept} rows of {source} "
-                          f"({rule}); a classifier needs both classes: check label.column and its rule")
+            raise ConfigError(
+                f"label column '{label.column}' is {only!r} in all {summary.rows_kept} rows of "
+                f"{source}; a model cannot learn from one value: check label.column"
+            )
+        rule = (
+            f"{label.column} > {label.fraction} * {label.greater_than_fraction_of}"
+            if label.greater_than_fraction_of
+            else f"{label.column} in {list(label.positive_values)}"
+            if label.positive_values
+            else f"{label.column} > 0.5"
+        )
+        raise ConfigError(
+            f"label '{label.name}' is {only} in all {summary.rows_kept} rows of {source} "
+            f"({rule}); a classifier needs both classes: check label.column and its rule"
+        )
 
 
 def check_names(config: PipelineConfig, source: str) -> None:
@@ -376,9 +431,11 @@ def check_names(config: PipelineConfig, source: str) -> None:
     for name in required_columns(config):
         if not TF_NAME.match(name):
             suggestion = re.sub(r"[^A-Za-z0-9_.\-]", "_", name).lstrip("_-") or "column"
-            raise ConfigError(f"column '{name}' of {source} cannot be a TensorFlow name (letters, digits, "
-                              f"'_', '.' and '-' only, not first '_' or '-'); rename it, for example to "
-                              f"'{suggestion}', in the CSV header and the config")
+            raise ConfigError(
+                f"column '{name}' of {source} cannot be a TensorFlow name (letters, digits, "
+                f"'_', '.' and '-' only, not first '_' or '-'); rename it, for example to "
+                f"'{suggestion}', in the CSV header and the config"
+            )
 
 
 def check_data(config: PipelineConfig) -> list[str]:
@@ -390,13 +447,17 @@ def check_data(config: PipelineConfig) -> list[str]:
             if len(header) == 1:
                 for delimiter, name in _OTHER_DELIMITERS.items():
                     if delimiter in header[0]:
-                        raise ConfigError(f"data file {f} separates its columns with {name}, not commas; "
-                                          "convert it to comma-separated CSV")
+                        raise ConfigError(
+                            f"data file {f} separates its columns with {name}, not commas; "
+                            "convert it to comma-separated CSV"
+                        )
         first_file, first = next(iter(headers.items()))
         for f, header in headers.items():
             if header != first:
-                raise ConfigError(f"data files {first_file} and {f} have different headers; "
-                                  "every CSV file of a dataset needs the same columns")
+                raise ConfigError(
+                    f"data files {first_file} and {f} have different headers; "
+                    "every CSV file of a dataset needs the same columns"
+                )
         check_columns(config, first, first_file)
         check_names(config, first_file)
         summary = DataSummary()
@@ -409,25 +470,33 @@ def check_data(config: PipelineConfig) -> list[str]:
         check_columns(config, pq.read_schema(files[0]).names, files[0])
     elif tuple(config.data.missing_values) != DataConfig(path="").missing_values:
         # tf.Examples hold typed values, which ExampleGen imports as they are: no cell to match.
-        raise ConfigError("data.missing_values does not apply to data.format tfrecord (its tf.Examples "
-                          "are imported as they are: leave a value out of the example to make it "
-                          "missing); remove data.missing_values from the config")
+        raise ConfigError(
+            "data.missing_values does not apply to data.format tfrecord (its tf.Examples "
+            "are imported as they are: leave a value out of the example to make it "
+            "missing); remove data.missing_values from the config"
+        )
     if config.schema.path and not os.path.isfile(config.schema.path):
-        raise ConfigError(f"schema file {config.schema.path} does not exist; set schema.path to a "
-                          "schema.pbtxt, or remove it to infer the schema")
+        raise ConfigError(
+            f"schema file {config.schema.path} does not exist; set schema.path to a "
+            "schema.pbtxt, or remove it to infer the schema"
+        )
     return files
 
 
 def check_columns(config: PipelineConfig, columns: list[str], source: str) -> None:
     label = config.label
     if label.column not in columns:
-        raise ConfigError(f"label column '{label.column}' is not in {source} (columns: "
-                          f"{', '.join(columns)}); set label.column to one of them")
+        raise ConfigError(
+            f"label column '{label.column}' is not in {source} (columns: "
+            f"{', '.join(columns)}); set label.column to one of them"
+        )
     missing = [c for c in required_columns(config) if c not in columns]
     if missing:
-        raise ConfigError(f"feature column(s) {', '.join(repr(c) for c in missing)} named in the "
-                          f"config are not in {source} (columns: {', '.join(columns)}); "
-                          "fix the names under features or remove them")
+        raise ConfigError(
+            f"feature column(s) {', '.join(repr(c) for c in missing)} named in the "
+            f"config are not in {source} (columns: {', '.join(columns)}); "
+            "fix the names under features or remove them"
+        )
 
 
 def check_output(config: PipelineConfig) -> None:
@@ -439,5 +508,7 @@ def check_output(config: PipelineConfig) -> None:
             pass
     except OSError as err:
         where = f" ({err.filename})" if err.filename and err.filename != path else ""
-        raise ConfigError(f"output directory {path} cannot be written: {err.strerror}{where}; "
-                          "set output_dir (or --set output_dir=...) to a directory you can write") from None
+        raise ConfigError(
+            f"output directory {path} cannot be written: {err.strerror}{where}; "
+            "set output_dir (or --set output_dir=...) to a directory you can write"
+        ) from None

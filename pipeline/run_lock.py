@@ -25,8 +25,10 @@ class LockHeld(RuntimeError):
 
     def __init__(self, path: str, holder: dict):
         self.path, self.holder = path, holder
-        super().__init__(f"another tfxp run is using this output directory: {describe(holder)} "
-                         f"(lock {path}); wait for it to finish, or pass --wait-lock")
+        super().__init__(
+            f"another tfxp run is using this output directory: {describe(holder)} "
+            f"(lock {path}); wait for it to finish, or pass --wait-lock"
+        )
 
 
 def describe(holder: dict) -> str:
@@ -79,8 +81,9 @@ def holder_of(output_dir: str) -> dict | None:
 
 
 @contextlib.contextmanager
-def hold(output_dir: str, wait: bool = False,
-         on_wait: Callable[[dict], None] | None = None, command: str = "run") -> Iterator[str]:
+def hold(
+    output_dir: str, wait: bool = False, on_wait: Callable[[dict], None] | None = None, command: str = "run"
+) -> Iterator[str]:
     """Holds the run lock of `output_dir` inside the block; yields the lock file's path.
 
     Raises LockHeld at once if another process holds it, unless `wait`: then `on_wait` is told

@@ -26,7 +26,7 @@ def write_drops(out_dir: str, rows_per_drop: int = 2500, seed: int = 7) -> list[
     os.makedirs(out_dir, exist_ok=True)
     paths = []
     for number in (1, 2, 3):
-        part = [dict(r) for r in rows[(number - 1) * rows_per_drop:number * rows_per_drop]]
+        part = [dict(r) for r in rows[(number - 1) * rows_per_drop : number * rows_per_drop]]
         if number == 3:
             for row in part:
                 if row["fare"]:

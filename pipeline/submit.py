@@ -39,28 +39,32 @@ def make_client(endpoint: str | None, namespace: str | None, token: str | None):
     import kfp
 
     if not endpoint:
-        raise SubmitError("no Kubeflow Pipelines endpoint: set kubeflow.endpoint in the config, "
-                          "KFP_ENDPOINT, or --endpoint (e.g. http://localhost:8080 after "
-                          "`kubectl port-forward -n kubeflow svc/ml-pipeline-ui 8080:80`)")
+        raise SubmitError(
+            "no Kubeflow Pipelines endpoint: set kubeflow.endpoint in the config, "
+            "KFP_ENDPOINT, or --endpoint (e.g. http://localhost:8080 after "
+            "`kubectl port-forward -n kubeflow svc/ml-pipeline-ui 8080:80`)"
+        )
     in_cluster = not token and os.path.exists(IN_CLUSTER_TOKEN)
     probe(endpoint, token or (open(IN_CLUSTER_TOKEN).read().strip() if in_cluster else None))
     credentials = None
     if not token and os.path.exists(IN_CLUSTER_TOKEN):
         credentials = kfp.client.ServiceAccountTokenVolumeCredentials(path=IN_CLUSTER_TOKEN)
-    return kfp.Client(host=endpoint, namespace=namespace or None, existing_token=token or None,
-                      credentials=credentials)
+    return kfp.Client(host=endpoint, namespace=namespace or None, existing_token=token or None, credentials=credentials)
 
 
 def _refused(endpoint: str, status: int, reason: str) -> SubmitError:
     return SubmitError(
         f"Kubeflow Pipelines at {endpoint} refused the request ({status} {reason}): set KFP_TOKEN to "
         "a valid bearer token for this endpoint, or, in a cluster, run with a service account that "
-        "may use the pipelines API (see kubernetes/pipeline/rbac.yaml)")
+        "may use the pipelines API (see kubernetes/pipeline/rbac.yaml)"
+    )
 
 
 def _unreachable(endpoint: str, reason: Any) -> SubmitError:
-    return SubmitError(f"cannot reach Kubeflow Pipelines at {endpoint} ({reason}); check "
-                       "kubeflow.endpoint / KFP_ENDPOINT and that the API is reachable")
+    return SubmitError(
+        f"cannot reach Kubeflow Pipelines at {endpoint} ({reason}); check "
+        "kubeflow.endpoint / KFP_ENDPOINT and that the API is reachable"
+    )
 
 
 def probe(endpoint: str, token: str | None, timeout: float = 10.0) -> None:
@@ -76,8 +80,10 @@ def probe(endpoint: str, token: str | None, timeout: float = 10.0) -> None:
     if response.status_code in (401, 403):
         raise _refused(endpoint, response.status_code, response.reason)
     if response.status_code >= 400:
-        raise SubmitError(f"{endpoint} does not answer like Kubeflow Pipelines "
-                          f"(GET /apis/v2beta1/healthz: {response.status_code} {response.reason})")
+        raise SubmitError(
+            f"{endpoint} does not answer like Kubeflow Pipelines "
+            f"(GET /apis/v2beta1/healthz: {response.status_code} {response.reason})"
+        )
 
 
 def _explain(err: Exception, endpoint: str) -> SubmitError:
@@ -99,12 +105,10 @@ def _upload(client, package: str, name: str, version_name: str) -> tuple[str, st
     pipeline_id = client.get_pipeline_id(name)
     if pipeline_id is None:
         pipeline = client.upload_pipeline(package, pipeline_name=name)
-        versions = client.list_pipeline_versions(pipeline.pipeline_id, page_size=1,
-                                                 sort_by="created_at desc")
+        versions = client.list_pipeline_versions(pipeline.pipeline_id, page_size=1, sort_by="created_at desc")
         version = (versions.pipeline_versions or [None])[0]
         return pipeline.pipeline_id, getattr(version, "pipeline_version_id", None)
-    version = client.upload_pipeline_version(package, pipeline_version_name=version_name,
-                                             pipeline_id=pipeline_id)
+    version = client.upload_pipeline_version(package, pipeline_version_name=version_name, pipeline_id=pipeline_id)
     return pipeline_id, version.pipeline_version_id
 
 
@@ -145,10 +149,13 @@ def check_schedule(schedule: str) -> None:
         read = " ".join(f"{name}={value}" for name, value in zip(_CRON_FIELDS, fields))
         raise SubmitError(
             f"--schedule '{schedule}' has 5 fields; KFP's cron starts with seconds and would read it as {read}; "
-            f"write '0 {schedule}' (6 fields: {' '.join(_CRON_FIELDS)} day-of-week) or a descriptor such as @daily")
+            f"write '0 {schedule}' (6 fields: {' '.join(_CRON_FIELDS)} day-of-week) or a descriptor such as @daily"
+        )
     if len(fields) != 6:
-        raise SubmitError(f"--schedule '{schedule}' is not a cron KFP can parse: give 6 fields (seconds minutes "
-                          "hours day-of-month month day-of-week), e.g. '0 0 3 * * *' for 03:00 daily, or @daily")
+        raise SubmitError(
+            f"--schedule '{schedule}' is not a cron KFP can parse: give 6 fields (seconds minutes "
+            "hours day-of-month month day-of-week), e.g. '0 0 3 * * *' for 03:00 daily, or @daily"
+        )
 
 
 def run_parameters(config, package: str, given: list[str]) -> tuple[str, dict[str, str]]:
@@ -172,12 +179,22 @@ def run_parameters(config, package: str, given: list[str]) -> tuple[str, dict[st
     return pipeline_name, parameters
 
 
-def submit(package: str, *, pipeline_name: str, endpoint: str | None, namespace: str | None = None,
-           token: str | None = None, experiment: str = "tfx-pipelines", experiment_id: str | None = None,
-           parameters: dict[str, Any] | None = None, pipeline_root: str | None = None,
-           schedule: str | None = None,
-           wait: bool = False, timeout: int = 3600,
-           client_factory: Callable[..., Any] = make_client) -> SubmitResult:
+def submit(
+    package: str,
+    *,
+    pipeline_name: str,
+    endpoint: str | None,
+    namespace: str | None = None,
+    token: str | None = None,
+    experiment: str = "tfx-pipelines",
+    experiment_id: str | None = None,
+    parameters: dict[str, Any] | None = None,
+    pipeline_root: str | None = None,
+    schedule: str | None = None,
+    wait: bool = False,
+    timeout: int = 3600,
+    client_factory: Callable[..., Any] = make_client,
+) -> SubmitResult:
     """Uploads `package`, starts a run (and a recurring run with a cron `schedule`)."""
     if not os.path.isfile(package):
         raise SubmitError(f"pipeline package {package} does not exist; run `tfxp compile` first")
@@ -189,15 +206,25 @@ def submit(package: str, *, pipeline_name: str, endpoint: str | None, namespace:
         pipeline_id, version_id = _upload(client, package, pipeline_name, f"{pipeline_name}-{stamp}")
         if experiment_id is None:
             experiment_id = client.create_experiment(experiment, namespace=namespace or None).experiment_id
-        run = client.run_pipeline(experiment_id=experiment_id, job_name=f"{pipeline_name}-{stamp}",
-                                  pipeline_id=pipeline_id, version_id=version_id, params=parameters or {},
-                                  pipeline_root=pipeline_root)
+        run = client.run_pipeline(
+            experiment_id=experiment_id,
+            job_name=f"{pipeline_name}-{stamp}",
+            pipeline_id=pipeline_id,
+            version_id=version_id,
+            params=parameters or {},
+            pipeline_root=pipeline_root,
+        )
         result = SubmitResult(pipeline_id, version_id, experiment_id, run.run_id)
         if schedule:
             recurring = client.create_recurring_run(
-                experiment_id=experiment_id, job_name=f"{pipeline_name}-recurring",
-                cron_expression=schedule, pipeline_id=pipeline_id, version_id=version_id,
-                params=parameters or {}, pipeline_root=pipeline_root)
+                experiment_id=experiment_id,
+                job_name=f"{pipeline_name}-recurring",
+                cron_expression=schedule,
+                pipeline_id=pipeline_id,
+                version_id=version_id,
+                params=parameters or {},
+                pipeline_root=pipeline_root,
+            )
             result.recurring_run_id = recurring.recurring_run_id
         if wait:
             result.state = str(client.wait_for_run_completion(run.run_id, timeout=timeout).state)
@@ -208,7 +235,9 @@ def submit(package: str, *, pipeline_name: str, endpoint: str | None, namespace:
         raise SubmitError(f"run {run.run_id} did not finish within {timeout} s; it goes on in the cluster") from None
     except Exception as err:  # noqa: BLE001 - every API failure becomes one clear line
         if experiment_id and "experiment" in str(getattr(err, "body", "")).lower() and getattr(err, "status", 0) == 404:
-            raise SubmitError(f"experiment {experiment_id} does not exist at {endpoint}"
-                              f"{f' in namespace {namespace}' if namespace else ''}; "
-                              "pass --experiment NAME to find or create one by name") from None
+            raise SubmitError(
+                f"experiment {experiment_id} does not exist at {endpoint}"
+                f"{f' in namespace {namespace}' if namespace else ''}; "
+                "pass --experiment NAME to find or create one by name"
+            ) from None
         raise _explain(err, endpoint or "") from None

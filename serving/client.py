@@ -51,8 +51,10 @@ def raw_input_types(metadata: dict) -> dict[str, str]:
     """{column: TF dtype name} from a model's metadata (REST JSON form)."""
     signatures = metadata["metadata"]["signature_def"]["signature_def"]
     if RAW_SIGNATURE not in signatures:
-        raise ClientError(f"the model has no '{RAW_SIGNATURE}' signature to type raw rows by; "
-                          f"signatures: {', '.join(sorted(signatures))}")
+        raise ClientError(
+            f"the model has no '{RAW_SIGNATURE}' signature to type raw rows by; "
+            f"signatures: {', '.join(sorted(signatures))}"
+        )
     return {name: spec["dtype"] for name, spec in signatures[RAW_SIGNATURE]["inputs"].items()}
 
 
@@ -68,8 +70,7 @@ def example_protos(rows: Iterable[dict[str, Any]], types: dict[str, str]) -> lis
     examples = []
     for number, row in enumerate(rows, 1):
         if not set(row) & set(types):
-            raise ClientError(f"row {number} has none of the model's input columns "
-                              f"({', '.join(sorted(types))})")
+            raise ClientError(f"row {number} has none of the model's input columns ({', '.join(sorted(types))})")
         features = {}
         for column, dtype in types.items():
             value = row.get(column)
@@ -87,8 +88,9 @@ def example_protos(rows: Iterable[dict[str, Any]], types: dict[str, str]) -> lis
                     feature = tf.train.Feature(int64_list=tf.train.Int64List(value=[int(number_value)]))
             except (TypeError, ValueError):
                 kind = "a whole number" if dtype.startswith("DT_INT") else "a number"
-                raise ClientError(f"row {number}, column '{column}': {value!r} is not {kind} "
-                                  f"(the model expects {dtype})") from None
+                raise ClientError(
+                    f"row {number}, column '{column}': {value!r} is not {kind} (the model expects {dtype})"
+                ) from None
             features[column] = feature
         examples.append(tf.train.Example(features=tf.train.Features(feature=features)))
     return examples
@@ -157,15 +159,19 @@ class RestClient(_Client):
         try:
             response = requests.request(method, url, json=body, timeout=self.timeout)
         except requests.RequestException as err:
-            raise ClientError(f"cannot reach TF Serving at {self.url} ({err.__class__.__name__}); "
-                              "is `tfxp serve` (or tensorflow_model_server) running?") from None
+            raise ClientError(
+                f"cannot reach TF Serving at {self.url} ({err.__class__.__name__}); "
+                "is `tfxp serve` (or tensorflow_model_server) running?"
+            ) from None
         try:
             payload = response.json()
         except ValueError:
             payload = {"error": response.text[:200]}
         if response.status_code == 404:
-            raise ClientError(f"model '{self.model}'{f' version {self.version}' if self.version else ''} "
-                              f"is not served at {self.url}: {payload.get('error', '')}")
+            raise ClientError(
+                f"model '{self.model}'{f' version {self.version}' if self.version else ''} "
+                f"is not served at {self.url}: {payload.get('error', '')}"
+            )
         if response.status_code >= 400:
             raise ClientError(f"TF Serving refused the request ({response.status_code}): {payload.get('error', '')}")
         return payload
@@ -178,8 +184,10 @@ class RestClient(_Client):
 
     def predict(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         examples = to_examples(rows, self._input_types())
-        body = {"signature_name": EXAMPLES_SIGNATURE,
-                "instances": [{"b64": base64.b64encode(e).decode()} for e in examples]}
+        body = {
+            "signature_name": EXAMPLES_SIGNATURE,
+            "instances": [{"b64": base64.b64encode(e).decode()} for e in examples],
+        }
         return self._call("POST", self._path(":predict"), body)["predictions"]
 
     def classify(self, rows: list[dict[str, Any]]) -> list[dict[str, float]]:
@@ -237,11 +245,15 @@ class GrpcClient(_Client):
         except grpc.RpcError as err:
             code = err.code()
             if code == grpc.StatusCode.UNAVAILABLE:
-                raise ClientError(f"cannot reach TF Serving over gRPC at {self.target}; "
-                                  "is `tfxp serve` (or tensorflow_model_server) running?") from None
+                raise ClientError(
+                    f"cannot reach TF Serving over gRPC at {self.target}; "
+                    "is `tfxp serve` (or tensorflow_model_server) running?"
+                ) from None
             if code == grpc.StatusCode.NOT_FOUND:
-                raise ClientError(f"model '{self.model}'{f' version {self.version}' if self.version else ''} "
-                                  f"is not served at {self.target}: {err.details()}") from None
+                raise ClientError(
+                    f"model '{self.model}'{f' version {self.version}' if self.version else ''} "
+                    f"is not served at {self.target}: {err.details()}"
+                ) from None
             raise ClientError(f"TF Serving refused the request ({code.name}): {err.details()}") from None
 
     def status(self) -> dict:
@@ -250,8 +262,9 @@ class GrpcClient(_Client):
 
         request = get_model_status_pb2.GetModelStatusRequest()
         self._spec(request)
-        return json_format.MessageToDict(self._call(self._models.GetModelStatus, request),
-                                         preserving_proto_field_name=True)
+        return json_format.MessageToDict(
+            self._call(self._models.GetModelStatus, request), preserving_proto_field_name=True
+        )
 
     def metadata(self) -> dict:
         from google.protobuf import json_format
@@ -262,9 +275,10 @@ class GrpcClient(_Client):
         response = self._call(self._predict.GetModelMetadata, request)
         signature_map = get_model_metadata_pb2.SignatureDefMap()
         response.metadata["signature_def"].Unpack(signature_map)
-        return {"model_spec": {"name": self.model, "version": str(response.model_spec.version.value)},
-                "metadata": {"signature_def": json_format.MessageToDict(
-                    signature_map, preserving_proto_field_name=True)}}
+        return {
+            "model_spec": {"name": self.model, "version": str(response.model_spec.version.value)},
+            "metadata": {"signature_def": json_format.MessageToDict(signature_map, preserving_proto_field_name=True)},
+        }
 
     def predict(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         import tensorflow as tf
@@ -276,8 +290,7 @@ class GrpcClient(_Client):
         request.inputs["examples"].CopyFrom(tf.make_tensor_proto(examples, dtype=tf.string))
         response = self._call(self._predict.Predict, request)
         outputs = {k: tf.make_ndarray(v) for k, v in response.outputs.items()}
-        return [{k: _plain(v[i], k.endswith("_bytes")) for k, v in outputs.items()}
-                for i in range(len(examples))]
+        return [{k: _plain(v[i], k.endswith("_bytes")) for k, v in outputs.items()} for i in range(len(examples))]
 
     def classify(self, rows: list[dict[str, Any]]) -> list[dict[str, float]]:
         """{class label: score} per row, from PredictionService.Classify."""
@@ -287,8 +300,7 @@ class GrpcClient(_Client):
         self._spec(request, CLASSIFY_SIGNATURE)
         request.input.example_list.examples.extend(example_protos(rows, self._input_types()))
         response = self._call(self._predict.Classify, request)
-        return [class_scores((c.label, c.score) for c in result.classes)
-                for result in response.result.classifications]
+        return [class_scores((c.label, c.score) for c in result.classes) for result in response.result.classifications]
 
     def regress(self, rows: list[dict[str, Any]]) -> list[float]:
         """The predicted value per row, from PredictionService.Regress."""

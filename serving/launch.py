@@ -38,11 +38,20 @@ def image_present(engine: str, image: str) -> bool:
         return False
 
 
-def choose(model_name: str, base_path: str, *, host: str, rest_port: int, grpc_port: int,
-           poll_seconds: float, engine: str = "auto", image: str = OFFICIAL_IMAGE,
-           monitoring_config_file: str | None = None,
-           which: Callable[[str], str | None] = shutil.which,
-           image_present: Callable[[str, str], bool] = image_present) -> Launch:
+def choose(
+    model_name: str,
+    base_path: str,
+    *,
+    host: str,
+    rest_port: int,
+    grpc_port: int,
+    poll_seconds: float,
+    engine: str = "auto",
+    image: str = OFFICIAL_IMAGE,
+    monitoring_config_file: str | None = None,
+    which: Callable[[str], str | None] = shutil.which,
+    image_present: Callable[[str, str], bool] = image_present,
+) -> Launch:
     """The server to start for `model_name` at `base_path` (a TF Serving model base path)."""
     if engine not in ENGINES:
         raise LaunchError(f"--engine {engine}: expected one of {', '.join(ENGINES)}")
@@ -51,12 +60,24 @@ def choose(model_name: str, base_path: str, *, host: str, rest_port: int, grpc_p
     if engine in ("auto", "binary"):
         binary = which("tensorflow_model_server")
         if binary:
-            return Launch("binary", f"TensorFlow Serving ({binary})", (
-                binary, f"--port={grpc_port}", f"--rest_api_port={rest_port}", f"--model_name={model_name}",
-                f"--model_base_path={base_path}", poll, *monitoring))
+            return Launch(
+                "binary",
+                f"TensorFlow Serving ({binary})",
+                (
+                    binary,
+                    f"--port={grpc_port}",
+                    f"--rest_api_port={rest_port}",
+                    f"--model_name={model_name}",
+                    f"--model_base_path={base_path}",
+                    poll,
+                    *monitoring,
+                ),
+            )
         if engine == "binary":
-            raise LaunchError("tensorflow_model_server is not on PATH (it is in neither PyPI nor Debian); "
-                              "use --engine container with the official image, or --engine standin")
+            raise LaunchError(
+                "tensorflow_model_server is not on PATH (it is in neither PyPI nor Debian); "
+                "use --engine container with the official image, or --engine standin"
+            )
     if engine in ("auto", "container"):
         if engine == "container" and (rest_port == 0 or grpc_port == 0):
             raise LaunchError("--engine container needs fixed ports (0 picks a free one only for the stand-in)")
@@ -65,11 +86,31 @@ def choose(model_name: str, base_path: str, *, host: str, rest_port: int, grpc_p
             if path and rest_port and grpc_port and image_present(path, image):
                 mount = ("-v", f"{monitoring_config_file}:{CONTAINER_MONITORING_FILE}:ro") if monitoring else ()
                 flag = (f"--monitoring_config_file={CONTAINER_MONITORING_FILE}",) if monitoring else ()
-                return Launch("container", f"TensorFlow Serving ({image} in {name})", (
-                    path, "run", "--rm", "--init", "-p", f"{host}:{rest_port}:8501", "-p", f"{host}:{grpc_port}:8500",
-                    "-v", f"{base_path}:/models/{model_name}:ro", *mount, "-e", f"MODEL_NAME={model_name}", image,
-                    poll, *flag))
+                return Launch(
+                    "container",
+                    f"TensorFlow Serving ({image} in {name})",
+                    (
+                        path,
+                        "run",
+                        "--rm",
+                        "--init",
+                        "-p",
+                        f"{host}:{rest_port}:8501",
+                        "-p",
+                        f"{host}:{grpc_port}:8500",
+                        "-v",
+                        f"{base_path}:/models/{model_name}:ro",
+                        *mount,
+                        "-e",
+                        f"MODEL_NAME={model_name}",
+                        image,
+                        poll,
+                        *flag,
+                    ),
+                )
         if engine == "container":
-            raise LaunchError(f"no docker or podman here has the image {image}; pull it first "
-                              f"(`docker pull {image}`), or use --engine standin")
+            raise LaunchError(
+                f"no docker or podman here has the image {image}; pull it first "
+                f"(`docker pull {image}`), or use --engine standin"
+            )
     return Launch("standin", "the TF Serving stand-in (not tensorflow_model_server)")

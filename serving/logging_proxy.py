@@ -50,8 +50,17 @@ log = logging.getLogger(__name__)
 
 REQUEST_ID = "X-Request-Id"
 ID_FEATURE = "request_id"
-_HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade",
-               "host", "content-length"}
+_HOP_BY_HOP = {
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "te",
+    "trailer",
+    "upgrade",
+    "host",
+    "content-length",
+}
 _VALID_ID = re.compile(r"[\x21-\x7e]{1,128}")  # printable ASCII, no spaces: safe in a header and a feature
 _PREDICTION = re.compile(r"/v1/models/([^/:]+)(/versions/\d+|/labels/[^/:]+)?:(classify|regress|predict)")
 
@@ -78,8 +87,9 @@ class _Upstream:
         self._versions: dict[str, tuple[float, int | None]] = {}
         self._signatures: dict[tuple[str, int], dict] = {}
 
-    def call(self, method: str, path: str, body: bytes = b"",
-             headers: dict[str, str] | None = None) -> tuple[int, list[tuple[str, str]], bytes]:
+    def call(
+        self, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
         connection = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
         try:
             connection.request(method, path, body=body or None, headers=headers or {})
@@ -100,8 +110,11 @@ class _Upstream:
         try:
             status, _, body = self.call("GET", f"/v1/models/{urllib.parse.quote(model)}")
             if status == 200:
-                available = [int(v["version"]) for v in json.loads(body).get("model_version_status", [])
-                             if v.get("state") == "AVAILABLE"]
+                available = [
+                    int(v["version"])
+                    for v in json.loads(body).get("model_version_status", [])
+                    if v.get("state") == "AVAILABLE"
+                ]
                 version = max(available) if available else None
         except (OSError, ValueError, KeyError, http.client.HTTPException) as err:
             log.warning("could not read the status of model %s: %s", model, err)
@@ -167,7 +180,7 @@ def predict_response_from_json(text: bytes, signature, fmt: str):
         outputs = doc["outputs"] if len(aliases) > 1 else {aliases[0]: doc["outputs"]}
     else:
         rows = doc["predictions"]
-        outputs = ({a: [row[a] for row in rows] for a in aliases} if len(aliases) > 1 else {aliases[0]: rows})
+        outputs = {a: [row[a] for row in rows] for a in aliases} if len(aliases) > 1 else {aliases[0]: rows}
     for alias, value in outputs.items():
         response.outputs[alias].CopyFrom(_tensor_from_json(value, signature.outputs[alias]))
     return response
@@ -197,8 +210,16 @@ def _serialized_with_request_ids(values: list[bytes], request_id: str) -> list[b
     return [e.SerializeToString() for e in examples]
 
 
-def build_record(verb: str, path_spec, body: bytes, answer: bytes, version: int, request_id: str,
-                 sampling_rate: float, signature_defs_of: Callable[[Any], dict]):
+def build_record(
+    verb: str,
+    path_spec,
+    body: bytes,
+    answer: bytes,
+    version: int,
+    request_id: str,
+    sampling_rate: float,
+    signature_defs_of: Callable[[Any], dict],
+):
     """The PredictionLog of one successful REST call."""
     import numpy as np
     import tensorflow as tf
@@ -221,8 +242,9 @@ def build_record(verb: str, path_spec, body: bytes, answer: bytes, version: int,
                 tagged = _serialized_with_request_ids(values, request_id)
                 if tagged is not None:
                     shape = tf.make_ndarray(tensor).shape
-                    request.inputs[alias].CopyFrom(tf.make_tensor_proto(
-                        np.array(tagged, dtype=object).reshape(shape), dtype=tf.string))
+                    request.inputs[alias].CopyFrom(
+                        tf.make_tensor_proto(np.array(tagged, dtype=object).reshape(shape), dtype=tf.string)
+                    )
         log_entry = record.predict_log
     elif verb == "classify":
         request = standin.example_request_from_json(body, path_spec, classification_pb2.ClassificationRequest())
@@ -257,9 +279,17 @@ def build_record(verb: str, path_spec, body: bytes, answer: bytes, version: int,
 class LoggingProxy:
     """The proxy's HTTP server; `start()` serves in a thread, `stop()` ends it."""
 
-    def __init__(self, upstream: str, log_dir: str, sampling_rate: float, host: str = "127.0.0.1",
-                 port: int = 8080, timeout: float = 60.0, refresh_seconds: float = 5.0,
-                 sample: Callable[[], float] = random.random):
+    def __init__(
+        self,
+        upstream: str,
+        log_dir: str,
+        sampling_rate: float,
+        host: str = "127.0.0.1",
+        port: int = 8080,
+        timeout: float = 60.0,
+        refresh_seconds: float = 5.0,
+        sample: Callable[[], float] = random.random,
+    ):
         from components.drift_check.request_log import RequestLogger
 
         self.sampling_rate = check_sampling_rate(sampling_rate)
@@ -285,8 +315,7 @@ class LoggingProxy:
                 body = self.rfile.read(length) if length else b""
                 given = self.headers.get(REQUEST_ID, "")
                 request_id = given if _VALID_ID.fullmatch(given) else uuid.uuid4().hex
-                status, headers, answer = proxy.handle(self.command, self.path, body, dict(self.headers),
-                                                       request_id)
+                status, headers, answer = proxy.handle(self.command, self.path, body, dict(self.headers), request_id)
                 self.send_response_only(status)  # TF Serving's own Server and Date headers follow
                 for name, value in headers:
                     if name.lower() not in _HOP_BY_HOP and name.lower() != REQUEST_ID.lower():
@@ -303,8 +332,9 @@ class LoggingProxy:
 
         return Handler
 
-    def handle(self, method: str, target: str, body: bytes, headers: dict[str, str],
-               request_id: str) -> tuple[int, list[tuple[str, str]], bytes]:
+    def handle(
+        self, method: str, target: str, body: bytes, headers: dict[str, str], request_id: str
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
         from serving import standin
 
         headers = {k: v for k, v in headers.items() if k.lower() not in _HOP_BY_HOP}
@@ -320,19 +350,30 @@ class LoggingProxy:
             if status == 404 and version is not None:
                 # The version pinned was unloaded since the status was read: read it again.
                 version = self.upstream.served_version(urllib.parse.unquote(match[1]), refresh=True)
-                pinned = (target if version is None else
-                          target.replace(match[0], f"/v1/models/{match[1]}/versions/{version}:{match[3]}", 1))
+                pinned = (
+                    target
+                    if version is None
+                    else target.replace(match[0], f"/v1/models/{match[1]}/versions/{version}:{match[3]}", 1)
+                )
                 status, answer_headers, answer = self.upstream.call(method, pinned, body, headers)
         except (OSError, http.client.HTTPException) as err:
-            message = json.dumps({"error": f"TF Serving at {self.upstream.host}:{self.upstream.port} did not "
-                                           f"answer: {err}"}, indent=4).encode()
+            message = json.dumps(
+                {"error": f"TF Serving at {self.upstream.host}:{self.upstream.port} did not answer: {err}"}, indent=4
+            ).encode()
             return 502, [("Content-Type", "application/json")], message
         if match and status == 200 and self.sampling_rate > 0 and self._sample() < self.sampling_rate:
             try:
                 spec = standin._model_spec(match[1], *self._version_and_label(pinned))
-                record = build_record(match[3], spec, body, answer, version or spec.version.value, request_id,
-                                      self.sampling_rate,
-                                      lambda s: self.upstream.signature_defs(s.name, s.version.value))
+                record = build_record(
+                    match[3],
+                    spec,
+                    body,
+                    answer,
+                    version or spec.version.value,
+                    request_id,
+                    self.sampling_rate,
+                    lambda s: self.upstream.signature_defs(s.name, s.version.value),
+                )
                 self.logger.write(record)
                 with self._count_lock:
                     self.logged += 1
@@ -376,8 +417,11 @@ def serve_forever(upstream: str, log_dir: str, sampling_rate: float, host: str, 
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     proxy = LoggingProxy(upstream, log_dir, sampling_rate, host, port).start()
-    print(f"request-log proxy on http://{host}:{proxy.port} -> {upstream}, logging "
-          f"{sampling_rate:.0%} of the predictions to {proxy.logger.path}", flush=True)
+    print(
+        f"request-log proxy on http://{host}:{proxy.port} -> {upstream}, logging "
+        f"{sampling_rate:.0%} of the predictions to {proxy.logger.path}",
+        flush=True,
+    )
     stop.wait()
     proxy.stop()
     print(f"logged {proxy.logged} requests ({proxy.failed} could not be logged)", flush=True)

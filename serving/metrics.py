@@ -96,10 +96,8 @@ class ServingMetrics:
         self._lock = threading.Lock()
         metrics = [
             _Metric("/tensorflow/serving/request_count", "counter", ("model_name", "status")),
-            _Metric("/tensorflow/serving/request_latency", "histogram", ("model_name", "API", "entrypoint"),
-                    _LATENCY),
-            _Metric("/tensorflow/serving/runtime_latency", "histogram", ("model_name", "API", "runtime"),
-                    _LATENCY),
+            _Metric("/tensorflow/serving/request_latency", "histogram", ("model_name", "API", "entrypoint"), _LATENCY),
+            _Metric("/tensorflow/serving/runtime_latency", "histogram", ("model_name", "API", "runtime"), _LATENCY),
             _Metric("/tensorflow/serving/request_example_counts", "histogram", ("model",), _EXAMPLES),
             _Metric("/tensorflow/serving/request_example_count_total", "counter", ("model",)),
             _Metric("/tensorflow/cc/saved_model/load_attempt_count", "counter", ("model_path", "status")),
@@ -160,23 +158,36 @@ class ServingMetrics:
 
 # ----------------------------------------------------------------------------- the config file
 
+
 def _monitoring_config_class():
     """tensorflow_serving/config/monitoring_config.proto's MonitoringConfig. The tensorflow-serving-api
     package ships no monitoring_config_pb2, so the message is built from the .proto's fields."""
     from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
-    proto = descriptor_pb2.FileDescriptorProto(name="tfxp/monitoring_config.proto",
-                                               package="tensorflow.serving", syntax="proto3")
+    proto = descriptor_pb2.FileDescriptorProto(
+        name="tfxp/monitoring_config.proto", package="tensorflow.serving", syntax="proto3"
+    )
     prometheus = proto.message_type.add(name="PrometheusConfig")
-    prometheus.field.add(name="enable", number=1, type=descriptor_pb2.FieldDescriptorProto.TYPE_BOOL,
-                         label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL)
-    prometheus.field.add(name="path", number=2, type=descriptor_pb2.FieldDescriptorProto.TYPE_STRING,
-                         label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL)
+    prometheus.field.add(
+        name="enable",
+        number=1,
+        type=descriptor_pb2.FieldDescriptorProto.TYPE_BOOL,
+        label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL,
+    )
+    prometheus.field.add(
+        name="path",
+        number=2,
+        type=descriptor_pb2.FieldDescriptorProto.TYPE_STRING,
+        label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL,
+    )
     monitoring = proto.message_type.add(name="MonitoringConfig")
-    monitoring.field.add(name="prometheus_config", number=1,
-                         type=descriptor_pb2.FieldDescriptorProto.TYPE_MESSAGE,
-                         type_name=".tensorflow.serving.PrometheusConfig",
-                         label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL)
+    monitoring.field.add(
+        name="prometheus_config",
+        number=1,
+        type=descriptor_pb2.FieldDescriptorProto.TYPE_MESSAGE,
+        type_name=".tensorflow.serving.PrometheusConfig",
+        label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL,
+    )
     pool = descriptor_pool.DescriptorPool()  # its own pool: no clash with any other copy of the proto
     pool.Add(proto)
     return message_factory.GetMessageClass(pool.FindMessageTypeByName("tensorflow.serving.MonitoringConfig"))
@@ -203,8 +214,10 @@ def read_monitoring_config(path: str) -> str | None:
     try:
         text_format.Parse(text, config)
     except text_format.ParseError as err:
-        raise MonitoringConfigError(f"--monitoring_config_file {path}: {err} (a MonitoringConfig, e.g. "
-                                    f'prometheus_config {{ enable: true, path: "{PATH}" }})') from None
+        raise MonitoringConfigError(
+            f"--monitoring_config_file {path}: {err} (a MonitoringConfig, e.g. "
+            f'prometheus_config {{ enable: true, path: "{PATH}" }})'
+        ) from None
     if not config.prometheus_config.enable:
         return None
     return config.prometheus_config.path or PATH

@@ -98,8 +98,11 @@ class ModelRepository:
             with self._lock:
                 record = self._versions.setdefault(newest, _Version(newest))
             with self._refreshing:  # one load at a time: two loads of one version would retire it
-                if record.state != "AVAILABLE" and record.attempts <= MAX_LOAD_RETRIES and (
-                        self._served is None or newest > self._served.number):
+                if (
+                    record.state != "AVAILABLE"
+                    and record.attempts <= MAX_LOAD_RETRIES
+                    and (self._served is None or newest > self._served.number)
+                ):
                     self._load(record)
         with self._lock:
             return self._served.number if self._served else None
@@ -164,12 +167,10 @@ class ModelRepository:
         if label:
             raise _invalid(f"Unrecognized servable version label: {label}")
         version = spec.version.value if spec.HasField("version") else None
-        request = (f"Specific({spec.name}, {version})" if version is not None
-                   else f"Latest({spec.name})")
+        request = f"Specific({spec.name}, {version})" if version is not None else f"Latest({spec.name})"
         with self._lock:
             served = self._served
-        if spec.name != self.name or served is None or (
-                version is not None and version != served.number):
+        if spec.name != self.name or served is None or (version is not None and version != served.number):
             raise ServingError("NOT_FOUND", f"Servable not found for request: {request}")
         return served.number, served.model
 
@@ -184,8 +185,7 @@ class ModelRepository:
         response = get_model_status_pb2.GetModelStatusResponse()
         if spec.HasField("version"):
             if spec.version.value not in versions:
-                raise ServingError("NOT_FOUND", f"Could not find version {spec.version.value} of "
-                                                f"model {spec.name}")
+                raise ServingError("NOT_FOUND", f"Could not find version {spec.version.value} of model {spec.name}")
             chosen = [versions[spec.version.value]]
         else:
             if not versions:
@@ -193,8 +193,7 @@ class ModelRepository:
             chosen = [versions[v] for v in sorted(versions, reverse=True)]
         states = get_model_status_pb2.ModelVersionStatus
         for record in chosen:
-            status = response.model_version_status.add(version=record.number,
-                                                        state=states.State.Value(record.state))
+            status = response.model_version_status.add(version=record.number, state=states.State.Value(record.state))
             status.status.error_code = _error_code_enum(record.error_code)
             status.status.error_message = record.error_message
         return response
@@ -229,8 +228,7 @@ class ModelRepository:
             tensor = next(iter(request.inputs.values()))
             if tensor.dtype == _DT_STRING:
                 # Serialized tf.Examples (serving_default): the requests skew is checked on.
-                self.request_logger.log(self.name, response.model_spec.signature_name,
-                                        list(tensor.string_val))
+                self.request_logger.log(self.name, response.model_spec.signature_name, list(tensor.string_val))
         return response
 
     def classify(self, request):
@@ -263,8 +261,11 @@ class ModelRepository:
 
     def _log_examples(self, request) -> None:
         if self.request_logger is not None:
-            self.request_logger.log(self.name, request.model_spec.signature_name or
-                                    tfs.DEFAULT_SIGNATURE, tfs.serialized_examples(request.input))
+            self.request_logger.log(
+                self.name,
+                request.model_spec.signature_name or tfs.DEFAULT_SIGNATURE,
+                tfs.serialized_examples(request.input),
+            )
 
 
 _DT_STRING = 7  # types_pb2.DT_STRING
@@ -318,9 +319,10 @@ def parse_json(body: bytes):
         # raw_decode stops after the root value, as kParseStopWhenDoneFlag does.
         doc, _ = json.JSONDecoder(object_pairs_hook=_first_wins).raw_decode(stripped)
     except json.JSONDecodeError as err:
-        message = next((ours for theirs, ours in _PARSE_ERRORS if err.msg.startswith(theirs)),
-                       "Missing a comma or '}' after an object member."
-                       if "delimiter" in err.msg else err.msg)
+        message = next(
+            (ours for theirs, ours in _PARSE_ERRORS if err.msg.startswith(theirs)),
+            "Missing a comma or '}' after an object member." if "delimiter" in err.msg else err.msg,
+        )
         raise _invalid(f"JSON Parse error: {message} at offset: {offset + err.pos}") from None
     if not isinstance(doc, dict):
         raise _invalid(f"JSON Value: {debug_string(doc)} Is not object")
@@ -335,7 +337,7 @@ def _number_kind(value) -> str | None:
     """How rapidjson reads a JSON number: "int" for an integer token in int64/uint64 range,
     "double" otherwise (a float token, or an integer too large)."""
     if _is_int(value):
-        return "int" if -2**63 <= value < 2**64 else "double"
+        return "int" if -(2**63) <= value < 2**64 else "double"
     if isinstance(value, float):
         return "double"
     return None
@@ -374,8 +376,9 @@ def debug_string(value) -> str:
                     return False
             return put("]")
         if isinstance(val, float):
-            return put("NaN" if math.isnan(val) else ("Infinity" if val > 0 else "-Infinity")
-                       if math.isinf(val) else repr(val))
+            return put(
+                "NaN" if math.isnan(val) else ("Infinity" if val > 0 else "-Infinity") if math.isinf(val) else repr(val)
+            )
         return put(json.dumps(val, ensure_ascii=False))
 
     write(value, 0)
@@ -400,8 +403,10 @@ def _type_name(value) -> str:
 
 
 def _type_error(value, dtype: int) -> ServingError:
-    return _invalid(f"JSON Value: {debug_string(value)} Type: {_type_name(value)} is not of "
-                    f"expected type: {tfs.dtype_string(dtype)}")
+    return _invalid(
+        f"JSON Value: {debug_string(value)} Type: {_type_name(value)} is not of "
+        f"expected type: {tfs.dtype_string(dtype)}"
+    )
 
 
 def _is_b64(value) -> bool:
@@ -411,8 +416,7 @@ def _is_b64(value) -> bool:
 def _b64decode(value) -> bytes:
     """JsonDecodeBase64Object."""
     if not _is_b64(value):
-        raise _invalid(f"JSON Value: {debug_string(value)} not formatted correctly for base64 "
-                       "data")
+        raise _invalid(f"JSON Value: {debug_string(value)} not formatted correctly for base64 data")
     text = value["b64"]
     try:
         return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
@@ -420,10 +424,20 @@ def _b64decode(value) -> bytes:
         raise _invalid("Unable to base64 decode") from None
 
 
-_INT32 = (-2**31, 2**31)
-_DTYPE_FIELDS = {1: "float_val", 2: "double_val", 3: "int_val", 4: "int_val", 5: "int_val",
-                 6: "int_val", 7: "string_val", 9: "int64_val", 10: "bool_val",
-                 22: "uint32_val", 23: "uint64_val"}
+_INT32 = (-(2**31), 2**31)
+_DTYPE_FIELDS = {
+    1: "float_val",
+    2: "double_val",
+    3: "int_val",
+    4: "int_val",
+    5: "int_val",
+    6: "int_val",
+    7: "string_val",
+    9: "int64_val",
+    10: "bool_val",
+    22: "uint32_val",
+    23: "uint64_val",
+}
 
 
 def _scalar(value, dtype: int):
@@ -438,7 +452,7 @@ def _scalar(value, dtype: int):
         ok = isinstance(value, str)
         value = value.encode() if ok else value
     elif name == "DT_INT64":
-        ok = kind == "int" and -2**63 <= value < 2**63
+        ok = kind == "int" and -(2**63) <= value < 2**63
     elif name == "DT_BOOL":
         ok = isinstance(value, bool)
     elif name == "DT_UINT32":
@@ -446,8 +460,9 @@ def _scalar(value, dtype: int):
     elif name == "DT_UINT64":
         ok = kind == "int" and 0 <= value < 2**64
     else:
-        raise ServingError("UNIMPLEMENTED", f"Conversion of JSON Value: {debug_string(value)} to "
-                                            f"type: {tfs.dtype_string(dtype)}")
+        raise ServingError(
+            "UNIMPLEMENTED", f"Conversion of JSON Value: {debug_string(value)} to type: {tfs.dtype_string(dtype)}"
+        )
     if not ok:
         raise _type_error(value, dtype)
     return float(value) if name in ("DT_FLOAT", "DT_DOUBLE") else value
@@ -467,8 +482,10 @@ def _fill(value, level: int, shape: list[int], dtype: int, out: list) -> None:
     rank = len(shape)
     if not isinstance(value, list):
         if level != rank:
-            raise _invalid(f"JSON Value: {debug_string(value)} found at incorrect level: "
-                           f"{level + 1} in the JSON DOM. Expected at level: {rank}")
+            raise _invalid(
+                f"JSON Value: {debug_string(value)} found at incorrect level: "
+                f"{level + 1} in the JSON DOM. Expected at level: {rank}"
+            )
         if isinstance(value, dict):
             if tfs.dtype_name(dtype) != "DT_STRING":
                 raise _type_error(value, dtype)
@@ -479,8 +496,9 @@ def _fill(value, level: int, shape: list[int], dtype: int, out: list) -> None:
     if level >= rank:
         raise _invalid(f"Encountered list at unexpected level: {level} expected < {rank}")
     if len(value) != shape[level]:
-        raise _invalid(f"Encountered list at unexpected size: {len(value)} at level: {level} "
-                       f"expected size: {shape[level]}")
+        raise _invalid(
+            f"Encountered list at unexpected size: {len(value)} at level: {level} expected size: {shape[level]}"
+        )
     for item in value:
         _fill(item, level + 1, shape, dtype, out)
 
@@ -504,12 +522,15 @@ def _json_tensor(value, dtype: int) -> tuple[list[int], list]:
 
 def _instances(instances: list, infos) -> dict:
     """FillTensorMapFromInstancesList: row format, batched along a new first dimension."""
+
     def is_object(val) -> bool:
         return isinstance(val, dict) and not _is_b64(val)
 
     if not isinstance(instances[0], dict) and len(infos) > 1:
-        raise _invalid("instances is a plain list, but expecting list of objects as multiple "
-                       "input tensors required as per tensorinfo_map")
+        raise _invalid(
+            "instances is a plain list, but expecting list of objects as multiple "
+            "input tensors required as per tensorinfo_map"
+        )
     objects = is_object(instances[0])
     names = sorted(infos)
     values: dict[str, list] = {}
@@ -526,8 +547,7 @@ def _instances(instances: list, infos) -> dict:
         elif sizes[name] != len(flat):
             raise _invalid(f"Expecting tensor size: {sizes[name]} but got: {len(flat)}")
         elif shapes[name] != shape:
-            raise _invalid(f"Expecting shape {tfs.shape_string(shapes[name])} but got: "
-                           f"{tfs.shape_string(shape)}")
+            raise _invalid(f"Expecting shape {tfs.shape_string(shapes[name])} but got: {tfs.shape_string(shape)}")
         values.setdefault(name, []).extend(flat)
 
     for count, element in enumerate(instances):
@@ -538,31 +558,35 @@ def _instances(instances: list, infos) -> dict:
                 try:
                     add(item, name)
                 except ServingError as err:
-                    raise _invalid(f"Failed to process element: {count} key: {name} of "
-                                   f"'instances' list. Error: {err.to_string()}") from None
+                    raise _invalid(
+                        f"Failed to process element: {count} key: {name} of 'instances' list. Error: {err.to_string()}"
+                    ) from None
             if sorted(element) != names:
-                raise _invalid(f"Failed to process element: {count} of 'instances' list. JSON "
-                               f"object: {debug_string(element)} keys must be equal to: "
-                               f"{','.join(names)}")
+                raise _invalid(
+                    f"Failed to process element: {count} of 'instances' list. JSON "
+                    f"object: {debug_string(element)} keys must be equal to: "
+                    f"{','.join(names)}"
+                )
         else:
             if is_object(element):
-                raise _invalid(f"Expecting value/list but got object at item {count} of input "
-                               "list")
+                raise _invalid(f"Expecting value/list but got object at item {count} of input list")
             try:
                 add(element, names[0])
             except ServingError as err:
-                raise _invalid(f"Failed to process element: {count} of 'instances' list. "
-                               f"Error: {err.to_string()}") from None
-    return {name: _tensor_proto(infos[name].dtype, [len(instances), *shapes[name]], values[name])
-            for name in values}
+                raise _invalid(
+                    f"Failed to process element: {count} of 'instances' list. Error: {err.to_string()}"
+                ) from None
+    return {name: _tensor_proto(infos[name].dtype, [len(instances), *shapes[name]], values[name]) for name in values}
 
 
 def _inputs(value, infos) -> dict:
     """FillTensorMapFromInputsMap: columnar format."""
     if not isinstance(value, dict) or _is_b64(value):
         if len(infos) > 1:
-            raise _invalid("inputs is a plain value/list, but expecting an object as multiple "
-                           "input tensors required as per tensorinfo_map")
+            raise _invalid(
+                "inputs is a plain value/list, but expecting an object as multiple "
+                "input tensors required as per tensorinfo_map"
+            )
         name = min(infos)
         shape, flat = _json_tensor(value, infos[name].dtype)
         return {name: _tensor_proto(infos[name].dtype, shape, flat)}
@@ -579,8 +603,9 @@ def _signature_from_json(doc: dict, spec) -> None:
     """FillSignature."""
     if "signature_name" in doc:
         if not isinstance(doc["signature_name"], str):
-            raise _invalid(f"JSON Value: {debug_string(doc)} not formatted correctly. "
-                           "'signature_name' key must be a string value.")
+            raise _invalid(
+                f"JSON Value: {debug_string(doc)} not formatted correctly. 'signature_name' key must be a string value."
+            )
         spec.signature_name = doc["signature_name"]
 
 
@@ -601,16 +626,13 @@ def predict_request_from_json(body: bytes, spec, signature_defs_of) -> tuple[Any
         raise _invalid(f'Serving signature name: "{signame}" not found in signature def')
     infos = signature.inputs
     if not infos:
-        raise _invalid("Failed to get input map for signature: "
-                       f"{request.model_spec.signature_name or 'DEFAULT'}")
-    both = ("JSON Value: {} Not formatted correctly expecting only one of 'inputs' or "
-            "'instances' keys to exist ")
+        raise _invalid(f"Failed to get input map for signature: {request.model_spec.signature_name or 'DEFAULT'}")
+    both = "JSON Value: {} Not formatted correctly expecting only one of 'inputs' or 'instances' keys to exist "
     if "instances" in doc:
         if "inputs" in doc:
             raise _invalid(both.format(debug_string(doc)))
         if not isinstance(doc["instances"], list):
-            raise _invalid(f"JSON Value: {debug_string(doc)} Expecting 'instances' to be an "
-                           "list/array")
+            raise _invalid(f"JSON Value: {debug_string(doc)} Expecting 'instances' to be an list/array")
         if not doc["instances"]:
             raise _invalid(f"JSON Value: {debug_string(doc)} No values in 'instances' array")
         tensors, fmt = _instances(doc["instances"], infos), "row"
@@ -634,10 +656,8 @@ def _example_from_json(value, target) -> None:
     for name, content in value.items():
         kind, values = None, []
         for item in content if isinstance(content, list) else [content]:
-            if item is None or isinstance(item, list) or (isinstance(item, dict)
-                                                            and not _is_b64(item)):
-                raise _invalid(f"Feature: {name} has element with unexpected JSON type: "
-                               f"{_type_name(item)}")
+            if item is None or isinstance(item, list) or (isinstance(item, dict) and not _is_b64(item)):
+                raise _invalid(f"Feature: {name} has element with unexpected JSON type: {_type_name(item)}")
             if isinstance(item, bool):
                 this, item = "int64", int(item)
             elif isinstance(item, (dict, str)):
@@ -647,8 +667,7 @@ def _example_from_json(value, target) -> None:
                 this, item = "float", float(item)
             else:
                 if item >= 2**63:
-                    raise _invalid(f"Feature: {name} has uint64_t element. Only int64_t is "
-                                   "supported.")
+                    raise _invalid(f"Feature: {name} has uint64_t element. Only int64_t is supported.")
                 this = "int64"
             if kind is not None and kind != this:
                 raise _feature_kind_error(name, kind)
@@ -669,15 +688,14 @@ def example_request_from_json(body: bytes, spec, request):
     if has_context:
         _example_from_json(doc["context"], request.input.example_list_with_context.context)
     if "examples" not in doc:
-        raise _invalid(f"JSON Value: {debug_string(doc)} When method is classify, key "
-                       "'examples' is expected and was not found")
+        raise _invalid(
+            f"JSON Value: {debug_string(doc)} When method is classify, key 'examples' is expected and was not found"
+        )
     if not isinstance(doc["examples"], list):
-        raise _invalid(f"JSON Value: {debug_string(doc)} Expecting 'examples' value to be an "
-                       "list/array")
+        raise _invalid(f"JSON Value: {debug_string(doc)} Expecting 'examples' value to be an list/array")
     if not doc["examples"]:
         raise _invalid(f"JSON Value: {debug_string(doc)} 'examples' value is an empty array")
-    listed = (request.input.example_list_with_context if has_context
-              else request.input.example_list)
+    listed = request.input.example_list_with_context if has_context else request.input.example_list
     for value in doc["examples"]:
         _example_from_json(value, listed.examples.add())
     return request
@@ -720,8 +738,7 @@ def _json_values(array, dtype: int, as_bytes: bool) -> str:
     raise _invalid(f"Failed to write JSON value for tensor type: {tfs.dtype_string(dtype)}")
 
 
-_INTEGER_TYPES = ("DT_INT32", "DT_INT16", "DT_INT8", "DT_UINT8", "DT_INT64", "DT_UINT32",
-                  "DT_UINT64")
+_INTEGER_TYPES = ("DT_INT32", "DT_INT16", "DT_INT8", "DT_UINT8", "DT_INT64", "DT_UINT32", "DT_UINT64")
 
 
 def json_from_tensors(outputs, fmt: str) -> str:
@@ -740,24 +757,21 @@ def json_from_tensors(outputs, fmt: str) -> str:
     if fmt == "columnar":
         if len(names) == 1:
             return '{"outputs": ' + values(names[0], arrays[names[0]][0]) + "}"
-        return '{"outputs": {' + ", ".join(
-            f"{json.dumps(n)}: {values(n, arrays[n][0])}" for n in names) + "}}"
+        return '{"outputs": {' + ", ".join(f"{json.dumps(n)}: {values(n, arrays[n][0])}" for n in names) + "}}"
     batch = None
     for name in names:
         array = arrays[name][0]
         if array.ndim == 0:
             raise _invalid(f"Tensor name: {name} has no shape information ")
         if batch is not None and array.shape[0] != batch:
-            raise _invalid(f"Tensor name: {name} has inconsistent batch size: {array.shape[0]} "
-                           f"expecting: {batch}")
+            raise _invalid(f"Tensor name: {name} has inconsistent batch size: {array.shape[0]} expecting: {batch}")
         batch = array.shape[0]
     rows = []
     for i in range(batch):
         if len(names) == 1:
             rows.append(values(names[0], arrays[names[0]][0][i]))
         else:
-            rows.append("{" + ", ".join(f"{json.dumps(n)}: {values(n, arrays[n][0][i])}"
-                                        for n in names) + "}")
+            rows.append("{" + ", ".join(f"{json.dumps(n)}: {values(n, arrays[n][0][i])}" for n in names) + "}")
     return '{"predictions": [' + ", ".join(rows) + "]}"
 
 
@@ -765,9 +779,14 @@ def json_from_classification(result) -> str:
     """MakeJsonFromClassificationResult: {"results": [[[label, score], ...], ...]}."""
     if not result.classifications:
         raise _invalid("Cannot convert empty ClassificationResults to JSON")
-    rows = ["[" + ", ".join(f"[{json.dumps(c.label, ensure_ascii=False)}, "
-                            f"{write_decimal(c.score, False)}]" for c in item.classes) + "]"
-            for item in result.classifications]
+    rows = [
+        "["
+        + ", ".join(
+            f"[{json.dumps(c.label, ensure_ascii=False)}, {write_decimal(c.score, False)}]" for c in item.classes
+        )
+        + "]"
+        for item in result.classifications
+    ]
     return '{"results": [' + ", ".join(rows) + "]}"
 
 
@@ -775,8 +794,7 @@ def json_from_regression(result) -> str:
     """MakeJsonFromRegressionResult: {"results": [value, ...]}."""
     if not result.regressions:
         raise _invalid("Cannot convert empty RegressionResults to JSON")
-    return '{"results": [' + ", ".join(write_decimal(r.value, False)
-                                       for r in result.regressions) + "]}"
+    return '{"results": [' + ", ".join(write_decimal(r.value, False) for r in result.regressions) + "]}"
 
 
 def _proto_json(message, preserve_names: bool) -> dict:
@@ -784,19 +802,20 @@ def _proto_json(message, preserve_names: bool) -> dict:
     ToJsonString prints the status and metadata responses."""
     from google.protobuf import json_format
 
-    return json_format.MessageToDict(message, preserving_proto_field_name=preserve_names,
-                                     always_print_fields_with_no_presence=True)
+    return json_format.MessageToDict(
+        message, preserving_proto_field_name=preserve_names, always_print_fields_with_no_presence=True
+    )
 
 
 # ----------------------------------------------------------------------------- REST
 
 # http_rest_api_util.cc kPredictionApiGegex and kModelStatusApiRegex.
 _PREDICTION_PATH = re.compile(
-    r"/v1/models/([^/:]+)(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?:(classify|regress|predict)",
-    re.IGNORECASE)
+    r"/v1/models/([^/:]+)(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?:(classify|regress|predict)", re.IGNORECASE
+)
 _STATUS_PATH = re.compile(
-    r"/v1/models(?:/([^/:]+))?(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?(?:/(metadata))?",
-    re.IGNORECASE)
+    r"/v1/models(?:/([^/:]+))?(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?(?:/(metadata))?", re.IGNORECASE
+)
 _API_PATH = re.compile(r"/v1/.*", re.IGNORECASE)  # kHTTPRestApiHandlerPathRegex
 
 
@@ -832,12 +851,10 @@ def process_rest(repository: ModelRepository, method: str, path: str, body: byte
         spec = _model_spec(match[1], match[2], match[3])
         verb = match[4].lower()
         if verb == "predict":
-            request, fmt = predict_request_from_json(
-                body, spec, lambda s: repository.handle(s)[1].signature_defs)
+            request, fmt = predict_request_from_json(body, spec, lambda s: repository.handle(s)[1].signature_defs)
             return json_from_tensors(repository.predict(request).outputs, fmt)
         if verb == "classify":
-            request = example_request_from_json(body, spec,
-                                                classification_pb2.ClassificationRequest())
+            request = example_request_from_json(body, spec, classification_pb2.ClassificationRequest())
             return json_from_classification(repository.classify(request).result)
         request = example_request_from_json(body, spec, regression_pb2.RegressionRequest())
         return json_from_regression(repository.regress(request).result)
@@ -849,8 +866,7 @@ def process_rest(repository: ModelRepository, method: str, path: str, body: byte
             raise _invalid("Missing model name in request.")
         spec = _model_spec(match[1], match[2], match[3])
         if match[4]:
-            request = get_model_metadata_pb2.GetModelMetadataRequest(
-                metadata_field=["signature_def"])
+            request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
             request.model_spec.CopyFrom(spec)
             return _metadata_json(repository.metadata(request))
         request = get_model_status_pb2.GetModelStatusRequest()
@@ -866,14 +882,24 @@ def _metadata_json(response) -> str:
 
     signature_map = get_model_metadata_pb2.SignatureDefMap()
     response.metadata["signature_def"].Unpack(signature_map)
-    return json.dumps({"model_spec": _proto_json(response.model_spec, True),
-                       "metadata": {"signature_def": _proto_json(signature_map, True)}}, indent=1)
+    return json.dumps(
+        {
+            "model_spec": _proto_json(response.model_spec, True),
+            "metadata": {"signature_def": _proto_json(signature_map, True)},
+        },
+        indent=1,
+    )
 
 
 def _model_and_method(method: str, path: str) -> tuple[str, str]:
     """The model name and method ParseModelInfo reads from a path, as the metrics label them."""
-    match = (_PREDICTION_PATH.fullmatch(path) if method == "POST" else
-             _STATUS_PATH.fullmatch(path) if method == "GET" else None)
+    match = (
+        _PREDICTION_PATH.fullmatch(path)
+        if method == "POST"
+        else _STATUS_PATH.fullmatch(path)
+        if method == "GET"
+        else None
+    )
     if not match:
         return "", ""
     return urllib.parse.unquote(match[1] or ""), match[4] if method == "POST" else ""
@@ -948,8 +974,7 @@ def _grpc_servicers(repository: ModelRepository):
                 repository.metrics.request(request.model_spec.name, err.code, api, "GRPC", 0)
             context.abort(getattr(grpc.StatusCode, err.code), err.message)
         if api:
-            repository.metrics.request(request.model_spec.name, "OK", api, "GRPC",
-                                       (time.perf_counter() - start) * 1e6)
+            repository.metrics.request(request.model_spec.name, "OK", api, "GRPC", (time.perf_counter() - start) * 1e6)
         return response
 
     class Prediction(prediction_service_pb2_grpc.PredictionServiceServicer):
@@ -987,9 +1012,17 @@ def _grpc_servicers(repository: ModelRepository):
 class StandInServer:
     """REST and gRPC servers over one ModelRepository, with a thread that polls for pushes."""
 
-    def __init__(self, model_name: str, base_path: str, host: str = "127.0.0.1",
-                 rest_port: int = 8501, grpc_port: int = 8500, poll_seconds: float = 2.0,
-                 request_log_dir: str | None = None, metrics_path: str | None = None):
+    def __init__(
+        self,
+        model_name: str,
+        base_path: str,
+        host: str = "127.0.0.1",
+        rest_port: int = 8501,
+        grpc_port: int = 8500,
+        poll_seconds: float = 2.0,
+        request_log_dir: str | None = None,
+        metrics_path: str | None = None,
+    ):
         import grpc
 
         from components.drift_check.request_log import RequestLogger
@@ -1037,9 +1070,16 @@ class StandInServer:
         self.stop()
 
 
-def serve_forever(model_name: str, base_path: str, host: str, rest_port: int, grpc_port: int,
-                  poll_seconds: float, request_log_dir: str | None = None,
-                  metrics_path: str | None = None) -> None:
+def serve_forever(
+    model_name: str,
+    base_path: str,
+    host: str,
+    rest_port: int,
+    grpc_port: int,
+    poll_seconds: float,
+    request_log_dir: str | None = None,
+    metrics_path: str | None = None,
+) -> None:
     """Runs the stand-in until SIGINT or SIGTERM, then leaves the process at once.
 
     Leaving with os._exit skips the interpreter's final garbage collection, which can crash
@@ -1052,12 +1092,16 @@ def serve_forever(model_name: str, base_path: str, host: str, rest_port: int, gr
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    server = StandInServer(model_name, base_path, host, rest_port, grpc_port, poll_seconds,
-                           request_log_dir, metrics_path).start()
+    server = StandInServer(
+        model_name, base_path, host, rest_port, grpc_port, poll_seconds, request_log_dir, metrics_path
+    ).start()
     version = server.repository.refresh()
-    print(f"TF Serving stand-in (not tensorflow_model_server) serving model '{model_name}' "
-          f"{f'version {version}' if version else '(no version yet)'} from {base_path}\n"
-          f"REST: http://{host}:{server.rest_port}  gRPC: {host}:{server.grpc_port}", flush=True)
+    print(
+        f"TF Serving stand-in (not tensorflow_model_server) serving model '{model_name}' "
+        f"{f'version {version}' if version else '(no version yet)'} from {base_path}\n"
+        f"REST: http://{host}:{server.rest_port}  gRPC: {host}:{server.grpc_port}",
+        flush=True,
+    )
     if request_log_dir:
         print(f"logging requests to {server.repository.request_logger.path}", flush=True)
     if metrics_path:

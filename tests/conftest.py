@@ -19,11 +19,21 @@ DATA_DIR = pathlib.Path(__file__).parent / "data"
 # start podman's Docker API (DOCKER_HOST) and build the image (TFXP_IMAGE).
 NEEDS_PODMAN_AND_IMAGE = pytest.mark.skipif(
     not os.environ.get("DOCKER_HOST") or not os.environ.get("TFXP_IMAGE"),
-    reason="needs the podman API (DOCKER_HOST) and the image (TFXP_IMAGE): run through `make test` or `make test-slow`")
+    reason="needs the podman API (DOCKER_HOST) and the image (TFXP_IMAGE): run through `make test` or `make test-slow`",
+)
 TINY_CSV = DATA_DIR / "taxi_tiny.csv"
 
-FLOAT_COLUMNS = ("fare", "pickup_latitude", "pickup_longitude", "dropoff_latitude",
-                 "dropoff_longitude", "trip_miles", "pickup_census_tract", "dropoff_census_tract", "tips")
+FLOAT_COLUMNS = (
+    "fare",
+    "pickup_latitude",
+    "pickup_longitude",
+    "dropoff_latitude",
+    "dropoff_longitude",
+    "trip_miles",
+    "pickup_census_tract",
+    "dropoff_census_tract",
+    "tips",
+)
 STRING_COLUMNS = ("payment_type", "company")
 
 
@@ -100,9 +110,14 @@ def transform_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def exact_vocabulary_transform_dir(tmp_path_factory, taxi_config):
     """As `transform_dir`, with every vocabulary computed by the exact analyzer."""
-    return _analyze_tiny(tmp_path_factory.mktemp("transform-exact"), *(
-        f"features.{name}.vocabulary=exact" for name, spec in taxi_config.features.items()
-        if spec.type.value == "categorical"))
+    return _analyze_tiny(
+        tmp_path_factory.mktemp("transform-exact"),
+        *(
+            f"features.{name}.vocabulary=exact"
+            for name, spec in taxi_config.features.items()
+            if spec.type.value == "categorical"
+        ),
+    )
 
 
 MULTICLASS_CONFIG = "package://pipeline/configs/taxi_multiclass.yaml"
@@ -116,18 +131,26 @@ def task_transform_dirs(tmp_path_factory):
     Traced as a TF1 graph, as the pipeline's Transform traces it (force_tf_compat_v1)."""
     from pipeline.config import load_config
 
-    cases = {"multiclass": (MULTICLASS_CONFIG, ()),
-             "multiclass_vocabulary": (MULTICLASS_CONFIG, ("label.classes=[]", "label.other_classes=error")),
-             "regression": (REGRESSION_CONFIG, ())}
-    return {name: (load_config(path, list(overrides)),
-                   _analyze_tiny(tmp_path_factory.mktemp(f"transform-{name}"), "--tf-compat-v1",
-                                 f"--config={path}", *overrides))
-            for name, (path, overrides) in cases.items()}
+    cases = {
+        "multiclass": (MULTICLASS_CONFIG, ()),
+        "multiclass_vocabulary": (MULTICLASS_CONFIG, ("label.classes=[]", "label.other_classes=error")),
+        "regression": (REGRESSION_CONFIG, ()),
+    }
+    return {
+        name: (
+            load_config(path, list(overrides)),
+            _analyze_tiny(
+                tmp_path_factory.mktemp(f"transform-{name}"), "--tf-compat-v1", f"--config={path}", *overrides
+            ),
+        )
+        for name, (path, overrides) in cases.items()
+    }
 
 
 def _analyze_tiny(out, *overrides):
-    subprocess.run([sys.executable, "-m", "tests.analyze_tiny", str(out), *overrides], check=True,
-                   capture_output=True, timeout=600)
+    subprocess.run(
+        [sys.executable, "-m", "tests.analyze_tiny", str(out), *overrides], check=True, capture_output=True, timeout=600
+    )
     return out / "transform_fn"
 
 

@@ -28,8 +28,15 @@ class AnomaliesGate(base_component.BaseComponent):
     SPEC_CLASS = AnomaliesGateSpec
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
 
-    def __init__(self, anomalies, drift=None, statistics=None, history_dir: str | None = None,
-                 accept_drift: bool = False):
-        super().__init__(spec=AnomaliesGateSpec(
-            anomalies=anomalies, drift=drift, statistics=statistics, history_dir=history_dir,
-            accept_drift=int(accept_drift)))
+    def __init__(
+        self, anomalies, drift=None, statistics=None, history_dir: str | None = None, accept_drift: bool = False
+    ):
+        super().__init__(
+            spec=AnomaliesGateSpec(
+                anomalies=anomalies,
+                drift=drift,
+                statistics=statistics,
+                history_dir=history_dir,
+                accept_drift=int(accept_drift),
+            )
+        )

@@ -40,10 +40,14 @@ def describe(anomalies: anomalies_pb2.Anomalies, split: str) -> list[str]:
     return lines
 
 
-SCHEMA_ADVICE = ("Fix the data, or, if the change is expected, curate the schema (schema.path in the "
-                 "config; `tfxp export-schema` writes the inferred one) so that it allows it.")
-DRIFT_ADVICE = ("If the new data is right, accept the drift for this run with --set drift.accept=true "
-                "(recorded in ML Metadata), or raise drift.categorical_threshold / drift.numeric_threshold.")
+SCHEMA_ADVICE = (
+    "Fix the data, or, if the change is expected, curate the schema (schema.path in the "
+    "config; `tfxp export-schema` writes the inferred one) so that it allows it."
+)
+DRIFT_ADVICE = (
+    "If the new data is right, accept the drift for this run with --set drift.accept=true "
+    "(recorded in ML Metadata), or raise drift.categorical_threshold / drift.numeric_threshold."
+)
 
 
 def report(problems: list[str], drifted: list[str] | None = None) -> str:
@@ -51,8 +55,12 @@ def report(problems: list[str], drifted: list[str] | None = None) -> str:
     if problems:
         parts.append("the data does not match the schema:\n  " + "\n  ".join(problems) + "\n" + SCHEMA_ADVICE)
     if drifted:
-        parts.append("the data drifted (from the last accepted span, or from what serving receives):\n  "
-                     + "\n  ".join(drifted) + "\n" + DRIFT_ADVICE)
+        parts.append(
+            "the data drifted (from the last accepted span, or from what serving receives):\n  "
+            + "\n  ".join(drifted)
+            + "\n"
+            + DRIFT_ADVICE
+        )
     return "\n".join(parts)
 
 
@@ -60,8 +68,9 @@ def _problems(split_dirs: dict[str, str]) -> list[str]:
     return [line for split, path in sorted(split_dirs.items()) for line in describe(load_anomalies(path), split)]
 
 
-def check(split_dirs: dict[str, str], drift_dirs: dict[str, str] | None = None,
-          accept_drift: bool = False) -> list[str]:
+def check(
+    split_dirs: dict[str, str], drift_dirs: dict[str, str] | None = None, accept_drift: bool = False
+) -> list[str]:
     """Raises AnomaliesFound with a report for schema anomalies, and for drift unless accepted.
 
     Returns the accepted drift lines (empty when there was none).

@@ -39,8 +39,12 @@ ALREADY_SERVED = "already_served"  # ours: the served version that holds this ve
 
 
 class Executor(tfx_pusher.Executor):
-    def Do(self, input_dict: dict[str, list[types.Artifact]],
-           output_dict: dict[str, list[types.Artifact]], exec_properties: dict[str, Any]) -> None:
+    def Do(
+        self,
+        input_dict: dict[str, list[types.Artifact]],
+        output_dict: dict[str, list[types.Artifact]],
+        exec_properties: dict[str, Any],
+    ) -> None:
         model_push = artifact_utils.get_single_instance(output_dict[standard_component_specs.PUSHED_MODEL_KEY])
         if not self.CheckBlessing(input_dict):
             model_push.set_int_custom_property(PUSHED, 0)
@@ -59,8 +63,9 @@ class Executor(tfx_pusher.Executor):
             model_push.set_string_custom_property(ALREADY_SERVED, served)
             return
         record = json.dumps(self._push_record(input_dict, model_push), indent=1, sort_keys=True).encode()
-        version, serving_path = baseline.publish_version(model_path, destination.filesystem.base_directory,
-                                                         extra_files={baseline.PUSH_RECORD: record})
+        version, serving_path = baseline.publish_version(
+            model_path, destination.filesystem.base_directory, extra_files={baseline.PUSH_RECORD: record}
+        )
         logging.info("Model published to serving path %s", serving_path)
         io_utils.copy_dir(model_path, model_push.uri)  # the pushed model, archived as TFX does
         model_push.set_int_custom_property(PUSHED, 1)
@@ -69,10 +74,16 @@ class Executor(tfx_pusher.Executor):
 
     def _push_record(self, input_dict: dict[str, list[types.Artifact]], model_push: types.Artifact) -> dict:
         """What `tfxp lineage` needs to find this push in ML Metadata without its record there."""
+
         def artifacts(key: str) -> list[dict]:
-            return [{"id": a.id, "uri": a.uri, **({"blessed": a.get_int_custom_property("blessed")}
-                                                  if a.has_custom_property("blessed") else {})}
-                    for a in input_dict.get(key, [])]
+            return [
+                {
+                    "id": a.id,
+                    "uri": a.uri,
+                    **({"blessed": a.get_int_custom_property("blessed")} if a.has_custom_property("blessed") else {}),
+                }
+                for a in input_dict.get(key, [])
+            ]
 
         # BaseExecutor keeps the orchestrator's context in `_context`, meant for subclasses
         # (TFX's own executors read it); it has no public accessor.

@@ -52,8 +52,9 @@ def record(examples: Any, exec_properties: dict[str, Any]) -> None:
     if exec_properties.get(utils.VERSION_PROPERTY_NAME) is not None:
         examples.version = int(exec_properties[utils.VERSION_PROPERTY_NAME])
     if exec_properties.get(utils.FINGERPRINT_PROPERTY_NAME) is not None:
-        examples.set_string_custom_property(utils.FINGERPRINT_PROPERTY_NAME,
-                                            str(exec_properties[utils.FINGERPRINT_PROPERTY_NAME]))
+        examples.set_string_custom_property(
+            utils.FINGERPRINT_PROPERTY_NAME, str(exec_properties[utils.FINGERPRINT_PROPERTY_NAME])
+        )
 
 
 class ResolvesSpans:

@@ -14,8 +14,11 @@ from components.content_fingerprint.driver import ContentFingerprintDriver
 from components.csv_example_gen import executor
 
 
-def custom_config(missing_values: Sequence[str] = (), required_columns: Sequence[str] = (),
-                  allowed_values: Mapping[str, Sequence[str]] | None = None) -> example_gen_pb2.CustomConfig:
+def custom_config(
+    missing_values: Sequence[str] = (),
+    required_columns: Sequence[str] = (),
+    allowed_values: Mapping[str, Sequence[str]] | None = None,
+) -> example_gen_pb2.CustomConfig:
     """The executor's options (executor.csv_options reads them) as ExampleGen's custom_config."""
     struct = struct_pb2.Struct()
     struct.update({"missing_values": list(missing_values), "required_columns": list(required_columns)})
@@ -41,8 +44,16 @@ class CsvExampleGen(tfx.components.CsvExampleGen):
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
     DRIVER_CLASS = ContentFingerprintDriver
 
-    def __init__(self, missing_values: Sequence[str] = (), required_columns: Sequence[str] = (),
-                 allowed_values: Mapping[str, Sequence[str]] | None = None, **kwargs: Mapping[str, Any]):
-        options = custom_config(missing_values, required_columns, allowed_values) \
-            if missing_values or required_columns or allowed_values else None
+    def __init__(
+        self,
+        missing_values: Sequence[str] = (),
+        required_columns: Sequence[str] = (),
+        allowed_values: Mapping[str, Sequence[str]] | None = None,
+        **kwargs: Mapping[str, Any],
+    ):
+        options = (
+            custom_config(missing_values, required_columns, allowed_values)
+            if missing_values or required_columns or allowed_values
+            else None
+        )
         FileBasedExampleGen.__init__(self, custom_config=options, **kwargs)

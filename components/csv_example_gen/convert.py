@@ -73,9 +73,13 @@ def header_names(line: str) -> list[str]:
     return [name.strip() for name in next(csv.reader([line.removeprefix("\ufeff")]), [])]
 
 
-def parse(records: Sequence[str], column_names: Sequence[str], missing_values: Sequence[str] = (),
-          required: Sequence[str] = (), allowed: Mapping[str, Sequence[str]] | None = None
-          ) -> list[pa.StringArray]:
+def parse(
+    records: Sequence[str],
+    column_names: Sequence[str],
+    missing_values: Sequence[str] = (),
+    required: Sequence[str] = (),
+    allowed: Mapping[str, Sequence[str]] | None = None,
+) -> list[pa.StringArray]:
     """Records to one string column per CSV column; blank records are skipped.
 
     Cells equal to one of `missing_values` (spaces around them ignored; with "" among them,
@@ -90,19 +94,25 @@ def parse(records: Sequence[str], column_names: Sequence[str], missing_values: S
             raise ValueError(
                 f"CSV record has {len(row)} fields but the header has {len(column_names)} "
                 f"({', '.join(column_names)}): {row!r}. Every record needs one value per "
-                "header column; quote values that contain commas.")
-    columns = [pa.array(cells, pa.string()) for cells in zip(*rows)] if rows \
+                "header column; quote values that contain commas."
+            )
+    columns = (
+        [pa.array(cells, pa.string()) for cells in zip(*rows)]
+        if rows
         else [pa.array([], pa.string()) for _ in column_names]
+    )
     if missing_values and rows:
         marker_set = pa.array(list(missing_values), pa.string())
-        columns = [pc.if_else(pc.is_in(pc.utf8_trim_whitespace(cells), value_set=marker_set), "", cells)
-                   for cells in columns]
+        columns = [
+            pc.if_else(pc.is_in(pc.utf8_trim_whitespace(cells), value_set=marker_set), "", cells) for cells in columns
+        ]
     if (required or allowed) and rows:
         index = {name: i for i, name in enumerate(column_names)}
         conditions = [pc.not_equal(columns[index[name]], "") for name in required]
-        conditions += [pc.is_in(pc.utf8_trim_whitespace(columns[index[name]]),
-                                value_set=pa.array(list(values), pa.string()))
-                       for name, values in (allowed or {}).items()]
+        conditions += [
+            pc.is_in(pc.utf8_trim_whitespace(columns[index[name]]), value_set=pa.array(list(values), pa.string()))
+            for name, values in (allowed or {}).items()
+        ]
         keep = conditions[0]
         for condition in conditions[1:]:
             keep = pc.and_(keep, condition)
@@ -173,17 +183,19 @@ def _feature_column(cells: pa.StringArray, kind: ColumnType) -> pa.ListArray:
         return pa.array([None] * len(cells), pa.list_(pa.binary()))
     present = pc.not_equal(cells, "")
     offsets = np.concatenate([[0], np.cumsum(present.to_numpy(zero_copy_only=False))])
-    return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()),
-                                    _values(cells.filter(present), kind))
+    return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), _values(cells.filter(present), kind))
 
 
-def to_examples(columns: Sequence[pa.StringArray], column_names: Sequence[str],
-                column_types: Mapping[str, ColumnType]) -> list[bytes]:
+def to_examples(
+    columns: Sequence[pa.StringArray], column_names: Sequence[str], column_types: Mapping[str, ColumnType]
+) -> list[bytes]:
     """Serialized tf.Examples, one per row, keyed by column name, deterministically ordered."""
     if not columns or len(columns[0]) == 0:
         return []
     batch = pa.RecordBatch.from_arrays(
-        [_feature_column(cells, column_types[name]) for name, cells in zip(column_names, columns)],
-        list(column_names))
-    return [example_pb2.Example.FromString(encoded).SerializeToString(deterministic=True)
-            for encoded in example_coder.RecordBatchToExamples(batch)]
+        [_feature_column(cells, column_types[name]) for name, cells in zip(column_names, columns)], list(column_names)
+    )
+    return [
+        example_pb2.Example.FromString(encoded).SerializeToString(deterministic=True)
+        for encoded in example_coder.RecordBatchToExamples(batch)
+    ]

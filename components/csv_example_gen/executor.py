@@ -69,12 +69,15 @@ def csv_options(exec_properties: dict[str, Any]) -> dict[str, Any]:
     custom = proto_utils.json_to_proto(text, example_gen_pb2.CustomConfig())
     struct = struct_pb2.Struct()
     if not custom.custom_config.Unpack(struct):
-        raise ValueError(f"CsvExampleGen's custom_config holds a {custom.custom_config.type_url}, "
-                         "not a google.protobuf.Struct")
+        raise ValueError(
+            f"CsvExampleGen's custom_config holds a {custom.custom_config.type_url}, not a google.protobuf.Struct"
+        )
     options = json_format.MessageToDict(struct)
-    return {"missing_values": list(options.get("missing_values", [])),
-            "required": list(options.get("required_columns", [])),
-            "allowed": {name: list(values) for name, values in options.get("allowed_values", {}).items()}}
+    return {
+        "missing_values": list(options.get("missing_values", [])),
+        "required": list(options.get("required_columns", [])),
+        "allowed": {name: list(values) for name, values in options.get("allowed_values", {}).items()},
+    }
 
 
 def _header(path: str) -> list[str]:
@@ -94,27 +97,33 @@ def _column_names(pattern: str) -> tuple[list[str], list[str]]:
 
 
 @beam.ptransform_fn
-def _CsvToSerializedExamples(pipeline: beam.Pipeline, exec_properties: dict[str, Any],
-                             split_pattern: str) -> beam.PCollection:
+def _CsvToSerializedExamples(
+    pipeline: beam.Pipeline, exec_properties: dict[str, Any], split_pattern: str
+) -> beam.PCollection:
     """Raw records are read once and kept until the types are known; parsed cells never are."""
     pattern = os.path.join(exec_properties[specs.INPUT_BASE_KEY], split_pattern)
     files, column_names = _column_names(pattern)
     options = csv_options(exec_properties)
-    records = (pipeline
-               | "CreateFilenames" >> beam.Create(files)
-               | "ReadRecordBatches" >> beam.FlatMap(convert.read_record_batches, BATCH_SIZE))
+    records = (
+        pipeline
+        | "CreateFilenames" >> beam.Create(files)
+        | "ReadRecordBatches" >> beam.FlatMap(convert.read_record_batches, BATCH_SIZE)
+    )
     column_types = beam.pvalue.AsSingleton(
-        records | "InferColumnTypes" >> beam.CombineGlobally(_InferColumnTypes(column_names, options)))
+        records | "InferColumnTypes" >> beam.CombineGlobally(_InferColumnTypes(column_names, options))
+    )
     return records | "ToSerializedExamples" >> beam.FlatMap(_to_examples, column_names, column_types, options)
 
 
 @beam.ptransform_fn
 def _ShuffleAndWrite(examples: beam.PCollection, split_uri: str, temp_dir: str) -> beam.pvalue.PDone:
     """TFX's WriteSplit (shuffle, then gzipped TFRecords) with the shuffle on disk."""
-    return (examples
-            | "Shuffle" >> shuffle.ShuffleOnDisk(temp_dir)
-            | "Write" >> beam.io.WriteToTFRecord(
-                os.path.join(split_uri, write_split.DEFAULT_FILE_NAME), file_name_suffix=".gz"))
+    return (
+        examples
+        | "Shuffle" >> shuffle.ShuffleOnDisk(temp_dir)
+        | "Write"
+        >> beam.io.WriteToTFRecord(os.path.join(split_uri, write_split.DEFAULT_FILE_NAME), file_name_suffix=".gz")
+    )
 
 
 class _CsvExecutor(tfx_csv.Executor):
@@ -123,23 +132,23 @@ class _CsvExecutor(tfx_csv.Executor):
     def GetInputSourceToExamplePTransform(self) -> beam.PTransform:
         return _CsvToSerializedExamples
 
-    def Do(self, input_dict: dict[str, list], output_dict: dict[str, list],
-           exec_properties: dict[str, Any]) -> None:
+    def Do(self, input_dict: dict[str, list], output_dict: dict[str, list], exec_properties: dict[str, Any]) -> None:
         """TFX's `Do` for tf.Examples in gzipped TFRecords, with `_ShuffleAndWrite`; other
         output formats go to TFX's."""
-        if (exec_properties.get(specs.OUTPUT_DATA_FORMAT_KEY) not in TF_EXAMPLE
-                or exec_properties.get(specs.OUTPUT_FILE_FORMAT_KEY) not in TFRECORDS_GZIP):
+        if (
+            exec_properties.get(specs.OUTPUT_DATA_FORMAT_KEY) not in TF_EXAMPLE
+            or exec_properties.get(specs.OUTPUT_FILE_FORMAT_KEY) not in TFRECORDS_GZIP
+        ):
             super().Do(input_dict, output_dict, exec_properties)
             return
         self._log_startup(input_dict, output_dict, exec_properties)
-        input_config = proto_utils.json_to_proto(
-            exec_properties[specs.INPUT_CONFIG_KEY], example_gen_pb2.Input())
-        output_config = proto_utils.json_to_proto(
-            exec_properties[specs.OUTPUT_CONFIG_KEY], example_gen_pb2.Output())
+        input_config = proto_utils.json_to_proto(exec_properties[specs.INPUT_CONFIG_KEY], example_gen_pb2.Input())
+        output_config = proto_utils.json_to_proto(exec_properties[specs.OUTPUT_CONFIG_KEY], example_gen_pb2.Output())
         outputs = output_dict[specs.EXAMPLES_KEY]
         artifact = artifact_utils.get_single_instance(outputs)
         artifact.split_names = artifact_utils.encode_split_names(
-            utils.generate_output_split_names(input_config, output_config))
+            utils.generate_output_split_names(input_config, output_config)
+        )
         temp_root = os.path.join(artifact.uri, ".shuffle")
         try:
             with self._make_beam_pipeline() as pipeline:
@@ -147,13 +156,13 @@ class _CsvExecutor(tfx_csv.Executor):
                     temp_dir = os.path.join(temp_root, name)
                     fileio.makedirs(temp_dir)
                     _ = split | f"WriteSplit[{name}]" >> _ShuffleAndWrite(
-                        artifact_utils.get_split_uri(outputs, name), temp_dir)
+                        artifact_utils.get_split_uri(outputs, name), temp_dir
+                    )
         finally:
             if fileio.exists(temp_root):
                 fileio.rmtree(temp_root)
         examples_utils.set_payload_format(artifact, example_gen_pb2.FORMAT_TF_EXAMPLE)
-        examples_utils.set_file_format(
-            artifact, write_split.to_file_format_str(example_gen_pb2.FORMAT_TFRECORDS_GZIP))
+        examples_utils.set_file_format(artifact, write_split.to_file_format_str(example_gen_pb2.FORMAT_TFRECORDS_GZIP))
 
 
 class Executor(ResolvesSpans, _CsvExecutor):

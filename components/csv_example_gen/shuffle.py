@@ -90,7 +90,9 @@ def _naming(path: str) -> Iterator[None]:
 def ShuffleOnDisk(examples: beam.PCollection, temp_dir: str) -> beam.PCollection:
     """The examples in random order; bucket files go to `temp_dir`, which the caller removes
     once the pipeline has run. Only (bucket, file name) pairs pass through a GroupByKey."""
-    return (examples
-            | "SpillToBuckets" >> beam.ParDo(_SpillToBuckets(temp_dir))
-            | "GroupFilesByBucket" >> beam.GroupByKey()
-            | "ReadAndShuffleBucket" >> beam.FlatMap(lambda bucket: shuffled(bucket[1])))
+    return (
+        examples
+        | "SpillToBuckets" >> beam.ParDo(_SpillToBuckets(temp_dir))
+        | "GroupFilesByBucket" >> beam.GroupByKey()
+        | "ReadAndShuffleBucket" >> beam.FlatMap(lambda bucket: shuffled(bucket[1]))
+    )

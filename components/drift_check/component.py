@@ -32,11 +32,27 @@ class DriftCheck(base_component.BaseComponent):
     SPEC_CLASS = DriftCheckSpec
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
 
-    def __init__(self, statistics, schema, history_dir: str, features: str, categorical_threshold: float,
-                 numeric_threshold: float, lookup_token: str | None = None,
-                 serving_requests: str | None = None):
-        super().__init__(spec=DriftCheckSpec(
-            statistics=statistics, schema=schema, history_dir=history_dir, features=features,
-            categorical_threshold=categorical_threshold, numeric_threshold=numeric_threshold,
-            lookup_token=lookup_token, serving_requests=serving_requests,
-            drift=types.Channel(type=standard_artifacts.ExampleAnomalies)))
+    def __init__(
+        self,
+        statistics,
+        schema,
+        history_dir: str,
+        features: str,
+        categorical_threshold: float,
+        numeric_threshold: float,
+        lookup_token: str | None = None,
+        serving_requests: str | None = None,
+    ):
+        super().__init__(
+            spec=DriftCheckSpec(
+                statistics=statistics,
+                schema=schema,
+                history_dir=history_dir,
+                features=features,
+                categorical_threshold=categorical_threshold,
+                numeric_threshold=numeric_threshold,
+                lookup_token=lookup_token,
+                serving_requests=serving_requests,
+                drift=types.Channel(type=standard_artifacts.ExampleAnomalies),
+            )
+        )

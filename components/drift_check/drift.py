@@ -23,8 +23,12 @@ from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_p
 
 STATS_FILE = "FeatureStats.pb"
 _SPAN_DIR = re.compile(r"^span-(\d+)$")
-_DRIFT_TYPES = frozenset([anomalies_pb2.AnomalyInfo.COMPARATOR_L_INFTY_HIGH,
-                          anomalies_pb2.AnomalyInfo.COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH])
+_DRIFT_TYPES = frozenset(
+    [
+        anomalies_pb2.AnomalyInfo.COMPARATOR_L_INFTY_HIGH,
+        anomalies_pb2.AnomalyInfo.COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH,
+    ]
+)
 
 
 def accepted_spans(history_dir: str) -> list[int]:
@@ -63,8 +67,9 @@ def record(history_dir: str, span: int, statistics_file: str) -> str:
     return target
 
 
-def with_comparators(schema: schema_pb2.Schema, features: list[str], categorical_threshold: float,
-                     numeric_threshold: float) -> schema_pb2.Schema:
+def with_comparators(
+    schema: schema_pb2.Schema, features: list[str], categorical_threshold: float, numeric_threshold: float
+) -> schema_pb2.Schema:
     """A copy of `schema` with a drift comparator on each of `features` that it knows."""
     checked = schema_pb2.Schema()
     checked.CopyFrom(schema)
@@ -84,8 +89,9 @@ def with_comparators(schema: schema_pb2.Schema, features: list[str], categorical
     return checked
 
 
-def _comparisons_only(found: anomalies_pb2.Anomalies, schema: schema_pb2.Schema,
-                      short_description: str) -> anomalies_pb2.Anomalies:
+def _comparisons_only(
+    found: anomalies_pb2.Anomalies, schema: schema_pb2.Schema, short_description: str
+) -> anomalies_pb2.Anomalies:
     """The comparator findings of a TFDV validation, each under `short_description`, with
     TFDV's distance for every compared feature (drift_skew_info), crossed or not."""
     kept_only = anomalies_pb2.Anomalies()
@@ -101,18 +107,22 @@ def _comparisons_only(found: anomalies_pb2.Anomalies, schema: schema_pb2.Schema,
     return kept_only
 
 
-def compare(current: statistics_pb2.DatasetFeatureStatisticsList,
-            previous: statistics_pb2.DatasetFeatureStatisticsList,
-            schema: schema_pb2.Schema) -> anomalies_pb2.Anomalies:
+def compare(
+    current: statistics_pb2.DatasetFeatureStatisticsList,
+    previous: statistics_pb2.DatasetFeatureStatisticsList,
+    schema: schema_pb2.Schema,
+) -> anomalies_pb2.Anomalies:
     """TFDV's validation of `current` against `previous`, keeping only the drift findings."""
     import tensorflow_data_validation as tfdv
 
-    return _comparisons_only(tfdv.validate_statistics(current, schema, previous_statistics=previous), schema,
-                             "Drift from the previous span")
+    return _comparisons_only(
+        tfdv.validate_statistics(current, schema, previous_statistics=previous), schema, "Drift from the previous span"
+    )
 
 
-def with_skew_comparators(schema: schema_pb2.Schema, features: list[str], categorical_threshold: float,
-                          numeric_threshold: float) -> schema_pb2.Schema:
+def with_skew_comparators(
+    schema: schema_pb2.Schema, features: list[str], categorical_threshold: float, numeric_threshold: float
+) -> schema_pb2.Schema:
     """A copy of `schema` with a skew comparator on each of `features` that it knows."""
     checked = with_comparators(schema, features, categorical_threshold, numeric_threshold)
     for feature in checked.feature:
@@ -131,11 +141,16 @@ def statistics_of_examples(examples: list[bytes]) -> statistics_pb2.DatasetFeatu
     return stats_impl.generate_statistics_in_memory(batch)
 
 
-def compare_skew(training: statistics_pb2.DatasetFeatureStatisticsList,
-                 serving: statistics_pb2.DatasetFeatureStatisticsList,
-                 schema: schema_pb2.Schema) -> anomalies_pb2.Anomalies:
+def compare_skew(
+    training: statistics_pb2.DatasetFeatureStatisticsList,
+    serving: statistics_pb2.DatasetFeatureStatisticsList,
+    schema: schema_pb2.Schema,
+) -> anomalies_pb2.Anomalies:
     """TFDV's skew findings between training and serving statistics (nothing else)."""
     import tensorflow_data_validation as tfdv
 
-    return _comparisons_only(tfdv.validate_statistics(training, schema, serving_statistics=serving), schema,
-                             "Skew between training and serving")
+    return _comparisons_only(
+        tfdv.validate_statistics(training, schema, serving_statistics=serving),
+        schema,
+        "Skew between training and serving",
+    )

@@ -57,8 +57,10 @@ def with_class_ids(eval_config_json: str, model_dir: str) -> str:
 
     path = os.path.join(model_dir, "assets.extra", CLASSES_FILE)
     if not tf.io.gfile.exists(path):
-        raise ValueError(f"the eval config asks for per-class metrics but the model has no {path} to "
-                         "name its classes; set label.classes in the config")
+        raise ValueError(
+            f"the eval config asks for per-class metrics but the model has no {path} to "
+            "name its classes; set label.classes in the config"
+        )
     with tf.io.gfile.GFile(path) as f:
         count = sum(1 for line in f if line.strip())
     for per_class_spec, macro_spec in zip(per_class, macro):
@@ -67,14 +69,20 @@ def with_class_ids(eval_config_json: str, model_dir: str) -> str:
 
 
 class Executor(tfx_evaluator.Executor):
-    def Do(self, input_dict: dict[str, list[types.Artifact]],
-           output_dict: dict[str, list[types.Artifact]], exec_properties: dict[str, Any]) -> None:
+    def Do(
+        self,
+        input_dict: dict[str, list[types.Artifact]],
+        output_dict: dict[str, list[types.Artifact]],
+        exec_properties: dict[str, Any],
+    ) -> None:
         from tfx.utils import path_utils
 
         eval_config = exec_properties.get(standard_component_specs.EVAL_CONFIG_KEY)
         models = input_dict.get(standard_component_specs.MODEL_KEY) or []
         if eval_config and models:
             model_dir = path_utils.serving_model_path(models[0].uri)
-            exec_properties = {**exec_properties,
-                               standard_component_specs.EVAL_CONFIG_KEY: with_class_ids(eval_config, model_dir)}
+            exec_properties = {
+                **exec_properties,
+                standard_component_specs.EVAL_CONFIG_KEY: with_class_ids(eval_config, model_dir),
+            }
         super().Do(without_empty_baseline(input_dict), output_dict, exec_properties)

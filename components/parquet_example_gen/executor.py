@@ -32,8 +32,12 @@ def _is_missing(value: Any, markers: frozenset[str]) -> bool:
     return isinstance(value, str) and value.strip() in markers
 
 
-def clean_row(row: Mapping[str, Any], missing_values: Sequence[str] = (), required: Sequence[str] = (),
-              allowed: Mapping[str, Sequence[str]] | None = None) -> dict[str, Any] | None:
+def clean_row(
+    row: Mapping[str, Any],
+    missing_values: Sequence[str] = (),
+    required: Sequence[str] = (),
+    allowed: Mapping[str, Sequence[str]] | None = None,
+) -> dict[str, Any] | None:
     """The row with marker strings as None (TFX's dict_to_example writes an empty feature for
     it), or None where a `required` column is missing or an `allowed` column holds another value."""
     markers = frozenset(m.strip() for m in missing_values)
@@ -54,12 +58,12 @@ def _kept(row: Mapping[str, Any], options: Mapping[str, Any]) -> list[dict[str, 
 
 
 @beam.ptransform_fn
-def _ParquetToExample(pipeline: beam.Pipeline, exec_properties: dict[str, Any],
-                      split_pattern: str) -> beam.PCollection:
+def _ParquetToExample(pipeline: beam.Pipeline, exec_properties: dict[str, Any], split_pattern: str) -> beam.PCollection:
     """TFX's `_ParquetToExample` with `clean_row` between reading and converting."""
     options = csv_options(exec_properties)
     rows = pipeline | "ReadFromParquet" >> beam.io.ReadFromParquet(
-        os.path.join(exec_properties[specs.INPUT_BASE_KEY], split_pattern))
+        os.path.join(exec_properties[specs.INPUT_BASE_KEY], split_pattern)
+    )
     if options:
         rows = rows | "CleanRows" >> beam.FlatMap(_kept, options)
     return rows | "ToTFExample" >> beam.Map(utils.dict_to_example)

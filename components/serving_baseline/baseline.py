@@ -86,8 +86,11 @@ def served_versions(serving_dir: str) -> list[int]:
         if reason is None:
             versions.append(int(name))
         else:
-            log.warning("skipping %s: not a complete SavedModel (%s); TF Serving would fail to load it",
-                        os.path.join(serving_dir, name), reason)
+            log.warning(
+                "skipping %s: not a complete SavedModel (%s); TF Serving would fail to load it",
+                os.path.join(serving_dir, name),
+                reason,
+            )
     return sorted(versions)
 
 
@@ -115,8 +118,9 @@ def same_saved_model(a: str, b: str) -> bool:
     return any(fingerprints[0]) and fingerprints[0] == fingerprints[1]
 
 
-def publish_version(source: str, serving_dir: str, version: int | None = None,
-                    extra_files: dict[str, bytes] | None = None) -> tuple[int, str]:
+def publish_version(
+    source: str, serving_dir: str, version: int | None = None, extra_files: dict[str, bytes] | None = None
+) -> tuple[int, str]:
     """Copies SavedModel `source` into `serving_dir` as a new version, atomically for TF Serving.
 
     The copy goes under a hidden name first, gets `extra_files` (name -> content, e.g. the push
@@ -188,8 +192,7 @@ def holds_serving_model(artifact_uri: str) -> bool:
     from tfx.utils import path_utils
 
     gfile = _gfile()
-    return any(gfile.exists(os.path.join(path_utils.serving_model_path(artifact_uri), f))
-               for f in SAVED_MODEL_FILES)
+    return any(gfile.exists(os.path.join(path_utils.serving_model_path(artifact_uri), f)) for f in SAVED_MODEL_FILES)
 
 
 def copy_tree(source: str, destination: str) -> None:

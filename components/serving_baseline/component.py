@@ -27,6 +27,11 @@ class ServingBaseline(base_component.BaseComponent):
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
 
     def __init__(self, model, serving_dir: str, lookup_token: str | None = None):
-        super().__init__(spec=ServingBaselineSpec(
-            model=model, serving_dir=serving_dir, lookup_token=lookup_token,
-            baseline_model=types.Channel(type=standard_artifacts.Model)))
+        super().__init__(
+            spec=ServingBaselineSpec(
+                model=model,
+                serving_dir=serving_dir,
+                lookup_token=lookup_token,
+                baseline_model=types.Channel(type=standard_artifacts.Model),
+            )
+        )

@@ -17,8 +17,12 @@ NOTHING_SERVED = "none (nothing served yet)"
 
 
 class Executor(base_executor.BaseExecutor):
-    def Do(self, input_dict: dict[str, list[types.Artifact]],
-           output_dict: dict[str, list[types.Artifact]], exec_properties: dict[str, Any]) -> None:
+    def Do(
+        self,
+        input_dict: dict[str, list[types.Artifact]],
+        output_dict: dict[str, list[types.Artifact]],
+        exec_properties: dict[str, Any],
+    ) -> None:
         output = artifact_utils.get_single_instance(output_dict["baseline_model"])
         served = baseline.latest_served(exec_properties["serving_dir"])
         if served is None:

@@ -37,8 +37,10 @@ def check(saved_model_dir: str) -> CheckResult:
     """
     logs = warmup.read_warmup(saved_model_dir)
     if not logs:
-        raise ServingCheckFailed(f"{saved_model_dir} has no {warmup.WARMUP_DIR}/{warmup.WARMUP_FILE}: "
-                                 "no signature would run before the first request")
+        raise ServingCheckFailed(
+            f"{saved_model_dir} has no {warmup.WARMUP_DIR}/{warmup.WARMUP_FILE}: "
+            "no signature would run before the first request"
+        )
     try:
         model = loader.SessionModel(saved_model_dir)
     except loader.LoadError as err:
@@ -47,8 +49,9 @@ def check(saved_model_dir: str) -> CheckResult:
         signatures = sorted(key for key in model.signature_defs if not key.startswith("__"))
         unrun = sorted(set(signatures) - {warmup.logged_signature(log) for log in logs})
         if unrun:
-            raise ServingCheckFailed(f"signature(s) {', '.join(unrun)} have no warm-up record, so "
-                                     "nothing ran them before the push")
+            raise ServingCheckFailed(
+                f"signature(s) {', '.join(unrun)} have no warm-up record, so nothing ran them before the push"
+            )
         try:
             records = requests.replay_warmup(model, saved_model_dir)
         except requests.ServingError as err:
@@ -72,8 +75,10 @@ def main(argv: list[str] | None = None) -> int:
             failed += 1
             print(f"REFUSED {path} (TensorFlow {tf.__version__}): {err}")
             continue
-        print(f"OK {path} (TensorFlow {tf.__version__}): {result.records} warm-up records ran "
-              f"signatures {', '.join(result.signatures)}")
+        print(
+            f"OK {path} (TensorFlow {tf.__version__}): {result.records} warm-up records ran "
+            f"signatures {', '.join(result.signatures)}"
+        )
     return 1 if failed else 0
 
 

@@ -22,5 +22,6 @@ class ServingCheck(base_component.BaseComponent):
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
 
     def __init__(self, model):
-        super().__init__(spec=ServingCheckSpec(
-            model=model, blessing=types.Channel(type=standard_artifacts.InfraBlessing)))
+        super().__init__(
+            spec=ServingCheckSpec(model=model, blessing=types.Channel(type=standard_artifacts.InfraBlessing))
+        )

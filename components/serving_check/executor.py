@@ -24,14 +24,20 @@ CHECK_PROPERTY = "serving_check"
 
 
 class Executor(base_executor.BaseExecutor):
-    def Do(self, input_dict: dict[str, list[types.Artifact]],
-           output_dict: dict[str, list[types.Artifact]], exec_properties: dict[str, Any]) -> None:
+    def Do(
+        self,
+        input_dict: dict[str, list[types.Artifact]],
+        output_dict: dict[str, list[types.Artifact]],
+        exec_properties: dict[str, Any],
+    ) -> None:
         model = artifact_utils.get_single_instance(input_dict["model"])
         blessing = artifact_utils.get_single_instance(output_dict["blessing"])
         result = check.check(path_utils.serving_model_path(model.uri))
-        logging.info("Serving check passed: %d warm-up records ran signatures %s",
-                     result.records, ", ".join(result.signatures))
+        logging.info(
+            "Serving check passed: %d warm-up records ran signatures %s", result.records, ", ".join(result.signatures)
+        )
         io_utils.write_string_file(os.path.join(blessing.uri, BLESSED_FILE), "")
         blessing.set_int_custom_property(BLESSED_PROPERTY, 1)
         blessing.set_string_custom_property(
-            CHECK_PROPERTY, "in process: TF1 session loader, warm-up replayed with TF Serving's request checks")
+            CHECK_PROPERTY, "in process: TF1 session loader, warm-up replayed with TF Serving's request checks"
+        )

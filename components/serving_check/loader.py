@@ -48,8 +48,9 @@ class SessionModel:
         self.meta_graph = meta_graph
         self.signature_defs = dict(meta_graph.signature_def)
 
-    def run(self, signature_key: str, feeds: Mapping[str, Any],
-            output_aliases: list[str] | None = None) -> dict[str, Any]:
+    def run(
+        self, signature_key: str, feeds: Mapping[str, Any], output_aliases: list[str] | None = None
+    ) -> dict[str, Any]:
         """Runs signature `signature_key`: {input alias: array} in, {output alias: ndarray} out.
 
         Raises KeyError for an unknown signature or alias (callers check those first, with TF
@@ -77,6 +78,11 @@ def first_line(err: BaseException) -> str:
     """The line of a TensorFlow error that says what is wrong (not "Graph execution error:")."""
     text = getattr(err, "message", None) or str(err) or err.__class__.__name__
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    informative = [line for line in lines if not line.startswith((
-        "Graph execution error", "Detected at node", "<stack traces", "[[", "Traceback", "File "))]
+    informative = [
+        line
+        for line in lines
+        if not line.startswith(
+            ("Graph execution error", "Detected at node", "<stack traces", "[[", "Traceback", "File ")
+        )
+    ]
     return (informative or lines or [err.__class__.__name__])[0]

@@ -47,12 +47,25 @@ WARMUP_DIR, WARMUP_FILE = "assets.extra", "tf_serving_warmup_requests"
 MAX_WARMUP_RECORDS = 1000  # WarmupConsts::kMaxNumRecords
 
 # http_server.cc, ToHTTPStatusCode: how the REST API answers each status code.
-HTTP_STATUS = {"OK": 200, "CANCELLED": 499, "UNKNOWN": 500, "INVALID_ARGUMENT": 400,
-               "DEADLINE_EXCEEDED": 504, "NOT_FOUND": 404, "ALREADY_EXISTS": 409,
-               "PERMISSION_DENIED": 403, "RESOURCE_EXHAUSTED": 429,
-               "FAILED_PRECONDITION": 400, "ABORTED": 409, "OUT_OF_RANGE": 400,
-               "UNIMPLEMENTED": 501, "INTERNAL": 500, "UNAVAILABLE": 503, "DATA_LOSS": 500,
-               "UNAUTHENTICATED": 401}
+HTTP_STATUS = {
+    "OK": 200,
+    "CANCELLED": 499,
+    "UNKNOWN": 500,
+    "INVALID_ARGUMENT": 400,
+    "DEADLINE_EXCEEDED": 504,
+    "NOT_FOUND": 404,
+    "ALREADY_EXISTS": 409,
+    "PERMISSION_DENIED": 403,
+    "RESOURCE_EXHAUSTED": 429,
+    "FAILED_PRECONDITION": 400,
+    "ABORTED": 409,
+    "OUT_OF_RANGE": 400,
+    "UNIMPLEMENTED": 501,
+    "INTERNAL": 500,
+    "UNAVAILABLE": 503,
+    "DATA_LOSS": 500,
+    "UNAUTHENTICATED": 401,
+}
 
 
 class ServingError(Exception):
@@ -128,10 +141,19 @@ def as_proto_field(array) -> Any:
     proto = tensor_pb2.TensorProto(dtype=dtype.as_datatype_enum)
     proto.tensor_shape.CopyFrom(tf.TensorShape(array.shape).as_proto())
     flat = array.reshape(-1)
-    field = {tf.float32: "float_val", tf.float64: "double_val", tf.int32: "int_val",
-             tf.int16: "int_val", tf.int8: "int_val", tf.uint8: "int_val", tf.int64: "int64_val",
-             tf.bool: "bool_val", tf.string: "string_val", tf.uint32: "uint32_val",
-             tf.uint64: "uint64_val"}.get(dtype)
+    field = {
+        tf.float32: "float_val",
+        tf.float64: "double_val",
+        tf.int32: "int_val",
+        tf.int16: "int_val",
+        tf.int8: "int_val",
+        tf.uint8: "int_val",
+        tf.int64: "int64_val",
+        tf.bool: "bool_val",
+        tf.string: "string_val",
+        tf.uint32: "uint32_val",
+        tf.uint64: "uint64_val",
+    }.get(dtype)
     if field is None:
         return tf.make_tensor_proto(array)
     getattr(proto, field).extend(flat.tolist())
@@ -159,8 +181,7 @@ def _join(keys: Iterable[str]) -> str:
 # ----------------------------------------------------------------------------- Predict
 
 
-def predict(model: SessionModel, request, *, version: int | None = None,
-            method_name_check: bool = False):
+def predict(model: SessionModel, request, *, version: int | None = None, method_name_check: bool = False):
     """PredictionService.Predict (predict_util.cc RunPredict) on a PredictRequest."""
     import tensorflow as tf
     from tensorflow_serving.apis import predict_pb2
@@ -168,24 +189,34 @@ def predict(model: SessionModel, request, *, version: int | None = None,
     signature_name = _signature_name(request.model_spec)
     signature = model.signature_defs.get(signature_name)
     if signature is None:
-        raise ServingError("FAILED_PRECONDITION",
-                           f'Serving signature key "{signature_name}" not found.')
+        raise ServingError("FAILED_PRECONDITION", f'Serving signature key "{signature_name}" not found.')
     response = predict_pb2.PredictResponse()
     _make_model_spec(response.model_spec, request.model_spec.name, signature_name, version)
 
     if method_name_check and signature.method_name not in (
-            PREDICT_METHOD_NAME, CLASSIFY_METHOD_NAME, REGRESS_METHOD_NAME):
-        raise ServingError("INTERNAL", (
-            f"Expected prediction signature method_name to be one of {{{PREDICT_METHOD_NAME}, "
-            f"{CLASSIFY_METHOD_NAME}, {REGRESS_METHOD_NAME}}}. Was: {signature.method_name}"))
+        PREDICT_METHOD_NAME,
+        CLASSIFY_METHOD_NAME,
+        REGRESS_METHOD_NAME,
+    ):
+        raise ServingError(
+            "INTERNAL",
+            (
+                f"Expected prediction signature method_name to be one of {{{PREDICT_METHOD_NAME}, "
+                f"{CLASSIFY_METHOD_NAME}, {REGRESS_METHOD_NAME}}}. Was: {signature.method_name}"
+            ),
+        )
     defaults = dict(getattr(signature, "defaults", {}))
     sent, expected = set(request.inputs), set(signature.inputs)
     if len(sent) > len(expected) or (len(sent) < len(expected) and not defaults):
-        raise ServingError("INVALID_ARGUMENT", (
-            f"input size does not match signature: {len(sent)}!={len(expected)} "
-            f"len({{{_join(sent)}}}) != len({{{_join(expected)}}}). "
-            f"Sent extra: {{{_join(sent - expected)}}}. "
-            f"Missing but required: {{{_join(expected - sent)}}}."))
+        raise ServingError(
+            "INVALID_ARGUMENT",
+            (
+                f"input size does not match signature: {len(sent)}!={len(expected)} "
+                f"len({{{_join(sent)}}}) != len({{{_join(expected)}}}). "
+                f"Sent extra: {{{_join(sent - expected)}}}. "
+                f"Missing but required: {{{_join(expected - sent)}}}."
+            ),
+        )
 
     # saved_model/util.cc GetInputValues.
     feeds, seen = {}, set()
@@ -197,10 +228,14 @@ def predict(model: SessionModel, request, *, version: int | None = None,
         elif alias in defaults:
             proto = defaults[alias]
         else:
-            raise ServingError("INVALID_ARGUMENT", (
-                f"Signature input alias: {alias}(feed name: {info.name}) not found in request "
-                f"and no default value provided. Inputs expected to be in the request "
-                f"{{{_join(request.inputs)}}}, or default input alias set: {_join(defaults)}"))
+            raise ServingError(
+                "INVALID_ARGUMENT",
+                (
+                    f"Signature input alias: {alias}(feed name: {info.name}) not found in request "
+                    f"and no default value provided. Inputs expected to be in the request "
+                    f"{{{_join(request.inputs)}}}, or default input alias set: {_join(defaults)}"
+                ),
+            )
         try:
             value = tf.make_ndarray(proto)
         except Exception:  # noqa: BLE001 - Tensor::FromProto failing, whatever the reason
@@ -208,21 +243,30 @@ def predict(model: SessionModel, request, *, version: int | None = None,
         if proto.dtype != info.dtype:
             # The C++ session refuses a feed of another dtype (FunctionCallFrame::SetArgs);
             # the Python session would cast it silently, so the check is made here.
-            raise ServingError("INVALID_ARGUMENT", (
-                f"Expects arg[{arg}] to be {dtype_string(info.dtype)} but "
-                f"{dtype_string(proto.dtype)} is provided"))
+            raise ServingError(
+                "INVALID_ARGUMENT",
+                (f"Expects arg[{arg}] to be {dtype_string(info.dtype)} but {dtype_string(proto.dtype)} is provided"),
+            )
         feeds[alias] = value
     if request.inputs and len(seen) != len(request.inputs):
-        raise ServingError("INVALID_ARGUMENT", (
-            f"Inputs contains invalid name. Used request inputs: {_join(seen)}, "
-            f"request input: {_join(request.inputs)}"))
+        raise ServingError(
+            "INVALID_ARGUMENT",
+            (
+                f"Inputs contains invalid name. Used request inputs: {_join(seen)}, "
+                f"request input: {_join(request.inputs)}"
+            ),
+        )
 
     aliases: list[str] = []
     for alias in request.output_filter:
         if alias not in signature.outputs:
-            raise ServingError("INVALID_ARGUMENT", (
-                f"output tensor alias not found in signature: {alias} Outputs expected to be "
-                f"in the set {{{_join(signature.outputs)}}}."))
+            raise ServingError(
+                "INVALID_ARGUMENT",
+                (
+                    f"output tensor alias not found in signature: {alias} Outputs expected to be "
+                    f"in the set {{{_join(signature.outputs)}}}."
+                ),
+            )
         if alias in aliases:
             raise ServingError("INVALID_ARGUMENT", f"duplicate output tensor alias: {alias}")
         aliases.append(alias)
@@ -257,8 +301,9 @@ def serialized_examples(request_input) -> list[bytes]:
     return examples
 
 
-def _one_shot(model: SessionModel, signature_key: str, input_alias: str, request_input,
-              aliases: list[str]) -> tuple[int, dict]:
+def _one_shot(
+    model: SessionModel, signature_key: str, input_alias: str, request_input, aliases: list[str]
+) -> tuple[int, dict]:
     """util.cc PerformOneShotTensorComputation: one run on the serialized examples."""
     import numpy as np
 
@@ -273,27 +318,34 @@ def _one_shot(model: SessionModel, signature_key: str, input_alias: str, request
 def pre_process_classification(signature, method_name_check: bool = False) -> list[str]:
     """classifier.cc PreProcessClassification; returns the output aliases to fetch."""
     if method_name_check and signature.method_name != CLASSIFY_METHOD_NAME:
-        raise ServingError("INVALID_ARGUMENT", (
-            f"Expected classification signature method_name to be {CLASSIFY_METHOD_NAME}. "
-            f"Was: {signature.method_name}"))
+        raise ServingError(
+            "INVALID_ARGUMENT",
+            (
+                f"Expected classification signature method_name to be {CLASSIFY_METHOD_NAME}. "
+                f"Was: {signature.method_name}"
+            ),
+        )
     if len(signature.inputs) != 1:
         raise ServingError("INVALID_ARGUMENT", "Expected one input Tensor.")
     if len(signature.outputs) not in (1, 2):
-        raise ServingError("INVALID_ARGUMENT",
-                           f"Expected one or two output Tensors, found {len(signature.outputs)}")
+        raise ServingError("INVALID_ARGUMENT", f"Expected one or two output Tensors, found {len(signature.outputs)}")
     if CLASSIFY_INPUTS not in signature.inputs:
-        raise ServingError("INVALID_ARGUMENT",
-                           f"No classification inputs found in SignatureDef: {signature}")
+        raise ServingError("INVALID_ARGUMENT", f"No classification inputs found in SignatureDef: {signature}")
     aliases = [a for a in (CLASSIFY_CLASSES, CLASSIFY_SCORES) if a in signature.outputs]
     if not aliases:
-        raise ServingError("INVALID_ARGUMENT", (
-            f'Expected classification signature outputs to contain at least one of "'
-            f'{CLASSIFY_CLASSES}" or "{CLASSIFY_SCORES}". Signature was: {signature}'))
+        raise ServingError(
+            "INVALID_ARGUMENT",
+            (
+                f'Expected classification signature outputs to contain at least one of "'
+                f'{CLASSIFY_CLASSES}" or "{CLASSIFY_SCORES}". Signature was: {signature}'
+            ),
+        )
     return aliases
 
 
-def _inference_signature(model: SessionModel, model_spec, method_name_check: bool, kind: str,
-                         method_name: str, pre_process):
+def _inference_signature(
+    model: SessionModel, model_spec, method_name_check: bool, kind: str, method_name: str, pre_process
+):
     """classifier.cc GetClassificationSignatureDef and regressor.cc GetRegressionSignatureDef,
     which differ only in the method name they expect and the checks they run after."""
     name = _signature_name(model_spec)
@@ -301,20 +353,30 @@ def _inference_signature(model: SessionModel, model_spec, method_name_check: boo
     if signature is None:
         raise ServingError("INVALID_ARGUMENT", f"No signature was found with the name: {name}")
     if method_name_check and signature.method_name != method_name:
-        raise ServingError("INVALID_ARGUMENT", (
-            f"Expected {kind} signature method_name to be {method_name}. "
-            f"Was: {signature.method_name}"))
+        raise ServingError(
+            "INVALID_ARGUMENT",
+            (f"Expected {kind} signature method_name to be {method_name}. Was: {signature.method_name}"),
+        )
     return name, pre_process(signature)
 
 
-def _run_one_shot(model: SessionModel, request, response, *, version, method_name_check, kind,
-                  method_name, pre_process, input_alias, post_process):
+def _run_one_shot(
+    model: SessionModel,
+    request,
+    response,
+    *,
+    version,
+    method_name_check,
+    kind,
+    method_name,
+    pre_process,
+    input_alias,
+    post_process,
+):
     """classifier.cc RunClassify and regressor.cc RunRegress, which differ only in their names
     and their pre- and post-processing: look up, run the single Input, fill the response."""
-    name, aliases = _inference_signature(model, request.model_spec, method_name_check, kind,
-                                         method_name, pre_process)
-    _make_model_spec(response.model_spec, request.model_spec.name,
-                     request.model_spec.signature_name, version)
+    name, aliases = _inference_signature(model, request.model_spec, method_name_check, kind, method_name, pre_process)
+    _make_model_spec(response.model_spec, request.model_spec.name, request.model_spec.signature_name, version)
     num_examples, outputs = _one_shot(model, name, input_alias, request.input, aliases)
     post_process(num_examples, outputs, response.result)
     return response
@@ -323,24 +385,27 @@ def _run_one_shot(model: SessionModel, request, response, *, version, method_nam
 def post_process_classification(num_examples: int, outputs: dict, result) -> None:
     """classifier.cc PostProcessClassificationResult: checks and fills a ClassificationResult."""
     classes, scores = outputs.get(CLASSIFY_CLASSES), outputs.get(CLASSIFY_SCORES)
-    for alias, tensor, dtype in ((CLASSIFY_CLASSES, classes, "DT_STRING"),
-                                 (CLASSIFY_SCORES, scores, "DT_FLOAT")):
+    for alias, tensor, dtype in ((CLASSIFY_CLASSES, classes, "DT_STRING"), (CLASSIFY_SCORES, scores, "DT_FLOAT")):
         if tensor is None:
             continue
         if tensor.ndim != 2:
-            raise ServingError("INVALID_ARGUMENT", (
-                f"Expected Tensor shape: [batch_size num_classes] but got "
-                f"{shape_string(tensor.shape)}"))
+            raise ServingError(
+                "INVALID_ARGUMENT",
+                (f"Expected Tensor shape: [batch_size num_classes] but got {shape_string(tensor.shape)}"),
+            )
         if dtype_name(_dtype_of(tensor)) != dtype:
-            raise ServingError("INVALID_ARGUMENT", (
-                f"Expected {alias} Tensor of {dtype}. Got: {dtype_name(_dtype_of(tensor))}"))
+            raise ServingError(
+                "INVALID_ARGUMENT", (f"Expected {alias} Tensor of {dtype}. Got: {dtype_name(_dtype_of(tensor))}")
+            )
         if tensor.shape[0] != num_examples:
-            raise ServingError("INVALID_ARGUMENT", (
-                f"Expected {alias} output batch size of {num_examples}. Got: {tensor.shape[0]}"))
+            raise ServingError(
+                "INVALID_ARGUMENT", (f"Expected {alias} output batch size of {num_examples}. Got: {tensor.shape[0]}")
+            )
     if classes is not None and scores is not None and classes.shape[1] != scores.shape[1]:
-        raise ServingError("INVALID_ARGUMENT", (
-            f"Tensors class and score should match in dim_size(1). Got {classes.shape[1]} vs. "
-            f"{scores.shape[1]}"))
+        raise ServingError(
+            "INVALID_ARGUMENT",
+            (f"Tensors class and score should match in dim_size(1). Got {classes.shape[1]} vs. {scores.shape[1]}"),
+        )
     num_classes = (classes if classes is not None else scores).shape[1]
     for i in range(num_examples):
         classifications = result.classifications.add()
@@ -352,15 +417,22 @@ def post_process_classification(num_examples: int, outputs: dict, result) -> Non
                 added.score = float(scores[i, c])
 
 
-def classify(model: SessionModel, request, *, version: int | None = None,
-             method_name_check: bool = False):
+def classify(model: SessionModel, request, *, version: int | None = None, method_name_check: bool = False):
     """PredictionService.Classify (classifier.cc RunClassify) on a ClassificationRequest."""
     from tensorflow_serving.apis import classification_pb2
 
-    return _run_one_shot(model, request, classification_pb2.ClassificationResponse(), version=version,
-                         method_name_check=method_name_check, kind="classification",
-                         method_name=CLASSIFY_METHOD_NAME, pre_process=pre_process_classification,
-                         input_alias=CLASSIFY_INPUTS, post_process=post_process_classification)
+    return _run_one_shot(
+        model,
+        request,
+        classification_pb2.ClassificationResponse(),
+        version=version,
+        method_name_check=method_name_check,
+        kind="classification",
+        method_name=CLASSIFY_METHOD_NAME,
+        pre_process=pre_process_classification,
+        input_alias=CLASSIFY_INPUTS,
+        post_process=post_process_classification,
+    )
 
 
 # ----------------------------------------------------------------------------- Regress
@@ -369,19 +441,18 @@ def classify(model: SessionModel, request, *, version: int | None = None,
 def pre_process_regression(signature, method_name_check: bool = False) -> list[str]:
     """regressor.cc PreProcessRegression."""
     if method_name_check and signature.method_name != REGRESS_METHOD_NAME:
-        raise ServingError("INVALID_ARGUMENT", (
-            f"Expected regression signature method_name to be {REGRESS_METHOD_NAME}. "
-            f"Was: {signature.method_name}"))
+        raise ServingError(
+            "INVALID_ARGUMENT",
+            (f"Expected regression signature method_name to be {REGRESS_METHOD_NAME}. Was: {signature.method_name}"),
+        )
     if len(signature.inputs) != 1:
         raise ServingError("INVALID_ARGUMENT", "Expected one input Tensor.")
     if len(signature.outputs) != 1:
         raise ServingError("INVALID_ARGUMENT", "Expected one output Tensor.")
     if REGRESS_INPUTS not in signature.inputs:
-        raise ServingError("INVALID_ARGUMENT",
-                           f"No regression inputs found in SignatureDef: {signature}")
+        raise ServingError("INVALID_ARGUMENT", f"No regression inputs found in SignatureDef: {signature}")
     if REGRESS_OUTPUTS not in signature.outputs:
-        raise ServingError("INVALID_ARGUMENT",
-                           f"No regression outputs found in SignatureDef: {signature}")
+        raise ServingError("INVALID_ARGUMENT", f"No regression outputs found in SignatureDef: {signature}")
     return [REGRESS_OUTPUTS]
 
 
@@ -389,29 +460,42 @@ def post_process_regression(num_examples: int, outputs: dict, result) -> None:
     """regressor.cc PostProcessRegressionResult."""
     tensor = outputs[REGRESS_OUTPUTS]
     if not (tensor.ndim == 1 or (tensor.ndim == 2 and tensor.shape[1] == 1)):
-        raise ServingError("INVALID_ARGUMENT", (
-            f"Expected output Tensor shape to be either [batch_size] or [batch_size, 1] but got "
-            f"{shape_string(tensor.shape)}"))
+        raise ServingError(
+            "INVALID_ARGUMENT",
+            (
+                f"Expected output Tensor shape to be either [batch_size] or [batch_size, 1] but got "
+                f"{shape_string(tensor.shape)}"
+            ),
+        )
     if num_examples != tensor.shape[0]:
-        raise ServingError("INVALID_ARGUMENT", (
-            f"Input batch size did not match output batch size: {num_examples} vs. "
-            f"{tensor.shape[0]}"))
+        raise ServingError(
+            "INVALID_ARGUMENT",
+            (f"Input batch size did not match output batch size: {num_examples} vs. {tensor.shape[0]}"),
+        )
     if dtype_name(_dtype_of(tensor)) != "DT_FLOAT":
-        raise ServingError("INVALID_ARGUMENT", (
-            f"Expected output Tensor of DT_FLOAT.  Got: {dtype_name(_dtype_of(tensor))}"))
+        raise ServingError(
+            "INVALID_ARGUMENT", (f"Expected output Tensor of DT_FLOAT.  Got: {dtype_name(_dtype_of(tensor))}")
+        )
     for value in tensor.reshape(-1):
         result.regressions.add(value=float(value))
 
 
-def regress(model: SessionModel, request, *, version: int | None = None,
-            method_name_check: bool = False):
+def regress(model: SessionModel, request, *, version: int | None = None, method_name_check: bool = False):
     """PredictionService.Regress (regressor.cc RunRegress) on a RegressionRequest."""
     from tensorflow_serving.apis import regression_pb2
 
-    return _run_one_shot(model, request, regression_pb2.RegressionResponse(), version=version,
-                         method_name_check=method_name_check, kind="regression",
-                         method_name=REGRESS_METHOD_NAME, pre_process=pre_process_regression,
-                         input_alias=REGRESS_INPUTS, post_process=post_process_regression)
+    return _run_one_shot(
+        model,
+        request,
+        regression_pb2.RegressionResponse(),
+        version=version,
+        method_name_check=method_name_check,
+        kind="regression",
+        method_name=REGRESS_METHOD_NAME,
+        pre_process=pre_process_regression,
+        input_alias=REGRESS_INPUTS,
+        post_process=post_process_regression,
+    )
 
 
 # ----------------------------------------------------------------------------- MultiInference
@@ -427,23 +511,22 @@ def multi_inference(model: SessionModel, request, *, version: int | None = None)
         if not task.model_spec.name:
             raise ServingError("INVALID_ARGUMENT", "Found ModelSpec with an empty model name.")
         if model_name and model_name != task.model_spec.name:
-            raise ServingError("INVALID_ARGUMENT", "All ModelSpecs in a MultiInferenceRequest "
-                                                   "must access the same model name.")
+            raise ServingError(
+                "INVALID_ARGUMENT", "All ModelSpecs in a MultiInferenceRequest must access the same model name."
+            )
         model_name = task.model_spec.name
         name = _signature_name(task.model_spec)
         if name in (t[0] for t in tasks):
             raise ServingError("INVALID_ARGUMENT", f"Duplicate evaluation of signature: {name}")
         signature = model.signature_defs.get(name)
         if signature is None:
-            raise ServingError("INVALID_ARGUMENT",
-                               f"Requested signature not found in model graph: {name}")
+            raise ServingError("INVALID_ARGUMENT", f"Requested signature not found in model graph: {name}")
         if task.method_name == CLASSIFY_METHOD_NAME:
             aliases = pre_process_classification(signature)
         elif task.method_name == REGRESS_METHOD_NAME:
             aliases = pre_process_regression(signature)
         else:
-            raise ServingError("UNIMPLEMENTED",
-                               f"Unsupported signature method_name: {task.method_name}")
+            raise ServingError("UNIMPLEMENTED", f"Unsupported signature method_name: {task.method_name}")
         tasks.append((name, task, signature, aliases))
     response = inference_pb2.MultiInferenceResponse()
     # TF Serving fetches every task's outputs in one run, feeding the same examples to each
@@ -455,8 +538,7 @@ def multi_inference(model: SessionModel, request, *, version: int | None = None)
             post_process_classification(num_examples, outputs, result.classification_result)
         else:
             post_process_regression(num_examples, outputs, result.regression_result)
-        _make_model_spec(result.model_spec, task.model_spec.name, task.model_spec.signature_name,
-                         version)
+        _make_model_spec(result.model_spec, task.model_spec.name, task.model_spec.signature_name, version)
     return response
 
 
@@ -493,8 +575,7 @@ def run_warmup_request(model: SessionModel, record) -> None:
         raise ServingError("UNIMPLEMENTED", f"Unsupported log_type for warmup: {number}")
 
 
-def replay_warmup(model: SessionModel, saved_model_dir: str, *,
-                  num_request_iterations: int = 1) -> int:
+def replay_warmup(model: SessionModel, saved_model_dir: str, *, num_request_iterations: int = 1) -> int:
     """Replays `assets.extra/tf_serving_warmup_requests` as TF Serving does at load; returns
     the number of records replayed (0 without the file, which is optional).
 
@@ -516,21 +597,23 @@ def replay_warmup(model: SessionModel, saved_model_dir: str, *,
             try:
                 record.ParseFromString(raw)
             except Exception:  # noqa: BLE001 - protobuf's DecodeError, by any name
-                raise ServingError("INVALID_ARGUMENT",
-                                   f"Failed to parse warmup record: {raw!r} from {path}") from None
+                raise ServingError("INVALID_ARGUMENT", f"Failed to parse warmup record: {raw!r} from {path}") from None
             for _ in range(num_request_iterations):
                 try:
                     run_warmup_request(model, record)
                 except ServingError as err:
-                    raise ServingError(err.code, (
-                        f"warm-up record {count} (signature \"{_record_signature(record)}\") "
-                        f"failed: {err.message}")) from err
+                    raise ServingError(
+                        err.code,
+                        (f'warm-up record {count} (signature "{_record_signature(record)}") failed: {err.message}'),
+                    ) from err
             count += 1
             if count > MAX_WARMUP_RECORDS:
-                raise ServingError("INVALID_ARGUMENT", (
-                    f"Number of warmup records exceeds the maximum ({MAX_WARMUP_RECORDS}) at "
-                    f"{path}"))
+                raise ServingError(
+                    "INVALID_ARGUMENT",
+                    (f"Number of warmup records exceeds the maximum ({MAX_WARMUP_RECORDS}) at {path}"),
+                )
     except tf.errors.DataLossError as err:
-        raise ServingError("DATA_LOSS", (
-            f"{first_line(err)}. Please verify your warmup data is in TFRecord format.")) from err
+        raise ServingError(
+            "DATA_LOSS", (f"{first_line(err)}. Please verify your warmup data is in TFRecord format.")
+        ) from err
     return count

@@ -28,9 +28,17 @@ class ServingWarmup(base_component.BaseComponent):
     SPEC_CLASS = ServingWarmupSpec
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
 
-    def __init__(self, model, examples, model_name: str, drop_columns: list[str],
-                 split: str = "eval", num_examples: int = 8):
-        super().__init__(spec=ServingWarmupSpec(
-            model=model, examples=examples, model_name=model_name, split=split,
-            num_examples=num_examples, drop_columns=",".join(drop_columns),
-            serving_model=types.Channel(type=standard_artifacts.Model)))
+    def __init__(
+        self, model, examples, model_name: str, drop_columns: list[str], split: str = "eval", num_examples: int = 8
+    ):
+        super().__init__(
+            spec=ServingWarmupSpec(
+                model=model,
+                examples=examples,
+                model_name=model_name,
+                split=split,
+                num_examples=num_examples,
+                drop_columns=",".join(drop_columns),
+                serving_model=types.Channel(type=standard_artifacts.Model),
+            )
+        )

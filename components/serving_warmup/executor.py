@@ -16,8 +16,12 @@ from components.serving_warmup import warmup
 
 
 class Executor(base_executor.BaseExecutor):
-    def Do(self, input_dict: dict[str, list[types.Artifact]],
-           output_dict: dict[str, list[types.Artifact]], exec_properties: dict[str, Any]) -> None:
+    def Do(
+        self,
+        input_dict: dict[str, list[types.Artifact]],
+        output_dict: dict[str, list[types.Artifact]],
+        exec_properties: dict[str, Any],
+    ) -> None:
         model = artifact_utils.get_single_instance(input_dict["model"])
         examples = artifact_utils.get_single_instance(input_dict["examples"])
         output = artifact_utils.get_single_instance(output_dict["serving_model"])
@@ -27,6 +31,5 @@ class Executor(base_executor.BaseExecutor):
         serialized = warmup.drop_features(serialized, exec_properties["drop_columns"].split(","))
         destination = path_utils.serving_model_dir(output.uri)
         copy_tree(path_utils.serving_model_path(model.uri), destination)
-        logs = warmup.prediction_logs(serialized, exec_properties["model_name"],
-                                      warmup.signature_defs(destination))
+        logs = warmup.prediction_logs(serialized, exec_properties["model_name"], warmup.signature_defs(destination))
         warmup.write_warmup(destination, logs)

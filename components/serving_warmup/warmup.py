@@ -95,8 +95,7 @@ def _column_values(examples, name: str, dtype: int):
     return tf.make_tensor_proto(values, dtype=dtype)
 
 
-def prediction_logs(serialized: list[bytes], model_name: str, signatures: dict,
-                    batch_sizes: Iterable[int] = (1, 8)):
+def prediction_logs(serialized: list[bytes], model_name: str, signatures: dict, batch_sizes: Iterable[int] = (1, 8)):
     """PredictionLogs that run every (non-internal) signature in `signatures` on the examples."""
     import tensorflow as tf
     from tensorflow_serving.apis import classification_pb2, predict_pb2, prediction_log_pb2, regression_pb2
@@ -108,16 +107,17 @@ def prediction_logs(serialized: list[bytes], model_name: str, signatures: dict,
     for key in sorted(k for k in signatures if not k.startswith("__")):
         signature = signatures[key]
         if signature.method_name in (CLASSIFY_METHOD, REGRESS_METHOD):
-            request = (classification_pb2.ClassificationRequest() if signature.method_name == CLASSIFY_METHOD
-                       else regression_pb2.RegressionRequest())
+            request = (
+                classification_pb2.ClassificationRequest()
+                if signature.method_name == CLASSIFY_METHOD
+                else regression_pb2.RegressionRequest()
+            )
             request.model_spec.name, request.model_spec.signature_name = model_name, key
-            request.input.example_list.examples.extend(examples[:max(batch_sizes)])
+            request.input.example_list.examples.extend(examples[: max(batch_sizes)])
             if signature.method_name == CLASSIFY_METHOD:
-                log = prediction_log_pb2.PredictionLog(
-                    classify_log=prediction_log_pb2.ClassifyLog(request=request))
+                log = prediction_log_pb2.PredictionLog(classify_log=prediction_log_pb2.ClassifyLog(request=request))
             else:
-                log = prediction_log_pb2.PredictionLog(
-                    regress_log=prediction_log_pb2.RegressLog(request=request))
+                log = prediction_log_pb2.PredictionLog(regress_log=prediction_log_pb2.RegressLog(request=request))
             logs.append(log)
             continue
         inputs = dict(signature.inputs)
@@ -128,15 +128,15 @@ def prediction_logs(serialized: list[bytes], model_name: str, signatures: dict,
         else:
             # Examples that hold every column first: their values are real ones.
             ranked = sorted(examples, key=lambda e: -sum(_holds(e, name) for name in inputs))
-            feeds = [{alias: _column_values(ranked[:max(batch_sizes)], alias, spec.dtype)
-                      for alias, spec in inputs.items()}]
+            feeds = [
+                {alias: _column_values(ranked[: max(batch_sizes)], alias, spec.dtype) for alias, spec in inputs.items()}
+            ]
         for feed in feeds:
             request = predict_pb2.PredictRequest()
             request.model_spec.name, request.model_spec.signature_name = model_name, key
             for alias, tensor in feed.items():
                 request.inputs[alias].CopyFrom(tensor)
-            logs.append(prediction_log_pb2.PredictionLog(
-                predict_log=prediction_log_pb2.PredictLog(request=request)))
+            logs.append(prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request)))
     return logs
 
 
@@ -167,5 +167,6 @@ def read_warmup(saved_model_dir: str) -> list:
     path = os.path.join(saved_model_dir, WARMUP_DIR, WARMUP_FILE)
     if not tf.io.gfile.exists(path):
         return []
-    return [prediction_log_pb2.PredictionLog.FromString(raw)
-            for raw in tf.data.TFRecordDataset(path).as_numpy_iterator()]
+    return [
+        prediction_log_pb2.PredictionLog.FromString(raw) for raw in tf.data.TFRecordDataset(path).as_numpy_iterator()
+    ]

@@ -41,9 +41,9 @@ JOINED_PATTERN = "joined-*.jsonl"
 @dataclasses.dataclass(frozen=True)
 class LoggedExample:
     id: str
-    logged_at: float     # seconds since the epoch
-    example: bytes       # the serialized tf.Example as logged
-    source: str          # the log file
+    logged_at: float  # seconds since the epoch
+    example: bytes  # the serialized tf.Example as logged
+    source: str  # the log file
     version: int | None = None  # the version that answered, where the log names it (the proxy's do)
 
 
@@ -54,8 +54,10 @@ def derived_id(example: bytes) -> str:
 def requests_dir(config: PipelineConfig) -> str:
     directory = config.monitor.requests
     if not directory:
-        raise ConfigError("no request log configured: set monitor.requests (or drift.serving_requests) "
-                          "to the directory that `tfxp serve --log-requests DIR` writes")
+        raise ConfigError(
+            "no request log configured: set monitor.requests (or drift.serving_requests) "
+            "to the directory that `tfxp serve --log-requests DIR` writes"
+        )
     return directory
 
 
@@ -102,8 +104,7 @@ def _version_of(record) -> int | None:
     return spec.version.value if spec is not None and spec.HasField("version") else None
 
 
-def read_logged(config: PipelineConfig, since: float | None = None,
-                until: float | None = None) -> list[LoggedExample]:
+def read_logged(config: PipelineConfig, since: float | None = None, until: float | None = None) -> list[LoggedExample]:
     """Every logged example (in [since, until) when given), oldest file first."""
     import tensorflow as tf
     from tensorflow_serving.apis import prediction_log_pb2
@@ -121,8 +122,11 @@ def read_logged(config: PipelineConfig, since: float | None = None,
             version = _version_of(record)
             for serialized in _examples_of(record):
                 example = tf.train.Example.FromString(serialized)
-                key = feature_text(example, mon.key_column) if mon.key_column else (
-                    feature_text(example, mon.id_column) or derived_id(serialized))
+                key = (
+                    feature_text(example, mon.key_column)
+                    if mon.key_column
+                    else (feature_text(example, mon.id_column) or derived_id(serialized))
+                )
                 if key is not None:
                     found.append(LoggedExample(key, logged_at, serialized, path, version))
     return found
@@ -145,11 +149,11 @@ def _label_value(config: PipelineConfig, column: str, text: str):
 
 @dataclasses.dataclass
 class FeedbackResult:
-    rows: int                  # data rows in the CSV
+    rows: int  # data rows in the CSV
     joined: int
     unmatched: list[tuple[int, str]]  # (CSV line, id) of rows no logged request has
-    duplicates: int            # later rows for an id already given (the last label is kept)
-    path: str | None           # the joined rows written
+    duplicates: int  # later rows for an id already given (the last label is kept)
+    path: str | None  # the joined rows written
     unmatched_path: str | None
 
 
@@ -164,9 +168,11 @@ def read_feedback(config: PipelineConfig, path: str) -> tuple[list[str], dict[st
             header = reader.fieldnames or []
             missing = [c for c in [id_column, *needed] if c not in header]
             if missing:
-                raise ConfigError(f"{path}: missing column(s) {', '.join(missing)}; the header is "
-                                  f"{', '.join(header) or '(empty)'}; feedback needs the id column "
-                                  f"'{id_column}' and {', '.join(repr(c) for c in needed)}")
+                raise ConfigError(
+                    f"{path}: missing column(s) {', '.join(missing)}; the header is "
+                    f"{', '.join(header) or '(empty)'}; feedback needs the id column "
+                    f"'{id_column}' and {', '.join(repr(c) for c in needed)}"
+                )
             rows: dict[str, tuple[int, dict]] = {}
             order: list[str] = []
             for row in reader:
@@ -178,13 +184,16 @@ def read_feedback(config: PipelineConfig, path: str) -> tuple[list[str], dict[st
                 for column in needed:
                     text = (row.get(column) or "").strip()
                     if not text:
-                        raise ConfigError(f"{path}, line {line} (id {key}): column '{column}' is empty; "
-                                          "every feedback row needs its label")
+                        raise ConfigError(
+                            f"{path}, line {line} (id {key}): column '{column}' is empty; "
+                            "every feedback row needs its label"
+                        )
                     try:
                         values[column] = _label_value(config, column, text)
                     except ValueError as err:
-                        raise ConfigError(f"{path}, line {line} (id {key}): column '{column}' is "
-                                          f"{text!r}, {err}") from None
+                        raise ConfigError(
+                            f"{path}, line {line} (id {key}): column '{column}' is {text!r}, {err}"
+                        ) from None
                 if key not in rows:
                     order.append(key)
                 rows[key] = (line, values)
@@ -238,14 +247,25 @@ def join(config: PipelineConfig, feedback_csv: str) -> FeedbackResult:
         if entry is None:
             unmatched.append((line, key))
             continue
-        joined.append(json.dumps({
-            "id": key, "logged_at": entry.logged_at, "labels": values, "version": entry.version,
-            "example": base64.b64encode(labelled_example(entry.example, values)).decode()}) + "\n")
+        joined.append(
+            json.dumps(
+                {
+                    "id": key,
+                    "logged_at": entry.logged_at,
+                    "labels": values,
+                    "version": entry.version,
+                    "example": base64.b64encode(labelled_example(entry.example, values)).decode(),
+                }
+            )
+            + "\n"
+        )
     if not joined:
-        raise ConfigError(f"none of the {len(rows)} ids in {feedback_csv} matches a logged request in "
-                          f"{requests_dir(config)} ({len(logged)} logged examples); check the id column "
-                          f"'{config.monitor.key_column or config.monitor.id_column}' (ids are listed by "
-                          "`tfxp feedback --export-requests FILE`)")
+        raise ConfigError(
+            f"none of the {len(rows)} ids in {feedback_csv} matches a logged request in "
+            f"{requests_dir(config)} ({len(logged)} logged examples); check the id column "
+            f"'{config.monitor.key_column or config.monitor.id_column}' (ids are listed by "
+            "`tfxp feedback --export-requests FILE`)"
+        )
     os.makedirs(config.feedback_dir, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}"
     path = os.path.join(config.feedback_dir, f"joined-{stamp}.jsonl")
@@ -254,8 +274,14 @@ def join(config: PipelineConfig, feedback_csv: str) -> FeedbackResult:
         unmatched_path = os.path.join(config.feedback_dir, f"unmatched-{stamp}.csv")
         _write_atomically(unmatched_path, ["line,id\n"] + [f"{line},{key}\n" for line, key in unmatched])
     _write_atomically(path, joined)
-    return FeedbackResult(rows=data_rows, joined=len(joined), unmatched=unmatched,
-                          duplicates=data_rows - len(rows), path=path, unmatched_path=unmatched_path)
+    return FeedbackResult(
+        rows=data_rows,
+        joined=len(joined),
+        unmatched=unmatched,
+        duplicates=data_rows - len(rows),
+        path=path,
+        unmatched_path=unmatched_path,
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -275,10 +301,12 @@ def joined_rows(config: PipelineConfig, since: float | None = None, until: float
         with open(path, encoding="utf-8") as f:
             for line in f:
                 row = json.loads(line)
-                by_id[row["id"]] = JoinedRow(row["id"], row["logged_at"], row["labels"],
-                                             base64.b64decode(row["example"]), row.get("version"))
-    return [r for r in by_id.values()
-            if (since is None or r.logged_at >= since) and (until is None or r.logged_at < until)]
+                by_id[row["id"]] = JoinedRow(
+                    row["id"], row["logged_at"], row["labels"], base64.b64decode(row["example"]), row.get("version")
+                )
+    return [
+        r for r in by_id.values() if (since is None or r.logged_at >= since) and (until is None or r.logged_at < until)
+    ]
 
 
 def export_requests(config: PipelineConfig, path: str) -> int:
@@ -295,8 +323,13 @@ def export_requests(config: PipelineConfig, path: str) -> int:
             continue
         seen.add(entry.id)
         example = tf.train.Example.FromString(entry.example)
-        lines.append([entry.id, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(entry.logged_at)),
-                      *[feature_text(example, c) or "" for c in columns]])
+        lines.append(
+            [
+                entry.id,
+                time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(entry.logged_at)),
+                *[feature_text(example, c) or "" for c in columns],
+            ]
+        )
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     partial = path + ".partial"
     with open(partial, "w", newline="", encoding="utf-8") as f:
@@ -304,7 +337,10 @@ def export_requests(config: PipelineConfig, path: str) -> int:
         header = [id_column, "logged_at", *[c for c in columns if c != id_column]]
         writer.writerow(header)
         for line in lines:
-            writer.writerow(line if id_column not in columns else
-                            [line[0], line[1], *[v for c, v in zip(columns, line[2:]) if c != id_column]])
+            writer.writerow(
+                line
+                if id_column not in columns
+                else [line[0], line[1], *[v for c, v in zip(columns, line[2:]) if c != id_column]]
+            )
     os.replace(partial, path)
     return len(lines)

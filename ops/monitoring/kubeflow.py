@@ -20,8 +20,11 @@ def monitor_args(config: PipelineConfig) -> list[str]:
     # The Pusher writes <serving_root>/<model>; tfxp reads <output_dir>/serving/<model>.
     output_dir = os.path.dirname(kf.serving_root.rstrip("/"))
     # Where kubernetes/serving's request-log sidecar writes, unless the config names a path there.
-    requests = mon.requests if mon.requests and mon.requests.startswith(kf.mount_path) else \
-        f"{kf.mount_path.rstrip('/')}/requests/{config.model_name}"
+    requests = (
+        mon.requests
+        if mon.requests and mon.requests.startswith(kf.mount_path)
+        else f"{kf.mount_path.rstrip('/')}/requests/{config.model_name}"
+    )
     sets = [f"output_dir={output_dir}", f"monitor.requests={requests}"]
     if mon.serving_url:
         sets.append(f"monitor.serving_url={mon.serving_url}")
@@ -41,11 +44,11 @@ def compile_monitor(config: PipelineConfig, output_path: str, allow_local_image:
 
     @dsl.container_component
     def tfxp_monitor(window: str):
-        return dsl.ContainerSpec(image=kf.image, command=["tfxp", "monitor"],
-                                 args=["--window", window, *args])
+        return dsl.ContainerSpec(image=kf.image, command=["tfxp", "monitor"], args=["--window", window, *args])
 
-    @dsl.pipeline(name=f"{config.pipeline_name}-monitor",
-                  description=f"tfxp monitor on the served '{config.model_name}' model")
+    @dsl.pipeline(
+        name=f"{config.pipeline_name}-monitor", description=f"tfxp monitor on the served '{config.model_name}' model"
+    )
     def monitor_pipeline(window: str = config.monitor.window):
         task = tfxp_monitor(window=window)
         task.set_caching_options(False)  # every run measures the traffic of its own window

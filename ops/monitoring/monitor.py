@@ -35,8 +35,8 @@ WATCHED = ("auc", "binary_accuracy", "precision", "recall", "f1_score", "example
 @dataclasses.dataclass
 class Distance:
     feature: str
-    kind: str          # "skew" (against training) or "drift" (against the previous window)
-    measure: str       # TFDV's measurement type: L_INFTY, JENSEN_SHANNON_DIVERGENCE
+    kind: str  # "skew" (against training) or "drift" (against the previous window)
+    measure: str  # TFDV's measurement type: L_INFTY, JENSEN_SHANNON_DIVERGENCE
     value: float
     threshold: float
 
@@ -57,8 +57,8 @@ class MonitorResult:
     test_metrics: dict[str, float] = dataclasses.field(default_factory=dict)
     distances: list[Distance] = dataclasses.field(default_factory=list)
     health: dict[str, Any] = dataclasses.field(default_factory=dict)
-    findings: list[str] = dataclasses.field(default_factory=list)   # thresholds crossed
-    notes: list[str] = dataclasses.field(default_factory=list)      # what could not be checked
+    findings: list[str] = dataclasses.field(default_factory=list)  # thresholds crossed
+    notes: list[str] = dataclasses.field(default_factory=list)  # what could not be checked
     execution_id: int | None = None
     path: str | None = None
 
@@ -93,8 +93,9 @@ def _beam_options(config: PipelineConfig):
     from apache_beam.options.pipeline_options import PipelineOptions
 
     extra = list(config.beam.extra_args) if config.beam.runner == "DirectRunner" else []
-    return PipelineOptions(["--runner=DirectRunner", "--direct_running_mode=in_memory",
-                            "--direct_num_workers=1", *extra])
+    return PipelineOptions(
+        ["--runner=DirectRunner", "--direct_running_mode=in_memory", "--direct_num_workers=1", *extra]
+    )
 
 
 def live_metrics(config: PipelineConfig, model_path: str, examples: list[bytes], workdir: str):
@@ -112,7 +113,11 @@ def live_metrics(config: PipelineConfig, model_path: str, examples: list[bytes],
     output = os.path.join(workdir, "evaluation")
     tfma.run_model_analysis(
         eval_shared_model=tfma.default_eval_shared_model(eval_saved_model_path=model_path, eval_config=ec),
-        eval_config=ec, data_location=data, output_path=output, pipeline_options=_beam_options(config))
+        eval_config=ec,
+        data_location=data,
+        output_path=output,
+        pipeline_options=_beam_options(config),
+    )
     return evaluation_metrics(output), slice_metrics(output)
 
 
@@ -146,8 +151,15 @@ def distances(anomalies, kind: str) -> list[Distance]:
     for info in anomalies.drift_skew_info:
         measurements = info.skew_measurements if kind == "skew" else info.drift_measurements
         for m in measurements:
-            found.append(Distance(".".join(info.path.step), kind,
-                                  anomalies_pb2.DriftSkewInfo.Measurement.Type.Name(m.type), m.value, m.threshold))
+            found.append(
+                Distance(
+                    ".".join(info.path.step),
+                    kind,
+                    anomalies_pb2.DriftSkewInfo.Measurement.Type.Name(m.type),
+                    m.value,
+                    m.threshold,
+                )
+            )
     return sorted(found, key=lambda d: d.feature)
 
 
@@ -181,8 +193,10 @@ def serving_health(url: str, model: str, version: int, timeout: float = 5.0) -> 
     total = errors = 0.0
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
-            if sample.name.removesuffix("_total").endswith(":tensorflow:serving:request_count") and \
-                    sample.labels.get("model_name", model) == model:
+            if (
+                sample.name.removesuffix("_total").endswith(":tensorflow:serving:request_count")
+                and sample.labels.get("model_name", model) == model
+            ):
                 total += sample.value
                 errors += sample.value if sample.labels.get("status", "OK") != "OK" else 0
     health.update(requests=total, errors=errors, error_ratio=(errors / total) if total else None)
@@ -200,8 +214,11 @@ def _served_version(config: PipelineConfig) -> int:
 
 def _comparators(config: PipelineConfig) -> tuple[list[str], float, float]:
     mon, dr = config.monitor, config.drift
-    return (config.drift_features(), mon.categorical_threshold or dr.categorical_threshold,
-            mon.numeric_threshold or dr.numeric_threshold)
+    return (
+        config.drift_features(),
+        mon.categorical_threshold or dr.categorical_threshold,
+        mon.numeric_threshold or dr.numeric_threshold,
+    )
 
 
 def monitor(config: PipelineConfig, window: str | None = None, now: float | None = None) -> MonitorResult:
@@ -219,18 +236,22 @@ def monitor(config: PipelineConfig, window: str | None = None, now: float | None
     # Requests another version answered (the proxy's logs name it) say nothing of this one.
     others = [e for e in logged if e.version is not None and e.version != version]
     logged = [e for e in logged if e.version is None or e.version == version]
-    result = MonitorResult(model=config.model_name, version=version, window=(start, end),
-                           requests=len(logged), labelled=0)
+    result = MonitorResult(
+        model=config.model_name, version=version, window=(start, end), requests=len(logged), labelled=0
+    )
     if others:
-        result.notes.append(f"{len(others)} logged requests in the window were answered by other versions "
-                            f"({', '.join(sorted({str(e.version) for e in others}))}): left out")
+        result.notes.append(
+            f"{len(others)} logged requests in the window were answered by other versions "
+            f"({', '.join(sorted({str(e.version) for e in others}))}): left out"
+        )
     found = None
     try:
         found = lineage(config.metadata_path, config.pipeline_name, config.serving_dir, version)
         result.test_metrics = {k: v for k, v in found.metrics.items() if k in WATCHED}
     except ConfigError as err:
-        result.notes.append(f"no lineage for version {version} ({err}): no test metrics or training "
-                            "statistics to compare with")
+        result.notes.append(
+            f"no lineage for version {version} ({err}): no test metrics or training statistics to compare with"
+        )
     if not logged:
         result.notes.append(f"no logged requests in the window ({feedback.requests_dir(config)})")
         return _record(config, result, found)
@@ -245,37 +266,47 @@ def monitor(config: PipelineConfig, window: str | None = None, now: float | None
     if found is not None and found.statistics and found.schema:
         schema = tfdv.load_schema_text(found.schema)
         training = tfdv.load_stats_binary(os.path.join(found.statistics, "Split-train", drift.STATS_FILE))
-        skew = drift.compare_skew(training, serving_stats,
-                                  drift.with_skew_comparators(schema, features, categorical, numeric))
+        skew = drift.compare_skew(
+            training, serving_stats, drift.with_skew_comparators(schema, features, categorical, numeric)
+        )
         result.distances += distances(skew, "skew")
         previous = feedback.read_logged(config, since=start - length, until=start)
         if previous:
-            moved = drift.compare(serving_stats, drift.statistics_of_examples([e.example for e in previous]),
-                                  drift.with_comparators(schema, features, categorical, numeric))
+            moved = drift.compare(
+                serving_stats,
+                drift.statistics_of_examples([e.example for e in previous]),
+                drift.with_comparators(schema, features, categorical, numeric),
+            )
             result.distances += distances(moved, "drift")
         else:
             result.notes.append("no traffic in the window before: drift not measured")
     for d in result.distances:
         if d.crossed:
             against = "training (skew)" if d.kind == "skew" else "the previous window (drift)"
-            result.findings.append(f"feature '{d.feature}': {d.measure} {d.value:.4g} against {against} "
-                                   f"is above the threshold {d.threshold:g}")
+            result.findings.append(
+                f"feature '{d.feature}': {d.measure} {d.value:.4g} against {against} "
+                f"is above the threshold {d.threshold:g}"
+            )
 
     # Live metrics on the labelled traffic.
     rows = [r for r in feedback.joined_rows(config, since=start, until=end) if r.version in (None, version)]
     result.labelled = len(rows)
     if len(rows) < mon.min_labelled:
-        result.notes.append(f"{len(rows)} labelled requests in the window, fewer than monitor.min_labelled "
-                            f"({mon.min_labelled}): live metrics not computed (add ground truth: tfxp feedback FILE)")
+        result.notes.append(
+            f"{len(rows)} labelled requests in the window, fewer than monitor.min_labelled "
+            f"({mon.min_labelled}): live metrics not computed (add ground truth: tfxp feedback FILE)"
+        )
     else:
         model_path = os.path.join(config.serving_dir, str(version))
         result.metrics, result.slices = live_metrics(config, model_path, [r.example for r in rows], workdir)
         # The Evaluator's thresholds of the task (defaults filled in) where monitor: sets none.
         task_thresholds = ev.thresholds(config.label.task)
         result.findings += _metric_findings(
-            result, mon.min_auc if mon.min_auc is not None else task_thresholds.get("min_auc"),
+            result,
+            mon.min_auc if mon.min_auc is not None else task_thresholds.get("min_auc"),
             mon.min_accuracy if mon.min_accuracy is not None else task_thresholds.get("min_accuracy"),
-            mon.max_auc_drop)
+            mon.max_auc_drop,
+        )
 
     if mon.serving_url:
         result.health = serving_health(mon.serving_url, config.model_name, version)
@@ -284,15 +315,17 @@ def monitor(config: PipelineConfig, window: str | None = None, now: float | None
             result.findings.append(f"serving: version {version} is {state} at {mon.serving_url}")
         ratio = result.health.get("error_ratio")
         if ratio is not None and ratio > mon.max_error_ratio:
-            result.findings.append(f"serving: error ratio {ratio:.4g} is above monitor.max_error_ratio "
-                                   f"{mon.max_error_ratio:g}")
+            result.findings.append(
+                f"serving: error ratio {ratio:.4g} is above monitor.max_error_ratio {mon.max_error_ratio:g}"
+            )
     else:
         result.notes.append("serving health not checked (set monitor.serving_url)")
     return _record(config, result, found)
 
 
-def _metric_findings(result: MonitorResult, min_auc: float | None, min_accuracy: float | None,
-                     max_drop: float) -> list[str]:
+def _metric_findings(
+    result: MonitorResult, min_auc: float | None, min_accuracy: float | None, max_drop: float
+) -> list[str]:
     found = []
     auc, accuracy = result.metrics.get("auc"), result.metrics.get("binary_accuracy")
     if auc is not None and min_auc is not None and auc < min_auc:
@@ -301,8 +334,10 @@ def _metric_findings(result: MonitorResult, min_auc: float | None, min_accuracy:
         found.append(f"live binary_accuracy {accuracy:.4g} is below the threshold {min_accuracy:g}")
     test_auc = result.test_metrics.get("auc")
     if auc is not None and test_auc is not None and test_auc - auc > max_drop:
-        found.append(f"live auc {auc:.4g} is {test_auc - auc:.4g} below the version's test auc {test_auc:.4g}; "
-                     f"monitor.max_auc_drop is {max_drop:g}")
+        found.append(
+            f"live auc {auc:.4g} is {test_auc - auc:.4g} below the version's test auc {test_auc:.4g}; "
+            f"monitor.max_auc_drop is {max_drop:g}"
+        )
     return found
 
 
@@ -317,12 +352,19 @@ def _record(config: PipelineConfig, result: MonitorResult, found) -> MonitorResu
     os.makedirs(os.path.dirname(config.metadata_path), exist_ok=True)
     store = metadata_store.MetadataStore(sqlite_config(config.metadata_path))
     kind = mlmd.ExecutionType(name=MONITOR_TYPE)
-    for name, value_type in (("version", mlmd.INT), ("window_start", mlmd.DOUBLE), ("window_end", mlmd.DOUBLE),
-                             ("requests", mlmd.INT), ("labelled", mlmd.INT), ("crossed", mlmd.INT),
-                             ("result", mlmd.STRING)):
+    for name, value_type in (
+        ("version", mlmd.INT),
+        ("window_start", mlmd.DOUBLE),
+        ("window_end", mlmd.DOUBLE),
+        ("requests", mlmd.INT),
+        ("labelled", mlmd.INT),
+        ("crossed", mlmd.INT),
+        ("result", mlmd.STRING),
+    ):
         kind.properties[name] = value_type
-    execution = mlmd.Execution(type_id=store.put_execution_type(kind, can_add_fields=True),
-                               last_known_state=mlmd.Execution.COMPLETE)
+    execution = mlmd.Execution(
+        type_id=store.put_execution_type(kind, can_add_fields=True), last_known_state=mlmd.Execution.COMPLETE
+    )
     props = execution.properties
     props["version"].int_value = result.version
     props["window_start"].double_value, props["window_end"].double_value = result.window
@@ -334,8 +376,9 @@ def _record(config: PipelineConfig, result: MonitorResult, found) -> MonitorResu
     props["result"].string_value = json.dumps(result.to_json(), sort_keys=True)
     [result.execution_id] = store.put_executions([execution])
     if found is not None and found.pushed_artifact_id is not None:
-        store.put_events([mlmd.Event(artifact_id=found.pushed_artifact_id, execution_id=result.execution_id,
-                                     type=mlmd.Event.INPUT)])
+        store.put_events(
+            [mlmd.Event(artifact_id=found.pushed_artifact_id, execution_id=result.execution_id, type=mlmd.Event.INPUT)]
+        )
     if result.path:
         partial = result.path + ".partial"
         with open(partial, "w") as f:
@@ -365,9 +408,11 @@ def format_result(result: MonitorResult) -> str:
     def when(t: float) -> str:
         return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t))
 
-    lines = [f"model '{result.model}' version {result.version}, window {when(result.window[0])} to "
-             f"{when(result.window[1])} UTC",
-             f"  requests logged: {result.requests}; labelled (tfxp feedback): {result.labelled}"]
+    lines = [
+        f"model '{result.model}' version {result.version}, window {when(result.window[0])} to "
+        f"{when(result.window[1])} UTC",
+        f"  requests logged: {result.requests}; labelled (tfxp feedback): {result.labelled}",
+    ]
     if result.metrics:
         shown = ", ".join(_metric(k, result.metrics[k]) for k in WATCHED if k in result.metrics)
         lines.append(f"  live metrics: {shown}")
@@ -378,8 +423,10 @@ def format_result(result: MonitorResult) -> str:
         chosen = [d for d in result.distances if d.kind == kind]
         if chosen:
             worst = max(chosen, key=lambda d: d.value / d.threshold)
-            lines.append(f"  {kind}: {sum(d.crossed for d in chosen)} of {len(chosen)} features above their "
-                         f"thresholds (highest: {worst.feature} {worst.value:.4g} / {worst.threshold:g})")
+            lines.append(
+                f"  {kind}: {sum(d.crossed for d in chosen)} of {len(chosen)} features above their "
+                f"thresholds (highest: {worst.feature} {worst.value:.4g} / {worst.threshold:g})"
+            )
     if result.health:
         parts = [f"version {result.version} {result.health.get('state')}"]
         if result.health.get("error_ratio") is not None:
@@ -395,8 +442,10 @@ def format_result(result: MonitorResult) -> str:
     elif result.requests:
         lines.append("  thresholds crossed: none")
     if result.execution_id is not None:
-        lines.append(f"  recorded in ML Metadata: execution {result.execution_id} ({MONITOR_TYPE})"
-                     + (f"; {result.path}" if result.path else ""))
+        lines.append(
+            f"  recorded in ML Metadata: execution {result.execution_id} ({MONITOR_TYPE})"
+            + (f"; {result.path}" if result.path else "")
+        )
     return "\n".join(lines)
 
 
@@ -448,8 +497,8 @@ def monitor_logged(config: PipelineConfig, window: str | None, verbose: bool = F
 
 @dataclasses.dataclass
 class RetrainSpan:
-    rows: int       # in the new span: labelled requests and the drop's rows
-    labelled: int   # labelled requests of the window
+    rows: int  # in the new span: labelled requests and the drop's rows
+    labelled: int  # labelled requests of the window
     span: int
     path: str
 

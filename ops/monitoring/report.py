@@ -75,27 +75,30 @@ def _num(value: Any, digits: int = 4) -> str:
     return str(value)
 
 
-def _table(header: list[str], rows: list[list[Any]], numeric: set[int] | None = None,
-           classes: list[str | None] | None = None) -> str:
+def _table(
+    header: list[str], rows: list[list[Any]], numeric: set[int] | None = None, classes: list[str | None] | None = None
+) -> str:
     numeric = numeric or set()
     head = "".join(f"<th>{_e(h)}</th>" for h in header)
     body = []
     for r, row in enumerate(rows):
         cls = f' class="{classes[r]}"' if classes and classes[r] else ""
-        cells = "".join(f'<td class="num">{_e(_num(v))}</td>' if i in numeric else f"<td>{_e(v)}</td>"
-                        for i, v in enumerate(row))
+        cells = "".join(
+            f'<td class="num">{_e(_num(v))}</td>' if i in numeric else f"<td>{_e(v)}</td>" for i, v in enumerate(row)
+        )
         body.append(f"<tr{cls}>{cells}</tr>")
     return f'<table class="sortable"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
 
 
 # ----------------------------------------------------------------------------- reading the run
 
+
 @dataclasses.dataclass
 class RunArtifacts:
     run_id: str
     started: float
-    executions: list[tuple[str, str]]        # (component, state)
-    uris: dict[str, list[str]]               # "<component>/<artifact type>" -> uris
+    executions: list[tuple[str, str]]  # (component, state)
+    uris: dict[str, list[str]]  # "<component>/<artifact type>" -> uris
     blessing: bool | None
 
 
@@ -112,8 +115,10 @@ def _run_artifacts(config: PipelineConfig, run_id: str | None) -> RunArtifacts:
     else:
         chosen = [c for c in contexts if c.name == run_id]
         if not chosen:
-            raise ConfigError(f"no run '{run_id}' in {config.metadata_path}; runs: "
-                              f"{', '.join(c.name for c in contexts[-5:])} (tfxp runs lists them)")
+            raise ConfigError(
+                f"no run '{run_id}' in {config.metadata_path}; runs: "
+                f"{', '.join(c.name for c in contexts[-5:])} (tfxp runs lists them)"
+            )
         context = chosen[0]
     from pipeline.metadata import STATE_NAMES
 
@@ -129,11 +134,17 @@ def _run_artifacts(config: PipelineConfig, run_id: str | None) -> RunArtifacts:
         uris.setdefault(f"{names[execution_id]}/{artifact.type}", []).append(artifact.uri)
         if artifact.type == "ModelBlessing":
             blessing = bool(custom_property(artifact, "blessed"))
-    return RunArtifacts(context.name, context.create_time_since_epoch / 1000.0,
-                        [(names[e.id], STATE_NAMES.get(e.last_known_state, "?")) for e in executions], uris, blessing)
+    return RunArtifacts(
+        context.name,
+        context.create_time_since_epoch / 1000.0,
+        [(names[e.id], STATE_NAMES.get(e.last_known_state, "?")) for e in executions],
+        uris,
+        blessing,
+    )
 
 
 # ----------------------------------------------------------------------------- statistics
+
 
 def _histogram_svg(buckets: list[tuple[str, float]], width: int = 220, height: int = 60) -> str:
     if not buckets:
@@ -143,7 +154,8 @@ def _histogram_svg(buckets: list[tuple[str, float]], width: int = 220, height: i
     rects = "".join(
         f'<rect x="{i * bar:.1f}" y="{height - c / top * height:.1f}" width="{max(bar - 1, 1):.1f}" '
         f'height="{c / top * height:.1f}" fill="#4e79a7"><title>{_e(label)}: {c:g}</title></rect>'
-        for i, (label, c) in enumerate(buckets))
+        for i, (label, c) in enumerate(buckets)
+    )
     return f'<svg width="{width}" height="{height}" role="img">{rects}</svg>'
 
 
@@ -159,10 +171,14 @@ def _feature_rows(dataset) -> list[list[str]]:
             s = feature.num_stats
             common = s.common_stats
             standard = [h for h in s.histograms if h.type == statistics_pb2.Histogram.STANDARD]
-            buckets = [(f"{b.low_value:.4g} to {b.high_value:.4g}", b.sample_count)
-                       for b in (standard[0].buckets if standard else [])]
-            summary = (f"mean {s.mean:.4g}, std {s.std_dev:.4g}, min {s.min:.4g}, median {s.median:.4g}, "
-                       f"max {s.max:.4g}, zeros {100 * s.num_zeros / total:.1f}%")
+            buckets = [
+                (f"{b.low_value:.4g} to {b.high_value:.4g}", b.sample_count)
+                for b in (standard[0].buckets if standard else [])
+            ]
+            summary = (
+                f"mean {s.mean:.4g}, std {s.std_dev:.4g}, min {s.min:.4g}, median {s.median:.4g}, "
+                f"max {s.max:.4g}, zeros {100 * s.num_zeros / total:.1f}%"
+            )
         elif feature.HasField("string_stats"):
             s = feature.string_stats
             common = s.common_stats
@@ -191,24 +207,32 @@ def _statistics_section(uris: list[str], facets: bool) -> str:
         dataset = stats.datasets[0]
         rows = _feature_rows(dataset)
         head = "".join(f"<th>{h}</th>" for h in ("feature", "type", "present", "missing", "summary", "histogram"))
-        body = "".join("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in row[:5]) + f"<td>{row[5]}</td></tr>"
-                       for row in rows)
-        parts.append(f'<details id="statistics-{split}"{" open" if split == "train" else ""}><summary><b>split '
-                     f'{split}</b>: {dataset.num_examples} examples, {len(rows)} features</summary>'
-                     f'<table class="sortable"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></details>')
+        body = "".join(
+            "<tr>" + "".join(f"<td>{_e(c)}</td>" for c in row[:5]) + f"<td>{row[5]}</td></tr>" for row in rows
+        )
+        parts.append(
+            f'<details id="statistics-{split}"{" open" if split == "train" else ""}><summary><b>split '
+            f"{split}</b>: {dataset.num_examples} examples, {len(rows)} features</summary>"
+            f'<table class="sortable"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></details>'
+        )
     if facets and "train" in loaded:
         from tensorflow_data_validation.utils.display_util import get_statistics_html
 
         other = loaded.get("eval")
-        parts.append("<h3>TFDV's Facets view (train against eval; loaded from the network)</h3>"
-                     + get_statistics_html(loaded["train"], other, lhs_name="train", rhs_name="eval"))
-    parts.append(f'<p class=muted>From TFDV\'s statistics protos ({_e(uris[-1])}); the numbers of '
-                 "TFDV's Facets Overview, drawn here without its web component (which loads from a CDN; "
-                 "<code>tfxp report --facets</code> adds it for online readers).</p>")
+        parts.append(
+            "<h3>TFDV's Facets view (train against eval; loaded from the network)</h3>"
+            + get_statistics_html(loaded["train"], other, lhs_name="train", rhs_name="eval")
+        )
+    parts.append(
+        f"<p class=muted>From TFDV's statistics protos ({_e(uris[-1])}); the numbers of "
+        "TFDV's Facets Overview, drawn here without its web component (which loads from a CDN; "
+        "<code>tfxp report --facets</code> adds it for online readers).</p>"
+    )
     return "".join(parts)
 
 
 # ----------------------------------------------------------------------------- anomalies, drift
+
 
 def _anomalies_section(uris: list[str]) -> str:
     from tensorflow_data_validation.utils.display_util import get_anomalies_dataframe
@@ -225,8 +249,9 @@ def _anomalies_section(uris: list[str]) -> str:
             anomalies = anomalies_pb2.Anomalies.FromString(f.read())
         if anomalies.anomaly_info or anomalies.HasField("dataset_anomaly_info"):
             table = get_anomalies_dataframe(anomalies).to_html(classes="anomalies", border=0)
-            parts.append(f'<h3>split {split}: <span class="bad">{len(anomalies.anomaly_info)} anomalies</span></h3>'
-                         + table)
+            parts.append(
+                f'<h3>split {split}: <span class="bad">{len(anomalies.anomaly_info)} anomalies</span></h3>' + table
+            )
         else:
             parts.append(f'<h3>split {split}: <span class="ok">no anomalies</span> against the schema</h3>')
     return "".join(parts)
@@ -238,10 +263,17 @@ def _distance_rows(anomalies, kinds=("drift", "skew")) -> list[list[Any]]:
     rows = []
     for info in anomalies.drift_skew_info:
         for kind in kinds:
-            for m in (info.drift_measurements if kind == "drift" else info.skew_measurements):
-                rows.append([".".join(info.path.step), kind,
-                             anomalies_pb2.DriftSkewInfo.Measurement.Type.Name(m.type), m.value, m.threshold,
-                             "above" if m.value > m.threshold else "ok"])
+            for m in info.drift_measurements if kind == "drift" else info.skew_measurements:
+                rows.append(
+                    [
+                        ".".join(info.path.step),
+                        kind,
+                        anomalies_pb2.DriftSkewInfo.Measurement.Type.Name(m.type),
+                        m.value,
+                        m.threshold,
+                        "above" if m.value > m.threshold else "ok",
+                    ]
+                )
     return sorted(rows, key=lambda r: (r[1], r[0]))
 
 
@@ -256,17 +288,26 @@ def _drift_section(uris: list[str], config: PipelineConfig) -> str:
     with open(path, "rb") as f:
         anomalies = anomalies_pb2.Anomalies.FromString(f.read())
     rows = _distance_rows(anomalies)
-    text = (f"<p>Train split against the last accepted span (drift) and against logged serving requests "
-            f"(skew); thresholds: L-infinity {config.drift.categorical_threshold:g} for categories, "
-            f"Jensen-Shannon {config.drift.numeric_threshold:g} for numbers.</p>")
+    text = (
+        f"<p>Train split against the last accepted span (drift) and against logged serving requests "
+        f"(skew); thresholds: L-infinity {config.drift.categorical_threshold:g} for categories, "
+        f"Jensen-Shannon {config.drift.numeric_threshold:g} for numbers.</p>"
+    )
     if not rows:
-        return text + ("<p class=muted>Nothing to compare with: the first span, and no logged requests "
-                       "(drift.serving_requests).</p>")
-    return text + _table(["feature", "against", "measure", "distance", "threshold", ""], rows, {3, 4},
-                         ["bad" if r[5] == "above" else None for r in rows])
+        return text + (
+            "<p class=muted>Nothing to compare with: the first span, and no logged requests "
+            "(drift.serving_requests).</p>"
+        )
+    return text + _table(
+        ["feature", "against", "measure", "distance", "threshold", ""],
+        rows,
+        {3, 4},
+        ["bad" if r[5] == "above" else None for r in rows],
+    )
 
 
 # ----------------------------------------------------------------------------- TFMA
+
 
 def _eval_result(uri: str):
     import tensorflow_model_analysis as tfma
@@ -295,15 +336,18 @@ def roc_svg(matrices: list[dict], size: int = 240) -> str:
             points.append((fp / (fp + tn), tp / (tp + fn)))
     points = sorted(set(points + [(0.0, 0.0), (1.0, 1.0)]))
     pad, inner = 30, size - 40
-    path = " ".join(f"{'M' if i == 0 else 'L'}{pad + x * inner:.1f},{10 + (1 - y) * inner:.1f}"
-                    for i, (x, y) in enumerate(points))
-    return (f'<svg class="roc" width="{size}" height="{size}" role="img" aria-label="ROC curve">'
-            f'<rect x="{pad}" y="10" width="{inner}" height="{inner}" fill="none" stroke="#98a2b3"/>'
-            f'<line x1="{pad}" y1="{10 + inner}" x2="{pad + inner}" y2="10" stroke="#d0d5dd" stroke-dasharray="4"/>'
-            f'<path d="{path}" fill="none" stroke="#e15759" stroke-width="2"/>'
-            f'<text x="{pad + inner / 2}" y="{size - 4}" font-size="11" text-anchor="middle">false positive rate</text>'
-            f'<text x="10" y="{10 + inner / 2}" font-size="11" text-anchor="middle" '
-            f'transform="rotate(-90 10 {10 + inner / 2})">true positive rate</text></svg>')
+    path = " ".join(
+        f"{'M' if i == 0 else 'L'}{pad + x * inner:.1f},{10 + (1 - y) * inner:.1f}" for i, (x, y) in enumerate(points)
+    )
+    return (
+        f'<svg class="roc" width="{size}" height="{size}" role="img" aria-label="ROC curve">'
+        f'<rect x="{pad}" y="10" width="{inner}" height="{inner}" fill="none" stroke="#98a2b3"/>'
+        f'<line x1="{pad}" y1="{10 + inner}" x2="{pad + inner}" y2="10" stroke="#d0d5dd" stroke-dasharray="4"/>'
+        f'<path d="{path}" fill="none" stroke="#e15759" stroke-width="2"/>'
+        f'<text x="{pad + inner / 2}" y="{size - 4}" font-size="11" text-anchor="middle">false positive rate</text>'
+        f'<text x="10" y="{10 + inner / 2}" font-size="11" text-anchor="middle" '
+        f'transform="rotate(-90 10 {10 + inner / 2})">true positive rate</text></svg>'
+    )
 
 
 def confusion_svg(matrices: list[dict], threshold: float = 0.5) -> str:
@@ -311,21 +355,29 @@ def confusion_svg(matrices: list[dict], threshold: float = 0.5) -> str:
     if not matrices:
         return ""
     m = min(matrices, key=lambda m: abs(m.get("threshold", 0.0) - threshold))
-    cells = [("true negatives", m.get("trueNegatives", 0.0)), ("false positives", m.get("falsePositives", 0.0)),
-             ("false negatives", m.get("falseNegatives", 0.0)), ("true positives", m.get("truePositives", 0.0))]
+    cells = [
+        ("true negatives", m.get("trueNegatives", 0.0)),
+        ("false positives", m.get("falsePositives", 0.0)),
+        ("false negatives", m.get("falseNegatives", 0.0)),
+        ("true positives", m.get("truePositives", 0.0)),
+    ]
     top = max(c for _, c in cells) or 1.0
     parts = []
     for i, (label, count) in enumerate(cells):
         x, y = 70 + (i % 2) * 90, 20 + (i // 2) * 70
         shade = int(235 - 150 * count / top)
-        parts.append(f'<rect x="{x}" y="{y}" width="88" height="68" fill="rgb({shade},{shade + 10},255)"/>'
-                     f'<text x="{x + 44}" y="{y + 32}" font-size="15" text-anchor="middle">{count:g}</text>'
-                     f'<text x="{x + 44}" y="{y + 52}" font-size="10" text-anchor="middle">{label}</text>')
-    return (f'<svg class="confusion" width="300" height="190" role="img" aria-label="confusion matrix">'
-            f'<text x="160" y="14" font-size="11" text-anchor="middle">predicted 0 | predicted 1 '
-            f'(threshold {m.get("threshold", 0.0):.2f})</text>'
-            f'<text x="34" y="58" font-size="11" text-anchor="middle">label 0</text>'
-            f'<text x="34" y="128" font-size="11" text-anchor="middle">label 1</text>{"".join(parts)}</svg>')
+        parts.append(
+            f'<rect x="{x}" y="{y}" width="88" height="68" fill="rgb({shade},{shade + 10},255)"/>'
+            f'<text x="{x + 44}" y="{y + 32}" font-size="15" text-anchor="middle">{count:g}</text>'
+            f'<text x="{x + 44}" y="{y + 52}" font-size="10" text-anchor="middle">{label}</text>'
+        )
+    return (
+        f'<svg class="confusion" width="300" height="190" role="img" aria-label="confusion matrix">'
+        f'<text x="160" y="14" font-size="11" text-anchor="middle">predicted 0 | predicted 1 '
+        f"(threshold {m.get('threshold', 0.0):.2f})</text>"
+        f'<text x="34" y="58" font-size="11" text-anchor="middle">label 0</text>'
+        f'<text x="34" y="128" font-size="11" text-anchor="middle">label 1</text>{"".join(parts)}</svg>'
+    )
 
 
 WATCHED = ("example_count", "auc", "binary_accuracy", "precision", "recall", "f1_score")
@@ -353,35 +405,54 @@ def _metrics_section(uris: list[str]) -> tuple[str, dict[str, float], dict[str, 
     if with_baseline:
         base = tfma.load_eval_result(uris[-1], model_name="baseline")
         baseline = next((metric_values(m) for k, m in base.slicing_metrics if not k), None)
-    figures = (f'<div class="plots"><figure>{roc_svg(matrices)}<figcaption>ROC, test split '
-               f'(auc {overall.get("auc", float("nan")):.4g})</figcaption></figure>'
-               f'<figure>{confusion_svg(matrices)}<figcaption>confusion matrix, test split</figcaption></figure></div>'
-               if matrices else "<p class=muted>No plots in this evaluation (ConfusionMatrixPlot was not "
-                                "computed by this run's Evaluator).</p>")
+    figures = (
+        f'<div class="plots"><figure>{roc_svg(matrices)}<figcaption>ROC, test split '
+        f"(auc {overall.get('auc', float('nan')):.4g})</figcaption></figure>"
+        f"<figure>{confusion_svg(matrices)}<figcaption>confusion matrix, test split</figcaption></figure></div>"
+        if matrices
+        else "<p class=muted>No plots in this evaluation (ConfusionMatrixPlot was not "
+        "computed by this run's Evaluator).</p>"
+    )
     numeric = set(range(1, len(WATCHED) + 1))
-    html_text = ("<h3>overall (test split)</h3>" + _table(["slice", *WATCHED], rows[:1], numeric) + figures
-                 + f"<details><summary><b>per slice</b>: {len(rows) - 1} slices</summary>"
-                 + _table(["slice", *WATCHED], rows[1:], numeric) + "</details>")
+    html_text = (
+        "<h3>overall (test split)</h3>"
+        + _table(["slice", *WATCHED], rows[:1], numeric)
+        + figures
+        + f"<details><summary><b>per slice</b>: {len(rows) - 1} slices</summary>"
+        + _table(["slice", *WATCHED], rows[1:], numeric)
+        + "</details>"
+    )
     return html_text, overall, baseline
 
 
-def _baseline_section(run: RunArtifacts, config: PipelineConfig, overall: dict[str, float],
-                      baseline: dict[str, float] | None) -> str:
+def _baseline_section(
+    run: RunArtifacts, config: PipelineConfig, overall: dict[str, float], baseline: dict[str, float] | None
+) -> str:
     from ops.runs import runs
 
     ev = config.evaluator
     evaluation = run.uris.get("Evaluator/ModelEvaluation", [])
-    info = next((r for r in runs(config.metadata_path, config.pipeline_name, limit=1000) if r.run_id == run.run_id),
-                None)
+    info = next(
+        (r for r in runs(config.metadata_path, config.pipeline_name, limit=1000) if r.run_id == run.run_id), None
+    )
     thresholds = ev.thresholds(config.label.task)
     listed = ", ".join(f"{name} {value:g}" for name, value in sorted(thresholds.items()))
     parts = [f"<p>Thresholds: {html.escape(listed or 'none')}.</p>"]
     if baseline is not None:
-        rows = [[m, overall.get(m), baseline.get(m),
-                 (overall.get(m, 0.0) - baseline.get(m, 0.0)) if m in overall and m in baseline else None]
-                for m in WATCHED if m != "example_count"]
-        parts.append(f"<p>Baseline: the model served when the run started ({_e(info.baseline if info else '')}).</p>"
-                     + _table(["metric", "candidate", "baseline", "change"], rows, {1, 2, 3}))
+        rows = [
+            [
+                m,
+                overall.get(m),
+                baseline.get(m),
+                (overall.get(m, 0.0) - baseline.get(m, 0.0)) if m in overall and m in baseline else None,
+            ]
+            for m in WATCHED
+            if m != "example_count"
+        ]
+        parts.append(
+            f"<p>Baseline: the model served when the run started ({_e(info.baseline if info else '')}).</p>"
+            + _table(["metric", "candidate", "baseline", "change"], rows, {1, 2, 3})
+        )
     else:
         parts.append("<p>Baseline: none; nothing was served yet, so only the value thresholds decided.</p>")
     if run.blessing is None:
@@ -402,6 +473,7 @@ def _baseline_section(run: RunArtifacts, config: PipelineConfig, overall: dict[s
 
 # ----------------------------------------------------------------------------- served, live
 
+
 def _served_section(config: PipelineConfig) -> str:
     from components.serving_baseline.baseline import served_versions
     from ops.lineage import lineage
@@ -419,8 +491,16 @@ def _served_section(config: PipelineConfig) -> str:
         note = f"a rollback copy of {found.rolled_back_from}" if found.rolled_back_from else ""
         if version == versions[-1]:
             note = ("served now; " + note) if note else "served now"
-        rows.append([version, found.run_id or "", ", ".join(map(str, found.spans)) or "0",
-                     found.metrics.get("auc"), json.dumps(found.hyperparameters, sort_keys=True), note])
+        rows.append(
+            [
+                version,
+                found.run_id or "",
+                ", ".join(map(str, found.spans)) or "0",
+                found.metrics.get("auc"),
+                json.dumps(found.hyperparameters, sort_keys=True),
+                note,
+            ]
+        )
     return _table(["version", "pushed by run", "data spans", "test auc", "hyperparameters", ""], rows, {3})
 
 
@@ -437,16 +517,25 @@ def _line_svg(series: list[tuple[float, float]], reference: float | None, width:
         return 10 + (1 - v) * (height - 30)
 
     path = " ".join(f"{'M' if i == 0 else 'L'}{x(t):.1f},{y(v):.1f}" for i, (t, v) in enumerate(series))
-    dots = "".join(f'<circle cx="{x(t):.1f}" cy="{y(v):.1f}" r="3" fill="#4e79a7"><title>{v:.4g}</title></circle>'
-                   for t, v in series)
-    ref = (f'<line x1="40" x2="{width - 20}" y1="{y(reference):.1f}" y2="{y(reference):.1f}" stroke="#59a14f" '
-           f'stroke-dasharray="5"/><text x="{width - 20}" y="{y(reference) - 4:.1f}" font-size="10" '
-           f'text-anchor="end">test auc {reference:.3g}</text>' if reference is not None else "")
-    axis = "".join(f'<text x="34" y="{y(v) + 4:.1f}" font-size="10" text-anchor="end">{v:g}</text>'
-                   for v in (0.0, 0.5, 1.0))
-    return (f'<svg class="live" width="{width}" height="{height}" role="img" aria-label="live auc over time">'
-            f'<rect x="40" y="10" width="{width - 60}" height="{height - 30}" fill="none" stroke="#d0d5dd"/>'
-            f'{axis}{ref}<path d="{path}" fill="none" stroke="#4e79a7" stroke-width="2"/>{dots}</svg>')
+    dots = "".join(
+        f'<circle cx="{x(t):.1f}" cy="{y(v):.1f}" r="3" fill="#4e79a7"><title>{v:.4g}</title></circle>'
+        for t, v in series
+    )
+    ref = (
+        f'<line x1="40" x2="{width - 20}" y1="{y(reference):.1f}" y2="{y(reference):.1f}" stroke="#59a14f" '
+        f'stroke-dasharray="5"/><text x="{width - 20}" y="{y(reference) - 4:.1f}" font-size="10" '
+        f'text-anchor="end">test auc {reference:.3g}</text>'
+        if reference is not None
+        else ""
+    )
+    axis = "".join(
+        f'<text x="34" y="{y(v) + 4:.1f}" font-size="10" text-anchor="end">{v:g}</text>' for v in (0.0, 0.5, 1.0)
+    )
+    return (
+        f'<svg class="live" width="{width}" height="{height}" role="img" aria-label="live auc over time">'
+        f'<rect x="40" y="10" width="{width - 60}" height="{height - 30}" fill="none" stroke="#d0d5dd"/>'
+        f'{axis}{ref}<path d="{path}" fill="none" stroke="#4e79a7" stroke-width="2"/>{dots}</svg>'
+    )
 
 
 def _live_section(config: PipelineConfig) -> str:
@@ -460,18 +549,31 @@ def _live_section(config: PipelineConfig) -> str:
         end = datetime.datetime.fromtimestamp(r["window"][1], datetime.timezone.utc)
         m = r.get("metrics") or {}
         verdict = "; ".join(r.get("findings") or []) or ("none" if r["requests"] else "no traffic in the window")
-        rows.append([f"{end:%Y-%m-%d %H:%M}", r["version"], r["requests"], r["labelled"], m.get("auc"),
-                     m.get("binary_accuracy"), verdict])
+        rows.append(
+            [
+                f"{end:%Y-%m-%d %H:%M}",
+                r["version"],
+                r["requests"],
+                r["labelled"],
+                m.get("auc"),
+                m.get("binary_accuracy"),
+                verdict,
+            ]
+        )
         if "auc" in m:
             series.append((r["window"][1], m["auc"]))
             reference = (r.get("test_metrics") or {}).get("auc", reference)
     classes = ["bad" if r.get("findings") else None for r in results]
-    return (_line_svg(series, reference) + _table(
+    return _line_svg(series, reference) + _table(
         ["window end (UTC)", "version", "requests", "labelled", "live auc", "live accuracy", "thresholds crossed"],
-        rows, {1, 2, 3, 4, 5}, classes))
+        rows,
+        {1, 2, 3, 4, 5},
+        classes,
+    )
 
 
 # ----------------------------------------------------------------------------- the page
+
 
 def render(config: PipelineConfig, run_id: str | None = None, facets: bool = False) -> tuple[str, str]:
     """The page for a run (default: the newest): (run id, HTML)."""
@@ -481,28 +583,40 @@ def render(config: PipelineConfig, run_id: str | None = None, facets: bool = Fal
     started = datetime.datetime.fromtimestamp(run.started, datetime.timezone.utc)
     blessed = {None: "not decided", True: "blessed", False: "refused"}[run.blessing]
     sections = {
-        "summary": ("Run", f"<p>Run <b>{_e(run.run_id)}</b>, started {started:%Y-%m-%d %H:%M:%S} UTC, "
-                           f"pipeline {_e(config.pipeline_name)}, model {_e(config.model_name)}: <b>{blessed}</b>.</p>"
-                           f"<p class=muted>{_e(states)}</p>"),
-        "statistics": ("Statistics per split (TFDV)",
-                       _statistics_section(run.uris.get("StatisticsGen/ExampleStatistics", []), facets)),
-        "anomalies": ("Anomalies against the schema (TFDV)",
-                      _anomalies_section(run.uris.get("ExampleValidator/ExampleAnomalies", []))),
-        "drift": ("Drift and skew per feature (TFDV)",
-                  _drift_section(run.uris.get("DriftCheck/ExampleAnomalies", []), config)),
+        "summary": (
+            "Run",
+            f"<p>Run <b>{_e(run.run_id)}</b>, started {started:%Y-%m-%d %H:%M:%S} UTC, "
+            f"pipeline {_e(config.pipeline_name)}, model {_e(config.model_name)}: <b>{blessed}</b>.</p>"
+            f"<p class=muted>{_e(states)}</p>",
+        ),
+        "statistics": (
+            "Statistics per split (TFDV)",
+            _statistics_section(run.uris.get("StatisticsGen/ExampleStatistics", []), facets),
+        ),
+        "anomalies": (
+            "Anomalies against the schema (TFDV)",
+            _anomalies_section(run.uris.get("ExampleValidator/ExampleAnomalies", [])),
+        ),
+        "drift": (
+            "Drift and skew per feature (TFDV)",
+            _drift_section(run.uris.get("DriftCheck/ExampleAnomalies", []), config),
+        ),
         "metrics": ("Model metrics (TFMA)", metrics_html),
         "baseline": ("Against the baseline: blessed or refused", _baseline_section(run, config, overall, baseline)),
         "served": ("Served versions and their lineage", _served_section(config)),
         "live": ("Live metrics (tfxp monitor)", _live_section(config)),
     }
     nav = "".join(f'<a href="#{key}">{_e(title.split(" (")[0])}</a>' for key, (title, _) in sections.items())
-    body = "".join(f'<section id="{key}"><h2>{_e(title)}</h2>{content}</section>'
-                   for key, (title, content) in sections.items())
-    page = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{_e(config.pipeline_name)} '
-            f'run {_e(run.run_id)}</title><style>{_STYLE}</style></head><body>'
-            f'<h1>{_e(config.pipeline_name)}: run {_e(run.run_id)}</h1><nav>{nav}</nav>{body}'
-            f'<p class=muted>Written by tfxp report at {time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())} UTC.</p>'
-            f'<script>{_SCRIPT}</script></body></html>')
+    body = "".join(
+        f'<section id="{key}"><h2>{_e(title)}</h2>{content}</section>' for key, (title, content) in sections.items()
+    )
+    page = (
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{_e(config.pipeline_name)} '
+        f"run {_e(run.run_id)}</title><style>{_STYLE}</style></head><body>"
+        f"<h1>{_e(config.pipeline_name)}: run {_e(run.run_id)}</h1><nav>{nav}</nav>{body}"
+        f"<p class=muted>Written by tfxp report at {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime())} UTC.</p>"
+        f"<script>{_SCRIPT}</script></body></html>"
+    )
     return run.run_id, page
 
 

@@ -41,8 +41,11 @@ def test_mode_overrides_make_a_valid_config():
         assert config.beam.direct_num_workers == (1 if mode == "in_memory" else 2)
         assert config.beam.args()[0] == "--runner=DirectRunner"  # Beam's own, workers per component
     config = load_config(None, beam.mode_overrides(beam.REUSE, workers=2))
-    assert config.beam.args()[:3] == ["--runner=pipeline.beam_workers.WarmWorkersRunner",
-                                      "--direct_running_mode=multi_processing", "--direct_num_workers=2"]
+    assert config.beam.args()[:3] == [
+        "--runner=pipeline.beam_workers.WarmWorkersRunner",
+        "--direct_running_mode=multi_processing",
+        "--direct_num_workers=2",
+    ]
     config = load_config(None, beam.mode_overrides("portable", 2, "localhost:1", "localhost:2"))
     args = config.beam.args()
     assert args[0] == "--runner=PortableRunner"
@@ -70,8 +73,10 @@ def test_tree_rss_counts_this_process():
 def test_pss_splits_pages_that_processes_share(tmp_path):
     # A parent touches 200 MB and forks: until either writes, the pages are shared, so summed
     # RSS counts them twice while summed PSS counts them once.
-    code = ("import os, time; b = bytearray(200 * 2**20); b[::4096] = b'x' * len(b[::4096]); "
-            "pid = os.fork(); time.sleep(1.5); pid and os.waitpid(pid, 0)")
+    code = (
+        "import os, time; b = bytearray(200 * 2**20); b[::4096] = b'x' * len(b[::4096]); "
+        "pid = os.fork(); time.sleep(1.5); pid and os.waitpid(pid, 0)"
+    )
     result = measure.run([sys.executable, "-c", code], log_path=str(tmp_path / "log"), interval=0.1)
     assert result.returncode == 0
     assert result.peak_tree_rss > 400 * 2**20
@@ -82,8 +87,10 @@ def test_run_counts_the_cpu_seconds_of_the_whole_tree(tmp_path):
     # Two grandchildren burn 1 s of CPU each, the parent idles. The samples' CPU must match
     # what the kernel charged to the tree (its rusage), whatever else keeps the cores busy.
     burn = "import time\nwhile time.process_time() < 1.0: pass"
-    code = (f"import subprocess, sys; ps = [subprocess.Popen([sys.executable, '-c', {burn!r}]) for _ in range(2)]; "
-            "[p.wait() for p in ps]")
+    code = (
+        f"import subprocess, sys; ps = [subprocess.Popen([sys.executable, '-c', {burn!r}]) for _ in range(2)]; "
+        "[p.wait() for p in ps]"
+    )
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     result = measure.run([sys.executable, "-c", code], log_path=str(tmp_path / "log"), interval=0.1)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -99,8 +106,9 @@ def test_run_counts_the_cpu_seconds_of_the_whole_tree(tmp_path):
 
 
 def test_peak_pss_between_looks_only_inside_the_window():
-    samples = [measure.Sample(at, rss, pss) for at, rss, pss in
-               [(10.0, 5, 1), (11.0, 9, 7), (12.0, 6, 3), (13.0, 8, 9)]]
+    samples = [
+        measure.Sample(at, rss, pss) for at, rss, pss in [(10.0, 5, 1), (11.0, 9, 7), (12.0, 6, 3), (13.0, 8, 9)]
+    ]
     measured = measure.Measured(4.0, 9, 0, samples)
     assert measured.peak_pss_between(10.5, 12.0) == 7
     assert measured.peak_pss_between(11.5, 12.5) == 3
@@ -121,11 +129,17 @@ def _result(rows_seconds: dict[str, tuple[float, float]], samples) -> endtoend.P
 
 def test_tables_show_the_memory_of_each_beam_component():
     gib = 2**30
-    samples = [measure.Sample(at, pss + gib, pss, cpu) for at, pss, cpu in
-               [(100.0, 1 * gib, 0.0), (101.0, 3 * gib, 2.0), (105.0, 2 * gib, 3.0), (105.4, 1 * gib, 3.6),
-                (106.0, 5 * gib, 4.0)]]
-    result = _result({"ExampleGen": (100.5, 102.0), "Transform": (104.0, 105.5), "Evaluator": (107.0, 108.0)},
-                     samples)
+    samples = [
+        measure.Sample(at, pss + gib, pss, cpu)
+        for at, pss, cpu in [
+            (100.0, 1 * gib, 0.0),
+            (101.0, 3 * gib, 2.0),
+            (105.0, 2 * gib, 3.0),
+            (105.4, 1 * gib, 3.6),
+            (106.0, 5 * gib, 4.0),
+        ]
+    ]
+    result = _result({"ExampleGen": (100.5, 102.0), "Transform": (104.0, 105.5), "Evaluator": (107.0, 108.0)}, samples)
     assert result.peak_pss("ExampleGen") == 3 * gib
     assert result.peak_pss("Transform") == 2 * gib
     assert result.peak_pss("Evaluator") is None  # no sample fell inside it
@@ -134,8 +148,11 @@ def test_tables_show_the_memory_of_each_beam_component():
 
     scale = endtoend.scale_table([(1000, 1.0, result)]).splitlines()
     assert [line.split() for line in scale if line.startswith("  during")] == [
-        ["during", "ExampleGen", "3.00"], ["during", "StatisticsGen", "-"],
-        ["during", "Transform", "2.00"], ["during", "Evaluator", "-"]]
+        ["during", "ExampleGen", "3.00"],
+        ["during", "StatisticsGen", "-"],
+        ["during", "Transform", "2.00"],
+        ["during", "Evaluator", "-"],
+    ]
     assert ["cores", "busy", "during", "Transform", "1.50"] in [line.split() for line in scale]
     assert any(line.split()[:5] == ["peak", "PSS", "tree,", "GiB", "5.00"] for line in scale)
 

@@ -22,13 +22,19 @@ def _unexpected_value():
 
 
 def test_clean_splits_pass(tmp_path):
-    gate.check({"train": _write(tmp_path / "train", anomalies_pb2.Anomalies()),
-                "eval": _write(tmp_path / "eval", anomalies_pb2.Anomalies())})
+    gate.check(
+        {
+            "train": _write(tmp_path / "train", anomalies_pb2.Anomalies()),
+            "eval": _write(tmp_path / "eval", anomalies_pb2.Anomalies()),
+        }
+    )
 
 
 def test_anomalies_fail_with_a_report(tmp_path):
-    dirs = {"train": _write(tmp_path / "train", anomalies_pb2.Anomalies()),
-            "eval": _write(tmp_path / "eval", _unexpected_value())}
+    dirs = {
+        "train": _write(tmp_path / "train", anomalies_pb2.Anomalies()),
+        "eval": _write(tmp_path / "eval", _unexpected_value()),
+    }
     with pytest.raises(gate.AnomaliesFound) as err:
         gate.check(dirs)
     message = str(err.value)
@@ -41,8 +47,9 @@ def test_dataset_level_anomaly(tmp_path):
     anomalies = anomalies_pb2.Anomalies()
     anomalies.dataset_anomaly_info.short_description = "Low num examples"
     anomalies.dataset_anomaly_info.description = "The dataset has 3 examples."
-    assert gate.describe(anomalies, "test") == ["split 'test', whole dataset: Low num examples: "
-                                                "The dataset has 3 examples."]
+    assert gate.describe(anomalies, "test") == [
+        "split 'test', whole dataset: Low num examples: The dataset has 3 examples."
+    ]
 
 
 def test_missing_anomalies_file_is_an_error(tmp_path):
@@ -58,8 +65,10 @@ def _drifted():
     info.short_description = "Drift from the previous span"
     reason = info.reason.add()
     reason.type = anomalies_pb2.AnomalyInfo.COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH
-    reason.description = ("The approximate Jensen-Shannon divergence between current and previous is 0.41 "
-                          "(up to six significant digits), above the threshold 0.1.")
+    reason.description = (
+        "The approximate Jensen-Shannon divergence between current and previous is 0.41 "
+        "(up to six significant digits), above the threshold 0.1."
+    )
     return anomalies
 
 

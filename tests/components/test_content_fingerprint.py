@@ -18,7 +18,8 @@ def _edit_in_place(path, text):
 
 def _fingerprint(base, pattern):
     processor = ContentFingerprintInputProcessor(
-        str(base), [example_gen_pb2.Input.Split(name="single_split", pattern=pattern)])
+        str(base), [example_gen_pb2.Input.Split(name="single_split", pattern=pattern)]
+    )
     span, version = processor.resolve_span_and_version()
     return processor.get_input_fingerprint(span, version)
 
@@ -46,8 +47,9 @@ def test_every_span_the_pattern_can_match_is_hashed(tmp_path):
 
 def test_the_same_files_give_the_same_fingerprint(tmp_path):
     (tmp_path / "x.csv").write_text("a\n1\n")
-    assert fingerprint.content_fingerprint(str(tmp_path), ["*.csv"]) == \
-        fingerprint.content_fingerprint(str(tmp_path), ["*.csv"])
+    assert fingerprint.content_fingerprint(str(tmp_path), ["*.csv"]) == fingerprint.content_fingerprint(
+        str(tmp_path), ["*.csv"]
+    )
 
 
 def _kfp_exec_properties(base):
@@ -57,10 +59,14 @@ def _kfp_exec_properties(base):
 
     return {
         "input_base": str(base),
-        "input_config": proto_utils.proto_to_json(example_gen_pb2.Input(splits=[
-            example_gen_pb2.Input.Split(name="single_split", pattern="span-{SPAN}/*.csv")])),
-        "range_config": proto_utils.proto_to_json(range_config_pb2.RangeConfig(
-            rolling_range=range_config_pb2.RollingRange(num_spans=1))),
+        "input_config": proto_utils.proto_to_json(
+            example_gen_pb2.Input(
+                splits=[example_gen_pb2.Input.Split(name="single_split", pattern="span-{SPAN}/*.csv")]
+            )
+        ),
+        "range_config": proto_utils.proto_to_json(
+            range_config_pb2.RangeConfig(rolling_range=range_config_pb2.RollingRange(num_spans=1))
+        ),
     }
 
 
@@ -96,8 +102,12 @@ def test_the_executor_runs_on_resolved_patterns(tmp_path):
         (tmp_path / f"span-{span}" / "data.csv").write_text("a\n" + rows)
     examples = standard_artifacts.Examples()
     examples.uri = str(tmp_path / "out")
-    exec_properties = {**_kfp_exec_properties(tmp_path), "output_config": proto_utils.proto_to_json(eg.Output(
-        split_config=eg.SplitConfig(splits=[eg.SplitConfig.Split(name="train", hash_buckets=1)])))}
+    exec_properties = {
+        **_kfp_exec_properties(tmp_path),
+        "output_config": proto_utils.proto_to_json(
+            eg.Output(split_config=eg.SplitConfig(splits=[eg.SplitConfig.Split(name="train", hash_buckets=1)]))
+        ),
+    }
     Executor().Do({}, {"examples": [examples]}, exec_properties)
     assert examples.span == 2
     written = list((tmp_path / "out" / "Split-train").iterdir())

@@ -46,15 +46,13 @@ def test_column_type_is_tfx_bsls(case):
 
 
 def test_types_merge_to_the_widest():
-    assert convert.merge_types([{"a": T.INT, "b": T.UNKNOWN}, {"a": T.FLOAT, "b": T.INT}, {"a": T.INT}]) \
-        == {"a": T.FLOAT, "b": T.INT}
+    assert convert.merge_types([{"a": T.INT, "b": T.UNKNOWN}, {"a": T.FLOAT, "b": T.INT}, {"a": T.INT}]) == {
+        "a": T.FLOAT,
+        "b": T.INT,
+    }
 
 
-EDGE_CSV = ('id,fare,company,note,never\n'
-            '1,2.5,"Cab, Inc.","two\nlines",\n'
-            '\n'
-            '2,,Ünïcode Cabs,,\n'
-            '3,7,,plain,\n')
+EDGE_CSV = 'id,fare,company,note,never\n1,2.5,"Cab, Inc.","two\nlines",\n\n2,,Ünïcode Cabs,,\n3,7,,plain,\n'
 
 
 def _tfx_examples(records, column_names):
@@ -154,8 +152,10 @@ def test_missing_value_markers_are_empty_cells_of_every_type():
     columns = convert.parse(records, names, missing_values=["", "NA", "N/A", "NaN", "null"])
     assert [c.to_pylist() for c in columns] == [["1", "", ""], ["2.5", "", ""], ["a", "", "b"]]
     assert convert.infer_types(columns, names) == {"n": T.INT, "x": T.FLOAT, "s": T.STRING}
-    first, second, _ = (tf.train.Example.FromString(e).features.feature
-                        for e in convert.to_examples(columns, names, convert.infer_types(columns, names)))
+    first, second, _ = (
+        tf.train.Example.FromString(e).features.feature
+        for e in convert.to_examples(columns, names, convert.infer_types(columns, names))
+    )
     assert second["n"].WhichOneof("kind") == "int64_list" and not second["n"].int64_list.value
     assert second["s"].WhichOneof("kind") == "bytes_list" and not second["s"].bytes_list.value
     # Without markers the same cells are text, as TFX reads them.
@@ -163,14 +163,17 @@ def test_missing_value_markers_are_empty_cells_of_every_type():
 
 
 def test_rows_missing_a_required_column_are_dropped():
-    columns = convert.parse(["1,a\n", "NA,b\n", ",c\n", "4,d\n"], ["y", "s"], missing_values=["", "NA"],
-                            required=["y"])
+    columns = convert.parse(["1,a\n", "NA,b\n", ",c\n", "4,d\n"], ["y", "s"], missing_values=["", "NA"], required=["y"])
     assert [c.to_pylist() for c in columns] == [["1", "4"], ["a", "d"]]
 
 
 def test_rows_outside_a_columns_allowed_values_are_dropped():
-    columns = convert.parse(["Cash,1\n", " Pcard ,2\n", "Credit Card ,3\n", ",4\n", "NA,5\n"], ["y", "n"],
-                            missing_values=["", "NA"], allowed={"y": ["Cash", "Credit Card"]})
+    columns = convert.parse(
+        ["Cash,1\n", " Pcard ,2\n", "Credit Card ,3\n", ",4\n", "NA,5\n"],
+        ["y", "n"],
+        missing_values=["", "NA"],
+        allowed={"y": ["Cash", "Credit Card"]},
+    )
     assert [c.to_pylist() for c in columns] == [["Cash", "Credit Card "], ["1", "3"]]
 
 
@@ -187,8 +190,14 @@ def test_executor_reads_a_directory_of_plain_and_gzipped_csv(tmp_path):
     (data / "b.csv.gz").write_bytes(gzip.compress((lines[0] + "".join(lines[30:])).encode()))
     pattern = directory_pattern(DataFormat.CSV, str(data))
     assert pattern == "*.csv*"
-    run_executor(executor.Executor, str(data), str(tmp_path / "out"), {"train": 3, "eval": 1},
-                 ["--direct_running_mode=in_memory"], pattern=pattern)
+    run_executor(
+        executor.Executor,
+        str(data),
+        str(tmp_path / "out"),
+        {"train": 3, "eval": 1},
+        ["--direct_running_mode=in_memory"],
+        pattern=pattern,
+    )
     splits = split_contents(str(tmp_path / "out"), ("train", "eval"))
     assert len(splits["train"]) + len(splits["eval"]) == len(lines) - 1
 
@@ -215,11 +224,20 @@ def test_executor_reads_markers_gzip_and_a_byte_order_mark_and_drops_unlabelled_
     data.mkdir()
     with gzip.open(data / "data.csv.gz", "wt", encoding="utf-8-sig") as f:
         f.write(lines[0] + "".join(",".join(row) for row in rows))
-    run_executor(executor.Executor, str(data), str(tmp_path / "out"), {"train": 3, "eval": 1},
-                 ["--direct_running_mode=in_memory"], pattern="*.csv.gz",
-                 custom_config=custom_config(["", "NA"], ["tips"]))
-    examples = [tf.train.Example.FromString(e).features.feature
-                for split in split_contents(str(tmp_path / "out"), ("train", "eval")).values() for e in split]
+    run_executor(
+        executor.Executor,
+        str(data),
+        str(tmp_path / "out"),
+        {"train": 3, "eval": 1},
+        ["--direct_running_mode=in_memory"],
+        pattern="*.csv.gz",
+        custom_config=custom_config(["", "NA"], ["tips"]),
+    )
+    examples = [
+        tf.train.Example.FromString(e).features.feature
+        for split in split_contents(str(tmp_path / "out"), ("train", "eval")).values()
+        for e in split
+    ]
     assert len(examples) == len(rows) - len(rows[::10])
     assert "pickup_community_area" in examples[0]  # the first column, without the mark
     assert all(e["fare"].WhichOneof("kind") == "float_list" for e in examples)

@@ -14,11 +14,13 @@ def _stats(frame):
 
 def _frame(seed, fare_scale=1.0, cash_share=0.3, rows=2000):
     rng = np.random.default_rng(seed)
-    return pd.DataFrame({
-        "fare": rng.gamma(2.0, 6.0 * fare_scale, rows),
-        "payment_type": rng.choice(["Cash", "Credit Card"], rows, p=[cash_share, 1 - cash_share]),
-        "trip_start_hour": rng.integers(0, 24, rows),
-    })
+    return pd.DataFrame(
+        {
+            "fare": rng.gamma(2.0, 6.0 * fare_scale, rows),
+            "payment_type": rng.choice(["Cash", "Credit Card"], rows, p=[cash_share, 1 - cash_share]),
+            "trip_start_hour": rng.integers(0, 24, rows),
+        }
+    )
 
 
 @pytest.fixture(scope="module")

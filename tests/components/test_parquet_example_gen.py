@@ -11,8 +11,12 @@ from components.parquet_example_gen import executor
 
 def test_clean_row_reads_marker_strings_as_missing_and_filters_rows():
     markers = ["", "NA", "null"]
-    assert executor.clean_row({"s": " NA ", "b": b"null", "x": 0.5, "n": 3}, markers) == \
-        {"s": None, "b": None, "x": 0.5, "n": 3}
+    assert executor.clean_row({"s": " NA ", "b": b"null", "x": 0.5, "n": 3}, markers) == {
+        "s": None,
+        "b": None,
+        "x": 0.5,
+        "n": 3,
+    }
     assert executor.clean_row({"s": "NAB", "x": None}, markers) == {"s": "NAB", "x": None}
     assert executor.clean_row({"y": "NA", "x": 1.0}, markers, required=["y"]) is None
     allowed = {"y": ["Cash", "Credit Card"]}
@@ -24,19 +28,30 @@ def test_clean_row_reads_marker_strings_as_missing_and_filters_rows():
 
 def test_executor_writes_markers_as_missing_and_drops_filtered_rows(tmp_path):
     rows = 60
-    table = pa.table({
-        "payment": ["NA" if i % 10 == 0 else "Pcard" if i % 15 == 1 else "Cash" for i in range(rows)],
-        "company": ["N/A" if i % 3 == 0 else f"c{i % 4}" for i in range(rows)],
-        "miles": [float(i) for i in range(rows)],
-    })
+    table = pa.table(
+        {
+            "payment": ["NA" if i % 10 == 0 else "Pcard" if i % 15 == 1 else "Cash" for i in range(rows)],
+            "company": ["N/A" if i % 3 == 0 else f"c{i % 4}" for i in range(rows)],
+            "miles": [float(i) for i in range(rows)],
+        }
+    )
     data = tmp_path / "data"
     data.mkdir()
     pq.write_table(table, data / "trips.parquet")
-    run_executor(executor.Executor, str(data), str(tmp_path / "out"), {"train": 3, "eval": 1},
-                 ["--direct_running_mode=in_memory"], pattern="*.parquet",
-                 custom_config=custom_config(["", "NA", "N/A"], ["payment"], {"payment": ["Cash", "Credit Card"]}))
-    examples = [tf.train.Example.FromString(e).features.feature
-                for split in split_contents(str(tmp_path / "out"), ("train", "eval")).values() for e in split]
+    run_executor(
+        executor.Executor,
+        str(data),
+        str(tmp_path / "out"),
+        {"train": 3, "eval": 1},
+        ["--direct_running_mode=in_memory"],
+        pattern="*.parquet",
+        custom_config=custom_config(["", "NA", "N/A"], ["payment"], {"payment": ["Cash", "Credit Card"]}),
+    )
+    examples = [
+        tf.train.Example.FromString(e).features.feature
+        for split in split_contents(str(tmp_path / "out"), ("train", "eval")).values()
+        for e in split
+    ]
     kept = [i for i in range(rows) if i % 10 and i % 15 != 1]
     assert len(examples) == len(kept)
     assert all(e["payment"].bytes_list.value == [b"Cash"] for e in examples)

@@ -15,7 +15,7 @@ def _saved_model(directory, marker: str):
 def test_versions_are_numeric_dirs_holding_a_saved_model(tmp_path):
     _saved_model(tmp_path / "2", "two")
     _saved_model(tmp_path / "10", "ten")
-    (tmp_path / "11").mkdir()               # an unfinished push: no SavedModel yet
+    (tmp_path / "11").mkdir()  # an unfinished push: no SavedModel yet
     _saved_model(tmp_path / "backup", "x")  # not a version
     assert baseline.served_versions(str(tmp_path)) == [2, 10]
     assert baseline.latest_served(str(tmp_path)) == str(tmp_path / "10")
@@ -138,9 +138,14 @@ def test_the_same_model_is_told_apart_by_tensorflows_fingerprint(tmp_path):
     from tensorflow.core.protobuf import fingerprint_pb2
 
     def fingerprint(directory, checkpoint_hash, uuid):
-        (directory / "fingerprint.pb").write_bytes(fingerprint_pb2.FingerprintDef(
-            saved_model_checksum=len(uuid) + checkpoint_hash, graph_def_program_hash=2,
-            checkpoint_hash=checkpoint_hash, uuid=uuid).SerializeToString())
+        (directory / "fingerprint.pb").write_bytes(
+            fingerprint_pb2.FingerprintDef(
+                saved_model_checksum=len(uuid) + checkpoint_hash,
+                graph_def_program_hash=2,
+                checkpoint_hash=checkpoint_hash,
+                uuid=uuid,
+            ).SerializeToString()
+        )
 
     one, copy, other = (_saved_model(tmp_path / n, n) for n in ("one", "copy", "other"))
     fingerprint(one, 3, "a")

@@ -22,8 +22,12 @@ SIGNATURES = ("classify", "serve_raw", "serving_default", "transform_features")
 
 
 def _export(transform_dir, path, *flags):
-    subprocess.run([sys.executable, "-m", "tests.serving.export_tiny_model", str(transform_dir), str(path),
-                    "--warmup", *flags], check=True, capture_output=True, timeout=600)
+    subprocess.run(
+        [sys.executable, "-m", "tests.serving.export_tiny_model", str(transform_dir), str(path), "--warmup", *flags],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
     return path
 
 
@@ -84,15 +88,18 @@ def test_a_signature_no_warm_up_record_runs_is_refused(exported, tmp_path):
 
 
 def test_the_command_line_check_exits_1_on_a_refused_model(exported, legacy):
-    out = subprocess.run([sys.executable, "-m", "components.serving_check.check", str(exported), str(legacy)],
-                         capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-m", "components.serving_check.check", str(exported), str(legacy)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 1
     lines = out.stdout.splitlines()
     assert lines[0].startswith(f"OK {exported}") and lines[1].startswith(f"REFUSED {legacy}")
 
 
-def test_the_check_under_the_serving_images_tensorflow_passes_the_export_and_refuses_the_old_one(
-        exported, legacy):
+def test_the_check_under_the_serving_images_tensorflow_passes_the_export_and_refuses_the_old_one(exported, legacy):
     from tests.serving.test_ops_compat import side_env
 
     serving_tf = side_env("--print-version").stdout.strip()

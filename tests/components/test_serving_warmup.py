@@ -40,8 +40,9 @@ def _signature(method: str, inputs: dict[str, int]) -> meta_graph_pb2.SignatureD
 SIGNATURES = {
     "serving_default": _signature("tensorflow/serving/predict", {"examples": tf.string.as_datatype_enum}),
     "classify": _signature(warmup.CLASSIFY_METHOD, {"inputs": tf.string.as_datatype_enum}),
-    "columns": _signature("tensorflow/serving/predict", {"fare": tf.float32.as_datatype_enum,
-                                                         "company": tf.string.as_datatype_enum}),
+    "columns": _signature(
+        "tensorflow/serving/predict", {"fare": tf.float32.as_datatype_enum, "company": tf.string.as_datatype_enum}
+    ),
     "__saved_model_init_op": meta_graph_pb2.SignatureDef(),
 }
 
@@ -52,8 +53,12 @@ def test_every_signature_gets_records_written_where_tf_serving_looks(tmp_path, t
     path = warmup.write_warmup(str(tmp_path / "model"), logs)
     assert path == str(tmp_path / "model" / "assets.extra" / "tf_serving_warmup_requests")
     records = [prediction_log_pb2.PredictionLog.FromString(r.numpy()) for r in tf.data.TFRecordDataset(path)]
-    assert [warmup.logged_signature(r) for r in records] == ["classify", "columns", "serving_default",
-                                                             "serving_default"]
+    assert [warmup.logged_signature(r) for r in records] == [
+        "classify",
+        "columns",
+        "serving_default",
+        "serving_default",
+    ]
     assert records[0].classify_log.request.model_spec.name == "taxi"
     assert len(records[0].classify_log.request.input.example_list.examples) == 5
     sizes = [len(tf.make_ndarray(r.predict_log.request.inputs["examples"])) for r in records[2:]]

@@ -29,7 +29,7 @@ NO_LABEL_EVERY = 30
 def messy(tmp_path_factory, taxi_config):
     work = tmp_path_factory.mktemp("messy")
     with open(pathlib.Path(taxi_config.data.path, "data.csv"), newline="") as f:
-        rows = list(csv.reader(f))[:SAMPLE_ROWS + 1]
+        rows = list(csv.reader(f))[: SAMPLE_ROWS + 1]
     header = rows[0]
     for n, row in enumerate(rows[1:], 1):
         for i, cell in enumerate(row):
@@ -65,8 +65,10 @@ def test_examplegen_wrote_the_labelled_rows_with_na_as_missing_numbers(messy_run
 
     work, _ = messy
     files = glob.glob(str(work / "out/pipelines/taxi-big-tipper/ExampleGen/examples/*/Split-*/*.gz"))
-    examples = [tf.train.Example.FromString(r.numpy()).features.feature
-                for r in tf.data.TFRecordDataset(files, compression_type="GZIP")]
+    examples = [
+        tf.train.Example.FromString(r.numpy()).features.feature
+        for r in tf.data.TFRecordDataset(files, compression_type="GZIP")
+    ]
     assert len(examples) == SAMPLE_ROWS - SAMPLE_ROWS // NO_LABEL_EVERY
     assert all(e["tips"].float_list.value for e in examples)  # no row without its label
     assert "pickup_community_area" in examples[0]  # the first column's name without the mark
@@ -82,17 +84,35 @@ def test_a_label_outside_label_classes_gets_one_line_before_any_component(tmp_pa
     import sys
 
     with open(pathlib.Path(taxi_config.data.path, "data.csv"), newline="") as f:
-        lines = f.readlines()[:SAMPLE_ROWS + 1]
+        lines = f.readlines()[: SAMPLE_ROWS + 1]
     assert lines[343].count("Dispute") == 1  # line 344 of the file: the first of the sample's other classes
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "trips.csv").write_text("".join(lines))
     result = subprocess.run(
-        [sys.executable, "-m", "pipeline", "run", "--config", "package://pipeline/configs/taxi_multiclass.yaml",
-         "--set", f"data.path={tmp_path / 'data'}", "--set", f"output_dir={tmp_path / 'out'}",
-         "--set", "label.other_classes=error"], capture_output=True, text=True, timeout=600, cwd=tmp_path)
+        [
+            sys.executable,
+            "-m",
+            "pipeline",
+            "run",
+            "--config",
+            "package://pipeline/configs/taxi_multiclass.yaml",
+            "--set",
+            f"data.path={tmp_path / 'data'}",
+            "--set",
+            f"output_dir={tmp_path / 'out'}",
+            "--set",
+            "label.other_classes=error",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+    )
     assert result.returncode == 2, result.stderr[-2000:]
     [line] = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert f"{tmp_path / 'data' / 'trips.csv'}, line 344, column 'payment_type': the label 'Dispute' is not one " \
-           "of label.classes (Cash, Credit Card, No Charge, Unknown); add it to label.classes or remove the row" in line
+    assert (
+        f"{tmp_path / 'data' / 'trips.csv'}, line 344, column 'payment_type': the label 'Dispute' is not one "
+        "of label.classes (Cash, Credit Card, No Charge, Unknown); add it to label.classes or remove the row" in line
+    )
     assert "Traceback" not in result.stderr and "ExampleGen" not in result.stdout
     assert not (tmp_path / "out" / "pipelines").exists()

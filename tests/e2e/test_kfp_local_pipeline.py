@@ -33,11 +33,22 @@ def _config(*overrides):
     from pipeline.config import load_config
 
     root = WORK / "root"
-    return load_config(None, [
-        f"kubeflow.image={os.environ['TFXP_IMAGE']}", f"kubeflow.state_root={root / 'state'}",
-        f"kubeflow.data_root={root / 'data'}", f"kubeflow.serving_root={root / 'serving'}",
-        "kubeflow.pvc=", "trainer.train_steps=300", "trainer.eval_steps=20", "tuner.max_trials=1",
-        "tuner.train_steps=30", "tuner.eval_steps=10", *overrides])
+    return load_config(
+        None,
+        [
+            f"kubeflow.image={os.environ['TFXP_IMAGE']}",
+            f"kubeflow.state_root={root / 'state'}",
+            f"kubeflow.data_root={root / 'data'}",
+            f"kubeflow.serving_root={root / 'serving'}",
+            "kubeflow.pvc=",
+            "trainer.train_steps=300",
+            "trainer.eval_steps=20",
+            "tuner.max_trials=1",
+            "tuner.train_steps=30",
+            "tuner.eval_steps=10",
+            *overrides,
+        ],
+    )
 
 
 def _outputs_of(run_root: pathlib.Path, task: str) -> dict:
@@ -66,7 +77,7 @@ def compiled(taxi_config):
     shutil.rmtree(WORK, ignore_errors=True)
     (WORK / "root" / "data").mkdir(parents=True)
     rows = pathlib.Path(taxi_config.data.path, "data.csv").read_text().splitlines(keepends=True)
-    (WORK / "root" / "data" / "data.csv").write_text("".join(rows[:SAMPLE_ROWS + 1]))
+    (WORK / "root" / "data" / "data.csv").write_text("".join(rows[: SAMPLE_ROWS + 1]))
     path = WORK / "pipeline.yaml"
     kubeflow_runner.compile_pipeline(_config(), str(path), allow_local_image=True)
     yield path

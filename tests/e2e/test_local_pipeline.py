@@ -17,9 +17,22 @@ import pytest
 pytestmark = pytest.mark.slow
 
 SAMPLE_ROWS = 3000
-ALL_NODES = {"ExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "DriftCheck", "AnomaliesGate",
-             "Transform", "Tuner", "Trainer", "ServingWarmup", "ServingBaseline", "Evaluator", "ServingCheck",
-             "Pusher"}
+ALL_NODES = {
+    "ExampleGen",
+    "StatisticsGen",
+    "SchemaGen",
+    "ExampleValidator",
+    "DriftCheck",
+    "AnomaliesGate",
+    "Transform",
+    "Tuner",
+    "Trainer",
+    "ServingWarmup",
+    "ServingBaseline",
+    "Evaluator",
+    "ServingCheck",
+    "Pusher",
+}
 SIGNATURES = ("classify", "serve_raw", "serving_default", "transform_features")
 
 
@@ -28,16 +41,32 @@ def workdir(tmp_path_factory, taxi_config) -> pathlib.Path:
     work = tmp_path_factory.mktemp("e2e")
     source = pathlib.Path(taxi_config.data.path, "data.csv").read_text().splitlines(keepends=True)
     (work / "data").mkdir()
-    (work / "data" / "data.csv").write_text("".join(source[:SAMPLE_ROWS + 1]))
+    (work / "data" / "data.csv").write_text("".join(source[: SAMPLE_ROWS + 1]))
     return work
 
 
 def tfxp(workdir: pathlib.Path, *overrides: str, command: str = "run") -> subprocess.CompletedProcess:
-    args = [sys.executable, "-m", "pipeline", command,
-            "--set", f"data.path={workdir / 'data'}", "--set", f"output_dir={workdir / 'out'}",
-            "--set", "trainer.train_steps=300", "--set", "trainer.eval_steps=20",
-            "--set", "tuner.max_trials=1", "--set", "tuner.train_steps=30",
-            "--set", "tuner.eval_steps=10", *[a for o in overrides for a in ("--set", o)]]
+    args = [
+        sys.executable,
+        "-m",
+        "pipeline",
+        command,
+        "--set",
+        f"data.path={workdir / 'data'}",
+        "--set",
+        f"output_dir={workdir / 'out'}",
+        "--set",
+        "trainer.train_steps=300",
+        "--set",
+        "trainer.eval_steps=20",
+        "--set",
+        "tuner.max_trials=1",
+        "--set",
+        "tuner.train_steps=30",
+        "--set",
+        "tuner.eval_steps=10",
+        *[a for o in overrides for a in ("--set", o)],
+    ]
     return subprocess.run(args, capture_output=True, text=True, timeout=1200, cwd=workdir)
 
 
@@ -125,7 +154,7 @@ def test_a_model_tf_serving_cannot_run_is_refused_before_the_pusher(first_run, w
     assert result.returncode == 1
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1, result.stderr[-3000:]
-    assert errors[0].startswith("error: ServingCheck failed: warm-up record 0 (signature \"classify\")")
+    assert errors[0].startswith('error: ServingCheck failed: warm-up record 0 (signature "classify")')
     assert "Could not find variable" in errors[0]
     assert "no model was pushed by this run" in result.stderr
     assert pushed_versions(workdir) == before
@@ -135,16 +164,28 @@ def test_a_model_tf_serving_cannot_run_is_refused_before_the_pusher(first_run, w
 
 def test_signatures_seen_by_tensorflows_own_tooling(first_run, workdir):
     [version] = pushed_versions(workdir)
-    shown = subprocess.run(["saved_model_cli", "show", "--dir", str(version), "--tag_set", "serve",
-                            "--signature_def", "serving_default"], capture_output=True, text=True, check=True)
+    shown = subprocess.run(
+        ["saved_model_cli", "show", "--dir", str(version), "--tag_set", "serve", "--signature_def", "serving_default"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert "inputs['examples'] tensor_info:" in shown.stdout and "dtype: DT_STRING" in shown.stdout
     assert "outputs['probabilities'] tensor_info:" in shown.stdout
-    listed = subprocess.run(["saved_model_cli", "show", "--dir", str(version), "--tag_set", "serve"],
-                            capture_output=True, text=True, check=True).stdout
+    listed = subprocess.run(
+        ["saved_model_cli", "show", "--dir", str(version), "--tag_set", "serve"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     for signature in ("serving_default", "serve_raw", "classify", "transform_features"):
         assert f'"{signature}"' in listed
-    classify = subprocess.run(["saved_model_cli", "show", "--dir", str(version), "--tag_set", "serve",
-                               "--signature_def", "classify"], capture_output=True, text=True, check=True).stdout
+    classify = subprocess.run(
+        ["saved_model_cli", "show", "--dir", str(version), "--tag_set", "serve", "--signature_def", "classify"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert "Method name is: tensorflow/serving/classify" in classify
 
 
@@ -152,8 +193,14 @@ def test_multi_processing_workers_kept_alive_serve_every_beam_component(first_ru
     from benchmarks.beam import record_counts
 
     out = workdir / "reuse"
-    result = tfxp(workdir, f"output_dir={out}", "beam.direct_running_mode=multi_processing",
-                  "beam.direct_num_workers=2", "beam.reuse_workers=true", "tuner.enabled=false")
+    result = tfxp(
+        workdir,
+        f"output_dir={out}",
+        "beam.direct_running_mode=multi_processing",
+        "beam.direct_num_workers=2",
+        "beam.reuse_workers=true",
+        "tuner.enabled=false",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "[13/13] Pusher done" in result.stdout and "blessed: yes" in result.stdout  # no Tuner
     log = "".join(path.read_text() for path in (out / "logs").glob("run-*.log"))
@@ -261,9 +308,12 @@ def _no_trip_seconds(number, row):
     row["trip_seconds"] = ""
 
 
-@pytest.mark.parametrize("name, change, expected", [
-    ("new_category", _new_payment_type, ["feature 'payment_type'", "Bitcoin"]),
-])
+@pytest.mark.parametrize(
+    "name, change, expected",
+    [
+        ("new_category", _new_payment_type, ["feature 'payment_type'", "Bitcoin"]),
+    ],
+)
 def test_bad_data_is_stopped_by_the_curated_schema(curated_schema, workdir, name, change, expected):
     before = pushed_versions(workdir)
     result = tfxp(workdir, f"data.path={_bad_copy(workdir, name, change)}", f"schema.path={curated_schema}")
@@ -277,10 +327,13 @@ def test_bad_data_is_stopped_by_the_curated_schema(curated_schema, workdir, name
     assert pushed_versions(workdir) == before
 
 
-@pytest.mark.parametrize("name, change, expected", [
-    ("numbers_as_strings", _fare_as_words, ["column 'fare': 'twelve dollars' is not a number"]),
-    ("null_column", _no_trip_seconds, ["feature 'trip_seconds' has no value in any of the"]),
-])
+@pytest.mark.parametrize(
+    "name, change, expected",
+    [
+        ("numbers_as_strings", _fare_as_words, ["column 'fare': 'twelve dollars' is not a number"]),
+        ("null_column", _no_trip_seconds, ["feature 'trip_seconds' has no value in any of the"]),
+    ],
+)
 def test_bad_values_are_stopped_by_the_preflight_before_the_schema(curated_schema, workdir, name, change, expected):
     """What the curated schema also catches, the preflight stops first: one line, exit 2, no component."""
     before = pushed_versions(workdir)
@@ -295,7 +348,7 @@ def test_bad_values_are_stopped_by_the_preflight_before_the_schema(curated_schem
 
 def _truncate(path):
     text = path.read_text()
-    path.write_text(text[:len(text) - 40])
+    path.write_text(text[: len(text) - 40])
 
 
 def _semicolons(path):
@@ -304,8 +357,9 @@ def _semicolons(path):
 
 def _latin1(path):
     lines = path.read_text().splitlines(keepends=True)
-    path.write_bytes("".join(lines[:-50]).encode()
-                     + "".join(lines[-50:]).replace("Cash", "Esp\u00e8ces").encode("latin-1"))
+    path.write_bytes(
+        "".join(lines[:-50]).encode() + "".join(lines[-50:]).replace("Cash", "Esp\u00e8ces").encode("latin-1")
+    )
 
 
 def _drop_company(path):
@@ -319,12 +373,15 @@ def _drop_company(path):
         writer.writerows(rows)
 
 
-@pytest.mark.parametrize("name, damage, expected", [
-    ("truncated", _truncate, "fields, but the header has 18 (a truncated file"),
-    ("semicolons", _semicolons, "separates its columns with semicolons, not commas"),
-    ("latin1", _latin1, "is not UTF-8 text"),
-    ("missing_column", _drop_company, "feature column(s) 'company' named in the"),
-])
+@pytest.mark.parametrize(
+    "name, damage, expected",
+    [
+        ("truncated", _truncate, "fields, but the header has 18 (a truncated file"),
+        ("semicolons", _semicolons, "separates its columns with semicolons, not commas"),
+        ("latin1", _latin1, "is not UTF-8 text"),
+        ("missing_column", _drop_company, "feature column(s) 'company' named in the"),
+    ],
+)
 def test_broken_files_are_refused_before_any_component(first_run, workdir, name, damage, expected):
     before = pushed_versions(workdir)
     target = workdir / "broken" / name

@@ -20,16 +20,32 @@ import pytest
 pytestmark = pytest.mark.slow
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
-ROWS = 2400          # of the taxi sample: three in four train span 1, every fourth is traffic
-SMALL = ["trainer.train_steps=300", "trainer.eval_steps=20", "tuner.max_trials=1", "tuner.train_steps=30",
-         "tuner.eval_steps=10"]
+ROWS = 2400  # of the taxi sample: three in four train span 1, every fourth is traffic
+SMALL = [
+    "trainer.train_steps=300",
+    "trainer.eval_steps=20",
+    "tuner.max_trials=1",
+    "tuner.train_steps=30",
+    "tuner.eval_steps=10",
+]
 
 
 def tfxp(work: pathlib.Path, command: str, *args: str, overrides: tuple[str, ...] = ()):
-    sets = [f"data.path={work / 'data'}", "data.span_pattern=span-{SPAN}/*.csv", f"output_dir={work / 'out'}",
-            f"monitor.requests={work / 'requests'}", *SMALL, *overrides]
-    return subprocess.run([sys.executable, "-m", "pipeline", command, *args, *[a for s in sets for a in ("--set", s)]],
-                          capture_output=True, text=True, timeout=900, cwd=work)
+    sets = [
+        f"data.path={work / 'data'}",
+        "data.span_pattern=span-{SPAN}/*.csv",
+        f"output_dir={work / 'out'}",
+        f"monitor.requests={work / 'requests'}",
+        *SMALL,
+        *overrides,
+    ]
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline", command, *args, *[a for s in sets for a in ("--set", s)]],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=work,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -41,19 +57,25 @@ def loop(tmp_path_factory, taxi_config):
 
     work = tmp_path_factory.mktemp("loop")
     lines = pathlib.Path(taxi_config.data.path, "data.csv").read_text().splitlines(keepends=True)
-    header, body = lines[0], lines[1:ROWS + 1]
+    header, body = lines[0], lines[1 : ROWS + 1]
     (work / "data/span-1").mkdir(parents=True)
     (work / "data/span-1/data.csv").write_text(header + "".join(r for i, r in enumerate(body) if i % 4))
     traffic = list(csv.DictReader([header] + [r for i, r in enumerate(body) if i % 4 == 0]))
     first = tfxp(work, "run")
     assert first.returncode == 0, first.stderr[-3000:]
-    server = StandInServer("taxi", str(work / "out/serving/taxi"), rest_port=0, grpc_port=0, poll_seconds=0.5,
-                           metrics_path="/monitoring/prometheus/metrics").start()
+    server = StandInServer(
+        "taxi",
+        str(work / "out/serving/taxi"),
+        rest_port=0,
+        grpc_port=0,
+        poll_seconds=0.5,
+        metrics_path="/monitoring/prometheus/metrics",
+    ).start()
     proxy = LoggingProxy(f"http://127.0.0.1:{server.rest_port}", str(work / "requests"), 1.0, port=0).start()
     served = server.repository.refresh()
     client = RestClient(f"http://127.0.0.1:{proxy.port}", "taxi")
     for start in range(0, len(traffic), 50):
-        client.predict([{k: v for k, v in row.items() if k != "tips"} for row in traffic[start:start + 50]])
+        client.predict([{k: v for k, v in row.items() if k != "tips"} for row in traffic[start : start + 50]])
     assert proxy.logged == len(traffic) // 50 and not proxy.failed
     yield work, traffic, server, served, proxy
     proxy.stop()
@@ -80,8 +102,9 @@ def flagged(loop):
         writer.writerow(["feedfacefeedface", "1.0"])  # two ids that no request had
         writer.writerow(["0000000000000000", "2.0"])
     posted = tfxp(work, "feedback", str(work / "truth.csv"))
-    monitored = tfxp(work, "monitor", "--window", "1h",
-                     overrides=(f"monitor.serving_url=http://127.0.0.1:{proxy.port}",))
+    monitored = tfxp(
+        work, "monitor", "--window", "1h", overrides=(f"monitor.serving_url=http://127.0.0.1:{proxy.port}",)
+    )
     return posted, monitored
 
 
@@ -98,8 +121,10 @@ def test_monitor_flags_the_worse_live_metrics(flagged, loop):
     work, traffic, _, served, _ = loop
     assert monitored.returncode == 1, monitored.stdout + monitored.stderr[-2000:]
     out = monitored.stdout
-    assert f"version {served}" in out and f"requests logged: {len(traffic)}; labelled (tfxp feedback): " \
-                                          f"{len(traffic)}" in out
+    assert (
+        f"version {served}" in out
+        and f"requests logged: {len(traffic)}; labelled (tfxp feedback): {len(traffic)}" in out
+    )
     assert "is below the threshold 0.6" in out and "below the version's test auc" in out
     assert f"serving: version {served} AVAILABLE; 0 errors in " in out  # the stand-in's request_count
     result = json.loads(next((work / "out/monitor").glob("*/result.json")).read_text())
@@ -118,8 +143,7 @@ def test_the_result_is_recorded_against_the_served_model(flagged, loop):
     store = open_store(str(work / "out/metadata/taxi-big-tipper/metadata.sqlite"))
     [execution] = store.get_executions_by_type(MONITOR_TYPE)
     assert execution.properties["version"].int_value == served and execution.properties["crossed"].int_value >= 2
-    [event] = [e for e in store.get_events_by_execution_ids([execution.id])
-               if e.type == metadata_store_pb2.Event.INPUT]
+    [event] = [e for e in store.get_events_by_execution_ids([execution.id]) if e.type == metadata_store_pb2.Event.INPUT]
     [pushed] = store.get_artifacts_by_id([event.artifact_id])
     assert pushed.type == "PushedModel"
     assert pushed.custom_properties["pushed_destination"].string_value.endswith(f"/{served}")
@@ -155,6 +179,7 @@ def test_retrain_trains_on_the_labelled_traffic_and_the_gates_decide(retrained, 
     if run.blessed:  # pushed through the Pusher, and the stand-in picks it up
         assert run.pushed_to and len(versions) == 2
         import time
+
         deadline = time.monotonic() + 30
         while server.repository.refresh() != int(versions[-1]) and time.monotonic() < deadline:
             time.sleep(0.5)
@@ -162,8 +187,9 @@ def test_retrain_trains_on_the_labelled_traffic_and_the_gates_decide(retrained, 
         # The logged traffic was answered by the old version: it says nothing of the new one.
         again = tfxp(work, "monitor", "--window", "1h")
         assert again.returncode == 3, again.stdout + again.stderr[-2000:]
-        assert f"{len(traffic)} logged requests in the window were answered by other versions ({served})" \
-            in again.stdout
+        assert (
+            f"{len(traffic)} logged requests in the window were answered by other versions ({served})" in again.stdout
+        )
     else:  # refused: nothing pushed, the served version stays
         assert run.pushed_to is None and versions == [str(served)] and run.failures
 

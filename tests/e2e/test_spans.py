@@ -45,18 +45,29 @@ def _log_requests(directory: pathlib.Path, csv_path: str, rows: int = 400) -> No
         examples = [to_example(row, drop=("tips",)).SerializeToString() for row in list(csv.DictReader(f))[:rows]]
     logger = RequestLogger(str(directory))
     for start in range(0, len(examples), 50):
-        logger.log("taxi", "serving_default", examples[start:start + 50])
+        logger.log("taxi", "serving_default", examples[start : start + 50])
     logger.close()
 
 
 def tfxp(work: pathlib.Path, command: str, *args: str, overrides: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
-    options = [f"data.path={work / 'data'}", f"data.span_pattern={SPAN_PATTERN}", f"output_dir={work / 'out'}",
-               "tuner.enabled=false", "trainer.train_steps=300", "trainer.eval_steps=20",
-               # Spans of 2500 rows give test AUCs a few points apart by chance alone.
-               "evaluator.max_auc_decrease=0.1", *overrides]
-    return subprocess.run([sys.executable, "-m", "pipeline", command, *args,
-                           *[a for o in options for a in ("--set", o)]],
-                          capture_output=True, text=True, timeout=1200, cwd=work)
+    options = [
+        f"data.path={work / 'data'}",
+        f"data.span_pattern={SPAN_PATTERN}",
+        f"output_dir={work / 'out'}",
+        "tuner.enabled=false",
+        "trainer.train_steps=300",
+        "trainer.eval_steps=20",
+        # Spans of 2500 rows give test AUCs a few points apart by chance alone.
+        "evaluator.max_auc_decrease=0.1",
+        *overrides,
+    ]
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline", command, *args, *[a for o in options for a in ("--set", o)]],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        cwd=work,
+    )
 
 
 def served(work) -> list[pathlib.Path]:
@@ -119,8 +130,9 @@ def test_span_3_drifted_and_is_stopped_before_training(loop):
     work, results = loop
     result = results[3]
     assert result.returncode == 1
-    assert ("AnomaliesGate failed: the data drifted (from the last accepted span, "
-            "or from what serving receives):") in result.stderr
+    assert (
+        "AnomaliesGate failed: the data drifted (from the last accepted span, or from what serving receives):"
+    ) in result.stderr
     assert "feature 'fare': Drift from the previous span: The approximate Jensen-Shannon divergence" in result.stderr
     assert "--set drift.accept=true" in result.stderr
     assert "no model was pushed by this run" in result.stderr

@@ -13,16 +13,18 @@ import pytest
 pytestmark = pytest.mark.slow
 
 SAMPLE_ROWS = 3000
-CONFIGS = {"multiclass": ("taxi_multiclass.yaml", "taxi-payment-type", "taxi_payment_type"),
-           "regression": ("taxi_regression.yaml", "taxi-fare", "taxi_fare"),
-           "timestamp": ("taxi_timestamp.yaml", "taxi-timestamp", "taxi_timestamp")}
+CONFIGS = {
+    "multiclass": ("taxi_multiclass.yaml", "taxi-payment-type", "taxi_payment_type"),
+    "regression": ("taxi_regression.yaml", "taxi-fare", "taxi_fare"),
+    "timestamp": ("taxi_timestamp.yaml", "taxi-timestamp", "taxi_timestamp"),
+}
 
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory, taxi_config) -> pathlib.Path:
     work = tmp_path_factory.mktemp("tasks-data")
     source = pathlib.Path(taxi_config.data.path, "data.csv").read_text().splitlines(keepends=True)
-    (work / "data.csv").write_text("".join(source[:SAMPLE_ROWS + 1]))
+    (work / "data.csv").write_text("".join(source[: SAMPLE_ROWS + 1]))
     return work
 
 
@@ -31,10 +33,28 @@ def task_run(request, data_dir, tmp_path_factory):
     task = request.param
     config_file, pipeline_name, model_name = CONFIGS[task]
     work = tmp_path_factory.mktemp(f"e2e-{task}")
-    args = [sys.executable, "-m", "pipeline", "run", "--config", f"package://pipeline/configs/{config_file}",
-            "--set", f"data.path={data_dir}", "--set", f"output_dir={work / 'out'}",
-            "--set", "trainer.train_steps=300", "--set", "trainer.eval_steps=20",
-            "--set", "tuner.max_trials=1", "--set", "tuner.train_steps=30", "--set", "tuner.eval_steps=10"]
+    args = [
+        sys.executable,
+        "-m",
+        "pipeline",
+        "run",
+        "--config",
+        f"package://pipeline/configs/{config_file}",
+        "--set",
+        f"data.path={data_dir}",
+        "--set",
+        f"output_dir={work / 'out'}",
+        "--set",
+        "trainer.train_steps=300",
+        "--set",
+        "trainer.eval_steps=20",
+        "--set",
+        "tuner.max_trials=1",
+        "--set",
+        "tuner.train_steps=30",
+        "--set",
+        "tuner.eval_steps=10",
+    ]
     result = subprocess.run(args, capture_output=True, text=True, timeout=1200, cwd=work)
     assert result.returncode == 0, result.stderr[-3000:]
     from ops.runs import runs as recorded_runs
@@ -63,11 +83,17 @@ def test_the_tasks_tfma_metrics_exist(task_run):
         assert run.metrics["auc"] >= 0.6  # the binary default min_auc blessed it
         assert "test-split metrics: auc=" in result.stdout
     else:
-        assert {"mean_absolute_error", "mean_squared_error", "root_mean_squared_error",
-                "mean_absolute_percentage_error", "calibration"} <= set(run.metrics)
+        assert {
+            "mean_absolute_error",
+            "mean_squared_error",
+            "root_mean_squared_error",
+            "mean_absolute_percentage_error",
+            "calibration",
+        } <= set(run.metrics)
         assert run.metrics["mean_absolute_error"] <= 4.0  # in dollars: the config's max_mae
         assert abs(run.metrics["root_mean_squared_error"] ** 2 - run.metrics["mean_squared_error"]) < 1e-3 * (
-            run.metrics["mean_squared_error"] + 1)
+            run.metrics["mean_squared_error"] + 1
+        )
         assert 0.5 < run.metrics["calibration"] < 1.5
         assert "test-split metrics: mean_absolute_error=" in result.stdout
 

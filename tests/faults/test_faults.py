@@ -105,11 +105,14 @@ def small_disk(tmp_path):
     def mount(size: str) -> pathlib.Path:
         path = tmp_path / f"disk-{len(mounted)}"
         path.mkdir()
-        result = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
-                                capture_output=True, text=True)
+        result = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True, text=True
+        )
         if result.returncode:
-            pytest.skip(f"cannot mount a tmpfs ({result.stderr.strip()}); these tests need root in a "
-                        "mount namespace of their own: run them through scripts/runtime.sh")
+            pytest.skip(
+                f"cannot mount a tmpfs ({result.stderr.strip()}); these tests need root in a "
+                "mount namespace of their own: run them through scripts/runtime.sh"
+            )
         mounted.append(path)
         return path
 
@@ -119,6 +122,7 @@ def small_disk(tmp_path):
 
 
 # ---------------------------------------------------------------------------- full disk
+
 
 def test_terminal_output_restores_the_terminal_when_the_log_disk_is_full(small_disk):
     disk = small_disk("1m")
@@ -146,8 +150,9 @@ def test_a_component_on_a_full_disk_fails_the_run_with_one_line(small_disk):
     result = python("-c", FAKE_RUN, str(out), str(TINY_DATA))
     assert result.returncode == 1, (result.returncode, result.stderr)
     errors = error_lines(result.stderr)
-    assert errors == [f"error: Pusher failed: [Errno 28] No space left on device: "
-                      f"'{out}/serving/taxi/1796000000/saved_model.pb'"], result.stderr
+    assert errors == [
+        f"error: Pusher failed: [Errno 28] No space left on device: '{out}/serving/taxi/1796000000/saved_model.pb'"
+    ], result.stderr
     assert "The full log is in " in result.stderr
     assert versions(out / "serving" / "taxi") == []  # the partial push is gone
     assert "[1/13] Pusher ..." in result.stdout
@@ -167,12 +172,16 @@ def test_the_first_os_error_under_a_failure_is_its_message():
         failed = PipelineFailed("Transform", err, "/out/logs/run.log")
     assert str(failed).splitlines() == [
         "Transform failed: [Errno 13] Permission denied: '/out/Transform/transform_graph'",
-        "The full log is in /out/logs/run.log; no model was pushed by this run."]
+        "The full log is in /out/logs/run.log; no model was pushed by this run.",
+    ]
     # A Beam worker process sends back only the text of its error.
-    quoted = RuntimeError("Traceback (most recent call last):\n  ...\nOSError: [Errno 28] No space left on "
-                          "device: '/out/ExampleGen/examples/1/train/data.gz' [while running 'Write']\n")
+    quoted = RuntimeError(
+        "Traceback (most recent call last):\n  ...\nOSError: [Errno 28] No space left on "
+        "device: '/out/ExampleGen/examples/1/train/data.gz' [while running 'Write']\n"
+    )
     assert str(PipelineFailed("ExampleGen", quoted, "/log")).splitlines()[0] == (
-        "ExampleGen failed: [Errno 28] No space left on device: '/out/ExampleGen/examples/1/train/data.gz'")
+        "ExampleGen failed: [Errno 28] No space left on device: '/out/ExampleGen/examples/1/train/data.gz'"
+    )
 
     # A gate's own report stays whole, whatever OS error was handled before it was raised.
     try:
@@ -198,12 +207,15 @@ def test_output_that_cannot_be_written_fails_the_command(small_disk):
 def test_an_output_directory_that_cannot_be_created_is_one_line(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
-    result = python("-m", "pipeline", "run", "--set", f"data.path={TINY_DATA}",
-                    "--set", f"output_dir={blocker / 'out'}")
+    result = python(
+        "-m", "pipeline", "run", "--set", f"data.path={TINY_DATA}", "--set", f"output_dir={blocker / 'out'}"
+    )
     assert result.returncode == 2, result.stderr  # bad input, found before any component (preflight)
-    assert error_lines(result.stderr) == [f"error: output directory {blocker / 'out'} cannot be written: Not a "
-                                          "directory; set output_dir (or --set output_dir=...) to a directory "
-                                          "you can write"]
+    assert error_lines(result.stderr) == [
+        f"error: output directory {blocker / 'out'} cannot be written: Not a "
+        "directory; set output_dir (or --set output_dir=...) to a directory "
+        "you can write"
+    ]
 
 
 @pytest.mark.slow
@@ -214,9 +226,23 @@ def test_whole_pipeline_on_a_full_disk(small_disk, taxi_config, tmp_path):
     data.mkdir()
     rows = pathlib.Path(taxi_config.data.path, "data.csv").read_text().splitlines(keepends=True)[:3001]
     (data / "data.csv").write_text("".join(rows))
-    result = python("-m", "pipeline", "run", "--set", f"data.path={data}", "--set", f"output_dir={out}",
-                    "--set", "tuner.enabled=false", "--set", "trainer.train_steps=50",
-                    "--set", "trainer.eval_steps=10", "--set", "enable_cache=false")
+    result = python(
+        "-m",
+        "pipeline",
+        "run",
+        "--set",
+        f"data.path={data}",
+        "--set",
+        f"output_dir={out}",
+        "--set",
+        "tuner.enabled=false",
+        "--set",
+        "trainer.train_steps=50",
+        "--set",
+        "trainer.eval_steps=10",
+        "--set",
+        "enable_cache=false",
+    )
     assert result.returncode == 1, (result.returncode, result.stderr[-2000:])
     errors = error_lines(result.stderr)
     assert len(errors) == 1, result.stderr[-2000:]
@@ -240,8 +266,13 @@ HOLDER = textwrap.dedent("""
 def holder(tmp_path):
     """A process that holds the run lock of tmp_path/out until killed."""
     out = tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(out)], stdout=subprocess.PIPE, text=True,
-                            cwd=PROJECT, env={**os.environ, "PYTHONPATH": str(PROJECT)})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(out)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=PROJECT,
+        env={**os.environ, "PYTHONPATH": str(PROJECT)},
+    )
     assert proc.stdout.readline().strip() == "held"
     yield out, proc
     proc.kill()
@@ -317,6 +348,7 @@ def test_run_logs_of_the_same_second_have_names_of_their_own(tmp_path):
 
 # ---------------------------------------------------------------------------- runtime mounts
 
+
 def _runtime_uses_chroot() -> bool:
     libc, version = platform.libc_ver()
     new_glibc = libc == "glibc" and tuple(int(p) for p in version.split(".")[:2]) >= (2, 38)
@@ -327,8 +359,10 @@ def _runtime_uses_chroot() -> bool:
 def _why_not_runtime_mounts() -> str | None:
     """Why the runtime mount test cannot run here, or None."""
     if sys.prefix == "/opt/venv":
-        return ("inside the runtime's root, where scripts/runtime.sh cannot start again: on the host, "
-                "run `bash tests/faults/runtime_rbind.sh` or `python3 -m pytest tests/faults -k runtime`")
+        return (
+            "inside the runtime's root, where scripts/runtime.sh cannot start again: on the host, "
+            "run `bash tests/faults/runtime_rbind.sh` or `python3 -m pytest tests/faults -k runtime`"
+        )
     if os.geteuid() != 0:
         return "mounting a tmpfs under the checkout needs root"
     if not _runtime_uses_chroot():
@@ -340,8 +374,9 @@ def _why_not_runtime_mounts() -> str | None:
 
 @pytest.mark.skipif(_why_not_runtime_mounts() is not None, reason=str(_why_not_runtime_mounts()))
 def test_runtime_shows_mounts_below_the_checkout():
-    result = subprocess.run(["bash", str(PROJECT / "tests" / "faults" / "runtime_rbind.sh")],
-                            capture_output=True, text=True, timeout=1200)
+    result = subprocess.run(
+        ["bash", str(PROJECT / "tests" / "faults" / "runtime_rbind.sh")], capture_output=True, text=True, timeout=1200
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip().endswith("ok")
 
@@ -355,10 +390,25 @@ def test_a_run_killed_in_the_trainer_is_marked_interrupted_and_the_next_one_push
     data.mkdir()
     rows = pathlib.Path(taxi_config.data.path, "data.csv").read_text().splitlines(keepends=True)[:3001]
     (data / "data.csv").write_text("".join(rows))
-    args = [sys.executable, "-m", "pipeline", "run", "--set", f"data.path={data}", "--set", f"output_dir={out}",
-            "--set", "tuner.enabled=false", "--set", "trainer.train_steps=2000", "--set", "trainer.eval_steps=10"]
-    run = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                           cwd=PROJECT, start_new_session=True)
+    args = [
+        sys.executable,
+        "-m",
+        "pipeline",
+        "run",
+        "--set",
+        f"data.path={data}",
+        "--set",
+        f"output_dir={out}",
+        "--set",
+        "tuner.enabled=false",
+        "--set",
+        "trainer.train_steps=2000",
+        "--set",
+        "trainer.eval_steps=10",
+    ]
+    run = subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=PROJECT, start_new_session=True
+    )
     try:
         for line in run.stdout:
             if line.rstrip().endswith("Trainer ..."):
@@ -371,8 +421,13 @@ def test_a_run_killed_in_the_trainer_is_marked_interrupted_and_the_next_one_push
         run.wait(timeout=60)
     assert run.returncode == -signal.SIGKILL
 
-    again = subprocess.run([*args[:-4], "--set", "trainer.train_steps=50", "--set", "trainer.eval_steps=10"],
-                           capture_output=True, text=True, cwd=PROJECT, timeout=1200)
+    again = subprocess.run(
+        [*args[:-4], "--set", "trainer.train_steps=50", "--set", "trainer.eval_steps=10"],
+        capture_output=True,
+        text=True,
+        cwd=PROJECT,
+        timeout=1200,
+    )
     assert again.returncode == 0, again.stderr[-3000:]
     assert re.search(r"\d+ execution\(s\) of an interrupted run marked INTERRUPTED", again.stdout), again.stdout
     shown = python("-m", "pipeline", "runs", "--last", "2", "--set", f"output_dir={out}").stdout

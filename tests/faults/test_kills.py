@@ -35,9 +35,17 @@ from tests.faults.test_faults import PROJECT, python, versions
 
 pytestmark = [pytest.mark.slow, pytest.mark.kills]
 PIPELINE = "taxi-big-tipper"
-SMALL = ["--set", "tuner.enabled=false", "--set", "trainer.eval_steps=10",
-         # the next run's model must be pushed whatever 10 more steps do to it
-         "--set", "evaluator.max_auc_decrease=1", "--set", "evaluator.min_auc=0.5"]
+SMALL = [
+    "--set",
+    "tuner.enabled=false",
+    "--set",
+    "trainer.eval_steps=10",
+    # the next run's model must be pushed whatever 10 more steps do to it
+    "--set",
+    "evaluator.max_auc_decrease=1",
+    "--set",
+    "evaluator.min_auc=0.5",
+]
 
 
 @pytest.fixture(scope="module")
@@ -62,8 +70,14 @@ def _digit_dirs(path: pathlib.Path) -> set[pathlib.Path]:
 def _killed_run(args: list[str], after: str, out: pathlib.Path) -> tuple[str, list[str]]:
     """Runs `tfxp run`, kills its process group as described above; returns (the component
     running at the kill, the progress lines)."""
-    run = subprocess.Popen([sys.executable, "-m", "pipeline", "run", *args], stdout=subprocess.PIPE,
-                           stderr=subprocess.DEVNULL, text=True, cwd=PROJECT, start_new_session=True)
+    run = subprocess.Popen(
+        [sys.executable, "-m", "pipeline", "run", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        cwd=PROJECT,
+        start_new_session=True,
+    )
     watchdog = threading.Timer(900, os.killpg, (run.pid, signal.SIGKILL))
     watchdog.start()
     lines, running = [], None
@@ -113,8 +127,9 @@ def test_a_run_killed_after_a_component_leaves_nothing_half_served_and_the_next_
     # Executed, not taken from the cache, up to the kill: ExampleGen and Transform only run
     # again without the cache; a new step count makes the Trainer onwards run again.
     killed_args = [*args, "--set", "trainer.train_steps=60"]
-    running, lines = _killed_run(killed_args + (["--set", "enable_cache=false"]
-                                                if after in ("ExampleGen", "Transform") else []), after, out)
+    running, lines = _killed_run(
+        killed_args + (["--set", "enable_cache=false"] if after in ("ExampleGen", "Transform") else []), after, out
+    )
 
     # What TF Serving would load: only complete SavedModels.
     on_disk = versions(serving)
@@ -131,8 +146,9 @@ def test_a_run_killed_after_a_component_leaves_nothing_half_served_and_the_next_
     if killed_push:  # the version is served, ML Metadata has no record of the push: the version's own
         found = _tfxp(out, "lineage", killed_push)
         assert found.returncode == 0, found.stderr[-2000:]
-        assert "not recorded in ML Metadata (the run was stopped after the push): from tfxp-push.json" \
-            in found.stdout, found.stdout
+        assert (
+            "not recorded in ML Metadata (the run was stopped after the push): from tfxp-push.json" in found.stdout
+        ), found.stdout
         assert re.search(r"pushed by run: \S+", found.stdout) and "pushed by run: unknown" not in found.stdout
         assert re.search(r"Trainer \(execution \d+\)", found.stdout), found.stdout
         assert "Pusher (execution" in found.stdout, found.stdout

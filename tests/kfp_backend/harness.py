@@ -70,9 +70,9 @@ class TaskResult:
     name: str
     cached: bool
     execution_id: int
-    outputs: dict[str, dict[str, Any]]        # output name -> the recorded ML Metadata artifact
-    parameters: dict[str, Any]                # output parameters
-    executor_input: dict[str, Any] | None     # what the task was given (None when cached)
+    outputs: dict[str, dict[str, Any]]  # output name -> the recorded ML Metadata artifact
+    parameters: dict[str, Any]  # output parameters
+    executor_input: dict[str, Any] | None  # what the task was given (None when cached)
     logs: str = ""
 
 
@@ -80,7 +80,7 @@ def bucket_config(pipeline_root: str) -> tuple[str, str, str]:
     """(scheme, bucket, prefix) of a pipeline root, as objectstore/config.go parses it."""
     for scheme in SCHEMES:
         if pipeline_root.startswith(scheme):
-            rest = pipeline_root[len(scheme):].split("?", 1)[0]
+            rest = pipeline_root[len(scheme) :].split("?", 1)[0]
             bucket, _, prefix = rest.partition("/")
             if not bucket:
                 break
@@ -92,7 +92,7 @@ def bucket_config(pipeline_root: str) -> tuple[str, str, str]:
 def local_path_for_uri(uri: str) -> str:
     for scheme, mount in LOCAL_MOUNTS.items():
         if uri.startswith(scheme):
-            return mount + uri[len(scheme):]
+            return mount + uri[len(scheme) :]
     raise ValueError(f"failed to generate local path for URI {uri}: unsupported storage scheme")
 
 
@@ -101,21 +101,31 @@ def key_from_uri(uri: str, pipeline_root: str) -> str:
     prefixed = scheme + os.path.join(bucket, prefix)
     if not uri.startswith(prefixed):
         raise ValueError(f"URI {uri!r} does not have expected bucket prefix {prefixed!r}")
-    key = uri[len(prefixed):].lstrip("/")
+    key = uri[len(prefixed) :].lstrip("/")
     if not key:
         raise ValueError(f"URI {uri!r} has empty key given prefixed bucket {prefixed!r}")
     return prefix + key
 
 
-def cache_key(inputs: dict[str, Any], outputs: dict[str, Any], output_parameter_types: dict[str, str],
-              command_args: list[str], image: str) -> str:
+def cache_key(
+    inputs: dict[str, Any],
+    outputs: dict[str, Any],
+    output_parameter_types: dict[str, str],
+    command_args: list[str],
+    image: str,
+) -> str:
     """cacheutils.GenerateFingerPrint(GenerateCacheKey(...)): sha256 of the key's JSON."""
     key = {
-        "inputArtifactNames": {name: {"artifactNames": [a.get("name", "") for a in lst.get("artifacts", [])]}
-                               for name, lst in inputs.get("artifacts", {}).items()},
+        "inputArtifactNames": {
+            name: {"artifactNames": [a.get("name", "") for a in lst.get("artifacts", [])]}
+            for name, lst in inputs.get("artifacts", {}).items()
+        },
         "inputParameterValues": inputs.get("parameterValues", {}),
-        "outputArtifactsSpec": {name: {k: v for k, v in lst["artifacts"][0].items() if k != "uri"}
-                                for name, lst in outputs.get("artifacts", {}).items() if lst.get("artifacts")},
+        "outputArtifactsSpec": {
+            name: {k: v for k, v in lst["artifacts"][0].items() if k != "uri"}
+            for name, lst in outputs.get("artifacts", {}).items()
+            if lst.get("artifacts")
+        },
         "outputParametersSpec": {name: output_parameter_types[name] for name in outputs.get("parameters", {})},
         "containerSpec": {"image": image, "cmdArgs": command_args},
     }
@@ -163,9 +173,14 @@ def _placeholder_text(value: Any) -> str:
 class Backend:
     """A KFP 2.5 backend for one pipeline: object store, ML Metadata and cache under `work`."""
 
-    def __init__(self, work: pathlib.Path, run_container: Callable[..., tuple[int, str]],
-                 launcher_config_root: str | None = None, publish_logs: bool = True,
-                 pvcs: pathlib.Path | None = None):
+    def __init__(
+        self,
+        work: pathlib.Path,
+        run_container: Callable[..., tuple[int, str]],
+        launcher_config_root: str | None = None,
+        publish_logs: bool = True,
+        pvcs: pathlib.Path | None = None,
+    ):
         self.work = pathlib.Path(work)
         self.pvcs = pathlib.Path(pvcs) if pvcs else self.work / "pvc"  # <pvcs>/<claim name>
         self.store = self.work / "object-store"
@@ -175,8 +190,11 @@ class Backend:
         self._state_file = self.work / "mlmd.json"
         self.work.mkdir(parents=True, exist_ok=True)
         self.store.mkdir(exist_ok=True)
-        self.state = json.loads(self._state_file.read_text()) if self._state_file.exists() else {
-            "artifacts": {}, "executions": {}, "cache": {}, "next_id": 1, "runs": 0}
+        self.state = (
+            json.loads(self._state_file.read_text())
+            if self._state_file.exists()
+            else {"artifacts": {}, "executions": {}, "cache": {}, "next_id": 1, "runs": 0}
+        )
 
     def _save(self) -> None:
         self._state_file.write_text(json.dumps(self.state, indent=1, sort_keys=True))
@@ -237,20 +255,29 @@ class Backend:
         scheme, bucket, prefix = bucket_config(pipeline_root)
         custom.setdefault("store_session_info", json.dumps({"Provider": scheme.rstrip(":/"), "Params": {}}))
         artifact_id = self._new_id()
-        artifact = {"id": artifact_id, "uri": runtime_artifact.get("uri", ""), "custom_properties": custom,
-                    "schema": (runtime_artifact.get("type") or {}).get("instanceSchema", "")}
+        artifact = {
+            "id": artifact_id,
+            "uri": runtime_artifact.get("uri", ""),
+            "custom_properties": custom,
+            "schema": (runtime_artifact.get("type") or {}).get("instanceSchema", ""),
+        }
         self.state["artifacts"][str(artifact_id)] = artifact
         return artifact
 
     @staticmethod
     def _as_input(artifact: dict[str, Any]) -> dict[str, Any]:
         """OutputArtifact.ToRuntimeArtifact with Schema "" (GetOutputArtifactsByExecutionId)."""
-        return {"name": str(artifact["id"]), "uri": artifact["uri"], "metadata": dict(artifact["custom_properties"]),
-                "type": {"instanceSchema": ""}}
+        return {
+            "name": str(artifact["id"]),
+            "uri": artifact["uri"],
+            "metadata": dict(artifact["custom_properties"]),
+            "type": {"instanceSchema": ""},
+        }
 
     # ----------------------------------------------------------------- a run
-    def run(self, pipeline_yaml: str, parameters: dict[str, Any] | None = None,
-            pipeline_root: str | None = None) -> dict[str, TaskResult]:
+    def run(
+        self, pipeline_yaml: str, parameters: dict[str, Any] | None = None, pipeline_root: str | None = None
+    ) -> dict[str, TaskResult]:
         """Runs every task of the compiled pipeline; raises TaskFailed for the first that fails."""
         with open(pipeline_yaml) as f:
             documents = list(yaml.safe_load_all(f))
@@ -260,22 +287,24 @@ class Backend:
         bucket_config(root)  # RootDAG refuses a root it cannot parse
         self.state["runs"] += 1
         run_id = f"run-{self.state['runs']}-{uuid.uuid4().hex[:8]}"
-        run_parameters = {name: definition["defaultValue"]
-                          for name, definition in spec["root"].get("inputDefinitions", {}).get("parameters", {}).items()
-                          if "defaultValue" in definition}
+        run_parameters = {
+            name: definition["defaultValue"]
+            for name, definition in spec["root"].get("inputDefinitions", {}).get("parameters", {}).items()
+            if "defaultValue" in definition
+        }
         run_parameters.update(parameters or {})
         results: dict[str, TaskResult] = {}
         for task_name in _topological(spec["root"]["dag"]["tasks"]):
             task = spec["root"]["dag"]["tasks"][task_name]
             if "triggerPolicy" in task or "iteratorPolicy" in task or "parameterIterator" in task:
                 raise NotImplementedError(f"{task_name}: conditions and loops are not reproduced")
-            results[task_name] = self._run_task(spec, platform, task_name, task, run_parameters, results,
-                                                root, run_id)
+            results[task_name] = self._run_task(spec, platform, task_name, task, run_parameters, results, root, run_id)
             self._save()
         return results
 
-    def _inputs(self, task: dict[str, Any], run_parameters: dict[str, Any],
-                results: dict[str, TaskResult]) -> dict[str, Any]:
+    def _inputs(
+        self, task: dict[str, Any], run_parameters: dict[str, Any], results: dict[str, TaskResult]
+    ) -> dict[str, Any]:
         parameters, artifacts = {}, {}
         for name, source in task.get("inputs", {}).get("parameters", {}).items():
             if "componentInputParameter" in source:
@@ -306,10 +335,21 @@ class Backend:
         outputs: dict[str, Any] = {"outputFile": OUTPUT_METADATA_FILE}
         if artifacts:
             outputs["artifacts"] = {
-                name: {"artifacts": [{k: v for k, v in {
-                    "uri": f"{root.split('?')[0].rstrip('/')}/{task_name}/{salt}/{name}",
-                    "type": definition.get("artifactType"), "metadata": definition.get("metadata")}.items() if v}]}
-                for name, definition in artifacts.items()}
+                name: {
+                    "artifacts": [
+                        {
+                            k: v
+                            for k, v in {
+                                "uri": f"{root.split('?')[0].rstrip('/')}/{task_name}/{salt}/{name}",
+                                "type": definition.get("artifactType"),
+                                "metadata": definition.get("metadata"),
+                            }.items()
+                            if v
+                        }
+                    ]
+                }
+                for name, definition in artifacts.items()
+            }
         parameters = component.get("outputDefinitions", {}).get("parameters", {})
         if parameters:
             outputs["parameters"] = {name: {"outputFile": f"/tmp/kfp/outputs/{name}"} for name in parameters}
@@ -319,21 +359,34 @@ class Backend:
         component = spec["components"][task["componentRef"]["name"]]
         label = component["executorLabel"]
         container = spec["deploymentSpec"]["executors"][label]["container"]
-        executor_input = {"inputs": self._inputs(task, run_parameters, results),
-                          "outputs": self._provision_outputs(component, task_name, root)}
-        output_parameter_types = {name: d["parameterType"]
-                                  for name, d in component.get("outputDefinitions", {}).get("parameters", {}).items()}
+        executor_input = {
+            "inputs": self._inputs(task, run_parameters, results),
+            "outputs": self._provision_outputs(component, task_name, root),
+        }
+        output_parameter_types = {
+            name: d["parameterType"] for name, d in component.get("outputDefinitions", {}).get("parameters", {}).items()
+        }
         command_args = [*container.get("command", []), *container.get("args", [])]
         fingerprint = None
         if task.get("cachingOptions", {}).get("enableCache"):
-            fingerprint = cache_key(executor_input["inputs"], executor_input["outputs"], output_parameter_types,
-                                    command_args, container["image"])
+            fingerprint = cache_key(
+                executor_input["inputs"],
+                executor_input["outputs"],
+                output_parameter_types,
+                command_args,
+                container["image"],
+            )
             cached = self.state["cache"].get(fingerprint)
             if cached is not None:
                 execution = self.state["executions"][str(cached)]
-                return TaskResult(task_name, True, cached,
-                                  {k: self.state["artifacts"][str(a)] for k, a in execution["outputs"].items()},
-                                  execution["parameters"], None)
+                return TaskResult(
+                    task_name,
+                    True,
+                    cached,
+                    {k: self.state["artifacts"][str(a)] for k, a in execution["outputs"].items()},
+                    execution["parameters"],
+                    None,
+                )
 
         with_defaults = copy.deepcopy(executor_input)  # launcher_v2.go addDefaultParams
         for name, definition in component.get("inputDefinitions", {}).get("parameters", {}).items():
@@ -358,15 +411,19 @@ class Backend:
             self._download(artifact_list["artifacts"][0]["uri"], root, scratch)
         for artifact_list in executor_input["outputs"].get("artifacts", {}).values():
             (scratch / local_path_for_uri(artifact_list["artifacts"][0]["uri"]).lstrip("/")).parent.mkdir(
-                parents=True, exist_ok=True)
+                parents=True, exist_ok=True
+            )
         mounts = {str(scratch / m): "/" + m for m in ("gcs", "s3", "minio", "tmp/kfp_outputs", "tmp/kfp/outputs")}
         for pvc in platform.get(label, {}).get("pvcMount", []):
             mounts[str(self.pvcs / pvc["constant"])] = pvc["mountPath"]
             (self.pvcs / pvc["constant"]).mkdir(parents=True, exist_ok=True)
         command = [fill(part) for part in command_args]
-        code, logs = self.run_container(image=container["image"], command=command, mounts=mounts,
-                                        env={"KFP_POD_NAME": f"{run_id}-{task_name}".lower(),
-                                             "KFP_POD_UID": str(uuid.uuid4())})
+        code, logs = self.run_container(
+            image=container["image"],
+            command=command,
+            mounts=mounts,
+            env={"KFP_POD_NAME": f"{run_id}-{task_name}".lower(), "KFP_POD_UID": str(uuid.uuid4())},
+        )
         logs_artifact = executor_input["outputs"].get("artifacts", {}).get("executor-logs")
         if logs_artifact:
             logs_path = scratch / local_path_for_uri(logs_artifact["artifacts"][0]["uri"]).lstrip("/")
@@ -381,8 +438,11 @@ class Backend:
                 continue
             path = scratch / parameter["outputFile"].lstrip("/")
             if not path.exists():
-                raise TaskFailed(task_name, f"failed to read output parameter name={name!r} path="
-                                            f"{parameter['outputFile']!r}: no such file", logs)
+                raise TaskFailed(
+                    task_name,
+                    f"failed to read output parameter name={name!r} path={parameter['outputFile']!r}: no such file",
+                    logs,
+                )
             parameters[name] = _text_to_value(path.read_text(), output_parameter_types[name])
         outputs, warnings = {}, []
         for name, artifact_list in executor_input["outputs"].get("artifacts", {}).items():
@@ -400,12 +460,17 @@ class Backend:
             try:
                 outputs[name] = self._record_artifact(name, artifact, root)
             except ValueError as err:
-                raise TaskFailed(task_name, f"unable to produce MLMD artifact for output {name!r}: {err}",
-                                 logs) from None
+                raise TaskFailed(
+                    task_name, f"unable to produce MLMD artifact for output {name!r}: {err}", logs
+                ) from None
         execution_id = self._new_id()
         self.state["executions"][str(execution_id)] = {
-            "task": task_name, "run": run_id, "outputs": {k: a["id"] for k, a in outputs.items()},
-            "parameters": parameters, "warnings": warnings}
+            "task": task_name,
+            "run": run_id,
+            "outputs": {k: a["id"] for k, a in outputs.items()},
+            "parameters": parameters,
+            "warnings": warnings,
+        }
         if fingerprint is not None:
             self.state["cache"][fingerprint] = execution_id
         shutil.rmtree(scratch)  # the pod's emptyDirs go with it
@@ -429,6 +494,7 @@ class Backend:
 
 def _topological(tasks: dict[str, Any]) -> list[str]:
     """Tasks in an order where each comes after those it depends on (dependentTasks and inputs)."""
+
     def upstream(task: dict[str, Any]) -> set[str]:
         found = set(task.get("dependentTasks", []))
         for kind in ("parameters", "artifacts"):
@@ -452,10 +518,17 @@ def _topological(tasks: dict[str, Any]) -> list[str]:
 
 def podman_runner(client, keep_logs: Callable[[str, str], None] | None = None) -> Callable[..., tuple[int, str]]:
     """run_container for Backend: the task's container through the Docker API (podman's service)."""
+
     def run(image: str, command: list[str], mounts: dict[str, str], env: dict[str, str]) -> tuple[int, str]:
         container = client.containers.run(
-            image=image, entrypoint=command[:1], command=command[1:], detach=True, environment=env,
-            volumes={host: {"bind": path, "mode": "rw"} for host, path in mounts.items()}, network_mode="none")
+            image=image,
+            entrypoint=command[:1],
+            command=command[1:],
+            detach=True,
+            environment=env,
+            volumes={host: {"bind": path, "mode": "rw"} for host, path in mounts.items()},
+            network_mode="none",
+        )
         try:
             code = int(container.wait()["StatusCode"])
             logs = container.logs(stdout=True, stderr=True).decode(errors="replace")

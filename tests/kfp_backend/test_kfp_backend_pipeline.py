@@ -36,11 +36,21 @@ ROOT = "minio://mlpipeline/v2/artifacts"
 def _config(*overrides):
     from pipeline.config import load_config
 
-    return load_config(None, [
-        f"kubeflow.image={os.environ['TFXP_IMAGE']}", f"data.path={PVC / 'data'}",
-        "data.span_pattern=span-{SPAN}/*.csv", "trainer.train_steps=300", "trainer.eval_steps=20",
-        "tuner.max_trials=1", "tuner.train_steps=30", "tuner.eval_steps=10",
-        "evaluator.max_auc_decrease=0.1", *overrides])
+    return load_config(
+        None,
+        [
+            f"kubeflow.image={os.environ['TFXP_IMAGE']}",
+            f"data.path={PVC / 'data'}",
+            "data.span_pattern=span-{SPAN}/*.csv",
+            "trainer.train_steps=300",
+            "trainer.eval_steps=20",
+            "tuner.max_trials=1",
+            "tuner.train_steps=30",
+            "tuner.eval_steps=10",
+            "evaluator.max_auc_decrease=0.1",
+            *overrides,
+        ],
+    )
 
 
 def _add_span(number: int, drop: str) -> None:
@@ -66,8 +76,11 @@ def backend():
     _add_span(1, drops[0])
     kubeflow_runner.compile_pipeline(_config(), str(WORK / "pipeline.yaml"), allow_local_image=True)
     client = docker.from_env(timeout=1800)
-    state = {"backend": Backend(WORK / "backend", podman_runner(client), pvcs=WORK / "pvc"),
-             "drops": drops, "pipeline": str(WORK / "pipeline.yaml")}
+    state = {
+        "backend": Backend(WORK / "backend", podman_runner(client), pvcs=WORK / "pvc"),
+        "drops": drops,
+        "pipeline": str(WORK / "pipeline.yaml"),
+    }
     yield state
     client.close()  # WORK stays for a look after a failure; the next setup removes it
 
@@ -104,8 +117,9 @@ def test_first_run_trains_and_pushes_through_the_backends_contract(backend, firs
     files = backend["backend"].object_files(examples["uri"], ROOT)
     assert any(f.startswith("Split-train/") for f in files) and any(f.startswith("Split-test/") for f in files)
     assert examples["custom_properties"]["span"] == 1.0  # ExampleGen resolved {SPAN} itself
-    assert first_run["ServingBaseline"].outputs["baseline_model"]["custom_properties"][
-        "baseline_source"] == NOTHING_SERVED
+    assert (
+        first_run["ServingBaseline"].outputs["baseline_model"]["custom_properties"]["baseline_source"] == NOTHING_SERVED
+    )
     assert first_run["Evaluator"].outputs["blessing"]["custom_properties"]["blessed"] == 1.0
     assert first_run["Pusher"].outputs["pushed_model"]["custom_properties"]["pushed"] == 1.0
     assert _versions() and (PVC / "serving" / "taxi" / _versions()[0] / "saved_model.pb").is_file()
@@ -124,14 +138,18 @@ def test_the_pushed_model_loads_and_predicts_on_tf_servings_path(first_run, tiny
 
 
 def test_new_files_in_the_same_data_root_are_not_served_from_the_cache(first_run, second_run):
-    assert first_run["DataFingerprint"].parameters["fingerprint"] != second_run["DataFingerprint"].parameters[
-        "fingerprint"]
+    assert (
+        first_run["DataFingerprint"].parameters["fingerprint"]
+        != second_run["DataFingerprint"].parameters["fingerprint"]
+    )
     for task in ("ExampleGen", "StatisticsGen", "Transform", "Trainer", "Evaluator"):
         assert not second_run[task].cached, task
     assert second_run["ExampleGen"].outputs["examples"]["custom_properties"]["span"] == 2.0
     first_version = _versions()[0]
-    assert second_run["ServingBaseline"].outputs["baseline_model"]["custom_properties"][
-        "baseline_source"] == f"/mnt/pipeline/serving/taxi/{first_version}"
+    assert (
+        second_run["ServingBaseline"].outputs["baseline_model"]["custom_properties"]["baseline_source"]
+        == f"/mnt/pipeline/serving/taxi/{first_version}"
+    )
 
 
 def test_a_stricter_eval_config_is_refused_and_unchanged_data_comes_from_the_cache(second_run, third_run):

@@ -34,37 +34,57 @@ def _expected(moment: dt.datetime) -> tuple[int, int, int]:
 
 # ---------------------------------------------------------------------------------- timestamps
 
-@pytest.mark.parametrize("text, hour, day_of_week, month", [
-    ("2019-03-01T14:05:00", 14, 4, 2),              # a Friday in March, no offset: taken as UTC
-    ("2019-03-01T14:05:00Z", 14, 4, 2),
-    ("2019-03-01 14:05", 14, 4, 2),                 # a space, no seconds
-    ("2020-02-29T12:00:00", 12, 5, 1),              # a leap day (a Saturday)
-    ("2020-02-29T23:30:00-02:00", 1, 6, 2),         # a leap day's evening west of UTC: 1 March UTC
-    ("2019-03-01T01:30:00+02:00", 23, 3, 1),        # east of UTC: the previous day, February, in UTC
-    ("2019-03-01T01:30:00+0530", 20, 3, 1),
-    ("2019-01-01T00:00:00.250+01", 23, 0, 11),      # a fraction, an hours-only offset: 2018-12-31
-    ("1969-12-31T23:59:59Z", 23, 2, 11),            # before 1970
-    ("  2024-12-31T23:59:60Z ", 0, 2, 0),           # a leap second rolls into the next day
-])
+
+@pytest.mark.parametrize(
+    "text, hour, day_of_week, month",
+    [
+        ("2019-03-01T14:05:00", 14, 4, 2),  # a Friday in March, no offset: taken as UTC
+        ("2019-03-01T14:05:00Z", 14, 4, 2),
+        ("2019-03-01 14:05", 14, 4, 2),  # a space, no seconds
+        ("2020-02-29T12:00:00", 12, 5, 1),  # a leap day (a Saturday)
+        ("2020-02-29T23:30:00-02:00", 1, 6, 2),  # a leap day's evening west of UTC: 1 March UTC
+        ("2019-03-01T01:30:00+02:00", 23, 3, 1),  # east of UTC: the previous day, February, in UTC
+        ("2019-03-01T01:30:00+0530", 20, 3, 1),
+        ("2019-01-01T00:00:00.250+01", 23, 0, 11),  # a fraction, an hours-only offset: 2018-12-31
+        ("1969-12-31T23:59:59Z", 23, 2, 11),  # before 1970
+        ("  2024-12-31T23:59:60Z ", 0, 2, 0),  # a leap second rolls into the next day
+    ],
+)
 def test_iso_text_gives_utc_hour_day_of_week_and_month(text, hour, day_of_week, month):
     assert _parts([text], "iso") == {"hour": [hour], "day_of_week": [day_of_week], "month": [month]}
 
 
 def test_a_date_without_a_time_has_day_and_month_but_a_missing_hour():
     assert _parts(["2020-02-29", "2019-12-30"], "iso") == {
-        "hour": [MISSING["hour"]] * 2, "day_of_week": [5, 0], "month": [1, 11]}
+        "hour": [MISSING["hour"]] * 2,
+        "day_of_week": [5, 0],
+        "month": [1, 11],
+    }
 
 
-@pytest.mark.parametrize("text", ["", "garbage", "2019-02-29", "2019-13-01", "2019-04-31", "2019-03-01T24:00:00",
-                                  "2019-03-01T12:60", "2019-3-1", "20190301", "2019-03-01T12:00:00+25:00",
-                                  "1551449100"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "garbage",
+        "2019-02-29",
+        "2019-13-01",
+        "2019-04-31",
+        "2019-03-01T24:00:00",
+        "2019-03-01T12:60",
+        "2019-3-1",
+        "20190301",
+        "2019-03-01T12:00:00+25:00",
+        "1551449100",
+    ],
+)
 def test_text_that_is_not_an_iso_date_gets_every_parts_missing_id(text):
     assert _parts([text], "iso") == {part: [MISSING[part]] for part in MISSING}
 
 
 def test_epoch_seconds_give_the_utc_parts_python_gives():
     rng = random.Random(7)
-    seconds = [0, -1, 951782400, 1582934399, 1400269500, *(rng.randrange(-2**33, 2**34) for _ in range(500))]
+    seconds = [0, -1, 951782400, 1582934399, 1400269500, *(rng.randrange(-(2**33), 2**34) for _ in range(500))]
     parts = _parts(tf.constant(seconds, tf.int64))
     for i, second in enumerate(seconds):
         expected = _expected(dt.datetime.fromtimestamp(second, dt.timezone.utc))
@@ -75,7 +95,7 @@ def test_iso_text_of_random_instants_gives_the_parts_python_gives():
     rng = random.Random(11)
     texts, expected = [], []
     for _ in range(300):
-        moment = dt.datetime.fromtimestamp(rng.randrange(-2**32, 2**33), dt.timezone.utc)
+        moment = dt.datetime.fromtimestamp(rng.randrange(-(2**32), 2**33), dt.timezone.utc)
         offset = dt.timezone(dt.timedelta(minutes=rng.choice([-600, -330, 0, 60, 345, 840])))
         texts.append(moment.astimezone(offset).isoformat())
         expected.append(_expected(moment))
@@ -85,9 +105,15 @@ def test_iso_text_of_random_instants_gives_the_parts_python_gives():
 
 def test_epoch_seconds_as_text_or_floats_are_read_and_others_are_missing():
     assert _parts(["1400269500", " 1400269500.9 ", "", "soon", "1e3", "99999999999999"]) == {
-        "hour": [19, 19, 24, 24, 24, 24], "day_of_week": [4, 4, 7, 7, 7, 7], "month": [4, 4, 12, 12, 12, 12]}
+        "hour": [19, 19, 24, 24, 24, 24],
+        "day_of_week": [4, 4, 7, 7, 7, 7],
+        "month": [4, 4, 12, 12, 12, 12],
+    }
     assert _parts(tf.constant([0.0, np.nan, np.inf], tf.float64)) == {
-        "hour": [0, 24, 24], "day_of_week": [3, 7, 7], "month": [0, 12, 12]}
+        "hour": [0, 24, 24],
+        "day_of_week": [3, 7, 7],
+        "month": [0, 12, 12],
+    }
 
 
 def test_an_absent_value_is_missing_not_midnight_1970():
@@ -96,16 +122,21 @@ def test_an_absent_value_is_missing_not_midnight_1970():
 
     parts = derived.timestamp_parts(raw, dense(raw, 0), None, "t")
     assert {part: ids.numpy().tolist() for part, ids in parts.items()} == {
-        "hour": [24, 19, 24], "day_of_week": [7, 4, 7], "month": [12, 4, 12]}
+        "hour": [24, 19, 24],
+        "day_of_week": [7, 4, 7],
+        "month": [12, 4, 12],
+    }
 
 
 def test_iso_on_a_numeric_column_is_refused_with_one_line():
-    with pytest.raises(ValueError, match="^features.t: format iso needs a text column, but the schema gives int64; "
-                                         "set format: epoch"):
+    with pytest.raises(
+        ValueError, match="^features.t: format iso needs a text column, but the schema gives int64; set format: epoch"
+    ):
         _parts(tf.constant([1], tf.int64), "iso")
 
 
 # ------------------------------------------------------------------------------------- crosses
+
 
 def test_a_cross_is_the_same_for_the_same_values_and_stays_in_range():
     hours = tf.constant([3, 3, 17], tf.int64)
@@ -132,6 +163,7 @@ def test_different_combinations_mostly_get_different_buckets():
 
 # -------------------------------------------------------------- the transform of the tiny sample
 
+
 @pytest.fixture(scope="module")
 def timestamp_transform(tmp_path_factory):
     """The tiny sample analyzed under the bundled timestamp config, traced as a TF1 graph."""
@@ -139,8 +171,9 @@ def timestamp_transform(tmp_path_factory):
     from tests.conftest import _analyze_tiny
 
     config = load_config(TIMESTAMP_CONFIG)
-    out = _analyze_tiny(tmp_path_factory.mktemp("transform-timestamp"), "--tf-compat-v1",
-                        f"--config={TIMESTAMP_CONFIG}")
+    out = _analyze_tiny(
+        tmp_path_factory.mktemp("transform-timestamp"), "--tf-compat-v1", f"--config={TIMESTAMP_CONFIG}"
+    )
     return config, out
 
 
@@ -173,7 +206,8 @@ def test_the_crosses_are_the_hashes_of_their_parts(transformed, tiny_rows):
     hour_payment = next(c for c in config.crosses if c.features == ("trip_start_timestamp.hour", "payment_type"))
     expected = tf.strings.to_hash_bucket_fast(
         [f"{r['trip_start_hour']}{derived.CROSS_SEPARATOR}{r['payment_type']}" for r in tiny_rows],
-        hour_payment.hash_buckets).numpy()
+        hour_payment.hash_buckets,
+    ).numpy()
     ids = features[transformed_name(hour_payment.name)].numpy()
     np.testing.assert_array_equal(ids, expected)
     for cross in config.crosses:
@@ -190,6 +224,7 @@ def test_a_row_without_its_timestamp_gets_the_missing_ids(transformed, tiny_rows
 
 
 # --------------------------------------------------------------------- the model TF Serving loads
+
 
 @pytest.fixture(scope="module")
 def export_dir(transformed, tmp_path_factory):

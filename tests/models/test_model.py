@@ -30,8 +30,9 @@ def test_search_space_defaults_are_the_configured_trainer_values(spec, model_con
     assert hp.get("learning_rate") == spec.trainer.learning_rate
     assert hp.get("first_units") == spec.trainer.hidden_units[0]
     assert hp.get("num_layers") == len(spec.trainer.hidden_units)
-    other = feature_defs.from_custom_config({**model_config, "trainer": {"learning_rate": 0.05,
-                                                                          "hidden_units": [8, 4, 2]}})
+    other = feature_defs.from_custom_config(
+        {**model_config, "trainer": {"learning_rate": 0.05, "hidden_units": [8, 4, 2]}}
+    )
     hp = model_lib._hyperparameters(other)
     assert (hp.get("learning_rate"), hp.get("first_units"), hp.get("num_layers")) == (0.05, 8, 3)
 
@@ -94,8 +95,7 @@ def test_classify_scores_are_the_predicted_probabilities(exported, tiny_rows):
     probabilities = exported.signatures["serving_default"](examples=serialized)["probabilities"].numpy()
     out = exported.signatures["classify"](inputs=serialized)
     assert out["classes"].numpy().tolist() == [[b"0", b"1"]] * len(tiny_rows)
-    np.testing.assert_allclose(out["scores"].numpy(), np.stack([1 - probabilities, probabilities], axis=1),
-                               atol=1e-6)
+    np.testing.assert_allclose(out["scores"].numpy(), np.stack([1 - probabilities, probabilities], axis=1), atol=1e-6)
 
 
 def test_a_signature_without_the_classify_input_is_refused(export_dir, tmp_path):
@@ -137,6 +137,7 @@ def test_serve_raw_agrees_with_serving_default(exported, tiny_rows, serialized_e
             inputs[name] = tf.constant([int(v) for v in values], tensor_spec.dtype)
     raw = signature(**inputs)["probabilities"].numpy()
     from tests.conftest import to_example
+
     serialized = tf.constant([to_example(r).SerializeToString() for r in rows])
     by_example = exported.signatures["serving_default"](examples=serialized)["probabilities"].numpy()
     np.testing.assert_allclose(raw, by_example, atol=1e-5)
@@ -162,8 +163,10 @@ def test_warm_start_loads_the_served_models_weights(export_dir, trained, transfo
     model, _, _ = trained
     output, _ = transformed
     serving = tmp_path / "serving"
-    assert model_lib._warm_start(model_lib._build_model(model_lib._hyperparameters(spec), spec, output),
-                                 str(serving)) is None  # nothing served yet: from scratch
+    assert (
+        model_lib._warm_start(model_lib._build_model(model_lib._hyperparameters(spec), spec, output), str(serving))
+        is None
+    )  # nothing served yet: from scratch
     shutil.copytree(export_dir, serving / "7")
     fresh = model_lib._build_model(model_lib._hyperparameters(spec), spec, output)
     assert model_lib._warm_start(fresh, str(serving)) == str(serving / "7")
@@ -209,8 +212,12 @@ def _train_seeded(transform_dir, work, seed):
     import sys
 
     work.mkdir()
-    result = subprocess.run([sys.executable, "-m", "tests.models.train_seeded", str(transform_dir), str(work),
-                             str(seed)], capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.models.train_seeded", str(transform_dir), str(work), str(seed)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
 

@@ -36,13 +36,13 @@ def test_categorical_vocabulary_maps_known_and_unknown_values(transformed, tiny_
     ids = features[transformed_name("payment_type")].numpy()
     vocab = output.vocabulary_by_name("payment_type")
     assert {vocab[i].decode() for i in ids} == {row["payment_type"] for row in tiny_rows}
-    unseen = output.transform_raw_features({"payment_type": tf.sparse.from_dense(tf.constant([["Bitcoin"]]))},
-                                           drop_unused_features=True)
+    unseen = output.transform_raw_features(
+        {"payment_type": tf.sparse.from_dense(tf.constant([["Bitcoin"]]))}, drop_unused_features=True
+    )
     assert unseen[transformed_name("payment_type")].numpy()[0] >= len(vocab)
 
 
-def test_approximate_vocabularies_equal_the_exact_ones(transform_dir, exact_vocabulary_transform_dir,
-                                                        taxi_config):
+def test_approximate_vocabularies_equal_the_exact_ones(transform_dir, exact_vocabulary_transform_dir, taxi_config):
     """Below top_k distinct values the one-pass analyzer must give tft.vocabulary's exact result,
     in the same (frequency) order, so the ids the model sees do not depend on the choice."""
     import tensorflow_transform as tft
@@ -85,8 +85,7 @@ def test_dense_fills_sparse_gaps():
 def test_label_from_positive_values():
     from models.features import from_custom_config
 
-    spec = from_custom_config({"label": {"column": "y", "name": "label", "positive_values": ["yes"]},
-                               "features": {}})
+    spec = from_custom_config({"label": {"column": "y", "name": "label", "positive_values": ["yes"]}, "features": {}})
     label = preprocessing._label({"y": tf.constant([["yes"], ["no"], ["yes"]])}, spec)
     assert label.numpy().tolist() == [1, 0, 1]
 
@@ -99,14 +98,17 @@ def test_label_from_integer_class():
     assert np.array_equal(label.numpy(), [0, 1, 1])
 
 
-@pytest.mark.parametrize("options, dtype, expected", [
-    ({"type": "numeric"}, tf.float32, 0.0),
-    ({"type": "numeric", "default": 2.5}, tf.float32, 2.5),
-    ({"type": "numeric", "default": 2.5}, tf.int64, 2),
-    ({"type": "categorical"}, tf.int64, -1),
-    ({"type": "categorical"}, tf.string, ""),
-    ({"type": "categorical", "default": "unknown"}, tf.string, "unknown"),
-])
+@pytest.mark.parametrize(
+    "options, dtype, expected",
+    [
+        ({"type": "numeric"}, tf.float32, 0.0),
+        ({"type": "numeric", "default": 2.5}, tf.float32, 2.5),
+        ({"type": "numeric", "default": 2.5}, tf.int64, 2),
+        ({"type": "categorical"}, tf.int64, -1),
+        ({"type": "categorical"}, tf.string, ""),
+        ({"type": "categorical", "default": "unknown"}, tf.string, "unknown"),
+    ],
+)
 def test_fill_value_matches_the_column_type(options, dtype, expected):
     from models.features import from_custom_config
 

@@ -22,8 +22,9 @@ def _transformed(task_transform_dirs, name, serialized_examples, raw_feature_spe
     return config, output, output.transform_features_layer()(raw)
 
 
-def test_multiclass_labels_are_the_index_among_the_listed_classes(task_transform_dirs, serialized_examples,
-                                                                   raw_feature_spec, tiny_rows):
+def test_multiclass_labels_are_the_index_among_the_listed_classes(
+    task_transform_dirs, serialized_examples, raw_feature_spec, tiny_rows
+):
     config, _, features = _transformed(task_transform_dirs, "multiclass", serialized_examples, raw_feature_spec)
     classes = list(config.label.classes)
     expected = [classes.index(r["payment_type"]) if r["payment_type"] in classes else -1 for r in tiny_rows]
@@ -32,10 +33,12 @@ def test_multiclass_labels_are_the_index_among_the_listed_classes(task_transform
     assert "tips_xf" in features
 
 
-def test_multiclass_without_classes_learns_them_from_the_train_split(task_transform_dirs, serialized_examples,
-                                                                     raw_feature_spec, tiny_rows):
-    config, output, features = _transformed(task_transform_dirs, "multiclass_vocabulary", serialized_examples,
-                                            raw_feature_spec)
+def test_multiclass_without_classes_learns_them_from_the_train_split(
+    task_transform_dirs, serialized_examples, raw_feature_spec, tiny_rows
+):
+    config, output, features = _transformed(
+        task_transform_dirs, "multiclass_vocabulary", serialized_examples, raw_feature_spec
+    )
     assert config.label.classes == ()
     vocabulary = [v.decode() for v in output.vocabulary_by_name(feature_defs.LABEL_VOCABULARY)]
     assert vocabulary == ["Cash", "Credit Card", "Unknown"]  # most frequent first
@@ -48,13 +51,15 @@ def test_a_class_outside_the_vocabulary_is_minus_one(task_transform_dirs):
 
     _, directory = task_transform_dirs["multiclass_vocabulary"]
     output = tft.TFTransformOutput(str(directory))
-    unseen = output.transform_features_layer()({"payment_type": tf.sparse.from_dense(
-        tf.constant([["Bitcoin"], ["Cash"]]))})
+    unseen = output.transform_features_layer()(
+        {"payment_type": tf.sparse.from_dense(tf.constant([["Bitcoin"], ["Cash"]]))}
+    )
     assert unseen["payment_class"].numpy().tolist() == [-1, 0]
 
 
-def test_regression_label_is_the_z_scored_log_target(task_transform_dirs, serialized_examples, raw_feature_spec,
-                                                     tiny_rows):
+def test_regression_label_is_the_z_scored_log_target(
+    task_transform_dirs, serialized_examples, raw_feature_spec, tiny_rows
+):
     config, output, features = _transformed(task_transform_dirs, "regression", serialized_examples, raw_feature_spec)
     assert config.label.log_transform
     target = np.log1p([float(r["fare"]) for r in tiny_rows])
@@ -84,8 +89,7 @@ def _train(config, output, features, epochs=30):
 
 @pytest.fixture(scope="module", params=["multiclass", "multiclass_vocabulary", "regression"])
 def exported(request, task_transform_dirs, serialized_examples, raw_feature_spec, tmp_path_factory):
-    config, output, features = _transformed(task_transform_dirs, request.param, serialized_examples,
-                                            raw_feature_spec)
+    config, output, features = _transformed(task_transform_dirs, request.param, serialized_examples, raw_feature_spec)
     spec, model, history = _train(config, output, features)
     path = tmp_path_factory.mktemp(request.param) / "model"
     model_lib.export(model, spec, output, str(path))
@@ -126,8 +130,9 @@ def test_multiclass_classify_answers_the_class_names_with_the_softmax(exported, 
     loaded = tf.saved_model.load(str(path))
     serialized = tf.constant([to_example(r, drop=("payment_type",)).SerializeToString() for r in tiny_rows])
     names = model_lib.class_names(spec, output)
-    assert names == (["Cash", "Credit Card", "No Charge", "Unknown"] if name == "multiclass"
-                     else ["Cash", "Credit Card", "Unknown"])
+    assert names == (
+        ["Cash", "Credit Card", "No Charge", "Unknown"] if name == "multiclass" else ["Cash", "Credit Card", "Unknown"]
+    )
     assert (path / "assets.extra" / feature_defs.CLASSES_FILE).read_text().splitlines() == names
     answer = loaded.signatures["classify"](inputs=serialized)
     assert answer["classes"].numpy().tolist() == [[n.encode() for n in names]] * len(tiny_rows)

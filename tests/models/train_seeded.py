@@ -54,13 +54,23 @@ def main(transform_dir: str, work: str, seed: int) -> None:
     config = load_config(None, [f"trainer.seed={seed}"])
     accessor = fn_args_utils.DataAccessor(
         tf_dataset_factory=tfxio_utils.get_tf_dataset_factory_from_artifact([examples], []),
-        record_batch_factory=None, data_view_decode_fn=None)
+        record_batch_factory=None,
+        data_view_decode_fn=None,
+    )
     serving = os.path.join(work, "model")
-    model_lib.run_fn(fn_args_utils.FnArgs(
-        train_files=glob.glob(os.path.join(examples.uri, "Split-train", "*")),
-        eval_files=glob.glob(os.path.join(examples.uri, "Split-eval", "*")),
-        transform_output=transform_dir, serving_model_dir=serving, model_run_dir=os.path.join(work, "logs"),
-        train_steps=30, eval_steps=2, custom_config=config.model_code_config(), data_accessor=accessor))
+    model_lib.run_fn(
+        fn_args_utils.FnArgs(
+            train_files=glob.glob(os.path.join(examples.uri, "Split-train", "*")),
+            eval_files=glob.glob(os.path.join(examples.uri, "Split-eval", "*")),
+            transform_output=transform_dir,
+            serving_model_dir=serving,
+            model_run_dir=os.path.join(work, "logs"),
+            train_steps=30,
+            eval_steps=2,
+            custom_config=config.model_code_config(),
+            data_accessor=accessor,
+        )
+    )
     loaded = tf.saved_model.load(serving)
     probabilities = loaded.signatures["serving_default"](examples=serialized)["probabilities"].numpy()
     weights = hashlib.sha256()
@@ -68,11 +78,25 @@ def main(transform_dir: str, work: str, seed: int) -> None:
         weights.update(np.ascontiguousarray(variable.numpy()).tobytes())
     with open(os.path.join(serving, "fingerprint.pb"), "rb") as f:
         fingerprint = fingerprint_pb2.FingerprintDef.FromString(f.read())
-    print(json.dumps({
-        "predictions": probabilities.round(7).tolist(), "weights": weights.hexdigest(),
-        "fingerprint": {name: str(getattr(fingerprint, name)) for name in (
-            "saved_model_checksum", "graph_def_program_hash", "signature_def_hash", "saved_object_graph_hash",
-            "checkpoint_hash", "uuid")}}))
+    print(
+        json.dumps(
+            {
+                "predictions": probabilities.round(7).tolist(),
+                "weights": weights.hexdigest(),
+                "fingerprint": {
+                    name: str(getattr(fingerprint, name))
+                    for name in (
+                        "saved_model_checksum",
+                        "graph_def_program_hash",
+                        "signature_def_hash",
+                        "saved_object_graph_hash",
+                        "checkpoint_hash",
+                        "uuid",
+                    )
+                },
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -38,12 +38,10 @@ def _store(path: pathlib.Path):
         context = next((c.id for c in found if c.name == f"{PIPELINE}.{node}"), None)
         if context is None:
             [context] = store.put_contexts([mlmd.Context(type_id=node_type, name=f"{PIPELINE}.{node}")])
-        store.put_attributions_and_associations(
-            [], [mlmd.Association(execution_id=execution_id, context_id=context)])
+        store.put_attributions_and_associations([], [mlmd.Association(execution_id=execution_id, context_id=context)])
         if output_uri:
             [artifact] = store.put_artifacts([mlmd.Artifact(type_id=artifact_type, uri=output_uri)])
-            store.put_events([mlmd.Event(artifact_id=artifact, execution_id=execution_id,
-                                         type=mlmd.Event.OUTPUT)])
+            store.put_events([mlmd.Event(artifact_id=artifact, execution_id=execution_id, type=mlmd.Event.OUTPUT)])
         return execution_id
 
     return store, execution, mlmd
@@ -60,16 +58,24 @@ def leftovers(tmp_path):
     done = execution("ExampleGen", mlmd.Execution.COMPLETE, output_uri=str(examples / "1"))
     running = execution("Transform", mlmd.Execution.RUNNING)
     interrupted = execution("Trainer", mlmd.Execution.CANCELED, interrupted=True)
-    keep = [examples / str(done), root / "ExampleGen" / ".system" / "executor_execution" / str(done),
-            root / "Trainer" / "model" / "99",  # no such execution: nothing TFX made for this store
-            root / "AcceptedStatistics" / "span-0" / "FeatureStats.pb",
-            fake_saved_model.write(serving / "1796000000", "complete")]
-    remove = [root / "Transform" / "transform_graph" / str(running),
-              root / "Transform" / ".system" / "executor_execution" / str(running),
-              root / "Trainer" / "model" / str(interrupted), root / "Trainer" / "model_run" / str(interrupted),
-              root / "Trainer" / ".system" / "stateful_working_dir" / "0c5d",
-              root / "AcceptedStatistics" / "span-0" / "FeatureStats.pb.1f2e.partial",
-              serving / "1796000001", serving / ".partial-1796000002", serving / ".rollback-x1y2"]
+    keep = [
+        examples / str(done),
+        root / "ExampleGen" / ".system" / "executor_execution" / str(done),
+        root / "Trainer" / "model" / "99",  # no such execution: nothing TFX made for this store
+        root / "AcceptedStatistics" / "span-0" / "FeatureStats.pb",
+        fake_saved_model.write(serving / "1796000000", "complete"),
+    ]
+    remove = [
+        root / "Transform" / "transform_graph" / str(running),
+        root / "Transform" / ".system" / "executor_execution" / str(running),
+        root / "Trainer" / "model" / str(interrupted),
+        root / "Trainer" / "model_run" / str(interrupted),
+        root / "Trainer" / ".system" / "stateful_working_dir" / "0c5d",
+        root / "AcceptedStatistics" / "span-0" / "FeatureStats.pb.1f2e.partial",
+        serving / "1796000001",
+        serving / ".partial-1796000002",
+        serving / ".rollback-x1y2",
+    ]
     for path in keep + remove:
         if path.name.startswith("FeatureStats"):
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -100,10 +106,14 @@ def test_doctor_reports_each_leftover_once_and_fix_removes_only_those(leftovers)
     assert len(findings) == 10, findings
     for path in remove:
         assert sum(line.startswith(f"{path}: ") for line in findings) == 1, (path, findings)
-    assert f"{out}/serving/taxi/1796000001: version 1796000001 is not a complete SavedModel (no saved_model.pb); " \
-           "TF Serving would try to load it" in findings
-    assert f"{out}/pipelines/{PIPELINE}/Trainer/model/{interrupted}: output 'model' of Trainer execution " \
-           f"{interrupted}, interrupted" in findings
+    assert (
+        f"{out}/serving/taxi/1796000001: version 1796000001 is not a complete SavedModel (no saved_model.pb); "
+        "TF Serving would try to load it" in findings
+    )
+    assert (
+        f"{out}/pipelines/{PIPELINE}/Trainer/model/{interrupted}: output 'model' of Trainer execution "
+        f"{interrupted}, interrupted" in findings
+    )
     assert f"1 execution(s) left RUNNING by a run that is gone: Transform ({running})" in findings
     assert all(path.exists() for path in keep + remove)  # a report removes nothing
 
@@ -124,8 +134,13 @@ def test_doctor_reports_each_leftover_once_and_fix_removes_only_those(leftovers)
 
 def test_doctor_refuses_to_fix_while_a_run_holds_the_lock(leftovers):
     out, keep, remove, _ = leftovers
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(out)], stdout=subprocess.PIPE, text=True,
-                              cwd=PROJECT, env={**os.environ, "PYTHONPATH": str(PROJECT)})
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(out)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=PROJECT,
+        env={**os.environ, "PYTHONPATH": str(PROJECT)},
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         fixed = doctor(out, "--fix")

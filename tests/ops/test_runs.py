@@ -10,16 +10,27 @@ from ops import runs
 def test_metrics_that_tfma_reports_as_nan_stay_numbers(monkeypatch):
     import tensorflow_model_analysis as tfma
 
-    result = types.SimpleNamespace(slicing_metrics=[
-        ((), {"": {"": {"auc": {"doubleValue": 0.91}, "precision": {"doubleValue": "NaN"}}}}),
-        ((("trip_start_hour", 3),), {"": {"": {"auc": {"doubleValue": 0.5}}}}),
-    ])
+    result = types.SimpleNamespace(
+        slicing_metrics=[
+            ((), {"": {"": {"auc": {"doubleValue": 0.91}, "precision": {"doubleValue": "NaN"}}}}),
+            ((("trip_start_hour", 3),), {"": {"": {"auc": {"doubleValue": 0.5}}}}),
+        ]
+    )
     monkeypatch.setattr(tfma, "load_eval_result", lambda uri: result)
     metrics = runs.evaluation_metrics("unused")
     assert metrics["auc"] == 0.91 and math.isnan(metrics["precision"])
-    run = runs.RunInfo(run_id="r", started=datetime.datetime(2026, 1, 1), executions=[], metrics=metrics,
-                       blessed=False, pushed_to=None, failures=[], span=3, drift_baseline_span=2,
-                       drift_accepted=True)
+    run = runs.RunInfo(
+        run_id="r",
+        started=datetime.datetime(2026, 1, 1),
+        executions=[],
+        metrics=metrics,
+        blessed=False,
+        pushed_to=None,
+        failures=[],
+        span=3,
+        drift_baseline_span=2,
+        drift_accepted=True,
+    )
     shown = runs.format_run(run)
     assert "test-split metrics: auc=0.91, precision=nan" in shown
     assert "data span: 3 (compared with span 2); drift accepted (drift.accept)" in shown

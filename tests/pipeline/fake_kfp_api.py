@@ -23,12 +23,15 @@ import urllib.parse
 from typing import Any
 
 _DEFINITIONS = json.loads((pathlib.Path(__file__).parent / "data" / "kfp_v2beta1_definitions.json").read_text())[
-    "definitions"]
+    "definitions"
+]
 _DESCRIPTORS = {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
 # robfig/cron v1.2.0 parser.go: seconds, minutes, hours, day of month, month, day of week
 _CRON_BOUNDS = [(0, 59), (0, 59), (0, 23), (1, 31), (1, 12), (0, 6)]
-_CRON_NAMES = {4: ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"],
-               5: ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]}
+_CRON_NAMES = {
+    4: ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"],
+    5: ["sun", "mon", "tue", "wed", "thu", "fri", "sat"],
+}
 
 
 class Invalid(ValueError):
@@ -141,14 +144,20 @@ class FakeKfp:
             found = [p for p in self.pipelines.values() if p["display_name"] == wanted]
             return 200, {"pipelines": found} if found else {}
         if path == f"{api}/pipelines/upload":
-            pipeline = {"pipeline_id": f"p{len(self.pipelines) + 1}", "display_name": query["name"][0],
-                        "versions": [{"pipeline_version_id": "v1"}]}
+            pipeline = {
+                "pipeline_id": f"p{len(self.pipelines) + 1}",
+                "display_name": query["name"][0],
+                "versions": [{"pipeline_version_id": "v1"}],
+            }
             self.pipelines[pipeline["pipeline_id"]] = pipeline
             return 200, {k: v for k, v in pipeline.items() if k != "versions"}
         if path == f"{api}/pipelines/upload_version":
             pipeline = self.pipelines[query["pipelineid"][0]]
-            version = {"pipeline_version_id": f"v{len(pipeline['versions']) + 1}",
-                       "pipeline_id": pipeline["pipeline_id"], "display_name": query["name"][0]}
+            version = {
+                "pipeline_version_id": f"v{len(pipeline['versions']) + 1}",
+                "pipeline_id": pipeline["pipeline_id"],
+                "display_name": query["name"][0],
+            }
             pipeline["versions"].append(version)
             return 200, version
         if path.startswith(f"{api}/pipelines/") and path.endswith("/versions"):
@@ -205,15 +214,18 @@ class FakeKfp:
     def _check_recurring_run(self, recurring: dict) -> None:
         self._check_run(recurring, "recurring run")
         if not 1 <= int(recurring.get("max_concurrency", 0)) <= 10:
-            raise Invalid("Max concurrency of a recurring run must be at least 1 and at most 10. "
-                          f"Received {recurring.get('max_concurrency', 0)}")
+            raise Invalid(
+                "Max concurrency of a recurring run must be at least 1 and at most 10. "
+                f"Received {recurring.get('max_concurrency', 0)}"
+            )
         trigger = recurring.get("trigger") or {}
         if "cron" in trigger.get("cron_schedule", {}):
             try:
                 check_cron(trigger["cron_schedule"]["cron"])
             except Invalid as err:
-                raise Invalid(f"Schedule cron is not a supported format(https://godoc.org/github.com/robfig/cron). "
-                              f"Error: {err}") from None
+                raise Invalid(
+                    f"Schedule cron is not a supported format(https://godoc.org/github.com/robfig/cron). Error: {err}"
+                ) from None
         if "interval_second" in trigger.get("periodic_schedule", {}):
             if int(trigger["periodic_schedule"]["interval_second"]) < 1:
                 raise Invalid("Found invalid period schedule interval")

@@ -9,16 +9,24 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipeline import beam_workers
 
-ARGS = ["--runner=pipeline.beam_workers.WarmWorkersRunner", "--direct_running_mode=multi_processing",
-        "--direct_num_workers=2"]
+ARGS = [
+    "--runner=pipeline.beam_workers.WarmWorkersRunner",
+    "--direct_running_mode=multi_processing",
+    "--direct_num_workers=2",
+]
 
 
 def _run(tmp_path, name: str, args=ARGS, elements: int = 200) -> tuple[set[int], list[int]]:
     """A small pipeline writing `pid value` lines; returns the pids seen and the values."""
     prefix = str(tmp_path / name / "out")
     with beam.Pipeline(options=PipelineOptions(args)) as p:
-        _ = (p | beam.Create(range(elements)) | beam.Reshuffle()
-             | beam.Map(lambda x: f"{os.getpid()} {x}") | beam.io.WriteToText(prefix))
+        _ = (
+            p
+            | beam.Create(range(elements))
+            | beam.Reshuffle()
+            | beam.Map(lambda x: f"{os.getpid()} {x}")
+            | beam.io.WriteToText(prefix)
+        )
     lines = [line.split() for path in glob.glob(prefix + "*") for line in open(path)]
     return {int(pid) for pid, _ in lines}, sorted(int(value) for _, value in lines)
 

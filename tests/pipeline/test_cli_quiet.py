@@ -14,18 +14,30 @@ import pytest
 from pipeline.config import load_config
 from pipeline.metadata import sqlite_config
 
-QUIET = [["runs", "--help"], ["runs"], ["doctor"], ["rollback", "--help"], ["lineage", "--help"], ["config"],
-         ["--help"]]
+QUIET = [
+    ["runs", "--help"],
+    ["runs"],
+    ["doctor"],
+    ["rollback", "--help"],
+    ["lineage", "--help"],
+    ["config"],
+    ["--help"],
+]
 
 
 def _tfxp(tmp_path, *args):
     # The command, then whether it loaded TensorFlow, in one interpreter.
-    script = ("import sys\nfrom pipeline.cli import main\ntry:\n    code = main(sys.argv[1:])\n"
-              "except SystemExit as err:\n    code = err.code\n"
-              "print('tensorflow' in sys.modules, code, file=sys.stderr)\n")
-    return subprocess.run([sys.executable, "-c", script, *args, *(["--set", f"output_dir={tmp_path}"]
-                                                                  if "--help" not in args else [])],
-                          capture_output=True, text=True, timeout=120)
+    script = (
+        "import sys\nfrom pipeline.cli import main\ntry:\n    code = main(sys.argv[1:])\n"
+        "except SystemExit as err:\n    code = err.code\n"
+        "print('tensorflow' in sys.modules, code, file=sys.stderr)\n"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", script, *args, *(["--set", f"output_dir={tmp_path}"] if "--help" not in args else [])],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 @pytest.fixture
@@ -57,8 +69,12 @@ def test_runs_without_a_store_is_one_line_on_stderr(tmp_path):
 
 def test_the_program_itself_prints_nothing_else(tmp_path, empty_store):
     # The real entry point (python -m pipeline), with its prompt exit.
-    result = subprocess.run([sys.executable, "-m", "pipeline", "runs", "--set", f"output_dir={tmp_path}"],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "pipeline", "runs", "--set", f"output_dir={tmp_path}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0 and result.stderr == "", result.stderr
 
 
@@ -68,5 +84,7 @@ def test_predict_over_rest_says_only_its_own_error(tmp_path):
         port = probe.getsockname()[1]
     url = f"http://127.0.0.1:{port}"
     result = _tfxp(tmp_path, "predict", "--status", "--url", url)
-    assert result.stderr == (f"error: cannot reach TF Serving at {url} (ConnectionError); is `tfxp serve` "
-                             "(or tensorflow_model_server) running?\nFalse 1\n")
+    assert result.stderr == (
+        f"error: cannot reach TF Serving at {url} (ConnectionError); is `tfxp serve` "
+        "(or tensorflow_model_server) running?\nFalse 1\n"
+    )

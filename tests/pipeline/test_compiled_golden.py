@@ -30,10 +30,13 @@ def normalise(text: str) -> str:
 
 
 def test_normalise_hides_versions_and_hashes_only():
-    text = ('sdkVersion: tfx-1.21.0\n{\\"code_version\\": \\"0123456789abcdef\\"} '
-            "--update_compatibility_version=2.77.0 x")
-    assert normalise(text) == ('sdkVersion: tfx-<version>\n{\\"code_version\\": \\"<model code hash>\\"} '
-                               "--update_compatibility_version=<beam version> x")
+    text = (
+        'sdkVersion: tfx-1.21.0\n{\\"code_version\\": \\"0123456789abcdef\\"} --update_compatibility_version=2.77.0 x'
+    )
+    assert normalise(text) == (
+        'sdkVersion: tfx-<version>\n{\\"code_version\\": \\"<model code hash>\\"} '
+        "--update_compatibility_version=<beam version> x"
+    )
 
 
 def test_the_compiled_pipeline_matches_the_golden_file(tmp_path):
@@ -47,5 +50,7 @@ def test_the_compiled_pipeline_matches_the_golden_file(tmp_path):
         GOLDEN.write_text(compiled)
     golden = GOLDEN.read_text()
     diff = list(difflib.unified_diff(golden.splitlines(), compiled.splitlines(), "golden", "compiled", lineterm=""))
-    assert not diff, ("the compiled pipeline differs from tests/pipeline/golden/pipeline.yaml; if intended, "
-                      "update it with TFXP_UPDATE_GOLDEN=1 (see this module's docstring):\n" + "\n".join(diff[:80]))
+    assert not diff, (
+        "the compiled pipeline differs from tests/pipeline/golden/pipeline.yaml; if intended, "
+        "update it with TFXP_UPDATE_GOLDEN=1 (see this module's docstring):\n" + "\n".join(diff[:80])
+    )

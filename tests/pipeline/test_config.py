@@ -7,7 +7,8 @@ import pytest
 from pipeline.config import ConfigError, DataFormat, FeatureType, load_config, parse_config, resolve_path
 
 MINIMAL = {
-    "pipeline_name": "p", "model_name": "m",
+    "pipeline_name": "p",
+    "model_name": "m",
     "data": {"path": "data.csv"},
     "label": {"column": "y"},
     "features": {"x": {"type": "numeric"}, "c": "categorical"},
@@ -33,8 +34,10 @@ def test_minimal_config_gets_defaults(tmp_path):
 
 
 def test_overrides_parse_values_as_yaml():
-    config = load_config(None, ["trainer.train_steps=7", "tuner.enabled=false",
-                                "beam.extra_args=[--a=1, --b=2]", "evaluator.slices=[fare]"])
+    config = load_config(
+        None,
+        ["trainer.train_steps=7", "tuner.enabled=false", "beam.extra_args=[--a=1, --b=2]", "evaluator.slices=[fare]"],
+    )
     assert config.trainer.train_steps == 7
     assert config.tuner.enabled is False
     assert config.beam.args()[-2:] == ["--a=1", "--b=2"]
@@ -42,17 +45,27 @@ def test_overrides_parse_values_as_yaml():
 
 
 def test_beam_args_for_the_direct_runner():
-    config = load_config(None, ["beam.direct_running_mode=in_memory", "beam.direct_num_workers=1",
-                                "beam.extra_args=[]"])
-    assert config.beam.args() == ["--runner=DirectRunner", "--direct_running_mode=in_memory",
-                                  "--direct_num_workers=1"]
+    config = load_config(
+        None, ["beam.direct_running_mode=in_memory", "beam.direct_num_workers=1", "beam.extra_args=[]"]
+    )
+    assert config.beam.args() == ["--runner=DirectRunner", "--direct_running_mode=in_memory", "--direct_num_workers=1"]
 
 
 def test_reusing_workers_selects_the_warm_workers_runner():
-    config = load_config(None, ["beam.direct_running_mode=multi_processing", "beam.direct_num_workers=2",
-                                "beam.reuse_workers=true", "beam.extra_args=[]"])
-    assert config.beam.args() == ["--runner=pipeline.beam_workers.WarmWorkersRunner",
-                                  "--direct_running_mode=multi_processing", "--direct_num_workers=2"]
+    config = load_config(
+        None,
+        [
+            "beam.direct_running_mode=multi_processing",
+            "beam.direct_num_workers=2",
+            "beam.reuse_workers=true",
+            "beam.extra_args=[]",
+        ],
+    )
+    assert config.beam.args() == [
+        "--runner=pipeline.beam_workers.WarmWorkersRunner",
+        "--direct_running_mode=multi_processing",
+        "--direct_num_workers=2",
+    ]
     for mode in ("in_memory", "multi_threading"):  # workers of their own to keep: none
         config = load_config(None, [f"beam.direct_running_mode={mode}", "beam.reuse_workers=true"])
         assert config.beam.args()[0] == "--runner=DirectRunner"
@@ -65,26 +78,35 @@ def test_other_runners_take_their_flags_verbatim():
     assert config.beam.args() == ["--runner=DataflowRunner", "--region=x"]
 
 
-@pytest.mark.parametrize("overrides, message", [
-    (["trainer.train_stpes=5"], "unknown option 'train_stpes' (did you mean 'train_steps'?)"),
-    (["trainer.train_steps=many"], "trainer.train_steps: expected a number"),
-    (["trainer.train_steps=0"], "trainer.train_steps: must be at least 1, got 0"),
-    (["tuner.enabled=maybe"], "tuner.enabled: expected true or false"),
-    (["features.fare.type=fancy"], "'fancy' is not one of: numeric, bucketized, categorical, timestamp"),
-    (["features.fare.num_bucket=3"], "did you mean 'num_buckets'"),
-    (["data.format=xml"], "'xml' is not one of: csv, tfrecord, parquet"),
-    (["label.other_classes=keep"], "label.other_classes: 'keep' is not one of: error, drop"),
-    (["label.other_classes=drop"], "label.other_classes: applies to label.classes (multiclass)"),
-    (["beam.direct_running_mode=fast"], "is not one of: in_memory, multi_threading, multi_processing"),
-    (["pipline_name=x"], "unknown option 'pipline_name' (did you mean 'pipeline_name'?)"),
-    (["features.tips.type=numeric"], "label.column: 'tips' is also listed under features"),
-    (["evaluator.min_auc=2"], "evaluator.min_auc: must lie between 0 and 1, got 2.0"),
-    (["trainer"], "is not of the form KEY=VALUE"),
-    (["features.company.vocabulary=fuzzy"], "features.company.vocabulary: 'fuzzy' is not one of: approximate, exact"),
-    (["features.company.top_k=0"], "features.company.top_k: must be at least 1, got 0"),
-    (["features.company.top_k=300000"], "features.company.top_k: 300000 is above 200000, the limit of an approximate "
-                                         "vocabulary; set vocabulary: exact"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["trainer.train_stpes=5"], "unknown option 'train_stpes' (did you mean 'train_steps'?)"),
+        (["trainer.train_steps=many"], "trainer.train_steps: expected a number"),
+        (["trainer.train_steps=0"], "trainer.train_steps: must be at least 1, got 0"),
+        (["tuner.enabled=maybe"], "tuner.enabled: expected true or false"),
+        (["features.fare.type=fancy"], "'fancy' is not one of: numeric, bucketized, categorical, timestamp"),
+        (["features.fare.num_bucket=3"], "did you mean 'num_buckets'"),
+        (["data.format=xml"], "'xml' is not one of: csv, tfrecord, parquet"),
+        (["label.other_classes=keep"], "label.other_classes: 'keep' is not one of: error, drop"),
+        (["label.other_classes=drop"], "label.other_classes: applies to label.classes (multiclass)"),
+        (["beam.direct_running_mode=fast"], "is not one of: in_memory, multi_threading, multi_processing"),
+        (["pipline_name=x"], "unknown option 'pipline_name' (did you mean 'pipeline_name'?)"),
+        (["features.tips.type=numeric"], "label.column: 'tips' is also listed under features"),
+        (["evaluator.min_auc=2"], "evaluator.min_auc: must lie between 0 and 1, got 2.0"),
+        (["trainer"], "is not of the form KEY=VALUE"),
+        (
+            ["features.company.vocabulary=fuzzy"],
+            "features.company.vocabulary: 'fuzzy' is not one of: approximate, exact",
+        ),
+        (["features.company.top_k=0"], "features.company.top_k: must be at least 1, got 0"),
+        (
+            ["features.company.top_k=300000"],
+            "features.company.top_k: 300000 is above 200000, the limit of an approximate "
+            "vocabulary; set vocabulary: exact",
+        ),
+    ],
+)
 def test_bad_options_say_what_is_wrong(overrides, message):
     with pytest.raises(ConfigError) as err:
         load_config(None, overrides)
@@ -96,8 +118,11 @@ def test_missing_sections_are_named():
         parse_config({**MINIMAL, "data": {}})
     with pytest.raises(ConfigError, match="features: must map each feature"):
         parse_config({k: v for k, v in MINIMAL.items() if k != "features"})
-    with pytest.raises(ConfigError, match=r"features.x.type: missing required option \(one of: numeric, bucketized, "
-                                          r"categorical, timestamp\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"features.x.type: missing required option \(one of: numeric, bucketized, "
+        r"categorical, timestamp\)",
+    ):
         parse_config({**MINIMAL, "features": {"x": {}}})
 
 
@@ -172,7 +197,10 @@ def test_binary_is_the_default_task_with_todays_thresholds(taxi_config):
 
     assert taxi_config.label.task is Task.BINARY
     assert parse_config(MINIMAL).evaluator.thresholds(Task.BINARY) == {
-        "min_auc": 0.6, "max_auc_decrease": 0.01, "min_accuracy": 0.5}
+        "min_auc": 0.6,
+        "max_auc_decrease": 0.01,
+        "min_accuracy": 0.5,
+    }
 
 
 def test_the_bundled_task_configs_load():
@@ -192,23 +220,34 @@ def test_integer_classes_are_read_as_their_text():
     assert config.label.classes == ("3", "1", "2")
 
 
-@pytest.mark.parametrize("path, overrides, message", [
-    (None, ["label.task=ordinal"], "label.task: 'ordinal' is not one of: binary, multiclass, regression"),
-    (None, ["label.task=regression"], "label.greater_than_fraction_of: is an option of label.task binary, not regr"),
-    (MULTICLASS, ["label.positive_values=[Cash]"], "label.positive_values: is an option of label.task binary"),
-    (None, ["label.classes=[a, b]"], "label.classes: is an option of label.task multiclass, not binary"),
-    (MULTICLASS, ["label.log_transform=true"], "label.log_transform: is an option of label.task regression"),
-    (MULTICLASS, ["label.classes=[Cash, Cash, Unknown]"], "label.classes: lists 'Cash' more than once"),
-    (MULTICLASS, ["label.classes=[Cash]"], "label.classes: needs at least 2 classes"),
-    (REGRESSION, ["trainer.loss=mae"], "trainer.loss: 'mae' is not one of: mse, huber"),
-    (None, ["trainer.loss=huber"], "trainer.loss: is an option of label.task regression (mse, huber); binary"),
-    (REGRESSION, ["evaluator.min_auc=0.7"], "evaluator.min_auc: does not apply to label.task regression; its "
-                                            "thresholds are: max_mae, max_mae_increase, max_rmse, max_rmse_increase"),
-    (None, ["evaluator.max_mae=3"], "evaluator.max_mae: does not apply to label.task binary"),
-    (None, ["evaluator.min_macro_f1=0.5"], "evaluator.min_macro_f1: does not apply to label.task binary"),
-    (MULTICLASS, ["evaluator.min_accuracy=1.5"], "evaluator.min_accuracy: must lie between 0 and 1, got 1.5"),
-    (REGRESSION, ["evaluator.max_mae=-1"], "evaluator.max_mae: must not be negative, got -1"),
-])
+@pytest.mark.parametrize(
+    "path, overrides, message",
+    [
+        (None, ["label.task=ordinal"], "label.task: 'ordinal' is not one of: binary, multiclass, regression"),
+        (
+            None,
+            ["label.task=regression"],
+            "label.greater_than_fraction_of: is an option of label.task binary, not regr",
+        ),
+        (MULTICLASS, ["label.positive_values=[Cash]"], "label.positive_values: is an option of label.task binary"),
+        (None, ["label.classes=[a, b]"], "label.classes: is an option of label.task multiclass, not binary"),
+        (MULTICLASS, ["label.log_transform=true"], "label.log_transform: is an option of label.task regression"),
+        (MULTICLASS, ["label.classes=[Cash, Cash, Unknown]"], "label.classes: lists 'Cash' more than once"),
+        (MULTICLASS, ["label.classes=[Cash]"], "label.classes: needs at least 2 classes"),
+        (REGRESSION, ["trainer.loss=mae"], "trainer.loss: 'mae' is not one of: mse, huber"),
+        (None, ["trainer.loss=huber"], "trainer.loss: is an option of label.task regression (mse, huber); binary"),
+        (
+            REGRESSION,
+            ["evaluator.min_auc=0.7"],
+            "evaluator.min_auc: does not apply to label.task regression; its "
+            "thresholds are: max_mae, max_mae_increase, max_rmse, max_rmse_increase",
+        ),
+        (None, ["evaluator.max_mae=3"], "evaluator.max_mae: does not apply to label.task binary"),
+        (None, ["evaluator.min_macro_f1=0.5"], "evaluator.min_macro_f1: does not apply to label.task binary"),
+        (MULTICLASS, ["evaluator.min_accuracy=1.5"], "evaluator.min_accuracy: must lie between 0 and 1, got 1.5"),
+        (REGRESSION, ["evaluator.max_mae=-1"], "evaluator.max_mae: must not be negative, got -1"),
+    ],
+)
 def test_task_options_are_validated_against_the_task(path, overrides, message):
     with pytest.raises(ConfigError) as err:
         load_config(path, overrides)
@@ -222,8 +261,15 @@ def test_task_options_are_validated_against_the_task(path, overrides, message):
 def test_choices_are_enums_that_yaml_and_overrides_give_as_text_in_any_case():
     from pipeline.config import DirectRunningMode, PullPolicy
 
-    config = load_config(None, ["beam.direct_running_mode=MULTI_PROCESSING", "kubeflow.image_pull_policy=always",
-                                "features.company.vocabulary=Exact", "evaluator.slices=trip_start_hour"])
+    config = load_config(
+        None,
+        [
+            "beam.direct_running_mode=MULTI_PROCESSING",
+            "kubeflow.image_pull_policy=always",
+            "features.company.vocabulary=Exact",
+            "evaluator.slices=trip_start_hour",
+        ],
+    )
     assert config.beam.direct_running_mode is DirectRunningMode.MULTI_PROCESSING
     assert config.kubeflow.image_pull_policy is PullPolicy.ALWAYS
     assert config.features["company"].vocabulary == "exact"
@@ -240,21 +286,29 @@ def test_sections_are_immutable(taxi_config):
 def test_the_monitor_reads_the_skew_checks_request_log_unless_told_otherwise(tmp_path):
     config = parse_config({**MINIMAL, "drift": {"serving_requests": "logs"}}, base=tmp_path)
     assert config.drift.serving_requests == config.monitor.requests == str(tmp_path / "logs")
-    config = parse_config({**MINIMAL, "drift": {"serving_requests": "logs"}, "monitor": {"requests": "other"}},
-                          base=tmp_path)
+    config = parse_config(
+        {**MINIMAL, "drift": {"serving_requests": "logs"}, "monitor": {"requests": "other"}}, base=tmp_path
+    )
     assert config.monitor.requests == str(tmp_path / "other")
 
 
-@pytest.mark.parametrize("raw, message", [
-    ({"features": {"x": {"type": "numeric", "default": "zero"}}},
-     "features.x.default: must be a number for a numeric feature, got 'zero'"),
-    ({"data": {"path": "d", "missing_values": ["", ["NA"]]}}, "data.missing_values[1]: expected a text value"),
-    ({"data": 3}, "data: expected a mapping of options, got int 3"),
-    ({"kubeflow": {"resources": {"Trainer": {"accelerator_count": "one"}}}},
-     "kubeflow.resources.Trainer.accelerator_count: expected a number, got 'one'"),
-    ({"kubeflow": {"pvc": "p", "mount_path": "mnt"}}, "kubeflow.mount_path: must be an absolute path, got 'mnt'"),
-    ({"trainer": {"hidden_units": []}}, "trainer.hidden_units: needs at least 1 value(s), got []"),
-])
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        (
+            {"features": {"x": {"type": "numeric", "default": "zero"}}},
+            "features.x.default: must be a number for a numeric feature, got 'zero'",
+        ),
+        ({"data": {"path": "d", "missing_values": ["", ["NA"]]}}, "data.missing_values[1]: expected a text value"),
+        ({"data": 3}, "data: expected a mapping of options, got int 3"),
+        (
+            {"kubeflow": {"resources": {"Trainer": {"accelerator_count": "one"}}}},
+            "kubeflow.resources.Trainer.accelerator_count: expected a number, got 'one'",
+        ),
+        ({"kubeflow": {"pvc": "p", "mount_path": "mnt"}}, "kubeflow.mount_path: must be an absolute path, got 'mnt'"),
+        ({"trainer": {"hidden_units": []}}, "trainer.hidden_units: needs at least 1 value(s), got []"),
+    ],
+)
 def test_each_sections_rules_name_the_key_path(raw, message):
     with pytest.raises(ConfigError) as err:
         parse_config({**MINIMAL, **raw})

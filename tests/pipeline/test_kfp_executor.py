@@ -22,18 +22,35 @@ ROOT = "minio://mlpipeline/v2/artifacts/taxi/run-1"
 def _driver_input() -> dict:
     return {
         "inputs": {
-            "artifacts": {"examples": {"artifacts": [{
-                "name": "17", "uri": f"{ROOT}/ExampleGen/u1/examples",
-                "type": {"instanceSchema": ""},
-                "metadata": {"span": 3.0, "split_names": '["train"]', "display_name": "examples"}}]}},
+            "artifacts": {
+                "examples": {
+                    "artifacts": [
+                        {
+                            "name": "17",
+                            "uri": f"{ROOT}/ExampleGen/u1/examples",
+                            "type": {"instanceSchema": ""},
+                            "metadata": {"span": 3.0, "split_names": '["train"]', "display_name": "examples"},
+                        }
+                    ]
+                }
+            },
             "parameterValues": {"exclude_splits": "[]"},
         },
         "outputs": {
             "artifacts": {
-                "statistics": {"artifacts": [{"uri": f"{ROOT}/StatisticsGen/u2/statistics",
-                                              "type": {"instanceSchema": "title: tfx.ExampleStatistics\n"}}]},
-                "executor-logs": {"artifacts": [{"uri": f"{ROOT}/StatisticsGen/u2/executor-logs",
-                                                 "type": {"schemaTitle": "system.Artifact"}}]},
+                "statistics": {
+                    "artifacts": [
+                        {
+                            "uri": f"{ROOT}/StatisticsGen/u2/statistics",
+                            "type": {"instanceSchema": "title: tfx.ExampleStatistics\n"},
+                        }
+                    ]
+                },
+                "executor-logs": {
+                    "artifacts": [
+                        {"uri": f"{ROOT}/StatisticsGen/u2/executor-logs", "type": {"schemaTitle": "system.Artifact"}}
+                    ]
+                },
             },
             "outputFile": "/tmp/kfp_outputs/output_metadata.json",
         },
@@ -101,16 +118,30 @@ def test_gs_outside_the_launcher_is_left_to_tensorflow():
 
 
 def test_restore_names_the_remote_uris_again():
-    local_to_remote = {"/minio/b/Trainer/u/model": "minio://b/Trainer/u/model",
-                       "/minio/b/Trainer/u/model_run": "minio://b/Trainer/u/model_run"}
-    output = {"artifacts": {
-        "model": {"artifacts": [{"uri": "/minio/b/Trainer/u/model", "metadata": {"dir": "/minio/b/Trainer/u/model/x",
-                                                                             "n": 1.0, "other": "/mnt/pipeline/x"}}]},
-        "model_run": {"artifacts": [{"uri": "/minio/b/Trainer/u/model_run"}]}}}
+    local_to_remote = {
+        "/minio/b/Trainer/u/model": "minio://b/Trainer/u/model",
+        "/minio/b/Trainer/u/model_run": "minio://b/Trainer/u/model_run",
+    }
+    output = {
+        "artifacts": {
+            "model": {
+                "artifacts": [
+                    {
+                        "uri": "/minio/b/Trainer/u/model",
+                        "metadata": {"dir": "/minio/b/Trainer/u/model/x", "n": 1.0, "other": "/mnt/pipeline/x"},
+                    }
+                ]
+            },
+            "model_run": {"artifacts": [{"uri": "/minio/b/Trainer/u/model_run"}]},
+        }
+    }
     restored = kfp_executor.restore(output, local_to_remote)
     assert restored["artifacts"]["model"]["artifacts"][0]["uri"] == "minio://b/Trainer/u/model"
     assert restored["artifacts"]["model"]["artifacts"][0]["metadata"] == {
-        "dir": "minio://b/Trainer/u/model/x", "n": 1.0, "other": "/mnt/pipeline/x"}
+        "dir": "minio://b/Trainer/u/model/x",
+        "n": 1.0,
+        "other": "/mnt/pipeline/x",
+    }
     assert restored["artifacts"]["model_run"]["artifacts"][0]["uri"] == "minio://b/Trainer/u/model_run"
 
 
@@ -122,10 +153,17 @@ def test_tfx_runs_a_step_through_the_local_paths(monkeypatch, tmp_path):
     downloaded = tmp_path / "minio/mlpipeline/v2/artifacts/taxi/run-1/ExampleGen/u1/examples/Split-train"
     downloaded.mkdir(parents=True)
     (downloaded / "data.gz").write_bytes(b"rows")
-    kfp_executor.run([
-        "--executor_class_path", "tests.pipeline.copy_executor.Executor",
-        "--json_serialized_invocation_args", json.dumps(executor_input),
-        "--json_serialized_inputs_spec_args", json.dumps(INPUTS_SPEC)], environ={"KFP_POD_NAME": "pod"})
+    kfp_executor.run(
+        [
+            "--executor_class_path",
+            "tests.pipeline.copy_executor.Executor",
+            "--json_serialized_invocation_args",
+            json.dumps(executor_input),
+            "--json_serialized_inputs_spec_args",
+            json.dumps(INPUTS_SPEC),
+        ],
+        environ={"KFP_POD_NAME": "pod"},
+    )
     uploaded = tmp_path / "minio/mlpipeline/v2/artifacts/taxi/run-1/StatisticsGen/u2/statistics"
     assert (uploaded / "Split-train" / "data.gz").read_bytes() == b"rows"
     output = json.loads((tmp_path / "kfp_outputs" / "output_metadata.json").read_text())
@@ -140,10 +178,21 @@ def test_the_module_refuses_a_contract_it_cannot_run_with_one_line(tmp_path):
     import sys
 
     result = subprocess.run(
-        [sys.executable, "-m", "pipeline.kfp_executor", "--executor_class_path", COPY_EXECUTOR,
-         "--json_serialized_invocation_args", json.dumps(_driver_input()),
-         "--json_serialized_inputs_spec_args", json.dumps(INPUTS_SPEC)],
-        capture_output=True, text=True, env={k: v for k, v in os.environ.items() if k != "KFP_POD_NAME"})
+        [
+            sys.executable,
+            "-m",
+            "pipeline.kfp_executor",
+            "--executor_class_path",
+            COPY_EXECUTOR,
+            "--json_serialized_invocation_args",
+            json.dumps(_driver_input()),
+            "--json_serialized_inputs_spec_args",
+            json.dumps(INPUTS_SPEC),
+        ],
+        capture_output=True,
+        text=True,
+        env={k: v for k, v in os.environ.items() if k != "KFP_POD_NAME"},
+    )
     assert result.returncode == 2, result.stderr
     [line] = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert "TensorFlow cannot open" in line
@@ -160,10 +209,21 @@ def test_the_module_runs_a_step_as_kfp_local_hands_it_over(tmp_path):
     split.mkdir(parents=True)
     (split / "data.gz").write_bytes(b"rows")
     result = subprocess.run(
-        [sys.executable, "-m", "pipeline.kfp_executor", "--executor_class_path", COPY_EXECUTOR,
-         "--json_serialized_invocation_args", json.dumps(executor_input),
-         "--json_serialized_inputs_spec_args", json.dumps(INPUTS_SPEC)],
-        capture_output=True, text=True, env={k: v for k, v in os.environ.items() if k != "KFP_POD_NAME"})
+        [
+            sys.executable,
+            "-m",
+            "pipeline.kfp_executor",
+            "--executor_class_path",
+            COPY_EXECUTOR,
+            "--json_serialized_invocation_args",
+            json.dumps(executor_input),
+            "--json_serialized_inputs_spec_args",
+            json.dumps(INPUTS_SPEC),
+        ],
+        capture_output=True,
+        text=True,
+        env={k: v for k, v in os.environ.items() if k != "KFP_POD_NAME"},
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert (tmp_path / "root" / "StatisticsGen" / "u2" / "statistics" / "Split-train" / "data.gz").is_file()
     output = json.loads((tmp_path / "out" / "output_metadata.json").read_text())

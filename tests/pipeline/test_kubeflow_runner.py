@@ -9,20 +9,37 @@ import yaml
 from pipeline import kubeflow_runner
 from pipeline.config import ConfigError, load_config
 
-TASKS = {"ExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "DriftCheck", "AnomaliesGate", "Transform",
-         "Tuner", "Trainer", "ServingWarmup", "ServingBaseline", "Evaluator", "ServingCheck", "Pusher",
-         "DataFingerprint"}
+TASKS = {
+    "ExampleGen",
+    "StatisticsGen",
+    "SchemaGen",
+    "ExampleValidator",
+    "DriftCheck",
+    "AnomaliesGate",
+    "Transform",
+    "Tuner",
+    "Trainer",
+    "ServingWarmup",
+    "ServingBaseline",
+    "Evaluator",
+    "ServingCheck",
+    "Pusher",
+    "DataFingerprint",
+}
 
 
 @pytest.fixture(scope="module")
 def config():
-    return load_config(None, [
-        "kubeflow.image=registry.example.com/ml/tfx-kfp-pipeline@sha256:" + "a" * 64,
-        "kubeflow.secrets={AWS_ACCESS_KEY_ID: s3-creds/access_key, AWS_SECRET_ACCESS_KEY: s3-creds/secret_key}",
-        "kubeflow.trainer_node_selector={cloud.google.com/gke-accelerator: nvidia-tesla-t4}",
-        "kubeflow.trainer_tolerations=[{key: nvidia.com/gpu, operator: Exists, effect: NoSchedule}]",
-        "kubeflow.resources={default: {cpu_request: 500m}, Trainer: {accelerator_count: 1}}",
-    ])
+    return load_config(
+        None,
+        [
+            "kubeflow.image=registry.example.com/ml/tfx-kfp-pipeline@sha256:" + "a" * 64,
+            "kubeflow.secrets={AWS_ACCESS_KEY_ID: s3-creds/access_key, AWS_SECRET_ACCESS_KEY: s3-creds/secret_key}",
+            "kubeflow.trainer_node_selector={cloud.google.com/gke-accelerator: nvidia-tesla-t4}",
+            "kubeflow.trainer_tolerations=[{key: nvidia.com/gpu, operator: Exists, effect: NoSchedule}]",
+            "kubeflow.resources={default: {cpu_request: 500m}, Trainer: {accelerator_count: 1}}",
+        ],
+    )
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +61,12 @@ def test_schema_2_1_with_every_task_in_our_image(compiled, config):
 def test_no_resolver_executor_that_only_vertex_implements(compiled):
     _, spec, _ = compiled
     assert all("resolver" not in e for e in spec["deploymentSpec"]["executors"].values())
-    assert spec["root"]["dag"]["tasks"]["Evaluator"]["inputs"]["artifacts"]["baseline_model"][
-        "taskOutputArtifact"]["producerTask"] == "ServingBaseline"
+    assert (
+        spec["root"]["dag"]["tasks"]["Evaluator"]["inputs"]["artifacts"]["baseline_model"]["taskOutputArtifact"][
+            "producerTask"
+        ]
+        == "ServingBaseline"
+    )
 
 
 def test_run_parameters_with_the_config_as_defaults(compiled, config):
@@ -70,8 +91,12 @@ def test_transform_and_trainer_get_more_resources(compiled):
     assert resources["Pusher"] == {"cpuRequest": 0.5, "resourceCpuRequest": "500m"}
     assert resources["ExampleGen"] == resources["Pusher"]  # TFX drops it for ExampleGen; we add it
     # KFP 2.4+ read resourceType/resourceCount, 2.2 and 2.3 the deprecated type/count
-    assert resources["Trainer"]["accelerator"] == {"resourceType": "nvidia.com/gpu", "resourceCount": "1",
-                                                   "type": "nvidia.com/gpu", "count": "1"}
+    assert resources["Trainer"]["accelerator"] == {
+        "resourceType": "nvidia.com/gpu",
+        "resourceCount": "1",
+        "type": "nvidia.com/gpu",
+        "count": "1",
+    }
 
 
 def test_default_resources_give_transform_and_trainer_more():
@@ -79,8 +104,10 @@ def test_default_resources_give_transform_and_trainer_more():
     job = kubeflow_runner.compile_job(config)
     spec = job["pipelineSpec"]
     executors = spec["deploymentSpec"]["executors"]
-    resources = {task: executors[label]["container"]["resources"]
-                 for task, label in kubeflow_runner.executor_labels(spec).items()}
+    resources = {
+        task: executors[label]["container"]["resources"]
+        for task, label in kubeflow_runner.executor_labels(spec).items()
+    }
     for big in ("Transform", "Trainer"):
         assert resources[big]["memoryLimit"] > resources["StatisticsGen"]["memoryLimit"]
         assert resources[big]["resourceCpuLimit"] == "4"
@@ -94,8 +121,10 @@ def test_platform_spec_mounts_the_pvc_and_secrets_everywhere(compiled, config):
     for executor in executors.values():
         assert executor["pvcMount"] == [{"constant": "tfx-pipeline", "mountPath": "/mnt/pipeline"}]
         assert executor["imagePullPolicy"] == "IfNotPresent"
-        envs = {e["keyToEnv"][0]["envVar"]: (e["secretName"], e["keyToEnv"][0]["secretKey"])
-                for e in executor["secretAsEnv"]}
+        envs = {
+            e["keyToEnv"][0]["envVar"]: (e["secretName"], e["keyToEnv"][0]["secretKey"])
+            for e in executor["secretAsEnv"]
+        }
         assert envs["AWS_SECRET_ACCESS_KEY"] == ("s3-creds", "secret_key")
 
 
@@ -139,8 +168,15 @@ def test_vertex_gets_the_pipeline_root_in_the_job(config, tmp_path):
 
 
 def test_object_store_roots_need_no_pvc(tmp_path):
-    config = load_config(None, ["kubeflow.pvc=", "kubeflow.pipeline_root=gs://bucket/root",
-                                "kubeflow.state_root=gs://bucket/state", "kubeflow.image=gcr.io/p/tfx:1"])
+    config = load_config(
+        None,
+        [
+            "kubeflow.pvc=",
+            "kubeflow.pipeline_root=gs://bucket/root",
+            "kubeflow.state_root=gs://bucket/state",
+            "kubeflow.image=gcr.io/p/tfx:1",
+        ],
+    )
     path = tmp_path / "p.yaml"
     kubeflow_runner.compile_pipeline(config, str(path))
     _, platform = list(yaml.safe_load_all(path.read_text()))
@@ -151,8 +187,9 @@ def test_object_store_roots_need_no_pvc(tmp_path):
 def test_every_tfx_step_runs_the_kfp_executor(compiled):
     _, spec, _ = compiled
     executors = spec["deploymentSpec"]["executors"]
-    commands = {task: executors[label]["container"]["command"]
-                for task, label in kubeflow_runner.executor_labels(spec).items()}
+    commands = {
+        task: executors[label]["container"]["command"] for task, label in kubeflow_runner.executor_labels(spec).items()
+    }
     assert commands.pop("DataFingerprint") == ["python", "-m", "pipeline.kfp_fingerprint"]
     assert set(map(tuple, commands.values())) == {("python", "-m", "pipeline.kfp_executor")}
 
@@ -162,7 +199,8 @@ def test_example_gen_is_keyed_by_the_data_fingerprint(compiled):
     tasks = spec["root"]["dag"]["tasks"]
     assert tasks["DataFingerprint"]["inputs"]["parameters"]["data_root"] == {"componentInputParameter": "data_root"}
     assert tasks["ExampleGen"]["inputs"]["parameters"]["kfp_data_fingerprint"] == {
-        "taskOutputParameter": {"producerTask": "DataFingerprint", "outputParameterKey": "fingerprint"}}
+        "taskOutputParameter": {"producerTask": "DataFingerprint", "outputParameterKey": "fingerprint"}
+    }
     assert "DataFingerprint" in tasks["ExampleGen"]["dependentTasks"]
     component = spec["components"][tasks["ExampleGen"]["componentRef"]["name"]]
     assert component["inputDefinitions"]["parameters"]["kfp_data_fingerprint"] == {"parameterType": "STRING"}
@@ -176,12 +214,15 @@ def test_accepted_statistics_live_on_the_pvc_not_in_the_object_store(compiled, c
     assert history == {"runtimeValue": {"constant": "/mnt/pipeline/state/taxi-big-tipper/AcceptedStatistics"}}
 
 
-@pytest.mark.parametrize("image, problem", [
-    ("localhost/tfx-kfp-pipeline:latest", "exists only on this machine"),
-    ("localhost:5000/tfx:1", "exists only on this machine"),
-    ("tfx-kfp-pipeline:1", "names no registry"),
-    ("ml/tfx-kfp-pipeline:1", "names no registry"),
-])
+@pytest.mark.parametrize(
+    "image, problem",
+    [
+        ("localhost/tfx-kfp-pipeline:latest", "exists only on this machine"),
+        ("localhost:5000/tfx:1", "exists only on this machine"),
+        ("tfx-kfp-pipeline:1", "names no registry"),
+        ("ml/tfx-kfp-pipeline:1", "names no registry"),
+    ],
+)
 def test_images_a_cluster_cannot_pull_are_refused(image, problem, tmp_path):
     config = load_config(None, [f"kubeflow.image={image}"])
     expected = f"'{re.escape(image)}' {problem}.*, so a cluster cannot pull it: .* kubeflow.image="
@@ -190,23 +231,39 @@ def test_images_a_cluster_cannot_pull_are_refused(image, problem, tmp_path):
     kubeflow_runner.compile_pipeline(config, str(tmp_path / "p.yaml"), allow_local_image=True)
 
 
-@pytest.mark.parametrize("image", ["registry.example.com:5000/ml/tfx:1", "ghcr.io/org/tfx@sha256:" + "b" * 64,
-                                   "123.dkr.ecr.eu-west-1.amazonaws.com/tfx:2"])
+@pytest.mark.parametrize(
+    "image",
+    [
+        "registry.example.com:5000/ml/tfx:1",
+        "ghcr.io/org/tfx@sha256:" + "b" * 64,
+        "123.dkr.ecr.eu-west-1.amazonaws.com/tfx:2",
+    ],
+)
 def test_registry_images_are_accepted(image):
     assert kubeflow_runner.cluster_image_problem(image) is None
 
 
-@pytest.mark.parametrize("override, message", [
-    ("kubeflow.secrets={TOKEN: just-a-name}", "kubeflow.secrets.TOKEN: 'just-a-name' is not of the form "
-                                              "SECRET_NAME/KEY"),
-    ("kubeflow.resources={Trainer: {cpu_limt: 2}}", r"kubeflow.resources.Trainer: unknown option 'cpu_limt' "
-                                                    r"\(did you mean 'cpu_limit'\?\)"),
-    ("kubeflow.imge=x", "did you mean 'image'"),
-    ("kubeflow.pipeline_root=/mnt/pipeline/root", "not an object-store URI: Kubeflow Pipelines 2.x accepts only"),
-    ("kubeflow.pipeline_root=minio://", "not an object-store URI"),
-    ("kubeflow.image_pull_policy=Sometimes", "kubeflow.image_pull_policy: 'Sometimes' is not one of: Always, "
-                                             "IfNotPresent, Never"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        (
+            "kubeflow.secrets={TOKEN: just-a-name}",
+            "kubeflow.secrets.TOKEN: 'just-a-name' is not of the form SECRET_NAME/KEY",
+        ),
+        (
+            "kubeflow.resources={Trainer: {cpu_limt: 2}}",
+            r"kubeflow.resources.Trainer: unknown option 'cpu_limt' "
+            r"\(did you mean 'cpu_limit'\?\)",
+        ),
+        ("kubeflow.imge=x", "did you mean 'image'"),
+        ("kubeflow.pipeline_root=/mnt/pipeline/root", "not an object-store URI: Kubeflow Pipelines 2.x accepts only"),
+        ("kubeflow.pipeline_root=minio://", "not an object-store URI"),
+        (
+            "kubeflow.image_pull_policy=Sometimes",
+            "kubeflow.image_pull_policy: 'Sometimes' is not one of: Always, IfNotPresent, Never",
+        ),
+    ],
+)
 def test_bad_kubeflow_options(override, message):
     with pytest.raises(ConfigError, match=message):
         load_config(None, [override])
@@ -215,15 +272,17 @@ def test_bad_kubeflow_options(override, message):
 def test_the_pusher_needs_the_in_process_serving_checks_blessing(compiled):
     _, spec, _ = compiled
     tasks = spec["root"]["dag"]["tasks"]
-    assert tasks["Pusher"]["inputs"]["artifacts"]["infra_blessing"]["taskOutputArtifact"]["producerTask"] == \
-        "ServingCheck"
+    assert (
+        tasks["Pusher"]["inputs"]["artifacts"]["infra_blessing"]["taskOutputArtifact"]["producerTask"] == "ServingCheck"
+    )
 
 
 def test_infra_validator_always_is_refused_for_kubeflow_which_tfx_cannot_compile_it_for(config):
     from pipeline.config import InfraValidation
 
-    always = config.model_copy(update={"serving_check": config.serving_check.model_copy(
-        update={"infra_validator": InfraValidation.ALWAYS})})
+    always = config.model_copy(
+        update={"serving_check": config.serving_check.model_copy(update={"infra_validator": InfraValidation.ALWAYS})}
+    )
     with pytest.raises(ConfigError, match="Kubeflow V2 compiler does not support InfraValidator"):
         kubeflow_runner.compile_job(always)
 

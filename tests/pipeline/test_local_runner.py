@@ -13,11 +13,13 @@ def _record(msg, *args):
 def test_progress_counts_components_and_marks_cached_ones():
     out = io.StringIO()
     progress = ProgressHandler(2, out)
-    for record in [_record("Component %s is running.", "ExampleGen"),
-                   _record("A cached execution %d is used.", 7),
-                   _record("Component %s is finished.", "ExampleGen"),
-                   _record("Component %s is running.", "Trainer"),
-                   _record("Some other line %s", "x")]:
+    for record in [
+        _record("Component %s is running.", "ExampleGen"),
+        _record("A cached execution %d is used.", 7),
+        _record("Component %s is finished.", "ExampleGen"),
+        _record("Component %s is running.", "Trainer"),
+        _record("Some other line %s", "x"),
+    ]:
         progress.emit(record)
     lines = out.getvalue().splitlines()
     assert lines == ["[1/2] ExampleGen ...", "[1/2] ExampleGen cached", "[2/2] Trainer ..."]

@@ -11,8 +11,22 @@ from pipeline.pipeline import create_pipeline, eval_config, example_gen_input
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-ALL_IDS = ["ExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "DriftCheck", "AnomaliesGate",
-           "Transform", "Tuner", "Trainer", "ServingWarmup", "ServingBaseline", "Evaluator", "ServingCheck", "Pusher"]
+ALL_IDS = [
+    "ExampleGen",
+    "StatisticsGen",
+    "SchemaGen",
+    "ExampleValidator",
+    "DriftCheck",
+    "AnomaliesGate",
+    "Transform",
+    "Tuner",
+    "Trainer",
+    "ServingWarmup",
+    "ServingBaseline",
+    "Evaluator",
+    "ServingCheck",
+    "Pusher",
+]
 
 
 def _build(tmp_path, *overrides):
@@ -54,8 +68,9 @@ def test_curated_schema_is_imported(tmp_path):
     assert type(nodes["SchemaGen"]).__name__ == "ImportSchemaGen"
 
 
-@pytest.mark.parametrize("fmt, cls", [("csv", "CsvExampleGen"), ("tfrecord", "ImportExampleGen"),
-                                      ("parquet", "FileBasedExampleGen")])
+@pytest.mark.parametrize(
+    "fmt, cls", [("csv", "CsvExampleGen"), ("tfrecord", "ImportExampleGen"), ("parquet", "FileBasedExampleGen")]
+)
 def test_example_gen_by_format(tmp_path, fmt, cls):
     assert type(_by_id(_build(tmp_path, f"data.format={fmt}"))["ExampleGen"]).__name__ == cls
 
@@ -112,18 +127,25 @@ def test_beam_args_come_from_the_config(tmp_path):
     assert "--direct_running_mode=multi_threading" in pipeline.beam_pipeline_args
 
 
-@pytest.mark.parametrize("overrides, markers, required, allowed", [
-    ([], ["", "NA", "N/A", "NaN", "null"], [], {}),
-    (["data.missing_values=[NA, '-']", "label.missing=drop"], ["NA", "-"], ["tips", "fare"], {}),
-    (["data.format=parquet", "label.missing=drop"], ["", "NA", "N/A", "NaN", "null"], ["tips", "fare"], {}),
-])
-def test_examplegen_gets_the_missing_value_markers_and_the_rows_to_drop(tmp_path, overrides, markers, required,
-                                                                        allowed):
+@pytest.mark.parametrize(
+    "overrides, markers, required, allowed",
+    [
+        ([], ["", "NA", "N/A", "NaN", "null"], [], {}),
+        (["data.missing_values=[NA, '-']", "label.missing=drop"], ["NA", "-"], ["tips", "fare"], {}),
+        (["data.format=parquet", "label.missing=drop"], ["", "NA", "N/A", "NaN", "null"], ["tips", "fare"], {}),
+    ],
+)
+def test_examplegen_gets_the_missing_value_markers_and_the_rows_to_drop(
+    tmp_path, overrides, markers, required, allowed
+):
     from components.csv_example_gen.executor import csv_options
 
     example_gen = _by_id(_build(tmp_path, *overrides))["ExampleGen"]
-    assert csv_options(example_gen.exec_properties) == {"missing_values": markers, "required": required,
-                                                        "allowed": allowed}
+    assert csv_options(example_gen.exec_properties) == {
+        "missing_values": markers,
+        "required": required,
+        "allowed": allowed,
+    }
 
 
 def test_examplegen_drops_other_classes_with_label_other_classes_drop(tmp_path):
@@ -224,8 +246,9 @@ def test_a_serving_platform_adds_the_infra_validator_before_the_pusher(tmp_path)
 
     config = load_config(None, [f"output_dir={tmp_path}", "serving_check.image=registry.example/tfs:2.21.0"])
     spec = infra_validation_spec(config, "local_docker")
-    pipeline = create_pipeline(config, pipeline_root=str(tmp_path / "root"), serving_dir=str(tmp_path / "serving"),
-                               serving_platform=spec)
+    pipeline = create_pipeline(
+        config, pipeline_root=str(tmp_path / "root"), serving_dir=str(tmp_path / "serving"), serving_platform=spec
+    )
     nodes = _by_id(pipeline)
     assert nodes["Pusher"].inputs["infra_blessing"].producer_component_id == "InfraValidator"
     assert nodes["InfraValidator"].inputs["model"].producer_component_id == "ServingWarmup"
@@ -246,8 +269,7 @@ def test_a_serving_image_without_a_tag_is_refused(tmp_path):
 def test_a_trainer_setting_leaves_the_transform_configuration_alone(tmp_path):
     def configs(*overrides):
         nodes = _by_id(_build(tmp_path, *overrides))
-        return (nodes["Transform"].exec_properties["custom_config"],
-                nodes["Trainer"].exec_properties["custom_config"])
+        return (nodes["Transform"].exec_properties["custom_config"], nodes["Trainer"].exec_properties["custom_config"])
 
     transform, trainer = configs()
     transform_changed, trainer_changed = configs("trainer.train_steps=7", "tuner.max_trials=9")
@@ -299,8 +321,14 @@ def test_eval_config_of_a_regression_task():
     assert ec.model_specs[0].prediction_key == "predictions"
     [spec] = ec.metrics_specs
     metrics = _metrics(spec)
-    assert {"ExampleCount", "MeanAbsoluteError", "MeanSquaredError", "RootMeanSquaredError",
-            "MeanAbsolutePercentageError", "Calibration"} <= set(metrics)
+    assert {
+        "ExampleCount",
+        "MeanAbsoluteError",
+        "MeanSquaredError",
+        "RootMeanSquaredError",
+        "MeanAbsolutePercentageError",
+        "Calibration",
+    } <= set(metrics)
     mae = _bounds(metrics["MeanAbsoluteError"])
     assert mae.value_threshold.upper_bound.value == 4.0 and not mae.value_threshold.HasField("lower_bound")
     assert mae.change_threshold.absolute.value == 0.25
@@ -314,8 +342,9 @@ def test_the_evaluator_fills_the_classes_of_a_model_that_learned_them(tmp_path):
 
     from components.evaluator.executor import with_class_ids
 
-    config = load_config("package://pipeline/configs/taxi_multiclass.yaml",
-                         ["label.classes=[]", "label.other_classes=error"])
+    config = load_config(
+        "package://pipeline/configs/taxi_multiclass.yaml", ["label.classes=[]", "label.other_classes=error"]
+    )
     unfilled = json_format.MessageToJson(eval_config(config))
     parsed = json_format.Parse(unfilled, config_pb2.EvalConfig())
     assert parsed.metrics_specs[1].HasField("binarize") and not parsed.metrics_specs[1].binarize.class_ids.values

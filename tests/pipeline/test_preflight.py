@@ -20,11 +20,14 @@ def test_a_single_file_passes():
     assert check_data(_config(TINY_CSV)) == [str(TINY_CSV)]
 
 
-@pytest.mark.parametrize("content, message", [
-    ("", "is empty"),
-    ("a,b,c\n", "has a header but no rows"),
-    ("\n1,2\n", "has no header line"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("", "is empty"),
+        ("a,b,c\n", "has a header but no rows"),
+        ("\n1,2\n", "has no header line"),
+    ],
+)
 def test_broken_files(tmp_path, content, message):
     path = tmp_path / "data.csv"
     path.write_text(content)
@@ -105,6 +108,7 @@ def test_another_encoding_further_down_the_file(tmp_path):
 
 # --------------------------------------------------------------------------- values
 
+
 def _rows():
     import csv
 
@@ -135,24 +139,31 @@ def _with(column, change, rows=None):
 def test_missing_value_markers_are_not_text(tmp_path):
     path = _write(tmp_path, _with("trip_miles", lambda n, v: "NA" if n % 3 == 0 else v))
     assert check_data(_config(path))
-    with pytest.raises(ConfigError, match=r"data.csv, line 4, column 'trip_miles': 'NA' is not a number, "
-                                          r"but 'trip_miles' is read as one; .*data.missing_values"):
+    with pytest.raises(
+        ConfigError,
+        match=r"data.csv, line 4, column 'trip_miles': 'NA' is not a number, "
+        r"but 'trip_miles' is read as one; .*data.missing_values",
+    ):
         check_data(_config(path, "data.missing_values=['']"))
 
 
-@pytest.mark.parametrize("column, overrides, fix", [
-    ("trip_miles", [], "or make the feature categorical"),
-    ("tips", [], "fix the value or add it to data.missing_values"),  # the taxi rule compares numbers
-    ("tips", ["label.greater_than_fraction_of=null"], "or set label.positive_values"),  # a 0/1 label
-])
+@pytest.mark.parametrize(
+    "column, overrides, fix",
+    [
+        ("trip_miles", [], "or make the feature categorical"),
+        ("tips", [], "fix the value or add it to data.missing_values"),  # the taxi rule compares numbers
+        ("tips", ["label.greater_than_fraction_of=null"], "or set label.positive_values"),  # a 0/1 label
+    ],
+)
 def test_text_in_a_numeric_column_names_file_line_column_and_value(tmp_path, column, overrides, fix):
     path = _write(tmp_path, _with(column, lambda n, v: "twelve" if n == 7 else v))
     with pytest.raises(ConfigError, match=rf"data.csv, line 8, column '{column}': 'twelve' is not a number.* {fix}"):
         check_data(_config(path, *overrides))
 
 
-@pytest.mark.parametrize("value, problem", [("1e400", "is not finite"), ("-inf", "is not finite"),
-                                            ("1e39", "overflows a 32-bit float")])
+@pytest.mark.parametrize(
+    "value, problem", [("1e400", "is not finite"), ("-inf", "is not finite"), ("1e39", "overflows a 32-bit float")]
+)
 def test_infinities_and_overflow(tmp_path, value, problem):
     path = _write(tmp_path, _with("trip_miles", lambda n, v: value if n == 3 else v))
     with pytest.raises(ConfigError, match=rf"line 4, column 'trip_miles': '{value}' {problem}"):
@@ -161,8 +172,11 @@ def test_infinities_and_overflow(tmp_path, value, problem):
 
 def test_a_label_missing_in_some_rows_stops_the_run_with_the_count(tmp_path):
     path = _write(tmp_path, _with("tips", lambda n, v: "" if n % 10 == 5 else v))
-    with pytest.raises(ConfigError, match=r"the label \(from 'tips' and 'fare'\) is missing in 8 of 80 rows "
-                                          r"\(first: .*data.csv, line 6, column 'tips'\); .*label.missing: drop"):
+    with pytest.raises(
+        ConfigError,
+        match=r"the label \(from 'tips' and 'fare'\) is missing in 8 of 80 rows "
+        r"\(first: .*data.csv, line 6, column 'tips'\); .*label.missing: drop",
+    ):
         check_data(_config(path))
     assert check_data(_config(path, "label.missing=drop"))
 
@@ -185,11 +199,16 @@ def test_a_feature_missing_in_every_row(tmp_path):
         check_data(_config(path))
 
 
-@pytest.mark.parametrize("overrides, rule", [
-    ([], r"label 'big_tipper' is 0 in all 80 rows .*\(tips > 0.2 \* fare\)"),
-    (["label.greater_than_fraction_of=null", "label.positive_values=['yes']"],
-     r"is 0 in all 80 rows .*tips in \['yes'\]"),
-])
+@pytest.mark.parametrize(
+    "overrides, rule",
+    [
+        ([], r"label 'big_tipper' is 0 in all 80 rows .*\(tips > 0.2 \* fare\)"),
+        (
+            ["label.greater_than_fraction_of=null", "label.positive_values=['yes']"],
+            r"is 0 in all 80 rows .*tips in \['yes'\]",
+        ),
+    ],
+)
 def test_a_constant_label(tmp_path, overrides, rule):
     path = _write(tmp_path, _with("tips", lambda n, v: "0"))
     with pytest.raises(ConfigError, match=rule):
@@ -200,8 +219,11 @@ def _with_task(config, task, **label):
     """`config` with label.task `task` (and the label read from its column as it is)."""
     from pipeline.config import Task
 
-    return config.model_copy(update={"label": config.label.model_copy(update={
-        "task": Task(task), "greater_than_fraction_of": None, **label})})
+    return config.model_copy(
+        update={
+            "label": config.label.model_copy(update={"task": Task(task), "greater_than_fraction_of": None, **label})
+        }
+    )
 
 
 def test_the_label_checks_follow_the_task(tmp_path):
@@ -217,8 +239,11 @@ def test_the_label_checks_follow_the_task(tmp_path):
 
 def test_fewer_rows_than_the_splits_need(tmp_path):
     path = _write(tmp_path, _rows()[:9])
-    with pytest.raises(ConfigError, match=r"has 8 rows; the 8:1:1 train:eval:test split needs at least 50 "
-                                          r"so that the eval split expects 5"):
+    with pytest.raises(
+        ConfigError,
+        match=r"has 8 rows; the 8:1:1 train:eval:test split needs at least 50 "
+        r"so that the eval split expects 5",
+    ):
         check_data(_config(path))
     # Bigger shares for eval and test make the same rows too few by a different count.
     with pytest.raises(ConfigError, match="the 2:1:1 train:eval:test split needs at least 20"):
@@ -250,11 +275,14 @@ def test_a_gzip_file_is_read(tmp_path):
         check_data(_config(tmp_path / "broken.csv.gz"))
 
 
-@pytest.mark.parametrize("name, content, message", [
-    ("data.csv", "gzip", r"is gzip-compressed but its name does not end in .gz .* rename it to data.csv.gz"),
-    ("data.csv.gz", "plain", r"is named .gz but is not gzip-compressed"),
-    ("data.csv", "zip", r"is a zip archive, not CSV text"),
-])
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("data.csv", "gzip", r"is gzip-compressed but its name does not end in .gz .* rename it to data.csv.gz"),
+        ("data.csv.gz", "plain", r"is named .gz but is not gzip-compressed"),
+        ("data.csv", "zip", r"is a zip archive, not CSV text"),
+    ],
+)
 def test_compression_that_does_not_match_the_name_is_refused(tmp_path, name, content, message):
     import gzip
     import zipfile
@@ -287,8 +315,11 @@ def test_a_directory_of_gzip_files_is_read(tmp_path):
     assert check_data(_config(tmp_path)) == [str(tmp_path / "a.csv.gz"), str(tmp_path / "b.csv")]
     assert directory_pattern(DataFormat.CSV, str(tmp_path)) == "*.csv*"
     (tmp_path / "b.csv.bak").write_text("old")
-    with pytest.raises(ConfigError, match=r"holds .csv and .csv.gz files, so ExampleGen reads every \*.csv\* "
-                                          r"file there, and .*b.csv.bak is neither; move it out"):
+    with pytest.raises(
+        ConfigError,
+        match=r"holds .csv and .csv.gz files, so ExampleGen reads every \*.csv\* "
+        r"file there, and .*b.csv.bak is neither; move it out",
+    ):
         check_data(_config(tmp_path))
 
 
@@ -306,8 +337,11 @@ def test_a_directory_of_plain_csv_keeps_its_pattern(tmp_path):
 def test_missing_value_markers_are_refused_for_tfrecord(tmp_path):
     (tmp_path / "data.tfrecord").write_bytes(b"x")
     assert check_data(_config(tmp_path, "data.format=tfrecord"))  # the default markers: nothing to refuse
-    with pytest.raises(ConfigError, match=r"data.missing_values does not apply to data.format tfrecord .*"
-                                          r"remove data.missing_values"):
+    with pytest.raises(
+        ConfigError,
+        match=r"data.missing_values does not apply to data.format tfrecord .*"
+        r"remove data.missing_values",
+    ):
         check_data(_config(tmp_path, "data.format=tfrecord", "data.missing_values=['-']"))
 
 
@@ -315,19 +349,28 @@ def _multiclass(path, classes=("Cash", "Credit Card"), **label):
     """The bundled config with payment_type as a multiclass label of `classes`."""
     raw = yaml.safe_load(open(resolve_path(DEFAULT_CONFIG)))
     del raw["features"]["payment_type"]
-    raw["label"] = {"column": "payment_type", "name": "payment_class", "task": "multiclass",
-                    "classes": list(classes), **label}
+    raw["label"] = {
+        "column": "payment_type",
+        "name": "payment_class",
+        "task": "multiclass",
+        "classes": list(classes),
+        **label,
+    }
     return parse_config({**raw, "data": {"path": str(path)}})
 
 
 def test_a_label_outside_label_classes_stops_the_run_with_its_line(tmp_path):
     path = _write(tmp_path, _with("payment_type", lambda n, v: "Credit Card" if v != "Cash" else v))
     assert check_data(_multiclass(path))
-    path = _write(tmp_path, _with("payment_type", lambda n, v: "Pcard" if n == 12 else v if v == "Cash" else
-                                  "Credit Card"))
-    with pytest.raises(ConfigError, match=r"data.csv, line 13, column 'payment_type': the label 'Pcard' is not one "
-                                          r"of label.classes \(Cash, Credit Card\); add it to label.classes or "
-                                          r"remove the row \(label.other_classes: drop"):
+    path = _write(
+        tmp_path, _with("payment_type", lambda n, v: "Pcard" if n == 12 else v if v == "Cash" else "Credit Card")
+    )
+    with pytest.raises(
+        ConfigError,
+        match=r"data.csv, line 13, column 'payment_type': the label 'Pcard' is not one "
+        r"of label.classes \(Cash, Credit Card\); add it to label.classes or "
+        r"remove the row \(label.other_classes: drop",
+    ):
         check_data(_multiclass(path))
     assert check_data(_multiclass(path, other_classes="drop"))
     # Without a list of classes every value is a class.
@@ -335,8 +378,9 @@ def test_a_label_outside_label_classes_stops_the_run_with_its_line(tmp_path):
 
 
 def test_rows_of_other_classes_dropped_count_against_the_rows_the_splits_need(tmp_path):
-    path = _write(tmp_path, _with("payment_type", lambda n, v: "Cash" if n <= 20 else "Credit Card" if n <= 40
-                                  else "Dispute"))
+    path = _write(
+        tmp_path, _with("payment_type", lambda n, v: "Cash" if n <= 20 else "Credit Card" if n <= 40 else "Dispute")
+    )
     with pytest.raises(ConfigError, match=r"has 40 rows \(40 of other classes dropped\); the 8:1:1"):
         check_data(_multiclass(path, other_classes="drop"))
 
@@ -348,8 +392,11 @@ def test_column_names_that_cannot_be_tensorflow_names(tmp_path):
     raw = yaml.safe_load(open(resolve_path(DEFAULT_CONFIG)))
     raw["features"]["trip miles-x"] = raw["features"].pop("trip_miles")
     config = parse_config({**raw, "data": {"path": str(path)}})
-    with pytest.raises(ConfigError, match=r"column 'trip miles-x' of .* cannot be a TensorFlow name .* "
-                                          r"for example to 'trip_miles-x'"):
+    with pytest.raises(
+        ConfigError,
+        match=r"column 'trip miles-x' of .* cannot be a TensorFlow name .* "
+        r"for example to 'trip_miles-x'",
+    ):
         check_data(config)
     # A column the config does not use never becomes a TensorFlow name.
     rows[0][rows[0].index("trip miles-x")] = "trip_miles"
@@ -377,6 +424,7 @@ def test_the_scan_keeps_counts_not_rows(tmp_path):
 
 
 # --------------------------------------------------------------------------- output directory
+
 
 @pytest.mark.parametrize("target", ["/proc/x", "file/sub"])
 def test_an_output_directory_that_cannot_be_created(tmp_path, target):

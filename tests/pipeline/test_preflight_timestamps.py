@@ -22,9 +22,12 @@ def test_epoch_seconds_and_missing_markers_pass(tmp_path):
 @pytest.mark.parametrize("value", ["soon", "1400269500.5", "1.4e9"])
 def test_an_epoch_value_that_is_not_whole_seconds_names_line_value_and_fix(tmp_path, value):
     path = _write(tmp_path, _with("trip_start_timestamp", lambda n, v: value if n == 5 else v))
-    with pytest.raises(ConfigError, match=rf"data.csv, line 6, column 'trip_start_timestamp': '{value}' is not a "
-                                          r"whole number of seconds since 1970 .* set features.trip_start_timestamp"
-                                          r".format: iso") as err:
+    with pytest.raises(
+        ConfigError,
+        match=rf"data.csv, line 6, column 'trip_start_timestamp': '{value}' is not a "
+        r"whole number of seconds since 1970 .* set features.trip_start_timestamp"
+        r".format: iso",
+    ) as err:
         check_data(_config(path))
     assert "\n" not in str(err.value)
 
@@ -34,16 +37,38 @@ def test_iso_dates_pass_and_a_bad_one_names_line_value_and_fix(tmp_path):
     rows = _with("trip_start_timestamp", lambda n, v: dates[n % len(dates)])
     assert check_data(_config(_write(tmp_path, rows), "features.trip_start_timestamp.format=iso"))
     rows = _with("trip_start_timestamp", lambda n, v: "03/01/2019" if n == 2 else v, rows)
-    with pytest.raises(ConfigError, match=r"line 3, column 'trip_start_timestamp': '03/01/2019' is not an ISO-8601 "
-                                          r"date .*set features.trip_start_timestamp.format: epoch"):
+    with pytest.raises(
+        ConfigError,
+        match=r"line 3, column 'trip_start_timestamp': '03/01/2019' is not an ISO-8601 "
+        r"date .*set features.trip_start_timestamp.format: epoch",
+    ):
         check_data(_config(_write(tmp_path, rows), "features.trip_start_timestamp.format=iso"))
 
 
 def test_the_preflight_reads_iso_text_as_the_transform_does():
     """The same cases as tests/models/test_derived_features.py: valid there, valid here."""
-    for text in ("2019-03-01T14:05:00", "2019-03-01 14:05", "2020-02-29T12:00:00", "2019-01-01T00:00:00.250+01",
-                 "  2024-12-31T23:59:60Z ", "2019-03-01T01:30:00+0530", "2020-02-29"):
+    for text in (
+        "2019-03-01T14:05:00",
+        "2019-03-01 14:05",
+        "2020-02-29T12:00:00",
+        "2019-01-01T00:00:00.250+01",
+        "  2024-12-31T23:59:60Z ",
+        "2019-03-01T01:30:00+0530",
+        "2020-02-29",
+    ):
         assert _iso_is_valid(text), text
-    for text in ("", "garbage", "2019-02-29", "2019-13-01", "2019-04-31", "2019-03-01T24:00:00", "2019-03-01T12:60",
-                 "2019-3-1", "20190301", "2019-03-01T12:00:00+25:00", "1551449100", "２０１９-03-01"):
+    for text in (
+        "",
+        "garbage",
+        "2019-02-29",
+        "2019-13-01",
+        "2019-04-31",
+        "2019-03-01T24:00:00",
+        "2019-03-01T12:60",
+        "2019-3-1",
+        "20190301",
+        "2019-03-01T12:00:00+25:00",
+        "1551449100",
+        "２０１９-03-01",
+    ):
         assert not _iso_is_valid(text), text

@@ -25,14 +25,18 @@ def test_spans_are_found_by_number_not_by_name(tmp_path):
     assert list(span_files(config)) == [2, 9, 10]
     assert current_files(config) == [str(tmp_path / "data" / "span-10" / "part.csv")]
     assert current_files(_config(tmp_path, "data.rolling_spans=2")) == [
-        str(tmp_path / "data" / "span-9" / "part.csv"), str(tmp_path / "data" / "span-10" / "part.csv")]
+        str(tmp_path / "data" / "span-9" / "part.csv"),
+        str(tmp_path / "data" / "span-10" / "part.csv"),
+    ]
 
 
 def test_add_span_copies_the_drop_in_as_the_next_span(tmp_path):
     config = _config(tmp_path)
     (tmp_path / "data").mkdir()
     assert add_span(config, str(_drop(tmp_path / "in" / "monday.csv"))) == (
-        1, str(tmp_path / "data" / "span-1" / "monday.csv"))
+        1,
+        str(tmp_path / "data" / "span-1" / "monday.csv"),
+    )
     span, path = add_span(config, str(_drop(tmp_path / "in" / "tuesday.csv", "a,b\n3,4\n")))
     assert span == 2 and open(path).read() == "a,b\n3,4\n"
     assert not list((tmp_path / "data").rglob("*.partial"))

@@ -59,15 +59,19 @@ def _uploaded_file(request) -> bytes:
     from email.policy import default
 
     _, _, headers, body = request
-    message = BytesParser(policy=default).parsebytes(
-        f"Content-Type: {headers['Content-Type']}\r\n\r\n".encode() + body)
+    message = BytesParser(policy=default).parsebytes(f"Content-Type: {headers['Content-Type']}\r\n\r\n".encode() + body)
     [part] = [p for p in message.iter_parts() if p.get_param("name", header="content-disposition") == "uploadfile"]
     return part.get_payload(decode=True)
 
 
 def test_first_submit_uploads_a_new_pipeline_and_starts_a_run(kfp_api, package):
-    result = submit(package, pipeline_name="taxi-big-tipper", endpoint=kfp_api.endpoint,
-                    experiment="taxi", parameters={"data_root": "/mnt/pipeline/data/2026-11"})
+    result = submit(
+        package,
+        pipeline_name="taxi-big-tipper",
+        endpoint=kfp_api.endpoint,
+        experiment="taxi",
+        parameters={"data_root": "/mnt/pipeline/data/2026-11"},
+    )
     [upload] = kfp_api.calls("POST", "/pipelines/upload")
     assert b"schemaVersion: 2.1.0" in _uploaded_file(upload)
     assert result.pipeline_id == "p1" and result.version_id == "v1"
@@ -88,8 +92,15 @@ def test_second_submit_adds_a_version_and_reuses_the_experiment(kfp_api, package
 
 
 def test_recurring_run_and_waiting(kfp_api, package):
-    result = submit(package, pipeline_name="taxi-big-tipper", endpoint=kfp_api.endpoint,
-                    schedule="0 0 3 * * *", wait=True, timeout=30, pipeline_root="s3://ml/root")
+    result = submit(
+        package,
+        pipeline_name="taxi-big-tipper",
+        endpoint=kfp_api.endpoint,
+        schedule="0 0 3 * * *",
+        wait=True,
+        timeout=30,
+        pipeline_root="s3://ml/root",
+    )
     [recurring] = kfp_api.calls("POST", "/recurringruns")
     sent = json.loads(recurring[3])
     assert sent["trigger"]["cron_schedule"]["cron"] == "0 0 3 * * *"
@@ -136,9 +147,21 @@ def test_cli_submit_compiles_and_sends_the_config_as_parameters(kfp_api, capsys,
     from pipeline.cli import main
 
     monkeypatch.chdir(tmp_path)  # the compiled package goes to ./build/pipeline.yaml
-    code = main(["submit", "--endpoint", kfp_api.endpoint, "--set", "trainer.train_steps=123",
-                 "--param", "data_root=/mnt/pipeline/data/new", "--experiment", "nightly",
-                 "--set", "kubeflow.image=registry.example.com/ml/tfx:1"])
+    code = main(
+        [
+            "submit",
+            "--endpoint",
+            kfp_api.endpoint,
+            "--set",
+            "trainer.train_steps=123",
+            "--param",
+            "data_root=/mnt/pipeline/data/new",
+            "--experiment",
+            "nightly",
+            "--set",
+            "kubeflow.image=registry.example.com/ml/tfx:1",
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     [run] = kfp_api.runs.values()
     # the run carries the pipeline root: KFP's API server does not read it from the spec
@@ -162,8 +185,10 @@ def test_cli_submit_errors_are_one_line(capsys, tmp_path, package):
     err = capsys.readouterr().err
     assert "kubeflow.image 'localhost/tfx-kfp-pipeline:latest' exists only on this machine" in err
     assert err.count("\n") == 1
-    assert main(["submit", "--package", package, "--endpoint", "http://127.0.0.1:9", "--schedule", "0 3 * * *"]) == \
-        EXIT_BAD_INPUT
+    assert (
+        main(["submit", "--package", package, "--endpoint", "http://127.0.0.1:9", "--schedule", "0 3 * * *"])
+        == EXIT_BAD_INPUT
+    )
     err = capsys.readouterr().err
     assert "has 5 fields; KFP's cron starts with seconds" in err and err.count("\n") == 1
 

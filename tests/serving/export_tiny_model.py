@@ -41,21 +41,25 @@ def main(argv: list[str]) -> None:
     with open(TINY_CSV, newline="") as f:
         rows = list(csv.DictReader(f))
     serialized = [to_example(row).SerializeToString() for row in rows]
-    features = dict(output.transform_features_layer()(
-        tf.io.parse_example(tf.constant(serialized), output.raw_feature_spec())))
+    features = dict(
+        output.transform_features_layer()(tf.io.parse_example(tf.constant(serialized), output.raw_feature_spec()))
+    )
     labels = features.pop(spec.label.name)
     model = model_lib._build_model(model_lib._hyperparameters(spec), spec, output)
-    model.fit({k: tf.reshape(v, [-1, 1]) for k, v in features.items()}, tf.reshape(labels, [-1, 1]),
-              epochs=3, verbose=0)
+    model.fit(
+        {k: tf.reshape(v, [-1, 1]) for k, v in features.items()}, tf.reshape(labels, [-1, 1]), epochs=3, verbose=0
+    )
     if args.legacy:
         legacy_export(model, spec, output, args.output_dir)
     else:
         model_lib.export(model, spec, output, args.output_dir)
     if args.warmup:
-        requests = [to_example(row, drop=tuple(feature_defs.label_columns(config))).SerializeToString()
-                    for row in rows[:8]]
-        warmup.write_warmup(args.output_dir, warmup.prediction_logs(
-            requests, config.model_name, warmup.signature_defs(args.output_dir)))
+        requests = [
+            to_example(row, drop=tuple(feature_defs.label_columns(config))).SerializeToString() for row in rows[:8]
+        ]
+        warmup.write_warmup(
+            args.output_dir, warmup.prediction_logs(requests, config.model_name, warmup.signature_defs(args.output_dir))
+        )
 
 
 if __name__ == "__main__":

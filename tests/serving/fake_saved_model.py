@@ -9,8 +9,13 @@ import pathlib
 def write(directory: pathlib.Path, marker: str, shards: int = 1) -> pathlib.Path:
     from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 
-    saved = saved_model_pb2.SavedModel(meta_graphs=[meta_graph_pb2.MetaGraphDef(
-        meta_info_def=meta_graph_pb2.MetaGraphDef.MetaInfoDef(tags=["serve"], meta_graph_version=marker))])
+    saved = saved_model_pb2.SavedModel(
+        meta_graphs=[
+            meta_graph_pb2.MetaGraphDef(
+                meta_info_def=meta_graph_pb2.MetaGraphDef.MetaInfoDef(tags=["serve"], meta_graph_version=marker)
+            )
+        ]
+    )
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "saved_model.pb").write_bytes(saved.SerializeToString())
     (directory / "variables").mkdir(exist_ok=True)

@@ -18,8 +18,9 @@ def legacy_export(model, spec, tf_transform_output, export_dir: str, warm_starte
 
     model.tft_layer = tf_transform_output.transform_features_layer()
     functions = model_lib._serving_functions(model, spec, tf_transform_output, model.tft_layer)
-    tf.saved_model.save(model, export_dir, signatures={
-        name: function.get_concrete_function() for name, function in functions.items()})
+    tf.saved_model.save(
+        model, export_dir, signatures={name: function.get_concrete_function() for name, function in functions.items()}
+    )
     model_lib.mark_classification_signature(export_dir)
 
 

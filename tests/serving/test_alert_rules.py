@@ -13,8 +13,10 @@ import yaml
 
 SERVING = pathlib.Path(__file__).resolve().parents[2] / "kubernetes" / "serving"
 PROMTOOL = shutil.which("promtool")
-needs_promtool = pytest.mark.skipif(PROMTOOL is None, reason="promtool is not installed: scripts/prometheus.sh "
-                                    "(Debian's prometheus package; make test runs it)")
+needs_promtool = pytest.mark.skipif(
+    PROMTOOL is None,
+    reason="promtool is not installed: scripts/prometheus.sh (Debian's prometheus package; make test runs it)",
+)
 
 
 def _promtool(*args: str) -> subprocess.CompletedProcess:
@@ -40,8 +42,9 @@ def test_a_broken_expectation_fails(tmp_path):
     shutil.copy(SERVING / "alerts-test.yaml", tmp_path)
     rules = (SERVING / "alerts.yaml").read_text().replace("> 500000", "> 5000000")
     (tmp_path / "alerts.yaml").write_text(rules)
-    result = subprocess.run([PROMTOOL, "test", "rules", "alerts-test.yaml"], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [PROMTOOL, "test", "rules", "alerts-test.yaml"], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 1 and "TFServingHighP99Latency" in result.stdout + result.stderr
 
 
@@ -49,8 +52,11 @@ def test_every_alert_has_a_unit_test_and_reads_tf_servings_series():
     from serving.metrics import ServingMetrics
 
     rules = [r for g in yaml.safe_load((SERVING / "alerts.yaml").read_text())["groups"] for r in g["rules"]]
-    tested = {t["alertname"] for test in yaml.safe_load((SERVING / "alerts-test.yaml").read_text())["tests"]
-              for t in test["alert_rule_test"]}
+    tested = {
+        t["alertname"]
+        for test in yaml.safe_load((SERVING / "alerts-test.yaml").read_text())["tests"]
+        for t in test["alert_rule_test"]
+    }
     assert {r["alert"] for r in rules if "alert" in r} == tested
     exported = ServingMetrics().series()
     recorded = {r["record"] for r in rules if "record" in r}

@@ -61,21 +61,30 @@ def server(request, base_path):
     if request.param == "standin":
         from serving.standin import StandInServer
 
-        with StandInServer(MODEL, str(base_path), rest_port=0, grpc_port=0,
-                           poll_seconds=0.2) as standin:
+        with StandInServer(MODEL, str(base_path), rest_port=0, grpc_port=0, poll_seconds=0.2) as standin:
             url = f"http://127.0.0.1:{standin.rest_port}"
             _wait_available(f"{url}/v1/models/{MODEL}")
             yield url
         return
     binary = shutil.which("tensorflow_model_server")
     if binary is None:
-        pytest.skip("tensorflow_model_server is not on PATH (neither PyPI nor Debian ship it); "
-                    "only the stand-in is checked")
+        pytest.skip(
+            "tensorflow_model_server is not on PATH (neither PyPI nor Debian ship it); only the stand-in is checked"
+        )
     rest_port = _free_port()
     process = subprocess.Popen(
-        [binary, f"--port={_free_port()}", f"--rest_api_port={rest_port}", f"--model_name={MODEL}",
-         f"--model_base_path={base_path}", "--rest_api_timeout_in_ms=30000"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        [
+            binary,
+            f"--port={_free_port()}",
+            f"--rest_api_port={rest_port}",
+            f"--model_name={MODEL}",
+            f"--model_base_path={base_path}",
+            "--rest_api_timeout_in_ms=30000",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         url = f"http://127.0.0.1:{rest_port}"
         _wait_available(f"{url}/v1/models/{MODEL}", process)
@@ -104,22 +113,25 @@ MODEL_PATH = f"/v1/models/{MODEL}"
 
 
 # HttpRestApiHandlerTest.UnsupportedApiCalls
-@pytest.mark.parametrize("method, path, wanted", [
-    ("GET", "/v1/foo", "Malformed request"),
-    ("POST", "/v1/foo", "Malformed request"),
-    ("GET", "/v1/models", "Missing model name"),
-    ("GET", "/v1/models/debug/model_name", "Malformed request"),
-    ("POST", "/v1/models", "Malformed request"),
-    ("GET", "/v1/models/foo:predict", "Malformed request"),
-    ("GET", "/v1/models/foo/version/50:predict", "Malformed request"),
-    ("POST", "/v1/models/foo/version/50:regress", "Malformed request"),
-    ("POST", "/v1/models/foo/versions/HELLO:regress", "Malformed request"),
-    ("POST", f"/v1/models/foo/versions/{2**64 - 1}:regress", "Failed to convert version"),
-    ("POST", "/v1/models/foo/metadata", "Malformed request"),
-    ("POST", "/v1/models/foo/label/some_label:regress", "Malformed request"),
-    ("POST", "/v1/models/foo/versions/50/labels/some_label:regress", "Malformed request"),
-    ("POST", "/v1/models/foo/versions/some_label:regress", "Malformed request"),
-])
+@pytest.mark.parametrize(
+    "method, path, wanted",
+    [
+        ("GET", "/v1/foo", "Malformed request"),
+        ("POST", "/v1/foo", "Malformed request"),
+        ("GET", "/v1/models", "Missing model name"),
+        ("GET", "/v1/models/debug/model_name", "Malformed request"),
+        ("POST", "/v1/models", "Malformed request"),
+        ("GET", "/v1/models/foo:predict", "Malformed request"),
+        ("GET", "/v1/models/foo/version/50:predict", "Malformed request"),
+        ("POST", "/v1/models/foo/version/50:regress", "Malformed request"),
+        ("POST", "/v1/models/foo/versions/HELLO:regress", "Malformed request"),
+        ("POST", f"/v1/models/foo/versions/{2**64 - 1}:regress", "Failed to convert version"),
+        ("POST", "/v1/models/foo/metadata", "Malformed request"),
+        ("POST", "/v1/models/foo/label/some_label:regress", "Malformed request"),
+        ("POST", "/v1/models/foo/versions/50/labels/some_label:regress", "Malformed request"),
+        ("POST", "/v1/models/foo/versions/some_label:regress", "Malformed request"),
+    ],
+)
 def test_unsupported_api_calls(server, method, path, wanted):
     answer = requests.request(method, server + path, timeout=30)
     assert wanted in _error(answer, 400)
@@ -127,47 +139,50 @@ def test_unsupported_api_calls(server, method, path, wanted):
 
 def test_malformed_request_names_method_and_path(server):
     # HttpRestApiHandler::ProcessRequest: "Malformed request: " + method + " " + path.
-    assert _error(requests.get(server + "/v1/foo", timeout=30), 400) == \
-        "Malformed request: GET /v1/foo"
+    assert _error(requests.get(server + "/v1/foo", timeout=30), 400) == "Malformed request: GET /v1/foo"
 
 
 # HttpRestApiHandlerTest.PredictModelNameVersionErrors
 def test_predict_model_name_version_errors(server):
     body = {"instances": [1.0]}
-    assert _error(_post(server, "/v1/models/foo:predict", body), 404) == \
-        "Servable not found for request: Latest(foo)"
-    assert _error(_post(server, "/v1/models/foo/versions/50:predict", body), 404) == \
-        "Servable not found for request: Specific(foo, 50)"
-    assert _error(_post(server, f"{MODEL_PATH}/versions/99:predict", body), 404) == \
-        f"Servable not found for request: Specific({MODEL}, 99)"
+    assert _error(_post(server, "/v1/models/foo:predict", body), 404) == "Servable not found for request: Latest(foo)"
+    assert (
+        _error(_post(server, "/v1/models/foo/versions/50:predict", body), 404)
+        == "Servable not found for request: Specific(foo, 50)"
+    )
+    assert (
+        _error(_post(server, f"{MODEL_PATH}/versions/99:predict", body), 404)
+        == f"Servable not found for request: Specific({MODEL}, 99)"
+    )
 
 
 # HttpRestApiHandlerTest.PredictRequestErrors
 def test_predict_request_errors(server):
     path = f"{MODEL_PATH}:predict"
     assert _error(_post(server, path, ""), 400) == "JSON Parse error: The document is empty"
-    assert _error(_post(server, path, "instances = [1, 2]"), 400).startswith(
-        "JSON Parse error: Invalid value")
-    assert "not of expected type: float" in _error(_post(server, path, {"instances": ["x", "y"]}),
-                                                   400)
+    assert _error(_post(server, path, "instances = [1, 2]"), 400).startswith("JSON Parse error: Invalid value")
+    assert "not of expected type: float" in _error(_post(server, path, {"instances": ["x", "y"]}), 400)
     assert "Unrecognized servable version label" in _error(
-        _post(server, f"{MODEL_PATH}/labels/Version_Nonexistent:predict",
-              {"instances": ["x", "y"]}), 400)
-    assert "'signature_name' key must be a string value." in _error(
-        _post(server, path, {"signature_name": 100}), 400)
+        _post(server, f"{MODEL_PATH}/labels/Version_Nonexistent:predict", {"instances": ["x", "y"]}), 400
+    )
+    assert "'signature_name' key must be a string value." in _error(_post(server, path, {"signature_name": 100}), 400)
 
 
 def test_predict_errors_of_the_request_body(server):
     # FillPredictRequestFromJson's checks, the message words as json_tensor.cc has them.
     path = f"{MODEL_PATH}:predict"
     assert _error(_post(server, path, "[1.0]"), 400) == "JSON Value: [1.0] Is not object"
-    assert "Not formatted correctly expecting only one of 'inputs' or 'instances' keys" in \
-        _error(_post(server, path, {"instances": [1.0], "inputs": [1.0]}), 400)
+    assert "Not formatted correctly expecting only one of 'inputs' or 'instances' keys" in _error(
+        _post(server, path, {"instances": [1.0], "inputs": [1.0]}), 400
+    )
     assert "No values in 'instances' array" in _error(_post(server, path, {"instances": []}), 400)
-    assert _error(_post(server, path, {"signature_name": "serving_default"}), 400) == \
-        "Missing 'inputs' or 'instances' key"
-    assert _error(_post(server, path, {"signature_name": "nope", "instances": [1.0]}), 400) == \
-        'Serving signature name: "nope" not found in signature def'
+    assert (
+        _error(_post(server, path, {"signature_name": "serving_default"}), 400) == "Missing 'inputs' or 'instances' key"
+    )
+    assert (
+        _error(_post(server, path, {"signature_name": "nope", "instances": [1.0]}), 400)
+        == 'Serving signature name: "nope" not found in signature def'
+    )
 
 
 # HttpRestApiHandlerTest.Predict
@@ -175,21 +190,26 @@ def test_predict(server):
     rows = _post(server, f"{MODEL_PATH}:predict", {"instances": [1.0, 2.0]})
     assert rows.status_code == 200 and rows.headers["Content-Type"] == "application/json"
     assert _as_text(rows) == {"predictions": ["2.5", "4.5"]}
-    specific = _post(server, f"{MODEL_PATH}/versions/1:predict",
-                     {"signature_name": "serving_default", "instances": [3.0]})
+    specific = _post(
+        server, f"{MODEL_PATH}/versions/1:predict", {"signature_name": "serving_default", "instances": [3.0]}
+    )
     assert _as_text(specific) == {"predictions": ["6.5"]}
-    columnar = _post(server, f"{MODEL_PATH}/versions/1:predict",
-                     {"signature_name": "serving_default", "inputs": [3.0, 4.0]})
+    columnar = _post(
+        server, f"{MODEL_PATH}/versions/1:predict", {"signature_name": "serving_default", "inputs": [3.0, 4.0]}
+    )
     assert _as_text(columnar) == {"outputs": ["6.5", "8.5"]}
 
 
 # JsontensorTest.SingleUnnamedTensorErrors
-@pytest.mark.parametrize("instances, wanted", [
-    ([[1, 2], [3, 4], [5, 6, 7]], "Expecting tensor size"),
-    ([[1, 2], [3, 4], [[5, 6]]], "Expecting shape"),
-    ([1, [1]], "Expecting shape"),
-    ([[1, 2], ["a", "b"]], "not of expected type"),
-])
+@pytest.mark.parametrize(
+    "instances, wanted",
+    [
+        ([[1, 2], [3, 4], [5, 6, 7]], "Expecting tensor size"),
+        ([[1, 2], [3, 4], [[5, 6]]], "Expecting shape"),
+        ([1, [1]], "Expecting shape"),
+        ([[1, 2], ["a", "b"]], "not of expected type"),
+    ],
+)
 def test_single_unnamed_tensor_errors(server, instances, wanted):
     body = {"signature_name": "echo", "instances": instances}
     assert wanted in _error(_post(server, f"{MODEL_PATH}:predict", body), 400)
@@ -203,28 +223,33 @@ def test_deeply_nested_malformed(server):
 
 # JsontensorTest.MixedInputForFloatTensor, FromJsonSingleFloatTensorSixDigitPrecision
 def test_float_tensors_round_trip_as_tf_serving_writes_them(server):
-    body = {"signature_name": "echo", "instances": [[9000000, 999999, 0.5],
-                                                    [0.0003, 0.00003, 555557.5]]}
-    assert _as_text(_post(server, f"{MODEL_PATH}:predict", body)) == {"predictions": [
-        ["9e+06", "999999.0", "0.5"], ["0.0003", "3e-05", "555557.5"]]}
+    body = {"signature_name": "echo", "instances": [[9000000, 999999, 0.5], [0.0003, 0.00003, 555557.5]]}
+    assert _as_text(_post(server, f"{MODEL_PATH}:predict", body)) == {
+        "predictions": [["9e+06", "999999.0", "0.5"], ["0.0003", "3e-05", "555557.5"]]
+    }
 
 
 # JsontensorTest.FromJsonSingleFloatTensorNonFinite
 def test_non_finite_floats(server):
     body = '{"signature_name": "echo", "instances": [[NaN, Infinity], [3, -Infinity]]}'
-    assert _as_text(_post(server, f"{MODEL_PATH}:predict", body)) == {"predictions": [
-        ["NaN", "Infinity"], ["3.0", "-Infinity"]]}
+    assert _as_text(_post(server, f"{MODEL_PATH}:predict", body)) == {
+        "predictions": [["NaN", "Infinity"], ["3.0", "-Infinity"]]
+    }
 
 
 # JsontensorTest.MultipleNamedTensor, SingleNamedTensorBase64, FromJsonMultipleNamedTensors
 def test_named_tensors_base64_and_bytes_outputs(server):
-    body = {"signature_name": "named", "instances": [
-        {"a": 1.5, "k": 2, "text": {"b64": "aGVsbG8="}},
-        {"a": 0.25, "k": -1, "text": "w\u00f6rld"}]}
+    body = {
+        "signature_name": "named",
+        "instances": [{"a": 1.5, "k": 2, "text": {"b64": "aGVsbG8="}}, {"a": 0.25, "k": -1, "text": "w\u00f6rld"}],
+    }
     answer = _as_text(_post(server, f"{MODEL_PATH}:predict", body))
-    assert answer == {"predictions": [
-        {"sum": "3.5", "text": "hello", "text_bytes": {"b64": "aGVsbG8="}},
-        {"sum": "-0.75", "text": "w\u00f6rld", "text_bytes": {"b64": "d8O2cmxk"}}]}
+    assert answer == {
+        "predictions": [
+            {"sum": "3.5", "text": "hello", "text_bytes": {"b64": "aGVsbG8="}},
+            {"sum": "-0.75", "text": "w\u00f6rld", "text_bytes": {"b64": "d8O2cmxk"}},
+        ]
+    }
 
 
 # JsontensorTest.MultipleNamedTensorColumnarFormat
@@ -238,18 +263,19 @@ def test_named_tensors_columnar_format(server):
 def test_multiple_named_tensor_errors(server):
     path = f"{MODEL_PATH}:predict"
     plain = _error(_post(server, path, {"signature_name": "named", "instances": [1.0]}), 400)
-    assert plain == ("instances is a plain list, but expecting list of objects as multiple input "
-                     "tensors required as per tensorinfo_map")
-    missing = _error(_post(server, path, {"signature_name": "named",
-                                          "instances": [{"a": 1.0, "k": 1}]}), 400)
+    assert plain == (
+        "instances is a plain list, but expecting list of objects as multiple input "
+        "tensors required as per tensorinfo_map"
+    )
+    missing = _error(_post(server, path, {"signature_name": "named", "instances": [{"a": 1.0, "k": 1}]}), 400)
     assert missing.startswith("Failed to process element: 0 of 'instances' list. JSON object: ")
     assert missing.endswith(" keys must be equal to: a,k,text")
-    unknown = _error(_post(server, path, {"signature_name": "named", "instances": [{"b": 1.0}]}),
-                     400)
-    assert unknown == ("Failed to process element: 0 key: b of 'instances' list. Error: "
-                       "INVALID_ARGUMENT: JSON object: does not have named input: b")
-    columnar = _error(_post(server, path, {"signature_name": "named", "inputs": {"a": [1.0]}}),
-                      400)
+    unknown = _error(_post(server, path, {"signature_name": "named", "instances": [{"b": 1.0}]}), 400)
+    assert unknown == (
+        "Failed to process element: 0 key: b of 'instances' list. Error: "
+        "INVALID_ARGUMENT: JSON object: does not have named input: b"
+    )
+    columnar = _error(_post(server, path, {"signature_name": "named", "inputs": {"a": [1.0]}}), 400)
     assert columnar == "Missing named input: k in 'inputs' object."
 
 
@@ -261,56 +287,69 @@ def test_zero_batch_columnar(server):
 
 # HttpRestApiHandlerTest.Regress
 def test_regress(server):
-    answer = _post(server, f"{MODEL_PATH}:regress",
-                   {"signature_name": "regress", "examples": [{"x": 80.0}]})
+    answer = _post(server, f"{MODEL_PATH}:regress", {"signature_name": "regress", "examples": [{"x": 80.0}]})
     assert _as_text(answer) == {"results": ["160.5"]}
-    labelled = _post(server, f"{MODEL_PATH}/versions/1:regress",
-                     {"signature_name": "regress", "examples": [{"x": 1.0}, {"x": 2.0}]})
+    labelled = _post(
+        server, f"{MODEL_PATH}/versions/1:regress", {"signature_name": "regress", "examples": [{"x": 1.0}, {"x": 2.0}]}
+    )
     assert _as_text(labelled) == {"results": ["2.5", "4.5"]}
 
 
 # HttpRestApiHandlerTest.Classify
 def test_classify(server):
-    answer = _post(server, f"{MODEL_PATH}:classify",
-                   {"signature_name": "classify", "examples": [{"x": 0.0}]})
+    answer = _post(server, f"{MODEL_PATH}:classify", {"signature_name": "classify", "examples": [{"x": 0.0}]})
     assert _as_text(answer) == {"results": [[["no", "0.5"], ["yes", "0.5"]]]}
 
 
 def test_classify_with_context(server):
     # FillClassifyRegressRequestFromJson: "context" makes an example_list_with_context.
-    answer = _post(server, f"{MODEL_PATH}:classify", {
-        "signature_name": "classify", "context": {"x": 0.25}, "examples": [{}, {"x": 0.0}]})
-    assert _as_text(answer) == {"results": [[["no", "0.0"], ["yes", "1.0"]],
-                                            [["no", "0.5"], ["yes", "0.5"]]]}
+    answer = _post(
+        server,
+        f"{MODEL_PATH}:classify",
+        {"signature_name": "classify", "context": {"x": 0.25}, "examples": [{}, {"x": 0.0}]},
+    )
+    assert _as_text(answer) == {"results": [[["no", "0.0"], ["yes", "1.0"]], [["no", "0.5"], ["yes", "0.5"]]]}
 
 
 def test_classify_and_regress_request_errors(server):
     path = f"{MODEL_PATH}:classify"
     assert _error(_post(server, path, {"signature_name": "classify"}), 400).endswith(
-        "When method is classify, key 'examples' is expected and was not found")
-    assert _error(_post(server, path, {"signature_name": "classify", "examples": []}), 400) \
-        .endswith("'examples' value is an empty array")
-    assert _error(_post(server, path, {"examples": [{"x": [1.0, "a"]}]}), 400) == \
-        "Unexpected element type in feature: x expecting type: float"
-    assert _error(_post(server, path, {"examples": [1]}), 400) == \
-        "Example must be JSON object but got JSON Number"
-    assert _error(_post(server, path, {"signature_name": "nope", "examples": [{"x": 1.0}]}),
-                  400) == "No signature was found with the name: nope"
+        "When method is classify, key 'examples' is expected and was not found"
+    )
+    assert _error(_post(server, path, {"signature_name": "classify", "examples": []}), 400).endswith(
+        "'examples' value is an empty array"
+    )
+    assert (
+        _error(_post(server, path, {"examples": [{"x": [1.0, "a"]}]}), 400)
+        == "Unexpected element type in feature: x expecting type: float"
+    )
+    assert _error(_post(server, path, {"examples": [1]}), 400) == "Example must be JSON object but got JSON Number"
+    assert (
+        _error(_post(server, path, {"signature_name": "nope", "examples": [{"x": 1.0}]}), 400)
+        == "No signature was found with the name: nope"
+    )
     assert _error(_post(server, path, {"examples": [{"x": 1.0}]}), 400).startswith(
-        "No classification inputs found in SignatureDef: ")
+        "No classification inputs found in SignatureDef: "
+    )
 
 
 # HttpRestApiHandlerTest.GetStatus
 def test_get_status(server):
-    expected = {"model_version_status": [{"version": "1", "state": "AVAILABLE", "status": {
-        "error_code": "OK", "error_message": ""}}]}
+    expected = {
+        "model_version_status": [
+            {"version": "1", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}
+        ]
+    }
     for path in (MODEL_PATH, f"{MODEL_PATH}/versions/1"):
         answer = requests.get(server + path, timeout=30)
         assert answer.status_code == 200 and answer.json() == expected
-    assert _error(requests.get(server + "/v1/models/foo", timeout=30), 404) == \
-        "Could not find any versions of model foo"
-    assert _error(requests.get(server + f"{MODEL_PATH}/versions/7", timeout=30), 404) == \
-        f"Could not find version 7 of model {MODEL}"
+    assert (
+        _error(requests.get(server + "/v1/models/foo", timeout=30), 404) == "Could not find any versions of model foo"
+    )
+    assert (
+        _error(requests.get(server + f"{MODEL_PATH}/versions/7", timeout=30), 404)
+        == f"Could not find version 7 of model {MODEL}"
+    )
 
 
 # HttpRestApiHandlerTest.GetModelMetadata
@@ -320,12 +359,13 @@ def test_get_model_metadata(server, base_path):
     metadata = answer.json()
     assert metadata["model_spec"] == {"name": MODEL, "signature_name": "", "version": "1"}
     signatures = metadata["metadata"]["signature_def"]["signature_def"]
-    assert {"serving_default", "named", "echo", "classify", "regress",
-            "__saved_model_init_op"} <= set(signatures)
+    assert {"serving_default", "named", "echo", "classify", "regress", "__saved_model_init_op"} <= set(signatures)
     x = signatures["serving_default"]["inputs"]["x"]
     # always_print_fields_with_no_presence and proto field names, as ToJsonString prints them.
     assert x["dtype"] == "DT_FLOAT" and x["tensor_shape"] == {
-        "dim": [{"size": "-1", "name": ""}], "unknown_rank": False}
+        "dim": [{"size": "-1", "name": ""}],
+        "unknown_rank": False,
+    }
     assert signatures["classify"]["method_name"] == "tensorflow/serving/classify"
     assert signatures["echo"]["inputs"]["x"]["tensor_shape"] == {"dim": [], "unknown_rank": True}
     init_op = signatures["__saved_model_init_op"]

@@ -41,15 +41,15 @@ def standin(versions, tmp_path):
 
 
 def _proxy(standin, tmp_path, rate=1.0, **kwargs) -> LoggingProxy:
-    return LoggingProxy(f"http://127.0.0.1:{standin.rest_port}", str(tmp_path / "requests"), rate, port=0,
-                        **kwargs)
+    return LoggingProxy(f"http://127.0.0.1:{standin.rest_port}", str(tmp_path / "requests"), rate, port=0, **kwargs)
 
 
 def _records(tmp_path) -> list:
     records = []
     for path in sorted(glob.glob(str(tmp_path / "requests" / "requests-*.tfrecord"))):
-        records += [prediction_log_pb2.PredictionLog.FromString(r)
-                    for r in tf.data.TFRecordDataset(path).as_numpy_iterator()]
+        records += [
+            prediction_log_pb2.PredictionLog.FromString(r) for r in tf.data.TFRecordDataset(path).as_numpy_iterator()
+        ]
     return records
 
 
@@ -73,7 +73,10 @@ def test_clients_get_the_servers_own_answers(standin, tmp_path):
             want = requests.request(method, direct + suffix, json=body, timeout=30)
             got = requests.request(method, proxied + suffix, json=body, timeout=30)
             assert (got.status_code, got.content, got.headers["Content-Type"]) == (
-                want.status_code, want.content, want.headers["Content-Type"]), (method, suffix)
+                want.status_code,
+                want.content,
+                want.headers["Content-Type"],
+            ), (method, suffix)
             assert len(got.headers[REQUEST_ID]) == 32  # a new id for each call without one
             assert got.raw.headers.getlist("Server") == want.raw.headers.getlist("Server")
         given = requests.get(proxied, headers={REQUEST_ID: "client-7"}, timeout=30)
@@ -85,11 +88,19 @@ def test_logged_records_hold_request_response_version_and_id(standin, tmp_path):
     with _proxy(standin, tmp_path) as proxy:
         url = f"http://127.0.0.1:{proxy.port}/v1/models/{MODEL}"
         requests.post(f"{url}:predict", json={"instances": [1.0, 2.0]}, headers={REQUEST_ID: "p-1"}, timeout=30)
-        requests.post(f"{url}:classify", json={"signature_name": "classify", "examples": [{"x": 1.0}, {"x": 0.25}]},
-                      headers={REQUEST_ID: "c-1"}, timeout=30)
+        requests.post(
+            f"{url}:classify",
+            json={"signature_name": "classify", "examples": [{"x": 1.0}, {"x": 0.25}]},
+            headers={REQUEST_ID: "c-1"},
+            timeout=30,
+        )
         serialized = example(x=4.0).SerializeToString()
-        requests.post(f"{url}:predict", json={"signature_name": "regress", "instances": [
-            {"b64": base64.b64encode(serialized).decode()}]}, headers={REQUEST_ID: "r-1"}, timeout=30)
+        requests.post(
+            f"{url}:predict",
+            json={"signature_name": "regress", "instances": [{"b64": base64.b64encode(serialized).decode()}]},
+            headers={REQUEST_ID: "r-1"},
+            timeout=30,
+        )
     predict, classify, by_examples = _records(tmp_path)
 
     assert predict.WhichOneof("log_type") == "predict_log"
@@ -120,8 +131,9 @@ def test_the_sampling_rate_decides_what_is_logged(standin, tmp_path):
     draws = iter([0.05, 0.5, 0.09, 0.95])
     with _proxy(standin, tmp_path, rate=0.1, sample=lambda: next(draws)) as proxy:
         for _ in range(4):
-            assert requests.post(f"http://127.0.0.1:{proxy.port}/v1/models/{MODEL}:predict",
-                                 json={"instances": [1.0]}, timeout=30).ok
+            assert requests.post(
+                f"http://127.0.0.1:{proxy.port}/v1/models/{MODEL}:predict", json={"instances": [1.0]}, timeout=30
+            ).ok
     records = _records(tmp_path)
     assert proxy.logged == 2 and len(records) == 2
     assert records[0].log_metadata.sampling_config.sampling_rate == pytest.approx(0.1)
@@ -141,8 +153,11 @@ def test_a_new_push_is_logged_under_the_version_that_answered(standin, versions,
         deadline, available = time.monotonic() + 300, []
         while time.monotonic() < deadline and available != ["2"]:
             time.sleep(0.2)
-            available = [v["version"] for v in requests.get(status, timeout=30).json()[
-                "model_version_status"] if v["state"] == "AVAILABLE"]
+            available = [
+                v["version"]
+                for v in requests.get(status, timeout=30).json()["model_version_status"]
+                if v["state"] == "AVAILABLE"
+            ]
         assert available == ["2"], f"the stand-in did not load version 2 alone: {available}"
         # The proxy still holds version 1 (refreshed hourly): the stand-in answers NOT_FOUND for it,
         # the proxy reads the status again and sends the call to version 2.
@@ -154,20 +169,25 @@ def test_a_new_push_is_logged_under_the_version_that_answered(standin, versions,
 def test_an_unreachable_server_is_a_502_with_a_json_error(standin, tmp_path):
     proxy = LoggingProxy("http://127.0.0.1:9", str(tmp_path / "requests"), 1.0, port=0).start()
     try:
-        answer = requests.post(f"http://127.0.0.1:{proxy.port}/v1/models/{MODEL}:predict",
-                               json={"instances": [1.0]}, timeout=30)
+        answer = requests.post(
+            f"http://127.0.0.1:{proxy.port}/v1/models/{MODEL}:predict", json={"instances": [1.0]}, timeout=30
+        )
         assert answer.status_code == 502 and "did not answer" in answer.json()["error"]
     finally:
         proxy.stop()
 
 
 def test_the_cli_refuses_a_bad_upstream(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "pipeline", "log-proxy", "--upstream", "localhost:8501",
-                             "--log-dir", str(tmp_path)], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "pipeline", "log-proxy", "--upstream", "localhost:8501", "--log-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == (
-        "error: --upstream localhost:8501: expected http://HOST:PORT (TF Serving's REST port)")
-
+        "error: --upstream localhost:8501: expected http://HOST:PORT (TF Serving's REST port)"
+    )
 
 
 def test_the_status_is_read_soon_after_boot_and_no_version_is_not_kept(standin, tmp_path, monkeypatch):
@@ -181,7 +201,8 @@ def test_the_status_is_read_soon_after_boot_and_no_version_is_not_kept(standin, 
     assert upstream.served_version(MODEL) == 1
     # While TF Serving is still loading, "no version" is asked again at the next call.
     answers = iter([[], [{"version": "3", "state": "AVAILABLE"}]])
-    monkeypatch.setattr(upstream, "call", lambda *a, **k: (
-        200, [], json.dumps({"model_version_status": next(answers)}).encode()))
+    monkeypatch.setattr(
+        upstream, "call", lambda *a, **k: (200, [], json.dumps({"model_version_status": next(answers)}).encode())
+    )
     assert upstream.served_version("other") is None
     assert upstream.served_version("other") == 3

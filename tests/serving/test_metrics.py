@@ -27,8 +27,7 @@ def base_path(tmp_path_factory):
 def standin(base_path):
     from serving.standin import StandInServer
 
-    with StandInServer(MODEL, str(base_path), rest_port=0, grpc_port=0, poll_seconds=60,
-                       metrics_path=PATH) as server:
+    with StandInServer(MODEL, str(base_path), rest_port=0, grpc_port=0, poll_seconds=60, metrics_path=PATH) as server:
         yield server
 
 
@@ -86,8 +85,11 @@ def test_requests_are_counted_under_tf_servings_names(standin, base_path):
     # The exporter's own format: TYPE lines only, no _total on counters, TF's bucket limits.
     assert "# HELP" not in page and "_total{" not in page.replace("request_example_count_total", "")
     assert f"# TYPE {count} counter" in page and f"# TYPE {latency} histogram" in page
-    limits = [line.split('le="')[1].split('"')[0] for line in page.splitlines()
-              if line.startswith(f"{latency}_bucket{{model_name=\"{MODEL}\",API=\"predict\"")]
+    limits = [
+        line.split('le="')[1].split('"')[0]
+        for line in page.splitlines()
+        if line.startswith(f'{latency}_bucket{{model_name="{MODEL}",API="predict"')
+    ]
     assert limits[:4] == ["10", "18", "32.4", "58.32"] and limits[-1] == "+Inf" and len(limits) == 34
 
 

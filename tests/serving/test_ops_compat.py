@@ -122,7 +122,8 @@ def test_runtime_export_passes_under_the_serving_image_tensorflow(tiny_model):
     result = side_env("python", "-m", "components.serving_check.ops", str(tiny_model))
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip() == (
-        f"OK {tiny_model}: all {len(ops.op_types(str(tiny_model)))} op types are registered in TensorFlow {serving_tf}")
+        f"OK {tiny_model}: all {len(ops.op_types(str(tiny_model)))} op types are registered in TensorFlow {serving_tf}"
+    )
     # The TensorFlow that answered is the side environment's own, not the runtime's.
     probe = side_env("python", "-c", "import sys, tensorflow as tf; print(tf.__version__, sys.prefix, tf.__file__)")
     version, prefix, tf_file = probe.stdout.split()

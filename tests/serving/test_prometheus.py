@@ -25,8 +25,10 @@ from tests.serving.test_requests import build_model
 REPO = pathlib.Path(__file__).resolve().parents[2]
 PROMETHEUS = shutil.which("prometheus")
 MODEL = "taxi"  # the config's model name, which `tfxp serve` serves
-pytestmark = pytest.mark.skipif(PROMETHEUS is None, reason="prometheus is not installed: scripts/prometheus.sh "
-                                "(Debian's prometheus package; make test runs it)")
+pytestmark = pytest.mark.skipif(
+    PROMETHEUS is None,
+    reason="prometheus is not installed: scripts/prometheus.sh (Debian's prometheus package; make test runs it)",
+)
 
 
 def _free_port() -> int:
@@ -51,10 +53,26 @@ def served(tmp_path):
     base = tmp_path / "serving" / MODEL
     build_model(str(base / "1"))
     process = subprocess.Popen(
-        [sys.executable, "-m", "pipeline", "serve", "--engine", "standin", "--model-base-path", str(base),
-         "--rest-port", "0", "--grpc-port", "0",
-         "--monitoring-config-file", str(REPO / "kubernetes/serving/base/monitoring.config")],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "pipeline",
+            "serve",
+            "--engine",
+            "standin",
+            "--model-base-path",
+            str(base),
+            "--rest-port",
+            "0",
+            "--grpc-port",
+            "0",
+            "--monitoring-config-file",
+            str(REPO / "kubernetes/serving/base/monitoring.config"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         lines = [process.stdout.readline() for _ in range(3)]
         ports = re.search(r"REST: http://127.0.0.1:(\d+)", lines[1])
@@ -70,17 +88,32 @@ def prometheus(served, tmp_path):
     """Prometheus scraping the server every second, with the alert rules: its base URL."""
     rest_port, metrics_path = served
     config = tmp_path / "prometheus.yml"
-    config.write_text(yaml.safe_dump({
-        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-        "rule_files": [str(REPO / "kubernetes/serving/alerts.yaml")],
-        "scrape_configs": [{"job_name": "tf-serving", "metrics_path": metrics_path,
-                            "static_configs": [{"targets": [f"127.0.0.1:{rest_port}"]}]}],
-    }))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+                "rule_files": [str(REPO / "kubernetes/serving/alerts.yaml")],
+                "scrape_configs": [
+                    {
+                        "job_name": "tf-serving",
+                        "metrics_path": metrics_path,
+                        "static_configs": [{"targets": [f"127.0.0.1:{rest_port}"]}],
+                    }
+                ],
+            }
+        )
+    )
     port = _free_port()
     process = subprocess.Popen(
-        [PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-         f"--web.listen-address=127.0.0.1:{port}"],
-        stdout=subprocess.DEVNULL, stderr=open(tmp_path / "prometheus.log", "w"))
+        [
+            PROMETHEUS,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=open(tmp_path / "prometheus.log", "w"),
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         _until(lambda: requests.get(f"{url}/-/ready", timeout=2).ok, "Prometheus ready", process, tmp_path)
@@ -128,8 +161,9 @@ def test_prometheus_reads_the_stand_ins_counters(served, prometheus):
     _until(lambda: _value(prometheus, ok) == 5 and _value(prometheus, errors) == 2, "5 successes, 2 errors")
     assert _value(prometheus, ':tensorflow:serving:request_latency_count{API="predict",entrypoint="REST"}') == 5
     assert _value(prometheus, ':tensorflow:serving:runtime_latency_count{API="Predict",runtime="TF1"}') == 5
-    p99 = _value(prometheus, "histogram_quantile(0.99, sum by (le) "
-                             "(:tensorflow:serving:request_latency_bucket{API=\"predict\"}))")
+    p99 = _value(
+        prometheus, 'histogram_quantile(0.99, sum by (le) (:tensorflow:serving:request_latency_bucket{API="predict"}))'
+    )
     assert p99 is not None and 0 < p99 < 30e6  # microseconds
     assert _value(prometheus, ':tensorflow:cc:saved_model:load_attempt_count{status="success"}') == 1
 
@@ -141,5 +175,7 @@ def test_prometheus_reads_the_stand_ins_counters(served, prometheus):
 
     assert len(_until(rules_healthy, "the rules evaluated")) == 8
     # The recording rule saw the second error (the first one only started the series).
-    _until(lambda: (_value(prometheus, f'model_name:tfserving_errors:rate5m{{model_name="{MODEL}"}}') or 0) > 0,
-           "the error rate recorded")
+    _until(
+        lambda: (_value(prometheus, f'model_name:tfserving_errors:rate5m{{model_name="{MODEL}"}}') or 0) > 0,
+        "the error rate recorded",
+    )

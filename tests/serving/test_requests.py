@@ -52,9 +52,13 @@ class TinyModel(tf.Module):
     def serving_default(self, x):
         return {"y": self.w * x + self.b}
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.float32),
-                                  tf.TensorSpec([None], tf.int64),
-                                  tf.TensorSpec([None], tf.string)])
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([None], tf.float32),
+            tf.TensorSpec([None], tf.int64),
+            tf.TensorSpec([None], tf.string),
+        ]
+    )
     def named(self, a, k, text):
         return {"sum": a + tf.cast(k, tf.float32), "text_bytes": text, "text": text}
 
@@ -83,8 +87,7 @@ class TinyModel(tf.Module):
         return {"outputs": tf.stack([x, x], axis=1)}
 
 
-METHODS = {"classify": CLASSIFY, "flat_scores": CLASSIFY, "regress": REGRESS,
-           "wide_outputs": REGRESS}
+METHODS = {"classify": CLASSIFY, "flat_scores": CLASSIFY, "regress": REGRESS, "wide_outputs": REGRESS}
 
 
 def set_method_names(export_dir: str, methods: dict[str, str]) -> None:
@@ -102,12 +105,12 @@ def set_method_names(export_dir: str, methods: dict[str, str]) -> None:
         f.write(saved.SerializeToString())
 
 
-def build_model(export_dir: str, w: float = 2.0, b: float = 0.5,
-                warmup: list | None = None) -> str:
+def build_model(export_dir: str, w: float = 2.0, b: float = 0.5, warmup: list | None = None) -> str:
     """Saves TinyModel to `export_dir`, with `warmup` PredictionLogs as its warm-up file."""
     module = TinyModel(w, b)
-    signatures = {name: getattr(module, name).get_concrete_function()
-                  for name in ("serving_default", "named", "echo", *METHODS)}
+    signatures = {
+        name: getattr(module, name).get_concrete_function() for name in ("serving_default", "named", "echo", *METHODS)
+    }
     tf.saved_model.save(module, export_dir, signatures=signatures)
     set_method_names(export_dir, METHODS)
     if warmup is not None:
@@ -117,16 +120,19 @@ def build_model(export_dir: str, w: float = 2.0, b: float = 0.5,
 
 def write_warmup(export_dir: str, records: list) -> None:
     os.makedirs(os.path.join(export_dir, "assets.extra"), exist_ok=True)
-    with tf.io.TFRecordWriter(os.path.join(export_dir, "assets.extra",
-                                           "tf_serving_warmup_requests")) as writer:
+    with tf.io.TFRecordWriter(os.path.join(export_dir, "assets.extra", "tf_serving_warmup_requests")) as writer:
         for record in records:
             writer.write(record.SerializeToString())
 
 
 def example(**features) -> tf.train.Example:
-    return tf.train.Example(features=tf.train.Features(feature={
-        name: tf.train.Feature(float_list=tf.train.FloatList(value=[value]))
-        for name, value in features.items()}))
+    return tf.train.Example(
+        features=tf.train.Features(
+            feature={
+                name: tf.train.Feature(float_list=tf.train.FloatList(value=[value])) for name, value in features.items()
+            }
+        )
+    )
 
 
 def predict_request(signature: str = "", **inputs) -> predict_pb2.PredictRequest:
@@ -176,56 +182,85 @@ def test_predict_runs_serving_default_and_answers_the_model_spec(model):
     response = predict(model, predict_request(x=np.array([1.0, 2.0], np.float32)), version=3)
     np.testing.assert_allclose(tf.make_ndarray(response.outputs["y"]), [2.5, 4.5])
     assert response.outputs["y"].float_val == [2.5, 4.5]  # AsProtoField, not tensor_content
-    assert (response.model_spec.name, response.model_spec.signature_name,
-            response.model_spec.version.value) == ("tiny", "serving_default", 3)
+    assert (response.model_spec.name, response.model_spec.signature_name, response.model_spec.version.value) == (
+        "tiny",
+        "serving_default",
+        3,
+    )
 
 
 def test_predict_unknown_signature(model):
-    _fails("FAILED_PRECONDITION", 'Serving signature key "nope" not found.',
-           predict, model, predict_request("nope", x=np.array([1.0], np.float32)))
+    _fails(
+        "FAILED_PRECONDITION",
+        'Serving signature key "nope" not found.',
+        predict,
+        model,
+        predict_request("nope", x=np.array([1.0], np.float32)),
+    )
 
 
 def test_predict_input_size_does_not_match_signature(model):
     request = predict_request(x=np.array([1.0], np.float32), z=np.array([1.0], np.float32))
-    _fails("INVALID_ARGUMENT", "input size does not match signature: 2!=1 len({x,z}) != len({x})."
-           " Sent extra: {z}. Missing but required: {}.", predict, model, request)
-    _fails("INVALID_ARGUMENT", "input size does not match signature: 1!=3 len({a}) != "
-           "len({a,k,text}). Sent extra: {}. Missing but required: {k,text}.",
-           predict, model, predict_request("named", a=np.array([1.0], np.float32)))
+    _fails(
+        "INVALID_ARGUMENT",
+        "input size does not match signature: 2!=1 len({x,z}) != len({x}). Sent extra: {z}. Missing but required: {}.",
+        predict,
+        model,
+        request,
+    )
+    _fails(
+        "INVALID_ARGUMENT",
+        "input size does not match signature: 1!=3 len({a}) != "
+        "len({a,k,text}). Sent extra: {}. Missing but required: {k,text}.",
+        predict,
+        model,
+        predict_request("named", a=np.array([1.0], np.float32)),
+    )
 
 
 def test_predict_input_alias_not_in_signature(model):
-    request = predict_request("named", a=np.array([1.0], np.float32), k=np.array([1]),
-                              txt=np.array([b"t"]))
+    request = predict_request("named", a=np.array([1.0], np.float32), k=np.array([1]), txt=np.array([b"t"]))
     with pytest.raises(ServingError) as raised:
         predict(model, request)
     assert raised.value.code == "INVALID_ARGUMENT"
-    assert raised.value.message.startswith("Signature input alias: text(feed name: named_text:0) "
-                                           "not found in request and no default value provided."
-                                           " Inputs expected to be in the request {a,k,txt}")
+    assert raised.value.message.startswith(
+        "Signature input alias: text(feed name: named_text:0) "
+        "not found in request and no default value provided."
+        " Inputs expected to be in the request {a,k,txt}"
+    )
 
 
 def test_predict_refuses_a_feed_of_another_dtype(model):
-    _fails("INVALID_ARGUMENT", "Expects arg[0] to be float but double is provided",
-           predict, model, predict_request(x=np.array([1.0], np.float64)))
+    _fails(
+        "INVALID_ARGUMENT",
+        "Expects arg[0] to be float but double is provided",
+        predict,
+        model,
+        predict_request(x=np.array([1.0], np.float64)),
+    )
 
 
 def test_predict_output_filter(model):
-    request = predict_request("named", a=np.array([1.0], np.float32), k=np.array([2]),
-                              text=np.array([b"t"]))
+    request = predict_request("named", a=np.array([1.0], np.float32), k=np.array([2]), text=np.array([b"t"]))
     request.output_filter.append("sum")
     response = predict(model, request)
     assert list(response.outputs) == ["sum"] and response.outputs["sum"].float_val == [3.0]
     request.output_filter.append("nope")
-    _fails("INVALID_ARGUMENT", "output tensor alias not found in signature: nope Outputs expected "
-           "to be in the set {sum,text,text_bytes}.", predict, model, request)
+    _fails(
+        "INVALID_ARGUMENT",
+        "output tensor alias not found in signature: nope Outputs expected to be in the set {sum,text,text_bytes}.",
+        predict,
+        model,
+        request,
+    )
     request.output_filter[:] = ["sum", "sum"]
     _fails("INVALID_ARGUMENT", "duplicate output tensor alias: sum", predict, model, request)
 
 
 def test_predict_method_name_check_when_enabled(model):
-    predict(model, predict_request("classify", inputs=np.array([example(x=1).SerializeToString()])),
-            method_name_check=True)
+    predict(
+        model, predict_request("classify", inputs=np.array([example(x=1).SerializeToString()])), method_name_check=True
+    )
 
 
 def test_session_errors_keep_their_code(model):
@@ -234,36 +269,48 @@ def test_session_errors_keep_their_code(model):
     with pytest.raises(ServingError) as raised:
         classify(model, request)
     assert raised.value.code == "INVALID_ARGUMENT"
-    assert "Feature: x (data type: float) is required but could not be found." \
-        in raised.value.message
+    assert "Feature: x (data type: float) is required but could not be found." in raised.value.message
 
 
 def test_classify_answers_classes_and_scores(model):
     response = classify(model, classification_request("classify", [0.0, 0.25]), version=1)
-    got = [[(c.label, round(c.score, 6)) for c in r.classes]
-           for r in response.result.classifications]
+    got = [[(c.label, round(c.score, 6)) for c in r.classes] for r in response.result.classifications]
     assert got == [[("no", 0.5), ("yes", 0.5)], [("no", 0.0), ("yes", 1.0)]]
     assert response.model_spec.signature_name == "classify"
 
 
 def test_classify_signature_checks(model):
-    _fails("INVALID_ARGUMENT", "No signature was found with the name: nope",
-           classify, model, classification_request("nope", [1.0]))
+    _fails(
+        "INVALID_ARGUMENT",
+        "No signature was found with the name: nope",
+        classify,
+        model,
+        classification_request("nope", [1.0]),
+    )
     # serving_default has no "inputs" input; its method is only checked with the flag on.
     with pytest.raises(ServingError, match="^No classification inputs found in SignatureDef: "):
         classify(model, classification_request("", [1.0]))
-    _fails("INVALID_ARGUMENT", "Expected classification signature method_name to be "
-           "tensorflow/serving/classify. Was: tensorflow/serving/predict",
-           classify, model, classification_request("", [1.0]), method_name_check=True)
-    _fails("INVALID_ARGUMENT", "Expected one input Tensor.",
-           classify, model, classification_request("named", [1.0]))
-    _fails("INVALID_ARGUMENT", "Expected Tensor shape: [batch_size num_classes] but got [2]",
-           classify, model, classification_request("flat_scores", [1.0, 2.0]))
+    _fails(
+        "INVALID_ARGUMENT",
+        "Expected classification signature method_name to be "
+        "tensorflow/serving/classify. Was: tensorflow/serving/predict",
+        classify,
+        model,
+        classification_request("", [1.0]),
+        method_name_check=True,
+    )
+    _fails("INVALID_ARGUMENT", "Expected one input Tensor.", classify, model, classification_request("named", [1.0]))
+    _fails(
+        "INVALID_ARGUMENT",
+        "Expected Tensor shape: [batch_size num_classes] but got [2]",
+        classify,
+        model,
+        classification_request("flat_scores", [1.0, 2.0]),
+    )
 
 
 def test_classify_empty_input(model):
-    _fails("INVALID_ARGUMENT", "Input is empty.",
-           classify, model, classification_request("classify", []))
+    _fails("INVALID_ARGUMENT", "Input is empty.", classify, model, classification_request("classify", []))
 
 
 def test_example_list_with_context_merges_the_context_under_each_example(model):
@@ -281,13 +328,28 @@ def test_example_list_with_context_merges_the_context_under_each_example(model):
 def test_regress(model):
     response = regress(model, regression_request("regress", [1.0, 2.0]))
     assert [r.value for r in response.result.regressions] == [2.5, 4.5]
-    _fails("INVALID_ARGUMENT", "No signature was found with the name: nope",
-           regress, model, regression_request("nope", [1.0]))
-    _fails("INVALID_ARGUMENT", "Expected output Tensor shape to be either [batch_size] or "
-           "[batch_size, 1] but got [1,2]", regress, model, regression_request("wide_outputs", [1.0]))
-    _fails("INVALID_ARGUMENT", "Expected regression signature method_name to be "
-           "tensorflow/serving/regress. Was: tensorflow/serving/classify",
-           regress, model, regression_request("classify", [1.0]), method_name_check=True)
+    _fails(
+        "INVALID_ARGUMENT",
+        "No signature was found with the name: nope",
+        regress,
+        model,
+        regression_request("nope", [1.0]),
+    )
+    _fails(
+        "INVALID_ARGUMENT",
+        "Expected output Tensor shape to be either [batch_size] or [batch_size, 1] but got [1,2]",
+        regress,
+        model,
+        regression_request("wide_outputs", [1.0]),
+    )
+    _fails(
+        "INVALID_ARGUMENT",
+        "Expected regression signature method_name to be tensorflow/serving/regress. Was: tensorflow/serving/classify",
+        regress,
+        model,
+        regression_request("classify", [1.0]),
+        method_name_check=True,
+    )
 
 
 def test_multi_inference(model):
@@ -297,13 +359,11 @@ def test_multi_inference(model):
         task.model_spec.name, task.model_spec.signature_name = "tiny", signature
     request.input.example_list.examples.append(example(x=1.0))
     results = multi_inference(model, request).results
-    assert [c.label for c in results[0].classification_result.classifications[0].classes] == \
-        ["no", "yes"]
+    assert [c.label for c in results[0].classification_result.classifications[0].classes] == ["no", "yes"]
     assert results[1].regression_result.regressions[0].value == 2.5
     request.tasks[1].model_spec.signature_name = "classify"
     request.tasks[1].method_name = CLASSIFY
-    _fails("INVALID_ARGUMENT", "Duplicate evaluation of signature: classify",
-           multi_inference, model, request)
+    _fails("INVALID_ARGUMENT", "Duplicate evaluation of signature: classify", multi_inference, model, request)
 
 
 def _predict_log(**inputs) -> prediction_log_pb2.PredictionLog:
@@ -333,8 +393,13 @@ def test_a_failing_warmup_record_names_its_index_signature_and_error(tmp_path):
     records = [_predict_log(x=np.array([1.0], np.float32)), _classify_log("nope")]
     path = build_model(str(tmp_path / "1"), warmup=records)
     with SessionModel(path) as warmed:
-        _fails("INVALID_ARGUMENT", 'warm-up record 1 (signature "nope") failed: No signature was '
-               "found with the name: nope", replay_warmup, warmed, path)
+        _fails(
+            "INVALID_ARGUMENT",
+            'warm-up record 1 (signature "nope") failed: No signature was found with the name: nope',
+            replay_warmup,
+            warmed,
+            path,
+        )
 
 
 def test_warmup_refuses_session_run_records_and_too_many_records(tmp_path):
@@ -342,12 +407,22 @@ def test_warmup_refuses_session_run_records_and_too_many_records(tmp_path):
     session_run.session_run_log.request.feed.add()
     path = build_model(str(tmp_path / "1"), warmup=[session_run])
     with SessionModel(path) as warmed:
-        _fails("UNIMPLEMENTED", 'warm-up record 0 (signature "") failed: Unsupported log_type for '
-               "warmup: 5", replay_warmup, warmed, path)
+        _fails(
+            "UNIMPLEMENTED",
+            'warm-up record 0 (signature "") failed: Unsupported log_type for warmup: 5',
+            replay_warmup,
+            warmed,
+            path,
+        )
         write_warmup(path, [_predict_log(x=np.array([1.0], np.float32))] * (MAX_WARMUP_RECORDS + 1))
         warmup_file = os.path.join(path, "assets.extra", "tf_serving_warmup_requests")
-        _fails("INVALID_ARGUMENT", f"Number of warmup records exceeds the maximum (1000) at "
-               f"{warmup_file}", replay_warmup, warmed, path)
+        _fails(
+            "INVALID_ARGUMENT",
+            f"Number of warmup records exceeds the maximum (1000) at {warmup_file}",
+            replay_warmup,
+            warmed,
+            path,
+        )
 
 
 def test_warmup_file_that_is_not_tfrecord(tmp_path):

@@ -25,8 +25,12 @@ MODEL = "taxi"
 @pytest.fixture(scope="module")
 def saved_model(transform_dir, tmp_path_factory):
     path = tmp_path_factory.mktemp("export") / "model"
-    subprocess.run([sys.executable, "-m", "tests.serving.export_tiny_model", str(transform_dir), str(path)],
-                   check=True, capture_output=True, timeout=600)
+    subprocess.run(
+        [sys.executable, "-m", "tests.serving.export_tiny_model", str(transform_dir), str(path)],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
     return path
 
 
@@ -36,9 +40,25 @@ class Server:
     def __init__(self, base, *extra):
         self.base = base
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "pipeline", "serve", "--model-base-path", str(base),
-             "--rest-port", "0", "--grpc-port", "0", "--poll-seconds", "0.2", *extra],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            [
+                sys.executable,
+                "-m",
+                "pipeline",
+                "serve",
+                "--model-base-path",
+                str(base),
+                "--rest-port",
+                "0",
+                "--grpc-port",
+                "0",
+                "--poll-seconds",
+                "0.2",
+                *extra,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         self.banner = self.process.stdout.readline()
         ports = self.process.stdout.readline()
         match = re.search(r"REST: http://127.0.0.1:(\d+)  gRPC: 127.0.0.1:(\d+)", ports)
@@ -101,22 +121,28 @@ def test_rest_classify_takes_tf_servings_json_examples_with_context(server, save
 
     rest = RestClient(f"http://127.0.0.1:{server.rest_port}", MODEL)
     same_company = [{**row, "company": rows[0]["company"]} for row in rows]
-    examples = [client_lib.example_json(e)
-                for e in client_lib.example_protos(same_company, client_lib.raw_input_types(rest.metadata()))]
+    examples = [
+        client_lib.example_json(e)
+        for e in client_lib.example_protos(same_company, client_lib.raw_input_types(rest.metadata()))
+    ]
     context = {"company": examples[0]["company"]}
     for example in examples:
         del example["company"]
-    answer = requests.post(f"{rest.url}/v1/models/{MODEL}:classify",
-                           json={"signature_name": "classify", "context": context, "examples": examples}, timeout=30)
+    answer = requests.post(
+        f"{rest.url}/v1/models/{MODEL}:classify",
+        json={"signature_name": "classify", "context": context, "examples": examples},
+        timeout=30,
+    )
     assert answer.status_code == 200, answer.text
     scores = [dict(result)["1"] for result in answer.json()["results"]]
     np.testing.assert_allclose(scores, _expected(saved_model, same_company), atol=1e-6)
 
 
 def test_example_json_keeps_floats_floats():
-    example = client_lib.example_protos([{"fare": "12", "trip_start_hour": "3", "company": "Ace"}],
-                                        {"fare": "DT_FLOAT", "trip_start_hour": "DT_INT64",
-                                         "company": "DT_STRING"})[0]
+    example = client_lib.example_protos(
+        [{"fare": "12", "trip_start_hour": "3", "company": "Ace"}],
+        {"fare": "DT_FLOAT", "trip_start_hour": "DT_INT64", "company": "DT_STRING"},
+    )[0]
     encoded = json.dumps(client_lib.example_json(example))
     assert json.loads(encoded) == {"fare": 12.0, "trip_start_hour": 3, "company": "Ace"}
     assert '"fare": 12.0' in encoded
@@ -128,11 +154,15 @@ def test_status_and_metadata_over_both_protocols(server):
         assert grpc_client.status()["model_version_status"][0]["state"] == "AVAILABLE"
         grpc_metadata = grpc_client.metadata()
     assert rest.status()["model_version_status"][0] == {
-        "version": "1", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}
+        "version": "1",
+        "state": "AVAILABLE",
+        "status": {"error_code": "OK", "error_message": ""},
+    }
     for metadata in (rest.metadata(), grpc_metadata):
         signatures = metadata["metadata"]["signature_def"]["signature_def"]
-        assert {"serving_default", "serve_raw", "classify", "transform_features",
-                "__saved_model_init_op"} <= set(signatures)
+        assert {"serving_default", "serve_raw", "classify", "transform_features", "__saved_model_init_op"} <= set(
+            signatures
+        )
         assert signatures["classify"]["method_name"] == "tensorflow/serving/classify"
         assert signatures["serving_default"]["inputs"]["examples"]["dtype"] == "DT_STRING"
 
@@ -146,7 +176,10 @@ def test_a_new_push_is_picked_up_without_a_restart(server, saved_model):
     rest = RestClient(f"http://127.0.0.1:{server.rest_port}", MODEL)
     deadline = time.monotonic() + 30
     while rest.status()["model_version_status"][0] != {
-            "version": "2", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}:
+        "version": "2",
+        "state": "AVAILABLE",
+        "status": {"error_code": "OK", "error_message": ""},
+    }:
         assert time.monotonic() < deadline, "version 2 was not picked up"
         time.sleep(0.2)
 
@@ -163,8 +196,9 @@ def test_unknown_model_and_version(server, rows):
 
 def test_rows_that_do_not_fit_the_schema(server, rows):
     rest = RestClient(f"http://127.0.0.1:{server.rest_port}", MODEL)
-    with pytest.raises(ClientError,
-                       match=r"row 2, column 'fare': 'twelve' is not a number \(the model expects DT_FLOAT\)"):
+    with pytest.raises(
+        ClientError, match=r"row 2, column 'fare': 'twelve' is not a number \(the model expects DT_FLOAT\)"
+    ):
         rest.predict([rows[0], {**rows[1], "fare": "twelve"}])
     with pytest.raises(ClientError, match="row 1 has none of the model's input columns"):
         rest.predict([{"colour": "blue"}])
@@ -179,20 +213,24 @@ def test_bad_requests_get_tf_serving_errors(server):
     assert answer.json()["error"] == "JSON Parse error: Missing a name for object member. at offset: 1"
     answer = requests.post(f"{url}:predict", json={"instances": [{"wrong": 1}]}, timeout=10)
     assert answer.status_code == 400
-    assert answer.json()["error"] == ("Failed to process element: 0 key: wrong of 'instances' list. Error: "
-                                      "INVALID_ARGUMENT: JSON object: does not have named input: wrong")
+    assert answer.json()["error"] == (
+        "Failed to process element: 0 key: wrong of 'instances' list. Error: "
+        "INVALID_ARGUMENT: JSON object: does not have named input: wrong"
+    )
     # serving_default takes "examples", not Classify's "inputs" (the method name is not checked).
     answer = requests.post(f"{url}:classify", json={"examples": [{"fare": 1.0}]}, timeout=10)
     assert answer.status_code == 400
     assert answer.json()["error"].startswith("No classification inputs found in SignatureDef: ")
-    answer = requests.post(f"{url}:classify", json={"signature_name": "classify", "examples": [{"fare": "cheap"}]},
-                           timeout=10)
+    answer = requests.post(
+        f"{url}:classify", json={"signature_name": "classify", "examples": [{"fare": "cheap"}]}, timeout=10
+    )
     assert answer.status_code == 400 and "Key: fare" in answer.json()["error"]
     answer = requests.post(f"{url}:classify", json={"signature_name": "classify", "examples": "fare"}, timeout=10)
     assert answer.status_code == 400
     assert answer.json()["error"].endswith("Expecting 'examples' value to be an list/array")
-    answer = requests.post(f"{url}:classify", json={"signature_name": "classify",
-                                                    "examples": [{"fare": [1.0, "x"]}]}, timeout=10)
+    answer = requests.post(
+        f"{url}:classify", json={"signature_name": "classify", "examples": [{"fare": [1.0, "x"]}]}, timeout=10
+    )
     assert answer.status_code == 400
     assert answer.json()["error"] == "Unexpected element type in feature: fare expecting type: float"
 
@@ -221,11 +259,26 @@ def test_the_predict_command_prints_one_line_per_row(server, saved_model, tmp_pa
     rows_file = tmp_path / "rows.csv"
     rows_file.write_text("".join(TINY_CSV.read_text().splitlines(keepends=True)[:4]))
     expected = _expected(saved_model, client_lib.read_rows(str(rows_file)))
-    for extra, key in (([], "probabilities"), (["--classify"], "scores"),
-                       (["--grpc", f"127.0.0.1:{server.grpc_port}"], "probabilities")):
-        done = subprocess.run([sys.executable, "-m", "pipeline", "predict", str(rows_file),
-                               "--url", f"http://127.0.0.1:{server.rest_port}", *extra],
-                              capture_output=True, text=True, timeout=120)
+    for extra, key in (
+        ([], "probabilities"),
+        (["--classify"], "scores"),
+        (["--grpc", f"127.0.0.1:{server.grpc_port}"], "probabilities"),
+    ):
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pipeline",
+                "predict",
+                str(rows_file),
+                "--url",
+                f"http://127.0.0.1:{server.rest_port}",
+                *extra,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert done.returncode == 0, done.stderr[-2000:]
         printed = [json.loads(line) for line in done.stdout.splitlines()]
         assert [p["row"] for p in printed] == [1, 2, 3]
@@ -237,8 +290,12 @@ def test_the_predict_command_fails_clearly_without_a_server(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    done = subprocess.run([sys.executable, "-m", "pipeline", "predict", str(TINY_CSV), "--classify",
-                           "--url", f"http://127.0.0.1:{port}"], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline", "predict", str(TINY_CSV), "--classify", "--url", f"http://127.0.0.1:{port}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 1
     assert f"error: cannot reach TF Serving at http://127.0.0.1:{port}" in done.stderr
 
@@ -262,6 +319,7 @@ def test_the_stand_in_logs_requests_for_the_skew_check(saved_model, tmp_path, ro
 
 # The stand-in on tests/serving/test_requests.py's small model, which loads on TF Serving's
 # session path: version states, warm-up at load, and the gRPC APIs.
+
 
 def _tiny(base, version: int, w: float = 2.0, warmup=None):
     """A TinyModel version under `base`, written aside and renamed in, as a push does."""
@@ -296,8 +354,9 @@ def standin(tmp_path):
     servers = []
 
     def start(log_dir=None):
-        server = StandInServer(MODEL, str(base), rest_port=0, grpc_port=0, poll_seconds=0.1,
-                               request_log_dir=log_dir).start()
+        server = StandInServer(
+            MODEL, str(base), rest_port=0, grpc_port=0, poll_seconds=0.1, request_log_dir=log_dir
+        ).start()
         servers.append(server)
         return server
 
@@ -315,8 +374,7 @@ def _rest(server, path: str, body=None):
 
 
 OK = {"error_code": "OK", "error_message": ""}
-WARMUP_ERROR = ('warm-up record 0 (signature "nope") failed: No signature was found with the name: '
-                'nope')
+WARMUP_ERROR = 'warm-up record 0 (signature "nope") failed: No signature was found with the name: nope'
 
 
 def test_a_version_whose_warmup_fails_is_not_served_and_the_previous_one_stays(standin):
@@ -326,17 +384,29 @@ def test_a_version_whose_warmup_fails_is_not_served_and_the_previous_one_stays(s
     assert _rest(server, ":predict", {"instances": [1.0]}) == (200, {"predictions": [2.5]})
     _tiny(base, 2, w=5.0, warmup=_bad_warmup())
     _wait(lambda: _rest(server, "")[1]["model_version_status"][0]["state"] == "END")
-    assert _rest(server, "") == (200, {"model_version_status": [
-        {"version": "2", "state": "END", "status": {"error_code": "INVALID_ARGUMENT",
-                                                    "error_message": WARMUP_ERROR}},
-        {"version": "1", "state": "AVAILABLE", "status": OK}]})
+    assert _rest(server, "") == (
+        200,
+        {
+            "model_version_status": [
+                {
+                    "version": "2",
+                    "state": "END",
+                    "status": {"error_code": "INVALID_ARGUMENT", "error_message": WARMUP_ERROR},
+                },
+                {"version": "1", "state": "AVAILABLE", "status": OK},
+            ]
+        },
+    )
     assert _rest(server, ":predict", {"instances": [1.0]}) == (200, {"predictions": [2.5]})
     assert _rest(server, "/versions/2:predict", {"instances": [1.0]}) == (
-        404, {"error": f"Servable not found for request: Specific({MODEL}, 2)"})
+        404,
+        {"error": f"Servable not found for request: Specific({MODEL}, 2)"},
+    )
     _tiny(base, 3, w=3.0)
     _wait(lambda: _rest(server, ":predict", {"instances": [1.0]}) == (200, {"predictions": [3.5]}))
-    states = [(s["version"], s["state"], s["status"]["error_code"])
-              for s in _rest(server, "")[1]["model_version_status"]]
+    states = [
+        (s["version"], s["state"], s["status"]["error_code"]) for s in _rest(server, "")[1]["model_version_status"]
+    ]
     assert states == [("3", "AVAILABLE", "OK"), ("2", "END", "INVALID_ARGUMENT"), ("1", "END", "OK")]
 
 
@@ -345,11 +415,14 @@ def test_with_no_version_available_requests_get_tf_servings_not_found(standin):
     _tiny(base, 1, warmup=_bad_warmup())
     server = start()
     assert _rest(server, ":predict", {"instances": [1.0]}) == (
-        404, {"error": f"Servable not found for request: Latest({MODEL})"})
+        404,
+        {"error": f"Servable not found for request: Latest({MODEL})"},
+    )
     assert _rest(server, "/metadata") == (404, {"error": f"Servable not found for request: Latest({MODEL})"})
     status = _rest(server, "")[1]["model_version_status"]
-    assert status == [{"version": "1", "state": "END",
-                       "status": {"error_code": "INVALID_ARGUMENT", "error_message": WARMUP_ERROR}}]
+    assert status == [
+        {"version": "1", "state": "END", "status": {"error_code": "INVALID_ARGUMENT", "error_message": WARMUP_ERROR}}
+    ]
 
 
 def test_a_version_that_does_not_load_is_reported_with_its_error(standin):
@@ -423,8 +496,7 @@ def test_the_stand_in_logs_classify_and_regress_examples(standin, tmp_path):
     base, start = standin
     _tiny(base, 1)
     server = start(str(tmp_path / "requests"))
-    assert _rest(server, ":classify", {"signature_name": "classify", "context": {"x": 1.0},
-                                       "examples": [{}]})[0] == 200
+    assert _rest(server, ":classify", {"signature_name": "classify", "context": {"x": 1.0}, "examples": [{}]})[0] == 200
     assert _rest(server, ":regress", {"signature_name": "regress", "examples": [{"x": 2.0}]})[0] == 200
     logged = [tf.train.Example.FromString(e) for e in read_examples(str(tmp_path / "requests"))]
     assert logged == [example(x=1.0), example(x=2.0)]
@@ -436,12 +508,14 @@ def test_the_stand_in_process_serves_a_model_that_loads_on_the_session_path(tmp_
     _tiny(base, 4)
     running = Server(base)
     try:
-        assert running.banner.startswith(f"TF Serving stand-in (not tensorflow_model_server) serving model "
-                                         f"'{MODEL}' version 4")
+        assert running.banner.startswith(
+            f"TF Serving stand-in (not tensorflow_model_server) serving model '{MODEL}' version 4"
+        )
         import requests
 
-        answer = requests.post(f"http://127.0.0.1:{running.rest_port}/v1/models/{MODEL}:predict",
-                               json={"instances": [1.0]}, timeout=30)
+        answer = requests.post(
+            f"http://127.0.0.1:{running.rest_port}/v1/models/{MODEL}:predict", json={"instances": [1.0]}, timeout=30
+        )
         assert answer.json() == {"predictions": [2.5]}
     finally:
         running.stop()
@@ -458,8 +532,20 @@ def regression_model(task_transform_dirs, tmp_path_factory):
     from tests.conftest import REGRESSION_CONFIG
 
     path = tmp_path_factory.mktemp("export-regression") / "model"
-    subprocess.run([sys.executable, "-m", "tests.serving.export_tiny_model", str(task_transform_dirs["regression"][1]),
-                    str(path), "--config", REGRESSION_CONFIG], check=True, capture_output=True, timeout=600)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tests.serving.export_tiny_model",
+            str(task_transform_dirs["regression"][1]),
+            str(path),
+            "--config",
+            REGRESSION_CONFIG,
+        ],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
     return path
 
 
@@ -480,15 +566,42 @@ def test_rest_grpc_and_the_cli_regress_match_the_regression_model_in_tensorflow(
             np.testing.assert_allclose(grpc_client.regress(rows), expected, rtol=1e-6)
         with pytest.raises(ClientError, match="refused the request"):
             rest.classify(rows)  # a regression model has no classify signature
-        shown = subprocess.run([sys.executable, "-m", "pipeline", "predict", "--config", REGRESSION_CONFIG,
-                                str(TINY_CSV), "--regress", "--url", f"http://127.0.0.1:{running.rest_port}"],
-                               capture_output=True, text=True, timeout=120)
+        shown = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pipeline",
+                "predict",
+                "--config",
+                REGRESSION_CONFIG,
+                str(TINY_CSV),
+                "--regress",
+                "--url",
+                f"http://127.0.0.1:{running.rest_port}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert shown.returncode == 0, shown.stderr
         printed = [json.loads(line) for line in shown.stdout.splitlines()]
         assert printed[0]["row"] == 1 and printed[0]["value"] == pytest.approx(float(expected[0]), rel=1e-6)
-        shown = subprocess.run([sys.executable, "-m", "pipeline", "predict", "--config", REGRESSION_CONFIG,
-                                str(TINY_CSV), "--url", f"http://127.0.0.1:{running.rest_port}"],
-                               capture_output=True, text=True, timeout=120)
+        shown = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pipeline",
+                "predict",
+                "--config",
+                REGRESSION_CONFIG,
+                str(TINY_CSV),
+                "--url",
+                f"http://127.0.0.1:{running.rest_port}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert shown.returncode == 0, shown.stderr
         first = json.loads(shown.stdout.splitlines()[0])
         assert first == {"row": 1, "predictions": pytest.approx(float(expected[0]), rel=1e-6)}

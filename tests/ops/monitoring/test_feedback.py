@@ -27,8 +27,9 @@ def logged(tmp_path, tiny_rows):
 
 
 def _config(tmp_path, *overrides):
-    return load_config(None, [f"output_dir={tmp_path / 'out'}", f"monitor.requests={tmp_path / 'requests'}",
-                              *overrides])
+    return load_config(
+        None, [f"output_dir={tmp_path / 'out'}", f"monitor.requests={tmp_path / 'requests'}", *overrides]
+    )
 
 
 def _write(path, header, rows):
@@ -47,8 +48,10 @@ def test_logged_examples_carry_derived_ids_and_the_logging_time(tmp_path, logged
 
     _, examples = logged
     [log_file] = (tmp_path / "requests").glob("requests-*.tfrecord")
-    records = [prediction_log_pb2.PredictionLog.FromString(r)
-               for r in tf.data.TFRecordDataset(str(log_file)).as_numpy_iterator()]
+    records = [
+        prediction_log_pb2.PredictionLog.FromString(r)
+        for r in tf.data.TFRecordDataset(str(log_file)).as_numpy_iterator()
+    ]
     assert all(abs(r.log_metadata.timestamp_secs - time.time()) < 60 for r in records)  # TF Serving's field
     found = feedback.read_logged(_config(tmp_path))
     assert [e.example for e in found] == examples
@@ -65,8 +68,16 @@ def test_feedback_joins_labels_and_counts_unmatched_rows(tmp_path, logged, capsy
     csv_rows = [[feedback.derived_id(e), row["tips"]] for e, row in zip(examples, rows)][:15]
     csv_rows += [["0123456789abcdef", "1.5"], ["fedcba9876543210", "0"]]
     path = _write(tmp_path / "truth.csv", ["request_id", "tips"], csv_rows)
-    code = main(["feedback", path, "--set", f"output_dir={tmp_path / 'out'}",
-                 "--set", f"monitor.requests={tmp_path / 'requests'}"])
+    code = main(
+        [
+            "feedback",
+            path,
+            "--set",
+            f"output_dir={tmp_path / 'out'}",
+            "--set",
+            f"monitor.requests={tmp_path / 'requests'}",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0
     assert "joined 15 of 17 feedback rows" in out
@@ -90,17 +101,27 @@ def test_a_later_feedback_file_replaces_an_earlier_label(tmp_path, logged):
     assert row.labels == {"tips": 9.0}
 
 
-@pytest.mark.parametrize("header, body, message", [
-    (["request_id", "tips"], [["x", "1.0"], ["y", "lots"]],
-     "line 3 (id y): column 'tips' is 'lots', not a number"),
-    (["request_id", "tips"], [["x", ""]], "line 2 (id x): column 'tips' is empty"),
-    (["id", "tips"], [["x", "1"]], "missing column(s) request_id; the header is id, tips"),
-    (["request_id", "tips"], [["nope", "1"]], "none of the 1 ids in"),
-])
+@pytest.mark.parametrize(
+    "header, body, message",
+    [
+        (["request_id", "tips"], [["x", "1.0"], ["y", "lots"]], "line 3 (id y): column 'tips' is 'lots', not a number"),
+        (["request_id", "tips"], [["x", ""]], "line 2 (id x): column 'tips' is empty"),
+        (["id", "tips"], [["x", "1"]], "missing column(s) request_id; the header is id, tips"),
+        (["request_id", "tips"], [["nope", "1"]], "none of the 1 ids in"),
+    ],
+)
 def test_bad_feedback_is_one_line_and_writes_nothing(tmp_path, logged, capsys, header, body, message):
     path = _write(tmp_path / "bad.csv", header, body)
-    code = main(["feedback", path, "--set", f"output_dir={tmp_path / 'out'}",
-                 "--set", f"monitor.requests={tmp_path / 'requests'}"])
+    code = main(
+        [
+            "feedback",
+            path,
+            "--set",
+            f"output_dir={tmp_path / 'out'}",
+            "--set",
+            f"monitor.requests={tmp_path / 'requests'}",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == EXIT_BAD_INPUT
     assert message in err and err.startswith("error: ") and err.count("\n") == 1
@@ -111,9 +132,18 @@ def test_a_binary_label_column_takes_zero_or_one(tmp_path, logged, capsys):
     _, examples = logged
     key = feedback.derived_id(examples[0])
     path = _write(tmp_path / "bad.csv", ["request_id", "tips"], [[key, "0.5"]])
-    code = main(["feedback", path, "--set", f"output_dir={tmp_path / 'out'}",
-                 "--set", f"monitor.requests={tmp_path / 'requests'}",
-                 "--set", "label.greater_than_fraction_of=null"])
+    code = main(
+        [
+            "feedback",
+            path,
+            "--set",
+            f"output_dir={tmp_path / 'out'}",
+            "--set",
+            f"monitor.requests={tmp_path / 'requests'}",
+            "--set",
+            "label.greater_than_fraction_of=null",
+        ]
+    )
     assert code == EXIT_BAD_INPUT
     assert "column 'tips' is '0.5', not 0 or 1" in capsys.readouterr().err
 
@@ -124,8 +154,7 @@ def test_a_key_column_joins_on_a_logged_feature(tmp_path, logged):
     first = {}
     for row in rows:  # the first row of each timestamp: the one the join keeps is the latest
         first.setdefault(row["trip_start_timestamp"], row)
-    path = _write(tmp_path / "k.csv", ["trip_start_timestamp", "tips"],
-                  [[ts, "2.5"] for ts in first])
+    path = _write(tmp_path / "k.csv", ["trip_start_timestamp", "tips"], [[ts, "2.5"] for ts in first])
     result = feedback.join(config, path)
     assert result.joined == len(first) and not result.unmatched
 

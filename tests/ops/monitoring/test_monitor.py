@@ -16,8 +16,9 @@ from tests.conftest import to_example
 def test_live_metrics_are_the_evaluators_without_its_thresholds():
     config = load_config(None, ["evaluator.slices=[trip_start_hour]"])
     live, evaluator = monitor.live_eval_config(config), eval_config(config)
-    assert [m.class_name for m in live.metrics_specs[0].metrics] == \
-           [m.class_name for m in evaluator.metrics_specs[0].metrics]
+    assert [m.class_name for m in live.metrics_specs[0].metrics] == [
+        m.class_name for m in evaluator.metrics_specs[0].metrics
+    ]
     assert live.model_specs == evaluator.model_specs and live.slicing_specs == evaluator.slicing_specs
     assert any(m.per_slice_thresholds for m in evaluator.metrics_specs[0].metrics)
     assert not any(m.per_slice_thresholds or m.HasField("threshold") for m in live.metrics_specs[0].metrics)
@@ -28,12 +29,15 @@ def test_windows(text, seconds):
     assert window_seconds(text) == seconds
 
 
-@pytest.mark.parametrize("override, message", [
-    ("monitor.window=soon", "monitor.window: 'soon' is not a window"),
-    ("monitor.max_auc_drop=2", "monitor.max_auc_drop: must lie between 0 and 1, got 2.0"),
-    ("monitor.min_labeled=3", "monitor: unknown option 'min_labeled' (did you mean 'min_labelled'?)"),
-    ("monitor.min_labelled=0", "monitor.min_labelled: must be at least 1, got 0"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("monitor.window=soon", "monitor.window: 'soon' is not a window"),
+        ("monitor.max_auc_drop=2", "monitor.max_auc_drop: must lie between 0 and 1, got 2.0"),
+        ("monitor.min_labeled=3", "monitor: unknown option 'min_labeled' (did you mean 'min_labelled'?)"),
+        ("monitor.min_labelled=0", "monitor.min_labelled: must be at least 1, got 0"),
+    ],
+)
 def test_bad_monitor_options(override, message):
     import re
 
@@ -85,12 +89,17 @@ class _FakeServing:
     `/tensorflow/serving/request_count{model_name, status}` (servables/tensorflow/util.cc) as the
     exporter names it (':' for '/')."""
 
-    STATUS = {"model_version_status": [{"version": "7", "state": "AVAILABLE",
-                                        "status": {"error_code": "OK", "error_message": ""}}]}
-    METRICS = ("# TYPE :tensorflow:serving:request_count counter\n"
-               ':tensorflow:serving:request_count{model_name="taxi",status="OK"} 95\n'
-               ':tensorflow:serving:request_count{model_name="taxi",status="INVALID_ARGUMENT"} 5\n'
-               ':tensorflow:serving:request_count{model_name="other",status="INTERNAL"} 50\n')
+    STATUS = {
+        "model_version_status": [
+            {"version": "7", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}
+        ]
+    }
+    METRICS = (
+        "# TYPE :tensorflow:serving:request_count counter\n"
+        ':tensorflow:serving:request_count{model_name="taxi",status="OK"} 95\n'
+        ':tensorflow:serving:request_count{model_name="taxi",status="INVALID_ARGUMENT"} 5\n'
+        ':tensorflow:serving:request_count{model_name="other",status="INTERNAL"} 50\n'
+    )
 
     def __init__(self, metrics: bool):
         import json

@@ -13,8 +13,20 @@ def test_the_monitor_pipeline_runs_tfxp_monitor_on_the_pipelines_volume(tmp_path
     out = tmp_path / "monitor.yaml"
     assert main(["compile", "--monitor", "-o", str(out)]) == 2  # localhost/: no cluster can pull it
     assert "so a cluster cannot pull it" in capsys.readouterr().err
-    assert main(["compile", "--monitor", "--allow-local-image", "-o", str(out),
-                 "--set", "monitor.serving_url=http://tf-serving:8501"]) == 0
+    assert (
+        main(
+            [
+                "compile",
+                "--monitor",
+                "--allow-local-image",
+                "-o",
+                str(out),
+                "--set",
+                "monitor.serving_url=http://tf-serving:8501",
+            ]
+        )
+        == 0
+    )
     spec, platform = yaml.safe_load_all(out.read_text())
     [container] = [e["container"] for e in spec["deploymentSpec"]["executors"].values()]
     kf = KubeflowConfig()
@@ -35,8 +47,19 @@ def test_the_monitor_pipeline_runs_tfxp_monitor_on_the_pipelines_volume(tmp_path
 def test_a_recurring_monitor_run_gets_only_its_own_parameters(kfp_api, tmp_path, capsys):  # noqa: F811
     package = tmp_path / "monitor.yaml"
     assert main(["compile", "--monitor", "--allow-local-image", "-o", str(package)]) == 0
-    code = main(["submit", "--package", str(package), "--endpoint", kfp_api.endpoint,
-                 "--param", "window=2h", "--schedule", "0 17 * * * *"])
+    code = main(
+        [
+            "submit",
+            "--package",
+            str(package),
+            "--endpoint",
+            kfp_api.endpoint,
+            "--param",
+            "window=2h",
+            "--schedule",
+            "0 17 * * * *",
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     [run] = kfp_api.runs.values()
     assert run["runtime_config"]["parameters"] == {"window": "2h"}
@@ -44,6 +67,5 @@ def test_a_recurring_monitor_run_gets_only_its_own_parameters(kfp_api, tmp_path,
     assert pipeline["display_name"] == "taxi-big-tipper-monitor"
     [(_, _, _, body)] = kfp_api.calls("POST", "/recurringruns")
     assert b"0 17 * * * *" in body
-    assert main(["submit", "--package", str(package), "--endpoint", kfp_api.endpoint,
-                 "--param", "data_root=/x"]) == 2
+    assert main(["submit", "--package", str(package), "--endpoint", kfp_api.endpoint, "--param", "data_root=/x"]) == 2
     assert "expected NAME=VALUE with NAME one of window" in capsys.readouterr().err

@@ -14,7 +14,8 @@ def _statistics_artifact(tmp_path, serialized_examples):
     for split, part in (("train", serialized_examples[:60]), ("eval", serialized_examples[60:])):
         os.makedirs(tmp_path / f"Split-{split}")
         (tmp_path / f"Split-{split}" / "FeatureStats.pb").write_bytes(
-            drift.statistics_of_examples(part).SerializeToString())
+            drift.statistics_of_examples(part).SerializeToString()
+        )
     return str(tmp_path)
 
 
@@ -45,16 +46,17 @@ def test_drift_rows_are_every_compared_feature_with_its_threshold(tmp_path, seri
     assert {r[0] for r in rows} == {"fare", "company", "trip_miles"}
     assert {r[0] for r in rows if r[5] == "above"} == set(found.anomaly_info)
     for feature, _, measure, value, threshold, _ in rows:
-        assert f"<td>{feature}</td><td>drift</td><td>{measure}</td><td class=\"num\">{value:.4g}</td>" in page
+        assert f'<td>{feature}</td><td>drift</td><td>{measure}</td><td class="num">{value:.4g}</td>' in page
         assert f"{threshold:.4g}" in page
 
 
 def test_roc_and_confusion_from_tfma_matrices():
     # TFMA's confusionMatrixAtThresholds entries leave zero counts out (JSON of a proto).
-    matrices = [{"threshold": -1e-06, "truePositives": 4.0, "falsePositives": 6.0},
-                {"threshold": 0.5, "truePositives": 3.0, "falsePositives": 1.0, "trueNegatives": 5.0,
-                 "falseNegatives": 1.0},
-                {"threshold": 1.0, "trueNegatives": 6.0, "falseNegatives": 4.0}]
+    matrices = [
+        {"threshold": -1e-06, "truePositives": 4.0, "falsePositives": 6.0},
+        {"threshold": 0.5, "truePositives": 3.0, "falsePositives": 1.0, "trueNegatives": 5.0, "falseNegatives": 1.0},
+        {"threshold": 1.0, "trueNegatives": 6.0, "falseNegatives": 4.0},
+    ]
     roc = report.roc_svg(matrices)
     assert roc.startswith('<svg class="roc"')
     assert roc.count(" L") == 2  # the path through (0, 0), (1/6, 3/4), (1, 1)
