@@ -12,8 +12,9 @@ run:  ## the whole pipeline, locally, on the bundled sample data
 bench:  ## the quick benchmark tier: each task vs scikit-learn on its split, binary also vs the TFX taxi template
 	$(RUNTIME) python -m benchmarks quick $(ARGS)
 
-test: image  ## every tier: lint, manifests, unit, pipeline, faults, end-to-end, the compiled pipeline under kfp.local
+test: image  ## every tier: lint and format check, manifests, unit, pipeline, faults, end-to-end, the compiled pipeline under kfp.local
 	$(RUNTIME) ruff check .
+	$(RUNTIME) ruff format --check .
 	bash tests/faults/runtime_rbind.sh  # on the host: mounts below the checkout are seen inside the runtime
 	scripts/check-manifests.sh
 	$(RUNTIME) scripts/prometheus.sh  # Debian's prometheus and promtool, for the metrics and alert tests
@@ -38,8 +39,9 @@ test-setup:  ## the setup paths built for real (minutes, network, 4 GB): a rootl
 	bash tests/setup/rootless.sh  # on the host: as root it runs as a user it makes (tfxptest)
 	$(RUNTIME) python -m pytest -m setup tests/setup $(PYTEST_ARGS)  # the venv path, inside the Debian 13 root
 
-lint:  ## ruff (ruff.toml), as make test runs it
+lint:  ## ruff's linter and format check (ruff.toml), as make test runs them
 	$(RUNTIME) ruff check .
+	$(RUNTIME) ruff format --check .  # `ruff format .` fixes it
 
 manifests:  ## render kubernetes/ and check it offline (kubernetes-validate --strict, checkov)
 	scripts/check-manifests.sh
