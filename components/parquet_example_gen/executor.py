@@ -11,7 +11,7 @@ executor.csv_options); without it the executor writes what TFX's does.
 from __future__ import annotations
 
 import os
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import apache_beam as beam
 from tfx.components.example_gen import utils
@@ -32,6 +32,29 @@ def _is_missing(value: Any, markers: frozenset[str]) -> bool:
     return isinstance(value, str) and value.strip() in markers
 
 
+def row_filter(
+    missing_values: Sequence[str] = (),
+    required: Sequence[str] = (),
+    allowed: Mapping[str, Sequence[str]] | None = None,
+) -> Callable[[Mapping[str, Any]], dict[str, Any] | None]:
+    """`clean_row` with its options prepared once, for every row of a split."""
+    markers = frozenset(m.strip() for m in missing_values)
+    allowed_sets = {name: frozenset(values) for name, values in (allowed or {}).items()}
+
+    def clean(row: Mapping[str, Any]) -> dict[str, Any] | None:
+        cleaned = {name: None if _is_missing(value, markers) else value for name, value in row.items()}
+        if any(cleaned.get(name) is None for name in required):
+            return None
+        for name, values in allowed_sets.items():
+            value = cleaned.get(name)
+            value = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+            if value is None or str(value).strip() not in values:
+                return None
+        return cleaned
+
+    return clean
+
+
 def clean_row(
     row: Mapping[str, Any],
     missing_values: Sequence[str] = (),
@@ -40,20 +63,11 @@ def clean_row(
 ) -> dict[str, Any] | None:
     """The row with marker strings as None (TFX's dict_to_example writes an empty feature for
     it), or None where a `required` column is missing or an `allowed` column holds another value."""
-    markers = frozenset(m.strip() for m in missing_values)
-    cleaned = {name: None if _is_missing(value, markers) else value for name, value in row.items()}
-    if any(cleaned.get(name) is None for name in required):
-        return None
-    for name, values in (allowed or {}).items():
-        value = cleaned.get(name)
-        value = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
-        if value is None or str(value).strip() not in set(values):
-            return None
-    return cleaned
+    return row_filter(missing_values, required, allowed)(row)
 
 
-def _kept(row: Mapping[str, Any], options: Mapping[str, Any]) -> list[dict[str, Any]]:
-    cleaned = clean_row(row, **options)
+def _kept(row: Mapping[str, Any], clean: Callable[[Mapping[str, Any]], dict[str, Any] | None]) -> list[dict[str, Any]]:
+    cleaned = clean(row)
     return [] if cleaned is None else [cleaned]
 
 
@@ -65,7 +79,7 @@ def _ParquetToExample(pipeline: beam.Pipeline, exec_properties: dict[str, Any], 
         os.path.join(exec_properties[specs.INPUT_BASE_KEY], split_pattern)
     )
     if options:
-        rows = rows | "CleanRows" >> beam.FlatMap(_kept, options)
+        rows = rows | "CleanRows" >> beam.FlatMap(_kept, row_filter(**options))
     return rows | "ToTFExample" >> beam.Map(utils.dict_to_example)
 
 

@@ -21,6 +21,22 @@ TIMESTAMP_CONFIG = "package://pipeline/configs/taxi_timestamp.yaml"
 MISSING = TIMESTAMP_PART_SIZES  # each part's missing id is its size
 
 
+# Text the transform reads as missing and the preflight refuses (tests/pipeline/test_preflight_timestamps.py).
+INVALID_ISO_TEXTS = [
+    "",
+    "garbage",
+    "2019-02-29",
+    "2019-13-01",
+    "2019-04-31",
+    "2019-03-01T24:00:00",
+    "2019-03-01T12:60",
+    "2019-3-1",
+    "20190301",
+    "2019-03-01T12:00:00+25:00",
+    "1551449100",
+]
+
+
 def _parts(values, fmt=None, raw=None):
     value = tf.constant(values)
     parts = derived.timestamp_parts(value if raw is None else raw, value, fmt, "t")
@@ -62,22 +78,7 @@ def test_a_date_without_a_time_has_day_and_month_but_a_missing_hour():
     }
 
 
-@pytest.mark.parametrize(
-    "text",
-    [
-        "",
-        "garbage",
-        "2019-02-29",
-        "2019-13-01",
-        "2019-04-31",
-        "2019-03-01T24:00:00",
-        "2019-03-01T12:60",
-        "2019-3-1",
-        "20190301",
-        "2019-03-01T12:00:00+25:00",
-        "1551449100",
-    ],
-)
+@pytest.mark.parametrize("text", INVALID_ISO_TEXTS)
 def test_text_that_is_not_an_iso_date_gets_every_parts_missing_id(text):
     assert _parts([text], "iso") == {part: [MISSING[part]] for part in MISSING}
 
