@@ -14,25 +14,12 @@ import sys
 
 import pytest
 
+from tests.pipeline.test_pipeline import ALL_IDS
+
 pytestmark = pytest.mark.slow
 
 SAMPLE_ROWS = 3000
-ALL_NODES = {
-    "ExampleGen",
-    "StatisticsGen",
-    "SchemaGen",
-    "ExampleValidator",
-    "DriftCheck",
-    "AnomaliesGate",
-    "Transform",
-    "Tuner",
-    "Trainer",
-    "ServingWarmup",
-    "ServingBaseline",
-    "Evaluator",
-    "ServingCheck",
-    "Pusher",
-}
+ALL_NODES = set(ALL_IDS)
 SIGNATURES = ("classify", "serve_raw", "serving_default", "transform_features")
 
 
