@@ -1,4 +1,5 @@
-"""TFX's file-based ExampleGens with the content-fingerprint driver (CSV: csv_example_gen)."""
+"""TFX's file-based ExampleGens with the content-fingerprint driver and the stable write of
+components/example_gen_write (CSV: csv_example_gen)."""
 
 from tfx import v1 as tfx
 from tfx.components import FileBasedExampleGen as _FileBasedExampleGen
@@ -8,14 +9,17 @@ from tfx.dsl.components.base import executor_spec
 
 from components.content_fingerprint.driver import ContentFingerprintDriver
 from components.content_fingerprint.spans import ResolvesSpans
+from components.example_gen_write.executor import StableOrderExecutor
 
 
-class ImportExecutor(ResolvesSpans, import_executor.Executor):
-    """TFX's ImportExampleGen executor, resolving {SPAN} itself where no driver ran."""
+class ImportExecutor(ResolvesSpans, StableOrderExecutor, import_executor.Executor):
+    """TFX's ImportExampleGen executor, resolving {SPAN} itself where no driver ran, writing in
+    the stable order."""
 
 
-class ParquetExecutor(ResolvesSpans, parquet_executor.Executor):
-    """TFX's Parquet executor, resolving {SPAN} itself where no driver ran."""
+class ParquetExecutor(ResolvesSpans, StableOrderExecutor, parquet_executor.Executor):
+    """TFX's Parquet executor, resolving {SPAN} itself where no driver ran, writing in the
+    stable order."""
 
 
 class ImportExampleGen(tfx.components.ImportExampleGen):

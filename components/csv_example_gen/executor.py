@@ -1,5 +1,5 @@
 """Thin executor: TFX's CSV ExampleGen executor with the columnar conversion of `convert` and
-the on-disk shuffle of `shuffle`.
+the write of components/example_gen_write (the same order on every run).
 
 Its `custom_config` (a Struct, set by pipeline/pipeline.py) may carry `missing_values`, the
 cells read as missing, `required_columns`, the columns whose rows are dropped where they
@@ -16,24 +16,19 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from google.protobuf import json_format, struct_pb2
-from tfx.components.example_gen import utils, write_split
 from tfx.components.example_gen.csv_example_gen import executor as tfx_csv
-from tfx.components.util import examples_utils
 from tfx.dsl.io import fileio
 from tfx.proto import example_gen_pb2
-from tfx.types import artifact_utils
 from tfx.types import standard_component_specs as specs
 from tfx.utils import proto_utils
 
 from components.content_fingerprint.spans import ResolvesSpans
-from components.csv_example_gen import convert, shuffle
+from components.csv_example_gen import convert
+from components.example_gen_write.executor import StableOrderExecutor
 
 # Records per batch: big enough for Arrow to pay off, small enough that the batches of one
 # file spread over the Beam workers.
 BATCH_SIZE = 2048
-# Output formats written here; others are left to TFX's executor (None: the default).
-TF_EXAMPLE = (None, example_gen_pb2.FORMAT_TF_EXAMPLE)
-TFRECORDS_GZIP = (None, example_gen_pb2.FILE_FORMAT_UNSPECIFIED, example_gen_pb2.FORMAT_TFRECORDS_GZIP)
 
 
 class _InferColumnTypes(beam.CombineFn):
@@ -115,54 +110,11 @@ def _CsvToSerializedExamples(
     return records | "ToSerializedExamples" >> beam.FlatMap(_to_examples, column_names, column_types, options)
 
 
-@beam.ptransform_fn
-def _ShuffleAndWrite(examples: beam.PCollection, split_uri: str, temp_dir: str) -> beam.pvalue.PDone:
-    """TFX's WriteSplit (shuffle, then gzipped TFRecords) with the shuffle on disk."""
-    return (
-        examples
-        | "Shuffle" >> shuffle.ShuffleOnDisk(temp_dir)
-        | "Write"
-        >> beam.io.WriteToTFRecord(os.path.join(split_uri, write_split.DEFAULT_FILE_NAME), file_name_suffix=".gz")
-    )
-
-
-class _CsvExecutor(tfx_csv.Executor):
-    """Same inputs, outputs and splits as TFX's; the conversion and the shuffle differ."""
+class _CsvExecutor(StableOrderExecutor, tfx_csv.Executor):
+    """Same inputs, outputs and splits as TFX's; the conversion and the write's order differ."""
 
     def GetInputSourceToExamplePTransform(self) -> beam.PTransform:
         return _CsvToSerializedExamples
-
-    def Do(self, input_dict: dict[str, list], output_dict: dict[str, list], exec_properties: dict[str, Any]) -> None:
-        """TFX's `Do` for tf.Examples in gzipped TFRecords, with `_ShuffleAndWrite`; other
-        output formats go to TFX's."""
-        if (
-            exec_properties.get(specs.OUTPUT_DATA_FORMAT_KEY) not in TF_EXAMPLE
-            or exec_properties.get(specs.OUTPUT_FILE_FORMAT_KEY) not in TFRECORDS_GZIP
-        ):
-            super().Do(input_dict, output_dict, exec_properties)
-            return
-        self._log_startup(input_dict, output_dict, exec_properties)
-        input_config = proto_utils.json_to_proto(exec_properties[specs.INPUT_CONFIG_KEY], example_gen_pb2.Input())
-        output_config = proto_utils.json_to_proto(exec_properties[specs.OUTPUT_CONFIG_KEY], example_gen_pb2.Output())
-        outputs = output_dict[specs.EXAMPLES_KEY]
-        artifact = artifact_utils.get_single_instance(outputs)
-        artifact.split_names = artifact_utils.encode_split_names(
-            utils.generate_output_split_names(input_config, output_config)
-        )
-        temp_root = os.path.join(artifact.uri, ".shuffle")
-        try:
-            with self._make_beam_pipeline() as pipeline:
-                for name, split in self.GenerateExamplesByBeam(pipeline, exec_properties).items():
-                    temp_dir = os.path.join(temp_root, name)
-                    fileio.makedirs(temp_dir)
-                    _ = split | f"WriteSplit[{name}]" >> _ShuffleAndWrite(
-                        artifact_utils.get_split_uri(outputs, name), temp_dir
-                    )
-        finally:
-            if fileio.exists(temp_root):
-                fileio.rmtree(temp_root)
-        examples_utils.set_payload_format(artifact, example_gen_pb2.FORMAT_TF_EXAMPLE)
-        examples_utils.set_file_format(artifact, write_split.to_file_format_str(example_gen_pb2.FORMAT_TFRECORDS_GZIP))
 
 
 class Executor(ResolvesSpans, _CsvExecutor):

@@ -1,8 +1,6 @@
 """The columnar CSV ExampleGen: TFX's types and bytes, batch by batch, and the same splits."""
 
-import io
 import os
-import random
 
 import pyarrow as pa
 import pytest
@@ -11,7 +9,8 @@ from tfx.components.example_gen.csv_example_gen import executor as tfx_csv
 from tfx_bsl.coders import csv_decoder
 
 from benchmarks.examplegen import run_executor, split_contents
-from components.csv_example_gen import convert, executor, shuffle
+from components.csv_example_gen import convert, executor
+from components.example_gen_write.executor import TEMP_DIR
 from tests.conftest import TINY_CSV
 
 T = csv_decoder.ColumnType
@@ -109,25 +108,6 @@ def test_a_record_with_the_wrong_field_count_is_named():
         convert.parse(["1,2,3\n", "4,5\n"], ["a", "b", "c"])
 
 
-def test_bucket_files_round_trip_and_come_back_shuffled(tmp_path):
-    records = [f"example {i}".encode() * (i % 3) for i in range(200)]  # empty ones too
-    paths = [str(tmp_path / "a"), str(tmp_path / "b")]
-    for path, part in zip(paths, (records[:120], records[120:])):
-        with open(path, "wb") as f:
-            for record in part:
-                shuffle.write_record(f, record)
-    out = shuffle.shuffled(paths, random.Random(0))
-    assert sorted(out) == sorted(records) and out != records
-
-
-def test_framing_reads_back_what_it_wrote():
-    f = io.BytesIO()
-    for record in (b"", b"a", bytes(range(256)) * 300):
-        shuffle.write_record(f, record)
-    f.seek(0)
-    assert list(shuffle.read_records(f)) == [b"", b"a", bytes(range(256)) * 300]
-
-
 def _run(executor_class, input_base, output_uri):
     run_executor(executor_class, input_base, output_uri, {"train": 3, "eval": 1}, ["--direct_running_mode=in_memory"])
     return split_contents(output_uri, ("train", "eval"))
@@ -143,7 +123,7 @@ def test_executor_writes_tfxs_examples_into_tfxs_splits(tmp_path):
     tfx = _run(tfx_csv.Executor, str(data), str(tmp_path / "tfx"))
     assert len(ours["train"]) + len(ours["eval"]) == len(lines) - 1
     assert ours["eval"] and ours == tfx
-    assert not os.path.exists(tmp_path / "ours" / ".shuffle")  # the bucket files are removed
+    assert not os.path.exists(tmp_path / "ours" / TEMP_DIR)  # the bucket files are removed
 
 
 def test_missing_value_markers_are_empty_cells_of_every_type():
