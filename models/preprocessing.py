@@ -55,6 +55,15 @@ def as_float(x: tf.Tensor) -> tf.Tensor:
     return tf.cast(x, tf.float32)
 
 
+def z_score(x: tf.Tensor) -> tf.Tensor:
+    """tf.Transform's z-score, fitted in float64 and given back as float32. The mean and the
+    variance are sums over batches that Beam and TensorFlow add up in an order that changes from
+    run to run (random fan-out keys in Beam's combine, threads): in float32 their last bits, and
+    so every transformed value, differed between two runs on the same examples; in float64 the
+    differences stay far below float32's precision."""
+    return tf.cast(tft.scale_to_z_score(tf.cast(x, tf.float64)), tf.float32)
+
+
 def _as_string(x: tf.Tensor) -> tf.Tensor:
     return x if x.dtype == tf.string else tf.strings.as_string(x)
 
@@ -66,7 +75,7 @@ def _label(inputs: Mapping[str, Any], spec: feature_defs.ModelSpec) -> tf.Tensor
         return _class_index(inputs[label.column], column, label)
     if label.task is Task.REGRESSION:
         target = as_float(column)
-        return tft.scale_to_z_score(tf.math.log1p(target) if label.log_transform else target)
+        return z_score(tf.math.log1p(target) if label.log_transform else target)
     if label.greater_than_fraction_of:
         reference = as_float(dense(inputs[label.greater_than_fraction_of], 0))
         positive = as_float(column) > label.fraction * reference
@@ -136,7 +145,7 @@ def preprocessing_fn(inputs: Mapping[str, Any], custom_config: Mapping[str, Any]
         value = dense(inputs[name], _fill_value(feature, inputs[name].dtype))
         out = feature_defs.transformed_name(name)
         if feature.type is FeatureType.NUMERIC:
-            outputs[out] = tft.scale_to_z_score(as_float(value))
+            outputs[out] = z_score(as_float(value))
         elif feature.type is FeatureType.BUCKETIZED:
             outputs[out] = crossable[name] = tft.bucketize(as_float(value), feature.num_buckets)
         elif feature.type is FeatureType.TIMESTAMP:

@@ -23,6 +23,20 @@ def test_numeric_features_are_z_scored(transformed, tiny_rows):
     assert abs(fare.std() - 1.0) < 1e-3
 
 
+def test_z_scores_are_fitted_in_float64(transformed, tiny_rows, taxi_config):
+    """As numpy's float64 mean and standard deviation give them, to float32's last bit (float32
+    sums were off in their last bits, and Beam's order of adding changed them from run to run)."""
+    _, features = transformed
+    numeric = [n for n, spec in taxi_config.features.items() if spec.type is FeatureType.NUMERIC]
+    assert numeric
+    for name in numeric:
+        default = taxi_config.features[name].default or 0.0
+        x = np.array([float(row[name]) if row[name] else default for row in tiny_rows], np.float32).astype(np.float64)
+        got = features[transformed_name(name)].numpy()
+        assert got.dtype == np.float32
+        np.testing.assert_array_max_ulp(got, ((x - x.mean()) / x.std()).astype(np.float32), maxulp=1)
+
+
 def test_bucketized_features_stay_in_range(transformed, taxi_config):
     _, features = transformed
     for name, spec in taxi_config.features.items():
