@@ -202,6 +202,24 @@ def test_multi_processing_workers_kept_alive_serve_every_beam_component(first_ru
     assert 0 < counts["Transform: transformed examples"] < SAMPLE_ROWS  # train and eval splits
 
 
+def test_a_fresh_run_on_the_same_data_trains_the_same_model(first_run, workdir):
+    """A new output directory and metadata store: nothing cached, every component runs again."""
+    out = workdir / "fresh"
+    result = tfxp(workdir, f"output_dir={out}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    from ops.runs import runs as recorded_runs
+
+    [fresh] = recorded_runs(str(out / "metadata/taxi-big-tipper/metadata.sqlite"), "taxi-big-tipper", limit=1)
+    assert {e.state for e in fresh.executions} == {"COMPLETE"}
+    first = recorded_runs(str(workdir / "out/metadata/taxi-big-tipper/metadata.sqlite"), "taxi-big-tipper", 100)[-1]
+    assert fresh.metrics and fresh.metrics == first.metrics  # every metric, to the last bit
+    tuned = [
+        sorted((root / "pipelines/taxi-big-tipper/Tuner/best_hyperparameters").glob("*/best_hyperparameters.txt"))
+        for root in (workdir / "out", out)
+    ]
+    assert tuned[0][0].read_text() == tuned[1][0].read_text()
+
+
 def test_second_run_reuses_cached_executions(first_run, workdir):
     result = tfxp(workdir)
     assert result.returncode == 0, result.stderr[-3000:]
