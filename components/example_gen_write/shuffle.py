@@ -133,7 +133,7 @@ def write_shard(shard: int, files: Iterable[tuple[int, str]], shards: int, prefi
         by_bucket[bucket].append(path)
     final = shard_path(prefix, shard, shards)
     temp = os.path.join(temp_dir, f"{uuid.uuid4().hex}-{os.path.basename(final)}")
-    with _naming(temp), tf.io.TFRecordWriter(temp, options="GZIP") as writer:
+    with tf.io.TFRecordWriter(temp, options="GZIP") as writer:  # raises TensorFlow errors, not OSError
         for bucket in sorted(by_bucket):
             for record in ordered(by_bucket[bucket]):
                 writer.write(record)

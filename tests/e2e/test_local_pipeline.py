@@ -57,10 +57,15 @@ def tfxp(workdir: pathlib.Path, *overrides: str, command: str = "run") -> subpro
     return subprocess.run(args, capture_output=True, text=True, timeout=1200, cwd=workdir)
 
 
-def latest_run(workdir):
+def recorded(out: pathlib.Path, limit: int = 1):
+    """The runs recorded in the metadata store under `out`, newest first."""
     from ops.runs import runs as recorded_runs
 
-    return recorded_runs(str(workdir / "out/metadata/taxi-big-tipper/metadata.sqlite"), "taxi-big-tipper", limit=1)[0]
+    return recorded_runs(str(out / "metadata/taxi-big-tipper/metadata.sqlite"), "taxi-big-tipper", limit=limit)
+
+
+def latest_run(workdir):
+    return recorded(workdir / "out")[0]
 
 
 def pushed_versions(workdir) -> list[pathlib.Path]:
@@ -207,11 +212,9 @@ def test_a_fresh_run_on_the_same_data_trains_the_same_model(first_run, workdir):
     out = workdir / "fresh"
     result = tfxp(workdir, f"output_dir={out}")
     assert result.returncode == 0, result.stderr[-3000:]
-    from ops.runs import runs as recorded_runs
-
-    [fresh] = recorded_runs(str(out / "metadata/taxi-big-tipper/metadata.sqlite"), "taxi-big-tipper", limit=1)
+    [fresh] = recorded(out)
     assert {e.state for e in fresh.executions} == {"COMPLETE"}
-    first = recorded_runs(str(workdir / "out/metadata/taxi-big-tipper/metadata.sqlite"), "taxi-big-tipper", 100)[-1]
+    first = recorded(workdir / "out", limit=100)[-1]  # the oldest: the first run
     assert fresh.metrics and fresh.metrics == first.metrics  # every metric, to the last bit
     tuned = [
         sorted((root / "pipelines/taxi-big-tipper/Tuner/best_hyperparameters").glob("*/best_hyperparameters.txt"))
