@@ -1,5 +1,6 @@
 # The image every Kubeflow step runs in: the same pinned stack as the local runtime
-# (requirements/runtime.in + requirements/constraints.txt) plus this project, installed.
+# (requirements/runtime.in + requirements/constraints.txt) plus this project, installed; not the
+# test and lint tools of requirements/dev.in.
 #
 # BASE_IMAGE is any Debian 13 (trixie) image with Python 3.13. Elsewhere the public
 # python:3.13-slim-trixie serves; where no registry can be reached, import the runtime

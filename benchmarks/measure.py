@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import threading
@@ -223,8 +222,3 @@ def _is_number(text: str) -> bool:
         return True
     except ValueError:
         return False
-
-
-def cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime

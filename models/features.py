@@ -12,7 +12,8 @@ from typing import Any, Mapping
 
 import pydantic
 
-from models.spec import TIMESTAMP_PARTS, FeatureType, ModelSpec, error_line
+from models.sections import error_line
+from models.spec import TIMESTAMP_PARTS, FeatureType, ModelSpec
 
 # The label's classes for multiclass without label.classes: tf.Transform's vocabulary file.
 LABEL_VOCABULARY = "label_classes"

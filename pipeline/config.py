@@ -19,25 +19,17 @@ import pydantic
 import yaml
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
+from models.sections import Choice, Fraction, Invalid, Section, Share, Texts, error_line, fields_of, walk
 from models.spec import (
-    Choice,
     CrossSpec,
     Features,
     FeatureSpec,
-    Fraction,
-    Invalid,
     LabelSpec,
     ModelSpec,
-    Section,
-    Share,
     Task,
-    Texts,
     TrainerConfig,
     TunerConfig,
     check_model,
-    error_line,
-    fields_of,
-    walk,
 )
 from models.spec import FeatureType as FeatureType  # the pipeline's modules import it from here too
 

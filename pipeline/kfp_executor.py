@@ -36,7 +36,6 @@ from typing import Any, Mapping
 
 import yaml
 
-TFX_ENTRYPOINT = "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"
 COMMAND = ["python", "-m", "pipeline.kfp_executor"]
 
 # launcher_v2.go LocalPathForURI (oci:// is for model cars, which no TFX step reads).

@@ -25,9 +25,9 @@ project=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cache=${TFXP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tfx-kfp-pipeline}
 mode=${TFXP_ENV_MODE:-auto}
 suite=trixie
-reqs=("$project/requirements/runtime.in" "$project/requirements/constraints.txt")
-# Keyed by what is installed, not by comments in the requirement files.
-key=$(cat "${reqs[@]}" | grep -v -e '^[[:space:]]*#' -e '^[[:space:]]*$' | sha256sum | cut -c1-12)
+reqs=("$project/requirements/runtime.in" "$project/requirements/dev.in" "$project/requirements/constraints.txt")
+# Keyed by what is installed: not by comments, nor by the order of lines or which file holds them.
+key=$(cat "${reqs[@]}" | grep -v -e '^[[:space:]]*#' -e '^[[:space:]]*$' | LC_ALL=C sort | sha256sum | cut -c1-12)
 ca_bundle=/etc/ssl/certs/ca-certificates.crt
 
 say() { printf '[runtime] %s\n' "$*" >&2; }
@@ -79,7 +79,8 @@ case "$mode" in venv|chroot|rootless) ;; *) bad_input "TFXP_ENV_MODE must be aut
 
 pip_install() {  # $1: python executable (inside the environment); project path visible at $project
   "$1" -m pip install --quiet --upgrade pip
-  "$1" -m pip install --quiet -r "$project/requirements/runtime.in" -c "$project/requirements/constraints.txt"
+  "$1" -m pip install --quiet -r "$project/requirements/runtime.in" -r "$project/requirements/dev.in" \
+    -c "$project/requirements/constraints.txt"
 }
 
 # Keep only one build at a time per cache.

@@ -53,7 +53,7 @@ def _config(*overrides):
 
 def _outputs_of(run_root: pathlib.Path, task: str) -> dict:
     """The executor output of a task in a kfp.local run."""
-    from pipeline.kfp_local import executor_outputs, task_folder
+    from tests.kfp_local_runner import executor_outputs, task_folder
 
     outputs = executor_outputs(str(run_root))
     assert task_folder(task) in outputs, (task, sorted(outputs))
@@ -91,7 +91,7 @@ def first_run(compiled):
 
 def _run(compiled, arguments=None) -> pathlib.Path:
     """Runs the compiled pipeline; returns the new run's folder (kfp.local names it after the pipeline)."""
-    from pipeline import kfp_local
+    from tests import kfp_local_runner as kfp_local
 
     runs = lambda: set((WORK / "root").glob("taxi-big-tipper-*"))  # noqa: E731
     before = runs()
@@ -101,7 +101,7 @@ def _run(compiled, arguments=None) -> pathlib.Path:
 
 
 def test_every_step_ran_and_the_model_was_blessed_and_pushed(first_run):
-    from pipeline.kfp_local import executor_outputs
+    from tests.kfp_local_runner import executor_outputs
 
     # every TFX task wrote its executor output (DataFingerprint has only an output parameter)
     assert len(executor_outputs(str(first_run))) >= 14

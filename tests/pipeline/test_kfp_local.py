@@ -1,8 +1,8 @@
-"""The kfp.local fix in pipeline/kfp_local.py, shown failing without it."""
+"""The kfp.local fix in tests/kfp_local_runner.py, shown failing without it."""
 
 from kfp.local import docker_task_handler
 
-from pipeline import kfp_local
+from tests import kfp_local_runner as kfp_local
 
 
 class _NotFound(Exception):

@@ -6,6 +6,8 @@ alone, so the next step receives TFX's artifacts as `system.Artifact`; the step 
 the image (pipeline/kfp_executor.py) restores their types from the step's inputs spec, as it
 does for the backend's untyped inputs.
 
+A test tool: the product submits to a KFP backend (pipeline/submit.py) and never runs kfp.local.
+
 One kfp.local bug is fixed here, while `tfx_fixes()` is active (tests/pipeline/test_kfp_local.py):
 kfp.local starts containers with `auto_remove=True`; with podman the container is gone before
 `wait()`, kfp.local then assumes exit code 0 and reports a failed step as SUCCESS. The fix runs
