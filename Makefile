@@ -16,6 +16,7 @@ test: image  ## every tier: lint and format check, manifests, unit, pipeline, fa
 	$(RUNTIME) ruff check .
 	$(RUNTIME) ruff format --check .
 	bash tests/faults/runtime_rbind.sh  # on the host: mounts below the checkout are seen inside the runtime
+	bash tests/setup/runtime_paths.sh  # on the host: paths outside the checkout read the same inside
 	scripts/check-manifests.sh
 	$(RUNTIME) scripts/prometheus.sh  # Debian's prometheus and promtool, for the metrics and alert tests
 	rm -f build/reports/monitor-loop.html

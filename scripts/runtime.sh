@@ -126,7 +126,22 @@ fi
 # Run a command in the root: private mount namespace, so nothing stays mounted afterwards.
 # Without root rights, also a user namespace in which the user is root; there /proc cannot be
 # mounted anew without a pid namespace of its own, so the host's is bound, as /dev is.
-in_root() {  # $1: root dir; rest: command
+# The host's directories that hold users' files: every top-level directory that is not the
+# operating system's own (the root has its own /etc, /usr, /var, ...), /tmp and /root included,
+# and the host's /opt/* beside the root's /opt/venv. Commands run with them bound at the same
+# paths, so a config, data or output path anywhere a user keeps files reads the same inside.
+system_dirs=" bin boot dev etc lib lib32 lib64 libx32 lost+found opt proc run sbin sys usr var "
+host_dirs() {
+  local d
+  for d in /*/ /opt/*/; do
+    d=${d%/}
+    [ -d "$d" ] && [ ! -L "$d" ] || continue
+    case "$system_dirs" in *" ${d#/} "*) continue ;; esac
+    [ "$d" != /opt/venv ] && echo "$d"
+  done
+}
+
+in_root() {  # $1: root dir; rest: command. With bind_host=1, the host's users' directories too.
   local r=$1; shift
   local passenv=()
   local v
@@ -138,18 +153,23 @@ in_root() {  # $1: root dir; rest: command
     ns=(--user --map-root-user --mount)
     proc="mount --rbind /proc"
   fi
+  local hostdirs=""
+  [ "${bind_host:-0}" = 1 ] && hostdirs=$(host_dirs)
   mkdir -p "$r$project"
   unshare "${ns[@]}" --propagation private -- /bin/bash -euc '
-    r=$1; project=$2; ca=$3; proc=$4; shift 4
+    r=$1; project=$2; ca=$3; proc=$4; hostdirs=$5; shift 5
     PATH=$PATH:/usr/sbin:/sbin  # chroot, which an ordinary user'"'"'s PATH leaves out
     mount --rbind /dev "$r/dev"
     $proc "$r/proc"
     mount -t tmpfs -o size=8g tmpfs "$r/dev/shm" 2>/dev/null || true
+    while IFS= read -r d; do  # one the user cannot read stays an empty directory, as it reads outside
+      [ -n "$d" ] && mkdir -p "$r$d" && { mount --rbind "$d" "$r$d" 2>/dev/null || true; }
+    done <<< "$hostdirs"
     mount --rbind "$project" "$r$project"  # recursive: mounts below the checkout (a tmpfs output/) too
     [ -f /etc/resolv.conf ] && cp -L /etc/resolv.conf "$r/etc/resolv.conf"
     if [ -n "$ca" ] && [ -f "$ca" ]; then mkdir -p "$r$(dirname "$ca")"; touch "$r$ca"; mount --bind "$ca" "$r$ca"; fi
     exec chroot "$r" "$@"
-  ' _ "$r" "$project" "${bind_ca-$ca_bundle}" "$proc" /usr/bin/env -i HOME=/root LANG=C.UTF-8 \
+  ' _ "$r" "$project" "${bind_ca-$ca_bundle}" "$proc" "$hostdirs" /usr/bin/env -i HOME=/root LANG=C.UTF-8 \
       PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
       VIRTUAL_ENV=/opt/venv PYTHONPATH="$project" REQUESTS_CA_BUNDLE=$ca_bundle SSL_CERT_FILE=$ca_bundle \
       "${passenv[@]}" "$@"
@@ -276,6 +296,15 @@ if [ "$(cat "$root/.project" 2>/dev/null)" != "$installed" ]; then
   flock -u 9
 fi
 
+# The command starts where it was called from, so relative paths read as they do outside, unless
+# that directory is one of the operating system's own that the root replaces.
 cwd=$PWD
-case "$cwd" in "$project"|"$project"/*) ;; *) cwd=$project ;; esac
-in_root "$root" /bin/bash -c 'cd "$1" && shift && exec "$@"' _ "$cwd" "$@"
+seen=no
+while IFS= read -r d; do
+  case "$cwd" in "$d"|"$d"/*) seen=yes ;; esac
+done < <(echo "$project"; host_dirs)
+if [ "$seen" = no ]; then
+  say "$cwd is the runtime root's own directory, not the host's: running from $project (relative paths read from there)"
+  cwd=$project
+fi
+bind_host=1 in_root "$root" /bin/bash -c 'cd "$1" && shift && exec "$@"' _ "$cwd" "$@"
