@@ -37,4 +37,5 @@ COPY components/ components/
 COPY models/ models/
 COPY ops/ ops/
 COPY serving/ serving/
+COPY tfxp/ tfxp/
 RUN pip install --no-deps . && python -c "import pipeline.pipeline, models.model, components.anomalies_gate"

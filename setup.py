@@ -1,4 +1,4 @@
-"""Packaging for the TFX pipeline: the pipeline, components, models, ops and serving packages and the CLI."""
+"""Packaging for the TFX pipeline: the pipeline, components, models, ops and serving packages and the CLI (tfxp)."""
 
 from setuptools import find_packages, setup
 
@@ -19,9 +19,11 @@ setup(
             "ops.*",
             "serving",
             "serving.*",
+            "tfxp",
+            "tfxp.*",
         ]
     ),
     package_data={"pipeline": ["configs/*.yaml"]},
     install_requires=["tfx>=1.21,<1.22", "kfp>=2.7,<3", "pydantic>=2,<3"],
-    entry_points={"console_scripts": ["tfxp=pipeline.cli:entry_point"]},
+    entry_points={"console_scripts": ["tfxp=tfxp.main:entry_point"]},
 )

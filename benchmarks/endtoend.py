@@ -81,7 +81,7 @@ def run_ours(
         *overrides,
     ]
     cmd = (
-        [sys.executable, "-m", "pipeline", "run"]
+        [sys.executable, "-m", "tfxp", "run"]
         if variant == "none"
         else [sys.executable, "-m", "benchmarks.variant", variant]
     ) + [a for s in sets for a in ("--set", s)]

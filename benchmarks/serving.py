@@ -117,7 +117,7 @@ def endpoint(serving_dir: str, model: str, rows: list[dict], repeats: int, log_p
             [
                 sys.executable,
                 "-m",
-                "pipeline",
+                "tfxp",
                 "serve",
                 "--model-base-path",
                 serving_dir,

@@ -116,7 +116,7 @@ def main(argv: list[str]) -> int:
     if not argv:
         raise SystemExit(__doc__)
     apply(argv[0])
-    from pipeline.cli import main as tfxp
+    from tfxp.main import main as tfxp
 
     return tfxp(["run", *argv[1:]])
 

@@ -92,7 +92,7 @@ def test_a_label_outside_label_classes_gets_one_line_before_any_component(tmp_pa
         [
             sys.executable,
             "-m",
-            "pipeline",
+            "tfxp",
             "run",
             "--config",
             "package://pipeline/configs/taxi_multiclass.yaml",

@@ -36,7 +36,7 @@ def tfxp(workdir: pathlib.Path, *overrides: str, command: str = "run") -> subpro
     args = [
         sys.executable,
         "-m",
-        "pipeline",
+        "tfxp",
         command,
         "--set",
         f"data.path={workdir / 'data'}",

@@ -40,7 +40,7 @@ def tfxp(work: pathlib.Path, command: str, *args: str, overrides: tuple[str, ...
         *overrides,
     ]
     return subprocess.run(
-        [sys.executable, "-m", "pipeline", command, *args, *[a for s in sets for a in ("--set", s)]],
+        [sys.executable, "-m", "tfxp", command, *args, *[a for s in sets for a in ("--set", s)]],
         capture_output=True,
         text=True,
         timeout=900,

@@ -62,7 +62,7 @@ def tfxp(work: pathlib.Path, command: str, *args: str, overrides: tuple[str, ...
         *overrides,
     ]
     return subprocess.run(
-        [sys.executable, "-m", "pipeline", command, *args, *[a for o in options for a in ("--set", o)]],
+        [sys.executable, "-m", "tfxp", command, *args, *[a for o in options for a in ("--set", o)]],
         capture_output=True,
         text=True,
         timeout=1200,

@@ -36,7 +36,7 @@ def task_run(request, data_dir, tmp_path_factory):
     args = [
         sys.executable,
         "-m",
-        "pipeline",
+        "tfxp",
         "run",
         "--config",
         f"package://pipeline/configs/{config_file}",

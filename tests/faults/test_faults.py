@@ -75,7 +75,7 @@ FAKE_RUN = FILL + textwrap.dedent("""
     sys.modules.update({"tfx": tfx, "tfx.v1": v1})
 
     from pipeline import local_runner
-    from pipeline.cli import entry_point
+    from tfxp.main import entry_point
 
     local_runner.build = lambda config: types.SimpleNamespace(components=[None] * 13)
     sys.argv = ["tfxp", "run", "--set", f"data.path={data}", "--set", f"output_dir={out}"]
@@ -198,7 +198,7 @@ def test_output_that_cannot_be_written_fails_the_command(small_disk):
     disk = small_disk("1m")
     subprocess.run([sys.executable, "-c", FILL + "fill(%r)" % str(disk)], check=True)
     with open(disk / "config.json", "w") as stdout:
-        result = python("-m", "pipeline", "config", stdout=stdout, stderr=subprocess.PIPE)
+        result = python("-m", "tfxp", "config", stdout=stdout, stderr=subprocess.PIPE)
     assert result.returncode == 1, (result.returncode, result.stderr)
     assert len(error_lines(result.stderr)) == 1, result.stderr
     assert "No space left on device" in result.stderr
@@ -207,9 +207,7 @@ def test_output_that_cannot_be_written_fails_the_command(small_disk):
 def test_an_output_directory_that_cannot_be_created_is_one_line(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
-    result = python(
-        "-m", "pipeline", "run", "--set", f"data.path={TINY_DATA}", "--set", f"output_dir={blocker / 'out'}"
-    )
+    result = python("-m", "tfxp", "run", "--set", f"data.path={TINY_DATA}", "--set", f"output_dir={blocker / 'out'}")
     assert result.returncode == 2, result.stderr  # bad input, found before any component (preflight)
     assert error_lines(result.stderr) == [
         f"error: output directory {blocker / 'out'} cannot be written: Not a "
@@ -228,7 +226,7 @@ def test_whole_pipeline_on_a_full_disk(small_disk, taxi_config, tmp_path):
     (data / "data.csv").write_text("".join(rows))
     result = python(
         "-m",
-        "pipeline",
+        "tfxp",
         "run",
         "--set",
         f"data.path={data}",
@@ -282,7 +280,7 @@ def holder(tmp_path):
 def test_a_second_run_is_refused_at_once_naming_the_first(holder):
     out, proc = holder
     started = time.monotonic()
-    result = python("-m", "pipeline", "run", "--set", f"data.path={TINY_DATA}", "--set", f"output_dir={out}")
+    result = python("-m", "tfxp", "run", "--set", f"data.path={TINY_DATA}", "--set", f"output_dir={out}")
     assert time.monotonic() - started < 60
     assert result.returncode == 2, result.stderr
     errors = error_lines(result.stderr)
@@ -393,7 +391,7 @@ def test_a_run_killed_in_the_trainer_is_marked_interrupted_and_the_next_one_push
     args = [
         sys.executable,
         "-m",
-        "pipeline",
+        "tfxp",
         "run",
         "--set",
         f"data.path={data}",
@@ -430,7 +428,7 @@ def test_a_run_killed_in_the_trainer_is_marked_interrupted_and_the_next_one_push
     )
     assert again.returncode == 0, again.stderr[-3000:]
     assert re.search(r"\d+ execution\(s\) of an interrupted run marked INTERRUPTED", again.stdout), again.stdout
-    shown = python("-m", "pipeline", "runs", "--last", "2", "--set", f"output_dir={out}").stdout
+    shown = python("-m", "tfxp", "runs", "--last", "2", "--set", f"output_dir={out}").stdout
     assert re.search(r"Trainer\s+INTERRUPTED", shown), shown
     serving = out / "serving" / "taxi"
     assert len(versions(serving)) == 1

@@ -56,7 +56,7 @@ def complete_run(tmp_path_factory, taxi_config):
     rows = pathlib.Path(taxi_config.data.path, "data.csv").read_text().splitlines(keepends=True)[:3001]
     (data / "data.csv").write_text("".join(rows))
     args = ["--set", f"data.path={data}", "--set", f"output_dir={out}", *SMALL]
-    first = python("-m", "pipeline", "run", *args, "--set", "trainer.train_steps=50")
+    first = python("-m", "tfxp", "run", *args, "--set", "trainer.train_steps=50")
     assert first.returncode == 0, first.stderr[-3000:]
     [pushed] = versions(out / "serving" / "taxi")
     shutil.copytree(out, base / "complete", symlinks=True)
@@ -71,7 +71,7 @@ def _killed_run(args: list[str], after: str, out: pathlib.Path) -> tuple[str, li
     """Runs `tfxp run`, kills its process group as described above; returns (the component
     running at the kill, the progress lines)."""
     run = subprocess.Popen(
-        [sys.executable, "-m", "pipeline", "run", *args],
+        [sys.executable, "-m", "tfxp", "run", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -113,7 +113,7 @@ def _killed_run(args: list[str], after: str, out: pathlib.Path) -> tuple[str, li
 
 
 def _tfxp(out: pathlib.Path, *args: str) -> subprocess.CompletedProcess:
-    return python("-m", "pipeline", *args, "--set", f"output_dir={out}")
+    return python("-m", "tfxp", *args, "--set", f"output_dir={out}")
 
 
 @pytest.mark.parametrize("after", ["ExampleGen", "Transform", "Evaluator", "ServingCheck"])
@@ -159,7 +159,7 @@ def test_a_run_killed_after_a_component_leaves_nothing_half_served_and_the_next_
     assert any(f"/{running}/" in line and f"of {running} execution" in line for line in findings), findings
     assert any(line.startswith("1 execution(s) left RUNNING") for line in findings), findings
 
-    again = python("-m", "pipeline", "run", *killed_args)
+    again = python("-m", "tfxp", "run", *killed_args)
     assert again.returncode == 0, again.stderr[-3000:]
     assert re.search(r"\d+ leftover\(s\) from interrupted runs: run `tfxp doctor --fix`", again.stdout), again.stdout
     now = versions(serving)

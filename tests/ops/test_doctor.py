@@ -87,7 +87,7 @@ def leftovers(tmp_path):
 
 
 def doctor(out: pathlib.Path, *args: str) -> subprocess.CompletedProcess:
-    return python("-m", "pipeline", "doctor", "--set", f"output_dir={out}", *args)
+    return python("-m", "tfxp", "doctor", "--set", f"output_dir={out}", *args)
 
 
 def test_doctor_reports_each_leftover_once_and_fix_removes_only_those(leftovers):

@@ -144,7 +144,7 @@ def test_missing_package_and_endpoint(tmp_path, package):
 
 
 def test_cli_submit_compiles_and_sends_the_config_as_parameters(kfp_api, capsys, monkeypatch, tmp_path):
-    from pipeline.cli import main
+    from tfxp.main import main
 
     monkeypatch.chdir(tmp_path)  # the compiled package goes to ./build/pipeline.yaml
     code = main(
@@ -174,7 +174,8 @@ def test_cli_submit_compiles_and_sends_the_config_as_parameters(kfp_api, capsys,
 
 
 def test_cli_submit_errors_are_one_line(capsys, tmp_path, package):
-    from pipeline.cli import EXIT_BAD_INPUT, EXIT_FAILED, main
+    from tfxp.commands import EXIT_BAD_INPUT, EXIT_FAILED
+    from tfxp.main import main
 
     code = main(["submit", "--package", package, "--endpoint", "http://127.0.0.1:9"])
     err = capsys.readouterr().err

@@ -102,7 +102,7 @@ def test_serve_reports_a_missing_image_with_exit_code_2(tmp_path):
         [
             sys.executable,
             "-m",
-            "pipeline",
+            "tfxp",
             "serve",
             "--model-base-path",
             str(tmp_path / "taxi"),

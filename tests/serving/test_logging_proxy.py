@@ -179,7 +179,7 @@ def test_an_unreachable_server_is_a_502_with_a_json_error(standin, tmp_path):
 
 def test_the_cli_refuses_a_bad_upstream(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "pipeline", "log-proxy", "--upstream", "localhost:8501", "--log-dir", str(tmp_path)],
+        [sys.executable, "-m", "tfxp", "log-proxy", "--upstream", "localhost:8501", "--log-dir", str(tmp_path)],
         capture_output=True,
         text=True,
         timeout=120,

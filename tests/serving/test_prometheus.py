@@ -56,7 +56,7 @@ def served(tmp_path):
         [
             sys.executable,
             "-m",
-            "pipeline",
+            "tfxp",
             "serve",
             "--engine",
             "standin",

@@ -43,7 +43,7 @@ class Server:
             [
                 sys.executable,
                 "-m",
-                "pipeline",
+                "tfxp",
                 "serve",
                 "--model-base-path",
                 str(base),
@@ -268,7 +268,7 @@ def test_the_predict_command_prints_one_line_per_row(server, saved_model, tmp_pa
             [
                 sys.executable,
                 "-m",
-                "pipeline",
+                "tfxp",
                 "predict",
                 str(rows_file),
                 "--url",
@@ -291,7 +291,7 @@ def test_the_predict_command_fails_clearly_without_a_server(tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     done = subprocess.run(
-        [sys.executable, "-m", "pipeline", "predict", str(TINY_CSV), "--classify", "--url", f"http://127.0.0.1:{port}"],
+        [sys.executable, "-m", "tfxp", "predict", str(TINY_CSV), "--classify", "--url", f"http://127.0.0.1:{port}"],
         capture_output=True,
         text=True,
         timeout=120,
@@ -570,7 +570,7 @@ def test_rest_grpc_and_the_cli_regress_match_the_regression_model_in_tensorflow(
             [
                 sys.executable,
                 "-m",
-                "pipeline",
+                "tfxp",
                 "predict",
                 "--config",
                 REGRESSION_CONFIG,
@@ -590,7 +590,7 @@ def test_rest_grpc_and_the_cli_regress_match_the_regression_model_in_tensorflow(
             [
                 sys.executable,
                 "-m",
-                "pipeline",
+                "tfxp",
                 "predict",
                 "--config",
                 REGRESSION_CONFIG,

@@ -9,9 +9,10 @@ import pytest
 
 from components.drift_check.request_log import RequestLogger
 from ops.monitoring import feedback
-from pipeline.cli import EXIT_BAD_INPUT, main
 from pipeline.config import load_config
 from tests.conftest import to_example
+from tfxp.commands import EXIT_BAD_INPUT
+from tfxp.main import main
 
 
 @pytest.fixture

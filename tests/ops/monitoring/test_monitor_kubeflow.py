@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import yaml
 
-from pipeline.cli import main
 from pipeline.config import KubeflowConfig, load_config
 from tests.pipeline.test_submit import kfp_api  # noqa: F401 - the fake KFP API fixture
+from tfxp.main import main
 
 
 def test_the_monitor_pipeline_runs_tfxp_monitor_on_the_pipelines_volume(tmp_path, capsys):

@@ -28,7 +28,7 @@ QUIET = [
 def _tfxp(tmp_path, *args):
     # The command, then whether it loaded TensorFlow, in one interpreter.
     script = (
-        "import sys\nfrom pipeline.cli import main\ntry:\n    code = main(sys.argv[1:])\n"
+        "import sys\nfrom tfxp.main import main\ntry:\n    code = main(sys.argv[1:])\n"
         "except SystemExit as err:\n    code = err.code\n"
         "print('tensorflow' in sys.modules, code, file=sys.stderr)\n"
     )
@@ -68,9 +68,9 @@ def test_runs_without_a_store_is_one_line_on_stderr(tmp_path):
 
 
 def test_the_program_itself_prints_nothing_else(tmp_path, empty_store):
-    # The real entry point (python -m pipeline), with its prompt exit.
+    # The real entry point (python -m tfxp), with its prompt exit.
     result = subprocess.run(
-        [sys.executable, "-m", "pipeline", "runs", "--set", f"output_dir={tmp_path}"],
+        [sys.executable, "-m", "tfxp", "runs", "--set", f"output_dir={tmp_path}"],
         capture_output=True,
         text=True,
         timeout=120,

@@ -1,13 +1,15 @@
 """The tfxp command's handling of bad input: one line on stderr, a non-zero exit, no traceback."""
 
+import importlib
 import json
 import subprocess
 import sys
 
 import pytest
 
-from pipeline.cli import EXIT_BAD_INPUT, main
 from tests.conftest import TINY_CSV
+from tfxp.commands import EXIT_BAD_INPUT
+from tfxp.main import EXIT_CODES, main
 
 
 @pytest.mark.parametrize(
@@ -43,7 +45,7 @@ def test_empty_csv_in_a_subprocess(tmp_path):
         [
             sys.executable,
             "-m",
-            "pipeline",
+            "tfxp",
             "run",
             "--set",
             f"data.path={empty}",
@@ -70,7 +72,7 @@ def test_bad_values_in_a_subprocess_get_one_line_and_exit_2(tmp_path):
         [
             sys.executable,
             "-m",
-            "pipeline",
+            "tfxp",
             "run",
             "--set",
             f"data.path={data}",
@@ -102,10 +104,18 @@ def test_config_prints_the_resolved_values(capsys):
 def test_the_program_exits_promptly_with_its_output_flushed():
     # entry_point ends the process with os._exit: the whole output must still arrive.
     result = subprocess.run(
-        [sys.executable, "-m", "pipeline", "config", "--set", "trainer.train_steps=42"],
+        [sys.executable, "-m", "tfxp", "config", "--set", "trainer.train_steps=42"],
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["trainer"]["train_steps"] == 42
+
+
+@pytest.mark.parametrize("name", sorted(EXIT_CODES))
+def test_each_error_the_exit_codes_name_is_a_class_at_that_path(name):
+    # The table names its errors, so that main imports none of them: a moved one must move here too.
+    module, _, qualname = name.rpartition(".")
+    error = getattr(importlib.import_module(module), qualname)
+    assert issubclass(error, Exception) and f"{error.__module__}.{error.__qualname__}" == name

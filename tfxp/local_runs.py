@@ -1,0 +1,67 @@
+"""The pipeline run on this machine: `run`, `add-span`, `export-schema`."""
+
+from __future__ import annotations
+
+import os
+
+from pipeline.config import ConfigError, PipelineConfig
+from tfxp.commands import Commands
+
+
+def register(commands: Commands) -> None:
+    commands.add(
+        "run", run, "run the whole pipeline locally (Beam DirectRunner, SQLite ML Metadata)", commands.run_options
+    )
+    add_span = commands.add(
+        "add-span", _add_span, "add a CSV drop as the next span under data.path, then run", commands.run_options
+    )
+    add_span.add_argument("file", help="the CSV file of the new drop")
+    add_span.add_argument("--no-run", action="store_true", help="only add the span")
+    export = commands.add(
+        "export-schema",
+        _export_schema,
+        "write the latest inferred schema to a file, to curate and import with schema.path",
+    )
+    export.add_argument(
+        "--output", "-o", default="schema/schema.pbtxt", help="where to write it (default schema/schema.pbtxt)"
+    )
+
+
+def run(args, config: PipelineConfig) -> int:
+    """`tfxp run`; also what `add-span` and `monitor --retrain` end with."""
+    from ops import doctor
+    from pipeline import local_runner
+
+    log_path = local_runner.run(config, verbose=args.verbose, wait_lock=args.wait_lock, notes=doctor.leftover_notes)
+    print(f"\nPipeline finished; TFX log: {log_path}\n")
+    from ops.runs import format_run, runs  # reading the evaluation imports TensorFlow: after the run
+
+    latest = runs(config.metadata_path, config.pipeline_name, limit=1)
+    if latest:
+        print(format_run(latest[0]))
+    print(f"\nServing directory (TF Serving model base path): {config.serving_dir}")
+    return 0
+
+
+def _add_span(args, config: PipelineConfig) -> int:
+    from pipeline import preflight
+    from pipeline.spans import add_span
+
+    if config.data.format.value != "csv":
+        raise ConfigError("add-span adds CSV drops; data.format is " + config.data.format.value)
+    columns = preflight.csv_header(args.file)
+    preflight.check_columns(config, columns, args.file)
+    span, path = add_span(config, args.file)
+    print(f"added span {span}: {path}")
+    return 0 if args.no_run else run(args, config)
+
+
+def _export_schema(args, config: PipelineConfig) -> int:
+    from ops.export_schema import export_schema
+
+    written = export_schema(config, os.path.abspath(args.output))
+    print(
+        f"wrote {written}\nEdit it (domains, presence, value ranges), commit it, and run with "
+        f"--set schema.path={args.output} (or set schema.path in the config)."
+    )
+    return 0

@@ -1,0 +1,63 @@
+"""Operating what the runs left, from ML Metadata and the serving directory: `lineage`, `rollback`,
+`runs`, `doctor`."""
+
+from __future__ import annotations
+
+import os
+
+from pipeline.config import PipelineConfig
+from tfxp.commands import EXIT_FAILED, Commands
+
+
+def register(commands: Commands) -> None:
+    lineage = commands.add("lineage", _lineage, "what produced a pushed model: data spans, schema, hyperparameters")
+    lineage.add_argument("version", nargs="?", type=int, help="a served version (default: the newest)")
+    rollback = commands.add("rollback", _rollback, "serve an earlier pushed version again (pushed anew as the newest)")
+    rollback.add_argument("version", type=int, help="the served version to go back to")
+    runs = commands.add("runs", _runs, "show the last runs recorded in ML Metadata")
+    runs.add_argument("--last", type=int, default=3, help="how many runs to show (default 3)")
+    doctor = commands.add(
+        "doctor",
+        _doctor,
+        "report what killed runs left behind (partial pushes, artifacts of interrupted executions); --fix removes it",
+    )
+    doctor.add_argument("--fix", action="store_true", help="remove the leftovers (refused while a run is going)")
+
+
+def _lineage(args, config: PipelineConfig) -> int:
+    from ops.lineage import format_lineage, lineage
+
+    print(format_lineage(lineage(config.metadata_path, config.pipeline_name, config.serving_dir, args.version)))
+    return 0
+
+
+def _rollback(args, config: PipelineConfig) -> int:
+    from ops.rollback import roll_back
+
+    new_version = roll_back(config, args.version)
+    print(
+        f"version {args.version} is served again, as version {new_version} "
+        f"({os.path.join(config.serving_dir, str(new_version))}); TF Serving picks it up on its next poll"
+    )
+    return 0
+
+
+def _runs(args, config: PipelineConfig) -> int:
+    from ops.runs import format_run, runs
+    from pipeline import run_lock
+
+    live = run_lock.holder_of(config.output_dir) is not None  # else a RUNNING execution's run is gone
+    found = runs(config.metadata_path, config.pipeline_name, limit=args.last, live_run=live)
+    if not found:
+        print(f"no runs of '{config.pipeline_name}' recorded in {config.metadata_path}")
+    for run in found:
+        print(format_run(run))
+    return 0
+
+
+def _doctor(args, config: PipelineConfig) -> int:
+    from ops import doctor
+
+    report = doctor.fix(config) if args.fix else doctor.check(config)
+    print("\n".join(doctor.format_report(report)))
+    return EXIT_FAILED if report.findings and not report.fixed else 0
