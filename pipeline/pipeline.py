@@ -19,13 +19,10 @@ from tfx.proto import example_gen_pb2, infra_validator_pb2
 
 from components.anomalies_gate import AnomaliesGate
 from components.atomic_pusher import executor as atomic_pusher
-from components.content_fingerprint.component import FileBasedExampleGen, ImportExampleGen
-from components.csv_example_gen import CsvExampleGen
-from components.csv_example_gen import component as csv_example_gen
 from components.drift_check import DriftCheck
 from components.evaluator import Evaluator
 from components.evaluator.executor import set_class_ids
-from components.parquet_example_gen import executor as parquet_example_gen
+from components.example_gen import CsvExampleGen, FileBasedExampleGen, ImportExampleGen, options, parquet_executor
 from components.serving_baseline import ServingBaseline
 from components.serving_check import ServingCheck
 from components.serving_warmup import ServingWarmup
@@ -94,10 +91,10 @@ def _example_gen(config: PipelineConfig, data_root: Any = None):
         )
     if config.data.format is DataFormat.TFRECORD:
         return ImportExampleGen(**kwargs)
-    # Parquet: the same markers and row filters, on string cells (components/parquet_example_gen).
+    # Parquet: the same markers and row filters, on string cells (components/example_gen/parquet_executor.py).
     return FileBasedExampleGen(
-        custom_executor_spec=executor_spec.BeamExecutorSpec(parquet_example_gen.Executor),
-        custom_config=csv_example_gen.custom_config(config.data.missing_values, required, allowed),
+        custom_executor_spec=executor_spec.BeamExecutorSpec(parquet_executor.Executor),
+        custom_config=options.custom_config(config.data.missing_values, required, allowed),
         **kwargs,
     )
 

@@ -76,7 +76,7 @@ def test_example_gen_by_format(tmp_path, fmt, cls):
 
 
 def test_csv_is_read_by_the_columnar_executor(tmp_path):
-    from components.csv_example_gen.executor import Executor
+    from components.example_gen.csv_executor import Executor
 
     assert _by_id(_build(tmp_path))["ExampleGen"].executor_spec.executor_class is Executor
 
@@ -138,7 +138,7 @@ def test_beam_args_come_from_the_config(tmp_path):
 def test_examplegen_gets_the_missing_value_markers_and_the_rows_to_drop(
     tmp_path, overrides, markers, required, allowed
 ):
-    from components.csv_example_gen.executor import csv_options
+    from components.example_gen.options import csv_options
 
     example_gen = _by_id(_build(tmp_path, *overrides))["ExampleGen"]
     assert csv_options(example_gen.exec_properties) == {
@@ -149,7 +149,7 @@ def test_examplegen_gets_the_missing_value_markers_and_the_rows_to_drop(
 
 
 def test_examplegen_drops_other_classes_with_label_other_classes_drop(tmp_path):
-    from components.csv_example_gen.executor import csv_options
+    from components.example_gen.options import csv_options
 
     config = load_config("package://pipeline/configs/taxi_multiclass.yaml", [f"output_dir={tmp_path}"])
     assert config.label.other_classes == "drop"  # the bundled sample has 8 rows of three other classes
@@ -159,7 +159,7 @@ def test_examplegen_drops_other_classes_with_label_other_classes_drop(tmp_path):
 
 
 def test_parquet_is_read_by_the_marker_aware_executor(tmp_path):
-    from components.parquet_example_gen.executor import Executor
+    from components.example_gen.parquet_executor import Executor
 
     assert _by_id(_build(tmp_path, "data.format=parquet"))["ExampleGen"].executor_spec.executor_class is Executor
 
