@@ -25,6 +25,7 @@ from components.serving_warmup import ServingWarmup
 from models.features import label_columns
 from pipeline import preflight
 from pipeline.config import DataFormat, PipelineConfig
+from pipeline.data_files import directory_pattern
 from pipeline.eval_config import eval_config
 from pipeline.model_code import model_code_version
 
@@ -38,7 +39,7 @@ TRANSFORMED_SPLITS = ("train", "eval")
 
 def example_gen_input(config: PipelineConfig, data_root: Any = None) -> tuple[Any, example_gen_pb2.Input]:
     """ExampleGen reads a directory: a single file becomes its directory plus its name, a
-    directory its files of the format (for CSV `.csv`, `.csv.gz` or both: preflight's
+    directory its files of the format (for CSV `.csv`, `.csv.gz` or both: data_files'
     directory_pattern); with `data.span_pattern` the directory holds spans and the pattern
     picks the newest.
 
@@ -57,7 +58,7 @@ def example_gen_input(config: PipelineConfig, data_root: Any = None) -> tuple[An
     if os.path.isfile(path):
         base, pattern = os.path.dirname(path), os.path.basename(path)
     else:
-        base, pattern = path, preflight.directory_pattern(config.data.format, path)
+        base, pattern = path, directory_pattern(config.data.format, path)
     return base, tfx.proto.Input(splits=[tfx.proto.Input.Split(name="single_split", pattern=pattern)])
 
 

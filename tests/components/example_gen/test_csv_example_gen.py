@@ -159,7 +159,7 @@ def test_executor_reads_a_directory_of_plain_and_gzipped_csv(tmp_path):
     import gzip
 
     from pipeline.config import DataFormat
-    from pipeline.preflight import directory_pattern
+    from pipeline.data_files import directory_pattern
 
     lines = TINY_CSV.read_text().splitlines(keepends=True)
     data = tmp_path / "data"
