@@ -1,4 +1,4 @@
-"""ExampleGen alone: TFX's CSV executor against ours (`components/csv_example_gen/`).
+"""ExampleGen alone: TFX's CSV executor against ours (`components/example_gen/csv_executor.py`).
 
 Each run is a fresh process (`python -m benchmarks.examplegen EXECUTOR DATA OUT [BEAM_ARG...]`)
 that runs one executor's `Do` with the pipeline's split configuration; the two executors
@@ -19,7 +19,7 @@ from benchmarks import endtoend, measure
 
 EXECUTORS = {  # column name: (output directory prefix, executor class)
     "TFX CsvExampleGen": ("tfx", "tfx.components.example_gen.csv_example_gen.executor.Executor"),
-    "ours": ("ours", "components.csv_example_gen.executor.Executor"),
+    "ours": ("ours", "components.example_gen.csv_executor.Executor"),
 }
 SPLITS = ("train", "eval", "test")
 

@@ -4,7 +4,7 @@ KFP caches a task by its parameters and input artifacts (backend/src/v2/cacheuti
 `GenerateCacheKey`); ExampleGen's only inputs are parameters that name a directory, so new
 files under the same `data_root` would be a cache hit and the old examples, model and push
 would be reused. This step runs uncached before ExampleGen and hands it the content
-fingerprint (components/content_fingerprint: every file any split pattern can match, spans
+fingerprint (components/example_gen/fingerprint.py: every file any split pattern can match, spans
 included) as a parameter: new or edited data is a cache miss, unchanged data a hit.
 """
 
@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output-file", required=True, help="the output parameter's file")
     args = parser.parse_args(argv)
 
-    from components.content_fingerprint.fingerprint import content_fingerprint, files_for
+    from components.example_gen.fingerprint import content_fingerprint, files_for
 
     files = files_for(args.input_base, args.pattern)
     if not files:

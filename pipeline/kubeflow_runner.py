@@ -58,7 +58,8 @@ def parameter_defaults(config: PipelineConfig) -> dict[str, str]:
     """Values of the run parameters that a config implies."""
     from google.protobuf import json_format
 
-    from pipeline.pipeline import eval_config, train_eval_args
+    from pipeline.eval_config import eval_config
+    from pipeline.pipeline import train_eval_args
 
     train_args, eval_args = train_eval_args(config)
     return {

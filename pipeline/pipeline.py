@@ -6,37 +6,32 @@ and their wiring live here only.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from typing import Any, Mapping
 
-import tensorflow_model_analysis as tfma
-from tensorflow_model_analysis.proto import config_pb2
 from tfx import v1 as tfx
 from tfx.dsl.components.base import executor_spec
 from tfx.proto import example_gen_pb2, infra_validator_pb2
 
 from components.anomalies_gate import AnomaliesGate
 from components.atomic_pusher import executor as atomic_pusher
-from components.content_fingerprint.component import FileBasedExampleGen, ImportExampleGen
-from components.csv_example_gen import CsvExampleGen
-from components.csv_example_gen import component as csv_example_gen
 from components.drift_check import DriftCheck
 from components.evaluator import Evaluator
-from components.evaluator.executor import set_class_ids
-from components.parquet_example_gen import executor as parquet_example_gen
+from components.example_gen import CsvExampleGen, FileBasedExampleGen, ImportExampleGen, options, parquet_executor
 from components.serving_baseline import ServingBaseline
 from components.serving_check import ServingCheck
 from components.serving_warmup import ServingWarmup
 from models.features import label_columns
 from pipeline import preflight
-from pipeline.config import DataFormat, PipelineConfig, Task, TrainerConfig
+from pipeline.config import DataFormat, PipelineConfig
+from pipeline.data_files import directory_pattern
+from pipeline.eval_config import eval_config
+from pipeline.model_code import model_code_version
 
 # Dotted paths of the model code in the installed package: they resolve the same way in a
 # local run and in a container on Kubernetes.
 PREPROCESSING_FN = "models.preprocessing.preprocessing_fn"
-RUN_FN = TrainerConfig.model_fields["run_fn"].default
 TUNER_FN = "models.model.tuner_fn"
 
 TRANSFORMED_SPLITS = ("train", "eval")
@@ -44,7 +39,7 @@ TRANSFORMED_SPLITS = ("train", "eval")
 
 def example_gen_input(config: PipelineConfig, data_root: Any = None) -> tuple[Any, example_gen_pb2.Input]:
     """ExampleGen reads a directory: a single file becomes its directory plus its name, a
-    directory its files of the format (for CSV `.csv`, `.csv.gz` or both: preflight's
+    directory its files of the format (for CSV `.csv`, `.csv.gz` or both: data_files'
     directory_pattern); with `data.span_pattern` the directory holds spans and the pattern
     picks the newest.
 
@@ -63,7 +58,7 @@ def example_gen_input(config: PipelineConfig, data_root: Any = None) -> tuple[An
     if os.path.isfile(path):
         base, pattern = os.path.dirname(path), os.path.basename(path)
     else:
-        base, pattern = path, preflight.directory_pattern(config.data.format, path)
+        base, pattern = path, directory_pattern(config.data.format, path)
     return base, tfx.proto.Input(splits=[tfx.proto.Input.Split(name="single_split", pattern=pattern)])
 
 
@@ -94,10 +89,10 @@ def _example_gen(config: PipelineConfig, data_root: Any = None):
         )
     if config.data.format is DataFormat.TFRECORD:
         return ImportExampleGen(**kwargs)
-    # Parquet: the same markers and row filters, on string cells (components/parquet_example_gen).
+    # Parquet: the same markers and row filters, on string cells (components/example_gen/parquet_executor.py).
     return FileBasedExampleGen(
-        custom_executor_spec=executor_spec.BeamExecutorSpec(parquet_example_gen.Executor),
-        custom_config=csv_example_gen.custom_config(config.data.missing_values, required, allowed),
+        custom_executor_spec=executor_spec.BeamExecutorSpec(parquet_executor.Executor),
+        custom_config=options.custom_config(config.data.missing_values, required, allowed),
         **kwargs,
     )
 
@@ -110,202 +105,9 @@ def train_eval_args(config: PipelineConfig) -> tuple[tfx.proto.TrainArgs, tfx.pr
     )
 
 
-# The TFMA metric each evaluator threshold option bounds, and how: (metric class, kind).
-# Value thresholds: min_ is a lower bound, max_ an upper one; change thresholds against the
-# baseline: _decrease is how much lower (higher is better), _increase how much higher.
-_THRESHOLD_METRICS = {
-    "min_auc": "AUC",
-    "max_auc_decrease": "AUC",
-    "min_accuracy": "accuracy",
-    "max_accuracy_decrease": "accuracy",
-    "min_macro_f1": "F1Score",
-    "max_mae": "MeanAbsoluteError",
-    "max_mae_increase": "MeanAbsoluteError",
-    "max_rmse": "RootMeanSquaredError",
-    "max_rmse_increase": "RootMeanSquaredError",
-}
-# TFMA's output key of each task's serving_default: the prediction its metrics read.
-PREDICTION_KEYS = {Task.BINARY: "probabilities", Task.MULTICLASS: "probabilities", Task.REGRESSION: "predictions"}
-
-
-def _threshold(options: Mapping[str, float]) -> tfma.MetricThreshold | None:
-    """The value and change thresholds of one metric, from its evaluator options."""
-    threshold = tfma.MetricThreshold()
-    for name, value in options.items():
-        if name.startswith("min_"):
-            threshold.value_threshold.lower_bound.value = value
-        elif name.endswith("_decrease"):
-            threshold.change_threshold.direction = tfma.MetricDirection.HIGHER_IS_BETTER
-            threshold.change_threshold.absolute.value = -value
-        elif name.endswith("_increase"):
-            threshold.change_threshold.direction = tfma.MetricDirection.LOWER_IS_BETTER
-            threshold.change_threshold.absolute.value = value
-        else:
-            threshold.value_threshold.upper_bound.value = value
-    return threshold if options else None
-
-
-def _metric(class_name: str, thresholds: Mapping[str, Mapping[str, float]], **options) -> tfma.MetricConfig:
-    """A MetricConfig with its thresholds, which judge the whole test split, not each slice."""
-    metric = tfma.MetricConfig(class_name=class_name, config=json.dumps(options) if options else "")
-    threshold = _threshold(thresholds.get(class_name, {}))
-    if threshold is not None:
-        metric.per_slice_thresholds.append(
-            config_pb2.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()], threshold=threshold)
-        )
-    return metric
-
-
-def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
-    """TFMA: the task's test-split metrics, with value thresholds and change thresholds against
-    the baseline (evaluator options of label.task, EvaluatorConfig.thresholds).
-
-    binary: AUC, accuracy, precision, recall, F1. multiclass: accuracy, a confusion matrix, and
-    per class (one-vs-rest) precision, recall, F1 and AUC with their macro averages.
-    regression: MAE, MSE and RMSE, MAPE, calibration (mean prediction over mean label).
-    Multiclass without label.classes leaves the class ids to the Evaluator, which reads them
-    from the candidate model (components/evaluator, with_class_ids).
-    """
-    ev, task = config.evaluator, config.label.task
-    thresholds: dict[str, dict[str, float]] = {}
-    for option, value in ev.thresholds(task).items():
-        thresholds.setdefault(_THRESHOLD_METRICS[option], {})[option] = value
-    specs = [tfma.MetricsSpec(metrics=[tfma.MetricConfig(class_name="ExampleCount")])]
-    if task is Task.BINARY:
-        specs[0].metrics.extend(
-            [
-                _metric("AUC", thresholds),
-                _metric("BinaryAccuracy", {"BinaryAccuracy": thresholds.get("accuracy", {})}),
-                _metric("Precision", thresholds),
-                _metric("Recall", thresholds),
-                _metric("F1Score", thresholds),
-                # Confusion matrices at 100 thresholds: the ROC curve and confusion matrix of `tfxp report`.
-                tfma.MetricConfig(class_name="ConfusionMatrixPlot", config='"num_thresholds": 100'),
-            ]
-        )
-    elif task is Task.MULTICLASS:
-        specs[0].metrics.extend(
-            [
-                _metric(
-                    "SparseCategoricalAccuracy",
-                    {"SparseCategoricalAccuracy": thresholds.get("accuracy", {})},
-                    name="accuracy",
-                ),
-                tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot"),
-            ]
-        )
-        per_class = tfma.MetricsSpec(metrics=[_metric(name, {}) for name in ("Precision", "Recall", "F1Score", "AUC")])
-        # Averaged over the classes (macro): the thresholds apply here, not to each class.
-        macro = tfma.MetricsSpec(
-            metrics=[_metric("F1Score", thresholds), _metric("AUC", thresholds)],
-            aggregate=config_pb2.AggregationOptions(macro_average=True),
-        )
-        set_class_ids(per_class, macro, len(config.label.classes))
-        specs += [per_class, macro]
-    else:
-        specs[0].metrics.extend(
-            [
-                _metric("MeanAbsoluteError", thresholds),
-                _metric("MeanSquaredError", {}),
-                _metric("RootMeanSquaredError", thresholds),  # Keras' (TFMA has none of its own)
-                _metric("MeanAbsolutePercentageError", {}),
-                _metric("Calibration", {}),
-                _metric("MeanLabel", {}),
-                _metric("MeanPrediction", {}),
-            ]
-        )
-    return tfma.EvalConfig(
-        model_specs=[
-            tfma.ModelSpec(
-                signature_name="serving_default",
-                label_key=config.label.name,
-                prediction_key=PREDICTION_KEYS[task],
-                preprocessing_function_names=["transform_features"],
-            )
-        ],
-        slicing_specs=[tfma.SlicingSpec()] + [tfma.SlicingSpec(feature_keys=[f]) for f in ev.slices],
-        metrics_specs=specs,
-    )
-
-
 def statistics_history_dir(pipeline_root: str) -> str:
     """Where accepted spans' statistics are kept for the drift check (next to the pipeline's outputs)."""
     return f"{pipeline_root.rstrip('/')}/AcceptedStatistics"
-
-
-# The packages of this project: the model code's imports inside them are part of its hash.
-PROJECT_PACKAGES = ("models", "pipeline", "components", "serving")
-
-
-def _imported_modules(path: str, package: str) -> set[str]:
-    """The modules a source file imports (absolute names), read with ast, not by importing it."""
-    import ast
-
-    found: set[str] = set()
-    for node in ast.walk(ast.parse(open(path, "rb").read(), path)):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            found.add(node.module)
-            found.update(f"{node.module}.{alias.name}" for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.level:
-            base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
-            found.add(f"{base}.{node.module}" if node.module else base)
-    return found
-
-
-def model_code_sources(package: str = "models", modules: tuple[str, ...] = ()) -> list[str]:
-    """The source files of `package` and `modules`, and of every module of this project (or of
-    `package`) that they import, directly or not."""
-    import importlib.util
-
-    roots = {*PROJECT_PACKAGES, package.split(".")[0]}
-    spec = importlib.util.find_spec(package)
-    pending = [
-        os.path.join(directory, name)
-        for directory in spec.submodule_search_locations
-        for name in sorted(os.listdir(directory))
-        if name.endswith(".py")
-    ]
-    for module in modules:
-        found = importlib.util.find_spec(module)
-        if found is not None and found.origin:
-            pending.append(found.origin)
-    seen: set[str] = set()
-    while pending:
-        path = os.path.realpath(pending.pop())
-        if path in seen:
-            continue
-        seen.add(path)
-        name = os.path.splitext(os.path.basename(path))[0]
-        package_of = os.path.basename(os.path.dirname(path)) if name != "__init__" else name
-        for module in _imported_modules(path, package_of):
-            if module.split(".")[0] not in roots:
-                continue
-            try:
-                found = importlib.util.find_spec(module)
-            except (ImportError, ValueError):
-                continue  # `from package import name` where name is not a module
-            if found is not None and found.origin and found.origin.endswith(".py"):
-                pending.append(found.origin)
-    return sorted(seen)
-
-
-def model_code_version(package: str = "models", modules: tuple[str, ...] = ()) -> str:
-    """A hash of the model code: the model package's source and the project modules it imports
-    (the feature specs in models/spec.py, components/serving_baseline/baseline.py, ...).
-
-    The Transform, Tuner and Trainer functions are referenced by dotted path, which TFX does
-    not fingerprint (it does for a `module_file`). Passing this hash in their custom_config
-    makes a change to the model code, or to what it imports, a cache miss instead of a stale model.
-    """
-    digest = hashlib.sha256()
-    sources = model_code_sources(package, modules)
-    common = os.path.commonpath([*sources, os.path.dirname(__file__)])
-    for source in sources:
-        with open(source, "rb") as f:
-            digest.update(os.path.relpath(source, common).encode() + b"\0" + f.read() + b"\0")
-    return digest.hexdigest()[:16]
 
 
 def infra_validation_spec(config: PipelineConfig, platform: str) -> infra_validator_pb2.ServingSpec:

@@ -11,7 +11,6 @@ import contextlib
 import csv
 import dataclasses
 import datetime
-import glob
 import gzip
 import math
 import os
@@ -21,6 +20,7 @@ from typing import IO, Iterator
 
 from models.features import ISO_PATTERN
 from pipeline.config import ConfigError, DataConfig, DataFormat, FeatureType, PipelineConfig
+from pipeline.data_files import data_files
 
 # The largest finite float32: ExampleGen writes floats as float32, so anything beyond is inf.
 FLOAT32_MAX = 3.4028234663852886e38
@@ -33,62 +33,6 @@ MIN_ROWS_PER_SPLIT = 5
 TF_NAME = re.compile(r"^[A-Za-z0-9.][A-Za-z0-9_.\-]*$")
 _GZIP_MAGIC = b"\x1f\x8b"
 _ZIP_MAGIC = b"PK\x03\x04"
-
-
-def directory_pattern(data_format: DataFormat, directory: str) -> str:
-    """The glob ExampleGen reads a data directory with: the format's (`*.csv`), `*.csv.gz` for
-    a directory of gzipped CSV, `*.csv*` where it holds both (TFX's split takes one pattern;
-    `data_files` refuses any other file that one matches). Remote directories: the format's."""
-    pattern = data_format.file_pattern
-    if data_format is not DataFormat.CSV:
-        return pattern
-    compressed = [f for f in glob.glob(os.path.join(directory, "*.csv.gz")) if os.path.isfile(f)]
-    if not compressed:
-        return pattern
-    plain = [f for f in glob.glob(os.path.join(directory, pattern)) if os.path.isfile(f)]
-    return "*.csv*" if plain else "*.csv.gz"
-
-
-def data_files(config: PipelineConfig) -> list[str]:
-    """The input files: the path itself, the matching files in that directory, or those of the
-    newest spans."""
-    path = config.data.path
-    if not os.path.exists(path):
-        raise ConfigError(
-            f"data path {path} does not exist; set data.path in the config "
-            "(or --set data.path=...) to a file or directory of "
-            f"{config.data.format.value} files"
-        )
-    if config.data.span_pattern:
-        from pipeline.spans import current_files
-
-        files = current_files(config)
-    elif os.path.isfile(path):
-        files = [path]
-    else:
-        pattern = directory_pattern(config.data.format, path)
-        files = sorted(f for f in glob.glob(os.path.join(path, pattern)) if os.path.isfile(f))
-        if not files:
-            also = " or *.csv.gz" if config.data.format is DataFormat.CSV else ""
-            raise ConfigError(
-                f"data directory {path} holds no {pattern}{also} files; put the "
-                f"{config.data.format.value} data there or point data.path elsewhere"
-            )
-        stray = [f for f in files if pattern == "*.csv*" and not f.endswith((".csv", ".csv.gz"))]
-        if stray:
-            raise ConfigError(
-                f"data directory {path} holds .csv and .csv.gz files, so ExampleGen reads "
-                f"every {pattern} file there, and {stray[0]} is neither; move it out of "
-                "the directory (or rename it)"
-            )
-    for f in files:
-        if not os.access(f, os.R_OK):
-            raise ConfigError(
-                f"data file {f} cannot be read (permission denied); fix its permissions or copy it somewhere readable"
-            )
-        if os.path.getsize(f) == 0:
-            raise ConfigError(f"data file {f} is empty; give a file with a header and rows")
-    return files
 
 
 def label_sources(config: PipelineConfig) -> list[str]:

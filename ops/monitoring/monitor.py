@@ -3,7 +3,7 @@ health over a time window, compared with thresholds, recorded in ML Metadata.
 
 - Live metrics: TFMA runs the served version on the joined rows of the window (logged
   requests with their ground truth, `tfxp feedback`), with the Evaluator's own EvalConfig
-  (`pipeline.pipeline.eval_config`: the same metrics, model spec, label and slices) minus its
+  (`pipeline.eval_config.eval_config`: the same metrics, model spec, label and slices) minus its
   thresholds, which are the monitor's here (`monitor:` in the config).
 - Skew: TFDV compares the window's logged examples with the train statistics of the span the
   served version was trained on (found through ML Metadata lineage), with the drift check's
@@ -76,7 +76,7 @@ class MonitorResult:
 
 def live_eval_config(config: PipelineConfig):
     """The Evaluator's EvalConfig without its thresholds: the same metrics, label and slices."""
-    from pipeline.pipeline import eval_config
+    from pipeline.eval_config import eval_config
 
     found = eval_config(config)
     for spec in found.metrics_specs:

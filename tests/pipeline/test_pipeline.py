@@ -7,7 +7,8 @@ import pytest
 from tfx.orchestration import pipeline as tfx_pipeline
 
 from pipeline.config import load_config
-from pipeline.pipeline import create_pipeline, eval_config, example_gen_input
+from pipeline.eval_config import eval_config
+from pipeline.pipeline import create_pipeline, example_gen_input
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -76,7 +77,7 @@ def test_example_gen_by_format(tmp_path, fmt, cls):
 
 
 def test_csv_is_read_by_the_columnar_executor(tmp_path):
-    from components.csv_example_gen.executor import Executor
+    from components.example_gen.csv_executor import Executor
 
     assert _by_id(_build(tmp_path))["ExampleGen"].executor_spec.executor_class is Executor
 
@@ -138,7 +139,7 @@ def test_beam_args_come_from_the_config(tmp_path):
 def test_examplegen_gets_the_missing_value_markers_and_the_rows_to_drop(
     tmp_path, overrides, markers, required, allowed
 ):
-    from components.csv_example_gen.executor import csv_options
+    from components.example_gen.options import csv_options
 
     example_gen = _by_id(_build(tmp_path, *overrides))["ExampleGen"]
     assert csv_options(example_gen.exec_properties) == {
@@ -149,7 +150,7 @@ def test_examplegen_gets_the_missing_value_markers_and_the_rows_to_drop(
 
 
 def test_examplegen_drops_other_classes_with_label_other_classes_drop(tmp_path):
-    from components.csv_example_gen.executor import csv_options
+    from components.example_gen.options import csv_options
 
     config = load_config("package://pipeline/configs/taxi_multiclass.yaml", [f"output_dir={tmp_path}"])
     assert config.label.other_classes == "drop"  # the bundled sample has 8 rows of three other classes
@@ -159,7 +160,7 @@ def test_examplegen_drops_other_classes_with_label_other_classes_drop(tmp_path):
 
 
 def test_parquet_is_read_by_the_marker_aware_executor(tmp_path):
-    from components.parquet_example_gen.executor import Executor
+    from components.example_gen.parquet_executor import Executor
 
     assert _by_id(_build(tmp_path, "data.format=parquet"))["ExampleGen"].executor_spec.executor_class is Executor
 
@@ -206,7 +207,7 @@ def test_model_code_changes_reach_the_cache_key(tmp_path, monkeypatch):
     """TFX fingerprints a module_file but not a dotted run_fn path: the code hash stands in."""
     import json
 
-    from pipeline.pipeline import model_code_version
+    from pipeline.model_code import model_code_version
 
     nodes = _by_id(_build(tmp_path))
     for node in ("Transform", "Tuner", "Trainer"):
@@ -222,7 +223,7 @@ def test_model_code_changes_reach_the_cache_key(tmp_path, monkeypatch):
 
 
 def test_what_the_model_code_imports_is_part_of_its_hash(tmp_path, monkeypatch):
-    from pipeline.pipeline import model_code_sources, model_code_version
+    from pipeline.model_code import model_code_sources, model_code_version
 
     sources = {os.path.relpath(p, REPO) for p in model_code_sources()}
     assert sources >= {"models/model.py", "models/spec.py", "components/serving_baseline/baseline.py"}
@@ -235,7 +236,7 @@ def test_what_the_model_code_imports_is_part_of_its_hash(tmp_path, monkeypatch):
     (root / "fake_models" / "model.py").write_text("import json\nfrom fake_helpers.scale import factor\n")
     (root / "fake_helpers" / "scale.py").write_text("factor = 1\n")
     monkeypatch.syspath_prepend(str(root))
-    monkeypatch.setattr("pipeline.pipeline.PROJECT_PACKAGES", ("fake_helpers",))
+    monkeypatch.setattr("pipeline.model_code.PROJECT_PACKAGES", ("fake_helpers",))
     before = model_code_version("fake_models")
     (root / "fake_helpers" / "scale.py").write_text("factor = 2\n")
     assert model_code_version("fake_models") != before

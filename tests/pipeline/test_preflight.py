@@ -301,7 +301,7 @@ def test_a_directory_of_gzip_files_is_read(tmp_path):
     import gzip
 
     from pipeline.config import DataFormat
-    from pipeline.preflight import directory_pattern
+    from pipeline.data_files import directory_pattern
 
     (tmp_path / "a.csv.gz").write_bytes(gzip.compress(TINY_CSV.read_bytes()))
     assert check_data(_config(tmp_path)) == [str(tmp_path / "a.csv.gz")]
@@ -325,7 +325,7 @@ def test_a_directory_of_gzip_files_is_read(tmp_path):
 
 def test_a_directory_of_plain_csv_keeps_its_pattern(tmp_path):
     from pipeline.config import DataFormat
-    from pipeline.preflight import directory_pattern
+    from pipeline.data_files import directory_pattern
 
     (tmp_path / "a.csv").write_text(TINY_CSV.read_text())
     (tmp_path / "a.csv.bak").write_text("old")  # not read: the pattern is *.csv

@@ -9,7 +9,7 @@ import pytest
 from components.drift_check.request_log import RequestLogger
 from ops.monitoring import feedback, monitor
 from pipeline.config import ConfigError, load_config, window_seconds
-from pipeline.pipeline import eval_config
+from pipeline.eval_config import eval_config
 from tests.conftest import to_example
 
 

@@ -9,8 +9,8 @@ from tfx.components.example_gen.csv_example_gen import executor as tfx_csv
 from tfx_bsl.coders import csv_decoder
 
 from benchmarks.examplegen import run_executor, split_contents
-from components.csv_example_gen import convert, executor
-from components.example_gen_write.executor import TEMP_DIR
+from components.example_gen import csv_convert, csv_executor
+from components.example_gen.stable_write import TEMP_DIR
 from tests.conftest import TINY_CSV
 
 T = csv_decoder.ColumnType
@@ -41,11 +41,11 @@ def _tfx_type(cells):
 def test_column_type_is_tfx_bsls(case):
     cells, expected = TYPE_CASES[case]
     assert _tfx_type(cells) == expected  # the table states TFX's rule
-    assert convert.column_type(pa.array(cells, pa.string())) == expected
+    assert csv_convert.column_type(pa.array(cells, pa.string())) == expected
 
 
 def test_types_merge_to_the_widest():
-    assert convert.merge_types([{"a": T.INT, "b": T.UNKNOWN}, {"a": T.FLOAT, "b": T.INT}, {"a": T.INT}]) == {
+    assert csv_convert.merge_types([{"a": T.INT, "b": T.UNKNOWN}, {"a": T.FLOAT, "b": T.INT}, {"a": T.INT}]) == {
         "a": T.FLOAT,
         "b": T.INT,
     }
@@ -69,9 +69,9 @@ def _tfx_examples(records, column_names):
 
 
 def _ours(records, column_names):
-    columns = convert.parse(records, column_names)
-    types = convert.infer_types(columns, column_names)
-    return convert.to_examples(columns, column_names, types)
+    columns = csv_convert.parse(records, column_names)
+    types = csv_convert.infer_types(columns, column_names)
+    return csv_convert.to_examples(columns, column_names, types)
 
 
 @pytest.mark.parametrize("text", [TINY_CSV.read_text(), EDGE_CSV], ids=["taxi_tiny", "edge_cases"])
@@ -79,7 +79,7 @@ def test_examples_are_byte_identical_to_tfxs(tmp_path, text):
     path = tmp_path / "data.csv"
     path.write_text(text)
     names = text.split("\n", 1)[0].split(",")
-    records = [r for batch in convert.read_record_batches(str(path), 1000) for r in batch]
+    records = [r for batch in csv_convert.read_record_batches(str(path), 1000) for r in batch]
     expected = _tfx_examples(records, names)
     assert expected and _ours(records, names) == expected
 
@@ -98,14 +98,14 @@ def test_edge_case_features():
 def test_quoted_line_breaks_stay_in_one_record(tmp_path):
     path = tmp_path / "data.csv"
     path.write_text(EDGE_CSV)
-    batches = list(convert.read_record_batches(str(path), 2))
+    batches = list(csv_convert.read_record_batches(str(path), 2))
     assert [len(b) for b in batches] == [2, 2]
     assert batches[0][0] == '1,2.5,"Cab, Inc.","two\nlines",\n'
 
 
 def test_a_record_with_the_wrong_field_count_is_named():
     with pytest.raises(ValueError, match=r"has 2 fields but the header has 3 \(a, b, c\)"):
-        convert.parse(["1,2,3\n", "4,5\n"], ["a", "b", "c"])
+        csv_convert.parse(["1,2,3\n", "4,5\n"], ["a", "b", "c"])
 
 
 def _run(executor_class, input_base, output_uri):
@@ -113,13 +113,9 @@ def _run(executor_class, input_base, output_uri):
     return split_contents(output_uri, ("train", "eval"))
 
 
-def test_executor_writes_tfxs_examples_into_tfxs_splits(tmp_path):
-    data = tmp_path / "data"
-    data.mkdir()
-    lines = TINY_CSV.read_text().splitlines(keepends=True)
-    (data / "a.csv").write_text("".join(lines[:50]))
-    (data / "b.csv").write_text(lines[0] + "".join(lines[50:]))
-    ours = _run(executor.Executor, str(data), str(tmp_path / "ours"))
+def test_executor_writes_tfxs_examples_into_tfxs_splits(tmp_path, csv_in_two_files):
+    data, lines = csv_in_two_files(50)
+    ours = _run(csv_executor.Executor, str(data), str(tmp_path / "ours"))
     tfx = _run(tfx_csv.Executor, str(data), str(tmp_path / "tfx"))
     assert len(ours["train"]) + len(ours["eval"]) == len(lines) - 1
     assert ours["eval"] and ours == tfx
@@ -129,26 +125,28 @@ def test_executor_writes_tfxs_examples_into_tfxs_splits(tmp_path):
 def test_missing_value_markers_are_empty_cells_of_every_type():
     names = ["n", "x", "s"]
     records = ["1,2.5,a\n", "NA,N/A,null\n", " NaN ,,b\n"]
-    columns = convert.parse(records, names, missing_values=["", "NA", "N/A", "NaN", "null"])
+    columns = csv_convert.parse(records, names, missing_values=["", "NA", "N/A", "NaN", "null"])
     assert [c.to_pylist() for c in columns] == [["1", "", ""], ["2.5", "", ""], ["a", "", "b"]]
-    assert convert.infer_types(columns, names) == {"n": T.INT, "x": T.FLOAT, "s": T.STRING}
+    assert csv_convert.infer_types(columns, names) == {"n": T.INT, "x": T.FLOAT, "s": T.STRING}
     first, second, _ = (
         tf.train.Example.FromString(e).features.feature
-        for e in convert.to_examples(columns, names, convert.infer_types(columns, names))
+        for e in csv_convert.to_examples(columns, names, csv_convert.infer_types(columns, names))
     )
     assert second["n"].WhichOneof("kind") == "int64_list" and not second["n"].int64_list.value
     assert second["s"].WhichOneof("kind") == "bytes_list" and not second["s"].bytes_list.value
     # Without markers the same cells are text, as TFX reads them.
-    assert convert.infer_types(convert.parse(records, names), names)["n"] == T.STRING
+    assert csv_convert.infer_types(csv_convert.parse(records, names), names)["n"] == T.STRING
 
 
 def test_rows_missing_a_required_column_are_dropped():
-    columns = convert.parse(["1,a\n", "NA,b\n", ",c\n", "4,d\n"], ["y", "s"], missing_values=["", "NA"], required=["y"])
+    columns = csv_convert.parse(
+        ["1,a\n", "NA,b\n", ",c\n", "4,d\n"], ["y", "s"], missing_values=["", "NA"], required=["y"]
+    )
     assert [c.to_pylist() for c in columns] == [["1", "4"], ["a", "d"]]
 
 
 def test_rows_outside_a_columns_allowed_values_are_dropped():
-    columns = convert.parse(
+    columns = csv_convert.parse(
         ["Cash,1\n", " Pcard ,2\n", "Credit Card ,3\n", ",4\n", "NA,5\n"],
         ["y", "n"],
         missing_values=["", "NA"],
@@ -161,7 +159,7 @@ def test_executor_reads_a_directory_of_plain_and_gzipped_csv(tmp_path):
     import gzip
 
     from pipeline.config import DataFormat
-    from pipeline.preflight import directory_pattern
+    from pipeline.data_files import directory_pattern
 
     lines = TINY_CSV.read_text().splitlines(keepends=True)
     data = tmp_path / "data"
@@ -171,7 +169,7 @@ def test_executor_reads_a_directory_of_plain_and_gzipped_csv(tmp_path):
     pattern = directory_pattern(DataFormat.CSV, str(data))
     assert pattern == "*.csv*"
     run_executor(
-        executor.Executor,
+        csv_executor.Executor,
         str(data),
         str(tmp_path / "out"),
         {"train": 3, "eval": 1},
@@ -183,13 +181,13 @@ def test_executor_reads_a_directory_of_plain_and_gzipped_csv(tmp_path):
 
 
 def test_header_names_drop_a_byte_order_mark_and_spaces():
-    assert convert.header_names('\ufeffa, b ,"c"\r\n') == ["a", "b", "c"]
+    assert csv_convert.header_names('\ufeffa, b ,"c"\r\n') == ["a", "b", "c"]
 
 
 def test_executor_reads_markers_gzip_and_a_byte_order_mark_and_drops_unlabelled_rows(tmp_path):
     import gzip
 
-    from components.csv_example_gen.component import custom_config
+    from components.example_gen.options import custom_config
 
     lines = TINY_CSV.read_text().splitlines(keepends=True)
     header = lines[0].split(",")
@@ -205,7 +203,7 @@ def test_executor_reads_markers_gzip_and_a_byte_order_mark_and_drops_unlabelled_
     with gzip.open(data / "data.csv.gz", "wt", encoding="utf-8-sig") as f:
         f.write(lines[0] + "".join(",".join(row) for row in rows))
     run_executor(
-        executor.Executor,
+        csv_executor.Executor,
         str(data),
         str(tmp_path / "out"),
         {"train": 3, "eval": 1},

@@ -4,8 +4,8 @@ import os
 
 from tfx.proto import example_gen_pb2
 
-from components.content_fingerprint import fingerprint
-from components.content_fingerprint.driver import ContentFingerprintInputProcessor
+from components.example_gen import fingerprint
+from components.example_gen.driver import ContentFingerprintInputProcessor
 
 
 def _edit_in_place(path, text):
@@ -73,19 +73,19 @@ def _kfp_exec_properties(base):
 def test_without_a_driver_the_executor_resolves_the_newest_span(tmp_path):
     from tfx.types import standard_artifacts
 
-    from components.content_fingerprint import spans
+    from components.example_gen import span_resolution
 
     for span in (1, 2, 10):
         (tmp_path / f"span-{span}").mkdir()
         (tmp_path / f"span-{span}" / "data.csv").write_text(f"a\n{span}\n")
     exec_properties = _kfp_exec_properties(tmp_path)
-    resolved = spans.resolve(exec_properties)
-    assert spans.resolve(resolved) is resolved  # nothing left to resolve
+    resolved = span_resolution.resolve(exec_properties)
+    assert span_resolution.resolve(resolved) is resolved  # nothing left to resolve
     assert '"pattern": "span-10/*.csv"' in resolved["input_config"]
     assert resolved["span"] == 10 and resolved["version"] is None
     assert "content sha256:" in resolved["input_fingerprint"]
     examples = standard_artifacts.Examples()
-    spans.record(examples, resolved)
+    span_resolution.record(examples, resolved)
     assert examples.span == 10 and examples.get_string_custom_property("input_fingerprint")
 
 
@@ -95,7 +95,7 @@ def test_the_executor_runs_on_resolved_patterns(tmp_path):
     from tfx.types import standard_artifacts
     from tfx.utils import proto_utils
 
-    from components.csv_example_gen.executor import Executor
+    from components.example_gen.csv_executor import Executor
 
     for span, rows in ((1, "1\n1\n"), (2, "2\n2\n2\n2\n")):
         (tmp_path / f"span-{span}").mkdir()

@@ -1,10 +1,16 @@
-"""TFX's FileBasedDriver with the content fingerprint added to TFX's own (size and mtime)."""
+"""TFX's FileBasedDriver with the content fingerprint added to TFX's own (size and mtime).
+
+TFX fingerprints ExampleGen's input by file size and modification time, so a file edited in
+place with the same size within the same second is taken as unchanged and the cached examples
+(and model) are used again. This driver adds a hash of the contents of every file the split
+patterns can match (`fingerprint`).
+"""
 
 from __future__ import annotations
 
 from tfx.components.example_gen import driver, input_processor
 
-from components.content_fingerprint.fingerprint import content_fingerprint
+from components.example_gen.fingerprint import content_fingerprint
 
 
 class ContentFingerprintInputProcessor(input_processor.FileBasedInputProcessor):

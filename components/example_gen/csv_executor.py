@@ -1,11 +1,12 @@
-"""Thin executor: TFX's CSV ExampleGen executor with the columnar conversion of `convert` and
-the write of components/example_gen_write (the same order on every run).
+"""Thin executor: TFX's CSV ExampleGen executor with the columnar conversion of `csv_convert`
+and the write of `stable_write` (the same order on every run).
 
-Its `custom_config` (a Struct, set by pipeline/pipeline.py) may carry `missing_values`, the
-cells read as missing, `required_columns`, the columns whose rows are dropped where they
-are missing, and `allowed_values`, per column the values a row must hold to be kept;
-without it the executor writes what TFX's does. Headers are read through Beam's file system,
-so a `.gz` file is decompressed as its records are, and a UTF-8 byte-order mark is dropped.
+Its `custom_config` (a Struct, set by pipeline/pipeline.py) may carry the row options of
+`options`: `missing_values`, the cells read as missing, `required_columns`, the columns whose
+rows are dropped where they are missing, and `allowed_values`, per column the values a row must
+hold to be kept; without it the executor writes what TFX's does. Headers are read through Beam's
+file system, so a `.gz` file is decompressed as its records are, and a UTF-8 byte-order mark is
+dropped.
 """
 
 from __future__ import annotations
@@ -15,16 +16,14 @@ from typing import Any
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
-from google.protobuf import json_format, struct_pb2
 from tfx.components.example_gen.csv_example_gen import executor as tfx_csv
 from tfx.dsl.io import fileio
-from tfx.proto import example_gen_pb2
 from tfx.types import standard_component_specs as specs
-from tfx.utils import proto_utils
 
-from components.content_fingerprint.spans import ResolvesSpans
-from components.csv_example_gen import convert
-from components.example_gen_write.executor import StableOrderExecutor
+from components.example_gen import csv_convert
+from components.example_gen.options import csv_options
+from components.example_gen.span_resolution import ResolvesSpans
+from components.example_gen.stable_write import StableOrderExecutor
 
 # Records per batch: big enough for Arrow to pay off, small enough that the batches of one
 # file spread over the Beam workers.
@@ -42,42 +41,23 @@ class _InferColumnTypes(beam.CombineFn):
         return {}
 
     def add_input(self, accumulator: dict, records: list[str]) -> dict:
-        columns = convert.parse(records, self._column_names, **self._options)
-        return convert.merge_types([accumulator, convert.infer_types(columns, self._column_names)])
+        columns = csv_convert.parse(records, self._column_names, **self._options)
+        return csv_convert.merge_types([accumulator, csv_convert.infer_types(columns, self._column_names)])
 
     def merge_accumulators(self, accumulators) -> dict:
-        return convert.merge_types(accumulators)
+        return csv_convert.merge_types(accumulators)
 
     def extract_output(self, accumulator: dict) -> dict:
-        return {name: accumulator.get(name, convert.ColumnType.UNKNOWN) for name in self._column_names}
+        return {name: accumulator.get(name, csv_convert.ColumnType.UNKNOWN) for name in self._column_names}
 
 
 def _to_examples(records: list[str], column_names: list[str], column_types: dict, options: dict) -> list[bytes]:
-    return convert.to_examples(convert.parse(records, column_names, **options), column_names, column_types)
-
-
-def csv_options(exec_properties: dict[str, Any]) -> dict[str, Any]:
-    """`convert.parse`'s missing_values, required columns and allowed values from the custom_config."""
-    text = exec_properties.get(specs.CUSTOM_CONFIG_KEY)
-    if not text:
-        return {}
-    custom = proto_utils.json_to_proto(text, example_gen_pb2.CustomConfig())
-    struct = struct_pb2.Struct()
-    if not custom.custom_config.Unpack(struct):
-        raise ValueError(
-            f"CsvExampleGen's custom_config holds a {custom.custom_config.type_url}, not a google.protobuf.Struct"
-        )
-    options = json_format.MessageToDict(struct)
-    return {
-        "missing_values": list(options.get("missing_values", [])),
-        "required": list(options.get("required_columns", [])),
-        "allowed": {name: list(values) for name, values in options.get("allowed_values", {}).items()},
-    }
+    return csv_convert.to_examples(csv_convert.parse(records, column_names, **options), column_names, column_types)
 
 
 def _header(path: str) -> list[str]:
     with FileSystems.open(path) as f:  # compression from the file name, as the records are read
-        return convert.header_names(f.readline().decode("utf-8"))
+        return csv_convert.header_names(f.readline().decode("utf-8"))
 
 
 def _column_names(pattern: str) -> tuple[list[str], list[str]]:
@@ -102,7 +82,7 @@ def _CsvToSerializedExamples(
     records = (
         pipeline
         | "CreateFilenames" >> beam.Create(files)
-        | "ReadRecordBatches" >> beam.FlatMap(convert.read_record_batches, BATCH_SIZE)
+        | "ReadRecordBatches" >> beam.FlatMap(csv_convert.read_record_batches, BATCH_SIZE)
     )
     column_types = beam.pvalue.AsSingleton(
         records | "InferColumnTypes" >> beam.CombineGlobally(_InferColumnTypes(column_names, options))

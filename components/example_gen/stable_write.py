@@ -23,7 +23,7 @@ from tfx.types import artifact_utils
 from tfx.types import standard_component_specs as specs
 from tfx.utils import proto_utils
 
-from components.example_gen_write import shuffle
+from components.example_gen import shuffle
 
 # Output formats written here (None: the default).
 TF_EXAMPLE = (None, example_gen_pb2.FORMAT_TF_EXAMPLE)

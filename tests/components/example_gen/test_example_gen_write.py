@@ -12,12 +12,9 @@ import tensorflow as tf
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from benchmarks.examplegen import run_executor
-from components.content_fingerprint.component import ImportExecutor
-from components.csv_example_gen import executor as csv_executor
-from components.example_gen_write import shuffle
-from components.example_gen_write.executor import serialized
-from components.parquet_example_gen import executor as parquet_executor
-from tests.conftest import TINY_CSV
+from components.example_gen import csv_executor, parquet_executor, shuffle
+from components.example_gen.component import ImportExecutor
+from components.example_gen.stable_write import serialized
 
 IN_MEMORY = ["--direct_running_mode=in_memory"]
 SPLITS = {"train": 3, "eval": 1}
@@ -99,12 +96,8 @@ def test_an_empty_split_gets_one_empty_shard(tmp_path):
     assert _records([tmp_path / "split" / "data-00000-of-00001.gz"]) == []
 
 
-def test_the_csv_executor_writes_the_same_files_on_every_run_and_worker_count(tmp_path):
-    data = tmp_path / "data"
-    data.mkdir()
-    lines = TINY_CSV.read_text().splitlines(keepends=True)
-    (data / "a.csv").write_text("".join(lines[:40]))
-    (data / "b.csv").write_text(lines[0] + "".join(lines[40:]))
+def test_the_csv_executor_writes_the_same_files_on_every_run_and_worker_count(tmp_path, csv_in_two_files):
+    data, lines = csv_in_two_files(40)
     runs = {
         "first": IN_MEMORY,
         "second": IN_MEMORY,

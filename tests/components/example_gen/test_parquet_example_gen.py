@@ -5,25 +5,25 @@ import pyarrow.parquet as pq
 import tensorflow as tf
 
 from benchmarks.examplegen import run_executor, split_contents
-from components.csv_example_gen.component import custom_config
-from components.parquet_example_gen import executor
+from components.example_gen import parquet_executor
+from components.example_gen.options import custom_config
 
 
 def test_clean_row_reads_marker_strings_as_missing_and_filters_rows():
     markers = ["", "NA", "null"]
-    assert executor.clean_row({"s": " NA ", "b": b"null", "x": 0.5, "n": 3}, markers) == {
+    assert parquet_executor.clean_row({"s": " NA ", "b": b"null", "x": 0.5, "n": 3}, markers) == {
         "s": None,
         "b": None,
         "x": 0.5,
         "n": 3,
     }
-    assert executor.clean_row({"s": "NAB", "x": None}, markers) == {"s": "NAB", "x": None}
-    assert executor.clean_row({"y": "NA", "x": 1.0}, markers, required=["y"]) is None
+    assert parquet_executor.clean_row({"s": "NAB", "x": None}, markers) == {"s": "NAB", "x": None}
+    assert parquet_executor.clean_row({"y": "NA", "x": 1.0}, markers, required=["y"]) is None
     allowed = {"y": ["Cash", "Credit Card"]}
-    assert executor.clean_row({"y": "Pcard"}, markers, allowed=allowed) is None
-    assert executor.clean_row({"y": b"Cash "}, markers, allowed=allowed) == {"y": b"Cash "}
+    assert parquet_executor.clean_row({"y": "Pcard"}, markers, allowed=allowed) is None
+    assert parquet_executor.clean_row({"y": b"Cash "}, markers, allowed=allowed) == {"y": b"Cash "}
     # Without options the row is as TFX's executor reads it.
-    assert executor.clean_row({"s": "NA"}) == {"s": "NA"}
+    assert parquet_executor.clean_row({"s": "NA"}) == {"s": "NA"}
 
 
 def test_executor_writes_markers_as_missing_and_drops_filtered_rows(tmp_path):
@@ -39,7 +39,7 @@ def test_executor_writes_markers_as_missing_and_drops_filtered_rows(tmp_path):
     data.mkdir()
     pq.write_table(table, data / "trips.parquet")
     run_executor(
-        executor.Executor,
+        parquet_executor.Executor,
         str(data),
         str(tmp_path / "out"),
         {"train": 3, "eval": 1},

@@ -24,7 +24,7 @@ def resolve(exec_properties: dict[str, Any]) -> dict[str, Any]:
     from tfx.types import standard_component_specs as specs
     from tfx.utils import proto_utils
 
-    from components.content_fingerprint.driver import ContentFingerprintInputProcessor
+    from components.example_gen.driver import ContentFingerprintInputProcessor
 
     input_config = proto_utils.json_to_proto(exec_properties[specs.INPUT_CONFIG_KEY], example_gen_pb2.Input())
     if not any(_SPEC.search(split.pattern) for split in input_config.splits):

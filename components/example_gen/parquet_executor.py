@@ -4,8 +4,8 @@ Parquet columns carry their types, so a marker can only be a string: a string ce
 one of the markers (spaces around it ignored) is read as missing, as the CSV executor reads
 it. Rows missing a required column (`label.missing: drop`) and rows whose value in a column is
 not one of its allowed values (`label.other_classes: drop`) are left out. The options come in
-the same custom_config as the CSV executor's (components/csv_example_gen: custom_config,
-executor.csv_options); without it the executor writes what TFX's does.
+the same custom_config as the CSV executor's (`options`); without it the executor writes what
+TFX's does.
 """
 
 from __future__ import annotations
@@ -15,10 +15,12 @@ from typing import Any, Callable, Mapping, Sequence
 
 import apache_beam as beam
 from tfx.components.example_gen import utils
+from tfx.components.example_gen.custom_executors import parquet_executor as tfx_parquet
 from tfx.types import standard_component_specs as specs
 
-from components.content_fingerprint.component import ParquetExecutor
-from components.csv_example_gen.executor import csv_options
+from components.example_gen.options import csv_options
+from components.example_gen.span_resolution import ResolvesSpans
+from components.example_gen.stable_write import StableOrderExecutor
 
 
 def _is_missing(value: Any, markers: frozenset[str]) -> bool:
@@ -83,8 +85,9 @@ def _ParquetToExample(pipeline: beam.Pipeline, exec_properties: dict[str, Any], 
     return rows | "ToTFExample" >> beam.Map(utils.dict_to_example)
 
 
-class Executor(ParquetExecutor):
-    """The Parquet executor (resolving {SPAN} where no driver ran) with `clean_row`."""
+class Executor(ResolvesSpans, StableOrderExecutor, tfx_parquet.Executor):
+    """TFX's Parquet executor with `clean_row`, resolving {SPAN} itself where no driver ran,
+    writing in the stable order."""
 
     def GetInputSourceToExamplePTransform(self) -> beam.PTransform:
         return _ParquetToExample

@@ -1,1 +1,0 @@
-"""TFX's Parquet ExampleGen executor with the missing-value markers and row filters of the CSV one."""

@@ -1,0 +1,66 @@
+"""The data files a config names: the glob ExampleGen reads a data directory with, and the files
+a run reads (the path itself, a directory's files of the format, or the newest spans'), each
+checked to exist, be readable and hold something."""
+
+from __future__ import annotations
+
+import glob
+import os
+
+from pipeline.config import ConfigError, DataFormat, PipelineConfig
+
+
+def directory_pattern(data_format: DataFormat, directory: str) -> str:
+    """The glob ExampleGen reads a data directory with: the format's (`*.csv`), `*.csv.gz` for
+    a directory of gzipped CSV, `*.csv*` where it holds both (TFX's split takes one pattern;
+    `data_files` refuses any other file that one matches). Remote directories: the format's."""
+    pattern = data_format.file_pattern
+    if data_format is not DataFormat.CSV:
+        return pattern
+    compressed = [f for f in glob.glob(os.path.join(directory, "*.csv.gz")) if os.path.isfile(f)]
+    if not compressed:
+        return pattern
+    plain = [f for f in glob.glob(os.path.join(directory, pattern)) if os.path.isfile(f)]
+    return "*.csv*" if plain else "*.csv.gz"
+
+
+def data_files(config: PipelineConfig) -> list[str]:
+    """The input files: the path itself, the matching files in that directory, or those of the
+    newest spans."""
+    path = config.data.path
+    if not os.path.exists(path):
+        raise ConfigError(
+            f"data path {path} does not exist; set data.path in the config "
+            "(or --set data.path=...) to a file or directory of "
+            f"{config.data.format.value} files"
+        )
+    if config.data.span_pattern:
+        from pipeline.spans import current_files
+
+        files = current_files(config)
+    elif os.path.isfile(path):
+        files = [path]
+    else:
+        pattern = directory_pattern(config.data.format, path)
+        files = sorted(f for f in glob.glob(os.path.join(path, pattern)) if os.path.isfile(f))
+        if not files:
+            also = " or *.csv.gz" if config.data.format is DataFormat.CSV else ""
+            raise ConfigError(
+                f"data directory {path} holds no {pattern}{also} files; put the "
+                f"{config.data.format.value} data there or point data.path elsewhere"
+            )
+        stray = [f for f in files if pattern == "*.csv*" and not f.endswith((".csv", ".csv.gz"))]
+        if stray:
+            raise ConfigError(
+                f"data directory {path} holds .csv and .csv.gz files, so ExampleGen reads "
+                f"every {pattern} file there, and {stray[0]} is neither; move it out of "
+                "the directory (or rename it)"
+            )
+    for f in files:
+        if not os.access(f, os.R_OK):
+            raise ConfigError(
+                f"data file {f} cannot be read (permission denied); fix its permissions or copy it somewhere readable"
+            )
+        if os.path.getsize(f) == 0:
+            raise ConfigError(f"data file {f} is empty; give a file with a header and rows")
+    return files
