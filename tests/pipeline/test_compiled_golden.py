@@ -1,9 +1,9 @@
-"""The compiled pipeline against a golden file (tests/pipeline/golden/pipeline.yaml).
+"""Each bundled config's compiled pipeline against its golden file (tests/pipeline/golden/NAME.yaml).
 
 Any change to what `tfxp compile` writes shows up here as a diff to review, the way the kfp SDK
 tests its compiler. Versions and content hashes are normalised so that only real changes count.
 After an intended change: `TFXP_UPDATE_GOLDEN=1 scripts/runtime.sh python -m pytest
-tests/pipeline/test_compiled_golden.py`, then review and commit the new golden file.
+tests/pipeline/test_compiled_golden.py`, then review and commit the new golden files.
 """
 
 from __future__ import annotations
@@ -13,7 +13,10 @@ import os
 import pathlib
 import re
 
-GOLDEN = pathlib.Path(__file__).parent / "golden" / "pipeline.yaml"
+import pytest
+
+GOLDEN_DIR = pathlib.Path(__file__).parent / "golden"
+CONFIGS = sorted((pathlib.Path(__file__).resolve().parents[2] / "pipeline" / "configs").glob("*.yaml"))
 IMAGE = "registry.example.com/ml/tfx-kfp-pipeline:1.0.0"
 
 _NORMALISE = [
@@ -39,18 +42,24 @@ def test_normalise_hides_versions_and_hashes_only():
     )
 
 
-def test_the_compiled_pipeline_matches_the_golden_file(tmp_path):
+def test_every_bundled_config_has_a_golden_file():
+    assert sorted(p.name for p in GOLDEN_DIR.glob("*.yaml")) == [c.name for c in CONFIGS]
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: c.stem)
+def test_the_compiled_pipeline_matches_the_golden_file(config, tmp_path):
     from pipeline import kubeflow_runner
     from pipeline.config import load_config
 
     path = tmp_path / "pipeline.yaml"
-    kubeflow_runner.compile_pipeline(load_config(None, [f"kubeflow.image={IMAGE}"]), str(path))
+    kubeflow_runner.compile_pipeline(load_config(str(config), [f"kubeflow.image={IMAGE}"]), str(path))
     compiled = normalise(path.read_text())
+    golden_file = GOLDEN_DIR / config.name
     if os.environ.get("TFXP_UPDATE_GOLDEN"):
-        GOLDEN.write_text(compiled)
-    golden = GOLDEN.read_text()
+        golden_file.write_text(compiled)
+    golden = golden_file.read_text()
     diff = list(difflib.unified_diff(golden.splitlines(), compiled.splitlines(), "golden", "compiled", lineterm=""))
     assert not diff, (
-        "the compiled pipeline differs from tests/pipeline/golden/pipeline.yaml; if intended, "
+        f"the compiled pipeline of {config.name} differs from tests/pipeline/golden/{config.name}; if intended, "
         "update it with TFXP_UPDATE_GOLDEN=1 (see this module's docstring):\n" + "\n".join(diff[:80])
     )
