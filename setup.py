@@ -1,4 +1,4 @@
-"""Packaging for the TFX pipeline: the pipeline, components, models, ops and serving packages and the CLI."""
+"""Packaging for the TFX pipeline: the contracts, pipeline, components, models, ops and serving packages, the CLI."""
 
 from setuptools import find_packages, setup
 
@@ -13,6 +13,8 @@ setup(
             "pipeline.*",
             "components",
             "components.*",
+            "contracts",
+            "contracts.*",
             "models",
             "models.*",
             "ops",

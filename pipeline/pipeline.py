@@ -29,6 +29,7 @@ from components.parquet_example_gen import executor as parquet_example_gen
 from components.serving_baseline import ServingBaseline
 from components.serving_check import ServingCheck
 from components.serving_warmup import ServingWarmup
+from contracts.saved_model import DEFAULT_SIGNATURE, TRANSFORM_SIGNATURE
 from models.features import label_columns
 from pipeline import preflight
 from pipeline.config import DataFormat, PipelineConfig, Task, TrainerConfig
@@ -217,10 +218,10 @@ def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
     return tfma.EvalConfig(
         model_specs=[
             tfma.ModelSpec(
-                signature_name="serving_default",
+                signature_name=DEFAULT_SIGNATURE,
                 label_key=config.label.name,
                 prediction_key=PREDICTION_KEYS[task],
-                preprocessing_function_names=["transform_features"],
+                preprocessing_function_names=[TRANSFORM_SIGNATURE],
             )
         ],
         slicing_specs=[tfma.SlicingSpec()] + [tfma.SlicingSpec(feature_keys=[f]) for f in ev.slices],
@@ -234,7 +235,7 @@ def statistics_history_dir(pipeline_root: str) -> str:
 
 
 # The packages of this project: the model code's imports inside them are part of its hash.
-PROJECT_PACKAGES = ("models", "pipeline", "components", "serving")
+PROJECT_PACKAGES = ("contracts", "models", "pipeline", "components", "serving")
 
 
 def _imported_modules(path: str, package: str) -> set[str]:
@@ -293,7 +294,7 @@ def model_code_sources(package: str = "models", modules: tuple[str, ...] = ()) -
 
 def model_code_version(package: str = "models", modules: tuple[str, ...] = ()) -> str:
     """A hash of the model code: the model package's source and the project modules it imports
-    (the feature specs in models/spec.py, components/serving_baseline/baseline.py, ...).
+    (the feature specs in models/spec.py, contracts/serving_dir.py, ...).
 
     The Transform, Tuner and Trainer functions are referenced by dotted path, which TFX does
     not fingerprint (it does for a `module_file`). Passing this hash in their custom_config

@@ -225,7 +225,7 @@ def build_record(
     import tensorflow as tf
     from tensorflow_serving.apis import classification_pb2, prediction_log_pb2, regression_pb2
 
-    from components.serving_check.requests import DEFAULT_SIGNATURE
+    from contracts.saved_model import DEFAULT_SIGNATURE
     from serving import standin
 
     record = prediction_log_pb2.PredictionLog()

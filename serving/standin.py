@@ -48,9 +48,9 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 
-from components.serving_baseline.baseline import served_versions
 from components.serving_check import requests as tfs
 from components.serving_check.requests import ServingError
+from contracts.serving_dir import served_versions
 from serving.metrics import ServingMetrics
 
 log = logging.getLogger(__name__)

@@ -1,6 +1,8 @@
 """The arrows between packages point one way (README, Project layout).
 
-models/ and components/ are the pipeline's code: they never import the CLI, serving/ or ops/.
+contracts/ (the pushed model's and the serving directory's contracts) imports no other project
+package; models/ imports none above it (components/, serving/, pipeline/, ops/); models/ and
+components/ are the pipeline's code: they never import the CLI, serving/ or ops/.
 The pipeline's factory and runners (pipeline/, the CLI aside) never import ops/, which reads
 what they record. Read from the source, so a function-level import counts as much as one at the top.
 """
@@ -38,6 +40,14 @@ def _offending(package: str, forbidden: tuple[str, ...], exempt: tuple[str, ...]
 @pytest.mark.parametrize("package", ["models", "components"])
 def test_the_pipelines_code_imports_neither_the_cli_nor_serving_nor_ops(package):
     assert _offending(package, ("pipeline.cli", "serving", "ops")) == []
+
+
+def test_the_contracts_import_no_other_project_package():
+    assert _offending("contracts", ("models", "components", "serving", "pipeline", "ops", "tfxp", "benchmarks")) == []
+
+
+def test_the_model_code_imports_no_package_above_it():
+    assert _offending("models", ("components", "serving", "pipeline", "ops", "tfxp", "benchmarks")) == []
 
 
 def test_the_factory_and_runners_do_not_import_ops():

@@ -18,6 +18,7 @@ import sys
 
 from components.serving_check import loader, requests
 from components.serving_warmup import warmup
+from contracts.saved_model import ASSETS_EXTRA, WARMUP_FILE
 
 
 class ServingCheckFailed(RuntimeError):
@@ -38,8 +39,7 @@ def check(saved_model_dir: str) -> CheckResult:
     logs = warmup.read_warmup(saved_model_dir)
     if not logs:
         raise ServingCheckFailed(
-            f"{saved_model_dir} has no {warmup.WARMUP_DIR}/{warmup.WARMUP_FILE}: "
-            "no signature would run before the first request"
+            f"{saved_model_dir} has no {ASSETS_EXTRA}/{WARMUP_FILE}: no signature would run before the first request"
         )
     try:
         model = loader.SessionModel(saved_model_dir)

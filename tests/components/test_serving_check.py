@@ -16,6 +16,7 @@ import pytest
 
 from components.serving_check import check
 from components.serving_warmup import warmup
+from contracts.saved_model import ASSETS_EXTRA, WARMUP_FILE
 from tests.serving.saved_model_cli import cli_inputs, saved_model_cli
 
 SIGNATURES = ("classify", "serve_raw", "serving_default", "transform_features")
@@ -73,7 +74,7 @@ def test_tensorflows_own_loader_fails_the_old_export(legacy):
 def test_a_model_without_warm_up_records_is_refused(exported, tmp_path):
     bare = tmp_path / "bare"
     shutil.copytree(exported, bare)
-    (bare / warmup.WARMUP_DIR / warmup.WARMUP_FILE).unlink()
+    (bare / ASSETS_EXTRA / WARMUP_FILE).unlink()
     with pytest.raises(check.ServingCheckFailed, match="no signature would run"):
         check.check(str(bare))
 
