@@ -4,7 +4,7 @@
 stand-in serves the pushed models instead. It is NOT TensorFlow Serving. It loads each version
 the way TF Serving does (components/serving_check/loader.py: a TF1 session, the restore op,
 the init op, SignatureDefs run by tensor names), replays the version's warm-up file at load,
-and answers requests through components/serving_check/requests.py, a port of TF Serving's
+and answers requests through components/serving_check/tf_serving_requests.py, a port of TF Serving's
 request code. What it implements, over the same `<base path>/<version>/` layout:
 - REST (http_rest_api_handler.cc, http_rest_api_util.cc, util/json_tensor.cc):
   GET /v1/models/<name>[/versions/<v>|/labels/<l>][/metadata],
@@ -28,7 +28,7 @@ and version labels: every label is unknown), the load retry interval (retries fo
 interval), unloading versions whose directories are removed, request timeouts, the signature
 method-name check flag (off, as by default), SSL, gRPC channel arguments,
 TFRT and TF-Lite, the SessionService API, and platform configs. Error messages are TF
-Serving's, except where components/serving_check/requests.py says otherwise and for JSON syntax
+Serving's, except where components/serving_check/tf_serving_requests.py says otherwise and for JSON syntax
 errors (Python's parser reports them, mapped to rapidjson's wording where it is clear).
 """
 
@@ -48,8 +48,9 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 
-from components.serving_check import requests as tfs
-from components.serving_check.requests import ServingError
+from components.serving_check import tf_serving_requests
+from components.serving_check.tf_serving_requests import ServingError, dtype_name, dtype_string, shape_string
+from contracts.saved_model import DEFAULT_SIGNATURE
 from contracts.serving_dir import served_versions
 from serving.metrics import ServingMetrics
 
@@ -120,7 +121,7 @@ class ModelRepository:
             return self._failed(record, code, str(err))
         self.metrics.load_attempt(path, ok=True)
         try:
-            replayed = tfs.replay_warmup(model, path)
+            replayed = tf_serving_requests.replay_warmup(model, path)
         except ServingError as err:
             model.close()
             return self._failed(record, err.code, err.message)
@@ -223,7 +224,7 @@ class ModelRepository:
 
     def predict(self, request):
         with self.serving(request.model_spec) as (version, model), self._runtime("Predict"):
-            response = tfs.predict(model, request, version=version)
+            response = tf_serving_requests.predict(model, request, version=version)
         if self.request_logger is not None and len(request.inputs) == 1:
             tensor = next(iter(request.inputs.values()))
             if tensor.dtype == _DT_STRING:
@@ -233,13 +234,13 @@ class ModelRepository:
 
     def classify(self, request):
         with self.serving(request.model_spec) as (version, model), self._runtime("Classify"):
-            response = tfs.classify(model, request, version=version)
+            response = tf_serving_requests.classify(model, request, version=version)
         self._log_examples(request)
         return response
 
     def regress(self, request):
         with self.serving(request.model_spec) as (version, model), self._runtime("Regress"):
-            response = tfs.regress(model, request, version=version)
+            response = tf_serving_requests.regress(model, request, version=version)
         self._log_examples(request)
         return response
 
@@ -248,8 +249,8 @@ class ModelRepository:
         if spec is None:
             raise _invalid("Found ModelSpec with an empty model name.")
         with self.serving(spec) as (version, model):
-            response = tfs.multi_inference(model, request, version=version)
-        self.metrics.examples(spec.name, len(tfs.serialized_examples(request.input)))
+            response = tf_serving_requests.multi_inference(model, request, version=version)
+        self.metrics.examples(spec.name, len(tf_serving_requests.serialized_examples(request.input)))
         return response
 
     @contextmanager
@@ -263,8 +264,8 @@ class ModelRepository:
         if self.request_logger is not None:
             self.request_logger.log(
                 self.name,
-                request.model_spec.signature_name or tfs.DEFAULT_SIGNATURE,
-                tfs.serialized_examples(request.input),
+                request.model_spec.signature_name or DEFAULT_SIGNATURE,
+                tf_serving_requests.serialized_examples(request.input),
             )
 
 
@@ -404,8 +405,7 @@ def _type_name(value) -> str:
 
 def _type_error(value, dtype: int) -> ServingError:
     return _invalid(
-        f"JSON Value: {debug_string(value)} Type: {_type_name(value)} is not of "
-        f"expected type: {tfs.dtype_string(dtype)}"
+        f"JSON Value: {debug_string(value)} Type: {_type_name(value)} is not of expected type: {dtype_string(dtype)}"
     )
 
 
@@ -443,7 +443,7 @@ _DTYPE_FIELDS = {
 def _scalar(value, dtype: int):
     """AddValueToTensor: one JSON value as a value of `dtype`."""
     kind = _number_kind(value)
-    name = tfs.dtype_name(dtype)
+    name = dtype_name(dtype)
     if name in ("DT_FLOAT", "DT_DOUBLE"):
         ok = kind is not None
     elif name in ("DT_INT32", "DT_INT16", "DT_INT8", "DT_UINT8"):
@@ -461,7 +461,8 @@ def _scalar(value, dtype: int):
         ok = kind == "int" and 0 <= value < 2**64
     else:
         raise ServingError(
-            "UNIMPLEMENTED", f"Conversion of JSON Value: {debug_string(value)} to type: {tfs.dtype_string(dtype)}"
+            "UNIMPLEMENTED",
+            f"Conversion of JSON Value: {debug_string(value)} to type: {dtype_string(dtype)}",
         )
     if not ok:
         raise _type_error(value, dtype)
@@ -487,7 +488,7 @@ def _fill(value, level: int, shape: list[int], dtype: int, out: list) -> None:
                 f"{level + 1} in the JSON DOM. Expected at level: {rank}"
             )
         if isinstance(value, dict):
-            if tfs.dtype_name(dtype) != "DT_STRING":
+            if dtype_name(dtype) != "DT_STRING":
                 raise _type_error(value, dtype)
             out.append(_b64decode(value))
         else:
@@ -547,7 +548,7 @@ def _instances(instances: list, infos) -> dict:
         elif sizes[name] != len(flat):
             raise _invalid(f"Expecting tensor size: {sizes[name]} but got: {len(flat)}")
         elif shapes[name] != shape:
-            raise _invalid(f"Expecting shape {tfs.shape_string(shapes[name])} but got: {tfs.shape_string(shape)}")
+            raise _invalid(f"Expecting shape {shape_string(shapes[name])} but got: {shape_string(shape)}")
         values.setdefault(name, []).extend(flat)
 
     for count, element in enumerate(instances):
@@ -620,7 +621,7 @@ def predict_request_from_json(body: bytes, spec, signature_defs_of) -> tuple[Any
     request = predict_pb2.PredictRequest()
     request.model_spec.CopyFrom(spec)
     _signature_from_json(doc, request.model_spec)
-    signame = request.model_spec.signature_name or tfs.DEFAULT_SIGNATURE
+    signame = request.model_spec.signature_name or DEFAULT_SIGNATURE
     signature = signature_defs_of(request.model_spec).get(signame)
     if signature is None:
         raise _invalid(f'Serving signature name: "{signame}" not found in signature def')
@@ -721,7 +722,7 @@ def write_decimal(value: float, double: bool) -> str:
 
 def _json_values(array, dtype: int, as_bytes: bool) -> str:
     """AddTensorValues: a tensor (or one batch row of it) as nested JSON lists."""
-    name = tfs.dtype_name(dtype)
+    name = dtype_name(dtype)
     if getattr(array, "ndim", 0) > 0:
         return "[" + ", ".join(_json_values(item, dtype, as_bytes) for item in array) + "]"
     if name in ("DT_FLOAT", "DT_DOUBLE"):
@@ -735,7 +736,7 @@ def _json_values(array, dtype: int, as_bytes: bool) -> str:
         return "true" if bool(array) else "false"
     if name in _INTEGER_TYPES:
         return str(int(array))
-    raise _invalid(f"Failed to write JSON value for tensor type: {tfs.dtype_string(dtype)}")
+    raise _invalid(f"Failed to write JSON value for tensor type: {dtype_string(dtype)}")
 
 
 _INTEGER_TYPES = ("DT_INT32", "DT_INT16", "DT_INT8", "DT_UINT8", "DT_INT64", "DT_UINT32", "DT_UINT64")

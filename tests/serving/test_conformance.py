@@ -4,7 +4,7 @@
 Each test names the case it follows in tensorflow_serving/model_servers/
 http_rest_api_handler_test.cc (HttpRestApiHandlerTest.*) or tensorflow_serving/util/
 json_tensor_test.cc (JsontensorTest.*, ClassifyRegressnResultTest.*). Their model is
-half_plus_two; ours is tests/serving/test_requests.py's TinyModel (y = 2x + 0.5), with
+half_plus_two; ours is tests/serving/test_tf_serving_requests.py's TinyModel (y = 2x + 0.5), with
 classify, regress, multi-input and echo signatures. Float literals are compared as the text
 the server wrote, as CompareJsonAllValuesAsStrings does.
 """
@@ -22,7 +22,7 @@ import pytest
 import requests
 import tensorflow as tf
 
-from tests.serving.test_requests import _predict_log, build_model
+from tests.serving.test_tf_serving_requests import _predict_log, build_model
 
 MODEL = "tiny"
 

@@ -8,7 +8,7 @@ its library, and asks the op registry of the TensorFlow it runs under. Run it un
 TensorFlow of the serving image (scripts/serving-tf-env.sh) to check a model against that
 server:
 
-    python -m components.serving_check.ops SAVED_MODEL_DIR [SAVED_MODEL_DIR ...]
+    python -m components.serving_check.op_check SAVED_MODEL_DIR [SAVED_MODEL_DIR ...]
 
 Plain TensorFlow only (no TFX), and nothing newer than what older TensorFlow releases offer.
 """

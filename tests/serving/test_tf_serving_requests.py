@@ -1,5 +1,5 @@
-"""components/serving_check/requests.py: TF Serving's Predict, Classify, Regress and warm-up
-checks, each with TF Serving's message, on a small SavedModel loaded on the session path.
+"""components/serving_check/tf_serving_requests.py: TF Serving's Predict, Classify, Regress and
+warm-up checks, each with TF Serving's message, on a small SavedModel loaded on the session path.
 
 `build_model` makes that SavedModel (a tf.Module with variables; it loads in a TF1 session,
 as TF Serving loads it); tests/serving/test_conformance.py serves the same model.
@@ -21,7 +21,7 @@ from tensorflow_serving.apis import (
 )
 
 from components.serving_check.loader import SessionModel
-from components.serving_check.requests import (
+from components.serving_check.tf_serving_requests import (
     MAX_WARMUP_RECORDS,
     ServingError,
     classify,

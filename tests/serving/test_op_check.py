@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from components.serving_check import ops
+from components.serving_check import op_check
 
 PROJECT = pathlib.Path(__file__).resolve().parents[2]
 SIDE_ENV = PROJECT / "scripts" / "serving-tf-env.sh"
@@ -60,13 +60,13 @@ def test_op_types_covers_graph_and_function_library(tiny_model):
     graph_only = graph_ops - library_ops - function_names
     assert graph_only, "the serve graph has no op of its own to look for"
 
-    found = ops.op_types(str(tiny_model))
+    found = op_check.op_types(str(tiny_model))
 
     assert "Cumsum" in found
     assert graph_only <= found
     assert found == (graph_ops | library_ops) - function_names
     assert not found & function_names  # calls of library functions are not registry ops
-    assert ops.unregistered(found) == []
+    assert op_check.unregistered(found) == []
 
 
 def test_made_up_op_is_flagged_and_the_cli_fails_naming_it(tiny_model, tmp_path, capsys):
@@ -80,22 +80,23 @@ def test_made_up_op_is_flagged_and_the_cli_fails_naming_it(tiny_model, tmp_path,
     cumsum[0].op = MADE_UP_OP
     (edited / "saved_model.pb").write_bytes(saved_model.SerializeToString())
 
-    found = ops.op_types(str(edited))
+    found = op_check.op_types(str(edited))
     assert MADE_UP_OP in found
-    assert ops.unregistered(found) == [MADE_UP_OP]
-    assert ops.unregistered({MADE_UP_OP, "MatMul", "Cumsum"}) == [MADE_UP_OP]
+    assert op_check.unregistered(found) == [MADE_UP_OP]
+    assert op_check.unregistered({MADE_UP_OP, "MatMul", "Cumsum"}) == [MADE_UP_OP]
 
-    assert ops.main([str(tiny_model), str(edited)]) == 1
+    assert op_check.main([str(tiny_model), str(edited)]) == 1
     out = capsys.readouterr().out.splitlines()
-    version = ops.tensorflow_version()
+    version = op_check.tensorflow_version()
+    count = len(op_check.op_types(str(tiny_model)))
     assert out == [
-        f"OK {tiny_model}: all {len(ops.op_types(str(tiny_model)))} op types are registered in TensorFlow {version}",
+        f"OK {tiny_model}: all {count} op types are registered in TensorFlow {version}",
         f"{edited}: op {MADE_UP_OP} is not registered in TensorFlow {version}",
     ]
 
 
 def test_cli_refuses_a_directory_without_a_saved_model(tmp_path, capsys):
-    assert ops.main([str(tmp_path)]) == 2
+    assert op_check.main([str(tmp_path)]) == 2
     assert "no saved_model.pb" in capsys.readouterr().err
 
 
@@ -119,11 +120,10 @@ def test_runtime_export_passes_under_the_serving_image_tensorflow(tiny_model):
     import tensorflow as tf
 
     serving_tf = side_env("--print-version").stdout.strip()
-    result = side_env("python", "-m", "components.serving_check.ops", str(tiny_model))
+    result = side_env("python", "-m", "components.serving_check.op_check", str(tiny_model))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.strip() == (
-        f"OK {tiny_model}: all {len(ops.op_types(str(tiny_model)))} op types are registered in TensorFlow {serving_tf}"
-    )
+    count = len(op_check.op_types(str(tiny_model)))
+    assert result.stdout.strip() == f"OK {tiny_model}: all {count} op types are registered in TensorFlow {serving_tf}"
     # The TensorFlow that answered is the side environment's own, not the runtime's.
     probe = side_env("python", "-c", "import sys, tensorflow as tf; print(tf.__version__, sys.prefix, tf.__file__)")
     version, prefix, tf_file = probe.stdout.split()
