@@ -92,6 +92,14 @@ class ServingError(Exception):
         return f"{self.code}: {self.message}"
 
 
+def invalid_argument(message: str) -> ServingError:
+    """The INVALID_ARGUMENT status, the one most of TF Serving's request checks answer."""
+    return ServingError("INVALID_ARGUMENT", message)
+
+
+DT_STRING = 7  # types_pb2.DT_STRING, without importing TensorFlow
+
+
 def dtype_string(dtype_enum: int) -> str:
     """TensorFlow's DataTypeString: DT_FLOAT -> "float", DT_INT64 -> "int64"."""
     from tensorflow.core.framework import types_pb2

@@ -59,7 +59,7 @@ def base_path(tmp_path_factory):
 def server(request, base_path):
     """The REST base URL of a server on `base_path`."""
     if request.param == "standin":
-        from serving.standin import StandInServer
+        from serving.standin.server import StandInServer
 
         with StandInServer(MODEL, str(base_path), rest_port=0, grpc_port=0, poll_seconds=0.2) as standin:
             url = f"http://127.0.0.1:{standin.rest_port}"

@@ -32,7 +32,7 @@ def versions(tmp_path_factory):
 
 @pytest.fixture
 def standin(versions, tmp_path):
-    from serving.standin import StandInServer
+    from serving.standin.server import StandInServer
 
     base = tmp_path / "serving" / MODEL
     shutil.copytree(versions[0], base / "1")

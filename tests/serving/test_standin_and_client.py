@@ -347,7 +347,7 @@ def _wait(condition, seconds: float = 60):
 
 @pytest.fixture
 def standin(tmp_path):
-    from serving.standin import StandInServer
+    from serving.standin.server import StandInServer
 
     base = tmp_path / MODEL
     base.mkdir()
