@@ -101,7 +101,7 @@ def test_the_command_line_check_exits_1_on_a_refused_model(exported, legacy):
 
 
 def test_the_check_under_the_serving_images_tensorflow_passes_the_export_and_refuses_the_old_one(exported, legacy):
-    from tests.serving.test_op_check import side_env
+    from tests.serving.side_env import side_env
 
     serving_tf = side_env("--print-version").stdout.strip()
     out = side_env("python", "-m", "components.serving_check.check", str(exported), str(legacy))

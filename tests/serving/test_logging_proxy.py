@@ -18,7 +18,7 @@ from tensorflow_serving.apis import prediction_log_pb2
 
 from components.drift_check.request_log import read_examples
 from serving.logging_proxy import ID_FEATURE, REQUEST_ID, LoggingProxy, ProxyError
-from tests.serving.test_tf_serving_requests import build_model, example
+from tests.serving.tiny_model import build_model, example
 
 MODEL = "tiny"
 

@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from serving.metrics import PATH, MonitoringConfigError, ServingMetrics, read_monitoring_config
-from tests.serving.test_tf_serving_requests import build_model, example
+from tests.serving.tiny_model import build_model, example
 
 MODEL = "tiny"
 

@@ -7,16 +7,13 @@ TensorFlow of the TF Serving image (scripts/serving-tf-env.sh), on a model the r
 from __future__ import annotations
 
 import pathlib
-import socket
-import subprocess
 import sys
 
 import pytest
 
 from components.serving_check import op_check
+from tests.serving.side_env import side_env
 
-PROJECT = pathlib.Path(__file__).resolve().parents[2]
-SIDE_ENV = PROJECT / "scripts" / "serving-tf-env.sh"
 MADE_UP_OP = "TfxpOpNoTensorFlowHas"
 
 
@@ -98,22 +95,6 @@ def test_made_up_op_is_flagged_and_the_cli_fails_naming_it(tiny_model, tmp_path,
 def test_cli_refuses_a_directory_without_a_saved_model(tmp_path, capsys):
     assert op_check.main([str(tmp_path)]) == 2
     assert "no saved_model.pb" in capsys.readouterr().err
-
-
-def _pypi_reachable() -> bool:
-    try:
-        socket.create_connection(("pypi.org", 443), timeout=10).close()
-        return True
-    except OSError:
-        return False
-
-
-def side_env(*command: str, timeout: float = 1800) -> subprocess.CompletedProcess:
-    """Runs a command in the side environment, skipping (with the reason) only without PyPI."""
-    result = subprocess.run([str(SIDE_ENV), *command], capture_output=True, text=True, timeout=timeout)
-    if result.returncode == 3 and "[serving-tf] error" in result.stderr and not _pypi_reachable():
-        pytest.skip(f"the side environment cannot be built without PyPI: {result.stderr.strip()}")
-    return result
 
 
 def test_runtime_export_passes_under_the_serving_image_tensorflow(tiny_model):
