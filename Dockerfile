@@ -32,6 +32,7 @@ RUN python3 -m venv /opt/venv \
     && pip install -r requirements/runtime.in -c requirements/constraints.txt
 
 COPY setup.py ./
+COPY contracts/ contracts/
 COPY pipeline/ pipeline/
 COPY components/ components/
 COPY models/ models/

@@ -1,4 +1,4 @@
-"""Packaging for the TFX pipeline: the pipeline, components, models, ops and serving packages and the CLI (tfxp)."""
+"""Packaging: the contracts, models, components, serving, pipeline and ops packages and the CLI (tfxp)."""
 
 from setuptools import find_packages, setup
 
@@ -13,6 +13,8 @@ setup(
             "pipeline.*",
             "components",
             "components.*",
+            "contracts",
+            "contracts.*",
             "models",
             "models.*",
             "ops",

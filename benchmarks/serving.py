@@ -21,7 +21,7 @@ BATCHES = (1, 64)
 
 
 def latest_version(serving_dir: str) -> str:
-    from components.serving_baseline.baseline import latest_served
+    from contracts.serving_dir import latest_served
 
     served = latest_served(serving_dir)
     if served is None:
@@ -62,7 +62,7 @@ def raw_types_in_process(model) -> dict[str, str]:
     """{column: DT_* name} from the model's raw-row signature, as the client reads it remotely."""
     from tensorflow.core.framework import types_pb2
 
-    from serving.client import RAW_SIGNATURE
+    from contracts.saved_model import RAW_SIGNATURE
 
     _, inputs = model.signatures[RAW_SIGNATURE].structured_input_signature
     return {name: types_pb2.DataType.Name(spec.dtype.as_datatype_enum) for name, spec in inputs.items()}
@@ -71,10 +71,11 @@ def raw_types_in_process(model) -> dict[str, str]:
 def in_process(model_dir: str, rows: list[dict], repeats: int) -> list[list]:
     import tensorflow as tf
 
-    from serving.client import EXAMPLES_SIGNATURE, to_examples
+    from contracts.saved_model import DEFAULT_SIGNATURE
+    from serving.client import to_examples
 
     model = tf.saved_model.load(model_dir)
-    signature = model.signatures[EXAMPLES_SIGNATURE]
+    signature = model.signatures[DEFAULT_SIGNATURE]
     examples = to_examples(rows, raw_types_in_process(model))
     table = []
     for batch in BATCHES:
@@ -109,7 +110,8 @@ def endpoint(serving_dir: str, model: str, rows: list[dict], repeats: int, log_p
     from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
     from benchmarks.beam import free_port
-    from serving.client import EXAMPLES_SIGNATURE, RestClient, raw_input_types, to_examples
+    from contracts.saved_model import DEFAULT_SIGNATURE
+    from serving.client import RestClient, raw_input_types, to_examples
 
     rest_port, grpc_port = free_port(), free_port()
     with open(log_path, "w") as log:
@@ -143,7 +145,7 @@ def endpoint(serving_dir: str, model: str, rows: list[dict], repeats: int, log_p
         stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
         for batch in BATCHES:
             body = {
-                "signature_name": EXAMPLES_SIGNATURE,
+                "signature_name": DEFAULT_SIGNATURE,
                 "instances": [{"b64": base64.b64encode(e).decode()} for e in examples[:batch]],
             }
 
@@ -154,7 +156,7 @@ def endpoint(serving_dir: str, model: str, rows: list[dict], repeats: int, log_p
             table.append(_row("REST :predict", batch, _timed(rest, repeats)))
             request = predict_pb2.PredictRequest()
             request.model_spec.name = model
-            request.model_spec.signature_name = EXAMPLES_SIGNATURE
+            request.model_spec.signature_name = DEFAULT_SIGNATURE
             request.inputs["examples"].CopyFrom(tf.make_tensor_proto(examples[:batch], dtype=tf.string))
             table.append(_row("gRPC Predict", batch, _timed(lambda r=request: stub.Predict(r, timeout=30), repeats)))
         channel.close()

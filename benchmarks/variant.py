@@ -83,15 +83,16 @@ def _candidate_baseline() -> None:
     """ServingBaseline as it was: with nothing served, the candidate becomes the baseline."""
     from tfx.utils import path_utils
 
-    from components.serving_baseline import baseline, executor
+    from components.serving_baseline import executor
+    from contracts.serving_dir import copy_tree, latest_served
 
     do = executor.Executor.Do
 
     def Do(self, input_dict, output_dict, exec_properties):  # noqa: N802 - TFX's name
         do(self, input_dict, output_dict, exec_properties)
-        if baseline.latest_served(exec_properties["serving_dir"]) is None:
+        if latest_served(exec_properties["serving_dir"]) is None:
             [candidate], [output] = input_dict["model"], output_dict["baseline_model"]
-            baseline.copy_tree(path_utils.serving_model_path(candidate.uri), path_utils.serving_model_dir(output.uri))
+            copy_tree(path_utils.serving_model_path(candidate.uri), path_utils.serving_model_dir(output.uri))
 
     executor.Executor.Do = Do
 

@@ -17,9 +17,6 @@ from models.spec import TIMESTAMP_PARTS, FeatureType, ModelSpec
 
 # The label's classes for multiclass without label.classes: tf.Transform's vocabulary file.
 LABEL_VOCABULARY = "label_classes"
-# A classifier's class names, one a line in output order, in its SavedModel's assets.extra/
-# (which TF Serving ignores): the Evaluator's per-class metrics and clients read them there.
-CLASSES_FILE = "classes.txt"
 # The values of each timestamp part (UTC): hour 0-23, day of week 0 (Monday) to 6 (Sunday),
 # month 0 (January) to 11. One more id, the part's size, means missing: the value is absent,
 # cannot be read, or (hour) is a date without a time.

@@ -28,13 +28,23 @@ from absl import logging
 from tfx import v1 as tfx
 from tfx_bsl.public import tfxio
 
+from contracts.saved_model import (
+    ASSETS_EXTRA,
+    CLASSES_FILE,
+    CLASSIFY_SIGNATURE,
+    DEFAULT_SIGNATURE,
+    RAW_SIGNATURE,
+    REGRESS_SIGNATURE,
+    TRANSFORM_SIGNATURE,
+    WARM_STARTED_FROM,
+    WEIGHTS_FILE,
+)
+from contracts.serving_dir import latest_served
 from models import features as feature_defs
 from models import preprocessing
 from models.spec import FeatureType, RegressionLoss, Task
 
 _EVAL_BATCH_SIZE = 200
-CLASSIFY_SIGNATURE = "classify"
-REGRESS_SIGNATURE = "regress"
 CLASS_LABELS = ("0", "1")
 # The Tuner's objective per task: the Keras metric (or loss) on the eval split.
 TUNER_OBJECTIVES = {
@@ -42,8 +52,6 @@ TUNER_OBJECTIVES = {
     Task.MULTICLASS: ("val_accuracy", "max"),
     Task.REGRESSION: ("val_loss", "min"),
 }
-WEIGHTS_FILE = "keras.weights.h5"
-WARM_STARTED_FROM = "warm_started_from"
 
 # The model is built with Keras 3 (`keras`), never `tf.keras`: KerasTuner accepts only Keras 3
 # models, and importing tf.Transform sets TF_USE_LEGACY_KERAS=1, which can turn `tf.keras`
@@ -252,7 +260,7 @@ def _serving_functions(
             transformed[spec.label.name] = preprocessing.as_float(preprocessing.dense(column, default))
         return transformed
 
-    functions = {"serving_default": serve_examples, "serve_raw": serve_raw, "transform_features": transform_features}
+    functions = {DEFAULT_SIGNATURE: serve_examples, RAW_SIGNATURE: serve_raw, TRANSFORM_SIGNATURE: transform_features}
     if task is Task.REGRESSION:
         functions[REGRESS_SIGNATURE] = regress
     else:
@@ -328,10 +336,8 @@ def _warm_start(model: keras.Model, serving_dir: str) -> str | None:
     Layers whose shapes changed (a vocabulary grew, the tuner chose other units) keep their
     fresh initialisation; Keras skips them with a warning.
     """
-    from components.serving_baseline.baseline import latest_served
-
     served = latest_served(serving_dir) if serving_dir else None
-    weights = tf.io.gfile.join(served, "assets.extra", WEIGHTS_FILE) if served else None
+    weights = tf.io.gfile.join(served, ASSETS_EXTRA, WEIGHTS_FILE) if served else None
     if not weights or not tf.io.gfile.exists(weights):
         logging.info("No served model with Keras weights under %r: training from scratch", serving_dir)
         return None
@@ -377,11 +383,11 @@ def export(
         mark_signature_method(export_dir, REGRESS_SIGNATURE, tf.saved_model.REGRESS_METHOD_NAME)
     else:
         mark_classification_signature(export_dir)
-    extra = tf.io.gfile.join(export_dir, "assets.extra")
+    extra = tf.io.gfile.join(export_dir, ASSETS_EXTRA)
     tf.io.gfile.makedirs(extra)
     model.save_weights(tf.io.gfile.join(extra, WEIGHTS_FILE))
     if spec.label.task is not Task.REGRESSION:
-        with tf.io.gfile.GFile(tf.io.gfile.join(extra, feature_defs.CLASSES_FILE), "w") as f:
+        with tf.io.gfile.GFile(tf.io.gfile.join(extra, CLASSES_FILE), "w") as f:
             f.write("".join(f"{name}\n" for name in class_names(spec, tf_transform_output)))
     if warm_started_from:
         with tf.io.gfile.GFile(tf.io.gfile.join(extra, WARM_STARTED_FROM), "w") as f:

@@ -2,10 +2,10 @@
 
 A kill -9 (or a power cut) ends a run with nothing cleaned up. What it can leave:
 
-- in the serving directory: a hidden push copy (`.partial-<v>`, see `baseline.publish_version`)
-  or rollback staging (`.rollback-*`, see `ops/rollback.py`), and an all-digit version
-  without a complete SavedModel (written before pushes were atomic, or by hand), which
-  TF Serving would try to load;
+- in the serving directory: a hidden push copy (`.partial-<v>`, see
+  `contracts.serving_dir.publish_version`) or rollback staging (`.rollback-*`, see
+  `ops/rollback.py`), and an all-digit version without a complete SavedModel (written before
+  pushes were atomic, or by hand), which TF Serving would try to load;
 - in ML Metadata: executions left RUNNING (the next run, or `--fix`, marks them INTERRUPTED);
 - under the pipeline root: the output directories TFX made for executions that never
   completed, `<component>/<output>/<execution id>` as tfx/orchestration/portable/outputs_utils.py
@@ -25,7 +25,7 @@ import dataclasses
 import os
 import shutil
 
-from components.serving_baseline import baseline
+from contracts.serving_dir import PARTIAL_PREFIX, ROLLBACK_PREFIX, incomplete_reason, is_version
 from pipeline import run_lock
 from pipeline.config import PipelineConfig
 
@@ -61,8 +61,8 @@ def _serving(serving_dir: str, live_run: bool) -> list[Finding]:
     found = []
     for name in _listdir(serving_dir):
         path = os.path.join(serving_dir, name)
-        if name.isdigit():
-            reason = baseline.incomplete_reason(path)
+        if is_version(name):
+            reason = incomplete_reason(path)
             if reason is not None:
                 found.append(
                     Finding(
@@ -71,9 +71,9 @@ def _serving(serving_dir: str, live_run: bool) -> list[Finding]:
                 )
         elif live_run:
             continue  # a push or rollback in progress stages its copy under these names
-        elif name.startswith(baseline.PARTIAL_PREFIX):
+        elif name.startswith(PARTIAL_PREFIX):
             found.append(Finding(path, "a push cut short (hidden from TF Serving)"))
-        elif name.startswith(baseline.ROLLBACK_PREFIX):
+        elif name.startswith(ROLLBACK_PREFIX):
             found.append(Finding(path, "a rollback cut short (hidden from TF Serving)"))
     return found
 

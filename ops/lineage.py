@@ -12,12 +12,8 @@ import json
 import os
 from typing import Any
 
-from components.serving_baseline.baseline import (
-    PUSH_RECORD,
-    read_push_record,
-    served_versions,
-)
-from ops.rollback import ROLLED_BACK_FROM
+from contracts.saved_model import ASSETS_EXTRA, PUSH_RECORD, ROLLED_BACK_FROM
+from contracts.serving_dir import read_push_record, served_versions
 from ops.runs import evaluation_metrics, format_metric
 from pipeline.config import ConfigError
 from pipeline.metadata import (
@@ -61,7 +57,7 @@ def lineage(metadata_path: str, pipeline_name: str, serving_dir: str, version: i
             f"version {version} is not in {serving_dir}; served versions: {', '.join(map(str, versions))}"
         )
     path = os.path.join(serving_dir, str(version))
-    marker = os.path.join(path, "assets.extra", ROLLED_BACK_FROM)
+    marker = os.path.join(path, ASSETS_EXTRA, ROLLED_BACK_FROM)
     if os.path.exists(marker):
         with open(marker) as f:
             source = int(f.read().strip())

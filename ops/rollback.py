@@ -13,11 +13,10 @@ import shutil
 import tempfile
 import time
 
-from components.serving_baseline.baseline import ROLLBACK_PREFIX, publish_version, served_versions
+from contracts.saved_model import ASSETS_EXTRA, ROLLED_BACK_FROM
+from contracts.serving_dir import ROLLBACK_PREFIX, publish_version, served_versions
 from pipeline import run_lock
 from pipeline.config import ConfigError, PipelineConfig
-
-ROLLED_BACK_FROM = "rolled_back_from"
 
 
 def roll_back(config: PipelineConfig, version: int) -> int:
@@ -40,8 +39,8 @@ def rollback(serving_dir: str, version: int) -> int:
     with tempfile.TemporaryDirectory(dir=serving_dir, prefix=ROLLBACK_PREFIX) as staging:
         source = os.path.join(staging, "model")
         shutil.copytree(os.path.join(serving_dir, str(version)), source)
-        os.makedirs(os.path.join(source, "assets.extra"), exist_ok=True)
-        with open(os.path.join(source, "assets.extra", ROLLED_BACK_FROM), "w") as f:
+        os.makedirs(os.path.join(source, ASSETS_EXTRA), exist_ok=True)
+        with open(os.path.join(source, ASSETS_EXTRA, ROLLED_BACK_FROM), "w") as f:
             f.write(f"{version}\n")
         new_version, _ = publish_version(source, serving_dir, max(int(time.time()), versions[-1] + 1))
     return new_version

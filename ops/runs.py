@@ -241,9 +241,9 @@ def _run_info(store, context, executions, pipeline_name: str, live_run: bool = T
 
 def _class_names(model_dir: str | None) -> list[str]:
     """The class names a pushed classifier wrote beside its SavedModel ([] when unknown)."""
-    from models.features import CLASSES_FILE
+    from contracts.saved_model import ASSETS_EXTRA, CLASSES_FILE
 
-    path = os.path.join(model_dir, "assets.extra", CLASSES_FILE) if model_dir else ""
+    path = os.path.join(model_dir, ASSETS_EXTRA, CLASSES_FILE) if model_dir else ""
     if not path or not os.path.isfile(path):
         return []
     with open(path, encoding="utf-8") as f:

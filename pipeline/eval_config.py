@@ -11,6 +11,7 @@ import tensorflow_model_analysis as tfma
 from tensorflow_model_analysis.proto import config_pb2
 
 from components.evaluator.executor import set_class_ids
+from contracts.saved_model import DEFAULT_SIGNATURE, TRANSFORM_SIGNATURE
 from pipeline.config import PipelineConfig, Task
 
 # The TFMA metric each evaluator threshold option bounds, and how: (metric class, kind).
@@ -120,10 +121,10 @@ def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
     return tfma.EvalConfig(
         model_specs=[
             tfma.ModelSpec(
-                signature_name="serving_default",
+                signature_name=DEFAULT_SIGNATURE,
                 label_key=config.label.name,
                 prediction_key=PREDICTION_KEYS[task],
-                preprocessing_function_names=["transform_features"],
+                preprocessing_function_names=[TRANSFORM_SIGNATURE],
             )
         ],
         slicing_specs=[tfma.SlicingSpec()] + [tfma.SlicingSpec(feature_keys=[f]) for f in ev.slices],

@@ -17,6 +17,7 @@ import shutil
 import time
 from typing import Callable, Iterator, TextIO
 
+from contracts.serving_dir import version_names
 from pipeline.config import PipelineConfig
 from pipeline.terminal import terminal_output
 
@@ -219,16 +220,10 @@ def _new_log(log_dir: str) -> str:
     raise AssertionError("unreachable")
 
 
-def _versions(serving_dir: str) -> set[str]:
-    with contextlib.suppress(OSError):
-        return {name for name in os.listdir(serving_dir) if name.isdigit()}
-    return set()
-
-
 def _remove_new_versions(serving_dir: str, before: set[str]) -> None:
     """Removes the version directories a failed run wrote: a Pusher stopped by a full disk
     leaves a partial one, and TF Serving would try to load it."""
-    for name in _versions(serving_dir) - before:
+    for name in set(version_names(serving_dir)) - before:
         path = os.path.join(serving_dir, name)
         logging.getLogger(__name__).warning("removing %s, pushed by a run that failed", path)
         shutil.rmtree(path, ignore_errors=True)
@@ -279,7 +274,7 @@ def run(
         log_dir = os.path.join(config.output_dir, "logs")
         os.makedirs(log_dir, exist_ok=True)
         log_path = _new_log(log_dir)
-        versions_before = _versions(config.serving_dir)
+        versions_before = set(version_names(config.serving_dir))
         with _captured_logs(log_path, verbose) as progress:
             try:
                 from tfx import v1 as tfx

@@ -7,7 +7,7 @@ import hashlib
 import os
 
 # The packages of this project: the model code's imports inside them are part of its hash.
-PROJECT_PACKAGES = ("models", "pipeline", "components", "serving")
+PROJECT_PACKAGES = ("contracts", "models", "pipeline", "components", "serving")
 
 
 def _imported_modules(path: str, package: str) -> set[str]:
@@ -66,7 +66,7 @@ def model_code_sources(package: str = "models", modules: tuple[str, ...] = ()) -
 
 def model_code_version(package: str = "models", modules: tuple[str, ...] = ()) -> str:
     """A hash of the model code: the model package's source and the project modules it imports
-    (the feature specs in models/spec.py, components/serving_baseline/baseline.py, ...).
+    (the feature specs in models/spec.py, contracts/serving_dir.py, ...).
 
     The Transform, Tuner and Trainer functions are referenced by dotted path, which TFX does
     not fingerprint (it does for a `module_file`). Passing this hash in their custom_config

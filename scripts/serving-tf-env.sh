@@ -8,7 +8,7 @@
 # this Python) and tensorflow-serving-api==X.Y.Z, with the checkout on PYTHONPATH. Run it
 # inside the project runtime, where the tests run:
 #
-#   scripts/runtime.sh scripts/serving-tf-env.sh python -m components.serving_check.ops DIR
+#   scripts/runtime.sh scripts/serving-tf-env.sh python -m components.serving_check.op_check DIR
 #
 # The environment is keyed by TensorFlow and Python versions; .complete is written last, so an
 # interrupted build is started over on the next call.

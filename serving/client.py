@@ -16,10 +16,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-RAW_SIGNATURE = "serve_raw"
-EXAMPLES_SIGNATURE = "serving_default"
-CLASSIFY_SIGNATURE = "classify"
-REGRESS_SIGNATURE = "regress"
+from contracts.saved_model import CLASSIFY_SIGNATURE, DEFAULT_SIGNATURE, RAW_SIGNATURE, REGRESS_SIGNATURE
 
 
 class ClientError(RuntimeError):
@@ -185,7 +182,7 @@ class RestClient(_Client):
     def predict(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         examples = to_examples(rows, self._input_types())
         body = {
-            "signature_name": EXAMPLES_SIGNATURE,
+            "signature_name": DEFAULT_SIGNATURE,
             "instances": [{"b64": base64.b64encode(e).decode()} for e in examples],
         }
         return self._call("POST", self._path(":predict"), body)["predictions"]
@@ -286,7 +283,7 @@ class GrpcClient(_Client):
 
         examples = to_examples(rows, self._input_types())
         request = predict_pb2.PredictRequest()
-        self._spec(request, EXAMPLES_SIGNATURE)
+        self._spec(request, DEFAULT_SIGNATURE)
         request.inputs["examples"].CopyFrom(tf.make_tensor_proto(examples, dtype=tf.string))
         response = self._call(self._predict.Predict, request)
         outputs = {k: tf.make_ndarray(v) for k, v in response.outputs.items()}

@@ -26,8 +26,9 @@ log directory (components/drift_check/request_log.py's files, which the skew che
   /versions/<v>:<verb>, so the log names the version that answered. When that version has just
   been unloaded (NOT_FOUND), the status is read again and the request sent once more.
 - The JSON is read into protos with the stand-in's port of TF Serving's REST code
-  (serving/standin.py), with the signatures from GET .../versions/<v>/metadata; a record that
-  cannot be built is reported on stderr and the client's answer is unaffected.
+  (serving/standin/json_codec.py and rest.py's path parsing), with the signatures from
+  GET .../versions/<v>/metadata; a record that cannot be built is reported on stderr and the
+  client's answer is unaffected.
 gRPC (port 8500) does not pass through here and is not logged.
 """
 
@@ -225,15 +226,15 @@ def build_record(
     import tensorflow as tf
     from tensorflow_serving.apis import classification_pb2, prediction_log_pb2, regression_pb2
 
-    from components.serving_check.requests import DEFAULT_SIGNATURE
-    from serving import standin
+    from contracts.saved_model import DEFAULT_SIGNATURE
+    from serving.standin.json_codec import example_request_from_json, predict_request_from_json
 
     record = prediction_log_pb2.PredictionLog()
     metadata = record.log_metadata
     metadata.sampling_config.sampling_rate = sampling_rate
     metadata.timestamp_secs = int(time.time())
     if verb == "predict":
-        request, fmt = standin.predict_request_from_json(body, path_spec, signature_defs_of)
+        request, fmt = predict_request_from_json(body, path_spec, signature_defs_of)
         signature_name = request.model_spec.signature_name or DEFAULT_SIGNATURE
         response = predict_response_from_json(answer, signature_defs_of(path_spec)[signature_name], fmt)
         for alias, tensor in request.inputs.items():
@@ -247,7 +248,7 @@ def build_record(
                     )
         log_entry = record.predict_log
     elif verb == "classify":
-        request = standin.example_request_from_json(body, path_spec, classification_pb2.ClassificationRequest())
+        request = example_request_from_json(body, path_spec, classification_pb2.ClassificationRequest())
         response = classification_pb2.ClassificationResponse()
         for row in json.loads(answer)["results"]:
             classes = response.result.classifications.add()
@@ -255,7 +256,7 @@ def build_record(
                 classes.classes.add(label=label, score=score)
         log_entry = record.classify_log
     else:
-        request = standin.example_request_from_json(body, path_spec, regression_pb2.RegressionRequest())
+        request = example_request_from_json(body, path_spec, regression_pb2.RegressionRequest())
         response = regression_pb2.RegressionResponse()
         for value in json.loads(answer)["results"]:
             response.result.regressions.add(value=value)
@@ -335,7 +336,7 @@ class LoggingProxy:
     def handle(
         self, method: str, target: str, body: bytes, headers: dict[str, str], request_id: str
     ) -> tuple[int, list[tuple[str, str]], bytes]:
-        from serving import standin
+        from serving.standin.rest import model_spec
 
         headers = {k: v for k, v in headers.items() if k.lower() not in _HOP_BY_HOP}
         path = urllib.parse.urlsplit(target).path
@@ -363,7 +364,7 @@ class LoggingProxy:
             return 502, [("Content-Type", "application/json")], message
         if match and status == 200 and self.sampling_rate > 0 and self._sample() < self.sampling_rate:
             try:
-                spec = standin._model_spec(match[1], *self._version_and_label(pinned))
+                spec = model_spec(match[1], *self._version_and_label(pinned))
                 record = build_record(
                     match[3],
                     spec,

@@ -1,17 +1,28 @@
-"""The arrows between packages point one way (README, Project layout).
+"""The arrows between packages point one way: docs/layers.md's table, checked against the source.
 
-models/ and components/ are the pipeline's code: they never import the CLI, serving/ or ops/.
-The pipeline's factory and runners (pipeline/) never import ops/, which reads what they record.
-Nothing below the CLI (tfxp/) imports it. Read from the source, so a function-level import
-counts as much as one at the top.
+Each package imports only the floors below it. The order is read from docs/layers.md, so the
+table people read and the rule the tests hold are one. Imports are read from the source with
+`ast`, so a function-level import counts as much as one at the top.
 """
 
 import ast
 import pathlib
+import re
+import sys
 
 import pytest
 
 PROJECT = pathlib.Path(__file__).resolve().parents[1]
+LAYERS_DOC = PROJECT / "docs" / "layers.md"
+
+
+def _floors() -> list[str]:
+    """The packages of docs/layers.md's table, bottom floor first."""
+    rows = re.findall(r"^\| (\d+) \| `(\w+)/` \|", LAYERS_DOC.read_text(), re.MULTILINE)
+    return [package for _, package in sorted(rows, key=lambda row: int(row[0]))]
+
+
+FLOORS = _floors()
 
 
 def _imports(path: pathlib.Path) -> set[str]:
@@ -34,21 +45,37 @@ def _offending(package: str, forbidden: tuple[str, ...]) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("package", ["models", "components"])
-def test_the_pipelines_code_imports_neither_the_cli_nor_serving_nor_ops(package):
-    assert _offending(package, ("tfxp", "serving", "ops")) == []
+def test_the_table_names_every_package_of_the_project_once():
+    packages = sorted(p.parent.name for p in PROJECT.glob("*/__init__.py") if p.parent.name != "tests")
+    assert sorted(FLOORS) == packages and len(set(FLOORS)) == len(FLOORS)
 
 
-def test_the_factory_and_runners_do_not_import_ops():
-    assert _offending("pipeline", ("ops",)) == []
+@pytest.mark.parametrize("package", FLOORS)
+def test_no_package_imports_a_floor_above_it(package):
+    above = tuple(FLOORS[FLOORS.index(package) + 1 :])
+    assert _offending(package, above) == []
 
 
-@pytest.mark.parametrize("package", ["contracts", "models", "components", "serving", "pipeline", "ops"])
-def test_nothing_below_the_cli_imports_it(package):
-    assert _offending(package, ("tfxp",)) == []
+def test_the_contracts_import_nothing_of_the_project_and_no_tensorflow_at_import():
+    assert _offending("contracts", tuple(f for f in FLOORS if f != "contracts")) == []
+    for path in sorted((PROJECT / "contracts").rglob("*.py")):
+        tree = ast.parse(path.read_text(), str(path))
+        top = {alias.name for node in tree.body if isinstance(node, ast.Import) for alias in node.names}
+        top |= {node.module for node in tree.body if isinstance(node, ast.ImportFrom) and node.module}
+        assert not {name for name in top if name.split(".")[0] == "tensorflow"}, path
 
 
 def test_the_check_sees_imports_inside_functions(tmp_path):
     source = tmp_path / "m.py"
     source.write_text("def f():\n    from serving.client import RestClient\n    import ops.runs\n")
     assert {"serving.client", "serving.client.RestClient", "ops.runs"} <= _imports(source)
+
+
+def test_an_upward_import_is_found(tmp_path, monkeypatch):
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "m.py").write_text("from components.serving_check import check\n")
+    monkeypatch.setattr(sys.modules[__name__], "PROJECT", tmp_path)
+    assert _offending("models", ("components",)) == [
+        "models/m.py imports components.serving_check",
+        "models/m.py imports components.serving_check.check",
+    ]

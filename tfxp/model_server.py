@@ -118,7 +118,7 @@ def _serve(args, config: PipelineConfig) -> int:
     if server.kind != "standin":
         print(f"starting {server.description} on model '{config.model_name}' from {base_path}", flush=True)
         os.execv(server.argv[0], list(server.argv))
-    from serving.standin import serve_forever
+    from serving.standin.server import serve_forever
 
     serve_forever(
         config.model_name,

@@ -3,15 +3,15 @@
 TFX's own executor copies the model straight into `<base>/<version>/` (saved_model.pb last),
 so a full disk or a kill mid-copy leaves an all-digit directory that TF Serving tries to load
 and that every later run took as its baseline. This one publishes through
-`baseline.publish_version`: a hidden copy, checked complete, synced, then renamed. The
-blessing checks and the pushed-model artifact are TFX's (`CheckBlessing`, `GetModelPath`, the
-same custom properties). A model that is already the newest served version, by TensorFlow's
+`contracts.serving_dir.publish_version`: a hidden copy, checked complete, synced, then renamed.
+The blessing checks and the pushed-model artifact are TFX's (`CheckBlessing`, `GetModelPath`,
+the same custom properties). A model that is already the newest served version, by TensorFlow's
 SavedModel fingerprint, is not pushed again.
 
-Each version carries a push record (`baseline.PUSH_RECORD`: pipeline, run, the Pusher's
-execution, the model and blessings it pushed), written before the rename: TFX records the push
-in ML Metadata only after this executor returns, and a run killed in between leaves a version
-whose lineage `tfxp lineage` then reads from the record.
+Each version carries a push record (`contracts.saved_model.PUSH_RECORD`: pipeline, run, the
+Pusher's execution, the model and blessings it pushed), written before the rename: TFX records
+the push in ML Metadata only after this executor returns, and a run killed in between leaves a
+version whose lineage `tfxp lineage` then reads from the record.
 """
 
 from __future__ import annotations
@@ -28,7 +28,9 @@ from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
-from components.serving_baseline import baseline
+from components.serving_baseline.baseline import same_saved_model
+from contracts.saved_model import PUSH_RECORD
+from contracts.serving_dir import latest_served, publish_version
 
 # The custom properties TFX's Pusher records (tfx/components/pusher/executor.py), read by
 # TFX's tooling and by `tfxp runs` and `lineage`.
@@ -54,8 +56,8 @@ class Executor(tfx_pusher.Executor):
         if destination.WhichOneof("destination") != "filesystem":
             raise NotImplementedError("only filesystem push destinations are supported")
         model_path = self.GetModelPath(input_dict)
-        served = baseline.latest_served(destination.filesystem.base_directory)
-        if served is not None and baseline.same_saved_model(model_path, served):
+        served = latest_served(destination.filesystem.base_directory)
+        if served is not None and same_saved_model(model_path, served):
             # A re-run whose model is the one served: a second copy would be a new version of
             # the same model, with no lineage of its own.
             logging.info("The model is already served as %s; not pushed again", served)
@@ -63,8 +65,8 @@ class Executor(tfx_pusher.Executor):
             model_push.set_string_custom_property(ALREADY_SERVED, served)
             return
         record = json.dumps(self._push_record(input_dict, model_push), indent=1, sort_keys=True).encode()
-        version, serving_path = baseline.publish_version(
-            model_path, destination.filesystem.base_directory, extra_files={baseline.PUSH_RECORD: record}
+        version, serving_path = publish_version(
+            model_path, destination.filesystem.base_directory, extra_files={PUSH_RECORD: record}
         )
         logging.info("Model published to serving path %s", serving_path)
         io_utils.copy_dir(model_path, model_push.uri)  # the pushed model, archived as TFX does

@@ -65,7 +65,7 @@ def read_examples(directory: str) -> list[bytes]:
     import tensorflow as tf
     from tensorflow_serving.apis import prediction_log_pb2
 
-    from components.serving_check import requests as tfs
+    from components.serving_check.tf_serving_requests import serialized_examples
 
     examples: list[bytes] = []
     for path in sorted(glob.glob(os.path.join(directory, LOG_PATTERN))):
@@ -77,5 +77,5 @@ def read_examples(directory: str) -> list[bytes]:
                     if tensor.dtype == tf.string.as_datatype_enum:
                         examples.extend(tf.make_ndarray(tensor).reshape(-1).tolist())
             elif kind in ("classify_log", "regress_log"):
-                examples.extend(tfs.serialized_examples(getattr(record, kind).request.input))
+                examples.extend(serialized_examples(getattr(record, kind).request.input))
     return examples

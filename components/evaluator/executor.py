@@ -46,7 +46,7 @@ def with_class_ids(eval_config_json: str, model_dir: str) -> str:
     from google.protobuf import json_format
     from tensorflow_model_analysis.proto import config_pb2
 
-    from models.features import CLASSES_FILE
+    from contracts.saved_model import ASSETS_EXTRA, CLASSES_FILE
 
     config = json_format.Parse(eval_config_json, config_pb2.EvalConfig())
     per_class = [s for s in config.metrics_specs if s.HasField("binarize") and not s.binarize.class_ids.values]
@@ -55,7 +55,7 @@ def with_class_ids(eval_config_json: str, model_dir: str) -> str:
         return eval_config_json
     import tensorflow as tf
 
-    path = os.path.join(model_dir, "assets.extra", CLASSES_FILE)
+    path = os.path.join(model_dir, ASSETS_EXTRA, CLASSES_FILE)
     if not tf.io.gfile.exists(path):
         raise ValueError(
             f"the eval config asks for per-class metrics but the model has no {path} to "

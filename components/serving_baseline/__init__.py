@@ -1,7 +1,7 @@
 """ServingBaseline: the model TF Serving serves now, as the Evaluator's baseline.
 
-The component class is imported on first use, so `baseline` (served versions, atomic
-publishing) imports without TFX: `tfxp doctor` and `tfxp rollback` start without TensorFlow.
+The component class is imported on first use, so `baseline` imports without TFX. The served
+versions and their atomic publishing are contracts/serving_dir.py's.
 """
 
 

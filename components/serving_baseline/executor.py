@@ -10,7 +10,7 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 from tfx.utils import path_utils
 
-from components.serving_baseline import baseline
+from contracts import serving_dir
 
 SOURCE_PROPERTY = "baseline_source"
 NOTHING_SERVED = "none (nothing served yet)"
@@ -24,11 +24,11 @@ class Executor(base_executor.BaseExecutor):
         exec_properties: dict[str, Any],
     ) -> None:
         output = artifact_utils.get_single_instance(output_dict["baseline_model"])
-        served = baseline.latest_served(exec_properties["serving_dir"])
+        served = serving_dir.latest_served(exec_properties["serving_dir"])
         if served is None:
             # Nothing to compare with: the Evaluator (components.evaluator) then evaluates the
             # candidate alone, its change thresholds pass and its value thresholds decide.
             output.set_string_custom_property(SOURCE_PROPERTY, NOTHING_SERVED)
             return
-        baseline.copy_tree(served, path_utils.serving_model_dir(output.uri))
+        serving_dir.copy_tree(served, path_utils.serving_model_dir(output.uri))
         output.set_string_custom_property(SOURCE_PROPERTY, served)

@@ -1,7 +1,8 @@
 """ServingCheck: the candidate model loaded and run the way TF Serving loads and runs it.
 
 The component class is imported on first use, so the plain-TensorFlow modules of this
-package (loader, requests, check) import without TFX, in a side environment too.
+package (loader, tf_serving_requests, check, op_check) import without TFX, in a side
+environment too.
 """
 
 

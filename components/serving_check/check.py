@@ -4,8 +4,8 @@ and run every signature through TF Serving's request handling, before anything i
 TF Serving loads a version by importing its graph into a TF1 session, restoring the
 variables, running the init op and then replaying `assets.extra/tf_serving_warmup_requests`;
 a failure at any step leaves the version unavailable. The check takes the same steps
-(`loader.SessionModel`, `requests.replay_warmup`), and refuses a model whose warm-up records
-do not run every signature: a signature never run before the push is one nobody checked.
+(`loader.SessionModel`, `tf_serving_requests.replay_warmup`), and refuses a model whose warm-up
+records do not run every signature: a signature never run before the push is one nobody checked.
 
 Plain TensorFlow and tensorflow-serving-api only: it also runs under the TensorFlow of the
 serving image, in a side environment (`python -m components.serving_check.check DIR`).
@@ -16,8 +16,9 @@ from __future__ import annotations
 import dataclasses
 import sys
 
-from components.serving_check import loader, requests
+from components.serving_check import loader, tf_serving_requests
 from components.serving_warmup import warmup
+from contracts.saved_model import ASSETS_EXTRA, WARMUP_FILE
 
 
 class ServingCheckFailed(RuntimeError):
@@ -38,8 +39,7 @@ def check(saved_model_dir: str) -> CheckResult:
     logs = warmup.read_warmup(saved_model_dir)
     if not logs:
         raise ServingCheckFailed(
-            f"{saved_model_dir} has no {warmup.WARMUP_DIR}/{warmup.WARMUP_FILE}: "
-            "no signature would run before the first request"
+            f"{saved_model_dir} has no {ASSETS_EXTRA}/{WARMUP_FILE}: no signature would run before the first request"
         )
     try:
         model = loader.SessionModel(saved_model_dir)
@@ -53,8 +53,8 @@ def check(saved_model_dir: str) -> CheckResult:
                 f"signature(s) {', '.join(unrun)} have no warm-up record, so nothing ran them before the push"
             )
         try:
-            records = requests.replay_warmup(model, saved_model_dir)
-        except requests.ServingError as err:
+            records = tf_serving_requests.replay_warmup(model, saved_model_dir)
+        except tf_serving_requests.ServingError as err:
             raise ServingCheckFailed(str(err)) from None
     return CheckResult(records=records, signatures=tuple(signatures))
 

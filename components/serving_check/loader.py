@@ -17,7 +17,7 @@ from __future__ import annotations
 import threading
 from typing import Any, Mapping
 
-SERVE_TAG = "serve"
+from contracts.saved_model import SERVE_TAG
 
 
 class LoadError(RuntimeError):

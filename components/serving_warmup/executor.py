@@ -11,8 +11,8 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 from tfx.utils import path_utils
 
-from components.serving_baseline.baseline import copy_tree
 from components.serving_warmup import warmup
+from contracts.serving_dir import copy_tree
 
 
 class Executor(base_executor.BaseExecutor):

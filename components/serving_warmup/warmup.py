@@ -17,10 +17,8 @@ from __future__ import annotations
 import os
 from typing import Iterable
 
-WARMUP_DIR = "assets.extra"
-WARMUP_FILE = "tf_serving_warmup_requests"
-CLASSIFY_METHOD = "tensorflow/serving/classify"
-REGRESS_METHOD = "tensorflow/serving/regress"
+from contracts.saved_model import ASSETS_EXTRA, CLASSIFY_METHOD_NAME, REGRESS_METHOD_NAME, WARMUP_FILE
+
 STRING_DTYPE = 7  # types_pb2.DT_STRING
 
 
@@ -106,15 +104,15 @@ def prediction_logs(serialized: list[bytes], model_name: str, signatures: dict, 
     logs = []
     for key in sorted(k for k in signatures if not k.startswith("__")):
         signature = signatures[key]
-        if signature.method_name in (CLASSIFY_METHOD, REGRESS_METHOD):
+        if signature.method_name in (CLASSIFY_METHOD_NAME, REGRESS_METHOD_NAME):
             request = (
                 classification_pb2.ClassificationRequest()
-                if signature.method_name == CLASSIFY_METHOD
+                if signature.method_name == CLASSIFY_METHOD_NAME
                 else regression_pb2.RegressionRequest()
             )
             request.model_spec.name, request.model_spec.signature_name = model_name, key
             request.input.example_list.examples.extend(examples[: max(batch_sizes)])
-            if signature.method_name == CLASSIFY_METHOD:
+            if signature.method_name == CLASSIFY_METHOD_NAME:
                 log = prediction_log_pb2.PredictionLog(classify_log=prediction_log_pb2.ClassifyLog(request=request))
             else:
                 log = prediction_log_pb2.PredictionLog(regress_log=prediction_log_pb2.RegressLog(request=request))
@@ -150,7 +148,7 @@ def write_warmup(saved_model_dir: str, logs) -> str:
     """Writes the records where TF Serving looks for them; returns the file's path."""
     import tensorflow as tf
 
-    directory = os.path.join(saved_model_dir, WARMUP_DIR)
+    directory = os.path.join(saved_model_dir, ASSETS_EXTRA)
     tf.io.gfile.makedirs(directory)
     path = os.path.join(directory, WARMUP_FILE)
     with tf.io.TFRecordWriter(path) as writer:
@@ -164,7 +162,7 @@ def read_warmup(saved_model_dir: str) -> list:
     import tensorflow as tf
     from tensorflow_serving.apis import prediction_log_pb2
 
-    path = os.path.join(saved_model_dir, WARMUP_DIR, WARMUP_FILE)
+    path = os.path.join(saved_model_dir, ASSETS_EXTRA, WARMUP_FILE)
     if not tf.io.gfile.exists(path):
         return []
     return [

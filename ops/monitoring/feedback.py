@@ -92,9 +92,9 @@ def _examples_of(record) -> list[bytes]:
                 found.extend(tf.make_ndarray(tensor).reshape(-1).tolist())
         return found
     if kind in ("classify_log", "regress_log"):
-        from components.serving_check import requests as tfs
+        from components.serving_check.tf_serving_requests import serialized_examples
 
-        return tfs.serialized_examples(getattr(record, kind).request.input)
+        return serialized_examples(getattr(record, kind).request.input)
     return []
 
 

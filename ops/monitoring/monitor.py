@@ -204,7 +204,7 @@ def serving_health(url: str, model: str, version: int, timeout: float = 5.0) -> 
 
 
 def _served_version(config: PipelineConfig) -> int:
-    from components.serving_baseline.baseline import served_versions
+    from contracts.serving_dir import served_versions
 
     versions = served_versions(config.serving_dir)
     if not versions:

@@ -475,7 +475,7 @@ def _baseline_section(
 
 
 def _served_section(config: PipelineConfig) -> str:
-    from components.serving_baseline.baseline import served_versions
+    from contracts.serving_dir import served_versions
     from ops.lineage import lineage
 
     versions = served_versions(config.serving_dir) if os.path.isdir(config.serving_dir) else []

@@ -16,6 +16,7 @@ import pytest
 
 from components.serving_check import check
 from components.serving_warmup import warmup
+from contracts.saved_model import ASSETS_EXTRA, WARMUP_FILE
 from tests.serving.saved_model_cli import cli_inputs, saved_model_cli
 
 SIGNATURES = ("classify", "serve_raw", "serving_default", "transform_features")
@@ -73,7 +74,7 @@ def test_tensorflows_own_loader_fails_the_old_export(legacy):
 def test_a_model_without_warm_up_records_is_refused(exported, tmp_path):
     bare = tmp_path / "bare"
     shutil.copytree(exported, bare)
-    (bare / warmup.WARMUP_DIR / warmup.WARMUP_FILE).unlink()
+    (bare / ASSETS_EXTRA / WARMUP_FILE).unlink()
     with pytest.raises(check.ServingCheckFailed, match="no signature would run"):
         check.check(str(bare))
 
@@ -100,7 +101,7 @@ def test_the_command_line_check_exits_1_on_a_refused_model(exported, legacy):
 
 
 def test_the_check_under_the_serving_images_tensorflow_passes_the_export_and_refuses_the_old_one(exported, legacy):
-    from tests.serving.test_ops_compat import side_env
+    from tests.serving.side_env import side_env
 
     serving_tf = side_env("--print-version").stdout.strip()
     out = side_env("python", "-m", "components.serving_check.check", str(exported), str(legacy))

@@ -39,7 +39,7 @@ def _signature(method: str, inputs: dict[str, int]) -> meta_graph_pb2.SignatureD
 
 SIGNATURES = {
     "serving_default": _signature("tensorflow/serving/predict", {"examples": tf.string.as_datatype_enum}),
-    "classify": _signature(warmup.CLASSIFY_METHOD, {"inputs": tf.string.as_datatype_enum}),
+    "classify": _signature("tensorflow/serving/classify", {"inputs": tf.string.as_datatype_enum}),
     "columns": _signature(
         "tensorflow/serving/predict", {"fare": tf.float32.as_datatype_enum, "company": tf.string.as_datatype_enum}
     ),

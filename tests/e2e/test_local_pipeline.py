@@ -115,7 +115,7 @@ def test_pushed_model_answers_serialized_examples(first_run, workdir, tiny_rows)
 def test_pushed_model_carries_warmup_requests_that_tf_servings_loader_answers(first_run, workdir):
     import tensorflow as tf
 
-    from components.serving_check import loader, requests
+    from components.serving_check import loader, tf_serving_requests
     from components.serving_warmup import warmup
 
     [version] = pushed_versions(workdir)
@@ -126,7 +126,7 @@ def test_pushed_model_carries_warmup_requests_that_tf_servings_loader_answers(fi
             examples = tf.make_ndarray(record.predict_log.request.inputs["examples"])
             assert "tips" not in tf.train.Example.FromString(examples[0]).features.feature  # label left out
     with loader.SessionModel(str(version)) as model:
-        assert requests.replay_warmup(model, str(version)) == len(records)
+        assert tf_serving_requests.replay_warmup(model, str(version)) == len(records)
     assert "serving check: passed" in first_run.stdout
 
 

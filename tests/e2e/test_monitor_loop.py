@@ -53,7 +53,7 @@ def loop(tmp_path_factory, taxi_config):
     """Span 1 trained and pushed; the stand-in serving it behind the logging proxy; traffic sent."""
     from serving.client import RestClient
     from serving.logging_proxy import LoggingProxy
-    from serving.standin import StandInServer
+    from serving.standin.server import StandInServer
 
     work = tmp_path_factory.mktemp("loop")
     lines = pathlib.Path(taxi_config.data.path, "data.csv").read_text().splitlines(keepends=True)

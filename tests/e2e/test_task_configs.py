@@ -101,7 +101,7 @@ def test_the_tasks_tfma_metrics_exist(task_run):
 def test_tf_servings_loading_path_answers_the_tasks_signature(task_run, tiny_rows):
     from tensorflow_serving.apis import classification_pb2, regression_pb2
 
-    from components.serving_check import loader, requests
+    from components.serving_check import loader, tf_serving_requests
     from tests.conftest import to_example
 
     task, _, run, _ = task_run
@@ -112,7 +112,7 @@ def test_tf_servings_loading_path_answers_the_tasks_signature(task_run, tiny_row
             request = classification_pb2.ClassificationRequest()
             request.model_spec.signature_name = "classify"
             request.input.example_list.examples.extend(examples)
-            answer = requests.classify(model, request, method_name_check=True)
+            answer = tf_serving_requests.classify(model, request, method_name_check=True)
             assert len(answer.result.classifications) == 6
             for classification in answer.result.classifications:
                 assert [c.label for c in classification.classes] == ["0", "1"]
@@ -121,7 +121,7 @@ def test_tf_servings_loading_path_answers_the_tasks_signature(task_run, tiny_row
             request = classification_pb2.ClassificationRequest()
             request.model_spec.signature_name = "classify"
             request.input.example_list.examples.extend(examples)
-            answer = requests.classify(model, request, method_name_check=True)
+            answer = tf_serving_requests.classify(model, request, method_name_check=True)
             for classification in answer.result.classifications:
                 assert [c.label for c in classification.classes] == ["Cash", "Credit Card", "No Charge", "Unknown"]
                 assert abs(sum(c.score for c in classification.classes) - 1.0) < 1e-5
@@ -129,7 +129,7 @@ def test_tf_servings_loading_path_answers_the_tasks_signature(task_run, tiny_row
             request = regression_pb2.RegressionRequest()
             request.model_spec.signature_name = "regress"
             request.input.example_list.examples.extend(examples)
-            answer = requests.regress(model, request, method_name_check=True)
+            answer = tf_serving_requests.regress(model, request, method_name_check=True)
             values = [r.value for r in answer.result.regressions]
             assert len(values) == 6 and all(0 < v < 200 for v in values)  # dollars
 

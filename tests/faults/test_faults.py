@@ -437,14 +437,14 @@ def test_a_run_killed_in_the_trainer_is_marked_interrupted_and_the_next_one_push
 
 KILLED_PUBLISH = textwrap.dedent("""
     import sys
-    from components.serving_baseline.baseline import publish_version
+    from contracts.serving_dir import publish_version
 
     publish_version(sys.argv[1], sys.argv[2], 9)
 """)
 
 
 def test_a_push_killed_mid_copy_leaves_no_version_or_a_whole_one(tmp_path):
-    from components.serving_baseline import baseline
+    from contracts import serving_dir
     from tests.serving import fake_saved_model
 
     source = fake_saved_model.write(tmp_path / "model", "big", shards=3)
@@ -456,7 +456,7 @@ def test_a_push_killed_mid_copy_leaves_no_version_or_a_whole_one(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(PROJECT)}
     push = subprocess.Popen([sys.executable, "-c", KILLED_PUBLISH, str(source), str(serving)], env=env, cwd=PROJECT)
     deadline = time.monotonic() + 120
-    while not any(p.name.startswith(baseline.PARTIAL_PREFIX) for p in serving.iterdir()):
+    while not any(p.name.startswith(serving_dir.PARTIAL_PREFIX) for p in serving.iterdir()):
         assert push.poll() is None, "the push ended before its copy was seen"
         assert time.monotonic() < deadline
         time.sleep(0.001)
@@ -464,6 +464,6 @@ def test_a_push_killed_mid_copy_leaves_no_version_or_a_whole_one(tmp_path):
     push.wait(timeout=60)
     # What TF Serving would see: every all-digit directory. Either none, or a complete model.
     for version in versions(serving):
-        assert baseline.incomplete_reason(str(serving / version)) is None, version
-    assert baseline.served_versions(str(serving)) in ([], [9])
+        assert serving_dir.incomplete_reason(str(serving / version)) is None, version
+    assert serving_dir.served_versions(str(serving)) in ([], [9])
     assert "9" not in versions(serving), "the copy was not cut short; the test saw nothing"

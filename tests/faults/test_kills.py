@@ -118,7 +118,7 @@ def _tfxp(out: pathlib.Path, *args: str) -> subprocess.CompletedProcess:
 
 @pytest.mark.parametrize("after", ["ExampleGen", "Transform", "Evaluator", "ServingCheck"])
 def test_a_run_killed_after_a_component_leaves_nothing_half_served_and_the_next_run_pushes(complete_run, after):
-    from components.serving_baseline import baseline
+    from contracts import saved_model, serving_dir
 
     out, complete, args, first_version = complete_run
     shutil.rmtree(out, ignore_errors=True)
@@ -133,8 +133,8 @@ def test_a_run_killed_after_a_component_leaves_nothing_half_served_and_the_next_
 
     # What TF Serving would load: only complete SavedModels.
     on_disk = versions(serving)
-    assert [str(v) for v in baseline.served_versions(str(serving))] == on_disk
-    assert all(baseline.incomplete_reason(str(serving / v)) is None for v in on_disk)
+    assert [str(v) for v in serving_dir.served_versions(str(serving))] == on_disk
+    assert all(serving_dir.incomplete_reason(str(serving / v)) is None for v in on_disk)
     assert on_disk[0] == first_version
     killed_push = on_disk[1] if after == "ServingCheck" else None
     assert len(on_disk) == (2 if killed_push else 1), on_disk
@@ -170,7 +170,7 @@ def test_a_run_killed_after_a_component_leaves_nothing_half_served_and_the_next_
         assert len(now) == 2, now
         assert f"baseline: {serving / first_version}" in again.stdout, again.stdout
         assert f"pushed model: {serving / now[1]}" in again.stdout, again.stdout
-        assert (serving / now[1] / baseline.PUSH_RECORD).is_file()
+        assert (serving / now[1] / saved_model.PUSH_RECORD).is_file()
         if after == "Evaluator":  # a version with its push record loads on TF Serving's path and in TF's CLI
             _loads(serving / now[1])
     assert sorted(p.name for p in serving.iterdir()) == now  # nothing hidden left in serving

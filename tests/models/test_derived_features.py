@@ -246,12 +246,12 @@ def export_dir(transformed, tmp_path_factory):
 
 
 def test_the_export_with_timestamp_and_crosses_passes_tf_servings_loading_path(export_dir, serialized_examples):
-    from components.serving_check import check, ops
+    from components.serving_check import check, op_check
     from components.serving_warmup import warmup
 
     spec, path = export_dir
-    assert ops.unregistered(ops.op_types(str(path))) == []
-    assert {"StaticRegexFullMatch", "StringToHashBucketFast"} <= ops.op_types(str(path))
+    assert op_check.unregistered(op_check.op_types(str(path))) == []
+    assert {"StaticRegexFullMatch", "StringToHashBucketFast"} <= op_check.op_types(str(path))
     examples = warmup.drop_features(serialized_examples[:8], feature_defs.label_columns(spec))
     warmup.write_warmup(str(path), warmup.prediction_logs(examples, "m", warmup.signature_defs(str(path))))
     result = check.check(str(path))
@@ -289,7 +289,7 @@ def test_saved_model_cli_runs_the_model_on_a_timestamp(export_dir):
 def test_iso_parsing_runs_in_a_tf1_session_as_tf_serving_loads_it(tmp_path):
     """ISO text is not in the sample: a SavedModel of the parsing and a cross alone, loaded the
     way TF Serving loads one, answers what eager TensorFlow answers."""
-    from components.serving_check import loader, ops
+    from components.serving_check import loader, op_check
 
     class Parts(tf.Module):
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="when")])
@@ -299,7 +299,7 @@ def test_iso_parsing_runs_in_a_tf1_session_as_tf_serving_loads_it(tmp_path):
 
     module = Parts()
     tf.saved_model.save(module, str(tmp_path / "iso"), signatures={"serving_default": module.serve})
-    assert ops.unregistered(ops.op_types(str(tmp_path / "iso"))) == []
+    assert op_check.unregistered(op_check.op_types(str(tmp_path / "iso"))) == []
     texts = ["2020-02-29T23:30:00-02:00", "2019-03-01", "not a date", ""]
     with loader.SessionModel(str(tmp_path / "iso")) as model:
         answer = model.run("serving_default", {"when": np.array(texts, dtype=object)})

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from contracts.saved_model import WEIGHTS_FILE
 from models import features as feature_defs
 from models import model as model_lib
 
@@ -193,7 +194,7 @@ def test_warm_start_skips_layers_whose_shape_changed(export_dir, trained, transf
 
 
 def test_the_export_keeps_keras_weights_beside_the_saved_model(export_dir):
-    assert (export_dir / "assets.extra" / model_lib.WEIGHTS_FILE).stat().st_size > 0
+    assert (export_dir / "assets.extra" / WEIGHTS_FILE).stat().st_size > 0
 
 
 def test_columns_the_model_does_not_read_may_change_type(exported, serialized_examples, spec):

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from contracts.saved_model import CLASSES_FILE
 from models import features as feature_defs
 from models import model as model_lib
 from pipeline.config import Task
@@ -133,7 +134,7 @@ def test_multiclass_classify_answers_the_class_names_with_the_softmax(exported, 
     assert names == (
         ["Cash", "Credit Card", "No Charge", "Unknown"] if name == "multiclass" else ["Cash", "Credit Card", "Unknown"]
     )
-    assert (path / "assets.extra" / feature_defs.CLASSES_FILE).read_text().splitlines() == names
+    assert (path / "assets.extra" / CLASSES_FILE).read_text().splitlines() == names
     answer = loaded.signatures["classify"](inputs=serialized)
     assert answer["classes"].numpy().tolist() == [[n.encode() for n in names]] * len(tiny_rows)
     predicted = loaded.signatures["serving_default"](examples=serialized)

@@ -2,7 +2,8 @@
 
 import pytest
 
-from ops.rollback import ROLLED_BACK_FROM, rollback
+from contracts.saved_model import ROLLED_BACK_FROM
+from ops.rollback import rollback
 from pipeline.config import ConfigError
 from tests.serving import fake_saved_model
 

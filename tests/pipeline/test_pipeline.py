@@ -226,7 +226,7 @@ def test_what_the_model_code_imports_is_part_of_its_hash(tmp_path, monkeypatch):
     from pipeline.model_code import model_code_sources, model_code_version
 
     sources = {os.path.relpath(p, REPO) for p in model_code_sources()}
-    assert sources >= {"models/model.py", "models/spec.py", "components/serving_baseline/baseline.py"}
+    assert sources >= {"models/model.py", "models/spec.py", "contracts/serving_dir.py"}
     assert not any(p.startswith("pipeline/") for p in sources)  # models/ does not import pipeline/
     root = tmp_path / "code"
     (root / "fake_models").mkdir(parents=True)

@@ -4,7 +4,7 @@
 Each test names the case it follows in tensorflow_serving/model_servers/
 http_rest_api_handler_test.cc (HttpRestApiHandlerTest.*) or tensorflow_serving/util/
 json_tensor_test.cc (JsontensorTest.*, ClassifyRegressnResultTest.*). Their model is
-half_plus_two; ours is tests/serving/test_requests.py's TinyModel (y = 2x + 0.5), with
+half_plus_two; ours is tests/serving/tiny_model.py's TinyModel (y = 2x + 0.5), with
 classify, regress, multi-input and echo signatures. Float literals are compared as the text
 the server wrote, as CompareJsonAllValuesAsStrings does.
 """
@@ -22,7 +22,7 @@ import pytest
 import requests
 import tensorflow as tf
 
-from tests.serving.test_requests import _predict_log, build_model
+from tests.serving.tiny_model import build_model, predict_log
 
 MODEL = "tiny"
 
@@ -51,7 +51,7 @@ def _wait_available(url: str, process=None, seconds: float = 60) -> None:
 @pytest.fixture(scope="module")
 def base_path(tmp_path_factory):
     base = tmp_path_factory.mktemp("models") / MODEL
-    build_model(str(base / "1"), warmup=[_predict_log(x=np.array([1.0], np.float32))])
+    build_model(str(base / "1"), warmup=[predict_log(x=np.array([1.0], np.float32))])
     return base
 
 
@@ -59,7 +59,7 @@ def base_path(tmp_path_factory):
 def server(request, base_path):
     """The REST base URL of a server on `base_path`."""
     if request.param == "standin":
-        from serving.standin import StandInServer
+        from serving.standin.server import StandInServer
 
         with StandInServer(MODEL, str(base_path), rest_port=0, grpc_port=0, poll_seconds=0.2) as standin:
             url = f"http://127.0.0.1:{standin.rest_port}"

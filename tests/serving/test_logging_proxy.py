@@ -18,7 +18,7 @@ from tensorflow_serving.apis import prediction_log_pb2
 
 from components.drift_check.request_log import read_examples
 from serving.logging_proxy import ID_FEATURE, REQUEST_ID, LoggingProxy, ProxyError
-from tests.serving.test_requests import build_model, example
+from tests.serving.tiny_model import build_model, example
 
 MODEL = "tiny"
 
@@ -32,7 +32,7 @@ def versions(tmp_path_factory):
 
 @pytest.fixture
 def standin(versions, tmp_path):
-    from serving.standin import StandInServer
+    from serving.standin.server import StandInServer
 
     base = tmp_path / "serving" / MODEL
     shutil.copytree(versions[0], base / "1")

@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from serving.metrics import PATH, MonitoringConfigError, ServingMetrics, read_monitoring_config
-from tests.serving.test_requests import build_model, example
+from tests.serving.tiny_model import build_model, example
 
 MODEL = "tiny"
 
@@ -25,7 +25,7 @@ def base_path(tmp_path_factory):
 
 @pytest.fixture
 def standin(base_path):
-    from serving.standin import StandInServer
+    from serving.standin.server import StandInServer
 
     with StandInServer(MODEL, str(base_path), rest_port=0, grpc_port=0, poll_seconds=60, metrics_path=PATH) as server:
         yield server
@@ -94,7 +94,7 @@ def test_requests_are_counted_under_tf_servings_names(standin, base_path):
 
 
 def test_without_a_monitoring_config_there_is_no_metrics_page(base_path):
-    from serving.standin import StandInServer
+    from serving.standin.server import StandInServer
 
     with StandInServer(MODEL, str(base_path), rest_port=0, grpc_port=0, poll_seconds=60) as server:
         assert requests.get(f"http://127.0.0.1:{server.rest_port}{PATH}", timeout=30).status_code == 404

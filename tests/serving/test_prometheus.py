@@ -20,7 +20,7 @@ import pytest
 import requests
 import yaml
 
-from tests.serving.test_requests import build_model
+from tests.serving.tiny_model import build_model
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 PROMETHEUS = shutil.which("prometheus")

@@ -317,13 +317,13 @@ def test_the_stand_in_logs_requests_for_the_skew_check(saved_model, tmp_path, ro
         running.stop()
 
 
-# The stand-in on tests/serving/test_requests.py's small model, which loads on TF Serving's
+# The stand-in on tests/serving/tiny_model.py's small model, which loads on TF Serving's
 # session path: version states, warm-up at load, and the gRPC APIs.
 
 
 def _tiny(base, version: int, w: float = 2.0, warmup=None):
     """A TinyModel version under `base`, written aside and renamed in, as a push does."""
-    from tests.serving.test_requests import build_model
+    from tests.serving.tiny_model import build_model
 
     incoming = base / f".incoming-{version}"
     build_model(str(incoming), w=w, warmup=warmup)
@@ -331,9 +331,9 @@ def _tiny(base, version: int, w: float = 2.0, warmup=None):
 
 
 def _bad_warmup():
-    from tests.serving.test_requests import _classify_log
+    from tests.serving.tiny_model import classify_log
 
-    return [_classify_log("nope")]
+    return [classify_log("nope")]
 
 
 def _wait(condition, seconds: float = 60):
@@ -347,7 +347,7 @@ def _wait(condition, seconds: float = 60):
 
 @pytest.fixture
 def standin(tmp_path):
-    from serving.standin import StandInServer
+    from serving.standin.server import StandInServer
 
     base = tmp_path / MODEL
     base.mkdir()
@@ -445,7 +445,7 @@ def test_grpc_apis_answer_as_tf_serving(standin):
         prediction_service_pb2_grpc,
     )
 
-    from tests.serving.test_requests import classification_request, predict_request, regression_request
+    from tests.serving.tiny_model import classification_request, predict_request, regression_request
 
     base, start = standin
     _tiny(base, 1)
@@ -491,7 +491,7 @@ def test_grpc_apis_answer_as_tf_serving(standin):
 
 def test_the_stand_in_logs_classify_and_regress_examples(standin, tmp_path):
     from components.drift_check.request_log import read_examples
-    from tests.serving.test_requests import example
+    from tests.serving.tiny_model import example
 
     base, start = standin
     _tiny(base, 1)

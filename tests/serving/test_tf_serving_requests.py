@@ -1,8 +1,6 @@
-"""components/serving_check/requests.py: TF Serving's Predict, Classify, Regress and warm-up
-checks, each with TF Serving's message, on a small SavedModel loaded on the session path.
-
-`build_model` makes that SavedModel (a tf.Module with variables; it loads in a TF1 session,
-as TF Serving loads it); tests/serving/test_conformance.py serves the same model.
+"""components/serving_check/tf_serving_requests.py: TF Serving's Predict, Classify, Regress and
+warm-up checks, each with TF Serving's message, on a small SavedModel loaded on the session path
+(tests/serving/tiny_model.py's TinyModel, which tests/serving/test_conformance.py serves too).
 """
 
 from __future__ import annotations
@@ -15,13 +13,11 @@ import tensorflow as tf
 from tensorflow_serving.apis import (
     classification_pb2,
     inference_pb2,
-    predict_pb2,
     prediction_log_pb2,
-    regression_pb2,
 )
 
 from components.serving_check.loader import SessionModel
-from components.serving_check.requests import (
+from components.serving_check.tf_serving_requests import (
     MAX_WARMUP_RECORDS,
     ServingError,
     classify,
@@ -31,133 +27,17 @@ from components.serving_check.requests import (
     replay_warmup,
     serialized_examples,
 )
-
-CLASSIFY = "tensorflow/serving/classify"
-REGRESS = "tensorflow/serving/regress"
-
-
-class TinyModel(tf.Module):
-    """y = w * x + b, and the same as TF Serving's classify and regress signatures."""
-
-    def __init__(self, w: float, b: float):
-        super().__init__()
-        self.w = tf.Variable(w)
-        self.b = tf.Variable(b)
-
-    def _parse(self, serialized):
-        features = tf.io.parse_example(serialized, {"x": tf.io.FixedLenFeature([], tf.float32)})
-        return features["x"]
-
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.float32)])
-    def serving_default(self, x):
-        return {"y": self.w * x + self.b}
-
-    @tf.function(
-        input_signature=[
-            tf.TensorSpec([None], tf.float32),
-            tf.TensorSpec([None], tf.int64),
-            tf.TensorSpec([None], tf.string),
-        ]
-    )
-    def named(self, a, k, text):
-        return {"sum": a + tf.cast(k, tf.float32), "text_bytes": text, "text": text}
-
-    @tf.function(input_signature=[tf.TensorSpec(None, tf.float32)])
-    def echo(self, x):
-        return {"x": tf.identity(x)}
-
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
-    def classify(self, inputs):
-        y = self.w * self._parse(inputs) + self.b
-        scores = tf.stack([1.0 - y, y], axis=1)
-        classes = tf.tile(tf.constant([["no", "yes"]]), [tf.shape(y)[0], 1])
-        return {"scores": scores, "classes": classes}
-
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
-    def regress(self, inputs):
-        return {"outputs": self.w * self._parse(inputs) + self.b}
-
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
-    def flat_scores(self, inputs):
-        return {"scores": self._parse(inputs)}
-
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
-    def wide_outputs(self, inputs):
-        x = self._parse(inputs)
-        return {"outputs": tf.stack([x, x], axis=1)}
-
-
-METHODS = {"classify": CLASSIFY, "flat_scores": CLASSIFY, "regress": REGRESS, "wide_outputs": REGRESS}
-
-
-def set_method_names(export_dir: str, methods: dict[str, str]) -> None:
-    """Sets SignatureDef method names in saved_model.pb; tf.saved_model.save writes every
-    signature as a predict one (see models/model.py, mark_classification_signature)."""
-    from tensorflow.core.protobuf import saved_model_pb2
-
-    path = os.path.join(export_dir, "saved_model.pb")
-    saved = saved_model_pb2.SavedModel()
-    with open(path, "rb") as f:
-        saved.ParseFromString(f.read())
-    for key, method in methods.items():
-        saved.meta_graphs[0].signature_def[key].method_name = method
-    with open(path, "wb") as f:
-        f.write(saved.SerializeToString())
-
-
-def build_model(export_dir: str, w: float = 2.0, b: float = 0.5, warmup: list | None = None) -> str:
-    """Saves TinyModel to `export_dir`, with `warmup` PredictionLogs as its warm-up file."""
-    module = TinyModel(w, b)
-    signatures = {
-        name: getattr(module, name).get_concrete_function() for name in ("serving_default", "named", "echo", *METHODS)
-    }
-    tf.saved_model.save(module, export_dir, signatures=signatures)
-    set_method_names(export_dir, METHODS)
-    if warmup is not None:
-        write_warmup(export_dir, warmup)
-    return export_dir
-
-
-def write_warmup(export_dir: str, records: list) -> None:
-    os.makedirs(os.path.join(export_dir, "assets.extra"), exist_ok=True)
-    with tf.io.TFRecordWriter(os.path.join(export_dir, "assets.extra", "tf_serving_warmup_requests")) as writer:
-        for record in records:
-            writer.write(record.SerializeToString())
-
-
-def example(**features) -> tf.train.Example:
-    return tf.train.Example(
-        features=tf.train.Features(
-            feature={
-                name: tf.train.Feature(float_list=tf.train.FloatList(value=[value])) for name, value in features.items()
-            }
-        )
-    )
-
-
-def predict_request(signature: str = "", **inputs) -> predict_pb2.PredictRequest:
-    request = predict_pb2.PredictRequest()
-    request.model_spec.name = "tiny"
-    request.model_spec.signature_name = signature
-    for alias, value in inputs.items():
-        request.inputs[alias].CopyFrom(tf.make_tensor_proto(value))
-    return request
-
-
-def classification_request(signature: str, xs) -> classification_pb2.ClassificationRequest:
-    request = classification_pb2.ClassificationRequest()
-    request.model_spec.name = "tiny"
-    request.model_spec.signature_name = signature
-    request.input.example_list.examples.extend(example(x=x) for x in xs)
-    return request
-
-
-def regression_request(signature: str, xs) -> regression_pb2.RegressionRequest:
-    request = regression_pb2.RegressionRequest()
-    request.model_spec.name = "tiny"
-    request.model_spec.signature_name = signature
-    request.input.example_list.examples.extend(example(x=x) for x in xs)
-    return request
+from contracts.saved_model import CLASSIFY_METHOD_NAME, REGRESS_METHOD_NAME
+from tests.serving.tiny_model import (
+    build_model,
+    classification_request,
+    classify_log,
+    example,
+    predict_log,
+    predict_request,
+    regression_request,
+    write_warmup,
+)
 
 
 @pytest.fixture(scope="module")
@@ -354,7 +234,7 @@ def test_regress(model):
 
 def test_multi_inference(model):
     request = inference_pb2.MultiInferenceRequest()
-    for signature, method in (("classify", CLASSIFY), ("regress", REGRESS)):
+    for signature, method in (("classify", CLASSIFY_METHOD_NAME), ("regress", REGRESS_METHOD_NAME)):
         task = request.tasks.add(method_name=method)
         task.model_spec.name, task.model_spec.signature_name = "tiny", signature
     request.input.example_list.examples.append(example(x=1.0))
@@ -362,26 +242,14 @@ def test_multi_inference(model):
     assert [c.label for c in results[0].classification_result.classifications[0].classes] == ["no", "yes"]
     assert results[1].regression_result.regressions[0].value == 2.5
     request.tasks[1].model_spec.signature_name = "classify"
-    request.tasks[1].method_name = CLASSIFY
+    request.tasks[1].method_name = CLASSIFY_METHOD_NAME
     _fails("INVALID_ARGUMENT", "Duplicate evaluation of signature: classify", multi_inference, model, request)
-
-
-def _predict_log(**inputs) -> prediction_log_pb2.PredictionLog:
-    record = prediction_log_pb2.PredictionLog()
-    record.predict_log.request.CopyFrom(predict_request(**inputs))
-    return record
-
-
-def _classify_log(signature: str) -> prediction_log_pb2.PredictionLog:
-    record = prediction_log_pb2.PredictionLog()
-    record.classify_log.request.CopyFrom(classification_request(signature, [1.0]))
-    return record
 
 
 def test_warmup_replays_every_kind_of_record(model_dir, model, tmp_path):
     regress_log = prediction_log_pb2.PredictionLog()
     regress_log.regress_log.request.CopyFrom(regression_request("regress", [1.0]))
-    records = [_predict_log(x=np.array([1.0], np.float32)), _classify_log("classify"), regress_log]
+    records = [predict_log(x=np.array([1.0], np.float32)), classify_log("classify"), regress_log]
     path = build_model(str(tmp_path / "1"), warmup=records)
     with SessionModel(path) as warmed:
         assert replay_warmup(warmed, path) == 3
@@ -390,7 +258,7 @@ def test_warmup_replays_every_kind_of_record(model_dir, model, tmp_path):
 
 
 def test_a_failing_warmup_record_names_its_index_signature_and_error(tmp_path):
-    records = [_predict_log(x=np.array([1.0], np.float32)), _classify_log("nope")]
+    records = [predict_log(x=np.array([1.0], np.float32)), classify_log("nope")]
     path = build_model(str(tmp_path / "1"), warmup=records)
     with SessionModel(path) as warmed:
         _fails(
@@ -414,7 +282,7 @@ def test_warmup_refuses_session_run_records_and_too_many_records(tmp_path):
             warmed,
             path,
         )
-        write_warmup(path, [_predict_log(x=np.array([1.0], np.float32))] * (MAX_WARMUP_RECORDS + 1))
+        write_warmup(path, [predict_log(x=np.array([1.0], np.float32))] * (MAX_WARMUP_RECORDS + 1))
         warmup_file = os.path.join(path, "assets.extra", "tf_serving_warmup_requests")
         _fails(
             "INVALID_ARGUMENT",

@@ -7,16 +7,13 @@ TensorFlow of the TF Serving image (scripts/serving-tf-env.sh), on a model the r
 from __future__ import annotations
 
 import pathlib
-import socket
-import subprocess
 import sys
 
 import pytest
 
-from components.serving_check import ops
+from components.serving_check import op_check
+from tests.serving.side_env import side_env
 
-PROJECT = pathlib.Path(__file__).resolve().parents[2]
-SIDE_ENV = PROJECT / "scripts" / "serving-tf-env.sh"
 MADE_UP_OP = "TfxpOpNoTensorFlowHas"
 
 
@@ -60,13 +57,13 @@ def test_op_types_covers_graph_and_function_library(tiny_model):
     graph_only = graph_ops - library_ops - function_names
     assert graph_only, "the serve graph has no op of its own to look for"
 
-    found = ops.op_types(str(tiny_model))
+    found = op_check.op_types(str(tiny_model))
 
     assert "Cumsum" in found
     assert graph_only <= found
     assert found == (graph_ops | library_ops) - function_names
     assert not found & function_names  # calls of library functions are not registry ops
-    assert ops.unregistered(found) == []
+    assert op_check.unregistered(found) == []
 
 
 def test_made_up_op_is_flagged_and_the_cli_fails_naming_it(tiny_model, tmp_path, capsys):
@@ -80,50 +77,34 @@ def test_made_up_op_is_flagged_and_the_cli_fails_naming_it(tiny_model, tmp_path,
     cumsum[0].op = MADE_UP_OP
     (edited / "saved_model.pb").write_bytes(saved_model.SerializeToString())
 
-    found = ops.op_types(str(edited))
+    found = op_check.op_types(str(edited))
     assert MADE_UP_OP in found
-    assert ops.unregistered(found) == [MADE_UP_OP]
-    assert ops.unregistered({MADE_UP_OP, "MatMul", "Cumsum"}) == [MADE_UP_OP]
+    assert op_check.unregistered(found) == [MADE_UP_OP]
+    assert op_check.unregistered({MADE_UP_OP, "MatMul", "Cumsum"}) == [MADE_UP_OP]
 
-    assert ops.main([str(tiny_model), str(edited)]) == 1
+    assert op_check.main([str(tiny_model), str(edited)]) == 1
     out = capsys.readouterr().out.splitlines()
-    version = ops.tensorflow_version()
+    version = op_check.tensorflow_version()
+    count = len(op_check.op_types(str(tiny_model)))
     assert out == [
-        f"OK {tiny_model}: all {len(ops.op_types(str(tiny_model)))} op types are registered in TensorFlow {version}",
+        f"OK {tiny_model}: all {count} op types are registered in TensorFlow {version}",
         f"{edited}: op {MADE_UP_OP} is not registered in TensorFlow {version}",
     ]
 
 
 def test_cli_refuses_a_directory_without_a_saved_model(tmp_path, capsys):
-    assert ops.main([str(tmp_path)]) == 2
+    assert op_check.main([str(tmp_path)]) == 2
     assert "no saved_model.pb" in capsys.readouterr().err
-
-
-def _pypi_reachable() -> bool:
-    try:
-        socket.create_connection(("pypi.org", 443), timeout=10).close()
-        return True
-    except OSError:
-        return False
-
-
-def side_env(*command: str, timeout: float = 1800) -> subprocess.CompletedProcess:
-    """Runs a command in the side environment, skipping (with the reason) only without PyPI."""
-    result = subprocess.run([str(SIDE_ENV), *command], capture_output=True, text=True, timeout=timeout)
-    if result.returncode == 3 and "[serving-tf] error" in result.stderr and not _pypi_reachable():
-        pytest.skip(f"the side environment cannot be built without PyPI: {result.stderr.strip()}")
-    return result
 
 
 def test_runtime_export_passes_under_the_serving_image_tensorflow(tiny_model):
     import tensorflow as tf
 
     serving_tf = side_env("--print-version").stdout.strip()
-    result = side_env("python", "-m", "components.serving_check.ops", str(tiny_model))
+    result = side_env("python", "-m", "components.serving_check.op_check", str(tiny_model))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.strip() == (
-        f"OK {tiny_model}: all {len(ops.op_types(str(tiny_model)))} op types are registered in TensorFlow {serving_tf}"
-    )
+    count = len(op_check.op_types(str(tiny_model)))
+    assert result.stdout.strip() == f"OK {tiny_model}: all {count} op types are registered in TensorFlow {serving_tf}"
     # The TensorFlow that answered is the side environment's own, not the runtime's.
     probe = side_env("python", "-c", "import sys, tensorflow as tf; print(tf.__version__, sys.prefix, tf.__file__)")
     version, prefix, tf_file = probe.stdout.split()

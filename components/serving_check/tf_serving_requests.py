@@ -36,14 +36,20 @@ from collections.abc import Iterable
 from typing import Any
 
 from components.serving_check.loader import SessionModel, first_line
+from contracts.saved_model import (
+    ASSETS_EXTRA,
+    CLASSIFY_CLASSES,
+    CLASSIFY_INPUTS,
+    CLASSIFY_METHOD_NAME,
+    CLASSIFY_SCORES,
+    DEFAULT_SIGNATURE,
+    PREDICT_METHOD_NAME,
+    REGRESS_INPUTS,
+    REGRESS_METHOD_NAME,
+    REGRESS_OUTPUTS,
+    WARMUP_FILE,
+)
 
-DEFAULT_SIGNATURE = "serving_default"
-PREDICT_METHOD_NAME = "tensorflow/serving/predict"
-CLASSIFY_METHOD_NAME = "tensorflow/serving/classify"
-REGRESS_METHOD_NAME = "tensorflow/serving/regress"
-CLASSIFY_INPUTS, CLASSIFY_CLASSES, CLASSIFY_SCORES = "inputs", "classes", "scores"
-REGRESS_INPUTS, REGRESS_OUTPUTS = "inputs", "outputs"
-WARMUP_DIR, WARMUP_FILE = "assets.extra", "tf_serving_warmup_requests"
 MAX_WARMUP_RECORDS = 1000  # WarmupConsts::kMaxNumRecords
 
 # http_server.cc, ToHTTPStatusCode: how the REST API answers each status code.
@@ -84,6 +90,14 @@ class ServingError(Exception):
     def to_string(self) -> str:
         """absl::Status::ToString(), which some TF Serving messages embed."""
         return f"{self.code}: {self.message}"
+
+
+def invalid_argument(message: str) -> ServingError:
+    """The INVALID_ARGUMENT status, the one most of TF Serving's request checks answer."""
+    return ServingError("INVALID_ARGUMENT", message)
+
+
+DT_STRING = 7  # types_pb2.DT_STRING, without importing TensorFlow
 
 
 def dtype_string(dtype_enum: int) -> str:
@@ -546,7 +560,7 @@ def multi_inference(model: SessionModel, request, *, version: int | None = None)
 
 
 def warmup_path(saved_model_dir: str) -> str:
-    return os.path.join(saved_model_dir, WARMUP_DIR, WARMUP_FILE)
+    return os.path.join(saved_model_dir, ASSETS_EXTRA, WARMUP_FILE)
 
 
 def _record_signature(record) -> str:

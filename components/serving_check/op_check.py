@@ -8,7 +8,7 @@ its library, and asks the op registry of the TensorFlow it runs under. Run it un
 TensorFlow of the serving image (scripts/serving-tf-env.sh) to check a model against that
 server:
 
-    python -m components.serving_check.ops SAVED_MODEL_DIR [SAVED_MODEL_DIR ...]
+    python -m components.serving_check.op_check SAVED_MODEL_DIR [SAVED_MODEL_DIR ...]
 
 Plain TensorFlow only (no TFX), and nothing newer than what older TensorFlow releases offer.
 """
@@ -19,7 +19,7 @@ import os
 import sys
 from typing import Iterable, Sequence
 
-SERVE_TAG = "serve"
+from contracts.saved_model import SAVED_MODEL_PB, SAVED_MODEL_PBTXT, SERVE_TAG
 
 
 class SavedModelError(ValueError):
@@ -31,8 +31,8 @@ def _read_saved_model(saved_model_dir: str):
     from tensorflow.core.protobuf import saved_model_pb2
 
     saved_model = saved_model_pb2.SavedModel()
-    binary = os.path.join(saved_model_dir, "saved_model.pb")
-    text = os.path.join(saved_model_dir, "saved_model.pbtxt")
+    binary = os.path.join(saved_model_dir, SAVED_MODEL_PB)
+    text = os.path.join(saved_model_dir, SAVED_MODEL_PBTXT)
     if os.path.exists(binary):
         with open(binary, "rb") as f:
             saved_model.ParseFromString(f.read())

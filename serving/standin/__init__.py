@@ -1,0 +1,39 @@
+"""TF Serving stand-in: TensorFlow Serving's REST and gRPC APIs over the pushed SavedModels.
+
+`tensorflow_model_server` is in neither PyPI nor Debian, so where it cannot be installed this
+stand-in serves the pushed models instead. It is NOT TensorFlow Serving. It loads each version
+the way TF Serving does (components/serving_check/loader.py: a TF1 session, the restore op,
+the init op, SignatureDefs run by tensor names), replays the version's warm-up file at load,
+and answers requests through components/serving_check/tf_serving_requests.py, a port of TF
+Serving's request code. What it implements, over the same `<base path>/<version>/` layout:
+- REST (http_rest_api_handler.cc, http_rest_api_util.cc, util/json_tensor.cc):
+  GET /v1/models/<name>[/versions/<v>|/labels/<l>][/metadata],
+  POST /v1/models/<name>[/versions/<v>|/labels/<l>]:(predict|classify|regress), with TF
+  Serving's JSON tensor encoding and its error JSON ({"error": ...}, HTTP code from the gRPC
+  code as http_server.cc maps it);
+- gRPC: PredictionService Predict, Classify, Regress, MultiInference and GetModelMetadata;
+  ModelService GetModelStatus;
+- Prometheus metrics (serving/metrics.py) on the REST port when a --monitoring_config_file
+  enables them: TF Serving's request counts, request and runtime latencies and SavedModel load
+  attempts, under TF Serving's names and labels.
+Versions follow TF Serving's default policy: the newest version is loaded; while it loads, or
+if its load or warm-up fails, the version served before stays served (availability
+preserving); a failed version is reported with state END and its error, and retried on the
+next polls up to 5 times (--max_num_load_retries); a new push is found by polling the base
+path, as --file_system_poll_wait_seconds does.
+
+What it does NOT emulate: batching (--enable_batching), version policies other than latest
+(specific, all, num_versions > 1), a model config file (--model_config_file, so several models
+and version labels: every label is unknown), the load retry interval (retries follow the poll
+interval), unloading versions whose directories are removed, request timeouts, the signature
+method-name check flag (off, as by default), SSL, gRPC channel arguments,
+TFRT and TF-Lite, the SessionService API, and platform configs. Error messages are TF
+Serving's, except where components/serving_check/tf_serving_requests.py says otherwise and for
+JSON syntax errors (Python's parser reports them, mapped to rapidjson's wording where it is
+clear).
+
+The modules: `repository` (the versions of one model, loaded, served and retired, and the
+calls on them), `json_codec` (TF Serving's JSON tensor encoding, which serving/logging_proxy.py
+reads requests with too), `rest` and `grpc_server` (the two APIs over a repository) and
+`server` (both servers and the poll for pushes, as `tfxp serve` starts them).
+"""
