@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 import tensorflow as tf
 
-from models.features import EPOCH_PATTERN, ISO_PATTERN, TIMESTAMP_PART_SIZES
+from models.model_inputs import EPOCH_PATTERN, ISO_PATTERN, TIMESTAMP_PART_SIZES
 
 _SECONDS_PER_DAY = 86400
 # Seconds further from 1970 than this (about year 33,000) are taken for a unit mistake.

@@ -40,8 +40,7 @@ from contracts.saved_model import (
     WEIGHTS_FILE,
 )
 from contracts.serving_dir import latest_served
-from models import features as feature_defs
-from models import preprocessing
+from models import model_inputs, preprocessing
 from models.spec import FeatureType, RegressionLoss, Task
 
 _EVAL_BATCH_SIZE = 200
@@ -63,7 +62,7 @@ def _input_fn(
     file_pattern,
     data_accessor,
     tf_transform_output: tft.TFTransformOutput,
-    spec: feature_defs.ModelSpec,
+    spec: model_inputs.ModelSpec,
     batch_size: int,
     seed: int,
 ) -> tf.data.Dataset:
@@ -89,7 +88,7 @@ def seed_everything(seed: int) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
-def class_names(spec: feature_defs.ModelSpec, tf_transform_output: tft.TFTransformOutput) -> list[str]:
+def class_names(spec: model_inputs.ModelSpec, tf_transform_output: tft.TFTransformOutput) -> list[str]:
     """The classes the model answers, in the order of its outputs."""
     if spec.label.task is Task.BINARY:
         return list(CLASS_LABELS)
@@ -97,12 +96,12 @@ def class_names(spec: feature_defs.ModelSpec, tf_transform_output: tft.TFTransfo
         return list(spec.label.classes)
     return [
         v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
-        for v in tf_transform_output.vocabulary_by_name(feature_defs.LABEL_VOCABULARY)
+        for v in tf_transform_output.vocabulary_by_name(model_inputs.LABEL_VOCABULARY)
     ]
 
 
 def target_scale(
-    spec: feature_defs.ModelSpec, tf_transform_output: tft.TFTransformOutput, tft_layer=None
+    spec: model_inputs.ModelSpec, tf_transform_output: tft.TFTransformOutput, tft_layer=None
 ) -> tuple[float, float]:
     """(mean, standard deviation) of the regression target (after log1p with log_transform)
     as tf.Transform's scale_to_z_score fitted them: read back by transforming two known
@@ -122,7 +121,7 @@ def target_scale(
     return float(targets[0] - std * z[0]), float(std)
 
 
-def _hyperparameters(spec: feature_defs.ModelSpec) -> keras_tuner.HyperParameters:
+def _hyperparameters(spec: model_inputs.ModelSpec) -> keras_tuner.HyperParameters:
     """The search space; its defaults are the configured trainer values."""
     hp = keras_tuner.HyperParameters()
     trainer = spec.trainer
@@ -134,13 +133,13 @@ def _hyperparameters(spec: feature_defs.ModelSpec) -> keras_tuner.HyperParameter
 
 
 def _build_model(
-    hp: keras_tuner.HyperParameters, spec: feature_defs.ModelSpec, tf_transform_output: tft.TFTransformOutput
+    hp: keras_tuner.HyperParameters, spec: model_inputs.ModelSpec, tf_transform_output: tft.TFTransformOutput
 ) -> keras.Model:
     """A wide-and-deep network over the transformed features, with the task's head: numbers
     as they are, categorical ids (vocabularies, buckets, timestamp parts, crosses) one-hot."""
     inputs, wide, deep, categorical = {}, [], [], {}
     for name, feature in spec.features.items():
-        key = feature_defs.transformed_name(name)
+        key = model_inputs.transformed_name(name)
         if feature.type is FeatureType.NUMERIC:
             inputs[key] = keras.layers.Input(name=key, shape=(1,), dtype=tf.float32)
             deep.append(inputs[key])
@@ -151,7 +150,7 @@ def _build_model(
             categorical[key] = feature.num_buckets
         else:
             categorical[key] = tf_transform_output.vocabulary_size_by_name(name) + feature.num_oov_buckets
-    categorical.update(feature_defs.categorical_inputs(spec))
+    categorical.update(model_inputs.categorical_inputs(spec))
     for key, num_tokens in categorical.items():
         inputs[key] = keras.layers.Input(name=key, shape=(1,), dtype=tf.int64)
         wide.append(keras.layers.CategoryEncoding(num_tokens=num_tokens, output_mode="one_hot")(inputs[key]))
@@ -178,13 +177,13 @@ def _build_model(
     return model
 
 
-def _raw_serving_spec(spec: feature_defs.ModelSpec, tf_transform_output: tft.TFTransformOutput):
+def _raw_serving_spec(spec: model_inputs.ModelSpec, tf_transform_output: tft.TFTransformOutput):
     raw_spec = tf_transform_output.raw_feature_spec()
-    return {name: raw_spec[name] for name in feature_defs.raw_input_columns(spec)}
+    return {name: raw_spec[name] for name in model_inputs.raw_input_columns(spec)}
 
 
 def _serving_functions(
-    model: keras.Model, spec: feature_defs.ModelSpec, tf_transform_output: tft.TFTransformOutput, tft_layer
+    model: keras.Model, spec: model_inputs.ModelSpec, tf_transform_output: tft.TFTransformOutput, tft_layer
 ) -> dict[str, Any]:
     """The serving tf.functions, each with its input signature: {signature key: function}."""
     raw_spec = _raw_serving_spec(spec, tf_transform_output)
@@ -247,7 +246,7 @@ def _serving_functions(
     # Only the columns the transform reads: the other columns' inferred types can change from
     # one span to the next, and a baseline model must still parse the new span's examples.
     all_raw = tf_transform_output.raw_feature_spec()
-    label_spec = {**raw_spec, **{name: all_raw[name] for name in feature_defs.label_columns(spec)}}
+    label_spec = {**raw_spec, **{name: all_raw[name] for name in model_inputs.label_columns(spec)}}
 
     @tf.function(input_signature=[tf.TensorSpec(shape=[None], dtype=tf.string, name="examples")])
     def transform_features(examples):
@@ -270,7 +269,7 @@ def _serving_functions(
 
 def tuner_fn(fn_args: tfx.components.FnArgs) -> tfx.components.TunerFnResult:
     """Returns a KerasTuner RandomSearch over learning rate and layer sizes."""
-    spec = feature_defs.from_custom_config(fn_args.custom_config)
+    spec = model_inputs.from_custom_config(fn_args.custom_config)
     seed = _seed(spec.tuner.seed, spec)
     seed_everything(seed)
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
@@ -300,7 +299,7 @@ def tuner_fn(fn_args: tfx.components.FnArgs) -> tfx.components.TunerFnResult:
 
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
     """Trains the model (with the tuned hyperparameters when given) and exports it."""
-    spec = feature_defs.from_custom_config(fn_args.custom_config)
+    spec = model_inputs.from_custom_config(fn_args.custom_config)
     seed = _seed(None, spec)
     seed_everything(seed)
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
@@ -325,7 +324,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     export(model, spec, tf_transform_output, fn_args.serving_model_dir, warm_started_from)
 
 
-def _seed(seed: int | None, spec: feature_defs.ModelSpec) -> int:
+def _seed(seed: int | None, spec: model_inputs.ModelSpec) -> int:
     """`seed`, else trainer.seed."""
     return seed if seed is not None else spec.trainer.seed
 
@@ -348,7 +347,7 @@ def _warm_start(model: keras.Model, serving_dir: str) -> str | None:
 
 def export(
     model: keras.Model,
-    spec: feature_defs.ModelSpec,
+    spec: model_inputs.ModelSpec,
     tf_transform_output: tft.TFTransformOutput,
     export_dir: str,
     warm_started_from: str | None = None,

@@ -12,8 +12,7 @@ from typing import Any, Mapping
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from models import derived
-from models import features as feature_defs
+from models import derived, model_inputs
 from models.spec import VOCABULARY_CAP, FeatureType, Task, Vocabulary
 
 # Missing values of a categorical integer column get a value of their own in the vocabulary.
@@ -68,7 +67,7 @@ def _as_string(x: tf.Tensor) -> tf.Tensor:
     return x if x.dtype == tf.string else tf.strings.as_string(x)
 
 
-def _label(inputs: Mapping[str, Any], spec: feature_defs.ModelSpec) -> tf.Tensor:
+def _label(inputs: Mapping[str, Any], spec: model_inputs.ModelSpec) -> tf.Tensor:
     label = spec.label
     column = dense(inputs[label.column], "" if inputs[label.column].dtype == tf.string else 0)
     if label.task is Task.MULTICLASS:
@@ -109,7 +108,7 @@ def _class_index(raw: Any, column: tf.Tensor, label) -> tf.Tensor:
         present = raw.values
     else:
         present = tf.reshape(raw, [-1])
-    vocabulary = tft.vocabulary(_as_string(present), vocab_filename=feature_defs.LABEL_VOCABULARY)
+    vocabulary = tft.vocabulary(_as_string(present), vocab_filename=model_inputs.LABEL_VOCABULARY)
     return tft.apply_vocabulary(values, vocabulary, default_value=-1)
 
 
@@ -136,27 +135,27 @@ def preprocessing_fn(inputs: Mapping[str, Any], custom_config: Mapping[str, Any]
     `custom_config` is `PipelineConfig.model_code_config()`; it says which column gets which
     treatment, so a new dataset needs a new config, not new code.
     """
-    spec = feature_defs.from_custom_config(custom_config)
+    spec = model_inputs.from_custom_config(custom_config)
     outputs = {}
     # What a cross combines, by the name the cross uses: a categorical feature's raw value, a
     # bucketized feature's bucket, a timestamp part's id (NAME.PART).
     crossable = {}
     for name, feature in spec.features.items():
         value = dense(inputs[name], _fill_value(feature, inputs[name].dtype))
-        out = feature_defs.transformed_name(name)
+        out = model_inputs.transformed_name(name)
         if feature.type is FeatureType.NUMERIC:
             outputs[out] = z_score(as_float(value))
         elif feature.type is FeatureType.BUCKETIZED:
             outputs[out] = crossable[name] = tft.bucketize(as_float(value), feature.num_buckets)
         elif feature.type is FeatureType.TIMESTAMP:
             for part, ids in derived.timestamp_parts(inputs[name], value, feature.format, name).items():
-                outputs[feature_defs.transformed_name(feature_defs.timestamp_part_name(name, part))] = ids
+                outputs[model_inputs.transformed_name(model_inputs.timestamp_part_name(name, part))] = ids
                 crossable[f"{name}.{part}"] = ids
         else:
             crossable[name] = _as_string(value)
             outputs[out] = _vocabulary(crossable[name], name, feature)
     for cross in spec.crosses:
-        outputs[feature_defs.transformed_name(cross.name)] = derived.cross(
+        outputs[model_inputs.transformed_name(cross.name)] = derived.cross(
             [crossable[part] for part in cross.features], cross.hash_buckets
         )
     outputs[spec.label.name] = _label(inputs, spec)

@@ -292,7 +292,7 @@ def check_model(
 
 def _check_crosses(label: LabelSpec, features: Mapping[str, FeatureSpec], crosses: tuple[CrossSpec, ...]) -> None:
     """Each cross names categorical, bucketized or timestamp-part features, under a name of its own."""
-    # A timestamp's parts are model inputs named NAME_PART (models/features.py timestamp_part_name).
+    # A timestamp's parts are model inputs named NAME_PART (models/model_inputs.py timestamp_part_name).
     parts = {
         f"{name}_{part}": f"{name}.{part}"
         for name, spec in features.items()

@@ -38,7 +38,7 @@ def export_schema(config: PipelineConfig, output: str) -> str:
     inferred = latest_inferred_schema(config)  # before TFDV loads TensorFlow: a missing store says so quietly
     import tensorflow_data_validation as tfdv
 
-    from models.features import label_columns
+    from models.model_inputs import label_columns
 
     schema = tfdv.load_schema_text(inferred)
     del schema.default_environment[:]

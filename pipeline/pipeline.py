@@ -22,7 +22,7 @@ from components.example_gen import CsvExampleGen, FileBasedExampleGen, ImportExa
 from components.serving_baseline import ServingBaseline
 from components.serving_check import ServingCheck
 from components.serving_warmup import ServingWarmup
-from models.features import label_columns
+from models.model_inputs import label_columns
 from pipeline import preflight
 from pipeline.config import DataFormat, PipelineConfig
 from pipeline.data_files import directory_pattern

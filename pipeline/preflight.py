@@ -18,7 +18,7 @@ import re
 import tempfile
 from typing import IO, Iterator
 
-from models.features import ISO_PATTERN
+from models.model_inputs import ISO_PATTERN
 from pipeline.config import ConfigError, DataConfig, DataFormat, FeatureType, PipelineConfig
 from pipeline.data_files import data_files
 

@@ -32,7 +32,7 @@ import os
 import time
 
 from components.drift_check.request_log import LOG_PATTERN
-from models.features import label_columns
+from models.model_inputs import label_columns
 from pipeline.config import ConfigError, PipelineConfig
 
 JOINED_PATTERN = "joined-*.jsonl"

@@ -459,7 +459,7 @@ def traffic_span(config: PipelineConfig, rows: list[feedback.JoinedRow], drop: s
 
     import tensorflow as tf
 
-    from models.features import label_columns
+    from models.model_inputs import label_columns
 
     columns = [*config.features, *label_columns(config)]
     drop_rows: list[dict[str, str]] = []

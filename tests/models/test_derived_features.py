@@ -11,10 +11,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from models import derived
-from models import features as feature_defs
+from models import derived, model_inputs
 from models import model as model_lib
-from models.features import TIMESTAMP_PART_SIZES, timestamp_part_name, transformed_name
+from models.model_inputs import TIMESTAMP_PART_SIZES, timestamp_part_name, transformed_name
 from tests.conftest import to_example
 
 TIMESTAMP_CONFIG = "package://pipeline/configs/taxi_timestamp.yaml"
@@ -232,12 +231,12 @@ def export_dir(transformed, tmp_path_factory):
     import keras
 
     config, output, features = transformed
-    spec = feature_defs.from_custom_config(config.model_code_config())
+    spec = model_inputs.from_custom_config(config.model_code_config())
     features = dict(features)
     labels = features.pop(spec.label.name)
     keras.utils.set_random_seed(1)
     model = model_lib._build_model(model_lib._hyperparameters(spec), spec, output)
-    for key, size in feature_defs.categorical_inputs(spec).items():
+    for key, size in model_inputs.categorical_inputs(spec).items():
         assert model.get_layer(key).output.dtype == "int64" and size > 1
     model.fit({k: tf.reshape(v, [-1, 1]) for k, v in features.items()}, labels, epochs=5, batch_size=16, verbose=0)
     path = tmp_path_factory.mktemp("timestamp-model") / "model"
@@ -252,7 +251,7 @@ def test_the_export_with_timestamp_and_crosses_passes_tf_servings_loading_path(e
     spec, path = export_dir
     assert op_check.unregistered(op_check.op_types(str(path))) == []
     assert {"StaticRegexFullMatch", "StringToHashBucketFast"} <= op_check.op_types(str(path))
-    examples = warmup.drop_features(serialized_examples[:8], feature_defs.label_columns(spec))
+    examples = warmup.drop_features(serialized_examples[:8], model_inputs.label_columns(spec))
     warmup.write_warmup(str(path), warmup.prediction_logs(examples, "m", warmup.signature_defs(str(path))))
     result = check.check(str(path))
     assert {"classify", "serving_default", "serve_raw"} <= set(result.signatures)

@@ -5,13 +5,13 @@ import pytest
 import tensorflow as tf
 
 from contracts.saved_model import WEIGHTS_FILE
-from models import features as feature_defs
 from models import model as model_lib
+from models import model_inputs
 
 
 @pytest.fixture(scope="module")
 def spec(model_config):
-    return feature_defs.from_custom_config(model_config)
+    return model_inputs.from_custom_config(model_config)
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +31,7 @@ def test_search_space_defaults_are_the_configured_trainer_values(spec, model_con
     assert hp.get("learning_rate") == spec.trainer.learning_rate
     assert hp.get("first_units") == spec.trainer.hidden_units[0]
     assert hp.get("num_layers") == len(spec.trainer.hidden_units)
-    other = feature_defs.from_custom_config(
+    other = model_inputs.from_custom_config(
         {**model_config, "trainer": {"learning_rate": 0.05, "hidden_units": [8, 4, 2]}}
     )
     hp = model_lib._hyperparameters(other)

@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from models import preprocessing
-from models.features import transformed_name
+from models.model_inputs import transformed_name
 from pipeline.config import FeatureType
 
 
@@ -97,7 +97,7 @@ def test_dense_fills_sparse_gaps():
 
 
 def test_label_from_positive_values():
-    from models.features import from_custom_config
+    from models.model_inputs import from_custom_config
 
     spec = from_custom_config({"label": {"column": "y", "name": "label", "positive_values": ["yes"]}, "features": {}})
     label = preprocessing._label({"y": tf.constant([["yes"], ["no"], ["yes"]])}, spec)
@@ -105,7 +105,7 @@ def test_label_from_positive_values():
 
 
 def test_label_from_integer_class():
-    from models.features import from_custom_config
+    from models.model_inputs import from_custom_config
 
     spec = from_custom_config({"label": {"column": "y"}, "features": {}})
     label = preprocessing._label({"y": tf.constant([[0], [1], [1]], tf.int64)}, spec)
@@ -124,7 +124,7 @@ def test_label_from_integer_class():
     ],
 )
 def test_fill_value_matches_the_column_type(options, dtype, expected):
-    from models.features import from_custom_config
+    from models.model_inputs import from_custom_config
 
     spec = from_custom_config({"label": {"column": "y"}, "features": {"x": {"name": "x", **options}}})
     value = preprocessing._fill_value(spec.features["x"], dtype)

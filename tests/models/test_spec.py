@@ -5,7 +5,7 @@ import pathlib
 
 import pytest
 
-from models.features import from_custom_config
+from models.model_inputs import from_custom_config
 from models.spec import (
     CrossSpec,
     FeatureType,

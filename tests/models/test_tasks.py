@@ -8,8 +8,8 @@ import pytest
 import tensorflow as tf
 
 from contracts.saved_model import CLASSES_FILE
-from models import features as feature_defs
 from models import model as model_lib
+from models import model_inputs
 from pipeline.config import Task
 from tests.conftest import to_example
 
@@ -41,7 +41,7 @@ def test_multiclass_without_classes_learns_them_from_the_train_split(
         task_transform_dirs, "multiclass_vocabulary", serialized_examples, raw_feature_spec
     )
     assert config.label.classes == ()
-    vocabulary = [v.decode() for v in output.vocabulary_by_name(feature_defs.LABEL_VOCABULARY)]
+    vocabulary = [v.decode() for v in output.vocabulary_by_name(model_inputs.LABEL_VOCABULARY)]
     assert vocabulary == ["Cash", "Credit Card", "Unknown"]  # most frequent first
     labels = features[config.label.name].numpy().tolist()
     assert labels == [vocabulary.index(r["payment_type"]) for r in tiny_rows]
@@ -66,7 +66,7 @@ def test_regression_label_is_the_z_scored_log_target(
     target = np.log1p([float(r["fare"]) for r in tiny_rows])
     z = features[config.label.name].numpy()
     np.testing.assert_allclose(z, (target - target.mean()) / target.std(), rtol=1e-4, atol=1e-4)
-    spec = feature_defs.from_custom_config(config.model_code_config())
+    spec = model_inputs.from_custom_config(config.model_code_config())
     mean, std = model_lib.target_scale(spec, output)
     assert math.isclose(mean, target.mean(), rel_tol=1e-5) and math.isclose(std, target.std(), rel_tol=1e-4)
 
@@ -77,7 +77,7 @@ def test_regression_label_is_the_z_scored_log_target(
 def _train(config, output, features, epochs=30):
     import keras
 
-    spec = feature_defs.from_custom_config(config.model_code_config())
+    spec = model_inputs.from_custom_config(config.model_code_config())
     features = dict(features)
     labels = features.pop(spec.label.name)
     keep = labels.numpy() >= 0 if spec.label.task is Task.MULTICLASS else np.ones(labels.shape[0], bool)

@@ -21,8 +21,8 @@ def main(argv: list[str]) -> None:
     import tensorflow_transform as tft
 
     from components.serving_warmup import warmup
-    from models import features as feature_defs
     from models import model as model_lib
+    from models import model_inputs
     from pipeline.config import load_config
     from tests.conftest import TINY_CSV, to_example
     from tests.serving.legacy_export import legacy_export
@@ -36,7 +36,7 @@ def main(argv: list[str]) -> None:
     args = parser.parse_args(argv)
 
     config = load_config(args.config)
-    spec = feature_defs.from_custom_config(config.model_code_config())
+    spec = model_inputs.from_custom_config(config.model_code_config())
     output = tft.TFTransformOutput(args.transform_dir)
     with open(TINY_CSV, newline="") as f:
         rows = list(csv.DictReader(f))
@@ -55,7 +55,7 @@ def main(argv: list[str]) -> None:
         model_lib.export(model, spec, output, args.output_dir)
     if args.warmup:
         requests = [
-            to_example(row, drop=tuple(feature_defs.label_columns(config))).SerializeToString() for row in rows[:8]
+            to_example(row, drop=tuple(model_inputs.label_columns(config))).SerializeToString() for row in rows[:8]
         ]
         warmup.write_warmup(
             args.output_dir, warmup.prediction_logs(requests, config.model_name, warmup.signature_defs(args.output_dir))

@@ -1,5 +1,5 @@
-"""What the model code reads from the pipeline's custom_config, and the names of the transformed
-features.
+"""The model's inputs: what the model code reads from the pipeline's custom_config, the names of
+the transformed features, and the raw columns a request carries.
 
 The pipeline passes `PipelineConfig.model_code_config()` (plain JSON) to Transform, Tuner and
 Trainer; `from_custom_config` parses it back through the same typed models the pipeline's
