@@ -7,10 +7,13 @@ Test tiers (see README): `pytest -m "not slow"` runs the fast unit and pipeline 
 from __future__ import annotations
 
 import csv
+import json
 import os
 import pathlib
 import subprocess
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -35,6 +38,39 @@ FLOAT_COLUMNS = (
     "tips",
 )
 STRING_COLUMNS = ("payment_type", "company")
+
+# The pipeline's components, in the order the local runner reports them.
+ALL_IDS = [
+    "ExampleGen",
+    "StatisticsGen",
+    "SchemaGen",
+    "ExampleValidator",
+    "DriftCheck",
+    "AnomaliesGate",
+    "Transform",
+    "Tuner",
+    "Trainer",
+    "ServingWarmup",
+    "ServingBaseline",
+    "Evaluator",
+    "ServingCheck",
+    "Pusher",
+]
+
+# Text the transform reads as missing and the preflight refuses (tests/pipeline/test_preflight_timestamps.py).
+INVALID_ISO_TEXTS = [
+    "",
+    "garbage",
+    "2019-02-29",
+    "2019-13-01",
+    "2019-04-31",
+    "2019-03-01T24:00:00",
+    "2019-03-01T12:60",
+    "2019-3-1",
+    "20190301",
+    "2019-03-01T12:00:00+25:00",
+    "1551449100",
+]
 
 
 @pytest.fixture(scope="session")
@@ -163,3 +199,36 @@ def transformed(transform_dir, serialized_examples, raw_feature_spec):
     output = tft.TFTransformOutput(str(transform_dir))
     raw = tf.io.parse_example(tf.constant(serialized_examples), raw_feature_spec)
     return output, output.transform_raw_features(raw)
+
+
+@pytest.fixture
+def kfp_api():
+    """A local HTTP server answering the KFP v2beta1 REST calls the SDK makes, as strictly as KFP
+    2.5's API server (tests/pipeline/fake_kfp_api.py); yields the fake, which records every call."""
+    from tests.pipeline.fake_kfp_api import FakeKfp
+
+    fake = FakeKfp()
+
+    class Handler(BaseHTTPRequestHandler):
+        def _serve(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            status, reply = fake.handle(self.command, self.path, self.headers, body)
+            data = json.dumps(reply).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = do_DELETE = _serve
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    fake.endpoint = f"http://127.0.0.1:{server.server_address[1]}"
+    yield fake
+    server.shutdown()
+    server.server_close()

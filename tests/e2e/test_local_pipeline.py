@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from tests.pipeline.test_pipeline import ALL_IDS
+from tests.conftest import ALL_IDS
 
 pytestmark = pytest.mark.slow
 

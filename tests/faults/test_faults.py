@@ -22,9 +22,9 @@ import time
 
 import pytest
 
-PROJECT = pathlib.Path(__file__).resolve().parents[2]
+from tests.subprocesses import HOLDER, PROJECT, error_lines, python, versions
+
 TINY_DATA = PROJECT / "tests" / "data"
-SERVING_VERSION = re.compile(r"^\d+$")
 
 # Fills a directory's file system to the last byte; shared by the scripts below.
 FILL = textwrap.dedent("""
@@ -81,20 +81,6 @@ FAKE_RUN = FILL + textwrap.dedent("""
     sys.argv = ["tfxp", "run", "--set", f"data.path={data}", "--set", f"output_dir={out}"]
     entry_point()
 """)
-
-
-def python(*args: str, **kwargs) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(PROJECT)}
-    streams = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, **kwargs}
-    return subprocess.run([sys.executable, *args], text=True, timeout=600, cwd=PROJECT, env=env, **streams)
-
-
-def error_lines(stderr: str) -> list[str]:
-    return [line for line in stderr.splitlines() if line.startswith("error:")]
-
-
-def versions(serving: pathlib.Path) -> list[str]:
-    return sorted(p.name for p in serving.iterdir() if SERVING_VERSION.match(p.name)) if serving.exists() else []
 
 
 @pytest.fixture
@@ -249,15 +235,6 @@ def test_whole_pipeline_on_a_full_disk(small_disk, taxi_config, tmp_path):
 
 
 # ---------------------------------------------------------------------------- concurrent runs
-
-HOLDER = textwrap.dedent("""
-    import sys, time
-    from pipeline import run_lock
-
-    with run_lock.hold(sys.argv[1]):
-        print("held", flush=True)
-        time.sleep(600)
-""")
 
 
 @pytest.fixture

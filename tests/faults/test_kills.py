@@ -31,7 +31,7 @@ import time
 
 import pytest
 
-from tests.faults.test_faults import PROJECT, python, versions
+from tests.subprocesses import PROJECT, python, versions
 
 pytestmark = [pytest.mark.slow, pytest.mark.kills]
 PIPELINE = "taxi-big-tipper"

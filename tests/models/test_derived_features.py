@@ -14,26 +14,10 @@ import tensorflow as tf
 from models import derived, model_inputs
 from models import model as model_lib
 from models.model_inputs import TIMESTAMP_PART_SIZES, timestamp_part_name, transformed_name
-from tests.conftest import to_example
+from tests.conftest import INVALID_ISO_TEXTS, to_example
 
 TIMESTAMP_CONFIG = "package://pipeline/configs/taxi_timestamp.yaml"
 MISSING = TIMESTAMP_PART_SIZES  # each part's missing id is its size
-
-
-# Text the transform reads as missing and the preflight refuses (tests/pipeline/test_preflight_timestamps.py).
-INVALID_ISO_TEXTS = [
-    "",
-    "garbage",
-    "2019-02-29",
-    "2019-13-01",
-    "2019-04-31",
-    "2019-03-01T24:00:00",
-    "2019-03-01T12:60",
-    "2019-3-1",
-    "20190301",
-    "2019-03-01T12:00:00+25:00",
-    "1551449100",
-]
 
 
 def _parts(values, fmt=None, raw=None):

@@ -11,8 +11,8 @@ import sys
 
 import pytest
 
-from tests.faults.test_faults import HOLDER, PROJECT, error_lines, python
 from tests.serving import fake_saved_model
+from tests.subprocesses import HOLDER, PROJECT, error_lines, python
 
 PIPELINE = "taxi-big-tipper"
 

@@ -8,7 +8,7 @@ import yaml
 
 from pipeline import kubeflow_runner
 from pipeline.config import ConfigError, load_config
-from tests.pipeline.test_pipeline import ALL_IDS
+from tests.conftest import ALL_IDS
 
 # The compiled pipeline: every component plus the step that keys ExampleGen's cache.
 TASKS = {*ALL_IDS, "DataFingerprint"}

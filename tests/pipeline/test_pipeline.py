@@ -9,25 +9,9 @@ from tfx.orchestration import pipeline as tfx_pipeline
 from pipeline.config import load_config
 from pipeline.eval_config import eval_config
 from pipeline.pipeline import create_pipeline, example_gen_input
+from tests.conftest import ALL_IDS
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-ALL_IDS = [
-    "ExampleGen",
-    "StatisticsGen",
-    "SchemaGen",
-    "ExampleValidator",
-    "DriftCheck",
-    "AnomaliesGate",
-    "Transform",
-    "Tuner",
-    "Trainer",
-    "ServingWarmup",
-    "ServingBaseline",
-    "Evaluator",
-    "ServingCheck",
-    "Pusher",
-]
 
 
 def _build(tmp_path, *overrides):

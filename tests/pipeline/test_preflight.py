@@ -6,6 +6,7 @@ import yaml
 from pipeline.config import DEFAULT_CONFIG, ConfigError, load_config, parse_config, resolve_path
 from pipeline.preflight import check_data
 from tests.conftest import TINY_CSV
+from tests.pipeline.csv_rows import sample_rows, with_change, write_rows
 
 
 def _config(path, *overrides):
@@ -109,35 +110,8 @@ def test_another_encoding_further_down_the_file(tmp_path):
 # --------------------------------------------------------------------------- values
 
 
-def _rows():
-    import csv
-
-    with open(TINY_CSV, newline="") as f:
-        return list(csv.reader(f))
-
-
-def _write(tmp_path, rows, name="data.csv", encoding="utf-8"):
-    import csv
-    import io
-
-    text = io.StringIO()
-    csv.writer(text, lineterminator="\n").writerows(rows)
-    path = tmp_path / name
-    path.write_bytes(text.getvalue().encode(encoding))
-    return path
-
-
-def _with(column, change, rows=None):
-    """The tiny sample with `change(row_number, value)` applied to one column."""
-    rows = rows or _rows()
-    i = rows[0].index(column)
-    for n, row in enumerate(rows[1:], 1):
-        row[i] = change(n, row[i])
-    return rows
-
-
 def test_missing_value_markers_are_not_text(tmp_path):
-    path = _write(tmp_path, _with("trip_miles", lambda n, v: "NA" if n % 3 == 0 else v))
+    path = write_rows(tmp_path, with_change("trip_miles", lambda n, v: "NA" if n % 3 == 0 else v))
     assert check_data(_config(path))
     with pytest.raises(
         ConfigError,
@@ -156,7 +130,7 @@ def test_missing_value_markers_are_not_text(tmp_path):
     ],
 )
 def test_text_in_a_numeric_column_names_file_line_column_and_value(tmp_path, column, overrides, fix):
-    path = _write(tmp_path, _with(column, lambda n, v: "twelve" if n == 7 else v))
+    path = write_rows(tmp_path, with_change(column, lambda n, v: "twelve" if n == 7 else v))
     with pytest.raises(ConfigError, match=rf"data.csv, line 8, column '{column}': 'twelve' is not a number.* {fix}"):
         check_data(_config(path, *overrides))
 
@@ -165,13 +139,13 @@ def test_text_in_a_numeric_column_names_file_line_column_and_value(tmp_path, col
     "value, problem", [("1e400", "is not finite"), ("-inf", "is not finite"), ("1e39", "overflows a 32-bit float")]
 )
 def test_infinities_and_overflow(tmp_path, value, problem):
-    path = _write(tmp_path, _with("trip_miles", lambda n, v: value if n == 3 else v))
+    path = write_rows(tmp_path, with_change("trip_miles", lambda n, v: value if n == 3 else v))
     with pytest.raises(ConfigError, match=rf"line 4, column 'trip_miles': '{value}' {problem}"):
         check_data(_config(path))
 
 
 def test_a_label_missing_in_some_rows_stops_the_run_with_the_count(tmp_path):
-    path = _write(tmp_path, _with("tips", lambda n, v: "" if n % 10 == 5 else v))
+    path = write_rows(tmp_path, with_change("tips", lambda n, v: "" if n % 10 == 5 else v))
     with pytest.raises(
         ConfigError,
         match=r"the label \(from 'tips' and 'fare'\) is missing in 8 of 80 rows "
@@ -182,19 +156,19 @@ def test_a_label_missing_in_some_rows_stops_the_run_with_the_count(tmp_path):
 
 
 def test_a_label_missing_everywhere_is_refused_even_with_drop(tmp_path):
-    path = _write(tmp_path, _with("tips", lambda n, v: "NA"))
+    path = write_rows(tmp_path, with_change("tips", lambda n, v: "NA"))
     with pytest.raises(ConfigError, match="no row of .*data.csv has a label"):
         check_data(_config(path, "label.missing=drop"))
 
 
 def test_dropped_rows_count_against_the_rows_the_splits_need(tmp_path):
-    path = _write(tmp_path, _with("tips", lambda n, v: "" if n > 40 else v))
+    path = write_rows(tmp_path, with_change("tips", lambda n, v: "" if n > 40 else v))
     with pytest.raises(ConfigError, match=r"has 40 rows \(40 without a label dropped\); the 8:1:1 .* at least 50"):
         check_data(_config(path, "label.missing=drop"))
 
 
 def test_a_feature_missing_in_every_row(tmp_path):
-    path = _write(tmp_path, _with("trip_miles", lambda n, v: "" if n % 2 else "N/A"))
+    path = write_rows(tmp_path, with_change("trip_miles", lambda n, v: "" if n % 2 else "N/A"))
     with pytest.raises(ConfigError, match=r"feature 'trip_miles' has no value in any of the 80 rows"):
         check_data(_config(path))
 
@@ -210,7 +184,7 @@ def test_a_feature_missing_in_every_row(tmp_path):
     ],
 )
 def test_a_constant_label(tmp_path, overrides, rule):
-    path = _write(tmp_path, _with("tips", lambda n, v: "0"))
+    path = write_rows(tmp_path, with_change("tips", lambda n, v: "0"))
     with pytest.raises(ConfigError, match=rule):
         check_data(_config(path, *overrides))
 
@@ -227,18 +201,18 @@ def _with_task(config, task, **label):
 
 
 def test_the_label_checks_follow_the_task(tmp_path):
-    words = _write(tmp_path, _with("tips", lambda n, v: "high" if n % 2 else "low"), name="words.csv")
+    words = write_rows(tmp_path, with_change("tips", lambda n, v: "high" if n % 2 else "low"), name="words.csv")
     assert check_data(_with_task(_config(words), "multiclass"))  # classes may be words
     with pytest.raises(ConfigError, match="line 2, column 'tips': 'high' is not a number"):
         check_data(_with_task(_config(words), "regression"))
-    constant = _write(tmp_path, _with("tips", lambda n, v: "2.5"), name="constant.csv")
+    constant = write_rows(tmp_path, with_change("tips", lambda n, v: "2.5"), name="constant.csv")
     with pytest.raises(ConfigError, match=r"label column 'tips' is 2.5 in all 80 rows .*cannot learn from one value"):
         check_data(_with_task(_config(constant), "regression"))
     assert check_data(_with_task(_config(TINY_CSV), "regression"))
 
 
 def test_fewer_rows_than_the_splits_need(tmp_path):
-    path = _write(tmp_path, _rows()[:9])
+    path = write_rows(tmp_path, sample_rows()[:9])
     with pytest.raises(
         ConfigError,
         match=r"has 8 rows; the 8:1:1 train:eval:test split needs at least 50 "
@@ -251,14 +225,14 @@ def test_fewer_rows_than_the_splits_need(tmp_path):
 
 
 def test_duplicate_column_names(tmp_path):
-    rows = _rows()
+    rows = sample_rows()
     rows[0][rows[0].index("trip_start_timestamp")] = "fare"
     with pytest.raises(ConfigError, match=r"has two columns named 'fare' \(columns 2 and 6 of the header\); rename"):
-        check_data(_config(_write(tmp_path, rows)))
+        check_data(_config(write_rows(tmp_path, rows)))
 
 
 def test_a_byte_order_mark_is_read_silently(tmp_path):
-    path = _write(tmp_path, _rows(), encoding="utf-8-sig")
+    path = write_rows(tmp_path, sample_rows(), encoding="utf-8-sig")
     assert path.read_bytes().startswith(b"\xef\xbb\xbf")
     assert check_data(_config(path)) == [str(path)]
 
@@ -269,7 +243,7 @@ def test_a_gzip_file_is_read(tmp_path):
     path = tmp_path / "data.csv.gz"
     path.write_bytes(gzip.compress(TINY_CSV.read_bytes()))
     assert check_data(_config(path)) == [str(path)]
-    broken = _write(tmp_path, _with("fare", lambda n, v: "x" if n == 70 else v))
+    broken = write_rows(tmp_path, with_change("fare", lambda n, v: "x" if n == 70 else v))
     (tmp_path / "broken.csv.gz").write_bytes(gzip.compress(broken.read_bytes()))
     with pytest.raises(ConfigError, match=r"broken.csv.gz, line 71, column 'fare': 'x' is not a number"):
         check_data(_config(tmp_path / "broken.csv.gz"))
@@ -360,10 +334,10 @@ def _multiclass(path, classes=("Cash", "Credit Card"), **label):
 
 
 def test_a_label_outside_label_classes_stops_the_run_with_its_line(tmp_path):
-    path = _write(tmp_path, _with("payment_type", lambda n, v: "Credit Card" if v != "Cash" else v))
+    path = write_rows(tmp_path, with_change("payment_type", lambda n, v: "Credit Card" if v != "Cash" else v))
     assert check_data(_multiclass(path))
-    path = _write(
-        tmp_path, _with("payment_type", lambda n, v: "Pcard" if n == 12 else v if v == "Cash" else "Credit Card")
+    path = write_rows(
+        tmp_path, with_change("payment_type", lambda n, v: "Pcard" if n == 12 else v if v == "Cash" else "Credit Card")
     )
     with pytest.raises(
         ConfigError,
@@ -378,17 +352,18 @@ def test_a_label_outside_label_classes_stops_the_run_with_its_line(tmp_path):
 
 
 def test_rows_of_other_classes_dropped_count_against_the_rows_the_splits_need(tmp_path):
-    path = _write(
-        tmp_path, _with("payment_type", lambda n, v: "Cash" if n <= 20 else "Credit Card" if n <= 40 else "Dispute")
+    path = write_rows(
+        tmp_path,
+        with_change("payment_type", lambda n, v: "Cash" if n <= 20 else "Credit Card" if n <= 40 else "Dispute"),
     )
     with pytest.raises(ConfigError, match=r"has 40 rows \(40 of other classes dropped\); the 8:1:1"):
         check_data(_multiclass(path, other_classes="drop"))
 
 
 def test_column_names_that_cannot_be_tensorflow_names(tmp_path):
-    rows = _rows()
+    rows = sample_rows()
     rows[0][rows[0].index("trip_miles")] = "trip miles-x"
-    path = _write(tmp_path, rows)
+    path = write_rows(tmp_path, rows)
     raw = yaml.safe_load(open(resolve_path(DEFAULT_CONFIG)))
     raw["features"]["trip miles-x"] = raw["features"].pop("trip_miles")
     config = parse_config({**raw, "data": {"path": str(path)}})
@@ -401,7 +376,7 @@ def test_column_names_that_cannot_be_tensorflow_names(tmp_path):
     # A column the config does not use never becomes a TensorFlow name.
     rows[0][rows[0].index("trip miles-x")] = "trip_miles"
     rows[0][rows[0].index("pickup_census_tract")] = "census tract (pickup)"
-    assert check_data(_config(_write(tmp_path, rows)))
+    assert check_data(_config(write_rows(tmp_path, rows)))
 
 
 def test_the_scan_keeps_counts_not_rows(tmp_path):
@@ -410,10 +385,10 @@ def test_the_scan_keeps_counts_not_rows(tmp_path):
 
     from pipeline import preflight
 
-    rows = _rows()
+    rows = sample_rows()
     peaks = []
     for copies in (20, 200):
-        path = _write(tmp_path, [rows[0], *rows[1:] * copies], name=f"x{copies}.csv")
+        path = write_rows(tmp_path, [rows[0], *rows[1:] * copies], name=f"x{copies}.csv")
         config = _config(path)
         tracemalloc.start()
         summary = preflight.scan(config, str(path), rows[0], preflight.DataSummary())

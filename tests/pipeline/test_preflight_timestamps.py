@@ -5,8 +5,8 @@ import pytest
 
 from pipeline.config import ConfigError, load_config
 from pipeline.preflight import _iso_is_valid, check_data
-from tests.models.test_derived_features import INVALID_ISO_TEXTS
-from tests.pipeline.test_preflight import _with, _write
+from tests.conftest import INVALID_ISO_TEXTS
+from tests.pipeline.csv_rows import with_change, write_rows
 
 TIMESTAMP_CONFIG = "package://pipeline/configs/taxi_timestamp.yaml"
 
@@ -16,13 +16,13 @@ def _config(path, *overrides):
 
 
 def test_epoch_seconds_and_missing_markers_pass(tmp_path):
-    path = _write(tmp_path, _with("trip_start_timestamp", lambda n, v: "NA" if n % 4 == 0 else v))
+    path = write_rows(tmp_path, with_change("trip_start_timestamp", lambda n, v: "NA" if n % 4 == 0 else v))
     assert check_data(_config(path))
 
 
 @pytest.mark.parametrize("value", ["soon", "1400269500.5", "1.4e9"])
 def test_an_epoch_value_that_is_not_whole_seconds_names_line_value_and_fix(tmp_path, value):
-    path = _write(tmp_path, _with("trip_start_timestamp", lambda n, v: value if n == 5 else v))
+    path = write_rows(tmp_path, with_change("trip_start_timestamp", lambda n, v: value if n == 5 else v))
     with pytest.raises(
         ConfigError,
         match=rf"data.csv, line 6, column 'trip_start_timestamp': '{value}' is not a "
@@ -35,15 +35,15 @@ def test_an_epoch_value_that_is_not_whole_seconds_names_line_value_and_fix(tmp_p
 
 def test_iso_dates_pass_and_a_bad_one_names_line_value_and_fix(tmp_path):
     dates = ["2019-03-01", "2020-02-29T23:30:00-02:00", "2019-03-01 14:05", "2019-03-01T14:05:00Z"]
-    rows = _with("trip_start_timestamp", lambda n, v: dates[n % len(dates)])
-    assert check_data(_config(_write(tmp_path, rows), "features.trip_start_timestamp.format=iso"))
-    rows = _with("trip_start_timestamp", lambda n, v: "03/01/2019" if n == 2 else v, rows)
+    rows = with_change("trip_start_timestamp", lambda n, v: dates[n % len(dates)])
+    assert check_data(_config(write_rows(tmp_path, rows), "features.trip_start_timestamp.format=iso"))
+    rows = with_change("trip_start_timestamp", lambda n, v: "03/01/2019" if n == 2 else v, rows)
     with pytest.raises(
         ConfigError,
         match=r"line 3, column 'trip_start_timestamp': '03/01/2019' is not an ISO-8601 "
         r"date .*set features.trip_start_timestamp.format: epoch",
     ):
-        check_data(_config(_write(tmp_path, rows), "features.trip_start_timestamp.format=iso"))
+        check_data(_config(write_rows(tmp_path, rows), "features.trip_start_timestamp.format=iso"))
 
 
 def test_the_preflight_reads_iso_text_as_the_transform_does():

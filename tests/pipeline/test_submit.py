@@ -9,42 +9,11 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from pipeline.submit import SubmitError, submit
-from tests.pipeline.fake_kfp_api import FakeKfp, Invalid, check_cron, check_message
-
-
-@pytest.fixture
-def kfp_api():
-    fake = FakeKfp()
-
-    class Handler(BaseHTTPRequestHandler):
-        def _serve(self):
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            status, reply = fake.handle(self.command, self.path, self.headers, body)
-            data = json.dumps(reply).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        do_GET = do_POST = do_DELETE = _serve
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    fake.endpoint = f"http://127.0.0.1:{server.server_address[1]}"
-    yield fake
-    server.shutdown()
-    server.server_close()
+from tests.pipeline.fake_kfp_api import Invalid, check_cron, check_message
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import yaml
 
 from pipeline.config import KubeflowConfig, load_config
-from tests.pipeline.test_submit import kfp_api  # noqa: F401 - the fake KFP API fixture
 from tfxp.main import main
 
 

@@ -1,0 +1,40 @@
+"""`tfxp` and Python run in subprocesses as a user runs them, and what they leave: the helpers
+the fault, kill and doctor tests share."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import re
+import subprocess
+import sys
+import textwrap
+
+PROJECT = pathlib.Path(__file__).resolve().parents[1]
+SERVING_VERSION = re.compile(r"^\d+$")
+
+# A process that holds the run lock of the output directory it is given until killed.
+HOLDER = textwrap.dedent("""
+    import sys, time
+    from pipeline import run_lock
+
+    with run_lock.hold(sys.argv[1]):
+        print("held", flush=True)
+        time.sleep(600)
+""")
+
+
+def python(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    """`python ARGS` from the checkout, with its code first on the path; output captured as text."""
+    env = {**os.environ, "PYTHONPATH": str(PROJECT)}
+    streams = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, **kwargs}
+    return subprocess.run([sys.executable, *args], text=True, timeout=600, cwd=PROJECT, env=env, **streams)
+
+
+def error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("error:")]
+
+
+def versions(serving: pathlib.Path) -> list[str]:
+    """The version directories TF Serving would see under `serving`, in name order."""
+    return sorted(p.name for p in serving.iterdir() if SERVING_VERSION.match(p.name)) if serving.exists() else []
