@@ -10,6 +10,7 @@ import csv
 import json
 import os
 import pathlib
+import re
 import subprocess
 import sys
 import threading
@@ -18,6 +19,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 DATA_DIR = pathlib.Path(__file__).parent / "data"
+PROJECT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def _floors() -> list[str]:
+    """The packages of docs/layers.md's table of floors, bottom floor first."""
+    rows = re.findall(r"^\| (\d+) \| `(\w+)/` \|", (PROJECT / "docs" / "layers.md").read_text(), re.MULTILINE)
+    return [package for _, package in sorted(rows, key=lambda row: int(row[0]))]
+
+
+# The project's packages as floors (docs/layers.md): each imports only the ones before it.
+FLOORS = _floors()
 # The tests that run the compiled pipeline's tasks in containers: `make test` and `make test-slow`
 # start podman's Docker API (DOCKER_HOST) and build the image (TFXP_IMAGE).
 NEEDS_PODMAN_AND_IMAGE = pytest.mark.skipif(

@@ -1,28 +1,19 @@
 """The arrows between packages point one way: docs/layers.md's table, checked against the source.
 
-Each package imports only the floors below it. The order is read from docs/layers.md, so the
-table people read and the rule the tests hold are one. Imports are read from the source with
-`ast`, so a function-level import counts as much as one at the top.
+Each package imports only the floors below it. The order is read from docs/layers.md (FLOORS in
+tests/conftest.py), so the table people read and the rule the tests hold are one. Imports are
+read from the source with `ast`, so a function-level import counts as much as one at the top.
 """
 
 import ast
 import pathlib
-import re
 import sys
 
 import pytest
 
+from tests.conftest import FLOORS
+
 PROJECT = pathlib.Path(__file__).resolve().parents[1]
-LAYERS_DOC = PROJECT / "docs" / "layers.md"
-
-
-def _floors() -> list[str]:
-    """The packages of docs/layers.md's table, bottom floor first."""
-    rows = re.findall(r"^\| (\d+) \| `(\w+)/` \|", LAYERS_DOC.read_text(), re.MULTILINE)
-    return [package for _, package in sorted(rows, key=lambda row: int(row[0]))]
-
-
-FLOORS = _floors()
 
 
 def _imports(path: pathlib.Path) -> set[str]:
