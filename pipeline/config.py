@@ -530,6 +530,22 @@ def apply_overrides(raw: dict, overrides: list[str]) -> dict:
     return raw
 
 
+# The directories the runtime's Debian 13 root keeps as its own (scripts/runtime.sh binds every
+# other top-level directory of the host at its own path); TFXP_RUNTIME=root says a command runs there.
+ROOT_OWN_DIRS = ("bin", "boot", "etc", "lib", "lib32", "lib64", "libx32", "run", "sbin", "usr", "var")
+
+
+def not_visible_hint(path: str | os.PathLike) -> str:
+    """Why a host path may be missing inside the runtime root, or "" where that cannot be why."""
+    parts = pathlib.PurePath(os.path.abspath(path)).parts
+    if os.environ.get("TFXP_RUNTIME") != "root" or len(parts) < 2 or parts[1] not in ROOT_OWN_DIRS:
+        return ""
+    return (
+        f" (commands run in the runtime's Debian 13 root, whose /{parts[1]} is its own, not the host's: "
+        "move the file under your home, /tmp or the checkout)"
+    )
+
+
 def load_config(path: str | None = None, overrides: list[str] | None = None) -> PipelineConfig:
     """Reads a YAML config (default: the bundled taxi config), applies overrides, validates."""
     path = path or DEFAULT_CONFIG
@@ -538,8 +554,8 @@ def load_config(path: str | None = None, overrides: list[str] | None = None) -> 
         text = file_path.read_text()
     except FileNotFoundError:
         raise ConfigError(
-            f"config file {file_path} does not exist; pass --config with an existing "
-            "YAML file (see pipeline/configs/taxi.yaml for an example)"
+            f"config file {file_path} does not exist{not_visible_hint(file_path)}; pass --config with an "
+            "existing YAML file (see pipeline/configs/taxi.yaml for an example)"
         ) from None
     except OSError as err:
         raise ConfigError(f"config file {file_path} cannot be read: {err.strerror}") from None

@@ -171,7 +171,7 @@ in_root() {  # $1: root dir; rest: command. With bind_host=1, the host's users' 
     exec chroot "$r" "$@"
   ' _ "$r" "$project" "${bind_ca-$ca_bundle}" "$proc" "$hostdirs" /usr/bin/env -i HOME=/root LANG=C.UTF-8 \
       PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-      VIRTUAL_ENV=/opt/venv PYTHONPATH="$project" REQUESTS_CA_BUNDLE=$ca_bundle SSL_CERT_FILE=$ca_bundle \
+      VIRTUAL_ENV=/opt/venv PYTHONPATH="$project" REQUESTS_CA_BUNDLE=$ca_bundle SSL_CERT_FILE=$ca_bundle TFXP_RUNTIME=root \
       "${passenv[@]}" "$@"
 }
 

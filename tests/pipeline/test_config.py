@@ -313,3 +313,18 @@ def test_each_sections_rules_name_the_key_path(raw, message):
     with pytest.raises(ConfigError) as err:
         parse_config({**MINIMAL, **raw})
     assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_missing_file_under_the_roots_own_directories_says_why(monkeypatch, tmp_path):
+    from pipeline.config import not_visible_hint
+
+    monkeypatch.setenv("TFXP_RUNTIME", "root")
+    with pytest.raises(
+        ConfigError,
+        match=r"config file /etc/tfxp-none\.yaml does not exist \(commands run in the "
+        r"runtime's Debian 13 root, whose /etc is its own",
+    ):
+        load_config("/etc/tfxp-none.yaml")
+    assert not_visible_hint(tmp_path / "x.yaml") == ""  # the host's /tmp is bound: no such reason
+    monkeypatch.delenv("TFXP_RUNTIME")
+    assert not_visible_hint("/etc/x.yaml") == ""  # a plain virtual environment sees the host's /etc
