@@ -25,7 +25,7 @@ import yaml
 
 from pipeline import preflight
 from pipeline.config import ConfigError, DataConfig, DataFormat, parse_config
-from pipeline.data_files import directory_pattern
+from pipeline.data_files import directory_pattern, is_glob, split_glob
 
 # Distinct values kept per column; beyond it a column counts as high-cardinality (and not unique
 # per row: with more rows than that, an ID is told by never repeating a value before the cap).
@@ -107,8 +107,8 @@ class Scan:
 
 def input_files(path: str) -> list[str]:
     """The CSV files at `path`: the file itself, a directory's *.csv / *.csv.gz, or a glob's matches."""
-    if any(c in path for c in "*?["):
-        files = sorted(f for f in glob.glob(path, recursive=True) if os.path.isfile(f))
+    if is_glob(path):
+        files = sorted(f for f in glob.glob(path) if os.path.isfile(f))
         if not files:
             raise ConfigError(f"no file matches {path}; give a CSV file, a directory of them, or a glob that matches")
         return files
@@ -289,7 +289,7 @@ def _slug(text: str, separator: str) -> str:
 def _data_path(files: list[str], given: str, output: str | None) -> str:
     """data.path as written: relative to the config file's directory when the data is below it,
     absolute otherwise (pipeline/config.py resolves a relative data.path against the config file)."""
-    target = os.path.abspath(files[0] if len(files) == 1 and not any(c in given for c in "*?[") else given)
+    target = os.path.abspath(files[0] if len(files) == 1 and not is_glob(given) else given)
     if output:
         base = os.path.dirname(os.path.abspath(output))
         relative = os.path.relpath(target, base)
@@ -340,7 +340,14 @@ def infer_config(path: str, label: str, output: str | None = None) -> str:
     if label_options.get("name", "label") in features:
         label_options["name"] = f"{_slug(label, '_')}_label"
     seen = sorted({m for c in scan.columns.values() for m in c.markers})
-    stem = re.sub(r"(\.csv)?(\.gz)?$", "", os.path.basename(files[0].rstrip("/")))
+    named = (
+        files[0]
+        if len(files) == 1 and not is_glob(path)
+        else split_glob(os.path.abspath(path))[0]
+        if is_glob(path)
+        else path
+    )
+    stem = re.sub(r"(\.csv)?(\.gz)?$", "", os.path.basename(os.path.abspath(named)))
     text = render(
         pipeline_name=_slug(stem, "-"),
         model_name=_slug(stem, "_"),
