@@ -4,7 +4,7 @@ run with one line (file, line, column, value and the fix) instead of becoming a 
 import pytest
 
 from pipeline.config import ConfigError, load_config
-from pipeline.preflight import is_iso_instant, check_data
+from pipeline.preflight import check_data, is_iso_instant
 from tests.models.test_derived_features import INVALID_ISO_TEXTS
 from tests.pipeline.test_preflight import _with, _write
 
