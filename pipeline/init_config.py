@@ -203,17 +203,18 @@ def feature_choice(column: ColumnStats, rows: int) -> Choice:
         return Choice(left_out="the name is not a valid TensorFlow name: rename the column in the CSV to use it")
     missing = rows - column.present
     missing_note = f"; {missing} missing" if missing else ""
-    if column.unique_per_row and column.present == rows and (column.whole or not column.numeric) and not column.iso:
-        return Choice(left_out="unique in every row, like an ID: nothing to learn that carries over to new rows")
+    # Timestamps first: an instant per row is as unique as an ID, yet its hour, weekday and month repeat.
     if column.iso:
         return Choice({"type": "timestamp", "format": "iso"}, f"ISO-8601 dates{missing_note}")
+    if (
+        column.whole
+        and EPOCH_NAME.search(column.name)
+        and EPOCH_RANGE[0] <= column.minimum <= column.maximum <= EPOCH_RANGE[1]
+    ):
+        return Choice({"type": "timestamp", "format": "epoch"}, f"seconds since 1970{missing_note}")
+    if column.unique_per_row and column.present == rows and (column.whole or not column.numeric):
+        return Choice(left_out="unique in every row, like an ID: nothing to learn that carries over to new rows")
     if column.numeric:
-        if (
-            column.whole
-            and EPOCH_NAME.search(column.name)
-            and EPOCH_RANGE[0] <= column.minimum <= column.maximum <= EPOCH_RANGE[1]
-        ):
-            return Choice({"type": "timestamp", "format": "epoch"}, f"seconds since 1970{missing_note}")
         if column.whole and not column.overflow and column.distinct <= MAX_INTEGER_CATEGORIES:
             return Choice({"type": "categorical"}, f"{column.distinct} whole-number values{missing_note}")
         options: dict = {"type": "numeric"}
@@ -248,7 +249,7 @@ def label_section(column: ColumnStats, rows: int, source: str) -> tuple[dict, st
             f"label column '{column.name}' of {source} is '{value}' in every row; a model cannot "
             "learn from one value: choose another --label"
         )
-    label: dict = {"column": column.name}
+    label: dict = {"column": column.name, "task": ""}
     counts = ", ".join(f"{v}: {column.counts[v]}" for v in _class_order(column)[:MAX_TEXT_CLASSES])
     if column.distinct == 2 and not column.overflow:
         values = _class_order(column)
