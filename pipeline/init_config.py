@@ -129,13 +129,18 @@ def input_files(path: str) -> list[str]:
     return [path]
 
 
-def scan_csv(files: list[str], markers: tuple[str, ...] = DEFAULT_MARKERS + EXTRA_MARKERS) -> Scan:
-    """One streamed pass over the files (the same header in each); ConfigError on unreadable input."""
-    header = preflight.csv_header(files[0])
+def _header(path: str) -> list[str]:
+    header = preflight.csv_header(path)
     if len(header) == 1:
         for delimiter, name in preflight.OTHER_DELIMITERS.items():
             if delimiter in header[0]:
-                raise ConfigError(f"{files[0]} separates its columns with {name}, not commas; convert it to CSV")
+                raise ConfigError(f"{path} separates its columns with {name}, not commas; convert it to CSV")
+    return header
+
+
+def scan_csv(files: list[str], markers: tuple[str, ...] = DEFAULT_MARKERS + EXTRA_MARKERS) -> Scan:
+    """One streamed pass over the files (the same header in each); ConfigError on unreadable input."""
+    header = _header(files[0])
     columns = {name: ColumnStats(name) for name in header}
     stats = list(columns.values())
     marker_set = {m.strip() for m in markers}
@@ -212,7 +217,10 @@ def feature_choice(column: ColumnStats, rows: int) -> Choice:
         and EPOCH_RANGE[0] <= column.minimum <= column.maximum <= EPOCH_RANGE[1]
     ):
         return Choice({"type": "timestamp", "format": "epoch"}, f"seconds since 1970{missing_note}")
-    if column.unique_per_row and column.present == rows and (column.whole or not column.numeric):
+    # Text unique per row, or whole numbers unique per row and dense like a row counter (1, 2, ...,
+    # with gaps): a count or an amount that happens not to repeat in a sample stays a number.
+    dense = column.whole and column.maximum - column.minimum < 2 * rows
+    if column.unique_per_row and column.present == rows and (dense or not column.numeric):
         return Choice(left_out="unique in every row, like an ID: nothing to learn that carries over to new rows")
     if column.numeric:
         if column.whole and not column.overflow and column.distinct <= MAX_INTEGER_CATEGORIES:
@@ -313,7 +321,7 @@ def infer_config(path: str, label: str, output: str | None = None) -> str:
     """The commented YAML config for the CSV at `path` (a file, a directory or a glob) with the
     label in column `label`; `output` is where it will be written (None: stdout)."""
     files = input_files(path)
-    header = preflight.csv_header(files[0])
+    header = _header(files[0])
     source = files[0] if len(files) == 1 else f"the {len(files)} files of {path}"
     if label not in header:
         raise ConfigError(
@@ -350,6 +358,7 @@ def infer_config(path: str, label: str, output: str | None = None) -> str:
     )
     stem = re.sub(r"(\.csv)?(\.gz)?$", "", os.path.basename(os.path.abspath(named)))
     text = render(
+        config_name=output or "THIS_FILE",
         pipeline_name=_slug(stem, "-"),
         model_name=_slug(stem, "_"),
         data_path=_data_path(files, path, output),
@@ -378,6 +387,7 @@ def _flow(value: object) -> str:
 
 def render(
     *,
+    config_name: str,
     pipeline_name: str,
     model_name: str,
     data_path: str,
@@ -392,7 +402,7 @@ def render(
     """The config's text: each inferred choice with the reason beside it."""
     lines = [
         f"# Written by tfxp init from {source} ({rows} rows). Check the choices, then run:",
-        "#   scripts/runtime.sh tfxp run --config THIS_FILE",
+        f"#   scripts/runtime.sh tfxp run --config {config_name}",
         f"pipeline_name: {pipeline_name}",
         f"model_name: {model_name}",
         "output_dir: output          # relative to the directory you run from",
@@ -411,7 +421,7 @@ def render(
     width = max(len(name) for name in features) + 2
     for name, choice in features.items():
         entry = f"  {_flow(name)}: {_flow(choice.options)}"
-        lines.append(f"{entry:<{width + 40}}# {choice.note}" if choice.note else entry)
+        lines.append(f"{entry:<{width + 40}}  # {choice.note}" if choice.note else entry)
     if left_out:
         lines += ["", "# Columns left out:"]
         lines += [f"#   {name}: {why}" for name, why in left_out.items()]
