@@ -45,7 +45,7 @@ EPOCH_NAME = re.compile(r"(time|date|epoch|_at$|_ts$|^ts$|timestamp)", re.IGNORE
 EXTRA_MARKERS = ("?", "-", "None", "none", "NULL", "n/a", "na", "nan", "#N/A", "missing")
 DEFAULT_MARKERS = DataConfig.model_fields["missing_values"].default
 # Values a binary label's positive class is named by, lower case.
-POSITIVE_WORDS = ("1", "yes", "y", "true", "t", "positive", "pos")
+POSITIVE_WORDS = ("yes", "y", "true", "t", "positive", "pos")
 
 
 @dataclasses.dataclass
@@ -308,13 +308,10 @@ def _data_path(files: list[str], given: str, output: str | None) -> str:
 
 
 def _closest(name: str, names: list[str]) -> str:
-    close = difflib.get_close_matches(name, names, n=1, cutoff=0.5) or difflib.get_close_matches(
-        name.lower(), [n.lower() for n in names], n=1, cutoff=0.5
-    )
-    if close:
-        match = next(n for n in names if n.lower() == close[0].lower())
-        return f"did you mean '{match}'? "
-    return ""
+    """The header name closest to `name` (case aside), or ''."""
+    lowered = {n.lower(): n for n in names}
+    close = difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.6)
+    return lowered[close[0]] if close else ""
 
 
 def infer_config(path: str, label: str, output: str | None = None) -> str:
@@ -324,9 +321,10 @@ def infer_config(path: str, label: str, output: str | None = None) -> str:
     header = _header(files[0])
     source = files[0] if len(files) == 1 else f"the {len(files)} files of {path}"
     if label not in header:
+        closest = _closest(label, header)
         raise ConfigError(
-            f"label column '{label}' is not in {files[0]}; {_closest(label, header)}"
-            f"the columns are: {', '.join(header)}"
+            f"label column '{label}' is not in {files[0]}; "
+            + (f"did you mean '{closest}'?" if closest else f"the columns are: {', '.join(header)}")
         )
     scan = scan_csv(files)
     label_options, label_note = label_section(scan.columns[label], scan.rows, source)

@@ -137,6 +137,7 @@ def test_a_glob_of_files(tmp_path):
     [
         ("tips,fare\n1,2\n", "tip", "label column 'tip' is not in"),
         ("tips,fare\n1,2\n", "tip", "did you mean 'tips'?"),
+        ("tips,fare\n1,2\n", "zzz", "the columns are: tips, fare"),
         ("x,y\n" + "1,a\n" * 60, "y", "label column 'y' of"),
         ("x,y\n" + "1,a\n" * 60, "y", "is 'a' in every row"),
         ("x,y\n" + "".join(f"1,v{i}\n" for i in range(60)), "y", "60 distinct text values, too many classes"),
