@@ -27,6 +27,8 @@ from pipeline import preflight
 from pipeline.config import ConfigError, DataConfig, DataFormat, parse_config
 from pipeline.data_files import directory_pattern, is_glob, split_glob
 
+# Rows with a label the default split (8:1:1 hash buckets) needs: the preflight's rule.
+MIN_ROWS = preflight.MIN_ROWS_PER_SPLIT * 10
 # Distinct values kept per column; beyond it a column counts as high-cardinality (and not unique
 # per row: with more rows than that, an ID is told by never repeating a value before the cap).
 DISTINCT_CAP = 10_000
@@ -326,7 +328,19 @@ def infer_config(path: str, label: str, output: str | None = None) -> str:
             f"label column '{label}' is not in {files[0]}; "
             + (f"did you mean '{closest}'?" if closest else f"the columns are: {', '.join(header)}")
         )
+    if not preflight.TF_NAME.match(label):
+        suggestion = re.sub(r"[^A-Za-z0-9_.\-]", "_", label).lstrip("_-") or "label"
+        raise ConfigError(
+            f"label column '{label}' of {files[0]} cannot be a TensorFlow name (letters, digits, '_', "
+            f"'.' and '-' only, not first '_' or '-'); rename it in the CSV header, for example to '{suggestion}'"
+        )
     scan = scan_csv(files)
+    labelled = scan.columns[label].present
+    if labelled < MIN_ROWS:
+        raise ConfigError(
+            f"{source} has {labelled} rows with a label; the default 8:1:1 train:eval:test split needs at "
+            f"least {MIN_ROWS} (each split must expect {preflight.MIN_ROWS_PER_SPLIT}); add rows"
+        )
     label_options, label_note = label_section(scan.columns[label], scan.rows, source)
     features: dict[str, Choice] = {}
     left_out: dict[str, str] = {label: "the label"}

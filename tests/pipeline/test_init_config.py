@@ -135,6 +135,8 @@ def test_a_glob_of_files(tmp_path):
 @pytest.mark.parametrize(
     "text, label, wanted",
     [
+        ("x,y\n" + "1,0\n1,1\n" * 24, "y", "has 48 rows with a label; the default 8:1:1"),
+        ("x,price ($)\n" + "1,0\n1,1\n" * 30, "price ($)", "for example to 'price____'"),
         ("tips,fare\n1,2\n", "tip", "label column 'tip' is not in"),
         ("tips,fare\n1,2\n", "tip", "did you mean 'tips'?"),
         ("tips,fare\n1,2\n", "zzz", "the columns are: tips, fare"),
@@ -142,7 +144,7 @@ def test_a_glob_of_files(tmp_path):
         ("x,y\n" + "1,a\n" * 60, "y", "is 'a' in every row"),
         ("x,y\n" + "".join(f"1,v{i}\n" for i in range(60)), "y", "60 distinct text values, too many classes"),
         ("x;y\n1;2\n", "y", "separates its columns with semicolons"),
-        ("x,y\n1,2,3\n", "y", "line 2: 3 fields"),
+        ("x,y\n" + "1,2\n" * 60 + "1,2,3\n", "y", "line 62: 3 fields"),
     ],
 )
 def test_bad_input_is_one_line(tmp_path, text, label, wanted):
