@@ -43,7 +43,8 @@ MAX_INTEGER_CATEGORIES = 10
 # Epoch seconds the name and the range both suggest: 1973-03-03 to 2128-06-11.
 EPOCH_RANGE = (1e8, 5e9)
 EPOCH_NAME = re.compile(r"(time|date|epoch|_at$|_ts$|^ts$|timestamp)", re.IGNORECASE)
-# Cells read as missing beyond the project's defaults (data.missing_values) when seen.
+# Cells that mark a missing value beyond the project's defaults (data.missing_values), where a
+# column is otherwise numbers or dates; in a text column they are values ('none' as a plan).
 EXTRA_MARKERS = ("?", "-", "None", "none", "NULL", "n/a", "na", "nan", "#N/A", "missing")
 DEFAULT_MARKERS = DataConfig.model_fields["missing_values"].default
 # Values a binary label's positive class is named by, lower case.
@@ -57,6 +58,7 @@ class ColumnStats:
     name: str
     present: int = 0
     markers: dict = dataclasses.field(default_factory=dict)  # marker -> count
+    extras: dict = dataclasses.field(default_factory=dict)  # EXTRA_MARKERS seen -> count, until `settle`
     numeric: bool = True  # every present value is a finite number
     whole: bool = True  # ... and a whole one
     iso: bool = True  # every present value is an ISO-8601 date or instant
@@ -90,6 +92,21 @@ class ColumnStats:
                 self.whole = self.whole and number == int(number) and "." not in value and "e" not in value.lower()
         if self.iso:
             self.iso = preflight.is_iso_instant(value)
+
+    def settle(self) -> None:
+        """After the pass: EXTRA_MARKERS in a column of numbers or dates mark missing values; in
+        a text column they are values like any other."""
+        if self.present and not (self.numeric or self.iso):
+            for value, count in self.extras.items():
+                self.present += count
+                self.repeated = self.repeated or count > 1
+                if len(self.counts) < DISTINCT_CAP:
+                    self.counts[value] = count
+                else:
+                    self.overflow = True
+        else:
+            self.markers.update(self.extras)
+        self.extras = {}
 
     @property
     def distinct(self) -> int:
@@ -140,12 +157,12 @@ def _header(path: str) -> list[str]:
     return header
 
 
-def scan_csv(files: list[str], markers: tuple[str, ...] = DEFAULT_MARKERS + EXTRA_MARKERS) -> Scan:
+def scan_csv(files: list[str]) -> Scan:
     """One streamed pass over the files (the same header in each); ConfigError on unreadable input."""
     header = _header(files[0])
     columns = {name: ColumnStats(name) for name in header}
     stats = list(columns.values())
-    marker_set = {m.strip() for m in markers}
+    defaults, extras = {m.strip() for m in DEFAULT_MARKERS}, set(EXTRA_MARKERS)
     rows = 0
     for path in files:
         if preflight.csv_header(path) != header:
@@ -167,8 +184,10 @@ def scan_csv(files: list[str], markers: tuple[str, ...] = DEFAULT_MARKERS + EXTR
                     rows += 1
                     for column, cell in zip(stats, row):
                         value = cell.strip()
-                        if value in marker_set:
+                        if value in defaults:
                             column.markers[value] = column.markers.get(value, 0) + 1
+                        elif value in extras:
+                            column.extras[value] = column.extras.get(value, 0) + 1
                         else:
                             column.add(value)
         except UnicodeDecodeError as err:
@@ -180,6 +199,8 @@ def scan_csv(files: list[str], markers: tuple[str, ...] = DEFAULT_MARKERS + EXTR
             raise ConfigError(f"{path} cannot be read after line {line} ({err}); give a readable CSV file") from None
     if not rows:
         raise ConfigError(f"{files[0]} has a header but no rows")
+    for column in stats:
+        column.settle()
     return Scan(rows, columns, files)
 
 

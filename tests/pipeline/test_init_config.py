@@ -100,6 +100,18 @@ def test_a_yes_no_label_names_yes_positive_and_missing_labels_are_dropped(tmp_pa
     }
 
 
+def test_a_question_mark_in_numbers_is_a_marker_and_none_in_text_a_value(tmp_path):
+    path = _csv(
+        tmp_path / "d.csv",
+        "plan,size,y\n"
+        + _rows(80, lambda i: f"{['none', 'basic', 'pro'][i % 3]},{'?' if i % 9 == 0 else i},{i % 2}\n"),
+    )
+    config = _init(path, "y")
+    assert config["data"]["missing_values"] == ["", "NA", "N/A", "NaN", "null", "?"]
+    assert config["features"]["size"]["type"] == "numeric"
+    assert config["features"]["plan"] == {"type": "categorical"}  # none, basic, pro: three values
+
+
 def test_a_feature_named_label_moves_the_label_name(tmp_path):
     path = _csv(tmp_path / "d.csv", "label,y\n" + _rows(80, lambda i: f"{i % 7},{i * 0.5}\n"))
     config = _init(path, "y")
