@@ -107,7 +107,9 @@ class DataFormat(Choice):
 
 
 class DataConfig(Section):
-    path: FilePath  # a file or a directory of files; package://PKG/sub/path for packaged data
+    # A file, a directory of files, or a glob (exports/*.csv; '*' within one directory level);
+    # package://PKG/sub/path for packaged data.
+    path: FilePath
     format: DataFormat = DataFormat.CSV
     # Hash buckets per split: the ratio of train:eval:test.
     train_buckets: int = Field(default=8, ge=1)
@@ -119,6 +121,17 @@ class DataConfig(Section):
     rolling_spans: int = Field(default=1, ge=1)
     # CSV cells that mean "no value", for every column type (spaces around them are ignored).
     missing_values: Texts = ("", "NA", "N/A", "NaN", "null")
+
+    @field_validator("path")
+    @classmethod
+    def _one_level_wildcards(cls, path: str) -> str:
+        if "**" in path:
+            raise ValueError(
+                f"'{path}': '**' (any depth) is not supported, as ExampleGen matches files with "
+                "TensorFlow's gfile, where '*' stays within one directory; write one '*' per "
+                "directory level, e.g. data/*/part-*.csv.gz"
+            )
+        return path
 
     @field_validator("span_pattern")
     @classmethod

@@ -1,6 +1,6 @@
 """The data files a config names: the glob ExampleGen reads a data directory with, and the files
-a run reads (the path itself, a directory's files of the format, or the newest spans'), each
-checked to exist, be readable and hold something."""
+a run reads (the path itself, a glob's matches, a directory's files of the format, or the newest
+spans'), each checked to exist, be readable and hold something."""
 
 from __future__ import annotations
 
@@ -24,17 +24,50 @@ def directory_pattern(data_format: DataFormat, directory: str) -> str:
     return "*.csv*" if plain else "*.csv.gz"
 
 
+GLOB_CHARACTERS = "*?["
+
+
+def is_glob(path: str) -> bool:
+    return any(c in path for c in GLOB_CHARACTERS)
+
+
+def split_glob(path: str) -> tuple[str, str]:
+    """A glob as ExampleGen takes it: the directory before the first part with a wildcard (its
+    input base) and the rest (its split pattern), e.g. /data/exports and 2024-*/part-*.csv."""
+    parts = path.split(os.sep)
+    first = next(i for i, part in enumerate(parts) if is_glob(part))
+    return os.sep.join(parts[:first]) or os.sep, os.sep.join(parts[first:])
+
+
+def _glob_files(path: str, data_format: DataFormat) -> list[str]:
+    """The files a glob in data.path matches, as ExampleGen's file matching (TensorFlow's
+    gfile) does: each '*' within one directory level."""
+    files = sorted(f for f in glob.glob(path) if os.path.isfile(f))
+    if not files:
+        raise ConfigError(
+            f"data.path {path} matches no file; fix the pattern (each '*' matches within one "
+            f"directory level) or point data.path at a file or directory of {data_format.value} files"
+        )
+    return files
+
+
 def data_files(config: PipelineConfig) -> list[str]:
-    """The input files: the path itself, the matching files in that directory, or those of the
-    newest spans."""
+    """The input files: the path itself, a glob's matches, the matching files in that directory,
+    or those of the newest spans."""
     path = config.data.path
-    if not os.path.exists(path):
+    if is_glob(path):
+        if config.data.span_pattern:
+            raise ConfigError(
+                f"data.path {path} is a glob; with data.span_pattern it must be the directory that holds the spans"
+            )
+        files = _glob_files(path, config.data.format)
+    elif not os.path.exists(path):
         raise ConfigError(
             f"data path {path} does not exist; set data.path in the config "
             "(or --set data.path=...) to a file or directory of "
             f"{config.data.format.value} files"
         )
-    if config.data.span_pattern:
+    elif config.data.span_pattern:
         from pipeline.spans import current_files
 
         files = current_files(config)

@@ -25,7 +25,7 @@ from components.serving_warmup import ServingWarmup
 from models.model_inputs import label_columns
 from pipeline import preflight
 from pipeline.config import DataFormat, PipelineConfig
-from pipeline.data_files import directory_pattern
+from pipeline.data_files import directory_pattern, is_glob, split_glob
 from pipeline.eval_config import eval_config
 from pipeline.model_code import model_code_version
 
@@ -38,10 +38,10 @@ TRANSFORMED_SPLITS = ("train", "eval")
 
 
 def example_gen_input(config: PipelineConfig, data_root: Any = None) -> tuple[Any, example_gen_pb2.Input]:
-    """ExampleGen reads a directory: a single file becomes its directory plus its name, a
-    directory its files of the format (for CSV `.csv`, `.csv.gz` or both: data_files'
-    directory_pattern); with `data.span_pattern` the directory holds spans and the pattern
-    picks the newest.
+    """ExampleGen reads a directory: a single file becomes its directory plus its name, a glob
+    its directory before the first wildcard plus the rest, a directory its files of the format
+    (for CSV `.csv`, `.csv.gz` or both: data_files' directory_pattern); with
+    `data.span_pattern` the directory holds spans and the pattern picks the newest.
 
     A `data_root` run parameter is always a directory of files in the configured format.
     """
@@ -55,7 +55,9 @@ def example_gen_input(config: PipelineConfig, data_root: Any = None) -> tuple[An
             splits=[tfx.proto.Input.Split(name="single_split", pattern=config.data.format.file_pattern)]
         )
     path = config.data.path
-    if os.path.isfile(path):
+    if is_glob(path):
+        base, pattern = split_glob(path)
+    elif os.path.isfile(path):
         base, pattern = os.path.dirname(path), os.path.basename(path)
     else:
         base, pattern = path, directory_pattern(config.data.format, path)

@@ -118,7 +118,7 @@ def csv_header(path: str) -> list[str]:
     return names
 
 
-_OTHER_DELIMITERS = {";": "semicolons", "\t": "tabs", "|": "pipes"}
+OTHER_DELIMITERS = {";": "semicolons", "\t": "tabs", "|": "pipes"}
 
 
 @dataclasses.dataclass
@@ -276,7 +276,7 @@ _ISO = re.compile(ISO_PATTERN, re.ASCII)
 _WHOLE_NUMBER = re.compile(r"[+-]?\d+", re.ASCII)
 
 
-def _iso_is_valid(text: str) -> bool:
+def is_iso_instant(text: str) -> bool:
     """Whether models/derived.py reads `text` as an instant (the same pattern and ranges)."""
     match = _ISO.fullmatch(text.strip())
     if not match:
@@ -294,7 +294,7 @@ def _iso_is_valid(text: str) -> bool:
 def _check_timestamp(path: str, line: int, column: str, cell: str, fmt: str) -> None:
     """A timestamp the transform could not read would be a missing value: stop on it instead."""
     where = f"data file {path}, line {line}, column '{column}'"
-    if fmt == "iso" and not _iso_is_valid(cell):
+    if fmt == "iso" and not is_iso_instant(cell):
         raise ConfigError(
             f"{where}: '{cell}' is not an ISO-8601 date or date and time (such as 2019-03-01 or "
             "2019-03-01T14:05:00+02:00); fix the value, add it to data.missing_values if it marks "
@@ -389,7 +389,7 @@ def check_data(config: PipelineConfig) -> list[str]:
         headers = {f: csv_header(f) for f in files}
         for f, header in headers.items():
             if len(header) == 1:
-                for delimiter, name in _OTHER_DELIMITERS.items():
+                for delimiter, name in OTHER_DELIMITERS.items():
                     if delimiter in header[0]:
                         raise ConfigError(
                             f"data file {f} separates its columns with {name}, not commas; "

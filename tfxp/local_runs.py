@@ -1,7 +1,8 @@
-"""The pipeline run on this machine: `run`, `add-span`, `export-schema`."""
+"""The pipeline run on this machine: `init`, `run`, `add-span`, `export-schema`."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 from pipeline.config import ConfigError, PipelineConfig
@@ -9,6 +10,12 @@ from tfxp.commands import Commands
 
 
 def register(commands: Commands) -> None:
+    init = commands.add(
+        "init", _init, "write a commented config inferred from a CSV file and its label column", takes_config=False
+    )
+    init.add_argument("csv", help="the CSV file (or .csv.gz, a directory of them, or a glob in quotes)")
+    init.add_argument("--label", required=True, metavar="COLUMN", help="the column the model predicts")
+    init.add_argument("--output", "-o", metavar="FILE", help="write the config there (default: print it)")
     commands.add(
         "run", run, "run the whole pipeline locally (Beam DirectRunner, SQLite ML Metadata)", commands.run_options
     )
@@ -25,6 +32,29 @@ def register(commands: Commands) -> None:
     export.add_argument(
         "--output", "-o", default="schema/schema.pbtxt", help="where to write it (default schema/schema.pbtxt)"
     )
+
+
+def _init(args, _config: None) -> int:
+    from pipeline.init_config import infer_config
+
+    if args.output and os.path.isdir(args.output):
+        raise ConfigError(f"--output {args.output} is a directory; give a file name, e.g. {args.output}/config.yaml")
+    text = infer_config(args.csv, args.label, args.output)
+    if not args.output:
+        print(text, end="")
+        return 0
+    # Written whole under a temporary name, then renamed: a failure leaves no half config behind.
+    partial = f"{args.output}.partial"
+    try:
+        with open(partial, "w") as f:
+            f.write(text)
+        os.replace(partial, args.output)
+    except OSError as err:
+        with contextlib.suppress(OSError):
+            os.remove(partial)
+        raise ConfigError(f"cannot write {args.output}: {err.strerror}; give --output a path you can write") from None
+    print(f"wrote {args.output}; run it with: tfxp run --config {args.output}")
+    return 0
 
 
 def run(args, config: PipelineConfig) -> int:

@@ -6,7 +6,7 @@ import os
 import pytest
 from tfx.orchestration import pipeline as tfx_pipeline
 
-from pipeline.config import load_config
+from pipeline.config import ConfigError, load_config
 from pipeline.eval_config import eval_config
 from pipeline.pipeline import create_pipeline, example_gen_input
 from tests.conftest import ALL_IDS
@@ -158,6 +158,28 @@ def test_examplegen_reads_a_directory_of_gzipped_csv(tmp_path):
     config = load_config(None, [f"data.path={data}"])
     base, input_config = example_gen_input(config)
     assert base == str(data) and [s.pattern for s in input_config.splits] == ["*.csv.gz"]
+
+
+def test_examplegen_reads_a_glob_as_its_base_and_pattern(tmp_path):
+    from pipeline.data_files import data_files
+
+    for day in ("2024-01", "2024-02"):
+        (tmp_path / "exports" / day).mkdir(parents=True)
+        (tmp_path / "exports" / day / "part-0.csv").write_text("a,b\n1,2\n")
+    (tmp_path / "exports" / "2024-02" / "notes.txt").write_text("not data")
+    config = load_config(None, [f"data.path={tmp_path}/exports/2024-*/part-*.csv"])
+    base, input_config = example_gen_input(config)
+    assert base == str(tmp_path / "exports") and [s.pattern for s in input_config.splits] == ["2024-*/part-*.csv"]
+    assert data_files(config) == [str(tmp_path / "exports" / d / "part-0.csv") for d in ("2024-01", "2024-02")]
+
+
+def test_a_glob_that_matches_nothing_and_a_recursive_glob_are_one_line(tmp_path):
+    from pipeline.data_files import data_files
+
+    with pytest.raises(ConfigError, match=r"^data.path .*/\*.tsv matches no file; fix the pattern"):
+        data_files(load_config(None, [f"data.path={tmp_path}/*.tsv"]))
+    with pytest.raises(ConfigError, match=r"^data.path: .*'\*\*' \(any depth\) is not supported"):
+        load_config(None, [f"data.path={tmp_path}/**/*.csv"])
 
 
 def test_eval_config_thresholds_and_slices():

@@ -4,7 +4,7 @@ run with one line (file, line, column, value and the fix) instead of becoming a 
 import pytest
 
 from pipeline.config import ConfigError, load_config
-from pipeline.preflight import _iso_is_valid, check_data
+from pipeline.preflight import check_data, is_iso_instant
 from tests.conftest import INVALID_ISO_TEXTS
 from tests.pipeline.csv_rows import with_change, write_rows
 
@@ -57,6 +57,6 @@ def test_the_preflight_reads_iso_text_as_the_transform_does():
         "2019-03-01T01:30:00+0530",
         "2020-02-29",
     ):
-        assert _iso_is_valid(text), text
+        assert is_iso_instant(text), text
     for text in (*INVALID_ISO_TEXTS, "２０１９-03-01"):
-        assert not _iso_is_valid(text), text
+        assert not is_iso_instant(text), text

@@ -19,6 +19,7 @@ QUIET = [
     ["runs"],
     ["doctor"],
     ["rollback", "--help"],
+    ["init", "--help"],
     ["lineage", "--help"],
     ["config"],
     ["--help"],
