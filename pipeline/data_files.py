@@ -7,7 +7,7 @@ from __future__ import annotations
 import glob
 import os
 
-from pipeline.config import ConfigError, DataFormat, PipelineConfig
+from pipeline.config import ConfigError, DataFormat, PipelineConfig, not_visible_hint
 
 
 def directory_pattern(data_format: DataFormat, directory: str) -> str:
@@ -63,7 +63,7 @@ def data_files(config: PipelineConfig) -> list[str]:
         files = _glob_files(path, config.data.format)
     elif not os.path.exists(path):
         raise ConfigError(
-            f"data path {path} does not exist; set data.path in the config "
+            f"data path {path} does not exist{not_visible_hint(path)}; set data.path in the config "
             "(or --set data.path=...) to a file or directory of "
             f"{config.data.format.value} files"
         )

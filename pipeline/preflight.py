@@ -19,7 +19,7 @@ import tempfile
 from typing import IO, Iterator
 
 from models.model_inputs import ISO_PATTERN
-from pipeline.config import ConfigError, DataConfig, DataFormat, FeatureType, PipelineConfig
+from pipeline.config import ConfigError, DataConfig, DataFormat, FeatureType, PipelineConfig, not_visible_hint
 from pipeline.data_files import data_files
 
 # The largest finite float32: ExampleGen writes floats as float32, so anything beyond is inf.
@@ -421,8 +421,8 @@ def check_data(config: PipelineConfig) -> list[str]:
         )
     if config.schema.path and not os.path.isfile(config.schema.path):
         raise ConfigError(
-            f"schema file {config.schema.path} does not exist; set schema.path to a "
-            "schema.pbtxt, or remove it to infer the schema"
+            f"schema file {config.schema.path} does not exist{not_visible_hint(config.schema.path)}; "
+            "set schema.path to a schema.pbtxt, or remove it to infer the schema"
         )
     return files
 
