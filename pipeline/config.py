@@ -181,9 +181,11 @@ TASK_THRESHOLDS = {
     Task.REGRESSION: ("max_mae", "max_mae_increase", "max_rmse", "max_rmse_increase"),
 }
 TASK_DEFAULTS = {
-    Task.BINARY: {"min_auc": 0.6, "max_auc_decrease": 0.01, "min_accuracy": 0.5},
+    # Change thresholds only: the value thresholds a model needs by default are its first-run
+    # gates, from the data (EvaluatorConfig.first_run_margin).
+    Task.BINARY: {"max_auc_decrease": 0.01},
     Task.MULTICLASS: {"max_accuracy_decrease": 0.01},
-    Task.REGRESSION: {},  # errors are in the label's units: the config says what is good enough
+    Task.REGRESSION: {},
 }
 NonNegative = Annotated[float, Field(ge=0)]
 
@@ -193,7 +195,13 @@ class EvaluatorConfig(Section):
     _decrease/_increase changes against the served baseline it must not exceed.
 
     Each task takes its own (TASK_THRESHOLDS); unset ones get TASK_DEFAULTS, or none.
-    AUC is one-vs-rest averaged over the classes (macro) for multiclass, as is F1.
+    AUC is one-vs-rest averaged over the classes (macro) for multiclass, as is F1. Change
+    thresholds apply only once a model is served (the baseline). A gate metric of the task
+    (models/tasks.py: binary AUC, multiclass accuracy, regression MAE and RMSE) with no value
+    threshold set here gets one from the run's data, its first-run gate: the naive
+    predictor's value (AUC 0.5; the train split's majority class share; the MAE of the train
+    median, the RMSE of the train mean, on the test split) plus first_run_margin, or for
+    errors times (1 - first_run_margin).
     """
 
     min_auc: Fraction | None = None
@@ -205,6 +213,7 @@ class EvaluatorConfig(Section):
     max_mae_increase: NonNegative | None = None
     max_rmse: NonNegative | None = None
     max_rmse_increase: NonNegative | None = None
+    first_run_margin: Fraction = 0.02  # beat the naive predictor by this much (errors: this share)
     slices: Texts = ()  # raw feature columns to slice metrics by
 
     def thresholds(self, task: Task) -> dict[str, float]:

@@ -12,6 +12,7 @@ from tensorflow_model_analysis.proto import config_pb2
 
 from components.evaluator.executor import set_class_ids
 from contracts.saved_model import DEFAULT_SIGNATURE, TRANSFORM_SIGNATURE
+from models.tasks import TASKS
 from pipeline.config import PipelineConfig, Task
 
 # The TFMA metric each evaluator threshold option bounds, and how: (metric class, kind).
@@ -28,8 +29,6 @@ _THRESHOLD_METRICS = {
     "max_rmse": "RootMeanSquaredError",
     "max_rmse_increase": "RootMeanSquaredError",
 }
-# TFMA's output key of each task's serving_default: the prediction its metrics read.
-PREDICTION_KEYS = {Task.BINARY: "probabilities", Task.MULTICLASS: "probabilities", Task.REGRESSION: "predictions"}
 
 
 def _threshold(options: Mapping[str, float]) -> tfma.MetricThreshold | None:
@@ -62,7 +61,9 @@ def _metric(class_name: str, thresholds: Mapping[str, Mapping[str, float]], **op
 
 def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
     """TFMA: the task's test-split metrics, with value thresholds and change thresholds against
-    the baseline (evaluator options of label.task, EvaluatorConfig.thresholds).
+    the baseline (evaluator options of label.task, EvaluatorConfig.thresholds). The Evaluator
+    fits them to each run: no change thresholds without a baseline, and first-run gates from
+    the data (components/evaluator/gates.py).
 
     binary: AUC, accuracy, precision, recall, F1. multiclass: accuracy, a confusion matrix, and
     per class (one-vs-rest) precision, recall, F1 and AUC with their macro averages.
@@ -123,7 +124,7 @@ def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
             tfma.ModelSpec(
                 signature_name=DEFAULT_SIGNATURE,
                 label_key=config.label.name,
-                prediction_key=PREDICTION_KEYS[task],
+                prediction_key=TASKS[task].prediction_key,
                 preprocessing_function_names=[TRANSFORM_SIGNATURE],
             )
         ],

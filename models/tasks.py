@@ -1,0 +1,79 @@
+"""The task table: per label.task, what its model answers and how it is judged.
+
+One place for what the evaluator config, the Evaluator's first-run gates and the run summary
+each need to know of a task: the prediction its metrics read, the gate metrics a model must
+beat the naive predictor on, the evaluator options that bound each metric, and the metrics the
+summary shows. Plain data: no TensorFlow at import.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from models.spec import Task
+
+
+@dataclasses.dataclass(frozen=True)
+class Gate:
+    """A metric a model must beat the naive predictor of its task on (its first-run gate).
+
+    Higher-is-better metrics need the naive value plus the margin (an absolute margin on a
+    share); lower-is-better ones the naive value times (1 - margin) (errors are in the label's
+    units, so the margin is relative).
+    """
+
+    metric: str  # the metric's name in TFMA's results and validation (auc, accuracy, ...)
+    class_name: str  # its MetricConfig class_name in the eval config
+    higher_is_better: bool
+    option: str  # the evaluator option that sets its value threshold instead (configured wins)
+    naive: str  # the naive predictor, as the summary names it
+
+    def bound(self, naive_value: float, margin: float) -> float:
+        """The value threshold a model must meet: beat `naive_value` by `margin`."""
+        return naive_value + margin if self.higher_is_better else naive_value * (1.0 - margin)
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskDefinition:
+    prediction_key: str  # the serving_default output TFMA's metrics read
+    gates: tuple[Gate, ...]
+    summary_metrics: tuple[str, ...]  # what the run summary shows, in this order
+
+
+TASKS = {
+    Task.BINARY: TaskDefinition(
+        prediction_key="probabilities",
+        gates=(Gate("auc", "AUC", True, "min_auc", "class priors (AUC 0.5)"),),
+        summary_metrics=("auc", "binary_accuracy", "precision", "recall", "f1_score", "example_count"),
+    ),
+    Task.MULTICLASS: TaskDefinition(
+        prediction_key="probabilities",
+        gates=(Gate("accuracy", "SparseCategoricalAccuracy", True, "min_accuracy", "majority class share"),),
+        summary_metrics=("accuracy", "macro_f1_score", "macro_auc", "example_count"),
+    ),
+    Task.REGRESSION: TaskDefinition(
+        prediction_key="predictions",
+        gates=(
+            Gate("mean_absolute_error", "MeanAbsoluteError", False, "max_mae", "MAE of the train median"),
+            Gate("root_mean_squared_error", "RootMeanSquaredError", False, "max_rmse", "RMSE of the train mean"),
+        ),
+        summary_metrics=(
+            "mean_absolute_error",
+            "root_mean_squared_error",
+            "mean_absolute_percentage_error",
+            "calibration",
+            "example_count",
+        ),
+    ),
+}
+
+# The evaluator options (evaluator.<option>) that bound each metric, by its name in TFMA's
+# results: (value threshold, change threshold against the baseline).
+METRIC_OPTIONS = {
+    "auc": ("min_auc", "max_auc_decrease"),
+    "accuracy": ("min_accuracy", "max_accuracy_decrease"),
+    "binary_accuracy": ("min_accuracy", "max_accuracy_decrease"),
+    "f1_score": ("min_macro_f1", None),
+    "mean_absolute_error": ("max_mae", "max_mae_increase"),
+    "root_mean_squared_error": ("max_rmse", "max_rmse_increase"),
+}
