@@ -8,22 +8,24 @@ from tfx.types import component_spec, standard_artifacts, standard_component_spe
 from tfx.utils import json_utils
 
 from components.evaluator import executor
-from components.evaluator.executor import FIRST_RUN_MARGIN_KEY, TASK_KEY
+from components.evaluator.executor import FIRST_RUN_MARGIN_KEY, LABEL_COLUMN_KEY, TASK_KEY
 
 
 class GatedEvaluatorSpec(standard_component_specs.EvaluatorSpec):
-    """TFX's EvaluatorSpec plus the task (models/tasks.py) and the first-run gates' margin."""
+    """TFX's EvaluatorSpec plus the task (models/tasks.py), the raw label column and the
+    first-run gates' margin."""
 
     PARAMETERS = {
         **standard_component_specs.EvaluatorSpec.PARAMETERS,
         TASK_KEY: component_spec.ExecutionParameter(type=str),
+        LABEL_COLUMN_KEY: component_spec.ExecutionParameter(type=str),
         FIRST_RUN_MARGIN_KEY: component_spec.ExecutionParameter(type=float),
     }
 
 
 class Evaluator(tfx.components.Evaluator):
-    """TFX's Evaluator (the inputs this pipeline uses) with two more parameters, `task` and
-    `first_run_margin`.
+    """TFX's Evaluator (the inputs this pipeline uses) with three more parameters: `task`,
+    `label_column` (the raw label column) and `first_run_margin`.
 
     Before the first push ServingBaseline outputs an empty baseline artifact (an output
     channel cannot be left out on Kubeflow). The stock executor would fail to load it; this
@@ -45,6 +47,7 @@ class Evaluator(tfx.components.Evaluator):
         example_splits: list[str],
         eval_config,
         task: str,
+        label_column: str,
         first_run_margin: float,
     ):
         # TFX's __init__ builds its own EvaluatorSpec, with no room for the extra parameters.
@@ -56,6 +59,7 @@ class Evaluator(tfx.components.Evaluator):
             eval_config=eval_config,
             fairness_indicator_thresholds=json_utils.dumps(None),
             task=task,
+            label_column=label_column,
             first_run_margin=first_run_margin,
             evaluation=types.Channel(type=standard_artifacts.ModelEvaluation),
             blessing=types.Channel(type=standard_artifacts.ModelBlessing),

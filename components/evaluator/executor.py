@@ -18,6 +18,7 @@ from models.spec import Task
 
 # The component's own parameters (component.py), which TFX's executor does not know.
 TASK_KEY = "task"
+LABEL_COLUMN_KEY = "label_column"  # the raw label column the naive predictors read
 FIRST_RUN_MARGIN_KEY = "first_run_margin"
 
 
@@ -76,18 +77,20 @@ def with_class_ids(eval_config_json: str, model_dir: str) -> str:
     return json_format.MessageToJson(config, sort_keys=True)
 
 
-def gated(eval_config_json: str, task: Task, margin: float, examples_uri: str, has_baseline: bool):
-    """(the eval config with its thresholds fitted to this run, the first-run gates added)."""
+def gated(eval_config_json: str, task: Task, label_column: str, margin: float, examples_uri: str, has_baseline: bool):
+    """(the eval config with its thresholds fitted to this run, the first-run gates added).
+
+    The naive predictors read the raw label column: a regression label in its own units, as
+    TFMA scores it; a class as its text, which ranks the classes as their indices do."""
     from google.protobuf import json_format
     from tensorflow_model_analysis.proto import config_pb2
 
     config = json_format.Parse(eval_config_json, config_pb2.EvalConfig())
-    label_key = config.model_specs[0].label_key
 
     def labels():
         return (
-            gates.split_labels(examples_uri, "train", label_key),
-            gates.split_labels(examples_uri, "test", label_key),
+            gates.split_labels(examples_uri, "train", label_column),
+            gates.split_labels(examples_uri, "test", label_column),
         )
 
     added = gates.gate_eval_config(config, task, margin, labels, has_baseline)
@@ -105,6 +108,7 @@ class Executor(tfx_evaluator.Executor):
 
         exec_properties = dict(exec_properties)
         task = Task(exec_properties.pop(TASK_KEY))
+        label_column = exec_properties.pop(LABEL_COLUMN_KEY)
         margin = float(exec_properties.pop(FIRST_RUN_MARGIN_KEY))
         inputs = without_empty_baseline(input_dict)
         eval_config = exec_properties.get(standard_component_specs.EVAL_CONFIG_KEY)
@@ -115,7 +119,7 @@ class Executor(tfx_evaluator.Executor):
             eval_config = with_class_ids(eval_config, model_dir)
             examples = input_dict[standard_component_specs.EXAMPLES_KEY][0].uri
             has_baseline = standard_component_specs.BASELINE_MODEL_KEY in inputs
-            eval_config, added = gated(eval_config, task, margin, examples, has_baseline)
+            eval_config, added = gated(eval_config, task, label_column, margin, examples, has_baseline)
             exec_properties[standard_component_specs.EVAL_CONFIG_KEY] = eval_config
         super().Do(inputs, output_dict, exec_properties)
         evaluation = output_dict[standard_component_specs.EVALUATION_KEY][0]

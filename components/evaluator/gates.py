@@ -132,7 +132,7 @@ def without_change_thresholds(config) -> None:
             threshold.ClearField("change_threshold")
             if not threshold.HasField("value_threshold"):
                 del spec.thresholds[name]
-        for name, threshold in list(spec.per_slice_thresholds.items()):
+        for threshold in spec.per_slice_thresholds.values():
             for per_slice in threshold.thresholds:
                 per_slice.threshold.ClearField("change_threshold")
 
