@@ -43,7 +43,7 @@ class TaskDefinition:
 TASKS = {
     Task.BINARY: TaskDefinition(
         prediction_key="probabilities",
-        gates=(Gate("auc", "AUC", True, "min_auc", "class priors (AUC 0.5)"),),
+        gates=(Gate("auc", "AUC", True, "min_auc", "class priors"),),
         summary_metrics=("auc", "binary_accuracy", "precision", "recall", "f1_score", "example_count"),
     ),
     Task.MULTICLASS: TaskDefinition(
