@@ -246,7 +246,10 @@ def _run_info(store, context, executions, pipeline_name: str, live_run: bool = T
     serving_checks = []
     for infra in outputs.get("InfraBlessing", []):
         how = custom_property(infra, "serving_check") or "TFX InfraValidator, the real TF Serving"
-        serving_checks.append(f"{'passed' if custom_property(infra, 'blessed') else 'refused'} ({how})")
+        if custom_property(infra, "blessed"):
+            serving_checks.append(f"passed ({how})")
+        else:  # TFX's InfraValidator records no reason in its artifact, only in the log
+            serving_checks.append(f"refused ({how}): the model did not load or answer; the run's log has why")
     baseline = None
     for model in outputs.get("Model", []):
         baseline = custom_property(model, SOURCE_PROPERTY) or baseline
