@@ -1,9 +1,9 @@
 """The task table: per label.task, what its model answers and how it is judged.
 
-One place for what the evaluator config, the Evaluator's first-run gates and the run summary
-each need to know of a task: the prediction its metrics read, the gate metrics a model must
-beat the naive predictor on, the evaluator options that bound each metric, and the metrics the
-summary shows. Plain data: no TensorFlow at import.
+One place for what the Tuner, the evaluator config, the Evaluator's first-run gates and the
+run summary each need to know of a task: the tuner's objective, the prediction TFMA's metrics
+read, the gate metrics a model must beat the naive predictor on, the evaluator options that
+bound each metric, and the metrics the summary shows. Plain data: no TensorFlow at import.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ class Gate:
 
 @dataclasses.dataclass(frozen=True)
 class TaskDefinition:
+    tuner_objective: tuple[str, str]  # KerasTuner's (metric, direction)
     prediction_key: str  # the serving_default output TFMA's metrics read
     gates: tuple[Gate, ...]
     summary_metrics: tuple[str, ...]  # what the run summary shows, in this order
@@ -42,16 +43,19 @@ class TaskDefinition:
 
 TASKS = {
     Task.BINARY: TaskDefinition(
+        tuner_objective=("val_auc", "max"),
         prediction_key="probabilities",
         gates=(Gate("auc", "AUC", True, "min_auc", "class priors"),),
         summary_metrics=("auc", "binary_accuracy", "precision", "recall", "f1_score", "example_count"),
     ),
     Task.MULTICLASS: TaskDefinition(
+        tuner_objective=("val_accuracy", "max"),
         prediction_key="probabilities",
         gates=(Gate("accuracy", "SparseCategoricalAccuracy", True, "min_accuracy", "majority class share"),),
         summary_metrics=("accuracy", "macro_f1_score", "macro_auc", "example_count"),
     ),
     Task.REGRESSION: TaskDefinition(
+        tuner_objective=("val_loss", "min"),
         prediction_key="predictions",
         gates=(
             Gate("mean_absolute_error", "MeanAbsoluteError", False, "max_mae", "MAE of the train median"),
