@@ -37,6 +37,8 @@ class Gate:
 class TaskDefinition:
     tuner_objective: tuple[str, str]  # KerasTuner's (metric, direction)
     prediction_key: str  # the serving_default output TFMA's metrics read
+    threshold_options: tuple[str, ...]  # the evaluator options (evaluator.<option>) it takes
+    default_thresholds: dict[str, float]  # change thresholds only: the gates set the values
     gates: tuple[Gate, ...]
     summary_metrics: tuple[str, ...]  # what the run summary shows, in this order
 
@@ -45,18 +47,24 @@ TASKS = {
     Task.BINARY: TaskDefinition(
         tuner_objective=("val_auc", "max"),
         prediction_key="probabilities",
+        threshold_options=("min_auc", "max_auc_decrease", "min_accuracy", "max_accuracy_decrease"),
+        default_thresholds={"max_auc_decrease": 0.01},
         gates=(Gate("auc", "AUC", True, "min_auc", "class priors"),),
         summary_metrics=("auc", "binary_accuracy", "precision", "recall", "f1_score", "example_count"),
     ),
     Task.MULTICLASS: TaskDefinition(
         tuner_objective=("val_accuracy", "max"),
         prediction_key="probabilities",
+        threshold_options=("min_auc", "max_auc_decrease", "min_accuracy", "max_accuracy_decrease", "min_macro_f1"),
+        default_thresholds={"max_accuracy_decrease": 0.01},
         gates=(Gate("accuracy", "SparseCategoricalAccuracy", True, "min_accuracy", "majority class share"),),
         summary_metrics=("accuracy", "macro_f1_score", "macro_auc", "example_count"),
     ),
     Task.REGRESSION: TaskDefinition(
         tuner_objective=("val_loss", "min"),
         prediction_key="predictions",
+        threshold_options=("max_mae", "max_mae_increase", "max_rmse", "max_rmse_increase"),
+        default_thresholds={},
         gates=(
             Gate("mean_absolute_error", "MeanAbsoluteError", False, "max_mae", "MAE of the train median"),
             Gate("root_mean_squared_error", "RootMeanSquaredError", False, "max_rmse", "RMSE of the train mean"),
@@ -69,6 +77,21 @@ TASKS = {
             "example_count",
         ),
     ),
+}
+
+# The TFMA metric class each evaluator option bounds. Value thresholds: min_ is a lower bound,
+# max_ an upper one; change thresholds against the baseline: _decrease is how much lower (higher
+# is better), _increase how much higher.
+OPTION_METRICS = {
+    "min_auc": "AUC",
+    "max_auc_decrease": "AUC",
+    "min_accuracy": "accuracy",
+    "max_accuracy_decrease": "accuracy",
+    "min_macro_f1": "F1Score",
+    "max_mae": "MeanAbsoluteError",
+    "max_mae_increase": "MeanAbsoluteError",
+    "max_rmse": "RootMeanSquaredError",
+    "max_rmse_increase": "RootMeanSquaredError",
 }
 
 # The evaluator options (evaluator.<option>) that bound each metric, by its name in TFMA's

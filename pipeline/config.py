@@ -32,6 +32,7 @@ from models.spec import (
     check_model,
 )
 from models.spec import FeatureType as FeatureType  # the pipeline's modules import it from here too
+from models.tasks import TASKS
 
 DEFAULT_CONFIG = "package://pipeline/configs/taxi.yaml"
 PACKAGE_PREFIX = "package://"
@@ -175,18 +176,10 @@ class DriftConfig(Section):
     serving_requests: FilePath | None = None
 
 
-TASK_THRESHOLDS = {
-    Task.BINARY: ("min_auc", "max_auc_decrease", "min_accuracy", "max_accuracy_decrease"),
-    Task.MULTICLASS: ("min_auc", "max_auc_decrease", "min_accuracy", "max_accuracy_decrease", "min_macro_f1"),
-    Task.REGRESSION: ("max_mae", "max_mae_increase", "max_rmse", "max_rmse_increase"),
-}
-TASK_DEFAULTS = {
-    # Change thresholds only: the value thresholds a model needs by default are its first-run
-    # gates, from the data (EvaluatorConfig.first_run_margin).
-    Task.BINARY: {"max_auc_decrease": 0.01},
-    Task.MULTICLASS: {"max_accuracy_decrease": 0.01},
-    Task.REGRESSION: {},
-}
+# The evaluator options each task takes, and its defaults (change thresholds only: the value
+# thresholds a model needs by default are its first-run gates, EvaluatorConfig.first_run_margin).
+TASK_THRESHOLDS = {task: definition.threshold_options for task, definition in TASKS.items()}
+TASK_DEFAULTS = {task: definition.default_thresholds for task, definition in TASKS.items()}
 NonNegative = Annotated[float, Field(ge=0)]
 
 
