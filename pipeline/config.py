@@ -231,8 +231,8 @@ class MonitorConfig(Section):
     id_column: str = "request_id"  # the feedback CSV's id column
     key_column: str | None = None  # join on this logged feature (same-named CSV column) instead
     window: str = "24h"  # default --window: 30m, 24h, 7d, 3600s
-    min_auc: Fraction | None = None  # live AUC below it is flagged; None: evaluator.min_auc
-    min_accuracy: Fraction | None = None  # None: evaluator.min_accuracy
+    min_auc: Fraction | None = None  # live AUC below it is flagged; None: evaluator.min_auc, else 0.6
+    min_accuracy: Fraction | None = None  # None: evaluator.min_accuracy, else 0.5 (binary)
     max_auc_drop: Fraction = 0.05  # live AUC below the version's test AUC by more is flagged
     categorical_threshold: Share | None = None  # skew and drift of traffic; None: drift's
     numeric_threshold: Share | None = None
