@@ -42,15 +42,10 @@ from contracts.saved_model import (
 from contracts.serving_dir import latest_served
 from models import model_inputs, preprocessing
 from models.spec import FeatureType, RegressionLoss, Task
+from models.tasks import TASKS
 
 _EVAL_BATCH_SIZE = 200
 CLASS_LABELS = ("0", "1")
-# The Tuner's objective per task: the Keras metric (or loss) on the eval split.
-TUNER_OBJECTIVES = {
-    Task.BINARY: ("val_auc", "max"),
-    Task.MULTICLASS: ("val_accuracy", "max"),
-    Task.REGRESSION: ("val_loss", "min"),
-}
 
 # The model is built with Keras 3 (`keras`), never `tf.keras`: KerasTuner accepts only Keras 3
 # models, and importing tf.Transform sets TF_USE_LEGACY_KERAS=1, which can turn `tf.keras`
@@ -277,7 +272,7 @@ def tuner_fn(fn_args: tfx.components.FnArgs) -> tfx.components.TunerFnResult:
         lambda hp: _build_model(hp, spec, tf_transform_output),
         hyperparameters=_hyperparameters(spec),
         max_trials=spec.tuner.max_trials,
-        objective=keras_tuner.Objective(*TUNER_OBJECTIVES[spec.label.task]),
+        objective=keras_tuner.Objective(*TASKS[spec.label.task].tuner_objective),
         seed=seed,
         directory=fn_args.working_dir,
         project_name="tuning",

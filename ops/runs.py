@@ -14,6 +14,7 @@ import os
 
 from ml_metadata.proto import metadata_store_pb2
 
+from models.tasks import METRIC_OPTIONS, TASKS
 from pipeline.metadata import (
     INTERRUPTED_PROPERTY,
     OUTPUT_EVENTS,
@@ -55,6 +56,8 @@ class RunInfo:
     drift_accepted: bool = False  # the run was told to accept drift (drift.accept)
     already_served: str | None = None  # not pushed: this served version holds the same model
     serving_checks: list[str] = dataclasses.field(default_factory=list)  # which checks passed, and how
+    gates: list[dict] = dataclasses.field(default_factory=list)  # first-run gates the Evaluator applied
+    candidate: str | None = None  # the Trainer's SavedModel directory: the model evaluated
 
 
 def _outputs(store, execution_ids: list[int]) -> dict[str, list]:
@@ -107,50 +110,82 @@ def evaluation_metrics(uri: str) -> dict[str, float]:
 
 # What the run summary shows, per task, in this order: the first of these lists whose
 # metrics the evaluation has (a task's metric names are its own).
-SUMMARY_METRICS = (
-    ("auc", "binary_accuracy", "precision", "recall", "f1_score", "example_count"),
-    ("accuracy", "macro_f1_score", "macro_auc", "example_count"),
-    (
-        "mean_absolute_error",
-        "root_mean_squared_error",
-        "mean_absolute_percentage_error",
-        "calibration",
-        "example_count",
-    ),
-)
+SUMMARY_METRICS = tuple(definition.summary_metrics for definition in TASKS.values())
 
 
-def validation_failures(uri: str) -> list[str]:
-    """Why TFMA did not bless a model: one line per failed threshold."""
+def validation_failures(uri: str, gates: list[dict] | None = None) -> list[str]:
+    """Why TFMA did not bless a model: one line per failed threshold, naming the config key
+    that sets it; `gates` are the first-run gates the Evaluator applied (read from `uri` when
+    None)."""
     import tensorflow_model_analysis as tfma
+
+    from components.evaluator.gates import read_gates
 
     with _no_deprecation_notes():
         result = tfma.load_validation_result(uri)
+    gates = read_gates(uri) if gates is None else gates
     failures = []
     for per_slice in result.metric_validations_per_slice:
         for failure in per_slice.failures:
-            failures.append(_describe_failure(failure))
+            failures.append(describe_failure(failure, gates))
+    for missing in result.missing_slices:
+        failures.append(f"the test split has no slice {missing} for a threshold")
     return failures
 
 
-def _describe_failure(failure) -> str:
-    name = failure.metric_key.name
-    if failure.metric_key.aggregation_type.macro_average:
-        name = "macro_" + name
+def _option_key(name: str, is_diff: bool) -> str:
+    """The config key of the evaluator option that sets a threshold on metric `name`."""
+    value_option, change_option = METRIC_OPTIONS.get(name, (None, None))
+    option = change_option if is_diff else value_option
+    return f"evaluator.{option}" if option else "the evaluator config"
+
+
+def _matching_gate(name: str, bound: float, gates: list[dict]) -> dict | None:
+    for gate in gates:
+        if gate["metric"] == name and abs(gate["threshold"] - bound) <= 1e-9 * max(1.0, abs(bound)):
+            return gate
+    return None
+
+
+def describe_failure(failure, gates: list[dict]) -> str:
+    """One TFMA failure (a MetricValidationResult's failure): the metric, its value, the
+    threshold and the config key that sets it (or the first-run gate it came from)."""
+    key = failure.metric_key
+    name = ("macro_" if key.aggregation_type.macro_average else "") + key.name
+    if not failure.HasField("metric_value"):  # TFMA computed no value for a threshold's metric
+        return f"{name}: {failure.message or 'no value'} ({_option_key(key.name, key.is_diff)})"
     value = failure.metric_value.double_value.value
     threshold = failure.metric_threshold
-    if failure.metric_key.is_diff:
+    if key.is_diff:
         bound = threshold.change_threshold.absolute.value
         from tensorflow_model_analysis.proto import config_pb2
 
         lower_is_better = threshold.change_threshold.direction == config_pb2.MetricDirection.LOWER_IS_BETTER
         relation = "<=" if lower_is_better else ">="
-        return f"{name} changed by {value:+.4g} against the baseline; the allowed change is {relation} {bound:+g}"
+        return (
+            f"{name} changed by {value:+.4g} against the baseline; the allowed change is {relation} {bound:+g} "
+            f"({_option_key(key.name, True)})"
+        )
     if threshold.value_threshold.HasField("lower_bound"):
-        return f"{name} = {value:.4g} is below the threshold {threshold.value_threshold.lower_bound.value:g}"
-    if threshold.value_threshold.HasField("upper_bound"):
-        return f"{name} = {value:.4g} is above the threshold {threshold.value_threshold.upper_bound.value:g}"
-    return f"{name} = {value:.4g} fails its threshold: {failure.message}"
+        bound, where = threshold.value_threshold.lower_bound.value, "below"
+    elif threshold.value_threshold.HasField("upper_bound"):
+        bound, where = threshold.value_threshold.upper_bound.value, "above"
+    else:
+        return f"{name} = {value:.4g} fails its threshold: {failure.message}"
+    gate = None if key.aggregation_type.macro_average else _matching_gate(key.name, bound, gates)
+    if gate is None:
+        source = _option_key(key.name, False)
+    elif gate["higher_is_better"]:
+        source = (
+            f"first-run gate: {gate['naive']} {gate['naive_value']:.4g} + margin {gate['margin']:g} "
+            f"(evaluator.first_run_margin; set {_option_key(key.name, False)} to choose the threshold)"
+        )
+    else:
+        source = (
+            f"first-run gate: {gate['naive']} {gate['naive_value']:.4g} x (1 - margin {gate['margin']:g}) "
+            f"(evaluator.first_run_margin; set {_option_key(key.name, False)} to choose the threshold)"
+        )
+    return f"{name} = {value:.4g} is {where} the threshold {bound:.4g}: {source}"
 
 
 def runs(metadata_path: str, pipeline_name: str, limit: int = 5, live_run: bool = True) -> list[RunInfo]:
@@ -174,7 +209,10 @@ _UNFINISHED = (metadata_store_pb2.Execution.RUNNING, metadata_store_pb2.Executio
 
 def _run_info(store, context, executions, pipeline_name: str, live_run: bool = True) -> RunInfo:
     # The executors define the properties they record, and importing them loads TFX.
+    from tfx.utils import path_utils
+
     from components.drift_check.executor import BASELINE_SPAN_PROPERTY, SPAN_PROPERTY
+    from components.evaluator.gates import read_gates
     from components.serving_baseline.executor import SOURCE_PROPERTY
 
     executions = sorted(executions, key=lambda e: e.create_time_since_epoch)
@@ -189,20 +227,29 @@ def _run_info(store, context, executions, pipeline_name: str, live_run: bool = T
     outputs = _outputs(store, [e.id for e in executions]) if executions else {}
     metrics: dict[str, float] = {}
     failures: list[str] = []
+    gates: list[dict] = []
     for evaluation in outputs.get("ModelEvaluation", [])[-1:]:
         try:
             metrics = evaluation_metrics(evaluation.uri)
+            gates = read_gates(evaluation.uri)
         except Exception as err:  # noqa: BLE001 - a summary must not fail on a damaged artifact
             failures.append(f"metrics unreadable at {evaluation.uri}: {err}")
     blessed = None
     for blessing in outputs.get("ModelBlessing", [])[-1:]:
         blessed = bool(custom_property(blessing, "blessed"))
         if not blessed and outputs.get("ModelEvaluation"):
-            failures += validation_failures(outputs["ModelEvaluation"][-1].uri)
+            failures += validation_failures(outputs["ModelEvaluation"][-1].uri, gates)
+    candidate = None
+    trainers = [e.id for info, e in zip(infos, executions) if info.node_id == "Trainer"]
+    for model in (_outputs(store, trainers).get("Model", []) if trainers else [])[-1:]:
+        candidate = path_utils.serving_model_path(model.uri)
     serving_checks = []
     for infra in outputs.get("InfraBlessing", []):
         how = custom_property(infra, "serving_check") or "TFX InfraValidator, the real TF Serving"
-        serving_checks.append(f"{'passed' if custom_property(infra, 'blessed') else 'refused'} ({how})")
+        if custom_property(infra, "blessed"):
+            serving_checks.append(f"passed ({how})")
+        else:  # TFX's InfraValidator records no reason in its artifact, only in the log
+            serving_checks.append(f"refused ({how}): the model did not load or answer; the run's log has why")
     baseline = None
     for model in outputs.get("Model", []):
         baseline = custom_property(model, SOURCE_PROPERTY) or baseline
@@ -236,11 +283,13 @@ def _run_info(store, context, executions, pipeline_name: str, live_run: bool = T
         drift_accepted=drift_accepted,
         serving_checks=serving_checks,
         already_served=already_served,
+        gates=gates,
+        candidate=candidate,
     )
 
 
 def _class_names(model_dir: str | None) -> list[str]:
-    """The class names a pushed classifier wrote beside its SavedModel ([] when unknown)."""
+    """The class names a classifier wrote beside its SavedModel ([] when unknown)."""
     from contracts.saved_model import ASSETS_EXTRA, CLASSES_FILE
 
     path = os.path.join(model_dir, ASSETS_EXTRA, CLASSES_FILE) if model_dir else ""
@@ -271,7 +320,8 @@ def format_run(run: RunInfo) -> str:
             {k.split("/", 1)[1] for k in run.metrics if "/classId:" in k},
             key=lambda sub_key: int(sub_key.split(":")[1]),
         )
-        names = _class_names(run.pushed_to)
+        # The candidate's: the model these metrics are of, pushed or refused.
+        names = _class_names(run.candidate) or _class_names(run.pushed_to)
         for sub_key in per_class:
             values = [
                 format_metric(name, run.metrics[f"{name}/{sub_key}"])
@@ -285,6 +335,14 @@ def format_run(run: RunInfo) -> str:
         lines.append(f"  baseline: {run.baseline}")
     for check in run.serving_checks:
         lines.append(f"  serving check: {check}")
+    for gate in run.gates:
+        relation = ">=" if gate["higher_is_better"] else "<="
+        how = "+ margin" if gate["higher_is_better"] else "x (1 - margin"
+        close = "" if gate["higher_is_better"] else ")"
+        lines.append(
+            f"  first-run gate: {gate['metric']} {relation} {gate['threshold']:.4g} "
+            f"({gate['naive']} {gate['naive_value']:.4g} {how} {gate['margin']:g}{close}; evaluator.first_run_margin)"
+        )
     if run.blessed is not None:
         lines.append(f"  blessed: {'yes' if run.blessed else 'no'}")
     for failure in run.failures:

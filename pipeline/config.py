@@ -32,6 +32,7 @@ from models.spec import (
     check_model,
 )
 from models.spec import FeatureType as FeatureType  # the pipeline's modules import it from here too
+from models.tasks import TASKS
 
 DEFAULT_CONFIG = "package://pipeline/configs/taxi.yaml"
 PACKAGE_PREFIX = "package://"
@@ -188,16 +189,10 @@ class DriftConfig(Section):
     serving_requests: FilePath | None = None
 
 
-TASK_THRESHOLDS = {
-    Task.BINARY: ("min_auc", "max_auc_decrease", "min_accuracy", "max_accuracy_decrease"),
-    Task.MULTICLASS: ("min_auc", "max_auc_decrease", "min_accuracy", "max_accuracy_decrease", "min_macro_f1"),
-    Task.REGRESSION: ("max_mae", "max_mae_increase", "max_rmse", "max_rmse_increase"),
-}
-TASK_DEFAULTS = {
-    Task.BINARY: {"min_auc": 0.6, "max_auc_decrease": 0.01, "min_accuracy": 0.5},
-    Task.MULTICLASS: {"max_accuracy_decrease": 0.01},
-    Task.REGRESSION: {},  # errors are in the label's units: the config says what is good enough
-}
+# The evaluator options each task takes, and its defaults (change thresholds only: the value
+# thresholds a model needs by default are its first-run gates, EvaluatorConfig.first_run_margin).
+TASK_THRESHOLDS = {task: definition.threshold_options for task, definition in TASKS.items()}
+TASK_DEFAULTS = {task: definition.default_thresholds for task, definition in TASKS.items()}
 NonNegative = Annotated[float, Field(ge=0)]
 
 
@@ -206,7 +201,13 @@ class EvaluatorConfig(Section):
     _decrease/_increase changes against the served baseline it must not exceed.
 
     Each task takes its own (TASK_THRESHOLDS); unset ones get TASK_DEFAULTS, or none.
-    AUC is one-vs-rest averaged over the classes (macro) for multiclass, as is F1.
+    AUC is one-vs-rest averaged over the classes (macro) for multiclass, as is F1. Change
+    thresholds apply only once a model is served (the baseline). A gate metric of the task
+    (models/tasks.py: binary AUC, multiclass accuracy, regression MAE and RMSE) with no value
+    threshold set here gets one from the run's data, its first-run gate: the naive
+    predictor's value (AUC 0.5; the train split's majority class share; the MAE of the train
+    median, the RMSE of the train mean, on the test split) plus first_run_margin, or for
+    errors times (1 - first_run_margin).
     """
 
     min_auc: Fraction | None = None
@@ -218,6 +219,7 @@ class EvaluatorConfig(Section):
     max_mae_increase: NonNegative | None = None
     max_rmse: NonNegative | None = None
     max_rmse_increase: NonNegative | None = None
+    first_run_margin: Fraction = 0.02  # beat the naive predictor by this much (errors: this share)
     slices: Texts = ()  # raw feature columns to slice metrics by
 
     def thresholds(self, task: Task) -> dict[str, float]:
@@ -242,8 +244,8 @@ class MonitorConfig(Section):
     id_column: str = "request_id"  # the feedback CSV's id column
     key_column: str | None = None  # join on this logged feature (same-named CSV column) instead
     window: str = "24h"  # default --window: 30m, 24h, 7d, 3600s
-    min_auc: Fraction | None = None  # live AUC below it is flagged; None: evaluator.min_auc
-    min_accuracy: Fraction | None = None  # None: evaluator.min_accuracy
+    min_auc: Fraction | None = None  # live AUC below it is flagged; None: evaluator.min_auc, else 0.6
+    min_accuracy: Fraction | None = None  # None: evaluator.min_accuracy, else 0.5 (binary)
     max_auc_drop: Fraction = 0.05  # live AUC below the version's test AUC by more is flagged
     categorical_threshold: Share | None = None  # skew and drift of traffic; None: drift's
     numeric_threshold: Share | None = None

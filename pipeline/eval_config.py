@@ -12,24 +12,8 @@ from tensorflow_model_analysis.proto import config_pb2
 
 from components.evaluator.executor import set_class_ids
 from contracts.saved_model import DEFAULT_SIGNATURE, TRANSFORM_SIGNATURE
+from models.tasks import OPTION_METRICS, TASKS
 from pipeline.config import PipelineConfig, Task
-
-# The TFMA metric each evaluator threshold option bounds, and how: (metric class, kind).
-# Value thresholds: min_ is a lower bound, max_ an upper one; change thresholds against the
-# baseline: _decrease is how much lower (higher is better), _increase how much higher.
-_THRESHOLD_METRICS = {
-    "min_auc": "AUC",
-    "max_auc_decrease": "AUC",
-    "min_accuracy": "accuracy",
-    "max_accuracy_decrease": "accuracy",
-    "min_macro_f1": "F1Score",
-    "max_mae": "MeanAbsoluteError",
-    "max_mae_increase": "MeanAbsoluteError",
-    "max_rmse": "RootMeanSquaredError",
-    "max_rmse_increase": "RootMeanSquaredError",
-}
-# TFMA's output key of each task's serving_default: the prediction its metrics read.
-PREDICTION_KEYS = {Task.BINARY: "probabilities", Task.MULTICLASS: "probabilities", Task.REGRESSION: "predictions"}
 
 
 def _threshold(options: Mapping[str, float]) -> tfma.MetricThreshold | None:
@@ -62,7 +46,9 @@ def _metric(class_name: str, thresholds: Mapping[str, Mapping[str, float]], **op
 
 def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
     """TFMA: the task's test-split metrics, with value thresholds and change thresholds against
-    the baseline (evaluator options of label.task, EvaluatorConfig.thresholds).
+    the baseline (evaluator options of label.task, EvaluatorConfig.thresholds). The Evaluator
+    fits them to each run: no change thresholds without a baseline, and first-run gates from
+    the data (components/evaluator/gates.py).
 
     binary: AUC, accuracy, precision, recall, F1. multiclass: accuracy, a confusion matrix, and
     per class (one-vs-rest) precision, recall, F1 and AUC with their macro averages.
@@ -73,7 +59,7 @@ def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
     ev, task = config.evaluator, config.label.task
     thresholds: dict[str, dict[str, float]] = {}
     for option, value in ev.thresholds(task).items():
-        thresholds.setdefault(_THRESHOLD_METRICS[option], {})[option] = value
+        thresholds.setdefault(OPTION_METRICS[option], {})[option] = value
     specs = [tfma.MetricsSpec(metrics=[tfma.MetricConfig(class_name="ExampleCount")])]
     if task is Task.BINARY:
         specs[0].metrics.extend(
@@ -123,7 +109,7 @@ def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
             tfma.ModelSpec(
                 signature_name=DEFAULT_SIGNATURE,
                 label_key=config.label.name,
-                prediction_key=PREDICTION_KEYS[task],
+                prediction_key=TASKS[task].prediction_key,
                 preprocessing_function_names=[TRANSFORM_SIGNATURE],
             )
         ],

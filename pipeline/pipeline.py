@@ -294,6 +294,9 @@ def create_pipeline(
         baseline_model=baseline.outputs["baseline_model"],
         example_splits=["test"],
         eval_config=params.get("eval_config", eval_config(config)),
+        task=config.label.task.value,
+        label_column=config.label.column,
+        first_run_margin=config.evaluator.first_run_margin,
     ).with_id("Evaluator")
     components.append(evaluator)
 

@@ -16,6 +16,7 @@ from pipeline.config import PipelineConfig
 
 EXIT_BAD_INPUT = 2
 EXIT_FAILED = 1
+EXIT_REFUSED = 3  # a run that completed and pushed nothing: its model was refused (tfxp run)
 
 Handler = Callable[[argparse.Namespace, PipelineConfig | None], int]
 

@@ -6,7 +6,7 @@ import contextlib
 import os
 
 from pipeline.config import ConfigError, PipelineConfig
-from tfxp.commands import Commands
+from tfxp.commands import EXIT_REFUSED, Commands
 
 
 def register(commands: Commands) -> None:
@@ -58,7 +58,9 @@ def _init(args, _config: None) -> int:
 
 
 def run(args, config: PipelineConfig) -> int:
-    """`tfxp run`; also what `add-span` and `monitor --retrain` end with."""
+    """`tfxp run`; also what `add-span` and `monitor --retrain` end with. 0 when the run pushed
+    its model or found it already served, EXIT_REFUSED when it completed and pushed nothing
+    (the summary says why); a failed step raises."""
     from ops import doctor
     from pipeline import local_runner
 
@@ -70,7 +72,8 @@ def run(args, config: PipelineConfig) -> int:
     if latest:
         print(format_run(latest[0]))
     print(f"\nServing directory (TF Serving model base path): {config.serving_dir}")
-    return 0
+    refused = bool(latest) and not latest[0].pushed_to and not latest[0].already_served
+    return EXIT_REFUSED if refused else 0
 
 
 def _add_span(args, config: PipelineConfig) -> int:

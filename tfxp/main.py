@@ -20,6 +20,8 @@ DESCRIPTION = "The `tfxp` command: run the pipeline locally and inspect its runs
 # failed. The most derived class listed decides. Named, not imported: the module that raises one
 # is loaded by then, and importing the others here would load TensorFlow for commands that need
 # none (tests/tfxp/test_cli.py checks that each name is a class at that path).
+# Not an error: a run that completes with its model refused returns 3 (commands.EXIT_REFUSED,
+# tfxp/local_runs.py), a run that pushes or finds its model already served 0.
 EXIT_CODES = {
     "pipeline.config.ConfigError": EXIT_BAD_INPUT,
     "pipeline.run_lock.LockHeld": EXIT_BAD_INPUT,

@@ -1,5 +1,7 @@
 """Thin executor: TFX's Evaluator executor, minus a baseline artifact that holds no model,
-with the classes of a multiclass model filled into the eval config's per-class metrics."""
+with the classes of a multiclass model filled into the eval config's per-class metrics, and
+the thresholds fitted to the run (components/evaluator/gates.py): no change thresholds without
+a baseline, first-run gates from the data where no value threshold bounds a gate metric."""
 
 from __future__ import annotations
 
@@ -10,7 +12,14 @@ from tfx import types
 from tfx.components.evaluator import executor as tfx_evaluator
 from tfx.types import standard_component_specs
 
+from components.evaluator import gates
 from components.serving_baseline.baseline import holds_serving_model
+from models.spec import Task
+
+# The component's own parameters (component.py), which TFX's executor does not know.
+TASK_KEY = "task"
+LABEL_COLUMN_KEY = "label_column"  # the raw label column the naive predictors read
+FIRST_RUN_MARGIN_KEY = "first_run_margin"
 
 
 def without_empty_baseline(input_dict: dict[str, list[types.Artifact]]) -> dict[str, list[types.Artifact]]:
@@ -68,6 +77,26 @@ def with_class_ids(eval_config_json: str, model_dir: str) -> str:
     return json_format.MessageToJson(config, sort_keys=True)
 
 
+def gated(eval_config_json: str, task: Task, label_column: str, margin: float, examples_uri: str, has_baseline: bool):
+    """(the eval config with its thresholds fitted to this run, the first-run gates added).
+
+    The naive predictors read the raw label column: a regression label in its own units, as
+    TFMA scores it; a class as its text, which ranks the classes as their indices do."""
+    from google.protobuf import json_format
+    from tensorflow_model_analysis.proto import config_pb2
+
+    config = json_format.Parse(eval_config_json, config_pb2.EvalConfig())
+
+    def labels():
+        return (
+            gates.split_labels(examples_uri, "train", label_column),
+            gates.split_labels(examples_uri, "test", label_column),
+        )
+
+    added = gates.gate_eval_config(config, task, margin, labels, has_baseline)
+    return json_format.MessageToJson(config, sort_keys=True), added
+
+
 class Executor(tfx_evaluator.Executor):
     def Do(
         self,
@@ -77,12 +106,21 @@ class Executor(tfx_evaluator.Executor):
     ) -> None:
         from tfx.utils import path_utils
 
+        exec_properties = dict(exec_properties)
+        task = Task(exec_properties.pop(TASK_KEY))
+        label_column = exec_properties.pop(LABEL_COLUMN_KEY)
+        margin = float(exec_properties.pop(FIRST_RUN_MARGIN_KEY))
+        inputs = without_empty_baseline(input_dict)
         eval_config = exec_properties.get(standard_component_specs.EVAL_CONFIG_KEY)
         models = input_dict.get(standard_component_specs.MODEL_KEY) or []
+        added: list[dict] = []
         if eval_config and models:
             model_dir = path_utils.serving_model_path(models[0].uri)
-            exec_properties = {
-                **exec_properties,
-                standard_component_specs.EVAL_CONFIG_KEY: with_class_ids(eval_config, model_dir),
-            }
-        super().Do(without_empty_baseline(input_dict), output_dict, exec_properties)
+            eval_config = with_class_ids(eval_config, model_dir)
+            examples = input_dict[standard_component_specs.EXAMPLES_KEY][0].uri
+            has_baseline = standard_component_specs.BASELINE_MODEL_KEY in inputs
+            eval_config, added = gated(eval_config, task, label_column, margin, examples, has_baseline)
+            exec_properties[standard_component_specs.EVAL_CONFIG_KEY] = eval_config
+        super().Do(inputs, output_dict, exec_properties)
+        evaluation = output_dict[standard_component_specs.EVALUATION_KEY][0]
+        gates.write_gates(evaluation.uri, added)

@@ -25,10 +25,12 @@ from typing import Any
 
 from components.drift_check import drift
 from ops.monitoring import feedback
-from pipeline.config import ConfigError, PipelineConfig, window_seconds
+from pipeline.config import ConfigError, PipelineConfig, Task, window_seconds
 
 MONITOR_TYPE = "tfxp.ModelMonitoring"
 EXIT_OK, EXIT_CROSSED, EXIT_NO_TRAFFIC = 0, 1, 3
+# Live value thresholds where neither monitor: nor evaluator: sets one.
+LIVE_DEFAULTS = {Task.BINARY: {"min_auc": 0.6, "min_accuracy": 0.5}}
 WATCHED = ("auc", "binary_accuracy", "precision", "recall", "f1_score", "example_count")
 
 
@@ -299,8 +301,10 @@ def monitor(config: PipelineConfig, window: str | None = None, now: float | None
     else:
         model_path = os.path.join(config.serving_dir, str(version))
         result.metrics, result.slices = live_metrics(config, model_path, [r.example for r in rows], workdir)
-        # The Evaluator's thresholds of the task (defaults filled in) where monitor: sets none.
-        task_thresholds = ev.thresholds(config.label.task)
+        # The Evaluator's thresholds of the task (defaults filled in) where monitor: sets none;
+        # then the live defaults (the Evaluator's own value defaults until first-run gates
+        # replaced them, which are measured on a test split, not on live traffic).
+        task_thresholds = {**LIVE_DEFAULTS.get(config.label.task, {}), **ev.thresholds(config.label.task)}
         result.findings += _metric_findings(
             result,
             mon.min_auc if mon.min_auc is not None else task_thresholds.get("min_auc"),

@@ -438,6 +438,12 @@ def _baseline_section(
     thresholds = ev.thresholds(config.label.task)
     listed = ", ".join(f"{name} {value:g}" for name, value in sorted(thresholds.items()))
     parts = [f"<p>Thresholds: {html.escape(listed or 'none')}.</p>"]
+    for gate in info.gates if info is not None else []:
+        relation = ">=" if gate["higher_is_better"] else "<="
+        parts.append(
+            f"<p>First-run gate: {_e(gate['metric'])} {relation} {gate['threshold']:.4g} ({_e(gate['naive'])} "
+            f"{gate['naive_value']:.4g}, margin {gate['margin']:g}: evaluator.first_run_margin).</p>"
+        )
     if baseline is not None:
         rows = [
             [

@@ -239,10 +239,12 @@ def test_second_run_reuses_cached_executions(first_run, workdir):
 def test_a_model_below_the_threshold_is_not_pushed(first_run, workdir):
     before = pushed_versions(workdir)
     result = tfxp(workdir, "evaluator.min_auc=0.9999")
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.returncode == 3, result.stderr[-3000:]  # refused: EXIT_REFUSED
     run = latest_run(workdir)
     assert run.blessed is False
-    assert any(f.startswith("auc = ") and "below the threshold 0.9999" in f for f in run.failures), run.failures
+    assert any(
+        f.startswith("auc = ") and f.endswith("below the threshold 0.9999: evaluator.min_auc") for f in run.failures
+    ), run.failures
     assert run.pushed_to is None
     assert pushed_versions(workdir) == before
     assert "blessed: no" in result.stdout and "pushed model: none" in result.stdout

@@ -28,34 +28,29 @@ def data_dir(tmp_path_factory, taxi_config) -> pathlib.Path:
     return work
 
 
+def _tfxp_run(config_file: str, data_dir: pathlib.Path, work: pathlib.Path, *settings: str):
+    """`tfxp run` of a bundled config on the sample slice, short training; settings are --set's."""
+    args = [sys.executable, "-m", "tfxp", "run", "--config", f"package://pipeline/configs/{config_file}"]
+    for setting in (
+        f"data.path={data_dir}",
+        f"output_dir={work / 'out'}",
+        "trainer.train_steps=300",
+        "trainer.eval_steps=20",
+        "tuner.max_trials=1",
+        "tuner.train_steps=30",
+        "tuner.eval_steps=10",
+        *settings,
+    ):
+        args += ["--set", setting]
+    return subprocess.run(args, capture_output=True, text=True, timeout=1200, cwd=work)
+
+
 @pytest.fixture(scope="module", params=sorted(CONFIGS))
 def task_run(request, data_dir, tmp_path_factory):
     task = request.param
     config_file, pipeline_name, model_name = CONFIGS[task]
     work = tmp_path_factory.mktemp(f"e2e-{task}")
-    args = [
-        sys.executable,
-        "-m",
-        "tfxp",
-        "run",
-        "--config",
-        f"package://pipeline/configs/{config_file}",
-        "--set",
-        f"data.path={data_dir}",
-        "--set",
-        f"output_dir={work / 'out'}",
-        "--set",
-        "trainer.train_steps=300",
-        "--set",
-        "trainer.eval_steps=20",
-        "--set",
-        "tuner.max_trials=1",
-        "--set",
-        "tuner.train_steps=30",
-        "--set",
-        "tuner.eval_steps=10",
-    ]
-    result = subprocess.run(args, capture_output=True, text=True, timeout=1200, cwd=work)
+    result = _tfxp_run(config_file, data_dir, work)
     assert result.returncode == 0, result.stderr[-3000:]
     from ops.runs import runs as recorded_runs
 
@@ -80,8 +75,9 @@ def test_the_tasks_tfma_metrics_exist(task_run):
         assert run.metrics["accuracy"] >= 0.8  # the config's min_accuracy blessed it
         assert "test-split metrics: accuracy=" in result.stdout and "    class 0 (Cash): precision=" in result.stdout
     elif task == "timestamp":
-        assert run.metrics["auc"] >= 0.6  # the binary default min_auc blessed it
+        assert run.metrics["auc"] >= 0.52  # the first-run gate blessed it: AUC 0.5 + first_run_margin
         assert "test-split metrics: auc=" in result.stdout
+        assert "first-run gate: auc >= 0.52 (class priors 0.5 + margin 0.02" in result.stdout
     else:
         assert {
             "mean_absolute_error",
@@ -142,3 +138,45 @@ def test_tensorflows_saved_model_cli_runs_the_tasks_signature(task_run):
     result = saved_model_cli(run.pushed_to, signature, cli_inputs(run.pushed_to, signature))
     assert result.returncode == 0, result.stderr[-2000:]
     assert f"Result for output key {'outputs' if task == 'regression' else 'scores'}" in result.stdout
+
+
+# The bundled configs with their hand-set thresholds removed, as the README's "Your own data"
+# writes a config: no value threshold, so the first-run gate from the data decides.
+WITHOUT_THRESHOLDS = {
+    "multiclass": ("evaluator.min_accuracy=null", "evaluator.max_accuracy_decrease=null"),
+    "regression": ("evaluator.max_mae=null", "evaluator.max_mae_increase=null"),
+}
+GATE_LINES = {
+    "multiclass": "first-run gate: accuracy >= ",
+    "regression": "first-run gate: mean_absolute_error <= ",
+}
+
+
+@pytest.fixture(scope="module", params=sorted(WITHOUT_THRESHOLDS))
+def first_run(request, data_dir, tmp_path_factory):
+    task = request.param
+    config_file, pipeline_name, _ = CONFIGS[task]
+    work = tmp_path_factory.mktemp(f"e2e-first-{task}")
+    result = _tfxp_run(config_file, data_dir, work, *WITHOUT_THRESHOLDS[task])
+    return task, result, work, config_file, pipeline_name
+
+
+def test_a_first_run_without_thresholds_pushes_past_its_gate_from_the_data(first_run):
+    task, result, _, _, _ = first_run
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "blessed: yes" in result.stdout and "pushed model: none" not in result.stdout
+    assert GATE_LINES[task] in result.stdout and "evaluator.first_run_margin" in result.stdout
+    if task == "regression":
+        assert "first-run gate: root_mean_squared_error <= " in result.stdout
+
+
+def test_a_refused_run_exits_3_and_names_the_metric_and_its_key(first_run, data_dir):
+    task, _, work, config_file, _ = first_run
+    if task != "multiclass":
+        pytest.skip("one refused run is enough: the multiclass one, with an impossible min_accuracy")
+    # A second run on the first one's outputs, with the first one's model served as the baseline.
+    result = _tfxp_run(config_file, data_dir, work, *WITHOUT_THRESHOLDS[task], "evaluator.min_accuracy=0.999")
+    assert result.returncode == 3, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "blessed: no" in result.stdout and "pushed model: none" in result.stdout
+    assert "is below the threshold 0.999: evaluator.min_accuracy" in result.stdout
+    assert "class 0 (Cash): " in result.stdout  # the candidate's classes, although it was refused

@@ -57,3 +57,93 @@ def test_tensorflows_deprecation_notes_stay_out_of_the_summary(monkeypatch, capl
         assert runs.evaluation_metrics("unused") == {"auc": 0.8}
     assert not [r for r in caplog.records if r.name == "tensorflow"], caplog.records
     assert tf_logger.level == before  # the note is kept out only while TFMA reads
+
+
+def _failure(name: str, value: float, *, lower=None, upper=None, change=None, macro=False):
+    """A TFMA ValidationFailure, as tfma.load_validation_result returns them."""
+    from tensorflow_model_analysis.proto import config_pb2, metrics_for_slice_pb2, validation_result_pb2
+
+    failure = validation_result_pb2.ValidationFailure(
+        metric_key=metrics_for_slice_pb2.MetricKey(name=name, is_diff=change is not None)
+    )
+    if macro:
+        failure.metric_key.aggregation_type.macro_average = True
+    failure.metric_value.double_value.value = value
+    if lower is not None:
+        failure.metric_threshold.value_threshold.lower_bound.value = lower
+    if upper is not None:
+        failure.metric_threshold.value_threshold.upper_bound.value = upper
+    if change is not None:
+        failure.metric_threshold.change_threshold.absolute.value = change
+        failure.metric_threshold.change_threshold.direction = config_pb2.MetricDirection.HIGHER_IS_BETTER
+    return failure
+
+
+ACCURACY_GATE = {
+    "metric": "accuracy",
+    "naive": "majority class share",
+    "naive_value": 0.41,
+    "margin": 0.02,
+    "threshold": 0.43,
+    "higher_is_better": True,
+}
+
+
+def test_a_refusal_by_a_first_run_gate_names_the_naive_predictor_and_the_margin_key():
+    line = runs.describe_failure(_failure("accuracy", 0.38, lower=0.43), [ACCURACY_GATE])
+    assert line == (
+        "accuracy = 0.38 is below the threshold 0.43: first-run gate: majority class share 0.41 + margin 0.02 "
+        "(evaluator.first_run_margin; set evaluator.min_accuracy to choose the threshold)"
+    )
+
+
+def test_a_refusal_by_a_configured_threshold_names_its_key():
+    # The same metric bounded by the config, not by the gate: the bound differs from the gate's.
+    line = runs.describe_failure(_failure("accuracy", 0.78, lower=0.8), [ACCURACY_GATE])
+    assert line == "accuracy = 0.78 is below the threshold 0.8: evaluator.min_accuracy"
+    line = runs.describe_failure(_failure("mean_absolute_error", 5.1, upper=4.0), [])
+    assert line == "mean_absolute_error = 5.1 is above the threshold 4: evaluator.max_mae"
+    line = runs.describe_failure(_failure("f1_score", 0.2, lower=0.5, macro=True), [])
+    assert line == "macro_f1_score = 0.2 is below the threshold 0.5: evaluator.min_macro_f1"
+
+
+def test_a_refusal_by_a_change_threshold_names_its_key():
+    line = runs.describe_failure(_failure("auc", -0.03, change=-0.01), [])
+    assert line.endswith("the allowed change is >= -0.01 (evaluator.max_auc_decrease)")
+
+
+def test_a_regression_gate_is_shown_as_a_share_of_the_naive_error():
+    gate = {
+        "metric": "mean_absolute_error",
+        "naive": "MAE of the train median",
+        "naive_value": 5.0,
+        "margin": 0.02,
+        "threshold": 4.9,
+        "higher_is_better": False,
+    }
+    line = runs.describe_failure(_failure("mean_absolute_error", 5.2, upper=4.9), [gate])
+    assert "first-run gate: MAE of the train median 5 x (1 - margin 0.02)" in line
+    run = runs.RunInfo("r", datetime.datetime(2026, 1, 1), [], {}, True, None, [], gates=[gate])
+    assert "first-run gate: mean_absolute_error <= 4.9 (MAE of the train median 5 x (1 - margin 0.02)" in (
+        runs.format_run(run)
+    )
+
+
+def test_a_refused_classifiers_classes_are_named_from_the_candidate(tmp_path):
+    from contracts.saved_model import ASSETS_EXTRA, CLASSES_FILE
+
+    (tmp_path / ASSETS_EXTRA).mkdir()
+    (tmp_path / ASSETS_EXTRA / CLASSES_FILE).write_text("setosa\nversicolor\n")
+    run = runs.RunInfo(
+        run_id="r",
+        started=datetime.datetime(2026, 1, 1),
+        executions=[],
+        metrics={"accuracy": 0.5, "recall/classId:0": 0.9, "recall/classId:1": 0.1},
+        blessed=False,
+        pushed_to=None,
+        failures=["accuracy = 0.5 is below the threshold 0.8: evaluator.min_accuracy"],
+        candidate=str(tmp_path),
+    )
+    shown = runs.format_run(run)
+    assert "class 0 (setosa): recall=0.9" in shown and "class 1 (versicolor): recall=0.1" in shown
+    assert "blessed: no\n    - accuracy = 0.5 is below the threshold 0.8: evaluator.min_accuracy" in shown

@@ -94,6 +94,7 @@ def test_other_runners_take_their_flags_verbatim():
         (["pipline_name=x"], "unknown option 'pipline_name' (did you mean 'pipeline_name'?)"),
         (["features.tips.type=numeric"], "label.column: 'tips' is also listed under features"),
         (["evaluator.min_auc=2"], "evaluator.min_auc: must lie between 0 and 1, got 2.0"),
+        (["evaluator.first_run_margin=-0.1"], "evaluator.first_run_margin: must lie between 0 and 1, got -0.1"),
         (["trainer"], "is not of the form KEY=VALUE"),
         (
             ["features.company.vocabulary=fuzzy"],
@@ -192,15 +193,13 @@ MULTICLASS = "package://pipeline/configs/taxi_multiclass.yaml"
 REGRESSION = "package://pipeline/configs/taxi_regression.yaml"
 
 
-def test_binary_is_the_default_task_with_todays_thresholds(taxi_config):
+def test_binary_is_the_default_task_and_defaults_to_a_change_threshold_only(taxi_config):
     from pipeline.config import Task
 
     assert taxi_config.label.task is Task.BINARY
-    assert parse_config(MINIMAL).evaluator.thresholds(Task.BINARY) == {
-        "min_auc": 0.6,
-        "max_auc_decrease": 0.01,
-        "min_accuracy": 0.5,
-    }
+    # No value threshold by default: the Evaluator's first-run gate, from the data, sets AUC's.
+    assert parse_config(MINIMAL).evaluator.thresholds(Task.BINARY) == {"max_auc_decrease": 0.01}
+    assert parse_config(MINIMAL).evaluator.first_run_margin == 0.02
 
 
 def test_the_bundled_task_configs_load():

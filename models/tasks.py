@@ -1,0 +1,106 @@
+"""The task table: per label.task, what its model answers and how it is judged.
+
+One place for what the Tuner, the evaluator config, the Evaluator's first-run gates and the
+run summary each need to know of a task: the tuner's objective, the prediction TFMA's metrics
+read, the gate metrics a model must beat the naive predictor on, the evaluator options that
+bound each metric, and the metrics the summary shows. Plain data: no TensorFlow at import.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from models.spec import Task
+
+
+@dataclasses.dataclass(frozen=True)
+class Gate:
+    """A metric a model must beat the naive predictor of its task on (its first-run gate).
+
+    Higher-is-better metrics need the naive value plus the margin (an absolute margin on a
+    share); lower-is-better ones the naive value times (1 - margin) (errors are in the label's
+    units, so the margin is relative).
+    """
+
+    metric: str  # the metric's name in TFMA's results and validation (auc, accuracy, ...)
+    class_name: str  # its MetricConfig class_name in the eval config
+    higher_is_better: bool
+    option: str  # the evaluator option that sets its value threshold instead (configured wins)
+    naive: str  # the naive predictor, as the summary names it
+
+    def bound(self, naive_value: float, margin: float) -> float:
+        """The value threshold a model must meet: beat `naive_value` by `margin`."""
+        return naive_value + margin if self.higher_is_better else naive_value * (1.0 - margin)
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskDefinition:
+    tuner_objective: tuple[str, str]  # KerasTuner's (metric, direction)
+    prediction_key: str  # the serving_default output TFMA's metrics read
+    threshold_options: tuple[str, ...]  # the evaluator options (evaluator.<option>) it takes
+    default_thresholds: dict[str, float]  # change thresholds only: the gates set the values
+    gates: tuple[Gate, ...]
+    summary_metrics: tuple[str, ...]  # what the run summary shows, in this order
+
+
+TASKS = {
+    Task.BINARY: TaskDefinition(
+        tuner_objective=("val_auc", "max"),
+        prediction_key="probabilities",
+        threshold_options=("min_auc", "max_auc_decrease", "min_accuracy", "max_accuracy_decrease"),
+        default_thresholds={"max_auc_decrease": 0.01},
+        gates=(Gate("auc", "AUC", True, "min_auc", "class priors"),),
+        summary_metrics=("auc", "binary_accuracy", "precision", "recall", "f1_score", "example_count"),
+    ),
+    Task.MULTICLASS: TaskDefinition(
+        tuner_objective=("val_accuracy", "max"),
+        prediction_key="probabilities",
+        threshold_options=("min_auc", "max_auc_decrease", "min_accuracy", "max_accuracy_decrease", "min_macro_f1"),
+        default_thresholds={"max_accuracy_decrease": 0.01},
+        gates=(Gate("accuracy", "SparseCategoricalAccuracy", True, "min_accuracy", "majority class share"),),
+        summary_metrics=("accuracy", "macro_f1_score", "macro_auc", "example_count"),
+    ),
+    Task.REGRESSION: TaskDefinition(
+        tuner_objective=("val_loss", "min"),
+        prediction_key="predictions",
+        threshold_options=("max_mae", "max_mae_increase", "max_rmse", "max_rmse_increase"),
+        default_thresholds={},
+        gates=(
+            Gate("mean_absolute_error", "MeanAbsoluteError", False, "max_mae", "MAE of the train median"),
+            Gate("root_mean_squared_error", "RootMeanSquaredError", False, "max_rmse", "RMSE of the train mean"),
+        ),
+        summary_metrics=(
+            "mean_absolute_error",
+            "root_mean_squared_error",
+            "mean_absolute_percentage_error",
+            "calibration",
+            "example_count",
+        ),
+    ),
+}
+
+# The TFMA metric class each evaluator option bounds. Value thresholds: min_ is a lower bound,
+# max_ an upper one; change thresholds against the baseline: _decrease is how much lower (higher
+# is better), _increase how much higher.
+OPTION_METRICS = {
+    "min_auc": "AUC",
+    "max_auc_decrease": "AUC",
+    "min_accuracy": "accuracy",
+    "max_accuracy_decrease": "accuracy",
+    "min_macro_f1": "F1Score",
+    "max_mae": "MeanAbsoluteError",
+    "max_mae_increase": "MeanAbsoluteError",
+    "max_rmse": "RootMeanSquaredError",
+    "max_rmse_increase": "RootMeanSquaredError",
+}
+
+# The evaluator options (evaluator.<option>) that bound each metric, by its name in TFMA's
+# results: (value threshold, change threshold against the baseline).
+METRIC_OPTIONS = {
+    "auc": ("min_auc", "max_auc_decrease"),
+    "accuracy": ("min_accuracy", "max_accuracy_decrease"),
+    "binary_accuracy": ("min_accuracy", "max_accuracy_decrease"),
+    "f1_score": ("min_macro_f1", None),
+    "mean_absolute_error": ("max_mae", "max_mae_increase"),
+    "root_mean_squared_error": ("max_rmse", "max_rmse_increase"),
+}
