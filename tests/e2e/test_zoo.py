@@ -3,10 +3,8 @@ the checkout, `tfxp init DATA --label COLUMN --output config.yaml`, then `tfxp r
 config.yaml` with no edit and the defaults a user gets, then the pushed model answers `tfxp
 predict` through `tfxp serve`.
 
-The binary data set pushes with today's gates. A first multiclass or regression model is
-judged by the first-run gates of branch `gates` (issue 27, item 1), without which TFMA finds no
-threshold it can bless by; those data sets' push is marked xfail(strict=True) until that branch
-is merged, and what holds without it (the run completes on the config as written) is asserted.
+`tfxp init` writes no evaluator thresholds, so every first model is judged by its task's
+first-run gate (it must beat the naive predictor of its task on the test split) and pushes.
 About a minute per data set here (2 cores).
 """
 
@@ -26,19 +24,12 @@ from tests.pipeline.zoo_data import ZOO
 
 pytestmark = pytest.mark.slow
 
-NEEDS_FIRST_RUN_GATES = pytest.mark.xfail(
-    strict=True, reason="needs the first-run gates of branch gates (issue 27, item 1): nothing blesses it yet"
-)
-PUSHES_TODAY = {"breast_cancer"}
 
 
 def _tfxp(cwd: pathlib.Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "tfxp", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout
     )
-
-
-PUSH_CASES = [pytest.param(name, marks=() if name in PUSHES_TODAY else NEEDS_FIRST_RUN_GATES) for name in ZOO]
 
 
 @pytest.fixture(scope="module")
@@ -108,6 +99,6 @@ def _pushed_and_predicting(first_run) -> None:
     assert all(len(a) > 1 for a in answers)  # a prediction beside the row number
 
 
-@pytest.mark.parametrize("first_run", PUSH_CASES, indirect=True)
+@pytest.mark.parametrize("first_run", list(ZOO), indirect=True)
 def test_the_first_run_pushes_and_the_model_answers_predict(first_run):
     _pushed_and_predicting(first_run)
