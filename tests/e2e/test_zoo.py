@@ -25,7 +25,6 @@ from tests.pipeline.zoo_data import ZOO
 pytestmark = pytest.mark.slow
 
 
-
 def _tfxp(cwd: pathlib.Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "tfxp", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout
