@@ -12,7 +12,6 @@ values give the task. The text is checked by the config's own parser before it i
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import difflib
 import glob
@@ -167,36 +166,16 @@ def scan_csv(files: list[str]) -> Scan:
     for path in files:
         if preflight.csv_header(path) != header:
             raise ConfigError(f"{files[0]} and {path} have different headers; every file needs the same columns")
-        line = 0
-        try:
-            with preflight.open_csv(path) as f:
-                reader = csv.reader(f)
-                next(reader, None)
-                for row in reader:
-                    line = reader.line_num
-                    if not row:
-                        continue
-                    if len(row) != len(header):
-                        raise ConfigError(
-                            f"{path}, line {line}: {len(row)} fields, but the header has {len(header)} "
-                            "(a truncated file, another delimiter, or an unquoted comma); fix or remove that line"
-                        )
-                    rows += 1
-                    for column, cell in zip(stats, row):
-                        value = cell.strip()
-                        if value in defaults:
-                            column.markers[value] = column.markers.get(value, 0) + 1
-                        elif value in extras:
-                            column.extras[value] = column.extras.get(value, 0) + 1
-                        else:
-                            column.add(value)
-        except UnicodeDecodeError as err:
-            raise ConfigError(
-                f"{path} is not UTF-8 text (after line {line}: {err.reason}); convert it, "
-                "for example with iconv -f LATIN1 -t UTF-8"
-            ) from None
-        except (OSError, EOFError) as err:
-            raise ConfigError(f"{path} cannot be read after line {line} ({err}); give a readable CSV file") from None
+        for _, row in preflight.csv_rows(path, len(header)):
+            rows += 1
+            for column, cell in zip(stats, row):
+                value = cell.strip()
+                if value in defaults:
+                    column.markers[value] = column.markers.get(value, 0) + 1
+                elif value in extras:
+                    column.extras[value] = column.extras.get(value, 0) + 1
+                else:
+                    column.add(value)
     if not rows:
         raise ConfigError(f"{files[0]} has a header but no rows")
     for column in stats:

@@ -143,6 +143,39 @@ class DataSummary:
     present: dict = dataclasses.field(default_factory=dict)  # feature -> rows (kept) with a value
 
 
+def csv_rows(path: str, width: int) -> Iterator[tuple[int, list[str]]]:
+    """The rows below a CSV file's header, each with its line number; blank lines are skipped.
+
+    A row of another width than the header's, text that is not UTF-8 and a corrupt .gz file are
+    one line each, naming the file and the line (ConfigError)."""
+    line = 0
+    try:
+        with open_csv(path) as f:
+            reader = csv.reader(f)
+            next(reader, None)
+            for row in reader:
+                line = reader.line_num
+                if not row:
+                    continue
+                if len(row) != width:
+                    raise ConfigError(
+                        f"data file {path}, line {line}: {len(row)} fields, but the header "
+                        f"has {width} (a truncated file, another delimiter, or an "
+                        "unquoted comma); fix or remove that line"
+                    )
+                yield line, row
+    except UnicodeDecodeError as err:
+        raise ConfigError(
+            f"data file {path} is not UTF-8 text (after line {line}: {err.reason}); "
+            "convert it, for example with iconv -f LATIN1 -t UTF-8"
+        ) from None
+    except (OSError, EOFError) as err:
+        raise ConfigError(
+            f"data file {path} cannot be decompressed after line {line} ({err}); "
+            "recompress it with gzip, or give the plain CSV"
+        ) from None
+
+
 def _number(cell: str) -> float | None:
     """The cell as Python's float() reads it (as ExampleGen types numbers), or None."""
     try:
@@ -190,65 +223,39 @@ def scan(config: PipelineConfig, path: str, header: list[str], summary: DataSumm
     }
     if task(config) == "binary" and not config.label.greater_than_fraction_of:
         hint[config.label.column] = "set label.positive_values to the values of the positive class"
-    line = 0
-    try:
-        with open_csv(path) as f:
-            reader = csv.reader(f)
-            next(reader, None)
-            for row in reader:
-                line = reader.line_num
-                if not row:
-                    continue
-                if len(row) != len(header):
-                    raise ConfigError(
-                        f"data file {path}, line {line}: {len(row)} fields, but the header "
-                        f"has {len(header)} (a truncated file, another delimiter, or an "
-                        "unquoted comma); fix or remove that line"
-                    )
-                summary.rows += 1
-                values = {}
-                for column_name, column in columns.items():
-                    cell = row[column.index]
-                    if cell.strip() in markers:
-                        continue
-                    if column.numeric:
-                        _check_number(path, line, column_name, cell, hint.get(column_name))
-                    elif column_name in timestamps:
-                        _check_timestamp(path, line, column_name, cell, timestamps[column_name])
-                    values[column_name] = cell
-                missing = [c for c in sources if row[columns[c].index].strip() in markers]
-                if missing:
-                    summary.label_missing += 1
-                    summary.first_label_missing = (
-                        summary.first_label_missing or f"{path}, line {line}, column '{missing[0]}'"
-                    )
-                    if drop:
-                        continue
-                elif classes and values[config.label.column].strip() not in classes:
-                    if config.label.other_classes == "drop":
-                        summary.other_classes += 1
-                        continue
-                    raise ConfigError(
-                        f"data file {path}, line {line}, column '{config.label.column}': the label "
-                        f"'{values[config.label.column].strip()}' is not one of label.classes "
-                        f"({', '.join(config.label.classes)}); add it to label.classes or remove the row "
-                        "(label.other_classes: drop leaves out every such row)"
-                    )
-                if not missing and len(summary.label_classes) < 2:  # two classes are all `judge` asks for
-                    summary.label_classes.setdefault(_label_class(config, values), f"{path}, line {line}")
-                summary.rows_kept += 1
-                for column_name in values:
-                    summary.present[column_name] = summary.present.get(column_name, 0) + 1
-    except UnicodeDecodeError as err:
-        raise ConfigError(
-            f"data file {path} is not UTF-8 text (after line {line}: {err.reason}); "
-            "convert it, for example with iconv -f LATIN1 -t UTF-8"
-        ) from None
-    except (OSError, EOFError) as err:
-        raise ConfigError(
-            f"data file {path} cannot be decompressed after line {line} ({err}); "
-            "recompress it with gzip, or give the plain CSV"
-        ) from None
+    for line, row in csv_rows(path, len(header)):
+        summary.rows += 1
+        values = {}
+        for column_name, column in columns.items():
+            cell = row[column.index]
+            if cell.strip() in markers:
+                continue
+            if column.numeric:
+                _check_number(path, line, column_name, cell, hint.get(column_name))
+            elif column_name in timestamps:
+                _check_timestamp(path, line, column_name, cell, timestamps[column_name])
+            values[column_name] = cell
+        missing = [c for c in sources if row[columns[c].index].strip() in markers]
+        if missing:
+            summary.label_missing += 1
+            summary.first_label_missing = summary.first_label_missing or f"{path}, line {line}, column '{missing[0]}'"
+            if drop:
+                continue
+        elif classes and values[config.label.column].strip() not in classes:
+            if config.label.other_classes == "drop":
+                summary.other_classes += 1
+                continue
+            raise ConfigError(
+                f"data file {path}, line {line}, column '{config.label.column}': the label "
+                f"'{values[config.label.column].strip()}' is not one of label.classes "
+                f"({', '.join(config.label.classes)}); add it to label.classes or remove the row "
+                "(label.other_classes: drop leaves out every such row)"
+            )
+        if not missing and len(summary.label_classes) < 2:  # two classes are all `judge` asks for
+            summary.label_classes.setdefault(_label_class(config, values), f"{path}, line {line}")
+        summary.rows_kept += 1
+        for column_name in values:
+            summary.present[column_name] = summary.present.get(column_name, 0) + 1
     return summary
 
 
