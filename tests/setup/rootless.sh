@@ -67,23 +67,25 @@ root=$(ls -d "$cache"/rootless-*[0-9a-f] 2>/dev/null) || fail "no rootless root 
 [ -e "$root/.complete" ] || fail "$root is not complete"
 [ "$(stat -c %U "$root/opt/venv/bin/python3")" = "$(as_user id -un)" ] || fail "the root's files are not the user's"
 
-step "first call done in ${first} s; second call: reuses it; tfxp, the checkout and a mount below it, /proc, TLS"
+step "first call done in ${first} s; second call: reuses it; tfxp, the checkout and a mount below it, the caller's directory, /proc, TLS"
 as_user mkdir -p "$checkout/build"
 if [ "$(id -u)" = 0 ]; then
   mnt=$checkout/build/rootless-tmpfs
   as_user mkdir -p "$mnt" && mount -t tmpfs -o size=1m,uid="$(id -u "$user")" tmpfs "$mnt"
 fi
 start=$SECONDS
-as_user env "${run_env[@]}" "$checkout/scripts/runtime.sh" bash -c '
+# Called from the user's home, outside the checkout: the command starts there (the host's users'
+# directories are bound at their own paths in the root).
+(cd "$home" && as_user env "${run_env[@]}" "$checkout/scripts/runtime.sh" bash -c '
   set -e
   tfxp --help | grep -q "usage: tfxp"
-  [ "$(pwd)" = "$1" ]
+  [ "$(pwd)" = "$3" ]
   echo written > "$1/build/rootless-probe"
   [ -z "$2" ] || [ "$(stat -f -c %T "$2")" = tmpfs ]
   [ -r /proc/self/status ] && [ -c /dev/null ] && [ -c /dev/urandom ]
   python -c "import urllib.request; urllib.request.urlopen(\"https://pypi.org/simple/tfx/\", timeout=30).read(100)"
   id -u
-' _ "$checkout" "$mnt" >"$project/build/rootless-2.out" 2>"$project/build/rootless-2.err" \
+' _ "$checkout" "$mnt" "$home") >"$project/build/rootless-2.out" 2>"$project/build/rootless-2.err" \
   || { cat "$project/build/rootless-2.out" "$project/build/rootless-2.err" >&2; fail "the second call failed"; }
 second=$((SECONDS - start))
 [ "$(tail -1 "$project/build/rootless-2.out")" = 0 ] || fail "inside, the user is not root of the namespace"
