@@ -12,7 +12,8 @@ import collections
 import json
 import math
 import os
-from typing import Callable, Sequence
+import statistics
+from typing import Callable, Iterator, Sequence
 
 from models.spec import Task
 from models.tasks import TASKS, Gate
@@ -29,17 +30,11 @@ def majority_share(train: Sequence, test: Sequence) -> float:
     return sum(1 for label in test if label == majority) / len(test)
 
 
-def median(values: Sequence[float]) -> float:
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2.0
-
-
 def naive_mae(train: Sequence[float], test: Sequence[float]) -> float:
     """The MAE on `test` of always predicting the median of `train`."""
     if not train or not test:
         raise ValueError("the naive MAE needs labels in both the train and the test split")
-    m = median(train)
+    m = statistics.median(train)
     return sum(abs(y - m) for y in test) / len(test)
 
 
@@ -47,7 +42,7 @@ def naive_rmse(train: Sequence[float], test: Sequence[float]) -> float:
     """The RMSE on `test` of always predicting the mean of `train`."""
     if not train or not test:
         raise ValueError("the naive RMSE needs labels in both the train and the test split")
-    mean = sum(train) / len(train)
+    mean = statistics.fmean(train)
     return math.sqrt(sum((y - mean) ** 2 for y in test) / len(test))
 
 
@@ -83,37 +78,36 @@ def split_labels(examples_uri: str, split: str, label_key: str) -> list:
     return labels
 
 
+def _gate_metrics(config, gate: Gate) -> Iterator:
+    """The eval config's MetricConfigs of `gate`'s metric (overall: not macro-averaged or binarized)."""
+    for spec in config.metrics_specs:
+        if not spec.aggregate.macro_average and not spec.HasField("binarize"):
+            yield from (metric for metric in spec.metrics if metric.class_name == gate.class_name)
+
+
 def _value_bounded(config, gate: Gate) -> bool:
     """Whether the eval config already bounds `gate`'s metric by a value threshold."""
-    for spec in config.metrics_specs:
-        if spec.aggregate.macro_average or spec.HasField("binarize"):
-            continue
-        for metric in spec.metrics:
-            if metric.class_name == gate.class_name:
-                for per_slice in metric.per_slice_thresholds:
-                    if per_slice.threshold.HasField("value_threshold"):
-                        return True
-    return False
+    return any(
+        per_slice.threshold.HasField("value_threshold")
+        for metric in _gate_metrics(config, gate)
+        for per_slice in metric.per_slice_thresholds
+    )
 
 
 def _add_value_threshold(config, gate: Gate, bound: float) -> None:
     from tensorflow_model_analysis.proto import config_pb2
 
-    for spec in config.metrics_specs:
-        if spec.aggregate.macro_average or spec.HasField("binarize"):
-            continue
-        for metric in spec.metrics:
-            if metric.class_name == gate.class_name:
-                threshold = config_pb2.MetricThreshold()
-                if gate.higher_is_better:
-                    threshold.value_threshold.lower_bound.value = bound
-                else:
-                    threshold.value_threshold.upper_bound.value = bound
-                metric.per_slice_thresholds.append(
-                    config_pb2.PerSliceMetricThreshold(slicing_specs=[config_pb2.SlicingSpec()], threshold=threshold)
-                )
-                return
-    raise ValueError(f"the eval config has no {gate.class_name} metric to gate on")
+    metric = next(_gate_metrics(config, gate), None)
+    if metric is None:
+        raise ValueError(f"the eval config has no {gate.class_name} metric to gate on")
+    threshold = config_pb2.MetricThreshold()
+    if gate.higher_is_better:
+        threshold.value_threshold.lower_bound.value = bound
+    else:
+        threshold.value_threshold.upper_bound.value = bound
+    metric.per_slice_thresholds.append(
+        config_pb2.PerSliceMetricThreshold(slicing_specs=[config_pb2.SlicingSpec()], threshold=threshold)
+    )
 
 
 def without_change_thresholds(config) -> None:
