@@ -104,3 +104,11 @@ METRIC_OPTIONS = {
     "mean_absolute_error": ("max_mae", "max_mae_increase"),
     "root_mean_squared_error": ("max_rmse", "max_rmse_increase"),
 }
+
+
+def describe_gate(gate: dict) -> str:
+    """How an applied gate's threshold was made (a record of components/evaluator/gates.py),
+    as the run summary and the refusal lines say it: 'class priors 0.5 + margin 0.02'."""
+    if gate["higher_is_better"]:
+        return f"{gate['naive']} {gate['naive_value']:.4g} + margin {gate['margin']:g}"
+    return f"{gate['naive']} {gate['naive_value']:.4g} x (1 - margin {gate['margin']:g})"

@@ -14,7 +14,7 @@ import os
 
 from ml_metadata.proto import metadata_store_pb2
 
-from models.tasks import METRIC_OPTIONS, TASKS
+from models.tasks import METRIC_OPTIONS, TASKS, describe_gate
 from pipeline.metadata import (
     INTERRUPTED_PROPERTY,
     OUTPUT_EVENTS,
@@ -175,14 +175,9 @@ def describe_failure(failure, gates: list[dict]) -> str:
     gate = None if key.aggregation_type.macro_average else _matching_gate(key.name, bound, gates)
     if gate is None:
         source = _option_key(key.name, False)
-    elif gate["higher_is_better"]:
-        source = (
-            f"first-run gate: {gate['naive']} {gate['naive_value']:.4g} + margin {gate['margin']:g} "
-            f"(evaluator.first_run_margin; set {_option_key(key.name, False)} to choose the threshold)"
-        )
     else:
         source = (
-            f"first-run gate: {gate['naive']} {gate['naive_value']:.4g} x (1 - margin {gate['margin']:g}) "
+            f"first-run gate: {describe_gate(gate)} "
             f"(evaluator.first_run_margin; set {_option_key(key.name, False)} to choose the threshold)"
         )
     return f"{name} = {value:.4g} is {where} the threshold {bound:.4g}: {source}"
@@ -337,11 +332,9 @@ def format_run(run: RunInfo) -> str:
         lines.append(f"  serving check: {check}")
     for gate in run.gates:
         relation = ">=" if gate["higher_is_better"] else "<="
-        how = "+ margin" if gate["higher_is_better"] else "x (1 - margin"
-        close = "" if gate["higher_is_better"] else ")"
         lines.append(
             f"  first-run gate: {gate['metric']} {relation} {gate['threshold']:.4g} "
-            f"({gate['naive']} {gate['naive_value']:.4g} {how} {gate['margin']:g}{close}; evaluator.first_run_margin)"
+            f"({describe_gate(gate)}; evaluator.first_run_margin)"
         )
     if run.blessed is not None:
         lines.append(f"  blessed: {'yes' if run.blessed else 'no'}")

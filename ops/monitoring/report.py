@@ -23,6 +23,7 @@ import os
 import time
 from typing import Any
 
+from models.tasks import describe_gate
 from ops.monitoring.monitor import metric_values
 from ops.runs import validation_failures
 from pipeline.config import ConfigError, PipelineConfig
@@ -441,8 +442,8 @@ def _baseline_section(
     for gate in info.gates if info is not None else []:
         relation = ">=" if gate["higher_is_better"] else "<="
         parts.append(
-            f"<p>First-run gate: {_e(gate['metric'])} {relation} {gate['threshold']:.4g} ({_e(gate['naive'])} "
-            f"{gate['naive_value']:.4g}, margin {gate['margin']:g}: evaluator.first_run_margin).</p>"
+            f"<p>First-run gate: {_e(gate['metric'])} {relation} {gate['threshold']:.4g} "
+            f"({_e(describe_gate(gate))}; evaluator.first_run_margin).</p>"
         )
     if baseline is not None:
         rows = [
