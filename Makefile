@@ -70,3 +70,12 @@ base-image:  ## a Debian 13 base image made from the runtime root (no registry n
 image: base-image  ## the image every Kubeflow step runs in
 	podman build --network host -v $(CA_BUNDLE):/etc/ssl/certs/ca-certificates.crt:ro \
 	  --build-arg BASE_IMAGE=$(BASE_IMAGE) -t $(IMAGE) .
+
+# ---------------------------------------------------------------- Kubeflow Pipelines' own Go backend
+KFP_GO_VERSIONS ?= 2.0.5
+
+.PHONY: kfp-binaries
+
+kfp-binaries:  ## KFP's compiler, driver and launcher-v2 built from the Go module proxy (cached; docs/kubeflow.md)
+	scripts/kfp-binaries.sh $(KFP_GO_VERSIONS)
+	scripts/kfp-binaries.sh --check 2.5.0 2.17.0  # the releases the proxy refused: one line each

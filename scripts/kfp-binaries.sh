@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# Build Kubeflow Pipelines' own Go binaries (the backend `compiler`, the `driver` and
+# `launcher-v2`) from the Go module proxy, static as KFP's Dockerfiles build them
+# (CGO_ENABLED=0, -tags netgo, -extldflags -static), into
+# ~/.cache/tfx-kfp-pipeline/kfp-go-<version>-<key>/. The key is made of the wrapper module
+# (scripts/kfp-go/<version>/go.mod and go.sum), the Go version and the build flags, so a second
+# call reuses the binaries. KFP's root go.mod has replace directives, which `go install pkg@v`
+# refuses; the wrapper module requires KFP at the release's pseudo-version and repeats them.
+#
+# Usage: scripts/kfp-binaries.sh [VERSION...]   build (default 2.0.5); prints each binary directory
+#        scripts/kfp-binaries.sh --check VERSION...   ask the proxy whether it serves each release
+#                                                     (one line each; exit 0 either way)
+#   TFXP_CACHE  where builds are kept (default: ~/.cache/tfx-kfp-pipeline)
+#   The KFP releases and their pseudo-versions: scripts/kfp-go/versions.tsv; a wrapper module
+#   exists for those the proxy serves with every dependency (scripts/kfp-go/<version>/).
+# A missing Go, a refusal of the proxy or a failed build: one line naming the module and version,
+# exit 2, nothing left in the cache (the full go output is kept in a log whose path is printed).
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+wrappers=$here/kfp-go
+cache=${TFXP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tfx-kfp-pipeline}
+kfp_module=github.com/kubeflow/pipelines
+cmds=(compiler driver launcher-v2)
+# As backend/Dockerfile.driver and Dockerfile.launcher build them (the compiler has no Dockerfile).
+build_flags=(-tags netgo -ldflags '-extldflags "-static"')
+
+say() { printf '[kfp-go] %s\n' "$*" >&2; }
+fail() { printf '[kfp-go] error: %s\n' "$*" >&2; exit 2; }
+
+need_go() { command -v go >/dev/null || fail "no Go toolchain on PATH, needed to build KFP $1: install Go >= 1.26 and retry"; }
+
+pseudo_version() {  # $1: KFP release -> its pseudo-version, from versions.tsv
+  awk -F'\t' -v v="$1" '$1 == v { print $2 }' "$wrappers/versions.tsv"
+}
+known_versions() { awk -F'\t' '!/^#/ { printf "%s ", $1 }' "$wrappers/versions.tsv"; }
+
+refusal() {  # $1: go's output file -> "MODULE@VERSION: the proxy's words", or empty
+  # go reports a refused module as `go: MODULE@VERSION: reading URL: 403 Forbidden` followed by
+  # `server response: ...`; a build error has neither.
+  local where words
+  where=$(grep -m1 -oE '[a-zA-Z0-9./_-]+@v[^: ]+: reading https?://[^ ]+: [0-9]{3} [A-Za-z ]+' "$1" || true)
+  [ -n "$where" ] || return 0
+  words=$(grep -m1 -oE 'server response: .*' "$1" | sed 's/^server response: *//' || true)
+  printf '%s (%s)' "$(sed -E 's#: reading https?://[^ ]+: #: #' <<<"$where")" "${words:-no message}"
+}
+
+check() {  # $1: KFP release: one line, served or the refusal
+  local v=$1 pv log
+  pv=$(pseudo_version "$v")
+  [ -n "$pv" ] || fail "unknown KFP release '$v': scripts/kfp-go/versions.tsv names $(known_versions)"
+  need_go "$v"
+  log=$(mktemp)
+  # Outside any module, so that only the proxy is asked.
+  if (cd / && GOFLAGS=-mod=mod go mod download -json "$kfp_module@$pv") >"$log" 2>&1; then
+    echo "KFP $v ($kfp_module@$pv): served"
+  else
+    # `go mod download -json` puts go's message in the JSON's Error field, lines joined by "\n\t".
+    grep -m1 -o '"Error": "[^"]*"' "$log" | sed -E 's/^"Error": "//; s/"$//; s/\\n\\t/\n/g' >"$log.err" || true
+    echo "KFP $v: refused by the Go module proxy: $(refusal "$log.err")"
+    rm -f "$log.err"
+  fi
+  rm -f "$log"
+}
+
+build() {  # $1: KFP release
+  local v=$1 pv wrapper key out tmp log c
+  pv=$(pseudo_version "$v")
+  [ -n "$pv" ] || fail "unknown KFP release '$v': scripts/kfp-go/versions.tsv names $(known_versions)"
+  wrapper=$wrappers/$v
+  if [ ! -f "$wrapper/go.mod" ]; then  # the proxy's answer today, then why there is no wrapper
+    fail "$(check "$v"); no wrapper module for it under scripts/kfp-go/$v/ (docs/kubeflow.md says why)"
+  fi
+  need_go "$v"
+  key=$( { cat "$wrapper/go.mod" "$wrapper/go.sum"; go version; go env GOOS GOARCH; printf '%s\n' "${build_flags[@]}"; } | sha256sum | cut -c1-12)
+  out=$cache/kfp-go-$v-$key
+  if [ -x "$out/launcher-v2" ] && [ -x "$out/driver" ] && [ -x "$out/compiler" ]; then
+    echo "$out"
+    return
+  fi
+  mkdir -p "$cache"
+  exec 9>"$cache/kfp-go-$v.lock"
+  flock 9
+  if [ -x "$out/launcher-v2" ]; then  # another call built it while this one waited
+    echo "$out"
+    return
+  fi
+  tmp=$(mktemp -d "$cache/.kfp-go-$v-$key.XXXXXX")
+  log=$cache/kfp-go-$v-$key.log
+  trap 'rm -rf "$tmp"' EXIT
+  say "building KFP $v's ${cmds[*]} from $kfp_module@$pv (minutes the first time; log: $log)"
+  : >"$log"
+  for c in "${cmds[@]}"; do
+    local start=$SECONDS
+    if ! (cd "$wrapper" && CGO_ENABLED=0 GOOS=linux GOFLAGS=-mod=readonly \
+      nice -n 10 go build "${build_flags[@]}" -o "$tmp/$c" "$kfp_module/backend/src/v2/cmd/$c") >>"$log" 2>&1; then
+      local why
+      why=$(refusal "$log")
+      [ -n "$why" ] && fail "the Go module proxy refused $why, building KFP $v's $c; log: $log"
+      fail "go build of $kfp_module/backend/src/v2/cmd/$c@$pv (KFP $v) failed: $(grep -m1 -vE '^(go: downloading|#)' "$log" | cut -c1-300); log: $log"
+    fi
+    say "built $c in $((SECONDS - start)) s"
+  done
+  "$tmp/compiler" -help >/dev/null 2>&1 || [ $? -eq 2 ] || fail "the built $tmp/compiler does not run; log: $log"
+  printf 'KFP %s\nmodule %s@%s\n%s\nflags CGO_ENABLED=0 %s\n' "$v" "$kfp_module" "$pv" "$(go version)" "${build_flags[*]}" >"$tmp/BUILD_INFO"
+  chmod 755 "$tmp"
+  mv "$tmp" "$out"
+  trap - EXIT
+  echo "$out"
+}
+
+if [ "${1:-}" = --check ]; then
+  shift
+  [ $# -gt 0 ] || fail "usage: $0 --check VERSION..."
+  for v in "$@"; do check "$v"; done
+  exit 0
+fi
+[ $# -gt 0 ] || set -- 2.0.5
+for v in "$@"; do build "$v"; done
