@@ -12,7 +12,7 @@ run:  ## the whole pipeline, locally, on the bundled sample data
 bench:  ## the quick benchmark tier: each task vs scikit-learn on its split, binary also vs the TFX taxi template
 	$(RUNTIME) python -m benchmarks quick $(ARGS)
 
-test: image  ## every tier: lint and format check, manifests, unit, pipeline, faults, end-to-end, the compiled pipeline under kfp.local
+test: image  ## every tier: lint and format check, manifests, unit, pipeline, faults, end-to-end, the compiled pipeline under kfp.local and KFP's Go compiler
 	$(RUNTIME) ruff check .
 	$(RUNTIME) ruff format --check .
 	bash tests/faults/runtime_rbind.sh  # on the host: mounts below the checkout are seen inside the runtime
@@ -20,7 +20,8 @@ test: image  ## every tier: lint and format check, manifests, unit, pipeline, fa
 	scripts/check-manifests.sh
 	$(RUNTIME) scripts/prometheus.sh  # Debian's prometheus and promtool, for the metrics and alert tests
 	rm -f build/reports/monitor-loop.html
-	TFXP_IMAGE=$(IMAGE) scripts/podman-service.sh run $(RUNTIME) python -m pytest -m "not kills" $(PYTEST_ARGS)
+	kfp_go=$$(scripts/kfp-binaries.sh 2.0.5) && TFXP_KFP_GO=$$kfp_go TFXP_IMAGE=$(IMAGE) \
+	  scripts/podman-service.sh run $(RUNTIME) python -m pytest -m "not kills" $(PYTEST_ARGS)
 	tests/ops/monitoring/report_in_chromium.sh build/reports/monitor-loop.html build/reports/monitor-loop.png
 
 test-fast:  ## unit and pipeline tests only (about 2 minutes)
@@ -74,8 +75,11 @@ image: base-image  ## the image every Kubeflow step runs in
 # ---------------------------------------------------------------- Kubeflow Pipelines' own Go backend
 KFP_GO_VERSIONS ?= 2.0.5
 
-.PHONY: kfp-binaries
+.PHONY: kfp-binaries test-kfp-backend
 
 kfp-binaries:  ## KFP's compiler, driver and launcher-v2 built from the Go module proxy (cached; docs/kubeflow.md)
 	scripts/kfp-binaries.sh $(KFP_GO_VERSIONS)
 	scripts/kfp-binaries.sh --check 2.5.0 2.17.0  # the releases the proxy refused: one line each
+
+test-kfp-backend:  ## KFP 2.0.5's own compiler, API-server code and driver on our compiled pipeline (seconds once built)
+	TFXP_KFP_GO=$$(scripts/kfp-binaries.sh 2.0.5) $(RUNTIME) python -m pytest tests/kfp_backend/test_kfp_go_compiler.py $(PYTEST_ARGS)

@@ -335,7 +335,9 @@ class KubeflowConfig(Section):
     """
 
     image: str = "localhost/tfx-kfp-pipeline:latest"  # registry/name:tag or @digest; compile refuses localhost/
-    image_pull_policy: PullPolicy = PullPolicy.IF_NOT_PRESENT
+    # None: left out of the platform spec (Kubernetes' default then applies), for KFP 2.0.x,
+    # whose driver refuses the field (added in KFP 2.1; docs/kubeflow.md).
+    image_pull_policy: PullPolicy | None = PullPolicy.IF_NOT_PRESENT
     pipeline_root: str = "minio://mlpipeline/v2/artifacts"  # a default KFP install's own object store
     data_root: str = "/mnt/pipeline/data"  # default of the data_root run parameter
     serving_root: str = "/mnt/pipeline/serving"  # models go to <serving_root>/<model_name>/

@@ -303,7 +303,7 @@ def kubernetes_platform_spec(config: PipelineConfig, spec: dict[str, Any]) -> di
     kf = config.kubeflow
     executors = {}
     for task, label in executor_labels(spec).items():
-        executor = k8s.KubernetesExecutorConfig(image_pull_policy=kf.image_pull_policy)
+        executor = k8s.KubernetesExecutorConfig(image_pull_policy=kf.image_pull_policy or "")
         if kf.pvc:
             executor.pvc_mount.append(k8s.PvcMount(constant=kf.pvc, mount_path=kf.mount_path))
         for env, ref in sorted(kf.secrets.items()):

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Build Kubeflow Pipelines' own Go binaries (the backend `compiler`, the `driver` and
-# `launcher-v2`) from the Go module proxy, static as KFP's Dockerfiles build them
-# (CGO_ENABLED=0, -tags netgo, -extldflags -static), into
-# ~/.cache/tfx-kfp-pipeline/kfp-go-<version>-<key>/. The key is made of the wrapper module
-# (scripts/kfp-go/<version>/go.mod and go.sum), the Go version and the build flags, so a second
-# call reuses the binaries. KFP's root go.mod has replace directives, which `go install pkg@v`
-# refuses; the wrapper module requires KFP at the release's pseudo-version and repeats them.
+# `launcher-v2`, plus our `run-workflow`, which calls KFP's API-server code) from the Go module
+# proxy, static as KFP's Dockerfiles build them (CGO_ENABLED=0, -tags netgo, -extldflags
+# -static), into ~/.cache/tfx-kfp-pipeline/kfp-go-<version>-<key>/. The key is made of the
+# wrapper module (scripts/kfp-go/<version>/: go.mod, go.sum, our Go source), the Go version and
+# the build flags, so a second call reuses the binaries. KFP's root go.mod has replace
+# directives, which `go install pkg@v` refuses; the wrapper module requires KFP at the
+# release's pseudo-version and repeats them.
 #
 # Usage: scripts/kfp-binaries.sh [VERSION...]   build (default 2.0.5); prints each binary directory
 #        scripts/kfp-binaries.sh --check VERSION...   ask the proxy whether it serves each release
@@ -22,6 +23,8 @@ wrappers=$here/kfp-go
 cache=${TFXP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tfx-kfp-pipeline}
 kfp_module=github.com/kubeflow/pipelines
 cmds=(compiler driver launcher-v2)
+# Ours, in the wrapper module: the Workflow KFP's API server makes for a run (run-workflow/main.go).
+own_cmds=(run-workflow)
 # As backend/Dockerfile.driver and Dockerfile.launcher build them (the compiler has no Dockerfile).
 build_flags=(-tags netgo -ldflags '-extldflags "-static"')
 
@@ -72,32 +75,33 @@ build() {  # $1: KFP release
     fail "$(check "$v"); no wrapper module for it under scripts/kfp-go/$v/ (docs/kubeflow.md says why)"
   fi
   need_go "$v"
-  key=$( { cat "$wrapper/go.mod" "$wrapper/go.sum"; go version; go env GOOS GOARCH; printf '%s\n' "${build_flags[@]}"; } | sha256sum | cut -c1-12)
+  key=$( { cat "$wrapper/go.mod" "$wrapper/go.sum" "$wrapper"/*/*.go; go version; go env GOOS GOARCH; printf '%s\n' "${build_flags[@]}"; } | sha256sum | cut -c1-12)
   out=$cache/kfp-go-$v-$key
-  if [ -x "$out/launcher-v2" ] && [ -x "$out/driver" ] && [ -x "$out/compiler" ]; then
+  if [ -f "$out/BUILD_INFO" ]; then  # written last, before the rename
     echo "$out"
     return
   fi
   mkdir -p "$cache"
   exec 9>"$cache/kfp-go-$v.lock"
   flock 9
-  if [ -x "$out/launcher-v2" ]; then  # another call built it while this one waited
+  if [ -f "$out/BUILD_INFO" ]; then  # another call built it while this one waited
     echo "$out"
     return
   fi
   tmp=$(mktemp -d "$cache/.kfp-go-$v-$key.XXXXXX")
   log=$cache/kfp-go-$v-$key.log
   trap 'rm -rf "$tmp"' EXIT
-  say "building KFP $v's ${cmds[*]} from $kfp_module@$pv (minutes the first time; log: $log)"
+  say "building KFP $v's ${cmds[*]} from $kfp_module@$pv, and ${own_cmds[*]} (minutes the first time; log: $log)"
   : >"$log"
-  for c in "${cmds[@]}"; do
-    local start=$SECONDS
+  for c in "${cmds[@]}" "${own_cmds[@]}"; do
+    local start=$SECONDS pkg=$kfp_module/backend/src/v2/cmd/$c
+    [[ " ${own_cmds[*]} " == *" $c "* ]] && pkg=./$c
     if ! (cd "$wrapper" && CGO_ENABLED=0 GOOS=linux GOFLAGS=-mod=readonly \
-      nice -n 10 go build "${build_flags[@]}" -o "$tmp/$c" "$kfp_module/backend/src/v2/cmd/$c") >>"$log" 2>&1; then
+      nice -n 10 go build "${build_flags[@]}" -o "$tmp/$c" "$pkg") >>"$log" 2>&1; then
       local why
       why=$(refusal "$log")
       [ -n "$why" ] && fail "the Go module proxy refused $why, building KFP $v's $c; log: $log"
-      fail "go build of $kfp_module/backend/src/v2/cmd/$c@$pv (KFP $v) failed: $(grep -m1 -vE '^(go: downloading|#)' "$log" | cut -c1-300); log: $log"
+      fail "go build of $pkg ($kfp_module@$pv, KFP $v) failed: $(grep -m1 -vE '^(go: downloading|#)' "$log" | cut -c1-300); log: $log"
     fi
     say "built $c in $((SECONDS - start)) s"
   done

@@ -57,7 +57,8 @@ def compile_monitor(config: PipelineConfig, output_path: str, allow_local_image:
             task.set_cpu_limit(resources.cpu_limit)
         if resources and resources.memory_limit:
             task.set_memory_limit(resources.memory_limit)
-        kubernetes.set_image_pull_policy(task, kf.image_pull_policy)
+        if kf.image_pull_policy:
+            kubernetes.set_image_pull_policy(task, kf.image_pull_policy)
         if kf.pvc:
             kubernetes.mount_pvc(task, pvc_name=kf.pvc, mount_path=kf.mount_path)
 

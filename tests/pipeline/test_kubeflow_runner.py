@@ -114,6 +114,14 @@ def test_platform_spec_mounts_the_pvc_and_secrets_everywhere(compiled, config):
         assert envs["AWS_SECRET_ACCESS_KEY"] == ("s3-creds", "secret_key")
 
 
+def test_a_null_pull_policy_is_left_out_for_kfp_2_0(compiled):
+    # KFP 2.0.x's driver refuses the imagePullPolicy field (tests/kfp_backend/test_kfp_go_compiler.py).
+    _, spec, _ = compiled
+    platform = kubeflow_runner.kubernetes_platform_spec(load_config(None, ["kubeflow.image_pull_policy=null"]), spec)
+    executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    assert executors and all("imagePullPolicy" not in e and e["pvcMount"] for e in executors.values())
+
+
 def test_only_the_trainer_is_scheduled_on_gpu_nodes(compiled):
     _, spec, platform = compiled
     executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
