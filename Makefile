@@ -81,5 +81,7 @@ kfp-binaries:  ## KFP's compiler, driver and launcher-v2 built from the Go modul
 	scripts/kfp-binaries.sh $(KFP_GO_VERSIONS)
 	scripts/kfp-binaries.sh --check 2.5.0 2.17.0  # the releases the proxy refused: one line each
 
-test-kfp-backend:  ## KFP 2.0.5's own compiler, API-server code and driver on our compiled pipeline (seconds once built)
-	TFXP_KFP_GO=$$(scripts/kfp-binaries.sh 2.0.5) $(RUNTIME) python -m pytest tests/kfp_backend/test_kfp_go_compiler.py $(PYTEST_ARGS)
+test-kfp-backend: image  ## KFP 2.0.5's own compiler, API-server run code, driver and launcher on our compiled pipeline (about a minute once built)
+	kfp_go=$$(scripts/kfp-binaries.sh 2.0.5) && TFXP_KFP_GO=$$kfp_go TFXP_IMAGE=$(IMAGE) scripts/podman-service.sh run \
+	  $(RUNTIME) python -m pytest tests/kfp_backend/test_kfp_go_compiler.py tests/kfp_backend/test_kfp_go_driver.py \
+	  tests/kfp_backend/test_mlmd_grpc.py $(PYTEST_ARGS)
