@@ -60,7 +60,10 @@ check() {  # $1: KFP release: one line, served or the refusal
   else
     # `go mod download -json` puts go's message in the JSON's Error field, lines joined by "\n\t".
     grep -m1 -o '"Error": "[^"]*"' "$log" | sed -E 's/^"Error": "//; s/"$//; s/\\n\\t/\n/g' >"$log.err" || true
-    echo "KFP $v: refused by the Go module proxy: $(refusal "$log.err")"
+    local why
+    why=$(refusal "$log.err")
+    [ -n "$why" ] || why=$(head -c 300 "$log.err" | tr '\n' ' ')  # not a refusal: go's own words
+    echo "KFP $v: not served by the Go module proxy: $why"
     rm -f "$log.err"
   fi
   rm -f "$log"
