@@ -23,8 +23,9 @@ wrappers=$here/kfp-go
 cache=${TFXP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tfx-kfp-pipeline}
 kfp_module=github.com/kubeflow/pipelines
 cmds=(compiler driver launcher-v2)
-# Ours, in the wrapper module: the Workflow KFP's API server makes for a run (run-workflow/main.go).
-own_cmds=(run-workflow)
+# Ours, in the wrapper module: the Workflow KFP's API server makes for a run (run-workflow/main.go)
+# and a stand-in for its TaskService, the cache (task-service/main.go).
+own_cmds=(run-workflow task-service)
 # As backend/Dockerfile.driver and Dockerfile.launcher build them (the compiler has no Dockerfile).
 build_flags=(-tags netgo -ldflags '-extldflags "-static"')
 

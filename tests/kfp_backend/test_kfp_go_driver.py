@@ -11,10 +11,13 @@ image with KFP's static binary mounted in:
 3. the executor pod: the init container copies `launcher-v2` to /kfp-launcher/launch, the main
    container runs the patched command (less Argo's `argoexec emissary`, which the runner stands
    in for) with the pod's downward-API environment and service-account files; the launcher runs
-   our step and publishes its output parameter to ML Metadata.
+   our step and publishes its output parameter to ML Metadata;
+4. ExampleGen's container driver takes that parameter from ML Metadata, asks KFP's cache
+   (task-service: KFP's TaskService API, ours behind KFP's generated gRPC code) and, on a miss,
+   writes the patch with ExampleGen's output URIs under the run's pipeline root.
 
 DataFingerprint writes no artifact under KFP 2.0.5 (this release has no executor-logs output),
-so no object store is reached yet; the tasks after it need one (docs/kubeflow.md, the plan).
+so no object store is reached yet; ExampleGen's pod needs one (docs/kubeflow.md, the plan).
 Needs the podman API, the image and KFP's Go binaries: `make test` provides all three.
 """
 
@@ -54,8 +57,8 @@ def _binary(name: str) -> str:
 class Pod:
     """Runs one container as a pod of the Workflow would: our image, the pod's files and env."""
 
-    def __init__(self, client, mlmd_port: int):
-        self.client, self.mlmd_port = client, mlmd_port
+    def __init__(self, client, mlmd_port: int, cache_port: int):
+        self.client, self.mlmd_port, self.cache_port = client, mlmd_port, cache_port
 
     def run(self, name, command, volumes, env=None) -> tuple[int, str]:
         sa = WORK / "serviceaccount"
@@ -72,6 +75,8 @@ class Pod:
                 "METADATA_GRPC_SERVICE_SERVICE_PORT": str(self.mlmd_port),
                 "METADATA_GRPC_SERVICE_HOST": "127.0.0.1",
                 "METADATA_GRPC_SERVICE_PORT": str(self.mlmd_port),
+                "ML_PIPELINE_SERVICE_HOST": "127.0.0.1",  # the API server's TaskService (the cache)
+                "ML_PIPELINE_SERVICE_PORT_GRPC": str(self.cache_port),
                 "KUBERNETES_SERVICE_HOST": "127.0.0.1",  # rest.InClusterConfig; nothing calls it here
                 "KUBERNETES_SERVICE_PORT": "6443",
                 "AWS_REGION": "us-east-1",
@@ -125,7 +130,7 @@ def ran():
     from tests.kfp_backend.mlmd_grpc import MetadataServer
 
     shutil.rmtree(WORK, ignore_errors=True)
-    for directory in ("serviceaccount", "pvc/data", "out-root", "out-task", "launcher"):
+    for directory in ("serviceaccount", "pvc/data", "out-root", "out-task", "out-examplegen", "launcher"):
         (WORK / directory).mkdir(parents=True)
     (WORK / "serviceaccount" / "namespace").write_text(NAMESPACE)
     (WORK / "serviceaccount" / "token").write_text("not-a-token")
@@ -143,8 +148,16 @@ def ran():
     workflow = json.loads(made.stdout)
     templates = {t["name"]: t for t in workflow["spec"]["templates"]}
     server = MetadataServer(str(WORK / "mlmd.sqlite")).start()
+    cache_log = open(WORK / "task-service.log", "w")  # closed in the finally below
+    cache = subprocess.Popen(
+        [_binary("task-service"), "-addr", "127.0.0.1:0", "-store", str(WORK / "tasks.json")],
+        stdout=subprocess.PIPE,
+        stderr=cache_log,
+        text=True,
+    )
+    cache_port = int(cache.stdout.readline().rsplit(":", 1)[1])
     client = docker.from_env(timeout=900)
-    pod = Pod(client, server.port)
+    pod = Pod(client, server.port, cache_port)
     driver = {_binary("driver"): {"bind": "/bin/kfp-driver", "mode": "ro"}}
     result = {"workflow": workflow, "server": server}
     try:
@@ -181,10 +194,20 @@ def ran():
             assert claims[mount["name"]] == "tfx-pipeline"
             mounts[WORK / "pvc"] = mount["mountPath"]
         result["executor"] = pod.run("DataFingerprint", command, mounts, pod_env)
+        # 4. ExampleGen's driver, after DataFingerprint.
+        task = next(t for t in templates["root"]["dag"]["tasks"] if t["name"] == "ExampleGen-driver")
+        values = dict(_values(workflow, task, container_driver), **{"parent-dag-id": root_id})
+        args = _substitute(container_driver, values, pathlib.Path("/tmp/outputs"))
+        result["examplegen"] = pod.run(
+            "ExampleGen-driver", ["/bin/kfp-driver", *args], _with(driver, WORK / "out-examplegen")
+        )
         yield result
     finally:
         client.close()
         server.stop()
+        cache.terminate()
+        cache.wait(timeout=30)
+        cache_log.close()
 
 
 def _with(binary: dict, outputs: pathlib.Path) -> dict:
@@ -257,3 +280,24 @@ def test_the_launcher_runs_our_step_and_publishes_its_output(ran):
     [published] = execution.custom_properties["outputs"].struct_value.fields.items()
     assert published[0] == "fingerprint"
     assert published[1].string_value == content_fingerprint(str(WORK / "pvc" / "data"), ["*.csv"])
+
+
+def test_examplegens_driver_takes_the_fingerprint_from_ml_metadata_and_asks_kfps_cache(ran):
+    code, logs = ran["examplegen"]
+    assert code == 0, logs[-3000:]
+    assert (WORK / "out-examplegen" / "cached-decision").read_text() == "false"
+    [main] = json.loads((WORK / "out-examplegen" / "pod-spec-patch").read_text())["containers"]
+    launch = dict(zip(main["command"][4::2], main["command"][5::2]))
+    executor_input = json.loads(launch["--executor_input"])
+    store = _store(ran)
+    [fingerprint] = [
+        e for e in store.get_executions() if e.custom_properties["task_name"].string_value == "DataFingerprint"
+    ]
+    published = fingerprint.custom_properties["outputs"].struct_value.fields["fingerprint"].string_value
+    assert executor_input["inputs"]["parameterValues"]["kfp_data_fingerprint"] == published
+    [examples] = executor_input["outputs"]["artifacts"]["examples"]["artifacts"]
+    assert examples["uri"].startswith(f"{PIPELINE_ROOT}/taxi-big-tipper/{RUN_ID}/ExampleGen/")
+    assert main["args"][:3] == ["python", "-m", "pipeline.kfp_executor"]
+    # KFP's cache was asked for this fingerprint, and had nothing.
+    assert "ListTasksV1" in (WORK / "task-service.log").read_text()
+    assert ": 0 found" in (WORK / "task-service.log").read_text()
