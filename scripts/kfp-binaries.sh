@@ -26,6 +26,9 @@ cmds=(compiler driver launcher-v2)
 # Ours, in the wrapper module: the Workflow KFP's API server makes for a run (run-workflow/main.go)
 # and a stand-in for its TaskService, the cache (task-service/main.go).
 own_cmds=(run-workflow task-service)
+# Ours, in modules of their own beside the KFP wrappers (so that their dependencies do not move
+# KFP's): an S3-compatible server for the launcher (s3-server/main.go).
+own_modules=(s3-server)
 # As backend/Dockerfile.driver and Dockerfile.launcher build them (the compiler has no Dockerfile).
 build_flags=(-tags netgo -ldflags '-extldflags "-static"')
 
@@ -79,7 +82,7 @@ build() {  # $1: KFP release
     fail "$(check "$v"); no wrapper module for it under scripts/kfp-go/$v/ (docs/kubeflow.md says why)"
   fi
   need_go "$v"
-  key=$( { cat "$wrapper/go.mod" "$wrapper/go.sum" "$wrapper"/*/*.go; go version; go env GOOS GOARCH; printf '%s\n' "${build_flags[@]}"; } | sha256sum | cut -c1-12)
+  key=$( { cat "$wrapper/go.mod" "$wrapper/go.sum" "$wrapper"/*/*.go; for m in "${own_modules[@]}"; do cat "$wrappers/$m"/go.* "$wrappers/$m"/*.go; done; go version; go env GOOS GOARCH; printf '%s\n' "${build_flags[@]}"; } | sha256sum | cut -c1-12)
   out=$cache/kfp-go-$v-$key
   if [ -f "$out/BUILD_INFO" ]; then  # written last, before the rename
     echo "$out"
@@ -95,12 +98,13 @@ build() {  # $1: KFP release
   tmp=$(mktemp -d "$cache/.kfp-go-$v-$key.XXXXXX")
   log=$cache/kfp-go-$v-$key.log
   trap 'rm -rf "$tmp"' EXIT
-  say "building KFP $v's ${cmds[*]} from $kfp_module@$pv, and ${own_cmds[*]} (minutes the first time; log: $log)"
+  say "building KFP $v's ${cmds[*]} from $kfp_module@$pv, and ${own_cmds[*]} ${own_modules[*]} (minutes the first time; log: $log)"
   : >"$log"
-  for c in "${cmds[@]}" "${own_cmds[@]}"; do
-    local start=$SECONDS pkg=$kfp_module/backend/src/v2/cmd/$c
+  for c in "${cmds[@]}" "${own_cmds[@]}" "${own_modules[@]}"; do
+    local start=$SECONDS pkg=$kfp_module/backend/src/v2/cmd/$c dir=$wrapper
     [[ " ${own_cmds[*]} " == *" $c "* ]] && pkg=./$c
-    if ! (cd "$wrapper" && CGO_ENABLED=0 GOOS=linux GOFLAGS=-mod=readonly \
+    [[ " ${own_modules[*]} " == *" $c "* ]] && pkg=. && dir=$wrappers/$c
+    if ! (cd "$dir" && CGO_ENABLED=0 GOOS=linux GOFLAGS=-mod=readonly \
       nice -n 10 go build "${build_flags[@]}" -o "$tmp/$c" "$pkg") >>"$log" 2>&1; then
       local why
       why=$(refusal "$log")

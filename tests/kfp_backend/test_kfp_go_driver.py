@@ -14,10 +14,12 @@ image with KFP's static binary mounted in:
    our step and publishes its output parameter to ML Metadata;
 4. ExampleGen's container driver takes that parameter from ML Metadata, asks KFP's cache
    (task-service: KFP's TaskService API, ours behind KFP's generated gRPC code) and, on a miss,
-   writes the patch with ExampleGen's output URIs under the run's pipeline root.
+   writes the patch with ExampleGen's output URIs under the run's pipeline root;
+5. ExampleGen's pod: our entrypoint writes the examples through the launcher's local path
+   (/minio/...), the launcher uploads them to the object store of the `minio://` root with its own
+   MinIO settings (s3-server, an S3-compatible stand-in; the credentials from the Secret that
+   tests/kfp_backend/kube_api.py serves) and records the artifact in ML Metadata.
 
-DataFingerprint writes no artifact under KFP 2.0.5 (this release has no executor-logs output),
-so no object store is reached yet; ExampleGen's pod needs one (docs/kubeflow.md, the plan).
 Needs the podman API, the image and KFP's Go binaries: `make test` provides all three.
 """
 
@@ -44,7 +46,8 @@ pytestmark = [
 
 # Under the checkout: the same path on the host (podman) and in the runtime environment.
 WORK = pathlib.Path(__file__).resolve().parents[2] / "build" / "kfp-go-driver-test"
-PIPELINE_ROOT = "s3://mlpipeline/v2/artifacts"
+PIPELINE_ROOT = "minio://mlpipeline/v2/artifacts"  # a default install's: the launcher's MinIO settings
+TOKEN = "service-account-token"
 RUN_ID = "0f1e2d3c-0000-4000-8000-000000000001"
 NAMESPACE = "kubeflow"
 SERVICE_ACCOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
@@ -57,45 +60,37 @@ def _binary(name: str) -> str:
 class Pod:
     """Runs one container as a pod of the Workflow would: our image, the pod's files and env."""
 
-    def __init__(self, client, mlmd_port: int, cache_port: int):
-        self.client, self.mlmd_port, self.cache_port = client, mlmd_port, cache_port
+    def __init__(self, client, env: dict[str, str]):
+        self.client, self.env = client, env
 
     def run(self, name, command, volumes, env=None) -> tuple[int, str]:
-        sa = WORK / "serviceaccount"
         container = self.client.containers.run(
             image=os.environ["TFXP_IMAGE"],
             entrypoint=command[:1],
             command=command[1:],
             detach=True,
             name=f"tfxp-kfp-go-{name}-{os.getpid()}",
-            environment={
-                # What Kubernetes and KFP's install give every pod in the kubeflow namespace: the
-                # metadata-grpc-service variables and the metadata-grpc-configmap (envFrom).
-                "METADATA_GRPC_SERVICE_SERVICE_HOST": "127.0.0.1",
-                "METADATA_GRPC_SERVICE_SERVICE_PORT": str(self.mlmd_port),
-                "METADATA_GRPC_SERVICE_HOST": "127.0.0.1",
-                "METADATA_GRPC_SERVICE_PORT": str(self.mlmd_port),
-                "ML_PIPELINE_SERVICE_HOST": "127.0.0.1",  # the API server's TaskService (the cache)
-                "ML_PIPELINE_SERVICE_PORT_GRPC": str(self.cache_port),
-                "KUBERNETES_SERVICE_HOST": "127.0.0.1",  # rest.InClusterConfig; nothing calls it here
-                "KUBERNETES_SERVICE_PORT": "6443",
-                "AWS_REGION": "us-east-1",
-                **(env or {}),
-            },
+            environment={**self.env, **(env or {})},
             volumes={
-                str(sa): {"bind": SERVICE_ACCOUNT, "mode": "ro"},
+                str(WORK / "serviceaccount"): {"bind": SERVICE_ACCOUNT, "mode": "ro"},
                 **{str(host): {"bind": path, "mode": "rw"} for host, path in volumes.items()},
             },
-            network_mode="host",  # ML Metadata listens on 127.0.0.1 of this machine
+            network_mode="host",  # the services listen on 127.0.0.1 of this machine
         )
         try:
-            code = int(container.wait(timeout=600)["StatusCode"])
+            code = int(container.wait(timeout=900)["StatusCode"])
             logs = container.logs(stdout=True, stderr=True).decode(errors="replace")
         finally:
             container.remove(force=True)
         (WORK / "logs").mkdir(exist_ok=True)
         (WORK / "logs" / f"{name}.log").write_text(logs)
         return code, logs
+
+
+def _service(command: list[str], log: pathlib.Path) -> tuple[subprocess.Popen, int]:
+    """One of our Go stand-ins, started on a free port (it prints "listening on HOST:PORT")."""
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log.open("w"), text=True)
+    return process, int(process.stdout.readline().rsplit(":", 1)[1])
 
 
 def _substitute(template, values: dict[str, str], outputs: pathlib.Path) -> list[str]:
@@ -127,13 +122,14 @@ def ran():
 
     from pipeline import kubeflow_runner
     from pipeline.config import load_config
+    from tests.kfp_backend.kube_api import KubeApi
     from tests.kfp_backend.mlmd_grpc import MetadataServer
 
     shutil.rmtree(WORK, ignore_errors=True)
-    for directory in ("serviceaccount", "pvc/data", "out-root", "out-task", "out-examplegen", "launcher"):
+    for directory in ("serviceaccount", "pvc/data"):
         (WORK / directory).mkdir(parents=True)
     (WORK / "serviceaccount" / "namespace").write_text(NAMESPACE)
-    (WORK / "serviceaccount" / "token").write_text("not-a-token")
+    (WORK / "serviceaccount" / "token").write_text(TOKEN)
     shutil.copyfile(TINY_CSV, WORK / "pvc" / "data" / "taxi_tiny.csv")
     # KFP 2.0.5's driver refuses imagePullPolicy (test_kfp_go_compiler.py).
     config = load_config(None, [f"kubeflow.image={os.environ['TFXP_IMAGE']}", "kubeflow.image_pull_policy=null"])
@@ -148,80 +144,97 @@ def ran():
     workflow = json.loads(made.stdout)
     templates = {t["name"]: t for t in workflow["spec"]["templates"]}
     server = MetadataServer(str(WORK / "mlmd.sqlite")).start()
-    cache_log = open(WORK / "task-service.log", "w")  # closed in the finally below
-    cache = subprocess.Popen(
+    kube = KubeApi(WORK, TOKEN, {(NAMESPACE, "mlpipeline-minio-artifact"): {"accesskey": "ak", "secretkey": "sk"}})
+    shutil.copyfile(kube.ca, WORK / "serviceaccount" / "ca.crt")
+    kube.start()
+    cache, cache_port = _service(
         [_binary("task-service"), "-addr", "127.0.0.1:0", "-store", str(WORK / "tasks.json")],
-        stdout=subprocess.PIPE,
-        stderr=cache_log,
-        text=True,
+        WORK / "task-service.log",
     )
-    cache_port = int(cache.stdout.readline().rsplit(":", 1)[1])
+    s3, s3_port = _service([_binary("s3-server"), "-bucket", "mlpipeline"], WORK / "s3-server.log")
     client = docker.from_env(timeout=900)
-    pod = Pod(client, server.port, cache_port)
-    driver = {_binary("driver"): {"bind": "/bin/kfp-driver", "mode": "ro"}}
-    result = {"workflow": workflow, "server": server}
-    try:
-        # 1. The root DAG driver, as the entrypoint's root-driver task runs it.
-        root_task = templates["entrypoint"]["dag"]["tasks"][0]
-        dag_driver = templates[root_task["template"]]
-        args = _substitute(dag_driver, _values(workflow, root_task, dag_driver), pathlib.Path("/tmp/outputs"))
-        result["root"] = pod.run("root-driver", ["/bin/kfp-driver", *args], _with(driver, WORK / "out-root"))
-        root_id = (WORK / "out-root" / "execution-id").read_text()
-        # 2. DataFingerprint's container driver, under the root DAG's execution.
-        task = next(t for t in templates["root"]["dag"]["tasks"] if t["name"] == "DataFingerprint-driver")
-        container_driver = templates[task["template"]]
-        values = dict(_values(workflow, task, container_driver), **{"parent-dag-id": root_id})
+    pod = Pod(
+        client,
+        {
+            # What Kubernetes and KFP's install give every pod in the kubeflow namespace: the
+            # services' variables and the metadata-grpc-configmap (the executor's envFrom).
+            "METADATA_GRPC_SERVICE_SERVICE_HOST": "127.0.0.1",
+            "METADATA_GRPC_SERVICE_SERVICE_PORT": str(server.port),
+            "METADATA_GRPC_SERVICE_HOST": "127.0.0.1",
+            "METADATA_GRPC_SERVICE_PORT": str(server.port),
+            "ML_PIPELINE_SERVICE_HOST": "127.0.0.1",  # the API server's TaskService (the cache)
+            "ML_PIPELINE_SERVICE_PORT_GRPC": str(cache_port),
+            "MINIO_SERVICE_SERVICE_HOST": "127.0.0.1",  # the object store of minio:// roots
+            "MINIO_SERVICE_SERVICE_PORT": str(s3_port),
+            "KUBERNETES_SERVICE_HOST": "127.0.0.1",
+            "KUBERNETES_SERVICE_PORT": str(kube.port),
+        },
+    )
+    result = {"workflow": workflow, "server": server, "kube": kube, "s3_port": s3_port}
+    tasks = {t["name"]: t for t in templates["root"]["dag"]["tasks"]}
+    container_driver = templates["system-container-driver"]
+    driver = {pathlib.Path(_binary("driver")): "/bin/kfp-driver"}
+
+    def drive(name: str, parent: str) -> tuple[int, str]:
+        task = tasks[f"{name}-driver"]
+        values = dict(_values(workflow, task, container_driver), **{"parent-dag-id": parent})
+        outputs = WORK / "out" / name
+        outputs.mkdir(parents=True)
         args = _substitute(container_driver, values, pathlib.Path("/tmp/outputs"))
-        result["driver"] = pod.run(
-            "DataFingerprint-driver", ["/bin/kfp-driver", *args], _with(driver, WORK / "out-task")
-        )
-        patch = json.loads((WORK / "out-task" / "pod-spec-patch").read_text())
-        result["patch"] = patch
-        # 3. The executor pod: the launcher's init container, then the patched main container.
+        return pod.run(f"{name}-driver", ["/bin/kfp-driver", *args], {**driver, outputs: "/tmp/outputs"})
+
+    def execute(name: str, uid: str) -> tuple[int, str]:
+        """The executor pod: the launcher's init container, then the patched main container."""
+        patch = json.loads((WORK / "out" / name / "pod-spec-patch").read_text())
         impl = templates["system-container-impl"]
         [init] = impl["initContainers"]
-        launcher = {_binary("launcher-v2"): {"bind": "/bin/launcher-v2", "mode": "ro"}}
+        launcher_dir = {WORK / "launcher" / name: init["volumeMounts"][0]["mountPath"]}
         copy = ["/bin/launcher-v2", *init["command"][1:]]
-        launcher_dir = {WORK / "launcher": init["volumeMounts"][0]["mountPath"]}
-        result["init"] = _run_with(pod, "DataFingerprint-init", copy, launcher, launcher_dir)
+        binary = {pathlib.Path(_binary("launcher-v2")): "/bin/launcher-v2"}
+        code, logs = pod.run(f"{name}-init", copy, {**binary, **launcher_dir})
+        assert code == 0, logs[-3000:]
         [main] = patch["containers"]
         command = main["command"][main["command"].index("--") + 1 :] + main["args"]  # past argoexec emissary
-        pod_env = {"KFP_POD_NAME": "datafingerprint-pod", "KFP_POD_UID": "7c1d2e3f-0000-4000-8000-000000000002"}
-        command = [_expand(arg, pod_env, server.port) for arg in command]
+        pod_env = {"KFP_POD_NAME": f"{name.lower()}-pod", "KFP_POD_UID": uid}
+        command = [_expand(arg, {**pod.env, **pod_env}) for arg in command]
         claims = {v["name"]: v["persistentVolumeClaim"]["claimName"] for v in patch.get("volumes", [])}
         mounts = dict(launcher_dir)
         for mount in main.get("volumeMounts", []):
             assert claims[mount["name"]] == "tfx-pipeline"
             mounts[WORK / "pvc"] = mount["mountPath"]
-        result["executor"] = pod.run("DataFingerprint", command, mounts, pod_env)
-        # 4. ExampleGen's driver, after DataFingerprint.
-        task = next(t for t in templates["root"]["dag"]["tasks"] if t["name"] == "ExampleGen-driver")
-        values = dict(_values(workflow, task, container_driver), **{"parent-dag-id": root_id})
-        args = _substitute(container_driver, values, pathlib.Path("/tmp/outputs"))
-        result["examplegen"] = pod.run(
-            "ExampleGen-driver", ["/bin/kfp-driver", *args], _with(driver, WORK / "out-examplegen")
+        return pod.run(name, command, mounts, pod_env)
+
+    try:
+        # 1. The root DAG driver, as the entrypoint's root-driver task runs it.
+        root_task = templates["entrypoint"]["dag"]["tasks"][0]
+        dag_driver = templates[root_task["template"]]
+        args = _substitute(dag_driver, _values(workflow, root_task, dag_driver), pathlib.Path("/tmp/outputs"))
+        (WORK / "out" / "root").mkdir(parents=True)
+        result["root"] = pod.run(
+            "root-driver", ["/bin/kfp-driver", *args], {**driver, WORK / "out" / "root": "/tmp/outputs"}
         )
+        root_id = (WORK / "out" / "root" / "execution-id").read_text()
+        # 2, 3. DataFingerprint's driver and pod, under the root DAG's execution.
+        result["driver"] = drive("DataFingerprint", root_id)
+        result["patch"] = json.loads((WORK / "out" / "DataFingerprint" / "pod-spec-patch").read_text())
+        result["executor"] = execute("DataFingerprint", "7c1d2e3f-0000-4000-8000-000000000002")
+        # 4, 5. ExampleGen's driver and pod.
+        result["examplegen"] = drive("ExampleGen", root_id)
+        if result["examplegen"][0] == 0:
+            result["examplegen-pod"] = execute("ExampleGen", "7c1d2e3f-0000-4000-8000-000000000003")
         yield result
     finally:
         client.close()
         server.stop()
-        cache.terminate()
-        cache.wait(timeout=30)
-        cache_log.close()
+        kube.stop()
+        for process in (cache, s3):
+            process.terminate()
+            process.wait(timeout=30)
 
 
-def _with(binary: dict, outputs: pathlib.Path) -> dict:
-    return {**{pathlib.Path(k): v["bind"] for k, v in binary.items()}, outputs: "/tmp/outputs"}
-
-
-def _run_with(pod, name, command, binary, mounts):
-    return pod.run(name, command, {**{pathlib.Path(k): v["bind"] for k, v in binary.items()}, **mounts})
-
-
-def _expand(arg: str, env: dict[str, str], mlmd_port: int) -> str:
+def _expand(arg: str, env: dict[str, str]) -> str:
     """Kubernetes' $(VAR) expansion of the container's command."""
-    values = {**env, "METADATA_GRPC_SERVICE_HOST": "127.0.0.1", "METADATA_GRPC_SERVICE_PORT": str(mlmd_port)}
-    for name, value in values.items():
+    for name, value in env.items():
         arg = arg.replace(f"$({name})", value)
     return arg
 
@@ -260,12 +273,10 @@ def test_the_container_driver_patches_in_our_image_command_pvc_and_resources(ran
     executor_input = json.loads(launch["--executor_input"])
     assert executor_input["inputs"]["parameterValues"] == {"data_root": "/mnt/pipeline/data"}
     assert set(executor_input["outputs"]) == {"parameters", "outputFile"}  # no executor-logs in 2.0.5
-    assert (WORK / "out-task" / "cached-decision").read_text() == "false"
+    assert (WORK / "out" / "DataFingerprint" / "cached-decision").read_text() == "false"
 
 
 def test_the_launcher_runs_our_step_and_publishes_its_output(ran):
-    code, logs = ran["init"]
-    assert code == 0, logs[-3000:]
     code, logs = ran["executor"]
     assert code == 0, logs[-3000:]
     store = _store(ran)
@@ -285,8 +296,8 @@ def test_the_launcher_runs_our_step_and_publishes_its_output(ran):
 def test_examplegens_driver_takes_the_fingerprint_from_ml_metadata_and_asks_kfps_cache(ran):
     code, logs = ran["examplegen"]
     assert code == 0, logs[-3000:]
-    assert (WORK / "out-examplegen" / "cached-decision").read_text() == "false"
-    [main] = json.loads((WORK / "out-examplegen" / "pod-spec-patch").read_text())["containers"]
+    assert (WORK / "out" / "ExampleGen" / "cached-decision").read_text() == "false"
+    [main] = json.loads((WORK / "out" / "ExampleGen" / "pod-spec-patch").read_text())["containers"]
     launch = dict(zip(main["command"][4::2], main["command"][5::2]))
     executor_input = json.loads(launch["--executor_input"])
     store = _store(ran)
@@ -301,3 +312,32 @@ def test_examplegens_driver_takes_the_fingerprint_from_ml_metadata_and_asks_kfps
     # KFP's cache was asked for this fingerprint, and had nothing.
     assert "ListTasksV1" in (WORK / "task-service.log").read_text()
     assert ": 0 found" in (WORK / "task-service.log").read_text()
+
+
+def _objects(port: int, prefix: str) -> list[str]:
+    """Keys under a prefix of the mlpipeline bucket, through the S3 API."""
+    import urllib.parse
+    import urllib.request
+    import xml.etree.ElementTree as ET
+
+    query = urllib.parse.urlencode({"list-type": "2", "prefix": prefix})
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/mlpipeline?{query}", timeout=30) as answer:
+        tree = ET.fromstring(answer.read())
+    return [key.text[len(prefix) :] for key in tree.iter() if key.tag.endswith("}Key") or key.tag == "Key"]
+
+
+def test_examplegen_runs_under_kfps_launcher_and_its_examples_land_in_the_object_store(ran):
+    code, logs = ran["examplegen-pod"]
+    assert code == 0, logs[-4000:]
+    store = _store(ran)
+    [execution] = [e for e in store.get_executions() if e.custom_properties["task_name"].string_value == "ExampleGen"]
+    assert execution.last_known_state == execution.COMPLETE
+    outputs = [e.artifact_id for e in store.get_events_by_execution_ids([execution.id]) if e.type == e.OUTPUT]
+    [examples] = store.get_artifacts_by_id(outputs)
+    uri = f"{PIPELINE_ROOT}/taxi-big-tipper/{RUN_ID}/ExampleGen/examples"
+    assert examples.uri == uri  # the remote URI again, as our entrypoint writes it back
+    files = _objects(ran["s3_port"], uri[len("minio://mlpipeline/") :] + "/")
+    assert any(f.startswith("Split-train/") for f in files) and any(f.startswith("Split-test/") for f in files), files
+    # The launcher read the object store's credentials, and nothing else, from the Kubernetes API.
+    assert ran["kube"].unexpected == []
+    assert set(ran["kube"].calls) == {f"/api/v1/namespaces/{NAMESPACE}/secrets/mlpipeline-minio-artifact"}
