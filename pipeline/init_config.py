@@ -7,8 +7,9 @@ date or an epoch-like number, a running sum, and its distinct values up to `DIST
 that each column becomes a numeric, categorical or timestamp feature, or is left out with its
 reason (an ID unique per row, constant, empty, the label itself); the label's values give the
 task. Columns are written by their CSV header; the config's parser maps each to its feature key
-(contracts/column_names.py), which a feature's comment names where it differs. The text is checked by the config's own parser before it is returned, so
-`tfxp run --config` takes it as it is.
+(contracts/column_names.py), which a feature's comment names where it differs. The text is
+checked by the config's own parser before it is returned, so `tfxp run --config` takes it as it
+is.
 """
 
 from __future__ import annotations

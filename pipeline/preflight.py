@@ -236,7 +236,8 @@ def scan(config: PipelineConfig, path: str, header: list[str], summary: DataSumm
         missing = [c for c in sources if row[columns[c].index].strip() in markers]
         if missing:
             summary.label_missing += 1
-            summary.first_label_missing = summary.first_label_missing or f"{path}, line {line}, column '{header[columns[missing[0]].index]}'"
+            where = f"{path}, line {line}, column '{header[columns[missing[0]].index]}'"
+            summary.first_label_missing = summary.first_label_missing or where
             if drop:
                 continue
         elif classes and values[config.label.column].strip() not in classes:

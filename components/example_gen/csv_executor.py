@@ -22,10 +22,10 @@ from tfx.dsl.io import fileio
 from tfx.types import standard_component_specs as specs
 
 from components.example_gen import csv_convert
-from contracts.column_names import column_keys
 from components.example_gen.options import csv_options
 from components.example_gen.span_resolution import ResolvesSpans
 from components.example_gen.stable_write import StableOrderExecutor
+from contracts.column_names import column_keys
 
 # Records per batch: big enough for Arrow to pay off, small enough that the batches of one
 # file spread over the Beam workers.

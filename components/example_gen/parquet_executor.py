@@ -19,9 +19,9 @@ from tfx.components.example_gen.custom_executors import parquet_executor as tfx_
 from tfx.types import standard_component_specs as specs
 
 from components.example_gen.options import csv_options
-from contracts.column_names import feature_key
 from components.example_gen.span_resolution import ResolvesSpans
 from components.example_gen.stable_write import StableOrderExecutor
+from contracts.column_names import feature_key
 
 
 def _is_missing(value: Any, markers: frozenset[str]) -> bool:
