@@ -385,6 +385,19 @@ def header_keys(header: list[str], source: str) -> list[str]:
         raise ConfigError(str(err)) from None
 
 
+def column_headers(config: PipelineConfig) -> dict[str, str]:
+    """{feature key: CSV header name} of the columns of the config's data whose key differs from
+    the name (contracts/column_names.py), for showing a column as the user names it; {} where
+    the data is not CSV or cannot be read now."""
+    if config.data.format is not DataFormat.CSV:
+        return {}
+    try:
+        header = csv_header(data_files(config)[0])
+        return {key: name for name, key in column_keys(header).items() if key != name}
+    except (ConfigError, ColumnNameError, OSError):
+        return {}
+
+
 def check_data(config: PipelineConfig) -> list[str]:
     """Validates the data against the config; returns the input files."""
     files = data_files(config)
