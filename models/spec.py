@@ -158,11 +158,10 @@ def _features_text(features: Any) -> str:
 
 
 def _cross_part(part: str) -> str:
-    """A cross part by header or key, NAME or NAME.PART (a timestamp's part), as keys."""
+    """A cross part by header or key, NAME or NAME.PART (a timestamp's part), NAME as its key.
+    The last dot always separates a part, so a header with a dot is named by its key here."""
     name, dot, sub = part.rpartition(".")
-    if dot and sub in TIMESTAMP_PARTS:
-        return f"{feature_key(name)}.{sub}"
-    return feature_key(part)
+    return f"{feature_key(name)}.{sub}" if dot else feature_key(part)
 
 
 class CrossSpec(Section):
