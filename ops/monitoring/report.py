@@ -389,7 +389,9 @@ def confusion_svg(matrices: list[dict], threshold: float = 0.5) -> str:
 WATCHED = ("example_count", "auc", "binary_accuracy", "precision", "recall", "f1_score")
 
 
-def _metrics_section(uris: list[str]) -> tuple[str, dict[str, float], dict[str, float] | None]:
+def _metrics_section(
+    uris: list[str], headers: dict[str, str] | None = None
+) -> tuple[str, dict[str, float], dict[str, float] | None]:
     """The metrics section; the candidate's and the baseline's overall metrics."""
     import tensorflow_model_analysis as tfma
 
@@ -400,7 +402,7 @@ def _metrics_section(uris: list[str]) -> tuple[str, dict[str, float], dict[str, 
     rows = []
     for slice_key, by_output in result.slicing_metrics:
         values = metric_values(by_output)
-        name = ", ".join(f"{k}={v}" for k, v in slice_key) if slice_key else "overall"
+        name = ", ".join(f"{(headers or {}).get(k, k)}={v}" for k, v in slice_key) if slice_key else "overall"
         if not slice_key:
             overall = values
         rows.append([name, *[values.get(m) for m in WATCHED]])
@@ -590,11 +592,11 @@ def _live_section(config: PipelineConfig) -> str:
 def render(config: PipelineConfig, run_id: str | None = None, facets: bool = False) -> tuple[str, str]:
     """The page for a run (default: the newest): (run id, HTML)."""
     run = _run_artifacts(config, run_id)
-    metrics_html, overall, baseline = _metrics_section(run.uris.get("Evaluator/ModelEvaluation", []))
     states = ", ".join(f"{name} {state}" for name, state in run.executions)
     started = datetime.datetime.fromtimestamp(run.started, datetime.timezone.utc)
     blessed = {None: "not decided", True: "blessed", False: "refused"}[run.blessing]
     headers = column_headers(config)  # columns shown by their CSV header, not their feature key
+    metrics_html, overall, baseline = _metrics_section(run.uris.get("Evaluator/ModelEvaluation", []), headers)
     sections = {
         "summary": (
             "Run",
