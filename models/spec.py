@@ -14,6 +14,7 @@ from typing import Annotated, Any, Mapping
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
+from contracts.column_names import feature_key
 from models.sections import Choice, Invalid, Section, Texts
 
 # tf.Transform's limit for approximate vocabularies (tft.analyzers.LARGE_VOCAB_TOP_K).
@@ -122,12 +123,21 @@ class FeatureSpec(Section):
 
 
 def _named_features(value: Any) -> Any:
-    """`features:` maps each column to its options (or just its type); the key is the name."""
+    """`features:` maps each column to its options (or just its type); the key is the name, the
+    CSV header or its feature key (contracts/column_names.py), resolved here to the key."""
     if not isinstance(value, Mapping):
         return value  # the dict type's own error
-    named = {}
+    named: dict = {}
+    written: dict[str, str] = {}
     for key, options in value.items():
-        name = str(key)
+        name = feature_key(str(key))
+        if name in written:
+            raise Invalid(
+                str(key),
+                f"'{written[name]}' and '{key}' are the same column (both become the feature key "
+                f"'{name}'); list it once",
+            )
+        written[name] = str(key)
         if isinstance(options, str):
             options = {"type": options}
         elif options is None:
@@ -147,6 +157,13 @@ def _features_text(features: Any) -> str:
     return " x ".join(str(f) for f in features) if isinstance(features, (list, tuple)) and features else "no features"
 
 
+def _cross_part(part: str) -> str:
+    """A cross part by header or key, NAME or NAME.PART (a timestamp's part), NAME as its key.
+    The last dot always separates a part, so a header with a dot is named by its key here."""
+    name, dot, sub = part.rpartition(".")
+    return f"{feature_key(name)}.{sub}" if dot else feature_key(part)
+
+
 class CrossSpec(Section):
     """A feature cross: each row's combination of the values of two or more categorical or
     bucketized features (or timestamp parts, NAME.PART), hashed into `hash_buckets` ids that
@@ -162,6 +179,8 @@ class CrossSpec(Section):
     def _shorthand_and_name(cls, raw: Any) -> Any:
         if isinstance(raw, str):
             raw = {"features": [part.strip() for part in raw.split(" x ")]}
+        if isinstance(raw, Mapping) and isinstance(raw.get("features"), (list, tuple)):
+            raw = {**raw, "features": [_cross_part(str(part)) for part in raw["features"]]}
         if isinstance(raw, Mapping) and not raw.get("name") and isinstance(raw.get("features"), (list, tuple)):
             raw = {**raw, "name": "_x_".join(str(part).replace(".", "_") for part in raw["features"])}
         return raw
@@ -207,6 +226,12 @@ class LabelSpec(Section):
     log_transform: bool = False  # regression: train on log(1 + y)
     missing: LabelMissing = LabelMissing.ERROR
     other_classes: OtherClasses = OtherClasses.ERROR  # multiclass with classes
+
+    @field_validator("column", "greater_than_fraction_of")
+    @classmethod
+    def _as_feature_key(cls, column: str | None) -> str | None:
+        """A column by its CSV header or its feature key: the key (contracts/column_names.py)."""
+        return None if column is None else feature_key(column)
 
     @field_validator("classes")
     @classmethod

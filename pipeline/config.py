@@ -19,6 +19,7 @@ import pydantic
 import yaml
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
+from contracts.column_names import feature_key
 from models.sections import Choice, Fraction, Invalid, Section, Share, Texts, error_line, fields_of, walk
 from models.spec import (
     CrossSpec,
@@ -176,13 +177,21 @@ class ServingCheckConfig(Section):
     image: str | None = None  # name:tag; default: serving/launch.py's OFFICIAL_IMAGE, as kubernetes/ runs
 
 
+def _feature_keys(columns: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(feature_key(column) for column in columns)
+
+
+# Column names given by their CSV header or their feature key, kept as keys (contracts/column_names.py).
+Columns = Annotated[Texts, AfterValidator(_feature_keys)]
+
+
 class DriftConfig(Section):
     """Drift between the current span's train statistics and the last accepted span's (TFDV)."""
 
     enabled: bool = True
     categorical_threshold: Share = 0.1  # L-infinity distance, for string features
     numeric_threshold: Share = 0.2  # approximate Jensen-Shannon divergence, for numbers
-    features: Texts = ()  # checked features; empty: every model feature
+    features: Columns = ()  # checked features; empty: every model feature
     accept: bool = False  # accept the drift found in this run (recorded in ML Metadata)
     # Requests logged by `tfxp serve --log-requests DIR`: when set, the span's train statistics
     # are also compared with theirs (training-serving skew), with the same thresholds.
@@ -220,7 +229,7 @@ class EvaluatorConfig(Section):
     max_rmse: NonNegative | None = None
     max_rmse_increase: NonNegative | None = None
     first_run_margin: Fraction = 0.02  # beat the naive predictor by this much (errors: this share)
-    slices: Texts = ()  # raw feature columns to slice metrics by
+    slices: Columns = ()  # raw feature columns to slice metrics by
 
     def thresholds(self, task: Task) -> dict[str, float]:
         """{option: value} of the thresholds that apply to `task`, defaults filled in."""

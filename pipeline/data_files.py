@@ -39,48 +39,44 @@ def split_glob(path: str) -> tuple[str, str]:
     return os.sep.join(parts[:first]) or os.sep, os.sep.join(parts[first:])
 
 
-def _glob_files(path: str, data_format: DataFormat) -> list[str]:
-    """The files a glob in data.path matches, as ExampleGen's file matching (TensorFlow's
-    gfile) does: each '*' within one directory level."""
+def _glob_files(path: str, data_format: DataFormat, fix: str) -> list[str]:
+    """The files a glob matches, as ExampleGen's file matching (TensorFlow's gfile) does: each
+    '*' within one directory level."""
     files = sorted(f for f in glob.glob(path) if os.path.isfile(f))
     if not files:
         raise ConfigError(
-            f"data.path {path} matches no file; fix the pattern (each '*' matches within one "
-            f"directory level) or point data.path at a file or directory of {data_format.value} files"
+            f"data path {path} matches no file; fix the pattern (each '*' matches within one "
+            f"directory level) or {fix} a file or directory of {data_format.value} files"
         )
     return files
 
 
-def data_files(config: PipelineConfig) -> list[str]:
-    """The input files: the path itself, a glob's matches, the matching files in that directory,
-    or those of the newest spans."""
-    path = config.data.path
+# How an error about data.path says what to do (`files_at`'s `fix`).
+SET_DATA_PATH = "set data.path in the config (or --set data.path=...) to"
+
+
+def files_at(path: str, data_format: DataFormat, fix: str = SET_DATA_PATH) -> list[str]:
+    """The input files at `path`: the file itself, a glob's matches, or the format's files in a
+    directory (`directory_pattern`), each checked to be readable and to hold something. The one
+    discovery `tfxp run` (`data_files`) and `tfxp init` share; `fix` completes each error's
+    advice ("... to a file or directory of csv files")."""
     if is_glob(path):
-        if config.data.span_pattern:
-            raise ConfigError(
-                f"data.path {path} is a glob; with data.span_pattern it must be the directory that holds the spans"
-            )
-        files = _glob_files(path, config.data.format)
+        files = _glob_files(path, data_format, fix)
     elif not os.path.exists(path):
         raise ConfigError(
-            f"data path {path} does not exist{not_visible_hint(path)}; set data.path in the config "
-            "(or --set data.path=...) to a file or directory of "
-            f"{config.data.format.value} files"
+            f"data path {path} does not exist{not_visible_hint(path)}; {fix} a file or directory of "
+            f"{data_format.value} files"
         )
-    elif config.data.span_pattern:
-        from pipeline.spans import current_files
-
-        files = current_files(config)
     elif os.path.isfile(path):
         files = [path]
     else:
-        pattern = directory_pattern(config.data.format, path)
+        pattern = directory_pattern(data_format, path)
         files = sorted(f for f in glob.glob(os.path.join(path, pattern)) if os.path.isfile(f))
         if not files:
-            also = " or *.csv.gz" if config.data.format is DataFormat.CSV else ""
+            also = " or *.csv.gz" if data_format is DataFormat.CSV else ""
             raise ConfigError(
                 f"data directory {path} holds no {pattern}{also} files; put the "
-                f"{config.data.format.value} data there or point data.path elsewhere"
+                f"{data_format.value} data there or {fix} another file or directory"
             )
         stray = [f for f in files if pattern == "*.csv*" and not f.endswith((".csv", ".csv.gz"))]
         if stray:
@@ -89,6 +85,11 @@ def data_files(config: PipelineConfig) -> list[str]:
                 f"every {pattern} file there, and {stray[0]} is neither; move it out of "
                 "the directory (or rename it)"
             )
+    return readable(files)
+
+
+def readable(files: list[str]) -> list[str]:
+    """The files, each checked to be readable and not empty."""
     for f in files:
         if not os.access(f, os.R_OK):
             raise ConfigError(
@@ -97,3 +98,18 @@ def data_files(config: PipelineConfig) -> list[str]:
         if os.path.getsize(f) == 0:
             raise ConfigError(f"data file {f} is empty; give a file with a header and rows")
     return files
+
+
+def data_files(config: PipelineConfig) -> list[str]:
+    """The input files: the path itself, a glob's matches, the matching files in that directory,
+    or those of the newest spans."""
+    path = config.data.path
+    if is_glob(path) and config.data.span_pattern:
+        raise ConfigError(
+            f"data.path {path} is a glob; with data.span_pattern it must be the directory that holds the spans"
+        )
+    if config.data.span_pattern and os.path.exists(path):
+        from pipeline.spans import current_files
+
+        return readable(current_files(config))
+    return files_at(path, config.data.format)

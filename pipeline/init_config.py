@@ -5,16 +5,17 @@ One streamed pass over the file(s), read with the preflight's own reader (`prefl
 count, the missing-value markers seen, whether every value is a number (a whole one), an ISO
 date or an epoch-like number, a running sum, and its distinct values up to `DISTINCT_CAP`. From
 that each column becomes a numeric, categorical or timestamp feature, or is left out with its
-reason (an ID unique per row, constant, empty, an invalid name, the label itself); the label's
-values give the task. The text is checked by the config's own parser before it is returned, so
-`tfxp run --config` takes it as it is.
+reason (an ID unique per row, constant, empty, the label itself); the label's values give the
+task. Columns are written by their CSV header; the config's parser maps each to its feature key
+(contracts/column_names.py), which a feature's comment names where it differs. The text is
+checked by the config's own parser before it is returned, so `tfxp run --config` takes it as it
+is.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
-import glob
 import math
 import os
 import pathlib
@@ -22,9 +23,10 @@ import re
 
 import yaml
 
+from contracts.column_names import feature_key
 from pipeline import preflight
 from pipeline.config import ConfigError, DataConfig, DataFormat, parse_config
-from pipeline.data_files import directory_pattern, is_glob, split_glob
+from pipeline.data_files import files_at, is_glob, split_glob
 
 # Rows with a label the default split (8:1:1 hash buckets) needs: the preflight's rule.
 MIN_ROWS = preflight.MIN_ROWS_PER_SPLIT * 10
@@ -124,27 +126,9 @@ class Scan:
 
 
 def input_files(path: str) -> list[str]:
-    """The CSV files at `path`: the file itself, a directory's *.csv / *.csv.gz, or a glob's matches."""
-    if is_glob(path):
-        files = sorted(f for f in glob.glob(path) if os.path.isfile(f))
-        if not files:
-            raise ConfigError(f"no file matches {path}; give a CSV file, a directory of them, or a glob that matches")
-        return files
-    if os.path.isdir(path):
-        pattern = directory_pattern(DataFormat.CSV, path)
-        files = sorted(f for f in glob.glob(os.path.join(path, pattern)) if os.path.isfile(f))
-        if not files:
-            raise ConfigError(f"directory {path} holds no .csv or .csv.gz files; give a CSV file")
-        return files
-    if not os.path.exists(path):
-        raise ConfigError(f"{path} does not exist; give the path of a CSV file")
-    if not os.access(path, os.R_OK):
-        raise ConfigError(
-            f"{path} cannot be read (permission denied); fix its permissions or copy it somewhere readable"
-        )
-    if os.path.getsize(path) == 0:
-        raise ConfigError(f"{path} is empty; give a CSV file with a header and rows")
-    return [path]
+    """The CSV files at `path`: the file itself, a directory's *.csv / *.csv.gz, or a glob's
+    matches; found as `tfxp run` finds data.path's (pipeline/data_files.py)."""
+    return files_at(path, DataFormat.CSV, fix="give tfxp init")
 
 
 def _header(path: str) -> list[str]:
@@ -206,8 +190,6 @@ def feature_choice(column: ColumnStats, rows: int) -> Choice:
     if column.distinct == 1 and not column.overflow:
         ((value, _),) = column.counts.items()
         return Choice(left_out=f"constant: '{value}' in every row that has a value")
-    if not preflight.TF_NAME.match(column.name):
-        return Choice(left_out="the name is not a valid TensorFlow name: rename the column in the CSV to use it")
     missing = rows - column.present
     missing_note = f"; {missing} missing" if missing else ""
     # Timestamps first: an instant per row is as unique as an ID, yet its hour, weekday and month repeat.
@@ -243,10 +225,11 @@ def feature_choice(column: ColumnStats, rows: int) -> Choice:
 
 
 def _class_order(column: ColumnStats) -> list[str]:
-    """Classes in their natural order: numerically for whole numbers, else most frequent first."""
+    """Classes in a stable sorted order, which new rows do not reshuffle: numbers by value, text
+    by Unicode code point (Python's string order)."""
     if column.numeric:
         return sorted(column.counts, key=float)
-    return sorted(column.counts, key=lambda v: (-column.counts[v], v))
+    return sorted(column.counts)
 
 
 def label_section(column: ColumnStats, rows: int, source: str) -> tuple[dict, str]:
@@ -282,7 +265,8 @@ def label_section(column: ColumnStats, rows: int, source: str) -> tuple[dict, st
             )
         label["task"] = "multiclass"
         label["classes"] = _class_order(column)
-        note = f"multiclass: {column.distinct} classes ({counts})"
+        order = "by value" if column.numeric else "sorted by Unicode code point"
+        note = f"multiclass: {column.distinct} classes, {order}, the model's output order ({counts})"
     else:
         label["task"] = "regression"
         note = f"regression: numbers from {_number_text(column.minimum)} to {_number_text(column.maximum)}"
@@ -322,17 +306,14 @@ def infer_config(path: str, label: str, output: str | None = None) -> str:
     files = input_files(path)
     header = _header(files[0])
     source = files[0] if len(files) == 1 else f"the {len(files)} files of {path}"
+    keys = dict(zip(header, preflight.header_keys(header, files[0])))  # two columns, one key: one line
+    # --label by the column's header or its feature key.
+    label = {key: name for name, key in keys.items()}.get(feature_key(label), label) if label not in header else label
     if label not in header:
         closest = _closest(label, header)
         raise ConfigError(
             f"label column '{label}' is not in {files[0]}; "
             + (f"did you mean '{closest}'?" if closest else f"the columns are: {', '.join(header)}")
-        )
-    if not preflight.TF_NAME.match(label):
-        suggestion = re.sub(r"[^A-Za-z0-9_.\-]", "_", label).lstrip("_-") or "label"
-        raise ConfigError(
-            f"label column '{label}' of {files[0]} cannot be a TensorFlow name (letters, digits, '_', "
-            f"'.' and '-' only, not first '_' or '-'); rename it in the CSV header, for example to '{suggestion}'"
         )
     scan = scan_csv(files)
     labelled = scan.columns[label].present
@@ -351,6 +332,8 @@ def infer_config(path: str, label: str, output: str | None = None) -> str:
         if choice.left_out:
             left_out[name] = choice.left_out
         else:
+            if keys[name] != name:
+                choice.note = f"feature key {keys[name]}; {choice.note}"
             features[name] = choice
     if not features:
         raise ConfigError(
@@ -358,7 +341,7 @@ def infer_config(path: str, label: str, output: str | None = None) -> str:
             + "; ".join(f"{k}: {v}" for k, v in left_out.items() if k != label)
             + "); give data with feature columns"
         )
-    if label_options.get("name", "label") in features:
+    if label_options.get("name", "label") in {keys[name] for name in features}:
         label_options["name"] = f"{_slug(label, '_')}_label"
     seen = sorted({m for c in scan.columns.values() for m in c.markers})
     named = (

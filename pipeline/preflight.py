@@ -18,6 +18,7 @@ import re
 import tempfile
 from typing import IO, Iterator
 
+from contracts.column_names import ColumnNameError, column_keys
 from models.model_inputs import ISO_PATTERN
 from pipeline.config import ConfigError, DataConfig, DataFormat, FeatureType, PipelineConfig, not_visible_hint
 from pipeline.data_files import data_files
@@ -28,9 +29,6 @@ FLOAT32_MAX = 3.4028234663852886e38
 # an expectation of 5 a split comes out empty with a chance below 1% (e^-5), and an empty
 # split fails Transform or the Evaluator.
 MIN_ROWS_PER_SPLIT = 5
-# A column name that becomes a TensorFlow name (placeholder, Keras input, signature input):
-# TensorFlow's op-name rule, without '/' and '>' (scope separators).
-TF_NAME = re.compile(r"^[A-Za-z0-9.][A-Za-z0-9_.\-]*$")
 _GZIP_MAGIC = b"\x1f\x8b"
 _ZIP_MAGIC = b"PK\x03\x04"
 
@@ -208,7 +206,7 @@ def scan(config: PipelineConfig, path: str, header: list[str], summary: DataSumm
     """
     markers = {m.strip() for m in config.data.missing_values}
     numeric = set(numeric_columns(config))
-    positions = {name: i for i, name in enumerate(header)}
+    positions = {key: i for i, key in enumerate(header_keys(header, path))}
     columns = {name: _Column(positions[name], name in numeric) for name in required_columns(config)}
     sources = label_sources(config)
     drop = config.label.missing == "drop"
@@ -231,14 +229,15 @@ def scan(config: PipelineConfig, path: str, header: list[str], summary: DataSumm
             if cell.strip() in markers:
                 continue
             if column.numeric:
-                _check_number(path, line, column_name, cell, hint.get(column_name))
+                _check_number(path, line, header[column.index], cell, hint.get(column_name))
             elif column_name in timestamps:
-                _check_timestamp(path, line, column_name, cell, timestamps[column_name])
+                _check_timestamp(path, line, header[column.index], cell, timestamps[column_name])
             values[column_name] = cell
         missing = [c for c in sources if row[columns[c].index].strip() in markers]
         if missing:
             summary.label_missing += 1
-            summary.first_label_missing = summary.first_label_missing or f"{path}, line {line}, column '{missing[0]}'"
+            where = f"{path}, line {line}, column '{header[columns[missing[0]].index]}'"
+            summary.first_label_missing = summary.first_label_missing or where
             if drop:
                 continue
         elif classes and values[config.label.column].strip() not in classes:
@@ -246,7 +245,7 @@ def scan(config: PipelineConfig, path: str, header: list[str], summary: DataSumm
                 summary.other_classes += 1
                 continue
             raise ConfigError(
-                f"data file {path}, line {line}, column '{config.label.column}': the label "
+                f"data file {path}, line {line}, column '{header[columns[config.label.column].index]}': the label "
                 f"'{values[config.label.column].strip()}' is not one of label.classes "
                 f"({', '.join(config.label.classes)}); add it to label.classes or remove the row "
                 "(label.other_classes: drop leaves out every such row)"
@@ -377,16 +376,26 @@ def judge(config: PipelineConfig, summary: DataSummary, source: str) -> None:
         )
 
 
-def check_names(config: PipelineConfig, source: str) -> None:
-    """Column names the model turns into TensorFlow names must be valid ones."""
-    for name in required_columns(config):
-        if not TF_NAME.match(name):
-            suggestion = re.sub(r"[^A-Za-z0-9_.\-]", "_", name).lstrip("_-") or "column"
-            raise ConfigError(
-                f"column '{name}' of {source} cannot be a TensorFlow name (letters, digits, "
-                f"'_', '.' and '-' only, not first '_' or '-'); rename it, for example to "
-                f"'{suggestion}', in the CSV header and the config"
-            )
+def header_keys(header: list[str], source: str) -> list[str]:
+    """The feature keys of a header's columns (contracts/column_names.py), as ExampleGen writes
+    them; two columns that map to one key are one line naming both."""
+    try:
+        return list(column_keys(header, source).values())
+    except ColumnNameError as err:
+        raise ConfigError(str(err)) from None
+
+
+def column_headers(config: PipelineConfig) -> dict[str, str]:
+    """{feature key: CSV header name} of the columns of the config's data whose key differs from
+    the name (contracts/column_names.py), for showing a column as the user names it; {} where
+    the data is not CSV or cannot be read now."""
+    if config.data.format is not DataFormat.CSV:
+        return {}
+    try:
+        header = csv_header(data_files(config)[0])
+        return {key: name for name, key in column_keys(header).items() if key != name}
+    except (ConfigError, ColumnNameError, OSError):
+        return {}
 
 
 def check_data(config: PipelineConfig) -> list[str]:
@@ -410,7 +419,6 @@ def check_data(config: PipelineConfig) -> list[str]:
                     "every CSV file of a dataset needs the same columns"
                 )
         check_columns(config, first, first_file)
-        check_names(config, first_file)
         summary = DataSummary()
         for f, header in headers.items():
             scan(config, f, header, summary)
@@ -435,13 +443,15 @@ def check_data(config: PipelineConfig) -> list[str]:
 
 
 def check_columns(config: PipelineConfig, columns: list[str], source: str) -> None:
+    """The config's columns (feature keys, however the config named them) are among the file's."""
+    keys = header_keys(columns, source)
     label = config.label
-    if label.column not in columns:
+    if label.column not in keys:
         raise ConfigError(
             f"label column '{label.column}' is not in {source} (columns: "
             f"{', '.join(columns)}); set label.column to one of them"
         )
-    missing = [c for c in required_columns(config) if c not in columns]
+    missing = [c for c in required_columns(config) if c not in keys]
     if missing:
         raise ConfigError(
             f"feature column(s) {', '.join(repr(c) for c in missing)} named in the "

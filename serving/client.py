@@ -1,7 +1,8 @@
 """Client for TensorFlow Serving (or the stand-in) over REST and gRPC.
 
 Raw rows (CSV or JSON lines) become serialized tf.Examples, typed by the model's own
-metadata (the inputs of its `serve_raw` signature). `predict` sends them to `serving_default`
+metadata (the inputs of its `serve_raw` signature), each column under its feature key
+(contracts/column_names.py), so rows may name columns by their CSV header. `predict` sends them to `serving_default`
 (TF Serving's Predict API); `classify` sends them to the `classify` signature (its Classify API,
 REST `:classify`), which answers a score per class label; `regress` to a regression model's
 `regress` signature (its Regress API, REST `:regress`), which answers a value per row. Errors
@@ -16,6 +17,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+from contracts.column_names import ColumnNameError, column_keys
 from contracts.saved_model import CLASSIFY_SIGNATURE, DEFAULT_SIGNATURE, RAW_SIGNATURE, REGRESS_SIGNATURE
 
 
@@ -23,10 +25,16 @@ class ClientError(RuntimeError):
     """The server cannot be reached, refused the request, or the rows do not fit the model."""
 
 
-def read_rows(path: str) -> list[dict[str, Any]]:
-    """Rows from a CSV file (with a header) or a JSON-lines file (one object per line)."""
+def read_rows(path: str, missing_values: Iterable[str] = ("",)) -> list[dict[str, Any]]:
+    """Rows from a CSV file (with a header) or a JSON-lines file (one object per line).
+
+    As ExampleGen reads training data: a UTF-8 byte-order mark and the spaces around header
+    names are dropped, and a text cell equal to one of `missing_values` (the config's
+    data.missing_values; spaces around it ignored) is left out of its row, so the model fills it
+    as it filled a missing value in training."""
+    markers = {m.strip() for m in missing_values}
     try:
-        with open(path, newline="", encoding="utf-8") as f:
+        with open(path, newline="", encoding="utf-8-sig") as f:
             if path.endswith((".jsonl", ".json")):
                 rows = []
                 for number, line in enumerate(f, 1):
@@ -35,13 +43,30 @@ def read_rows(path: str) -> list[dict[str, Any]]:
                             rows.append(json.loads(line))
                         except json.JSONDecodeError as err:
                             raise ClientError(f"{path}, line {number}: not a JSON object ({err.msg})") from None
+                        if not isinstance(rows[-1], dict):
+                            raise ClientError(f"{path}, line {number}: not a JSON object")
             else:
-                rows = list(csv.DictReader(f))
+                reader = csv.reader(f)
+                header = [name.strip() for name in next(reader, [])]
+                rows = []
+                for cells in reader:
+                    if cells and len(cells) != len(header):
+                        raise ClientError(
+                            f"{path}, line {reader.line_num}: {len(cells)} fields, but the header has "
+                            f"{len(header)}; quote values that contain commas"
+                        )
+                    if cells:
+                        rows.append(dict(zip(header, cells)))
     except FileNotFoundError:
         raise ClientError(f"rows file {path} does not exist") from None
+    except UnicodeDecodeError:
+        raise ClientError(f"rows file {path} is not UTF-8 text; convert it, for example with iconv") from None
     if not rows:
         raise ClientError(f"{path} holds no rows")
-    return rows
+    return [
+        {name: value for name, value in row.items() if not (isinstance(value, str) and value.strip() in markers)}
+        for row in rows
+    ]
 
 
 def raw_input_types(metadata: dict) -> dict[str, str]:
@@ -61,11 +86,19 @@ def to_examples(rows: Iterable[dict[str, Any]], types: dict[str, str]) -> list[b
 
 
 def example_protos(rows: Iterable[dict[str, Any]], types: dict[str, str]) -> list:
-    """tf.train.Examples of raw rows, each column typed as the model expects it."""
+    """tf.train.Examples of raw rows, each column typed as the model expects it. A row names a
+    column by its CSV header or its feature key (contracts/column_names.py), as the model's
+    inputs are keyed."""
     import tensorflow as tf
 
     examples = []
-    for number, row in enumerate(rows, 1):
+    for number, given in enumerate(rows, 1):
+        try:
+            names = column_keys(given, f"row {number}")
+        except ColumnNameError as err:
+            raise ClientError(str(err)) from None
+        row = {names[name]: value for name, value in given.items()}
+        shown = {key: name for name, key in names.items()}
         if not set(row) & set(types):
             raise ClientError(f"row {number} has none of the model's input columns ({', '.join(sorted(types))})")
         features = {}
@@ -86,7 +119,7 @@ def example_protos(rows: Iterable[dict[str, Any]], types: dict[str, str]) -> lis
             except (TypeError, ValueError):
                 kind = "a whole number" if dtype.startswith("DT_INT") else "a number"
                 raise ClientError(
-                    f"row {number}, column '{column}': {value!r} is not {kind} (the model expects {dtype})"
+                    f"row {number}, column '{shown[column]}': {value!r} is not {kind} (the model expects {dtype})"
                 ) from None
             features[column] = feature
         examples.append(tf.train.Example(features=tf.train.Features(feature=features)))

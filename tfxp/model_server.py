@@ -152,7 +152,7 @@ def _predict(args, config: PipelineConfig) -> int:
         return 0
     if not args.rows:
         raise ConfigError("give a rows file (CSV with a header, or .jsonl), or --status / --metadata")
-    rows = read_rows(args.rows)
+    rows = read_rows(args.rows, config.data.missing_values)
     if args.classify:
         for row_number, scores in enumerate(client.classify(rows), 1):
             print(json.dumps({"row": row_number, "scores": scores}))

@@ -6,7 +6,8 @@ Its `custom_config` (a Struct, set by pipeline/pipeline.py) may carry the row op
 rows are dropped where they are missing, and `allowed_values`, per column the values a row must
 hold to be kept; without it the executor writes what TFX's does. Headers are read through Beam's
 file system, so a `.gz` file is decompressed as its records are, and a UTF-8 byte-order mark is
-dropped.
+dropped. Beyond TFX, each column's feature is keyed by its name's feature key
+(contracts/column_names.py: `trip miles` becomes `trip_miles`); a valid name is its own key.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from components.example_gen import csv_convert
 from components.example_gen.options import csv_options
 from components.example_gen.span_resolution import ResolvesSpans
 from components.example_gen.stable_write import StableOrderExecutor
+from contracts.column_names import column_keys
 
 # Records per batch: big enough for Arrow to pay off, small enough that the batches of one
 # file spread over the Beam workers.
@@ -61,6 +63,8 @@ def _header(path: str) -> list[str]:
 
 
 def _column_names(pattern: str) -> tuple[list[str], list[str]]:
+    """The split's files and their columns' feature keys (contracts/column_names.py): the
+    examples are keyed as the model, its signatures and the client name the columns."""
     files = fileio.glob(pattern)
     if not files:
         raise RuntimeError(f"Split pattern {pattern} does not match any files.")
@@ -68,7 +72,7 @@ def _column_names(pattern: str) -> tuple[list[str], list[str]]:
     for path in files[1:]:
         if _header(path) != names:
             raise RuntimeError(f"Files in same split {pattern} have different header.")
-    return files, names
+    return files, list(column_keys(names, files[0]).values())
 
 
 @beam.ptransform_fn

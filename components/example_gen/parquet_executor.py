@@ -5,7 +5,7 @@ one of the markers (spaces around it ignored) is read as missing, as the CSV exe
 it. Rows missing a required column (`label.missing: drop`) and rows whose value in a column is
 not one of its allowed values (`label.other_classes: drop`) are left out. The options come in
 the same custom_config as the CSV executor's (`options`); without it the executor writes what
-TFX's does.
+TFX's does, but for each column keyed by its name's feature key (contracts/column_names.py).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from tfx.types import standard_component_specs as specs
 from components.example_gen.options import csv_options
 from components.example_gen.span_resolution import ResolvesSpans
 from components.example_gen.stable_write import StableOrderExecutor
+from contracts.column_names import feature_key
 
 
 def _is_missing(value: Any, markers: frozenset[str]) -> bool:
@@ -80,6 +81,8 @@ def _ParquetToExample(pipeline: beam.Pipeline, exec_properties: dict[str, Any], 
     rows = pipeline | "ReadFromParquet" >> beam.io.ReadFromParquet(
         os.path.join(exec_properties[specs.INPUT_BASE_KEY], split_pattern)
     )
+    # Each column under its feature key (contracts/column_names.py), as the CSV executor writes them.
+    rows = rows | "FeatureKeys" >> beam.Map(lambda row: {feature_key(name): value for name, value in row.items()})
     if options:
         rows = rows | "CleanRows" >> beam.FlatMap(_kept, row_filter(**options))
     return rows | "ToTFExample" >> beam.Map(utils.dict_to_example)

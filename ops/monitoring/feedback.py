@@ -32,6 +32,7 @@ import os
 import time
 
 from components.drift_check.request_log import LOG_PATTERN
+from contracts.column_names import feature_key
 from models.model_inputs import label_columns
 from pipeline.config import ConfigError, PipelineConfig
 
@@ -163,10 +164,13 @@ def read_feedback(config: PipelineConfig, path: str) -> tuple[list[str], dict[st
     id_column = mon.key_column or mon.id_column
     needed = label_columns(config)
     try:
-        with open(path, newline="", encoding="utf-8") as f:
+        with open(path, newline="", encoding="utf-8-sig") as f:
             reader = csv.DictReader(f)
+            # The label's columns by their CSV header or feature key (contracts/column_names.py).
             header = reader.fieldnames or []
-            missing = [c for c in [id_column, *needed] if c not in header]
+            keyed = {name: name if name == id_column else feature_key(name.strip()) for name in header}
+            reader.fieldnames = [keyed[name] for name in header]
+            missing = [c for c in [id_column, *needed] if c not in reader.fieldnames]
             if missing:
                 raise ConfigError(
                     f"{path}: missing column(s) {', '.join(missing)}; the header is "

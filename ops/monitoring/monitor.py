@@ -463,20 +463,26 @@ def traffic_span(config: PipelineConfig, rows: list[feedback.JoinedRow], drop: s
 
     import tensorflow as tf
 
+    from contracts.column_names import feature_key
     from models.model_inputs import label_columns
+    from pipeline.preflight import column_headers
 
+    # Columns by feature key here, written under the data's own header names, so the new span's
+    # header matches the earlier spans' (contracts/column_names.py).
     columns = [*config.features, *label_columns(config)]
     drop_rows: list[dict[str, str]] = []
     if drop:
-        with open(drop, newline="", encoding="utf-8") as f:
+        with open(drop, newline="", encoding="utf-8-sig") as f:
             reader = csv.DictReader(f)
-            drop_rows = list(reader)
-            columns += [c for c in reader.fieldnames or [] if c not in columns]
+            drop_rows = [{feature_key(c.strip()): v for c, v in row.items() if c is not None} for row in reader]
+            keys = [feature_key(c.strip()) for c in reader.fieldnames or []]
+            columns += [key for key in keys if key not in columns]
+    headers = column_headers(config)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     partial = path + ".partial"
     with open(partial, "w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=columns)
-        writer.writeheader()
+        writer.writerow({c: headers.get(c, c) for c in columns})
         for row in rows:
             example = tf.train.Example.FromString(row.example)
             writer.writerow({c: feedback.feature_text(example, c) or "" for c in columns})

@@ -28,6 +28,7 @@ from ops.monitoring.monitor import metric_values
 from ops.runs import validation_failures
 from pipeline.config import ConfigError, PipelineConfig
 from pipeline.metadata import OUTPUT_EVENTS, custom_property, open_store
+from pipeline.preflight import column_headers
 
 SPLITS = ("train", "eval", "test")
 SECTIONS = ("summary", "statistics", "anomalies", "drift", "metrics", "baseline", "served", "live")
@@ -160,13 +161,14 @@ def _histogram_svg(buckets: list[tuple[str, float]], width: int = 220, height: i
     return f'<svg width="{width}" height="{height}" role="img">{rects}</svg>'
 
 
-def _feature_rows(dataset) -> list[list[str]]:
+def _feature_rows(dataset, headers: dict[str, str] | None = None) -> list[list[str]]:
     from tensorflow_metadata.proto.v0 import statistics_pb2
 
     rows = []
     total = dataset.num_examples or 1
     for feature in sorted(dataset.features, key=lambda f: ".".join(f.path.step)):
         name = ".".join(feature.path.step)
+        name = (headers or {}).get(name, name)
         kind = statistics_pb2.FeatureNameStatistics.Type.Name(feature.type)
         if feature.HasField("num_stats"):
             s = feature.num_stats
@@ -193,7 +195,7 @@ def _feature_rows(dataset) -> list[list[str]]:
     return rows
 
 
-def _statistics_section(uris: list[str], facets: bool) -> str:
+def _statistics_section(uris: list[str], facets: bool, headers: dict[str, str] | None = None) -> str:
     import tensorflow_data_validation as tfdv
 
     if not uris:
@@ -206,7 +208,7 @@ def _statistics_section(uris: list[str], facets: bool) -> str:
             continue
         stats = loaded[split] = tfdv.load_stats_binary(path)
         dataset = stats.datasets[0]
-        rows = _feature_rows(dataset)
+        rows = _feature_rows(dataset, headers)
         head = "".join(f"<th>{h}</th>" for h in ("feature", "type", "present", "missing", "summary", "histogram"))
         body = "".join(
             "<tr>" + "".join(f"<td>{_e(c)}</td>" for c in row[:5]) + f"<td>{row[5]}</td></tr>" for row in rows
@@ -235,7 +237,7 @@ def _statistics_section(uris: list[str], facets: bool) -> str:
 # ----------------------------------------------------------------------------- anomalies, drift
 
 
-def _anomalies_section(uris: list[str]) -> str:
+def _anomalies_section(uris: list[str], headers: dict[str, str] | None = None) -> str:
     from tensorflow_data_validation.utils.display_util import get_anomalies_dataframe
     from tensorflow_metadata.proto.v0 import anomalies_pb2
 
@@ -249,7 +251,9 @@ def _anomalies_section(uris: list[str]) -> str:
         with open(path, "rb") as f:
             anomalies = anomalies_pb2.Anomalies.FromString(f.read())
         if anomalies.anomaly_info or anomalies.HasField("dataset_anomaly_info"):
-            table = get_anomalies_dataframe(anomalies).to_html(classes="anomalies", border=0)
+            frame = get_anomalies_dataframe(anomalies)  # its index: each feature's name in quotes
+            frame = frame.rename(index={f"'{key}'": f"'{name}'" for key, name in (headers or {}).items()})
+            table = frame.to_html(classes="anomalies", border=0)
             parts.append(
                 f'<h3>split {split}: <span class="bad">{len(anomalies.anomaly_info)} anomalies</span></h3>' + table
             )
@@ -258,16 +262,17 @@ def _anomalies_section(uris: list[str]) -> str:
     return "".join(parts)
 
 
-def _distance_rows(anomalies, kinds=("drift", "skew")) -> list[list[Any]]:
+def _distance_rows(anomalies, kinds=("drift", "skew"), headers: dict[str, str] | None = None) -> list[list[Any]]:
     from tensorflow_metadata.proto.v0 import anomalies_pb2
 
     rows = []
     for info in anomalies.drift_skew_info:
         for kind in kinds:
             for m in info.drift_measurements if kind == "drift" else info.skew_measurements:
+                name = ".".join(info.path.step)
                 rows.append(
                     [
-                        ".".join(info.path.step),
+                        (headers or {}).get(name, name),
                         kind,
                         anomalies_pb2.DriftSkewInfo.Measurement.Type.Name(m.type),
                         m.value,
@@ -278,7 +283,7 @@ def _distance_rows(anomalies, kinds=("drift", "skew")) -> list[list[Any]]:
     return sorted(rows, key=lambda r: (r[1], r[0]))
 
 
-def _drift_section(uris: list[str], config: PipelineConfig) -> str:
+def _drift_section(uris: list[str], config: PipelineConfig, headers: dict[str, str] | None = None) -> str:
     from tensorflow_metadata.proto.v0 import anomalies_pb2
 
     if not uris:
@@ -288,7 +293,7 @@ def _drift_section(uris: list[str], config: PipelineConfig) -> str:
         return "<p class=muted>DriftCheck wrote no findings.</p>"
     with open(path, "rb") as f:
         anomalies = anomalies_pb2.Anomalies.FromString(f.read())
-    rows = _distance_rows(anomalies)
+    rows = _distance_rows(anomalies, headers=headers)
     text = (
         f"<p>Train split against the last accepted span (drift) and against logged serving requests "
         f"(skew); thresholds: L-infinity {config.drift.categorical_threshold:g} for categories, "
@@ -384,7 +389,9 @@ def confusion_svg(matrices: list[dict], threshold: float = 0.5) -> str:
 WATCHED = ("example_count", "auc", "binary_accuracy", "precision", "recall", "f1_score")
 
 
-def _metrics_section(uris: list[str]) -> tuple[str, dict[str, float], dict[str, float] | None]:
+def _metrics_section(
+    uris: list[str], headers: dict[str, str] | None = None
+) -> tuple[str, dict[str, float], dict[str, float] | None]:
     """The metrics section; the candidate's and the baseline's overall metrics."""
     import tensorflow_model_analysis as tfma
 
@@ -395,7 +402,7 @@ def _metrics_section(uris: list[str]) -> tuple[str, dict[str, float], dict[str, 
     rows = []
     for slice_key, by_output in result.slicing_metrics:
         values = metric_values(by_output)
-        name = ", ".join(f"{k}={v}" for k, v in slice_key) if slice_key else "overall"
+        name = ", ".join(f"{(headers or {}).get(k, k)}={v}" for k, v in slice_key) if slice_key else "overall"
         if not slice_key:
             overall = values
         rows.append([name, *[values.get(m) for m in WATCHED]])
@@ -585,10 +592,11 @@ def _live_section(config: PipelineConfig) -> str:
 def render(config: PipelineConfig, run_id: str | None = None, facets: bool = False) -> tuple[str, str]:
     """The page for a run (default: the newest): (run id, HTML)."""
     run = _run_artifacts(config, run_id)
-    metrics_html, overall, baseline = _metrics_section(run.uris.get("Evaluator/ModelEvaluation", []))
     states = ", ".join(f"{name} {state}" for name, state in run.executions)
     started = datetime.datetime.fromtimestamp(run.started, datetime.timezone.utc)
     blessed = {None: "not decided", True: "blessed", False: "refused"}[run.blessing]
+    headers = column_headers(config)  # columns shown by their CSV header, not their feature key
+    metrics_html, overall, baseline = _metrics_section(run.uris.get("Evaluator/ModelEvaluation", []), headers)
     sections = {
         "summary": (
             "Run",
@@ -598,15 +606,15 @@ def render(config: PipelineConfig, run_id: str | None = None, facets: bool = Fal
         ),
         "statistics": (
             "Statistics per split (TFDV)",
-            _statistics_section(run.uris.get("StatisticsGen/ExampleStatistics", []), facets),
+            _statistics_section(run.uris.get("StatisticsGen/ExampleStatistics", []), facets, headers),
         ),
         "anomalies": (
             "Anomalies against the schema (TFDV)",
-            _anomalies_section(run.uris.get("ExampleValidator/ExampleAnomalies", [])),
+            _anomalies_section(run.uris.get("ExampleValidator/ExampleAnomalies", []), headers),
         ),
         "drift": (
             "Drift and skew per feature (TFDV)",
-            _drift_section(run.uris.get("DriftCheck/ExampleAnomalies", []), config),
+            _drift_section(run.uris.get("DriftCheck/ExampleAnomalies", []), config, headers),
         ),
         "metrics": ("Model metrics (TFMA)", metrics_html),
         "baseline": ("Against the baseline: blessed or refused", _baseline_section(run, config, overall, baseline)),

@@ -1,7 +1,8 @@
 """The zoo (tests/pipeline/zoo_data.py) as a new user meets the pipeline: in a directory outside
 the checkout, `tfxp init DATA --label COLUMN --output config.yaml`, then `tfxp run --config
 config.yaml` with no edit and the defaults a user gets, then the pushed model answers `tfxp
-predict` through `tfxp serve`.
+predict` through `tfxp serve`, the rows named by the file's own header (iris: `sepal length
+(cm)`, `1ère mesure`; wine: `od280/od315_of_diluted_wines`, which become feature keys).
 
 `tfxp init` writes no evaluator thresholds, so every first model is judged by its task's
 first-run gate (it must beat the naive predictor of its task on the test split) and pushes.
@@ -19,7 +20,9 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 
+from contracts.column_names import feature_key
 from tests.pipeline.zoo_data import ZOO
 
 pytestmark = pytest.mark.slow
@@ -90,8 +93,13 @@ def _pushed_and_predicting(first_run) -> None:
     server = Server(home)
     try:
         done = _tfxp(home, "predict", "rows.csv", "--config", "config.yaml", "--url", server.url, timeout=120)
+        metadata = _tfxp(home, "predict", "--metadata", "--config", "config.yaml", "--url", server.url, timeout=120)
     finally:
         server.stop()
+    # The model's raw inputs are the feature keys of the columns the config names by header.
+    signatures = json.loads(metadata.stdout)["metadata"]["signature_def"]["signature_def"]
+    written = yaml.safe_load((home / "config.yaml").read_text())["features"]
+    assert {feature_key(name) for name in written} <= set(signatures["serve_raw"]["inputs"])
     assert done.returncode == 0, done.stderr
     answers = [json.loads(line) for line in done.stdout.splitlines()]
     assert [a["row"] for a in answers] == [1, 2, 3, 4, 5]

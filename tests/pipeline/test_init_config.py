@@ -119,6 +119,29 @@ def test_a_feature_named_label_moves_the_label_name(tmp_path):
     assert config["label"]["name"] == "y_label"  # infer_config's own parse would refuse a clash
 
 
+def test_columns_tensorflow_cannot_name_are_features_under_their_header(tmp_path):
+    path = _csv(
+        tmp_path / "d.csv",
+        "île,trip miles-x,2nd value,a.b,2nd class\n"
+        + _rows(90, lambda i: f"{i * 0.5},{'pq'[i % 2]},{i % 4},{(i * 7) % 13 * 0.3},{['b', 'C', 'a'][i % 3]}\n"),
+    )
+    output = tmp_path / "c.yaml"
+    text = infer_config(path, "2nd class", str(output))
+    config = yaml.safe_load(text)
+    assert list(config["features"]) == ["île", "trip miles-x", "2nd value", "a.b"]  # the user's names
+    assert "# feature key c_2nd_value;" in text
+    # Classes in sorted (code point) order, which the comment says, whatever their counts.
+    assert config["label"] == {"column": "2nd class", "task": "multiclass", "classes": ["C", "a", "b"]}
+    assert "3 classes, sorted by Unicode code point" in text
+    output.write_text(text)
+    loaded = load_config(str(output))
+    assert list(loaded.features) == ["ile", "trip_miles_x", "c_2nd_value", "a_b"]
+    assert loaded.label.column == "c_2nd_class"
+    assert preflight.check_data(loaded) == [path]
+    # --label by the column's feature key names the same column.
+    assert _init(path, "c_2nd_class")["label"]["column"] == "2nd class"
+
+
 def test_gzip_and_a_byte_order_mark_are_read(tmp_path):
     path = tmp_path / "d.csv.gz"
     with gzip.open(path, "wt", encoding="utf-8-sig") as f:
@@ -148,7 +171,7 @@ def test_a_glob_of_files(tmp_path):
     "text, label, wanted",
     [
         ("x,y\n" + "1,0\n1,1\n" * 24, "y", "has 48 rows with a label; the default 8:1:1"),
-        ("x,price ($)\n" + "1,0\n1,1\n" * 30, "price ($)", "for example to 'price____'"),
+        ("trip miles,trip-miles,y\n" + "1,2,0\n1,2,1\n" * 30, "y", "both become the feature key 'trip_miles'"),
         ("tips,fare\n1,2\n", "tip", "label column 'tip' is not in"),
         ("tips,fare\n1,2\n", "tip", "did you mean 'tips'?"),
         ("tips,fare\n1,2\n", "zzz", "the columns are: tips, fare"),

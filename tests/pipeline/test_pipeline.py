@@ -176,7 +176,7 @@ def test_examplegen_reads_a_glob_as_its_base_and_pattern(tmp_path):
 def test_a_glob_that_matches_nothing_and_a_recursive_glob_are_one_line(tmp_path):
     from pipeline.data_files import data_files
 
-    with pytest.raises(ConfigError, match=r"^data.path .*/\*.tsv matches no file; fix the pattern"):
+    with pytest.raises(ConfigError, match=r"^data path .*/\*.tsv matches no file; fix the pattern"):
         data_files(load_config(None, [f"data.path={tmp_path}/*.tsv"]))
     with pytest.raises(ConfigError, match=r"^data.path: .*'\*\*' \(any depth\) is not supported"):
         load_config(None, [f"data.path={tmp_path}/**/*.csv"])

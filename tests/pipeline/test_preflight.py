@@ -4,7 +4,7 @@ import pytest
 import yaml
 
 from pipeline.config import DEFAULT_CONFIG, ConfigError, load_config, parse_config, resolve_path
-from pipeline.preflight import check_data
+from pipeline.preflight import check_data, column_headers
 from tests.conftest import TINY_CSV
 from tests.pipeline.csv_rows import sample_rows, with_change, write_rows
 
@@ -360,23 +360,38 @@ def test_rows_of_other_classes_dropped_count_against_the_rows_the_splits_need(tm
         check_data(_multiclass(path, other_classes="drop"))
 
 
-def test_column_names_that_cannot_be_tensorflow_names(tmp_path):
+def test_column_names_tensorflow_cannot_take_are_mapped_to_feature_keys(tmp_path):
     rows = sample_rows()
     rows[0][rows[0].index("trip_miles")] = "trip miles-x"
+    rows[0][rows[0].index("fare")] = "île"
     path = write_rows(tmp_path, rows)
     raw = yaml.safe_load(open(resolve_path(DEFAULT_CONFIG)))
-    raw["features"]["trip miles-x"] = raw["features"].pop("trip_miles")
+    raw["features"]["trip miles-x"] = raw["features"].pop("trip_miles")  # by its header
+    raw["features"]["ile"] = raw["features"].pop("fare")  # by its feature key
+    raw["label"]["greater_than_fraction_of"] = "île"  # by its header
     config = parse_config({**raw, "data": {"path": str(path)}})
-    with pytest.raises(
-        ConfigError,
-        match=r"column 'trip miles-x' of .* cannot be a TensorFlow name .* "
-        r"for example to 'trip_miles-x'",
-    ):
+    assert {"trip_miles_x", "ile"} <= set(config.features)
+    assert config.label.greater_than_fraction_of == "ile"
+    assert check_data(config) == [str(path)]
+    assert column_headers(config) == {"trip_miles_x": "trip miles-x", "ile": "île"}
+    # A bad value is named by the column's header, as the user knows it.
+    rows[1][rows[0].index("île")] = "cheap"
+    write_rows(tmp_path, rows)
+    with pytest.raises(ConfigError, match=r"line 2, column 'île': 'cheap' is not a number"):
         check_data(config)
-    # A column the config does not use never becomes a TensorFlow name.
-    rows[0][rows[0].index("trip miles-x")] = "trip_miles"
-    rows[0][rows[0].index("pickup_census_tract")] = "census tract (pickup)"
-    assert check_data(_config(write_rows(tmp_path, rows)))
+
+
+def test_two_columns_that_become_one_feature_key_are_one_line(tmp_path):
+    rows = sample_rows()
+    rows[0][rows[0].index("pickup_census_tract")] = "census tract"
+    rows[0][rows[0].index("dropoff_census_tract")] = "census-tract"
+    path = write_rows(tmp_path, rows)
+    with pytest.raises(ConfigError) as err:
+        check_data(_config(path))
+    assert str(err.value) == (
+        f"columns 'census tract' and 'census-tract' of {path} both become the feature key 'census_tract' "
+        "(names are mapped to ASCII letters, digits and '_'); rename one of them"
+    )
 
 
 def test_the_scan_keeps_counts_not_rows(tmp_path):

@@ -74,14 +74,16 @@ def breast_cancer(directory: pathlib.Path) -> Case:
 
 
 def iris(directory: pathlib.Path) -> Case:
-    """Multiclass with text classes: Fisher's iris (150 rows), the species by name. Derived:
-    `measured_on`, an ISO-8601 date (seeded, spring 2024)."""
+    """Multiclass with text classes: Fisher's iris (150 rows), the species by name, its columns
+    under scikit-learn's own names ('sepal length (cm)': spaces and parentheses). Derived:
+    `1ère mesure`, an ISO-8601 date (seeded, spring 2024), a name with a leading digit, a
+    non-ASCII letter and a space: no TensorFlow name, so the pipeline maps it to a feature key."""
     from sklearn.datasets import load_iris
 
     data = load_iris()
     rng = random.Random(SEED)
     start = datetime.date(2024, 3, 1)
-    header = [*_names(data.feature_names), "measured_on", "species"]
+    header = [*data.feature_names, "1ère mesure", "species"]
     rows = [
         [*(f"{v:g}" for v in x), (start + datetime.timedelta(days=rng.randrange(90))).isoformat(), data.target_names[y]]
         for x, y in zip(data.data, data.target)
@@ -90,7 +92,7 @@ def iris(directory: pathlib.Path) -> Case:
         _write(directory / "iris.csv", header, rows),
         "species",
         "multiclass",
-        {"sepal_length_cm": "numeric", "measured_on": "timestamp"},
+        {"sepal length (cm)": "numeric", "1ère mesure": "timestamp"},
         {"species"},
         {"classes": ["setosa", "versicolor", "virginica"]},
     )
@@ -100,7 +102,8 @@ def wine(directory: pathlib.Path) -> Case:
     """Multiclass with integer codes: the UCI wine data (178 rows, 13 measurements), the
     cultivar as 0, 1, 2. Derived: `bottled_at` in seconds since 1970 (seeded, 2015 to 2020)
     and `region`, the same text in every row (a constant column). Its column
-    od280/od315_of_diluted_wines keeps scikit-learn's name, which is no TensorFlow name."""
+    od280/od315_of_diluted_wines keeps scikit-learn's name, which is no TensorFlow name (its
+    feature key: od280_od315_of_diluted_wines)."""
     from sklearn.datasets import load_wine
 
     data = load_wine()
@@ -114,8 +117,8 @@ def wine(directory: pathlib.Path) -> Case:
         _write(directory / "wine.csv", header, rows),
         "cultivar",
         "multiclass",
-        {"alcohol": "numeric", "bottled_at": "timestamp"},
-        {"region", "cultivar", "od280/od315_of_diluted_wines"},  # a name TensorFlow cannot take
+        {"alcohol": "numeric", "bottled_at": "timestamp", "od280/od315_of_diluted_wines": "numeric"},
+        {"region", "cultivar"},
         {"classes": ["0", "1", "2"]},
     )
 

@@ -220,3 +220,45 @@ def test_executor_reads_markers_gzip_and_a_byte_order_mark_and_drops_unlabelled_
     assert "pickup_community_area" in examples[0]  # the first column, without the mark
     assert all(e["fare"].WhichOneof("kind") == "float_list" for e in examples)
     assert sum(not e["fare"].float_list.value for e in examples) == len(rows[::4]) - len(rows[::20])
+
+
+def test_executor_keys_each_column_by_its_feature_key(tmp_path):
+    from components.example_gen.options import custom_config
+
+    data = tmp_path / "data"
+    data.mkdir()
+    rows = "".join(f"{i * 0.5},{'ab'[i % 2]},{i},{i % 3},{'?' if i % 5 == 0 else i % 2}\n" for i in range(40))
+    (data / "d.csv").write_text("île,trip miles-x,2nd value,a.b,label\n" + rows, encoding="utf-8")
+    run_executor(
+        csv_executor.Executor,
+        str(data),
+        str(tmp_path / "out"),
+        {"train": 3, "eval": 1},
+        ["--direct_running_mode=in_memory"],
+        pattern="*.csv",
+        custom_config=custom_config(["", "?"], ["label"]),  # options name columns by key, as the config does
+    )
+    examples = [
+        tf.train.Example.FromString(e).features.feature
+        for split in split_contents(str(tmp_path / "out"), ("train", "eval")).values()
+        for e in split
+    ]
+    assert len(examples) == 40 - 8  # the rows with a '?' label dropped
+    assert set(examples[0]) == {"ile", "trip_miles_x", "c_2nd_value", "a_b", "label"}
+    assert {e["trip_miles_x"].bytes_list.value[0] for e in examples} == {b"a", b"b"}
+    assert all(e["ile"].WhichOneof("kind") == "float_list" for e in examples)
+
+
+def test_executor_refuses_two_columns_of_one_feature_key(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "d.csv").write_text("trip miles,trip-miles\n1,2\n")
+    with pytest.raises(Exception, match=r"columns 'trip miles' and 'trip-miles' of .*d.csv both become"):
+        run_executor(
+            csv_executor.Executor,
+            str(data),
+            str(tmp_path / "out"),
+            {"train": 1},
+            ["--direct_running_mode=in_memory"],
+            pattern="*.csv",
+        )

@@ -57,3 +57,26 @@ def test_executor_writes_markers_as_missing_and_drops_filtered_rows(tmp_path):
     assert all(e["payment"].bytes_list.value == [b"Cash"] for e in examples)
     assert sum(not e["company"].bytes_list.value for e in examples) == len([i for i in kept if i % 3 == 0])
     assert not any(b"N/A" in e["company"].bytes_list.value for e in examples)
+
+
+def test_executor_keys_each_column_by_its_feature_key(tmp_path):
+    rows = 40
+    table = pa.table({"île": [float(i) for i in range(rows)], "2nd value": [f"v{i % 3}" for i in range(rows)]})
+    data = tmp_path / "data"
+    data.mkdir()
+    pq.write_table(table, data / "d.parquet")
+    run_executor(
+        parquet_executor.Executor,
+        str(data),
+        str(tmp_path / "out"),
+        {"train": 3, "eval": 1},
+        ["--direct_running_mode=in_memory"],
+        pattern="*.parquet",
+    )
+    examples = [
+        tf.train.Example.FromString(e).features.feature
+        for split in split_contents(str(tmp_path / "out"), ("train", "eval")).values()
+        for e in split
+    ]
+    assert len(examples) == rows
+    assert all(set(e) == {"ile", "c_2nd_value"} for e in examples)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import csv
 
 import pytest
+import yaml
 
 from components.drift_check.request_log import RequestLogger
 from ops.monitoring import feedback, monitor
-from pipeline.config import ConfigError, load_config, window_seconds
+from pipeline.config import DEFAULT_CONFIG, ConfigError, load_config, parse_config, resolve_path, window_seconds
 from pipeline.eval_config import eval_config
 from tests.conftest import to_example
 
@@ -82,6 +83,29 @@ def test_labelled_traffic_becomes_a_span_csv_with_a_drop(tmp_path, tiny_rows):
     assert [float(r["tips"]) for r in rows[:5]] == [0.5, 1.5, 2.5, 3.5, 4.5]
     assert rows[0]["company"] == tiny_rows[0]["company"] and float(rows[0]["fare"]) == float(tiny_rows[0]["fare"])
     assert rows[5]["tips"] == tiny_rows[10]["tips"] and "trip_start_timestamp" in rows[5]
+
+
+def test_a_span_csv_keeps_the_datas_header_names(tmp_path, tiny_rows):
+    # The data names 'fare' 'fare (€)' (feature key fare____) and 'tips' 'tips!' (key tips_).
+    renamed = {"fare": "fare (€)", "tips": "tips!"}
+    rows = [{renamed.get(k, k): v for k, v in row.items()} for row in tiny_rows]
+    data, drop = tmp_path / "data.csv", tmp_path / "drop.csv"
+    for path, part in ((data, rows), (drop, rows[10:13])):
+        with open(path, "w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(part)
+    raw = yaml.safe_load(open(resolve_path(DEFAULT_CONFIG)))
+    raw["features"]["fare (€)"] = raw["features"].pop("fare")  # the config names them by header
+    raw["label"].update({"column": "tips!", "greater_than_fraction_of": "fare (€)"})
+    config = parse_config({**raw, "data": {"path": str(data)}, "output_dir": str(tmp_path / "out")})
+    assert config.label.column == "tips_" and "fare____" in config.features
+    out = tmp_path / "span.csv"
+    assert monitor.traffic_span(config, [], str(drop), str(out)) == 3
+    with open(out, newline="", encoding="utf-8") as f:
+        written = list(csv.DictReader(f))
+    assert {"fare (€)", "tips!"} <= set(written[0]) and not {"fare____", "tips_"} & set(written[0])
+    assert [r["tips!"] for r in written] == [r["tips!"] for r in rows[10:13]]
 
 
 class _FakeServing:

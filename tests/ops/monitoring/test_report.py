@@ -50,6 +50,23 @@ def test_drift_rows_are_every_compared_feature_with_its_threshold(tmp_path, seri
         assert f"{threshold:.4g}" in page
 
 
+def test_columns_are_shown_by_their_csv_header(tmp_path, serialized_examples):
+    import tensorflow_data_validation as tfdv
+
+    from components.drift_check import drift
+
+    headers = {"trip_miles": "trip miles", "fare": "fare (€)"}  # feature key -> CSV header
+    uri = _statistics_artifact(tmp_path / "stats", serialized_examples)
+    page = report._statistics_section([uri], facets=False, headers=headers)
+    assert "<td>trip miles</td>" in page and "<td>fare (€)</td>" in page
+    assert "<td>trip_miles</td>" not in page and "<td>company</td>" in page  # unmapped: the key
+    current = drift.statistics_of_examples(serialized_examples[:40])
+    previous = drift.statistics_of_examples(serialized_examples[40:])
+    schema = drift.with_comparators(tfdv.infer_schema(current), ["fare", "company"], 0.1, 0.2)
+    rows = report._distance_rows(drift.compare(current, previous, schema), headers=headers)
+    assert {r[0] for r in rows} == {"fare (€)", "company"}
+
+
 def test_roc_and_confusion_from_tfma_matrices():
     # TFMA's confusionMatrixAtThresholds entries leave zero counts out (JSON of a proto).
     matrices = [
