@@ -17,9 +17,10 @@ MULTICLASS = "pipeline/configs/taxi_multiclass.yaml"
 REGRESSION = "pipeline/configs/taxi_regression.yaml"
 
 
-def test_majority_share_is_the_train_majority_measured_on_test():
-    # "b" is the train split's majority; on the test split it is 1 answer in 4.
-    assert gates.majority_share(["a", "b", "b"], ["a", "a", "b", "c"]) == 0.25
+def test_majority_share_is_the_best_constant_answer_on_test():
+    # "a" is 2 answers in 4 on the test split, whatever the train split's majority.
+    assert gates.majority_share(["a", "a", "b", "c"]) == 0.5
+    assert gates.naive_value(gates.TASKS[gates.Task.MULTICLASS].gates[0], ["b", "b"], ["a", "a", "b", "c"]) == 0.5
 
 
 def test_naive_errors_use_the_train_median_and_mean():
@@ -30,8 +31,10 @@ def test_naive_errors_use_the_train_median_and_mean():
 
 
 def test_a_split_without_labels_is_an_error():
+    with pytest.raises(ValueError, match="the test split"):
+        gates.majority_share([])
     with pytest.raises(ValueError, match="train and the test split"):
-        gates.majority_share([], ["a"])
+        gates.naive_mae([], [1.0])
 
 
 def _bounds(config) -> dict[str, tuple]:
@@ -68,9 +71,9 @@ def test_multiclass_gate_is_the_majority_share_plus_the_margin_and_change_thresh
     config = eval_config(load_config(MULTICLASS, ["evaluator.min_accuracy=null"]))
     labels = lambda: (["x", "x", "y"], ["x", "y", "y", "y"])  # noqa: E731
     added = gates.gate_eval_config(config, Task.MULTICLASS, 0.02, labels, has_baseline=True)
-    assert added[0]["metric"] == "accuracy" and added[0]["naive_value"] == 0.25
+    assert added[0]["metric"] == "accuracy" and added[0]["naive_value"] == 0.75  # "y", 3 in 4
     # The gate, and the configured change threshold kept: there is a baseline.
-    assert _bounds(config)["SparseCategoricalAccuracy"] == (pytest.approx(0.27), None, -0.01)
+    assert _bounds(config)["SparseCategoricalAccuracy"] == (pytest.approx(0.77), None, -0.01)
 
 
 def test_regression_gates_are_relative_to_the_naive_errors():
