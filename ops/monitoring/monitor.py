@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import time
 from typing import Any
@@ -288,7 +289,8 @@ def monitor(config: PipelineConfig, window: str | None = None, now: float | None
         result.class_names = class_names(model_path) or list(config.label.classes)
     try:
         found = lineage(config.metadata_path, config.pipeline_name, config.serving_dir, version)
-        result.test_metrics = {k: v for k, v in found.metrics.items() if k in watched(config.label.task)}
+        tested = with_macro_f1(found.metrics)
+        result.test_metrics = {k: v for k, v in tested.items() if k in watched(config.label.task)}
     except ConfigError as err:
         result.notes.append(
             f"no lineage for version {version} ({err}): no test metrics or training statistics to compare with"
@@ -340,8 +342,9 @@ def monitor(config: PipelineConfig, window: str | None = None, now: float | None
     else:
         examples = [r.example for r in rows]
         result.metrics, result.slices = live_metrics(config, model_path, examples, workdir)
+        result.metrics = with_macro_f1(result.metrics)
         labels = window_labels(config, examples, result.class_names)
-        result.thresholds = live_thresholds(config, labels, len(result.class_names), result.test_metrics)
+        result.thresholds = live_thresholds(config, labels, result.test_metrics)
         result.findings += metric_findings(result)
 
     if mon.serving_url:
@@ -387,18 +390,29 @@ def window_labels(config: PipelineConfig, examples: list[bytes], class_names: li
     return found
 
 
-def naive_value(metric: LiveMetric, labels: list, num_classes: int) -> float:
+def with_macro_f1(metrics: dict[str, float]) -> dict[str, float]:
+    """`metrics` with macro F1 the mean F1 of the classes that occur (labelled or predicted),
+    as scikit-learn's f1_score(average="macro") has it. TFMA's per-class F1 of a class neither
+    labelled nor predicted is NaN, and so its macro average, whenever a window or a small test
+    split lacks one class."""
+    scores = [v for _, v in per_class(metrics, "f1_score") if math.isfinite(v)]
+    if not scores:
+        return metrics
+    return {**metrics, "macro_f1_score": sum(scores) / len(scores)}
+
+
+def naive_value(metric: LiveMetric, labels: list) -> float:
     """The naive predictor's value of `metric` on the window's labels: AUC of a constant score
     (0.5); accuracy of always answering the window's most frequent class, and that predictor's
-    macro F1 (its class's F1, 2p / (1 + p) for its share p, over the model's classes, the others'
-    being 0); MAE of the window's median, RMSE of its mean (components/evaluator/gates.py)."""
+    macro F1 (with_macro_f1: its class's F1, 2p / (1 + p) for its share p, the other labelled
+    classes' 0); MAE of the window's median, RMSE of its mean (components/evaluator/gates.py)."""
     if metric.metric == "auc":
         return 0.5
     if metric.metric in ("accuracy", "binary_accuracy"):
         return majority_share(labels, labels)
     if metric.metric == "macro_f1_score":
         share = majority_share(labels, labels)
-        return 2 * share / (1 + share) / max(num_classes, len(set(labels)), 1)
+        return 2 * share / (1 + share) / len(set(labels))
     if metric.metric == "mean_absolute_error":
         return naive_mae(labels, labels)
     if metric.metric == "root_mean_squared_error":
@@ -406,9 +420,7 @@ def naive_value(metric: LiveMetric, labels: list, num_classes: int) -> float:
     raise ValueError(f"no naive predictor for {metric.metric}")
 
 
-def live_thresholds(
-    config: PipelineConfig, labels: list, num_classes: int, test_metrics: dict[str, float]
-) -> dict[str, dict[str, Any]]:
+def live_thresholds(config: PipelineConfig, labels: list, test_metrics: dict[str, float]) -> dict[str, dict[str, Any]]:
     """The thresholds of the task's live metrics in this window, each with where it came from:
     {metric: {threshold, source, drop, drop_source}} (drop: how much worse than the version's
     test value is allowed; None without a test value)."""
@@ -422,7 +434,7 @@ def live_thresholds(
         elif getattr(ev, metric.option) is not None:
             entry.update(threshold=getattr(ev, metric.option), source=f"evaluator.{metric.option}")
         elif labels:
-            naive = naive_value(metric, labels, num_classes)
+            naive = naive_value(metric, labels)
             how = f"+ margin {margin:g}" if metric.higher_is_better else f"x (1 - margin {margin:g})"
             entry.update(
                 threshold=metric.bound(naive, margin),
@@ -458,7 +470,8 @@ def metric_findings(result: MonitorResult) -> list[str]:
     found = []
     worst = ""
     if result.task == Task.MULTICLASS.value:
-        lowest = sorted(per_class(result.metrics, "f1_score"), key=lambda item: item[1])[:2]
+        scores = [(i, v) for i, v in per_class(result.metrics, "f1_score") if math.isfinite(v)]
+        lowest = sorted(scores, key=lambda item: item[1])[:2]
         if lowest:
             worst = "; lowest class F1: " + ", ".join(
                 f"{class_label(i, result.class_names)} {v:.3g}" for i, v in lowest
@@ -512,7 +525,9 @@ def _record(config: PipelineConfig, result: MonitorResult, found) -> MonitorResu
     props["requests"].int_value, props["labelled"].int_value = result.requests, result.labelled
     props["crossed"].int_value = len(result.findings)
     for name, value in result.metrics.items():
-        execution.custom_properties[f"live_{name}"].double_value = value
+        # ML Metadata's SQL cannot hold NaN (TFMA's undefined value: a class never predicted).
+        if math.isfinite(value):
+            execution.custom_properties[f"live_{name}"].double_value = value
     execution.custom_properties["model"].string_value = result.model
     props["result"].string_value = json.dumps(result.to_json(), sort_keys=True)
     [result.execution_id] = store.put_executions([execution])

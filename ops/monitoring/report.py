@@ -582,11 +582,12 @@ def _live_section(config: PipelineConfig) -> str:
     page = _line_svg(series, reference, first.title, first.higher_is_better) + _table(
         [*header, "thresholds crossed"], rows, set(range(1, len(header))), classes
     )
-    return page + _live_classes(results[-1])
+    measured = [r for r in results if r.get("metrics")]
+    return page + (_live_classes(measured[-1]) if measured else "")
 
 
 def _live_classes(result: dict) -> str:
-    """The newest window's per-class metrics (multiclass), each class by its name."""
+    """The newest measured window's per-class metrics (multiclass), each class by its name."""
     metrics, names = result.get("metrics") or {}, result.get("class_names") or []
     indices = [i for i, _ in per_class(metrics, "f1_score")]
     if not indices:
@@ -595,7 +596,7 @@ def _live_classes(result: dict) -> str:
         [i, class_label(i, names).strip("'"), *[metrics.get(f"{name}/classId:{i}") for name in PER_CLASS]]
         for i in indices
     ]
-    return "<h3>per class, newest window</h3>" + _table(
+    return "<h3>per class, newest measured window</h3>" + _table(
         ["class", "name", *[f"live {name}" for name in PER_CLASS]], rows, {2, 3, 4, 5}
     )
 

@@ -107,28 +107,29 @@ def test_live_metrics_of_each_task_are_scikit_learns(task, tmp_path):
 
 def test_naive_values_are_the_constant_predictors_on_the_window():
     live = {m.metric: m for d in TASKS.values() for m in d.live_metrics}
-    assert monitor.naive_value(live["auc"], [0, 1, 1], 2) == 0.5
-    assert monitor.naive_value(live["binary_accuracy"], [0, 1, 1, 1], 2) == 0.75
-    # Always class 1 (share 0.5) of 4 classes: F1 2 * 0.5 / 1.5 for it, 0 for the other three.
+    assert monitor.naive_value(live["auc"], [0, 1, 1]) == 0.5
+    assert monitor.naive_value(live["binary_accuracy"], [0, 1, 1, 1]) == 0.75
+    # Always class 1 (share 0.5): F1 2 * 0.5 / 1.5 for it, 0 for the other labelled two
+    # (scikit-learn's macro average: over the classes that occur).
     labels = [1, 1, 0, 2]
-    expected = sk.f1_score(labels, [1] * 4, average="macro", labels=range(4), zero_division=0)
-    assert monitor.naive_value(live["macro_f1_score"], labels, 4) == pytest.approx(expected)
-    assert monitor.naive_value(live["accuracy"], labels, 4) == 0.5
+    expected = sk.f1_score(labels, [1] * 4, average="macro", zero_division=0)
+    assert monitor.naive_value(live["macro_f1_score"], labels) == pytest.approx(expected)
+    assert monitor.naive_value(live["accuracy"], labels) == 0.5
     values = [1.0, 2.0, 4.0, 9.0]
-    assert monitor.naive_value(live["mean_absolute_error"], values, 0) == pytest.approx(
+    assert monitor.naive_value(live["mean_absolute_error"], values) == pytest.approx(
         sk.mean_absolute_error(values, [3.0] * 4)
     )
-    assert monitor.naive_value(live["root_mean_squared_error"], values, 0) == pytest.approx(
+    assert monitor.naive_value(live["root_mean_squared_error"], values) == pytest.approx(
         math.sqrt(sk.mean_squared_error(values, [4.0] * 4))
     )
 
 
 def test_thresholds_come_from_monitor_then_evaluator_then_the_naive_predictor():
-    labels = [0, 0, 0, 1, 2, 3]  # majority share 0.5
+    labels = [0, 0, 0, 1, 2, 3]  # majority share 0.5, four classes
     test = {"accuracy": 0.9, "macro_f1_score": 0.6}
     # taxi_multiclass sets evaluator.min_accuracy 0.8; min_macro_f1 is nobody's.
     config = _config(Task.MULTICLASS)
-    found = monitor.live_thresholds(config, labels, 4, test)
+    found = monitor.live_thresholds(config, labels, test)
     assert found["accuracy"]["threshold"] == 0.8 and found["accuracy"]["source"] == "evaluator.min_accuracy"
     naive = 2 * 0.5 / 1.5 / 4
     assert found["macro_f1_score"]["threshold"] == pytest.approx(naive + 0.02)
@@ -137,7 +138,7 @@ def test_thresholds_come_from_monitor_then_evaluator_then_the_naive_predictor():
     # The drop: max_metric_drop of the test value unless the metric's own key sets it.
     assert found["accuracy"]["drop"] == pytest.approx(0.05 * 0.9)
     config = _config(Task.MULTICLASS, "monitor.min_accuracy=0.7", "monitor.max_macro_f1_drop=0.2")
-    found = monitor.live_thresholds(config, labels, 4, test)
+    found = monitor.live_thresholds(config, labels, test)
     assert (found["accuracy"]["threshold"], found["accuracy"]["source"]) == (0.7, "monitor.min_accuracy")
     assert (found["macro_f1_score"]["drop"], found["macro_f1_score"]["drop_source"]) == (
         0.2,
@@ -146,7 +147,7 @@ def test_thresholds_come_from_monitor_then_evaluator_then_the_naive_predictor():
     # Regression: errors are bounded above, the naive value times (1 - margin).
     values = [1.0, 2.0, 4.0, 9.0]
     config = _config(Task.REGRESSION, "evaluator.max_mae=null", "monitor.max_rmse=3.5")
-    found = monitor.live_thresholds(config, values, 0, {})
+    found = monitor.live_thresholds(config, values, {})
     assert found["mean_absolute_error"]["threshold"] == pytest.approx(sk.mean_absolute_error(values, [3.0] * 4) * 0.98)
     assert found["root_mean_squared_error"]["threshold"] == 3.5
     assert "drop" not in found["mean_absolute_error"]  # no test value to drop from
@@ -154,7 +155,7 @@ def test_thresholds_come_from_monitor_then_evaluator_then_the_naive_predictor():
 
 def test_binarys_keys_keep_working():
     config = _config(Task.BINARY, "monitor.min_auc=0.7", "monitor.max_auc_drop=0.1")
-    found = monitor.live_thresholds(config, [0, 1, 1], 2, {"auc": 0.95})
+    found = monitor.live_thresholds(config, [0, 1, 1], {"auc": 0.95})
     assert (found["auc"]["threshold"], found["auc"]["drop"]) == (0.7, 0.1)
     assert found["binary_accuracy"]["threshold"] == pytest.approx(2 / 3 + 0.02)
 
@@ -218,7 +219,7 @@ def test_a_multiclass_model_raises_a_finding_naming_its_classes():
         "f1_score/classId:3": 0.0,
     }
     result = _result(Task.MULTICLASS, metrics, {"accuracy": 0.9, "macro_f1_score": 0.55}, names)
-    result.thresholds = monitor.live_thresholds(config, [0, 0, 1, 2, 3, 0, 1, 0, 1, 1], 4, result.test_metrics)
+    result.thresholds = monitor.live_thresholds(config, [0, 0, 1, 2, 3, 0, 1, 0, 1, 1], result.test_metrics)
     findings = monitor.metric_findings(result)
     assert findings[0].startswith("live accuracy 0.3 is below the threshold 0.8 (evaluator.min_accuracy)")
     assert "live accuracy 0.3 is 0.6 below the version's test accuracy 0.9; allowed: 0.045" in findings[1]
@@ -238,7 +239,7 @@ def test_a_regression_model_raises_a_finding_above_its_errors():
         {"mean_absolute_error": 4.5, "root_mean_squared_error": 5.0},
         {"mean_absolute_error": 2.0, "root_mean_squared_error": 4.9},
     )
-    result.thresholds = monitor.live_thresholds(config, [1.0, 2.0, 4.0, 30.0], 0, result.test_metrics)
+    result.thresholds = monitor.live_thresholds(config, [1.0, 2.0, 4.0, 30.0], result.test_metrics)
     findings = monitor.metric_findings(result)
     assert findings == [
         "live MAE 4.5 is above the threshold 4 (evaluator.max_mae)",
@@ -272,3 +273,14 @@ def test_window_labels_are_the_models_labels(task, rows, expected):
         examples.append(example.SerializeToString())
     names = ["Cash", "Credit Card", "No Charge", "Unknown"]
     assert monitor.window_labels(config, examples, names) == expected
+
+
+def test_macro_f1_is_over_the_classes_that_occur_as_scikit_learns():
+    # TFMA's F1 of a class neither labelled nor predicted is NaN, and so its macro average.
+    labels, chosen = [0, 0, 1, 1, 2], [0, 1, 1, 1, 0]
+    per_class = sk.f1_score(labels, chosen, average=None, labels=range(3), zero_division=0)
+    tfma = {"macro_f1_score": float("nan"), "f1_score/classId:3": float("nan")}
+    tfma.update({f"f1_score/classId:{i}": v for i, v in enumerate(per_class)})
+    found = monitor.with_macro_f1(tfma)
+    assert found["macro_f1_score"] == pytest.approx(sk.f1_score(labels, chosen, average="macro", zero_division=0))
+    assert monitor.with_macro_f1({"auc": 0.7}) == {"auc": 0.7}  # no per-class F1: unchanged
