@@ -94,7 +94,9 @@ TASKS = {
         summary_metrics=("accuracy", "macro_f1_score", "macro_auc", "example_count"),
         live_metrics=(
             LiveMetric("accuracy", "accuracy", True, "min_accuracy", "max_accuracy_drop", "majority class"),
-            LiveMetric("macro_f1_score", "macro F1", True, "min_macro_f1", "max_macro_f1_drop", "majority class"),
+            LiveMetric(
+                "macro_f1_score", "macro F1", True, "min_macro_f1", "max_macro_f1_drop", "majority class's macro F1"
+            ),
         ),
     ),
     Task.REGRESSION: TaskDefinition(

@@ -160,8 +160,8 @@ def metric_values(by_output: dict) -> dict[str, float]:
     from ops.runs import metric_key
 
     values: dict[str, float] = {}
-    for by_sub_key in by_output.values():
-        for sub_key, metrics in by_sub_key.items():
+    for by_sub_key in (by_output or {}).values():
+        for sub_key, metrics in (by_sub_key or {}).items():
             for name, value in metrics.items():
                 if isinstance(value, dict) and "doubleValue" in value:
                     values[metric_key(name, sub_key)] = float(value["doubleValue"])

@@ -319,9 +319,11 @@ def _eval_result(uri: str):
         return tfma.load_eval_result(uri), False
 
 
-def _matrices(plots: dict) -> list[dict]:
-    for by_sub_key in plots.values():
-        for plot in by_sub_key.values():
+def _matrices(plots: dict | None) -> list[dict]:
+    """TFMA's binary confusion matrices at thresholds; none for a task without (a regression
+    evaluation's plots are None)."""
+    for by_sub_key in (plots or {}).values():
+        for plot in (by_sub_key or {}).values():
             if "confusionMatrixAtThresholds" in plot:
                 return plot["confusionMatrixAtThresholds"].get("matrices", [])
     return []
