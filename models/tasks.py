@@ -1,9 +1,10 @@
 """The task table: per label.task, what its model answers and how it is judged.
 
-One place for what the Tuner, the evaluator config, the Evaluator's first-run gates and the
-run summary each need to know of a task: the tuner's objective, the prediction TFMA's metrics
-read, the gate metrics a model must beat the naive predictor on, the evaluator options that
-bound each metric, and the metrics the summary shows. Plain data: no TensorFlow at import.
+One place for what the Tuner, the evaluator config, the Evaluator's first-run gates, the
+run summary and `tfxp monitor` each need to know of a task: the tuner's objective, the
+prediction TFMA's metrics read, the gate metrics a model must beat the naive predictor on, the
+evaluator options that bound each metric, the metrics the summary shows, and the live metrics
+the monitor holds to thresholds. Plain data: no TensorFlow at import.
 """
 
 from __future__ import annotations
@@ -34,6 +35,33 @@ class Gate:
 
 
 @dataclasses.dataclass(frozen=True)
+class LiveMetric:
+    """A metric `tfxp monitor` measures on the labelled traffic of a window and flags.
+
+    Its value threshold is `monitor.<option>`, else the Evaluator's `evaluator.<option>`, else
+    the naive predictor's value on the window's own labels beaten by evaluator.first_run_margin
+    (as a first-run gate: `bound`). Its change is judged against the version's test-split
+    value recorded at push: worse by more than `monitor.<drop_option>` (in the metric's units),
+    or by default than monitor.max_metric_drop (a share of the test value), is flagged.
+    """
+
+    metric: str  # its name in TFMA's results (ops.runs.evaluation_metrics)
+    title: str  # as findings and the report name it
+    higher_is_better: bool
+    option: str  # the value threshold's key, in monitor: and evaluator: alike
+    drop_option: str  # monitor.<drop_option>: how much worse than the test value is flagged
+    naive: str  # the naive predictor on the window's labels, as findings name it
+
+    def bound(self, naive_value: float, margin: float) -> float:
+        """The value a live metric must meet when no option sets it: beat the naive predictor."""
+        return naive_value + margin if self.higher_is_better else naive_value * (1.0 - margin)
+
+    def worse_by(self, live: float, reference: float) -> float:
+        """How much worse `live` is than `reference` (negative: better)."""
+        return reference - live if self.higher_is_better else live - reference
+
+
+@dataclasses.dataclass(frozen=True)
 class TaskDefinition:
     tuner_objective: tuple[str, str]  # KerasTuner's (metric, direction)
     prediction_key: str  # the serving_default output TFMA's metrics read
@@ -41,6 +69,7 @@ class TaskDefinition:
     default_thresholds: dict[str, float]  # change thresholds only: the gates set the values
     gates: tuple[Gate, ...]
     summary_metrics: tuple[str, ...]  # what the run summary shows, in this order
+    live_metrics: tuple[LiveMetric, ...]  # what `tfxp monitor` flags, in this order
 
 
 TASKS = {
@@ -51,6 +80,10 @@ TASKS = {
         default_thresholds={"max_auc_decrease": 0.01},
         gates=(Gate("auc", "AUC", True, "min_auc", "class priors"),),
         summary_metrics=("auc", "binary_accuracy", "precision", "recall", "f1_score", "example_count"),
+        live_metrics=(
+            LiveMetric("auc", "AUC", True, "min_auc", "max_auc_drop", "class priors"),
+            LiveMetric("binary_accuracy", "accuracy", True, "min_accuracy", "max_accuracy_drop", "majority class"),
+        ),
     ),
     Task.MULTICLASS: TaskDefinition(
         tuner_objective=("val_accuracy", "max"),
@@ -59,6 +92,12 @@ TASKS = {
         default_thresholds={"max_accuracy_decrease": 0.01},
         gates=(Gate("accuracy", "SparseCategoricalAccuracy", True, "min_accuracy", "majority class share"),),
         summary_metrics=("accuracy", "macro_f1_score", "macro_auc", "example_count"),
+        live_metrics=(
+            LiveMetric("accuracy", "accuracy", True, "min_accuracy", "max_accuracy_drop", "majority class"),
+            LiveMetric(
+                "macro_f1_score", "macro F1", True, "min_macro_f1", "max_macro_f1_drop", "majority class's macro F1"
+            ),
+        ),
     ),
     Task.REGRESSION: TaskDefinition(
         tuner_objective=("val_loss", "min"),
@@ -75,6 +114,10 @@ TASKS = {
             "mean_absolute_percentage_error",
             "calibration",
             "example_count",
+        ),
+        live_metrics=(
+            LiveMetric("mean_absolute_error", "MAE", False, "max_mae", "max_mae_increase", "window's median"),
+            LiveMetric("root_mean_squared_error", "RMSE", False, "max_rmse", "max_rmse_increase", "window's mean"),
         ),
     ),
 }
@@ -103,6 +146,13 @@ METRIC_OPTIONS = {
     "f1_score": ("min_macro_f1", None),
     "mean_absolute_error": ("max_mae", "max_mae_increase"),
     "root_mean_squared_error": ("max_rmse", "max_rmse_increase"),
+}
+
+
+# The monitor's options (monitor.<option>) and the tasks they apply to, from the table.
+LIVE_OPTIONS = {
+    option: tuple(task for task, d in TASKS.items() if any(option in (m.option, m.drop_option) for m in d.live_metrics))
+    for option in dict.fromkeys(o for d in TASKS.values() for m in d.live_metrics for o in (m.option, m.drop_option))
 }
 
 

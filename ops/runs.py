@@ -87,6 +87,13 @@ def _no_deprecation_notes():
 _MACRO_PREFIX = "macro_average: true\n_"
 
 
+def metric_key(name: str, sub_key: str) -> str:
+    """A TFMA metric's name as the summary, lineage and monitor show it: per class
+    `precision/classId:0`, macro averages `macro_f1_score`."""
+    name = "macro_" + name[len(_MACRO_PREFIX) :] if name.startswith(_MACRO_PREFIX) else name
+    return f"{name}/{sub_key}" if sub_key else name
+
+
 def evaluation_metrics(uri: str) -> dict[str, float]:
     """The overall (unsliced) metrics of a TFMA evaluation: `auc`, per class `precision/classId:0`,
     macro averages `macro_f1_score`."""
@@ -102,9 +109,8 @@ def evaluation_metrics(uri: str) -> dict[str, float]:
             for sub_key, values in by_sub_key.items():
                 for name, value in values.items():
                     if isinstance(value, dict) and "doubleValue" in value:
-                        name = "macro_" + name[len(_MACRO_PREFIX) :] if name.startswith(_MACRO_PREFIX) else name
                         # JSON carries NaN and infinities as strings ("NaN": no positive predictions).
-                        metrics[f"{name}/{sub_key}" if sub_key else name] = float(value["doubleValue"])
+                        metrics[metric_key(name, sub_key)] = float(value["doubleValue"])
     return metrics
 
 
@@ -283,7 +289,7 @@ def _run_info(store, context, executions, pipeline_name: str, live_run: bool = T
     )
 
 
-def _class_names(model_dir: str | None) -> list[str]:
+def class_names(model_dir: str | None) -> list[str]:
     """The class names a classifier wrote beside its SavedModel ([] when unknown)."""
     from contracts.saved_model import ASSETS_EXTRA, CLASSES_FILE
 
@@ -316,7 +322,7 @@ def format_run(run: RunInfo) -> str:
             key=lambda sub_key: int(sub_key.split(":")[1]),
         )
         # The candidate's: the model these metrics are of, pushed or refused.
-        names = _class_names(run.candidate) or _class_names(run.pushed_to)
+        names = class_names(run.candidate) or class_names(run.pushed_to)
         for sub_key in per_class:
             values = [
                 format_metric(name, run.metrics[f"{name}/{sub_key}"])

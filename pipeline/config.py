@@ -33,7 +33,7 @@ from models.spec import (
     check_model,
 )
 from models.spec import FeatureType as FeatureType  # the pipeline's modules import it from here too
-from models.tasks import TASKS
+from models.tasks import LIVE_OPTIONS, TASKS
 
 DEFAULT_CONFIG = "package://pipeline/configs/taxi.yaml"
 PACKAGE_PREFIX = "package://"
@@ -247,15 +247,30 @@ class MonitorConfig(Section):
     --log-requests` writes) by `id_column`: a logged feature of that name, or else the
     request's id (see ops/monitoring/feedback.py). `key_column` joins on another logged
     feature instead. Unset thresholds fall back to the Evaluator's and the drift check's.
+    Each task takes its own live thresholds (LIVE_OPTIONS).
     """
 
     requests: FilePath | None = None  # the request log directory; default drift.serving_requests
     id_column: str = "request_id"  # the feedback CSV's id column
     key_column: str | None = None  # join on this logged feature (same-named CSV column) instead
     window: str = "24h"  # default --window: 30m, 24h, 7d, 3600s
-    min_auc: Fraction | None = None  # live AUC below it is flagged; None: evaluator.min_auc, else 0.6
-    min_accuracy: Fraction | None = None  # None: evaluator.min_accuracy, else 0.5 (binary)
-    max_auc_drop: Fraction = 0.05  # live AUC below the version's test AUC by more is flagged
+    # Live metrics per task (models/tasks.py, live_metrics): binary AUC and accuracy,
+    # multiclass accuracy and macro F1, regression MAE and RMSE. A value threshold left unset
+    # is the Evaluator's of the same name, else the naive predictor's value on the window's
+    # labels beaten by evaluator.first_run_margin. A metric worse than the version's test value
+    # by more than its max_<metric>_drop/_increase (the metric's units), or when that is unset
+    # by more than max_metric_drop of the test value, is flagged.
+    min_auc: Fraction | None = None  # binary
+    min_accuracy: Fraction | None = None  # binary, multiclass
+    min_macro_f1: Fraction | None = None  # multiclass
+    max_mae: NonNegative | None = None  # regression, in the label's units
+    max_rmse: NonNegative | None = None  # regression, in the label's units
+    max_auc_drop: Fraction | None = None
+    max_accuracy_drop: Fraction | None = None
+    max_macro_f1_drop: Fraction | None = None
+    max_mae_increase: NonNegative | None = None
+    max_rmse_increase: NonNegative | None = None
+    max_metric_drop: Fraction = 0.05  # a share of the test value
     categorical_threshold: Share | None = None  # skew and drift of traffic; None: drift's
     numeric_threshold: Share | None = None
     min_labelled: int = Field(default=50, ge=1)  # fewer labelled rows in the window: no live metrics
@@ -450,6 +465,13 @@ class PipelineConfig(Section):
                 raise Invalid(
                     f"evaluator.{name}",
                     f"does not apply to label.task {task}; its thresholds are: {', '.join(allowed)}",
+                )
+        for name, tasks in LIVE_OPTIONS.items():
+            if task not in tasks and getattr(self.monitor, name) is not None:
+                own = [o for o, t in LIVE_OPTIONS.items() if task in t]
+                raise Invalid(
+                    f"monitor.{name}",
+                    f"does not apply to label.task {task}; its live thresholds are: {', '.join(own)}",
                 )
         return self
 

@@ -16,8 +16,10 @@ or, where the logger left it unset, the log file's last modification.
 
 The CSV carries the id column and the label as the data has it: the config's `label.column`
 (and any other column only the label needs, e.g. `fare` for a fraction-of rule when it is not
-a feature). Joined rows are the logged examples with those columns added, written as JSON
-lines under `<output_dir>/feedback/`; the monitor and the next span read them.
+a feature). A multiclass label is a class name or its index among the model's classes
+(label.classes, else the served version's class names); a regression label is a number.
+Joined rows are the logged examples with those columns added, written as JSON lines under
+`<output_dir>/feedback/`; the monitor and the next span read them.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ import time
 from components.drift_check.request_log import LOG_PATTERN
 from contracts.column_names import feature_key
 from models.model_inputs import label_columns
-from pipeline.config import ConfigError, PipelineConfig
+from pipeline.config import ConfigError, PipelineConfig, Task
 
 JOINED_PATTERN = "joined-*.jsonl"
 
@@ -133,19 +135,96 @@ def read_logged(config: PipelineConfig, since: float | None = None, until: float
     return found
 
 
-def _label_value(config: PipelineConfig, column: str, text: str):
-    """The typed value of a label-only column, or a ValueError saying what it should be."""
-    label = config.label
-    if column == label.column and label.positive_values:
-        return text
-    if column == label.column and not label.greater_than_fraction_of:
-        if text.strip() not in ("0", "1"):
-            raise ValueError("not 0 or 1 (the label's classes)")
-        return int(text)
+def class_names(config: PipelineConfig) -> list[str]:
+    """A multiclass model's classes in output order: label.classes, else the newest served
+    version's ([] when neither names them)."""
+    if config.label.classes:
+        return list(config.label.classes)
+    from contracts.serving_dir import served_versions
+    from ops.runs import class_names as written_class_names
+
+    versions = served_versions(config.serving_dir) if os.path.isdir(config.serving_dir) else []
+    return written_class_names(os.path.join(config.serving_dir, str(versions[-1]))) if versions else []
+
+
+def _is_integer(text: str) -> bool:
+    return text.lstrip("+-").isdigit()
+
+
+def _number(text: str) -> float:
+    import math
+
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
         raise ValueError("not a number") from None
+    if not math.isfinite(value):
+        raise ValueError("not a finite number")
+    return value
+
+
+def _class_value(text: str, names: list[str]):
+    """A multiclass label given as a class name or as its index among `names`, typed as the
+    data has it: integer classes (every name an integer, as CSV ExampleGen then reads the
+    column) as int, others as text. Integer class names are never read as indices."""
+    integers = bool(names) and all(_is_integer(n) for n in names)
+    if names and text not in names:
+        if integers or not _is_integer(text) or not 0 <= int(text) < len(names):
+            listed = ", ".join(names[:10]) + (", ..." if len(names) > 10 else "")
+            index = "" if integers else f" nor a class index 0-{len(names) - 1}"
+            raise ValueError(f"not one of the classes ({listed}){index}")
+        text = names[int(text)]
+    if integers or (not names and _is_integer(text)):
+        return int(text)
+    return text
+
+
+def column_types(config: PipelineConfig, columns: list[str]) -> dict[str, str]:
+    """{column: INT, FLOAT or BYTES} of the schema the newest served version was trained with
+    ({} when no lineage names one): a label the data holds as integers must be logged as
+    integers, for the served model's transform parses it with that schema."""
+    from contracts.serving_dir import served_versions
+    from ops.lineage import lineage
+
+    versions = served_versions(config.serving_dir) if os.path.isdir(config.serving_dir) else []
+    if not versions:
+        return {}
+    try:
+        found = lineage(config.metadata_path, config.pipeline_name, config.serving_dir, versions[-1])
+    except ConfigError:
+        return {}
+    if not found.schema or not os.path.isfile(found.schema):
+        return {}
+    import tensorflow_data_validation as tfdv
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+    schema = tfdv.load_schema_text(found.schema)
+    return {f.name: schema_pb2.FeatureType.Name(f.type) for f in schema.feature if f.name in columns}
+
+
+def _typed(value, kind: str | None):
+    """A number as the schema's column type has it (an integer column takes whole numbers)."""
+    if kind == "INT" and isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError("not a whole number (the data's column holds integers)")
+        return int(value)
+    if kind == "FLOAT" and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+def _label_value(config: PipelineConfig, column: str, text: str, names: list[str]):
+    """The typed value of a label-only column, or a ValueError saying what it should be."""
+    label = config.label
+    if column != label.column or label.task is Task.REGRESSION or label.greater_than_fraction_of:
+        return _number(text)
+    if label.task is Task.MULTICLASS:
+        return _class_value(text, names)
+    if label.positive_values:
+        return text
+    if text not in ("0", "1"):
+        raise ValueError("not 0 or 1 (the label's classes)")
+    return int(text)
 
 
 @dataclasses.dataclass
@@ -163,6 +242,8 @@ def read_feedback(config: PipelineConfig, path: str) -> tuple[list[str], dict[st
     mon = config.monitor
     id_column = mon.key_column or mon.id_column
     needed = label_columns(config)
+    names = class_names(config) if config.label.task is Task.MULTICLASS else []
+    types = column_types(config, needed)
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
             reader = csv.DictReader(f)
@@ -193,7 +274,7 @@ def read_feedback(config: PipelineConfig, path: str) -> tuple[list[str], dict[st
                             "every feedback row needs its label"
                         )
                     try:
-                        values[column] = _label_value(config, column, text)
+                        values[column] = _typed(_label_value(config, column, text, names), types.get(column))
                     except ValueError as err:
                         raise ConfigError(
                             f"{path}, line {line} (id {key}): column '{column}' is {text!r}, {err}"

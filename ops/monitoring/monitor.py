@@ -4,7 +4,11 @@ health over a time window, compared with thresholds, recorded in ML Metadata.
 - Live metrics: TFMA runs the served version on the joined rows of the window (logged
   requests with their ground truth, `tfxp feedback`), with the Evaluator's own EvalConfig
   (`pipeline.eval_config.eval_config`: the same metrics, model spec, label and slices) minus its
-  thresholds, which are the monitor's here (`monitor:` in the config).
+  thresholds, which are the monitor's here (`monitor:` in the config). The task's live
+  metrics (models/tasks.py: binary AUC and accuracy, multiclass accuracy and macro F1,
+  regression MAE and RMSE) are held to a value threshold (monitor's, else the Evaluator's,
+  else the naive predictor's on the window's labels beaten by evaluator.first_run_margin)
+  and to their drop from the version's test-split values.
 - Skew: TFDV compares the window's logged examples with the train statistics of the span the
   served version was trained on (found through ML Metadata lineage), with the drift check's
   comparators (components/drift_check/drift.py). Drift: the window against the window before it.
@@ -19,19 +23,25 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import time
 from typing import Any
 
 from components.drift_check import drift
+from components.evaluator.gates import majority_share, naive_mae, naive_rmse
+from models.tasks import TASKS, LiveMetric
 from ops.monitoring import feedback
 from pipeline.config import ConfigError, PipelineConfig, Task, window_seconds
 
 MONITOR_TYPE = "tfxp.ModelMonitoring"
 EXIT_OK, EXIT_CROSSED, EXIT_NO_TRAFFIC = 0, 1, 3
-# Live value thresholds where neither monitor: nor evaluator: sets one.
-LIVE_DEFAULTS = {Task.BINARY: {"min_auc": 0.6, "min_accuracy": 0.5}}
-WATCHED = ("auc", "binary_accuracy", "precision", "recall", "f1_score", "example_count")
+PER_CLASS = ("precision", "recall", "f1_score", "auc")  # multiclass, one-vs-rest (classId:i)
+
+
+def watched(task: Task | str) -> tuple[str, ...]:
+    """The metrics the monitor shows and records for a task: its live metrics and the count."""
+    return (*(m.metric for m in TASKS[Task(task)].live_metrics), "example_count")
 
 
 @dataclasses.dataclass
@@ -60,6 +70,10 @@ class MonitorResult:
     distances: list[Distance] = dataclasses.field(default_factory=list)
     health: dict[str, Any] = dataclasses.field(default_factory=dict)
     findings: list[str] = dataclasses.field(default_factory=list)  # thresholds crossed
+    task: str = Task.BINARY.value
+    class_names: list[str] = dataclasses.field(default_factory=list)  # the served version's
+    # {metric: {"threshold", "source", "drop", "drop_source"}} as applied in this window
+    thresholds: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
     notes: list[str] = dataclasses.field(default_factory=list)  # what could not be checked
     execution_id: int | None = None
     path: str | None = None
@@ -76,11 +90,18 @@ class MonitorResult:
         return plain
 
 
-def live_eval_config(config: PipelineConfig):
-    """The Evaluator's EvalConfig without its thresholds: the same metrics, label and slices."""
+def live_eval_config(config: PipelineConfig, model_path: str | None = None):
+    """The Evaluator's EvalConfig without its thresholds: the same metrics, label and slices;
+    a multiclass model's class ids from `model_path` where label.classes does not list them."""
+    from google.protobuf import json_format
+    from tensorflow_model_analysis.proto import config_pb2
+
+    from components.evaluator.executor import with_class_ids
     from pipeline.eval_config import eval_config
 
     found = eval_config(config)
+    if model_path is not None:
+        found = json_format.Parse(with_class_ids(json_format.MessageToJson(found), model_path), config_pb2.EvalConfig())
     for spec in found.metrics_specs:
         spec.ClearField("thresholds")
         spec.ClearField("per_slice_thresholds")
@@ -102,6 +123,16 @@ def _beam_options(config: PipelineConfig):
 
 def live_metrics(config: PipelineConfig, model_path: str, examples: list[bytes], workdir: str):
     """TFMA on labelled examples with the served model: (overall metrics, per-slice metrics)."""
+    import tensorflow_model_analysis as tfma
+
+    ec = live_eval_config(config, model_path)
+    shared = tfma.default_eval_shared_model(eval_saved_model_path=model_path, eval_config=ec)
+    return evaluate(config, ec, shared, examples, workdir)
+
+
+def evaluate(config: PipelineConfig, ec, eval_shared_model, examples: list[bytes], workdir: str):
+    """TFMA's evaluation of `examples` with `ec` (and the model, unless the examples carry
+    their predictions): (overall metrics, per-slice metrics)."""
     import tensorflow as tf
     import tensorflow_model_analysis as tfma
 
@@ -111,10 +142,9 @@ def live_metrics(config: PipelineConfig, model_path: str, examples: list[bytes],
     with tf.io.TFRecordWriter(data) as writer:
         for example in examples:
             writer.write(example)
-    ec = live_eval_config(config)
     output = os.path.join(workdir, "evaluation")
     tfma.run_model_analysis(
-        eval_shared_model=tfma.default_eval_shared_model(eval_saved_model_path=model_path, eval_config=ec),
+        eval_shared_model=eval_shared_model,
         eval_config=ec,
         data_location=data,
         output_path=output,
@@ -124,13 +154,17 @@ def live_metrics(config: PipelineConfig, model_path: str, examples: list[bytes],
 
 
 def metric_values(by_output: dict) -> dict[str, float]:
-    """The numeric metrics of one slice of a TFMA result (`slicing_metrics`' per-output dicts)."""
+    """The numeric metrics of one slice of a TFMA result (`slicing_metrics`' per-output dicts),
+    named as ops.runs.evaluation_metrics names them: per class `f1_score/classId:0`, macro
+    averages `macro_f1_score`."""
+    from ops.runs import metric_key
+
     values: dict[str, float] = {}
-    for by_sub_key in by_output.values():
-        for metrics in by_sub_key.values():
+    for by_sub_key in (by_output or {}).values():
+        for sub_key, metrics in (by_sub_key or {}).items():
             for name, value in metrics.items():
                 if isinstance(value, dict) and "doubleValue" in value:
-                    values[name] = float(value["doubleValue"])
+                    values[metric_key(name, sub_key)] = float(value["doubleValue"])
     return values
 
 
@@ -229,7 +263,7 @@ def monitor(config: PipelineConfig, window: str | None = None, now: float | None
 
     from ops.lineage import lineage
 
-    mon, ev = config.monitor, config.evaluator
+    mon = config.monitor
     length = window_seconds(window or mon.window, "--window")
     end = time.time() if now is None else now
     start = end - length
@@ -247,9 +281,16 @@ def monitor(config: PipelineConfig, window: str | None = None, now: float | None
             f"({', '.join(sorted({str(e.version) for e in others}))}): left out"
         )
     found = None
+    model_path = os.path.join(config.serving_dir, str(version))
+    result.task = config.label.task.value
+    if config.label.task is not Task.REGRESSION:
+        from ops.runs import class_names
+
+        result.class_names = class_names(model_path) or list(config.label.classes)
     try:
         found = lineage(config.metadata_path, config.pipeline_name, config.serving_dir, version)
-        result.test_metrics = {k: v for k, v in found.metrics.items() if k in WATCHED}
+        tested = with_macro_f1(found.metrics)
+        result.test_metrics = {k: v for k, v in tested.items() if k in watched(config.label.task)}
     except ConfigError as err:
         result.notes.append(
             f"no lineage for version {version} ({err}): no test metrics or training statistics to compare with"
@@ -299,18 +340,12 @@ def monitor(config: PipelineConfig, window: str | None = None, now: float | None
             f"({mon.min_labelled}): live metrics not computed (add ground truth: tfxp feedback FILE)"
         )
     else:
-        model_path = os.path.join(config.serving_dir, str(version))
-        result.metrics, result.slices = live_metrics(config, model_path, [r.example for r in rows], workdir)
-        # The Evaluator's thresholds of the task (defaults filled in) where monitor: sets none;
-        # then the live defaults (the Evaluator's own value defaults until first-run gates
-        # replaced them, which are measured on a test split, not on live traffic).
-        task_thresholds = {**LIVE_DEFAULTS.get(config.label.task, {}), **ev.thresholds(config.label.task)}
-        result.findings += _metric_findings(
-            result,
-            mon.min_auc if mon.min_auc is not None else task_thresholds.get("min_auc"),
-            mon.min_accuracy if mon.min_accuracy is not None else task_thresholds.get("min_accuracy"),
-            mon.max_auc_drop,
-        )
+        examples = [r.example for r in rows]
+        result.metrics, result.slices = live_metrics(config, model_path, examples, workdir)
+        result.metrics = with_macro_f1(result.metrics)
+        labels = window_labels(config, examples, result.class_names)
+        result.thresholds = live_thresholds(config, labels, result.test_metrics)
+        result.findings += metric_findings(result)
 
     if mon.serving_url:
         result.health = serving_health(mon.serving_url, config.model_name, version)
@@ -327,21 +362,136 @@ def monitor(config: PipelineConfig, window: str | None = None, now: float | None
     return _record(config, result, found)
 
 
-def _metric_findings(
-    result: MonitorResult, min_auc: float | None, min_accuracy: float | None, max_drop: float
-) -> list[str]:
+def window_labels(config: PipelineConfig, examples: list[bytes], class_names: list[str]) -> list:
+    """Each labelled example's label as the model answers it: binary 0 or 1 (label.column's
+    rule), multiclass the index of its class among `class_names` (-1: none of them),
+    regression the number. The model's own transform does the same for TFMA."""
+    import tensorflow as tf
+
+    label = config.label
+    index = {name: i for i, name in enumerate(class_names)}
+    found: list = []
+    for serialized in examples:
+        example = tf.train.Example.FromString(serialized)
+        text = feedback.feature_text(example, label.column)
+        if text is None:
+            continue
+        if label.task is Task.REGRESSION:
+            found.append(float(text))
+        elif label.task is Task.MULTICLASS:
+            found.append(index.get(text, -1))
+        elif label.greater_than_fraction_of:
+            reference = float(feedback.feature_text(example, label.greater_than_fraction_of) or 0)
+            found.append(int(float(text) > label.fraction * reference))
+        elif label.positive_values:
+            found.append(int(text in label.positive_values))
+        else:
+            found.append(int(float(text)))
+    return found
+
+
+def with_macro_f1(metrics: dict[str, float]) -> dict[str, float]:
+    """`metrics` with macro F1 the mean F1 of the classes that occur (labelled or predicted),
+    as scikit-learn's f1_score(average="macro") has it. TFMA's per-class F1 of a class neither
+    labelled nor predicted is NaN, and so its macro average, whenever a window or a small test
+    split lacks one class."""
+    scores = [v for _, v in per_class(metrics, "f1_score") if math.isfinite(v)]
+    if not scores:
+        return metrics
+    return {**metrics, "macro_f1_score": sum(scores) / len(scores)}
+
+
+def naive_value(metric: LiveMetric, labels: list) -> float:
+    """The naive predictor's value of `metric` on the window's labels: AUC of a constant score
+    (0.5); accuracy of always answering the window's most frequent class, and that predictor's
+    macro F1 (with_macro_f1: its class's F1, 2p / (1 + p) for its share p, the other labelled
+    classes' 0); MAE of the window's median, RMSE of its mean (components/evaluator/gates.py)."""
+    if metric.metric == "auc":
+        return 0.5
+    if metric.metric in ("accuracy", "binary_accuracy"):
+        return majority_share(labels, labels)
+    if metric.metric == "macro_f1_score":
+        share = majority_share(labels, labels)
+        return 2 * share / (1 + share) / len(set(labels))
+    if metric.metric == "mean_absolute_error":
+        return naive_mae(labels, labels)
+    if metric.metric == "root_mean_squared_error":
+        return naive_rmse(labels, labels)
+    raise ValueError(f"no naive predictor for {metric.metric}")
+
+
+def live_thresholds(config: PipelineConfig, labels: list, test_metrics: dict[str, float]) -> dict[str, dict[str, Any]]:
+    """The thresholds of the task's live metrics in this window, each with where it came from:
+    {metric: {threshold, source, drop, drop_source}} (drop: how much worse than the version's
+    test value is allowed; None without a test value)."""
+    mon, ev = config.monitor, config.evaluator
+    margin = ev.first_run_margin
+    found: dict[str, dict[str, Any]] = {}
+    for metric in TASKS[config.label.task].live_metrics:
+        entry: dict[str, Any] = {}
+        if getattr(mon, metric.option) is not None:
+            entry.update(threshold=getattr(mon, metric.option), source=f"monitor.{metric.option}")
+        elif getattr(ev, metric.option) is not None:
+            entry.update(threshold=getattr(ev, metric.option), source=f"evaluator.{metric.option}")
+        elif labels:
+            naive = naive_value(metric, labels)
+            how = f"+ margin {margin:g}" if metric.higher_is_better else f"x (1 - margin {margin:g})"
+            entry.update(
+                threshold=metric.bound(naive, margin),
+                source=f"{metric.naive} {naive:.4g} {how} on the window's labels; evaluator.first_run_margin",
+            )
+        test = test_metrics.get(metric.metric)
+        if test is not None:
+            if getattr(mon, metric.drop_option) is not None:
+                entry.update(drop=getattr(mon, metric.drop_option), drop_source=f"monitor.{metric.drop_option}")
+            else:
+                entry.update(
+                    drop=mon.max_metric_drop * abs(test),
+                    drop_source=f"monitor.max_metric_drop {mon.max_metric_drop:g} of the test value",
+                )
+        found[metric.metric] = entry
+    return found
+
+
+def class_label(index: int, class_names: list[str]) -> str:
+    """A class as findings and the report name it: its name, else its index."""
+    return f"'{class_names[index]}'" if 0 <= index < len(class_names) else f"class {index}"
+
+
+def per_class(metrics: dict[str, float], name: str) -> list[tuple[int, float]]:
+    """[(class index, value)] of a per-class metric (`f1_score/classId:2`), by index."""
+    prefix = f"{name}/classId:"
+    return sorted((int(k[len(prefix) :]), v) for k, v in metrics.items() if k.startswith(prefix))
+
+
+def metric_findings(result: MonitorResult) -> list[str]:
+    """The live metrics that cross their thresholds (result.thresholds), one line each; a
+    multiclass finding names the classes with the lowest F1."""
     found = []
-    auc, accuracy = result.metrics.get("auc"), result.metrics.get("binary_accuracy")
-    if auc is not None and min_auc is not None and auc < min_auc:
-        found.append(f"live auc {auc:.4g} is below the threshold {min_auc:g}")
-    if accuracy is not None and min_accuracy is not None and accuracy < min_accuracy:
-        found.append(f"live binary_accuracy {accuracy:.4g} is below the threshold {min_accuracy:g}")
-    test_auc = result.test_metrics.get("auc")
-    if auc is not None and test_auc is not None and test_auc - auc > max_drop:
-        found.append(
-            f"live auc {auc:.4g} is {test_auc - auc:.4g} below the version's test auc {test_auc:.4g}; "
-            f"monitor.max_auc_drop is {max_drop:g}"
-        )
+    worst = ""
+    if result.task == Task.MULTICLASS.value:
+        scores = [(i, v) for i, v in per_class(result.metrics, "f1_score") if math.isfinite(v)]
+        lowest = sorted(scores, key=lambda item: item[1])[:2]
+        if lowest:
+            worst = "; lowest class F1: " + ", ".join(
+                f"{class_label(i, result.class_names)} {v:.3g}" for i, v in lowest
+            )
+    for metric in TASKS[Task(result.task)].live_metrics:
+        live, entry = result.metrics.get(metric.metric), result.thresholds.get(metric.metric, {})
+        if live is None:
+            continue
+        word = "below" if metric.higher_is_better else "above"
+        threshold = entry.get("threshold")
+        if threshold is not None and metric.worse_by(live, threshold) > 0:
+            found.append(
+                f"live {metric.title} {live:.4g} is {word} the threshold {threshold:.4g} ({entry['source']}){worst}"
+            )
+        test, drop = result.test_metrics.get(metric.metric), entry.get("drop")
+        if test is not None and drop is not None and metric.worse_by(live, test) > drop:
+            found.append(
+                f"live {metric.title} {live:.4g} is {abs(live - test):.4g} {word} the version's test "
+                f"{metric.title} {test:.4g}; allowed: {drop:.4g} ({entry['drop_source']}){worst}"
+            )
     return found
 
 
@@ -375,7 +525,9 @@ def _record(config: PipelineConfig, result: MonitorResult, found) -> MonitorResu
     props["requests"].int_value, props["labelled"].int_value = result.requests, result.labelled
     props["crossed"].int_value = len(result.findings)
     for name, value in result.metrics.items():
-        execution.custom_properties[f"live_{name}"].double_value = value
+        # ML Metadata's SQL cannot hold NaN (TFMA's undefined value: a class never predicted).
+        if math.isfinite(value):
+            execution.custom_properties[f"live_{name}"].double_value = value
     execution.custom_properties["model"].string_value = result.model
     props["result"].string_value = json.dumps(result.to_json(), sort_keys=True)
     [result.execution_id] = store.put_executions([execution])
@@ -417,11 +569,19 @@ def format_result(result: MonitorResult) -> str:
         f"{when(result.window[1])} UTC",
         f"  requests logged: {result.requests}; labelled (tfxp feedback): {result.labelled}",
     ]
+    shown_metrics = watched(result.task)
     if result.metrics:
-        shown = ", ".join(_metric(k, result.metrics[k]) for k in WATCHED if k in result.metrics)
+        shown = ", ".join(_metric(k, result.metrics[k]) for k in shown_metrics if k in result.metrics)
         lines.append(f"  live metrics: {shown}")
+        for index, _ in per_class(result.metrics, "f1_score"):
+            values = ", ".join(
+                _metric(name, result.metrics[f"{name}/classId:{index}"])
+                for name in PER_CLASS
+                if f"{name}/classId:{index}" in result.metrics
+            )
+            lines.append(f"    class {index} ({class_label(index, result.class_names)}): {values}")
     if result.test_metrics:
-        shown = ", ".join(_metric(k, result.test_metrics[k]) for k in WATCHED if k in result.test_metrics)
+        shown = ", ".join(_metric(k, result.test_metrics[k]) for k in shown_metrics if k in result.test_metrics)
         lines.append(f"  test-split metrics (Evaluator): {shown}")
     for kind in ("skew", "drift"):
         chosen = [d for d in result.distances if d.kind == kind]

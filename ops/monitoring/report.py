@@ -23,8 +23,8 @@ import os
 import time
 from typing import Any
 
-from models.tasks import describe_gate
-from ops.monitoring.monitor import metric_values
+from models.tasks import TASKS, describe_gate
+from ops.monitoring.monitor import PER_CLASS, class_label, metric_values, per_class
 from ops.runs import validation_failures
 from pipeline.config import ConfigError, PipelineConfig
 from pipeline.metadata import OUTPUT_EVENTS, custom_property, open_store
@@ -324,9 +324,11 @@ def _eval_result(uri: str):
         return tfma.load_eval_result(uri), False
 
 
-def _matrices(plots: dict) -> list[dict]:
-    for by_sub_key in plots.values():
-        for plot in by_sub_key.values():
+def _matrices(plots: dict | None) -> list[dict]:
+    """TFMA's binary confusion matrices at thresholds; none for a task without (a regression
+    evaluation's plots are None)."""
+    for by_sub_key in (plots or {}).values():
+        for plot in (by_sub_key or {}).values():
             if "confusionMatrixAtThresholds" in plot:
                 return plot["confusionMatrixAtThresholds"].get("matrices", [])
     return []
@@ -495,6 +497,7 @@ def _served_section(config: PipelineConfig) -> str:
     versions = served_versions(config.serving_dir) if os.path.isdir(config.serving_dir) else []
     if not versions:
         return "<p class=muted>Nothing is served yet.</p>"
+    first = TASKS[config.label.task].live_metrics[0]
     rows = []
     for version in reversed(versions):
         try:
@@ -510,25 +513,36 @@ def _served_section(config: PipelineConfig) -> str:
                 version,
                 found.run_id or "",
                 ", ".join(map(str, found.spans)) or "0",
-                found.metrics.get("auc"),
+                found.metrics.get(first.metric),
                 json.dumps(found.hyperparameters, sort_keys=True),
                 note,
             ]
         )
-    return _table(["version", "pushed by run", "data spans", "test auc", "hyperparameters", ""], rows, {3})
+    header = ["version", "pushed by run", "data spans", f"test {first.title}", "hyperparameters", ""]
+    return _table(header, rows, {3})
 
 
-def _line_svg(series: list[tuple[float, float]], reference: float | None, width: int = 520, height: int = 160) -> str:
+def _line_svg(
+    series: list[tuple[float, float]],
+    reference: float | None,
+    name: str = "auc",
+    share: bool = True,
+    width: int = 520,
+    height: int = 160,
+) -> str:
+    """A live metric over time with the version's test value; a share on 0 to 1, an error
+    from 0 to a little above its highest value."""
     if not series:
         return ""
     t0, t1 = min(t for t, _ in series), max(t for t, _ in series)
     span = (t1 - t0) or 1.0
+    top = 1.0 if share else 1.1 * max([v for _, v in series] + [reference or 0.0]) or 1.0
 
     def x(t: float) -> float:
         return 40 + (t - t0) / span * (width - 60)
 
     def y(v: float) -> float:
-        return 10 + (1 - v) * (height - 30)
+        return 10 + (1 - v / top) * (height - 30)
 
     path = " ".join(f"{'M' if i == 0 else 'L'}{x(t):.1f},{y(v):.1f}" for i, (t, v) in enumerate(series))
     dots = "".join(
@@ -538,15 +552,15 @@ def _line_svg(series: list[tuple[float, float]], reference: float | None, width:
     ref = (
         f'<line x1="40" x2="{width - 20}" y1="{y(reference):.1f}" y2="{y(reference):.1f}" stroke="#59a14f" '
         f'stroke-dasharray="5"/><text x="{width - 20}" y="{y(reference) - 4:.1f}" font-size="10" '
-        f'text-anchor="end">test auc {reference:.3g}</text>'
+        f'text-anchor="end">test {_e(name)} {reference:.3g}</text>'
         if reference is not None
         else ""
     )
     axis = "".join(
-        f'<text x="34" y="{y(v) + 4:.1f}" font-size="10" text-anchor="end">{v:g}</text>' for v in (0.0, 0.5, 1.0)
+        f'<text x="34" y="{y(v) + 4:.1f}" font-size="10" text-anchor="end">{v:.3g}</text>' for v in (0.0, top / 2, top)
     )
     return (
-        f'<svg class="live" width="{width}" height="{height}" role="img" aria-label="live auc over time">'
+        f'<svg class="live" width="{width}" height="{height}" role="img" aria-label="live {_e(name)} over time">'
         f'<rect x="40" y="10" width="{width - 60}" height="{height - 30}" fill="none" stroke="#d0d5dd"/>'
         f'{axis}{ref}<path d="{path}" fill="none" stroke="#4e79a7" stroke-width="2"/>{dots}</svg>'
     )
@@ -558,31 +572,41 @@ def _live_section(config: PipelineConfig) -> str:
     results = history(config)
     if not results:
         return "<p class=muted>No <code>tfxp monitor</code> results recorded yet.</p>"
+    live = TASKS[config.label.task].live_metrics
+    first = live[0]
     rows, series, reference = [], [], None
     for r in results:
         end = datetime.datetime.fromtimestamp(r["window"][1], datetime.timezone.utc)
         m = r.get("metrics") or {}
         verdict = "; ".join(r.get("findings") or []) or ("none" if r["requests"] else "no traffic in the window")
         rows.append(
-            [
-                f"{end:%Y-%m-%d %H:%M}",
-                r["version"],
-                r["requests"],
-                r["labelled"],
-                m.get("auc"),
-                m.get("binary_accuracy"),
-                verdict,
-            ]
+            [f"{end:%Y-%m-%d %H:%M}", r["version"], r["requests"], r["labelled"], *[m.get(x.metric) for x in live]]
+            + [verdict]
         )
-        if "auc" in m:
-            series.append((r["window"][1], m["auc"]))
-            reference = (r.get("test_metrics") or {}).get("auc", reference)
+        if first.metric in m:
+            series.append((r["window"][1], m[first.metric]))
+            reference = (r.get("test_metrics") or {}).get(first.metric, reference)
     classes = ["bad" if r.get("findings") else None for r in results]
-    return _line_svg(series, reference) + _table(
-        ["window end (UTC)", "version", "requests", "labelled", "live auc", "live accuracy", "thresholds crossed"],
-        rows,
-        {1, 2, 3, 4, 5},
-        classes,
+    header = ["window end (UTC)", "version", "requests", "labelled", *[f"live {x.title}" for x in live]]
+    page = _line_svg(series, reference, first.title, first.higher_is_better) + _table(
+        [*header, "thresholds crossed"], rows, set(range(1, len(header))), classes
+    )
+    measured = [r for r in results if r.get("metrics")]
+    return page + (_live_classes(measured[-1]) if measured else "")
+
+
+def _live_classes(result: dict) -> str:
+    """The newest measured window's per-class metrics (multiclass), each class by its name."""
+    metrics, names = result.get("metrics") or {}, result.get("class_names") or []
+    indices = [i for i, _ in per_class(metrics, "f1_score")]
+    if not indices:
+        return ""
+    rows = [
+        [i, class_label(i, names).strip("'"), *[metrics.get(f"{name}/classId:{i}") for name in PER_CLASS]]
+        for i in indices
+    ]
+    return "<h3>per class, newest measured window</h3>" + _table(
+        ["class", "name", *[f"live {name}" for name in PER_CLASS]], rows, {2, 3, 4, 5}
     )
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from components.drift_check.request_log import RequestLogger
 from ops.monitoring import feedback
-from pipeline.config import load_config
+from pipeline.config import ConfigError, load_config
 from tests.conftest import to_example
 from tfxp.commands import EXIT_BAD_INPUT
 from tfxp.main import main
@@ -171,3 +171,53 @@ def test_exported_requests_list_ids_and_features(tmp_path, logged):
     assert float(exported[0]["fare"]) == pytest.approx(float(rows[0]["fare"]))
     assert "tips" not in exported[0]
     json.dumps(exported)
+
+
+def _task_config(tmp_path, path, *overrides):
+    return load_config(
+        path, [f"output_dir={tmp_path / 'out'}", f"monitor.requests={tmp_path / 'requests'}", *overrides]
+    )
+
+
+def test_a_multiclass_label_is_a_class_name_or_its_index(tmp_path, logged):
+    import tensorflow as tf
+
+    _, examples = logged
+    config = _task_config(tmp_path, "pipeline/configs/taxi_multiclass.yaml")
+    ids = [feedback.derived_id(e) for e in examples[:3]]
+    path = _write(
+        tmp_path / "f.csv", ["request_id", "payment_type"], [[ids[0], "Credit Card"], [ids[1], "2"], [ids[2], "0"]]
+    )
+    feedback.join(config, path)
+    rows = {r.id: r for r in feedback.joined_rows(config)}
+    assert [rows[i].labels["payment_type"] for i in ids] == ["Credit Card", "No Charge", "Cash"]
+    example = tf.train.Example.FromString(rows[ids[1]].example)
+    assert example.features.feature["payment_type"].bytes_list.value == [b"No Charge"]
+    bad = _write(tmp_path / "bad.csv", ["request_id", "payment_type"], [[ids[0], "Pcard"]])
+    with pytest.raises(
+        ConfigError,
+        match=r"column 'payment_type' is 'Pcard', not one of the classes "
+        r"\(Cash, Credit Card, No Charge, Unknown\) nor a class index 0-3$",
+    ):
+        feedback.join(config, bad)
+    with pytest.raises(ConfigError, match="is '4', not one of the classes"):
+        feedback.join(config, _write(tmp_path / "bad.csv", ["request_id", "payment_type"], [[ids[0], "4"]]))
+
+
+def test_integer_class_names_are_never_read_as_indices():
+    assert feedback._class_value("5", ["3", "5", "7"]) == 5
+    with pytest.raises(ValueError, match=r"^not one of the classes \(3, 5, 7\)$"):
+        feedback._class_value("1", ["3", "5", "7"])
+    assert feedback._class_value("b", ["a", "b"]) == "b"
+    assert feedback._class_value("1", ["a", "b"]) == "b"
+
+
+def test_a_regression_label_is_a_finite_number(tmp_path, logged):
+    _, examples = logged
+    config = _task_config(tmp_path, "pipeline/configs/taxi_regression.yaml")
+    key = feedback.derived_id(examples[0])
+    feedback.join(config, _write(tmp_path / "f.csv", ["request_id", "fare"], [[key, "12.5"]]))
+    assert [r.labels for r in feedback.joined_rows(config)] == [{"fare": 12.5}]
+    for text, message in (("abc", "not a number"), ("inf", "not a finite number")):
+        with pytest.raises(ConfigError, match=f"column 'fare' is '{text}', {message}$"):
+            feedback.join(config, _write(tmp_path / "bad.csv", ["request_id", "fare"], [[key, text]]))

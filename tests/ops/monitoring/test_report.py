@@ -79,3 +79,9 @@ def test_roc_and_confusion_from_tfma_matrices():
     assert roc.count(" L") == 2  # the path through (0, 0), (1/6, 3/4), (1, 1)
     confusion = report.confusion_svg(matrices)
     assert ">5</text>" in confusion and ">3</text>" in confusion and "threshold 0.50" in confusion
+
+
+def test_an_evaluation_without_plots_has_no_matrices():
+    # A regression evaluation computes no plot: TFMA gives None for the slice's plots.
+    assert report._matrices({(): None}.get(())) == []
+    assert report._matrices({"": None}) == []
