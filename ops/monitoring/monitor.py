@@ -409,9 +409,9 @@ def naive_value(metric: LiveMetric, labels: list) -> float:
     if metric.metric == "auc":
         return 0.5
     if metric.metric in ("accuracy", "binary_accuracy"):
-        return majority_share(labels, labels)
+        return majority_share(labels)
     if metric.metric == "macro_f1_score":
-        share = majority_share(labels, labels)
+        share = majority_share(labels)
         return 2 * share / (1 + share) / len(set(labels))
     if metric.metric == "mean_absolute_error":
         return naive_mae(labels, labels)
