@@ -23,9 +23,10 @@ import os
 import time
 from typing import Any
 
+from models.spec import Task
 from models.tasks import TASKS, describe_gate
 from ops.monitoring.monitor import PER_CLASS, class_label, metric_values, per_class
-from ops.runs import validation_failures
+from ops.runs import class_names, validation_failures
 from pipeline.config import ConfigError, PipelineConfig
 from pipeline.metadata import OUTPUT_EVENTS, custom_property, open_store
 from pipeline.preflight import column_headers
@@ -316,12 +317,18 @@ def _drift_section(uris: list[str], config: PipelineConfig, headers: dict[str, s
 
 
 def _eval_result(uri: str):
+    """TFMA's results of the candidate and of the baseline (None without one). A single-model
+    evaluation has no model named candidate: asking for that name there returns no metrics
+    rather than an error, so the evaluation's own model specs decide."""
     import tensorflow_model_analysis as tfma
 
-    try:
-        return tfma.load_eval_result(uri, model_name="candidate"), True
-    except Exception:  # noqa: BLE001 - a single-model evaluation has no model named candidate
-        return tfma.load_eval_result(uri), False
+    result = tfma.load_eval_result(uri)
+    specs = result.config.model_specs if result.config is not None else []
+    baseline = next((s for s in specs if s.is_baseline), None)
+    if baseline is None:
+        return result, None
+    candidate = next(s for s in specs if not s.is_baseline)
+    return tfma.load_eval_result(uri, model_name=candidate.name), tfma.load_eval_result(uri, model_name=baseline.name)
 
 
 def _matrices(plots: dict | None) -> list[dict]:
@@ -388,18 +395,31 @@ def confusion_svg(matrices: list[dict], threshold: float = 0.5) -> str:
     )
 
 
-WATCHED = ("example_count", "auc", "binary_accuracy", "precision", "recall", "f1_score")
+def candidate_class_names(model_uris: list[str]) -> list[str]:
+    """The class names of the run's candidate (the Trainer's model): the model the metrics are
+    of, pushed or refused ([] for a task without classes)."""
+    if not model_uris:
+        return []
+    from tfx.utils import path_utils
+
+    return class_names(path_utils.serving_model_path(model_uris[-1]))
+
+
+def _watched(task: Task) -> tuple[str, ...]:
+    """The metrics the report's tables show for a task: the task table's summary metrics."""
+    return TASKS[task].summary_metrics
 
 
 def _metrics_section(
-    uris: list[str], headers: dict[str, str] | None = None
+    uris: list[str], task: Task, names: list[str], headers: dict[str, str] | None = None
 ) -> tuple[str, dict[str, float], dict[str, float] | None]:
-    """The metrics section; the candidate's and the baseline's overall metrics."""
-    import tensorflow_model_analysis as tfma
+    """The metrics section; the candidate's and the baseline's overall metrics. A multiclass
+    evaluation adds a per-class table, each class by its name (`names`, the candidate's)."""
 
     if not uris:
         return "<p class=muted>The Evaluator did not run in this run.</p>", {}, None
-    result, with_baseline = _eval_result(uris[-1])
+    result, base = _eval_result(uris[-1])
+    watched = _watched(task)
     overall: dict[str, float] = {}
     rows = []
     for slice_key, by_output in result.slicing_metrics:
@@ -407,13 +427,12 @@ def _metrics_section(
         name = ", ".join(f"{(headers or {}).get(k, k)}={v}" for k, v in slice_key) if slice_key else "overall"
         if not slice_key:
             overall = values
-        rows.append([name, *[values.get(m) for m in WATCHED]])
+        rows.append([name, *[values.get(m) for m in watched]])
     rows.sort(key=lambda r: (r[0] != "overall", r[0]))
     plots = {tuple(k): p for k, p in (result.plots or [])}
     matrices = _matrices(plots.get((), {}))
     baseline = None
-    if with_baseline:
-        base = tfma.load_eval_result(uris[-1], model_name="baseline")
+    if base is not None:
         baseline = next((metric_values(m) for k, m in base.slicing_metrics if not k), None)
     figures = (
         f'<div class="plots"><figure>{roc_svg(matrices)}<figcaption>ROC, test split '
@@ -423,13 +442,14 @@ def _metrics_section(
         else "<p class=muted>No plots in this evaluation (ConfusionMatrixPlot was not "
         "computed by this run's Evaluator).</p>"
     )
-    numeric = set(range(1, len(WATCHED) + 1))
+    numeric = set(range(1, len(watched) + 1))
     html_text = (
         "<h3>overall (test split)</h3>"
-        + _table(["slice", *WATCHED], rows[:1], numeric)
-        + figures
+        + _table(["slice", *watched], rows[:1], numeric)
+        + (figures if task is Task.BINARY else "")
+        + _classes_table(overall, names, "test split")
         + f"<details><summary><b>per slice</b>: {len(rows) - 1} slices</summary>"
-        + _table(["slice", *WATCHED], rows[1:], numeric)
+        + _table(["slice", *watched], rows[1:], numeric)
         + "</details>"
     )
     return html_text, overall, baseline
@@ -462,7 +482,7 @@ def _baseline_section(
                 baseline.get(m),
                 (overall.get(m, 0.0) - baseline.get(m, 0.0)) if m in overall and m in baseline else None,
             ]
-            for m in WATCHED
+            for m in _watched(config.label.task)
             if m != "example_count"
         ]
         parts.append(
@@ -597,7 +617,11 @@ def _live_section(config: PipelineConfig) -> str:
 
 def _live_classes(result: dict) -> str:
     """The newest measured window's per-class metrics (multiclass), each class by its name."""
-    metrics, names = result.get("metrics") or {}, result.get("class_names") or []
+    return _classes_table(result.get("metrics") or {}, result.get("class_names") or [], "newest measured window")
+
+
+def _classes_table(metrics: dict[str, float], names: list[str], where: str) -> str:
+    """Per-class metrics (`f1_score/classId:2`), each class by its name; "" without any."""
     indices = [i for i, _ in per_class(metrics, "f1_score")]
     if not indices:
         return ""
@@ -605,9 +629,7 @@ def _live_classes(result: dict) -> str:
         [i, class_label(i, names).strip("'"), *[metrics.get(f"{name}/classId:{i}") for name in PER_CLASS]]
         for i in indices
     ]
-    return "<h3>per class, newest measured window</h3>" + _table(
-        ["class", "name", *[f"live {name}" for name in PER_CLASS]], rows, {2, 3, 4, 5}
-    )
+    return f"<h3>per class, {_e(where)}</h3>" + _table(["class", "name", *PER_CLASS], rows, {2, 3, 4, 5})
 
 
 # ----------------------------------------------------------------------------- the page
@@ -620,7 +642,10 @@ def render(config: PipelineConfig, run_id: str | None = None, facets: bool = Fal
     started = datetime.datetime.fromtimestamp(run.started, datetime.timezone.utc)
     blessed = {None: "not decided", True: "blessed", False: "refused"}[run.blessing]
     headers = column_headers(config)  # columns shown by their CSV header, not their feature key
-    metrics_html, overall, baseline = _metrics_section(run.uris.get("Evaluator/ModelEvaluation", []), headers)
+    names = candidate_class_names(run.uris.get("Trainer/Model", []))
+    metrics_html, overall, baseline = _metrics_section(
+        run.uris.get("Evaluator/ModelEvaluation", []), config.label.task, names, headers
+    )
     sections = {
         "summary": (
             "Run",

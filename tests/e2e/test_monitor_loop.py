@@ -269,6 +269,8 @@ def test_the_report_has_every_section(flagged, loop, request):
     assert '<svg class="live"' in text
     assert 'src="http' not in text and 'href="http' not in text  # nothing from the network
     assert "Blessed: every threshold passed." in text or "Refused:" in text
+    # The candidate's metrics, with or without a baseline beside it (a first run has none).
+    assert "<td>overall</td>" in text and "-1 slices" not in text
     if work.task == "binary":
         for figure in ('<svg class="roc"', '<svg class="confusion"'):
             assert figure in text
@@ -278,5 +280,9 @@ def test_the_report_has_every_section(flagged, loop, request):
     if work.task == "multiclass":  # the newest window per class, by the model's class names
         assert "<h3>per class, newest measured window</h3>" in text and "<td>Credit Card</td>" in text
         assert "<th>live macro F1</th>" in text
+        # The Evaluator's metrics follow the task table, per class by the candidate's class names.
+        assert "<h3>per class, test split</h3>" in text and "<th>macro_f1_score</th>" in text
+        assert "<th>binary_accuracy</th>" not in text  # the binary columns it showed before
     if work.task == "regression":
         assert "<th>live MAE</th><th>live RMSE</th>" in text and "<th>test MAE</th>" in text
+        assert "<th>mean_absolute_error</th><th>root_mean_squared_error</th>" in text
