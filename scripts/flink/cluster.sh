@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# A local Flink cluster for the pipeline's Beam components: a JobManager, two TaskManagers, Beam's
-# Flink job server and a Beam SDK worker pool, each a process of its own, on fixed loopback ports.
+# A local Flink cluster for the pipeline's Beam components: a JobManager, two TaskManagers and
+# Beam's Flink job server, each a process of its own, on fixed loopback ports.
 #
 # Flink comes from PyPI: the `apache-flink` wheel holds bin/ and conf/, the
 # `apache-flink-libraries` sdist holds lib/ (flink-dist), opt/ and plugins/. Their files are
@@ -10,9 +10,9 @@
 # org.apache.beam:beam-runners-flink-1.19 (jobserver-pom.xml). Both are cached under
 # ~/.cache/tfx-kfp-pipeline/flink-<key>/ (key: the versions and the pom); a second start reuses them.
 #
-# The SDK worker pool (apache_beam.runners.worker.worker_pool_main) runs in the project's
-# runtime (scripts/runtime.sh), so the harnesses have the TFX stack and this checkout's code;
-# the TaskManagers reach it through Beam's EXTERNAL environment (docs/beam.md says why).
+# The TaskManagers start the Python SDK harnesses themselves (Beam's PROCESS environment) with
+# scripts/flink/sdk-harness.sh, in the project's runtime, so the harnesses have the TFX stack and
+# this checkout's code (docs/beam.md says why not a shared EXTERNAL worker pool).
 #
 # Usage: scripts/flink/cluster.sh fetch|start|stop|status
 #   fetch   download and assemble what the cluster needs (start does it too)
@@ -20,7 +20,7 @@
 #   stop    stop every process start started
 #   status  the Flink REST overview and the processes' pids
 # Ports: Flink REST 8081, JobManager RPC 6123, blob 6124, TaskManager RPC 6130-6139,
-# job server 8099 (artifacts 8098, expansion 8097), SDK worker pool 50000.
+# job server 8099 (artifacts 8098, expansion 8097).
 set -euo pipefail
 
 project=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -31,7 +31,6 @@ REST_PORT=8081
 JOB_PORT=8099
 ARTIFACT_PORT=8098
 EXPANSION_PORT=8097
-WORKER_POOL_PORT=50000
 TASKMANAGERS=2
 
 cache_root=${TFXP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tfx-kfp-pipeline}
@@ -127,7 +126,7 @@ start() {
     return
   fi
   local port
-  for port in 6123 6124 $JOB_PORT $ARTIFACT_PORT $EXPANSION_PORT $WORKER_POOL_PORT; do
+  for port in 6123 6124 $JOB_PORT $ARTIFACT_PORT $EXPANSION_PORT ; do
     listening "$port" && die "port $port is in use by another process; the cluster needs it (scripts/flink/cluster.sh header lists its ports)"
   done
   rm -rf "$run"
@@ -144,13 +143,10 @@ start() {
     org.apache.beam.runners.flink.FlinkJobServerDriver --job-host=localhost --job-port=$JOB_PORT \
     --artifact-port=$ARTIFACT_PORT --expansion-port=$EXPANSION_PORT \
     --flink-master=localhost:$REST_PORT --artifacts-dir="$run/artifacts"
-  start_detached workerpool "$project/scripts/runtime.sh" python -m apache_beam.runners.worker.worker_pool_main \
-    --service_port=$WORKER_POOL_PORT
   wait_for 120 "the JobManager with $TASKMANAGERS TaskManagers (http://localhost:$REST_PORT)" taskmanagers_up
   wait_for 60 "Beam's job server (localhost:$JOB_PORT)" listening $JOB_PORT
-  wait_for 120 "the Beam SDK worker pool (localhost:$WORKER_POOL_PORT)" listening $WORKER_POOL_PORT
   say "up in $((SECONDS - t0)) s: Flink $FLINK_VERSION at http://localhost:$REST_PORT ($TASKMANAGERS TaskManagers)," \
-    "job server localhost:$JOB_PORT (Beam $BEAM_JOB_SERVER_VERSION), worker pool localhost:$WORKER_POOL_PORT; logs in $run/log"
+    "job server localhost:$JOB_PORT (Beam $BEAM_JOB_SERVER_VERSION); logs in $run/log"
 }
 
 stop_group() {  # stop_group NAME: the process group start_detached made
@@ -168,7 +164,6 @@ stop_group() {  # stop_group NAME: the process group start_detached made
 stop() {
   [ -d "$run/pid" ] || { say "not running"; return; }
   flink_env
-  stop_group workerpool
   stop_group jobserver
   "$home/flink/bin/taskmanager.sh" stop-all >/dev/null 2>&1 || true
   "$home/flink/bin/jobmanager.sh" stop-all >/dev/null 2>&1 || true
