@@ -1,10 +1,16 @@
 """Compares the Beam components' outputs of two runs of the pipeline (e.g. DirectRunner and Flink).
 
 For ExampleGen, StatisticsGen, Transform and the Evaluator, every file of every output artifact
-is compared by what it holds, not by how it was sharded: TFRecord files as the multiset of their
-records (a runner may write other shards in another order), statistics and evaluation
-records as parsed protos (a proto's map fields need not serialize in one order), everything
-else byte for byte. `.system` directories (TFX's own bookkeeping) are left out.
+is compared by what it holds, not by how it was sharded or serialized:
+- TFRecord files as the multiset of their records, each parsed and serialized again
+  deterministically: a runner may write other shards in another order, and a proto's map
+  (tf.Example's features, TFMA's metrics) need not serialize in one order;
+- statistics with each dataset's features sorted by path: TFDV lists them in the order its
+  merged accumulators first met them, which depends on how the examples were bundled;
+- the transform graph's saved_model.pb as its parsed proto, and every other file byte for byte,
+  with the run's own output directory (which the Transform graph and eval config name) replaced
+  by a placeholder.
+`.system` directories (TFX's own bookkeeping) are left out.
 
 Run as `python -m tests.flink.compare DIR_A DIR_B [PIPELINE_NAME]`: one line per artifact, exit 1
 on any difference.
@@ -31,8 +37,12 @@ def _tfrecords(path: str) -> list[bytes]:
 
 
 def _canonical(kind: str, record: bytes) -> bytes:
-    """A record re-serialized deterministically, for the protos with map fields."""
-    if kind == "metrics":
+    """A record parsed and serialized again deterministically."""
+    if kind == "examples":
+        import tensorflow as tf
+
+        message = tf.train.Example.FromString(record)
+    elif kind == "metrics":
         from tensorflow_model_analysis.proto import metrics_for_slice_pb2 as pb
 
         message = pb.MetricsForSlice.FromString(record)
@@ -53,8 +63,9 @@ def _canonical(kind: str, record: bytes) -> bytes:
     return message.SerializeToString(deterministic=True)
 
 
-def _contents(artifact_dir: str) -> dict[str, object]:
+def _contents(artifact_dir: str, root: str) -> dict[str, object]:
     """Relative name (shard numbers dropped) -> what it holds, comparable with ==."""
+    placeholder = b"<output_dir>"
     out: dict[str, object] = {}
     records: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     for path in sorted(glob.glob(os.path.join(artifact_dir, "**", "*"), recursive=True)):
@@ -63,7 +74,7 @@ def _contents(artifact_dir: str) -> dict[str, object]:
         rel = os.path.relpath(path, artifact_dir)
         name = os.path.basename(path)
         if (name.endswith(".gz") and "tfrecord" in name) or name.startswith("transformed_examples"):
-            records[_SHARD.sub("", rel)].update(_tfrecords(path))
+            records[_SHARD.sub("", rel)].update(_canonical("examples", r) for r in _tfrecords(path))
         elif name.endswith(".tfrecord"):
             kind = name.split("-")[0]
             records[_SHARD.sub("", rel)].update(_canonical(kind, r) for r in _tfrecords(path))
@@ -72,11 +83,23 @@ def _contents(artifact_dir: str) -> dict[str, object]:
 
             with open(path, "rb") as f:
                 stats = statistics_pb2.DatasetFeatureStatisticsList.FromString(f.read())
+            for dataset in stats.datasets:
+                features = sorted(dataset.features, key=lambda f: (tuple(f.path.step), f.name))
+                del dataset.features[:]
+                dataset.features.extend(features)
             out[rel] = stats.SerializeToString(deterministic=True)
+        elif name == "saved_model.pb":
+            from google.protobuf import text_format
+            from tensorflow.core.protobuf import saved_model_pb2
+
+            with open(path, "rb") as f:
+                model = saved_model_pb2.SavedModel.FromString(f.read())
+            out[rel] = text_format.MessageToString(model).encode().replace(root.encode(), placeholder)
         else:
             with open(path, "rb") as f:
                 data = f.read()
-            out[rel] = gzip.decompress(data) if name.endswith(".gz") else data
+            data = gzip.decompress(data) if name.endswith(".gz") else data
+            out[rel] = data.replace(root.encode(), placeholder)
     out.update(records)
     return out
 
@@ -104,7 +127,7 @@ def compare(dir_a: str, dir_b: str, pipeline: str = "taxi-big-tipper") -> list[t
         if key not in a or key not in b:
             results.append((key, False, f"only in {'the first' if key in a else 'the second'} run"))
             continue
-        ca, cb = _contents(a[key]), _contents(b[key])
+        ca, cb = _contents(a[key], os.path.abspath(dir_a)), _contents(b[key], os.path.abspath(dir_b))
         differ = sorted(n for n in set(ca) | set(cb) if ca.get(n) != cb.get(n))
         count = sum(sum(v.values()) if isinstance(v, collections.Counter) else 1 for v in ca.values())
         detail = f"{len(ca)} files, {count} records or files" if not differ else "differ: " + ", ".join(differ)
