@@ -76,7 +76,7 @@ def _contents(artifact_dir: str, root: str) -> dict[str, object]:
         if (name.endswith(".gz") and "tfrecord" in name) or name.startswith("transformed_examples"):
             records[_SHARD.sub("", rel)].update(_canonical("examples", r) for r in _tfrecords(path))
         elif name.endswith(".tfrecord"):
-            kind = name.split("-")[0]
+            kind = re.split(r"[-.]", name)[0]
             records[_SHARD.sub("", rel)].update(_canonical(kind, r) for r in _tfrecords(path))
         elif name == "FeatureStats.pb":
             from tensorflow_metadata.proto.v0 import statistics_pb2
