@@ -61,7 +61,7 @@ flink-stop:  ## stop what flink-cluster started
 
 test-flink:  ## the Beam components on the local Flink cluster, compared with the DirectRunner (tests/flink); starts the cluster and stops it
 	scripts/flink/cluster.sh start
-	$(RUNTIME) python -m pytest -m flink tests/flink $(PYTEST_ARGS); status=$$?; scripts/flink/cluster.sh stop; exit $$status
+	$(RUNTIME) python -m pytest -m flink --basetemp=$(CURDIR)/build/test-flink tests/flink $(PYTEST_ARGS); status=$$?; scripts/flink/cluster.sh stop; exit $$status
 
 clean:  ## remove the pipeline outputs of `make run`
 	rm -rf output
