@@ -54,13 +54,13 @@ shell:  ## a shell inside the runtime environment
 	$(RUNTIME) bash
 
 flink-cluster:  ## a local Flink 1.19 cluster (JobManager, 2 TaskManagers), Beam's job server, an SDK worker pool (scripts/flink/cluster.sh)
-	scripts/flink/cluster.sh start
+	mkdir -p build && scripts/flink/cluster.sh start
 
 flink-stop:  ## stop what flink-cluster started
 	scripts/flink/cluster.sh stop
 
 test-flink:  ## the Beam components on the local Flink cluster, compared with the DirectRunner (tests/flink); starts the cluster and stops it
-	scripts/flink/cluster.sh start
+	mkdir -p build && scripts/flink/cluster.sh start
 	$(RUNTIME) python -m pytest -m flink --basetemp=$(CURDIR)/build/test-flink tests/flink $(PYTEST_ARGS); status=$$?; scripts/flink/cluster.sh stop; exit $$status
 
 clean:  ## remove the pipeline outputs of `make run`
