@@ -7,9 +7,11 @@ is compared by what it holds, not by how it was sharded or serialized:
   (tf.Example's features, TFMA's metrics) need not serialize in one order;
 - statistics with each dataset's features sorted by path: TFDV lists them in the order its
   merged accumulators first met them, which depends on how the examples were bundled;
-- the transform graph's saved_model.pb as its parsed proto, and every other file byte for byte,
-  with the run's own output directory (which the Transform graph and eval config name) replaced
-  by a placeholder.
+- schemas with their features sorted by name, and the transform graph's saved_model.pb with the
+  graph's nodes sorted by name: SchemaGen lists features in the statistics' order (above), and
+  Transform makes an input placeholder per feature in the schema's order;
+- and every other file byte for byte; in all of them the run's own output directory (which the
+  transform graph and the eval config name) is replaced by a placeholder.
 `.system` directories (TFX's own bookkeeping) are left out.
 
 Run as `python -m tests.flink.compare DIR_A DIR_B [PIPELINE_NAME]`: one line per artifact, exit 1
@@ -88,12 +90,26 @@ def _contents(artifact_dir: str, root: str) -> dict[str, object]:
                 del dataset.features[:]
                 dataset.features.extend(features)
             out[rel] = stats.SerializeToString(deterministic=True)
+        elif name == "schema.pbtxt":
+            from google.protobuf import text_format
+            from tensorflow_metadata.proto.v0 import schema_pb2
+
+            with open(path) as f:
+                schema = text_format.Parse(f.read(), schema_pb2.Schema())
+            features = sorted(schema.feature, key=lambda f: f.name)
+            del schema.feature[:]
+            schema.feature.extend(features)
+            out[rel] = text_format.MessageToString(schema).encode()
         elif name == "saved_model.pb":
             from google.protobuf import text_format
             from tensorflow.core.protobuf import saved_model_pb2
 
             with open(path, "rb") as f:
                 model = saved_model_pb2.SavedModel.FromString(f.read())
+            for graph in model.meta_graphs:  # a GraphDef's node order carries no meaning
+                nodes = sorted(graph.graph_def.node, key=lambda n: n.name)
+                del graph.graph_def.node[:]
+                graph.graph_def.node.extend(nodes)
             out[rel] = text_format.MessageToString(model).encode().replace(root.encode(), placeholder)
         else:
             with open(path, "rb") as f:
