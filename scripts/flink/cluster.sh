@@ -183,7 +183,9 @@ status() {
   rest /overview || { say "Flink is not answering on port $REST_PORT"; exit 1; }
   echo
   local f
-  for f in "$run"/pid/*.pid; do [ -f "$f" ] && echo "$(basename "$f" .pid): $(tr '\n' ' ' <"$f")"; done
+  for f in "$run"/pid/*.pid; do
+    if [ -f "$f" ]; then echo "$(basename "$f" .pid): $(tr '\n' ' ' <"$f")"; fi
+  done
 }
 
 case "${1:-}" in
