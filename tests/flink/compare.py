@@ -9,7 +9,8 @@ is compared by what it holds, not by how it was sharded or serialized:
   merged accumulators first met them, which depends on how the examples were bundled;
 - schemas with their features sorted by name, and the transform graph's saved_model.pb with the
   graph's nodes sorted by name: SchemaGen lists features in the statistics' order (above), and
-  Transform makes an input placeholder per feature in the schema's order;
+  Transform makes an input placeholder per feature in the schema's order; its floating-point
+  constants (the analyzers' results) equal within a relative CONSTANT_RTOL;
 - and every other file byte for byte; in all of them the run's own output directory (which the
   transform graph and the eval config name) is replaced by a placeholder.
 `.system` directories (TFX's own bookkeeping) are left out.
@@ -23,12 +24,32 @@ from __future__ import annotations
 import collections
 import glob
 import gzip
+import math
 import os
 import re
 import sys
 
 COMPONENTS = ("ExampleGen", "StatisticsGen", "Transform", "Evaluator")
 _SHARD = re.compile(r"-\d{5}-of-\d{5}")
+# Relative tolerance for the transform graph's floating-point constants (analyzer results such as
+# a mean or a variance): Flink combines partial sums in another order than the DirectRunner, and
+# floating-point addition is not associative, so the last bits of a double may differ.
+CONSTANT_RTOL = 1e-12
+
+
+class _Graph:
+    """A saved model as text without its float constants, and those constants, compared with a tolerance."""
+
+    def __init__(self, text: bytes, constants: list[float]):
+        self.text, self.constants = text, constants
+
+    def __eq__(self, other) -> bool:
+        return (
+            isinstance(other, _Graph)
+            and self.text == other.text
+            and len(self.constants) == len(other.constants)
+            and all(math.isclose(a, b, rel_tol=CONSTANT_RTOL) for a, b in zip(self.constants, other.constants))
+        )
 
 
 def _tfrecords(path: str) -> list[bytes]:
@@ -106,11 +127,19 @@ def _contents(artifact_dir: str, root: str) -> dict[str, object]:
 
             with open(path, "rb") as f:
                 model = saved_model_pb2.SavedModel.FromString(f.read())
+            constants = []
             for graph in model.meta_graphs:  # a GraphDef's node order carries no meaning
                 nodes = sorted(graph.graph_def.node, key=lambda n: n.name)
                 del graph.graph_def.node[:]
                 graph.graph_def.node.extend(nodes)
-            out[rel] = text_format.MessageToString(model).encode().replace(root.encode(), placeholder)
+                for node in graph.graph_def.node:  # the copies extend() made
+                    if node.op == "Const":
+                        tensor = node.attr["value"].tensor
+                        constants += [*tensor.double_val, *tensor.float_val]
+                        tensor.ClearField("double_val")
+                        tensor.ClearField("float_val")
+            text = text_format.MessageToString(model).encode().replace(root.encode(), placeholder)
+            out[rel] = _Graph(text, constants)
         else:
             with open(path, "rb") as f:
                 data = f.read()
