@@ -4,7 +4,7 @@ RUNTIME := scripts/runtime.sh
 PYTEST_ARGS ?=
 ARGS ?=
 
-.PHONY: run test test-fast test-slow test-faults test-setup lint manifests env shell clean bench
+.PHONY: run test test-fast test-slow test-faults test-setup lint manifests env shell clean bench flink-cluster flink-stop test-flink
 
 run:  ## the whole pipeline, locally, on the bundled sample data
 	$(RUNTIME) tfxp run $(ARGS)
@@ -53,6 +53,16 @@ env:  ## build (or check) the runtime environment
 
 shell:  ## a shell inside the runtime environment
 	$(RUNTIME) bash
+
+flink-cluster:  ## a local Flink 1.19 cluster (JobManager, 2 TaskManagers), Beam's job server, an SDK worker pool (scripts/flink/cluster.sh)
+	mkdir -p build && scripts/flink/cluster.sh start
+
+flink-stop:  ## stop what flink-cluster started
+	scripts/flink/cluster.sh stop
+
+test-flink:  ## the Beam components on the local Flink cluster, compared with the DirectRunner (tests/flink); starts the cluster and stops it
+	mkdir -p build && scripts/flink/cluster.sh start
+	$(RUNTIME) python -m pytest -m flink --basetemp=$(CURDIR)/build/test-flink tests/flink $(PYTEST_ARGS); status=$$?; scripts/flink/cluster.sh stop; exit $$status
 
 clean:  ## remove the pipeline outputs of `make run`
 	rm -rf output

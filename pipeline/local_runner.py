@@ -255,9 +255,10 @@ def run(
     `wait_lock`) or OSError (the output directory cannot be written later, e.g. a full disk).
     """
     from pipeline import run_lock
-    from pipeline.preflight import check_data, check_output
+    from pipeline.preflight import check_data, check_job_endpoint, check_output
 
     check_data(config)
+    check_job_endpoint(config)
     check_output(config)
 
     def waiting(holder: dict) -> None:

@@ -15,6 +15,7 @@ import gzip
 import math
 import os
 import re
+import socket
 import tempfile
 from typing import IO, Iterator
 
@@ -473,3 +474,30 @@ def check_output(config: PipelineConfig) -> None:
             f"output directory {path} cannot be written: {err.strerror}{where}; "
             "set output_dir (or --set output_dir=...) to a directory you can write"
         ) from None
+
+
+def check_job_endpoint(config: PipelineConfig, timeout: float = 5.0) -> None:
+    """A portable runner's job server (`--job_endpoint=HOST:PORT` in beam.extra_args) must answer.
+
+    Beam would otherwise find out inside the first Beam component (ExampleGen), after a minute of
+    retries, with a gRPC traceback. A TCP connection is all this asks: it says nothing of the
+    job server's Beam version (docs/beam.md).
+    """
+    if config.beam.runner == "DirectRunner":
+        return
+    for arg in config.beam.extra_args:
+        if not arg.startswith("--job_endpoint="):
+            continue
+        endpoint = arg.split("=", 1)[1]
+        if endpoint == "embed":  # Beam starts a job server in the process itself
+            return
+        host, _, port = endpoint.rpartition(":")
+        if not host or not port.isdigit():
+            raise ConfigError(f"beam.extra_args: {arg} is not HOST:PORT; write e.g. --job_endpoint=localhost:8099")
+        try:
+            socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+        except OSError as err:
+            raise ConfigError(
+                f"beam.extra_args: nothing answers at {arg} ({err.strerror or err}); start the job server "
+                "(`make flink-cluster` for the local Flink cluster) or fix the endpoint"
+            ) from None

@@ -1,0 +1,23 @@
+"""The Flink tier needs the local cluster (scripts/flink/cluster.sh): it runs only when asked for
+with `-m flink` (`make test-flink` starts the cluster, runs it and stops the cluster), and is
+skipped, saying so, in every other run."""
+
+from __future__ import annotations
+
+import pytest
+
+SUMMARY: list[str] = []
+
+
+def pytest_collection_modifyitems(config, items):
+    if "flink" in (config.option.markexpr or ""):
+        return
+    skip = pytest.mark.skip(reason="needs the local Flink cluster: run with `make test-flink`")
+    for item in items:
+        if item.get_closest_marker("flink"):
+            item.add_marker(skip)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if exitstatus == 0 and SUMMARY:
+        terminalreporter.write_line(SUMMARY[-1])

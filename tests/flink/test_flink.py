@@ -1,0 +1,106 @@
+"""The pipeline's Beam components on the local Flink cluster give the DirectRunner's outputs.
+
+`make test-flink` starts the cluster (scripts/flink/cluster.sh: a JobManager, two TaskManagers,
+Beam's Flink job server), runs this file and stops the cluster. The pipeline runs twice on the
+tiny sample, with the DirectRunner and with `beam.runner: FlinkRunner` against the job server;
+ExampleGen, StatisticsGen, Transform and the Evaluator must write the same things both times
+(tests/flink/compare.py), and Flink's REST API must show the jobs finished on both TaskManagers.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import re
+import subprocess
+import sys
+import urllib.request
+
+import pytest
+
+from tests.conftest import TINY_CSV
+from tests.flink import compare
+from tests.flink.conftest import SUMMARY
+
+pytestmark = [pytest.mark.flink, pytest.mark.slow]
+
+PROJECT = pathlib.Path(__file__).resolve().parents[2]
+REST = "http://localhost:8081"
+JOB_ENDPOINT = "localhost:8099"
+
+
+def flink_overrides(job_endpoint: str = JOB_ENDPOINT, parallelism: int = 2) -> list[str]:
+    """`beam` config for the local cluster: its job server, harnesses started by the TaskManagers."""
+    harness = PROJECT / "scripts" / "flink" / "sdk-harness.sh"
+    extra = [
+        f"--job_endpoint={job_endpoint}",
+        "--environment_type=PROCESS",
+        "--environment_config=" + json.dumps({"command": str(harness)}),
+        # Keep a TaskManager's harness from one task of a job to the next, not one per task.
+        "--environment_cache_millis=60000",
+        f"--parallelism={parallelism}",
+        # TFX stages an sdist of itself unless an SDK image is named; the harnesses have the code.
+        "--sdk_container_image=localhost/tfx-kfp-pipeline:latest",
+        "--no_pipeline_type_check",
+    ]
+    return ["beam.runner=FlinkRunner", "beam.extra_args=" + json.dumps(extra)]
+
+
+def _get(path: str):
+    with urllib.request.urlopen(REST + path, timeout=10) as response:
+        return json.load(response)
+
+
+def _run(output_dir: pathlib.Path, overrides: list[str]) -> None:
+    sets = [f"output_dir={output_dir}", f"data.path={TINY_CSV}", "enable_cache=false", "tuner.enabled=false"]
+    cmd = [sys.executable, "-m", "tfxp", "run"] + [a for s in [*sets, *overrides] for a in ("--set", s)]
+    log = output_dir.with_suffix(".log")
+    with open(log, "w") as f:
+        done = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, timeout=1800, check=False)
+    assert done.returncode == 0, f"tfxp run exited {done.returncode}; see {log}"
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    try:
+        overview = _get("/overview")
+    except OSError as err:
+        pytest.fail(f"no Flink REST API at {REST} ({err}): start the cluster with `make flink-cluster`")
+    assert overview["taskmanagers"] == 2, overview
+    before = {j["jid"] for j in _get("/jobs/overview")["jobs"]}
+    base = tmp_path_factory.mktemp("flink")
+    direct, flink = base / "direct", base / "flink"
+    _run(direct, [])
+    _run(flink, flink_overrides())
+    jobs = [j for j in _get("/jobs/overview")["jobs"] if j["jid"] not in before]
+    return direct, flink, jobs, overview["flink-version"]
+
+
+def test_jobs_ran_on_both_taskmanagers(runs):
+    _, _, jobs, _ = runs
+    # ExampleGen, StatisticsGen, Transform and the Evaluator each submit at least one job.
+    assert len(jobs) >= 4, [j["name"] for j in jobs]
+    assert {j["state"] for j in jobs} == {"FINISHED"}, [(j["name"], j["state"]) for j in jobs]
+    taskmanagers = set()
+    for job in jobs:
+        for vertex in _get(f"/jobs/{job['jid']}")["vertices"]:
+            for tm in _get(f"/jobs/{job['jid']}/vertices/{vertex['id']}/taskmanagers")["taskmanagers"]:
+                taskmanagers.add(tm["taskmanager-id"])
+    assert len(taskmanagers) == 2, taskmanagers
+
+
+def test_outputs_equal_the_direct_runners(runs):
+    direct, flink, _, flink_version = runs
+    results = compare.compare(str(direct), str(flink))
+    different = [f"{key}: {detail}" for key, equal, detail in results if not equal]
+    assert not different, different
+    components = {key.split("/")[0] for key, _, _ in results}
+    assert components == set(compare.COMPONENTS), components
+    import apache_beam
+
+    script = (PROJECT / "scripts" / "flink" / "cluster.sh").read_text()
+    job_server = re.search(r"^BEAM_JOB_SERVER_VERSION=(\S+)", script, re.M).group(1)
+    SUMMARY.append(
+        f"flink: {', '.join(compare.COMPONENTS)} on Flink {flink_version} (Beam job server {job_server}, "
+        f"SDK {apache_beam.__version__}): outputs equal the DirectRunner's"
+    )
