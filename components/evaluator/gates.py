@@ -17,7 +17,7 @@ import statistics
 from typing import Callable, Iterator, Sequence
 
 from models.spec import Task
-from models.tasks import TASKS, Gate
+from models.tasks import TASKS, Gate, LiveMetric
 
 # Written into the evaluation artifact: the gates applied, for the run summary.
 GATES_FILE = "first_run_gates.json"
@@ -50,8 +50,9 @@ def naive_rmse(train: Sequence[float], test: Sequence[float]) -> float:
     return math.sqrt(sum((y - mean) ** 2 for y in test) / len(test))
 
 
-def naive_value(gate: Gate, train: Sequence, test: Sequence) -> float:
-    """The naive predictor's value of `gate`'s metric on the test labels."""
+def naive_value(gate: Gate | LiveMetric, train: Sequence, test: Sequence) -> float:
+    """The naive predictor's value of `gate`'s metric on the test labels (a live metric's too:
+    ops/monitoring/monitor.py)."""
     if gate.metric == "auc":
         return 0.5  # a constant score (the class priors) ranks no positive above a negative
     if gate.metric == "accuracy":

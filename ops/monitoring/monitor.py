@@ -29,7 +29,8 @@ import time
 from typing import Any
 
 from components.drift_check import drift
-from components.evaluator.gates import majority_share, naive_mae, naive_rmse
+from components.evaluator import gates
+from components.evaluator.gates import majority_share
 from models.tasks import TASKS, LiveMetric
 from ops.monitoring import feedback
 from pipeline.config import ConfigError, PipelineConfig, Task, window_seconds
@@ -406,18 +407,13 @@ def naive_value(metric: LiveMetric, labels: list) -> float:
     (0.5); accuracy of always answering the window's most frequent class, and that predictor's
     macro F1 (with_macro_f1: its class's F1, 2p / (1 + p) for its share p, the other labelled
     classes' 0); MAE of the window's median, RMSE of its mean (components/evaluator/gates.py)."""
-    if metric.metric == "auc":
-        return 0.5
-    if metric.metric in ("accuracy", "binary_accuracy"):
+    if metric.metric == "binary_accuracy":
         return majority_share(labels)
     if metric.metric == "macro_f1_score":
         share = majority_share(labels)
         return 2 * share / (1 + share) / len(set(labels))
-    if metric.metric == "mean_absolute_error":
-        return naive_mae(labels, labels)
-    if metric.metric == "root_mean_squared_error":
-        return naive_rmse(labels, labels)
-    raise ValueError(f"no naive predictor for {metric.metric}")
+    # The window stands for both splits: its own median, mean and most frequent class.
+    return gates.naive_value(metric, labels, labels)
 
 
 def live_thresholds(config: PipelineConfig, labels: list, test_metrics: dict[str, float]) -> dict[str, dict[str, Any]]:
