@@ -20,6 +20,7 @@ import tempfile
 from typing import IO, Iterator
 
 from contracts.column_names import ColumnNameError, column_keys
+from contracts.column_names import column_headers as header_names
 from models.model_inputs import ISO_PATTERN
 from pipeline.config import ConfigError, DataConfig, DataFormat, FeatureType, PipelineConfig, not_visible_hint
 from pipeline.data_files import data_files
@@ -394,7 +395,7 @@ def column_headers(config: PipelineConfig) -> dict[str, str]:
         return {}
     try:
         header = csv_header(data_files(config)[0])
-        return {key: name for name, key in column_keys(header).items() if key != name}
+        return {key: name for key, name in header_names(header).items() if key != name}
     except (ConfigError, ColumnNameError, OSError):
         return {}
 
