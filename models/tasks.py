@@ -14,6 +14,12 @@ import dataclasses
 from models.spec import Task
 
 
+def beat(naive_value: float, margin: float, higher_is_better: bool) -> float:
+    """The value that beats `naive_value` by `margin`: plus the margin (an absolute margin on a
+    share), or for errors times (1 - margin) (errors are in the label's units)."""
+    return naive_value + margin if higher_is_better else naive_value * (1.0 - margin)
+
+
 @dataclasses.dataclass(frozen=True)
 class Gate:
     """A metric a model must beat the naive predictor of its task on (its first-run gate).
@@ -31,7 +37,7 @@ class Gate:
 
     def bound(self, naive_value: float, margin: float) -> float:
         """The value threshold a model must meet: beat `naive_value` by `margin`."""
-        return naive_value + margin if self.higher_is_better else naive_value * (1.0 - margin)
+        return beat(naive_value, margin, self.higher_is_better)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,7 +60,7 @@ class LiveMetric:
 
     def bound(self, naive_value: float, margin: float) -> float:
         """The value a live metric must meet when no option sets it: beat the naive predictor."""
-        return naive_value + margin if self.higher_is_better else naive_value * (1.0 - margin)
+        return beat(naive_value, margin, self.higher_is_better)
 
     def worse_by(self, live: float, reference: float) -> float:
         """How much worse `live` is than `reference` (negative: better)."""
