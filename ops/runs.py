@@ -94,6 +94,19 @@ def metric_key(name: str, sub_key: str) -> str:
     return f"{name}/{sub_key}" if sub_key else name
 
 
+def metric_values(by_output: dict) -> dict[str, float]:
+    """The numeric metrics of one slice of a TFMA result (`slicing_metrics`' per-output dicts),
+    named by metric_key: per class `f1_score/classId:0`, macro averages `macro_f1_score`."""
+    values: dict[str, float] = {}
+    for by_sub_key in (by_output or {}).values():
+        for sub_key, metrics in (by_sub_key or {}).items():
+            for name, value in metrics.items():
+                if isinstance(value, dict) and "doubleValue" in value:
+                    # JSON carries NaN and infinities as strings ("NaN": no positive predictions).
+                    values[metric_key(name, sub_key)] = float(value["doubleValue"])
+    return values
+
+
 def evaluation_metrics(uri: str) -> dict[str, float]:
     """The overall (unsliced) metrics of a TFMA evaluation: `auc`, per class `precision/classId:0`,
     macro averages `macro_f1_score`."""
@@ -103,14 +116,8 @@ def evaluation_metrics(uri: str) -> dict[str, float]:
         result = tfma.load_eval_result(uri)
     metrics: dict[str, float] = {}
     for slice_key, slice_metrics in result.slicing_metrics:
-        if slice_key:
-            continue
-        for by_sub_key in slice_metrics.values():
-            for sub_key, values in by_sub_key.items():
-                for name, value in values.items():
-                    if isinstance(value, dict) and "doubleValue" in value:
-                        # JSON carries NaN and infinities as strings ("NaN": no positive predictions).
-                        metrics[metric_key(name, sub_key)] = float(value["doubleValue"])
+        if not slice_key:
+            metrics.update(metric_values(slice_metrics))
     return metrics
 
 

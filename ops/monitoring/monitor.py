@@ -33,6 +33,7 @@ from components.evaluator import gates
 from components.evaluator.gates import majority_share
 from models.tasks import TASKS, LiveMetric
 from ops.monitoring import feedback
+from ops.runs import class_names, evaluation_metrics, metric_values
 from pipeline.config import ConfigError, PipelineConfig, Task, window_seconds
 
 MONITOR_TYPE = "tfxp.ModelMonitoring"
@@ -137,8 +138,6 @@ def evaluate(config: PipelineConfig, ec, eval_shared_model, examples: list[bytes
     import tensorflow as tf
     import tensorflow_model_analysis as tfma
 
-    from ops.runs import evaluation_metrics
-
     data = os.path.join(workdir, "labelled.tfrecord")
     with tf.io.TFRecordWriter(data) as writer:
         for example in examples:
@@ -152,21 +151,6 @@ def evaluate(config: PipelineConfig, ec, eval_shared_model, examples: list[bytes
         pipeline_options=_beam_options(config),
     )
     return evaluation_metrics(output), slice_metrics(output)
-
-
-def metric_values(by_output: dict) -> dict[str, float]:
-    """The numeric metrics of one slice of a TFMA result (`slicing_metrics`' per-output dicts),
-    named as ops.runs.evaluation_metrics names them: per class `f1_score/classId:0`, macro
-    averages `macro_f1_score`."""
-    from ops.runs import metric_key
-
-    values: dict[str, float] = {}
-    for by_sub_key in (by_output or {}).values():
-        for sub_key, metrics in (by_sub_key or {}).items():
-            for name, value in metrics.items():
-                if isinstance(value, dict) and "doubleValue" in value:
-                    values[metric_key(name, sub_key)] = float(value["doubleValue"])
-    return values
 
 
 def slice_metrics(uri: str) -> list[tuple[str, dict[str, float]]]:
@@ -285,8 +269,6 @@ def monitor(config: PipelineConfig, window: str | None = None, now: float | None
     model_path = os.path.join(config.serving_dir, str(version))
     result.task = config.label.task.value
     if config.label.task is not Task.REGRESSION:
-        from ops.runs import class_names
-
         result.class_names = class_names(model_path) or list(config.label.classes)
     try:
         found = lineage(config.metadata_path, config.pipeline_name, config.serving_dir, version)

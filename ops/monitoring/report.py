@@ -25,8 +25,8 @@ from typing import Any
 
 from models.spec import Task
 from models.tasks import TASKS, describe_gate
-from ops.monitoring.monitor import PER_CLASS, class_label, metric_values, per_class
-from ops.runs import class_names, validation_failures
+from ops.monitoring.monitor import PER_CLASS, class_label, per_class
+from ops.runs import class_names, metric_values, validation_failures
 from pipeline.config import ConfigError, PipelineConfig
 from pipeline.metadata import OUTPUT_EVENTS, custom_property, open_store
 from pipeline.preflight import column_headers
