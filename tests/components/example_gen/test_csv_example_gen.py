@@ -11,6 +11,7 @@ from tfx_bsl.coders import csv_decoder
 from benchmarks.examplegen import run_executor, split_contents
 from components.example_gen import csv_convert, csv_executor
 from components.example_gen.stable_write import TEMP_DIR
+from tests.components.example_gen.tiny_runs import example_features
 from tests.conftest import TINY_CSV
 
 T = csv_decoder.ColumnType
@@ -202,20 +203,13 @@ def test_executor_reads_markers_gzip_and_a_byte_order_mark_and_drops_unlabelled_
     data.mkdir()
     with gzip.open(data / "data.csv.gz", "wt", encoding="utf-8-sig") as f:
         f.write(lines[0] + "".join(",".join(row) for row in rows))
-    run_executor(
+    examples = example_features(
         csv_executor.Executor,
-        str(data),
-        str(tmp_path / "out"),
-        {"train": 3, "eval": 1},
-        ["--direct_running_mode=in_memory"],
-        pattern="*.csv.gz",
-        custom_config=custom_config(["", "NA"], ["tips"]),
+        data,
+        tmp_path / "out",
+        "*.csv.gz",
+        custom_config(["", "NA"], ["tips"]),
     )
-    examples = [
-        tf.train.Example.FromString(e).features.feature
-        for split in split_contents(str(tmp_path / "out"), ("train", "eval")).values()
-        for e in split
-    ]
     assert len(examples) == len(rows) - len(rows[::10])
     assert "pickup_community_area" in examples[0]  # the first column, without the mark
     assert all(e["fare"].WhichOneof("kind") == "float_list" for e in examples)
@@ -229,20 +223,13 @@ def test_executor_keys_each_column_by_its_feature_key(tmp_path):
     data.mkdir()
     rows = "".join(f"{i * 0.5},{'ab'[i % 2]},{i},{i % 3},{'?' if i % 5 == 0 else i % 2}\n" for i in range(40))
     (data / "d.csv").write_text("île,trip miles-x,2nd value,a.b,label\n" + rows, encoding="utf-8")
-    run_executor(
+    examples = example_features(
         csv_executor.Executor,
-        str(data),
-        str(tmp_path / "out"),
-        {"train": 3, "eval": 1},
-        ["--direct_running_mode=in_memory"],
-        pattern="*.csv",
-        custom_config=custom_config(["", "?"], ["label"]),  # options name columns by key, as the config does
+        data,
+        tmp_path / "out",
+        "*.csv",
+        custom_config(["", "?"], ["label"]),  # options name columns by key, as the config does
     )
-    examples = [
-        tf.train.Example.FromString(e).features.feature
-        for split in split_contents(str(tmp_path / "out"), ("train", "eval")).values()
-        for e in split
-    ]
     assert len(examples) == 40 - 8  # the rows with a '?' label dropped
     assert set(examples[0]) == {"ile", "trip_miles_x", "c_2nd_value", "a_b", "label"}
     assert {e["trip_miles_x"].bytes_list.value[0] for e in examples} == {b"a", b"b"}

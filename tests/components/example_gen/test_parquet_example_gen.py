@@ -2,11 +2,10 @@
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-import tensorflow as tf
 
-from benchmarks.examplegen import run_executor, split_contents
 from components.example_gen import parquet_executor
 from components.example_gen.options import custom_config
+from tests.components.example_gen.tiny_runs import example_features
 
 
 def test_clean_row_reads_marker_strings_as_missing_and_filters_rows():
@@ -38,20 +37,13 @@ def test_executor_writes_markers_as_missing_and_drops_filtered_rows(tmp_path):
     data = tmp_path / "data"
     data.mkdir()
     pq.write_table(table, data / "trips.parquet")
-    run_executor(
+    examples = example_features(
         parquet_executor.Executor,
-        str(data),
-        str(tmp_path / "out"),
-        {"train": 3, "eval": 1},
-        ["--direct_running_mode=in_memory"],
-        pattern="*.parquet",
-        custom_config=custom_config(["", "NA", "N/A"], ["payment"], {"payment": ["Cash", "Credit Card"]}),
+        data,
+        tmp_path / "out",
+        "*.parquet",
+        custom_config(["", "NA", "N/A"], ["payment"], {"payment": ["Cash", "Credit Card"]}),
     )
-    examples = [
-        tf.train.Example.FromString(e).features.feature
-        for split in split_contents(str(tmp_path / "out"), ("train", "eval")).values()
-        for e in split
-    ]
     kept = [i for i in range(rows) if i % 10 and i % 15 != 1]
     assert len(examples) == len(kept)
     assert all(e["payment"].bytes_list.value == [b"Cash"] for e in examples)
@@ -65,18 +57,6 @@ def test_executor_keys_each_column_by_its_feature_key(tmp_path):
     data = tmp_path / "data"
     data.mkdir()
     pq.write_table(table, data / "d.parquet")
-    run_executor(
-        parquet_executor.Executor,
-        str(data),
-        str(tmp_path / "out"),
-        {"train": 3, "eval": 1},
-        ["--direct_running_mode=in_memory"],
-        pattern="*.parquet",
-    )
-    examples = [
-        tf.train.Example.FromString(e).features.feature
-        for split in split_contents(str(tmp_path / "out"), ("train", "eval")).values()
-        for e in split
-    ]
+    examples = example_features(parquet_executor.Executor, data, tmp_path / "out", "*.parquet")
     assert len(examples) == rows
     assert all(set(e) == {"ile", "c_2nd_value"} for e in examples)
