@@ -12,13 +12,17 @@
 #
 # The TaskManagers start the Python SDK harnesses themselves (Beam's PROCESS environment) with
 # scripts/flink/sdk-harness.sh, in the project's runtime, so the harnesses have the TFX stack and
-# this checkout's code (docs/beam.md says why not a shared EXTERNAL worker pool).
+# this checkout's code (docs/beam.md says why not a shared EXTERNAL worker pool). It runs Beam's
+# own boot program (sdks/python/container/boot.go, the entry point of Beam's Python SDK image),
+# built with Go from the module proxy at the runtime's apache-beam version and cached under
+# ~/.cache/tfx-kfp-pipeline/beam-boot-<version>/.
 #
-# Usage: scripts/flink/cluster.sh fetch|start|stop|status
+# Usage: scripts/flink/cluster.sh fetch|start|stop|status|home|boot
 #   fetch   download and assemble what the cluster needs (start does it too)
 #   start   start the cluster (or say it is already up); logs in <cache>/run/log
 #   stop    stop every process start started
 #   status  the Flink REST overview and the processes' pids
+#   home    the cached Flink home; boot: the path of Beam's boot program (built if missing)
 # Ports: Flink REST 8081, JobManager RPC 6123, blob 6124, TaskManager RPC 6130-6139,
 # job server 8099 (artifacts 8098, expansion 8097).
 set -euo pipefail
@@ -34,6 +38,9 @@ EXPANSION_PORT=8097
 TASKMANAGERS=2
 
 cache_root=${TFXP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tfx-kfp-pipeline}
+# The boot program belongs to the SDK, so its version is the runtime's apache-beam, not the job server's.
+BEAM_SDK_VERSION=$(sed -n 's/^apache-beam==//p' "$project/requirements/constraints.txt")
+boot_dir=$cache_root/beam-boot-$BEAM_SDK_VERSION
 key=$( (echo "flink=$FLINK_VERSION beam=$BEAM_JOB_SERVER_VERSION"; cat "$here/jobserver-pom.xml") | sha256sum | cut -c1-12)
 home=$cache_root/flink-$key
 run=$home/run
@@ -47,6 +54,7 @@ need_tools() {
   v=$(java -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.specification.version = //p')
   [ "${v%%.*}" -ge 17 ] 2>/dev/null ||
     die "java is version '$v'; Flink $FLINK_VERSION with Beam's job server here needs Java 17 or newer"
+  command -v go >/dev/null || die "go is missing: install Go 1.23 or newer (https://go.dev/dl); it builds Beam's boot program"
   command -v mvn >/dev/null || die "mvn is missing: install Maven 3 (Debian: apt-get install maven); it fetches Beam's job server"
   python3 -m pip --version >/dev/null 2>&1 || die "python3 with pip is missing: it downloads Flink from PyPI"
 }
@@ -89,6 +97,23 @@ fetch() {
   say "cached in $home ($(du -sh "$home" | cut -f1))"
 }
 
+boot() {  # Beam's boot program for the Python SDK at the runtime's version, built once
+  [ -n "$BEAM_SDK_VERSION" ] || die "requirements/constraints.txt pins no apache-beam version"
+  if [ ! -x "$boot_dir/boot" ]; then
+    command -v go >/dev/null || die "go is missing: install Go 1.23 or newer (https://go.dev/dl); it builds Beam's boot program"
+    say "building Beam $BEAM_SDK_VERSION's boot program (github.com/apache/beam/sdks/v2/python/container) in $boot_dir"
+    local tmp=$boot_dir.tmp.$$
+    rm -rf "$tmp"
+    mkdir -p "$tmp"
+    GOBIN=$tmp GOFLAGS=-mod=mod nice -n 10 go install "github.com/apache/beam/sdks/v2/python/container@v$BEAM_SDK_VERSION" \
+      >"$tmp/go.log" 2>&1 || die "go install of Beam $BEAM_SDK_VERSION's boot program failed: $(grep -m1 -v '^go: downloading' "$tmp/go.log")"
+    mv "$tmp/container" "$tmp/boot"
+    rm -rf "$boot_dir"
+    mv "$tmp" "$boot_dir"
+  fi
+  echo "$boot_dir/boot"
+}
+
 rest() { curl -sf --max-time 3 "http://localhost:$REST_PORT$1"; }
 listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
@@ -120,6 +145,7 @@ start_detached() {  # start_detached NAME COMMAND...: its own process group, pid
 
 start() {
   fetch
+  boot >/dev/null
   if rest /overview >/dev/null; then
     [ -f "$run/pid/jobserver.pid" ] || die "port $REST_PORT already serves a Flink that this script did not start; stop it first"
     say "already running: $(rest /overview)"
@@ -194,5 +220,6 @@ case "${1:-}" in
   stop) stop ;;
   status) status ;;
   home) echo "$home" ;;
-  *) die "usage: scripts/flink/cluster.sh fetch|start|stop|status|home" ;;
+  boot) boot ;;
+  *) die "usage: scripts/flink/cluster.sh fetch|start|stop|status|home|boot" ;;
 esac
