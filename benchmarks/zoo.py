@@ -103,9 +103,11 @@ def _tfxp_run(name: str, directory: pathlib.Path, config_path: str, sets: list[s
 
 
 def _last_line(path: str) -> str:
+    """The run's last `error:` line (tfxp's one-line errors), else its last line."""
     with open(path, errors="replace") as f:
         lines = [line.strip() for line in f if line.strip()]
-    return lines[-1] if lines else "no output"
+    errors = [line for line in lines if line.startswith("error:")]
+    return (errors or lines or ["no output"])[-1]
 
 
 def run_one(name: str, sets: list[str], work: pathlib.Path) -> ZooResult:
