@@ -297,3 +297,11 @@ def test_run_sklearn_on_a_split_with_inits_feature_kinds(tmp_path):
     frame = pd.DataFrame({"score": [0.1] * 60, "code": [f"c{i % 12}" for i in range(60)], "when.hour": ["1"] * 60})
     columns = encoder.fit_transform(frame).shape[1]
     assert columns == 1 + (5 + 1) + 1  # the number, top 5 codes and the rest, one hour
+
+
+def test_a_failed_run_is_shown_by_its_error_line(tmp_path):
+    log = tmp_path / "run.log"
+    log.write_text("[9/14] Trainer ...\nerror: Trainer failed: bad\nThe full log is in x; no model was pushed.\n\n")
+    assert zoo._last_line(str(log)) == "error: Trainer failed: bad"
+    log.write_text("Traceback\n  ValueError: boom\n")
+    assert zoo._last_line(str(log)) == "ValueError: boom"
