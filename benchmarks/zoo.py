@@ -158,10 +158,10 @@ def run(names: list[str], sets: list[str], work: pathlib.Path | None = None) -> 
 
 
 def _value(value: float | None) -> str:
-    """Four decimals below 10 (AUC, accuracy, small errors), one above (errors in dollars)."""
+    """Four decimals below 10 (AUC, accuracy, small errors), fewer above (errors in dollars)."""
     if value is None:
         return "-"
-    return f"{value:.4f}" if abs(value) < 10 else f"{value:.1f}"
+    return f"{value:.4f}" if abs(value) < 10 else f"{value:.2f}" if abs(value) < 1000 else f"{value:.1f}"
 
 
 def table(results: list[ZooResult]) -> str:
@@ -186,7 +186,7 @@ def table(results: list[ZooResult]) -> str:
     body = []
     for r in results:
         if r.error or r.ours is None:
-            body.append([r.name, r.rows, r.task, "-", f"failed: {r.error}"] + [""] * (len(header) - 5))
+            body.append([r.name, r.rows, r.task, "-", "failed (below)"] + [""] * (len(header) - 5))
             continue
         boosting = next((s for s in r.sklearn if s.name == GRADIENT_BOOSTING), None)
         linear = next((s for s in r.sklearn if s.name != GRADIENT_BOOSTING), None)
@@ -214,7 +214,8 @@ def table(results: list[ZooResult]) -> str:
             )
     checked = [meets(k, r.ours.metrics.get(k), b.metrics.get(k)) for r, k, b in _targeted(results)]
     met = sum(1 for c in checked if c)
-    return measure.table(header, body) + f"\ntargets met: {met} of {len(checked)}"
+    failures = "".join(f"\n{r.name} failed: {r.error}" for r in results if r.error or r.ours is None)
+    return measure.table(header, body) + f"\ntargets met: {met} of {len(checked)}" + failures
 
 
 def _targeted(results: list[ZooResult]):
