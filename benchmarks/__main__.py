@@ -85,8 +85,14 @@ def quick(args) -> str:
 
 
 def zoo(args) -> str:
+    from benchmarks import endtoend
     from benchmarks import zoo as bench
+    from pipeline.config import ConfigError, load_config
 
+    try:  # a bad --set stops here, not once per data set
+        load_config(endtoend.TASK_CONFIGS["binary"], args.set)
+    except ConfigError as e:
+        raise SystemExit(f"error: --set {' '.join(args.set)}: {e}") from None
     results = bench.run(args.sets, args.set)
     args.failed = args.require_targets and not bench.all_met(results)
     return (

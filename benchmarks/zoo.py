@@ -112,7 +112,7 @@ def _last_line(path: str) -> str:
 
 def run_one(name: str, sets: list[str], work: pathlib.Path) -> ZooResult:
     """One data set: init (not for taxi), run, scikit-learn on the run's split."""
-    from pipeline.config import load_config, resolve_path
+    from pipeline.config import ConfigError, load_config, resolve_path
 
     if name == TAXI:
         config_path = endtoend.TASK_CONFIGS["binary"]
@@ -120,7 +120,7 @@ def run_one(name: str, sets: list[str], work: pathlib.Path) -> ZooResult:
         result = ZooResult(name, _rows(pathlib.Path(data) / "data.csv"), "binary")
         try:
             result.ours = endtoend.run_ours(name, data, str(work / name / "output"), sets, config=config_path)
-        except RuntimeError as e:
+        except (RuntimeError, ConfigError) as e:
             result.error = str(e)
             return result
         config = load_config(config_path, [f"data.path={data}", f"output_dir={result.ours.output_dir}", *sets])
@@ -141,7 +141,7 @@ def run_one(name: str, sets: list[str], work: pathlib.Path) -> ZooResult:
         config_path = str(directory / "config.yaml")
         try:
             result.ours = _tfxp_run(name, directory, config_path, sets)
-        except RuntimeError as e:
+        except (RuntimeError, ConfigError) as e:
             result.error = str(e)
             return result
         config = load_config(config_path, [f"output_dir={result.ours.output_dir}", *sets])
