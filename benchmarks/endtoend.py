@@ -248,9 +248,10 @@ def timestamp_columns(config) -> dict[str, str]:
 
 
 def timestamp_parts(values, fmt: str):
-    """{NAME.PART: text} of a timestamp column as the pipeline splits it (models/derived.py
-    timestamp_parts): hour of day (only where the value has a time), day of week and month, UTC;
-    "missing" where there is no valid value. They are categories, as the pipeline one-hots them."""
+    """{part: a text per row} of a timestamp column as the pipeline splits it (models/derived.py
+    timestamp_parts): hour of day (only where the value has a time), day of week (Monday 0) and
+    month, UTC; "missing" where there is no valid value. Texts: categories, as the pipeline
+    one-hots them."""
     import pandas as pd
 
     if fmt == "iso":
