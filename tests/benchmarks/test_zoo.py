@@ -307,3 +307,25 @@ def test_a_failed_run_is_shown_by_its_error_line(tmp_path):
     assert zoo._last_line(str(log)) == "error: Trainer failed: bad"
     log.write_text("Traceback\n  ValueError: boom\n")
     assert zoo._last_line(str(log)) == "ValueError: boom"
+
+
+def test_tfxp_run_gets_each_set_from_the_data_sets_directory(tmp_path, monkeypatch):
+    """`--set KEY=VALUE` reaches `tfxp run`, run from the data set's directory on init's config."""
+    (tmp_path / "config.yaml").write_text(
+        "pipeline_name: cars\nmodel_name: cars\noutput_dir: output\ndata: {path: cars.csv}\n"
+        "label: {column: mpg, task: regression}\nfeatures: {hp: {type: numeric}}\n"
+    )
+    (tmp_path / "output").mkdir()
+    (tmp_path / "output" / "stale").write_text("from an earlier run")
+    seen = {}
+
+    def fake_run(cmd, *, cwd=None, log_path=None, **_):
+        seen.update(cmd=list(cmd), cwd=cwd, output_left=(tmp_path / "output").exists())
+        return measure.Measured(1.0, 0, 0, [])
+
+    monkeypatch.setattr(measure, "run", fake_run)
+    monkeypatch.setattr(endtoend, "_mlmd", lambda path, name: ({}, {"mean_absolute_error": 2.5, "example_count": 35}))
+    result = zoo._tfxp_run("cars", tmp_path, str(tmp_path / "config.yaml"), ["trainer.train_steps=200"])
+    assert seen["cmd"][1:] == ["-m", "tfxp", "run", "--config", "config.yaml", "--set", "trainer.train_steps=200"]
+    assert seen["cwd"] == str(tmp_path) and not seen["output_left"]  # a fresh output directory
+    assert result.metrics["mean_absolute_error"] == 2.5 and result.examples == 35
