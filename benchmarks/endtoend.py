@@ -239,9 +239,43 @@ def feature_columns(config) -> tuple[list[str], list[str]]:
     return numeric, [n for n, f in config.features.items() if f.type is FeatureType.CATEGORICAL]
 
 
+def timestamp_columns(config) -> dict[str, str]:
+    """Timestamp feature -> its format ("iso" or "epoch")."""
+    from pipeline.config import FeatureType
+
+    stamps = {n: f for n, f in config.features.items() if f.type is FeatureType.TIMESTAMP}
+    return {n: f.format.value if f.format else "epoch" for n, f in stamps.items()}
+
+
+def timestamp_parts(values, fmt: str):
+    """{part: a text per row} of a timestamp column as the pipeline splits it (models/derived.py
+    timestamp_parts): hour of day (only where the value has a time), day of week (Monday 0) and
+    month, UTC; "missing" where there is no valid value. Texts: categories, as the pipeline
+    one-hots them."""
+    import pandas as pd
+
+    if fmt == "iso":
+        text = values.astype(str)
+        when = pd.to_datetime(text, utc=True, format="ISO8601", errors="coerce")
+        has_time = text.str.len() > 10
+    else:
+        when = pd.to_datetime(pd.to_numeric(values, errors="coerce"), unit="s", utc=True, errors="coerce")
+        has_time = when.notna()
+
+    def part(numbers, known):
+        return numbers.where(known & when.notna()).map(lambda v: "missing" if pd.isna(v) else str(int(v)))
+
+    return {
+        "hour": part(when.dt.hour, has_time),
+        "day_of_week": part(when.dt.dayofweek, when.notna()),
+        "month": part(when.dt.month, when.notna()),
+    }
+
+
 def read_split(examples_dir: str, split: str, columns: list[str], text: list[str]):
     """Columns of a split of ExampleGen's output (gzipped TFRecords of tf.Example) as a
-    DataFrame; `text` columns as str (a missing value as "None"), the others as numbers."""
+    DataFrame; `text` columns as str (a missing value as "None"), the others as they are
+    (numbers, or text decoded)."""
     import pandas as pd
     import tensorflow as tf
 
@@ -257,8 +291,11 @@ def read_split(examples_dir: str, split: str, columns: list[str], text: list[str
             value = list(getattr(feature, kind).value) if kind else []
             values.append(value[0] if value else None)
     frame = pd.DataFrame(values_of)
+    for name in columns:
+        if frame[name].map(lambda v: isinstance(v, bytes)).any():  # text, e.g. a yes/no label
+            frame[name] = frame[name].map(lambda v: v.decode() if isinstance(v, bytes) else v)
     for name in text:
-        frame[name] = frame[name].map(lambda v: v.decode() if isinstance(v, bytes) else v).astype(str)
+        frame[name] = frame[name].astype(str)
     return frame
 
 
@@ -276,8 +313,8 @@ def labels(frame, config):
             frame[label.column].fillna(0).astype(float)
             > label.fraction * frame[label.greater_than_fraction_of].fillna(0).astype(float)
         ).astype(int)
-    if label.positive_values:
-        return frame[label.column].isin(list(label.positive_values)).astype(int)
+    if label.positive_values:  # compared as text: the config's values are texts, the column may hold numbers
+        return frame[label.column].map(str).isin([str(v) for v in label.positive_values]).astype(int)
     return (frame[label.column].astype(float) > 0.5).astype(int)
 
 
@@ -344,47 +381,66 @@ def _models(task: str, log_target: bool):
     ]
 
 
+def _preprocess(numeric: list[str], categorical: list[str], top_k: dict[str, int], dense: bool):
+    """Impute and scale numbers; one-hot categories (values seen fewer than 5 times share one
+    column); a categorical feature with `top_k` keeps its top_k most frequent values, the rest
+    sharing one column, as its vocabulary in the pipeline does."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    def one_hot(**limit):
+        return OneHotEncoder(handle_unknown="ignore", min_frequency=5, sparse_output=not dense, **limit)
+
+    plain = [c for c in categorical if c not in top_k]
+    return ColumnTransformer(
+        [
+            ("numeric", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), numeric),
+            ("categorical", one_hot(), plain),
+            *((f"top_k {c}", one_hot(max_categories=top_k[c] + 1), [c]) for c in categorical if c in top_k),
+        ]
+    )
+
+
 def run_sklearn(examples_dir: str, config=None) -> list[SklearnResult]:
     """Impute, scale, one-hot; a linear model and gradient boosting for the config's task
     (default: the bundled binary taxi.yaml); the task's metrics on the test split.
 
     It trains on our pipeline's train split and scores its test split (the split the
-    Evaluator scores), read from that run's ExampleGen output, with the config's features.
+    Evaluator scores), read from that run's ExampleGen output, with the config's features:
+    numeric and bucketized ones as numbers, categorical ones one-hot (top_k as the config's),
+    timestamps as their parts (hour, day of week, month), one-hot, as the pipeline splits them.
     """
-    from sklearn.compose import ColumnTransformer
-    from sklearn.impute import SimpleImputer
-    from sklearn.pipeline import Pipeline, make_pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+    from sklearn.pipeline import Pipeline
 
     from pipeline.config import load_config
 
     config = config or load_config(None, [])
     task = config.label.task.value
     numeric, categorical = feature_columns(config)
+    timestamps = timestamp_columns(config)
+    top_k = {n: f.top_k for n, f in config.features.items() if n in categorical and f.top_k}
     sources = [config.label.column] + (
         [config.label.greater_than_fraction_of] if config.label.greater_than_fraction_of else []
     )
-    columns = list(dict.fromkeys([*numeric, *categorical, *sources]))
+    columns = list(dict.fromkeys([*numeric, *categorical, *timestamps, *sources]))
     text = categorical + ([config.label.column] if task == "multiclass" else [])
     os.environ.setdefault("LOKY_MAX_CPU_COUNT", str(os.cpu_count()))  # joblib cannot count cores here
     started = time.monotonic()
     train, test = (read_split(examples_dir, split, columns, text) for split in ("train", "test"))
+    for frame in (train, test):
+        for name, fmt in timestamps.items():
+            for part, values in timestamp_parts(frame[name], fmt).items():
+                frame[f"{name}.{part}"] = values
+    parts = [f"{name}.{part}" for name in timestamps for part in ("hour", "day_of_week", "month")]
     load_seconds = time.monotonic() - started
     if task == "multiclass":  # the Evaluator's classes: the config's, else those seen in training
         classes = list(config.label.classes) or sorted(set(labels(train, config)))
     results = []
     for name, model, dense in _models(task, config.label.log_transform):
-        preprocess = ColumnTransformer(
-            [
-                ("numeric", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), numeric),
-                (
-                    "categorical",
-                    OneHotEncoder(handle_unknown="ignore", min_frequency=5, sparse_output=not dense),
-                    categorical,
-                ),
-            ]
-        )
         started = time.monotonic()
+        preprocess = _preprocess(numeric, categorical + parts, top_k, dense)
         fitted = Pipeline([("preprocess", preprocess), ("model", model)]).fit(train, labels(train, config))
         if task == "binary":
             predicted = fitted.predict_proba(test)[:, 1]
