@@ -22,6 +22,10 @@ from contracts.column_names import KEY, ColumnNameError, column_headers, column_
         ("Straße", "Stra_e"),  # no ASCII decomposition: '_'
         ("日付", "c___"),
         ("", "c_"),
+        ("self", "c_self"),  # TensorFlow's signature functions take the keys as argument names
+        ("class", "c_class"),  # a Python keyword is no argument name
+        ("lambda", "c_lambda"),
+        ("Self", "Self"),
     ],
 )
 def test_feature_key(name, key):
@@ -53,3 +57,20 @@ def test_two_columns_that_become_one_key_are_one_line_naming_both(header, first,
         "(names are mapped to ASCII letters, digits and '_'); rename one of them"
     )
     assert "\n" not in message
+
+
+@pytest.mark.parametrize("name", ["self", "class", "if"])
+def test_a_reserved_name_becomes_a_key_a_saved_signature_takes(name, tmp_path):
+    """The mortgage data's `self` column broke `tf.saved_model.save` in the Trainer: the keys are
+    a signature function's argument names."""
+    import tensorflow as tf
+
+    key = feature_key(name)
+
+    @tf.function(input_signature=[{key: tf.TensorSpec([None], tf.float32, name=key)}])
+    def double(columns):
+        return {"y": columns[key] * 2}
+
+    tf.saved_model.save(tf.Module(), str(tmp_path), signatures={"s": double.get_concrete_function()})
+    answer = tf.saved_model.load(str(tmp_path)).signatures["s"](**{key: tf.constant([1.5])})
+    assert answer["y"].numpy().tolist() == [3.0]
