@@ -94,6 +94,8 @@ def _run_info(store, context, executions, pipeline_name: str, live_run: bool = T
     from components.drift_check.executor import BASELINE_SPAN_PROPERTY, SPAN_PROPERTY
     from components.evaluator.gates import read_gates
     from components.serving_baseline.executor import SOURCE_PROPERTY
+    from components.serving_check.executor import CHECK_PROPERTY
+    from components.serving_check.executor import outcome as serving_check_outcome
 
     executions = sorted(executions, key=lambda e: e.create_time_since_epoch)
     infos = []
@@ -125,11 +127,9 @@ def _run_info(store, context, executions, pipeline_name: str, live_run: bool = T
         candidate = path_utils.serving_model_path(model.uri)
     serving_checks = []
     for infra in outputs.get("InfraBlessing", []):
-        how = custom_property(infra, "serving_check") or "TFX InfraValidator, the real TF Serving"
-        if custom_property(infra, "blessed"):
-            serving_checks.append(f"passed ({how})")
-        else:  # TFX's InfraValidator records no reason in its artifact, only in the log
-            serving_checks.append(f"refused ({how}): the model did not load or answer; the run's log has why")
+        serving_checks.append(
+            serving_check_outcome(bool(custom_property(infra, "blessed")), custom_property(infra, CHECK_PROPERTY))
+        )
     baseline = None
     for model in outputs.get("Model", []):
         baseline = custom_property(model, SOURCE_PROPERTY) or baseline

@@ -169,3 +169,67 @@ def eval_results(uri: str):
             tfma.load_eval_result(uri, model_name=candidate.name),
             tfma.load_eval_result(uri, model_name=baseline.name),
         )
+
+
+def _metric_name(metric) -> str:
+    """The name TFMA reports a MetricConfig's metric by: its config's `name`, else its Keras
+    class name in snake case (AUC -> auc, F1Score -> f1_score), as Keras names metrics."""
+    import json
+    import re
+
+    try:
+        named = json.loads(
+            "{" + metric.config + "}" if metric.config and not metric.config.startswith("{") else metric.config or "{}"
+        )
+    except ValueError:
+        named = {}
+    return named.get("name") or re.sub(r"(?<!^)(?=[A-Z][a-z])", "_", metric.class_name).lower()
+
+
+def applied_thresholds(eval_config, gates: list[dict]) -> list[dict]:
+    """The thresholds an evaluation applied (its EvalConfig, as the Evaluator fitted it to the
+    run): one {metric, relation, bound, change, source} each, `source` the config key that sets
+    it or the first-run gate it came from."""
+    found = []
+    for spec in eval_config.metrics_specs if eval_config is not None else []:
+        prefix = "macro_" if spec.aggregate.macro_average else ""
+        for metric in spec.metrics:
+            name = _metric_name(metric)
+            thresholds = [metric.threshold] if metric.HasField("threshold") else []
+            thresholds += [t.threshold for t in metric.per_slice_thresholds]
+            for threshold in thresholds:
+                if threshold.HasField("value_threshold"):
+                    value = threshold.value_threshold
+                    for field, relation in (("lower_bound", ">="), ("upper_bound", "<=")):
+                        if value.HasField(field):
+                            bound = getattr(value, field).value
+                            gate = None if prefix else _matching_gate(name, bound, gates)
+                            source = (
+                                f"first-run gate: {describe_gate(gate)} (evaluator.first_run_margin)"
+                                if gate
+                                else _option_key(name, False)
+                            )
+                            found.append(
+                                {
+                                    "metric": prefix + name,
+                                    "relation": relation,
+                                    "bound": bound,
+                                    "change": False,
+                                    "source": source,
+                                }
+                            )
+                if threshold.HasField("change_threshold"):
+                    from tensorflow_model_analysis.proto import config_pb2
+
+                    change = threshold.change_threshold
+                    lower_is_better = change.direction == config_pb2.MetricDirection.LOWER_IS_BETTER
+                    found.append(
+                        {
+                            "metric": prefix + name,
+                            "relation": "<=" if lower_is_better else ">=",
+                            "bound": change.absolute.value,
+                            "change": True,
+                            "source": _option_key(name, True),
+                        }
+                    )
+    return found
