@@ -152,7 +152,7 @@ class Executor(tfx_pusher.Executor):
         return {
             os.path.join(ASSETS_EXTRA, MODEL_CARD_MD): card.render_markdown(facts).encode(),
             os.path.join(ASSETS_EXTRA, MODEL_CARD_HTML): card.render_html(facts).encode(),
-            os.path.join(ASSETS_EXTRA, MODEL_CARD_JSON): json.dumps(facts, indent=1, sort_keys=True).encode(),
+            os.path.join(ASSETS_EXTRA, MODEL_CARD_JSON): card.to_json(facts).encode(),
         }
 
     def _push_record(self, input_dict: dict[str, list[types.Artifact]], model_push: types.Artifact) -> dict:

@@ -207,6 +207,22 @@ def gather(record: RunRecord) -> dict[str, Any]:
     }
 
 
+def to_json(facts: dict[str, Any]) -> str:
+    """The facts as strict JSON: a metric TFMA computed no value for (NaN) or an infinite one is null."""
+    import math
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [plain(v) for v in value]
+        return value
+
+    return json.dumps(plain(facts), indent=1, sort_keys=True, allow_nan=False)
+
+
 # --------------------------------------------------------------------------- layout
 
 
