@@ -333,12 +333,10 @@ def create_pipeline(
             "model": config.model_code_config(),
             "code_version": custom_config["code_version"],
         },
-        examples=example_gen.outputs["examples"],
         statistics=statistics_gen.outputs["statistics"],
         schema=schema_gen.outputs["schema"],
         evaluation=evaluator.outputs["evaluation"],
         hyperparameters=hyperparameters,
-        baseline_model=baseline.outputs["baseline_model"],
     ).with_id("Pusher")
     components.append(pusher)
 

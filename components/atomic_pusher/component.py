@@ -1,10 +1,11 @@
 """TFX's Pusher with the atomic executor (executor.py) and the inputs its model card reads.
 
 The card (components/model_card) is written into the version before it becomes visible, so the
-Pusher itself must see what the card reports: the examples (span), their statistics (rows per
-split), the schema, the Evaluator's evaluation, the Tuner's best hyperparameters and the
-baseline the Evaluator compared with. All are optional, as TFX's own three inputs are; the card
-says what a run did not have.
+Pusher itself must see what the card reports: the statistics (the span, rows per split), the
+schema, the Evaluator's evaluation and the Tuner's best hyperparameters. All are optional, as
+TFX's own three inputs are; the card says what a run did not have. Not the examples nor the
+baseline model, whose properties alone the card would read: on Kubeflow the launcher downloads
+every input artifact's files before the step starts.
 """
 
 from __future__ import annotations
@@ -19,12 +20,10 @@ from tfx.utils import json_utils
 
 from components.atomic_pusher import executor
 
-EXAMPLES_KEY = "examples"
 STATISTICS_KEY = "statistics"
 SCHEMA_KEY = "schema"
 EVALUATION_KEY = "evaluation"
 HYPERPARAMETERS_KEY = "hyperparameters"
-BASELINE_MODEL_KEY = "baseline_model"
 
 
 def _optional(artifact_type) -> component_spec.ChannelParameter:
@@ -36,12 +35,10 @@ class CardPusherSpec(standard_component_specs.PusherSpec):
 
     INPUTS = {
         **standard_component_specs.PusherSpec.INPUTS,
-        EXAMPLES_KEY: _optional(standard_artifacts.Examples),
         STATISTICS_KEY: _optional(standard_artifacts.ExampleStatistics),
         SCHEMA_KEY: _optional(standard_artifacts.Schema),
         EVALUATION_KEY: _optional(standard_artifacts.ModelEvaluation),
         HYPERPARAMETERS_KEY: _optional(standard_artifacts.HyperParameters),
-        BASELINE_MODEL_KEY: _optional(standard_artifacts.Model),
     }
 
 
@@ -61,12 +58,10 @@ class Pusher(tfx.components.Pusher):
         infra_blessing: types.BaseChannel,
         push_destination,
         model_card: dict[str, Any],
-        examples: types.BaseChannel | None = None,
         statistics: types.BaseChannel | None = None,
         schema: types.BaseChannel | None = None,
         evaluation: types.BaseChannel | None = None,
         hyperparameters: types.BaseChannel | None = None,
-        baseline_model: types.BaseChannel | None = None,
     ):
         # TFX's __init__ builds its own PusherSpec, with no room for the card's inputs.
         spec = CardPusherSpec(
@@ -75,12 +70,10 @@ class Pusher(tfx.components.Pusher):
             infra_blessing=infra_blessing,
             push_destination=push_destination,
             custom_config=json_utils.dumps({executor.MODEL_CARD_CONFIG: model_card}),
-            examples=examples,
             statistics=statistics,
             schema=schema,
             evaluation=evaluation,
             hyperparameters=hyperparameters,
-            baseline_model=baseline_model,
             pushed_model=types.Channel(type=standard_artifacts.PushedModel),
         )
         base_component.BaseComponent.__init__(self, spec=spec)

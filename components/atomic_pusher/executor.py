@@ -32,7 +32,7 @@ from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, json_utils, proto_utils
 
-from components.serving_baseline.baseline import holds_serving_model, same_saved_model
+from components.serving_baseline.baseline import same_saved_model
 from contracts.saved_model import ASSETS_EXTRA, MODEL_CARD_HTML, MODEL_CARD_JSON, MODEL_CARD_MD, PUSH_RECORD
 from contracts.serving_dir import latest_served, next_version, publish_version
 
@@ -73,7 +73,7 @@ class Executor(tfx_pusher.Executor):
         base_directory = destination.filesystem.base_directory
         push_record = self._push_record(input_dict, model_push)
         version = next_version(base_directory)
-        card = self._model_card(input_dict, exec_properties, model_path, base_directory, version, push_record)
+        card = self._model_card(input_dict, exec_properties, model_path, base_directory, served, version, push_record)
         extra_files = {PUSH_RECORD: json.dumps(push_record, indent=1, sort_keys=True).encode(), **card}
         version, serving_path = publish_version(model_path, base_directory, version=version, extra_files=extra_files)
         logging.info("Model published to serving path %s", serving_path)
@@ -88,12 +88,12 @@ class Executor(tfx_pusher.Executor):
         exec_properties: dict[str, Any],
         model_path: str,
         base_directory: str,
+        served: str | None,
         version: int,
         push_record: dict,
     ) -> dict[str, bytes]:
         """The card's three files (assets.extra/model_card.{md,html,json}), from the inputs."""
         from components.model_card import card
-        from components.serving_baseline.executor import SOURCE_PROPERTY
         from components.serving_check.executor import CHECK_PROPERTY, outcome
 
         def single(key: str) -> types.Artifact | None:
@@ -112,13 +112,9 @@ class Executor(tfx_pusher.Executor):
             pipeline=push_record["pipeline"],
             run_id=push_record["run_id"],
         )
-        examples = single("examples")
-        if examples is not None:
-            record.span = examples.span if examples.has_property("span") else None
-            if examples.has_custom_property("input_fingerprint"):
-                record.data_fingerprint = examples.get_string_custom_property("input_fingerprint")
         statistics = single("statistics")
         if statistics is not None:
+            record.span = statistics.span if statistics.has_property("span") else None
             record.statistics = {
                 split: os.path.join(artifact_utils.get_split_uri([statistics], split), "FeatureStats.pb")
                 for split in artifact_utils.decode_split_names(statistics.split_names)
@@ -131,9 +127,9 @@ class Executor(tfx_pusher.Executor):
         blessing = single(standard_component_specs.MODEL_BLESSING_KEY)
         if blessing is not None and blessing.has_custom_property("blessed"):
             record.blessed = bool(blessing.get_int_custom_property("blessed"))
-        baseline = single("baseline_model")
-        if baseline is not None and holds_serving_model(baseline.uri) and baseline.has_custom_property(SOURCE_PROPERTY):
-            record.baseline = baseline.get_string_custom_property(SOURCE_PROPERTY)
+        # The newest served version when the model is pushed: the baseline the Evaluator compared
+        # with (ServingBaseline's pick), as the run lock keeps other pushes out locally.
+        record.baseline = served
         hyperparameters = single("hyperparameters")
         if hyperparameters is not None:
             record.hyperparameters = os.path.join(hyperparameters.uri, "best_hyperparameters.txt")

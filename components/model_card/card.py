@@ -42,12 +42,11 @@ class RunRecord:
     pipeline: str | None = None
     run_id: str | None = None
     span: int | None = None
-    data_fingerprint: str | None = None
     statistics: dict[str, str] = dataclasses.field(default_factory=dict)  # split -> FeatureStats.pb
     schema: str | None = None  # schema.pbtxt
     evaluation: str | None = None  # the Evaluator's ModelEvaluation directory
     blessed: bool | None = None
-    baseline: str | None = None  # the served version the Evaluator compared with
+    baseline: str | None = None  # the newest served version at the push: the Evaluator's baseline
     hyperparameters: str | None = None  # the Tuner's best_hyperparameters.txt
     serving_checks: list[str] = dataclasses.field(default_factory=list)
 
@@ -189,14 +188,14 @@ def gather(record: RunRecord) -> dict[str, Any]:
         "class_names": class_names(record.model_dir),
         "data": {
             "span": record.span,
-            "fingerprint": " ".join(record.data_fingerprint.split()) if record.data_fingerprint else None,
             "rows": _split_rows(record.statistics),
         },
         "features": schema,
         "crosses": spec.get("crosses", []),
         "metrics": metrics,
         "blessed": record.blessed,
-        "baseline": record.baseline,
+        # The served version, when the evaluation compared with one.
+        "baseline": record.baseline if metrics["baseline"] is not None else None,
         "hyperparameters": hyperparameters,
         "hyperparameters_source": source,
         "serving_checks": record.serving_checks,
@@ -303,11 +302,7 @@ def sections(card: dict[str, Any]) -> list[tuple[str, list[tuple]]]:
     limitations = [*card["limitations"], *_derived_limitations(card)]
     rows = card["data"]["rows"]
     data = [
-        (
-            "p",
-            f"Data span: {card['data']['span'] if card['data']['span'] is not None else 'none (no span pattern)'}"
-            + (f"; input fingerprint: `{card['data']['fingerprint']}`" if card["data"]["fingerprint"] else ""),
-        ),
+        ("p", f"Data span: {card['data']['span'] if card['data']['span'] is not None else 'unknown'}."),
         ("table", ["split", "rows"], [[split, rows[split]] for split in sorted(rows, key=_split_order)]),
     ]
     features = [

@@ -214,7 +214,7 @@ def test_gather_reads_the_artifacts(tmp_path, monkeypatch):
     baseline = types.SimpleNamespace(slicing_metrics=[((), {"": {"": {"auc": {"doubleValue": 0.7}}}})], config=None)
     monkeypatch.setattr(card, "eval_results", lambda uri: (candidate, baseline))
     facts = card.gather(_write_artifacts(tmp_path))
-    assert facts["data"] == {"span": 3, "fingerprint": None, "rows": {"train": 68, "eval": 6, "test": 6}}
+    assert facts["data"] == {"span": 3, "rows": {"train": 68, "eval": 6, "test": 6}}
     assert facts["features"] == [
         {"name": "fare", "type": "FLOAT", "min_fraction": 1.0, "use": "numeric"},
         {"name": "tips", "type": "FLOAT", "use": "label (big_tipper)"},
