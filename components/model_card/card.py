@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import html
 import json
+import math
 import os
 import subprocess
 from typing import Any
@@ -208,7 +209,6 @@ def gather(record: RunRecord) -> dict[str, Any]:
 
 def to_json(facts: dict[str, Any]) -> str:
     """The facts as strict JSON: a metric TFMA computed no value for (NaN) or an infinite one is null."""
-    import math
 
     def plain(value: Any) -> Any:
         if isinstance(value, float) and not math.isfinite(value):
@@ -326,8 +326,9 @@ def sections(card: dict[str, Any]) -> list[tuple[str, list[tuple]]]:
         value = metrics["overall"].get(name)
         row = [name, _num(value), "; ".join(thresholds.get(name, []))]
         if base:
-            change = value - base[name] if value is not None and name in base else None
-            row += [_num(base.get(name)), "" if change is None else f"{change:+.4g}"]
+            change = value - base[name] if value is not None and name in base and name != "example_count" else None
+            shown_change = "" if change is None or math.isnan(change) else f"{change:+.4g}"
+            row += [_num(base.get(name)), shown_change]
         overall_rows.append(row)
     for name in sorted(set(thresholds) - set(shown)):
         overall_rows.append(
