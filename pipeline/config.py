@@ -299,20 +299,21 @@ def _webhook_url(url: str | None) -> str | None:
 
 class NotifyConfig(Section):
     """A webhook told when a run fails or is refused and when `tfxp monitor` crosses a
-    threshold (pipeline/notify.py). `url` or `url_env` (the environment variable that holds the
-    URL, so that a secret URL stays out of the config file); neither: no notifications. A
-    webhook that does not answer within `timeout_seconds` or answers an error costs one line on
-    stderr, never the run's own outcome.
+    threshold (pipeline/notify.py). The URL is `url`, else the environment variable `url_env`
+    names (TFXP_NOTIFY_URL by default: a secret URL stays out of the config file, and a
+    Kubernetes secret can set it in the image's steps); neither: no notifications. A webhook
+    that does not answer within `timeout_seconds` or answers an error costs one line on stderr,
+    never the run's own outcome.
     """
 
     url: Annotated[str | None, AfterValidator(_webhook_url)] = None
-    url_env: str | None = None
+    url_env: str = "TFXP_NOTIFY_URL"
     format: NotifyFormat = NotifyFormat.JSON
     timeout_seconds: float = Field(default=5.0, gt=0, le=60)
 
     @model_validator(mode="after")
     def _one_source(self) -> NotifyConfig:
-        if self.url and self.url_env:
+        if self.url and "url_env" in self.model_fields_set:
             raise Invalid("url_env", "give notify.url or notify.url_env, not both")
         return self
 

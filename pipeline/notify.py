@@ -1,8 +1,9 @@
 """Webhook notifications: `notify(config, event, text, details)` posts one event to `notify.url`.
 
 Called when `tfxp run` fails or is refused (tfxp/local_runs.py), when `tfxp monitor` crosses a
-threshold (tfxp/live_monitoring.py) and when a compiled pipeline's step fails on Kubeflow
-(pipeline/kfp_executor.py, from the environment: `ENV_URL`, `ENV_FORMAT`). A notification is
+threshold (tfxp/live_monitoring.py; on Kubernetes and Kubeflow too, where it runs `tfxp
+monitor`) and when a compiled pipeline's step fails on Kubeflow (pipeline/kfp_executor.py, which
+has no config: the environment's `ENV_URL` and `ENV_FORMAT`). A notification is
 a side channel: a webhook that does not answer in time, refuses the request or cannot be
 reached costs one line on stderr, and the caller's exit code and outputs stay what they were.
 No TensorFlow, no third-party HTTP client: the standard library's urllib.
@@ -30,7 +31,7 @@ ROLLED_BACK = "rolled_back"  # for `tfxp rollback`
 EVENTS = (RUN_FAILED, RUN_REFUSED, MONITOR_CROSSED, PROMOTED, ROLLED_BACK)
 
 # Where a compiled pipeline's steps find the webhook (kubeflow.secrets can set them from a
-# Kubernetes secret): the steps do not read the config file.
+# Kubernetes secret): the steps do not read the config file. ENV_URL is notify.url_env's default.
 ENV_URL, ENV_FORMAT = "TFXP_NOTIFY_URL", "TFXP_NOTIFY_FORMAT"
 
 
@@ -91,14 +92,17 @@ def send(
     """Sends one event as `settings` say; True when a webhook took it. Never raises."""
     if event not in EVENTS:
         raise ValueError(f"unknown notification event {event!r}; events are: {', '.join(EVENTS)}")
-    url = settings.url
-    if settings.url_env:
-        url = environ.get(settings.url_env)
-        if not url:
-            _warn(f"notify.url_env names {settings.url_env}, which is not set; the {event} notification is not sent")
-            return False
+    url = settings.url or environ.get(settings.url_env)
     if not url:
+        if "url_env" in settings.model_fields_set:  # asked for, not there: say so
+            _warn(f"notify.url_env names {settings.url_env}, which is not set; the {event} notification is not sent")
         return False
+    if settings.url is None:
+        try:
+            NotifyConfig(url=url)
+        except ValueError:
+            _warn(f"{settings.url_env} is not an http:// or https:// URL; the {event} notification is not sent")
+            return False
     try:
         payload = body(settings.format, event, text, details or {}, where or {})
         why = post(url, payload, settings.timeout_seconds)

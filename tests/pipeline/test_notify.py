@@ -19,6 +19,13 @@ from tfxp.commands import EXIT_BAD_INPUT
 from tfxp.main import main
 
 
+class _Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        pass  # a client that gave up (the timeout test) is what the test wants, not a traceback
+
+
 class Webhook(http.server.BaseHTTPRequestHandler):
     """Records each POST's JSON body; answers `status`, after `delay` seconds."""
 
@@ -30,8 +37,8 @@ class Webhook(http.server.BaseHTTPRequestHandler):
         self.server.received.append(json.loads(self.rfile.read(length)))
         time.sleep(self.server.delay)
         self.send_response(self.server.status)
+        self.send_header("Content-Length", "0")
         self.end_headers()
-        self.wfile.write(b"ok")
 
     def log_message(self, *args):
         pass
@@ -39,9 +46,8 @@ class Webhook(http.server.BaseHTTPRequestHandler):
 
 @contextlib.contextmanager
 def webhook(status: int = 200, delay: float = 0.0):
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Webhook)
+    server = _Server(("127.0.0.1", 0), Webhook)
     server.received, server.status, server.delay = [], status, delay
-    server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -105,9 +111,20 @@ def test_url_env_reads_the_url_from_the_environment(capsys):
     assert len(server.received) == 1
     assert not notify.send(settings, notify.RUN_FAILED, "x", environ={})
     assert "HOOK_URL, which is not set" in capsys.readouterr().err
+    assert not notify.send(settings, notify.RUN_FAILED, "x", environ={"HOOK_URL": "hooks.example.com"})
+    assert "HOOK_URL is not an http:// or https:// URL" in capsys.readouterr().err
 
 
-def test_no_url_sends_nothing(capsys):
+def test_by_default_the_url_comes_from_tfxp_notify_url(capsys):
+    with webhook() as (server, url):
+        assert notify.send(NotifyConfig(), notify.MONITOR_CROSSED, "x", environ={notify.ENV_URL: url})
+    assert len(server.received) == 1
+    assert not notify.send(NotifyConfig(), notify.MONITOR_CROSSED, "x", environ={})
+    assert capsys.readouterr().err == ""  # not configured at all: silent
+
+
+def test_no_url_sends_nothing(capsys, monkeypatch):
+    monkeypatch.delenv(notify.ENV_URL, raising=False)
     assert not notify.notify(load_config(None, []), notify.RUN_FAILED, "x")
     assert capsys.readouterr().err == ""
 
@@ -124,11 +141,12 @@ def test_an_unknown_event_is_the_callers_bug():
         ("notify.url=http:///path", "is not an http:// or https:// URL with a host"),
         ("notify.format=teams", "notify.format: 'teams' is not one of: json, slack"),
         ("notify.timeout_seconds=0", "notify.timeout_seconds"),
+        ("notify.url_env=HOOK", "give notify.url or notify.url_env, not both"),
     ],
 )
 def test_bad_notify_settings_are_one_line(override, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)").replace("+", r"\+")):
-        load_config(None, [override])
+        load_config(None, [override, *([] if override.startswith("notify.url=") else ["notify.url=http://h/"])])
 
 
 def test_a_failed_run_notifies_and_keeps_its_error_and_exit_code(capsys, tmp_path):
