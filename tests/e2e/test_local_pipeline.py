@@ -276,10 +276,16 @@ def test_second_run_reuses_cached_executions(first_run, workdir):
 
 
 def test_a_model_below_the_threshold_is_not_pushed(first_run, workdir):
+    from tests.pipeline.test_notify import webhook
+
     before = pushed_versions(workdir)
-    result = tfxp(workdir, "evaluator.min_auc=0.9999")
+    with webhook() as (server, url):  # the run tells a webhook why it pushed nothing
+        result = tfxp(workdir, "evaluator.min_auc=0.9999", f"notify.url={url}")
     assert result.returncode == 3, result.stderr[-3000:]  # refused: EXIT_REFUSED
     run = latest_run(workdir)
+    [refused] = server.received
+    assert refused["event"] == "run_refused" and refused["details"]["reasons"] == run.failures
+    assert refused["text"] == f"run {run.run_id} of taxi-big-tipper pushed nothing: {run.failures[0]}"
     assert run.blessed is False
     assert any(
         f.startswith("auc = ") and f.endswith("below the threshold 0.9999: evaluator.min_auc") for f in run.failures
