@@ -42,3 +42,6 @@ ROLLED_BACK_FROM = "rolled_back_from"  # the version `tfxp rollback` copied this
 # model.tflite; it ignores other files (tensorflow_serving/servables/tensorflow/
 # saved_model_bundle_factory.cc, bundle_factory_util.cc, saved_model_warmup_util.cc).
 PUSH_RECORD = "tfxp-push.json"
+# The model card each push writes under ASSETS_EXTRA (components/model_card): for people, for
+# a browser, and the facts it was rendered from, for programs.
+MODEL_CARD_MD, MODEL_CARD_HTML, MODEL_CARD_JSON = "model_card.md", "model_card.html", "model_card.json"

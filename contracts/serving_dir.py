@@ -113,21 +113,28 @@ def latest_served(serving_dir: str) -> str | None:
     return os.path.join(serving_dir, str(versions[-1])) if versions else None
 
 
+def next_version(serving_dir: str) -> int:
+    """The version number a push gets: the time in seconds, or one past the newest version when
+    that is later (two pushes in one second, or a clock set back)."""
+    existing = served_versions(serving_dir)
+    return max(int(time.time()), (existing[-1] + 1) if existing else 0)
+
+
 def publish_version(
     source: str, serving_dir: str, version: int | None = None, extra_files: dict[str, bytes] | None = None
 ) -> tuple[int, str]:
     """Copies SavedModel `source` into `serving_dir` as a new version, atomically for TF Serving.
 
-    The copy goes under a hidden name first, gets `extra_files` (name -> content, e.g. the push
-    record), is checked complete, synced to disk and then renamed to its all-digit name, so a
-    server (and `served_versions`) sees either no version or a whole one with its record. A copy
-    that fails is removed. Returns (version, its directory). On object stores (gs://, s3://) a
-    rename is a copy, so there the check is what guarantees completeness.
+    The copy goes under a hidden name first, gets `extra_files` (relative path -> content, e.g.
+    the push record and assets.extra/model_card.md), is checked complete, synced to disk and
+    then renamed to its all-digit name, so a server (and `served_versions`) sees either no
+    version or a whole one with its record and card. A copy that fails is removed. Returns
+    (version, its directory). On object stores (gs://, s3://) a rename is a copy, so there the
+    check is what guarantees completeness.
     """
     gfile = _gfile()
     gfile.makedirs(serving_dir)
-    existing = served_versions(serving_dir)
-    version = version or max(int(time.time()), (existing[-1] + 1) if existing else 0)
+    version = version or next_version(serving_dir)
     final = os.path.join(serving_dir, str(version))
     if gfile.exists(final):
         raise FileExistsError(f"{final} exists already")
@@ -137,6 +144,7 @@ def publish_version(
     try:
         copy_tree(source, partial)
         for name, content in (extra_files or {}).items():
+            gfile.makedirs(os.path.dirname(os.path.join(partial, name)))
             with gfile.GFile(os.path.join(partial, name), "wb") as f:
                 f.write(content)
         reason = incomplete_reason(partial)

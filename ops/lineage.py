@@ -12,9 +12,9 @@ import json
 import os
 from typing import Any
 
+from components.evaluator.results import evaluation_metrics, format_metric
 from contracts.saved_model import ASSETS_EXTRA, PUSH_RECORD, ROLLED_BACK_FROM
 from contracts.serving_dir import read_push_record, served_versions
-from ops.runs import evaluation_metrics, format_metric
 from pipeline.config import ConfigError
 from pipeline.metadata import (
     INPUT_EVENTS,

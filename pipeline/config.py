@@ -13,6 +13,7 @@ import importlib.util
 import os
 import pathlib
 import typing
+import urllib.parse
 from typing import Annotated, Any, Mapping
 
 import pydantic
@@ -284,6 +285,57 @@ class MonitorConfig(Section):
         return window
 
 
+class NotifyFormat(Choice):
+    JSON = "json"  # {"event", "pipeline", "model", "text", "details", "time"}
+    SLACK = "slack"  # {"text": ...}: Slack's incoming webhooks and the chat tools that copy them
+
+
+def _webhook_url(url: str | None) -> str | None:
+    parts = urllib.parse.urlsplit(url) if url is not None else None
+    if parts is not None and (parts.scheme not in ("http", "https") or not parts.hostname):
+        raise ValueError(f"'{url}' is not an http:// or https:// URL with a host")
+    return url
+
+
+class NotifyConfig(Section):
+    """A webhook told when a run fails or is refused and when `tfxp monitor` crosses a
+    threshold (pipeline/notify.py). The URL is `url`, else the environment variable `url_env`
+    names (TFXP_NOTIFY_URL by default: a secret URL stays out of the config file, and a
+    Kubernetes secret can set it in the image's steps); neither: no notifications. A webhook
+    that does not answer within `timeout_seconds` or answers an error costs one line on stderr,
+    never the run's own outcome.
+    """
+
+    url: Annotated[str | None, AfterValidator(_webhook_url)] = None
+    url_env: str = "TFXP_NOTIFY_URL"
+    format: NotifyFormat = NotifyFormat.JSON
+    timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> NotifyConfig:
+        if self.url and "url_env" in self.model_fields_set:
+            raise Invalid("url_env", "give notify.url or notify.url_env, not both")
+        return self
+
+
+class ModelCardConfig(Section):
+    """What the model card written beside each pushed version (components/model_card) says
+    beyond what the run recorded: its intended use, its known limitations and who owns it."""
+
+    intended_use: str = (
+        "Not stated: set model_card.intended_use in the config (who uses the predictions, for what decisions)."
+    )
+    limitations: Texts = ()  # one sentence each; the card adds what the run itself shows
+    owners: Texts = ()  # names or contacts
+
+    @field_validator("intended_use")
+    @classmethod
+    def _said(cls, text: str) -> str:
+        if not text.strip():
+            raise ValueError("must not be empty; leave it out for the default note")
+        return text.strip()
+
+
 class DirectRunningMode(Choice):
     IN_MEMORY = "in_memory"
     MULTI_THREADING = "multi_threading"
@@ -439,6 +491,8 @@ class PipelineConfig(Section):
     monitor: MonitorConfig = Field(default_factory=MonitorConfig)
     beam: BeamConfig = Field(default_factory=BeamConfig)
     kubeflow: KubeflowConfig = Field(default_factory=KubeflowConfig)
+    notify: NotifyConfig = Field(default_factory=NotifyConfig)
+    model_card: ModelCardConfig = Field(default_factory=ModelCardConfig)
 
     @model_validator(mode="before")
     @classmethod

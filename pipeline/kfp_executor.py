@@ -182,7 +182,11 @@ def run(argv: list[str], environ: Mapping[str, str] = os.environ) -> None:
         json_serialized_invocation_args=json.dumps(prepared),
         json_serialized_inputs_spec_args=args.json_serialized_inputs_spec_args,
     )
-    kubeflow_v2_run_executor.main((tfx_args, beam_args))
+    try:
+        kubeflow_v2_run_executor.main((tfx_args, beam_args))
+    except Exception as err:
+        _notify_failure(args.executor_class_path, err, environ)
+        raise
 
     output_file = prepared.get("outputs", {}).get("outputFile")
     if local_to_remote and output_file and os.path.exists(output_file):
@@ -190,6 +194,25 @@ def run(argv: list[str], environ: Mapping[str, str] = os.environ) -> None:
             executor_output = json.load(f)
         with open(output_file, "w") as f:
             json.dump(restore(executor_output, local_to_remote), f)
+
+
+def _notify_failure(executor_class_path: str, err: Exception, environ: Mapping[str, str]) -> None:
+    """Tells the webhook in the step's environment (pipeline/notify.py ENV_URL, e.g. from
+    kubeflow.secrets) that this step failed; the step still fails with its own error."""
+    from pipeline import notify
+
+    parts = executor_class_path.split(".")
+    # tfx.components.statistics_gen.executor.Executor: the component's package names the step.
+    step = parts[-3] if len(parts) >= 3 and parts[-2] == "executor" else executor_class_path
+    pod = environ.get("KFP_POD_NAME", "")
+    notify.send(
+        notify.from_environment(environ),
+        notify.RUN_FAILED,
+        f"a Kubeflow step ({step}) failed: {type(err).__name__}: {err}",
+        {"executor": executor_class_path, "pod": pod, "error": str(err)},
+        {},
+        environ,
+    )
 
 
 def _absl_flags(argv: list[str]) -> list[str]:

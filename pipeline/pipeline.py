@@ -15,7 +15,7 @@ from tfx.dsl.components.base import executor_spec
 from tfx.proto import example_gen_pb2, infra_validator_pb2
 
 from components.anomalies_gate import AnomaliesGate
-from components.atomic_pusher import executor as atomic_pusher
+from components.atomic_pusher.component import Pusher
 from components.drift_check import DriftCheck
 from components.evaluator import Evaluator
 from components.example_gen import CsvExampleGen, FileBasedExampleGen, ImportExampleGen, options, parquet_executor
@@ -318,15 +318,25 @@ def create_pipeline(
         infra_blessing = infra_validator.outputs["blessing"]
 
     # Copies a model that the Evaluator and the serving checks blessed into the TF Serving
-    # directory <serving_dir>/<version>/: under a hidden name, checked, synced, then renamed.
-    pusher = tfx.components.Pusher(
+    # directory <serving_dir>/<version>/: under a hidden name, with its model card, checked,
+    # synced, then renamed. The card's other inputs are what it reports.
+    pusher = Pusher(
         model=warmup.outputs["serving_model"],
         model_blessing=evaluator.outputs["blessing"],
         infra_blessing=infra_blessing,
-        custom_executor_spec=executor_spec.ExecutorClassSpec(atomic_pusher.Executor),
         push_destination=tfx.proto.PushDestination(
             filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_dir)
         ),
+        model_card={
+            **config.model_card.model_dump(mode="json"),
+            "model_name": config.model_name,
+            "model": config.model_code_config(),
+            "code_version": custom_config["code_version"],
+        },
+        statistics=statistics_gen.outputs["statistics"],
+        schema=schema_gen.outputs["schema"],
+        evaluation=evaluator.outputs["evaluation"],
+        hyperparameters=hyperparameters,
     ).with_id("Pusher")
     components.append(pusher)
 

@@ -82,6 +82,16 @@ def _monitor(args, config: PipelineConfig) -> int:
     result, log_path = monitor.monitor_logged(config, args.window, args.verbose)
     print(monitor.format_result(result))
     print(f"TensorFlow's, TFMA's and Beam's log: {log_path}")
+    if result.exit_code == monitor.EXIT_CROSSED:
+        from pipeline import notify
+
+        notify.notify(
+            config,
+            notify.MONITOR_CROSSED,
+            f"{result.model} version {result.version}: {len(result.findings)} threshold(s) crossed; "
+            f"first: {result.findings[0]}",
+            {"version": result.version, "findings": result.findings, "metrics": result.metrics},
+        )
     if result.exit_code != monitor.EXIT_CROSSED or not args.retrain:
         return result.exit_code
     added = monitor.add_traffic_span(config, result, args.drop)

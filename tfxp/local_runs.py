@@ -62,9 +62,14 @@ def run(args, config: PipelineConfig) -> int:
     its model or found it already served, EXIT_REFUSED when it completed and pushed nothing
     (the summary says why); a failed step raises."""
     from ops import doctor
-    from pipeline import local_runner
+    from pipeline import local_runner, notify
 
-    log_path = local_runner.run(config, verbose=args.verbose, wait_lock=args.wait_lock, notes=doctor.leftover_notes)
+    try:
+        log_path = local_runner.run(config, verbose=args.verbose, wait_lock=args.wait_lock, notes=doctor.leftover_notes)
+    except Exception as err:
+        # The error itself still ends the command (main's one line and exit code).
+        notify.notify(config, notify.RUN_FAILED, f"run of {config.pipeline_name} failed: {err}", {"error": str(err)})
+        raise
     print(f"\nPipeline finished; TFX log: {log_path}\n")
     from ops.runs import format_run, runs  # reading the evaluation imports TensorFlow: after the run
 
@@ -73,6 +78,14 @@ def run(args, config: PipelineConfig) -> int:
         print(format_run(latest[0]))
     print(f"\nServing directory (TF Serving model base path): {config.serving_dir}")
     refused = bool(latest) and not latest[0].pushed_to and not latest[0].already_served
+    if refused:
+        reasons = latest[0].failures or ["the summary above says why"]
+        notify.notify(
+            config,
+            notify.RUN_REFUSED,
+            f"run {latest[0].run_id} of {config.pipeline_name} pushed nothing: {reasons[0]}",
+            {"run_id": latest[0].run_id, "reasons": reasons, "log": log_path},
+        )
     return EXIT_REFUSED if refused else 0
 
 

@@ -1,5 +1,5 @@
-"""Operating what the runs left, from ML Metadata and the serving directory: `lineage`, `rollback`,
-`runs`, `doctor`."""
+"""Operating what the runs left, from ML Metadata and the serving directory: `lineage`,
+`model-card`, `rollback`, `runs`, `doctor`."""
 
 from __future__ import annotations
 
@@ -12,6 +12,11 @@ from tfxp.commands import EXIT_FAILED, Commands
 def register(commands: Commands) -> None:
     lineage = commands.add("lineage", _lineage, "what produced a pushed model: data spans, schema, hyperparameters")
     lineage.add_argument("version", nargs="?", type=int, help="a served version (default: the newest)")
+    card = commands.add("model-card", _model_card, "print the path of a served version's model card")
+    card.add_argument("version", nargs="?", type=int, help="a served version (default: the newest)")
+    card.add_argument(
+        "--format", choices=("md", "html", "json"), default="md", help="Markdown (default), HTML or the facts as JSON"
+    )
     rollback = commands.add("rollback", _rollback, "serve an earlier pushed version again (pushed anew as the newest)")
     rollback.add_argument("version", type=int, help="the served version to go back to")
     runs = commands.add("runs", _runs, "show the last runs recorded in ML Metadata")
@@ -28,6 +33,13 @@ def _lineage(args, config: PipelineConfig) -> int:
     from ops.lineage import format_lineage, lineage
 
     print(format_lineage(lineage(config.metadata_path, config.pipeline_name, config.serving_dir, args.version)))
+    return 0
+
+
+def _model_card(args, config: PipelineConfig) -> int:
+    from ops.model_card import card_path
+
+    print(card_path(config.serving_dir, args.version, args.format))
     return 0
 
 

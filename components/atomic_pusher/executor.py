@@ -8,6 +8,10 @@ The blessing checks and the pushed-model artifact are TFX's (`CheckBlessing`, `G
 the same custom properties). A model that is already the newest served version, by TensorFlow's
 SavedModel fingerprint, is not pushed again.
 
+Each version also carries its model card (components/model_card: Markdown, HTML and the facts
+as JSON under assets.extra/), written before the rename like the record, from the Pusher's
+inputs (components/atomic_pusher/component.py) and its custom_config's `model_card`.
+
 Each version carries a push record (`contracts.saved_model.PUSH_RECORD`: pipeline, run, the
 Pusher's execution, the model and blessings it pushed), written before the rename: TFX records
 the push in ML Metadata only after this executor returns, and a run killed in between leaves a
@@ -26,11 +30,13 @@ from tfx import types
 from tfx.components.pusher import executor as tfx_pusher
 from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
-from tfx.utils import io_utils, proto_utils
+from tfx.utils import io_utils, json_utils, proto_utils
 
 from components.serving_baseline.baseline import same_saved_model
-from contracts.saved_model import PUSH_RECORD
-from contracts.serving_dir import latest_served, publish_version
+from contracts.saved_model import ASSETS_EXTRA, MODEL_CARD_HTML, MODEL_CARD_JSON, MODEL_CARD_MD, PUSH_RECORD
+from contracts.serving_dir import latest_served, next_version, publish_version
+
+MODEL_CARD_CONFIG = "model_card"  # the custom_config key of the card's config part (component.py)
 
 # The custom properties TFX's Pusher records (tfx/components/pusher/executor.py), read by
 # TFX's tooling and by `tfxp runs` and `lineage`.
@@ -64,15 +70,86 @@ class Executor(tfx_pusher.Executor):
             model_push.set_int_custom_property(PUSHED, 0)
             model_push.set_string_custom_property(ALREADY_SERVED, served)
             return
-        record = json.dumps(self._push_record(input_dict, model_push), indent=1, sort_keys=True).encode()
-        version, serving_path = publish_version(
-            model_path, destination.filesystem.base_directory, extra_files={PUSH_RECORD: record}
-        )
+        base_directory = destination.filesystem.base_directory
+        push_record = self._push_record(input_dict, model_push)
+        version = next_version(base_directory)
+        card = self._model_card(input_dict, exec_properties, model_path, base_directory, served, version, push_record)
+        extra_files = {PUSH_RECORD: json.dumps(push_record, indent=1, sort_keys=True).encode(), **card}
+        version, serving_path = publish_version(model_path, base_directory, version=version, extra_files=extra_files)
         logging.info("Model published to serving path %s", serving_path)
         io_utils.copy_dir(model_path, model_push.uri)  # the pushed model, archived as TFX does
         model_push.set_int_custom_property(PUSHED, 1)
         model_push.set_string_custom_property(PUSHED_DESTINATION, serving_path)
         model_push.set_string_custom_property(PUSHED_VERSION, str(version))
+
+    def _model_card(
+        self,
+        input_dict: dict[str, list[types.Artifact]],
+        exec_properties: dict[str, Any],
+        model_path: str,
+        base_directory: str,
+        served: str | None,
+        version: int,
+        push_record: dict,
+    ) -> dict[str, bytes]:
+        """The card's three files (assets.extra/model_card.{md,html,json}), from the inputs."""
+        from components.model_card import card
+        from components.serving_check.executor import CHECK_PROPERTY, outcome
+
+        def single(key: str) -> types.Artifact | None:
+            artifacts = input_dict.get(key) or []
+            return artifacts[-1] if artifacts else None
+
+        custom_config = json_utils.loads(exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY) or "null")
+        settings = dict((custom_config or {}).get(MODEL_CARD_CONFIG) or {})
+        settings["code"] = card.code_origin(os.path.dirname(os.path.abspath(__file__)))
+        record = card.RunRecord(
+            model_name=settings.get("model_name") or os.path.basename(base_directory.rstrip("/")),
+            version=version,
+            pushed_at=push_record["pushed_at"],
+            settings=settings,
+            model_dir=model_path,
+            pipeline=push_record["pipeline"],
+            run_id=push_record["run_id"],
+        )
+        statistics = single("statistics")
+        if statistics is not None:
+            record.span = statistics.span if statistics.has_property("span") else None
+            record.statistics = {
+                split: os.path.join(artifact_utils.get_split_uri([statistics], split), "FeatureStats.pb")
+                for split in artifact_utils.decode_split_names(statistics.split_names)
+            }
+        schema = single("schema")
+        if schema is not None:
+            record.schema = io_utils.get_only_uri_in_dir(schema.uri)
+        evaluation = single("evaluation")
+        record.evaluation = evaluation.uri if evaluation is not None else None
+        blessing = single(standard_component_specs.MODEL_BLESSING_KEY)
+        if blessing is not None and blessing.has_custom_property("blessed"):
+            record.blessed = bool(blessing.get_int_custom_property("blessed"))
+        # The newest served version when the model is pushed: the baseline the Evaluator compared
+        # with (ServingBaseline's pick), as the run lock keeps other pushes out locally.
+        record.baseline = served
+        hyperparameters = single("hyperparameters")
+        if hyperparameters is not None:
+            record.hyperparameters = os.path.join(hyperparameters.uri, "best_hyperparameters.txt")
+        record.serving_checks = [
+            outcome(
+                bool(a.get_int_custom_property("blessed")) if a.has_custom_property("blessed") else False,
+                a.get_string_custom_property(CHECK_PROPERTY) if a.has_custom_property(CHECK_PROPERTY) else None,
+            )
+            for a in input_dict.get(standard_component_specs.INFRA_BLESSING_KEY, [])
+        ]
+        try:
+            facts = card.gather(record)
+        except Exception as err:
+            # A push without its card would break "every served version has one": the push stops.
+            raise RuntimeError(f"the model card of version {version} could not be made: {err}") from err
+        return {
+            os.path.join(ASSETS_EXTRA, MODEL_CARD_MD): card.render_markdown(facts).encode(),
+            os.path.join(ASSETS_EXTRA, MODEL_CARD_HTML): card.render_html(facts).encode(),
+            os.path.join(ASSETS_EXTRA, MODEL_CARD_JSON): card.to_json(facts).encode(),
+        }
 
     def _push_record(self, input_dict: dict[str, list[types.Artifact]], model_push: types.Artifact) -> dict:
         """What `tfxp lineage` needs to find this push in ML Metadata without its record there."""

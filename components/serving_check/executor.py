@@ -23,6 +23,16 @@ BLESSED_PROPERTY = "blessed"
 CHECK_PROPERTY = "serving_check"
 
 
+def outcome(blessed: bool, how: str | None) -> str:
+    """One serving check's result as the run summary and the model card say it, from an
+    InfraBlessing's `blessed` and CHECK_PROPERTY (None: TFX's InfraValidator, which records
+    no reason in its artifact, only in the log)."""
+    how = how or "TFX InfraValidator, the real TF Serving"
+    if blessed:
+        return f"passed ({how})"
+    return f"refused ({how}): the model did not load or answer; the run's log has why"
+
+
 class Executor(base_executor.BaseExecutor):
     def Do(
         self,

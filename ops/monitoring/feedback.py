@@ -140,8 +140,8 @@ def class_names(config: PipelineConfig) -> list[str]:
     version's ([] when neither names them)."""
     if config.label.classes:
         return list(config.label.classes)
+    from components.evaluator.results import class_names as written_class_names
     from contracts.serving_dir import served_versions
-    from ops.runs import class_names as written_class_names
 
     versions = served_versions(config.serving_dir) if os.path.isdir(config.serving_dir) else []
     return written_class_names(os.path.join(config.serving_dir, str(versions[-1]))) if versions else []

@@ -31,9 +31,9 @@ from typing import Any
 from components.drift_check import drift
 from components.evaluator import gates
 from components.evaluator.gates import majority_share
+from components.evaluator.results import class_names, evaluation_metrics, metric_values
 from models.tasks import TASKS, LiveMetric
 from ops.monitoring import feedback
-from ops.runs import class_names, evaluation_metrics, metric_values
 from pipeline.config import ConfigError, PipelineConfig, Task, window_seconds
 
 MONITOR_TYPE = "tfxp.ModelMonitoring"

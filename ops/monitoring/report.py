@@ -23,10 +23,10 @@ import os
 import time
 from typing import Any
 
+from components.evaluator.results import class_names, eval_results, metric_values, validation_failures
 from models.spec import Task
 from models.tasks import TASKS, describe_gate
 from ops.monitoring.monitor import PER_CLASS, class_label, per_class
-from ops.runs import class_names, metric_values, validation_failures
 from pipeline.config import ConfigError, PipelineConfig
 from pipeline.metadata import OUTPUT_EVENTS, custom_property, open_store
 from pipeline.preflight import column_headers
@@ -316,21 +316,6 @@ def _drift_section(uris: list[str], config: PipelineConfig, headers: dict[str, s
 # ----------------------------------------------------------------------------- TFMA
 
 
-def _eval_result(uri: str):
-    """TFMA's results of the candidate and of the baseline (None without one). A single-model
-    evaluation has no model named candidate: asking for that name there returns no metrics
-    rather than an error, so the evaluation's own model specs decide."""
-    import tensorflow_model_analysis as tfma
-
-    result = tfma.load_eval_result(uri)
-    specs = result.config.model_specs if result.config is not None else []
-    baseline = next((s for s in specs if s.is_baseline), None)
-    if baseline is None:
-        return result, None
-    candidate = next(s for s in specs if not s.is_baseline)
-    return tfma.load_eval_result(uri, model_name=candidate.name), tfma.load_eval_result(uri, model_name=baseline.name)
-
-
 def _matrices(plots: dict | None) -> list[dict]:
     """TFMA's binary confusion matrices at thresholds; none for a task without (a regression
     evaluation's plots are None)."""
@@ -418,7 +403,7 @@ def _metrics_section(
 
     if not uris:
         return "<p class=muted>The Evaluator did not run in this run.</p>", {}, None
-    result, base = _eval_result(uris[-1])
+    result, base = eval_results(uris[-1])
     watched = _watched(task)
     overall: dict[str, float] = {}
     rows = []

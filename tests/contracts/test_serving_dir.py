@@ -109,3 +109,31 @@ def test_the_contracts_import_no_tensorflow_and_list_a_local_directory_without_i
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
+
+
+def test_extra_files_in_subdirectories_are_in_the_version_when_it_appears(tmp_path, monkeypatch):
+    """The Pusher's model card (assets.extra/model_card.*) is written into the hidden copy: the
+    version appears with it, and a card that cannot be written leaves no version at all."""
+    source = _saved_model(tmp_path / "model", "new")
+    serving = tmp_path / "serving"
+    extra = {"tfxp-push.json": b"{}", "assets.extra/model_card.md": b"# card\n"}
+    serving_dir.publish_version(str(source), str(serving), 5, extra_files=extra)
+    assert (serving / "5" / "assets.extra" / "model_card.md").read_bytes() == b"# card\n"
+
+    import tensorflow as tf
+
+    real_open = tf.io.gfile.GFile
+
+    def no_card(path, mode="r"):
+        if str(path).endswith("model_card.md"):
+            raise OSError(28, "No space left on device", path)
+        return real_open(path, mode)
+
+    monkeypatch.setattr(tf.io.gfile, "GFile", no_card)
+    try:
+        serving_dir.publish_version(str(source), str(serving), 6, extra_files=extra)
+    except OSError as err:
+        assert err.errno == 28
+    else:
+        raise AssertionError("the failing card was not reported")
+    assert sorted(p.name for p in serving.iterdir()) == ["5"]

@@ -99,6 +99,45 @@ def test_first_run_reports_test_metrics_and_the_push(first_run, workdir):
     assert run.baseline == "none (nothing served yet)"
 
 
+def test_the_pushed_version_carries_its_model_card_with_the_runs_metrics(first_run, workdir):
+    import json
+
+    run = latest_run(workdir)
+    [version] = pushed_versions(workdir)
+    cards = version / "assets.extra"
+    facts = json.loads((cards / "model_card.json").read_text())  # strict JSON
+    assert facts["version"] == int(version.name) and facts["run_id"] == run.run_id
+    # The very figures the run recorded in ML Metadata, not a second computation of them.
+    overall = facts["metrics"]["overall"]
+    assert {k: overall[k] for k in run.metrics if overall.get(k) is not None} == {
+        k: v for k, v in run.metrics.items() if v == v
+    }
+    rows = facts["data"]["rows"]
+    assert rows["test"] == int(run.metrics["example_count"]) and sum(rows.values()) == SAMPLE_ROWS
+    assert facts["data"]["span"] == 0 and facts["blessed"] is True and facts["baseline"] is None
+    assert [t["metric"] for t in facts["metrics"]["thresholds"]] == ["auc"]  # the first-run gate
+    assert facts["hyperparameters_source"] == "the Tuner's best trial (KerasTuner)" and facts["hyperparameters"]
+    assert facts["serving_checks"] == run.serving_checks
+    assert {f["name"]: f["use"] for f in facts["features"]}["tips"] == "label (big_tipper)"
+    markdown = (cards / "model_card.md").read_text()
+    assert f"| auc | {run.metrics['auc']:.4g} | >= 0.52 (first-run gate" in markdown
+    assert (cards / "model_card.html").read_text().startswith("<!doctype html>")
+    shown = tfxp(workdir, command="model-card")
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    assert shown.stdout.strip() == str(cards / "model_card.md")
+    wrong = subprocess.run(
+        [sys.executable, "-m", "tfxp", "model-card", "1", "--set", f"output_dir={workdir / 'out'}"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=workdir,
+    )
+    assert wrong.returncode == 2
+    assert wrong.stderr.strip().splitlines()[-1] == (
+        f"error: version 1 is not served from {workdir / 'out/serving/taxi'}; served versions: {version.name}"
+    )
+
+
 def test_pushed_model_answers_serialized_examples(first_run, workdir, tiny_rows):
     from components.serving_check.loader import SessionModel
     from tests.conftest import to_example
@@ -237,10 +276,16 @@ def test_second_run_reuses_cached_executions(first_run, workdir):
 
 
 def test_a_model_below_the_threshold_is_not_pushed(first_run, workdir):
+    from tests.pipeline.test_notify import webhook
+
     before = pushed_versions(workdir)
-    result = tfxp(workdir, "evaluator.min_auc=0.9999")
+    with webhook() as (server, url):  # the run tells a webhook why it pushed nothing
+        result = tfxp(workdir, "evaluator.min_auc=0.9999", f"notify.url={url}")
     assert result.returncode == 3, result.stderr[-3000:]  # refused: EXIT_REFUSED
     run = latest_run(workdir)
+    [refused] = server.received
+    assert refused["event"] == "run_refused" and refused["details"]["reasons"] == run.failures
+    assert refused["text"] == f"run {run.run_id} of taxi-big-tipper pushed nothing: {run.failures[0]}"
     assert run.blessed is False
     assert any(
         f.startswith("auc = ") and f.endswith("below the threshold 0.9999: evaluator.min_auc") for f in run.failures

@@ -4,6 +4,7 @@ import datetime
 import math
 import types
 
+from components.evaluator import results
 from ops import runs
 
 
@@ -17,7 +18,7 @@ def test_metrics_that_tfma_reports_as_nan_stay_numbers(monkeypatch):
         ]
     )
     monkeypatch.setattr(tfma, "load_eval_result", lambda uri: result)
-    metrics = runs.evaluation_metrics("unused")
+    metrics = results.evaluation_metrics("unused")
     assert metrics["auc"] == 0.91 and math.isnan(metrics["precision"])
     run = runs.RunInfo(
         run_id="r",
@@ -37,8 +38,8 @@ def test_metrics_that_tfma_reports_as_nan_stay_numbers(monkeypatch):
 
 
 def test_counts_print_whole_and_metrics_to_four_digits():
-    assert runs.format_metric("example_count", 15199.0) == "example_count=15199"
-    assert runs.format_metric("auc", 0.958712) == "auc=0.9587"
+    assert results.format_metric("example_count", 15199.0) == "example_count=15199"
+    assert results.format_metric("auc", 0.958712) == "auc=0.9587"
 
 
 def test_tensorflows_deprecation_notes_stay_out_of_the_summary(monkeypatch, caplog):
@@ -54,7 +55,7 @@ def test_tensorflows_deprecation_notes_stay_out_of_the_summary(monkeypatch, capl
     tf_logger = logging.getLogger("tensorflow")
     before = tf_logger.level
     with caplog.at_level(logging.WARNING):
-        assert runs.evaluation_metrics("unused") == {"auc": 0.8}
+        assert results.evaluation_metrics("unused") == {"auc": 0.8}
     assert not [r for r in caplog.records if r.name == "tensorflow"], caplog.records
     assert tf_logger.level == before  # the note is kept out only while TFMA reads
 
@@ -90,7 +91,7 @@ ACCURACY_GATE = {
 
 
 def test_a_refusal_by_a_first_run_gate_names_the_naive_predictor_and_the_margin_key():
-    line = runs.describe_failure(_failure("accuracy", 0.38, lower=0.43), [ACCURACY_GATE])
+    line = results.describe_failure(_failure("accuracy", 0.38, lower=0.43), [ACCURACY_GATE])
     assert line == (
         "accuracy = 0.38 is below the threshold 0.43: first-run gate: majority class share 0.41 + margin 0.02 "
         "(evaluator.first_run_margin; set evaluator.min_accuracy to choose the threshold)"
@@ -99,16 +100,16 @@ def test_a_refusal_by_a_first_run_gate_names_the_naive_predictor_and_the_margin_
 
 def test_a_refusal_by_a_configured_threshold_names_its_key():
     # The same metric bounded by the config, not by the gate: the bound differs from the gate's.
-    line = runs.describe_failure(_failure("accuracy", 0.78, lower=0.8), [ACCURACY_GATE])
+    line = results.describe_failure(_failure("accuracy", 0.78, lower=0.8), [ACCURACY_GATE])
     assert line == "accuracy = 0.78 is below the threshold 0.8: evaluator.min_accuracy"
-    line = runs.describe_failure(_failure("mean_absolute_error", 5.1, upper=4.0), [])
+    line = results.describe_failure(_failure("mean_absolute_error", 5.1, upper=4.0), [])
     assert line == "mean_absolute_error = 5.1 is above the threshold 4: evaluator.max_mae"
-    line = runs.describe_failure(_failure("f1_score", 0.2, lower=0.5, macro=True), [])
+    line = results.describe_failure(_failure("f1_score", 0.2, lower=0.5, macro=True), [])
     assert line == "macro_f1_score = 0.2 is below the threshold 0.5: evaluator.min_macro_f1"
 
 
 def test_a_refusal_by_a_change_threshold_names_its_key():
-    line = runs.describe_failure(_failure("auc", -0.03, change=-0.01), [])
+    line = results.describe_failure(_failure("auc", -0.03, change=-0.01), [])
     assert line.endswith("the allowed change is >= -0.01 (evaluator.max_auc_decrease)")
 
 
@@ -121,7 +122,7 @@ def test_a_regression_gate_is_shown_as_a_share_of_the_naive_error():
         "threshold": 4.9,
         "higher_is_better": False,
     }
-    line = runs.describe_failure(_failure("mean_absolute_error", 5.2, upper=4.9), [gate])
+    line = results.describe_failure(_failure("mean_absolute_error", 5.2, upper=4.9), [gate])
     assert "first-run gate: MAE of the train median 5 x (1 - margin 0.02)" in line
     run = runs.RunInfo("r", datetime.datetime(2026, 1, 1), [], {}, True, None, [], gates=[gate])
     assert "first-run gate: mean_absolute_error <= 4.9 (MAE of the train median 5 x (1 - margin 0.02)" in (
