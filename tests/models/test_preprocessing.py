@@ -131,7 +131,9 @@ def test_fill_value_matches_the_column_type(options, dtype, expected):
     assert value == expected and type(value) is type(expected)
 
 
-def test_log_transform_z_scores_the_log_of_a_numeric_feature(tmp_path, serialized_examples, raw_feature_spec, tiny_rows):
+def test_log_transform_z_scores_the_log_of_a_numeric_feature(
+    tmp_path, serialized_examples, raw_feature_spec, tiny_rows
+):
     import tensorflow_transform as tft
 
     from tests.conftest import _analyze_tiny

@@ -80,7 +80,13 @@ def test_the_search_space_keeps_the_configured_values(model_config):
 
 @pytest.mark.parametrize(
     "budget, parsed",
-    [(6, (6, None)), ("6 trials", (6, None)), ("1 trial", (1, None)), ("10 minutes", (None, 10.0)), ("2.5m", (None, 2.5))],
+    [
+        (6, (6, None)),
+        ("6 trials", (6, None)),
+        ("1 trial", (1, None)),
+        ("10 minutes", (None, 10.0)),
+        ("2.5m", (None, 2.5)),
+    ],
 )
 def test_a_budget_is_trials_or_minutes(budget, parsed):
     assert parse_budget(budget) == parsed
