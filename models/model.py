@@ -60,15 +60,21 @@ def _input_fn(
     spec: model_inputs.ModelSpec,
     batch_size: int,
     seed: int,
+    evaluation: bool = False,
+    steps: int | None = None,
 ) -> tf.data.Dataset:
-    dataset = data_accessor.tf_dataset_factory(
-        file_pattern,
-        tfxio.TensorFlowDatasetOptions(batch_size=batch_size, label_key=spec.label.name, shuffle_seed=seed),
-        tf_transform_output.transformed_metadata.schema,
+    """The split's batches: shuffled (seeded) and repeated for training. For `evaluation` in
+    file order, once (or repeated when `steps`, trainer.eval_steps, counts the batches): every
+    epoch's eval loss, which early stopping and the learning rate schedule follow, is then over
+    the same rows in every run (a reshuffled, repeated eval set gave other losses run to run)."""
+    passes = {"shuffle": False, "num_epochs": None if steps else 1} if evaluation else {}
+    options = tfxio.TensorFlowDatasetOptions(
+        batch_size=batch_size, label_key=spec.label.name, shuffle_seed=seed, **passes
     )
+    dataset = data_accessor.tf_dataset_factory(file_pattern, options, tf_transform_output.transformed_metadata.schema)
     if spec.label.task is Task.MULTICLASS:
         dataset = dataset.map(_known_classes)
-    return dataset.repeat()
+    return dataset if evaluation and not steps else dataset.repeat()
 
 
 def _known_classes(features, label):
@@ -295,9 +301,7 @@ def tuner_fn(fn_args: tfx.components.FnArgs) -> tfx.components.TunerFnResult:
     )
     batch_size = spec.trainer.batch_size or training_plan.batch_size_for(train_rows)
     steps = fn_args.train_steps or training_plan.trial_steps(train_rows, batch_size)
-    validation_steps = fn_args.eval_steps or training_plan.steps_for(
-        training_plan.count_records(fn_args.eval_files), _EVAL_BATCH_SIZE
-    )
+    validation_steps = fn_args.eval_steps  # None: one pass over the eval split
     logging.info(
         "Tuning: %s trials (%s minutes), %d train rows, batch %d, %d steps per trial",
         trials,
@@ -311,7 +315,14 @@ def tuner_fn(fn_args: tfx.components.FnArgs) -> tfx.components.TunerFnResult:
         fit_kwargs={
             "x": _input_fn(fn_args.train_files, fn_args.data_accessor, tf_transform_output, spec, batch_size, seed),
             "validation_data": _input_fn(
-                fn_args.eval_files, fn_args.data_accessor, tf_transform_output, spec, _EVAL_BATCH_SIZE, seed
+                fn_args.eval_files,
+                fn_args.data_accessor,
+                tf_transform_output,
+                spec,
+                _EVAL_BATCH_SIZE,
+                seed,
+                evaluation=True,
+                steps=validation_steps,
             ),
             "steps_per_epoch": steps,
             "validation_steps": validation_steps,
@@ -330,16 +341,20 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     else:
         hp = _hyperparameters(spec)
     logging.info("Training with hyperparameters %s", hp.values)
-    plan = training_plan.plan(
-        training_plan.count_records(fn_args.train_files),
-        training_plan.count_records(fn_args.eval_files),
-        spec.trainer.batch_size,
-        fn_args.train_steps,
-        fn_args.eval_steps,
-    )
+    train_rows = training_plan.count_records(fn_args.train_files)
+    plan = training_plan.plan(train_rows, spec.trainer.batch_size, fn_args.train_steps, fn_args.eval_steps)
     logging.info("Training plan: %s", plan)
     train = _input_fn(fn_args.train_files, fn_args.data_accessor, tf_transform_output, spec, plan.batch_size, seed)
-    evaluation = _input_fn(fn_args.eval_files, fn_args.data_accessor, tf_transform_output, spec, _EVAL_BATCH_SIZE, seed)
+    evaluation = _input_fn(
+        fn_args.eval_files,
+        fn_args.data_accessor,
+        tf_transform_output,
+        spec,
+        _EVAL_BATCH_SIZE,
+        seed,
+        evaluation=True,
+        steps=plan.validation_steps,
+    )
     model = _build_model(hp, spec, tf_transform_output)
     warm_started_from = _warm_start(model, fn_args.custom_config.get("warm_start_dir") or "")
     model.fit(

@@ -33,7 +33,7 @@ MIN_EPOCHS, MAX_EPOCHS = 3, 100
 PATIENCE_STEPS = 600
 PATIENCE_BOUNDS = (3, 10)
 MIN_LR_FACTOR = 1 / 32
-# Batches of the eval split, whose one pass per epoch scores it.
+# Batches of the eval split, which one pass per epoch scores (unless trainer.eval_steps is set).
 EVAL_BATCH_SIZE = 200
 
 # A categorical input with more ids than this is embedded, at most this wide; with fewer it is
@@ -81,7 +81,7 @@ class Plan:
     batch_size: int
     steps_per_epoch: int
     epochs: int
-    validation_steps: int
+    validation_steps: int | None  # None: one pass over the eval split
     patience: int | None  # epochs without a better eval loss before stopping; None: no early stopping
 
     def callbacks(self) -> list[keras.callbacks.Callback]:
@@ -101,25 +101,23 @@ class Plan:
 
 def plan(
     train_rows: int,
-    eval_rows: int,
     batch_size: int | None = None,
     train_steps: int | None = None,
     eval_steps: int | None = None,
 ) -> Plan:
-    """The Trainer's plan for a train split of `train_rows` and an eval split of `eval_rows`.
+    """The Trainer's plan for a train split of `train_rows` rows.
 
     `train_steps` given: that many steps as one epoch, no early stopping (the explicit override).
     Otherwise epochs of one pass each, until early stopping or the step cap.
     """
     batch = batch_size or batch_size_for(train_rows)
-    validation = eval_steps or steps_for(eval_rows, EVAL_BATCH_SIZE)
     if train_steps:
-        return Plan(batch, train_steps, 1, validation, None)
+        return Plan(batch, train_steps, 1, eval_steps, None)
     per_epoch = steps_for(train_rows, batch)
     epochs = min(MAX_EPOCHS, max(MIN_EPOCHS, math.ceil(MAX_TRAIN_STEPS / per_epoch)))
     low, high = PATIENCE_BOUNDS
     patience = min(high, max(low, math.ceil(PATIENCE_STEPS / per_epoch)))
-    return Plan(batch, per_epoch, epochs, validation, patience)
+    return Plan(batch, per_epoch, epochs, eval_steps, patience)
 
 
 def trial_steps(train_rows: int, batch_size: int) -> int:

@@ -24,28 +24,28 @@ def test_the_batch_size_grows_with_the_rows_within_bounds(rows, batch):
 
 
 def test_an_epoch_is_one_pass_over_the_train_rows():
-    plan = training_plan.plan(12_000, 1_500)
+    plan = training_plan.plan(12_000)
     assert (plan.batch_size, plan.steps_per_epoch) == (64, math.ceil(12_000 / 64))
-    assert plan.validation_steps == math.ceil(1_500 / training_plan.EVAL_BATCH_SIZE)
+    assert plan.validation_steps is None  # one pass over the eval split
     assert plan.epochs == math.ceil(training_plan.MAX_TRAIN_STEPS / plan.steps_per_epoch)
     assert plan.patience == math.ceil(training_plan.PATIENCE_STEPS / plan.steps_per_epoch)
 
 
 def test_small_tables_train_more_epochs_with_more_patience_large_ones_fewer():
-    small, large = training_plan.plan(400, 50), training_plan.plan(10_000_000, 1_000_000)
+    small, large = training_plan.plan(400), training_plan.plan(10_000_000)
     assert (small.steps_per_epoch, small.epochs, small.patience) == (13, training_plan.MAX_EPOCHS, 10)
     assert (large.steps_per_epoch, large.epochs, large.patience) == (9766, training_plan.MIN_EPOCHS, 3)
 
 
 def test_explicit_steps_and_batch_size_override_the_rules():
-    plan = training_plan.plan(12_000, 1_500, batch_size=100, train_steps=300, eval_steps=7)
+    plan = training_plan.plan(12_000, batch_size=100, train_steps=300, eval_steps=7)
     assert (plan.batch_size, plan.steps_per_epoch, plan.epochs, plan.validation_steps) == (100, 300, 1, 7)
     assert plan.patience is None and plan.callbacks() == []
 
 
 def test_the_plan_stops_early_on_the_eval_loss_and_keeps_the_best_weights():
     stop, schedule = None, None
-    for callback in training_plan.plan(12_000, 1_500).callbacks():
+    for callback in training_plan.plan(12_000).callbacks():
         if isinstance(callback, keras.callbacks.EarlyStopping):
             stop = callback
         if isinstance(callback, keras.callbacks.ReduceLROnPlateau):
