@@ -303,6 +303,9 @@ def label_section(column: ColumnStats, rows: int, source: str) -> tuple[dict, st
     else:
         label["task"] = "regression"
         note = f"regression: numbers from {_number_text(column.minimum)} to {_number_text(column.maximum)}"
+        if heavy_tailed(column):
+            label["log_transform"] = True
+            note += f", skewness {column.skewness:.1f}: the model learns log(1 + y)"
     missing = rows - column.present
     if missing:
         label["missing"] = "drop"

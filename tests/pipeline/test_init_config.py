@@ -268,3 +268,15 @@ def test_heavy_tailed_non_negative_numbers_are_read_as_logs(tmp_path):
     assert config["features"]["delta"] == {"type": "numeric"}
     text = infer_config(str(tmp_path / "t.csv"), "y")
     assert "the model reads log(1 + x)" in next(line for line in text.splitlines() if line.startswith("  price:"))
+
+
+def test_a_heavy_tailed_regression_label_is_learned_as_a_log(tmp_path):
+    def row(i):
+        return f"{1000 if i % 40 == 0 else 5 + i % 9}.25,{i % 13}.5\n"
+
+    config = _init(_csv(tmp_path / "t.csv", "price,size\n" + _rows(400, row)), "price")
+    assert config["label"] == {"column": "price", "task": "regression", "log_transform": True}
+    config = _init(
+        _csv(tmp_path / "u.csv", "price,size\n" + _rows(400, lambda i: f"{5 + i % 9}.25,{i % 13}.5\n")), "price"
+    )
+    assert "log_transform" not in config["label"]
