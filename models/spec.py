@@ -297,7 +297,7 @@ class TunerConfig(Section):
     # 5000 train rows, else 2.
     budget: int | str | None = None
     max_trials: int | None = Field(default=None, ge=1)  # the same as budget: N trials
-    train_steps: int | None = Field(default=None, ge=1)  # per trial; None: one epoch, 100 to 500 steps
+    train_steps: int | None = Field(default=None, ge=1)  # per trial; None: half an epoch, 100 to 300 steps
     eval_steps: int | None = Field(default=None, ge=1)  # None: one pass over the eval split
     seed: int | None = None  # the random search's seed; None: trainer.seed
 

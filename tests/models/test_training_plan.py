@@ -67,8 +67,12 @@ def test_count_records_counts_gzipped_and_plain_tfrecords(tmp_path):
 def test_the_search_is_sized_to_the_rows(rows, trials, widths):
     assert training_plan.default_trials(rows) == trials
     assert training_plan.unit_choices(rows) == widths
-    batch = training_plan.batch_size_for(rows)
-    assert training_plan.trial_steps(rows, batch) == max(training_plan.TRIAL_STEP_BOUNDS[0], math.ceil(rows / batch))
+    assert training_plan.trial_steps(rows, training_plan.batch_size_for(rows)) == 100
+
+
+def test_a_trial_trains_half_an_epoch_within_bounds():
+    assert training_plan.trial_steps(54_000, 128) == math.ceil(math.ceil(54_000 / 128) / 2) == 211
+    assert training_plan.trial_steps(5_000_000, 1024) == training_plan.TRIAL_STEP_BOUNDS[1]
 
 
 def test_the_search_space_keeps_the_configured_values(model_config):
