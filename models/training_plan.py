@@ -29,10 +29,9 @@ MAX_TRAIN_STEPS = 10_000
 MIN_EPOCHS, MAX_EPOCHS = 3, 100
 # Early stopping waits about this many steps without a better eval loss, within PATIENCE_BOUNDS
 # epochs (a small table's epoch is a few steps, a noisy signal); the learning rate halves after
-# half of that wait, down to MIN_LR_FACTOR of its start.
+# half of that wait.
 PATIENCE_STEPS = 600
 PATIENCE_BOUNDS = (3, 10)
-MIN_LR_FACTOR = 1 / 32
 # Batches of the eval split, which one pass per epoch scores (unless trainer.eval_steps is set).
 EVAL_BATCH_SIZE = 200
 
