@@ -40,11 +40,11 @@ from contracts.saved_model import (
     WEIGHTS_FILE,
 )
 from contracts.serving_dir import latest_served
-from models import model_inputs, preprocessing
-from models.spec import FeatureType, RegressionLoss, Task
+from models import model_inputs, preprocessing, training_plan
+from models.spec import FeatureType, RegressionLoss, Task, parse_budget
 from models.tasks import TASKS
 
-_EVAL_BATCH_SIZE = 200
+_EVAL_BATCH_SIZE = training_plan.EVAL_BATCH_SIZE
 CLASS_LABELS = ("0", "1")
 
 # The model is built with Keras 3 (`keras`), never `tf.keras`: KerasTuner accepts only Keras 3
@@ -60,15 +60,21 @@ def _input_fn(
     spec: model_inputs.ModelSpec,
     batch_size: int,
     seed: int,
+    evaluation: bool = False,
+    steps: int | None = None,
 ) -> tf.data.Dataset:
-    dataset = data_accessor.tf_dataset_factory(
-        file_pattern,
-        tfxio.TensorFlowDatasetOptions(batch_size=batch_size, label_key=spec.label.name, shuffle_seed=seed),
-        tf_transform_output.transformed_metadata.schema,
+    """The split's batches: shuffled (seeded) and repeated for training. For `evaluation` in
+    file order, once (or repeated when `steps`, trainer.eval_steps, counts the batches): every
+    epoch's eval loss, which early stopping and the learning rate schedule follow, is then over
+    the same rows in every run (a reshuffled, repeated eval set gave other losses run to run)."""
+    passes = {"shuffle": False, "num_epochs": None if steps else 1} if evaluation else {}
+    options = tfxio.TensorFlowDatasetOptions(
+        batch_size=batch_size, label_key=spec.label.name, shuffle_seed=seed, **passes
     )
+    dataset = data_accessor.tf_dataset_factory(file_pattern, options, tf_transform_output.transformed_metadata.schema)
     if spec.label.task is Task.MULTICLASS:
         dataset = dataset.map(_known_classes)
-    return dataset.repeat()
+    return dataset if evaluation and not steps else dataset.repeat()
 
 
 def _known_classes(features, label):
@@ -116,13 +122,16 @@ def target_scale(
     return float(targets[0] - std * z[0]), float(std)
 
 
-def _hyperparameters(spec: model_inputs.ModelSpec) -> keras_tuner.HyperParameters:
-    """The search space; its defaults are the configured trainer values."""
+def _hyperparameters(spec: model_inputs.ModelSpec, train_rows: int | None = None) -> keras_tuner.HyperParameters:
+    """The search space, its widths sized to the train split's rows (training_plan.unit_choices);
+    its defaults are the configured trainer values."""
     hp = keras_tuner.HyperParameters()
     trainer = spec.trainer
     units = trainer.hidden_units
-    hp.Choice("learning_rate", sorted({1e-2, 1e-3, trainer.learning_rate}), default=trainer.learning_rate)
-    hp.Choice("first_units", sorted({16, 32, 64, units[0]}), default=units[0])
+    widths = training_plan.unit_choices(train_rows) if train_rows is not None else [16, 32, 64]
+    rates = sorted({*training_plan.LEARNING_RATES, trainer.learning_rate})
+    hp.Choice("learning_rate", rates, default=trainer.learning_rate)
+    hp.Choice("first_units", sorted({*widths, units[0]}), default=units[0])
     hp.Int("num_layers", 1, 3, default=len(units))
     return hp
 
@@ -130,8 +139,9 @@ def _hyperparameters(spec: model_inputs.ModelSpec) -> keras_tuner.HyperParameter
 def _build_model(
     hp: keras_tuner.HyperParameters, spec: model_inputs.ModelSpec, tf_transform_output: tft.TFTransformOutput
 ) -> keras.Model:
-    """A wide-and-deep network over the transformed features, with the task's head: numbers
-    as they are, categorical ids (vocabularies, buckets, timestamp parts, crosses) one-hot."""
+    """A feed-forward network over the transformed features, with the task's head: numbers as
+    they are, categorical ids (vocabularies, buckets, timestamp parts, crosses) one-hot, or
+    embedded when they have more ids than training_plan.ONE_HOT_MAX_IDS."""
     inputs, wide, deep, categorical = {}, [], [], {}
     for name, feature in spec.features.items():
         key = model_inputs.transformed_name(name)
@@ -148,7 +158,7 @@ def _build_model(
     categorical.update(model_inputs.categorical_inputs(spec))
     for key, num_tokens in categorical.items():
         inputs[key] = keras.layers.Input(name=key, shape=(1,), dtype=tf.int64)
-        wide.append(keras.layers.CategoryEncoding(num_tokens=num_tokens, output_mode="one_hot")(inputs[key]))
+        wide.append(training_plan.encoded(num_tokens, inputs[key], key))
     layers = deep + wide
     x = keras.layers.concatenate(layers) if len(layers) > 1 else layers[0]
     units = hp.get("first_units")
@@ -263,31 +273,59 @@ def _serving_functions(
 
 
 def tuner_fn(fn_args: tfx.components.FnArgs) -> tfx.components.TunerFnResult:
-    """Returns a KerasTuner RandomSearch over learning rate and layer sizes."""
+    """Returns a KerasTuner random search over learning rate and layer sizes, its space, trials
+    and trial length sized to the train split (models/training_plan.py) unless configured."""
     spec = model_inputs.from_custom_config(fn_args.custom_config)
     seed = _seed(spec.tuner.seed, spec)
     seed_everything(seed)
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
-    tuner = keras_tuner.RandomSearch(
-        lambda hp: _build_model(hp, spec, tf_transform_output),
-        hyperparameters=_hyperparameters(spec),
-        max_trials=spec.tuner.max_trials,
+    train_rows = training_plan.count_records(fn_args.train_files)
+    trials, minutes = spec.tuner.max_trials, None
+    if spec.tuner.budget is not None:
+        trials, minutes = parse_budget(spec.tuner.budget)
+    if trials is None and minutes is None:
+        trials = training_plan.default_trials(train_rows)
+    oracle = training_plan.TimeBudgetOracle(
+        minutes,
         objective=keras_tuner.Objective(*TASKS[spec.label.task].tuner_objective),
+        max_trials=trials or training_plan.MAX_TRIALS_IN_TIME,
+        hyperparameters=_hyperparameters(spec, train_rows),
         seed=seed,
+    )
+    tuner = keras_tuner.Tuner(
+        oracle=oracle,
+        hypermodel=lambda hp: _build_model(hp, spec, tf_transform_output),
         directory=fn_args.working_dir,
         project_name="tuning",
         overwrite=True,
     )
-    batch_size = spec.trainer.batch_size
+    batch_size = spec.trainer.batch_size or training_plan.batch_size_for(train_rows)
+    steps = fn_args.train_steps or training_plan.trial_steps(train_rows, batch_size)
+    validation_steps = fn_args.eval_steps  # None: one pass over the eval split
+    logging.info(
+        "Tuning: %s trials (%s minutes), %d train rows, batch %d, %d steps per trial",
+        trials,
+        minutes,
+        train_rows,
+        batch_size,
+        steps,
+    )
     return tfx.components.TunerFnResult(
         tuner=tuner,
         fit_kwargs={
             "x": _input_fn(fn_args.train_files, fn_args.data_accessor, tf_transform_output, spec, batch_size, seed),
             "validation_data": _input_fn(
-                fn_args.eval_files, fn_args.data_accessor, tf_transform_output, spec, _EVAL_BATCH_SIZE, seed
+                fn_args.eval_files,
+                fn_args.data_accessor,
+                tf_transform_output,
+                spec,
+                _EVAL_BATCH_SIZE,
+                seed,
+                evaluation=True,
+                steps=validation_steps,
             ),
-            "steps_per_epoch": fn_args.train_steps,
-            "validation_steps": fn_args.eval_steps,
+            "steps_per_epoch": steps,
+            "validation_steps": validation_steps,
         },
     )
 
@@ -303,18 +341,30 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     else:
         hp = _hyperparameters(spec)
     logging.info("Training with hyperparameters %s", hp.values)
-    batch_size = spec.trainer.batch_size
-    train = _input_fn(fn_args.train_files, fn_args.data_accessor, tf_transform_output, spec, batch_size, seed)
-    evaluation = _input_fn(fn_args.eval_files, fn_args.data_accessor, tf_transform_output, spec, _EVAL_BATCH_SIZE, seed)
+    train_rows = training_plan.count_records(fn_args.train_files)
+    plan = training_plan.plan(train_rows, spec.trainer.batch_size, fn_args.train_steps, fn_args.eval_steps)
+    logging.info("Training plan: %s", plan)
+    train = _input_fn(fn_args.train_files, fn_args.data_accessor, tf_transform_output, spec, plan.batch_size, seed)
+    evaluation = _input_fn(
+        fn_args.eval_files,
+        fn_args.data_accessor,
+        tf_transform_output,
+        spec,
+        _EVAL_BATCH_SIZE,
+        seed,
+        evaluation=True,
+        steps=plan.validation_steps,
+    )
     model = _build_model(hp, spec, tf_transform_output)
     warm_started_from = _warm_start(model, fn_args.custom_config.get("warm_start_dir") or "")
     model.fit(
         train,
-        steps_per_epoch=fn_args.train_steps,
+        epochs=plan.epochs,
+        steps_per_epoch=plan.steps_per_epoch,
         validation_data=evaluation,
-        validation_steps=fn_args.eval_steps,
+        validation_steps=plan.validation_steps,
         verbose=2,
-        callbacks=[keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir)],
+        callbacks=[keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir), *plan.callbacks()],
     )
     export(model, spec, tf_transform_output, fn_args.serving_model_dir, warm_started_from)
 

@@ -144,7 +144,8 @@ def preprocessing_fn(inputs: Mapping[str, Any], custom_config: Mapping[str, Any]
         value = dense(inputs[name], _fill_value(feature, inputs[name].dtype))
         out = model_inputs.transformed_name(name)
         if feature.type is FeatureType.NUMERIC:
-            outputs[out] = z_score(as_float(value))
+            number = as_float(value)
+            outputs[out] = z_score(tf.math.log1p(tf.maximum(number, 0.0)) if feature.log_transform else number)
         elif feature.type is FeatureType.BUCKETIZED:
             outputs[out] = crossable[name] = tft.bucketize(as_float(value), feature.num_buckets)
         elif feature.type is FeatureType.TIMESTAMP:

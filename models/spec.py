@@ -10,6 +10,7 @@ to its fields; a broken rule is one line naming the key path (models/sections.py
 from __future__ import annotations
 
 import difflib
+import re
 from typing import Annotated, Any, Mapping
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
@@ -91,6 +92,9 @@ class FeatureSpec(Section):
     num_oov_buckets: int = Field(default=1, ge=0)  # categorical: buckets for values outside the vocabulary
     vocabulary: Vocabulary = Vocabulary.APPROXIMATE  # categorical
     format: TimestampFormat | None = None  # timestamp; None: epoch
+    # numeric: z-score of log(1 + x) instead of x, for a heavy-tailed column of values >= 0
+    # (tfxp init sets it from the data); values below 0 count as 0.
+    log_transform: bool = False
 
     @field_validator("default", mode="before")
     @classmethod
@@ -111,6 +115,8 @@ class FeatureSpec(Section):
                 f"{self.top_k} is above {VOCABULARY_CAP}, the limit of an approximate "
                 "vocabulary; set vocabulary: exact",
             )
+        if self.log_transform and self.type is not FeatureType.NUMERIC:
+            raise Invalid("log_transform", f"is an option of type numeric, not {self.type}; remove it")
         if self.type is not FeatureType.TIMESTAMP and self.format is not None:
             raise Invalid("format", f"is an option of type timestamp, not {self.type}; remove it")
         if self.type is FeatureType.TIMESTAMP and self.default is not None:
@@ -262,19 +268,60 @@ class LabelSpec(Section):
 
 # --------------------------------------------------------------------------- training
 
+_BUDGET = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(trials?|minutes?|min|m)?\s*$", re.IGNORECASE)
+
+
+def parse_budget(budget: int | float | str) -> tuple[int | None, float | None]:
+    """tuner.budget as (trials, minutes), one of them None: `6` or "6 trials"; "10 minutes"
+    (or "10 min", "10m"). ValueError names the forms."""
+    match = _BUDGET.match(str(budget))
+    if not match:
+        raise ValueError(f"expected a number of trials (6, '6 trials') or minutes ('10 minutes'), got {budget!r}")
+    number, unit = float(match.group(1)), (match.group(2) or "trials").lower()
+    if number <= 0:
+        raise ValueError(f"must be above 0, got {budget!r}")
+    if unit.startswith("t"):
+        if number != int(number):
+            raise ValueError(f"a number of trials is a whole number, got {budget!r}")
+        return int(number), None
+    return None, number
+
 
 class TunerConfig(Section):
+    """The random search. Unset, its trials, their steps and its space follow the train split's
+    row count (models/training_plan.py)."""
+
     enabled: bool = True
-    max_trials: int = Field(default=2, ge=1)
-    train_steps: int = Field(default=100, ge=1)
-    eval_steps: int = Field(default=20, ge=1)
+    # How much searching: trials (6, "6 trials") or minutes ("10 minutes": no trial starts after
+    # them; the one budget whose result depends on the machine's speed). None: 4 trials for up to
+    # 5000 train rows, else 2.
+    budget: int | str | None = None
+    max_trials: int | None = Field(default=None, ge=1)  # the same as budget: N trials
+    train_steps: int | None = Field(default=None, ge=1)  # per trial; None: half an epoch, 100 to 300 steps
+    eval_steps: int | None = Field(default=None, ge=1)  # None: one pass over the eval split
     seed: int | None = None  # the random search's seed; None: trainer.seed
+
+    @field_validator("budget")
+    @classmethod
+    def _budget_form(cls, budget: int | str | None) -> int | str | None:
+        if budget is not None:
+            parse_budget(budget)
+        return budget
+
+    @model_validator(mode="after")
+    def _one_budget(self) -> TunerConfig:
+        if self.budget is not None and self.max_trials is not None:
+            raise Invalid("max_trials", "and tuner.budget both bound the search; give one (budget: N trials)")
+        return self
 
 
 class TrainerConfig(Section):
-    train_steps: int = Field(default=1000, ge=1)
-    eval_steps: int = Field(default=100, ge=1)
-    batch_size: int = Field(default=64, ge=1)
+    """Unset, the steps and the batch size follow the train split's row count: epochs with early
+    stopping on the eval split and a learning rate that halves on a plateau (models/training_plan.py)."""
+
+    train_steps: int | None = Field(default=None, ge=1)  # given: that many steps, no early stopping
+    eval_steps: int | None = Field(default=None, ge=1)  # None: one pass over the eval split
+    batch_size: int | None = Field(default=None, ge=1)  # None: 32 to 1024, about 200 steps per epoch
     learning_rate: float = Field(default=0.001, gt=0)
     # The first layer's units and the number of layers are also the Tuner's search defaults.
     hidden_units: tuple[Annotated[int, Field(ge=1)], ...] = Field(default=(32, 16), min_length=1)

@@ -41,6 +41,9 @@ MAX_INTEGER_CLASSES = 10
 MAX_TEXT_CLASSES = 50
 # A whole-number feature with at most this many values is categorical (codes, counts of few values).
 MAX_INTEGER_CATEGORIES = 10
+# A numeric column of values >= 0 whose skewness is above this is heavy-tailed (a few values many
+# times the typical one: prices, counts, durations): the model reads log(1 + x) (log_transform).
+HEAVY_TAIL_SKEWNESS = 2.0
 # Epoch seconds the name and the range both suggest: 1973-03-03 to 2128-06-11.
 EPOCH_RANGE = (1e8, 5e9)
 EPOCH_NAME = re.compile(r"(time|date|epoch|_at$|_ts$|^ts$|timestamp)", re.IGNORECASE)
@@ -64,6 +67,9 @@ class ColumnStats:
     whole: bool = True  # ... and a whole one
     iso: bool = True  # every present value is an ISO-8601 date or instant
     total: float = 0.0
+    mean: float = 0.0  # running moments of the numbers (Welford's, extended to the third)
+    m2: float = 0.0
+    m3: float = 0.0
     minimum: float = math.inf
     maximum: float = -math.inf
     counts: dict = dataclasses.field(default_factory=dict)  # value -> rows, up to DISTINCT_CAP values
@@ -89,10 +95,28 @@ class ColumnStats:
                 self.numeric = self.whole = False
             else:
                 self.total += number
+                self._moments(number)
                 self.minimum, self.maximum = min(self.minimum, number), max(self.maximum, number)
                 self.whole = self.whole and number == int(number) and "." not in value and "e" not in value.lower()
         if self.iso:
             self.iso = preflight.is_iso_instant(value)
+
+    def _moments(self, x: float) -> None:
+        """Updates the mean and the second and third central moment sums with one more number."""
+        n = self.present
+        delta = x - self.mean
+        delta_n = delta / n
+        term = delta * delta_n * (n - 1)
+        self.m3 += term * delta_n * (n - 2) - 3 * delta_n * self.m2
+        self.m2 += term
+        self.mean += delta_n
+
+    @property
+    def skewness(self) -> float:
+        """The numbers' sample skewness (0 for fewer than 3 numbers or no spread)."""
+        if self.present < 3 or self.m2 <= 0:
+            return 0.0
+        return math.sqrt(self.present) * self.m3 / self.m2**1.5
 
     def settle(self) -> None:
         """After the pass: EXTRA_MARKERS in a column of numbers or dates mark missing values; in
@@ -211,6 +235,9 @@ def feature_choice(column: ColumnStats, rows: int) -> Choice:
             return Choice({"type": "categorical"}, f"{column.distinct} whole-number values{missing_note}")
         options: dict = {"type": "numeric"}
         note = f"numbers from {_number_text(column.minimum)} to {_number_text(column.maximum)}"
+        if heavy_tailed(column):
+            options["log_transform"] = True
+            note += f", skewness {column.skewness:.1f}: the model reads log(1 + x)"
         if missing:
             options["default"] = _number_text(column.total / column.present)
             note += f"; {missing} missing, filled with the mean"
@@ -222,6 +249,12 @@ def feature_choice(column: ColumnStats, rows: int) -> Choice:
             f"{many} distinct values: the {TOP_K} most frequent, the rest share 5 buckets{missing_note}",
         )
     return Choice({"type": "categorical"}, f"{column.distinct} distinct values{missing_note}")
+
+
+def heavy_tailed(column: ColumnStats) -> bool:
+    """Numbers >= 0 with a long right tail (skewness above HEAVY_TAIL_SKEWNESS), which the
+    z-score alone squeezes into a narrow band with a few far outliers."""
+    return column.numeric and column.minimum >= 0 and column.skewness > HEAVY_TAIL_SKEWNESS
 
 
 def _class_order(column: ColumnStats) -> list[str]:
@@ -270,6 +303,9 @@ def label_section(column: ColumnStats, rows: int, source: str) -> tuple[dict, st
     else:
         label["task"] = "regression"
         note = f"regression: numbers from {_number_text(column.minimum)} to {_number_text(column.maximum)}"
+        if heavy_tailed(column):
+            label["log_transform"] = True
+            note += f", skewness {column.skewness:.1f}: the model learns log(1 + y)"
     missing = rows - column.present
     if missing:
         label["missing"] = "drop"
@@ -421,6 +457,12 @@ def render(
         lines += ["", "# Columns left out:"]
         lines += [f"#   {name}: {why}" for name, why in left_out.items()]
     lines += [
+        "",
+        "# Training follows the data (models/training_plan.py): the batch size from the train",
+        "# split's rows, epochs until the eval loss stops improving (early stopping, the best epoch's",
+        "# weights kept), the learning rate halving on plateaus; the Tuner's trials and widths sized",
+        "# to the rows. Categorical inputs with more than 64 ids are embedded, the others one-hot.",
+        "# Set trainer.train_steps, trainer.batch_size or tuner.budget (trials or minutes) to choose.",
         "",
         "# No evaluator thresholds: a first model is judged by the task's defaults (README, Task",
         "# types); set evaluator.min_auc, min_accuracy, max_mae, ... to judge it by your own.",

@@ -129,3 +129,19 @@ def test_fill_value_matches_the_column_type(options, dtype, expected):
     spec = from_custom_config({"label": {"column": "y"}, "features": {"x": {"name": "x", **options}}})
     value = preprocessing._fill_value(spec.features["x"], dtype)
     assert value == expected and type(value) is type(expected)
+
+
+def test_log_transform_z_scores_the_log_of_a_numeric_feature(
+    tmp_path, serialized_examples, raw_feature_spec, tiny_rows
+):
+    import tensorflow_transform as tft
+
+    from tests.conftest import _analyze_tiny
+
+    output = tft.TFTransformOutput(str(_analyze_tiny(tmp_path, "features.fare.log_transform=true")))
+    raw = tf.io.parse_example(tf.constant(serialized_examples), raw_feature_spec)
+    got = output.transform_raw_features(raw)[transformed_name("fare")].numpy()
+    fare = np.array([float(row["fare"]) if row["fare"] else 0.0 for row in tiny_rows], np.float32)
+    x = np.log1p(fare).astype(np.float64)
+    np.testing.assert_allclose(got, (x - x.mean()) / x.std(), rtol=1e-5, atol=1e-6)
+    assert np.ptp(fare) > 10 * np.ptp(np.log1p(fare))  # the log did change the scale

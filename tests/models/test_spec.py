@@ -32,7 +32,7 @@ def test_without_trainer_and_tuner_the_model_code_gets_the_configs_defaults(taxi
     # Transform's custom_config has only the label and the features.
     spec = from_custom_config({key: taxi_config.model_code_config()[key] for key in ("label", "features")})
     assert spec.trainer == TrainerConfig() and spec.tuner == TunerConfig()
-    assert spec.trainer.hidden_units == (32, 16) and spec.trainer.batch_size == 64
+    assert spec.trainer.hidden_units == (32, 16) and spec.trainer.batch_size is None  # None: from the row count
 
 
 def test_choices_are_enums_read_in_any_case():

@@ -65,8 +65,8 @@ def main(transform_dir: str, work: str, seed: int) -> None:
             transform_output=transform_dir,
             serving_model_dir=serving,
             model_run_dir=os.path.join(work, "logs"),
-            train_steps=30,
-            eval_steps=2,
+            train_steps=None,  # the plan from the row count: epochs, early stopping, LR schedule
+            eval_steps=None,
             custom_config=config.model_code_config(),
             data_accessor=accessor,
         )

@@ -239,3 +239,44 @@ def test_the_command_prints_the_config_and_loads_no_tensorflow(tmp_path):
     )
     assert done.stderr == "False 0\n", done.stderr
     assert yaml.safe_load(done.stdout)["data"]["path"] == str(tmp_path / "d.csv")
+
+
+def test_skewness_is_the_sample_skewness_of_the_numbers():
+    import numpy as np
+
+    from pipeline.init_config import ColumnStats
+
+    values = [1, 2, 2, 3, 3, 3, 50, 0.5, 7, 7]
+    column = ColumnStats("x")
+    for v in values:
+        column.add(str(v))
+    x = np.array(values, dtype=float)
+    expected = np.mean((x - x.mean()) ** 3) / np.mean((x - x.mean()) ** 2) ** 1.5
+    assert column.skewness == pytest.approx(expected, rel=1e-9)
+
+
+def test_heavy_tailed_non_negative_numbers_are_read_as_logs(tmp_path):
+    # price: a long right tail (a few rows 100x the rest); score: symmetric; delta: the same tail
+    # below 0, where log(1 + x) is not defined.
+    def row(i):
+        tail = 1000 if i % 50 == 0 else 10 + i % 7
+        return f"{tail}.5,{i % 11}.25,{-tail}.5,{i % 2}\n"
+
+    config = _init(_csv(tmp_path / "t.csv", "price,score,delta,y\n" + _rows(400, row)), "y")
+    assert config["features"]["price"] == {"type": "numeric", "log_transform": True}
+    assert config["features"]["score"] == {"type": "numeric"}
+    assert config["features"]["delta"] == {"type": "numeric"}
+    text = infer_config(str(tmp_path / "t.csv"), "y")
+    assert "the model reads log(1 + x)" in next(line for line in text.splitlines() if line.startswith("  price:"))
+
+
+def test_a_heavy_tailed_regression_label_is_learned_as_a_log(tmp_path):
+    def row(i):
+        return f"{1000 if i % 40 == 0 else 5 + i % 9}.25,{i % 13}.5\n"
+
+    config = _init(_csv(tmp_path / "t.csv", "price,size\n" + _rows(400, row)), "price")
+    assert config["label"] == {"column": "price", "task": "regression", "log_transform": True}
+    config = _init(
+        _csv(tmp_path / "u.csv", "price,size\n" + _rows(400, lambda i: f"{5 + i % 9}.25,{i % 13}.5\n")), "price"
+    )
+    assert "log_transform" not in config["label"]

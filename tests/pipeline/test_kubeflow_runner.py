@@ -60,7 +60,8 @@ def test_run_parameters_with_the_config_as_defaults(compiled, config):
     parameters = spec["root"]["inputDefinitions"]["parameters"]
     assert set(parameters) == set(kubeflow_runner.PARAMETERS)
     assert parameters["data_root"]["defaultValue"] == config.kubeflow.data_root
-    assert json.loads(parameters["train_args"]["defaultValue"])["numSteps"] == config.trainer.train_steps
+    # numSteps unset (None): the Trainer plans the steps from the row count (models/training_plan.py).
+    assert json.loads(parameters["train_args"]["defaultValue"]).get("numSteps") == config.trainer.train_steps
     eval_config = json.loads(parameters["eval_config"]["defaultValue"])
     assert eval_config["modelSpecs"][0]["labelKey"] == "big_tipper"
     tasks = spec["root"]["dag"]["tasks"]
