@@ -244,9 +244,12 @@ def feature_choice(column: ColumnStats, rows: int) -> Choice:
         return Choice(options, note)
     if column.overflow or column.distinct > TOP_K:
         many = f"more than {DISTINCT_CAP}" if column.overflow else str(column.distinct)
+        # The one-pass approximate analyzer is exact only up to top_k distinct values; above
+        # that, which values make the cut changed from run to run (the bench zoo's cars names).
         return Choice(
-            {"type": "categorical", "top_k": TOP_K, "num_oov_buckets": 5},
-            f"{many} distinct values: the {TOP_K} most frequent, the rest share 5 buckets{missing_note}",
+            {"type": "categorical", "top_k": TOP_K, "num_oov_buckets": 5, "vocabulary": "exact"},
+            f"{many} distinct values: the {TOP_K} most frequent (exact count, the same every run), "
+            f"the rest share 5 buckets{missing_note}",
         )
     return Choice({"type": "categorical"}, f"{column.distinct} distinct values{missing_note}")
 
