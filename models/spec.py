@@ -271,7 +271,29 @@ class TunerConfig(Section):
     seed: int | None = None  # the random search's seed; None: trainer.seed
 
 
+class TrainerModel(Choice):
+    """What the Trainer trains and exports (trainer.model)."""
+
+    DNN = "dnn"  # the wide-and-deep Keras network (models/model.py)
+    GBT = "gbt"  # gradient-boosted trees: LightGBM, served as plain TensorFlow ops (models/gbt.py)
+    AUTO = "auto"  # both; the one with the better tuner objective on the eval split is exported
+
+
+class GbtConfig(Section):
+    """LightGBM's settings for trainer.model gbt and auto."""
+
+    num_trees: int = Field(default=500, ge=1)  # at most: early stopping on the eval split keeps fewer
+    learning_rate: float = Field(default=0.05, gt=0, le=1)
+    num_leaves: int = Field(default=31, ge=2, le=1024)  # the exported graph walks one level per step
+    min_data_in_leaf: int = Field(default=20, ge=1)
+    early_stopping_rounds: int = Field(default=50, ge=1)  # rounds without a better eval loss
+    # LightGBM's threads: with deterministic and row-wise histograms on, the same data, seed and
+    # thread count train the same trees bit for bit.
+    num_threads: int = Field(default=1, ge=1)
+
+
 class TrainerConfig(Section):
+    model: TrainerModel = TrainerModel.AUTO
     train_steps: int = Field(default=1000, ge=1)
     eval_steps: int = Field(default=100, ge=1)
     batch_size: int = Field(default=64, ge=1)
@@ -283,7 +305,8 @@ class TrainerConfig(Section):
     # Seeds weights, dropout and the shuffle of the training data, with TensorFlow's op
     # determinism: the same data and config train the same model.
     seed: int = 42
-    warm_start: bool = False  # start from the newest served model's weights where they still fit
+    warm_start: bool = False  # start from the newest served model's weights where they still fit (dnn)
+    gbt: GbtConfig = Field(default_factory=GbtConfig)
     # The Trainer's entry point, by dotted path in an installed package (models/ by default).
     run_fn: str = "models.model.run_fn"
 
