@@ -412,7 +412,8 @@ def _train_gbt(train_data, eval_data, spec, tf_transform_output, seed: int) -> g
     else:
         objective = "huber" if spec.trainer.loss is RegressionLoss.HUBER else "regression"
     config = spec.trainer.gbt
-    params = gbt.lightgbm_params(objective, len(class_names(spec, tf_transform_output)), config, seed)
+    classes = len(class_names(spec, tf_transform_output)) if task is Task.MULTICLASS else 1
+    params = gbt.lightgbm_params(objective, classes, config, seed)
     if objective == "huber":
         params["alpha"] = 1.0  # delta: one standard deviation of the z-scored target, as the DNN's
     booster = gbt.train(
