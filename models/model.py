@@ -2,8 +2,10 @@
 
 The Keras model reads the transformed features named by the feature definitions; its head
 is the task's (label.task): a sigmoid for binary, a softmax over the classes for multiclass,
-a linear unit on the z-scored (log-)target for regression. The exported SavedModel carries
-four signatures:
+a linear unit on the z-scored (log-)target for regression. trainer.model gbt trains
+gradient-boosted trees on the same features instead (models/gbt.py: a tf.Module that answers
+what the Keras model answers), and auto trains both and exports the better on the eval split.
+The exported SavedModel carries four signatures:
 - `serving_default`: serialized tf.Examples of raw features (TF Serving's predict API form);
   binary: "probabilities" and "classes" (0/1); multiclass: "probabilities" per class,
   "classes" (the predicted class name) and "probability" (its probability); regression:

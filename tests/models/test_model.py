@@ -253,3 +253,7 @@ def test_auto_trains_both_and_exports_the_same_choice_twice(transform_dir, tmp_p
     assert choice["eval_scores"][choice["model"]] == max(choice["eval_scores"].values())
     assert second["choice"] == choice
     assert first["predictions"] == second["predictions"] and first["weights"] == second["weights"]
+    from components.serving_baseline.baseline import SEMANTIC_HASHES
+
+    for field in SEMANTIC_HASHES:  # the Pusher then sees the same model and pushes no duplicate
+        assert first["fingerprint"][field] == second["fingerprint"][field], field
