@@ -56,25 +56,25 @@ class Forest:
     feature_names: tuple[str, ...]
 
 
+# The per-node arrays of a Forest and their types.
+_NODE_TYPES = {
+    "feature": np.int32,
+    "threshold": np.float64,
+    "left": np.int32,
+    "right": np.int32,
+    "default_left": bool,
+    "missing": np.int32,
+    "categorical": bool,
+    "cat_start": np.int32,
+    "cat_size": np.int32,
+    "leaf_value": np.float64,
+}
+
+
 def flatten(dump: Mapping[str, Any]) -> Forest:
     """The forest of a `Booster.dump_model()` dict."""
-    nodes: dict[str, list] = {
-        k: []
-        for k in (
-            "feature",
-            "threshold",
-            "left",
-            "right",
-            "default_left",
-            "missing",
-            "categorical",
-            "cat_start",
-            "cat_size",
-            "leaf_value",
-        )
-    }
+    nodes: dict[str, list] = {name: [] for name in _NODE_TYPES}
     categories: list[bool] = []
-    roots: list[int] = []
     depth = 0
 
     def add(node: Mapping[str, Any], level: int) -> int:
@@ -82,27 +82,21 @@ def flatten(dump: Mapping[str, Any]) -> Forest:
         index = len(nodes["feature"])
         for values in nodes.values():
             values.append(0)
-        if "split_feature" not in node:
+        if "split_feature" not in node:  # a leaf
             nodes["left"][index] = nodes["right"][index] = index
             nodes["leaf_value"][index] = float(node["leaf_value"])
-            nodes["threshold"][index] = 0.0
-            nodes["default_left"][index] = False
-            nodes["categorical"][index] = False
             depth = max(depth, level)
             return index
         nodes["feature"][index] = int(node["split_feature"])
         nodes["default_left"][index] = bool(node["default_left"])
         nodes["missing"][index] = _MISSING[node["missing_type"]]
-        if node["decision_type"] == "==":
-            ids = [int(c) for c in str(node["threshold"]).split("||")]
+        if node["decision_type"] == "==":  # threshold: the categories that go left, "1||4||7"
+            ids = {int(c) for c in str(node["threshold"]).split("||")}
             nodes["categorical"][index] = True
             nodes["cat_start"][index] = len(categories)
             nodes["cat_size"][index] = max(ids) + 1
-            members = set(ids)
-            categories.extend(i in members for i in range(max(ids) + 1))
-            nodes["threshold"][index] = 0.0
+            categories.extend(i in ids for i in range(max(ids) + 1))
         elif node["decision_type"] == "<=":
-            nodes["categorical"][index] = False
             nodes["threshold"][index] = float(node["threshold"])
         else:
             raise ValueError(f"LightGBM split decision {node['decision_type']!r} is not supported")
@@ -110,22 +104,9 @@ def flatten(dump: Mapping[str, Any]) -> Forest:
         nodes["right"][index] = add(node["right_child"], level + 1)
         return index
 
-    for tree in dump["tree_info"]:
-        roots.append(add(tree["tree_structure"], 0))
-    dtypes = {
-        "feature": np.int32,
-        "threshold": np.float64,
-        "left": np.int32,
-        "right": np.int32,
-        "default_left": bool,
-        "missing": np.int32,
-        "categorical": bool,
-        "cat_start": np.int32,
-        "cat_size": np.int32,
-        "leaf_value": np.float64,
-    }
+    roots = [add(tree["tree_structure"], 0) for tree in dump["tree_info"]]
     return Forest(
-        **{k: np.asarray(v, dtypes[k]) for k, v in nodes.items()},
+        **{name: np.asarray(values, _NODE_TYPES[name]) for name, values in nodes.items()},
         roots=np.asarray(roots, np.int32),
         categories=np.asarray(categories or [False], bool),
         depth=depth,
@@ -205,20 +186,7 @@ class TreeEnsemble(tf.Module):
         self.model_text = model_text  # LightGBM's own text model, saved in assets.extra
         self.arrays = {
             name: tf.Variable(getattr(forest, name), trainable=False, name=f"gbt_{name}")
-            for name in (
-                "feature",
-                "threshold",
-                "left",
-                "right",
-                "default_left",
-                "missing",
-                "categorical",
-                "cat_start",
-                "cat_size",
-                "leaf_value",
-                "roots",
-                "categories",
-            )
+            for name in (*_NODE_TYPES, "roots", "categories")
         }
 
     def inputs(self, transformed_features: Mapping[str, Any]):
