@@ -17,8 +17,10 @@ ENV DEBIAN_FRONTEND=noninteractive \
 
 # pyfarmhash (pulled in by the TFX stack) has no cp313 wheel and compiles: it needs g++ and
 # the Python headers (python:* images carry the headers; Debian's python3 needs python3-dev).
+# LightGBM's wheel links GCC's OpenMP runtime, libgomp.so.1 (libgomp1).
 RUN missing=""; \
     command -v g++ >/dev/null || missing="$missing g++"; \
+    ldconfig -p | grep -q 'libgomp\.so\.1' || missing="$missing libgomp1"; \
     python3 -c 'import os, sysconfig; assert os.path.exists(sysconfig.get_paths()["include"] + "/Python.h")' \
       2>/dev/null || missing="$missing python3-dev python3-venv"; \
     if [ -n "$missing" ]; then \

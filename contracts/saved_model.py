@@ -33,6 +33,10 @@ WEIGHTS_FILE = "keras.weights.h5"  # the Keras weights the next training warm-st
 # A classifier's class names, one a line in output order: the Evaluator's per-class metrics
 # and clients read them.
 CLASSES_FILE = "classes.txt"
+GBT_MODEL_FILE = "lightgbm_model.txt"  # gradient-boosted trees: LightGBM's own text model
+# Which model trainer.model trained and exported (dnn or gbt) and, for auto, the eval split's
+# tuner objective of each: JSON {"configured", "model", "objective", "eval_scores", "reason"}.
+TRAINER_CHOICE = "trainer_choice.json"
 WARM_STARTED_FROM = "warm_started_from"  # the served version the training warm-started from
 ROLLED_BACK_FROM = "rolled_back_from"  # the version `tfxp rollback` copied this one from
 

@@ -2,8 +2,10 @@
 
 The Keras model reads the transformed features named by the feature definitions; its head
 is the task's (label.task): a sigmoid for binary, a softmax over the classes for multiclass,
-a linear unit on the z-scored (log-)target for regression. The exported SavedModel carries
-four signatures:
+a linear unit on the z-scored (log-)target for regression. trainer.model gbt trains
+gradient-boosted trees on the same features instead (models/gbt.py: a tf.Module that answers
+what the Keras model answers), and auto trains both and exports the better on the eval split.
+The exported SavedModel carries four signatures:
 - `serving_default`: serialized tf.Examples of raw features (TF Serving's predict API form);
   binary: "probabilities" and "classes" (0/1); multiclass: "probabilities" per class,
   "classes" (the predicted class name) and "probability" (its probability); regression:
@@ -18,6 +20,7 @@ four signatures:
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import keras
@@ -33,18 +36,21 @@ from contracts.saved_model import (
     CLASSES_FILE,
     CLASSIFY_SIGNATURE,
     DEFAULT_SIGNATURE,
+    GBT_MODEL_FILE,
     RAW_SIGNATURE,
     REGRESS_SIGNATURE,
+    TRAINER_CHOICE,
     TRANSFORM_SIGNATURE,
     WARM_STARTED_FROM,
     WEIGHTS_FILE,
 )
 from contracts.serving_dir import latest_served
-from models import model_inputs, preprocessing, training_plan
-from models.spec import FeatureType, RegressionLoss, Task, parse_budget
+from models import gbt, model_inputs, preprocessing, training_plan
+from models.spec import FeatureType, RegressionLoss, Task, TrainerModel, parse_budget
 from models.tasks import TASKS
 
 _EVAL_BATCH_SIZE = training_plan.EVAL_BATCH_SIZE
+_READ_BATCH_SIZE = 4096  # rows per batch when a split is read whole into NumPy (trees, auto)
 CLASS_LABELS = ("0", "1")
 
 # The model is built with Keras 3 (`keras`), never `tf.keras`: KerasTuner accepts only Keras 3
@@ -136,26 +142,36 @@ def _hyperparameters(spec: model_inputs.ModelSpec, train_rows: int | None = None
     return hp
 
 
+def _inputs(
+    spec: model_inputs.ModelSpec, tf_transform_output: tft.TFTransformOutput
+) -> tuple[list[str], dict[str, int]]:
+    """The model's transformed inputs: the numeric ones, and {categorical one: number of ids}
+    (vocabularies, buckets, timestamp parts, crosses)."""
+    numeric, categorical = [], {}
+    for name, feature in spec.features.items():
+        key = model_inputs.transformed_name(name)
+        if feature.type is FeatureType.NUMERIC:
+            numeric.append(key)
+        elif feature.type is FeatureType.BUCKETIZED:
+            categorical[key] = feature.num_buckets
+        elif feature.type is FeatureType.CATEGORICAL:
+            categorical[key] = tf_transform_output.vocabulary_size_by_name(name) + feature.num_oov_buckets
+        # a timestamp's parts are among categorical_inputs below
+    categorical.update(model_inputs.categorical_inputs(spec))
+    return numeric, categorical
+
+
 def _build_model(
     hp: keras_tuner.HyperParameters, spec: model_inputs.ModelSpec, tf_transform_output: tft.TFTransformOutput
 ) -> keras.Model:
     """A feed-forward network over the transformed features, with the task's head: numbers as
     they are, categorical ids (vocabularies, buckets, timestamp parts, crosses) one-hot, or
     embedded when they have more ids than training_plan.ONE_HOT_MAX_IDS."""
-    inputs, wide, deep, categorical = {}, [], [], {}
-    for name, feature in spec.features.items():
-        key = model_inputs.transformed_name(name)
-        if feature.type is FeatureType.NUMERIC:
-            inputs[key] = keras.layers.Input(name=key, shape=(1,), dtype=tf.float32)
-            deep.append(inputs[key])
-            continue
-        if feature.type is FeatureType.TIMESTAMP:
-            continue  # its parts are among categorical_inputs below
-        if feature.type is FeatureType.BUCKETIZED:
-            categorical[key] = feature.num_buckets
-        else:
-            categorical[key] = tf_transform_output.vocabulary_size_by_name(name) + feature.num_oov_buckets
-    categorical.update(model_inputs.categorical_inputs(spec))
+    inputs, wide, deep = {}, [], []
+    numeric, categorical = _inputs(spec, tf_transform_output)
+    for key in numeric:
+        inputs[key] = keras.layers.Input(name=key, shape=(1,), dtype=tf.float32)
+        deep.append(inputs[key])
     for key, num_tokens in categorical.items():
         inputs[key] = keras.layers.Input(name=key, shape=(1,), dtype=tf.int64)
         wide.append(training_plan.encoded(num_tokens, inputs[key], key))
@@ -331,11 +347,43 @@ def tuner_fn(fn_args: tfx.components.FnArgs) -> tfx.components.TunerFnResult:
 
 
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
-    """Trains the model (with the tuned hyperparameters when given) and exports it."""
+    """Trains the configured model (trainer.model: the DNN with the tuned hyperparameters when
+    given, gradient-boosted trees, or both, keeping the better on the eval split) and exports it."""
     spec = model_inputs.from_custom_config(fn_args.custom_config)
     seed = _seed(None, spec)
     seed_everything(seed)
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
+    kind = spec.trainer.model
+    warm_start_dir = fn_args.custom_config.get("warm_start_dir") or ""
+    candidates: dict[str, Any] = {}
+    warm_started_from = None
+    if kind in (TrainerModel.DNN, TrainerModel.AUTO):
+        candidates["dnn"], warm_started_from = _train_dnn(fn_args, spec, tf_transform_output, seed, warm_start_dir)
+    if kind in (TrainerModel.GBT, TrainerModel.AUTO):
+        if warm_start_dir:
+            logging.info("trainer.warm_start is skipped for gbt: the trees train from scratch")
+        eval_data = _read_split(fn_args.eval_files, fn_args.data_accessor, tf_transform_output, spec)
+        train_data = _read_split(fn_args.train_files, fn_args.data_accessor, tf_transform_output, spec)
+        candidates["gbt"] = _train_gbt(train_data, eval_data, spec, tf_transform_output, seed)
+    if kind is TrainerModel.AUTO:
+        numeric, categorical = _inputs(spec, tf_transform_output)
+        choice = choose(candidates, eval_data, spec, numeric + list(categorical))
+    else:
+        choice = {"configured": kind.value, "model": kind.value}
+    logging.info("Exporting the %s model: %s", choice["model"], choice.get("reason", "trainer.model says so"))
+    export(
+        candidates[choice["model"]],
+        spec,
+        tf_transform_output,
+        fn_args.serving_model_dir,
+        warm_started_from if choice["model"] == "dnn" else None,
+        choice,
+    )
+
+
+def _train_dnn(fn_args, spec, tf_transform_output, seed: int, warm_start_dir: str) -> tuple[keras.Model, str | None]:
+    """The Keras model (with the tuned hyperparameters when given), and the served model it
+    warm-started from."""
     if fn_args.hyperparameters:
         hp = keras_tuner.HyperParameters.from_config(fn_args.hyperparameters)
     else:
@@ -356,7 +404,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         steps=plan.validation_steps,
     )
     model = _build_model(hp, spec, tf_transform_output)
-    warm_started_from = _warm_start(model, fn_args.custom_config.get("warm_start_dir") or "")
+    warm_started_from = _warm_start(model, warm_start_dir)
     model.fit(
         train,
         epochs=plan.epochs,
@@ -366,7 +414,130 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         verbose=2,
         callbacks=[keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir), *plan.callbacks()],
     )
-    export(model, spec, tf_transform_output, fn_args.serving_model_dir, warm_started_from)
+    return model, warm_started_from
+
+
+def _read_split(file_pattern, data_accessor, tf_transform_output: tft.TFTransformOutput, spec) -> dict[str, Any]:
+    """One transformed split as NumPy arrays, {input or label name: [n]}, in file order (rows
+    of classes the model does not answer left out, as in training the DNN)."""
+    import numpy as np
+
+    dataset = data_accessor.tf_dataset_factory(
+        file_pattern,
+        tfxio.TensorFlowDatasetOptions(
+            batch_size=_READ_BATCH_SIZE, label_key=spec.label.name, shuffle=False, num_epochs=1
+        ),
+        tf_transform_output.transformed_metadata.schema,
+    )
+    if spec.label.task is Task.MULTICLASS:
+        dataset = dataset.map(_known_classes)
+    columns: dict[str, list] = {}
+    for features, label in dataset.as_numpy_iterator():
+        for name, value in {**features, spec.label.name: label}.items():
+            columns.setdefault(name, []).append(np.asarray(value).reshape(-1))
+    if not columns:
+        raise ValueError(f"no examples in {file_pattern}: the split is empty")
+    return {name: np.concatenate(parts) for name, parts in columns.items()}
+
+
+def _train_gbt(train_data, eval_data, spec, tf_transform_output, seed: int) -> gbt.TreeEnsemble:
+    """LightGBM's trees on the transformed train split, stopped early on the eval split, as a
+    TensorFlow evaluator."""
+    import numpy as np
+
+    numeric, categorical = _inputs(spec, tf_transform_output)
+    # Buckets are ordered: numbers. Ids without an order are LightGBM categories when few enough.
+    as_categories = [
+        key for key, size in categorical.items() if size <= gbt.MAX_CATEGORIES and not _is_bucketized(spec, key)
+    ]
+    names = tuple(numeric + list(categorical))
+
+    def data(columns):
+        x = np.stack([columns[name].astype(np.float64) for name in names], axis=1)
+        return gbt.Data(x, columns[spec.label.name].astype(np.float64), names)
+
+    task = spec.label.task
+    if task is Task.BINARY:
+        objective = "binary"
+    elif task is Task.MULTICLASS:
+        objective = "multiclass"
+    else:
+        objective = "huber" if spec.trainer.loss is RegressionLoss.HUBER else "regression"
+    config = spec.trainer.gbt
+    classes = len(class_names(spec, tf_transform_output)) if task is Task.MULTICLASS else 1
+    params = gbt.lightgbm_params(objective, classes, config, seed)
+    if objective == "huber":
+        params["alpha"] = 1.0  # delta: one standard deviation of the z-scored target, as the DNN's
+    booster = gbt.train(
+        data(train_data), data(eval_data), as_categories, params, config.num_trees, config.early_stopping_rounds
+    )
+    logging.info(
+        "Trained %d LightGBM iterations (%d categorical inputs of %d)",
+        booster.current_iteration(),
+        len(as_categories),
+        len(names),
+    )
+    return gbt.TreeEnsemble(gbt.flatten(booster.dump_model()), booster.model_to_string())
+
+
+def _is_bucketized(spec, key: str) -> bool:
+    return any(
+        model_inputs.transformed_name(name) == key and feature.type is FeatureType.BUCKETIZED
+        for name, feature in spec.features.items()
+    )
+
+
+def objective_value(task: Task, loss: RegressionLoss | None, labels, predictions) -> float:
+    """The tuner's objective (tasks.TASKS[task].tuner_objective) of `predictions` (what the
+    model returns: probabilities, or the z-scored value) against the transformed labels."""
+    import numpy as np
+
+    labels = np.asarray(labels)
+    predictions = np.asarray(predictions)
+    if task is Task.BINARY:
+        auc = keras.metrics.AUC(name="auc")
+        auc.update_state(labels.reshape(-1, 1), predictions.reshape(-1, 1))
+        return float(auc.result())
+    if task is Task.MULTICLASS:
+        return float(np.mean(np.argmax(predictions, axis=1) == labels.reshape(-1)))
+    error = predictions.reshape(-1).astype(np.float64) - labels.reshape(-1)
+    if loss is RegressionLoss.HUBER:
+        small = np.abs(error) <= 1.0
+        return float(np.mean(np.where(small, 0.5 * error**2, np.abs(error) - 0.5)))
+    return float(np.mean(error**2))
+
+
+def choose(candidates: dict[str, Any], eval_data: dict[str, Any], spec, input_names: list[str]) -> dict[str, Any]:
+    """trainer.model auto: which candidate to export, by the tuner's objective on the whole eval
+    split; the DNN on a tie. Returns the record written to assets.extra/TRAINER_CHOICE."""
+    import numpy as np
+
+    metric, direction = TASKS[spec.label.task].tuner_objective
+    labels = eval_data[spec.label.name]
+    features = {k: eval_data[k].reshape(-1, 1) for k in input_names}
+    scores = {}
+    for name, model in candidates.items():
+        if isinstance(model, gbt.TreeEnsemble):
+            predictions = np.concatenate(
+                [
+                    model({k: tf.constant(v[i : i + _READ_BATCH_SIZE]) for k, v in features.items()}).numpy()
+                    for i in range(0, len(labels), _READ_BATCH_SIZE)
+                ]
+            )
+        else:
+            predictions = model.predict(features, batch_size=_READ_BATCH_SIZE, verbose=0)
+        scores[name] = objective_value(spec.label.task, spec.trainer.loss, labels, predictions)
+    sign = 1.0 if direction == "max" else -1.0
+    best = max(scores, key=lambda name: (sign * scores[name], name == "dnn"))
+    others = ", ".join(f"{name} {value:.6g}" for name, value in sorted(scores.items()))
+    return {
+        "configured": TrainerModel.AUTO.value,
+        "model": best,
+        "objective": metric,
+        "direction": direction,
+        "eval_scores": scores,
+        "reason": f"{metric} on the eval split ({direction}): {others}",
+    }
 
 
 def _seed(seed: int | None, spec: model_inputs.ModelSpec) -> int:
@@ -396,9 +567,12 @@ def export(
     tf_transform_output: tft.TFTransformOutput,
     export_dir: str,
     warm_started_from: str | None = None,
+    choice: dict[str, Any] | None = None,
 ) -> None:
-    """Saves the model with its serving signatures as the SavedModel TF Serving loads, and its
-    Keras weights in assets.extra/ (which TF Serving ignores) for warm-starting the next one.
+    """Saves the model with its serving signatures as the SavedModel TF Serving loads, and in
+    assets.extra/ (which TF Serving ignores) its Keras weights for warm-starting the next one,
+    or for gradient-boosted trees (a gbt.TreeEnsemble) LightGBM's own text model, and
+    `choice`, which model trainer.model chose and why (TRAINER_CHOICE).
 
     The saved root is a tf.Module that holds the TensorFlow variables the signatures capture
     and TFT's transform layer, not the Keras model. Saving the Keras 3 model itself checkpoints
@@ -429,7 +603,14 @@ def export(
         mark_classification_signature(export_dir)
     extra = tf.io.gfile.join(export_dir, ASSETS_EXTRA)
     tf.io.gfile.makedirs(extra)
-    model.save_weights(tf.io.gfile.join(extra, WEIGHTS_FILE))
+    if isinstance(model, gbt.TreeEnsemble):
+        with tf.io.gfile.GFile(tf.io.gfile.join(extra, GBT_MODEL_FILE), "w") as f:
+            f.write(model.model_text)
+    else:
+        model.save_weights(tf.io.gfile.join(extra, WEIGHTS_FILE))
+    if choice:
+        with tf.io.gfile.GFile(tf.io.gfile.join(extra, TRAINER_CHOICE), "w") as f:
+            f.write(json.dumps(choice, indent=2, sort_keys=True) + "\n")
     if spec.label.task is not Task.REGRESSION:
         with tf.io.gfile.GFile(tf.io.gfile.join(extra, CLASSES_FILE), "w") as f:
             f.write("".join(f"{name}\n" for name in class_names(spec, tf_transform_output)))

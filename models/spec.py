@@ -315,6 +315,27 @@ class TunerConfig(Section):
         return self
 
 
+class TrainerModel(Choice):
+    """What the Trainer trains and exports (trainer.model)."""
+
+    DNN = "dnn"  # the wide-and-deep Keras network (models/model.py)
+    GBT = "gbt"  # gradient-boosted trees: LightGBM, served as plain TensorFlow ops (models/gbt.py)
+    AUTO = "auto"  # both; the one with the better tuner objective on the eval split is exported
+
+
+class GbtConfig(Section):
+    """LightGBM's settings for trainer.model gbt and auto."""
+
+    num_trees: int = Field(default=500, ge=1)  # at most: early stopping on the eval split keeps fewer
+    learning_rate: float = Field(default=0.05, gt=0, le=1)
+    num_leaves: int = Field(default=31, ge=2, le=1024)  # the exported graph walks one level per step
+    min_data_in_leaf: int = Field(default=20, ge=1)
+    early_stopping_rounds: int = Field(default=50, ge=1)  # rounds without a better eval loss
+    # LightGBM's threads: with deterministic and row-wise histograms on, the same data, seed and
+    # thread count train the same trees bit for bit.
+    num_threads: int = Field(default=1, ge=1)
+
+
 class TrainerConfig(Section):
     """Unset, the steps and the batch size follow the train split's row count: epochs with early
     stopping on the eval split and a learning rate that halves on a plateau (models/training_plan.py)."""
@@ -322,6 +343,7 @@ class TrainerConfig(Section):
     train_steps: int | None = Field(default=None, ge=1)  # given: that many steps, no early stopping
     eval_steps: int | None = Field(default=None, ge=1)  # None: one pass over the eval split
     batch_size: int | None = Field(default=None, ge=1)  # None: 32 to 1024, about 200 steps per epoch
+    model: TrainerModel = TrainerModel.AUTO
     learning_rate: float = Field(default=0.001, gt=0)
     # The first layer's units and the number of layers are also the Tuner's search defaults.
     hidden_units: tuple[Annotated[int, Field(ge=1)], ...] = Field(default=(32, 16), min_length=1)
@@ -330,7 +352,8 @@ class TrainerConfig(Section):
     # Seeds weights, dropout and the shuffle of the training data, with TensorFlow's op
     # determinism: the same data and config train the same model.
     seed: int = 42
-    warm_start: bool = False  # start from the newest served model's weights where they still fit
+    warm_start: bool = False  # start from the newest served model's weights where they still fit (dnn)
+    gbt: GbtConfig = Field(default_factory=GbtConfig)
     # The Trainer's entry point, by dotted path in an installed package (models/ by default).
     run_fn: str = "models.model.run_fn"
 

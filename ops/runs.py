@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import os
 
 from ml_metadata.proto import metadata_store_pb2
 
@@ -168,6 +169,28 @@ def _run_info(store, context, executions, pipeline_name: str, live_run: bool = T
     )
 
 
+def trainer_choice(model_dir: str | None) -> dict:
+    """What trainer.model trained and exported, as the Trainer recorded it beside the SavedModel
+    ({} for models exported before the record existed)."""
+    import json
+
+    from contracts.saved_model import ASSETS_EXTRA, TRAINER_CHOICE
+
+    path = os.path.join(model_dir, ASSETS_EXTRA, TRAINER_CHOICE) if model_dir else ""
+    if not path or not os.path.isfile(path):
+        return {}
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def describe_choice(choice: dict) -> str:
+    """`gbt (trainer.model auto: val_auc on the eval split: dnn 0.95, gbt 0.96)`."""
+    if choice.get("configured") != "auto":
+        return f"{choice['model']} (trainer.model)"
+    scores = ", ".join(f"{name} {value:.4g}" for name, value in sorted(choice["eval_scores"].items()))
+    return f"{choice['model']} (trainer.model auto: {choice['objective']} on the eval split: {scores})"
+
+
 def format_run(run: RunInfo) -> str:
     lines = [f"run {run.run_id} (started {run.started:%Y-%m-%d %H:%M:%S})"]
     for e in run.executions:
@@ -181,6 +204,9 @@ def format_run(run: RunInfo) -> str:
         )
         accepted = "; drift accepted (drift.accept)" if run.drift_accepted else ""
         lines.append(f"  data span: {run.span} ({compared}){accepted}")
+    choice = trainer_choice(run.candidate) or trainer_choice(run.pushed_to)
+    if choice:
+        lines.append(f"  trained model: {describe_choice(choice)}")
     if run.metrics:
         wanted = next((names for names in SUMMARY_METRICS if names[0] in run.metrics), SUMMARY_METRICS[0])
         shown = [format_metric(k, run.metrics[k]) for k in wanted if k in run.metrics]

@@ -23,6 +23,7 @@ from components.serving_baseline import ServingBaseline
 from components.serving_check import ServingCheck
 from components.serving_warmup import ServingWarmup
 from models.model_inputs import label_columns
+from models.spec import TrainerModel
 from pipeline import preflight
 from pipeline.config import DataFormat, PipelineConfig
 from pipeline.data_files import directory_pattern, is_glob, split_glob
@@ -243,9 +244,10 @@ def create_pipeline(
     transform.add_upstream_node(anomalies_gate)
     components.append(transform)
 
-    # Searches hyperparameters with KerasTuner on a small budget (optional).
+    # Searches hyperparameters with KerasTuner on a small budget (optional); the DNN's only, so
+    # not for trainer.model gbt.
     hyperparameters = None
-    if config.tuner.enabled:
+    if config.tuner.enabled and config.trainer.model is not TrainerModel.GBT:
         tuner = tfx.components.Tuner(
             tuner_fn=TUNER_FN,
             examples=transform.outputs["transformed_examples"],
@@ -258,7 +260,8 @@ def create_pipeline(
         components.append(tuner)
         hyperparameters = tuner.outputs["best_hyperparameters"]
 
-    # Trains the Keras model and exports it with its serving signatures.
+    # Trains the model trainer.model names (the Keras network, gradient-boosted trees, or both
+    # keeping the better) and exports it with its serving signatures.
     trainer = tfx.components.Trainer(
         run_fn=config.trainer.run_fn,
         examples=transform.outputs["transformed_examples"],

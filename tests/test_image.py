@@ -46,7 +46,15 @@ def test_the_image_holds_the_project_and_no_test_tools():
     assert found["dev_tools"] == [], f"test or lint tools in the image: {found['dev_tools']}"
 
 
-@pytest.mark.parametrize("command", [["tfxp", "--help"], ["python", "-m", "tfxp", "config"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["tfxp", "--help"],
+        ["python", "-m", "tfxp", "config"],
+        # LightGBM's library loads only with the OpenMP runtime (libgomp1) in the image.
+        ["python", "-c", "import lightgbm"],
+    ],
+)
 def test_the_command_runs_in_the_image(command):
     code, out = _run(command)
     assert code == 0, out

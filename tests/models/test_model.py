@@ -207,14 +207,14 @@ def test_columns_the_model_does_not_read_may_change_type(exported, serialized_ex
     assert "pickup_census_tract" not in spec.features
 
 
-def _train_seeded(transform_dir, work, seed):
+def _train_seeded(transform_dir, work, seed, model="dnn"):
     import json
     import subprocess
     import sys
 
     work.mkdir()
     result = subprocess.run(
-        [sys.executable, "-m", "tests.models.train_seeded", str(transform_dir), str(work), str(seed)],
+        [sys.executable, "-m", "tests.models.train_seeded", str(transform_dir), str(work), str(seed), model],
         capture_output=True,
         text=True,
         timeout=600,
@@ -241,3 +241,19 @@ def test_the_same_seed_trains_the_same_model(transform_dir, tmp_path):
 
     for field in SEMANTIC_HASHES:  # what the Pusher compares with the served model
         assert fingerprint[field] == again[field], field
+
+
+def test_auto_trains_both_and_exports_the_same_choice_twice(transform_dir, tmp_path):
+    """run_fn with trainer.model auto, twice: the same scores, the same pick, the same model."""
+    first = _train_seeded(transform_dir, tmp_path / "first", 7, "auto")
+    second = _train_seeded(transform_dir, tmp_path / "second", 7, "auto")
+    choice = first["choice"]
+    assert choice["configured"] == "auto" and set(choice["eval_scores"]) == {"dnn", "gbt"}
+    assert choice["objective"] == "val_auc" and choice["model"] in ("dnn", "gbt")
+    assert choice["eval_scores"][choice["model"]] == max(choice["eval_scores"].values())
+    assert second["choice"] == choice
+    assert first["predictions"] == second["predictions"] and first["weights"] == second["weights"]
+    from components.serving_baseline.baseline import SEMANTIC_HASHES
+
+    for field in SEMANTIC_HASHES:  # the Pusher then sees the same model and pushes no duplicate
+        assert first["fingerprint"][field] == second["fingerprint"][field], field

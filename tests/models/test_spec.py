@@ -87,6 +87,18 @@ def test_choices_are_enums_read_in_any_case():
             {"label": {"column": "y", "other_classes": "drop"}},
             "custom_config: label.other_classes: applies to label.classes (multiclass)",
         ),
+        (
+            {"label": {"column": "y"}, "trainer": {"model": "xgboost"}},
+            "custom_config: trainer.model: 'xgboost' is not one of: dnn, gbt, auto",
+        ),
+        (
+            {"label": {"column": "y"}, "trainer": {"gbt": {"num_leaves": 1}}},
+            "custom_config: trainer.gbt.num_leaves: must be at least 2, got 1",
+        ),
+        (
+            {"label": {"column": "y"}, "trainer": {"gbt": {"num_tree": 100}}},
+            "custom_config: trainer.gbt: unknown option 'num_tree' (did you mean 'num_trees'?)",
+        ),
     ],
 )
 def test_the_model_code_meets_the_same_rules(custom_config, message):

@@ -1,6 +1,7 @@
 """Trains the model with the Trainer's own `run_fn` on the tiny sample and prints what it learned.
 
-Run as `python -m tests.models.train_seeded TRANSFORM_DIR WORK_DIR SEED` in a process of its own
+Run as `python -m tests.models.train_seeded TRANSFORM_DIR WORK_DIR SEED [MODEL]` (trainer.model,
+default dnn) in a process of its own
 (`run_fn` turns on TensorFlow's op determinism, which is global to a process). The tiny sample,
 transformed, is written as TFX's Transform writes it (gzipped TFRecords per split) and read
 through TFX's own DataAccessor, so the seeded shuffle of the Trainer's input is what is tested.
@@ -15,7 +16,7 @@ import os
 import sys
 
 
-def main(transform_dir: str, work: str, seed: int) -> None:
+def main(transform_dir: str, work: str, seed: int, model: str = "dnn") -> None:
     import csv
 
     import numpy as np
@@ -51,7 +52,7 @@ def main(transform_dir: str, work: str, seed: int) -> None:
                     else:
                         feature[name] = tf.train.Feature(float_list=tf.train.FloatList(value=[float(value)]))
                 writer.write(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
-    config = load_config(None, [f"trainer.seed={seed}"])
+    config = load_config(None, [f"trainer.seed={seed}", f"trainer.model={model}"])
     accessor = fn_args_utils.DataAccessor(
         tf_dataset_factory=tfxio_utils.get_tf_dataset_factory_from_artifact([examples], []),
         record_batch_factory=None,
@@ -83,6 +84,7 @@ def main(transform_dir: str, work: str, seed: int) -> None:
             {
                 "predictions": probabilities.round(7).tolist(),
                 "weights": weights.hexdigest(),
+                "choice": json.loads(open(os.path.join(serving, "assets.extra", "trainer_choice.json")).read()),
                 "fingerprint": {
                     name: str(getattr(fingerprint, name))
                     for name in (
@@ -100,6 +102,6 @@ def main(transform_dir: str, work: str, seed: int) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], int(sys.argv[3]))
+    main(sys.argv[1], sys.argv[2], int(sys.argv[3]), *sys.argv[4:5])
     sys.stdout.flush()
     os._exit(0)  # past the final garbage collection, which TF and Beam leave state behind for

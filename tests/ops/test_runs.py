@@ -148,3 +148,44 @@ def test_a_refused_classifiers_classes_are_named_from_the_candidate(tmp_path):
     shown = runs.format_run(run)
     assert "class 0 (setosa): recall=0.9" in shown and "class 1 (versicolor): recall=0.1" in shown
     assert "blessed: no\n    - accuracy = 0.5 is below the threshold 0.8: evaluator.min_accuracy" in shown
+
+
+def test_the_summary_says_which_model_the_trainer_chose(tmp_path):
+    import json
+
+    from contracts.saved_model import ASSETS_EXTRA, TRAINER_CHOICE
+
+    def shown(choice):
+        (tmp_path / ASSETS_EXTRA).mkdir(exist_ok=True)
+        (tmp_path / ASSETS_EXTRA / TRAINER_CHOICE).write_text(json.dumps(choice))
+        run = runs.RunInfo(
+            run_id="r",
+            started=datetime.datetime(2026, 1, 1),
+            executions=[],
+            metrics={"auc": 0.9},
+            blessed=True,
+            pushed_to=str(tmp_path),
+            failures=[],
+        )
+        return runs.format_run(run)
+
+    auto = {
+        "configured": "auto",
+        "model": "gbt",
+        "objective": "val_auc",
+        "eval_scores": {"gbt": 0.96512, "dnn": 0.95},
+    }
+    assert "  trained model: gbt (trainer.model auto: val_auc on the eval split: dnn 0.95, gbt 0.9651)\n" in shown(auto)
+    assert "  trained model: dnn (trainer.model)\n" in shown({"configured": "dnn", "model": "dnn"})
+    (tmp_path / ASSETS_EXTRA / TRAINER_CHOICE).unlink()
+    assert "trained model" not in runs.format_run(
+        runs.RunInfo(
+            run_id="r",
+            started=datetime.datetime(2026, 1, 1),
+            executions=[],
+            metrics={},
+            blessed=None,
+            pushed_to=str(tmp_path),
+            failures=[],
+        )
+    )

@@ -1,0 +1,170 @@
+"""The gradient-boosted trees' TensorFlow evaluator against LightGBM's own predict, on small seeded data.
+
+The evaluator routes each row as LightGBM does, comparing the same float64 values with the
+same float64 thresholds, so every row reaches the same leaves; only the order in which the
+leaf values are summed differs (TensorFlow's reduce_sum against LightGBM's running sum), a
+rounding error of a few ulps per tree. Hence the tolerance: 1e-12 absolute on outputs of order
+one (a few hundred trees times float64's 2.2e-16), far below any routing difference (a leaf
+value, about the learning rate times a gradient).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from models import gbt
+from models.spec import GbtConfig
+
+NAMES = ("a_xf", "b_xf", "c_xf", "colour_xf")
+CATEGORIES = 8
+TOLERANCE = 1e-12
+
+
+def _data(seed: int, rows: int):
+    """Three numbers (a with NaNs) and a category of 8 ids, with effects of each."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(rows, 4))
+    x[:, 3] = rng.integers(0, CATEGORIES, rows)
+    x[rng.random(rows) < 0.1, 0] = np.nan
+    colour_effect = np.array([1.5, -1.0, 0.2, 2.0, -2.0, 0.0, 1.0, -0.5])[x[:, 3].astype(int)]
+    signal = np.nan_to_num(x[:, 0], nan=1.0) + 0.5 * x[:, 1] ** 2 - x[:, 2] + colour_effect
+    return x, signal + rng.normal(scale=0.3, size=rows)
+
+
+def _queries(x):
+    """The rows to predict: the data, and the edge cases of LightGBM's routing."""
+    edge = np.array(
+        [
+            [np.nan, np.nan, np.nan, np.nan],  # NaN where training saw none: zero (b, c); category: right
+            [0.0, 0.0, 0.0, -1.0],  # a negative category goes right
+            [1.0, 1.0, 1.0, 2.5],  # a fractional id is truncated, as C's int cast
+            [1.0, -1.0, 3.0, 99.0],  # a category beyond every set
+            [1e30, -1e30, 0.0, -0.5],  # far outside the thresholds; -0.5 truncates to category 0
+            [0.0, 1e-36, -0.0, 0.0],  # zero, and below LightGBM's zero threshold
+        ]
+    )
+    return np.concatenate([x, edge])
+
+
+def _train(objective: str, label, num_classes: int = 1, seed: int = 7, **extra):
+    x, _ = _data(0, 3000)
+    eval_x, _ = _data(1, 500)
+    params = gbt.lightgbm_params(objective, num_classes, GbtConfig(num_trees=80, num_leaves=15), seed)
+    params.update(extra)
+    return gbt.train(
+        gbt.Data(x, label(0, 3000), NAMES),
+        gbt.Data(eval_x, label(1, 500), NAMES),
+        ["colour_xf"],
+        params,
+        num_trees=80,
+        early_stopping_rounds=80,
+    )
+
+
+def _binary(seed, rows):
+    _, y = _data(seed, rows)
+    return (y > np.median(y)).astype(float)
+
+
+def _multiclass(seed, rows):
+    _, y = _data(seed, rows)
+    return np.digitize(y, np.quantile(y, [1 / 3, 2 / 3])).astype(float)
+
+
+def _regression(seed, rows):
+    return _data(seed, rows)[1]
+
+
+CASES = {
+    "binary": ("binary", _binary, 1, {}),
+    "multiclass": ("multiclass", _multiclass, 3, {}),
+    "regression": ("regression", _regression, 1, {}),
+    "huber": ("huber", _regression, 1, {}),
+    # LightGBM's third missing type: zero (and NaN) is missing, and goes the default way.
+    "zero_as_missing": ("regression", _regression, 1, {"zero_as_missing": True}),
+}
+
+
+@pytest.fixture(scope="module", params=sorted(CASES))
+def trained(request):
+    objective, label, classes, extra = CASES[request.param]
+    return request.param, _train(objective, label, classes, **extra)
+
+
+def _splits(node):
+    if "split_feature" not in node:
+        return []
+    return [node, *_splits(node["left_child"]), *_splits(node["right_child"])]
+
+
+def test_the_trees_use_categorical_splits_and_missing_values(trained):
+    name, booster = trained
+    splits = [s for tree in booster.dump_model()["tree_info"] for s in _splits(tree["tree_structure"])]
+    assert any(s["decision_type"] == "==" for s in splits), "no categorical split: the test would not cover them"
+    if name == "zero_as_missing":
+        assert any(s["missing_type"] == "Zero" for s in splits), "no split with zero as missing"
+    else:
+        assert any(s["missing_type"] == "NaN" for s in splits), "no split with NaN handling"
+        assert any(s["missing_type"] == "None" for s in splits), "no split without it"
+    assert any(s["decision_type"] == "==" and "||" in str(s["threshold"]) for s in splits), "no category set"
+
+
+def test_the_tensorflow_evaluator_predicts_as_lightgbm(trained):
+    name, booster = trained
+    queries = _queries(_data(2, 400)[0])
+    ensemble = gbt.TreeEnsemble(gbt.flatten(booster.dump_model()))
+    features = {n: tf.constant(queries[:, i]) for i, n in enumerate(NAMES)}
+    raw = gbt.raw_scores(ensemble.arrays, ensemble.inputs(features), ensemble.depth, ensemble.num_outputs).numpy()
+    expected_raw = booster.predict(queries, raw_score=True).reshape(len(queries), -1)
+    np.testing.assert_allclose(raw, expected_raw, rtol=0, atol=TOLERANCE)
+    expected = booster.predict(queries).reshape(len(queries), -1)
+    np.testing.assert_allclose(
+        gbt.output_transform(ensemble.objective, tf.constant(raw)).numpy(), expected, rtol=0, atol=TOLERANCE
+    )
+    # The module's own answer, float32 as the DNN's, in the DNN's shapes.
+    out = ensemble(features).numpy()
+    assert out.dtype == np.float32 and out.shape == (len(queries), 3 if name == "multiclass" else 1)
+    np.testing.assert_allclose(out, expected, rtol=1e-6, atol=1e-6)
+
+
+def test_the_evaluator_walks_as_many_steps_as_the_deepest_tree(trained):
+    _, booster = trained
+    forest = gbt.flatten(booster.dump_model())
+    assert forest.depth == max(_depth(tree["tree_structure"]) for tree in booster.dump_model()["tree_info"])
+    assert len(forest.roots) == booster.num_trees()
+
+
+def _depth(node):
+    if "split_feature" not in node:
+        return 0
+    return 1 + max(_depth(node["left_child"]), _depth(node["right_child"]))
+
+
+def test_two_trainings_give_the_same_model():
+    first = _train("binary", _binary)
+    second = _train("binary", _binary)
+    assert first.model_to_string() == second.model_to_string()
+    assert first.dump_model() == second.dump_model()
+    other_seed = _train("binary", _binary, seed=8)
+    # The seed is used (bagging is off, so only ties and sampling could differ): the same trees
+    # are allowed, but the parameters recorded in the model differ.
+    assert "[seed: 8]" in other_seed.model_to_string() and "[seed: 7]" in first.model_to_string()
+
+
+def test_a_single_leaf_tree_is_its_value():
+    dump = {
+        "num_tree_per_iteration": 1,
+        "objective": "regression",
+        "feature_names": ["x"],
+        "tree_info": [{"tree_structure": {"leaf_value": 0.25}}, {"tree_structure": {"leaf_value": -1.0}}],
+    }
+    ensemble = gbt.TreeEnsemble(gbt.flatten(dump))
+    out = ensemble({"x": tf.constant([1.0, np.nan])}).numpy()
+    np.testing.assert_array_equal(out, [[-0.75], [-0.75]])
+
+
+def test_an_unknown_objective_is_refused():
+    with pytest.raises(ValueError, match="objective 'lambdarank' is not supported"):
+        gbt.output_transform("lambdarank", tf.constant([[0.0]], tf.float64))
