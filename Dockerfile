@@ -2,6 +2,13 @@
 # (requirements/runtime.in + requirements/constraints.txt) plus this project, installed; not the
 # test and lint tools of requirements/dev.in.
 #
+# It runs as a fixed non-root user, uid and gid 10001 (the uid kubernetes/monitoring/cronjob.yaml
+# and the compiled pipeline's security context name: docs/kubeflow.md, "Pod security"). The
+# virtual environment and the code stay root-owned, read-only to it; HOME (/home/tfxp) and
+# /tmp are its writable directories, which a pod with a read-only root file system mounts as
+# emptyDir volumes. The image has no server, so no HEALTHCHECK (checkov CKV_DOCKER_2 is skipped
+# in scripts/check-manifests.sh, which says why).
+#
 # BASE_IMAGE is any Debian 13 (trixie) image with Python 3.13. Elsewhere the public
 # python:3.13-slim-trixie serves; where no registry can be reached, import the runtime
 # root that scripts/runtime.sh builds and pass it here (see README, "Container image").
@@ -40,3 +47,16 @@ COPY ops/ ops/
 COPY serving/ serving/
 COPY tfxp/ tfxp/
 RUN pip install --no-deps . && python -c "import pipeline.pipeline, models.model, components.anomalies_gate"
+
+# The user is written into /etc/passwd and /etc/group directly: an imported base image need not
+# have useradd. /tmp keeps its sticky, world-writable mode.
+RUN echo "tfxp:x:10001:10001:tfxp:/home/tfxp:/usr/sbin/nologin" >> /etc/passwd \
+    && echo "tfxp:x:10001:" >> /etc/group \
+    && mkdir -p /home/tfxp \
+    && chown 10001:10001 /home/tfxp \
+    && chmod 0700 /home/tfxp \
+    && chmod 1777 /tmp
+ENV HOME=/home/tfxp \
+    TMPDIR=/tmp
+USER 10001:10001
+WORKDIR /home/tfxp

@@ -227,7 +227,9 @@ def api_run(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def api_run_for_kfp_2_0(tmp_path_factory):
-    return _api_workflow(tmp_path_factory.mktemp("api-2.0"), ["kubeflow.image_pull_policy=null"])
+    return _api_workflow(
+        tmp_path_factory.mktemp("api-2.0"), ["kubeflow.image_pull_policy=null", "kubeflow.pod_security=false"]
+    )
 
 
 def test_the_api_server_hands_each_driver_our_platform_spec(api_run):
