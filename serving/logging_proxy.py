@@ -47,7 +47,15 @@ import uuid
 from http.server import BaseHTTPRequestHandler
 from typing import Any, Callable, Self
 
-from serving.standin.http_body import IDLE_SECONDS, MAX_BODY_BYTES, BodyError, RestHTTPServer, gunzip_body, read_body, refuse
+from serving.standin.http_body import (
+    IDLE_SECONDS,
+    MAX_BODY_BYTES,
+    BodyError,
+    RestHTTPServer,
+    gunzip_body,
+    read_body,
+    refuse,
+)
 
 log = logging.getLogger(__name__)
 
