@@ -258,11 +258,12 @@ def format_report(report: Report) -> list[str]:
         lines.append("no leftovers")
     elif report.fixed:
         lines.append(f"{count} leftover(s) removed" + ("; the damaged store moved aside" if damaged else ""))
+    elif not damaged:
+        lines.append(f"{count} leftover(s) from interrupted runs: run `tfxp doctor --fix` to remove them")
     else:
         lines.append(
-            (f"{count} leftover(s) from interrupted runs; " if count else "")
-            + ("a damaged ML Metadata store; " if damaged else "")
-            + "run `tfxp doctor --fix` to "
-            + ("remove them" if not damaged else "move the store aside" + (" and remove them" if count else ""))
+            (f"{count} leftover(s) from interrupted runs and " if count else "")
+            + "a damaged ML Metadata store: run `tfxp doctor --fix` to move the store aside"
+            + (" and remove them" if count else "")
         )
     return lines
