@@ -64,6 +64,9 @@ class Pod:
         self.client, self.env = client, env
 
     def run(self, name, command, volumes, env=None) -> tuple[int, str]:
+        from tests.subprocesses import writable_as_fs_group
+
+        writable_as_fs_group(volumes)  # the image runs as uid 10001
         container = self.client.containers.run(
             image=os.environ["TFXP_IMAGE"],
             entrypoint=command[:1],
