@@ -50,11 +50,12 @@ COPY tfxp/ tfxp/
 RUN pip install --no-deps . && python -c "import pipeline.pipeline, models.model, components.anomalies_gate"
 
 # The user is written into /etc/passwd and /etc/group directly: an imported base image need not
-# have useradd. /tmp keeps its sticky, world-writable mode.
+# have useradd. /tmp keeps its sticky, world-writable mode. /gcs, /minio and /s3 are where KFP's
+# launcher stages a step's artifacts before it uploads them (the local path of each URI).
 RUN echo "tfxp:x:10001:10001:tfxp:/home/tfxp:/usr/sbin/nologin" >> /etc/passwd \
     && echo "tfxp:x:10001:" >> /etc/group \
-    && mkdir -p /home/tfxp \
-    && chown 10001:10001 /home/tfxp \
+    && mkdir -p /home/tfxp /gcs /minio /s3 \
+    && chown 10001:10001 /home/tfxp /gcs /minio /s3 \
     && chmod 0700 /home/tfxp \
     && chmod 1777 /tmp
 ENV HOME=/home/tfxp \

@@ -43,7 +43,8 @@ FINGERPRINT_TASK = "DataFingerprint"
 # The Dockerfile's user, and the directories it writes besides the PVC: with a read-only root
 # file system they must be volumes of the pod (docs/kubeflow.md, "Pod security").
 STEP_UID = 10001
-WRITABLE_DIRS = {"tmp": "/tmp", "home": "/home/tfxp"}
+# /gcs, /minio and /s3: KFP's launcher stages artifacts at each URI's local path there.
+WRITABLE_DIRS = {"tmp": "/tmp", "home": "/home/tfxp", "gcs": "/gcs", "minio": "/minio", "s3": "/s3"}
 # An ExampleGen input that only KFP sees: kfp_executor removes kfp_* parameters before TFX.
 FINGERPRINT_PARAMETER = "kfp_data_fingerprint"
 TFX_COMMAND = ["python", "-m", "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"]

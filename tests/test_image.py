@@ -33,7 +33,7 @@ STEP_UID = 10001  # the Dockerfile's USER, pipeline/kubeflow_runner.py STEP_UID
 AS_A_POD = {
     "user": f"{STEP_UID}:{STEP_UID}",
     "read_only": True,
-    "tmpfs": {"/tmp": "rw,mode=1777", "/home/tfxp": "rw,mode=1777"},
+    "tmpfs": {d: "rw,mode=1777" for d in ("/tmp", "/home/tfxp", "/gcs", "/minio", "/s3")},
     "cap_drop": ["ALL"],
     "security_opt": ["no-new-privileges"],
 }
