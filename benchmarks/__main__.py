@@ -7,6 +7,7 @@
   scale    our pipeline on --rows (e.g. 150000 1500000): rows/s per component
   beam     StatisticsGen, Transform, Evaluator under each DirectRunner mode and PortableRunner
   serving  the pushed model in-process (batch 1, 64) and through `tfxp serve` (REST, gRPC)
+  serving-load  `tfxp serve` and `tfxp log-proxy` under --clients concurrent REST clients
   variants our pipeline with and without proposed changes, alternated
   examplegen  ExampleGen alone: TFX's CSV executor against ours, alternated
   data     only generate a data set of --rows rows
@@ -146,6 +147,26 @@ def serving(args) -> str:
     )
 
 
+def serving_load(args) -> str:
+    from benchmarks import serving as bench
+    from pipeline.config import load_config
+
+    config = load_config(None, [f"output_dir={args.output_dir}"])
+    csv_path = os.path.join(data_path(0, 0), "data.csv")
+    return (
+        _header(f"Serving load: {args.clients} concurrent clients, {args.calls} one-row REST :predict calls each")
+        + "\n\n"
+        + bench.load(
+            config.serving_dir,
+            config.model_name,
+            csv_path,
+            args.clients,
+            args.calls,
+            os.path.join(WORK, "serving-load"),
+        )
+    )
+
+
 def variants(args) -> str:
     from benchmarks import endtoend
     from benchmarks.variant import arm
@@ -238,6 +259,14 @@ def main(argv: list[str] | None = None) -> int:
         help="a run's output directory (default: the quick tier's first run)",
     )
     sv.add_argument("--repeats", type=int, default=200, help="calls per row (default 200)")
+    sl = sub.add_parser("serving-load", help="`tfxp serve` and `tfxp log-proxy` under concurrent clients")
+    sl.add_argument(
+        "--output-dir",
+        default=os.path.join(WORK, "quick", "ours-0"),
+        help="a run's output directory (default: the quick tier's first run)",
+    )
+    sl.add_argument("--clients", type=int, default=50, help="concurrent clients (default 50)")
+    sl.add_argument("--calls", type=int, default=40, help="calls per client (default 40)")
     e = sub.add_parser("examplegen", help="ExampleGen alone: TFX's CSV executor against ours")
     e.add_argument("--rows", type=int, default=0, help="rows (default 0: the bundled sample)")
     e.add_argument("--repeats", type=int, default=2)
@@ -269,6 +298,7 @@ def main(argv: list[str] | None = None) -> int:
         "scale": scale,
         "beam": beam_modes,
         "serving": serving,
+        "serving-load": serving_load,
         "variants": variants,
         "examplegen": examplegen,
     }

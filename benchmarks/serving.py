@@ -172,3 +172,54 @@ def run(serving_dir: str, model: str, data_csv: str, repeats: int, work_dir: str
     engine, remote = endpoint(serving_dir, model, rows, repeats, os.path.join(work_dir, "serve.log"))
     text = measure.table(["path", "batch", "calls", "predictions/s", "p50 ms", "p99 ms"], table + remote)
     return f"model: {latest_version(serving_dir)}\nendpoint: {engine}\n\n{text}"
+
+
+def _start(args: list[str], log_path: str) -> subprocess.Popen:
+    with open(log_path, "w") as log:
+        return subprocess.Popen([sys.executable, "-m", "tfxp", *args], stdout=log, stderr=subprocess.STDOUT)
+
+
+def load(serving_dir: str, model: str, data_csv: str, clients: int, per_client: int, work_dir: str) -> str:
+    """`tfxp serve` and `tfxp log-proxy` in front of it, each under `clients` concurrent REST
+    clients sending one-row :predict calls (benchmarks/serving_load.py), on kept connections and
+    on a new connection per call."""
+    import json
+    import tempfile
+
+    from benchmarks import serving_load
+    from benchmarks.beam import free_port
+    from contracts.saved_model import DEFAULT_SIGNATURE
+    from serving.client import RestClient, raw_input_types, to_examples
+
+    os.makedirs(work_dir, exist_ok=True)
+    rest_port, grpc_port, proxy_port = free_port(), free_port(), free_port()
+    serve = _start(
+        ["serve", "--model-base-path", serving_dir, "--rest-port", str(rest_port), "--grpc-port", str(grpc_port)],
+        os.path.join(work_dir, "serve.log"),
+    )
+    proxy = None
+    try:
+        url = f"http://127.0.0.1:{rest_port}"
+        _wait_ready(url, model, serve)
+        log_dir = tempfile.mkdtemp(prefix="requests-", dir=work_dir)
+        proxy = _start(
+            ["log-proxy", "--upstream", url, "--port", str(proxy_port), "--log-dir", log_dir],
+            os.path.join(work_dir, "proxy.log"),
+        )
+        _wait_ready(f"http://127.0.0.1:{proxy_port}", model, proxy)
+        examples = to_examples(sample_rows(data_csv, 1), raw_input_types(RestClient(url, model).metadata()))
+        body = json.dumps(
+            {"signature_name": DEFAULT_SIGNATURE, "instances": [{"b64": base64.b64encode(examples[0]).decode()}]}
+        ).encode()
+        table = []
+        for name, port in (("tfxp serve", rest_port), ("tfxp log-proxy -> tfxp serve", proxy_port)):
+            for keep_alive in (True, False):
+                result = serving_load.run(
+                    "127.0.0.1", port, f"/v1/models/{model}:predict", body, clients, per_client, keep_alive=keep_alive
+                )
+                table.append([name, "kept" if keep_alive else "per call", *result.summary()])
+        return measure.table(["endpoint", "connection", *serving_load.HEADER], table)
+    finally:
+        if proxy is not None:
+            measure.stop(proxy, 15)
+        measure.stop(serve, 15)

@@ -13,6 +13,14 @@ A kill -9 (or a power cut) ends a run with nothing cleaned up. What it can leave
   their `.system/executor_execution/<id>` and `.system/stateful_working_dir/*` (removed on
   success), and `*.partial` copies of the drift history.
 
+A damaged ML Metadata store (one SQLite cannot read: truncated, overwritten, a disk fault) is
+found too. `--fix` moves it aside with the pipeline root, both kept under timestamped names
+(`.damaged-<UTC time>`): the next run starts a fresh store, whose execution ids start again at
+1, so TFX's output directories named by them must not hold the old executions' files. The
+drift check's accepted statistics (pipeline.pipeline.statistics_history_dir) are files of their
+own, not records, and stay; the serving directory is not touched, so the next run compares
+against the model served.
+
 The run lock is an flock: the kernel releases it when its holder dies, so it is never stale;
 doctor says whether a run holds it. While one does, what the run is writing cannot be told
 from leftovers: only certain leftovers are reported, and `--fix` is refused. `--fix` holds the
@@ -32,22 +40,67 @@ from pipeline.config import PipelineConfig
 SYSTEM_DIR = ".system"  # TFX's per-component bookkeeping (outputs_utils._SYSTEM)
 
 
+DAMAGED_SUFFIX = ".damaged-"
+SQLITE_SIDE_FILES = ("-journal", "-wal", "-shm")  # a damaged store's journal belongs to it
+
+
 @dataclasses.dataclass
 class Finding:
     path: str | None  # what --fix removes (None: an ML Metadata record only)
     why: str
     execution_ids: list[int] = dataclasses.field(default_factory=list)  # to mark INTERRUPTED
+    move_aside: bool = False  # --fix keeps it under a timestamped name instead of removing it
+    moved: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # (from, to) once moved
 
     def line(self, fixed: bool = False) -> str:
         if not self.path:
             return ("marked INTERRUPTED: " if fixed else "") + self.why
+        if fixed and self.moved:
+            return "; ".join(f"moved {old} to {new}" for old, new in self.moved) + f": {self.why}"
         return f"{'removed ' if fixed else ''}{self.path}: {self.why}"
 
 
 def find(config: PipelineConfig, live_run: bool = False) -> list[Finding]:
     """The leftovers of killed runs under `config.output_dir`. With `live_run` (another process
     holds the run lock) what that run may be writing is left out."""
-    return _serving(config.serving_dir, live_run) + _store_and_outputs(config, live_run)
+    from pipeline import metadata
+
+    damage = metadata.store_damage(config.metadata_path)
+    if damage is None:
+        try:
+            return _serving(config.serving_dir, live_run) + _store_and_outputs(config, live_run)
+        except metadata.StoreDamaged as err:  # found by ML Metadata's own reading
+            damage = err.reason
+    # Without the store, outputs cannot be told from leftovers: they are moved aside with it.
+    why = (
+        f"the ML Metadata store does not open ({damage}); --fix moves it and the pipeline root "
+        f"aside (kept), the next run starts a fresh store; {config.serving_dir} is untouched"
+    )
+    return _serving(config.serving_dir, live_run) + [Finding(config.metadata_path, why, move_aside=True)]
+
+
+def _move_store_aside(config: PipelineConfig) -> list[tuple[str, str]]:
+    """Renames the store (and its SQLite side files) and the pipeline root to `<name>.damaged-<UTC
+    time>`; the accepted statistics go back into a new, empty pipeline root."""
+    import datetime
+
+    from pipeline.pipeline import statistics_history_dir
+
+    suffix = DAMAGED_SUFFIX + datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    moved = []
+    for path in [config.metadata_path] + [config.metadata_path + s for s in SQLITE_SIDE_FILES]:
+        if os.path.lexists(path):
+            os.rename(path, path + suffix)
+            moved.append((path, path + suffix))
+    root = config.pipeline_root.rstrip("/")
+    if os.path.isdir(root):
+        os.rename(root, root + suffix)
+        moved.append((root, root + suffix))
+        kept = statistics_history_dir(root + suffix)
+        if os.path.isdir(kept):
+            os.makedirs(root)
+            os.rename(kept, statistics_history_dir(root))
+    return moved
 
 
 def _listdir(path: str) -> list[str]:
@@ -174,6 +227,9 @@ def fix(config: PipelineConfig) -> Report:
         with run_lock.hold(config.output_dir, command="doctor --fix"):
             findings = find(config)
             for finding in findings:
+                if finding.move_aside:
+                    finding.moved = _move_store_aside(config)
+                    continue
                 if finding.execution_ids:
                     metadata.mark_interrupted(config.metadata_path)
                 if finding.path and os.path.isdir(finding.path):
@@ -196,11 +252,18 @@ def format_report(report: Report) -> list[str]:
         lines.append("run lock: free (no run in progress)")
     for finding in report.findings:
         lines.append(finding.line(report.fixed))
-    count = len(report.findings)
-    if not count:
+    damaged = any(finding.move_aside for finding in report.findings)
+    count = len(report.findings) - damaged
+    if not count and not damaged:
         lines.append("no leftovers")
     elif report.fixed:
-        lines.append(f"{count} leftover(s) removed")
-    else:
+        lines.append(f"{count} leftover(s) removed" + ("; the damaged store moved aside" if damaged else ""))
+    elif not damaged:
         lines.append(f"{count} leftover(s) from interrupted runs: run `tfxp doctor --fix` to remove them")
+    else:
+        lines.append(
+            (f"{count} leftover(s) from interrupted runs and " if count else "")
+            + "a damaged ML Metadata store: run `tfxp doctor --fix` to move the store aside"
+            + (" and remove them" if count else "")
+        )
     return lines

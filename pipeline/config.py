@@ -420,6 +420,11 @@ class KubeflowConfig(Section):
     state_root: str = "/mnt/pipeline/state"  # what outlives a run: the accepted spans' statistics
     pvc: str | None = "tfx-pipeline"  # None or "": no PVC (object-store roots)
     mount_path: str = "/mnt/pipeline"
+    # Each step's security context (run as the image's uid 10001, non-root) and emptyDir volumes
+    # at /tmp and the image's HOME, for a read-only root file system (docs/kubeflow.md, "Pod
+    # security"). false leaves them out, for older KFP backends whose driver does not know the
+    # fields (KFP 2.0.5's, which tests/kfp_backend runs); the image still runs as uid 10001.
+    pod_security: bool = True
     # Per component id ("default" for the rest). Given, it replaces these as a whole.
     resources: dict[str, Resources] = Field(
         default_factory=lambda: {

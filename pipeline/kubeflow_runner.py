@@ -14,7 +14,8 @@ compiler leaves out for the open-source KFP 2.x backend:
   accelerators in the old and new fields, node selector and tolerations for the Trainer;
 - the kfp-kubernetes platform spec: the PVC that holds the data, the serving directory and the
   accepted statistics, mounted in every step, the image pull policy, secrets as environment
-  variables;
+  variables, and each step's security context (non-root, uid 10001) with emptyDir volumes for
+  the directories it writes (kubeflow.pod_security);
 - no caching for ServingBaseline and DriftCheck, whose outputs depend on what is served and
   which spans were accepted at run time.
 """
@@ -38,6 +39,12 @@ PARAMETERS = ("data_root", "train_args", "eval_args", "eval_config")
 UNCACHED_TASKS = ("ServingBaseline", "DriftCheck", "DataFingerprint")
 
 FINGERPRINT_TASK = "DataFingerprint"
+
+# The Dockerfile's user, and the directories it writes besides the PVC: with a read-only root
+# file system they must be volumes of the pod (docs/kubeflow.md, "Pod security").
+STEP_UID = 10001
+# /gcs, /minio and /s3: KFP's launcher stages artifacts at each URI's local path there.
+WRITABLE_DIRS = {"tmp": "/tmp", "home": "/home/tfxp", "gcs": "/gcs", "minio": "/minio", "s3": "/s3"}
 # An ExampleGen input that only KFP sees: kfp_executor removes kfp_* parameters before TFX.
 FINGERPRINT_PARAMETER = "kfp_data_fingerprint"
 TFX_COMMAND = ["python", "-m", "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"]
@@ -296,7 +303,7 @@ def _disable_cache(spec: dict[str, Any], task: str) -> None:
 
 
 def kubernetes_platform_spec(config: PipelineConfig, spec: dict[str, Any]) -> dict[str, Any]:
-    """The kfp-kubernetes platform spec: PVC, Trainer scheduling and secrets per executor."""
+    """The kfp-kubernetes platform spec: PVC, pod security, Trainer scheduling and secrets per executor."""
     from google.protobuf import json_format
     from kfp.kubernetes import kubernetes_executor_config_pb2 as k8s
 
@@ -313,6 +320,12 @@ def kubernetes_platform_spec(config: PipelineConfig, spec: dict[str, Any]) -> di
                     secret_name=name, key_to_env=[k8s.SecretAsEnv.SecretKeyToEnvMap(secret_key=key, env_var=env)]
                 )
             )
+        if kf.pod_security:
+            executor.security_context.CopyFrom(
+                k8s.SecurityContext(run_as_user=STEP_UID, run_as_group=STEP_UID, run_as_non_root=True)
+            )
+            for name, path in WRITABLE_DIRS.items():
+                executor.empty_dir_mounts.append(k8s.EmptyDirMount(volume_name=name, mount_path=path))
         if task == "Trainer":
             executor.node_selector.labels.update(kf.trainer_node_selector)
             for toleration in kf.trainer_tolerations:

@@ -251,8 +251,9 @@ def run(
     progress (`tfxp run` passes ops.doctor's count of leftovers from killed runs).
 
     Raises ConfigError (the data or the output directory fail pipeline/preflight.py's checks),
-    PipelineFailed, run_lock.LockHeld (another run uses the output directory, and not
-    `wait_lock`) or OSError (the output directory cannot be written later, e.g. a full disk).
+    PipelineFailed, metadata.StoreDamaged (the ML Metadata store cannot be read), run_lock.LockHeld
+    (another run uses the output directory, and not `wait_lock`) or OSError (the output directory
+    cannot be written later, e.g. a full disk).
     """
     from pipeline import run_lock
     from pipeline.preflight import check_data, check_job_endpoint, check_output
@@ -284,6 +285,7 @@ def run(
                 if os.path.exists(config.metadata_path):
                     from pipeline import metadata
 
+                    metadata.check_store(config.metadata_path, config.serving_dir)
                     interrupted = metadata.mark_interrupted(config.metadata_path)
                     if interrupted:
                         progress.stream.write(
@@ -300,5 +302,11 @@ def run(
                 if not isinstance(err, Exception):
                     raise  # KeyboardInterrupt, SystemExit: reported by the caller
                 logging.getLogger(__name__).exception("pipeline failed")
+                from pipeline import metadata
+
+                if isinstance(err, metadata.StoreDamaged):
+                    raise metadata.StoreDamaged(err.metadata_path, err.reason, config.serving_dir) from None
+                # A store damaged under the run fails whichever component touches it next.
+                metadata.check_store(config.metadata_path, config.serving_dir)
                 raise PipelineFailed(progress.current, err, log_path) from err
     return log_path

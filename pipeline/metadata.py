@@ -32,10 +32,62 @@ class NoMetadataStore(ConfigError, FileNotFoundError):
     """The store does not exist yet: bad input for the commands that read it (exit code 2)."""
 
 
+class StoreDamaged(RuntimeError):
+    """The SQLite store cannot be read (truncated, overwritten, a disk fault): one line with the
+    path, what it means for the served models and what to do."""
+
+    def __init__(self, metadata_path: str, reason: str, serving_dir: str | None = None):
+        self.metadata_path, self.reason = metadata_path, reason
+        served = f"the served models under {serving_dir}" if serving_dir else "the served models"
+        super().__init__(
+            f"the ML Metadata store {metadata_path} is damaged ({reason}); {served} are untouched "
+            "(the store only records runs): run `tfxp doctor --fix` with the same --config and --set "
+            "to move it aside (kept, with a timestamped name), and the next run starts a fresh store "
+            "and compares against the served model"
+        )
+
+
+def store_damage(metadata_path: str) -> str | None:
+    """Why the SQLite file at `metadata_path` cannot be read, or None when it can (or is absent,
+    or is empty: ML Metadata makes a new store in an empty file). SQLite's quick_check reads
+    every page; an error that is not damage (the file locked by a writer) is not judged."""
+    import sqlite3
+    import urllib.parse
+
+    if not os.path.isfile(metadata_path) or os.path.getsize(metadata_path) == 0:
+        return None
+    try:
+        # Read-write (not create), as ML Metadata opens it: a read-only connection cannot roll
+        # back a hot journal and would report the store locked instead of reading it.
+        connection = sqlite3.connect(f"file:{urllib.parse.quote(metadata_path)}?mode=rw", uri=True)
+        try:
+            rows = connection.execute("PRAGMA quick_check").fetchall()
+        finally:
+            connection.close()
+    except sqlite3.OperationalError:
+        return None
+    except sqlite3.DatabaseError as err:  # SQLITE_CORRUPT, SQLITE_NOTADB
+        return str(err)
+    if rows != [("ok",)]:
+        return f"SQLite's integrity check: {rows[0][0]}"
+    return None
+
+
+def check_store(metadata_path: str, serving_dir: str | None = None) -> None:
+    """StoreDamaged when the store cannot be read."""
+    reason = store_damage(metadata_path)
+    if reason is not None:
+        raise StoreDamaged(metadata_path, reason, serving_dir)
+
+
 def open_store(metadata_path: str) -> metadata_store.MetadataStore:
     if not os.path.exists(metadata_path):
         raise NoMetadataStore(f"no ML Metadata store at {metadata_path}: run the pipeline first")
-    return metadata_store.MetadataStore(sqlite_config(metadata_path))
+    try:
+        return metadata_store.MetadataStore(sqlite_config(metadata_path))
+    except RuntimeError:  # ML Metadata's errors on opening are RuntimeErrors with its query text
+        check_store(metadata_path)
+        raise
 
 
 INTERRUPTED_PROPERTY = "interrupted"

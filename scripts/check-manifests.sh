@@ -2,7 +2,8 @@
 # Render every kustomization under kubernetes/ and check the manifests offline: against the
 # Kubernetes schemas with unknown fields rejected (kubernetes-validate --strict) and with a
 # security scanner (checkov). Accepted checkov findings are annotated on their resources and
-# listed in kubernetes/README.md. The tools live in a host virtual environment in the cache.
+# listed in kubernetes/README.md. The Dockerfile goes through checkov too (its accepted
+# findings are skip comments in it). The tools live in a host virtual environment in the cache.
 set -euo pipefail
 project=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cache=${TFXP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tfx-kfp-pipeline}
@@ -39,4 +40,11 @@ for kustomization in pipeline serving/overlays/local serving/overlays/production
     status=1
   fi
 done
+if "$tools/bin/checkov" --quiet --compact --framework dockerfile -f "$project/Dockerfile" >"$out/Dockerfile.checkov" 2>&1; then
+  echo "[manifests] Dockerfile: checkov-clean" >&2
+else
+  cat "$out/Dockerfile.checkov" >&2
+  echo "[manifests] Dockerfile: checkov found problems" >&2
+  status=1
+fi
 exit $status

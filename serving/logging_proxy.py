@@ -44,8 +44,18 @@ import threading
 import time
 import urllib.parse
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Callable, Self
+
+from serving.standin.http_body import (
+    IDLE_SECONDS,
+    MAX_BODY_BYTES,
+    BodyError,
+    RestHTTPServer,
+    gunzip_body,
+    read_body,
+    refuse,
+)
 
 log = logging.getLogger(__name__)
 
@@ -85,19 +95,38 @@ class _Upstream:
             raise ProxyError(f"--upstream {url}: expected http://HOST:PORT (TF Serving's REST port)")
         self.host, self.port, self.timeout, self.refresh_seconds = parts.hostname, parts.port, timeout, refresh_seconds
         self._lock = threading.Lock()
+        self._local = threading.local()
         self._versions: dict[str, tuple[float, int | None]] = {}
         self._signatures: dict[tuple[str, int], dict] = {}
 
     def call(
         self, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
     ) -> tuple[int, list[tuple[str, str]], bytes]:
-        connection = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+        """One call on this thread's keep-alive connection to TF Serving (a new connection per
+        call would cost a TCP handshake each and leave thousands in TIME_WAIT under load)."""
+        connection = getattr(self._local, "connection", None)
+        reused = connection is not None
+        if connection is None:
+            connection = self._local.connection = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
         try:
             connection.request(method, path, body=body or None, headers=headers or {})
             response = connection.getresponse()
-            return response.status, response.getheaders(), response.read()
-        finally:
+            answer = response.status, response.getheaders(), response.read()
+        except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
             connection.close()
+            self._local.connection = None
+            if not reused:
+                raise
+            # The server closed the kept connection while it was idle: the call never reached it.
+            return self.call(method, path, body, headers)
+        except BaseException:
+            connection.close()
+            self._local.connection = None
+            raise
+        if response.will_close:
+            connection.close()
+            self._local.connection = None
+        return answer
 
     def served_version(self, model: str, refresh: bool = False) -> int | None:
         """The newest AVAILABLE version of `model`, or None when none is (or the status fails)."""
@@ -290,6 +319,7 @@ class LoggingProxy:
         timeout: float = 60.0,
         refresh_seconds: float = 5.0,
         sample: Callable[[], float] = random.random,
+        max_body_bytes: int = MAX_BODY_BYTES,
     ):
         from components.drift_check.request_log import RequestLogger
 
@@ -300,7 +330,8 @@ class LoggingProxy:
         self.logged = 0
         self.failed = 0
         self._count_lock = threading.Lock()
-        self._server = ThreadingHTTPServer((host, port), self._handler())
+        self.max_body_bytes = max_body_bytes
+        self._server = RestHTTPServer((host, port), self._handler())
         self.port = self._server.server_address[1]
         self._thread: threading.Thread | None = None
 
@@ -310,13 +341,26 @@ class LoggingProxy:
         class Handler(BaseHTTPRequestHandler):
             server_version = "TFXPRequestLogProxy/1"
             protocol_version = "HTTP/1.1"
+            timeout = IDLE_SECONDS
 
             def _forward(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
+                try:
+                    # The body goes on as it came (gzip too): TF Serving reads it.
+                    body = read_body(self.headers, self.rfile, proxy.max_body_bytes, gunzip=False)
+                except BodyError as err:
+                    return refuse(self, err)
                 given = self.headers.get(REQUEST_ID, "")
                 request_id = given if _VALID_ID.fullmatch(given) else uuid.uuid4().hex
-                status, headers, answer = proxy.handle(self.command, self.path, body, dict(self.headers), request_id)
+                try:
+                    status, headers, answer = proxy.handle(
+                        self.command, self.path, body, dict(self.headers), request_id
+                    )
+                except Exception as err:  # noqa: BLE001 - no request may end the handler's thread
+                    log.exception("proxy: %s %s failed", self.command, self.path)
+                    status, headers = 500, [("Content-Type", "application/json")]
+                    answer = json.dumps(
+                        {"error": f"the request-log proxy failed: {type(err).__name__}: {err}"}
+                    ).encode()
                 self.send_response_only(status)  # TF Serving's own Server and Date headers follow
                 for name, value in headers:
                     if name.lower() not in _HOP_BY_HOP and name.lower() != REQUEST_ID.lower():
@@ -339,6 +383,7 @@ class LoggingProxy:
         from serving.standin.rest import model_spec
 
         headers = {k: v for k, v in headers.items() if k.lower() not in _HOP_BY_HOP}
+        encoding = next((v for k, v in headers.items() if k.lower() == "content-encoding"), "")
         path = urllib.parse.urlsplit(target).path
         match = _PREDICTION.fullmatch(path) if method == "POST" else None
         pinned, version = target, None
@@ -368,7 +413,7 @@ class LoggingProxy:
                 record = build_record(
                     match[3],
                     spec,
-                    body,
+                    gunzip_body(body, self.max_body_bytes) if "gzip" in encoding.lower() else body,
                     answer,
                     version or spec.version.value,
                     request_id,

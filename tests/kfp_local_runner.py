@@ -36,6 +36,9 @@ def run_container_and_wait(
     if not any(image in (i.tags + i.attrs.get("RepoDigests", [])) for i in client.images.list()):
         client.images.pull(image)
     container_run_args.pop("auto_remove", None)
+    from tests.subprocesses import writable_as_fs_group
+
+    writable_as_fs_group(volumes)  # the image runs as uid 10001
     container = client.containers.run(
         image=image,
         command=command,

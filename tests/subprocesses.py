@@ -38,3 +38,20 @@ def error_lines(stderr: str) -> list[str]:
 def versions(serving: pathlib.Path) -> list[str]:
     """The version directories TF Serving would see under `serving`, in name order."""
     return sorted(p.name for p in serving.iterdir() if SERVING_VERSION.match(p.name)) if serving.exists() else []
+
+
+def writable_as_fs_group(paths) -> None:
+    """Makes host directories that a step's container mounts writable by the image's user (uid
+    10001, the Dockerfile's USER), as a pod's fsGroup makes its volumes group-writable: the
+    test machine's directories are root's. A missing directory is made (the engine would
+    make it root's); every directory and file under each one gets read and write permission
+    for all. A file mounted by itself (a binary) is left as it is."""
+    for top in paths:
+        top = pathlib.Path(top)
+        if top.is_file():
+            continue
+        top.mkdir(parents=True, exist_ok=True)
+        for path in [top, *top.rglob("*")]:
+            if path.is_symlink():
+                continue
+            path.chmod(path.stat().st_mode | (0o777 if path.is_dir() else 0o666))

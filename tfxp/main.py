@@ -30,6 +30,7 @@ EXIT_CODES = {
     "serving.metrics.MonitoringConfigError": EXIT_BAD_INPUT,
     "serving.logging_proxy.ProxyError": EXIT_BAD_INPUT,
     "pipeline.local_runner.PipelineFailed": EXIT_FAILED,
+    "pipeline.metadata.StoreDamaged": EXIT_FAILED,
     "pipeline.submit.SubmitError": EXIT_FAILED,
     "serving.client.ClientError": EXIT_FAILED,
     "builtins.OSError": EXIT_FAILED,  # an output directory that cannot be written, a full disk

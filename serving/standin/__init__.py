@@ -16,6 +16,9 @@ Serving's request code. What it implements, over the same `<base path>/<version>
 - Prometheus metrics (serving/metrics.py) on the REST port when a --monitoring_config_file
   enables them: TF Serving's request counts, request and runtime latencies and SavedModel load
   attempts, under TF Serving's names and labels.
+HTTP as TF Serving's evhttp server: keep-alive, chunked and gzip bodies (un-gzipped up to 100 MB),
+many concurrent connections; a plain body over 100 MB is the stand-in's own 413, and JSON
+nested deeper than Python's parser reads is a 400 (`http_body`, `json_codec.TOO_DEEP`).
 Versions follow TF Serving's default policy: the newest version is loaded; while it loads, or
 if its load or warm-up fails, the version served before stays served (availability
 preserving); a failed version is reported with state END and its error, and retried on the
@@ -33,7 +36,8 @@ JSON syntax errors (Python's parser reports them, mapped to rapidjson's wording 
 clear).
 
 The modules: `repository` (the versions of one model, loaded, served and retired, and the
-calls on them), `json_codec` (TF Serving's JSON tensor encoding, which serving/logging_proxy.py
+calls on them), `http_body` (the HTTP server and body reading the logging proxy shares),
+`json_codec` (TF Serving's JSON tensor encoding, which serving/logging_proxy.py
 reads requests with too), `rest` and `grpc_server` (the two APIs over a repository) and
 `server` (both servers and the poll for pushes, as `tfxp serve` starts them).
 """

@@ -26,6 +26,15 @@ from contracts.saved_model import DEFAULT_SIGNATURE
 BYTES_SUFFIX = "_bytes"  # json_tensor.cc kBytesTensorNameSuffix
 MAX_DEBUG_BYTES = 256  # json_tensor.cc kMaxJsonDebugStringBytes
 
+# The stand-in's own message: Python's JSON parser and the tensor code here recurse, so a
+# document nested some thousands of levels deep cannot be read; rapidjson's iterative parser
+# (kParseIterativeFlag in json_tensor.cc ParseJson) reads any depth, and TF Serving answers
+# such bodies with INVALID_ARGUMENT (400) as well, the syntax or the tensor being wrong.
+TOO_DEEP = (
+    "JSON Parse error: The document nests arrays or objects deeper than the stand-in reads "
+    "(no tensor has more than 254 dimensions)"
+)
+
 _PARSE_ERRORS = (  # Python's json messages, in rapidjson's words (GetParseError_En)
     ("Expecting value", "Invalid value."),
     ("Expecting property name", "Missing a name for object member."),
@@ -56,6 +65,8 @@ def parse_json(body: bytes):
     try:
         # raw_decode stops after the root value, as kParseStopWhenDoneFlag does.
         doc, _ = json.JSONDecoder(object_pairs_hook=_first_wins).raw_decode(stripped)
+    except RecursionError:
+        raise invalid_argument(TOO_DEEP) from None
     except json.JSONDecodeError as err:
         message = next(
             (ours for theirs, ours in _PARSE_ERRORS if err.msg.startswith(theirs)),

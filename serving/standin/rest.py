@@ -13,7 +13,9 @@ from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING
 
 from components.serving_check.tf_serving_requests import ServingError, invalid_argument
+from serving.standin.http_body import IDLE_SECONDS, MAX_BODY_BYTES, BodyError, read_body, refuse
 from serving.standin.json_codec import (
+    TOO_DEEP,
     example_request_from_json,
     json_from_classification,
     json_from_regression,
@@ -133,9 +135,14 @@ def _model_and_method(method: str, path: str) -> tuple[str, str]:
     return urllib.parse.unquote(match[1] or ""), match[4] if method == "POST" else ""
 
 
-def make_rest_handler(repository: ModelRepository, metrics_path: str | None = None):
+def make_rest_handler(
+    repository: ModelRepository, metrics_path: str | None = None, max_body_bytes: int = MAX_BODY_BYTES
+):
     class Handler(BaseHTTPRequestHandler):
         server_version = "TFServingStandIn/1"
+        # Keep-alive, as TF Serving's evhttp server: a client's connection serves many calls.
+        protocol_version = "HTTP/1.1"
+        timeout = IDLE_SECONDS
 
         def _reply(self, status: int, text: str, content_type: str = "application/json") -> None:
             data = text.encode()
@@ -147,8 +154,10 @@ def make_rest_handler(repository: ModelRepository, metrics_path: str | None = No
 
         def _route(self, method: str) -> None:
             path = urllib.parse.urlsplit(self.path).path
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
+            try:
+                body = read_body(self.headers, self.rfile, max_body_bytes)
+            except BodyError as err:
+                return refuse(self, err)
             if metrics_path is not None and path == metrics_path:
                 # Any method, as TF Serving registers the handler for the path alone.
                 return self._reply(200, repository.metrics.page(), "text/plain")
@@ -158,7 +167,17 @@ def make_rest_handler(repository: ModelRepository, metrics_path: str | None = No
             start = time.perf_counter()
             model_name, api = _model_and_method(method, path)
             try:
-                answer = process_rest(repository, method, path, body)
+                try:
+                    answer = process_rest(repository, method, path, body)
+                except RecursionError:
+                    # Python's parser and the tensor code recurse; rapidjson's iterative parser
+                    # does not, but TF Serving answers such a body with an INVALID_ARGUMENT too.
+                    raise invalid_argument(TOO_DEEP) from None
+                except ServingError:
+                    raise
+                except Exception as err:  # noqa: BLE001 - no request may end the handler's thread
+                    log.exception("rest: %s %s failed", method, path)
+                    raise ServingError("INTERNAL", f"{type(err).__name__}: {err}") from None
             except ServingError as err:
                 repository.metrics.request(model_name, err.code, api, "REST", 0)
                 return self._reply(err.http_status, json.dumps({"error": err.message}, indent=4))

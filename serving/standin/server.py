@@ -8,10 +8,10 @@ import logging
 import os
 import threading
 from concurrent import futures
-from http.server import ThreadingHTTPServer
 from typing import Self
 
 from serving.standin.grpc_server import grpc_servicers
+from serving.standin.http_body import MAX_BODY_BYTES, RestHTTPServer
 from serving.standin.repository import ModelRepository
 from serving.standin.rest import make_rest_handler
 
@@ -31,6 +31,7 @@ class StandInServer:
         poll_seconds: float = 2.0,
         request_log_dir: str | None = None,
         metrics_path: str | None = None,
+        max_body_bytes: int = MAX_BODY_BYTES,
     ):
         import grpc
 
@@ -40,7 +41,7 @@ class StandInServer:
         self.repository = ModelRepository(model_name, base_path, logger)
         self.repository.refresh()
         self.metrics_path = metrics_path
-        self._rest = ThreadingHTTPServer((host, rest_port), make_rest_handler(self.repository, metrics_path))
+        self._rest = RestHTTPServer((host, rest_port), make_rest_handler(self.repository, metrics_path, max_body_bytes))
         self._grpc = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
         grpc_servicers(self.repository)(self._grpc)
         self.grpc_port = self._grpc.add_insecure_port(f"{host}:{grpc_port}")

@@ -520,6 +520,9 @@ def podman_runner(client, keep_logs: Callable[[str, str], None] | None = None) -
     """run_container for Backend: the task's container through the Docker API (podman's service)."""
 
     def run(image: str, command: list[str], mounts: dict[str, str], env: dict[str, str]) -> tuple[int, str]:
+        from tests.subprocesses import writable_as_fs_group
+
+        writable_as_fs_group(mounts)  # the image runs as uid 10001
         container = client.containers.run(
             image=image,
             entrypoint=command[:1],

@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import re
 import subprocess
 
 import pytest
@@ -227,7 +228,9 @@ def api_run(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def api_run_for_kfp_2_0(tmp_path_factory):
-    return _api_workflow(tmp_path_factory.mktemp("api-2.0"), ["kubeflow.image_pull_policy=null"])
+    return _api_workflow(
+        tmp_path_factory.mktemp("api-2.0"), ["kubeflow.image_pull_policy=null", "kubeflow.pod_security=false"]
+    )
 
 
 def test_the_api_server_hands_each_driver_our_platform_spec(api_run):
@@ -290,11 +293,16 @@ def _annotation_text(workflow, placeholder: str) -> str:
     return workflow["metadata"]["annotations"][placeholder[len("{{workflow.annotations.") : -2]]
 
 
-def test_kfp_2_0s_driver_refuses_the_pull_policy_we_write_by_default(api_run, tmp_path):
+def test_kfp_2_0s_driver_refuses_the_fields_we_write_by_default(api_run, tmp_path):
+    # imagePullPolicy, and kubeflow.pod_security's securityContext and emptyDirMounts: KFP
+    # 2.0.5's KubernetesExecutorConfig has none of them, and its driver names the first it meets.
     (spec, _), workflow = api_run
+    refused = re.compile(
+        r'unknown field "(imagePullPolicy|securityContext|emptyDirMounts)" in kfp_kubernetes.KubernetesExecutorConfig'
+    )
     for name in spec["root"]["dag"]["tasks"]:
         last = _drive(workflow, name, tmp_path)
-        assert 'unknown field "imagePullPolicy" in kfp_kubernetes.KubernetesExecutorConfig' in last, (name, last)
+        assert refused.search(last), (name, last)
 
 
 def test_kfp_2_0s_driver_parses_every_task_without_the_pull_policy(api_run_for_kfp_2_0, tmp_path):

@@ -64,6 +64,9 @@ class Pod:
         self.client, self.env = client, env
 
     def run(self, name, command, volumes, env=None) -> tuple[int, str]:
+        from tests.subprocesses import writable_as_fs_group
+
+        writable_as_fs_group(volumes)  # the image runs as uid 10001
         container = self.client.containers.run(
             image=os.environ["TFXP_IMAGE"],
             entrypoint=command[:1],
@@ -131,8 +134,16 @@ def ran():
     (WORK / "serviceaccount" / "namespace").write_text(NAMESPACE)
     (WORK / "serviceaccount" / "token").write_text(TOKEN)
     shutil.copyfile(TINY_CSV, WORK / "pvc" / "data" / "taxi_tiny.csv")
-    # KFP 2.0.5's driver refuses imagePullPolicy (test_kfp_go_compiler.py).
-    config = load_config(None, [f"kubeflow.image={os.environ['TFXP_IMAGE']}", "kubeflow.image_pull_policy=null"])
+    # KFP 2.0.5's driver refuses imagePullPolicy (test_kfp_go_compiler.py), the security context
+    # and emptyDir mounts (kubeflow.pod_security).
+    config = load_config(
+        None,
+        [
+            f"kubeflow.image={os.environ['TFXP_IMAGE']}",
+            "kubeflow.image_pull_policy=null",
+            "kubeflow.pod_security=false",
+        ],
+    )
     kubeflow_runner.compile_pipeline(config, str(WORK / "pipeline.yaml"), allow_local_image=True)
     made = subprocess.run(
         [_binary("run-workflow"), "-pipeline", str(WORK / "pipeline.yaml"), "-pipeline_root", PIPELINE_ROOT]

@@ -382,3 +382,79 @@ def test_tf_serving_answers_match_the_model_in_tensorflow(server, base_path):
     expected = model.signatures["serving_default"](x=tf.constant([0.1, 7.25]))["y"].numpy()
     answer = _post(server, f"{MODEL_PATH}:predict", {"instances": [0.1, 7.25]})
     np.testing.assert_allclose(answer.json()["predictions"], expected, rtol=1e-6)
+
+
+# ----------------------------------------------------------------------------- hostile bodies
+# TF Serving's HTTP server (util/net_http/server/internal/evhttp_request.cc) and ParseJson
+# (util/json_tensor.cc, rapidjson's iterative parser); serving/standin/http_body.py says which
+# limits are the stand-in's own.
+
+DEPTH = 100_000
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "[" * DEPTH,  # unclosed
+        "[" * DEPTH + "]" * DEPTH,  # closed, not an object
+        '{"instances": ' + "[" * DEPTH + "1.0" + "]" * DEPTH + "}",
+        '{"instances": ' + "[" * 5000 + "1.0" + "]" * 5000 + "}",  # within Python's parser, past its recursion limit
+        '{"instances": [' + ",".join(['{"x": ' + "[" * 3000 + "1" + "]" * 3000 + "}"] * 2) + "]}",
+    ],
+    ids=["unclosed", "closed-array", "deep-instances", "5000-deep-instances", "deep-named"],
+)
+def test_deeply_nested_bodies_are_a_400_and_the_server_goes_on(server, body):
+    answer = _post(server, f"{MODEL_PATH}:predict", body)
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"].startswith("JSON")
+    # The same server answers the next call: no handler thread or connection was lost.
+    assert _as_text(_post(server, f"{MODEL_PATH}:predict", {"instances": [1.0]})) == {"predictions": ["2.5"]}
+
+
+def test_a_gzip_body_is_read_and_a_bad_or_oversized_one_is_empty(server):
+    import gzip
+
+    path = server + f"{MODEL_PATH}:predict"
+    gzipped = {"Content-Encoding": "gzip", "Content-Type": "application/json"}
+    answer = requests.post(path, data=gzip.compress(b'{"instances": [1.0]}'), headers=gzipped, timeout=30)
+    assert _as_text(answer) == {"predictions": ["2.5"]}
+    # ReadRequestGzipBytes returns no body for data it cannot un-gzip, or that un-gzips past
+    # Zlib::kMaxUncompressedBytes (100 MB): ParseJson's "The document is empty".
+    assert (
+        _error(requests.post(path, data=b"not gzip", headers=gzipped, timeout=30), 400)
+        == "JSON Parse error: The document is empty"
+    )
+    bomb = gzip.compress(b" " * (100 * 1024 * 1024 + 1), compresslevel=1)
+    assert (
+        _error(requests.post(path, data=bomb, headers=gzipped, timeout=60), 400)
+        == "JSON Parse error: The document is empty"
+    )
+
+
+def test_a_chunked_body_is_read(server):
+    chunks = iter([b'{"instances"', b": [1.0, ", b"2.0]}"])
+    answer = requests.post(server + f"{MODEL_PATH}:predict", data=chunks, timeout=30)
+    assert _as_text(answer) == {"predictions": ["2.5", "4.5"]}
+
+
+def test_a_bad_content_length_is_a_400(server):
+    import http.client
+    import urllib.parse
+
+    parts = urllib.parse.urlsplit(server)
+    for length in ("abc", "-5"):
+        connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+        connection.putrequest("POST", f"{MODEL_PATH}:predict")
+        connection.putheader("Content-Length", length)
+        connection.endheaders()
+        assert connection.getresponse().status == 400
+        connection.close()
+
+
+def test_one_connection_serves_many_calls(server):
+    # HTTP/1.1 keep-alive, as evhttp: the client's connection is not closed after an answer.
+    session = requests.Session()
+    for _ in range(3):
+        assert session.post(server + f"{MODEL_PATH}:predict", json={"instances": [1.0]}, timeout=30).status_code == 200
+    answer = session.post(server + f"{MODEL_PATH}:predict", json={"instances": [1.0]}, timeout=30)
+    assert answer.headers.get("Connection", "").lower() != "close"
