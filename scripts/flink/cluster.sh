@@ -17,12 +17,13 @@
 # built with Go from the module proxy at the runtime's apache-beam version and cached under
 # ~/.cache/tfx-kfp-pipeline/beam-boot-<version>/.
 #
-# Usage: scripts/flink/cluster.sh fetch|start|stop|status|home|boot
+# Usage: scripts/flink/cluster.sh fetch|start|stop|status|home|boot|taskmanager
 #   fetch   download and assemble what the cluster needs (start does it too)
 #   start   start the cluster (or say it is already up); logs in <cache>/run/log
 #   stop    stop every process start started
 #   status  the Flink REST overview and the processes' pids
 #   home    the cached Flink home; boot: the path of Beam's boot program (built if missing)
+#   taskmanager  start one more TaskManager, as Kubernetes restarts a lost one's pod (fault tests)
 # Ports: Flink REST 8081, JobManager RPC 6123, blob 6124, TaskManager RPC 6130-6139,
 # job server 8099 (artifacts 8098, expansion 8097).
 set -euo pipefail
@@ -175,6 +176,15 @@ start() {
     "job server localhost:$JOB_PORT (Beam $BEAM_JOB_SERVER_VERSION); logs in $run/log"
 }
 
+add_taskmanager() {
+  # By the JobManager's pid file, not its REST API, which can be slow to answer while it handles a lost TaskManager.
+  compgen -G "$run/pid/flink-*-standalonesession.pid" >/dev/null ||
+    die "the cluster is not running; start it with scripts/flink/cluster.sh start"
+  flink_env
+  nice -n 10 "$home/flink/bin/taskmanager.sh" start >/dev/null
+  say "started one more TaskManager"
+}
+
 stop_group() {  # stop_group NAME: the process group start_detached made
   local f=$run/pid/$1.pid pid
   [ -f "$f" ] || return 0
@@ -221,5 +231,6 @@ case "${1:-}" in
   status) status ;;
   home) echo "$home" ;;
   boot) boot ;;
-  *) die "usage: scripts/flink/cluster.sh fetch|start|stop|status|home|boot" ;;
+  taskmanager) add_taskmanager ;;
+  *) die "usage: scripts/flink/cluster.sh fetch|start|stop|status|home|boot|taskmanager" ;;
 esac

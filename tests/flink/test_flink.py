@@ -104,3 +104,67 @@ def test_outputs_equal_the_direct_runners(runs):
         f"flink: {', '.join(compare.COMPONENTS)} on Flink {flink_version} (Beam job server {job_server}, "
         f"SDK {apache_beam.__version__}): outputs equal the DirectRunner's"
     )
+
+
+def _transform_job(before: set[str]) -> str | None:
+    """The id of a running job of this run whose plan holds tf.Transform's analysis, once its
+    tasks run: with one slot per TaskManager and parallelism 2, both TaskManagers then hold one."""
+    for job in _get("/jobs/overview")["jobs"]:
+        if job["jid"] in before or job["state"] != "RUNNING":
+            continue
+        vertices = _get(f"/jobs/{job['jid']}")["vertices"]
+        if any("Analyze" in v["name"] for v in vertices) and any(v["status"] == "RUNNING" for v in vertices):
+            return job["jid"]
+    return None
+
+
+def test_a_taskmanager_killed_during_transform(runs, tmp_path):
+    """SIGKILL one TaskManager while Transform's job runs, then start a new one (as Kubernetes
+    restarts a lost TaskManager's pod): Flink's restart strategy (scripts/flink/config.yaml,
+    fixed-delay) restarts the failed work, the run completes, and its outputs equal the
+    DirectRunner's."""
+    import os
+    import signal
+    import time
+
+    direct, _, _, _ = runs
+    cluster = PROJECT / "scripts" / "flink" / "cluster.sh"
+    home = pathlib.Path(
+        subprocess.run([str(cluster), "home"], capture_output=True, text=True, check=True).stdout.strip()
+    )
+    (pid_file,) = (home / "run" / "pid").glob("flink-*-taskexecutor.pid")
+    victim = int(pid_file.read_text().split()[0])
+    before = {j["jid"] for j in _get("/jobs/overview")["jobs"]}
+    output = tmp_path / "killed"
+    sets = [f"output_dir={output}", f"data.path={TINY_CSV}", "enable_cache=false", "tuner.enabled=false"]
+    cmd = [sys.executable, "-m", "tfxp", "run"] + [a for s in [*sets, *flink_overrides()] for a in ("--set", s)]
+    log = output.with_suffix(".log")
+    with open(log, "w") as f:
+        run = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 1200
+            job = None
+            while job is None:
+                assert run.poll() is None, f"tfxp run ended ({run.returncode}) before Transform's job ran; see {log}"
+                assert time.monotonic() < deadline, f"no Transform job came up; see {log}"
+                time.sleep(1)
+                job = _transform_job(before)
+            os.kill(victim, signal.SIGKILL)
+            time.sleep(5)
+            subprocess.run([str(cluster), "taskmanager"], check=True, timeout=120)
+            returncode = run.wait(timeout=1800)
+        finally:
+            if run.poll() is None:
+                run.kill()
+    assert returncode == 0, f"tfxp run exited {returncode} after the TaskManager was killed; see {log}"
+    assert _get(f"/jobs/{job}")["state"] == "FINISHED"
+    history = _get(f"/jobs/{job}/exceptions")["exceptionHistory"]["entries"]
+    assert history, "Flink recorded no failure: the kill did not hit the Transform job"
+    results = compare.compare(str(direct), str(output))
+    different = [f"{key}: {detail}" for key, equal, detail in results if not equal]
+    assert not different, different
+    SUMMARY.insert(
+        0,
+        f"flink: a TaskManager killed during Transform: Flink restarted the job "
+        f"({len(history)} failure(s) recorded), the run completed, outputs equal the DirectRunner's",
+    )
