@@ -122,7 +122,7 @@ def test_a_taskmanager_killed_during_transform(runs, tmp_path):
     """SIGKILL one TaskManager while Transform's job runs; the cluster's supervisor starts a new
     one (as a Kubernetes Deployment replaces a lost pod; scripts/flink/cluster.sh supervise).
     Flink's restart strategy (scripts/flink/config.yaml,
-    fixed-delay) restarts the failed work, the run completes, and its outputs equal the
+    failure-rate) restarts the failed work, the run completes, and its outputs equal the
     DirectRunner's."""
     import os
     import signal
