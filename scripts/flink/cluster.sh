@@ -17,12 +17,14 @@
 # built with Go from the module proxy at the runtime's apache-beam version and cached under
 # ~/.cache/tfx-kfp-pipeline/beam-boot-<version>/.
 #
-# Usage: scripts/flink/cluster.sh fetch|start|stop|status|home|boot
+# Usage: scripts/flink/cluster.sh fetch|start|stop|status|home|boot|supervise
 #   fetch   download and assemble what the cluster needs (start does it too)
 #   start   start the cluster (or say it is already up); logs in <cache>/run/log
 #   stop    stop every process start started
 #   status  the Flink REST overview and the processes' pids
 #   home    the cached Flink home; boot: the path of Beam's boot program (built if missing)
+#   supervise    (started by start) keep $TASKMANAGERS TaskManagers alive, as a Kubernetes
+#                Deployment keeps its replicas: a lost one is started again (the fault test kills one)
 # Ports: Flink REST 8081, JobManager RPC 6123, blob 6124, TaskManager RPC 6130-6139,
 # job server 8099 (artifacts 8098, expansion 8097).
 set -euo pipefail
@@ -171,8 +173,27 @@ start() {
     --flink-master=localhost:$REST_PORT --artifacts-dir="$run/artifacts"
   wait_for 120 "the JobManager with $TASKMANAGERS TaskManagers (http://localhost:$REST_PORT)" taskmanagers_up
   wait_for 60 "Beam's job server (localhost:$JOB_PORT)" listening $JOB_PORT
+  start_detached supervisor "$project/scripts/flink/cluster.sh" supervise
   say "up in $((SECONDS - t0)) s: Flink $FLINK_VERSION at http://localhost:$REST_PORT ($TASKMANAGERS TaskManagers)," \
     "job server localhost:$JOB_PORT (Beam $BEAM_JOB_SERVER_VERSION); logs in $run/log"
+}
+
+live_taskmanagers() {
+  local n=0 pid
+  for pid in $(cat "$run"/pid/flink-*-taskexecutor.pid 2>/dev/null); do
+    kill -0 "$pid" 2>/dev/null && n=$((n + 1))
+  done
+  echo $n
+}
+
+supervise() {  # runs detached from start until stop ends it
+  flink_env
+  while sleep 2; do
+    if [ "$(live_taskmanagers)" -lt "$TASKMANAGERS" ]; then
+      echo "$(date -u +%FT%TZ) a TaskManager is gone: starting another"
+      nice -n 10 "$home/flink/bin/taskmanager.sh" start >/dev/null
+    fi
+  done
 }
 
 stop_group() {  # stop_group NAME: the process group start_detached made
@@ -190,6 +211,7 @@ stop_group() {  # stop_group NAME: the process group start_detached made
 stop() {
   [ -d "$run/pid" ] || { say "not running"; return; }
   flink_env
+  stop_group supervisor  # first, or it would start the TaskManagers stop is stopping
   stop_group jobserver
   "$home/flink/bin/taskmanager.sh" stop-all >/dev/null 2>&1 || true
   "$home/flink/bin/jobmanager.sh" stop-all >/dev/null 2>&1 || true
@@ -221,5 +243,6 @@ case "${1:-}" in
   status) status ;;
   home) echo "$home" ;;
   boot) boot ;;
-  *) die "usage: scripts/flink/cluster.sh fetch|start|stop|status|home|boot" ;;
+  supervise) supervise ;;
+  *) die "usage: scripts/flink/cluster.sh fetch|start|stop|status|home|boot|supervise" ;;
 esac

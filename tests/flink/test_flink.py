@@ -104,3 +104,70 @@ def test_outputs_equal_the_direct_runners(runs):
         f"flink: {', '.join(compare.COMPONENTS)} on Flink {flink_version} (Beam job server {job_server}, "
         f"SDK {apache_beam.__version__}): outputs equal the DirectRunner's"
     )
+
+
+def _transform_job(before: set[str]) -> str | None:
+    """The id of a running job of this run whose plan holds tf.Transform's analysis, once its
+    tasks run: with one slot per TaskManager and parallelism 2, both TaskManagers then hold one."""
+    for job in _get("/jobs/overview")["jobs"]:
+        if job["jid"] in before or job["state"] != "RUNNING":
+            continue
+        vertices = _get(f"/jobs/{job['jid']}")["vertices"]
+        if any("Analyze" in v["name"] for v in vertices) and any(v["status"] == "RUNNING" for v in vertices):
+            return job["jid"]
+    return None
+
+
+def test_a_taskmanager_killed_during_transform(tmp_path):
+    """SIGKILL one TaskManager while Transform's job runs; the cluster's supervisor starts a new
+    one (as a Kubernetes Deployment replaces a lost pod; scripts/flink/cluster.sh supervise).
+
+    What Flink's restart strategy (scripts/flink/config.yaml, failure-rate) gave in both runs
+    here: the lost TaskManager fails each of its tasks separately, the restarts run out, the job
+    fails, and the run ends with one error line and pushes nothing (docs/beam.md). This test holds
+    that outcome: exit 1, one `error: Transform failed` line, no model pushed, and Flink's record
+    of the failure on that job."""
+    import os
+    import signal
+    import time
+
+    cluster = PROJECT / "scripts" / "flink" / "cluster.sh"
+    home = pathlib.Path(
+        subprocess.run([str(cluster), "home"], capture_output=True, text=True, check=True).stdout.strip()
+    )
+    (pid_file,) = (home / "run" / "pid").glob("flink-*-taskexecutor.pid")
+    victim = int(pid_file.read_text().split()[0])
+    before = {j["jid"] for j in _get("/jobs/overview")["jobs"]}
+    output = tmp_path / "killed"
+    sets = [f"output_dir={output}", f"data.path={TINY_CSV}", "enable_cache=false", "tuner.enabled=false"]
+    cmd = [sys.executable, "-m", "tfxp", "run"] + [a for s in [*sets, *flink_overrides()] for a in ("--set", s)]
+    log = output.with_suffix(".log")
+    with open(log, "w") as f:
+        run = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 1200
+            job = None
+            while job is None:
+                assert run.poll() is None, f"tfxp run ended ({run.returncode}) before Transform's job ran; see {log}"
+                assert time.monotonic() < deadline, f"no Transform job came up; see {log}"
+                time.sleep(1)
+                job = _transform_job(before)
+            os.kill(victim, signal.SIGKILL)
+            returncode = run.wait(timeout=1800)
+        finally:
+            if run.poll() is None:
+                run.kill()
+    text = log.read_text()
+    errors = [line for line in text.splitlines() if line.startswith("error:")]
+    assert returncode == 1, f"tfxp run exited {returncode} after the TaskManager was killed; see {log}"
+    assert len(errors) == 1 and errors[0].startswith("error: Transform failed:"), errors
+    assert "no model was pushed by this run" in text
+    serving = output / "serving"
+    assert not serving.exists() or not any(serving.rglob("saved_model.pb")), "a model was pushed"
+    assert _get(f"/jobs/{job}")["state"] == "FAILED"
+    assert _get(f"/jobs/{job}/exceptions")["exceptionHistory"]["entries"], "Flink recorded no failure"
+    SUMMARY.insert(
+        0,
+        "flink: a TaskManager killed during Transform: the job failed after Flink's restarts, "
+        "the run ended with one error line and pushed nothing",
+    )
