@@ -83,6 +83,21 @@ def _input_fn(
     return dataset if evaluation and not steps else dataset.repeat()
 
 
+def _eval_input(fn_args, tf_transform_output: tft.TFTransformOutput, spec, seed: int, steps: int | None):
+    """The eval split as the Tuner's and the Trainer's fit read it: in file order, `steps`
+    batches per epoch."""
+    return _input_fn(
+        fn_args.eval_files,
+        fn_args.data_accessor,
+        tf_transform_output,
+        spec,
+        _EVAL_BATCH_SIZE,
+        seed,
+        evaluation=True,
+        steps=steps,
+    )
+
+
 def _known_classes(features, label):
     """The rows of a batch whose class is one of the model's (Transform gives the others -1)."""
     keep = tf.reshape(label >= 0, [-1])
@@ -330,16 +345,7 @@ def tuner_fn(fn_args: tfx.components.FnArgs) -> tfx.components.TunerFnResult:
         tuner=tuner,
         fit_kwargs={
             "x": _input_fn(fn_args.train_files, fn_args.data_accessor, tf_transform_output, spec, batch_size, seed),
-            "validation_data": _input_fn(
-                fn_args.eval_files,
-                fn_args.data_accessor,
-                tf_transform_output,
-                spec,
-                _EVAL_BATCH_SIZE,
-                seed,
-                evaluation=True,
-                steps=validation_steps,
-            ),
+            "validation_data": _eval_input(fn_args, tf_transform_output, spec, seed, validation_steps),
             "steps_per_epoch": steps,
             "validation_steps": validation_steps,
         },
@@ -393,16 +399,7 @@ def _train_dnn(fn_args, spec, tf_transform_output, seed: int, warm_start_dir: st
     plan = training_plan.plan(train_rows, spec.trainer.batch_size, fn_args.train_steps, fn_args.eval_steps)
     logging.info("Training plan: %s", plan)
     train = _input_fn(fn_args.train_files, fn_args.data_accessor, tf_transform_output, spec, plan.batch_size, seed)
-    evaluation = _input_fn(
-        fn_args.eval_files,
-        fn_args.data_accessor,
-        tf_transform_output,
-        spec,
-        _EVAL_BATCH_SIZE,
-        seed,
-        evaluation=True,
-        steps=plan.validation_steps,
-    )
+    evaluation = _eval_input(fn_args, tf_transform_output, spec, seed, plan.validation_steps)
     model = _build_model(hp, spec, tf_transform_output)
     warm_started_from = _warm_start(model, warm_start_dir)
     model.fit(

@@ -46,16 +46,23 @@ class Lineage:
     pushed_artifact_id: int | None = None  # the Pusher's PushedModel artifact in ML Metadata
 
 
-def lineage(metadata_path: str, pipeline_name: str, serving_dir: str, version: int | None = None) -> Lineage:
-    """The lineage of `version` (default: the newest) under `serving_dir`."""
+def served_version(serving_dir: str, version: int | None = None) -> int:
+    """`version` if it is served from `serving_dir`, else the newest served one when None;
+    ConfigError (one line, the served versions) otherwise."""
     versions = served_versions(serving_dir)
     if not versions:
         raise ConfigError(f"nothing is served from {serving_dir}; run the pipeline first")
     version = versions[-1] if version is None else version
     if version not in versions:
         raise ConfigError(
-            f"version {version} is not in {serving_dir}; served versions: {', '.join(map(str, versions))}"
+            f"version {version} is not served from {serving_dir}; served versions: {', '.join(map(str, versions))}"
         )
+    return version
+
+
+def lineage(metadata_path: str, pipeline_name: str, serving_dir: str, version: int | None = None) -> Lineage:
+    """The lineage of `version` (default: the newest) under `serving_dir`."""
+    version = served_version(serving_dir, version)
     path = os.path.join(serving_dir, str(version))
     marker = os.path.join(path, ASSETS_EXTRA, ROLLED_BACK_FROM)
     if os.path.exists(marker):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 
 from contracts.saved_model import ASSETS_EXTRA, MODEL_CARD_HTML, MODEL_CARD_JSON, MODEL_CARD_MD
-from contracts.serving_dir import served_versions
+from ops.lineage import served_version
 from pipeline.config import ConfigError
 
 FORMATS = {"md": MODEL_CARD_MD, "html": MODEL_CARD_HTML, "json": MODEL_CARD_JSON}
@@ -14,14 +14,7 @@ FORMATS = {"md": MODEL_CARD_MD, "html": MODEL_CARD_HTML, "json": MODEL_CARD_JSON
 
 def card_path(serving_dir: str, version: int | None = None, fmt: str = "md") -> str:
     """The card file of `version` (default: the newest served version) in format `fmt`."""
-    versions = served_versions(serving_dir)
-    if not versions:
-        raise ConfigError(f"nothing is served from {serving_dir}; run the pipeline first")
-    version = versions[-1] if version is None else version
-    if version not in versions:
-        raise ConfigError(
-            f"version {version} is not served from {serving_dir}; served versions: {', '.join(map(str, versions))}"
-        )
+    version = served_version(serving_dir, version)
     path = os.path.join(serving_dir, str(version), ASSETS_EXTRA, FORMATS[fmt])
     if not os.path.isfile(path):
         raise ConfigError(
