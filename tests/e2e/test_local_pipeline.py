@@ -181,7 +181,9 @@ def test_tensorflows_saved_model_cli_runs_every_signature_of_the_pushed_model(fi
 
 def test_a_model_tf_serving_cannot_run_is_refused_before_the_pusher(first_run, workdir):
     before = pushed_versions(workdir)
-    result = tfxp(workdir, "trainer.run_fn=tests.serving.legacy_export.run_fn", "tuner.enabled=false")
+    result = tfxp(
+        workdir, "trainer.run_fn=tests.serving.legacy_export.run_fn", "trainer.model=dnn", "tuner.enabled=false"
+    )
     assert result.returncode == 1
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1, result.stderr[-3000:]

@@ -3,7 +3,8 @@
 `tf.saved_model.save` on a Keras 3 model checkpoints copies of its variables while the
 signatures read the originals (keras-team/keras#20095): `tf.saved_model.load` runs it, TF
 Serving's session loader fails every signature that reads a Keras variable.
-`run_fn` is the project's Trainer entry point with this export, for `trainer.run_fn`.
+`run_fn` is the project's Trainer entry point with this export, for `trainer.run_fn` (with
+`trainer.model: dnn`: the failure is the Keras model's).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from unittest import mock
 
 
-def legacy_export(model, spec, tf_transform_output, export_dir: str, warm_started_from=None) -> None:
+def legacy_export(model, spec, tf_transform_output, export_dir: str, warm_started_from=None, choice=None) -> None:
     import tensorflow as tf
 
     from models import model as model_lib
