@@ -45,7 +45,7 @@ from contracts.saved_model import (
     WEIGHTS_FILE,
 )
 from contracts.serving_dir import latest_served
-from models import gbt, model_inputs, preprocessing, training_plan
+from models import gbt, model_choice, model_inputs, preprocessing, training_plan
 from models.spec import FeatureType, RegressionLoss, Task, TrainerModel, parse_budget
 from models.tasks import TASKS
 
@@ -484,57 +484,25 @@ def _is_bucketized(spec, key: str) -> bool:
     )
 
 
-def objective_value(task: Task, loss: RegressionLoss | None, labels, predictions) -> float:
-    """The tuner's objective (tasks.TASKS[task].tuner_objective) of `predictions` (what the
-    model returns: probabilities, or the z-scored value) against the transformed labels."""
-    import numpy as np
-
-    labels = np.asarray(labels)
-    predictions = np.asarray(predictions)
-    if task is Task.BINARY:
-        auc = keras.metrics.AUC(name="auc")
-        auc.update_state(labels.reshape(-1, 1), predictions.reshape(-1, 1))
-        return float(auc.result())
-    if task is Task.MULTICLASS:
-        return float(np.mean(np.argmax(predictions, axis=1) == labels.reshape(-1)))
-    error = predictions.reshape(-1).astype(np.float64) - labels.reshape(-1)
-    if loss is RegressionLoss.HUBER:
-        small = np.abs(error) <= 1.0
-        return float(np.mean(np.where(small, 0.5 * error**2, np.abs(error) - 0.5)))
-    return float(np.mean(error**2))
-
-
 def choose(candidates: dict[str, Any], eval_data: dict[str, Any], spec, input_names: list[str]) -> dict[str, Any]:
-    """trainer.model auto: which candidate to export, by the tuner's objective on the whole eval
-    split; the DNN on a tie. Returns the record written to assets.extra/TRAINER_CHOICE."""
+    """trainer.model auto: which candidate to export, by the paired comparison on the whole eval
+    split in model_choice. Returns the record written to assets.extra/TRAINER_CHOICE."""
     import numpy as np
 
-    metric, direction = TASKS[spec.label.task].tuner_objective
     labels = eval_data[spec.label.name]
     features = {k: eval_data[k].reshape(-1, 1) for k in input_names}
-    scores = {}
+    predictions = {}
     for name, model in candidates.items():
         if isinstance(model, gbt.TreeEnsemble):
-            predictions = np.concatenate(
+            predictions[name] = np.concatenate(
                 [
                     model({k: tf.constant(v[i : i + _READ_BATCH_SIZE]) for k, v in features.items()}).numpy()
                     for i in range(0, len(labels), _READ_BATCH_SIZE)
                 ]
             )
         else:
-            predictions = model.predict(features, batch_size=_READ_BATCH_SIZE, verbose=0)
-        scores[name] = objective_value(spec.label.task, spec.trainer.loss, labels, predictions)
-    sign = 1.0 if direction == "max" else -1.0
-    best = max(scores, key=lambda name: (sign * scores[name], name == "dnn"))
-    others = ", ".join(f"{name} {value:.6g}" for name, value in sorted(scores.items()))
-    return {
-        "configured": TrainerModel.AUTO.value,
-        "model": best,
-        "objective": metric,
-        "direction": direction,
-        "eval_scores": scores,
-        "reason": f"{metric} on the eval split ({direction}): {others}",
-    }
+            predictions[name] = model.predict(features, batch_size=_READ_BATCH_SIZE, verbose=0)
+    return model_choice.decide(spec.label.task, spec.trainer.loss, labels, predictions)
 
 
 def _seed(seed: int | None, spec: model_inputs.ModelSpec) -> int:

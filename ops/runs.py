@@ -184,11 +184,22 @@ def trainer_choice(model_dir: str | None) -> dict:
 
 
 def describe_choice(choice: dict) -> str:
-    """`gbt (trainer.model auto: val_auc on the eval split: dnn 0.95, gbt 0.96)`."""
+    """`gbt (trainer.model auto: val_auc on 254 eval rows: dnn 0.95, gbt 0.96; the network
+    leads by -1.2 standard errors, needs 1.645)`; records from before the paired test
+    (models/model_choice.py) lack the rows and the lead."""
     if choice.get("configured") != "auto":
         return f"{choice['model']} (trainer.model)"
     scores = ", ".join(f"{name} {value:.4g}" for name, value in sorted(choice["eval_scores"].items()))
-    return f"{choice['model']} (trainer.model auto: {choice['objective']} on the eval split: {scores})"
+    if not choice["eval_scores"]:
+        return f"{choice['model']} (trainer.model auto: {choice['reason']})"
+    if "eval_rows" not in choice:
+        return f"{choice['model']} (trainer.model auto: {choice['objective']} on the eval split: {scores})"
+    z = choice.get("network_lead_z")
+    lead = "the network leads on every row" if z is None else f"the network leads by {z:.2f} standard errors"
+    return (
+        f"{choice['model']} (trainer.model auto: {choice['objective']} on {choice['eval_rows']} eval rows: "
+        f"{scores}; {lead}, needs {choice['needed_z']})"
+    )
 
 
 def format_run(run: RunInfo) -> str:

@@ -176,6 +176,12 @@ def test_the_summary_says_which_model_the_trainer_chose(tmp_path):
         "eval_scores": {"gbt": 0.96512, "dnn": 0.95},
     }
     assert "  trained model: gbt (trainer.model auto: val_auc on the eval split: dnn 0.95, gbt 0.9651)\n" in shown(auto)
+    paired = {**auto, "eval_scores": {"gbt": 0.9, "dnn": 0.95}, "eval_rows": 41}
+    paired.update(network_lead_z=1.2, needed_z=1.645)
+    assert (
+        "  trained model: gbt (trainer.model auto: val_auc on 41 eval rows: dnn 0.95, gbt 0.9; "
+        "the network leads by 1.20 standard errors, needs 1.645)\n"
+    ) in shown(paired)
     assert "  trained model: dnn (trainer.model)\n" in shown({"configured": "dnn", "model": "dnn"})
     (tmp_path / ASSETS_EXTRA / TRAINER_CHOICE).unlink()
     assert "trained model" not in runs.format_run(
