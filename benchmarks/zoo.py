@@ -70,6 +70,14 @@ class ZooResult:
     ours: endtoend.PipelineResult | None = None
     sklearn: list[endtoend.SklearnResult] = dataclasses.field(default_factory=list)
     error: str = ""  # one line: what failed
+    model: str = ""  # what the Trainer exported (trainer.model's choice record): dnn or gbt
+    reruns: list[dict] = dataclasses.field(default_factory=list)  # test metrics of each fresh rerun
+
+    def same_on_reruns(self) -> bool | None:
+        """Whether every rerun gave exactly the first run's test metrics; None without reruns."""
+        if not self.reruns or self.ours is None:
+            return None
+        return all(metrics == self.ours.metrics for metrics in self.reruns)
 
 
 def _rows(path: pathlib.Path) -> int:
@@ -77,13 +85,30 @@ def _rows(path: pathlib.Path) -> int:
         return sum(1 for _ in f) - 1
 
 
-def _tfxp_run(name: str, directory: pathlib.Path, config_path: str, sets: list[str]) -> endtoend.PipelineResult:
+def _output(directory: pathlib.Path, run: int) -> pathlib.Path:
+    """The first run's output directory, and a fresh one for each rerun."""
+    return directory / ("output" if run == 0 else f"output-rerun{run}")
+
+
+def _trained_model(output_dir: str) -> str:
+    """What the run's Trainer exported, from its choice record (dnn or gbt); "" if none."""
+    import glob
+
+    from ops.runs import trainer_choice
+
+    models = sorted(glob.glob(os.path.join(output_dir, "pipelines", "*", "Trainer", "model", "*", "Format-Serving")))
+    return trainer_choice(models[-1]).get("model", "") if models else ""
+
+
+def _tfxp_run(
+    name: str, directory: pathlib.Path, config_path: str, sets: list[str], run: int = 0
+) -> endtoend.PipelineResult:
     """`tfxp run --config config.yaml [--set ...]` from `directory`, on a fresh output directory."""
     from pipeline.config import load_config
 
-    config = load_config(config_path, [f"output_dir={directory / 'output'}", *sets])
+    config = load_config(config_path, [f"output_dir={_output(directory, run)}", *sets])
     shutil.rmtree(config.output_dir, ignore_errors=True)
-    log_path = str(directory / "run.log")
+    log_path = str(directory / ("run.log" if run == 0 else f"run-rerun{run}.log"))
     cmd = [sys.executable, "-m", "tfxp", "run", "--config", os.path.basename(config_path)]
     measured = measure.run(cmd + [a for s in sets for a in ("--set", s)], cwd=str(directory), log_path=log_path)
     if measured.returncode:
@@ -110,8 +135,9 @@ def _last_line(path: str) -> str:
     return (errors or lines or ["no output"])[-1]
 
 
-def run_one(name: str, sets: list[str], work: pathlib.Path) -> ZooResult:
-    """One data set: init (not for taxi), run, scikit-learn on the run's split."""
+def run_one(name: str, sets: list[str], work: pathlib.Path, repeats: int = 1) -> ZooResult:
+    """One data set: init (not for taxi), run (`repeats` times, each on a fresh output
+    directory), scikit-learn on the first run's split."""
     from pipeline.config import ConfigError, load_config, resolve_path
 
     if name == TAXI:
@@ -119,7 +145,10 @@ def run_one(name: str, sets: list[str], work: pathlib.Path) -> ZooResult:
         data = resolve_path("package://tfx/examples/chicago_taxi_pipeline/data/simple")
         result = ZooResult(name, _rows(pathlib.Path(data) / "data.csv"), "binary")
         try:
-            result.ours = endtoend.run_ours(name, data, str(work / name / "output"), sets, config=config_path)
+            result.ours = endtoend.run_ours(name, data, str(_output(work / name, 0)), sets, config=config_path)
+            for run in range(1, repeats):
+                again = endtoend.run_ours(name, data, str(_output(work / name, run)), sets, config=config_path)
+                result.reruns.append(again.metrics)
         except (RuntimeError, ConfigError) as e:
             result.error = str(e)
             return result
@@ -141,20 +170,23 @@ def run_one(name: str, sets: list[str], work: pathlib.Path) -> ZooResult:
         config_path = str(directory / "config.yaml")
         try:
             result.ours = _tfxp_run(name, directory, config_path, sets)
+            for run in range(1, repeats):
+                result.reruns.append(_tfxp_run(name, directory, config_path, sets, run).metrics)
         except (RuntimeError, ConfigError) as e:
             result.error = str(e)
             return result
         config = load_config(config_path, [f"output_dir={result.ours.output_dir}", *sets])
     result.task = config.label.task.value
+    result.model = _trained_model(result.ours.output_dir)
     examples = endtoend.examples_dir(result.ours.output_dir, config.pipeline_name)
     result.sklearn = endtoend.run_sklearn(examples, config)
     return result
 
 
-def run(names: list[str], sets: list[str], work: pathlib.Path | None = None) -> list[ZooResult]:
+def run(names: list[str], sets: list[str], work: pathlib.Path | None = None, repeats: int = 1) -> list[ZooResult]:
     """Each named data set in turn, one pipeline at a time."""
     work = work or work_dir()
-    return [run_one(name, sets, work) for name in names]
+    return [run_one(name, sets, work, repeats) for name in names]
 
 
 def _value(value: float | None) -> str:
@@ -165,19 +197,21 @@ def _value(value: float | None) -> str:
 
 
 def table(results: list[ZooResult]) -> str:
-    """A row per data set and metric: ours, gradient boosting, the linear model, the target,
-    met or not, and each one's wall time (ours: the whole `tfxp run`; scikit-learn: fit and
-    predict)."""
+    """A row per data set and metric: the model ours exported, ours, gradient boosting, the
+    linear model, the target, met or not, whether fresh reruns gave the same metrics, and each
+    one's wall time (ours: the whole first `tfxp run`; scikit-learn: fit and predict)."""
     header = [
         "data set",
         "rows",
         "task",
         "metric",
+        "model",
         "ours",
         "gradient boosting",
         "linear",
         "target",
         "met",
+        "same on rerun",
         "ours, s",
         "boosting, s",
         "linear, s",
@@ -186,10 +220,11 @@ def table(results: list[ZooResult]) -> str:
     body = []
     for r in results:
         if r.error or r.ours is None:
-            body.append([r.name, r.rows, r.task, "-", "failed (below)"] + [""] * (len(header) - 5))
+            body.append([r.name, r.rows, r.task, "-", "-", "failed (below)"] + [""] * (len(header) - 6))
             continue
         boosting = next((s for s in r.sklearn if s.name == GRADIENT_BOOSTING), None)
         linear = next((s for s in r.sklearn if s.name != GRADIENT_BOOSTING), None)
+        same = r.same_on_reruns()
         for _, key in endtoend.TASK_METRICS[r.task]:
             ours = r.ours.metrics.get(key)
             gb = boosting.metrics.get(key) if boosting else None
@@ -201,11 +236,13 @@ def table(results: list[ZooResult]) -> str:
                     r.rows,
                     r.task,
                     METRICS[key][0],
+                    r.model or "-",
                     _value(ours),
                     _value(gb),
                     _value(linear.metrics.get(key) if linear else None),
                     "-" if bound is None else f"{bound[0]} {_value(bound[1])}",
                     "-" if ok is None else "yes" if ok else "NO",
+                    "-" if same is None else "yes" if same else "NO",
                     f"{r.ours.measured.seconds:.1f}",
                     f"{boosting.fit_seconds:.1f}" if boosting else "-",
                     f"{linear.fit_seconds:.1f}" if linear else "-",
@@ -247,7 +284,7 @@ def sources(names: list[str]) -> str:
 
 
 def all_met(results: list[ZooResult]) -> bool:
-    """Every data set ran and every metric with a target met it."""
-    if any(r.error or r.ours is None for r in results):
+    """Every data set ran, every metric with a target met it, and reruns (if any) agreed."""
+    if any(r.error or r.ours is None or r.same_on_reruns() is False for r in results):
         return False
     return all(meets(k, r.ours.metrics.get(k), b.metrics.get(k)) for r, k, b in _targeted(results))

@@ -176,7 +176,7 @@ def _result(name, task, ours, boosting, linear, seconds=60.0):
         endtoend.SklearnResult("scikit-learn ridge regression", 0.1, 0.2, linear, 80, 10),
         endtoend.SklearnResult(zoo.GRADIENT_BOOSTING, 0.1, 1.5, boosting, 80, 10),
     ]
-    return zoo.ZooResult(name, 100, task, pipeline, sklearn)
+    return zoo.ZooResult(name, 100, task, pipeline, sklearn, model="gbt")
 
 
 def test_table_marks_each_metric_and_counts_the_targets_met():
@@ -202,29 +202,43 @@ def test_table_marks_each_metric_and_counts_the_targets_met():
         "100",
         "regression",
         "MAE",
+        "gbt",
         "2.1000",
         "2.0000",
         "2.5000",
         "<=",
         "2.2000",
         "yes",
+        "-",
         "60.0",
         "1.5",
         "0.2",
         "80/10",
     ]
-    assert lines[3].split()[3:10] == ["RMSE", "3.5000", "3.0000", "3.9000", "<=", "3.3000", "NO"]
-    assert lines[4].split()[3:10] == ["accuracy", "0.6200", "0.6000", "0.6100", ">=", "0.5900", "yes"]
-    assert lines[5].split()[3:9] == ["macro", "F1", "0.3000", "0.4000", "0.3500", "-"]
+    assert lines[3].split()[3:11] == ["RMSE", "gbt", "3.5000", "3.0000", "3.9000", "<=", "3.3000", "NO"]
+    assert lines[4].split()[3:11] == ["accuracy", "gbt", "0.6200", "0.6000", "0.6100", ">=", "0.5900", "yes"]
+    assert lines[5].split()[3:10] == ["macro", "F1", "gbt", "0.3000", "0.4000", "0.3500", "-"]
     assert lines[-1] == "targets met: 2 of 3"
     assert not zoo.all_met(results)
     results[0].ours.metrics["root_mean_squared_error"] = 3.2
     assert zoo.all_met(results)
     failed = zoo.ZooResult("flights", 336776, "regression", error="tfxp init exited 2: bad label")
     text = zoo.table([*results, failed]).splitlines()
-    assert text[-3].split()[:5] == ["flights", "336776", "regression", "-", "failed"]
+    assert text[-3].split()[:6] == ["flights", "336776", "regression", "-", "-", "failed"]
     assert text[-2:] == ["targets met: 3 of 3", "flights failed: tfxp init exited 2: bad label"]
     assert not zoo.all_met([*results, failed])
+
+
+def test_reruns_must_give_the_first_runs_metrics_to_the_last_bit():
+    first = {"accuracy": 0.62, "macro_f1_score": 0.3}
+    result = _result("weather", "multiclass", first, {"accuracy": 0.60, "macro_f1_score": 0.4}, first)
+    assert result.same_on_reruns() is None and zoo.all_met([result])
+    result.reruns = [dict(first)]
+    assert result.same_on_reruns() is True and zoo.all_met([result])
+    assert zoo.table([result]).splitlines()[2].split()[11] == "yes"
+    result.reruns.append({**first, "accuracy": 0.62 + 1e-12})
+    assert result.same_on_reruns() is False and not zoo.all_met([result])
+    assert zoo.table([result]).splitlines()[2].split()[11] == "NO"
 
 
 def test_timestamp_parts_match_the_pipelines_split():
