@@ -1,4 +1,5 @@
-"""Features derived inside the transform graph: the parts of a timestamp, and feature crosses.
+"""Features derived inside the transform graph: the parts of a timestamp and its days since
+1970, and feature crosses.
 
 Both are built in the preprocessing_fn, so they live in tf.Transform's graph and every
 serving signature applies them to a request's raw columns as Transform did in training. They
@@ -112,11 +113,10 @@ def iso_seconds(value: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     return tf.where(valid, seconds, tf.zeros_like(seconds)), valid, valid & has_time
 
 
-def timestamp_parts(raw: Any, value: tf.Tensor, fmt: str | None, name: str) -> dict[str, tf.Tensor]:
-    """{part: int64 id per example} of a timestamp column, missing ids where it has no valid value.
-
-    `raw` is the column as parsed (to tell absent values apart), `value` the dense column.
-    """
+def timestamp_instant(raw: Any, value: tf.Tensor, fmt: str | None, name: str) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """(seconds since 1970 UTC, whether the value is present and readable, whether it has a time
+    of day) of a timestamp column. `raw` is the column as parsed (to tell absent values apart),
+    `value` the dense column."""
     if fmt == "iso":
         if value.dtype != tf.string:
             raise ValueError(
@@ -128,7 +128,12 @@ def timestamp_parts(raw: Any, value: tf.Tensor, fmt: str | None, name: str) -> d
         seconds, valid = epoch_seconds(value)
         has_time = valid
     valid &= present(raw)
-    has_time &= valid
+    return seconds, valid, has_time & valid
+
+
+def parts_of(seconds: tf.Tensor, valid: tf.Tensor, has_time: tf.Tensor) -> dict[str, tf.Tensor]:
+    """{part: int64 id per example} of instants, the part's missing id where not `valid` (the
+    hour also where there is no time of day)."""
     days = seconds // _SECONDS_PER_DAY
     _, month, _ = civil_from_days(days)
     values = {
@@ -141,6 +146,17 @@ def timestamp_parts(raw: Any, value: tf.Tensor, fmt: str | None, name: str) -> d
         part: tf.where(known[part], values[part], tf.constant(size, tf.int64))
         for part, size in TIMESTAMP_PART_SIZES.items()
     }
+
+
+def timestamp_parts(raw: Any, value: tf.Tensor, fmt: str | None, name: str) -> dict[str, tf.Tensor]:
+    """{part: int64 id per example} of a timestamp column, missing ids where it has no valid value."""
+    return parts_of(*timestamp_instant(raw, value, fmt, name))
+
+
+def elapsed_days(seconds: tf.Tensor) -> tf.Tensor:
+    """Days since 1970-01-01 UTC in float64, the time of day as the fraction: where an instant
+    lies on the time line (a trend over the years, a car's model year), which its parts drop."""
+    return tf.cast(seconds, tf.float64) / _SECONDS_PER_DAY
 
 
 def cross(values: Sequence[tf.Tensor], hash_buckets: int) -> tf.Tensor:

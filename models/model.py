@@ -171,7 +171,8 @@ def _inputs(
             categorical[key] = feature.num_buckets
         elif feature.type is FeatureType.CATEGORICAL:
             categorical[key] = tf_transform_output.vocabulary_size_by_name(name) + feature.num_oov_buckets
-        # a timestamp's parts are among categorical_inputs below
+        # a timestamp's parts are among categorical_inputs below, its days among numeric_inputs
+    numeric.extend(model_inputs.numeric_inputs(spec))
     categorical.update(model_inputs.categorical_inputs(spec))
     return numeric, categorical
 

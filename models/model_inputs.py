@@ -21,12 +21,16 @@ LABEL_VOCABULARY = "label_classes"
 # month 0 (January) to 11. One more id, the part's size, means missing: the value is absent,
 # cannot be read, or (hour) is a date without a time.
 TIMESTAMP_PART_SIZES = dict(zip(TIMESTAMP_PARTS, (24, 7, 12)))
-# ISO-8601 as people write it: a date, optionally a time (after T or a space) with optional
+# Besides its parts, a timestamp is a number: its days since 1970 (z-scored; 0, the mean, where
+# missing). The parts repeat every day, week or year; this one carries the years.
+TIMESTAMP_ELAPSED = "days"
+# ISO-8601 as people write it (and its date with slashes, 2012/01/31, year first, as the
+# ISO-8601 date): a date, optionally a time (after T or a space) with optional
 # seconds and fraction, and Z or an offset (+02:00, +0200 or +02). Groups: 1 year, 2 month,
 # 3 day, 4 hour, 5 minute, 6 second, 7 offset sign, 8 offset hours, 9 offset minutes. RE2 in
 # the transform graph; pipeline/preflight.py checks the data with the same pattern in Python.
 ISO_PATTERN = (
-    r"(\d{4})-(\d{2})-(\d{2})"
+    r"(\d{4})[-/](\d{2})[-/](\d{2})"
     r"(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,]\d+)?)?(?:[Zz]|([+-])(\d{2})(?::?(\d{2}))?)?)?"
 )
 # Epoch seconds written as text (a column that is not all numbers is read as text).
@@ -64,6 +68,15 @@ def categorical_inputs(spec: ModelSpec) -> dict[str, int]:
     for cross in spec.crosses:
         inputs[transformed_name(cross.name)] = cross.hash_buckets
     return inputs
+
+
+def numeric_inputs(spec: ModelSpec) -> list[str]:
+    """The transformed names of the derived numeric inputs: each timestamp's days since 1970."""
+    return [
+        transformed_name(timestamp_part_name(name, TIMESTAMP_ELAPSED))
+        for name, feature in spec.features.items()
+        if feature.type is FeatureType.TIMESTAMP
+    ]
 
 
 def raw_input_columns(spec: ModelSpec) -> list[str]:

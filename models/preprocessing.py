@@ -63,6 +63,16 @@ def z_score(x: tf.Tensor) -> tf.Tensor:
     return tf.cast(tft.scale_to_z_score(tf.cast(x, tf.float64)), tf.float32)
 
 
+def _z_score_known(x: tf.Tensor, known: tf.Tensor) -> tf.Tensor:
+    """z_score fitted on the `known` values only (float64, as z_score), 0 (the mean) elsewhere;
+    a constant column gives 0 everywhere."""
+    x = tf.cast(x, tf.float64)
+    values = tf.boolean_mask(x, known)
+    mean, variance = tft.mean(values), tft.var(values)
+    std = tf.where(variance > 0, tf.sqrt(variance), tf.ones_like(variance))
+    return tf.cast(tf.where(known, (x - mean) / std, tf.zeros_like(x)), tf.float32)
+
+
 def _as_string(x: tf.Tensor) -> tf.Tensor:
     return x if x.dtype == tf.string else tf.strings.as_string(x)
 
@@ -149,9 +159,12 @@ def preprocessing_fn(inputs: Mapping[str, Any], custom_config: Mapping[str, Any]
         elif feature.type is FeatureType.BUCKETIZED:
             outputs[out] = crossable[name] = tft.bucketize(as_float(value), feature.num_buckets)
         elif feature.type is FeatureType.TIMESTAMP:
-            for part, ids in derived.timestamp_parts(inputs[name], value, feature.format, name).items():
+            seconds, valid, has_time = derived.timestamp_instant(inputs[name], value, feature.format, name)
+            for part, ids in derived.parts_of(seconds, valid, has_time).items():
                 outputs[model_inputs.transformed_name(model_inputs.timestamp_part_name(name, part))] = ids
                 crossable[f"{name}.{part}"] = ids
+            days = model_inputs.timestamp_part_name(name, model_inputs.TIMESTAMP_ELAPSED)
+            outputs[model_inputs.transformed_name(days)] = _z_score_known(derived.elapsed_days(seconds), valid)
         else:
             crossable[name] = _as_string(value)
             outputs[out] = _vocabulary(crossable[name], name, feature)

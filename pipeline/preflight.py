@@ -304,7 +304,7 @@ def _check_timestamp(path: str, line: int, column: str, cell: str, fmt: str) -> 
     where = f"data file {path}, line {line}, column '{column}'"
     if fmt == "iso" and not is_iso_instant(cell):
         raise ConfigError(
-            f"{where}: '{cell}' is not an ISO-8601 date or date and time (such as 2019-03-01 or "
+            f"{where}: '{cell}' is not an ISO-8601 date or date and time (such as 2019-03-01, 2019/03/01 or "
             "2019-03-01T14:05:00+02:00); fix the value, add it to data.missing_values if it marks "
             f"a missing value, or set features.{column}.format: epoch for seconds since 1970"
         )

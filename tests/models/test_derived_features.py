@@ -54,11 +54,19 @@ def test_iso_text_gives_utc_hour_day_of_week_and_month(text, hour, day_of_week, 
 
 
 def test_a_date_without_a_time_has_day_and_month_but_a_missing_hour():
-    assert _parts(["2020-02-29", "2019-12-30"], "iso") == {
-        "hour": [MISSING["hour"]] * 2,
-        "day_of_week": [5, 0],
-        "month": [1, 11],
+    assert _parts(["2020-02-29", "2019-12-30", "2012/01/01", "2012/01/31 08:15"], "iso") == {
+        "hour": [MISSING["hour"]] * 3 + [8],
+        "day_of_week": [5, 0, 6, 1],  # slashes, year first, read as the ISO date (a Sunday, a Tuesday)
+        "month": [1, 11, 0, 0],
     }
+
+
+def test_elapsed_days_are_days_since_1970_with_the_time_as_a_fraction():
+    seconds, valid, _ = derived.timestamp_instant(
+        *[tf.constant(["1970-01-02T12:00:00Z", "1969-12-31", "x"])] * 2, "iso", "t"
+    )
+    assert derived.elapsed_days(seconds).numpy().tolist()[:2] == [1.5, -1.0]
+    assert valid.numpy().tolist() == [True, True, False]
 
 
 @pytest.mark.parametrize("text", INVALID_ISO_TEXTS)
@@ -205,6 +213,16 @@ def test_a_row_without_its_timestamp_gets_the_missing_ids(transformed, tiny_rows
     features = output.transform_features_layer()(tf.io.parse_example(tf.constant([example]), raw_feature_spec))
     for part, size in TIMESTAMP_PART_SIZES.items():
         assert features[transformed_name(timestamp_part_name("trip_start_timestamp", part))].numpy().tolist() == [size]
+    days = transformed_name(timestamp_part_name("trip_start_timestamp", model_inputs.TIMESTAMP_ELAPSED))
+    assert features[days].numpy().tolist() == [0.0]  # the mean
+
+
+def test_the_days_since_1970_are_z_scored_over_the_sample(transformed, tiny_rows):
+    _, _, features = transformed
+    days = np.array([int(r["trip_start_timestamp"]) / 86400 for r in tiny_rows])
+    key = transformed_name(timestamp_part_name("trip_start_timestamp", model_inputs.TIMESTAMP_ELAPSED))
+    assert days.std() > 0
+    np.testing.assert_allclose(features[key].numpy(), (days - days.mean()) / days.std(), rtol=1e-5, atol=1e-5)
 
 
 # --------------------------------------------------------------------- the model TF Serving loads

@@ -34,7 +34,7 @@ def test_an_epoch_value_that_is_not_whole_seconds_names_line_value_and_fix(tmp_p
 
 
 def test_iso_dates_pass_and_a_bad_one_names_line_value_and_fix(tmp_path):
-    dates = ["2019-03-01", "2020-02-29T23:30:00-02:00", "2019-03-01 14:05", "2019-03-01T14:05:00Z"]
+    dates = ["2019-03-01", "2020-02-29T23:30:00-02:00", "2019-03-01 14:05", "2019-03-01T14:05:00Z", "2019/03/01"]
     rows = with_change("trip_start_timestamp", lambda n, v: dates[n % len(dates)])
     assert check_data(_config(write_rows(tmp_path, rows), "features.trip_start_timestamp.format=iso"))
     rows = with_change("trip_start_timestamp", lambda n, v: "03/01/2019" if n == 2 else v, rows)
