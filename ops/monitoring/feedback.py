@@ -295,15 +295,20 @@ def labelled_example(serialized: bytes, labels: dict) -> bytes:
 
     example = tf.train.Example.FromString(serialized)
     for column, value in labels.items():
-        feature = example.features.feature[column]
-        feature.Clear()
-        if isinstance(value, str):
-            feature.bytes_list.value.append(value.encode())
-        elif isinstance(value, int):
-            feature.int64_list.value.append(value)
-        else:
-            feature.float_list.value.append(value)
+        set_feature(example.features.feature[column], value)
     return example.SerializeToString()
+
+
+def set_feature(feature, value: str | int | float) -> None:
+    """Makes the tf.train.Feature hold `value` alone, typed as CsvExampleGen types a CSV cell:
+    text as bytes, whole numbers as int64, other numbers as float."""
+    feature.Clear()
+    if isinstance(value, str):
+        feature.bytes_list.value.append(value.encode())
+    elif isinstance(value, int):
+        feature.int64_list.value.append(value)
+    else:
+        feature.float_list.value.append(value)
 
 
 def _write_atomically(path: str, lines: list[str]) -> None:

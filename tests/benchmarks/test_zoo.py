@@ -14,6 +14,7 @@ import zipfile
 import pytest
 
 from benchmarks import endtoend, measure, zoo, zoo_data
+from ops.monitoring.feedback import set_feature
 from pipeline.config import parse_config
 
 
@@ -262,13 +263,7 @@ def _write_split(directory: pathlib.Path, split: str, rows: list[dict]) -> None:
             for name, value in row.items():
                 if value is None:
                     continue
-                feature = example.features.feature[name]
-                if isinstance(value, str):
-                    feature.bytes_list.value.append(value.encode())
-                elif isinstance(value, int):
-                    feature.int64_list.value.append(value)
-                else:
-                    feature.float_list.value.append(value)
+                set_feature(example.features.feature[name], value)
             writer.write(example.SerializeToString())
 
 
