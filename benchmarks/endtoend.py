@@ -251,12 +251,13 @@ def timestamp_parts(values, fmt: str):
     """{part: a text per row} of a timestamp column as the pipeline splits it (models/derived.py
     timestamp_parts): hour of day (only where the value has a time), day of week (Monday 0) and
     month, UTC; "missing" where there is no valid value. Texts: categories, as the pipeline
-    one-hots them."""
+    one-hots them. And "days": days since 1970 as a number (NaN where missing), as the pipeline's
+    NAME_days_xf."""
     import pandas as pd
 
     if fmt == "iso":
         text = values.astype(str)
-        when = pd.to_datetime(text, utc=True, format="ISO8601", errors="coerce")
+        when = pd.to_datetime(text.str.replace("/", "-", n=2), utc=True, format="ISO8601", errors="coerce")
         has_time = text.str.len() > 10
     else:
         when = pd.to_datetime(pd.to_numeric(values, errors="coerce"), unit="s", utc=True, errors="coerce")
@@ -269,6 +270,7 @@ def timestamp_parts(values, fmt: str):
         "hour": part(when.dt.hour, has_time),
         "day_of_week": part(when.dt.dayofweek, when.notna()),
         "month": part(when.dt.month, when.notna()),
+        "days": (when - pd.Timestamp(0, tz="UTC")).dt.total_seconds() / 86400,
     }
 
 
@@ -434,6 +436,7 @@ def run_sklearn(examples_dir: str, config=None) -> list[SklearnResult]:
             for part, values in timestamp_parts(frame[name], fmt).items():
                 frame[f"{name}.{part}"] = values
     parts = [f"{name}.{part}" for name in timestamps for part in ("hour", "day_of_week", "month")]
+    numeric = numeric + [f"{name}.days" for name in timestamps]
     load_seconds = time.monotonic() - started
     if task == "multiclass":  # the Evaluator's classes: the config's, else those seen in training
         classes = list(config.label.classes) or sorted(set(labels(train, config)))

@@ -251,6 +251,9 @@ def test_timestamp_parts_match_the_pipelines_split():
     assert list(iso["month"]) == ["1", "1", "missing"]
     epoch = endtoend.timestamp_parts(pd.Series([86400 * 31 + 3600 * 5, None]), "epoch")
     assert list(epoch["hour"]) == ["5", "missing"] and list(epoch["month"]) == ["2", "missing"]
+    assert epoch["days"][0] == 31 + 5 / 24 and epoch["days"].isna()[1]
+    slashes = endtoend.timestamp_parts(pd.Series(["2012/01/31"]), "iso")
+    assert list(slashes["month"]) == ["1"] and list(slashes["day_of_week"]) == ["1"] and slashes["days"][0] == 15370
 
 
 def _write_split(directory: pathlib.Path, split: str, rows: list[dict]) -> None:
