@@ -109,7 +109,10 @@ def _tfxp_run(
     config = load_config(config_path, [f"output_dir={_output(directory, run)}", *sets])
     shutil.rmtree(config.output_dir, ignore_errors=True)
     log_path = str(directory / ("run.log" if run == 0 else f"run-rerun{run}.log"))
+    # init's config names its own output directory: a rerun must be told its fresh one, or it
+    # reruns in the first run's directory from its cache.
     cmd = [sys.executable, "-m", "tfxp", "run", "--config", os.path.basename(config_path)]
+    cmd += ["--set", f"output_dir={config.output_dir}"]
     measured = measure.run(cmd + [a for s in sets for a in ("--set", s)], cwd=str(directory), log_path=log_path)
     if measured.returncode:
         raise RuntimeError(f"tfxp run exited {measured.returncode}: {_last_line(log_path)} (log {log_path})")

@@ -341,3 +341,24 @@ def test_tfxp_run_gets_each_set_from_the_data_sets_directory(tmp_path, monkeypat
     assert seen["cmd"][1:] == ["-m", "tfxp", "run", "--config", "config.yaml", "--set", "trainer.train_steps=200"]
     assert seen["cwd"] == str(tmp_path) and not seen["output_left"]  # a fresh output directory
     assert result.metrics["mean_absolute_error"] == 2.5 and result.examples == 35
+
+
+def test_a_rerun_is_told_its_own_fresh_output_directory(tmp_path, monkeypatch):
+    """init's config names `output_dir: output`; without the override a rerun is the first run's
+    cache, and 'same on rerun' would compare a run with itself."""
+    (tmp_path / "config.yaml").write_text(
+        "pipeline_name: t\nmodel_name: t\ndata: {path: d.csv}\noutput_dir: output\nlabel: {column: y, task: regression}\n"
+        "features: {x: {type: numeric}}\n"
+    )
+    commands = []
+
+    def fake_run(cmd, cwd, log_path):
+        commands.append(cmd)
+        return measure.Measured(1.0, 0, 0, [])
+
+    monkeypatch.setattr(measure, "run", fake_run)
+    monkeypatch.setattr(endtoend, "_mlmd", lambda path, name: ({}, {"mean_absolute_error": 1.0}))
+    for run in (0, 1):
+        zoo._tfxp_run("t", tmp_path, str(tmp_path / "config.yaml"), ["trainer.model=gbt"], run)
+    assert commands[0][-4:] == ["--set", f"output_dir={tmp_path / 'output'}", "--set", "trainer.model=gbt"]
+    assert commands[1][-3] == f"output_dir={tmp_path / 'output-rerun1'}"
