@@ -347,7 +347,8 @@ def test_a_rerun_is_told_its_own_fresh_output_directory(tmp_path, monkeypatch):
     """init's config names `output_dir: output`; without the override a rerun is the first run's
     cache, and 'same on rerun' would compare a run with itself."""
     (tmp_path / "config.yaml").write_text(
-        "pipeline_name: t\nmodel_name: t\ndata: {path: d.csv}\noutput_dir: output\nlabel: {column: y, task: regression}\n"
+        "pipeline_name: t\nmodel_name: t\ndata: {path: d.csv}\noutput_dir: output\n"
+        "label: {column: y, task: regression}\n"
         "features: {x: {type: numeric}}\n"
     )
     commands = []
