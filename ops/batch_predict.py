@@ -263,7 +263,8 @@ def _tfrecord_batches(path: str, wanted: Sequence[str]) -> Iterator[Batch]:
             decoded = example_coder.ExamplesToRecordBatch(records)
         except Exception as err:  # noqa: BLE001 - the decoder's errors are plain RuntimeErrors with TF's text
             raise BatchInputError(
-                f"{_MARK}{path}, records {start}-{start + len(records) - 1}: not tf.Examples of one type per feature ({err})"
+                f"{_MARK}{path}, records {start}-{start + len(records) - 1}: not tf.Examples with one type "
+                f"per feature ({err})"
             ) from None
         columns = {name: decoded.column(name) for name in decoded.schema.names if name in wanted}
         seen.update(columns)
