@@ -254,13 +254,14 @@ def _tfrecord_batches(path: str, wanted: Sequence[str]) -> Iterator[Batch]:
     from tfx_bsl.coders import example_coder
 
     compression = "GZIP" if path.endswith(".gz") else ""
+    decoder = example_coder.ExamplesToRecordBatchDecoder()  # each batch's types as its examples have them
     seen: set[str] = set()
     start, count = 1, 0
     records: list[bytes] = []
 
     def batch() -> Batch:
         try:
-            decoded = example_coder.ExamplesToRecordBatch(records)
+            decoded = decoder.DecodeBatch(records)
         except Exception as err:  # noqa: BLE001 - the decoder's errors are plain RuntimeErrors with TF's text
             raise BatchInputError(
                 f"{_MARK}{path}, records {start}-{start + len(records) - 1}: not tf.Examples with one type "
