@@ -10,6 +10,7 @@
   serving-load  `tfxp serve` and `tfxp log-proxy` under --clients concurrent REST clients
   variants our pipeline with and without proposed changes, alternated
   examplegen  ExampleGen alone: TFX's CSV executor against ours, alternated
+  predict-batch  `tfxp predict-batch` (tfx-bsl's RunInference on Beam) on --rows rows: rows/s
   data     only generate a data set of --rows rows
 
 Run inside the runtime: scripts/runtime.sh python -m benchmarks quick  (or `make bench`).
@@ -199,6 +200,35 @@ def examplegen(args) -> str:
     )
 
 
+def predict_batch(args) -> str:
+    from benchmarks import datagen
+    from ops.batch_predict import predict_batch as score
+    from pipeline.config import load_config
+
+    config = load_config(None, [f"output_dir={args.output_dir}", *args.set])
+    data = os.path.abspath(os.path.join(WORK, "data", f"rows{args.rows}-seed{args.seed}"))
+    files = datagen.generate(args.rows, data, args.seed)
+    out_dir = os.path.abspath(os.path.join(WORK, "predict-batch"))
+    os.makedirs(out_dir, exist_ok=True)
+    lines = ["| input | output | rows | seconds | rows/s |", "| --- | --- | ---: | ---: | ---: |"]
+    for out_format in args.formats:
+        result = score(config, os.path.join(data, "*.csv"), os.path.join(out_dir, f"scores.{out_format}"))
+        lines.append(
+            f"| {len(files)} CSV file(s) | {out_format} | {result.rows} | {result.seconds:.1f} | "
+            f"{result.rows / result.seconds:,.0f} |"
+        )
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return (
+        _header(
+            f"predict-batch: model '{config.model_name}' version {result.version} from {args.output_dir}, "
+            f"Beam {' '.join(config.beam.args()[:3])}{_sets(args)}"
+        )
+        + "\n\n"
+        + "\n".join(lines)
+        + f"\n\npeak RSS of this process {peak / 2**30:.2f} GiB"
+    )
+
+
 def _sets(args) -> str:
     return f"; --set {' '.join(args.set)}" if args.set else ""
 
@@ -279,9 +309,23 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--repeats", type=int, default=2)
     e.add_argument("--mode", default="in_memory", help="DirectRunner running mode (default in_memory)")
     e.add_argument("--workers", type=int, default=1, help="DirectRunner workers (default 1)")
-    for p in (q, d, s, b, v, e):
+    pb = sub.add_parser("predict-batch", help="`tfxp predict-batch` on generated rows: rows/s")
+    pb.add_argument("--rows", type=int, default=1_000_000, help="rows to score (default 1000000)")
+    pb.add_argument(
+        "--output-dir",
+        default=os.path.join(WORK, "quick", "ours-0"),
+        help="a run's output directory whose pushed model scores (default: the quick tier's first run)",
+    )
+    pb.add_argument(
+        "--formats",
+        nargs="+",
+        default=["csv"],
+        choices=["csv", "parquet", "tfrecord"],
+        help="output formats, one run each (default csv)",
+    )
+    for p in (q, d, s, b, v, e, pb):
         p.add_argument("--seed", type=int, default=0, help="generator seed (default 0)")
-    for p in (s, b, v, z):
+    for p in (s, b, v, z, pb):
         p.add_argument(
             "--set",
             action="append",
@@ -308,6 +352,7 @@ def main(argv: list[str] | None = None) -> int:
         "serving-load": serving_load,
         "variants": variants,
         "examplegen": examplegen,
+        "predict-batch": predict_batch,
     }
     report = tiers[args.tier](args)
     print(report)

@@ -336,6 +336,26 @@ class ModelCardConfig(Section):
         return text.strip()
 
 
+class InferenceConfig(Section):
+    """An optional batch-scoring step after the Evaluator (pipeline/pipeline.py): with
+    `data_path` set, InferenceExampleGen reads the raw rows there (a file, a directory of files
+    or a glob, as data.path; in `format`, default data.format; no label needed) and TFX's
+    BulkInferrer scores them with the model the Evaluator just blessed, writing each row with
+    its predictions as an Examples artifact. Unset: the pipeline has neither step.
+    """
+
+    data_path: FilePath | None = None
+    format: DataFormat | None = None  # default: data.format
+
+    @model_validator(mode="after")
+    def _needs_data(self) -> InferenceConfig:
+        if self.format is not None and self.data_path is None:
+            raise Invalid("format", "applies to inference.data_path, which is not set; set it or remove this")
+        if self.data_path is not None and "**" in self.data_path:
+            raise Invalid("data_path", f"'{self.data_path}': '**' is not supported; write one '*' per directory level")
+        return self
+
+
 class DirectRunningMode(Choice):
     IN_MEMORY = "in_memory"
     MULTI_THREADING = "multi_threading"
@@ -498,6 +518,7 @@ class PipelineConfig(Section):
     kubeflow: KubeflowConfig = Field(default_factory=KubeflowConfig)
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
     model_card: ModelCardConfig = Field(default_factory=ModelCardConfig)
+    inference: InferenceConfig = Field(default_factory=InferenceConfig)
 
     @model_validator(mode="before")
     @classmethod

@@ -36,7 +36,9 @@ from pipeline.config import PipelineConfig
 # whole execution property. `submit` builds them from plain config overrides.
 PARAMETERS = ("data_root", "train_args", "eval_args", "eval_config")
 
-UNCACHED_TASKS = ("ServingBaseline", "DriftCheck", "DataFingerprint")
+# InferenceExampleGen too: its cache key holds the data's path, not its contents (only
+# ExampleGen gets the DataFingerprint), and new rows under the same path must be scored.
+UNCACHED_TASKS = ("ServingBaseline", "DriftCheck", "DataFingerprint", "InferenceExampleGen")
 
 FINGERPRINT_TASK = "DataFingerprint"
 

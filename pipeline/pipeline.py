@@ -65,6 +65,58 @@ def example_gen_input(config: PipelineConfig, data_root: Any = None) -> tuple[An
     return base, tfx.proto.Input(splits=[tfx.proto.Input.Split(name="single_split", pattern=pattern)])
 
 
+INFERENCE_SPLIT = "inference"
+
+
+def _inference_example_gen(config: PipelineConfig):
+    """ExampleGen of inference.data_path: the rows as they are (no label, no row filters) in one
+    split, read by the ExampleGen of their format."""
+    path, data_format = config.inference.data_path, config.inference.format or config.data.format
+    if is_glob(path):
+        base, pattern = split_glob(path)
+    elif os.path.isfile(path):
+        base, pattern = os.path.dirname(path), os.path.basename(path)
+    else:
+        base, pattern = path, directory_pattern(data_format, path)
+    kwargs = {
+        "input_base": base,
+        "input_config": tfx.proto.Input(splits=[tfx.proto.Input.Split(name=INFERENCE_SPLIT, pattern=pattern)]),
+        # One output split: ExampleGen's default for one input split is train and eval, 2:1.
+        "output_config": tfx.proto.Output(
+            split_config=tfx.proto.SplitConfig(
+                splits=[tfx.proto.SplitConfig.Split(name=INFERENCE_SPLIT, hash_buckets=1)]
+            )
+        ),
+    }
+    if data_format is DataFormat.CSV:
+        return CsvExampleGen(missing_values=config.data.missing_values, **kwargs)
+    if data_format is DataFormat.TFRECORD:
+        return ImportExampleGen(**kwargs)
+    return FileBasedExampleGen(
+        custom_executor_spec=executor_spec.BeamExecutorSpec(parquet_executor.Executor),
+        custom_config=options.custom_config(config.data.missing_values),
+        **kwargs,
+    )
+
+
+def bulk_inferrer_specs(config: PipelineConfig) -> tuple[Any, Any]:
+    """BulkInferrer's ModelSpec and OutputExampleSpec: the exported `classify` or `regress`
+    signature (TF Serving's methods, whose results RunInference names), and the columns each
+    input row gets: `classes` and `scores` (every class, in the model's order) or `prediction`."""
+    from contracts.saved_model import CLASSIFY_SIGNATURE, REGRESS_SIGNATURE
+    from models.spec import Task
+
+    regression = config.label.task is Task.REGRESSION
+    model_spec = tfx.proto.ModelSpec(model_signature_name=[REGRESS_SIGNATURE if regression else CLASSIFY_SIGNATURE])
+    if regression:
+        column = tfx.proto.OutputColumnsSpec(regress_output=tfx.proto.RegressOutput(value_column="prediction"))
+    else:
+        column = tfx.proto.OutputColumnsSpec(
+            classify_output=tfx.proto.ClassifyOutput(label_column="classes", score_column="scores")
+        )
+    return model_spec, tfx.proto.OutputExampleSpec(output_columns_spec=[column])
+
+
 def _example_gen(config: PipelineConfig, data_root: Any = None):
     input_base, input_config = example_gen_input(config, data_root)
     output_config = tfx.proto.Output(
@@ -342,6 +394,23 @@ def create_pipeline(
         hyperparameters=hyperparameters,
     ).with_id("Pusher")
     components.append(pusher)
+
+    if config.inference.data_path:
+        # Scores new rows (inference.data_path) with the model the Evaluator just blessed: TFX's
+        # BulkInferrer (tfx-bsl's RunInference, in the TF1 session TF Serving loads models in),
+        # which does nothing for a model not blessed. Each row is written with its predictions.
+        inference_gen = _inference_example_gen(config).with_id("InferenceExampleGen")
+        components.append(inference_gen)
+        model_spec, output_example_spec = bulk_inferrer_specs(config)
+        bulk_inferrer = tfx.components.BulkInferrer(
+            examples=inference_gen.outputs["examples"],
+            model=warmup.outputs["serving_model"],
+            model_blessing=evaluator.outputs["blessing"],
+            data_spec=tfx.proto.DataSpec(example_splits=[INFERENCE_SPLIT]),
+            model_spec=model_spec,
+            output_example_spec=output_example_spec,
+        ).with_id("BulkInferrer")
+        components.append(bulk_inferrer)
 
     return tfx.dsl.Pipeline(
         pipeline_name=config.pipeline_name,

@@ -23,7 +23,7 @@ from contracts.column_names import ColumnNameError, column_keys
 from contracts.column_names import column_headers as header_names
 from models.model_inputs import ISO_PATTERN
 from pipeline.config import ConfigError, DataConfig, DataFormat, FeatureType, PipelineConfig, not_visible_hint
-from pipeline.data_files import data_files
+from pipeline.data_files import data_files, files_at
 
 # The largest finite float32: ExampleGen writes floats as float32, so anything beyond is inf.
 FLOAT32_MAX = 3.4028234663852886e38
@@ -436,10 +436,35 @@ def check_data(config: PipelineConfig) -> list[str]:
             "are imported as they are: leave a value out of the example to make it "
             "missing); remove data.missing_values from the config"
         )
+    if config.inference.data_path:
+        check_inference_data(config)
     if config.schema.path and not os.path.isfile(config.schema.path):
         raise ConfigError(
             f"schema file {config.schema.path} does not exist{not_visible_hint(config.schema.path)}; "
             "set schema.path to a schema.pbtxt, or remove it to infer the schema"
+        )
+    return files
+
+
+def check_inference_data(config: PipelineConfig) -> list[str]:
+    """inference.data_path names files of its format that hold every feature (not the label)."""
+    data_format = config.inference.format or config.data.format
+    fix = "set inference.data_path in the config (or --set inference.data_path=...) to"
+    files = files_at(config.inference.data_path, data_format, fix)
+    if data_format is DataFormat.TFRECORD:
+        return files
+    if data_format is DataFormat.CSV:
+        columns = csv_header(files[0])
+    else:
+        import pyarrow.parquet as pq
+
+        columns = pq.read_schema(files[0]).names
+    keys = header_keys(columns, files[0])
+    missing = [c for c in config.features if c not in keys]
+    if missing:
+        raise ConfigError(
+            f"inference.data_path: feature column(s) {', '.join(repr(c) for c in missing)} of the model "
+            f"are not in {files[0]} (columns: {', '.join(columns)}); the rows to score need every feature"
         )
     return files
 

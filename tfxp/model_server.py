@@ -1,4 +1,4 @@
-"""The pushed model served and asked: `serve`, `log-proxy`, `predict`."""
+"""The pushed model served and asked: `serve`, `log-proxy`, `predict`, `predict-batch`."""
 
 from __future__ import annotations
 
@@ -84,6 +84,24 @@ def register(commands: Commands) -> None:
     )
     predict.add_argument("--status", action="store_true", help="print the model's version status instead")
     predict.add_argument("--metadata", action="store_true", help="print the model's signatures instead")
+    batch = commands.add(
+        "predict-batch",
+        _predict_batch,
+        "score a CSV, Parquet or TFRecord file (or glob) of raw rows with a pushed version, "
+        "through Beam (tfx-bsl's RunInference) on the configured runner",
+    )
+    batch.add_argument("input", help="a file or a glob (data/*.csv): .csv[.gz], .parquet, .tfrecord[.gz]")
+    batch.add_argument(
+        "--output", "-o", required=True, help="where the predictions go: .csv, .parquet or .tfrecord (by its name)"
+    )
+    batch.add_argument("--version", type=int, help="the served version to score with (default: the newest)")
+    batch.add_argument(
+        "--key-columns",
+        default="",
+        metavar="A,B",
+        help="input columns copied to the output beside each prediction (default: row, and file for a glob)",
+    )
+    batch.add_argument("--verbose", "-v", action="store_true", help="also print TensorFlow's and Beam's own logs")
 
 
 def _serve(args, config: PipelineConfig) -> int:
@@ -164,4 +182,26 @@ def _predict(args, config: PipelineConfig) -> int:
             # TF Serving's REST rows are the bare value when a signature has one output.
             fields = prediction if isinstance(prediction, dict) else {"predictions": prediction}
             print(json.dumps({"row": row_number, **fields}))
+    return 0
+
+
+def _predict_batch(args, config: PipelineConfig) -> int:
+    import datetime
+
+    from ops.batch_predict import predict_batch
+    from pipeline.terminal import terminal_output
+
+    log_dir = os.path.join(config.output_dir, "logs")
+    os.makedirs(log_dir, exist_ok=True)
+    log = os.path.join(log_dir, f"predict-batch-{datetime.datetime.now():%Y%m%d-%H%M%S}-{os.getpid()}.log")
+    # TensorFlow's and Beam's own output goes to the log, as in `tfxp run`.
+    with terminal_output(log, args.verbose):
+        result = predict_batch(
+            config, args.input, args.output, version=args.version, key_columns=args.key_columns.split(",")
+        )
+    rate = result.rows / result.seconds if result.seconds else 0.0
+    print(
+        f"scored {result.rows} rows with model '{config.model_name}' version {result.version} "
+        f"in {result.seconds:.1f} s ({rate:,.0f} rows/s): {result.output}"
+    )
     return 0

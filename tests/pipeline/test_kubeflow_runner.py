@@ -290,3 +290,39 @@ def test_cpu_quantities(quantity, cores):
 @pytest.mark.parametrize("quantity, gb", [("4G", 4.0), ("512M", 0.512), ("1Gi", 1.073741824), ("16Gi", 17.179869184)])
 def test_memory_quantities_in_gb(quantity, gb):
     assert kubeflow_runner.memory_gb(quantity) == pytest.approx(gb)
+
+
+def test_an_inference_step_compiles_uncached_beside_the_unchanged_pipeline(compiled, config, tmp_path):
+    """inference.data_path adds InferenceExampleGen and BulkInferrer (the golden files hold the
+    pipeline without them); every other task compiles as without it."""
+    path = tmp_path / "pipeline.yaml"
+    with_inference = load_config(
+        None,
+        [
+            *(f"{k}={v}" for k, v in {"kubeflow.image": config.kubeflow.image}.items()),
+            "kubeflow.secrets={AWS_ACCESS_KEY_ID: s3-creds/access_key, AWS_SECRET_ACCESS_KEY: s3-creds/secret_key}",
+            "kubeflow.trainer_node_selector={cloud.google.com/gke-accelerator: nvidia-tesla-t4}",
+            "kubeflow.trainer_tolerations=[{key: nvidia.com/gpu, operator: Exists, effect: NoSchedule}]",
+            "kubeflow.resources={default: {cpu_request: 500m}, Trainer: {accelerator_count: 1}}",
+            "inference.data_path=/mnt/pipeline/inference",
+        ],
+    )
+    kubeflow_runner.compile_pipeline(with_inference, str(path))
+    spec, platform = list(yaml.safe_load_all(path.read_text()))
+    _, base, base_platform = compiled
+    tasks = spec["root"]["dag"]["tasks"]
+    assert set(tasks) == TASKS | {"InferenceExampleGen", "BulkInferrer"}
+    assert tasks["InferenceExampleGen"]["cachingOptions"] == {"enableCache": False}
+    inputs = tasks["BulkInferrer"]["inputs"]["artifacts"]
+    assert {name: a["taskOutputArtifact"]["producerTask"] for name, a in inputs.items()} == {
+        "examples": "InferenceExampleGen",
+        "model": "ServingWarmup",
+        "model_blessing": "Evaluator",
+    }
+    for task, task_spec in base["root"]["dag"]["tasks"].items():
+        assert tasks[task] == task_spec, task
+    executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    assert set(executors) - set(base_platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]) == {
+        "BulkInferrer_executor",
+        "InferenceExampleGen_executor",
+    }

@@ -364,3 +364,51 @@ def test_the_evaluator_fills_the_classes_of_a_model_that_learned_them(tmp_path):
     assert dict(filled.metrics_specs[2].aggregate.class_weights) == {0: 1.0, 1: 1.0, 2: 1.0}
     listed = json_format.MessageToJson(eval_config(load_config("package://pipeline/configs/taxi_multiclass.yaml")))
     assert with_class_ids(listed, str(tmp_path)) == listed  # label.classes named them: left alone
+
+
+def test_no_inference_step_unless_inference_data_path_is_set(tmp_path):
+    assert not {"InferenceExampleGen", "BulkInferrer"} & set(_by_id(_build(tmp_path)))
+
+
+@pytest.mark.parametrize(
+    "config, signature, column",
+    [
+        (None, "classify", "classify_output"),
+        ("package://pipeline/configs/taxi_regression.yaml", "regress", "regress_output"),
+    ],
+)
+def test_inference_data_path_adds_the_bulk_inferrer_fed_by_the_blessed_model(tmp_path, config, signature, column):
+    from google.protobuf import json_format
+    from tfx.proto import bulk_inferrer_pb2
+
+    (tmp_path / "new").mkdir()
+    (tmp_path / "new" / "rows.csv").write_text("a\n1\n")
+    built = load_config(config, [f"inference.data_path={tmp_path / 'new' / 'rows.csv'}"])
+    nodes = _by_id(create_pipeline(built, pipeline_root=str(tmp_path / "root"), serving_dir=str(tmp_path / "s")))
+    gen, inferrer = nodes["InferenceExampleGen"], nodes["BulkInferrer"]
+    assert type(gen).__name__ == "CsvExampleGen"
+    assert gen.exec_properties["input_base"] == str(tmp_path / "new")
+    assert json.loads(gen.exec_properties["input_config"])["splits"] == [{"name": "inference", "pattern": "rows.csv"}]
+    assert json.loads(gen.exec_properties["output_config"])["split_config"]["splits"] == [
+        {"name": "inference", "hash_buckets": 1}
+    ]
+    # The missing-value markers, without the label's row filters: new rows have no label.
+    given = json.loads(gen.exec_properties["custom_config"])["custom_config"]["value"]
+    assert given == {"missing_values": list(built.data.missing_values), "required_columns": []}
+    assert inferrer.inputs["examples"].producer_component_id == "InferenceExampleGen"
+    assert inferrer.inputs["model"].producer_component_id == "ServingWarmup"
+    assert inferrer.inputs["model_blessing"].producer_component_id == "Evaluator"
+    model_spec = bulk_inferrer_pb2.ModelSpec()
+    json_format.Parse(inferrer.exec_properties["model_spec"], model_spec)
+    assert list(model_spec.model_signature_name) == [signature]
+    output = bulk_inferrer_pb2.OutputExampleSpec()
+    json_format.Parse(inferrer.exec_properties["output_example_spec"], output)
+    assert output.output_columns_spec[0].HasField(column)
+    assert "output_examples" in inferrer.outputs
+
+
+def test_inference_options_are_checked_with_their_key(tmp_path):
+    with pytest.raises(ConfigError, match=r"^inference\.format: applies to inference\.data_path"):
+        load_config(None, ["inference.format=parquet"])
+    with pytest.raises(ConfigError, match=r"^inference: unknown option 'data_pth' \(did you mean 'data_path'\?\)"):
+        load_config(None, ["inference.data_pth=x.csv"])

@@ -424,3 +424,19 @@ def test_an_output_directory_that_cannot_be_created(tmp_path, target):
     output = target if target.startswith("/") else str(tmp_path / target)
     with pytest.raises(ConfigError, match=rf"output directory {output} cannot be written: .*; set output_dir"):
         check_output(_config(TINY_CSV, f"output_dir={output}"))
+
+
+def test_inference_data_is_checked_before_the_run(tmp_path):
+    assert check_data(_config(TINY_CSV, f"inference.data_path={TINY_CSV}")) == [str(TINY_CSV)]
+    with pytest.raises(ConfigError, match=rf"^data path {tmp_path}/new does not exist; set inference\.data_path"):
+        check_data(_config(TINY_CSV, f"inference.data_path={tmp_path / 'new'}"))
+    rows = TINY_CSV.read_text().splitlines()
+    header = rows[0].split(",")
+    drop = header.index("company")
+    (tmp_path / "new.csv").write_text(
+        "".join(",".join(r.split(",")[:drop] + r.split(",")[drop + 1 :]) + "\n" for r in rows[:3])
+    )
+    with pytest.raises(
+        ConfigError, match=r"^inference\.data_path: feature column\(s\) 'company' of the model are not in"
+    ):
+        check_data(_config(TINY_CSV, f"inference.data_path={tmp_path / 'new.csv'}"))
