@@ -120,7 +120,9 @@ def test_push_promote_rollback_move_the_labels_with_no_failed_request(rollout_en
     outcome = result["load"]
     assert dict(outcome.failures) == {} and outcome.ok == outcome.sent == 4 * 400
     # Version 2 is unloaded once no label names it.
-    _until(lambda: requests.get(f"{url}{model}/versions/2", timeout=30).json()["model_version_status"][0]["state"] == "END")
+    _until(
+        lambda: requests.get(f"{url}{model}/versions/2", timeout=30).json()["model_version_status"][0]["state"] == "END"
+    )
 
 
 def test_bad_input_is_one_line_and_changes_nothing(rollout_env):
