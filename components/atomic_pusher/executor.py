@@ -15,8 +15,10 @@ inputs (components/atomic_pusher/component.py) and its custom_config's `model_ca
 After the rename the Pusher updates the TF Serving model config beside the versions
 (contracts/model_config.py): it lists the new version, then labels it `canary` (`stable` too on
 the first push, or with `pusher.rollout: stable`). A label that moves waits until TF Serving has
-the version AVAILABLE at `pusher.serving_url`; with no URL, or when it does not load in time, the
-label stays where it was and the log says so (`tfxp canary VERSION` moves it later).
+the version AVAILABLE at `pusher.serving_url`; when it does not load in time the label stays where
+it was and the log says so (`tfxp canary VERSION` moves it later). With no URL there is nothing to
+ask: the label moves at once, which a server started afterwards accepts and one already running
+refuses (docs/serving.md "Rollout").
 
 Each version carries a push record (`contracts.saved_model.PUSH_RECORD`: pipeline, run, the
 Pusher's execution, the model and blessings it pushed), written before the rename: TFX records
@@ -222,21 +224,24 @@ def label_push(base_directory: str, model_name: str, version: int, rollout: dict
     if model_config.moves_a_label(current, labelled):
         url = rollout.get("serving_url")
         if not url:
-            why = (
-                f"the canary label stays on version {current.label(model_config.CANARY)}: moving it needs version "
-                f"{version} loaded first and pusher.serving_url is not set to check; once TF Serving "
-                f"serves it, run `tfxp canary {version}`"
+            # Nothing to ask: a server started from now on reads the labels as new ones
+            # (--allow_version_labels_for_unavailable_models), but one already running with the
+            # old labels refuses the moved label until the version is loaded (TF Serving's rule).
+            logging.warning(
+                "The canary label moves to version %s without checking that TF Serving has loaded it "
+                "(pusher.serving_url is not set); a server already running refuses that config",
+                version,
             )
-            logging.warning(why)
-            return why
-        state = model_config.wait_available(url, model_name, version, float(rollout.get("label_wait_seconds") or 120))
-        if state != "AVAILABLE":
-            why = (
-                f"the labels stay where they were: version {version} is {state} at {url} after "
-                f"{rollout.get('label_wait_seconds')} s; once TF Serving serves it, run `tfxp canary {version}`"
-            )
-            logging.warning(why)
-            return why
+        else:
+            wait = float(rollout.get("label_wait_seconds") or 120)
+            state = model_config.wait_available(url, model_name, version, wait)
+            if state != "AVAILABLE":
+                why = (
+                    f"the labels stay where they were: version {version} is {state} at {url} after "
+                    f"{wait:g} s (pusher.label_wait_seconds); once TF Serving serves it, run `tfxp canary {version}`"
+                )
+                logging.warning(why)
+                return why
     model_config.write_config(base_directory, labelled)
     logging.info("Model config %s: %s", model_config.config_path(base_directory), labelled.labels)
     return None
