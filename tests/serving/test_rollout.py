@@ -175,3 +175,29 @@ def test_a_label_on_a_version_not_loaded_is_refused_with_tf_serving_s_message(ro
     # An unknown label: server_core.cc GetModelVersionForLabel's INVALID_ARGUMENT.
     reply = requests.post(f"{url}{model}/labels/nightly:predict", data='{"instances": [1.0]}', timeout=30)
     assert reply.status_code == 400 and reply.json()["error"] == "Unrecognized servable version label: nightly"
+
+
+def test_the_request_log_names_the_version_a_label_sent_the_request_to(rollout_env, tmp_path):
+    """Through the logging proxy (kubernetes/serving's sidecar) and the stand-in's own log, a
+    /labels/canary request is logged with the canary's version: what `tfxp promote` counts."""
+    import glob
+
+    import tensorflow as tf
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    from serving.logging_proxy import LoggingProxy
+
+    config, server, url, model = rollout_env
+    build_model(os.path.join(config.serving_dir, "2"), w=W[2])
+    assert label_push(config.serving_dir, config.model_name, 2, {"serving_url": url, "label_wait_seconds": 30}) is None
+    _until(lambda: _answer(url, f"{model}/labels/canary") == 3.5)  # the config's next poll
+    with LoggingProxy(url, str(tmp_path / "proxy-log"), 1.0, port=0) as proxy:
+        proxied = f"http://127.0.0.1:{proxy.port}"
+        assert _answer(proxied, f"{model}/labels/canary") == 3.5
+        assert _answer(proxied, f"{model}/labels/stable") == 2.5
+    logged = []
+    for path in sorted(glob.glob(str(tmp_path / "proxy-log" / "*.tfrecord"))):
+        for raw in tf.data.TFRecordDataset(path).as_numpy_iterator():
+            record = prediction_log_pb2.PredictionLog.FromString(raw)
+            logged.append(record.predict_log.request.model_spec.version.value)
+    assert logged == [2, 1]
