@@ -33,6 +33,7 @@ import dataclasses
 import os
 import shutil
 
+from contracts.model_config import CONFIG_FILE
 from contracts.serving_dir import PARTIAL_PREFIX, ROLLBACK_PREFIX, incomplete_reason, is_version
 from pipeline import run_lock
 from pipeline.config import PipelineConfig
@@ -128,6 +129,9 @@ def _serving(serving_dir: str, live_run: bool) -> list[Finding]:
             found.append(Finding(path, "a push cut short (hidden from TF Serving)"))
         elif name.startswith(ROLLBACK_PREFIX):
             found.append(Finding(path, "a rollback cut short (hidden from TF Serving)"))
+        elif name.startswith(f".{CONFIG_FILE}."):
+            # contracts.model_config.write_config's temporary file: the config in use stayed whole.
+            found.append(Finding(path, f"a write of {CONFIG_FILE} cut short (the file in use is whole)"))
     return found
 
 

@@ -356,6 +356,23 @@ class InferenceConfig(Section):
         return self
 
 
+class Rollout(Choice):
+    CANARY = "canary"  # a push gets the `canary` label; `tfxp promote` moves `stable` to it
+    STABLE = "stable"  # a push gets both labels at once (the old stable becomes `previous`)
+
+
+class PusherConfig(Section):
+    """How a push reaches traffic (contracts/model_config.py, docs/serving.md "Rollout"): the
+    Pusher lists the new version in <serving_dir>/models.config, then labels it. Moving a label
+    needs the version loaded first (TF Serving's rule): with `serving_url` the Pusher, `tfxp
+    promote` and `tfxp rollback` wait up to `label_wait_seconds` for the version to be AVAILABLE
+    there; without it a label is moved only to a version the config already loaded."""
+
+    rollout: Rollout = Rollout.CANARY
+    serving_url: Annotated[str | None, AfterValidator(_webhook_url)] = None  # TF Serving's REST address
+    label_wait_seconds: float = Field(default=120.0, gt=0, le=3600)
+
+
 class DirectRunningMode(Choice):
     IN_MEMORY = "in_memory"
     MULTI_THREADING = "multi_threading"
@@ -519,6 +536,7 @@ class PipelineConfig(Section):
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
     model_card: ModelCardConfig = Field(default_factory=ModelCardConfig)
     inference: InferenceConfig = Field(default_factory=InferenceConfig)
+    pusher: PusherConfig = Field(default_factory=PusherConfig)
 
     @model_validator(mode="before")
     @classmethod

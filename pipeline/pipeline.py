@@ -392,6 +392,7 @@ def create_pipeline(
         schema=schema_gen.outputs["schema"],
         evaluation=evaluator.outputs["evaluation"],
         hyperparameters=hyperparameters,
+        rollout=config.pusher.model_dump(mode="json"),
     ).with_id("Pusher")
     components.append(pusher)
 

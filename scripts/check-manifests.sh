@@ -23,7 +23,7 @@ fi
 
 mkdir -p "$out"
 status=0
-for kustomization in pipeline serving/overlays/local serving/overlays/production monitoring; do
+for kustomization in pipeline serving/overlays/local serving/overlays/production serving/overlays/kserve monitoring; do
   rendered=$out/$(echo "$kustomization" | tr / -).yaml
   kubectl kustomize "$project/kubernetes/$kustomization" > "$rendered"
   ok=1

@@ -49,6 +49,8 @@ def choose(
     engine: str = "auto",
     image: str = OFFICIAL_IMAGE,
     monitoring_config_file: str | None = None,
+    model_config_file: str | None = None,
+    config_poll_seconds: float = 0.0,
     which: Callable[[str], str | None] = shutil.which,
     image_present: Callable[[str, str], bool] = image_present,
 ) -> Launch:
@@ -57,6 +59,17 @@ def choose(
         raise LaunchError(f"--engine {engine}: expected one of {', '.join(ENGINES)}")
     poll = f"--file_system_poll_wait_seconds={max(1, int(poll_seconds))}"
     monitoring = (f"--monitoring_config_file={monitoring_config_file}",) if monitoring_config_file else ()
+    # A model config (contracts/model_config.py) replaces --model_name/--model_base_path; its
+    # labels may be new on a version still loading (the first push labels it stable and canary).
+    config_flags = (
+        (
+            f"--model_config_file={model_config_file}",
+            f"--model_config_file_poll_wait_seconds={int(config_poll_seconds)}",
+            "--allow_version_labels_for_unavailable_models=true",
+        )
+        if model_config_file
+        else ()
+    )
     if engine in ("auto", "binary"):
         binary = which("tensorflow_model_server")
         if binary:
@@ -67,8 +80,7 @@ def choose(
                     binary,
                     f"--port={grpc_port}",
                     f"--rest_api_port={rest_port}",
-                    f"--model_name={model_name}",
-                    f"--model_base_path={base_path}",
+                    *(config_flags or (f"--model_name={model_name}", f"--model_base_path={base_path}")),
                     poll,
                     *monitoring,
                 ),
@@ -99,12 +111,14 @@ def choose(
                         "-p",
                         f"{host}:{grpc_port}:8500",
                         "-v",
-                        f"{base_path}:/models/{model_name}:ro",
+                        # With a model config, its base_path (this path) must be the same inside.
+                        f"{base_path}:{base_path if config_flags else f'/models/{model_name}'}:ro",
                         *mount,
                         "-e",
                         f"MODEL_NAME={model_name}",
                         image,
                         poll,
+                        *config_flags,
                         *flag,
                     ),
                 )

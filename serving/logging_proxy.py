@@ -23,7 +23,10 @@ log directory (components/drift_check/request_log.py's files, which the skew che
   `request_id` keeps it. The model's parsing ignores features it does not know.
 - Versions: a request that names no version is sent to the version served (the newest
   AVAILABLE one in GET /v1/models/<name>, refreshed every `refresh_seconds`), as
-  /versions/<v>:<verb>, so the log names the version that answered. When that version has just
+  /versions/<v>:<verb>, so the log names the version that answered. A request to a version
+  label (/labels/<l>, `tfxp promote` judges the canary by them) is pinned alike to the version the
+  label names (GET .../labels/<l>/metadata answers its model_spec.version, refreshed as often), so
+  a moved label reaches the proxy's callers within `refresh_seconds`. When that version has just
   been unloaded (NOT_FOUND), the status is read again and the request sent once more.
 - The JSON is read into protos with the stand-in's port of TF Serving's REST code
   (serving/standin/json_codec.py and rest.py's path parsing), with the signatures from
@@ -153,6 +156,28 @@ class _Upstream:
         if version is not None:
             with self._lock:
                 self._versions[model] = (time.monotonic(), version)
+        return version
+
+    def labelled_version(self, model: str, label: str, refresh: bool = False) -> int | None:
+        """The version `label` names (its metadata's model_spec.version), or None when it cannot
+        be read (an unknown label: the call then goes through unpinned and gets TF Serving's error)."""
+        key = f"{model}/labels/{label}"
+        with self._lock:
+            cached = self._versions.get(key)
+        if not refresh and cached is not None and time.monotonic() - cached[0] < self.refresh_seconds:
+            return cached[1]
+        version = None
+        try:
+            status, _, body = self.call(
+                "GET", f"/v1/models/{urllib.parse.quote(model)}/labels/{urllib.parse.quote(label)}/metadata"
+            )
+            if status == 200:
+                version = int(json.loads(body)["model_spec"]["version"])
+        except (OSError, ValueError, KeyError, http.client.HTTPException) as err:
+            log.warning("could not read the version of label %s of model %s: %s", label, model, err)
+        if version is not None:
+            with self._lock:
+                self._versions[key] = (time.monotonic(), version)
         return version
 
     def signature_defs(self, model: str, version: int) -> dict:
@@ -387,15 +412,25 @@ class LoggingProxy:
         path = urllib.parse.urlsplit(target).path
         match = _PREDICTION.fullmatch(path) if method == "POST" else None
         pinned, version = target, None
-        if match and not match[2]:
-            version = self.upstream.served_version(urllib.parse.unquote(match[1]))
+        label = urllib.parse.unquote(match[2].removeprefix("/labels/")) if match and match[2] else None
+        if label is not None and match[2].startswith("/versions/"):
+            label = None
+
+        def resolve(refresh: bool = False) -> int | None:
+            model = urllib.parse.unquote(match[1])
+            if label is not None:
+                return self.upstream.labelled_version(model, label, refresh)
+            return self.upstream.served_version(model, refresh)
+
+        if match and (not match[2] or label is not None):
+            version = resolve()
             if version is not None:
                 pinned = target.replace(match[0], f"/v1/models/{match[1]}/versions/{version}:{match[3]}", 1)
         try:
             status, answer_headers, answer = self.upstream.call(method, pinned, body, headers)
             if status == 404 and version is not None:
                 # The version pinned was unloaded since the status was read: read it again.
-                version = self.upstream.served_version(urllib.parse.unquote(match[1]), refresh=True)
+                version = resolve(refresh=True)
                 pinned = (
                     target
                     if version is None

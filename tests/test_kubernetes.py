@@ -110,3 +110,34 @@ def test_the_kfp_launcher_example_uses_the_launchers_field_names():
     assert set(s3) <= _S3_DEFAULT
     assert set(s3["credentials"]) == {"fromEnv", "secretRef"} and set(s3["credentials"]["secretRef"]) == _S3_SECRET
     assert set(providers["gs"]["default"]["credentials"]["secretRef"]) == _GCS_SECRET
+
+
+def test_tf_serving_reads_the_pushers_model_config_on_the_volume(deployment, taxi_config):
+    from contracts.model_config import CONFIG_FILE
+
+    kf = KubeflowConfig()
+    pod = deployment["spec"]["template"]["spec"]
+    tfs = _flags(pod["containers"][0]["args"])
+    on_volume = f"{kf.serving_dir(taxi_config.model_name)}/{CONFIG_FILE}"
+    assert tfs["model_config_file"] == on_volume
+    assert int(tfs["model_config_file_poll_wait_seconds"]) > 0
+    assert tfs["allow_version_labels_for_unavailable_models"] == "true"
+    # Before the first push, the init container puts the ConfigMap's first config there.
+    [init] = pod["initContainers"]
+    script = init["command"][-1]
+    assert f'target = "{on_volume}"' in script and '"/etc/tf-serving/models.config"' in script
+    assert {m["mountPath"] for m in init["volumeMounts"]} == {kf.mount_path, "/etc/tf-serving"}
+
+
+def test_the_kserve_overlay_serves_the_pushers_destination_with_a_canary(deployment, taxi_config):
+    kf = KubeflowConfig()
+    service = yaml.safe_load((KUBERNETES / "serving/overlays/kserve/inferenceservice.yaml").read_text())
+    assert service["apiVersion"] == "serving.kserve.io/v1beta1" and service["kind"] == "InferenceService"
+    predictor = service["spec"]["predictor"]
+    assert 0 < predictor["canaryTrafficPercent"] < 100
+    tensorflow = predictor["tensorflow"]
+    below_mount = kf.serving_dir(taxi_config.model_name).removeprefix(kf.mount_path.rstrip("/") + "/")
+    assert tensorflow["storageUri"] == f"pvc://{kf.pvc}/{below_mount}"
+    # The same TF Serving release as the Deployment; each revision keeps the version it loaded.
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["image"].endswith(":" + tensorflow["runtimeVersion"])
+    assert "--file_system_poll_wait_seconds=0" in tensorflow["args"]

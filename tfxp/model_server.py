@@ -25,6 +25,18 @@ def register(commands: Commands) -> None:
     serve.add_argument("--grpc-port", type=int, default=8500, help="gRPC port (default 8500; 0 picks a free one)")
     serve.add_argument("--poll-seconds", type=float, default=2.0, help="how often to look for a new push")
     serve.add_argument(
+        "--model-config-file",
+        metavar="FILE",
+        help="TF Serving's --model_config_file: versions and labels (default: the base path's "
+        "models.config, which the Pusher writes, when it exists; 'none': serve the newest version)",
+    )
+    serve.add_argument(
+        "--model-config-file-poll-wait-seconds",
+        type=float,
+        default=2.0,
+        help="how often the model config is read again (TF Serving's flag; 0: at start only; default 2)",
+    )
+    serve.add_argument(
         "--log-requests",
         metavar="DIR",
         help="log the tf.Examples of every request under DIR (stand-in only), for the "
@@ -111,6 +123,7 @@ def _serve(args, config: PipelineConfig) -> int:
             f"model directory {base_path} does not exist; run the pipeline first (make run) or pass --model-base-path"
         )
     monitoring_file = os.path.abspath(args.monitoring_config_file) if args.monitoring_config_file else None
+    config_file = _model_config_file(args.model_config_file, base_path)
     metrics_path = None
     if monitoring_file:
         from serving.metrics import read_monitoring_config
@@ -127,6 +140,8 @@ def _serve(args, config: PipelineConfig) -> int:
         engine=args.engine,
         image=args.image,
         monitoring_config_file=monitoring_file,
+        model_config_file=config_file,
+        config_poll_seconds=args.model_config_file_poll_wait_seconds,
     )
     if server.kind != "standin" and args.log_requests:
         raise ConfigError(
@@ -147,8 +162,24 @@ def _serve(args, config: PipelineConfig) -> int:
         args.poll_seconds,
         os.path.abspath(args.log_requests) if args.log_requests else None,
         metrics_path,
+        model_config_file=config_file,
+        config_poll_seconds=args.model_config_file_poll_wait_seconds,
     )
     return 0
+
+
+def _model_config_file(given: str | None, base_path: str) -> str | None:
+    """The model config to serve with: the one given, else the Pusher's beside the versions."""
+    from contracts.model_config import config_path
+
+    if given == "none":
+        return None
+    if given is None:
+        found = config_path(base_path)
+        return found if os.path.isfile(found) else None
+    if not os.path.isfile(given):
+        raise ConfigError(f"--model-config-file {given} does not exist; give a ModelServerConfig file or 'none'")
+    return os.path.abspath(given)
 
 
 def _log_proxy(args, _config: None) -> int:

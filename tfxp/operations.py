@@ -1,11 +1,11 @@
 """Operating what the runs left, from ML Metadata and the serving directory: `lineage`,
-`model-card`, `rollback`, `runs`, `doctor`."""
+`model-card`, `promote`, `rollback`, `canary`, `runs`, `doctor`."""
 
 from __future__ import annotations
 
 import os
 
-from pipeline.config import PipelineConfig
+from pipeline.config import ConfigError, PipelineConfig
 from tfxp.commands import EXIT_FAILED, Commands
 
 
@@ -17,8 +17,24 @@ def register(commands: Commands) -> None:
     card.add_argument(
         "--format", choices=("md", "html", "json"), default="md", help="Markdown (default), HTML or the facts as JSON"
     )
-    rollback = commands.add("rollback", _rollback, "serve an earlier pushed version again (pushed anew as the newest)")
-    rollback.add_argument("version", type=int, help="the served version to go back to")
+    promote = commands.add(
+        "promote",
+        _promote,
+        "move the stable label to the canary (or VERSION) once its live metrics pass tfxp monitor's thresholds",
+    )
+    promote.add_argument("version", nargs="?", help="a loaded version or a label (default: canary)")
+    promote.add_argument(
+        "--skip-checks", action="store_true", help="promote without checking the live metrics (says so)"
+    )
+    promote.add_argument("--window", help="the traffic window judged (default monitor.window)")
+    rollback = commands.add(
+        "rollback",
+        _rollback,
+        "move the stable label back to the previous stable (or to VERSION, a version still on disk)",
+    )
+    rollback.add_argument("version", nargs="?", help="the version to go back to (default: label previous)")
+    canary = commands.add("canary", _canary, "move the canary label to a version the model config loads")
+    canary.add_argument("version", help="a loaded version or a label")
     runs = commands.add("runs", _runs, "show the last runs recorded in ML Metadata")
     runs.add_argument("--last", type=int, default=3, help="how many runs to show (default 3)")
     doctor = commands.add(
@@ -43,14 +59,43 @@ def _model_card(args, config: PipelineConfig) -> int:
     return 0
 
 
-def _rollback(args, config: PipelineConfig) -> int:
-    from ops.rollback import roll_back
+def _promote(args, config: PipelineConfig) -> int:
+    from ops import rollout
 
-    new_version = roll_back(config, args.version)
-    print(
-        f"version {args.version} is served again, as version {new_version} "
-        f"({os.path.join(config.serving_dir, str(new_version))}); TF Serving picks it up on its next poll"
-    )
+    change = rollout.promote(config, args.version, args.skip_checks, args.window)
+    print(change.message)
+    print(rollout.describe(change.after, config.serving_dir))
+    return 0
+
+
+def _rollback(args, config: PipelineConfig) -> int:
+    from contracts.model_config import read_config
+    from ops import rollout
+
+    if read_config(config.serving_dir, config.model_name) is None and args.version is not None:
+        # A serving directory from before the model config: TF Serving serves the newest version.
+        from ops.rollback import roll_back
+
+        if not args.version.isdigit():
+            raise ConfigError(f"'{args.version}' is not a version number; labels need a model config")
+        new_version = roll_back(config, int(args.version))
+        print(
+            f"version {args.version} is served again, as version {new_version} "
+            f"({os.path.join(config.serving_dir, str(new_version))}); TF Serving picks it up on its next poll"
+        )
+        return 0
+    change = rollout.rollback(config, args.version)
+    print(change.message)
+    print(rollout.describe(change.after, config.serving_dir))
+    return 0
+
+
+def _canary(args, config: PipelineConfig) -> int:
+    from ops import rollout
+
+    change = rollout.canary(config, args.version)
+    print(change.message)
+    print(rollout.describe(change.after, config.serving_dir))
     return 0
 
 

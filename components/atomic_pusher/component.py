@@ -45,7 +45,8 @@ class CardPusherSpec(standard_component_specs.PusherSpec):
 class Pusher(tfx.components.Pusher):
     """TFX's Pusher (model, blessings, a filesystem destination) that publishes atomically and
     writes a model card into each version; `model_card` (JSON-able) is the config's part of
-    the card, passed as the Pusher's custom_config."""
+    the card and `rollout` the config's `pusher` section (which label a push gets), both passed
+    in the Pusher's custom_config."""
 
     SPEC_CLASS = CardPusherSpec
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
@@ -62,6 +63,7 @@ class Pusher(tfx.components.Pusher):
         schema: types.BaseChannel | None = None,
         evaluation: types.BaseChannel | None = None,
         hyperparameters: types.BaseChannel | None = None,
+        rollout: dict[str, Any] | None = None,
     ):
         # TFX's __init__ builds its own PusherSpec, with no room for the card's inputs.
         spec = CardPusherSpec(
@@ -69,7 +71,9 @@ class Pusher(tfx.components.Pusher):
             model_blessing=model_blessing,
             infra_blessing=infra_blessing,
             push_destination=push_destination,
-            custom_config=json_utils.dumps({executor.MODEL_CARD_CONFIG: model_card}),
+            custom_config=json_utils.dumps(
+                {executor.MODEL_CARD_CONFIG: model_card, executor.ROLLOUT_CONFIG: rollout or {}}
+            ),
             statistics=statistics,
             schema=schema,
             evaluation=evaluation,

@@ -12,6 +12,14 @@ Each version also carries its model card (components/model_card: Markdown, HTML 
 as JSON under assets.extra/), written before the rename like the record, from the Pusher's
 inputs (components/atomic_pusher/component.py) and its custom_config's `model_card`.
 
+After the rename the Pusher updates the TF Serving model config beside the versions
+(contracts/model_config.py): it lists the new version, then labels it `canary` (`stable` too on
+the first push, or with `pusher.rollout: stable`). A label that moves waits until TF Serving has
+the version AVAILABLE at `pusher.serving_url`; when it does not load in time the label stays where
+it was and the log says so (`tfxp canary VERSION` moves it later). With no URL there is nothing to
+ask: the label moves at once, which a server started afterwards accepts and one already running
+refuses (docs/serving.md "Rollout").
+
 Each version carries a push record (`contracts.saved_model.PUSH_RECORD`: pipeline, run, the
 Pusher's execution, the model and blessings it pushed), written before the rename: TFX records
 the push in ML Metadata only after this executor returns, and a run killed in between leaves a
@@ -33,10 +41,13 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, json_utils, proto_utils
 
 from components.serving_baseline.baseline import same_saved_model
+from contracts import model_config
 from contracts.saved_model import ASSETS_EXTRA, MODEL_CARD_HTML, MODEL_CARD_JSON, MODEL_CARD_MD, PUSH_RECORD
-from contracts.serving_dir import latest_served, next_version, publish_version
+from contracts.serving_dir import latest_served, next_version, publish_version, served_versions
 
 MODEL_CARD_CONFIG = "model_card"  # the custom_config key of the card's config part (component.py)
+ROLLOUT_CONFIG = "rollout"  # the custom_config key of the config's `pusher` section
+CANARY_PENDING = "canary_pending"  # ours: why the canary label did not move to the pushed version
 
 # The custom properties TFX's Pusher records (tfx/components/pusher/executor.py), read by
 # TFX's tooling and by `tfxp runs` and `lineage`.
@@ -73,7 +84,14 @@ class Executor(tfx_pusher.Executor):
         base_directory = destination.filesystem.base_directory
         push_record = self._push_record(input_dict, model_push)
         version = next_version(base_directory)
-        card = self._model_card(input_dict, exec_properties, model_path, base_directory, served, version, push_record)
+        custom_config = json_utils.loads(exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY) or "null")
+        model_name = ((custom_config or {}).get(MODEL_CARD_CONFIG) or {}).get("model_name") or os.path.basename(
+            base_directory.rstrip("/")
+        )
+        # The baseline the card names is what production traffic gets: the stable version.
+        stable = model_config.stable_version(base_directory, model_name, served_versions(base_directory))
+        baseline = os.path.join(base_directory, str(stable)) if stable is not None else None
+        card = self._model_card(input_dict, exec_properties, model_path, base_directory, baseline, version, push_record)
         extra_files = {PUSH_RECORD: json.dumps(push_record, indent=1, sort_keys=True).encode(), **card}
         version, serving_path = publish_version(model_path, base_directory, version=version, extra_files=extra_files)
         logging.info("Model published to serving path %s", serving_path)
@@ -81,6 +99,9 @@ class Executor(tfx_pusher.Executor):
         model_push.set_int_custom_property(PUSHED, 1)
         model_push.set_string_custom_property(PUSHED_DESTINATION, serving_path)
         model_push.set_string_custom_property(PUSHED_VERSION, str(version))
+        pending = label_push(base_directory, model_name, version, (custom_config or {}).get(ROLLOUT_CONFIG) or {})
+        if pending:
+            model_push.set_string_custom_property(CANARY_PENDING, pending)
 
     def _model_card(
         self,
@@ -181,3 +202,46 @@ class Executor(tfx_pusher.Executor):
             "infra_blessing": artifacts(standard_component_specs.INFRA_BLESSING_KEY),
             "pushed_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         }
+
+
+def label_push(base_directory: str, model_name: str, version: int, rollout: dict[str, Any]) -> str | None:
+    """Lists `version` in the model config, then labels it (contracts.model_config.plan_push);
+    None when the labels moved, else why they did not (the push itself stands)."""
+    current = model_config.read_config(base_directory, model_name)
+    if current is None:
+        older = [v for v in served_versions(base_directory) if v != version]
+        # A serving directory from before the model config: TF Serving served its newest version.
+        current = model_config.ModelConfig(
+            model_name,
+            base_directory,
+            (older[-1],) if older else (),
+            {model_config.STABLE: older[-1]} if older else {},
+        )
+    listed, labelled = model_config.plan_push(
+        current, model_name, base_directory, version, rollout.get("rollout") or model_config.CANARY
+    )
+    model_config.write_config(base_directory, listed)
+    if model_config.moves_a_label(current, labelled):
+        url = rollout.get("serving_url")
+        if not url:
+            # Nothing to ask: a server started from now on reads the labels as new ones
+            # (--allow_version_labels_for_unavailable_models), but one already running with the
+            # old labels refuses the moved label until the version is loaded (TF Serving's rule).
+            logging.warning(
+                "The canary label moves to version %s without checking that TF Serving has loaded it "
+                "(pusher.serving_url is not set); a server already running refuses that config",
+                version,
+            )
+        else:
+            wait = float(rollout.get("label_wait_seconds") or 120)
+            state = model_config.wait_available(url, model_name, version, wait)
+            if state != "AVAILABLE":
+                why = (
+                    f"the labels stay where they were: version {version} is {state} at {url} after "
+                    f"{wait:g} s (pusher.label_wait_seconds); once TF Serving serves it, run `tfxp canary {version}`"
+                )
+                logging.warning(why)
+                return why
+    model_config.write_config(base_directory, labelled)
+    logging.info("Model config %s: %s", model_config.config_path(base_directory), labelled.labels)
+    return None

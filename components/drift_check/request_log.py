@@ -37,7 +37,9 @@ class RequestLogger:
         self._writer = tf.io.TFRecordWriter(self.path)
         self._lock = threading.Lock()
 
-    def log(self, model_name: str, signature_name: str, examples: list[bytes]) -> None:
+    def log(self, model_name: str, signature_name: str, examples: list[bytes], version: int | None = None) -> None:
+        """One predict_log; `version` is the version that answered (`tfxp monitor` and `tfxp
+        promote` judge a version on the requests it answered)."""
         import tensorflow as tf
         from tensorflow_serving.apis import prediction_log_pb2
 
@@ -46,6 +48,8 @@ class RequestLogger:
         request = record.predict_log.request
         request.model_spec.name = model_name
         request.model_spec.signature_name = signature_name
+        if version is not None:
+            request.model_spec.version.value = version
         request.inputs["examples"].CopyFrom(tf.make_tensor_proto(examples, dtype=tf.string))
         self.write(record)
 

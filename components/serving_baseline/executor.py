@@ -1,8 +1,11 @@
 """Thin executor: copies the served model into the baseline artifact and records which one it
-was; before the first push the artifact stays empty."""
+was; before the first push the artifact stays empty. The served model is the one production
+traffic gets: the model config's `stable` label (contracts/model_config.py), else the newest
+version; a canary that is not stable yet is not the baseline."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from tfx import types
@@ -10,7 +13,7 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 from tfx.utils import path_utils
 
-from contracts import serving_dir
+from contracts import model_config, serving_dir
 
 SOURCE_PROPERTY = "baseline_source"
 NOTHING_SERVED = "none (nothing served yet)"
@@ -24,7 +27,12 @@ class Executor(base_executor.BaseExecutor):
         exec_properties: dict[str, Any],
     ) -> None:
         output = artifact_utils.get_single_instance(output_dict["baseline_model"])
-        served = serving_dir.latest_served(exec_properties["serving_dir"])
+        directory = exec_properties["serving_dir"]
+        # <output>/serving/<model name> (PipelineConfig.serving_dir): the config names the model so.
+        stable = model_config.stable_version(
+            directory, os.path.basename(directory.rstrip("/")), serving_dir.served_versions(directory)
+        )
+        served = os.path.join(directory, str(stable)) if stable is not None else None
         if served is None:
             # Nothing to compare with: the Evaluator (components.evaluator) then evaluates the
             # candidate alone, its change thresholds pass and its value thresholds decide.

@@ -136,15 +136,17 @@ def read_logged(config: PipelineConfig, since: float | None = None, until: float
 
 
 def class_names(config: PipelineConfig) -> list[str]:
-    """A multiclass model's classes in output order: label.classes, else the newest served
-    version's ([] when neither names them)."""
+    """A multiclass model's classes in output order: label.classes, else the stable version's
+    ([] when neither names them)."""
     if config.label.classes:
         return list(config.label.classes)
     from components.evaluator.results import class_names as written_class_names
+    from contracts.model_config import stable_version
     from contracts.serving_dir import served_versions
 
     versions = served_versions(config.serving_dir) if os.path.isdir(config.serving_dir) else []
-    return written_class_names(os.path.join(config.serving_dir, str(versions[-1]))) if versions else []
+    stable = stable_version(config.serving_dir, config.model_name, versions)
+    return written_class_names(os.path.join(config.serving_dir, str(stable))) if stable is not None else []
 
 
 def _is_integer(text: str) -> bool:
@@ -180,9 +182,10 @@ def _class_value(text: str, names: list[str]):
 
 
 def column_types(config: PipelineConfig, columns: list[str]) -> dict[str, str]:
-    """{column: INT, FLOAT or BYTES} of the schema the newest served version was trained with
+    """{column: INT, FLOAT or BYTES} of the schema the stable version was trained with
     ({} when no lineage names one): a label the data holds as integers must be logged as
     integers, for the served model's transform parses it with that schema."""
+    from contracts.model_config import stable_version
     from contracts.serving_dir import served_versions
     from ops.lineage import lineage
 
@@ -190,7 +193,12 @@ def column_types(config: PipelineConfig, columns: list[str]) -> dict[str, str]:
     if not versions:
         return {}
     try:
-        found = lineage(config.metadata_path, config.pipeline_name, config.serving_dir, versions[-1])
+        found = lineage(
+            config.metadata_path,
+            config.pipeline_name,
+            config.serving_dir,
+            stable_version(config.serving_dir, config.model_name, versions),
+        )
     except ConfigError:
         return {}
     if not found.schema or not os.path.isfile(found.schema):

@@ -225,12 +225,15 @@ def serving_health(url: str, model: str, version: int, timeout: float = 5.0) -> 
 
 
 def _served_version(config: PipelineConfig) -> int:
+    """The version production traffic gets: the model config's `stable` label, else the newest
+    (contracts/model_config.py). A canary is judged by `tfxp promote` (monitor(version=...))."""
+    from contracts.model_config import stable_version
     from contracts.serving_dir import served_versions
 
     versions = served_versions(config.serving_dir)
     if not versions:
         raise ConfigError(f"nothing is served from {config.serving_dir}; run the pipeline first")
-    return versions[-1]
+    return stable_version(config.serving_dir, config.model_name, versions)
 
 
 def _comparators(config: PipelineConfig) -> tuple[list[str], float, float]:
@@ -242,8 +245,15 @@ def _comparators(config: PipelineConfig) -> tuple[list[str], float, float]:
     )
 
 
-def monitor(config: PipelineConfig, window: str | None = None, now: float | None = None) -> MonitorResult:
-    """Measures the served version over the window ending now; records and returns the result."""
+def monitor(
+    config: PipelineConfig,
+    window: str | None = None,
+    now: float | None = None,
+    version: int | None = None,
+) -> MonitorResult:
+    """Measures the served (stable) version over the window ending now; records and returns the
+    result. With `version` (a canary, for `tfxp promote`) only the requests logged as answered
+    by that version count: a request whose log names no version could have been either."""
     import tensorflow_data_validation as tfdv
 
     from ops.lineage import lineage
@@ -252,11 +262,13 @@ def monitor(config: PipelineConfig, window: str | None = None, now: float | None
     length = window_seconds(window or mon.window, "--window")
     end = time.time() if now is None else now
     start = end - length
-    version = _served_version(config)
+    strict = version is not None
+    version = _served_version(config) if version is None else version
+    accepted = (version,) if strict else (None, version)
     logged = feedback.read_logged(config, since=start, until=end)
     # Requests another version answered (the proxy's logs name it) say nothing of this one.
     others = [e for e in logged if e.version is not None and e.version != version]
-    logged = [e for e in logged if e.version is None or e.version == version]
+    logged = [e for e in logged if e.version in accepted]
     result = MonitorResult(
         model=config.model_name, version=version, window=(start, end), requests=len(logged), labelled=0
     )
@@ -315,7 +327,7 @@ def monitor(config: PipelineConfig, window: str | None = None, now: float | None
             )
 
     # Live metrics on the labelled traffic.
-    rows = [r for r in feedback.joined_rows(config, since=start, until=end) if r.version in (None, version)]
+    rows = [r for r in feedback.joined_rows(config, since=start, until=end) if r.version in accepted]
     result.labelled = len(rows)
     if len(rows) < mon.min_labelled:
         result.notes.append(

@@ -23,11 +23,20 @@ Versions follow TF Serving's default policy: the newest version is loaded; while
 if its load or warm-up fails, the version served before stays served (availability
 preserving); a failed version is reported with state END and its error, and retried on the
 next polls up to 5 times (--max_num_load_retries); a new push is found by polling the base
-path, as --file_system_poll_wait_seconds does.
+path, as --file_system_poll_wait_seconds does. With a model config file (--model_config_file,
+the one the Pusher writes: contracts/model_config.py) the versions its `specific` policy lists
+are loaded and the others unloaded, its `version_labels` route `/labels/<l>` and gRPC's
+`version_label`, and the file is read again every --model_config_file_poll_wait_seconds. The
+labels are checked as server_core.cc checks them: against the versions available before the
+config's new ones load, a refused config changing nothing (its message logged as TF Serving
+logs it: "PollFilesystemAndReloadConfig failed to ReloadConfig: Request to assign label to
+version ..."); --allow_version_labels_for_unavailable_models is on for `tfxp serve` (a new
+label may name a version still loading; a label that moves may not). An unlabelled request
+gets the highest available version (ServableRequest::Latest).
 
-What it does NOT emulate: batching (--enable_batching), version policies other than latest
-(specific, all, num_versions > 1), a model config file (--model_config_file, so several models
-and version labels: every label is unknown), the load retry interval (retries follow the poll
+What it does NOT emulate: batching (--enable_batching), version policies all and
+num_versions > 1, more than one model in a config file (the stand-in serves the config's entry
+for its model, from its --model-base-path), the load retry interval (retries follow the poll
 interval), unloading versions whose directories are removed, request timeouts, the signature
 method-name check flag (off, as by default), SSL, gRPC channel arguments,
 TFRT and TF-Lite, the SessionService API, and platform configs. Error messages are TF

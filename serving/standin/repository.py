@@ -1,5 +1,6 @@
-"""The stand-in's model repository: one model's versions under its base path, the newest loaded
-the way TF Serving loads it, the last good one served, and the calls on the version served.
+"""The stand-in's model repository: one model's versions under its base path, loaded the way TF
+Serving loads them (the newest, or the versions and labels of a model config file), and the
+calls on the version a request names.
 """
 
 from __future__ import annotations
@@ -32,34 +33,115 @@ class _Version:
 
 
 class ModelRepository:
-    """One model's versions under `base_path`: the newest loaded, the last good one served."""
+    """One model's versions under `base_path`. Without a model config: the newest loaded, the last
+    good one served (TF Serving's default latest policy). With one (`config_file`, TF Serving's
+    --model_config_file, contracts/model_config.py): the versions it lists loaded, the others
+    unloaded, and its version labels, re-read on every refresh as
+    --model_config_file_poll_wait_seconds re-reads the file."""
 
-    def __init__(self, name: str, base_path: str, request_logger=None, metrics: ServingMetrics | None = None):
+    def __init__(
+        self,
+        name: str,
+        base_path: str,
+        request_logger=None,
+        metrics: ServingMetrics | None = None,
+        config_file: str | None = None,
+        allow_labels_for_unavailable: bool = False,
+    ):
         self.name, self.base_path = name, base_path
         self.request_logger = request_logger  # components.drift_check.request_log.RequestLogger, for skew checks
         self.metrics = metrics or ServingMetrics()
+        self.config_file = config_file
+        # --allow_version_labels_for_unavailable_models: a label that does not exist yet may
+        # name a version that is not available (server_core.cc UpdateModelVersionLabelMap).
+        self.allow_labels_for_unavailable = allow_labels_for_unavailable
         self._lock = threading.RLock()
         self._refreshing = threading.Lock()
         self._versions: dict[int, _Version] = {}
-        self._served: _Version | None = None
+        self._available: dict[int, _Version] = {}
+        self._labels: dict[str, int] = {}
+        self._config_text: str | None = None
+        self._specific: tuple[int, ...] = ()  # the applied config's specific versions (): latest
+        self.config_error: str | None = None  # why the last read of the config file was refused
 
-    def refresh(self) -> int | None:
-        """Loads the newest version if it is new (or failed and has retries left); answers
-        the version served."""
-        versions = served_versions(self.base_path)
-        if versions:
-            newest = versions[-1]
-            with self._lock:
-                record = self._versions.setdefault(newest, _Version(newest))
-            with self._refreshing:  # one load at a time: two loads of one version would retire it
-                if (
-                    record.state != "AVAILABLE"
-                    and record.attempts <= MAX_LOAD_RETRIES
-                    and (self._served is None or newest > self._served.number)
-                ):
-                    self._load(record)
+    @property
+    def labels(self) -> dict[str, int]:
         with self._lock:
-            return self._served.number if self._served else None
+            return dict(self._labels)
+
+    def refresh(self, read_config: bool = True) -> int | None:
+        """Loads what the policy wants (the newest version, or the config's versions) and
+        unloads what it no longer wants; answers the newest version served. `read_config`
+        False: the config file is not read again (its poll interval has not passed)."""
+        with self._refreshing:  # one load at a time: two loads of one version would retire it
+            complete = served_versions(self.base_path)
+            if self.config_file is None:
+                # Latest policy, availability preserving: the version served stays until a
+                # newer one has loaded.
+                with self._lock:
+                    current = max(self._available, default=None)
+                newest = complete[-1] if complete else None
+                wanted = [newest] if newest is not None and (current is None or newest > current) else []
+            elif read_config or self._config_text is None:
+                wanted = self._apply_config(complete)
+            else:
+                wanted = list(self._specific) if self._specific else complete[-1:]
+            for number in wanted or []:
+                with self._lock:
+                    record = self._versions.setdefault(number, _Version(number))
+                if number in complete and record.state != "AVAILABLE" and record.attempts <= MAX_LOAD_RETRIES:
+                    self._load(record)
+            with self._lock:
+                if self.config_file is None:
+                    newest = max(self._available, default=None)
+                    stale = [v for v in self._available if v != newest]
+                elif wanted is None:  # a refused or unreadable config changes nothing
+                    stale = []
+                else:
+                    stale = [v for v in self._available if v not in wanted]
+                for number in stale:
+                    self._retire(number)
+        with self._lock:
+            return max(self._available, default=None)
+
+    def _apply_config(self, complete: list[int]) -> list[int] | None:
+        """ServerCore::ReloadConfig for one model: the labels are checked against the versions
+        available now, before the config's new versions load (UpdateModelVersionLabelMap runs
+        before AddModelsViaModelConfigList); a refused config changes nothing, and as the same
+        file is read again on every poll, its new versions never load (tensorflow/serving#1230).
+        Answers the versions to serve, or None when the file cannot be used."""
+        from contracts.model_config import ModelConfigError, not_available_message, parse
+
+        try:
+            with open(self.config_file) as f:
+                text = f.read()
+            config = parse(text, self.name, self.config_file)
+        except (OSError, ModelConfigError) as err:
+            # server.cc PollFilesystemAndReloadConfig: "Failed to read ModelServerConfig file: ..."
+            return self._refuse(f"Failed to read ModelServerConfig file: {err}")
+        with self._lock:
+            available = set(self._available)
+            labels = dict(self._labels)
+        for label, version in sorted(config.labels.items()):
+            moved = label in labels and labels[label] != version
+            allowed = self.allow_labels_for_unavailable and not moved
+            if version not in available and not allowed:
+                # FAILED_PRECONDITION from server_core.cc UpdateModelVersionLabelMap.
+                return self._refuse(
+                    "PollFilesystemAndReloadConfig failed to ReloadConfig: " + not_available_message(version, self.name)
+                )
+        with self._lock:
+            self._labels = dict(config.labels)
+        if text != self._config_text:
+            log.info("model config %s: versions %s, labels %s", self.config_file, config.versions, config.labels)
+        self._config_text, self.config_error, self._specific = text, None, config.versions
+        return list(config.versions) if config.versions else complete[-1:]
+
+    def _refuse(self, message: str) -> None:
+        if message != self.config_error:
+            log.error("%s", message)
+        self.config_error = message
+        return None
 
     def _load(self, record: _Version) -> None:
         from components.serving_check.loader import LoadError, SessionModel
@@ -79,17 +161,20 @@ class ModelRepository:
             model.close()
             return self._failed(record, err.code, err.message)
         with self._lock:
-            previous, self._served = self._served, record
             record.model, record.state = model, "AVAILABLE"
             record.error_code, record.error_message = "OK", ""
-            retired = None
-            if previous is not None:
-                previous.state = "END"
-                if previous.in_flight == 0:
-                    retired, previous.model = previous.model, None
-        if retired is not None:
-            retired.close()
+            self._available[record.number] = record
         log.info("serving %s version %s (%d warm-up records)", self.name, record.number, replayed)
+
+    def _retire(self, number: int) -> None:
+        """Unloads a version (lock held); its model closes when its last request ends."""
+        record = self._available.pop(number)
+        record.state = "END"
+        record.attempts = 0  # a version listed again later loads again
+        if record.in_flight == 0:
+            retired, record.model = record.model, None
+            if retired is not None:
+                retired.close()
 
     def _failed(self, record: _Version, code: str, message: str) -> None:
         with self._lock:
@@ -101,39 +186,43 @@ class ModelRepository:
         """(version, SessionModel) for `spec`, held open until the block ends, as a
         ServableHandle keeps an unloaded version alive for the requests still using it."""
         with self._lock:  # one step, so that no swap closes the version in between
-            version, _ = self.handle(spec)
+            version, model = self.handle(spec)
             record = self._versions[version]
             record.in_flight += 1
         try:
-            yield version, record.model
+            yield version, model
         finally:
             with self._lock:
                 record.in_flight -= 1
                 retired = None
-                if record.state == "END" and record.in_flight == 0:
+                if record.state == "END" and record.in_flight == 0 and record.model is model:
                     retired, record.model = record.model, None
             if retired is not None:
                 retired.close()
 
-    # What ServerCore::GetServableHandle answers.
+    # What ServerCore::GetServableHandle answers (ServableRequestFromModelSpec, GetModelVersionForLabel).
     def handle(self, spec) -> tuple[int, Any]:
-        label = spec.version_label
-        if label:
-            raise invalid_argument(f"Unrecognized servable version label: {label}")
-        version = spec.version.value if spec.HasField("version") else None
-        request = f"Specific({spec.name}, {version})" if version is not None else f"Latest({spec.name})"
         with self._lock:
-            served = self._served
-        if spec.name != self.name or served is None or (version is not None and version != served.number):
-            raise ServingError("NOT_FOUND", f"Servable not found for request: {request}")
-        return served.number, served.model
+            label = spec.version_label
+            if label:
+                if spec.name != self.name or label not in self._labels:
+                    raise invalid_argument(f"Unrecognized servable version label: {label}")
+                version = self._labels[label]
+            else:
+                version = spec.version.value if spec.HasField("version") else None
+            request = f"Specific({spec.name}, {version})" if version is not None else f"Latest({spec.name})"
+            if spec.name != self.name or not self._available:
+                raise ServingError("NOT_FOUND", f"Servable not found for request: {request}")
+            chosen = self._available.get(version if version is not None else max(self._available))
+            if chosen is None:
+                raise ServingError("NOT_FOUND", f"Servable not found for request: {request}")
+            return chosen.number, chosen.model
 
     def status(self, spec):
-        """ModelService.GetModelStatus (get_model_status_impl.cc)."""
+        """ModelService.GetModelStatus (get_model_status_impl.cc): a version's state, or every
+        version's; a version_label is not read there (the REST /labels/<l> status lists all)."""
         from tensorflow_serving.apis import get_model_status_pb2
 
-        if spec.version_label:
-            raise invalid_argument(f"Unrecognized servable version label: {spec.version_label}")
         with self._lock:
             versions = dict(self._versions) if spec.name == self.name else {}
         response = get_model_status_pb2.GetModelStatusResponse()
@@ -182,19 +271,19 @@ class ModelRepository:
             tensor = next(iter(request.inputs.values()))
             if tensor.dtype == DT_STRING:
                 # Serialized tf.Examples (serving_default): the requests skew is checked on.
-                self.request_logger.log(self.name, response.model_spec.signature_name, list(tensor.string_val))
+                self.request_logger.log(self.name, response.model_spec.signature_name, list(tensor.string_val), version)
         return response
 
     def classify(self, request):
         with self.serving(request.model_spec) as (version, model), self._runtime("Classify"):
             response = tf_serving_requests.classify(model, request, version=version)
-        self._log_examples(request)
+        self._log_examples(request, version)
         return response
 
     def regress(self, request):
         with self.serving(request.model_spec) as (version, model), self._runtime("Regress"):
             response = tf_serving_requests.regress(model, request, version=version)
-        self._log_examples(request)
+        self._log_examples(request, version)
         return response
 
     def multi_inference(self, request):
@@ -213,12 +302,13 @@ class ModelRepository:
         yield
         self.metrics.runtime(self.name, api, (time.perf_counter() - start) * 1e6)
 
-    def _log_examples(self, request) -> None:
+    def _log_examples(self, request, version: int) -> None:
         if self.request_logger is not None:
             self.request_logger.log(
                 self.name,
                 request.model_spec.signature_name or tf_serving_requests.DEFAULT_SIGNATURE,
                 tf_serving_requests.serialized_examples(request.input),
+                version,
             )
 
 

@@ -32,13 +32,24 @@ class StandInServer:
         request_log_dir: str | None = None,
         metrics_path: str | None = None,
         max_body_bytes: int = MAX_BODY_BYTES,
+        model_config_file: str | None = None,
+        config_poll_seconds: float = 0.0,
+        allow_labels_for_unavailable: bool = True,
     ):
         import grpc
 
         from components.drift_check.request_log import RequestLogger
 
         logger = RequestLogger(request_log_dir) if request_log_dir else None
-        self.repository = ModelRepository(model_name, base_path, logger)
+        self.repository = ModelRepository(
+            model_name,
+            base_path,
+            logger,
+            config_file=model_config_file,
+            allow_labels_for_unavailable=allow_labels_for_unavailable,
+        )
+        # --model_config_file_poll_wait_seconds: 0 reads the config file at start only.
+        self.config_poll_seconds = config_poll_seconds
         self.repository.refresh()
         self.metrics_path = metrics_path
         self._rest = RestHTTPServer((host, rest_port), make_rest_handler(self.repository, metrics_path, max_body_bytes))
@@ -51,11 +62,17 @@ class StandInServer:
         self._threads: list[threading.Thread] = []
 
     def _poll(self) -> None:
+        import time
+
+        last_read = time.monotonic()
         while not self._stop.wait(self.poll_seconds):
+            due = self.config_poll_seconds > 0 and time.monotonic() - last_read >= self.config_poll_seconds
             try:
-                self.repository.refresh()
+                self.repository.refresh(read_config=due)
             except Exception:
                 log.exception("could not look for new versions")
+            if due:
+                last_read = time.monotonic()
 
     def start(self) -> StandInServer:
         self._grpc.start()
@@ -89,6 +106,9 @@ def serve_forever(
     poll_seconds: float,
     request_log_dir: str | None = None,
     metrics_path: str | None = None,
+    model_config_file: str | None = None,
+    config_poll_seconds: float = 0.0,
+    allow_labels_for_unavailable: bool = True,
 ) -> None:
     """Runs the stand-in until SIGINT or SIGTERM, then leaves the process at once.
 
@@ -103,15 +123,29 @@ def serve_forever(
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     server = StandInServer(
-        model_name, base_path, host, rest_port, grpc_port, poll_seconds, request_log_dir, metrics_path
+        model_name,
+        base_path,
+        host,
+        rest_port,
+        grpc_port,
+        poll_seconds,
+        request_log_dir,
+        metrics_path,
+        model_config_file=model_config_file,
+        config_poll_seconds=config_poll_seconds,
+        allow_labels_for_unavailable=allow_labels_for_unavailable,
     ).start()
-    version = server.repository.refresh()
+    version = server.repository.refresh(read_config=False)
     print(
         f"TF Serving stand-in (not tensorflow_model_server) serving model '{model_name}' "
         f"{f'version {version}' if version else '(no version yet)'} from {base_path}\n"
         f"REST: http://{host}:{server.rest_port}  gRPC: {host}:{server.grpc_port}",
         flush=True,
     )
+    if model_config_file:
+        labels = ", ".join(f"{k}={v}" for k, v in sorted(server.repository.labels.items())) or "none"
+        every = f"every {config_poll_seconds:g} s" if config_poll_seconds > 0 else "at start only"
+        print(f"model config: {model_config_file} (read {every}); labels: {labels}", flush=True)
     if request_log_dir:
         print(f"logging requests to {server.repository.request_logger.path}", flush=True)
     if metrics_path:

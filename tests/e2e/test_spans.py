@@ -140,7 +140,7 @@ def test_span_3_drifted_and_is_stopped_before_training(loop):
     nodes = {e.node_id for e in third.executions}
     assert "Transform" not in nodes and "Trainer" not in nodes and "Pusher" not in nodes
     assert third.pushed_to is None
-    assert len(served(work)) == 2  # serving still points at span 2's model, the newest version
+    assert len(served(work)) == 2  # nothing new: span 1's model stable, span 2's the canary
 
 
 def test_accepting_the_drift_lets_span_3_through_and_is_recorded(loop):
@@ -169,16 +169,22 @@ def test_lineage_names_the_span_schema_and_hyperparameters_of_each_push(loop):
         assert "test-split metrics: auc=" in shown.stdout
 
 
-def test_rollback_serves_span_1s_model_again(loop):
+def test_promote_and_rollback_move_the_stable_label(loop):
+    from contracts.model_config import read_config
+
     work, _ = loop
-    first = served(work)[0]
-    rolled = tfxp(work, "rollback", first.name)
+    serving = work / "out/serving/taxi"
+    first, newest = served(work)[0], served(work)[-1]
+    # Span 1's push is stable; each later push took the canary label (pusher.rollout: canary).
+    labels = read_config(str(serving), "taxi").labels
+    assert labels == {"stable": int(first.name), "canary": int(newest.name)}
+    promoted = tfxp(work, "promote", "--skip-checks")
+    assert promoted.returncode == 0, promoted.stderr[-2000:]
+    assert f"version {newest.name} is stable (was {first.name}); live checks skipped (--skip-checks)" in promoted.stdout
+    rolled = tfxp(work, "rollback")
     assert rolled.returncode == 0, rolled.stderr[-2000:]
-    newest = served(work)[-1]
-    assert newest.name != first.name and f"as version {newest.name}" in rolled.stdout
-    assert (newest / "saved_model.pb").read_bytes() == (first / "saved_model.pb").read_bytes()
-    shown = tfxp(work, "lineage")
-    assert f"a rollback: a copy of version {first.name}" in shown.stdout and "data span(s): 1\n" in shown.stdout
+    assert f"version {first.name} is stable again (was {newest.name})" in rolled.stdout
+    assert read_config(str(serving), "taxi").labels == {"stable": int(first.name), "canary": int(first.name)}
 
 
 def test_the_inferred_schema_exports_for_curation(loop):

@@ -458,3 +458,111 @@ def test_one_connection_serves_many_calls(server):
         assert session.post(server + f"{MODEL_PATH}:predict", json={"instances": [1.0]}, timeout=30).status_code == 200
     answer = session.post(server + f"{MODEL_PATH}:predict", json={"instances": [1.0]}, timeout=30)
     assert answer.headers.get("Connection", "").lower() != "close"
+
+
+# ----------------------------------------------------------------------------- version labels
+# HttpRestApiHandlerTest's server: a model config whose version_labels name version 1
+# ("Version_Label"); the stand-in and tensorflow_model_server read it with --model_config_file.
+LABEL = "Version_Label"
+
+
+@pytest.fixture(scope="module", params=["standin", "tensorflow_model_server"])
+def labelled(request, base_path, tmp_path_factory):
+    """(REST URL, gRPC address) of a server on `base_path` with the model config labelling 1."""
+    from contracts import model_config
+
+    config_dir = tmp_path_factory.mktemp("config")
+    model_config.write_config(str(config_dir), model_config.ModelConfig(MODEL, str(base_path), (1,), {LABEL: 1}))
+    config_file = model_config.config_path(str(config_dir))
+    if request.param == "standin":
+        from serving.standin.server import StandInServer
+
+        with StandInServer(
+            MODEL,
+            str(base_path),
+            rest_port=0,
+            grpc_port=0,
+            poll_seconds=0.2,
+            model_config_file=config_file,
+            config_poll_seconds=0.2,
+        ) as standin:
+            url = f"http://127.0.0.1:{standin.rest_port}"
+            _wait_available(f"{url}{MODEL_PATH}")
+            yield url, f"127.0.0.1:{standin.grpc_port}"
+        return
+    binary = shutil.which("tensorflow_model_server")
+    if binary is None:
+        pytest.skip(
+            "tensorflow_model_server is not on PATH (neither PyPI nor Debian ship it); only the stand-in is checked"
+        )
+    rest_port, grpc_port = _free_port(), _free_port()
+    process = subprocess.Popen(
+        [
+            binary,
+            f"--port={grpc_port}",
+            f"--rest_api_port={rest_port}",
+            f"--model_config_file={config_file}",
+            "--model_config_file_poll_wait_seconds=1",
+            "--allow_version_labels_for_unavailable_models=true",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        url = f"http://127.0.0.1:{rest_port}"
+        _wait_available(f"{url}{MODEL_PATH}", process)
+        yield url, f"127.0.0.1:{grpc_port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+# HttpRestApiHandlerTest.Predict, Regress, Classify: "Query specific versions using a version label."
+def test_a_label_routes_predict_regress_and_classify_to_its_version(labelled):
+    url, _ = labelled
+    path = f"{MODEL_PATH}/labels/{LABEL}"
+    assert _as_text(_post(url, f"{path}:predict", {"instances": [1.0, 2.0]})) == {"predictions": ["2.5", "4.5"]}
+    regress = {"signature_name": "regress", "examples": [{"x": 1.0}, {"x": 2.0}]}
+    assert _as_text(_post(url, f"{path}:regress", regress)) == {"results": ["2.5", "4.5"]}
+    classify = {"signature_name": "classify", "examples": [{"x": 0.0}]}
+    assert _as_text(_post(url, f"{path}:classify", classify)) == {"results": [[["no", "0.5"], ["yes", "0.5"]]]}
+
+
+# HttpRestApiHandlerTest.GetStatus: "Get status of specific version using a version label."
+# GetModelStatusImpl reads no label: the answer lists the model's versions.
+def test_a_label_s_status_and_metadata(labelled):
+    url, _ = labelled
+    answer = requests.get(f"{url}{MODEL_PATH}/labels/{LABEL}", timeout=30)
+    assert answer.status_code == 200 and answer.json() == {
+        "model_version_status": [
+            {"version": "1", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}
+        ]
+    }
+    metadata = requests.get(f"{url}{MODEL_PATH}/labels/{LABEL}/metadata", timeout=30)
+    assert metadata.status_code == 200 and metadata.json()["model_spec"]["version"] == "1"
+    unknown = requests.get(f"{url}{MODEL_PATH}/labels/Version_Nonexistent/metadata", timeout=30)
+    assert _error(unknown, 400) == "Unrecognized servable version label: Version_Nonexistent"
+
+
+# HttpRestApiHandlerTest.PredictRequestErrors ("Nonexistent version label"), and
+# server_core.cc GetModelVersionForLabel's INVALID_ARGUMENT over gRPC's version_label field.
+def test_grpc_version_label(labelled):
+    import grpc
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+    _, address = labelled
+    with grpc.insecure_channel(address) as channel:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = MODEL
+        request.model_spec.version_label = LABEL
+        request.inputs["x"].CopyFrom(tf.make_tensor_proto(np.array([1.0], np.float32)))
+        answer = stub.Predict(request, timeout=30)
+        assert answer.model_spec.version.value == 1
+        assert tf.make_ndarray(answer.outputs["y"]).tolist() == [2.5]
+        request.model_spec.version_label = "Version_Nonexistent"
+        with pytest.raises(grpc.RpcError) as err:
+            stub.Predict(request, timeout=30)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert err.value.details() == "Unrecognized servable version label: Version_Nonexistent"

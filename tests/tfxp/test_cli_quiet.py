@@ -19,6 +19,8 @@ QUIET = [
     ["runs"],
     ["doctor"],
     ["rollback", "--help"],
+    ["promote", "--help"],
+    ["canary", "--help"],
     ["init", "--help"],
     ["lineage", "--help"],
     ["config"],
