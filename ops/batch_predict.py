@@ -76,17 +76,22 @@ class ServedModel:
     classes: tuple[str, ...]
 
 
-def pushed_model(serving_dir: str, version: int | None = None) -> ServedModel:
-    """The version to score with: `version`, else the newest served one.
+def pushed_model(serving_dir: str, version: int | None = None, model_name: str | None = None) -> ServedModel:
+    """The version to score with: `version`, else the one production traffic gets (the model
+    config's `stable` label, else the newest served version; contracts/model_config.py).
 
-    The one place a version is chosen: a TF Serving version label (`--label stable`) resolves here.
+    The one place a version is chosen.
     """
     import tensorflow as tf
     from tensorflow.core.framework import types_pb2
 
     from components.serving_warmup.warmup import signature_defs
+    from contracts.model_config import stable_version
+    from contracts.serving_dir import served_versions
     from ops.lineage import served_version
 
+    if version is None and model_name:
+        version = stable_version(serving_dir, model_name, served_versions(serving_dir))
     number = served_version(serving_dir, version)
     path = os.path.join(serving_dir, str(number))
     signatures = signature_defs(path)
@@ -510,7 +515,7 @@ def predict_batch(
     out_format = _format_of(output, OUTPUT_FORMATS, "output")
     files = input_files(input_pattern)
     formats = {path: _format_of(path, INPUT_FORMATS, "input") for path in files}
-    model = pushed_model(config.serving_dir, version)
+    model = pushed_model(config.serving_dir, version, config.model_name)
     keys = [k.strip() for k in key_columns if k.strip()]
     default_keys = [] if keys else (["file", "row"] if len(files) > 1 else ["row"])
     for path in files:

@@ -106,7 +106,9 @@ def register(commands: Commands) -> None:
     batch.add_argument(
         "--output", "-o", required=True, help="where the predictions go: .csv, .parquet or .tfrecord (by its name)"
     )
-    batch.add_argument("--version", type=int, help="the served version to score with (default: the newest)")
+    batch.add_argument(
+        "--version", type=int, help="the served version to score with (default: the stable label's, else the newest)"
+    )
     batch.add_argument(
         "--key-columns",
         default="",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import pathlib
+import shutil
 import subprocess
 import sys
 
@@ -262,3 +263,17 @@ def test_the_version_is_chosen_in_one_place(binary):
         ("0", "1"),
     )
     assert model.inputs["company"] == "DT_STRING" and model.inputs["trip_miles"] == "DT_FLOAT"
+
+
+def test_without_a_version_the_stable_label_is_scored_not_the_newest_canary(binary, tmp_path):
+    from contracts.model_config import ModelConfig, write_config
+
+    _, version_dir = binary
+    serving = tmp_path / "serving" / "taxi"
+    for number in (VERSION, VERSION + 1):
+        shutil.copytree(version_dir, serving / str(number))
+    assert batch_predict.pushed_model(str(serving), None, "taxi").version == VERSION + 1  # no config: the newest
+    labels = {"stable": VERSION, "canary": VERSION + 1}
+    write_config(str(serving), ModelConfig("taxi", str(serving), (VERSION, VERSION + 1), labels))
+    assert batch_predict.pushed_model(str(serving), None, "taxi").version == VERSION
+    assert batch_predict.pushed_model(str(serving), VERSION + 1, "taxi").version == VERSION + 1
