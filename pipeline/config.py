@@ -347,7 +347,14 @@ class DirectRunningMode(Choice):
 SDK_IMAGE_ARG = "--sdk_container_image"
 # Read and removed by pipeline/kfp_executor.py before TFX sees the Beam arguments.
 EXCHANGE_DIR_ARG = "--tfxp_beam_exchange_dir"
-FLINK_ON_KUBERNETES_ARGS = ("--runner", "--job_endpoint", "--environment_type", "--environment_config", "--parallelism")
+FLINK_ON_KUBERNETES_ARGS = (
+    "--runner",
+    "--job_endpoint",
+    "--artifact_endpoint",
+    "--environment_type",
+    "--environment_config",
+    "--parallelism",
+)
 
 
 class FlinkOnKubernetes(Section):
@@ -360,6 +367,9 @@ class FlinkOnKubernetes(Section):
     """
 
     job_endpoint: str  # HOST:PORT of the job server's Service, e.g. beam-flink-jobserver.NAMESPACE:8099
+    # Where the SDK uploads the job's artifacts; the job server would answer with its own bind
+    # address (0.0.0.0), which another pod cannot dial. The Service's artifact port (8098).
+    artifact_port: int = Field(default=8098, ge=1, le=65535)
     worker_pool: str = "localhost:50000"  # the sidecar in each TaskManager pod
     parallelism: int = Field(default=2, ge=1)
     exchange_dir: str = "/mnt/pipeline/beam-exchange"
@@ -434,6 +444,7 @@ class BeamConfig(Section):
             return [
                 "--runner=FlinkRunner",
                 f"--job_endpoint={flink.job_endpoint}",
+                f"--artifact_endpoint={flink.job_endpoint.rpartition(':')[0]}:{flink.artifact_port}",
                 "--environment_type=EXTERNAL",
                 f"--environment_config={flink.worker_pool}",
                 f"--parallelism={flink.parallelism}",

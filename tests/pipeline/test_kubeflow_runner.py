@@ -326,6 +326,7 @@ def test_beam_steps_on_flink_on_kubernetes_use_the_worker_pool_and_the_shared_pv
     expected = [
         "--runner=FlinkRunner",
         "--job_endpoint=beam-flink-jobserver.ml:8099",
+        "--artifact_endpoint=beam-flink-jobserver.ml:8098",
         "--environment_type=EXTERNAL",
         "--environment_config=localhost:50000",
         "--parallelism=4",
