@@ -278,3 +278,18 @@ def test_with_a_beam_cluster_the_artifacts_go_through_the_shared_pvc(monkeypatch
     [written] = output["artifacts"]["statistics"]["artifacts"]
     assert written["uri"] == f"{ROOT}/StatisticsGen/u2/statistics"
     assert written["metadata"]["source"] == f"{ROOT}/ExampleGen/u1/examples"
+
+
+@pytest.mark.parametrize("uri", ["minio://mlpipeline/v2/artifacts/x", "s3://bucket/x"])
+def test_why_the_cluster_gets_pvc_paths_not_the_remote_uris(uri):
+    """TFX's executors write artifacts with tf.io.gfile, which opens neither the default install's
+    minio:// nor s3:// (TensorFlow 2.21 has no S3 file system); the exchange paths are local
+    paths, which Beam's file systems (on the Flink workers) resolve to its local file system."""
+    import tensorflow as tf
+    from apache_beam.io.filesystems import FileSystems
+    from apache_beam.io.localfilesystem import LocalFileSystem
+
+    with pytest.raises(tf.errors.UnimplementedError, match="not implemented"):
+        tf.io.gfile.exists(uri)
+    exchange_path = "/mnt/pipeline/beam-exchange" + kfp_executor.local_path_for_uri(uri.replace("s3://", "minio://"))
+    assert isinstance(FileSystems.get_filesystem(exchange_path), LocalFileSystem)
