@@ -152,8 +152,14 @@ def test_the_worker_pool_runs_the_pipelines_image_at_the_runtimes_beam():
     beam = re.search(r"^apache-beam==(\S+)$", (PROJECT / "requirements/constraints.txt").read_text(), re.M)[1]
     python = re.search(r"^ARG BASE_IMAGE=python:(\d+\.\d+)-", (PROJECT / "Dockerfile").read_text(), re.M)[1]
     assert containers["beam-boot"]["image"] == f"apache/beam_python{python}_sdk:{beam}"
-    assert containers["beam-worker-pool"]["command"] == ["/opt/beam/boot"]
+    # boot --worker_pool starts the pool with --container_executable=/opt/apache/beam/boot
+    # (sdks/python/container/boot.go), so that is where the copy must be.
+    assert containers["beam-worker-pool"]["command"] == ["/opt/apache/beam/boot"]
     assert containers["beam-worker-pool"]["args"] == ["--worker_pool"]
+    [copy] = [m for m in containers["beam-boot"]["volumeMounts"] if m["name"] == "beam-boot"]
+    [mount] = [m for m in containers["beam-worker-pool"]["volumeMounts"] if m["name"] == "beam-boot"]
+    assert containers["beam-boot"]["command"] == ["cp", "/opt/apache/beam/boot", f"{copy['mountPath']}/boot"]
+    assert mount["mountPath"] == "/opt/apache/beam"
 
 
 def test_the_job_server_and_flink_are_the_local_clusters_versions():
