@@ -379,8 +379,57 @@ class DirectRunningMode(Choice):
     MULTI_PROCESSING = "multi_processing"
 
 
+# The Beam arguments that name the SDK environment: the compiled pipeline's are derived from
+# kubeflow.image and beam.flink_on_kubernetes, so extra_args may not set them too.
+SDK_IMAGE_ARG = "--sdk_container_image"
+# Read and removed by pipeline/kfp_executor.py before TFX sees the Beam arguments.
+EXCHANGE_DIR_ARG = "--tfxp_beam_exchange_dir"
+FLINK_ON_KUBERNETES_ARGS = (
+    "--runner",
+    "--job_endpoint",
+    "--artifact_endpoint",
+    "--environment_type",
+    "--environment_config",
+    "--parallelism",
+)
+
+
+class FlinkOnKubernetes(Section):
+    """The compiled pipeline's Beam steps on the Flink cluster of kubernetes/flink (docs/beam.md,
+    "Flink on Kubernetes"): Beam's job server there, and in every TaskManager pod a Beam worker
+    pool (Beam's EXTERNAL environment) running kubeflow.image on `worker_pool`. Artifacts cross
+    through `exchange_dir`, a directory on the PVC that the steps and the TaskManager pods mount
+    at the same path (kubeflow.pvc at kubeflow.mount_path): the Flink workers cannot read the KFP
+    launcher's local copies (/minio/...). Local runs (`tfxp run`) ignore this section.
+    """
+
+    job_endpoint: str  # HOST:PORT of the job server's Service, e.g. beam-flink-jobserver.NAMESPACE:8099
+    # Where the SDK uploads the job's artifacts; the job server would answer with its own bind
+    # address (0.0.0.0), which another pod cannot dial. The Service's artifact port (8098).
+    artifact_port: int = Field(default=8098, ge=1, le=65535)
+    worker_pool: str = "localhost:50000"  # the sidecar in each TaskManager pod
+    parallelism: int = Field(default=2, ge=1)
+    exchange_dir: str = "/mnt/pipeline/beam-exchange"
+
+    @field_validator("job_endpoint", "worker_pool")
+    @classmethod
+    def _host_port(cls, address: str) -> str:
+        host, _, port = address.rpartition(":")
+        if not host or not port.isdigit() or "/" in address:
+            raise ValueError(f"'{address}' is not HOST:PORT (e.g. beam-flink-jobserver.kubeflow:8099)")
+        return address
+
+    @field_validator("exchange_dir")
+    @classmethod
+    def _absolute(cls, path: str) -> str:
+        if not path.startswith("/"):
+            raise ValueError(f"'{path}' is not an absolute path on the shared PVC (e.g. /mnt/pipeline/beam-exchange)")
+        return path.rstrip("/")
+
+
 class BeamConfig(Section):
-    """Beam options. DirectRunner locally; other runners take their flags in `extra_args`."""
+    """Beam options. DirectRunner locally; other runners take their flags in `extra_args`. The
+    SDK image (`--sdk_container_image`) is kubeflow.image, for local and compiled runs alike."""
 
     runner: str = "DirectRunner"
     # in_memory was the fastest mode on the bundled ~15k-row sample (benchmarks/README.md);
@@ -392,26 +441,63 @@ class BeamConfig(Section):
     # Other modes and runners ignore it.
     reuse_workers: bool = True
     # Another runner's flags (e.g. --project=..., --region=..., --temp_location=...) replace
-    # these, which skip work a DirectRunner run does not need: with an SDK image named, TFX
-    # does not build an sdist of itself per Beam component; with update_compatibility_version
+    # these, which skip work a DirectRunner run does not need: with update_compatibility_version
     # (the installed Beam's version: no behaviour change) DirectRunner does not first try
     # Prism, which it would download from GitHub; no_pipeline_type_check skips Beam's
-    # construction-time type-hint checks of the library transforms.
+    # construction-time type-hint checks of the library transforms. (The SDK image, which keeps
+    # TFX from building an sdist of itself per Beam component, is added from kubeflow.image.)
     extra_args: Texts = (
-        "--sdk_container_image=localhost/tfx-kfp-pipeline:latest",
         "--update_compatibility_version=2.77.0",
         "--no_pipeline_type_check",
     )
+    flink_on_kubernetes: FlinkOnKubernetes | None = None  # the compiled pipeline only
 
-    def args(self) -> list[str]:
+    @field_validator("extra_args")
+    @classmethod
+    def _no_sdk_image(cls, args: tuple[str, ...]) -> tuple[str, ...]:
+        for arg in args:
+            if arg.split("=", 1)[0] == SDK_IMAGE_ARG:
+                raise ValueError(
+                    f"remove {arg}: the Beam SDK image is kubeflow.image (set that), for local and compiled runs"
+                )
+        return args
+
+    @model_validator(mode="after")
+    def _flink_args_once(self) -> BeamConfig:
+        if self.flink_on_kubernetes is not None:
+            for arg in self.extra_args:
+                if arg.split("=", 1)[0] in FLINK_ON_KUBERNETES_ARGS:
+                    raise Invalid(
+                        "extra_args", f"remove {arg}: beam.flink_on_kubernetes sets it for the compiled pipeline"
+                    )
+        return self
+
+    def args(self, sdk_image: str | None = None, compiled: bool = False) -> list[str]:
+        """Beam's arguments; `compiled` for the Kubeflow pipeline's steps, where
+        flink_on_kubernetes (if set) replaces the runner and its environment."""
+        image = [f"{SDK_IMAGE_ARG}={sdk_image}"] if sdk_image else []
+        flink = self.flink_on_kubernetes if compiled else None
+        if flink is not None:
+            return [
+                "--runner=FlinkRunner",
+                f"--job_endpoint={flink.job_endpoint}",
+                f"--artifact_endpoint={flink.job_endpoint.rpartition(':')[0]}:{flink.artifact_port}",
+                "--environment_type=EXTERNAL",
+                f"--environment_config={flink.worker_pool}",
+                f"--parallelism={flink.parallelism}",
+                *image,
+                f"{EXCHANGE_DIR_ARG}={flink.exchange_dir}",
+                *self.extra_args,
+            ]
         if self.runner != "DirectRunner":
-            return [f"--runner={self.runner}", *self.extra_args]
+            return [f"--runner={self.runner}", *image, *self.extra_args]
         reuse = self.reuse_workers and self.direct_running_mode is DirectRunningMode.MULTI_PROCESSING
         runner = "pipeline.beam_workers.WarmWorkersRunner" if reuse else self.runner
         return [
             f"--runner={runner}",
             f"--direct_running_mode={self.direct_running_mode}",
             f"--direct_num_workers={self.direct_num_workers}",
+            *image,
             *self.extra_args,
         ]
 
@@ -564,6 +650,15 @@ class PipelineConfig(Section):
                     f"evaluator.{name}",
                     f"does not apply to label.task {task}; its thresholds are: {', '.join(allowed)}",
                 )
+        flink = self.beam.flink_on_kubernetes
+        if flink is not None:
+            mount = self.kubeflow.mount_path.rstrip("/")
+            if not self.kubeflow.pvc or not flink.exchange_dir.startswith(mount + "/"):
+                raise Invalid(
+                    "beam.flink_on_kubernetes.exchange_dir",
+                    f"'{flink.exchange_dir}' must be on the PVC the steps and TaskManagers share: set kubeflow.pvc "
+                    f"and an exchange_dir below kubeflow.mount_path ({mount})",
+                )
         for name, tasks in LIVE_OPTIONS.items():
             if task not in tasks and getattr(self.monitor, name) is not None:
                 own = [o for o, t in LIVE_OPTIONS.items() if task in t]
@@ -572,6 +667,10 @@ class PipelineConfig(Section):
                     f"does not apply to label.task {task}; its live thresholds are: {', '.join(own)}",
                 )
         return self
+
+    def beam_args(self, compiled: bool = False) -> list[str]:
+        """Beam's arguments with the SDK image kubeflow.image; `compiled`: for the Kubeflow steps."""
+        return self.beam.args(self.kubeflow.image, compiled)
 
     @property
     def schema(self) -> SchemaConfig:

@@ -23,6 +23,14 @@ that TensorFlow reads natively and every artifact arrives with its type. The ope
 The launcher is recognised by the KFP_POD_NAME variable that KFP's Argo compiler sets on every
 executor container (compiler/argocompiler/common.go `commonEnvs`). Elsewhere (Vertex AI,
 kfp.local) URIs are left as they are; 2 and 3 apply everywhere.
+
+4. Beam on a remote cluster (beam.flink_on_kubernetes: --tfxp_beam_exchange_dir=DIR among the
+   Beam arguments). The launcher's local paths exist in this pod only, and the Flink workers
+   that read and write the artifacts run in other pods. So the artifacts go through DIR, on the
+   PVC that this pod and the TaskManager pods mount at the same path: the inputs are copied
+   from the launcher's paths into DIR + local path before TFX runs, TFX reads and writes there,
+   the outputs are copied back to the launcher's paths for its upload, and the step's copies
+   in DIR are removed.
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ import argparse
 import copy
 import json
 import os
+import shutil
 import sys
 from typing import Any, Mapping
 
@@ -152,11 +161,64 @@ def restore(executor_output: Mapping[str, Any], local_to_remote: Mapping[str, st
     return restored
 
 
+def _copy(source: str, target: str) -> None:
+    if os.path.isdir(source):
+        shutil.copytree(source, target, dirs_exist_ok=True)
+    elif os.path.exists(source):
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        shutil.copy2(source, target)
+
+
+class Exchange:
+    """Moves a step's artifacts between the launcher's local paths and `root` on the shared PVC
+    (4. in the module docstring): `stage` before TFX runs, `publish` after it."""
+
+    def __init__(self, root: str):
+        self.root = root.rstrip("/")
+        self.inputs: dict[str, str] = {}  # launcher path -> exchange path
+        self.outputs: dict[str, str] = {}
+
+    def path(self, local: str) -> str:
+        return self.root + local
+
+    def stage(self, prepared: dict[str, Any], local_to_remote: dict[str, str]) -> dict[str, str]:
+        """Points the prepared input's artifacts at the exchange directory, copies the inputs
+        there, and returns the exchange path -> remote URI map."""
+        remapped: dict[str, str] = {}
+        for role, found in (("inputs", self.inputs), ("outputs", self.outputs)):
+            for artifacts in prepared.get(role, {}).get("artifacts", {}).values():
+                for artifact in artifacts.get("artifacts", []):
+                    local = artifact.get("uri", "")
+                    if local in local_to_remote:
+                        found[local] = artifact["uri"] = self.path(local)
+                        remapped[found[local]] = local_to_remote[local]
+        for local, shared in self.inputs.items():
+            _copy(local, shared)
+        for shared in self.outputs.values():
+            os.makedirs(os.path.dirname(shared), exist_ok=True)
+        return remapped
+
+    def publish(self) -> None:
+        """Copies the outputs back to the launcher's paths, which it uploads."""
+        for local, shared in self.outputs.items():
+            _copy(shared, local)
+
+    def clean(self) -> None:
+        for shared in [*self.inputs.values(), *self.outputs.values()]:
+            if os.path.isdir(shared):
+                shutil.rmtree(shared, ignore_errors=True)
+            elif os.path.exists(shared):
+                os.remove(shared)
+
+
 def _parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
+    from pipeline.config import EXCHANGE_DIR_ARG
+
     parser = argparse.ArgumentParser(prog="python -m pipeline.kfp_executor")
     parser.add_argument("--executor_class_path", required=True)
     parser.add_argument("--json_serialized_invocation_args", required=True)
     parser.add_argument("--json_serialized_inputs_spec_args", default=None)
+    parser.add_argument(EXCHANGE_DIR_ARG, dest="exchange_dir", default=None)
     return parser.parse_known_args(argv)
 
 
@@ -166,6 +228,10 @@ def run(argv: list[str], environ: Mapping[str, str] = os.environ) -> None:
     executor_input = json.loads(args.json_serialized_invocation_args)
     inputs_spec = json.loads(args.json_serialized_inputs_spec_args) if args.json_serialized_inputs_spec_args else None
     prepared, local_to_remote, left_out = prepare(executor_input, inputs_spec, under_kfp_launcher(environ))
+    exchange = Exchange(args.exchange_dir) if args.exchange_dir and local_to_remote else None
+    if exchange is not None:
+        local_to_remote = exchange.stage(prepared, local_to_remote)
+        print(f"kfp_executor: artifacts exchanged with the Beam cluster through {exchange.root}", file=sys.stderr)
     if left_out:
         print(f"kfp_executor: outputs left to the KFP launcher: {', '.join(left_out)}", file=sys.stderr)
     if local_to_remote:
@@ -184,9 +250,14 @@ def run(argv: list[str], environ: Mapping[str, str] = os.environ) -> None:
     )
     try:
         kubeflow_v2_run_executor.main((tfx_args, beam_args))
+        if exchange is not None:
+            exchange.publish()
     except Exception as err:
         _notify_failure(args.executor_class_path, err, environ)
         raise
+    finally:
+        if exchange is not None:
+            exchange.clean()
 
     output_file = prepared.get("outputs", {}).get("outputFile")
     if local_to_remote and output_file and os.path.exists(output_file):

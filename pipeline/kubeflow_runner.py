@@ -101,7 +101,7 @@ def build(config: PipelineConfig, defaults: dict[str, str]):
         config,
         pipeline_root=kf.pipeline_root,
         serving_dir=kf.serving_dir(config.model_name),
-        beam_pipeline_args=config.beam.args(),
+        beam_pipeline_args=config.beam_args(compiled=True),
         runtime_parameters=parameters,
         state_dir=f"{kf.state_root.rstrip('/')}/{config.pipeline_name}",
     )

@@ -116,7 +116,7 @@ def build(config: PipelineConfig):
         pipeline_root=config.pipeline_root,
         serving_dir=config.serving_dir,
         metadata_connection_config=sqlite_config(config.metadata_path),
-        beam_pipeline_args=config.beam.args(),
+        beam_pipeline_args=config.beam_args(),
         baseline_lookup_token=datetime.datetime.now().isoformat(),
         serving_platform=local_serving_platform(config),
     )

@@ -419,5 +419,5 @@ def create_pipeline(
         components=components,
         enable_cache=config.enable_cache,
         metadata_connection_config=metadata_connection_config,
-        beam_pipeline_args=beam_pipeline_args if beam_pipeline_args is not None else config.beam.args(),
+        beam_pipeline_args=beam_pipeline_args if beam_pipeline_args is not None else config.beam_args(),
     )

@@ -141,3 +141,139 @@ def test_the_kserve_overlay_serves_the_pushers_destination_with_a_canary(deploym
     # The same TF Serving release as the Deployment; each revision keeps the version it loaded.
     assert deployment["spec"]["template"]["spec"]["containers"][0]["image"].endswith(":" + tensorflow["runtimeVersion"])
     assert "--file_system_poll_wait_seconds=0" in tensorflow["args"]
+
+
+# kubernetes/flink: the Flink cluster that beam.flink_on_kubernetes sends the compiled Beam steps to.
+FLINK = KUBERNETES / "flink"
+PROJECT = KUBERNETES.parent
+
+
+def _flink_docs() -> dict[str, dict]:
+    docs = {}
+    for name in ("flinkdeployment.yaml", "jobserver.yaml"):
+        for doc in yaml.safe_load_all((FLINK / name).read_text()):
+            docs[doc["kind"]] = doc
+    return docs
+
+
+def _shell_value(path: pathlib.Path, name: str) -> str:
+    return re.search(rf"^{name}=(\S+)$", path.read_text(), re.M)[1]
+
+
+def _task_manager(docs) -> dict[str, dict]:
+    pod = docs["FlinkDeployment"]["spec"]["taskManager"]["podTemplate"]["spec"]
+    return {c["name"]: c for c in [*pod["containers"], *pod["initContainers"]]}, pod
+
+
+def _jobserver_args(docs) -> dict[str, str]:
+    [container] = docs["Deployment"]["spec"]["template"]["spec"]["containers"]
+    return dict(a.removeprefix("--").split("=", 1) for a in container["args"] if a.startswith("--"))
+
+
+def test_the_worker_pool_runs_the_pipelines_image_at_the_runtimes_beam():
+    """The sidecar is the image the compiled steps run (one `kustomize edit set image
+    tfx-kfp-pipeline=...` sets it with the monitoring CronJob's), and Beam's boot program comes
+    from Beam's SDK image at the runtime's apache-beam and the image's Python."""
+    containers, _ = _task_manager(_flink_docs())
+    pipeline_image = KubeflowConfig().image.rsplit("/", 1)[-1].split(":")[0]
+    cronjob = yaml.safe_load((KUBERNETES / "monitoring/cronjob.yaml").read_text())
+    [monitor] = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    assert containers["beam-worker-pool"]["image"].split(":")[0] == pipeline_image
+    assert containers["beam-worker-pool"]["image"] == monitor["image"]
+    beam = re.search(r"^apache-beam==(\S+)$", (PROJECT / "requirements/constraints.txt").read_text(), re.M)[1]
+    python = re.search(r"^ARG BASE_IMAGE=python:(\d+\.\d+)-", (PROJECT / "Dockerfile").read_text(), re.M)[1]
+    assert containers["beam-boot"]["image"] == f"apache/beam_python{python}_sdk:{beam}"
+    # boot --worker_pool starts the pool with --container_executable=/opt/apache/beam/boot
+    # (sdks/python/container/boot.go), so that is where the copy must be.
+    assert containers["beam-worker-pool"]["command"] == ["/opt/apache/beam/boot"]
+    assert containers["beam-worker-pool"]["args"] == ["--worker_pool"]
+    [copy] = [m for m in containers["beam-boot"]["volumeMounts"] if m["name"] == "beam-boot"]
+    [mount] = [m for m in containers["beam-worker-pool"]["volumeMounts"] if m["name"] == "beam-boot"]
+    assert containers["beam-boot"]["command"] == ["cp", "/opt/apache/beam/boot", f"{copy['mountPath']}/boot"]
+    assert mount["mountPath"] == "/opt/apache/beam"
+
+
+def test_the_job_server_and_flink_are_the_local_clusters_versions():
+    docs = _flink_docs()
+    cluster = PROJECT / "scripts/flink/cluster.sh"
+    flink, beam = _shell_value(cluster, "FLINK_VERSION"), _shell_value(cluster, "BEAM_JOB_SERVER_VERSION")
+    spec = docs["FlinkDeployment"]["spec"]
+    assert spec["image"] == f"flink:{flink}-java17"
+    assert spec["flinkVersion"] == "v" + "_".join(flink.split(".")[:2])
+    [init] = docs["Deployment"]["spec"]["template"]["spec"]["initContainers"]
+    assert f"-Dbeam.version={beam}" in init["args"]
+    assert (FLINK / "jobserver-pom.xml").read_text() == (PROJECT / "scripts/flink/jobserver-pom.xml").read_text()
+    pom = (FLINK / "jobserver-pom.xml").read_text()
+    assert f"<artifactId>beam-runners-flink-{'.'.join(flink.split('.')[:2])}</artifactId>" in pom
+
+
+def test_ports_and_paths_line_up_with_the_compiled_steps():
+    from pipeline.config import FlinkOnKubernetes
+
+    docs = _flink_docs()
+    service = {p["name"]: p["port"] for p in docs["Service"]["spec"]["ports"]}
+    args = _jobserver_args(docs)
+    setting = FlinkOnKubernetes(job_endpoint=f"{docs['Service']['metadata']['name']}.ml:{service['job']}")
+    assert int(args["job-port"]) == service["job"] and int(args["artifact-port"]) == service["artifact"]
+    assert setting.artifact_port == service["artifact"]
+    # The operator's REST Service for a FlinkDeployment is <name>-rest on 8081.
+    assert args["flink-master"] == f"{docs['FlinkDeployment']['metadata']['name']}-rest:8081"
+    containers, pod = _task_manager(docs)
+    host, port = setting.worker_pool.rsplit(":", 1)
+    assert host == "localhost"
+    assert [p["containerPort"] for p in containers["beam-worker-pool"]["ports"]] == [int(port)]
+    kubeflow = KubeflowConfig()
+    [claim] = [v for v in pod["volumes"] if "persistentVolumeClaim" in v]
+    assert claim["persistentVolumeClaim"]["claimName"] == kubeflow.pvc
+    for name in ("beam-worker-pool", "flink-main-container"):
+        mounts = {m["name"]: m["mountPath"] for m in containers[name]["volumeMounts"]}
+        assert mounts[claim["name"]] == kubeflow.mount_path, name
+    assert setting.exchange_dir.startswith(kubeflow.mount_path + "/")
+    assert args["artifacts-dir"].startswith(kubeflow.mount_path + "/")
+    policies = list(yaml.safe_load_all((FLINK / "networkpolicy.yaml").read_text()))
+    allowed = {p["port"] for rule in policies[0]["spec"]["ingress"] for p in rule["ports"]}
+    assert allowed == {service["job"], service["artifact"]}
+
+
+def test_the_worker_pool_is_non_root_and_read_only():
+    containers, pod = _task_manager(_flink_docs())
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    for name in ("beam-worker-pool", "beam-boot"):
+        security = containers[name]["securityContext"]
+        assert security["runAsUser"] == 10001 and security["readOnlyRootFilesystem"] is True, name
+        assert security["allowPrivilegeEscalation"] is False and security["capabilities"]["drop"] == ["ALL"]
+        assert containers[name]["resources"]["limits"], name
+
+
+def _manifest_tools() -> tuple[pathlib.Path, pathlib.Path]:
+    cache = pathlib.Path.home() / ".cache/tfx-kfp-pipeline"
+    pythons = sorted(cache.glob("k8s-tools-*/bin/python"))
+    crds = sorted(cache.glob("flink-operator-crd-*/flinkdeployments.flink.apache.org-v1.yml"))
+    if not pythons or not crds:
+        pytest.skip("the manifest tools and the operator's CRD are not cached: `make manifests` fetches them")
+    return pythons[-1], crds[-1]
+
+
+def test_the_operators_schema_rejects_a_misspelt_field(tmp_path):
+    """The FlinkDeployment check of scripts/check-manifests.sh fails on a field the operator's
+    CRD does not have, in the resource and in a pod template, and passes the real one."""
+    import subprocess
+
+    python, crd = _manifest_tools()
+    docs = list(yaml.safe_load_all((FLINK / "flinkdeployment.yaml").read_text()))
+    script = PROJECT / "scripts/flink/check_custom_resources.py"
+
+    def check(resource) -> subprocess.CompletedProcess:
+        rendered = tmp_path / "rendered.yaml"
+        rendered.write_text(yaml.safe_dump(resource))
+        command = [str(python), str(script), str(crd), str(rendered), "--pods-out", str(tmp_path / "pods.yaml")]
+        return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+    assert check(docs[0]).returncode == 0
+    bad = yaml.safe_load(yaml.safe_dump(docs[0]))
+    bad["spec"]["taskManager"]["replica"] = 2
+    bad["spec"]["taskManager"]["podTemplate"]["spec"]["containers"][1]["imagePullPolicyy"] = "Always"
+    result = check(bad)
+    assert result.returncode == 1
+    assert "'replica' was unexpected" in result.stderr
+    assert "imagePullPolicyy" in result.stderr

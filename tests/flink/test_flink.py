@@ -39,8 +39,6 @@ def flink_overrides(job_endpoint: str = JOB_ENDPOINT, parallelism: int = 2) -> l
         # Keep a TaskManager's harness from one task of a job to the next, not one per task.
         "--environment_cache_millis=60000",
         f"--parallelism={parallelism}",
-        # TFX stages an sdist of itself unless an SDK image is named; the harnesses have the code.
-        "--sdk_container_image=localhost/tfx-kfp-pipeline:latest",
         "--no_pipeline_type_check",
     ]
     return ["beam.runner=FlinkRunner", "beam.extra_args=" + json.dumps(extra)]

@@ -229,3 +229,67 @@ def test_the_module_runs_a_step_as_kfp_local_hands_it_over(tmp_path):
     output = json.loads((tmp_path / "out" / "output_metadata.json").read_text())
     [statistics] = output["artifacts"]["statistics"]["artifacts"]
     assert statistics["uri"] == str(tmp_path / "root/StatisticsGen/u2/statistics")
+
+
+def test_with_a_beam_cluster_the_artifacts_go_through_the_shared_pvc(monkeypatch, tmp_path):
+    """beam.flink_on_kubernetes: TFX (and so the Flink workers) read and write the artifacts on
+    the PVC, never the launcher's local paths that exist in this pod only; the launcher still
+    finds the outputs at its paths, and the PVC keeps no copies."""
+    from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_run_executor
+
+    monkeypatch.setattr(kfp_executor, "LOCAL_MOUNTS", (("minio://", f"{tmp_path}/minio/"),))
+    seen: list[dict] = []
+    real_main = kubeflow_v2_run_executor.main
+
+    def spy(args):
+        seen.append(json.loads(args[0].json_serialized_invocation_args))
+        assert "--tfxp_beam_exchange_dir" not in " ".join(args[1])
+        return real_main(args)
+
+    monkeypatch.setattr(kubeflow_v2_run_executor, "main", spy)
+    executor_input = _driver_input()
+    executor_input["outputs"]["outputFile"] = str(tmp_path / "kfp_outputs" / "output_metadata.json")
+    downloaded = tmp_path / "minio/mlpipeline/v2/artifacts/taxi/run-1/ExampleGen/u1/examples/Split-train"
+    downloaded.mkdir(parents=True)
+    (downloaded / "data.gz").write_bytes(b"rows")
+    exchange = tmp_path / "pvc" / "beam-exchange"
+    kfp_executor.run(
+        [
+            "--executor_class_path",
+            COPY_EXECUTOR,
+            "--json_serialized_invocation_args",
+            json.dumps(executor_input),
+            "--json_serialized_inputs_spec_args",
+            json.dumps(INPUTS_SPEC),
+            "--runner=FlinkRunner",
+            f"--tfxp_beam_exchange_dir={exchange}",
+        ],
+        environ={"KFP_POD_NAME": "pod"},
+    )
+    [invocation] = seen
+    [examples] = invocation["inputs"]["artifacts"]["examples"]["artifacts"]
+    [statistics] = invocation["outputs"]["artifacts"]["statistics"]["artifacts"]
+    assert examples["uri"] == f"{exchange}{tmp_path}/minio/mlpipeline/v2/artifacts/taxi/run-1/ExampleGen/u1/examples"
+    assert statistics["uri"].startswith(f"{exchange}{tmp_path}/minio/")
+    uploaded = tmp_path / "minio/mlpipeline/v2/artifacts/taxi/run-1/StatisticsGen/u2/statistics"
+    assert (uploaded / "Split-train" / "data.gz").read_bytes() == b"rows"
+    assert [p for p in exchange.rglob("*") if p.is_file()] == []
+    output = json.loads((tmp_path / "kfp_outputs" / "output_metadata.json").read_text())
+    [written] = output["artifacts"]["statistics"]["artifacts"]
+    assert written["uri"] == f"{ROOT}/StatisticsGen/u2/statistics"
+    assert written["metadata"]["source"] == f"{ROOT}/ExampleGen/u1/examples"
+
+
+@pytest.mark.parametrize("uri", ["minio://mlpipeline/v2/artifacts/x", "s3://bucket/x"])
+def test_why_the_cluster_gets_pvc_paths_not_the_remote_uris(uri):
+    """TFX's executors write artifacts with tf.io.gfile, which opens neither the default install's
+    minio:// nor s3:// (TensorFlow 2.21 has no S3 file system); the exchange paths are local
+    paths, which Beam's file systems (on the Flink workers) resolve to its local file system."""
+    import tensorflow as tf
+    from apache_beam.io.filesystems import FileSystems
+    from apache_beam.io.localfilesystem import LocalFileSystem
+
+    with pytest.raises(tf.errors.UnimplementedError, match="not implemented"):
+        tf.io.gfile.exists(uri)
+    exchange_path = "/mnt/pipeline/beam-exchange" + kfp_executor.local_path_for_uri(uri.replace("s3://", "minio://"))
+    assert isinstance(FileSystems.get_filesystem(exchange_path), LocalFileSystem)

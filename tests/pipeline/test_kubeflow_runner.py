@@ -326,3 +326,91 @@ def test_an_inference_step_compiles_uncached_beside_the_unchanged_pipeline(compi
         "BulkInferrer_executor",
         "InferenceExampleGen_executor",
     }
+
+
+def _beam_args(spec) -> dict[str, list[str]]:
+    """Each TFX step's Beam arguments (what follows the TFX entrypoint's own flags)."""
+    executors = spec["deploymentSpec"]["executors"]
+    found = {}
+    for task, label in kubeflow_runner.executor_labels(spec).items():
+        args = executors[label]["container"].get("args", [])
+        found[task] = [a for a in args if a.startswith("--") and "=" in a]
+    found.pop("DataFingerprint")
+    return found
+
+
+def test_the_beam_sdk_image_is_the_pipelines_image(compiled, config):
+    _, spec, _ = compiled
+    for task, args in _beam_args(spec).items():
+        assert [a for a in args if a.startswith("--sdk_container_image")] == [
+            f"--sdk_container_image={config.kubeflow.image}"
+        ], task
+
+
+FLINK = "beam.flink_on_kubernetes={job_endpoint: beam-flink-jobserver.ml:8099, parallelism: 4}"
+
+
+def test_beam_steps_on_flink_on_kubernetes_use_the_worker_pool_and_the_shared_pvc(tmp_path):
+    """beam.flink_on_kubernetes: every Beam step runs on the job server with the worker-pool
+    sidecar of its TaskManager pod, and exchanges artifacts through the PVC that kubernetes/flink
+    mounts in the TaskManager pods at the steps' mount path."""
+    image = "registry.example.com/ml/tfx-kfp-pipeline:2.0.0"
+    config = load_config(None, [f"kubeflow.image={image}", FLINK])
+    path = tmp_path / "pipeline.yaml"
+    kubeflow_runner.compile_pipeline(config, str(path))
+    spec, platform = list(yaml.safe_load_all(path.read_text()))
+    expected = [
+        "--runner=FlinkRunner",
+        "--job_endpoint=beam-flink-jobserver.ml:8099",
+        "--artifact_endpoint=beam-flink-jobserver.ml:8098",
+        "--environment_type=EXTERNAL",
+        "--environment_config=localhost:50000",
+        "--parallelism=4",
+        f"--sdk_container_image={image}",
+        "--tfxp_beam_exchange_dir=/mnt/pipeline/beam-exchange",
+    ]
+    beam_steps = {"ExampleGen", "StatisticsGen", "Transform", "Evaluator"}
+    args = _beam_args(spec)
+    for task in beam_steps:
+        assert args[task][: len(expected)] == expected, task
+    # The exchange directory is on the PVC every step mounts.
+    mounts = {
+        m["mountPath"]
+        for e in platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"].values()
+        for m in e.get("pvcMount", [])
+    }
+    assert mounts == {config.kubeflow.mount_path}
+    # A local run of the same config stays on its own runner.
+    assert config.beam_args()[0] == "--runner=DirectRunner"
+    assert not any(a.startswith("--tfxp_beam_exchange_dir") for a in config.beam_args())
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (
+            ["beam.extra_args=[--sdk_container_image=x/y:1]"],
+            r"^beam.extra_args: remove --sdk_container_image=x/y:1: the Beam SDK image is kubeflow.image",
+        ),
+        (
+            [FLINK, "beam.extra_args=[--environment_type=PROCESS]"],
+            r"^beam.extra_args: remove --environment_type=PROCESS: beam.flink_on_kubernetes sets it",
+        ),
+        (
+            ["beam.flink_on_kubernetes={job_endpoint: http://jobserver}"],
+            r"^beam.flink_on_kubernetes.job_endpoint: 'http://jobserver' is not HOST:PORT",
+        ),
+        (
+            [FLINK, "kubeflow.pvc="],
+            r"^beam.flink_on_kubernetes.exchange_dir: '/mnt/pipeline/beam-exchange' must be on the PVC",
+        ),
+        (
+            ["beam.flink_on_kubernetes={job_endpoint: j:8099, exchange_dir: /data/x}"],
+            r"^beam.flink_on_kubernetes.exchange_dir: '/data/x' must be on the PVC .* \(/mnt/pipeline\)",
+        ),
+    ],
+)
+def test_bad_beam_cluster_options_are_one_line(overrides, message):
+    with pytest.raises(ConfigError, match=message) as err:
+        load_config(None, overrides)
+    assert "\n" not in str(err.value)
