@@ -19,9 +19,12 @@ from contracts.saved_model import ASSETS_EXTRA, MODEL_CARD_HTML, MODEL_CARD_JSON
 _PUSHED_PROPERTIES = ("pushed", "pushed_version", "pushed_destination", "already_served")
 
 
-def _property(artifact: types.Artifact, name: str) -> Any:
-    # On Kubeflow, inputs come from ML Metadata with every number a double: read any type.
-    return artifact.get_custom_property(name) if artifact.has_custom_property(name) else None
+def property_value(artifact: types.Artifact, name: str) -> Any:
+    """A custom property's value, None when absent. On Kubeflow TFX's entrypoint turns every
+    input property into a struct ({"__value__": 0.0}), which get_custom_property reads as None
+    when the value is falsy (a refused model's `blessed`): the struct is decoded here first."""
+    value = artifact.get_json_value_custom_property(name)
+    return value if value is not None else artifact.get_custom_property(name)
 
 
 def _read(path: str) -> str | None:
@@ -43,8 +46,8 @@ class Executor(base_executor.BaseExecutor):
         evaluation = artifact_utils.get_single_uri(input_dict["evaluation"])
         blessing = artifact_utils.get_single_instance(input_dict["blessing"])
         pushed = artifact_utils.get_single_instance(input_dict["pushed_model"])
-        outcome = {name: _property(pushed, name) for name in _PUSHED_PROPERTIES}
-        blessed = _property(blessing, "blessed")
+        outcome = {name: property_value(pushed, name) for name in _PUSHED_PROPERTIES}
+        blessed = property_value(blessing, "blessed")
         outcome["blessed"] = None if blessed is None else bool(blessed)
         if outcome["pushed_version"] is not None and not outcome["pushed"]:
             outcome["pushed_version"] = None
@@ -72,10 +75,10 @@ class Executor(base_executor.BaseExecutor):
 
         metrics = artifact_utils.get_single_instance(output_dict[METRICS_KEY])
         for name, value in content.scalar_metrics(overall).items():
-            metrics.set_float_custom_property(name, value)
+            metrics.set_float_customproperty_value(name, value)
         classification = artifact_utils.get_single_instance(output_dict[CLASSIFICATION_KEY])
         for name, value in content.classification(task, plots, facts.get("class_names") or []).items():
-            classification.set_json_value_custom_property(name, value)
+            classification.set_json_value_customproperty_value(name, value)
 
     @staticmethod
     def _write(artifact: types.Artifact, filename: str, text: str) -> None:

@@ -89,3 +89,27 @@ def test_the_page_and_the_markdown_say_what_the_run_did():
     assert content.card_markdown(pushed, "# Model card: taxi, version 7\n", {}, []) == "# Model card: taxi, version 7\n"
     page = content.page_html("t", pushed, {}, None, [], "regression", None, "<p>card's 'page'</p>")
     assert "pushed as version 7 (/srv/taxi/7)" in page and "srcdoc='&lt;p&gt;card&#x27;s &#x27;page&#x27;" in page
+
+
+def test_the_pushers_and_evaluators_properties_read_as_kubeflow_hands_them_over():
+    """On Kubeflow the inputs' properties arrive as ML Metadata's doubles, which TFX's entrypoint
+    makes structs: a refused model's `blessed: 0.0` must read as 0, not as a (true) message."""
+    from google.protobuf import json_format
+    from kfp.pipeline_spec import pipeline_spec_pb2
+    from tfx.orchestration.kubeflow.v2 import compiler_utils
+    from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_entrypoint_utils
+    from tfx.types import standard_artifacts
+
+    from components.run_page.executor import property_value
+
+    schema = compiler_utils.get_artifact_schema(standard_artifacts.ModelBlessing).decode()  # TFX's file, as bytes
+    runtime = {"uri": "/minio/b", "type": {"instanceSchema": schema}, "metadata": {"blessed": 0.0, "name": "b"}}
+    message = json_format.ParseDict(
+        {"inputs": {"artifacts": {"blessing": {"artifacts": [runtime]}}}}, pipeline_spec_pb2.ExecutorInput()
+    )
+    [blessing] = kubeflow_v2_entrypoint_utils.parse_raw_artifact_dict(message.inputs.artifacts, {})["blessing"]
+    assert property_value(blessing, "blessed") == 0.0 and property_value(blessing, "name") == "b"
+    assert property_value(blessing, "absent") is None
+    local = standard_artifacts.PushedModel()
+    local.set_int_custom_property("pushed", 0)  # as TFX's local launcher hands it over
+    assert property_value(local, "pushed") == 0

@@ -163,6 +163,14 @@ def _mlmd_value(value: Any) -> Any:
     raise ValueError(f"unknown/unsupported value type {type(value).__name__}")
 
 
+def _artifact_schema(artifact_type: dict[str, Any]) -> str:
+    """launcher_v2.go getArtifactSchema: the instance schema, else "title: " and the schema title;
+    ML Metadata's type is that schema's title (metadata/client.go SchemaToArtifactType)."""
+    if artifact_type.get("instanceSchema"):
+        return artifact_type["instanceSchema"]
+    return "title: " + artifact_type.get("schemaTitle", "")
+
+
 def _placeholder_text(value: Any) -> str:
     """getPlaceholders: strings as they are, numbers as strconv.FormatFloat(v, 'f', -1, 64), the rest JSON."""
     if isinstance(value, str):
@@ -268,7 +276,7 @@ class Backend:
             "id": artifact_id,
             "uri": runtime_artifact.get("uri", ""),
             "custom_properties": custom,
-            "schema": (runtime_artifact.get("type") or {}).get("instanceSchema", ""),
+            "schema": _artifact_schema(runtime_artifact.get("type") or {}),
         }
         self.state["artifacts"][str(artifact_id)] = artifact
         return artifact

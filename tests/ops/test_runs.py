@@ -16,7 +16,7 @@ def test_metrics_that_tfma_reports_as_nan_stay_numbers(monkeypatch):
         slicing_metrics=[
             ((), {"": {"": {"auc": {"doubleValue": 0.91}, "precision": {"doubleValue": "NaN"}}}}),
             ((("trip_start_hour", 3),), {"": {"": {"auc": {"doubleValue": 0.5}}}}),
-        ]
+        ],
     )
     monkeypatch.setattr(tfma, "load_eval_result", lambda uri: result)
     metrics = results.evaluation_metrics("unused")
