@@ -75,10 +75,10 @@ class Executor(base_executor.BaseExecutor):
 
         metrics = artifact_utils.get_single_instance(output_dict[METRICS_KEY])
         for name, value in content.scalar_metrics(overall).items():
-            metrics.set_float_customproperty_value(name, value)
+            metrics.set_float_custom_property(name, value)
         classification = artifact_utils.get_single_instance(output_dict[CLASSIFICATION_KEY])
         for name, value in content.classification(task, plots, facts.get("class_names") or []).items():
-            classification.set_json_value_customproperty_value(name, value)
+            classification.set_json_value_custom_property(name, value)
 
     @staticmethod
     def _write(artifact: types.Artifact, filename: str, text: str) -> None:
