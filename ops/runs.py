@@ -12,7 +12,7 @@ import os
 
 from ml_metadata.proto import metadata_store_pb2
 
-from components.evaluator.results import class_names, evaluation_metrics, format_metric, validation_failures
+from components.evaluator.results import class_names, evaluation_overview, format_metric, validation_failures
 from models.tasks import TASKS, describe_gate
 from pipeline.metadata import (
     INTERRUPTED_PROPERTY,
@@ -51,6 +51,7 @@ class RunInfo:
     already_served: str | None = None  # not pushed: this served version holds the same model
     serving_checks: list[str] = dataclasses.field(default_factory=list)  # which checks passed, and how
     gates: list[dict] = dataclasses.field(default_factory=list)  # first-run gates the Evaluator applied
+    compared_with_baseline: bool = False  # the evaluation judged the candidate against a baseline model
     candidate: str | None = None  # the Trainer's SavedModel directory: the model evaluated
 
 
@@ -111,9 +112,10 @@ def _run_info(store, context, executions, pipeline_name: str, live_run: bool = T
     metrics: dict[str, float] = {}
     failures: list[str] = []
     gates: list[dict] = []
+    compared = False
     for evaluation in outputs.get("ModelEvaluation", [])[-1:]:
         try:
-            metrics = evaluation_metrics(evaluation.uri)
+            metrics, compared = evaluation_overview(evaluation.uri)
             gates = read_gates(evaluation.uri)
         except Exception as err:  # noqa: BLE001 - a summary must not fail on a damaged artifact
             failures.append(f"metrics unreadable at {evaluation.uri}: {err}")
@@ -165,6 +167,7 @@ def _run_info(store, context, executions, pipeline_name: str, live_run: bool = T
         serving_checks=serving_checks,
         already_served=already_served,
         gates=gates,
+        compared_with_baseline=compared,
         candidate=candidate,
     )
 
@@ -241,10 +244,14 @@ def format_run(run: RunInfo) -> str:
         lines.append(f"  baseline: {run.baseline}")
     for check in run.serving_checks:
         lines.append(f"  serving check: {check}")
+    # The gates come from the data wherever no value threshold is set; only a run that compared
+    # with no baseline was judged by them alone, as a first run is (after `tfxp doctor --fix`
+    # the fresh store's first run still compares with the served version).
+    label = "gate from the data, besides the baseline" if run.compared_with_baseline else "first-run gate"
     for gate in run.gates:
         relation = ">=" if gate["higher_is_better"] else "<="
         lines.append(
-            f"  first-run gate: {gate['metric']} {relation} {gate['threshold']:.4g} "
+            f"  {label}: {gate['metric']} {relation} {gate['threshold']:.4g} "
             f"({describe_gate(gate)}; evaluator.first_run_margin)"
         )
     if run.blessed is not None:

@@ -88,6 +88,21 @@ def is_kfp_type(artifact_type: Mapping[str, Any] | None) -> bool:
     return type_title(artifact_type).startswith("system.") and not (artifact_type or {}).get("instanceSchema")
 
 
+def _importable_type(artifact: dict[str, Any]) -> None:
+    """TFX's entrypoint imports a custom type by its schema title as a class path; our types that
+    KFP's UI shows (components/run_page/artifacts.py) are titled with KFP's names (system.HTML,
+    ...), so their class path replaces the title in what TFX reads. The launcher records the
+    output under the title of the step's own spec, which stays KFP's."""
+    from components.run_page.artifacts import BY_TITLE
+
+    schema = (artifact.get("type") or {}).get("instanceSchema")
+    title = type_title(artifact.get("type"))
+    if schema and title in BY_TITLE:
+        parsed = yaml.safe_load(schema)
+        parsed["title"] = BY_TITLE[title]
+        artifact["type"] = {"instanceSchema": yaml.safe_dump(parsed, sort_keys=False)}
+
+
 def prepare(
     executor_input: Mapping[str, Any], inputs_spec: Mapping[str, Any] | None, launcher: bool
 ) -> tuple[dict[str, Any], dict[str, str], list[str]]:
@@ -133,6 +148,7 @@ def prepare(
         del outputs[name]
     for name, artifacts in outputs.items():
         for artifact in artifacts.get("artifacts", []):
+            _importable_type(artifact)
             localise(artifact, "output", name)
             if launcher and artifact["uri"] in local_to_remote:
                 os.makedirs(os.path.dirname(artifact["uri"]), exist_ok=True)

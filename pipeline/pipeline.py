@@ -19,6 +19,7 @@ from components.atomic_pusher.component import Pusher
 from components.drift_check import DriftCheck
 from components.evaluator import Evaluator
 from components.example_gen import CsvExampleGen, FileBasedExampleGen, ImportExampleGen, options, parquet_executor
+from components.run_page import RunPage
 from components.serving_baseline import ServingBaseline
 from components.serving_check import ServingCheck
 from components.serving_warmup import ServingWarmup
@@ -412,6 +413,18 @@ def create_pipeline(
             output_example_spec=output_example_spec,
         ).with_id("BulkInferrer")
         components.append(bulk_inferrer)
+
+    # The run's outcome, model card and test metrics as KFP's system.HTML, system.Markdown,
+    # system.Metrics and system.ClassificationMetrics artifacts, which the KFP UI shows on the
+    # run's page; locally a few small files nothing reads.
+    run_page = RunPage(
+        evaluation=evaluator.outputs["evaluation"],
+        blessing=evaluator.outputs["blessing"],
+        pushed_model=pusher.outputs["pushed_model"],
+        title=f"{config.pipeline_name}: {config.model_name}",
+        task=config.label.task.value,
+    ).with_id("RunPage")
+    components.append(run_page)
 
     return tfx.dsl.Pipeline(
         pipeline_name=config.pipeline_name,

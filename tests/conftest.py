@@ -67,6 +67,7 @@ ALL_IDS = [
     "Evaluator",
     "ServingCheck",
     "Pusher",
+    "RunPage",
 ]
 
 # Text the transform reads as missing and the preflight refuses (tests/pipeline/test_preflight_timestamps.py).

@@ -60,6 +60,12 @@ def metric_values(by_output: dict) -> dict[str, float]:
 def evaluation_metrics(uri: str) -> dict[str, float]:
     """The overall (unsliced) metrics of a TFMA evaluation: `auc`, per class `precision/classId:0`,
     macro averages `macro_f1_score`."""
+    return evaluation_overview(uri)[0]
+
+
+def evaluation_overview(uri: str) -> tuple[dict[str, float], bool]:
+    """(evaluation_metrics, whether the evaluation compared the candidate with a baseline model:
+    its own EvalConfig has a baseline model spec)."""
     import tensorflow_model_analysis as tfma
 
     with _no_deprecation_notes():
@@ -68,7 +74,8 @@ def evaluation_metrics(uri: str) -> dict[str, float]:
     for slice_key, slice_metrics in result.slicing_metrics:
         if not slice_key:
             metrics.update(metric_values(slice_metrics))
-    return metrics
+    specs = result.config.model_specs if result.config is not None else []
+    return metrics, any(spec.is_baseline for spec in specs)
 
 
 def validation_failures(uri: str, gates: list[dict] | None = None) -> list[str]:

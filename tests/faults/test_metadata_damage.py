@@ -177,5 +177,7 @@ def test_after_doctor_fix_the_next_run_compares_against_the_served_model(taxi_co
     assert after.returncode in (0, 3), after.stderr[-3000:]
     [baseline] = [line for line in after.stdout.splitlines() if line.strip().startswith("baseline:")]
     assert served in baseline, after.stdout
+    # The summary's gate label says what the evaluation did: compared with the served version.
+    assert "first-run gate" not in after.stdout and "gate from the data, besides the baseline: auc" in after.stdout
     assert served in versions(serving)
     assert "data span: 0" in after.stdout

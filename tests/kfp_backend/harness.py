@@ -31,6 +31,10 @@ following kubeflow/pipelines at tag 2.5.0:
 - compiler/argocompiler: the /gcs, /s3 and /minio scratch directories are empty per pod
   (container.go), KFP_POD_NAME and KFP_POD_UID are set (common.go), the PVC of the kfp-kubernetes
   platform spec is mounted at its path.
+- A platform spec with a security context (kubeflow.pod_security) runs as the restricted pod it
+  makes with the cluster's Argo defaults (docs/kubeflow.md, "Pod security"): its uid, the root
+  file system read-only, writable only the emptyDirs it mounts (/tmp, HOME, /gcs, /minio, /s3)
+  and the PVC, no capabilities, no privilege escalation (`podman run --read-only ...`).
 
 The object store is a local directory (`<store>/<bucket>/<key>`); ML Metadata and the cache are a
 JSON file, so they persist from run to run. Not reproduced: triggers/conditions and loops
@@ -159,6 +163,14 @@ def _mlmd_value(value: Any) -> Any:
     raise ValueError(f"unknown/unsupported value type {type(value).__name__}")
 
 
+def _artifact_schema(artifact_type: dict[str, Any]) -> str:
+    """launcher_v2.go getArtifactSchema: the instance schema, else "title: " and the schema title;
+    ML Metadata's type is that schema's title (metadata/client.go SchemaToArtifactType)."""
+    if artifact_type.get("instanceSchema"):
+        return artifact_type["instanceSchema"]
+    return "title: " + artifact_type.get("schemaTitle", "")
+
+
 def _placeholder_text(value: Any) -> str:
     """getPlaceholders: strings as they are, numbers as strconv.FormatFloat(v, 'f', -1, 64), the rest JSON."""
     if isinstance(value, str):
@@ -239,6 +251,11 @@ class Backend:
             shutil.copy2(path, target)
         return []
 
+    def read_object(self, uri: str, pipeline_root: str) -> bytes:
+        """The object at an artifact's URI (for tests: what KFP's UI reads for HTML and Markdown)."""
+        scheme, bucket, _ = bucket_config(pipeline_root)
+        return self._object_path(scheme, bucket, key_from_uri(uri, pipeline_root)).read_bytes()
+
     def object_files(self, uri: str, pipeline_root: str) -> list[str]:
         """The object keys below an artifact's URI (for tests)."""
         scheme, bucket, _ = bucket_config(pipeline_root)
@@ -259,7 +276,7 @@ class Backend:
             "id": artifact_id,
             "uri": runtime_artifact.get("uri", ""),
             "custom_properties": custom,
-            "schema": (runtime_artifact.get("type") or {}).get("instanceSchema", ""),
+            "schema": _artifact_schema(runtime_artifact.get("type") or {}),
         }
         self.state["artifacts"][str(artifact_id)] = artifact
         return artifact
@@ -405,16 +422,26 @@ class Backend:
             return text
 
         scratch = self.work / "pods" / f"{run_id}-{task_name}"
-        for mount in ("gcs", "s3", "minio", "tmp/kfp_outputs", "tmp/kfp/outputs"):
-            (scratch / mount).mkdir(parents=True, exist_ok=True)
+        pod = platform.get(label, {})
+        # The pod's writable directories: KFP's scratch directories, the launcher's output files,
+        # and the emptyDirs the compiled platform spec mounts (kubeflow.pod_security). With a
+        # compiled security context the root file system is read-only, as the cluster's Argo
+        # defaults make it (docs/kubeflow.md, "Pod security"): those emptyDirs are all it writes.
+        restricted = "securityContext" in pod
+        writable = ["/gcs", "/s3", "/minio"]
+        writable += [m["mountPath"] for m in pod.get("emptyDirMounts", []) if m["mountPath"] not in writable]
+        if "/tmp" not in writable:
+            writable += ["/tmp/kfp_outputs", "/tmp/kfp/outputs"]
+        for path in writable + ["/tmp/kfp_outputs", "/tmp/kfp/outputs"]:
+            (scratch / path.lstrip("/")).mkdir(parents=True, exist_ok=True)
         for artifact_list in executor_input["inputs"].get("artifacts", {}).values():
             self._download(artifact_list["artifacts"][0]["uri"], root, scratch)
         for artifact_list in executor_input["outputs"].get("artifacts", {}).values():
             (scratch / local_path_for_uri(artifact_list["artifacts"][0]["uri"]).lstrip("/")).parent.mkdir(
                 parents=True, exist_ok=True
             )
-        mounts = {str(scratch / m): "/" + m for m in ("gcs", "s3", "minio", "tmp/kfp_outputs", "tmp/kfp/outputs")}
-        for pvc in platform.get(label, {}).get("pvcMount", []):
+        mounts = {str(scratch / path.lstrip("/")): path for path in writable}
+        for pvc in pod.get("pvcMount", []):
             mounts[str(self.pvcs / pvc["constant"])] = pvc["mountPath"]
             (self.pvcs / pvc["constant"]).mkdir(parents=True, exist_ok=True)
         command = [fill(part) for part in command_args]
@@ -423,6 +450,7 @@ class Backend:
             command=command,
             mounts=mounts,
             env={"KFP_POD_NAME": f"{run_id}-{task_name}".lower(), "KFP_POD_UID": str(uuid.uuid4())},
+            security=pod.get("securityContext") if restricted else None,
         )
         logs_artifact = executor_input["outputs"].get("artifacts", {}).get("executor-logs")
         if logs_artifact:
@@ -519,10 +547,24 @@ def _topological(tasks: dict[str, Any]) -> list[str]:
 def podman_runner(client, keep_logs: Callable[[str, str], None] | None = None) -> Callable[..., tuple[int, str]]:
     """run_container for Backend: the task's container through the Docker API (podman's service)."""
 
-    def run(image: str, command: list[str], mounts: dict[str, str], env: dict[str, str]) -> tuple[int, str]:
+    def run(
+        image: str, command: list[str], mounts: dict[str, str], env: dict[str, str], security: dict | None = None
+    ) -> tuple[int, str]:
         from tests.subprocesses import writable_as_fs_group
 
         writable_as_fs_group(mounts)  # the image runs as uid 10001
+        # A compiled security context: its user, and what the cluster adds (docs/kubeflow.md,
+        # "Pod security"): a read-only root file system, no capabilities, no privilege escalation.
+        restricted = (
+            {
+                "user": f"{security['runAsUser']}:{security['runAsGroup']}",
+                "read_only": True,
+                "cap_drop": ["ALL"],
+                "security_opt": ["no-new-privileges"],
+            }
+            if security
+            else {}
+        )
         container = client.containers.run(
             image=image,
             entrypoint=command[:1],
@@ -531,6 +573,7 @@ def podman_runner(client, keep_logs: Callable[[str, str], None] | None = None) -
             environment=env,
             volumes={host: {"bind": path, "mode": "rw"} for host, path in mounts.items()},
             network_mode="none",
+            **restricted,
         )
         try:
             code = int(container.wait()["StatusCode"])

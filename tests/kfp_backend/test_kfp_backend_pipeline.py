@@ -3,7 +3,9 @@
 A span pipeline on the default Kubeflow settings (artifacts in the object store of
 minio://mlpipeline/v2/artifacts, data, serving directory and accepted statistics on the PVC):
 1. span 1: every task runs, with remote output URIs, the executor-logs output and untyped
-   inputs, and a model is pushed to the PVC's serving directory;
+   inputs, as the restricted pod its compiled security context makes (read-only root file
+   system, writable only its emptyDirs and the PVC), and a model is pushed to the PVC's serving
+   directory; the run page's artifacts are uploaded and recorded with KFP's system.* types;
 2. span 2 lands in the same data_root: DataFingerprint changes, so ExampleGen is not served
    from the cache, resolves span 2 itself, and the new model is judged against the served one;
 3. the same data with a stricter eval_config: ExampleGen to Trainer come from the cache, the
@@ -19,6 +21,7 @@ import pathlib
 import shutil
 
 import pytest
+import yaml
 
 from components.serving_baseline.executor import NOTHING_SERVED
 from tests.conftest import NEEDS_PODMAN_AND_IMAGE
@@ -161,3 +164,57 @@ def test_a_stricter_eval_config_is_refused_and_unchanged_data_comes_from_the_cac
     assert third_run["Evaluator"].outputs["blessing"]["custom_properties"]["blessed"] == 0.0
     assert third_run["Pusher"].outputs["pushed_model"]["custom_properties"]["pushed"] == 0.0
     assert _versions() == versions
+
+
+def test_every_step_ran_as_a_restricted_pod_with_only_its_emptydirs_writable(backend, first_run):
+    with open(backend["pipeline"]) as f:
+        executors = list(yaml.safe_load_all(f))[1]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    assert {label: "securityContext" in spec for label, spec in executors.items()} == {
+        label: True for label in executors
+    }
+    # What the runner does with such a context: the root file system is read-only.
+    probe = WORK / "probe-tmp"
+    code, logs = backend["backend"].run_container(
+        image=os.environ["TFXP_IMAGE"],
+        command=["sh", "-c", "touch /probe 2>/dev/null || echo root-read-only; touch /tmp/probe && id -u"],
+        mounts={str(probe): "/tmp"},
+        env={},
+        security=executors["Trainer_executor"]["securityContext"],
+    )
+    assert (code, logs.split()) == (0, ["root-read-only", "10001"])
+
+
+def test_the_run_page_is_uploaded_and_recorded_with_kfps_types(backend, first_run, third_run):
+    page = first_run["RunPage"].outputs
+    titles = {name: yaml.safe_load(artifact["schema"])["title"] for name, artifact in page.items()}
+    assert titles == {
+        "report": "system.HTML",
+        "model_card": "system.Markdown",
+        "metrics": "system.Metrics",
+        "classification_metrics": "system.ClassificationMetrics",
+        "executor-logs": "system.Artifact",
+    }
+    store = backend["backend"]
+    # HTML and Markdown: one object at the artifact's URI, the file KFP's UI reads.
+    for name in ("report", "model_card"):
+        assert store.object_files(page[name]["uri"], ROOT) == [""], name
+    version = _versions()[0]
+    assert (
+        store.read_object(page["model_card"]["uri"], ROOT).decode().startswith(f"# Model card: taxi, version {version}")
+    )
+    report = store.read_object(page["report"]["uri"], ROOT).decode()
+    assert f"pushed as version {version}" in report and 'aria-label="ROC curve"' in report
+    # Metrics: one custom property per test-split metric, numbers as ML Metadata holds them.
+    metrics = page["metrics"]["custom_properties"]
+    assert 0.0 <= metrics["auc"] <= 1.0 and metrics["example_count"] > 0
+    # ClassificationMetrics: the ROC curve and the confusion matrix in kfp's shapes.
+    classification = page["classification_metrics"]["custom_properties"]
+    roc = classification["confidenceMetrics"]["list"]
+    assert len(roc) > 10 and set(roc[0]) == {"confidenceThreshold", "falsePositiveRate", "recall"}
+    matrix = classification["confusionMatrix"]["struct"]
+    assert len(matrix["annotationSpecs"]) == 2 and [len(r["row"]) for r in matrix["rows"]] == [2, 2]
+    assert sum(sum(r["row"]) for r in matrix["rows"]) == metrics["example_count"]
+    # A refused run's page says so, and has no card to show.
+    refused = third_run["RunPage"].outputs
+    assert store.read_object(refused["model_card"]["uri"], ROOT).decode().startswith("# No model card\n")
+    assert "refused by the Evaluator" in store.read_object(refused["report"]["uri"], ROOT).decode()

@@ -12,10 +12,11 @@ def test_metrics_that_tfma_reports_as_nan_stay_numbers(monkeypatch):
     import tensorflow_model_analysis as tfma
 
     result = types.SimpleNamespace(
+        config=None,  # TFMA's EvalResult: no config read back
         slicing_metrics=[
             ((), {"": {"": {"auc": {"doubleValue": 0.91}, "precision": {"doubleValue": "NaN"}}}}),
             ((("trip_start_hour", 3),), {"": {"": {"auc": {"doubleValue": 0.5}}}}),
-        ]
+        ],
     )
     monkeypatch.setattr(tfma, "load_eval_result", lambda uri: result)
     metrics = results.evaluation_metrics("unused")
@@ -49,7 +50,7 @@ def test_tensorflows_deprecation_notes_stay_out_of_the_summary(monkeypatch, capl
 
     def load(uri):
         logging.getLogger("tensorflow").warning("From tfma: tf_record_iterator is deprecated")
-        return types.SimpleNamespace(slicing_metrics=[((), {"": {"": {"auc": {"doubleValue": 0.8}}}})])
+        return types.SimpleNamespace(config=None, slicing_metrics=[((), {"": {"": {"auc": {"doubleValue": 0.8}}}})])
 
     monkeypatch.setattr(tfma, "load_eval_result", load)
     tf_logger = logging.getLogger("tensorflow")
@@ -195,3 +196,26 @@ def test_the_summary_says_which_model_the_trainer_chose(tmp_path):
             failures=[],
         )
     )
+
+
+def test_a_gate_is_called_a_first_run_gate_only_when_the_run_compared_with_no_baseline():
+    gate = {**ACCURACY_GATE, "metric": "auc", "naive": "class priors", "naive_value": 0.5, "threshold": 0.52}
+    first = runs.RunInfo("r", datetime.datetime(2026, 1, 1), [], {}, True, None, [], gates=[gate])
+    assert "  first-run gate: auc >= 0.52 (class priors 0.5 + margin 0.02" in runs.format_run(first)
+    # After `tfxp doctor --fix`: a fresh store, but the Evaluator compared with the served version.
+    compared = runs.RunInfo(
+        "r",
+        datetime.datetime(2026, 1, 1),
+        [],
+        {},
+        True,
+        None,
+        [],
+        baseline="/srv/serving/taxi/1796000000",
+        gates=[gate],
+        compared_with_baseline=True,
+    )
+    text = runs.format_run(compared)
+    assert "first-run gate" not in text
+    assert "  baseline: /srv/serving/taxi/1796000000\n" in text
+    assert "  gate from the data, besides the baseline: auc >= 0.52 (class priors 0.5 + margin 0.02" in text

@@ -293,3 +293,30 @@ def test_why_the_cluster_gets_pvc_paths_not_the_remote_uris(uri):
         tf.io.gfile.exists(uri)
     exchange_path = "/mnt/pipeline/beam-exchange" + kfp_executor.local_path_for_uri(uri.replace("s3://", "minio://"))
     assert isinstance(FileSystems.get_filesystem(exchange_path), LocalFileSystem)
+
+
+def test_run_page_outputs_get_the_class_path_tfx_imports_and_keep_their_place():
+    from tfx.orchestration.kubeflow.v2 import compiler_utils
+    from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_entrypoint_utils
+
+    from components.run_page import artifacts
+
+    executor_input = _driver_input()
+    executor_input["outputs"]["artifacts"]["report"] = {
+        "artifacts": [
+            {
+                "uri": f"{ROOT}/RunPage/u3/report",
+                "type": {"instanceSchema": compiler_utils.get_artifact_schema(artifacts.HTML)},
+            }
+        ]
+    }
+    prepared, local_to_remote, left_out = kfp_executor.prepare(executor_input, INPUTS_SPEC, launcher=True)
+    assert "report" not in left_out  # TFX writes it, not the launcher
+    [report] = prepared["outputs"]["artifacts"]["report"]["artifacts"]
+    assert report["uri"] == "/minio/mlpipeline/v2/artifacts/taxi/run-1/RunPage/u3/report"
+    from google.protobuf import json_format
+    from kfp.pipeline_spec import pipeline_spec_pb2
+
+    message = json_format.ParseDict({"outputs": prepared["outputs"]}, pipeline_spec_pb2.ExecutorInput())
+    [tfx_artifact] = kubeflow_v2_entrypoint_utils.parse_raw_artifact_dict(message.outputs.artifacts, {})["report"]
+    assert isinstance(tfx_artifact, artifacts.HTML) and tfx_artifact.type_name == "system.HTML"
