@@ -55,22 +55,37 @@ def as_float(x: tf.Tensor) -> tf.Tensor:
 
 
 def z_score(x: tf.Tensor) -> tf.Tensor:
-    """tf.Transform's z-score, fitted in float64 and given back as float32. The mean and the
-    variance are sums over batches that Beam and TensorFlow add up in an order that changes from
-    run to run (random fan-out keys in Beam's combine, threads): in float32 their last bits, and
-    so every transformed value, differed between two runs on the same examples; in float64 the
-    differences stay far below float32's precision."""
-    return tf.cast(tft.scale_to_z_score(tf.cast(x, tf.float64)), tf.float32)
+    """tf.Transform's z-score, fitted in float64 and given back as float32."""
+    return _z_score_known(x, None)
 
 
-def _z_score_known(x: tf.Tensor, known: tf.Tensor) -> tf.Tensor:
-    """z_score fitted on the `known` values only (float64, as z_score), 0 (the mean) elsewhere;
-    a constant column gives 0 everywhere."""
+def log1p(x: tf.Tensor) -> tf.Tensor:
+    """log(1 + x) in float64. TensorFlow's float32 log1p gives some values a last bit that depends
+    on where they sit in the batch (vectorised and scalar paths differ), and Beam's batches change
+    from run to run; float64's last bits differ too, far below what z_score's float32 keeps."""
+    return tf.math.log1p(tf.cast(x, tf.float64))
+
+
+def _fitted(value: tf.Tensor) -> tf.Tensor:
+    """An analyzer's float64 result rounded to float32's precision. The mean and the variance
+    are sums over batches that Beam and TensorFlow add up in an order that changes from run to
+    run (random fan-out keys in Beam's combine, threads), so their last float64 bits differ
+    between two runs on the same examples (more in the variance, a difference of sums), and
+    those bits flipped the float32 rounding of some scaled values; rounded, the two runs' constants
+    are the same bits, barring a sum that lands within those bits of a rounding boundary."""
+    return tf.cast(tf.cast(value, tf.float32), tf.float64)
+
+
+def _z_score_known(x: tf.Tensor, known: tf.Tensor | None) -> tf.Tensor:
+    """(x - mean) / standard deviation, fitted in float64 on the `known` values (all when None)
+    with the constants rounded (_fitted), given back as float32; 0 (the mean) where not known;
+    x - mean for a constant column, as tft.scale_to_z_score."""
     x = tf.cast(x, tf.float64)
-    values = tf.boolean_mask(x, known)
-    mean, variance = tft.mean(values), tft.var(values)
+    values = x if known is None else tf.boolean_mask(x, known)
+    mean, variance = _fitted(tft.mean(values)), _fitted(tft.var(values))
     std = tf.where(variance > 0, tf.sqrt(variance), tf.ones_like(variance))
-    return tf.cast(tf.where(known, (x - mean) / std, tf.zeros_like(x)), tf.float32)
+    scaled = (x - mean) / std
+    return tf.cast(scaled if known is None else tf.where(known, scaled, tf.zeros_like(x)), tf.float32)
 
 
 def _as_string(x: tf.Tensor) -> tf.Tensor:
@@ -84,7 +99,7 @@ def _label(inputs: Mapping[str, Any], spec: model_inputs.ModelSpec) -> tf.Tensor
         return _class_index(inputs[label.column], column, label)
     if label.task is Task.REGRESSION:
         target = as_float(column)
-        return z_score(tf.math.log1p(target) if label.log_transform else target)
+        return z_score(log1p(target) if label.log_transform else target)
     if label.greater_than_fraction_of:
         reference = as_float(dense(inputs[label.greater_than_fraction_of], 0))
         positive = as_float(column) > label.fraction * reference
@@ -155,7 +170,7 @@ def preprocessing_fn(inputs: Mapping[str, Any], custom_config: Mapping[str, Any]
         out = model_inputs.transformed_name(name)
         if feature.type is FeatureType.NUMERIC:
             number = as_float(value)
-            outputs[out] = z_score(tf.math.log1p(tf.maximum(number, 0.0)) if feature.log_transform else number)
+            outputs[out] = z_score(log1p(tf.maximum(number, 0.0)) if feature.log_transform else number)
         elif feature.type is FeatureType.BUCKETIZED:
             outputs[out] = crossable[name] = tft.bucketize(as_float(value), feature.num_buckets)
         elif feature.type is FeatureType.TIMESTAMP:
