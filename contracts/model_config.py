@@ -27,6 +27,8 @@ import dataclasses
 import os
 import tempfile
 
+from contracts.serving_dir import sync_dir
+
 CONFIG_FILE = "models.config"  # <serving_dir>/models.config: TF Serving takes only all-digit names as versions
 STABLE, CANARY, PREVIOUS = "stable", "canary", "previous"
 LABELS = (STABLE, CANARY, PREVIOUS)
@@ -172,11 +174,7 @@ def write_config(serving_dir: str, config: ModelConfig) -> str:
         if os.path.exists(partial):
             os.remove(partial)
         raise
-    dir_fd = os.open(serving_dir, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    sync_dir(serving_dir)
     return path
 
 

@@ -156,7 +156,7 @@ def publish_version(
         if gfile.exists(partial):
             gfile.rmtree(partial)
         raise
-    _sync_dir(serving_dir)
+    sync_dir(serving_dir)
     return version, final
 
 
@@ -171,10 +171,11 @@ def _sync_tree(directory: str) -> None:
                 os.fsync(fd)
             finally:
                 os.close(fd)
-        _sync_dir(root)
+        sync_dir(root)
 
 
-def _sync_dir(directory: str) -> None:
+def sync_dir(directory: str) -> None:
+    """fsync a local directory, so a rename into it survives a crash (nothing on object stores)."""
     if "://" in directory:
         return
     fd = os.open(directory, os.O_RDONLY)
