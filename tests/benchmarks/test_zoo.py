@@ -338,7 +338,10 @@ def test_tfxp_run_gets_each_set_from_the_data_sets_directory(tmp_path, monkeypat
     monkeypatch.setattr(measure, "run", fake_run)
     monkeypatch.setattr(endtoend, "_mlmd", lambda path, name: ({}, {"mean_absolute_error": 2.5, "example_count": 35}))
     result = zoo._tfxp_run("cars", tmp_path, str(tmp_path / "config.yaml"), ["trainer.train_steps=200"])
-    assert seen["cmd"][1:] == ["-m", "tfxp", "run", "--config", "config.yaml", "--set", "trainer.train_steps=200"]
+    assert seen["cmd"][1:] == [
+        *("-m", "tfxp", "run", "--config", "config.yaml"),
+        *("--set", f"output_dir={tmp_path / 'output'}", "--set", "trainer.train_steps=200"),
+    ]
     assert seen["cwd"] == str(tmp_path) and not seen["output_left"]  # a fresh output directory
     assert result.metrics["mean_absolute_error"] == 2.5 and result.examples == 35
 
