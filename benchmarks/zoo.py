@@ -77,7 +77,17 @@ class ZooResult:
         """Whether every rerun gave exactly the first run's test metrics; None without reruns."""
         if not self.reruns or self.ours is None:
             return None
-        return all(metrics == self.ours.metrics for metrics in self.reruns)
+        return all(_same(metrics, self.ours.metrics) for metrics in self.reruns)
+
+
+def _same(a: dict, b: dict) -> bool:
+    """The same metrics, bit for bit; NaN (a class never predicted: its precision) equals NaN."""
+    import math
+
+    def bits(value):
+        return "nan" if isinstance(value, float) and math.isnan(value) else value
+
+    return a.keys() == b.keys() and all(bits(a[k]) == bits(b[k]) for k in a)
 
 
 def _rows(path: pathlib.Path) -> int:

@@ -237,7 +237,10 @@ def test_reruns_must_give_the_first_runs_metrics_to_the_last_bit():
     result.reruns = [dict(first)]
     assert result.same_on_reruns() is True and zoo.all_met([result])
     assert zoo.table([result]).splitlines()[2].split()[11] == "yes"
-    result.reruns.append({**first, "accuracy": 0.62 + 1e-12})
+    result.ours.metrics["precision/classId:3"] = float("nan")  # a class never predicted
+    result.reruns = [{**first, "precision/classId:3": float("nan")}]
+    assert result.same_on_reruns() is True
+    result.reruns.append({**first, "precision/classId:3": float("nan"), "accuracy": 0.62 + 1e-12})
     assert result.same_on_reruns() is False and not zoo.all_met([result])
     assert zoo.table([result]).splitlines()[2].split()[11] == "NO"
 
