@@ -85,7 +85,7 @@ def test_first_run_executes_every_component(first_run, workdir):
     states = {e.node_id: e.state for e in run.executions}
     assert set(states) == ALL_NODES
     assert set(states.values()) == {"COMPLETE"}
-    assert "[14/14] Pusher done" in first_run.stdout
+    assert "[14/15] Pusher done" in first_run.stdout and "[15/15] RunPage done" in first_run.stdout
 
 
 def test_first_run_reports_test_metrics_and_the_push(first_run, workdir):
@@ -235,7 +235,7 @@ def test_multi_processing_workers_kept_alive_serve_every_beam_component(first_ru
         "tuner.enabled=false",
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "[13/13] Pusher done" in result.stdout and "blessed: yes" in result.stdout  # no Tuner
+    assert "[13/14] Pusher done" in result.stdout and "blessed: yes" in result.stdout  # no Tuner
     log = "".join(path.read_text() for path in (out / "logs").glob("run-*.log"))
     # ExampleGen, StatisticsGen, Transform and Evaluator: four Beam pipelines, two processes
     pids = [int(pid) for pid in re.findall(r"Beam worker process (\d+) started", log)]

@@ -62,7 +62,7 @@ def test_the_run_pushes_a_blessed_model(task_run):
     _, result, run, serving = task_run
     assert run.blessed is True and run.pushed_to
     assert pathlib.Path(run.pushed_to).parent == serving
-    assert "[14/14] Pusher done" in result.stdout and f"pushed model: {run.pushed_to}" in result.stdout
+    assert "[14/15] Pusher done" in result.stdout and f"pushed model: {run.pushed_to}" in result.stdout
     assert "serving check: passed" in result.stdout
 
 
