@@ -148,6 +148,24 @@ def read_config(serving_dir: str, model_name: str) -> ModelConfig | None:
     return parse(text, model_name, path)
 
 
+def labels_of(serving_dir: str, version: int) -> list[str]:
+    """The labels that name `version` in `<serving_dir>/models.config` now, in LABELS' order
+    ([] with no file or a file that does not parse: for summaries, which must not fail)."""
+    from google.protobuf import text_format
+    from tensorflow_serving.config import model_server_config_pb2
+
+    try:
+        with open(config_path(serving_dir)) as f:
+            text = f.read()
+        message = model_server_config_pb2.ModelServerConfig()
+        text_format.Parse(text, message)
+    except (OSError, text_format.ParseError):
+        return []
+    entries = message.model_config_list.config
+    named = {label for entry in entries for label, v in entry.version_labels.items() if v == version}
+    return [label for label in LABELS if label in named] + sorted(named - set(LABELS))
+
+
 def write_config(serving_dir: str, config: ModelConfig) -> str:
     """Writes the config atomically: a temporary file beside it, synced, renamed over it (on
     object stores, gs:// and s3://, a rename is a copy: there it is not atomic)."""

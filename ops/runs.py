@@ -13,6 +13,7 @@ import os
 from ml_metadata.proto import metadata_store_pb2
 
 from components.evaluator.results import class_names, evaluation_overview, format_metric, validation_failures
+from contracts import model_config
 from models.tasks import TASKS, describe_gate
 from pipeline.metadata import (
     INTERRUPTED_PROPERTY,
@@ -53,6 +54,8 @@ class RunInfo:
     gates: list[dict] = dataclasses.field(default_factory=list)  # first-run gates the Evaluator applied
     compared_with_baseline: bool = False  # the evaluation judged the candidate against a baseline model
     candidate: str | None = None  # the Trainer's SavedModel directory: the model evaluated
+    labels: list[str] = dataclasses.field(default_factory=list)  # the labels naming the pushed version now
+    labels_pending: str | None = None  # why the push did not move the labels (the Pusher's canary_pending)
 
 
 def _outputs(store, execution_ids: list[int]) -> dict[str, list]:
@@ -93,6 +96,7 @@ def _run_info(store, context, executions, pipeline_name: str, live_run: bool = T
     # The executors define the properties they record, and importing them loads TFX.
     from tfx.utils import path_utils
 
+    from components.atomic_pusher.executor import CANARY_PENDING
     from components.drift_check.executor import BASELINE_SPAN_PROPERTY, SPAN_PROPERTY
     from components.evaluator.gates import read_gates
     from components.serving_baseline.executor import SOURCE_PROPERTY
@@ -147,11 +151,16 @@ def _run_info(store, context, executions, pipeline_name: str, live_run: bool = T
         info.node_id == "AnomaliesGate" and custom_property(e, "accept_drift") == 1
         for info, e in zip(infos, executions)
     )
-    pushed_to = already_served = None
+    pushed_to = already_served = labels_pending = None
+    labels: list[str] = []
     for pushed in outputs.get("PushedModel", [])[-1:]:
         if custom_property(pushed, "pushed"):
             pushed_to = custom_property(pushed, "pushed_destination")
+            labels_pending = custom_property(pushed, CANARY_PENDING)
         already_served = custom_property(pushed, "already_served")
+    version = os.path.basename(pushed_to.rstrip("/")) if pushed_to else ""
+    if version.isdigit():
+        labels = model_config.labels_of(os.path.dirname(pushed_to.rstrip("/")), int(version))
     return RunInfo(
         run_id=context.name,
         started=datetime.datetime.fromtimestamp(context.create_time_since_epoch / 1000),
@@ -169,6 +178,8 @@ def _run_info(store, context, executions, pipeline_name: str, live_run: bool = T
         gates=gates,
         compared_with_baseline=compared,
         candidate=candidate,
+        labels=labels,
+        labels_pending=labels_pending,
     )
 
 
@@ -261,5 +272,8 @@ def format_run(run: RunInfo) -> str:
     if run.already_served and not run.pushed_to:
         lines.append(f"  pushed model: none (the same model is already served: {run.already_served})")
     else:
-        lines.append(f"  pushed model: {run.pushed_to or 'none'}")
+        labelled = f" (labels now: {', '.join(run.labels)})" if run.labels else ""
+        lines.append(f"  pushed model: {run.pushed_to or 'none'}{labelled}")
+    if run.labels_pending:
+        lines.append(f"  labels not moved: {run.labels_pending}")
     return "\n".join(lines)

@@ -338,7 +338,7 @@ class ModelCardConfig(Section):
 
 class InferenceConfig(Section):
     """An optional batch-scoring step after the Evaluator (pipeline/pipeline.py): with
-    `data_path` set, InferenceExampleGen reads the raw rows there (a file, a directory of files
+    `data_path` set, InferenceRows reads the raw rows there (a file, a directory of files
     or a glob, as data.path; in `format`, default data.format; no label needed) and TFX's
     BulkInferrer scores them with the model the Evaluator just blessed, writing each row with
     its predictions as an Examples artifact. Unset: the pipeline has neither step.

@@ -36,9 +36,9 @@ from pipeline.config import PipelineConfig
 # whole execution property. `submit` builds them from plain config overrides.
 PARAMETERS = ("data_root", "train_args", "eval_args", "eval_config")
 
-# InferenceExampleGen too: its cache key holds the data's path, not its contents (only
+# InferenceRows too: its cache key holds the data's path, not its contents (only
 # ExampleGen gets the DataFingerprint), and new rows under the same path must be scored.
-UNCACHED_TASKS = ("ServingBaseline", "DriftCheck", "DataFingerprint", "InferenceExampleGen")
+UNCACHED_TASKS = ("ServingBaseline", "DriftCheck", "DataFingerprint", "InferenceRows")
 
 FINGERPRINT_TASK = "DataFingerprint"
 

@@ -19,6 +19,8 @@ from components.atomic_pusher.component import Pusher
 from components.drift_check import DriftCheck
 from components.evaluator import Evaluator
 from components.example_gen import CsvExampleGen, FileBasedExampleGen, ImportExampleGen, options, parquet_executor
+from components.inference_rows.component import SPLIT as INFERENCE_SPLIT
+from components.inference_rows.component import InferenceRows
 from components.run_page import RunPage
 from components.serving_baseline import ServingBaseline
 from components.serving_check import ServingCheck
@@ -66,37 +68,18 @@ def example_gen_input(config: PipelineConfig, data_root: Any = None) -> tuple[An
     return base, tfx.proto.Input(splits=[tfx.proto.Input.Split(name="single_split", pattern=pattern)])
 
 
-INFERENCE_SPLIT = "inference"
-
-
-def _inference_example_gen(config: PipelineConfig):
-    """ExampleGen of inference.data_path: the rows as they are (no label, no row filters) in one
-    split, read by the ExampleGen of their format."""
+def _inference_rows(config: PipelineConfig, model: Any):
+    """InferenceRows of inference.data_path (a file, a directory or a glob): the rows as they are
+    (no label, no row filters) in one split, every column the model takes typed by the model."""
     path, data_format = config.inference.data_path, config.inference.format or config.data.format
-    if is_glob(path):
-        base, pattern = split_glob(path)
-    elif os.path.isfile(path):
-        base, pattern = os.path.dirname(path), os.path.basename(path)
-    else:
-        base, pattern = path, directory_pattern(data_format, path)
-    kwargs = {
-        "input_base": base,
-        "input_config": tfx.proto.Input(splits=[tfx.proto.Input.Split(name=INFERENCE_SPLIT, pattern=pattern)]),
-        # One output split: ExampleGen's default for one input split is train and eval, 2:1.
-        "output_config": tfx.proto.Output(
-            split_config=tfx.proto.SplitConfig(
-                splits=[tfx.proto.SplitConfig.Split(name=INFERENCE_SPLIT, hash_buckets=1)]
-            )
-        ),
-    }
-    if data_format is DataFormat.CSV:
-        return CsvExampleGen(missing_values=config.data.missing_values, **kwargs)
-    if data_format is DataFormat.TFRECORD:
-        return ImportExampleGen(**kwargs)
-    return FileBasedExampleGen(
-        custom_executor_spec=executor_spec.BeamExecutorSpec(parquet_executor.Executor),
-        custom_config=options.custom_config(config.data.missing_values),
-        **kwargs,
+    pattern = path
+    if not is_glob(path) and not os.path.isfile(path):
+        pattern = os.path.join(path, directory_pattern(data_format, path))
+    return InferenceRows(
+        model=model,
+        input_pattern=pattern,
+        data_format=data_format.value,
+        missing_values=json.dumps(list(config.data.missing_values)),
     )
 
 
@@ -401,11 +384,11 @@ def create_pipeline(
         # Scores new rows (inference.data_path) with the model the Evaluator just blessed: TFX's
         # BulkInferrer (tfx-bsl's RunInference, in the TF1 session TF Serving loads models in),
         # which does nothing for a model not blessed. Each row is written with its predictions.
-        inference_gen = _inference_example_gen(config).with_id("InferenceExampleGen")
-        components.append(inference_gen)
+        inference_rows = _inference_rows(config, warmup.outputs["serving_model"]).with_id("InferenceRows")
+        components.append(inference_rows)
         model_spec, output_example_spec = bulk_inferrer_specs(config)
         bulk_inferrer = tfx.components.BulkInferrer(
-            examples=inference_gen.outputs["examples"],
+            examples=inference_rows.outputs["examples"],
             model=warmup.outputs["serving_model"],
             model_blessing=evaluator.outputs["blessing"],
             data_spec=tfx.proto.DataSpec(example_splits=[INFERENCE_SPLIT]),

@@ -434,6 +434,7 @@ def _baseline_section(
 
 
 def _served_section(config: PipelineConfig) -> str:
+    from contracts import model_config
     from contracts.serving_dir import served_versions
     from ops.lineage import lineage
 
@@ -441,19 +442,24 @@ def _served_section(config: PipelineConfig) -> str:
     if not versions:
         return "<p class=muted>Nothing is served yet.</p>"
     first = TASKS[config.label.task].live_metrics[0]
+    labelled = os.path.exists(model_config.config_path(config.serving_dir))
     rows = []
     for version in reversed(versions):
         try:
             found = lineage(config.metadata_path, config.pipeline_name, config.serving_dir, version)
         except ConfigError as err:
-            rows.append([version, "", "", "", "", str(err)])
+            rows.append(
+                [version, ", ".join(model_config.labels_of(config.serving_dir, version)), "", "", "", "", str(err)]
+            )
             continue
         note = f"a rollback copy of {found.rolled_back_from}" if found.rolled_back_from else ""
-        if version == versions[-1]:
+        # With a model config the labels say what traffic gets; without one TF Serving serves the newest.
+        if version == versions[-1] and not labelled:
             note = ("served now; " + note) if note else "served now"
         rows.append(
             [
                 version,
+                ", ".join(model_config.labels_of(config.serving_dir, version)),
                 found.run_id or "",
                 ", ".join(map(str, found.spans)) or "0",
                 found.metrics.get(first.metric),
@@ -461,8 +467,8 @@ def _served_section(config: PipelineConfig) -> str:
                 note,
             ]
         )
-    header = ["version", "pushed by run", "data spans", f"test {first.title}", "hyperparameters", ""]
-    return _table(header, rows, {3})
+    header = ["version", "labels", "pushed by run", "data spans", f"test {first.title}", "hyperparameters", ""]
+    return _table(header, rows, {4})
 
 
 def _line_svg(

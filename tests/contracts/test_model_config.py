@@ -107,3 +107,15 @@ def test_not_available_message_is_tf_serving_s():
     assert model_config.not_available_message(7, NAME) == (
         "Request to assign label to version 7 of model taxi, which is not currently available for inference"
     )
+
+
+def test_labels_of_names_the_labels_on_a_version_now(tmp_path):
+    serving = str(tmp_path)
+    assert model_config.labels_of(serving, 1) == []  # no config file: no labels, no error
+    model_config.write_config(serving, ModelConfig(NAME, serving, (1, 2), {STABLE: 1, PREVIOUS: 1, CANARY: 2}))
+    assert model_config.labels_of(serving, 1) == [STABLE, PREVIOUS]
+    assert model_config.labels_of(serving, 2) == [CANARY]
+    assert model_config.labels_of(serving, 3) == []
+    with open(model_config.config_path(serving), "w") as f:
+        f.write("model_config_list { config { name: ")
+    assert model_config.labels_of(serving, 1) == []  # a damaged file must not fail a summary

@@ -20,9 +20,26 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def run(data_dir, tmp_path_factory):  # noqa: F811 - the imported fixture
+def new_rows(tmp_path_factory) -> pathlib.Path:
+    """The tiny sample with every `fare` and `trip_miles` a whole number: float features whose
+    new values an ExampleGen would type as int64, which the model does not parse."""
+    path = tmp_path_factory.mktemp("e2e-inference-rows") / "new_rows.csv"
+    with open(TINY_CSV, newline="") as f:
+        rows = list(csv.DictReader(f))
+    for row in rows:
+        for column in ("fare", "trip_miles"):
+            row[column] = str(round(float(row[column]))) if row[column] else ""
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+@pytest.fixture(scope="module")
+def run(data_dir, new_rows, tmp_path_factory):  # noqa: F811 - the imported fixture
     work = tmp_path_factory.mktemp("e2e-inference")
-    result = _tfxp_run("taxi.yaml", data_dir, work, f"inference.data_path={TINY_CSV}")
+    result = _tfxp_run("taxi.yaml", data_dir, work, f"inference.data_path={new_rows}")
     assert result.returncode == 0, result.stderr[-3000:]
     return work / "out", result
 
@@ -38,7 +55,7 @@ def _bulk_inferrer_rows(out: pathlib.Path) -> list[tf.train.Example]:
 
 def test_the_bulk_inferrer_scores_every_new_row_with_the_blessed_model(run):
     out, result = run
-    assert "BulkInferrer done" in result.stdout and "InferenceExampleGen done" in result.stdout
+    assert "BulkInferrer done" in result.stdout and "InferenceRows done" in result.stdout
     assert "blessed: yes" in result.stdout
     rows = _bulk_inferrer_rows(out)
     assert len(rows) == 80
@@ -48,9 +65,10 @@ def test_the_bulk_inferrer_scores_every_new_row_with_the_blessed_model(run):
         scores = list(features["scores"].float_list.value)
         assert len(scores) == 2 and abs(sum(scores) - 1) < 1e-5
         assert "trip_miles" in features  # the row itself, with its predictions
+        assert features["fare"].HasField("float_list")  # typed by the model, not by its whole-number values
 
 
-def test_predict_batch_gives_the_pushed_version_the_same_scores(run):
+def test_predict_batch_gives_the_pushed_version_the_same_scores(run, new_rows):
     out, _ = run
     output = out.parent / "scores.csv"
     done = subprocess.run(
@@ -59,7 +77,7 @@ def test_predict_batch_gives_the_pushed_version_the_same_scores(run):
             "-m",
             "tfxp",
             "predict-batch",
-            str(TINY_CSV),
+            str(new_rows),
             "--output",
             str(output),
             "--key-columns",

@@ -95,7 +95,9 @@ def test_first_run_reports_test_metrics_and_the_push(first_run, workdir):
     assert run.blessed is True
     assert run.pushed_to and pathlib.Path(run.pushed_to).parent == workdir / "out/serving/taxi"
     assert "test-split metrics: auc=" in first_run.stdout
-    assert f"pushed model: {run.pushed_to}" in first_run.stdout
+    # The first push is both labels (contracts/model_config.py plan_push), as the summary says.
+    assert f"pushed model: {run.pushed_to} (labels now: stable, canary)" in first_run.stdout
+    assert run.labels == ["stable", "canary"]
     assert run.baseline == "none (nothing served yet)"
 
 

@@ -271,6 +271,8 @@ def test_the_report_has_every_section(flagged, loop, request):
     # The candidate's metrics, with or without a baseline beside it (a first run has none).
     assert "<td>overall</td>" in text and "-1 slices" not in text
     if work.task == "binary":
+        # After the retrain: the first version still stable, the retrained one the canary.
+        assert "<th>labels</th>" in text and "<td>stable</td>" in text and "<td>canary</td>" in text
         for figure in ('<svg class="roc"', '<svg class="confusion"'):
             assert figure in text
         out = REPO / "build/reports"

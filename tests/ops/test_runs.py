@@ -219,3 +219,22 @@ def test_a_gate_is_called_a_first_run_gate_only_when_the_run_compared_with_no_ba
     assert "first-run gate" not in text
     assert "  baseline: /srv/serving/taxi/1796000000\n" in text
     assert "  gate from the data, besides the baseline: auc >= 0.52 (class priors 0.5 + margin 0.02" in text
+
+
+def test_the_summary_names_the_labels_on_the_pushed_version_and_why_they_did_not_move():
+    pushed = "/srv/serving/taxi/1796000001"
+    labelled = runs.RunInfo("r", datetime.datetime(2026, 1, 1), [], {}, True, pushed, [], labels=["stable", "canary"])
+    assert f"  pushed model: {pushed} (labels now: stable, canary)" in runs.format_run(labelled)
+    pending = runs.RunInfo(
+        "r",
+        datetime.datetime(2026, 1, 1),
+        [],
+        {},
+        True,
+        pushed,
+        [],
+        labels_pending="the labels stay where they were: version 1796000001 is LOADING",
+    )
+    text = runs.format_run(pending)
+    assert f"  pushed model: {pushed}\n" in text + "\n" and "(labels now" not in text
+    assert "  labels not moved: the labels stay where they were: version 1796000001 is LOADING" in text

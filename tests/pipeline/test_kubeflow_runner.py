@@ -293,7 +293,7 @@ def test_memory_quantities_in_gb(quantity, gb):
 
 
 def test_an_inference_step_compiles_uncached_beside_the_unchanged_pipeline(compiled, config, tmp_path):
-    """inference.data_path adds InferenceExampleGen and BulkInferrer (the golden files hold the
+    """inference.data_path adds InferenceRows and BulkInferrer (the golden files hold the
     pipeline without them); every other task compiles as without it."""
     path = tmp_path / "pipeline.yaml"
     with_inference = load_config(
@@ -311,11 +311,11 @@ def test_an_inference_step_compiles_uncached_beside_the_unchanged_pipeline(compi
     spec, platform = list(yaml.safe_load_all(path.read_text()))
     _, base, base_platform = compiled
     tasks = spec["root"]["dag"]["tasks"]
-    assert set(tasks) == TASKS | {"InferenceExampleGen", "BulkInferrer"}
-    assert tasks["InferenceExampleGen"]["cachingOptions"] == {"enableCache": False}
+    assert set(tasks) == TASKS | {"InferenceRows", "BulkInferrer"}
+    assert tasks["InferenceRows"]["cachingOptions"] == {"enableCache": False}
     inputs = tasks["BulkInferrer"]["inputs"]["artifacts"]
     assert {name: a["taskOutputArtifact"]["producerTask"] for name, a in inputs.items()} == {
-        "examples": "InferenceExampleGen",
+        "examples": "InferenceRows",
         "model": "ServingWarmup",
         "model_blessing": "Evaluator",
     }
@@ -324,7 +324,7 @@ def test_an_inference_step_compiles_uncached_beside_the_unchanged_pipeline(compi
     executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
     assert set(executors) - set(base_platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]) == {
         "BulkInferrer_executor",
-        "InferenceExampleGen_executor",
+        "InferenceRows_executor",
     }
 
 

@@ -367,7 +367,7 @@ def test_the_evaluator_fills_the_classes_of_a_model_that_learned_them(tmp_path):
 
 
 def test_no_inference_step_unless_inference_data_path_is_set(tmp_path):
-    assert not {"InferenceExampleGen", "BulkInferrer"} & set(_by_id(_build(tmp_path)))
+    assert not {"InferenceRows", "BulkInferrer"} & set(_by_id(_build(tmp_path)))
 
 
 @pytest.mark.parametrize(
@@ -385,17 +385,15 @@ def test_inference_data_path_adds_the_bulk_inferrer_fed_by_the_blessed_model(tmp
     (tmp_path / "new" / "rows.csv").write_text("a\n1\n")
     built = load_config(config, [f"inference.data_path={tmp_path / 'new' / 'rows.csv'}"])
     nodes = _by_id(create_pipeline(built, pipeline_root=str(tmp_path / "root"), serving_dir=str(tmp_path / "s")))
-    gen, inferrer = nodes["InferenceExampleGen"], nodes["BulkInferrer"]
-    assert type(gen).__name__ == "CsvExampleGen"
-    assert gen.exec_properties["input_base"] == str(tmp_path / "new")
-    assert json.loads(gen.exec_properties["input_config"])["splits"] == [{"name": "inference", "pattern": "rows.csv"}]
-    assert json.loads(gen.exec_properties["output_config"])["split_config"]["splits"] == [
-        {"name": "inference", "hash_buckets": 1}
-    ]
+    rows, inferrer = nodes["InferenceRows"], nodes["BulkInferrer"]
+    assert type(rows).__name__ == "InferenceRows"
+    assert rows.exec_properties["input_pattern"] == str(tmp_path / "new" / "rows.csv")
+    assert rows.exec_properties["data_format"] == "csv"
     # The missing-value markers, without the label's row filters: new rows have no label.
-    given = json.loads(gen.exec_properties["custom_config"])["custom_config"]["value"]
-    assert given == {"missing_values": list(built.data.missing_values), "required_columns": []}
-    assert inferrer.inputs["examples"].producer_component_id == "InferenceExampleGen"
+    assert json.loads(rows.exec_properties["missing_values"]) == list(built.data.missing_values)
+    # Typed by the model that scores them: the blessed candidate, as BulkInferrer gets it.
+    assert rows.inputs["model"].producer_component_id == "ServingWarmup"
+    assert inferrer.inputs["examples"].producer_component_id == "InferenceRows"
     assert inferrer.inputs["model"].producer_component_id == "ServingWarmup"
     assert inferrer.inputs["model_blessing"].producer_component_id == "Evaluator"
     model_spec = bulk_inferrer_pb2.ModelSpec()
