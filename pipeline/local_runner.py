@@ -106,6 +106,28 @@ def local_serving_platform(config: PipelineConfig, which=shutil.which, image_pre
     return None
 
 
+def served_state(serving_dir: str) -> str:
+    """What ServingBaseline reads, as its cache key: the version production traffic gets (the
+    model config's `stable`, else the newest complete version) and its SavedModel file's size
+    and time. Published versions are never changed in place (a rollback or a push makes a new
+    one), so an equal key means the same baseline, and a run with nothing new is served from
+    the cache up to the Pusher. Objects stores: a new key each run (no cheap stat there)."""
+    from contracts import model_config
+    from contracts.serving_dir import served_versions
+
+    if "://" in serving_dir:
+        return datetime.datetime.now().isoformat()
+    if not os.path.isdir(serving_dir):
+        return "none"
+    stable = model_config.stable_version(
+        serving_dir, os.path.basename(serving_dir.rstrip("/")), served_versions(serving_dir)
+    )
+    if stable is None:
+        return "none"
+    saved = os.stat(os.path.join(serving_dir, str(stable), "saved_model.pb"))
+    return f"{stable}:{saved.st_size}:{saved.st_mtime_ns}"
+
+
 def build(config: PipelineConfig):
     """The pipeline as the local runner runs it."""
     from pipeline.metadata import sqlite_config
@@ -117,7 +139,8 @@ def build(config: PipelineConfig):
         serving_dir=config.serving_dir,
         metadata_connection_config=sqlite_config(config.metadata_path),
         beam_pipeline_args=config.beam_args(),
-        baseline_lookup_token=datetime.datetime.now().isoformat(),
+        baseline_lookup_token=served_state(config.serving_dir),
+        drift_lookup_token=datetime.datetime.now().isoformat(),
         serving_platform=local_serving_platform(config),
     )
 

@@ -180,15 +180,18 @@ def create_pipeline(
     metadata_connection_config: Any = None,
     beam_pipeline_args: list[str] | None = None,
     baseline_lookup_token: str | None = None,
+    drift_lookup_token: str | None = None,
     runtime_parameters: Mapping[str, Any] | None = None,
     serving_platform: infra_validator_pb2.ServingSpec | None = None,
     state_dir: str | None = None,
 ) -> tfx.dsl.Pipeline:
     """Builds the whole pipeline from one config. Runners pass where things live.
 
-    `baseline_lookup_token` should differ per run where the orchestrator caches by inputs
-    (the local runner): it makes ServingBaseline look at the serving directory again, and
-    DriftCheck at the accepted spans.
+    `baseline_lookup_token` and `drift_lookup_token` are where an orchestrator that caches by
+    inputs (the local runner) says what changed outside the inputs: a new token makes
+    ServingBaseline look at the serving directory again (the local runner gives it the served
+    version's state, so an unchanged one is a cache hit and the Evaluator with it), and DriftCheck
+    at the accepted spans and logged requests (a new token each run).
     `runtime_parameters` (Kubeflow) replaces data_root, train_args, eval_args and
     eval_config with run parameters; protos are given as their JSON.
     `serving_platform` (a ServingSpec with its platform set, from `infra_validation_spec`)
@@ -246,7 +249,7 @@ def create_pipeline(
             features=json.dumps(config.drift_features()),
             categorical_threshold=config.drift.categorical_threshold,
             numeric_threshold=config.drift.numeric_threshold,
-            lookup_token=baseline_lookup_token,
+            lookup_token=drift_lookup_token,
             serving_requests=config.drift.serving_requests,
         ).with_id("DriftCheck")
         components.append(drift_check)

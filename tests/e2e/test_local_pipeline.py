@@ -277,6 +277,15 @@ def test_second_run_reuses_cached_executions(first_run, workdir):
     [served] = pushed_versions(workdir)  # the same model is not pushed again as a new version
     assert latest_run(workdir).baseline == str(served)
     assert f"pushed model: none (the same model is already served: {served})" in result.stdout
+    # Nothing new since (the same data, code, config and served version): the baseline and the
+    # evaluation come from the cache too (pipeline/local_runner.py served_state).
+    third = tfxp(workdir)
+    assert third.returncode == 0, third.stderr[-3000:]
+    run = latest_run(workdir)
+    states = {e.node_id: e.state for e in run.executions}
+    assert states["ServingBaseline"] == "CACHED" and states["Evaluator"] == "CACHED", states
+    assert run.baseline == str(served) and run.blessed is True
+    assert f"pushed model: none (the same model is already served: {served})" in third.stdout
 
 
 def test_a_model_below_the_threshold_is_not_pushed(first_run, workdir):

@@ -27,3 +27,22 @@ def test_progress_counts_components_and_marks_cached_ones():
     progress.emit(_record("Component %s is finished.", "Trainer"))
     assert out.getvalue().splitlines()[-1].startswith("[2/2] Trainer done (")
     assert progress.current is None
+
+
+def test_the_baseline_cache_key_follows_the_served_stable_version(tmp_path):
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    from contracts import model_config
+    from pipeline.local_runner import served_state
+
+    serving = tmp_path / "taxi"
+    assert served_state(str(serving)) == "none"  # no directory yet
+    for version in (1, 2):
+        saved = saved_model_pb2.SavedModel()
+        saved.meta_graphs.add().meta_info_def.tags.append("serve")
+        (serving / str(version)).mkdir(parents=True)
+        (serving / str(version) / "saved_model.pb").write_bytes(saved.SerializeToString())
+    newest = served_state(str(serving))
+    assert newest.startswith("2:") and served_state(str(serving)) == newest  # the same state, the same key
+    model_config.write_config(str(serving), model_config.ModelConfig("taxi", str(serving), (1, 2), {"stable": 1}))
+    assert served_state(str(serving)).startswith("1:")  # the stable label decides, not the newest
