@@ -297,7 +297,10 @@ class ArgoRunner:
         self.config_maps = config_maps or {}
         self.only = only
         self.templates = {t["name"]: t for t in workflow["spec"]["templates"]}
-        self.uid = workflow["metadata"].get("uid") or workflow["metadata"]["labels"]["pipeline/runid"]
+        metadata = workflow["metadata"]
+        self.uid = metadata.get("uid") or metadata["labels"]["pipeline/runid"]
+        # Argo names a Workflow of KFP's (generateName: <pipeline>-) with five random characters.
+        self.name = metadata.get("name") or metadata["generateName"] + self.uid.replace("-", "")[:5]
         self.nodes: dict[str, Node] = {}
 
     def run(self) -> dict[str, Node]:
@@ -305,7 +308,7 @@ class ArgoRunner:
             for key in _UNSUPPORTED:
                 if key in template or any(key in t for t in (template.get("dag") or {}).get("tasks", [])):
                     raise ValueError(f"template {template['name']} uses {key}, which this runner does not reproduce")
-        self._template(self.workflow["spec"]["entrypoint"], {}, self.workflow["metadata"]["name"])
+        self._template(self.workflow["spec"]["entrypoint"], {}, self.name)
         return self.nodes
 
     # ---------------------------------------------------------------- substitution
@@ -322,7 +325,7 @@ class ArgoRunner:
             if expression == "workflow.uid":
                 return self.uid
             if expression == "workflow.name":
-                return self.workflow["metadata"]["name"]
+                return self.name
             raise ValueError(f"no value for {{{{{expression}}}}}")
 
         return _EXPRESSION.sub(value, text)
@@ -389,25 +392,26 @@ class ArgoRunner:
         }
         for host in empty_dirs.values():
             host.mkdir(parents=True, exist_ok=True)
-        pod_name = f"{self.workflow['metadata']['name']}-{name}"[:63]
+        pod_name = f"{self.name}-{name}"[:63]
         pod_env = {"KFP_POD_NAME": pod_name, "KFP_POD_UID": str(uuid.uuid4())}
 
         for index, init in enumerate(template.get("initContainers", [])):
-            self._run(f"{path} (init {init['name']})", f"{name}-init{index}", init, scope, empty_dirs, {}, pod_env)
-        main = dict(template["container"])
+            init = self._filled(init, scope)
+            self._run(f"{path} (init {init['name']})", f"{name}-init{index}", init, empty_dirs, {}, pod_env)
+        main = self._filled(template["container"], scope)
         volumes = list(template.get("volumes", []))
         if template.get("podSpecPatch"):
             patch = json.loads(self._fill(template["podSpecPatch"], scope))
             unknown = set(patch) - {"containers", "volumes"}
             if unknown:
                 raise StepFailed(path, f"the pod-spec patch sets {sorted(unknown)}, which this runner does not apply")
+            # The patch is a parameter's value: Argo does not fill {{...}} in it (KFP's own
+            # placeholders, {{$...}}, are the launcher's).
             [patched] = _merge_by_name([{**main, "name": "main"}], patch.get("containers", []))
             main = {
                 **patched,
-                "env": _merge_by_name(template["container"].get("env", []), patched.get("env", [])),
-                "volumeMounts": _merge_by_name(
-                    template["container"].get("volumeMounts", []), patched.get("volumeMounts", [])
-                ),
+                "env": _merge_by_name(main.get("env", []), patched.get("env", [])),
+                "volumeMounts": _merge_by_name(main.get("volumeMounts", []), patched.get("volumeMounts", [])),
             }
             if main["command"][: len(ARGOEXEC)] == ARGOEXEC:  # Argo's executor: this runner
                 main["command"] = main["command"][len(ARGOEXEC) :]
@@ -417,7 +421,7 @@ class ArgoRunner:
             for v in volumes
             if "persistentVolumeClaim" in v
         }
-        self._run(path, name, main, scope, {**empty_dirs, **claims}, mounts, pod_env)
+        self._run(path, name, main, {**empty_dirs, **claims}, mounts, pod_env)
         outputs = {}
         for parameter in declared:
             host = next(h for h, d in mounts.items() if d == os.path.dirname(parameter["valueFrom"]["path"]))
@@ -430,7 +434,18 @@ class ArgoRunner:
                 raise StepFailed(path, f"the output parameter {parameter['name']} was not written")
         return outputs
 
-    def _run(self, path, name, container, scope, volumes, mounts, pod_env) -> None:
+    def _filled(self, container: dict[str, Any], scope: dict[str, str]) -> dict[str, Any]:
+        """A template's container with Argo's {{...}} filled in its command, args and env values."""
+        filled = dict(container)
+        for key in ("command", "args"):
+            if key in container:
+                filled[key] = [self._fill(a, scope) for a in container[key]]
+        filled["env"] = [
+            {**v, "value": self._fill(v["value"], scope)} if "value" in v else v for v in container.get("env", [])
+        ]
+        return filled
+
+    def _run(self, path, name, container, volumes, mounts, pod_env) -> None:
         """One container of the pod: KFP's binaries mounted in, $(VAR) expanded, the step's log kept."""
         import time
 
@@ -439,12 +454,12 @@ class ArgoRunner:
             env.update(self.config_maps.get(source.get("configMapRef", {}).get("name"), {}))
         for variable in container.get("env", []):
             if "value" in variable:
-                env[variable["name"]] = self._fill(variable["value"], scope)
+                env[variable["name"]] = variable["value"]
             elif variable.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") == "metadata.name":
                 env[variable["name"]] = pod_env["KFP_POD_NAME"]
             elif variable.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") == "metadata.uid":
                 env[variable["name"]] = pod_env["KFP_POD_UID"]
-        command = [self._fill(a, scope) for a in container.get("command", []) + container.get("args", [])]
+        command = list(container.get("command", []) + container.get("args", []))
         every = {**self.pod.env, **env}
         command = [re.sub(r"\$\(([A-Za-z0-9_]+)\)", lambda m: every.get(m.group(1), m.group(0)), a) for a in command]
         binds = dict(mounts)
@@ -469,7 +484,7 @@ class ArgoRunner:
 
     def task(self, name: str) -> dict[str, Any]:
         """A pipeline task's driver outputs and whether its executor ran (False: served from the cache)."""
-        prefix = f"{self.workflow['metadata']['name']}.root."
+        prefix = f"{self.name}.root."
         driver = self.nodes[f"{prefix}{name}-driver"]
         executor = self.nodes.get(f"{prefix}{name}.executor")
         return {

@@ -95,7 +95,7 @@ def ran():
 
 def _node(ran, step: str):
     """The node of `root.<step>` once it succeeded, else the runner's failure."""
-    node = ran["runner"].nodes.get(f"{ran['workflow']['metadata']['name']}.{step}")
+    node = ran["runner"].nodes.get(f"{ran['runner'].name}.{step}")
     if node is None or node.phase != "Succeeded":
         pytest.fail(f"{step}: {node.phase if node else 'not reached'}; {ran['failed']}")
     return node
