@@ -101,8 +101,11 @@ class Run:
     def __init__(self, runner, store, run_id: str, seconds: float):
         self.runner, self.run_id, self.seconds = runner, run_id, seconds
         [context] = [c for c in store.get_contexts_by_type("system.PipelineRun") if c.name == run_id]
+        container = store.get_execution_type("system.ContainerExecution").id  # not the root DAG's
         self.executions = {
-            e.custom_properties["task_name"].string_value: e for e in store.get_executions_by_context(context.id)
+            e.custom_properties["task_name"].string_value: e
+            for e in store.get_executions_by_context(context.id)
+            if e.type_id == container
         }
         self.store = store
 
@@ -127,7 +130,9 @@ class Run:
         }
 
     def parameter(self, task: str, name: str):
-        return _value(self.executions[task].custom_properties["outputs"].struct_value.fields[name])
+        from google.protobuf import json_format
+
+        return json_format.MessageToDict(self.executions[task].custom_properties["outputs"].struct_value)[name]
 
     def summary(self, number: int) -> str:
         tasks = sorted(self.executions)
@@ -189,6 +194,8 @@ def _run(backend, parameters: dict[str, str] | None = None) -> Run:
     run = Run(runner, services.store(), run_id, time.monotonic() - started)
     with open(WORK / "summary.txt", "a") as summary:
         summary.write(run.summary(number) + "\n")
+    with open(WORK / f"run-{number}" / "steps.tsv", "w") as steps:  # each step's phase and seconds
+        steps.writelines(f"{n.path}\t{n.phase}\t{n.seconds:.1f}\n" for n in runner.nodes.values())
     return run
 
 
