@@ -371,7 +371,7 @@ class ArgoRunner:
                 continue
             outputs = self._template(task["template"], arguments, task_path)
             node = self.nodes.setdefault(task_path, Node(task_path, task["template"], "Succeeded"))
-            node.outputs = outputs
+            node.template, node.outputs = task["template"], outputs
             scope.update({f"tasks.{task['name']}.outputs.parameters.{k}": v for k, v in outputs.items()})
         return {}  # KFP's DAG templates declare no outputs: drivers pass them through ML Metadata
 

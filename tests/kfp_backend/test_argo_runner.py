@@ -221,6 +221,7 @@ def test_driver_then_executor_for_each_task_and_the_executor_skipped_on_a_cache_
         "root-pusher-executor",
     ]
     assert nodes["wf.root.Trainer.executor"].phase == "Skipped"
+    assert nodes["wf.root.Trainer-driver"].template == "system-container-driver"
     assert nodes["wf.root.Trainer"].phase == "Succeeded"  # so Pusher runs, as Argo does it
     # The root driver's execution id reached the container drivers; the run's uid was filled in.
     [(_, driver, mounts, _)] = [c for c in pod.calls if c[0] == "root-trainer-driver"]
