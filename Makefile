@@ -23,7 +23,7 @@ test: image  ## every tier: lint and format check, manifests, unit, pipeline, fa
 	$(RUNTIME) scripts/prometheus.sh  # Debian's prometheus and promtool, for the metrics and alert tests
 	rm -f build/reports/monitor-loop.html
 	kfp_go=$$(scripts/kfp-binaries.sh 2.0.5) && TFXP_KFP_GO=$$kfp_go TFXP_IMAGE=$(IMAGE) \
-	  scripts/podman-service.sh run $(RUNTIME) python -m pytest -m "not kills" $(PYTEST_ARGS)
+	  scripts/podman-service.sh run $(RUNTIME) python -m pytest -m "not kills and not kfp_real" $(PYTEST_ARGS)
 	tests/ops/monitoring/report_in_chromium.sh build/reports/monitor-loop.html build/reports/monitor-loop.png
 
 test-fast:  ## unit and pipeline tests only (about 2 minutes)
@@ -32,7 +32,7 @@ test-fast:  ## unit and pipeline tests only (about 2 minutes)
 
 test-slow: image  ## end-to-end tests only: the real pipeline locally and under kfp.local
 	rm -f build/reports/monitor-loop.html
-	TFXP_IMAGE=$(IMAGE) scripts/podman-service.sh run $(RUNTIME) python -m pytest -m "slow and not kills" $(PYTEST_ARGS)
+	TFXP_IMAGE=$(IMAGE) scripts/podman-service.sh run $(RUNTIME) python -m pytest -m "slow and not kills and not kfp_real" $(PYTEST_ARGS)
 	tests/ops/monitoring/report_in_chromium.sh build/reports/monitor-loop.html build/reports/monitor-loop.png
 
 test-faults:  ## fault tests only: full disks, the run lock, one-line OS errors, leftovers (tests/faults, tfxp doctor)
@@ -87,7 +87,7 @@ image: base-image  ## the image every Kubeflow step runs in
 # ---------------------------------------------------------------- Kubeflow Pipelines' own Go backend
 KFP_GO_VERSIONS ?= 2.0.5
 
-.PHONY: kfp-binaries test-kfp-backend
+.PHONY: kfp-binaries test-kfp-backend test-kfp-real
 
 kfp-binaries:  ## KFP's compiler, driver and launcher-v2 built from the Go module proxy (cached; docs/kubeflow.md)
 	scripts/kfp-binaries.sh $(KFP_GO_VERSIONS)
@@ -95,5 +95,11 @@ kfp-binaries:  ## KFP's compiler, driver and launcher-v2 built from the Go modul
 
 test-kfp-backend: image  ## KFP 2.0.5's own compiler, API-server run code, driver and launcher on our compiled pipeline (about a minute once built)
 	kfp_go=$$(scripts/kfp-binaries.sh 2.0.5) && TFXP_KFP_GO=$$kfp_go TFXP_IMAGE=$(IMAGE) scripts/podman-service.sh run \
-	  $(RUNTIME) python -m pytest tests/kfp_backend/test_kfp_go_compiler.py tests/kfp_backend/test_kfp_go_driver.py \
+	  $(RUNTIME) python -m pytest tests/kfp_backend/test_kfp_go_compiler.py tests/kfp_backend/test_kfp_go_driver.py tests/kfp_backend/test_argo_runner.py \
 	  tests/kfp_backend/test_mlmd_grpc.py $(PYTEST_ARGS)
+
+test-kfp-real: image  ## the whole compiled pipeline, three runs, every step through KFP 2.0.5's own driver and launcher (tests/kfp_backend/test_kfp_go_pipeline.py; minutes)
+	rm -f build/kfp-go-pipeline-test/summary.txt
+	kfp_go=$$(scripts/kfp-binaries.sh 2.0.5) && TFXP_KFP_GO=$$kfp_go TFXP_IMAGE=$(IMAGE) scripts/podman-service.sh run \
+	  $(RUNTIME) python -m pytest -m kfp_real tests/kfp_backend/test_kfp_go_pipeline.py $(PYTEST_ARGS); status=$$?; \
+	  cat build/kfp-go-pipeline-test/summary.txt 2>/dev/null; exit $$status

@@ -1,0 +1,495 @@
+"""Runs the Argo Workflow KFP's API server makes for a run, every step as its pod, with KFP's own binaries.
+
+A stand-in for Argo's workflow controller and executor, and for Kubernetes' kubelet, on what
+KFP 2.0.5's compiler writes (backend/src/v2/compiler/argocompiler): it walks the Workflow from
+its entrypoint, each DAG template's tasks in topological order of their `depends` (or
+`dependencies`), and runs each container template as the pod Argo would make of it, in podman,
+with KFP's static `driver` and `launcher-v2` mounted into our image (they stand in for KFP's
+driver and launcher images):
+
+- arguments and `when` are filled in as Argo does (`{{inputs.parameters.X}}`,
+  `{{tasks.T.outputs.parameters.X}}`, `{{workflow.annotations.X}}`, `{{workflow.uid}}`,
+  `{{outputs.parameters.X.path}}`); a `when` is the `A != B` / `A == B` of strings KFP writes;
+  so the executor of a task whose driver wrote `cached-decision` true is skipped by the
+  `system-container-executor` template's own `when`, and a sub-DAG gets its DAG driver;
+- output parameters are read from the files their `valueFrom.path` names (else the default);
+- the executor pod (`podSpecPatch`): its init containers, then the main container with the
+  driver's patch merged in (image, command, args, env, volume mounts; PVCs from the patch's
+  volumes, each a host directory named by its claim), the template's environment (the
+  downward API's pod name and uid, the `metadata-grpc-configmap`), and the command past Argo's
+  `argoexec emissary --` (this runner is Argo's executor here); resources are not enforced.
+
+Not reproduced: retries, loops (`withSequence`/`withItems`), exit handlers and the `||` of their
+`depends`, daemon or resource templates; a Workflow with them is refused with one line. The
+services every pod of a KFP install reaches (ML Metadata, the cache's TaskService, the object
+store, the Kubernetes API) are `KfpServices`: the stand-ins of tests/kfp_backend/.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import pathlib
+import re
+import shutil
+import subprocess
+import uuid
+from typing import Any
+
+ARGOEXEC = ["/var/run/argo/argoexec", "emissary", "--"]  # argocompiler/container.go: the patched command's head
+SERVICE_ACCOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
+BINARIES = ("driver", "launcher-v2")  # the KFP images' commands, mounted from KFP_GO
+TOKEN = "service-account-token"
+NAMESPACE = "kubeflow"
+
+
+class StepFailed(RuntimeError):
+    """A step of the Workflow failed: its path in the DAG, its pod's last log lines and the log's path."""
+
+    def __init__(self, path: str, reason: str, logs: str = "", log_path: pathlib.Path | None = None):
+        tail = "\n".join(logs.strip().splitlines()[-40:])
+        where = f" (log: {log_path})" if log_path else ""
+        tail = f"\n--- its pod's last log lines{where}:\n{tail}" if tail else where
+        super().__init__(f"step {path} failed: {reason}{tail}")
+        self.path, self.reason, self.logs, self.log_path = path, reason, logs, log_path
+
+
+@dataclasses.dataclass
+class Node:
+    """One Workflow node that was reached: a DAG task, as Argo records it in the Workflow's status."""
+
+    path: str  # e.g. root.Trainer-driver, root.Trainer.executor
+    template: str
+    phase: str  # Succeeded, Skipped (its `when` was false) or Omitted (an upstream did not succeed)
+    outputs: dict[str, str] = dataclasses.field(default_factory=dict)
+    log: pathlib.Path | None = None
+    pod: str = ""  # the pod name its containers were given (KFP_POD_NAME)
+    seconds: float = 0.0
+
+
+class Pod:
+    """Runs one container as a pod of the Workflow would: our image, the pod's files and env, host network."""
+
+    def __init__(self, client, image: str, account: pathlib.Path, env: dict[str, str]):
+        """`account`: the service account's files (namespace, token, ca.crt); `env`: every pod's."""
+        self.client, self.image, self.account, self.env = client, image, pathlib.Path(account), env
+
+    def run(self, name, command, volumes, env=None, logs_dir: pathlib.Path = pathlib.Path("logs")):
+        """(exit code, logs, the log file under `logs_dir`)."""
+        from tests.subprocesses import writable_as_fs_group
+
+        writable_as_fs_group(volumes)  # the image runs as uid 10001
+        container = self.client.containers.run(
+            image=self.image,
+            entrypoint=command[:1],
+            command=command[1:],
+            detach=True,
+            name=f"tfxp-argo-{name}-{os.getpid()}"[:120],
+            environment={**self.env, **(env or {})},
+            volumes={
+                str(self.account): {"bind": SERVICE_ACCOUNT, "mode": "ro"},
+                **{str(host): {"bind": path, "mode": "rw"} for host, path in volumes.items()},
+            },
+            network_mode="host",  # the services listen on 127.0.0.1 of this machine
+        )
+        try:
+            code = int(container.wait(timeout=1800)["StatusCode"])
+            logs = container.logs(stdout=True, stderr=True).decode(errors="replace")
+        finally:
+            container.remove(force=True)
+        log = pathlib.Path(logs_dir) / f"{name}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(logs)
+        return code, logs, log
+
+
+def _service(command: list[str], log: pathlib.Path) -> tuple[subprocess.Popen, int]:
+    """One of our Go stand-ins, started on a free port (it prints "listening on HOST:PORT")."""
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log.open("w"), text=True)
+    return process, int(process.stdout.readline().rsplit(":", 1)[1])
+
+
+class KfpServices:
+    """What every pod of a KFP install reaches, as stand-ins on 127.0.0.1, kept from run to run.
+
+    ML Metadata (mlmd_grpc.py, ml-metadata's own store on SQLite), the Kubernetes API's one
+    Secret (kube_api.py), the cache's TaskService (`task-service`) and the object store of
+    `minio://` roots (`s3-server`, in memory); `env` is what Kubernetes and KFP's install give
+    each pod in the namespace (the services' variables, the metadata-grpc-configmap).
+    """
+
+    def __init__(self, work: pathlib.Path, kfp_go: pathlib.Path, bucket: str = "mlpipeline"):
+        self.work, self.kfp_go, self.bucket = pathlib.Path(work), pathlib.Path(kfp_go), bucket
+        self.processes: list[subprocess.Popen] = []
+
+    def start(self) -> KfpServices:
+        from tests.kfp_backend.kube_api import KubeApi
+        from tests.kfp_backend.mlmd_grpc import MetadataServer
+
+        self.account = account = self.work / "serviceaccount"
+        account.mkdir(parents=True, exist_ok=True)
+        (account / "namespace").write_text(NAMESPACE)
+        (account / "token").write_text(TOKEN)
+        self.metadata = MetadataServer(str(self.work / "mlmd.sqlite")).start()
+        self.kube = KubeApi(
+            self.work, TOKEN, {(NAMESPACE, "mlpipeline-minio-artifact"): {"accesskey": "ak", "secretkey": "sk"}}
+        )
+        shutil.copyfile(self.kube.ca, account / "ca.crt")
+        self.kube.start()
+        cache, self.cache_port = _service(
+            [str(self.kfp_go / "task-service"), "-addr", "127.0.0.1:0", "-store", str(self.work / "tasks.json")],
+            self.work / "task-service.log",
+        )
+        self.processes.append(cache)
+        s3, self.s3_port = _service(
+            [str(self.kfp_go / "s3-server"), "-bucket", self.bucket], self.work / "s3-server.log"
+        )
+        self.processes.append(s3)
+        return self
+
+    @property
+    def env(self) -> dict[str, str]:
+        port = str(self.metadata.port)
+        return {
+            "METADATA_GRPC_SERVICE_SERVICE_HOST": "127.0.0.1",
+            "METADATA_GRPC_SERVICE_SERVICE_PORT": port,
+            "ML_PIPELINE_SERVICE_HOST": "127.0.0.1",  # the API server's TaskService (the cache)
+            "ML_PIPELINE_SERVICE_PORT_GRPC": str(self.cache_port),
+            "MINIO_SERVICE_SERVICE_HOST": "127.0.0.1",  # the object store of minio:// roots
+            "MINIO_SERVICE_SERVICE_PORT": str(self.s3_port),
+            "KUBERNETES_SERVICE_HOST": "127.0.0.1",
+            "KUBERNETES_SERVICE_PORT": str(self.kube.port),
+        }
+
+    @property
+    def config_maps(self) -> dict[str, dict[str, str]]:
+        # KFP's manifests: metadata-grpc-configmap holds the service's host and port.
+        return {
+            "metadata-grpc-configmap": {
+                "METADATA_GRPC_SERVICE_HOST": "127.0.0.1",
+                "METADATA_GRPC_SERVICE_PORT": str(self.metadata.port),
+            }
+        }
+
+    def store(self):
+        from ml_metadata import metadata_store
+        from ml_metadata.proto import metadata_store_pb2
+
+        config = metadata_store_pb2.MetadataStoreClientConfig(host="127.0.0.1", port=self.metadata.port)
+        return metadata_store.MetadataStore(config)
+
+    def objects(self, prefix: str) -> list[str]:
+        """Keys under a prefix of the bucket, through the S3 API, less the prefix."""
+        import urllib.parse
+        import urllib.request
+        import xml.etree.ElementTree as ET
+
+        keys, token = [], None
+        while True:
+            query = {"list-type": "2", "prefix": prefix, **({"continuation-token": token} if token else {})}
+            url = f"http://127.0.0.1:{self.s3_port}/{self.bucket}?{urllib.parse.urlencode(query)}"
+            with urllib.request.urlopen(url, timeout=30) as answer:
+                tree = ET.fromstring(answer.read())
+            keys += [k.text[len(prefix) :] for k in tree.iter() if k.tag.split("}")[-1] == "Key"]
+            token = next((t.text for t in tree.iter() if t.tag.split("}")[-1] == "NextContinuationToken"), None)
+            if not token:
+                return keys
+
+    def read_object(self, key: str) -> bytes:
+        import urllib.request
+
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.s3_port}/{self.bucket}/{key}", timeout=30) as answer:
+            return answer.read()
+
+    def stop(self) -> None:
+        self.metadata.stop()
+        self.kube.stop()
+        for process in self.processes:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+def make_workflow(kfp_go: pathlib.Path, pipeline: pathlib.Path, root: str, run_id: str, parameters: dict) -> dict:
+    """The Workflow KFP's API server makes for a run (our `run-workflow`, calling its code)."""
+    made = subprocess.run(
+        [str(pathlib.Path(kfp_go) / "run-workflow"), "-pipeline", str(pipeline), "-pipeline_root", root]
+        + ["-run_id", run_id, "-parameters", json.dumps(parameters)],
+        capture_output=True,
+        text=True,
+    )
+    if made.returncode != 0:
+        raise RuntimeError(f"run-workflow failed: {made.stderr.strip()}")
+    return json.loads(made.stdout)
+
+
+_EXPRESSION = re.compile(r"{{\s*([^{}]+?)\s*}}")
+_UNSUPPORTED = ("withItems", "withParam", "withSequence", "onExit", "hooks", "continueOn")
+
+
+def upstream(task: dict[str, Any]) -> list[str]:
+    """The tasks a DAG task waits for: `dependencies`, or the `X.Succeeded && ...` KFP writes in `depends`."""
+    if task.get("dependencies"):
+        return list(task["dependencies"])
+    names = []
+    for term in filter(None, (t.strip() for t in (task.get("depends") or "").split("&&"))):
+        match = re.fullmatch(r"\(?\s*([A-Za-z0-9_-]+)(?:\.Succeeded)?\s*\)?", term)
+        if not match:
+            raise ValueError(f"task {task['name']}: depends {task['depends']!r} is not a conjunction of X.Succeeded")
+        names.append(match.group(1))
+    return names
+
+
+def topological(tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The tasks in an order where each comes after its upstream ones (Kahn's, ties in Workflow order)."""
+    by_name = {t["name"]: t for t in tasks}
+    waiting = {t["name"]: set(upstream(t)) for t in tasks}
+    for name, needs in waiting.items():
+        unknown = needs - by_name.keys()
+        if unknown:
+            raise ValueError(f"task {name} depends on {sorted(unknown)}, not tasks of its DAG")
+    order: list[dict[str, Any]] = []
+    while waiting:
+        ready = [name for name, needs in waiting.items() if not needs]
+        if not ready:
+            raise ValueError(f"the DAG has a cycle among {sorted(waiting)}")
+        for name in ready:
+            order.append(by_name[name])
+            del waiting[name]
+        for needs in waiting.values():
+            needs.difference_update(ready)
+    return order
+
+
+def _when(expression: str) -> bool:
+    """Argo's `when` for the forms KFP writes: `A != B` and `A == B` of plain strings."""
+    match = re.fullmatch(r"\s*(\S*)\s*(!=|==)\s*(\S*)\s*", expression)
+    if not match:
+        raise ValueError(f"when {expression!r}: only A != B and A == B are supported")
+    left, op, right = (s.strip("'\"") for s in match.groups())
+    return (left != right) if op == "!=" else (left == right)
+
+
+def _merge_by_name(base: list[dict], patch: list[dict]) -> list[dict]:
+    """A strategic merge of lists keyed by `name` (containers, env, volumes), as Kubernetes' patch does."""
+    merged = {item["name"]: dict(item) for item in base}
+    for item in patch:
+        merged[item["name"]] = {**merged.get(item["name"], {}), **item}
+    return list(merged.values())
+
+
+class ArgoRunner:
+    """Walks one Workflow: `run()` returns every node reached, by path; a failed step raises StepFailed."""
+
+    def __init__(
+        self,
+        workflow: dict[str, Any],
+        pod: Pod,
+        kfp_go: pathlib.Path,
+        work: pathlib.Path,
+        pvcs: pathlib.Path,
+        config_maps: dict[str, dict[str, str]] | None = None,
+        only: set[str] | None = None,
+    ):
+        """`pvcs`: a host directory per claim name; `only`: run just these pipeline tasks (and their drivers)."""
+        self.workflow, self.pod, self.kfp_go = workflow, pod, pathlib.Path(kfp_go)
+        self.work, self.pvcs = pathlib.Path(work), pathlib.Path(pvcs)
+        self.config_maps = config_maps or {}
+        self.only = only
+        self.templates = {t["name"]: t for t in workflow["spec"]["templates"]}
+        metadata = workflow["metadata"]
+        self.uid = metadata.get("uid") or metadata["labels"]["pipeline/runid"]
+        # Argo names a Workflow of KFP's (generateName: <pipeline>-) with five random characters.
+        self.name = metadata.get("name") or metadata["generateName"] + self.uid.replace("-", "")[:5]
+        self.nodes: dict[str, Node] = {}
+
+    def run(self) -> dict[str, Node]:
+        for template in self.templates.values():
+            for key in _UNSUPPORTED:
+                if key in template or any(key in t for t in (template.get("dag") or {}).get("tasks", [])):
+                    raise ValueError(f"template {template['name']} uses {key}, which this runner does not reproduce")
+        self._template(self.workflow["spec"]["entrypoint"], {}, self.name)
+        return self.nodes
+
+    # ---------------------------------------------------------------- substitution
+
+    def _fill(self, text: str, scope: dict[str, str]) -> str:
+        annotations = self.workflow["metadata"].get("annotations", {})
+
+        def value(match: re.Match) -> str:
+            expression = match.group(1)
+            if expression in scope:
+                return scope[expression]
+            if expression.startswith("workflow.annotations."):
+                return annotations[expression[len("workflow.annotations.") :]]
+            if expression == "workflow.uid":
+                return self.uid
+            if expression == "workflow.name":
+                return self.name
+            raise ValueError(f"no value for {{{{{expression}}}}}")
+
+        return _EXPRESSION.sub(value, text)
+
+    # ---------------------------------------------------------------- templates
+
+    def _template(self, name: str, arguments: dict[str, str], path: str) -> dict[str, str]:
+        template = self.templates[name]
+        inputs = {}
+        for parameter in template.get("inputs", {}).get("parameters", []):
+            if parameter["name"] in arguments:
+                inputs[parameter["name"]] = arguments[parameter["name"]]
+            elif "default" in parameter:
+                inputs[parameter["name"]] = str(parameter["default"])
+            elif "value" in parameter:
+                inputs[parameter["name"]] = str(parameter["value"])
+            else:
+                raise StepFailed(path, f"template {name} needs the input parameter {parameter['name']}")
+        if "dag" in template:
+            return self._dag(template, inputs, path)
+        if "container" in template:
+            return self._container(template, inputs, path)
+        raise ValueError(f"template {name}: only dag and container templates are reproduced")
+
+    def _dag(self, template: dict[str, Any], inputs: dict[str, str], path: str) -> dict[str, str]:
+        scope = {f"inputs.parameters.{k}": v for k, v in inputs.items()}
+        for task in topological(template["dag"]["tasks"]):
+            task_path = f"{path}.{task['name']}"
+            pipeline_task = task["name"].removesuffix("-driver")
+            if template["name"] == "root" and self.only is not None and pipeline_task not in self.only:
+                continue
+            if any(
+                self.nodes.get(f"{path}.{up}", Node("", "", "Omitted")).phase != "Succeeded" for up in upstream(task)
+            ):
+                self.nodes[task_path] = Node(task_path, task["template"], "Omitted")
+                continue
+            arguments = {
+                p["name"]: self._fill(str(p.get("value", p.get("default", ""))), scope)
+                for p in task.get("arguments", {}).get("parameters", [])
+            }
+            if task.get("when") and not _when(self._fill(task["when"], scope)):
+                self.nodes[task_path] = Node(task_path, task["template"], "Skipped")
+                continue
+            outputs = self._template(task["template"], arguments, task_path)
+            node = self.nodes.setdefault(task_path, Node(task_path, task["template"], "Succeeded"))
+            node.template, node.outputs = task["template"], outputs
+            scope.update({f"tasks.{task['name']}.outputs.parameters.{k}": v for k, v in outputs.items()})
+        return {}  # KFP's DAG templates declare no outputs: drivers pass them through ML Metadata
+
+    def _container(self, template: dict[str, Any], inputs: dict[str, str], path: str) -> dict[str, str]:
+        scope = {f"inputs.parameters.{k}": v for k, v in inputs.items()}
+        name = path.split(".", 1)[-1].replace(".", "-").lower()
+        outputs_dir = self.work / "outputs" / name
+        declared = template.get("outputs", {}).get("parameters", [])
+        out_paths = {p["name"]: p["valueFrom"]["path"] for p in declared}
+        scope.update({f"outputs.parameters.{k}.path": v for k, v in out_paths.items()})
+        mounts: dict[pathlib.Path, str] = {}
+        for directory in {os.path.dirname(p) for p in out_paths.values()}:
+            host = outputs_dir / directory.strip("/").replace("/", "_")
+            host.mkdir(parents=True, exist_ok=True)
+            mounts[host] = directory
+        empty_dirs = {
+            v["name"]: self.work / "emptydir" / name / v["name"] for v in template.get("volumes", []) if "emptyDir" in v
+        }
+        for host in empty_dirs.values():
+            host.mkdir(parents=True, exist_ok=True)
+        pod_name = f"{self.name}-{name}"[:63]
+        pod_env = {"KFP_POD_NAME": pod_name, "KFP_POD_UID": str(uuid.uuid4())}
+
+        for index, init in enumerate(template.get("initContainers", [])):
+            init = self._filled(init, scope)
+            self._run(f"{path} (init {init['name']})", f"{name}-init{index}", init, empty_dirs, {}, pod_env)
+        main = self._filled(template["container"], scope)
+        volumes = list(template.get("volumes", []))
+        if template.get("podSpecPatch"):
+            patch = json.loads(self._fill(template["podSpecPatch"], scope))
+            unknown = set(patch) - {"containers", "volumes"}
+            if unknown:
+                raise StepFailed(path, f"the pod-spec patch sets {sorted(unknown)}, which this runner does not apply")
+            # The patch is a parameter's value: Argo does not fill {{...}} in it (KFP's own
+            # placeholders, {{$...}}, are the launcher's).
+            [patched] = _merge_by_name([{**main, "name": "main"}], patch.get("containers", []))
+            main = {
+                **patched,
+                "env": _merge_by_name(main.get("env", []), patched.get("env", [])),
+                "volumeMounts": _merge_by_name(main.get("volumeMounts", []), patched.get("volumeMounts", [])),
+            }
+            if main["command"][: len(ARGOEXEC)] == ARGOEXEC:  # Argo's executor: this runner
+                main["command"] = main["command"][len(ARGOEXEC) :]
+            volumes = _merge_by_name(volumes, patch.get("volumes", []))
+        claims = {
+            v["name"]: self.pvcs / v["persistentVolumeClaim"]["claimName"]
+            for v in volumes
+            if "persistentVolumeClaim" in v
+        }
+        self._run(path, name, main, {**empty_dirs, **claims}, mounts, pod_env)
+        outputs = {}
+        for parameter in declared:
+            host = next(h for h, d in mounts.items() if d == os.path.dirname(parameter["valueFrom"]["path"]))
+            file = host / os.path.basename(parameter["valueFrom"]["path"])
+            if file.exists():
+                outputs[parameter["name"]] = file.read_text()
+            elif "default" in parameter["valueFrom"]:
+                outputs[parameter["name"]] = str(parameter["valueFrom"]["default"])
+            else:
+                raise StepFailed(path, f"the output parameter {parameter['name']} was not written")
+        return outputs
+
+    def _filled(self, container: dict[str, Any], scope: dict[str, str]) -> dict[str, Any]:
+        """A template's container with Argo's {{...}} filled in its command, args and env values."""
+        filled = dict(container)
+        for key in ("command", "args"):
+            if key in container:
+                filled[key] = [self._fill(a, scope) for a in container[key]]
+        filled["env"] = [
+            {**v, "value": self._fill(v["value"], scope)} if "value" in v else v for v in container.get("env", [])
+        ]
+        return filled
+
+    def _run(self, path, name, container, volumes, mounts, pod_env) -> None:
+        """One container of the pod: KFP's binaries mounted in, $(VAR) expanded, the step's log kept."""
+        import time
+
+        env = dict(pod_env)
+        for source in container.get("envFrom", []):
+            env.update(self.config_maps.get(source.get("configMapRef", {}).get("name"), {}))
+        for variable in container.get("env", []):
+            if "value" in variable:
+                env[variable["name"]] = variable["value"]
+            elif variable.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") == "metadata.name":
+                env[variable["name"]] = pod_env["KFP_POD_NAME"]
+            elif variable.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") == "metadata.uid":
+                env[variable["name"]] = pod_env["KFP_POD_UID"]
+        command = list(container.get("command", []) + container.get("args", []))
+        every = {**self.pod.env, **env}
+        command = [re.sub(r"\$\(([A-Za-z0-9_]+)\)", lambda m: every.get(m.group(1), m.group(0)), a) for a in command]
+        binds = dict(mounts)
+        if command[0] in BINARIES:
+            binds[self.kfp_go / command[0]] = f"/kfp-bin/{command[0]}"
+            command[0] = f"/kfp-bin/{command[0]}"
+        for mount in container.get("volumeMounts", []):
+            if mount["name"] not in volumes:
+                raise StepFailed(path, f"volume {mount['name']} is neither an emptyDir nor a PVC of the pod")
+            volumes[mount["name"]].mkdir(parents=True, exist_ok=True)
+            binds[volumes[mount["name"]]] = mount["mountPath"]
+        started = time.monotonic()
+        code, logs, log = self.pod.run(name, command, binds, env, self.work / "logs")
+        node = self.nodes.setdefault(path, Node(path, "", "Succeeded"))
+        node.log, node.pod = log, pod_env["KFP_POD_NAME"]
+        node.seconds += time.monotonic() - started
+        if code != 0:
+            node.phase = "Failed"
+            raise StepFailed(path, f"exit code {code}", logs, log)
+
+    # ---------------------------------------------------------------- reading the result
+
+    def task(self, name: str) -> dict[str, Any]:
+        """A pipeline task's driver outputs and whether its executor ran (False: served from the cache)."""
+        prefix = f"{self.name}.root."
+        driver = self.nodes[f"{prefix}{name}-driver"]
+        executor = self.nodes.get(f"{prefix}{name}.executor")
+        return {
+            "driver": driver,
+            "cached": driver.outputs.get("cached-decision") == "true",
+            "ran": executor is not None and executor.phase == "Succeeded",
+            "executor": executor,
+        }

@@ -1,0 +1,294 @@
+"""The whole compiled pipeline, run by KFP 2.0.5's own driver and launcher: every decision KFP's.
+
+The Workflow of each run comes from KFP's API-server code (`run-workflow`), and
+tests/kfp_backend/argo_runner.py walks its whole DAG in podman, each step a container of our
+image with KFP's static `driver` or `launcher-v2` in it: the root DAG driver, then for every
+task its container driver (inputs from ML Metadata, the cache's verdict from the TaskService,
+output URIs, the pod-spec patch) and, unless the driver said `cached-decision` true, its
+executor pod (the launcher downloads the inputs from the object store, runs our step, uploads
+the outputs and records them in ML Metadata, and tells the cache with CreateTaskV1). The
+services are the stand-ins of tests/kfp_backend/ (argo_runner.KfpServices), kept from run to
+run, as the Python harness's test (test_kfp_backend_pipeline.py) keeps its backend:
+
+1. span 1: every task runs and a model is pushed to the PVC's serving directory;
+2. span 2 lands in the same data_root: DataFingerprint changes, so nothing from ExampleGen on
+   is served from the cache;
+3. the same data with a stricter eval_config: ExampleGen to Trainer are served from KFP's cache
+   (CreateTaskV1 of run 2, ListTasksV1 of run 3), the Evaluator refuses, nothing is pushed.
+
+Minutes of work on two cores: the `kfp_real` marker keeps it out of `make test`;
+`make test-kfp-real` runs it and prints each run's summary line (build/kfp-go-pipeline-test/summary.txt).
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import shutil
+import time
+import uuid
+
+import pytest
+
+from components.serving_baseline.executor import NOTHING_SERVED
+from tests.conftest import NEEDS_PODMAN_AND_IMAGE
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.kfp_real,
+    NEEDS_PODMAN_AND_IMAGE,
+    pytest.mark.skipif(
+        not os.environ.get("TFXP_KFP_GO"),
+        reason="needs KFP's Go binaries: `make test-kfp-real` builds them and sets TFXP_KFP_GO",
+    ),
+]
+
+# Under the checkout: the same path on the host (podman) and in the runtime environment.
+WORK = pathlib.Path(__file__).resolve().parents[2] / "build" / "kfp-go-pipeline-test"
+PVC = WORK / "pvc" / "tfx-pipeline"  # the claim the compiled steps mount at /mnt/pipeline
+ROOT = "minio://mlpipeline/v2/artifacts"
+PIPELINE = "taxi-big-tipper"
+ROWS_PER_SPAN = 2000
+UPSTREAM_OF_EVALUATOR = ("ExampleGen", "StatisticsGen", "SchemaGen", "Transform", "Trainer")
+
+
+def _config(*overrides):
+    from pipeline.config import load_config
+
+    return load_config(
+        None,
+        [
+            f"kubeflow.image={os.environ['TFXP_IMAGE']}",
+            # KFP 2.0.5's driver refuses imagePullPolicy and the pod security fields (docs/kubeflow.md)
+            "kubeflow.image_pull_policy=null",
+            "kubeflow.pod_security=false",
+            "data.span_pattern=span-{SPAN}/*.csv",
+            "trainer.train_steps=300",
+            "trainer.eval_steps=20",
+            "tuner.max_trials=1",
+            "tuner.train_steps=30",
+            "tuner.eval_steps=10",
+            "evaluator.max_auc_decrease=0.1",
+            *overrides,
+        ],
+    )
+
+
+def _add_span(number: int, drop: str) -> None:
+    directory = PVC / "data" / f"span-{number}"
+    directory.mkdir(parents=True)
+    shutil.copyfile(drop, directory / "data.csv")
+
+
+def _versions() -> list[str]:
+    serving = PVC / "serving" / "taxi"
+    return sorted((p.name for p in serving.iterdir() if p.name.isdigit()), key=int) if serving.exists() else []
+
+
+def _value(value):
+    """An ML Metadata property as Python."""
+    from google.protobuf import json_format
+
+    kind = value.WhichOneof("value")
+    if kind == "struct_value":
+        return json_format.MessageToDict(value.struct_value)
+    return getattr(value, kind) if kind else None
+
+
+class Run:
+    """One run's Workflow nodes (argo_runner) and its tasks' records in ML Metadata."""
+
+    def __init__(self, runner, store, run_id: str, seconds: float):
+        self.runner, self.run_id, self.seconds = runner, run_id, seconds
+        [context] = [c for c in store.get_contexts_by_type("system.PipelineRun") if c.name == run_id]
+        container = store.get_execution_type("system.ContainerExecution").id  # not the root DAG's
+        self.executions = {
+            e.custom_properties["task_name"].string_value: e
+            for e in store.get_executions_by_context(context.id)
+            if e.type_id == container
+        }
+        self.store = store
+
+    def cached(self, task: str) -> bool:
+        return self.runner.task(task)["cached"]
+
+    def ran(self, task: str) -> bool:
+        return self.runner.task(task)["ran"]
+
+    def outputs(self, task: str) -> dict[str, dict]:
+        """Output name -> {"id", "uri", "properties"} of the artifacts ML Metadata links to the task."""
+        execution = self.executions[task]
+        events = [e for e in self.store.get_events_by_execution_ids([execution.id]) if e.type == e.OUTPUT]
+        artifacts = {a.id: a for a in self.store.get_artifacts_by_id([e.artifact_id for e in events])}
+        return {
+            event.path.steps[0].key: {
+                "id": event.artifact_id,
+                "uri": artifacts[event.artifact_id].uri,
+                "properties": {k: _value(v) for k, v in artifacts[event.artifact_id].custom_properties.items()},
+            }
+            for event in events
+        }
+
+    def parameter(self, task: str, name: str):
+        from google.protobuf import json_format
+
+        return json_format.MessageToDict(self.executions[task].custom_properties["outputs"].struct_value)[name]
+
+    def summary(self, number: int) -> str:
+        tasks = sorted(self.executions)
+        ran = [t for t in tasks if self.ran(t)]
+        cached = [t for t in tasks if self.cached(t)]
+        return (
+            f"run {number} ({self.run_id}): {len(tasks)} tasks, {len(ran)} ran, {len(cached)} from KFP's cache "
+            f"({', '.join(cached) or 'none'}), {self.seconds:.0f} s"
+        )
+
+
+@pytest.fixture(scope="module")
+def backend():
+    import docker
+
+    from pipeline import kubeflow_runner
+    from pipeline.sample_drops import write_drops
+    from tests.kfp_backend.argo_runner import KfpServices, Pod
+
+    kfp_go = pathlib.Path(os.environ["TFXP_KFP_GO"])
+    shutil.rmtree(WORK, ignore_errors=True)
+    drops = write_drops(str(WORK / "drops"), ROWS_PER_SPAN)  # 1 and 2: random shares of the sample, alike
+    _add_span(1, drops[0])
+    kubeflow_runner.compile_pipeline(_config(), str(WORK / "pipeline.yaml"), allow_local_image=True)
+    services = KfpServices(WORK / "services", kfp_go).start()
+    client = docker.from_env(timeout=1800)
+    state = {
+        "kfp_go": kfp_go,
+        "services": services,
+        "pod": Pod(client, os.environ["TFXP_IMAGE"], services.account, services.env),
+        "drops": drops,
+        "runs": 0,
+    }
+    try:
+        yield state
+    finally:  # WORK stays for a look after a failure; the next setup removes it
+        client.close()
+        services.stop()
+
+
+def _run(backend, parameters: dict[str, str] | None = None) -> Run:
+    from tests.kfp_backend.argo_runner import ArgoRunner, make_workflow
+
+    backend["runs"] += 1
+    number, run_id = backend["runs"], str(uuid.uuid4())
+    workflow = make_workflow(
+        backend["kfp_go"],
+        WORK / "pipeline.yaml",
+        ROOT,
+        run_id,
+        {"data_root": "/mnt/pipeline/data", **(parameters or {})},
+    )
+    services = backend["services"]
+    runner = ArgoRunner(
+        workflow, backend["pod"], backend["kfp_go"], WORK / f"run-{number}", WORK / "pvc", services.config_maps
+    )
+    started = time.monotonic()
+    runner.run()  # a failed step raises StepFailed: the step, its pod's last log lines, the log's path
+    run = Run(runner, services.store(), run_id, time.monotonic() - started)
+    with open(WORK / "summary.txt", "a") as summary:
+        summary.write(run.summary(number) + "\n")
+    with open(WORK / f"run-{number}" / "steps.tsv", "w") as steps:  # each step's phase and seconds
+        steps.writelines(f"{n.path}\t{n.phase}\t{n.seconds:.1f}\n" for n in runner.nodes.values())
+    return run
+
+
+@pytest.fixture(scope="module")
+def first_run(backend):
+    return _run(backend)
+
+
+@pytest.fixture(scope="module")
+def second_run(backend, first_run):
+    _add_span(2, backend["drops"][1])
+    return _run(backend)
+
+
+@pytest.fixture(scope="module")
+def third_run(backend, second_run):
+    from pipeline import kubeflow_runner
+
+    strict = kubeflow_runner.parameter_defaults(_config("evaluator.min_auc=0.9999"))["eval_config"]
+    return _run(backend, {"eval_config": strict})
+
+
+def _pipeline_tasks() -> set[str]:
+    import yaml
+
+    with open(WORK / "pipeline.yaml") as f:
+        return set(next(yaml.safe_load_all(f))["root"]["dag"]["tasks"])
+
+
+def test_first_run_trains_and_pushes_with_every_step_run_by_kfps_driver_and_launcher(backend, first_run):
+    tasks = _pipeline_tasks()
+    assert set(first_run.executions) == tasks  # every task has its execution in ML Metadata
+    for task in tasks:
+        assert first_run.ran(task) and not first_run.cached(task), task
+        assert first_run.executions[task].last_known_state == first_run.executions[task].COMPLETE, task
+    # The launcher uploaded the examples under the run's root and recorded their remote URI.
+    examples = first_run.outputs("ExampleGen")["examples"]
+    assert examples["uri"] == f"{ROOT}/{PIPELINE}/{first_run.run_id}/ExampleGen/examples"
+    files = backend["services"].objects(examples["uri"][len("minio://mlpipeline/") :] + "/")
+    assert any(f.startswith("Split-train/") for f in files) and any(f.startswith("Split-test/") for f in files)
+    assert examples["properties"]["span"] == 1  # ExampleGen resolved {SPAN} itself
+    assert first_run.outputs("ServingBaseline")["baseline_model"]["properties"]["baseline_source"] == NOTHING_SERVED
+    assert first_run.outputs("Evaluator")["blessing"]["properties"]["blessed"] == 1
+    assert first_run.outputs("Pusher")["pushed_model"]["properties"]["pushed"] == 1
+    # The Pusher wrote the version on the PVC, where TF Serving reads it.
+    [version] = _versions()
+    assert (PVC / "serving" / "taxi" / version / "saved_model.pb").is_file()
+    # The Trainer's model went through the object store to the Evaluator and the Pusher.
+    model = first_run.outputs("Trainer")["model"]["uri"]
+    assert backend["services"].objects(model[len("minio://mlpipeline/") :] + "/"), model
+
+
+def test_the_pushed_model_loads_and_predicts_on_tf_servings_path(first_run, tiny_rows):
+    from components.serving_check.loader import SessionModel
+    from tests.conftest import to_example
+
+    version = PVC / "serving" / "taxi" / _versions()[0]
+    examples = [to_example(r, drop=("tips",)).SerializeToString() for r in tiny_rows[:3]]
+    with SessionModel(str(version)) as model:
+        assert model.run("serving_default", {"examples": examples})["probabilities"].shape == (3,)
+
+
+def test_new_files_in_the_same_data_root_are_not_served_from_kfps_cache(first_run, second_run):
+    assert first_run.parameter("DataFingerprint", "fingerprint") != second_run.parameter(
+        "DataFingerprint", "fingerprint"
+    )
+    for task in (*UPSTREAM_OF_EVALUATOR, "Evaluator"):
+        assert second_run.ran(task) and not second_run.cached(task), task
+    assert second_run.outputs("ExampleGen")["examples"]["properties"]["span"] == 2
+    first_version = _versions()[0]
+    assert (
+        second_run.outputs("ServingBaseline")["baseline_model"]["properties"]["baseline_source"]
+        == f"/mnt/pipeline/serving/taxi/{first_version}"
+    )
+
+
+def test_a_stricter_eval_config_is_refused_and_unchanged_data_comes_from_kfps_cache(backend, second_run, third_run):
+    versions = _versions()
+    for task in UPSTREAM_OF_EVALUATOR:
+        assert third_run.cached(task) and not third_run.ran(task), task
+        # KFP reuses the earlier execution's artifacts: the same ones, in run 2's directory.
+        assert {k: v["id"] for k, v in third_run.outputs(task).items()} == {
+            k: v["id"] for k, v in second_run.outputs(task).items()
+        }, task
+    assert not third_run.cached("DataFingerprint") and not third_run.cached("ServingBaseline")
+    assert third_run.outputs("Evaluator")["blessing"]["properties"]["blessed"] == 0
+    assert third_run.outputs("Pusher")["pushed_model"]["properties"]["pushed"] == 0
+    assert _versions() == versions
+    # The cache's verdicts came from KFP's TaskService: the launcher's CreateTaskV1 after run 2's
+    # steps, the driver's ListTasksV1 hits in run 3.
+    lines = (WORK / "services" / "task-service.log").read_text().splitlines()
+    created = {line.rsplit("execution=", 1)[1] for line in lines if line.startswith("CreateTaskV1 ")}
+    for task in UPSTREAM_OF_EVALUATOR:
+        assert str(second_run.executions[task].id) in created, task
+    hits = [line for line in lines if line.startswith("ListTasksV1 ") and not line.endswith(": 0 found")]
+    assert len(hits) >= len(UPSTREAM_OF_EVALUATOR), hits
