@@ -4,7 +4,7 @@
 Beam's Flink job server), runs this file and stops the cluster. The pipeline runs twice on the
 tiny sample, with the DirectRunner and with `beam.runner: FlinkRunner` against the job server;
 ExampleGen, StatisticsGen, Transform and the Evaluator must write the same things both times
-(tests/flink/compare.py), and Flink's REST API must show the jobs finished on both TaskManagers.
+(tests/runners/compare.py), and Flink's REST API must show the jobs finished on both TaskManagers.
 """
 
 from __future__ import annotations
@@ -13,14 +13,13 @@ import json
 import pathlib
 import re
 import subprocess
-import sys
 import urllib.request
 
 import pytest
 
-from tests.conftest import TINY_CSV
-from tests.flink import compare
 from tests.flink.conftest import SUMMARY
+from tests.runners import compare
+from tests.runners import runs as runs_
 
 pytestmark = [pytest.mark.flink, pytest.mark.slow]
 
@@ -31,31 +30,12 @@ JOB_ENDPOINT = "localhost:8099"
 
 def flink_overrides(job_endpoint: str = JOB_ENDPOINT, parallelism: int = 2) -> list[str]:
     """`beam` config for the local cluster: its job server, harnesses started by the TaskManagers."""
-    harness = PROJECT / "scripts" / "flink" / "sdk-harness.sh"
-    extra = [
-        f"--job_endpoint={job_endpoint}",
-        "--environment_type=PROCESS",
-        "--environment_config=" + json.dumps({"command": str(harness)}),
-        # Keep a TaskManager's harness from one task of a job to the next, not one per task.
-        "--environment_cache_millis=60000",
-        f"--parallelism={parallelism}",
-        "--no_pipeline_type_check",
-    ]
-    return ["beam.runner=FlinkRunner", "beam.extra_args=" + json.dumps(extra)]
+    return runs_.portable_overrides("FlinkRunner", job_endpoint, parallelism)
 
 
 def _get(path: str):
     with urllib.request.urlopen(REST + path, timeout=10) as response:
         return json.load(response)
-
-
-def _run(output_dir: pathlib.Path, overrides: list[str]) -> None:
-    sets = [f"output_dir={output_dir}", f"data.path={TINY_CSV}", "enable_cache=false", "tuner.enabled=false"]
-    cmd = [sys.executable, "-m", "tfxp", "run"] + [a for s in [*sets, *overrides] for a in ("--set", s)]
-    log = output_dir.with_suffix(".log")
-    with open(log, "w") as f:
-        done = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, timeout=1800, check=False)
-    assert done.returncode == 0, f"tfxp run exited {done.returncode}; see {log}"
 
 
 @pytest.fixture(scope="module")
@@ -68,8 +48,8 @@ def runs(tmp_path_factory):
     before = {j["jid"] for j in _get("/jobs/overview")["jobs"]}
     base = tmp_path_factory.mktemp("flink")
     direct, flink = base / "direct", base / "flink"
-    _run(direct, [])
-    _run(flink, flink_overrides())
+    runs_.run_pipeline(direct, [])
+    runs_.run_pipeline(flink, flink_overrides())
     jobs = [j for j in _get("/jobs/overview")["jobs"] if j["jid"] not in before]
     return direct, flink, jobs, overview["flink-version"]
 
@@ -137,8 +117,7 @@ def test_a_taskmanager_killed_during_transform(tmp_path):
     victim = int(pid_file.read_text().split()[0])
     before = {j["jid"] for j in _get("/jobs/overview")["jobs"]}
     output = tmp_path / "killed"
-    sets = [f"output_dir={output}", f"data.path={TINY_CSV}", "enable_cache=false", "tuner.enabled=false"]
-    cmd = [sys.executable, "-m", "tfxp", "run"] + [a for s in [*sets, *flink_overrides()] for a in ("--set", s)]
+    cmd = runs_.tfxp_run_command(output, flink_overrides())
     log = output.with_suffix(".log")
     with open(log, "w") as f:
         run = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT)
