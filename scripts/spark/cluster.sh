@@ -104,6 +104,7 @@ fetch() {
 }
 
 master_json() { curl -sf --max-time 3 "http://localhost:$MASTER_UI_PORT/json/"; }
+master_up() { master_json >/dev/null; }
 listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 wait_for() {  # wait_for SECONDS WHAT COMMAND...
@@ -124,6 +125,10 @@ worker_up() {
 spark_env() {
   export SPARK_HOME=$home/spark SPARK_CONF_DIR=$run/conf SPARK_LOG_DIR=$run/log \
     SPARK_LOCAL_IP=127.0.0.1 SPARK_LOCAL_DIRS=$run/local SPARK_DAEMON_MEMORY=512m
+  # Each Beam job is a Spark application, and the driver ships its whole classpath (about 420 MB)
+  # into every application's work directory: the worker removes those of finished applications.
+  export SPARK_WORKER_OPTS="-Dspark.worker.cleanup.enabled=true -Dspark.worker.cleanup.interval=60
+    -Dspark.worker.cleanup.appDataTtl=60"
 }
 
 start_detached() {  # start_detached NAME COMMAND...: its own process group, pid in $run/pid/NAME.pid
@@ -152,7 +157,7 @@ start() {
   local t0=$SECONDS
   start_detached master "$SPARK_HOME/bin/spark-class" org.apache.spark.deploy.master.Master \
     --host localhost --port $MASTER_PORT --webui-port $MASTER_UI_PORT
-  wait_for 60 "the Spark master (http://localhost:$MASTER_UI_PORT)" master_json
+  wait_for 60 "the Spark master (http://localhost:$MASTER_UI_PORT)" master_up
   start_detached worker "$SPARK_HOME/bin/spark-class" org.apache.spark.deploy.worker.Worker \
     --host localhost --port $WORKER_PORT --webui-port $WORKER_UI_PORT --cores $WORKER_CORES \
     --memory $WORKER_MEMORY --work-dir "$run/work" "spark://localhost:$MASTER_PORT"
@@ -194,6 +199,7 @@ stop() {
   stop_group jobserver
   stop_group worker  # its executors, and their SDK harnesses, are its children
   stop_group master
+  rm -rf "$run/work" "$run/local"  # the applications' copies of the jars, the executors' scratch
   say "stopped"
 }
 
