@@ -39,16 +39,22 @@ def _get(path: str):
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+def direct(tmp_path_factory):
+    """The pipeline on the DirectRunner: what every Flink run here is compared with."""
+    out = tmp_path_factory.mktemp("direct") / "direct"
+    runs_.run_pipeline(out, [])
+    return out
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, direct):
     try:
         overview = _get("/overview")
     except OSError as err:
         pytest.fail(f"no Flink REST API at {REST} ({err}): start the cluster with `make flink-cluster`")
     assert overview["taskmanagers"] == 2, overview
     before = {j["jid"] for j in _get("/jobs/overview")["jobs"]}
-    base = tmp_path_factory.mktemp("flink")
-    direct, flink = base / "direct", base / "flink"
-    runs_.run_pipeline(direct, [])
+    flink = tmp_path_factory.mktemp("flink") / "flink"
     runs_.run_pipeline(flink, flink_overrides())
     jobs = [j for j in _get("/jobs/overview")["jobs"] if j["jid"] not in before]
     return direct, flink, jobs, overview["flink-version"]
@@ -96,15 +102,15 @@ def _transform_job(before: set[str]) -> str | None:
     return None
 
 
-def test_a_taskmanager_killed_during_transform(tmp_path):
+def test_a_taskmanager_killed_during_transform(tmp_path, direct):
     """SIGKILL one TaskManager while Transform's job runs; the cluster's supervisor starts a new
     one (as a Kubernetes Deployment replaces a lost pod; scripts/flink/cluster.sh supervise).
 
-    What Flink's restart strategy (scripts/flink/config.yaml, failure-rate) gave in both runs
-    here: the lost TaskManager fails each of its tasks separately, the restarts run out, the job
-    fails, and the run ends with one error line and pushes nothing (docs/beam.md). This test holds
-    that outcome: exit 1, one `error: Transform failed` line, no model pushed, and Flink's record
-    of the failure on that job."""
+    With Flink's exponential-delay restart strategy (scripts/flink/config.yaml) the lost
+    TaskManager's task failures, which all come before the pending restart, count as one attempt;
+    Flink restarts the failed regions on the new TaskManager, the job finishes, and the run
+    completes with the DirectRunner's outputs (docs/beam.md; fixed-delay and failure-rate ran out
+    of attempts on the same kill and failed the run)."""
     import os
     import signal
     import time
@@ -134,17 +140,17 @@ def test_a_taskmanager_killed_during_transform(tmp_path):
         finally:
             if run.poll() is None:
                 run.kill()
-    text = log.read_text()
-    errors = [line for line in text.splitlines() if line.startswith("error:")]
-    assert returncode == 1, f"tfxp run exited {returncode} after the TaskManager was killed; see {log}"
-    assert len(errors) == 1 and errors[0].startswith("error: Transform failed:"), errors
-    assert "no model was pushed by this run" in text
-    serving = output / "serving"
-    assert not serving.exists() or not any(serving.rglob("saved_model.pb")), "a model was pushed"
-    assert _get(f"/jobs/{job}")["state"] == "FAILED"
-    assert _get(f"/jobs/{job}/exceptions")["exceptionHistory"]["entries"], "Flink recorded no failure"
+    assert returncode == 0, f"tfxp run exited {returncode} after the TaskManager was killed; see {log}"
+    assert _get(f"/jobs/{job}")["state"] == "FINISHED"
+    # Flink's record of the restarts: one entry per attempt, the failures it merged beside it.
+    attempts = _get(f"/jobs/{job}/exceptions")["exceptionHistory"]["entries"]
+    failures = [e for a in attempts for e in [a, *a["concurrentExceptions"]]]
+    assert any("is no longer reachable" in e["stacktrace"] for e in failures), "no restart for the lost TaskManager"
+    results = compare.compare(str(direct), str(output))
+    different = [f"{key}: {detail}" for key, equal, detail in results if not equal]
+    assert not different, different
     SUMMARY.insert(
         0,
-        "flink: a TaskManager killed during Transform: the job failed after Flink's restarts, "
-        "the run ended with one error line and pushed nothing",
+        f"flink: a TaskManager killed during Transform: {len(failures)} task failures, "
+        f"{len(attempts)} restart attempt(s), the run completed with the DirectRunner's outputs",
     )
