@@ -90,6 +90,16 @@ def test_outputs_equal_the_direct_runners(runs):
     )
 
 
+def _alive(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 def _transform_job(before: set[str]) -> str | None:
     """The id of a running job of this run whose plan holds tf.Transform's analysis, once its
     tasks run: with one slot per TaskManager and parallelism 2, both TaskManagers then hold one."""
@@ -120,7 +130,9 @@ def test_a_taskmanager_killed_during_transform(tmp_path, direct):
         subprocess.run([str(cluster), "home"], capture_output=True, text=True, check=True).stdout.strip()
     )
     (pid_file,) = (home / "run" / "pid").glob("flink-*-taskexecutor.pid")
-    victim = int(pid_file.read_text().split()[0])
+    # A live one: Flink's pid file keeps the pid of a TaskManager killed earlier (a second run on
+    # the same cluster), beside its replacement's.
+    victim = next(pid for pid in map(int, pid_file.read_text().split()) if _alive(pid))
     before = {j["jid"] for j in _get("/jobs/overview")["jobs"]}
     output = tmp_path / "killed"
     cmd = runs_.tfxp_run_command(output, flink_overrides())
