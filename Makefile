@@ -5,7 +5,7 @@ PYTEST_ARGS ?=
 ARGS ?=
 ZOO_ARGS ?=
 
-.PHONY: run test test-fast test-slow test-faults test-setup lint manifests env shell clean bench flink-cluster flink-stop test-flink
+.PHONY: run test test-fast test-slow test-faults test-setup lint manifests env shell clean bench flink-cluster flink-stop test-flink spark-cluster spark-stop test-spark
 
 run:  ## the whole pipeline, locally, on the bundled sample data
 	$(RUNTIME) tfxp run $(ARGS)
@@ -65,6 +65,16 @@ flink-stop:  ## stop what flink-cluster started
 test-flink:  ## the Beam components on the local Flink cluster, compared with the DirectRunner (tests/flink); starts the cluster and stops it
 	mkdir -p build && scripts/flink/cluster.sh start
 	$(RUNTIME) python -m pytest -m flink --basetemp=$(CURDIR)/build/test-flink tests/flink $(PYTEST_ARGS); status=$$?; scripts/flink/cluster.sh stop; exit $$status
+
+spark-cluster:  ## a local Spark 3.5 standalone cluster (master, 1 worker), Beam's Spark job server (scripts/spark/cluster.sh)
+	mkdir -p build && scripts/spark/cluster.sh start
+
+spark-stop:  ## stop what spark-cluster started
+	scripts/spark/cluster.sh stop
+
+test-spark:  ## the Beam components on the local Spark cluster, compared with the DirectRunner (tests/spark); starts the cluster and stops it
+	mkdir -p build && scripts/spark/cluster.sh start
+	$(RUNTIME) python -m pytest -m spark --basetemp=$(CURDIR)/build/test-spark tests/spark $(PYTEST_ARGS); status=$$?; scripts/spark/cluster.sh stop; exit $$status
 
 clean:  ## remove the pipeline outputs of `make run`
 	rm -rf output

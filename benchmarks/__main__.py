@@ -280,9 +280,10 @@ def main(argv: list[str] | None = None) -> int:
         "--modes",
         nargs="+",
         default=beam.MODES,
-        choices=beam.MODES,
+        choices=beam.CHOICES,
         metavar="MODE",
-        help=f"any of {', '.join(beam.MODES)} (default: all)",
+        help=f"any of {', '.join(beam.CHOICES)} (default: {', '.join(beam.MODES)}; flink and spark need "
+        "their local clusters up: make flink-cluster spark-cluster)",
     )
     b.add_argument("--workers", type=int, default=2)
     v = sub.add_parser("variants", help="our pipeline with proposed changes (benchmarks/variant.py)")

@@ -6,12 +6,17 @@ same record counts. PortableRunner runs against Beam's own pure-Python job servi
 (`local_job_service_main`) with an EXTERNAL environment served by a worker pool
 (`worker_pool_main`), the Job API that Flink and Spark job servers implement: moving to
 such an engine is then a matter of `beam.runner` and `beam.extra_args`.
+
+`flink` and `spark` (asked for by name, not in the default modes) run the same pipeline on the
+local clusters of scripts/flink/cluster.sh and scripts/spark/cluster.sh, which must be up
+(`make flink-cluster spark-cluster`; they run on the host, outside the runtime this runs in).
 """
 
 from __future__ import annotations
 
 import contextlib
 import glob
+import json
 import os
 import socket
 import subprocess
@@ -26,6 +31,13 @@ DATA_HEAVY = ["StatisticsGen", "Transform", "Evaluator"]
 # multi_processing with its workers kept alive across components (beam.reuse_workers)
 REUSE = "multi_processing+reuse"
 MODES = ["in_memory", "multi_threading", "multi_processing", REUSE, "portable"]
+# The local clusters: (runner, job endpoint, what starts them). Their ports are fixed by the scripts.
+CLUSTERS = {
+    "flink": ("FlinkRunner", "localhost:8099", "make flink-cluster"),
+    "spark": ("SparkRunner", "localhost:8199", "make spark-cluster"),
+}
+CHOICES = [*MODES, *CLUSTERS]
+PROJECT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def free_port() -> int:
@@ -89,8 +101,36 @@ def portable_services(work_dir: str, workers: int = 2) -> Iterator[tuple[str, st
             measure.stop(proc, 10)
 
 
+def cluster_overrides(mode: str, workers: int = 2) -> list[str]:
+    """`beam` config for a local cluster (as tests/flink and tests/spark run it): its job server,
+    SDK harnesses started by its workers in the project's runtime (Beam's PROCESS environment)."""
+    runner, endpoint, _ = CLUSTERS[mode]
+    harness = os.path.join(PROJECT, "scripts", "flink", "sdk-harness.sh")
+    extra = [
+        f"--job_endpoint={endpoint}",
+        "--environment_type=PROCESS",
+        "--environment_config=" + json.dumps({"command": harness}),
+        "--environment_cache_millis=60000",
+        # Spark's parallelism is its executors' cores; Flink's is asked for.
+        *([f"--parallelism={workers}"] if mode == "flink" else []),
+        "--no_pipeline_type_check",
+    ]
+    return [f"beam.runner={runner}", "beam.extra_args=" + json.dumps(extra)]
+
+
+def _cluster_up(mode: str) -> None:
+    _, endpoint, start = CLUSTERS[mode]
+    host, _, port = endpoint.rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as err:
+        raise RuntimeError(f"no job server at {endpoint} ({err.strerror or err}): start it with `{start}`") from None
+
+
 def mode_overrides(mode: str, workers: int = 2, job: str = "", pool: str = "") -> list[str]:
-    """Config overrides selecting a Beam mode: a DirectRunner mode, REUSE, or `portable`."""
+    """Config overrides selecting a Beam mode: a DirectRunner mode, REUSE, `portable`, or a cluster."""
+    if mode in CLUSTERS:
+        return cluster_overrides(mode, workers)
     if mode == "portable":
         extra = [f"--job_endpoint={job}", "--environment_type=EXTERNAL", f"--environment_config={pool}"]
         return ["beam.runner=PortableRunner", "beam.extra_args=[" + ",".join(extra) + "]"]
@@ -137,6 +177,14 @@ def run_modes(
                     result = endtoend.run_ours(mode, data, out, [*sets, *mode_overrides(mode, workers, job, pool)])
             except RuntimeError as err:
                 print(f"PortableRunner failed: {err}", file=sys.stderr)
+                failures.append(f"{mode}: {err}")
+                continue
+        elif mode in CLUSTERS:
+            try:
+                _cluster_up(mode)
+                result = endtoend.run_ours(mode, data, out, [*sets, *mode_overrides(mode, workers)])
+            except RuntimeError as err:
+                print(f"{mode} failed: {err}", file=sys.stderr)
                 failures.append(f"{mode}: {err}")
                 continue
         else:
@@ -186,6 +234,12 @@ def modes_table(results, failures: list[str] = ()) -> str:
     for key in results[0][2]:
         body.append([key] + [str(c.get(key)) for _, _, c in results])
     agree = all(c == results[0][2] for _, _, c in results)
+    if any(m in CLUSTERS for m in names):
+        failed += (
+            "\nflink, spark: the clusters' processes (JobManager, TaskManagers, Spark master, worker and "
+            "executors, the job servers and their SDK harnesses) run outside the pipeline's process tree; "
+            "their memory and CPU are not in the PSS, RSS and cores rows"
+        )
     if "portable" in names:
         failed += (
             "\nportable: Beam's job service and its worker pool run outside the pipeline's "

@@ -525,5 +525,5 @@ def check_job_endpoint(config: PipelineConfig, timeout: float = 5.0) -> None:
         except OSError as err:
             raise ConfigError(
                 f"beam.extra_args: nothing answers at {arg} ({err.strerror or err}); start the job server "
-                "(`make flink-cluster` for the local Flink cluster) or fix the endpoint"
+                "(`make flink-cluster` or `make spark-cluster` for the local clusters) or fix the endpoint"
             ) from None

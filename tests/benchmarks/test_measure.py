@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import subprocess
@@ -51,6 +52,26 @@ def test_mode_overrides_make_a_valid_config():
     assert args[0] == "--runner=PortableRunner"
     assert "--environment_type=EXTERNAL" in args and "--environment_config=localhost:2" in args
     assert "--job_endpoint=localhost:1" in args
+    for mode, runner, endpoint in (
+        ("flink", "FlinkRunner", "localhost:8099"),
+        ("spark", "SparkRunner", "localhost:8199"),
+    ):
+        args = load_config(None, beam.mode_overrides(mode, workers=2)).beam.args()
+        assert args[0] == f"--runner={runner}"
+        assert f"--job_endpoint={endpoint}" in args and "--environment_type=PROCESS" in args
+        assert ("--parallelism=2" in args) == (mode == "flink")  # Spark's is its executors' cores
+        harness = json.loads(next(a for a in args if a.startswith("--environment_config=")).split("=", 1)[1])
+        assert os.path.isfile(harness["command"]), harness
+
+
+def test_a_cluster_mode_without_its_cluster_is_a_failure_not_a_crash(tmp_path, monkeypatch):
+    # Nothing listens on the job endpoint: the mode is reported failed, and no pipeline runs.
+    monkeypatch.setitem(beam.CLUSTERS, "spark", ("SparkRunner", f"localhost:{beam.free_port()}", "make spark-cluster"))
+    monkeypatch.setattr(beam.endtoend, "run_ours", lambda *a, **k: pytest.fail("a pipeline ran"))
+    results, failures = beam.run_modes("unused.csv", str(tmp_path), ["spark"])
+    assert results == []
+    assert len(failures) == 1 and failures[0].startswith("spark: no job server at localhost:")
+    assert "make spark-cluster" in failures[0]
 
 
 def test_run_measures_a_child_and_its_memory(tmp_path):

@@ -36,7 +36,7 @@ def test_nothing_listening_is_one_line():
     with pytest.raises(ConfigError) as err:
         check_job_endpoint(_config(f"--job_endpoint=localhost:{port}", "--environment_type=PROCESS"))
     assert str(err.value).startswith(f"beam.extra_args: nothing answers at --job_endpoint=localhost:{port} (")
-    assert "make flink-cluster" in str(err.value)
+    assert "make flink-cluster" in str(err.value) and "make spark-cluster" in str(err.value)
 
 
 def test_an_endpoint_without_a_port_is_named():

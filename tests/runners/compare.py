@@ -1,4 +1,5 @@
-"""Compares the Beam components' outputs of two runs of the pipeline (e.g. DirectRunner and Flink).
+"""Compares the Beam components' outputs of two runs of the pipeline (the DirectRunner's and a
+cluster runner's: tests/flink, tests/spark).
 
 For ExampleGen, StatisticsGen, Transform and the Evaluator, every file of every output artifact
 is compared by what it holds, not by how it was sharded or serialized:
@@ -15,7 +16,7 @@ is compared by what it holds, not by how it was sharded or serialized:
   transform graph and the eval config name) is replaced by a placeholder.
 `.system` directories (TFX's own bookkeeping) are left out.
 
-Run as `python -m tests.flink.compare DIR_A DIR_B [PIPELINE_NAME]`: one line per artifact, exit 1
+Run as `python -m tests.runners.compare DIR_A DIR_B [PIPELINE_NAME]`: one line per artifact, exit 1
 on any difference.
 """
 
@@ -32,7 +33,7 @@ import sys
 COMPONENTS = ("ExampleGen", "StatisticsGen", "Transform", "Evaluator")
 _SHARD = re.compile(r"-\d{5}-of-\d{5}")
 # Relative tolerance for the transform graph's floating-point constants (analyzer results such as
-# a mean or a variance): Flink combines partial sums in another order than the DirectRunner, and
+# a mean or a variance): a cluster runner combines partial sums in another order than the DirectRunner, and
 # floating-point addition is not associative, so the last bits of a double may differ.
 CONSTANT_RTOL = 1e-12
 
@@ -182,7 +183,7 @@ def compare(dir_a: str, dir_b: str, pipeline: str = "taxi-big-tipper") -> list[t
 
 def main(argv: list[str]) -> int:
     if len(argv) not in (2, 3):
-        print("usage: python -m tests.flink.compare DIR_A DIR_B [PIPELINE_NAME]", file=sys.stderr)
+        print("usage: python -m tests.runners.compare DIR_A DIR_B [PIPELINE_NAME]", file=sys.stderr)
         return 2
     results = compare(*argv)
     for key, equal, detail in results:

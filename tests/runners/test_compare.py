@@ -1,4 +1,4 @@
-"""tests/flink/compare.py tells equal outputs from different ones (no cluster needed)."""
+"""tests/runners/compare.py tells equal outputs from different ones (no cluster needed)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import os
 
 import tensorflow as tf
 
-from tests.flink import compare
+from tests.runners import compare
 
 
 def _example(**features) -> tf.train.Example:
