@@ -307,7 +307,9 @@ def _notify_failure(executor_class_path: str, err: Exception, environ: Mapping[s
     )
 
 
-def _notify_refused(prepared: Mapping[str, Any], executor_output: Mapping[str, Any], environ: Mapping[str, str]) -> bool:
+def _notify_refused(
+    prepared: Mapping[str, Any], executor_output: Mapping[str, Any], environ: Mapping[str, str]
+) -> bool:
     """After the RunPage step (the last): a run that pushed nothing posts run_refused, as `tfxp
     run` does locally. Only compiled steps run this module, so a local run, which notifies from
     tfxp/local_runs.py, is never told twice. True when a webhook took it."""
@@ -315,7 +317,9 @@ def _notify_refused(prepared: Mapping[str, Any], executor_output: Mapping[str, A
     from pipeline import notify
 
     reports = executor_output.get("artifacts", {}).get("report", {}).get("artifacts", [])
-    recorded = next((a["metadata"][REFUSED_PROPERTY] for a in reports if REFUSED_PROPERTY in a.get("metadata", {})), None)
+    recorded = next(
+        (a["metadata"][REFUSED_PROPERTY] for a in reports if REFUSED_PROPERTY in a.get("metadata", {})), None
+    )
     if recorded is None:
         return False
     reasons = json.loads(recorded)

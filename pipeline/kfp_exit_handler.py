@@ -65,7 +65,8 @@ def add_exit_handler(
         sub_inputs["parameters"] = {name: {"parameterType": p["parameterType"]} for name, p in parameters.items()}
     if artifacts:
         sub_inputs["artifacts"] = {
-            name: {k: v for k, v in a.items() if k in ("artifactType", "isArtifactList")} for name, a in artifacts.items()
+            name: {k: v for k, v in a.items() if k in ("artifactType", "isArtifactList")}
+            for name, a in artifacts.items()
         }
     spec["components"][EXIT_DAG_COMPONENT] = {"dag": root["dag"], "inputDefinitions": copy.deepcopy(sub_inputs)}
     body_inputs: dict[str, Any] = {}
@@ -87,9 +88,7 @@ def add_exit_handler(
     root["dag"] = {"tasks": {EXIT_DAG: body, EXIT_TASK: exit_task}}
     spec["components"][EXIT_TASK] = {
         "executorLabel": EXIT_EXECUTOR,
-        "inputDefinitions": {
-            "parameters": {STATUS_INPUT: {"isOptional": True, "parameterType": "TASK_FINAL_STATUS"}}
-        },
+        "inputDefinitions": {"parameters": {STATUS_INPUT: {"isOptional": True, "parameterType": "TASK_FINAL_STATUS"}}},
     }
     container: dict[str, Any] = {
         "image": image,

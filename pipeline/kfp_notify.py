@@ -60,7 +60,9 @@ def handle(status: Mapping[str, Any], pipeline: str, environ: Mapping[str, str] 
     text = f"a Kubeflow run of {pipeline} failed: {task} ended {state}" + (f": {message}" if message else "")
     details = {"state": state, "task": task, "run": run, "error": message, "code": error.get("code")}
     details["pod"] = environ.get("KFP_POD_NAME", "")
-    return notify.send(notify.from_environment(environ), notify.RUN_FAILED, text, details, {"pipeline": pipeline}, environ)
+    return notify.send(
+        notify.from_environment(environ), notify.RUN_FAILED, text, details, {"pipeline": pipeline}, environ
+    )
 
 
 def main(argv: list[str] | None = None, environ: Mapping[str, str] = os.environ) -> int:

@@ -24,7 +24,10 @@ STEP = "import pathlib, sys; pathlib.Path(sys.argv[2]).write_text(sys.argv[1]); 
 
 def _pipeline(path: pathlib.Path, ran: pathlib.Path) -> str:
     def step(name: str) -> dict:
-        return {"executorLabel": f"{name}_executor", "inputDefinitions": {"parameters": {"code": {"parameterType": "STRING"}}}}
+        return {
+            "executorLabel": f"{name}_executor",
+            "inputDefinitions": {"parameters": {"code": {"parameterType": "STRING"}}},
+        }
 
     def container(name: str) -> dict:
         args = ["{{$.inputs.parameters['code']}}", str(ran / name)]
@@ -36,7 +39,9 @@ def _pipeline(path: pathlib.Path, ran: pathlib.Path) -> str:
         "components": {"First": step("First"), "Second": step("Second")},
         "deploymentSpec": {"executors": {"First_executor": container("First"), "Second_executor": container("Second")}},
         "root": {
-            "inputDefinitions": {"parameters": {"code": {"parameterType": "STRING", "defaultValue": "0", "isOptional": True}}},
+            "inputDefinitions": {
+                "parameters": {"code": {"parameterType": "STRING", "defaultValue": "0", "isOptional": True}}
+            },
             "dag": {
                 "tasks": {
                     name: {

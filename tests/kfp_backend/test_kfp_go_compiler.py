@@ -357,9 +357,7 @@ def test_kfp_2_0_refuses_the_exit_tasks_final_status_input(exit_handler_job, tmp
     )
 
 
-def test_kfp_2_0_nests_the_dag_and_runs_the_exit_task_after_it_whatever_its_state(
-    exit_handler_job, compiled, tmp_path
-):
+def test_kfp_2_0_nests_the_dag_and_runs_the_exit_task_after_it_whatever_its_state(exit_handler_job, compiled, tmp_path):
     """The rest of the exit handler's structure is 2.0.5's own: with the status input left out,
     its compiler runs the body as a sub-DAG holding every task of the default pipeline, with the
     same dependencies and arguments, and the exit task after the body whether it succeeded,
