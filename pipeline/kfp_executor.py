@@ -322,7 +322,10 @@ def _notify_refused(
     )
     if recorded is None:
         return False
-    reasons = json.loads(recorded)
+    try:
+        reasons = [str(reason) for reason in json.loads(recorded)] or ["the run page says why"]
+    except (TypeError, ValueError):  # a notification never fails the step it follows
+        reasons = [str(recorded)]
     title = prepared.get("inputs", {}).get("parameterValues", {}).get("title", "the pipeline")
     return notify.send(
         notify.from_environment(environ),

@@ -71,8 +71,12 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] = os.environ)
     parser.add_argument("--pipeline", required=True, help="the pipeline's name, for the notification")
     args = parser.parse_args(argv)
     try:
-        status = final_status(json.loads(args.executor_input))
-    except (ValueError, AttributeError) as err:
+        try:
+            executor_input = json.loads(args.executor_input)
+        except ValueError as err:
+            raise StatusError(f"--executor_input is not JSON ({err})") from None
+        status = final_status(executor_input)
+    except (StatusError, AttributeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     handle(status, args.pipeline, environ)

@@ -330,3 +330,10 @@ def test_the_exit_handler_without_a_status_is_one_line_and_exit_2():
         "error: the executor input has no input parameter 'status' with a state; the exit task must take a "
         "taskFinalStatus (recompile with `tfxp compile`)"
     ]
+
+
+def test_the_exit_handler_refuses_an_executor_input_that_is_not_json():
+    result = _kfp_notify("{not json", {})
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("error: --executor_input is not JSON (")
