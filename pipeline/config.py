@@ -602,10 +602,6 @@ class KubeflowConfig(Section):
             )
         return self
 
-    def notifies(self) -> bool:
-        """Whether the compiled steps get a webhook (kubeflow.secrets sets TFXP_NOTIFY_URL)."""
-        return NOTIFY_URL_ENV in self.secrets
-
     def serving_dir(self, model_name: str) -> str:
         return f"{self.serving_root.rstrip('/')}/{model_name}"
 
