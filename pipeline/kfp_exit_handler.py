@@ -15,9 +15,9 @@ the shape the kfp SDK (2.17) compiles `with dsl.ExitHandler(exit_task): ...` to:
   (`--executor_input {{$}}`) as the SDK's do. Unlike the SDK's default, it is never cached: a
   cache hit would swallow the notification of a second identical failure.
 
-KFP's backend accepts a TASK_FINAL_STATUS input from 2.14.0 only (kubeflow/pipelines#11953): older
-compilers, 2.0.5 to 2.13 (2.5.0 included), refuse the run with "failed to add implicit deps: task
-final status not supported yet" (backend/src/v2/compiler/argocompiler/dag.go). Hence
+KFP's backend accepts a TASK_FINAL_STATUS input from 2.14.0 only (kubeflow/pipelines#11953): every
+earlier backend release (2.0.x to 2.5.0, the one before 2.14.0) refuses the run with "failed to add
+implicit deps: task final status not supported yet" (backend/src/v2/compiler/argocompiler/dag.go). Hence
 `kubeflow.exit_handler` is off by default (docs/kubeflow.md).
 """
 
