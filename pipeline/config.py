@@ -521,6 +521,8 @@ class Resources(Section):
 
 # KFP 2.x objectstore/config.go ParseBucketPathToConfig (mem:// is its tests' own).
 OBJECT_STORE_SCHEMES = ("gs://", "s3://", "minio://")
+# Where compiled steps find the webhook (pipeline/notify.py ENV_URL, which imports this module).
+NOTIFY_URL_ENV = "TFXP_NOTIFY_URL"
 
 
 class KubeflowConfig(Section):
@@ -560,6 +562,11 @@ class KubeflowConfig(Section):
     # e.g. {key: nvidia.com/gpu, operator: Exists, effect: NoSchedule}
     trainer_tolerations: tuple[dict[str, Any], ...] = ()
     secrets: dict[str, str] = Field(default_factory=dict)  # ENV_VAR: secret-name/key
+    # KFP's exit handler (pipeline/kfp_exit_handler.py): a last task that runs whatever became of
+    # the others and posts run_failed for failures outside the steps' own code (a pod killed for
+    # memory, a driver error). Needs the webhook in secrets (TFXP_NOTIFY_URL) and a KFP backend
+    # >= 2.14: older ones refuse its PipelineTaskFinalStatus input (docs/kubeflow.md).
+    exit_handler: bool = False
     endpoint: str | None = None  # KFP API, e.g. http://ml-pipeline-ui.kubeflow:80; env KFP_ENDPOINT
     namespace: str | None = None  # multi-user KFP: the profile namespace; env KFP_NAMESPACE
     experiment: str = "tfx-pipelines"
@@ -587,6 +594,12 @@ class KubeflowConfig(Section):
     def _mount(self) -> KubeflowConfig:
         if self.pvc and not self.mount_path.startswith("/"):
             raise Invalid("mount_path", f"must be an absolute path, got '{self.mount_path}'")
+        if self.exit_handler and NOTIFY_URL_ENV not in self.secrets:
+            raise Invalid(
+                "exit_handler",
+                f"notifies the webhook in {NOTIFY_URL_ENV}, which no secret sets: add "
+                f"kubeflow.secrets.{NOTIFY_URL_ENV}=SECRET_NAME/KEY",
+            )
         return self
 
     def serving_dir(self, model_name: str) -> str:

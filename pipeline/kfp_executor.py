@@ -46,6 +46,8 @@ from typing import Any, Mapping
 import yaml
 
 COMMAND = ["python", "-m", "pipeline.kfp_executor"]
+# The last step's executor, whose report says whether the run pushed nothing (_notify_refused).
+RUN_PAGE_EXECUTOR = "components.run_page.executor.Executor"
 
 # launcher_v2.go LocalPathForURI (oci:// is for model cars, which no TFX step reads).
 LOCAL_MOUNTS = (("gs://", "/gcs/"), ("minio://", "/minio/"), ("s3://", "/s3/"))
@@ -276,11 +278,14 @@ def run(argv: list[str], environ: Mapping[str, str] = os.environ) -> None:
             exchange.clean()
 
     output_file = prepared.get("outputs", {}).get("outputFile")
-    if local_to_remote and output_file and os.path.exists(output_file):
+    if output_file and os.path.exists(output_file):
         with open(output_file) as f:
             executor_output = json.load(f)
-        with open(output_file, "w") as f:
-            json.dump(restore(executor_output, local_to_remote), f)
+        if args.executor_class_path == RUN_PAGE_EXECUTOR:
+            _notify_refused(prepared, executor_output, environ)
+        if local_to_remote:
+            with open(output_file, "w") as f:
+                json.dump(restore(executor_output, local_to_remote), f)
 
 
 def _notify_failure(executor_class_path: str, err: Exception, environ: Mapping[str, str]) -> None:
@@ -297,6 +302,36 @@ def _notify_failure(executor_class_path: str, err: Exception, environ: Mapping[s
         notify.RUN_FAILED,
         f"a Kubeflow step ({step}) failed: {type(err).__name__}: {err}",
         {"executor": executor_class_path, "pod": pod, "error": str(err)},
+        {},
+        environ,
+    )
+
+
+def _notify_refused(
+    prepared: Mapping[str, Any], executor_output: Mapping[str, Any], environ: Mapping[str, str]
+) -> bool:
+    """After the RunPage step (the last): a run that pushed nothing posts run_refused, as `tfxp
+    run` does locally. Only compiled steps run this module, so a local run, which notifies from
+    tfxp/local_runs.py, is never told twice. True when a webhook took it."""
+    from components.run_page.executor import REFUSED_PROPERTY
+    from pipeline import notify
+
+    reports = executor_output.get("artifacts", {}).get("report", {}).get("artifacts", [])
+    recorded = next(
+        (a["metadata"][REFUSED_PROPERTY] for a in reports if REFUSED_PROPERTY in a.get("metadata", {})), None
+    )
+    if recorded is None:
+        return False
+    try:
+        reasons = [str(reason) for reason in json.loads(recorded)] or ["the run page says why"]
+    except (TypeError, ValueError):  # a notification never fails the step it follows
+        reasons = [str(recorded)]
+    title = prepared.get("inputs", {}).get("parameterValues", {}).get("title", "the pipeline")
+    return notify.send(
+        notify.from_environment(environ),
+        notify.RUN_REFUSED,
+        f"a Kubeflow run of {title} pushed nothing: {reasons[0]}",
+        {"pod": environ.get("KFP_POD_NAME", ""), "reasons": reasons},
         {},
         environ,
     )

@@ -17,7 +17,9 @@ compiler leaves out for the open-source KFP 2.x backend:
   variables, and each step's security context (non-root, uid 10001) with emptyDir volumes for
   the directories it writes (kubeflow.pod_security);
 - no caching for ServingBaseline and DriftCheck, whose outputs depend on what is served and
-  which spans were accepted at run time.
+  which spans were accepted at run time;
+- with `kubeflow.exit_handler`, KFP's exit handler: the whole DAG nested in a sub-DAG and a last
+  task that posts run_failed whatever stopped the run (pipeline/kfp_exit_handler.py).
 """
 
 from __future__ import annotations
@@ -147,13 +149,28 @@ def compile_job(config: PipelineConfig, allow_local_image: bool = False) -> dict
     _fill_missing_resources(job["pipelineSpec"], config)
     for task in UNCACHED_TASKS:
         _disable_cache(job["pipelineSpec"], task)
+    if config.kubeflow.exit_handler:
+        from google.protobuf import json_format
+
+        from pipeline.kfp_exit_handler import EXIT_TASK, add_exit_handler
+
+        resources = resource_spec(config, EXIT_TASK)
+        add_exit_handler(
+            job["pipelineSpec"],
+            config.kubeflow.image,
+            config.pipeline_name,
+            json_format.MessageToDict(resources) if resources is not None else None,
+        )
     return job
 
 
 def executor_labels(spec: dict[str, Any]) -> dict[str, str]:
-    """Task name -> executor label, from the root DAG and component definitions."""
+    """Task name -> executor label, from the DAGs (the root's, and the exit handler's sub-DAG) and
+    component definitions."""
+    from pipeline.kfp_exit_handler import tasks_by_dag
+
     labels = {}
-    for task, task_spec in spec["root"]["dag"]["tasks"].items():
+    for task, task_spec in tasks_by_dag(spec).items():
         component = spec["components"][task_spec["componentRef"]["name"]]
         if "executorLabel" in component:
             labels[task] = component["executorLabel"]
@@ -309,11 +326,14 @@ def kubernetes_platform_spec(config: PipelineConfig, spec: dict[str, Any]) -> di
     from google.protobuf import json_format
     from kfp.kubernetes import kubernetes_executor_config_pb2 as k8s
 
+    from pipeline.kfp_exit_handler import EXIT_TASK
+
     kf = config.kubeflow
     executors = {}
     for task, label in executor_labels(spec).items():
         executor = k8s.KubernetesExecutorConfig(image_pull_policy=kf.image_pull_policy or "")
-        if kf.pvc:
+        # The exit task reads no data: without the PVC it still runs when the volume is what failed.
+        if kf.pvc and task != EXIT_TASK:
             executor.pvc_mount.append(k8s.PvcMount(constant=kf.pvc, mount_path=kf.mount_path))
         for env, ref in sorted(kf.secrets.items()):
             name, key = ref.split("/")

@@ -20,7 +20,7 @@ import urllib.parse
 import urllib.request
 from typing import Any, Mapping
 
-from pipeline.config import NotifyConfig, NotifyFormat, PipelineConfig
+from pipeline.config import NOTIFY_URL_ENV, NotifyConfig, NotifyFormat, PipelineConfig
 
 # The events the project sends; a receiver routes on `event` in the JSON body.
 RUN_FAILED = "run_failed"  # a step failed, or the run stopped on bad data
@@ -32,7 +32,7 @@ EVENTS = (RUN_FAILED, RUN_REFUSED, MONITOR_CROSSED, PROMOTED, ROLLED_BACK)
 
 # Where a compiled pipeline's steps find the webhook (kubeflow.secrets can set them from a
 # Kubernetes secret): the steps do not read the config file. ENV_URL is notify.url_env's default.
-ENV_URL, ENV_FORMAT = "TFXP_NOTIFY_URL", "TFXP_NOTIFY_FORMAT"
+ENV_URL, ENV_FORMAT = NOTIFY_URL_ENV, "TFXP_NOTIFY_FORMAT"
 
 
 def body(fmt: NotifyFormat, event: str, text: str, details: Mapping[str, Any], where: Mapping[str, str]) -> dict:

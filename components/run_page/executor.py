@@ -17,6 +17,8 @@ from contracts.saved_model import ASSETS_EXTRA, MODEL_CARD_HTML, MODEL_CARD_JSON
 
 # The Pusher's custom properties (components/atomic_pusher/executor.py, TFX's own names).
 _PUSHED_PROPERTIES = ("pushed", "pushed_version", "pushed_destination", "already_served")
+# The report's custom property that holds why a refused run pushed nothing.
+REFUSED_PROPERTY = "refused_reasons"
 
 
 def property_value(artifact: types.Artifact, name: str) -> Any:
@@ -25,6 +27,14 @@ def property_value(artifact: types.Artifact, name: str) -> Any:
     when the value is falsy (a refused model's `blessed`): the struct is decoded here first."""
     value = artifact.get_json_value_custom_property(name)
     return value if value is not None else artifact.get_custom_property(name)
+
+
+def refused_reasons(outcome: dict[str, Any], failures: list[str]) -> list[str] | None:
+    """Why the run pushed nothing (the Evaluator's failed thresholds, else the outcome's line);
+    None when it pushed or the model was already served: `tfxp run`'s rule (tfxp/local_runs.py)."""
+    if outcome.get("pushed") or outcome.get("already_served"):
+        return None
+    return list(failures) or [content.outcome_text(outcome)]
 
 
 def _read(path: str) -> str | None:
@@ -72,6 +82,10 @@ class Executor(base_executor.BaseExecutor):
         self._write(report, "report.html", page)
         card = artifact_utils.get_single_instance(output_dict[MODEL_CARD_KEY])
         self._write(card, "model_card.md", content.card_markdown(outcome, card_md, overall, failures))
+        reasons = refused_reasons(outcome, failures)
+        if reasons:
+            # On Kubeflow, pipeline/kfp_executor.py posts run_refused from this property.
+            report.set_string_custom_property(REFUSED_PROPERTY, json.dumps(reasons))
 
         metrics = artifact_utils.get_single_instance(output_dict[METRICS_KEY])
         for name, value in content.scalar_metrics(overall).items():

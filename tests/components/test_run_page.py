@@ -113,3 +113,18 @@ def test_the_pushers_and_evaluators_properties_read_as_kubeflow_hands_them_over(
     local = standard_artifacts.PushedModel()
     local.set_int_custom_property("pushed", 0)  # as TFX's local launcher hands it over
     assert property_value(local, "pushed") == 0
+
+
+def test_a_run_that_pushed_nothing_records_why_as_tfxp_run_decides_it():
+    """The rule of tfxp/local_runs.py (neither pushed nor already served), which
+    pipeline/kfp_executor.py turns into run_refused on Kubeflow."""
+    from components.run_page.executor import refused_reasons
+
+    failures = ["auc = 0.61 below the threshold 0.7: evaluator.min_auc"]
+    assert refused_reasons({"pushed": 0, "already_served": None, "blessed": False}, failures) == failures
+    assert refused_reasons({"pushed": 0, "blessed": False}, []) == ["refused by the Evaluator: nothing pushed"]
+    assert refused_reasons({"pushed": 0, "blessed": True}, []) == [
+        "not pushed (the serving checks or the Pusher did not push it)"
+    ]
+    assert refused_reasons({"pushed": 1, "pushed_version": "7", "blessed": True}, []) is None
+    assert refused_reasons({"pushed": 0, "already_served": "/serving/taxi/7", "blessed": True}, []) is None

@@ -37,8 +37,12 @@ following kubeflow/pipelines at tag 2.5.0:
   and the PVC, no capabilities, no privilege escalation (`podman run --read-only ...`).
 
 The object store is a local directory (`<store>/<bucket>/<key>`); ML Metadata and the cache are a
-JSON file, so they persist from run to run. Not reproduced: triggers/conditions and loops
-(the compiled pipeline has none; a spec with them is refused), retries, importer nodes.
+JSON file, so they persist from run to run. Not reproduced: conditions and loops (the compiled
+pipeline has none; a spec with them is refused), retries, importer nodes.
+
+The exit handler (kubeflow.exit_handler) follows KFP 2.14, the first backend that takes its
+input: sub-DAGs run in the enclosing order, a task with triggerPolicy ALL_UPSTREAM_TASKS_COMPLETED
+runs after a failure, and a taskFinalStatus input is resolved as driver/resolve.go does.
 """
 
 from __future__ import annotations
@@ -304,6 +308,7 @@ class Backend:
         bucket_config(root)  # RootDAG refuses a root it cannot parse
         self.state["runs"] += 1
         run_id = f"run-{self.state['runs']}-{uuid.uuid4().hex[:8]}"
+        self.run_name, self.states = run_id, {}  # this run's task and DAG states, by task name
         run_parameters = {
             name: definition["defaultValue"]
             for name, definition in spec["root"].get("inputDefinitions", {}).get("parameters", {}).items()
@@ -311,13 +316,41 @@ class Backend:
         }
         run_parameters.update(parameters or {})
         results: dict[str, TaskResult] = {}
-        for task_name in _topological(spec["root"]["dag"]["tasks"]):
-            task = spec["root"]["dag"]["tasks"][task_name]
-            if "triggerPolicy" in task or "iteratorPolicy" in task or "parameterIterator" in task:
-                raise NotImplementedError(f"{task_name}: conditions and loops are not reproduced")
-            results[task_name] = self._run_task(spec, platform, task_name, task, run_parameters, results, root, run_id)
-            self._save()
+        failure = self._run_dag(spec, platform, spec["root"], run_parameters, results, root, run_id)
+        if failure is not None:
+            raise failure
         return results
+
+    def _run_dag(self, spec, platform, component, parameters, results, root, run_id) -> TaskFailed | None:
+        """Runs a DAG's tasks in order, sub-DAGs (the exit handler's body) within it; returns the
+        first failure. After a failure no new task starts (Argo's DAG failFast) except one whose
+        triggerPolicy is ALL_UPSTREAM_TASKS_COMPLETED: argocompiler/dag.go makes its driver depend
+        on `X.Succeeded || X.Skipped || X.Failed || X.Errored` (depends_exit_handler)."""
+        tasks = component["dag"]["tasks"]
+        failure: TaskFailed | None = None
+        for task_name in _topological(tasks):
+            task = tasks[task_name]
+            policy = task.get("triggerPolicy", {})
+            if policy.get("condition") or {"iteratorPolicy", "parameterIterator", "artifactIterator"} & set(task):
+                raise NotImplementedError(f"{task_name}: conditions and loops are not reproduced")
+            if failure is not None and policy.get("strategy") != "ALL_UPSTREAM_TASKS_COMPLETED":
+                continue
+            inner = spec["components"][task["componentRef"]["name"]]
+            if "dag" in inner:
+                # driver.go DAG: the sub-DAG's inputs are its task's inputs, resolved in this DAG.
+                sub_parameters = self._inputs(task, parameters, results).get("parameterValues", {})
+                sub_failure = self._run_dag(spec, platform, inner, sub_parameters, results, root, run_id)
+                self.states[task_name] = "FAILED" if sub_failure else "COMPLETE"
+                failure = failure or sub_failure
+                continue
+            try:
+                results[task_name] = self._run_task(spec, platform, task_name, task, parameters, results, root, run_id)
+                self.states[task_name] = "CACHED" if results[task_name].cached else "COMPLETE"
+            except TaskFailed as err:
+                self.states[task_name] = "FAILED"
+                failure = failure or err
+            self._save()
+        return failure
 
     def _inputs(
         self, task: dict[str, Any], run_parameters: dict[str, Any], results: dict[str, TaskResult]
@@ -331,6 +364,16 @@ class Backend:
             elif "taskOutputParameter" in source:
                 producer = source["taskOutputParameter"]
                 parameters[name] = results[producer["producerTask"]].parameters[producer["outputParameterKey"]]
+            elif "taskFinalStatus" in source:
+                # KFP 2.14+ driver/resolve.go (2.5's compiler refuses the input): the ML Metadata
+                # state of the task's first dependentTask, its name, the run's; `error` left empty.
+                producer = task["dependentTasks"][0]
+                parameters[name] = {
+                    "state": self.states[producer],
+                    "pipelineTaskName": producer,
+                    "pipelineJobResourceName": self.run_name,
+                    "error": {},
+                }
             else:
                 raise NotImplementedError(f"input parameter source {source}")
         for name, source in task.get("inputs", {}).get("artifacts", {}).items():

@@ -12,7 +12,10 @@ not our reading of it. The checks:
   the executor pod copies the launcher in, and the driver's pod-spec patch supplies the image and
   command at run time (argocompiler/container.go);
 - the pipeline root and the run parameters reach the root DAG driver, with the spec's defaults
-  filled in for parameters the run does not set.
+  filled in for parameters the run does not set;
+- the exit handler (kubeflow.exit_handler): 2.0.5 refuses its TASK_FINAL_STATUS input (supported
+  from KFP 2.14); without that input it compiles the rest, the body as a sub-DAG with every task
+  of the default pipeline and the exit task after it in any end state.
 
 The `compiler` command passes no Kubernetes platform spec to argocompiler.Compile; only the API
 server does (template/v2_template.go). `run-workflow` (ours, scripts/kfp-go/2.0.5/run-workflow)
@@ -310,3 +313,84 @@ def test_kfp_2_0s_driver_parses_every_task_without_the_pull_policy(api_run_for_k
     for name in ["root", *spec["root"]["dag"]["tasks"]]:
         last = _drive(workflow, name, tmp_path)
         assert NOT_IN_A_POD in last, (name, last)
+
+
+# ---------------------------------------------------------------- the exit handler (kubeflow.exit_handler)
+
+
+def _kfp_compile(job: dict, directory: pathlib.Path) -> subprocess.CompletedProcess:
+    path = directory / "job.json"
+    path.write_text(json.dumps(job))
+    env = dict(os.environ, V2_DRIVER_IMAGE=DRIVER_IMAGE, V2_LAUNCHER_IMAGE=LAUNCHER_IMAGE)
+    return subprocess.run(
+        [_binary("compiler"), "-job", str(path), "-driver", DRIVER_IMAGE, "-launcher", LAUNCHER_IMAGE],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.fixture(scope="module")
+def exit_handler_job():
+    from pipeline import kubeflow_runner
+    from pipeline.config import load_config
+
+    config = load_config(
+        None,
+        [f"kubeflow.image={IMAGE}", "kubeflow.secrets.TFXP_NOTIFY_URL=tfxp-webhook/url", "kubeflow.exit_handler=true"],
+    )
+    job = kubeflow_runner.compile_job(config)
+    job["runtimeConfig"] = {"parameterValues": {"data_root": DATA_ROOT}, "gcsOutputDirectory": PIPELINE_ROOT}
+    return job
+
+
+def test_kfp_2_0_refuses_the_exit_tasks_final_status_input(exit_handler_job, tmp_path):
+    """KFP's backend takes a TASK_FINAL_STATUS input from 2.14.0 on (kubeflow/pipelines#11953);
+    2.0.5's argocompiler/dag.go addImplicitDependencies refuses it, as every release before 2.14
+    does: hence kubeflow.exit_handler is off by default (docs/kubeflow.md)."""
+    result = _kfp_compile(exit_handler_job, tmp_path)
+    assert result.returncode != 0
+    assert (
+        'compiling DAG "root": failed to add implicit deps: task final status not supported yet'
+        in result.stderr.strip().splitlines()[-1]
+    )
+
+
+def test_kfp_2_0_nests_the_dag_and_runs_the_exit_task_after_it_whatever_its_state(exit_handler_job, compiled, tmp_path):
+    """The rest of the exit handler's structure is 2.0.5's own: with the status input left out,
+    its compiler runs the body as a sub-DAG holding every task of the default pipeline, with the
+    same dependencies and arguments, and the exit task after the body whether it succeeded,
+    was skipped, failed or errored (dag.go depends_exit_handler for ALL_UPSTREAM_TASKS_COMPLETED)."""
+    from pipeline.kfp_exit_handler import EXIT_DAG, EXIT_DAG_COMPONENT, EXIT_TASK
+
+    job = json.loads(json.dumps(exit_handler_job))
+    del job["pipelineSpec"]["root"]["dag"]["tasks"][EXIT_TASK]["inputs"]
+    del job["pipelineSpec"]["components"][EXIT_TASK]["inputDefinitions"]
+    result = _kfp_compile(job, tmp_path)
+    assert result.returncode == 0, f"KFP's compiler refused the exit handler: {result.stderr.strip()[-2000:]}"
+    workflow = yaml.safe_load(result.stdout)
+    templates = _templates(workflow)
+    root = {t["name"]: t for t in templates["root"]["dag"]["tasks"]}
+    assert set(root) == {f"{EXIT_DAG}-driver", EXIT_DAG, f"{EXIT_TASK}-driver", EXIT_TASK}
+    assert root[f"{EXIT_DAG}-driver"]["template"] == "system-dag-driver"
+    assert root[EXIT_DAG]["template"] == EXIT_DAG_COMPONENT
+    assert _depends(root[EXIT_DAG]) == {f"{EXIT_DAG}-driver.Succeeded"}
+    exit_driver = root[f"{EXIT_TASK}-driver"]
+    assert exit_driver["template"] == "system-container-driver"
+    assert exit_driver["depends"] == " || ".join(
+        f"{EXIT_DAG}.{state}" for state in ("Succeeded", "Skipped", "Failed", "Errored")
+    )
+    assert _depends(root[EXIT_TASK]) == {f"{EXIT_TASK}-driver.Succeeded"}
+    container = _annotation(workflow, _arguments(exit_driver)["container"])
+    assert container["image"] == IMAGE and container["command"] == ["python", "-m", "pipeline.kfp_notify"]
+    assert json.loads(_arguments(exit_driver)["task"])["triggerPolicy"] == {"strategy": "ALL_UPSTREAM_TASKS_COMPLETED"}
+    # The body passes the run's parameters on, by name, to the tasks inside.
+    body_task = json.loads(_arguments(root[f"{EXIT_DAG}-driver"])["task"])
+    assert body_task["inputs"]["parameters"]["data_root"] == {"componentInputParameter": "data_root"}
+    # Inside the body: the default pipeline's root DAG, task for task.
+    default_root = sorted(_templates(compiled[1])["root"]["dag"]["tasks"], key=lambda t: t["name"])
+    body = sorted(templates[EXIT_DAG_COMPONENT]["dag"]["tasks"], key=lambda t: t["name"])
+    assert [t["name"] for t in body] == [t["name"] for t in default_root]
+    assert [t.get("depends") for t in body] == [t.get("depends") for t in default_root]
+    assert [_arguments(t).get("task") for t in body] == [_arguments(t).get("task") for t in default_root]

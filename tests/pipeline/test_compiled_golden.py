@@ -18,6 +18,14 @@ import pytest
 GOLDEN_DIR = pathlib.Path(__file__).parent / "golden"
 CONFIGS = sorted((pathlib.Path(__file__).resolve().parents[2] / "pipeline" / "configs").glob("*.yaml"))
 IMAGE = "registry.example.com/ml/tfx-kfp-pipeline:1.0.0"
+# Variants of a bundled config that change the compiled structure: golden name -> (config, overrides).
+VARIANTS = {
+    # KFP's exit handler (pipeline/kfp_exit_handler.py): the DAG in a sub-DAG, the notifying exit task.
+    "taxi_exit_handler.yaml": (
+        "taxi.yaml",
+        ["kubeflow.secrets.TFXP_NOTIFY_URL=tfxp-webhook/url", "kubeflow.exit_handler=true"],
+    ),
+}
 
 _NORMALISE = [
     (re.compile(r'(\\*"code_version\\*": \\*")[0-9a-f]{16}'), r"\1<model code hash>"),
@@ -42,24 +50,29 @@ def test_normalise_hides_versions_and_hashes_only():
     )
 
 
-def test_every_bundled_config_has_a_golden_file():
-    assert sorted(p.name for p in GOLDEN_DIR.glob("*.yaml")) == [c.name for c in CONFIGS]
+def test_every_bundled_config_and_variant_has_a_golden_file():
+    assert sorted(p.name for p in GOLDEN_DIR.glob("*.yaml")) == sorted([c.name for c in CONFIGS] + list(VARIANTS))
 
 
-@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: c.stem)
-def test_the_compiled_pipeline_matches_the_golden_file(config, tmp_path):
+CASES = [(c.name, c, []) for c in CONFIGS] + [
+    (name, CONFIGS[0].parent / config, overrides) for name, (config, overrides) in VARIANTS.items()
+]
+
+
+@pytest.mark.parametrize("golden_name,config,overrides", CASES, ids=[c[0].removesuffix(".yaml") for c in CASES])
+def test_the_compiled_pipeline_matches_the_golden_file(golden_name, config, overrides, tmp_path):
     from pipeline import kubeflow_runner
     from pipeline.config import load_config
 
     path = tmp_path / "pipeline.yaml"
-    kubeflow_runner.compile_pipeline(load_config(str(config), [f"kubeflow.image={IMAGE}"]), str(path))
+    kubeflow_runner.compile_pipeline(load_config(str(config), [f"kubeflow.image={IMAGE}", *overrides]), str(path))
     compiled = normalise(path.read_text())
-    golden_file = GOLDEN_DIR / config.name
+    golden_file = GOLDEN_DIR / golden_name
     if os.environ.get("TFXP_UPDATE_GOLDEN"):
         golden_file.write_text(compiled)
     golden = golden_file.read_text()
     diff = list(difflib.unified_diff(golden.splitlines(), compiled.splitlines(), "golden", "compiled", lineterm=""))
     assert not diff, (
-        f"the compiled pipeline of {config.name} differs from tests/pipeline/golden/{config.name}; if intended, "
+        f"the compiled pipeline of {golden_name} differs from tests/pipeline/golden/{golden_name}; if intended, "
         "update it with TFXP_UPDATE_GOLDEN=1 (see this module's docstring):\n" + "\n".join(diff[:80])
     )

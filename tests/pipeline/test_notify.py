@@ -191,3 +191,149 @@ def test_a_failing_kubeflow_step_notifies_from_its_environment():
     [received] = server.received
     assert received["text"].startswith("[tfxp] a Kubeflow step (statistics_gen) failed: RuntimeError: disk full")
     assert "pod: run-x-1" in received["text"]
+
+
+def _run_page_step(tmp_path, refuse: bool, environ: dict, monkeypatch) -> None:
+    """pipeline/kfp_executor.py runs a step that stands for RunPage through TFX's real entrypoint."""
+    from pipeline import kfp_executor
+
+    monkeypatch.setattr(kfp_executor, "RUN_PAGE_EXECUTOR", "tests.pipeline.refusing_executor.Executor")
+    executor_input = {
+        "inputs": {"parameterValues": {"title": "taxi-big-tipper: taxi", "refuse": int(refuse)}},
+        "outputs": {
+            "artifacts": {
+                "report": {"artifacts": [{"uri": str(tmp_path / "report"), "type": {"schemaTitle": "system.HTML"}}]}
+            },
+            "outputFile": str(tmp_path / "out" / "output_metadata.json"),
+        },
+    }
+    html = "title: components.run_page.artifacts.HTML\ntype: object\n"
+    executor_input["outputs"]["artifacts"]["report"]["artifacts"][0]["type"] = {"instanceSchema": html}
+    kfp_executor.run(
+        [
+            "--executor_class_path",
+            "tests.pipeline.refusing_executor.Executor",
+            "--json_serialized_invocation_args",
+            json.dumps(executor_input),
+            "--json_serialized_inputs_spec_args",
+            json.dumps(
+                {"parameters": {"title": {"parameterType": "STRING"}, "refuse": {"parameterType": "NUMBER_INTEGER"}}}
+            ),
+        ],
+        environ=environ,
+    )
+
+
+def test_a_refused_kubeflow_run_notifies_after_its_run_page(tmp_path, monkeypatch, capsys):
+    """The report's refused_reasons go through TFX's entrypoint into the output metadata, and
+    kfp_executor posts run_refused with the run page's title and the reasons."""
+    with webhook() as (server, url):
+        _run_page_step(tmp_path, True, {notify.ENV_URL: url, "KFP_POD_NAME": "run-x-9"}, monkeypatch)
+    [received] = server.received
+    assert received["event"] == "run_refused"
+    assert received["text"] == (
+        "a Kubeflow run of taxi-big-tipper: taxi pushed nothing: auc = 0.61 below the threshold 0.7"
+    )
+    assert received["details"] == {"pod": "run-x-9", "reasons": ["auc = 0.61 below the threshold 0.7"]}
+
+
+def test_a_pushed_kubeflow_run_does_not_notify(tmp_path, monkeypatch):
+    with webhook() as (server, url):
+        _run_page_step(tmp_path, False, {notify.ENV_URL: url, "KFP_POD_NAME": "run-x-9"}, monkeypatch)
+    assert server.received == []
+
+
+def test_a_dead_webhook_costs_the_run_page_one_line(tmp_path, monkeypatch, capsys):
+    with webhook() as (server, url):
+        pass  # shut down: nothing listens at the URL any more
+    _run_page_step(tmp_path, True, {notify.ENV_URL: url}, monkeypatch)  # the step does not fail
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("notify:")]
+    assert len(lines) == 1 and "run_refused" in lines[0] and "could not be reached" in lines[0]
+    assert (tmp_path / "out" / "output_metadata.json").is_file()
+
+
+def _exit_input(status) -> str:
+    return json.dumps({"inputs": {"parameterValues": {"status": status}}, "outputs": {}})
+
+
+def _kfp_notify(executor_input: str, environ: dict):
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline.kfp_notify", "--executor_input", executor_input, "--pipeline", "taxi"],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", **environ},
+        timeout=60,
+    )
+
+
+FAILED = {
+    "state": "FAILED",
+    "pipelineJobResourceName": "taxi-run-7",
+    "pipelineTaskName": "exit-handler-1",
+    "error": {"code": 9, "message": "pod Trainer OOMKilled"},
+}
+
+
+def test_the_exit_handler_posts_run_failed_with_the_task_and_error():
+    with webhook() as (server, url):
+        result = _kfp_notify(_exit_input(FAILED), {notify.ENV_URL: url, "KFP_POD_NAME": "taxi-run-7-exit"})
+    assert result.returncode == 0, result.stderr
+    [received] = server.received
+    assert received["event"] == "run_failed" and received["pipeline"] == "taxi"
+    assert received["text"] == "a Kubeflow run of taxi failed: exit-handler-1 ended FAILED: pod Trainer OOMKilled"
+    assert received["details"] == {
+        "state": "FAILED",
+        "task": "exit-handler-1",
+        "run": "taxi-run-7",
+        "error": "pod Trainer OOMKilled",
+        "code": 9,
+        "pod": "taxi-run-7-exit",
+    }
+
+
+@pytest.mark.parametrize("state", ["SUCCEEDED", "COMPLETE", "CACHED"])
+def test_the_exit_handler_posts_nothing_for_a_completed_run(state):
+    from pipeline import kfp_notify
+
+    with webhook() as (server, url):
+        assert kfp_notify.handle({**FAILED, "state": state, "error": {}}, "taxi", {notify.ENV_URL: url}) is False
+    assert server.received == []
+
+
+@pytest.mark.parametrize("state", ["RUNNING", "CANCELED", "CANCELLED"])
+def test_a_body_that_never_completed_is_a_failure(state):
+    """KFP's driver reports the body's ML Metadata state: an OOM-killed pod leaves it RUNNING."""
+    from pipeline import kfp_notify
+
+    with webhook() as (server, url):
+        assert kfp_notify.handle({"state": state, "error": {}}, "taxi", {notify.ENV_URL: url}) is True
+    [received] = server.received
+    assert received["text"] == f"a Kubeflow run of taxi failed: the pipeline ended {state}"
+
+
+def test_the_exit_handler_with_a_dead_webhook_warns_once_and_ends_0():
+    with webhook() as (server, url):
+        pass
+    result = _kfp_notify(_exit_input(json.dumps(FAILED)), {notify.ENV_URL: url})  # the status as a JSON string
+    assert result.returncode == 0
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("notify:")]
+    assert len(warnings) == 1 and "run_failed" in warnings[0] and "could not be reached" in warnings[0]
+
+
+def test_the_exit_handler_without_a_status_is_one_line_and_exit_2():
+    result = _kfp_notify(json.dumps({"inputs": {"parameterValues": {}}}), {})
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: the executor input has no input parameter 'status' with a state; the exit task must take a "
+        "taskFinalStatus (recompile with `tfxp compile`)"
+    ]
+
+
+def test_the_exit_handler_refuses_an_executor_input_that_is_not_json():
+    result = _kfp_notify("{not json", {})
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("error: --executor_input is not JSON (")
