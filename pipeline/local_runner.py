@@ -112,16 +112,13 @@ def served_state(serving_dir: str) -> str:
     and time. Published versions are never changed in place (a rollback or a push makes a new
     one), so an equal key means the same baseline, and a run with nothing new is served from
     the cache up to the Pusher. Objects stores: a new key each run (no cheap stat there)."""
-    from contracts import model_config
-    from contracts.serving_dir import served_versions
+    from components.serving_baseline.executor import baseline_version
 
     if "://" in serving_dir:
         return datetime.datetime.now().isoformat()
     if not os.path.isdir(serving_dir):
         return "none"
-    stable = model_config.stable_version(
-        serving_dir, os.path.basename(serving_dir.rstrip("/")), served_versions(serving_dir)
-    )
+    stable = baseline_version(serving_dir)
     if stable is None:
         return "none"
     saved = os.stat(os.path.join(serving_dir, str(stable), "saved_model.pb"))

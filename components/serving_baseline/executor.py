@@ -19,6 +19,15 @@ SOURCE_PROPERTY = "baseline_source"
 NOTHING_SERVED = "none (nothing served yet)"
 
 
+def baseline_version(directory: str) -> int | None:
+    """The version ServingBaseline takes as the baseline: the `stable` one, else the newest
+    complete one; None when nothing is served. The local runner keys this step's cache by it."""
+    # <output>/serving/<model name> (PipelineConfig.serving_dir): the config names the model so.
+    return model_config.stable_version(
+        directory, os.path.basename(directory.rstrip("/")), serving_dir.served_versions(directory)
+    )
+
+
 class Executor(base_executor.BaseExecutor):
     def Do(
         self,
@@ -28,10 +37,7 @@ class Executor(base_executor.BaseExecutor):
     ) -> None:
         output = artifact_utils.get_single_instance(output_dict["baseline_model"])
         directory = exec_properties["serving_dir"]
-        # <output>/serving/<model name> (PipelineConfig.serving_dir): the config names the model so.
-        stable = model_config.stable_version(
-            directory, os.path.basename(directory.rstrip("/")), serving_dir.served_versions(directory)
-        )
+        stable = baseline_version(directory)
         served = os.path.join(directory, str(stable)) if stable is not None else None
         if served is None:
             # Nothing to compare with: the Evaluator (components.evaluator) then evaluates the
