@@ -23,7 +23,7 @@ test: image  ## every tier: lint and format check, manifests, unit, pipeline, fa
 	$(RUNTIME) scripts/prometheus.sh  # Debian's prometheus and promtool, for the metrics and alert tests
 	rm -f build/reports/monitor-loop.html
 	kfp_go=$$(scripts/kfp-binaries.sh 2.0.5) && TFXP_KFP_GO=$$kfp_go TFXP_IMAGE=$(IMAGE) \
-	  scripts/podman-service.sh run $(RUNTIME) python -m pytest -m "not kills and not kfp_real" $(PYTEST_ARGS)
+	  scripts/podman-service.sh run $(RUNTIME) python -m pytest -m "not kills and not kfp_real" --durations=40 $(PYTEST_ARGS)
 	tests/ops/monitoring/report_in_chromium.sh build/reports/monitor-loop.html build/reports/monitor-loop.png
 
 test-fast:  ## unit and pipeline tests only (about 2 minutes)
