@@ -68,14 +68,28 @@ def evaluation_overview(uri: str) -> tuple[dict[str, float], bool]:
     its own EvalConfig has a baseline model spec)."""
     import tensorflow_model_analysis as tfma
 
+    candidate, baseline = _model_names(uri)
     with _no_deprecation_notes():
-        result = tfma.load_eval_result(uri)
+        result = tfma.load_eval_result(uri, model_name=candidate)
     metrics: dict[str, float] = {}
     for slice_key, slice_metrics in result.slicing_metrics:
         if not slice_key:
             metrics.update(metric_values(slice_metrics))
-    specs = result.config.model_specs if result.config is not None else []
-    return metrics, any(spec.is_baseline for spec in specs)
+    return metrics, baseline is not None
+
+
+def _model_names(uri: str) -> tuple[str | None, str | None]:
+    """(candidate, baseline) model names of an evaluation, from its own EvalConfig; both None for a
+    single-model evaluation. Loading a two-model evaluation without a name logs a warning for each
+    slice's plots, so callers ask by name."""
+    import tensorflow_model_analysis as tfma
+
+    eval_config = tfma.writers.eval_config_writer.load_eval_run(uri)[0]
+    specs = eval_config.model_specs if eval_config is not None else []
+    baseline = next((s.name for s in specs if s.is_baseline), None)
+    if baseline is None:
+        return None, None
+    return next(s.name for s in specs if not s.is_baseline), baseline
 
 
 def validation_failures(uri: str, gates: list[dict] | None = None) -> list[str]:
@@ -165,17 +179,11 @@ def eval_results(uri: str):
     rather than an error, so the evaluation's own model specs decide."""
     import tensorflow_model_analysis as tfma
 
+    candidate, baseline = _model_names(uri)
     with _no_deprecation_notes():
-        result = tfma.load_eval_result(uri)
-        specs = result.config.model_specs if result.config is not None else []
-        baseline = next((s for s in specs if s.is_baseline), None)
         if baseline is None:
-            return result, None
-        candidate = next(s for s in specs if not s.is_baseline)
-        return (
-            tfma.load_eval_result(uri, model_name=candidate.name),
-            tfma.load_eval_result(uri, model_name=baseline.name),
-        )
+            return tfma.load_eval_result(uri), None
+        return tfma.load_eval_result(uri, model_name=candidate), tfma.load_eval_result(uri, model_name=baseline)
 
 
 def _metric_name(metric) -> str:

@@ -18,7 +18,7 @@ def test_metrics_that_tfma_reports_as_nan_stay_numbers(monkeypatch):
             ((("trip_start_hour", 3),), {"": {"": {"auc": {"doubleValue": 0.5}}}}),
         ],
     )
-    monkeypatch.setattr(tfma, "load_eval_result", lambda uri: result)
+    monkeypatch.setattr(tfma, "load_eval_result", lambda uri, model_name=None: result)
     metrics = results.evaluation_metrics("unused")
     assert metrics["auc"] == 0.91 and math.isnan(metrics["precision"])
     run = runs.RunInfo(
@@ -48,7 +48,7 @@ def test_tensorflows_deprecation_notes_stay_out_of_the_summary(monkeypatch, capl
 
     import tensorflow_model_analysis as tfma
 
-    def load(uri):
+    def load(uri, model_name=None):
         logging.getLogger("tensorflow").warning("From tfma: tf_record_iterator is deprecated")
         return types.SimpleNamespace(config=None, slicing_metrics=[((), {"": {"": {"auc": {"doubleValue": 0.8}}}})])
 
