@@ -28,7 +28,8 @@ import keras_tuner
 import tensorflow as tf
 import tensorflow_transform as tft
 from absl import logging
-from tfx import v1 as tfx
+from tfx.components.trainer.fn_args_utils import FnArgs  # not tfx.v1: pipeline/pipeline.py says why
+from tfx.components.tuner.component import TunerFnResult
 from tfx_bsl.public import tfxio
 
 from contracts.saved_model import (
@@ -304,7 +305,7 @@ def _serving_functions(
     return functions
 
 
-def tuner_fn(fn_args: tfx.components.FnArgs) -> tfx.components.TunerFnResult:
+def tuner_fn(fn_args: FnArgs) -> TunerFnResult:
     """Returns a KerasTuner random search over learning rate and layer sizes, its space, trials
     and trial length sized to the train split (models/training_plan.py) unless configured."""
     spec = model_inputs.from_custom_config(fn_args.custom_config)
@@ -342,7 +343,7 @@ def tuner_fn(fn_args: tfx.components.FnArgs) -> tfx.components.TunerFnResult:
         batch_size,
         steps,
     )
-    return tfx.components.TunerFnResult(
+    return TunerFnResult(
         tuner=tuner,
         fit_kwargs={
             "x": _input_fn(fn_args.train_files, fn_args.data_accessor, tf_transform_output, spec, batch_size, seed),
@@ -353,7 +354,7 @@ def tuner_fn(fn_args: tfx.components.FnArgs) -> tfx.components.TunerFnResult:
     )
 
 
-def run_fn(fn_args: tfx.components.FnArgs) -> None:
+def run_fn(fn_args: FnArgs) -> None:
     """Trains the configured model (trainer.model: the DNN with the tuned hyperparameters when
     given, gradient-boosted trees, or both, keeping the better on the eval split) and exports it."""
     spec = model_inputs.from_custom_config(fn_args.custom_config)

@@ -84,7 +84,7 @@ def parameter_defaults(config: PipelineConfig) -> dict[str, str]:
 def build(config: PipelineConfig, defaults: dict[str, str]):
     """The pipeline as the Kubeflow runner compiles it: paths on the cluster, run parameters
     (with `defaults`, from parameter_defaults)."""
-    from tfx.v1.dsl.experimental import RuntimeParameter
+    from tfx.orchestration.data_types import RuntimeParameter  # not tfx.v1: pipeline/pipeline.py says why
 
     from pipeline.config import ConfigError, InfraValidation
     from pipeline.pipeline import create_pipeline

@@ -299,7 +299,8 @@ def run(
         versions_before = set(version_names(config.serving_dir))
         with _captured_logs(log_path, verbose) as progress:
             try:
-                from tfx import v1 as tfx
+                # Not tfx.v1 (pipeline/pipeline.py says why).
+                from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
                 # The run lock is ours, so an execution still RUNNING belongs to a dead run.
                 if os.path.exists(config.metadata_path):
@@ -316,7 +317,7 @@ def run(
 
                 pipeline = build(config)  # inside: importing TensorFlow already writes to stderr
                 progress.total = len(pipeline.components)
-                tfx.orchestration.LocalDagRunner().run(pipeline)
+                LocalDagRunner().run(pipeline)
             except BaseException as err:
                 _remove_new_versions(config.serving_dir, versions_before)
                 if not isinstance(err, Exception):

@@ -10,9 +10,29 @@ import json
 import os
 from typing import Any, Mapping
 
-from tfx import v1 as tfx
+# TFX's own modules rather than `tfx.v1`, which re-exports these same classes: importing
+# `tfx.v1` imports its Vertex AI extensions (google.cloud.aiplatform) and every standard
+# component, seconds of CPU in each run and each step (benchmarks/README.md, "A cached re-run").
+from tfx.components.bulk_inferrer.component import BulkInferrer
+from tfx.components.example_validator.component import ExampleValidator
+from tfx.components.infra_validator.component import InfraValidator
+from tfx.components.schema_gen.component import SchemaGen
+from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
+from tfx.components.statistics_gen.component import StatisticsGen
+from tfx.components.trainer.component import Trainer
+from tfx.components.transform.component import Transform
+from tfx.components.tuner.component import Tuner
 from tfx.dsl.components.base import executor_spec
-from tfx.proto import example_gen_pb2, infra_validator_pb2
+from tfx.orchestration.pipeline import Pipeline
+from tfx.proto import (
+    bulk_inferrer_pb2,
+    example_gen_pb2,
+    infra_validator_pb2,
+    pusher_pb2,
+    range_config_pb2,
+    trainer_pb2,
+    transform_pb2,
+)
 
 from components.anomalies_gate import AnomaliesGate
 from components.atomic_pusher.component import Pusher
@@ -51,12 +71,12 @@ def example_gen_input(config: PipelineConfig, data_root: Any = None) -> tuple[An
     """
     if config.data.span_pattern:
         pattern = config.data.span_pattern
-        return (data_root if data_root is not None else config.data.path), tfx.proto.Input(
-            splits=[tfx.proto.Input.Split(name="single_split", pattern=pattern)]
+        return (data_root if data_root is not None else config.data.path), example_gen_pb2.Input(
+            splits=[example_gen_pb2.Input.Split(name="single_split", pattern=pattern)]
         )
     if data_root is not None:
-        return data_root, tfx.proto.Input(
-            splits=[tfx.proto.Input.Split(name="single_split", pattern=config.data.format.file_pattern)]
+        return data_root, example_gen_pb2.Input(
+            splits=[example_gen_pb2.Input.Split(name="single_split", pattern=config.data.format.file_pattern)]
         )
     path = config.data.path
     if is_glob(path):
@@ -65,7 +85,7 @@ def example_gen_input(config: PipelineConfig, data_root: Any = None) -> tuple[An
         base, pattern = os.path.dirname(path), os.path.basename(path)
     else:
         base, pattern = path, directory_pattern(config.data.format, path)
-    return base, tfx.proto.Input(splits=[tfx.proto.Input.Split(name="single_split", pattern=pattern)])
+    return base, example_gen_pb2.Input(splits=[example_gen_pb2.Input.Split(name="single_split", pattern=pattern)])
 
 
 def _inference_rows(config: PipelineConfig, model: Any):
@@ -91,31 +111,35 @@ def bulk_inferrer_specs(config: PipelineConfig) -> tuple[Any, Any]:
     from models.spec import Task
 
     regression = config.label.task is Task.REGRESSION
-    model_spec = tfx.proto.ModelSpec(model_signature_name=[REGRESS_SIGNATURE if regression else CLASSIFY_SIGNATURE])
+    model_spec = bulk_inferrer_pb2.ModelSpec(
+        model_signature_name=[REGRESS_SIGNATURE if regression else CLASSIFY_SIGNATURE]
+    )
     if regression:
-        column = tfx.proto.OutputColumnsSpec(regress_output=tfx.proto.RegressOutput(value_column="prediction"))
-    else:
-        column = tfx.proto.OutputColumnsSpec(
-            classify_output=tfx.proto.ClassifyOutput(label_column="classes", score_column="scores")
+        column = bulk_inferrer_pb2.OutputColumnsSpec(
+            regress_output=bulk_inferrer_pb2.RegressOutput(value_column="prediction")
         )
-    return model_spec, tfx.proto.OutputExampleSpec(output_columns_spec=[column])
+    else:
+        column = bulk_inferrer_pb2.OutputColumnsSpec(
+            classify_output=bulk_inferrer_pb2.ClassifyOutput(label_column="classes", score_column="scores")
+        )
+    return model_spec, bulk_inferrer_pb2.OutputExampleSpec(output_columns_spec=[column])
 
 
 def _example_gen(config: PipelineConfig, data_root: Any = None):
     input_base, input_config = example_gen_input(config, data_root)
-    output_config = tfx.proto.Output(
-        split_config=tfx.proto.SplitConfig(
+    output_config = example_gen_pb2.Output(
+        split_config=example_gen_pb2.SplitConfig(
             splits=[
-                tfx.proto.SplitConfig.Split(name="train", hash_buckets=config.data.train_buckets),
-                tfx.proto.SplitConfig.Split(name="eval", hash_buckets=config.data.eval_buckets),
-                tfx.proto.SplitConfig.Split(name="test", hash_buckets=config.data.test_buckets),
+                example_gen_pb2.SplitConfig.Split(name="train", hash_buckets=config.data.train_buckets),
+                example_gen_pb2.SplitConfig.Split(name="eval", hash_buckets=config.data.eval_buckets),
+                example_gen_pb2.SplitConfig.Split(name="test", hash_buckets=config.data.test_buckets),
             ]
         )
     )
     kwargs = {"input_base": input_base, "input_config": input_config, "output_config": output_config}
     if config.data.span_pattern:
-        kwargs["range_config"] = tfx.proto.RangeConfig(
-            rolling_range=tfx.proto.RollingRange(num_spans=config.data.rolling_spans)
+        kwargs["range_config"] = range_config_pb2.RangeConfig(
+            rolling_range=range_config_pb2.RollingRange(num_spans=config.data.rolling_spans)
         )
     # Rows whose label is missing are dropped here with label.missing: drop (preflight
     # stops the run otherwise): a missing label must never be read as a class.
@@ -136,11 +160,11 @@ def _example_gen(config: PipelineConfig, data_root: Any = None):
     )
 
 
-def train_eval_args(config: PipelineConfig) -> tuple[tfx.proto.TrainArgs, tfx.proto.EvalArgs]:
+def train_eval_args(config: PipelineConfig) -> tuple[trainer_pb2.TrainArgs, trainer_pb2.EvalArgs]:
     """The Trainer's step counts and splits."""
     return (
-        tfx.proto.TrainArgs(splits=["train"], num_steps=config.trainer.train_steps),
-        tfx.proto.EvalArgs(splits=["eval"], num_steps=config.trainer.eval_steps),
+        trainer_pb2.TrainArgs(splits=["train"], num_steps=config.trainer.train_steps),
+        trainer_pb2.EvalArgs(splits=["eval"], num_steps=config.trainer.eval_steps),
     )
 
 
@@ -184,7 +208,7 @@ def create_pipeline(
     runtime_parameters: Mapping[str, Any] | None = None,
     serving_platform: infra_validator_pb2.ServingSpec | None = None,
     state_dir: str | None = None,
-) -> tfx.dsl.Pipeline:
+) -> Pipeline:
     """Builds the whole pipeline from one config. Runners pass where things live.
 
     `baseline_lookup_token` and `drift_lookup_token` are where an orchestrator that caches by
@@ -218,22 +242,22 @@ def create_pipeline(
     components.append(example_gen)
 
     # Computes statistics of every split for schema inference and validation.
-    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"]).with_id("StatisticsGen")
+    statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"]).with_id("StatisticsGen")
     components.append(statistics_gen)
 
     # Infers the schema from the statistics, or imports the curated one the config names.
     if config.schema.path:
-        schema_gen = tfx.components.ImportSchemaGen(schema_file=config.schema.path).with_id("SchemaGen")
+        schema_gen = ImportSchemaGen(schema_file=config.schema.path).with_id("SchemaGen")
     else:
         # Every column variable-length: a column complete in one span can have gaps in the
         # next, and the served (baseline) model must still parse the new span's examples.
-        schema_gen = tfx.components.SchemaGen(
-            statistics=statistics_gen.outputs["statistics"], infer_feature_shape=False
-        ).with_id("SchemaGen")
+        schema_gen = SchemaGen(statistics=statistics_gen.outputs["statistics"], infer_feature_shape=False).with_id(
+            "SchemaGen"
+        )
     components.append(schema_gen)
 
     # Checks the statistics of every split against the schema.
-    example_validator = tfx.components.ExampleValidator(
+    example_validator = ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
     ).with_id("ExampleValidator")
     components.append(example_validator)
@@ -270,12 +294,12 @@ def create_pipeline(
     # The test split stays raw: the Evaluator feeds it to the exported model, which applies the
     # transform itself. preprocessing_fn is traced as a TF1 graph (half the tracing time
     # of TF2's), and the analyzer cache is not written since no run reads it back.
-    transform = tfx.components.Transform(
+    transform = Transform(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
         preprocessing_fn=PREPROCESSING_FN,
         custom_config=transform_config,
-        splits_config=tfx.proto.SplitsConfig(analyze=["train"], transform=list(TRANSFORMED_SPLITS)),
+        splits_config=transform_pb2.SplitsConfig(analyze=["train"], transform=list(TRANSFORMED_SPLITS)),
         force_tf_compat_v1=True,
         disable_analyzer_cache=True,
         disable_statistics=not config.transform.statistics,
@@ -287,13 +311,13 @@ def create_pipeline(
     # not for trainer.model gbt.
     hyperparameters = None
     if config.tuner.enabled and config.trainer.model is not TrainerModel.GBT:
-        tuner = tfx.components.Tuner(
+        tuner = Tuner(
             tuner_fn=TUNER_FN,
             examples=transform.outputs["transformed_examples"],
             transform_graph=transform.outputs["transform_graph"],
             schema=schema_gen.outputs["schema"],
-            train_args=tfx.proto.TrainArgs(splits=["train"], num_steps=config.tuner.train_steps),
-            eval_args=tfx.proto.EvalArgs(splits=["eval"], num_steps=config.tuner.eval_steps),
+            train_args=trainer_pb2.TrainArgs(splits=["train"], num_steps=config.tuner.train_steps),
+            eval_args=trainer_pb2.EvalArgs(splits=["eval"], num_steps=config.tuner.eval_steps),
             custom_config=custom_config,
         ).with_id("Tuner")
         components.append(tuner)
@@ -301,7 +325,7 @@ def create_pipeline(
 
     # Trains the model trainer.model names (the Keras network, gradient-boosted trees, or both
     # keeping the better) and exports it with its serving signatures.
-    trainer = tfx.components.Trainer(
+    trainer = Trainer(
         run_fn=config.trainer.run_fn,
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
@@ -350,7 +374,7 @@ def create_pipeline(
     if serving_platform is not None:
         # TFX's InfraValidator starts the real TF Serving on the candidate; loading alone
         # (LOAD_ONLY) replays the warm-up records, which run every signature.
-        infra_validator = tfx.components.InfraValidator(
+        infra_validator = InfraValidator(
             model=warmup.outputs["serving_model"],
             serving_spec=serving_platform,
             validation_spec=infra_validator_pb2.ValidationSpec(max_loading_time_seconds=300, num_tries=2),
@@ -366,8 +390,8 @@ def create_pipeline(
         model=warmup.outputs["serving_model"],
         model_blessing=evaluator.outputs["blessing"],
         infra_blessing=infra_blessing,
-        push_destination=tfx.proto.PushDestination(
-            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_dir)
+        push_destination=pusher_pb2.PushDestination(
+            filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=serving_dir)
         ),
         model_card={
             **config.model_card.model_dump(mode="json"),
@@ -390,11 +414,11 @@ def create_pipeline(
         inference_rows = _inference_rows(config, warmup.outputs["serving_model"]).with_id("InferenceRows")
         components.append(inference_rows)
         model_spec, output_example_spec = bulk_inferrer_specs(config)
-        bulk_inferrer = tfx.components.BulkInferrer(
+        bulk_inferrer = BulkInferrer(
             examples=inference_rows.outputs["examples"],
             model=warmup.outputs["serving_model"],
             model_blessing=evaluator.outputs["blessing"],
-            data_spec=tfx.proto.DataSpec(example_splits=[INFERENCE_SPLIT]),
+            data_spec=bulk_inferrer_pb2.DataSpec(example_splits=[INFERENCE_SPLIT]),
             model_spec=model_spec,
             output_example_spec=output_example_spec,
         ).with_id("BulkInferrer")
@@ -412,7 +436,7 @@ def create_pipeline(
     ).with_id("RunPage")
     components.append(run_page)
 
-    return tfx.dsl.Pipeline(
+    return Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=pipeline_root,
         components=components,

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from tfx import types
-from tfx import v1 as tfx
+from tfx.components.pusher.component import Pusher as TfxPusher  # not tfx.v1: pipeline/pipeline.py says why
 from tfx.dsl.components.base import base_component, executor_spec
 from tfx.types import component_spec, standard_artifacts, standard_component_specs
 from tfx.utils import json_utils
@@ -42,7 +42,7 @@ class CardPusherSpec(standard_component_specs.PusherSpec):
     }
 
 
-class Pusher(tfx.components.Pusher):
+class Pusher(TfxPusher):
     """TFX's Pusher (model, blessings, a filesystem destination) that publishes atomically and
     writes a model card into each version; `model_card` (JSON-able) is the config's part of
     the card and `rollout` the config's `pusher` section (which label a push gets), both passed

@@ -2,7 +2,7 @@
 change thresholds without a baseline, first-run gates from the data."""
 
 from tfx import types
-from tfx import v1 as tfx
+from tfx.components.evaluator.component import Evaluator as TfxEvaluator  # not tfx.v1: pipeline/pipeline.py says why
 from tfx.dsl.components.base import base_beam_component, executor_spec
 from tfx.types import component_spec, standard_artifacts, standard_component_specs
 from tfx.utils import json_utils
@@ -23,7 +23,7 @@ class GatedEvaluatorSpec(standard_component_specs.EvaluatorSpec):
     }
 
 
-class Evaluator(tfx.components.Evaluator):
+class Evaluator(TfxEvaluator):
     """TFX's Evaluator (the inputs this pipeline uses) with three more parameters: `task`,
     `label_column` (the raw label column) and `first_run_margin`.
 

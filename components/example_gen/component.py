@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-from tfx import v1 as tfx
-from tfx.components import FileBasedExampleGen as _FileBasedExampleGen
+# Not tfx.v1 (pipeline/pipeline.py says why).
+from tfx.components.example_gen.component import FileBasedExampleGen as _FileBasedExampleGen
+from tfx.components.example_gen.csv_example_gen.component import CsvExampleGen as TfxCsvExampleGen
 from tfx.components.example_gen.import_example_gen import executor as import_executor
+from tfx.components.example_gen.import_example_gen.component import ImportExampleGen as TfxImportExampleGen
 from tfx.dsl.components.base import executor_spec
 
 from components.example_gen import csv_executor
@@ -18,8 +20,8 @@ from components.example_gen.span_resolution import ResolvesSpans
 from components.example_gen.stable_write import StableOrderExecutor
 
 
-class CsvExampleGen(tfx.components.CsvExampleGen):
-    """Same spec and parameters as `tfx.components.CsvExampleGen`, and the same output: the
+class CsvExampleGen(TfxCsvExampleGen):
+    """Same spec and parameters as TFX's `CsvExampleGen`, and the same output: the
     executor writes byte-identical examples into the same splits, shuffled as TFX shuffles
     them, faster and in bounded memory (README, Benchmarks). Its driver adds the files' contents
     to TFX's input fingerprint (driver).
@@ -53,7 +55,7 @@ class ImportExecutor(ResolvesSpans, StableOrderExecutor, import_executor.Executo
     the stable order."""
 
 
-class ImportExampleGen(tfx.components.ImportExampleGen):
+class ImportExampleGen(TfxImportExampleGen):
     DRIVER_CLASS = ContentFingerprintDriver
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(ImportExecutor)
 
