@@ -99,7 +99,7 @@ KFP_GO_VERSIONS ?= 2.0.5
 
 .PHONY: kfp-binaries test-kfp-backend test-kfp-real
 
-kfp-binaries:  ## KFP's compiler, driver and launcher-v2 built from the Go module proxy (cached; docs/kubeflow.md)
+kfp-binaries:  ## KFP's compiler, driver and launcher-v2, and SeaweedFS's weed, built from the Go module proxy (cached; docs/kubeflow.md)
 	scripts/kfp-binaries.sh $(KFP_GO_VERSIONS)
 	scripts/kfp-binaries.sh --check 2.5.0 2.17.0  # the releases the proxy refused: one line each
 
