@@ -99,13 +99,14 @@ KFP_GO_VERSIONS ?= 2.0.5
 
 .PHONY: kfp-binaries test-kfp-backend test-kfp-real
 
-kfp-binaries:  ## KFP's compiler, driver and launcher-v2 built from the Go module proxy (cached; docs/kubeflow.md)
+kfp-binaries:  ## KFP's compiler, driver and launcher-v2, and SeaweedFS's weed, built from the Go module proxy (cached; docs/kubeflow.md)
 	scripts/kfp-binaries.sh $(KFP_GO_VERSIONS)
 	scripts/kfp-binaries.sh --check 2.5.0 2.17.0  # the releases the proxy refused: one line each
 
 test-kfp-backend: image  ## KFP 2.0.5's own compiler, API-server run code, driver and launcher on our compiled pipeline (about a minute once built)
 	kfp_go=$$(scripts/kfp-binaries.sh 2.0.5) && TFXP_KFP_GO=$$kfp_go TFXP_IMAGE=$(IMAGE) scripts/podman-service.sh run \
 	  $(RUNTIME) python -m pytest tests/kfp_backend/test_kfp_go_compiler.py tests/kfp_backend/test_kfp_go_driver.py tests/kfp_backend/test_argo_runner.py \
+	  tests/kfp_backend/test_seaweedfs.py \
 	  tests/kfp_backend/test_mlmd_grpc.py $(PYTEST_ARGS)
 
 test-kfp-real: image  ## the whole compiled pipeline, three runs, every step through KFP 2.0.5's own driver and launcher (tests/kfp_backend/test_kfp_go_pipeline.py; minutes)

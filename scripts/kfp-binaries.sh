@@ -6,7 +6,11 @@
 # wrapper module (scripts/kfp-go/<version>/: go.mod, go.sum, our Go source), the Go version and
 # the build flags, so a second call reuses the binaries. KFP's root go.mod has replace
 # directives, which `go install pkg@v` refuses; the wrapper module requires KFP at the
-# release's pseudo-version and repeats them.
+# release's pseudo-version and repeats them. Beside them, the object store KFP's launcher
+# writes to: SeaweedFS's `weed` (scripts/kfp-go/seaweedfs/, a module of its own), built once
+# into ~/.cache/tfx-kfp-pipeline/seaweedfs-<key>/ (the key: its module, the Go version, the
+# flags) and linked into each kfp-go directory, so that a new KFP key does not rebuild it (it
+# takes far longer than KFP's binaries).
 #
 # Usage: scripts/kfp-binaries.sh [VERSION...]   build (default 2.0.5); prints each binary directory
 #        scripts/kfp-binaries.sh --check VERSION...   ask the proxy whether it serves each release
@@ -26,9 +30,10 @@ cmds=(compiler driver launcher-v2)
 # Ours, in the wrapper module: the Workflow KFP's API server makes for a run (run-workflow/main.go)
 # and a stand-in for its TaskService, the cache (task-service/main.go).
 own_cmds=(run-workflow task-service)
-# Ours, in modules of their own beside the KFP wrappers (so that their dependencies do not move
-# KFP's): an S3-compatible server for the launcher (s3-server/main.go).
-own_modules=(s3-server)
+# Modules of their own beside the KFP wrappers (so that their dependencies do not move KFP's),
+# each building the one package its go.mod's `tool` directive names: SeaweedFS's `weed`, the
+# launcher's S3 server.
+own_modules=(seaweedfs)
 # As backend/Dockerfile.driver and Dockerfile.launcher build them (the compiler has no Dockerfile).
 build_flags=(-tags netgo -ldflags '-extldflags "-static"')
 
@@ -73,6 +78,51 @@ check() {  # $1: KFP release: one line, served or the refusal
   rm -f "$log"
 }
 
+tool_package() {  # $1: an own module -> the package its go.mod's `tool` directive names
+  awk '$1 == "tool" && NF == 2 { print $2 }' "$wrappers/$1/go.mod"
+}
+
+module_of() {  # $1: an own module, $2: its tool's package -> MODULE@VERSION of the requirement holding it
+  # Read from go.mod, not asked of go, so that a refusal can still name it.
+  awk -v p="$2" '$1 == "require" { $1 = ""; $0 = $0 }
+    NF >= 2 && $2 ~ /^v/ && (p == $1 || index(p, $1 "/") == 1) && length($1) > length(best) { best = $1; version = $2 }
+    END { if (best) print best "@" version }' "$wrappers/$1/go.mod"
+}
+
+build_module() {  # $1: one of own_modules -> the path of its binary, built once per key
+  local m=$1 dir=$wrappers/$1 pkg name module key out tmp log start=$SECONDS
+  pkg=$(tool_package "$m")
+  [ -n "$pkg" ] || fail "scripts/kfp-go/$m/go.mod names no package in a one-line tool directive: add 'tool <package>'"
+  name=$(basename "$pkg")
+  key=$( { cat "$dir/go.mod" "$dir/go.sum"; go version; go env GOOS GOARCH; printf '%s\n' "${build_flags[@]}"; } | sha256sum | cut -c1-12)
+  out=$cache/$m-$key
+  [ -f "$out/BUILD_INFO" ] && { echo "$out/$name"; return; }
+  mkdir -p "$cache"
+  exec 8>"$cache/$m.lock"
+  flock 8
+  [ -f "$out/BUILD_INFO" ] && { echo "$out/$name"; return; }  # built while this one waited
+  tmp=$(mktemp -d "$cache/.$m-$key.XXXXXX")
+  log=$cache/$m-$key.log
+  trap 'rm -rf "$tmp"' EXIT  # this runs in a subshell of build(): its own trap
+  module=$(module_of "$m" "$pkg")
+  say "building $name from $module (about 15 minutes on 2 cores the first time; log: $log)"
+  if ! (cd "$dir" && CGO_ENABLED=0 GOOS=linux GOFLAGS=-mod=readonly \
+    nice -n 10 go build "${build_flags[@]}" -o "$tmp/$name" "$pkg") >"$log" 2>&1; then
+    local why
+    why=$(refusal "$log")
+    [ -n "$why" ] && fail "the Go module proxy refused $why, building $name from $module; log: $log"
+    fail "go build of $pkg ($module) failed: $(grep -m1 -vE '^(go: downloading|#)' "$log" | cut -c1-300); log: $log"
+  fi
+  # `weed version`: the one own tool answers it.
+  "$tmp/$name" version >/dev/null 2>&1 || fail "the built $tmp/$name does not run ($module); log: $log"
+  say "built $name in $((SECONDS - start)) s"
+  printf 'module %s\npackage %s\n%s\nflags CGO_ENABLED=0 %s\n' "$module" "$pkg" "$(go version)" "${build_flags[*]}" >"$tmp/BUILD_INFO"
+  chmod 755 "$tmp"
+  mv "$tmp" "$out"
+  trap - EXIT
+  echo "$out/$name"
+}
+
 build() {  # $1: KFP release
   local v=$1 pv wrapper key out tmp log c
   pv=$(pseudo_version "$v")
@@ -82,7 +132,9 @@ build() {  # $1: KFP release
     fail "$(check "$v"); no wrapper module for it under scripts/kfp-go/$v/ (docs/kubeflow.md says why)"
   fi
   need_go "$v"
-  key=$( { cat "$wrapper/go.mod" "$wrapper/go.sum" "$wrapper"/*/*.go; for m in "${own_modules[@]}"; do cat "$wrappers/$m"/go.* "$wrappers/$m"/*.go; done; go version; go env GOOS GOARCH; printf '%s\n' "${build_flags[@]}"; } | sha256sum | cut -c1-12)
+  local m built=()
+  for m in "${own_modules[@]}"; do built+=("$(build_module "$m")") || exit 2; done
+  key=$( { cat "$wrapper/go.mod" "$wrapper/go.sum" "$wrapper"/*/*.go; printf '%s\n' "${built[@]}"; go version; go env GOOS GOARCH; printf '%s\n' "${build_flags[@]}"; } | sha256sum | cut -c1-12)
   out=$cache/kfp-go-$v-$key
   if [ -f "$out/BUILD_INFO" ]; then  # written last, before the rename
     echo "$out"
@@ -98,13 +150,12 @@ build() {  # $1: KFP release
   tmp=$(mktemp -d "$cache/.kfp-go-$v-$key.XXXXXX")
   log=$cache/kfp-go-$v-$key.log
   trap 'rm -rf "$tmp"' EXIT
-  say "building KFP $v's ${cmds[*]} from $kfp_module@$pv, and ${own_cmds[*]} ${own_modules[*]} (minutes the first time; log: $log)"
+  say "building KFP $v's ${cmds[*]} from $kfp_module@$pv, and ${own_cmds[*]} (minutes the first time; log: $log)"
   : >"$log"
-  for c in "${cmds[@]}" "${own_cmds[@]}" "${own_modules[@]}"; do
-    local start=$SECONDS pkg=$kfp_module/backend/src/v2/cmd/$c dir=$wrapper
+  for c in "${cmds[@]}" "${own_cmds[@]}"; do
+    local start=$SECONDS pkg=$kfp_module/backend/src/v2/cmd/$c
     [[ " ${own_cmds[*]} " == *" $c "* ]] && pkg=./$c
-    [[ " ${own_modules[*]} " == *" $c "* ]] && pkg=. && dir=$wrappers/$c
-    if ! (cd "$dir" && CGO_ENABLED=0 GOOS=linux GOFLAGS=-mod=readonly \
+    if ! (cd "$wrapper" && CGO_ENABLED=0 GOOS=linux GOFLAGS=-mod=readonly \
       nice -n 10 go build "${build_flags[@]}" -o "$tmp/$c" "$pkg") >>"$log" 2>&1; then
       local why
       why=$(refusal "$log")
@@ -114,6 +165,8 @@ build() {  # $1: KFP release
     say "built $c in $((SECONDS - start)) s"
   done
   "$tmp/compiler" -help >/dev/null 2>&1 || [ $? -eq 2 ] || fail "the built $tmp/compiler does not run; log: $log"
+  local b
+  for b in "${built[@]}"; do ln -s "$b" "$tmp/$(basename "$b")"; done
   printf 'KFP %s\nmodule %s@%s\n%s\nflags CGO_ENABLED=0 %s\n' "$v" "$kfp_module" "$pv" "$(go version)" "${build_flags[*]}" >"$tmp/BUILD_INFO"
   chmod 755 "$tmp"
   mv "$tmp" "$out"

@@ -22,7 +22,8 @@ driver and launcher images):
 Not reproduced: retries, loops (`withSequence`/`withItems`), exit handlers and the `||` of their
 `depends`, daemon or resource templates; a Workflow with them is refused with one line. The
 services every pod of a KFP install reaches (ML Metadata, the cache's TaskService, the object
-store, the Kubernetes API) are `KfpServices`: the stand-ins of tests/kfp_backend/.
+store, the Kubernetes API) are `KfpServices`: SeaweedFS for the object store, the stand-ins of
+tests/kfp_backend/ for the rest.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ SERVICE_ACCOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
 BINARIES = ("driver", "launcher-v2")  # the KFP images' commands, mounted from KFP_GO
 TOKEN = "service-account-token"
 NAMESPACE = "kubeflow"
+# The object store's keys: in the Secret the launcher reads, and SeaweedFS's one identity.
+S3_ACCESS_KEY, S3_SECRET_KEY = "tfxp-launcher", "tfxp-launcher-secret"
 
 
 class StepFailed(RuntimeError):
@@ -111,12 +114,13 @@ def _service(command: list[str], log: pathlib.Path) -> tuple[subprocess.Popen, i
 
 
 class KfpServices:
-    """What every pod of a KFP install reaches, as stand-ins on 127.0.0.1, kept from run to run.
+    """What every pod of a KFP install reaches, on 127.0.0.1, kept from run to run.
 
     ML Metadata (mlmd_grpc.py, ml-metadata's own store on SQLite), the Kubernetes API's one
     Secret (kube_api.py), the cache's TaskService (`task-service`) and the object store of
-    `minio://` roots (`s3-server`, in memory); `env` is what Kubernetes and KFP's install give
-    each pod in the namespace (the services' variables, the metadata-grpc-configmap).
+    `minio://` roots (SeaweedFS, a real S3 server: seaweedfs.py); `env` is what Kubernetes and
+    KFP's install give each pod in the namespace (the services' variables, the
+    metadata-grpc-configmap).
     """
 
     def __init__(self, work: pathlib.Path, kfp_go: pathlib.Path, bucket: str = "mlpipeline"):
@@ -126,15 +130,15 @@ class KfpServices:
     def start(self) -> KfpServices:
         from tests.kfp_backend.kube_api import KubeApi
         from tests.kfp_backend.mlmd_grpc import MetadataServer
+        from tests.kfp_backend.seaweedfs import SeaweedFS
 
         self.account = account = self.work / "serviceaccount"
         account.mkdir(parents=True, exist_ok=True)
         (account / "namespace").write_text(NAMESPACE)
         (account / "token").write_text(TOKEN)
         self.metadata = MetadataServer(str(self.work / "mlmd.sqlite")).start()
-        self.kube = KubeApi(
-            self.work, TOKEN, {(NAMESPACE, "mlpipeline-minio-artifact"): {"accesskey": "ak", "secretkey": "sk"}}
-        )
+        secret = {"accesskey": S3_ACCESS_KEY, "secretkey": S3_SECRET_KEY}
+        self.kube = KubeApi(self.work, TOKEN, {(NAMESPACE, "mlpipeline-minio-artifact"): secret})
         shutil.copyfile(self.kube.ca, account / "ca.crt")
         self.kube.start()
         cache, self.cache_port = _service(
@@ -142,10 +146,12 @@ class KfpServices:
             self.work / "task-service.log",
         )
         self.processes.append(cache)
-        s3, self.s3_port = _service(
-            [str(self.kfp_go / "s3-server"), "-bucket", self.bucket], self.work / "s3-server.log"
-        )
-        self.processes.append(s3)
+        self.s3 = SeaweedFS(self.kfp_go / "weed", self.work, self.bucket, S3_ACCESS_KEY, S3_SECRET_KEY)
+        try:
+            self.s3.start()
+        except BaseException:  # the caller gets no KfpServices to stop
+            self.stop()
+            raise
         return self
 
     @property
@@ -157,7 +163,7 @@ class KfpServices:
             "ML_PIPELINE_SERVICE_HOST": "127.0.0.1",  # the API server's TaskService (the cache)
             "ML_PIPELINE_SERVICE_PORT_GRPC": str(self.cache_port),
             "MINIO_SERVICE_SERVICE_HOST": "127.0.0.1",  # the object store of minio:// roots
-            "MINIO_SERVICE_SERVICE_PORT": str(self.s3_port),
+            "MINIO_SERVICE_SERVICE_PORT": str(self.s3.port),
             "KUBERNETES_SERVICE_HOST": "127.0.0.1",
             "KUBERNETES_SERVICE_PORT": str(self.kube.port),
         }
@@ -180,31 +186,16 @@ class KfpServices:
         return metadata_store.MetadataStore(config)
 
     def objects(self, prefix: str) -> list[str]:
-        """Keys under a prefix of the bucket, through the S3 API, less the prefix."""
-        import urllib.parse
-        import urllib.request
-        import xml.etree.ElementTree as ET
-
-        keys, token = [], None
-        while True:
-            query = {"list-type": "2", "prefix": prefix, **({"continuation-token": token} if token else {})}
-            url = f"http://127.0.0.1:{self.s3_port}/{self.bucket}?{urllib.parse.urlencode(query)}"
-            with urllib.request.urlopen(url, timeout=30) as answer:
-                tree = ET.fromstring(answer.read())
-            keys += [k.text[len(prefix) :] for k in tree.iter() if k.tag.split("}")[-1] == "Key"]
-            token = next((t.text for t in tree.iter() if t.tag.split("}")[-1] == "NextContinuationToken"), None)
-            if not token:
-                return keys
+        """Keys under a prefix of the bucket, through SeaweedFS's S3 API, less the prefix."""
+        return self.s3.objects(prefix)
 
     def read_object(self, key: str) -> bytes:
-        import urllib.request
-
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.s3_port}/{self.bucket}/{key}", timeout=30) as answer:
-            return answer.read()
+        return self.s3.read_object(key)
 
     def stop(self) -> None:
         self.metadata.stop()
         self.kube.stop()
+        self.s3.stop()
         for process in self.processes:
             process.terminate()
             process.wait(timeout=30)

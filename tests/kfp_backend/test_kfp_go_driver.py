@@ -17,7 +17,7 @@ over the whole DAG), each in a container of our image with KFP's static binary m
    writes the patch with ExampleGen's output URIs under the run's pipeline root;
 5. ExampleGen's pod: our entrypoint writes the examples through the launcher's local path
    (/minio/...), the launcher uploads them to the object store of the `minio://` root with its own
-   MinIO settings (s3-server, an S3-compatible stand-in; the credentials from the Secret that
+   MinIO settings (SeaweedFS, a real S3 server, which checks the credentials from the Secret that
    tests/kfp_backend/kube_api.py serves) and records the artifact in ML Metadata.
 
 Needs the podman API, the image and KFP's Go binaries: `make test` provides all three.
@@ -181,8 +181,13 @@ def test_examplegen_runs_under_kfps_launcher_and_its_examples_land_in_the_object
     [examples] = store.get_artifacts_by_id(outputs)
     uri = f"{PIPELINE_ROOT}/taxi-big-tipper/{RUN_ID}/ExampleGen/examples"
     assert examples.uri == uri  # the remote URI again, as our entrypoint writes it back
-    files = ran["services"].objects(uri[len("minio://mlpipeline/") :] + "/")
+    prefix = uri[len("minio://mlpipeline/") :] + "/"
+    files = ran["services"].objects(prefix)
     assert any(f.startswith("Split-train/") for f in files) and any(f.startswith("Split-test/") for f in files), files
+    # SeaweedFS took them from its one identity, whose keys are the Secret's: the launcher signed with them.
+    query = {"list-type": "2", "prefix": prefix, "fetch-owner": "true"}
+    status, listing = ran["services"].s3.request("GET", "/mlpipeline", query)
+    assert status == 200 and listing.count(b"<Owner><ID>kfp</ID>") == len(files), listing[:500]
     # The launcher read the object store's credentials, and nothing else, from the Kubernetes API.
     assert ran["services"].kube.unexpected == []
     assert set(ran["services"].kube.calls) == {f"/api/v1/namespaces/{NAMESPACE}/secrets/mlpipeline-minio-artifact"}
