@@ -563,20 +563,24 @@ class ApiServer:
     def __init__(self, services: KfpServices, client, image: str):
         self.services, self.client, self.image = services, client, image
         self.work = services.work / "apiserver"
-        self.database = self.container = None
+        self.database = self.container = self._socket_dir = None
 
     def start(self) -> ApiServer:
+        """MariaDB, then the API server; `stop()` ends what started, also after a failed start."""
+        import getpass
         import tempfile
 
         self.work.mkdir(parents=True, exist_ok=True)
-        user = "root" if os.getuid() == 0 else os.environ.get("USER", "")
+        user = getpass.getuser()  # mariadbd runs as root only when told --user=root
         data, log = self.work / "mariadb", self.work / "mariadb.log"
-        subprocess.run(
+        made = subprocess.run(
             ["mariadb-install-db", "--no-defaults", f"--datadir={data}", f"--user={user}", "--skip-test-db"]
             + ["--auth-root-authentication-method=normal"],
-            check=True,
             capture_output=True,
+            text=True,
         )
+        if made.returncode != 0:
+            raise RuntimeError(f"mariadb-install-db failed (exit {made.returncode}): {made.stderr.strip()[-2000:]}")
         self.db_port = _free_port()
         self._socket_dir = tempfile.mkdtemp(prefix="tfxp-mariadb-")  # a socket path must be short
         self.database = subprocess.Popen(
@@ -632,9 +636,14 @@ class ApiServer:
             return probe.connect_ex(("127.0.0.1", port)) == 0
 
     def _healthy(self) -> bool:
+        # Through the HTTP proxy to the gRPC server too: main.go starts that in a goroutine beside
+        # the proxy, whose healthz can answer first, and the proxy's calls answer 503 until its
+        # connection to it is up (seen: "connect: connection refused" on the first CreateRun).
         try:
-            return self._http("GET", "/apis/v1beta1/healthz")["multi_user"] is False
-        except OSError:
+            return self._http("GET", "/apis/v1beta1/healthz")["multi_user"] is False and bool(
+                self._http("GET", "/apis/v2beta1/experiments?page_size=1").get("experiments")
+            )
+        except (OSError, RuntimeError):
             return False
 
     def _http(self, method: str, path: str, body: dict | None = None) -> dict:
@@ -691,4 +700,5 @@ class ApiServer:
         if self.database is not None:
             self.database.terminate()
             self.database.wait(timeout=60)
+        if self._socket_dir is not None:
             shutil.rmtree(self._socket_dir, ignore_errors=True)

@@ -98,7 +98,8 @@ def ran():
     result = {"services": services, "api": None, "failed": None}
     try:
         if not api_server_missing():
-            api = result["api"] = ApiServer(services, client, os.environ["TFXP_IMAGE"]).start()
+            api = result["api"] = ApiServer(services, client, os.environ["TFXP_IMAGE"])
+            api.start()
             run_id, workflow = api.create_run(WORK / "pipeline.yaml", PIPELINE_ROOT, PARAMETERS)
         else:
             run_id, workflow = RUN_ID, make_workflow(kfp_go, WORK / "pipeline.yaml", PIPELINE_ROOT, RUN_ID, PARAMETERS)
