@@ -21,6 +21,7 @@ test: image  ## every tier: lint and format check, manifests, unit, pipeline, fa
 	bash tests/setup/runtime_paths.sh  # on the host: paths outside the checkout read the same inside
 	scripts/check-manifests.sh
 	$(RUNTIME) scripts/prometheus.sh  # Debian's prometheus and promtool, for the metrics and alert tests
+	$(RUNTIME) scripts/mariadb.sh  # Debian's mariadb-server, the database of KFP's own API server (test_kfp_go_driver.py)
 	rm -f build/reports/monitor-loop.html
 	kfp_go=$$(scripts/kfp-binaries.sh 2.0.5) && TFXP_KFP_GO=$$kfp_go TFXP_IMAGE=$(IMAGE) \
 	  scripts/podman-service.sh run $(RUNTIME) python -m pytest -m "not kills and not kfp_real" --durations=40 $(PYTEST_ARGS)
@@ -103,11 +104,12 @@ kfp-binaries:  ## KFP's compiler, driver and launcher-v2, and SeaweedFS's weed, 
 	scripts/kfp-binaries.sh $(KFP_GO_VERSIONS)
 	scripts/kfp-binaries.sh --check 2.5.0 2.17.0  # the releases the proxy refused: one line each
 
-test-kfp-backend: image  ## KFP 2.0.5's own compiler, API-server run code, driver and launcher on our compiled pipeline (about a minute once built)
+test-kfp-backend: image  ## KFP 2.0.5's own compiler, API server (on MariaDB), driver and launcher on our compiled pipeline (about a minute and a half once built)
+	$(RUNTIME) scripts/mariadb.sh
 	kfp_go=$$(scripts/kfp-binaries.sh 2.0.5) && TFXP_KFP_GO=$$kfp_go TFXP_IMAGE=$(IMAGE) scripts/podman-service.sh run \
 	  $(RUNTIME) python -m pytest tests/kfp_backend/test_kfp_go_compiler.py tests/kfp_backend/test_kfp_go_driver.py tests/kfp_backend/test_argo_runner.py \
 	  tests/kfp_backend/test_seaweedfs.py \
-	  tests/kfp_backend/test_mlmd_grpc.py $(PYTEST_ARGS)
+	  tests/kfp_backend/test_mlmd_grpc.py tests/kfp_backend/test_kube_api.py $(PYTEST_ARGS)
 
 test-kfp-real: image  ## the whole compiled pipeline, three runs, every step through KFP 2.0.5's own driver and launcher (tests/kfp_backend/test_kfp_go_pipeline.py; minutes)
 	rm -f build/kfp-go-pipeline-test/summary.txt

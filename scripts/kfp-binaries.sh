@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Build Kubeflow Pipelines' own Go binaries (the backend `compiler`, the `driver` and
-# `launcher-v2`, plus our `run-workflow`, which calls KFP's API-server code) from the Go module
-# proxy, static as KFP's Dockerfiles build them (CGO_ENABLED=0, -tags netgo, -extldflags
-# -static), into ~/.cache/tfx-kfp-pipeline/kfp-go-<version>-<key>/. The key is made of the
-# wrapper module (scripts/kfp-go/<version>/: go.mod, go.sum, our Go source), the Go version and
-# the build flags, so a second call reuses the binaries. KFP's root go.mod has replace
+# `launcher-v2`, the `apiserver`, plus our `run-workflow`, which calls KFP's API-server code)
+# from the Go module proxy, static as KFP's Dockerfiles build the driver and launcher
+# (CGO_ENABLED=0, -tags netgo, -extldflags -static; the API server with cgo, below), into
+# ~/.cache/tfx-kfp-pipeline/kfp-go-<version>-<key>/. The key is made of the wrapper module
+# (scripts/kfp-go/<version>/: go.mod, go.sum, our Go source), the Go and C compilers' versions
+# and the build flags, so a second call reuses the binaries. KFP's root go.mod has replace
 # directives, which `go install pkg@v` refuses; the wrapper module requires KFP at the
-# release's pseudo-version and repeats them. Beside them, the object store KFP's launcher
+# release's pseudo-version and repeats them, and names KFP's commands in `tool` directives so
+# that its go.sum holds every module they need. Beside them, the object store KFP's launcher
 # writes to: SeaweedFS's `weed` (scripts/kfp-go/seaweedfs/, a module of its own), built once
 # into ~/.cache/tfx-kfp-pipeline/seaweedfs-<key>/ (the key: its module, the Go version, the
 # flags) and linked into each kfp-go directory, so that a new KFP key does not rebuild it (it
@@ -18,15 +20,16 @@
 #   TFXP_CACHE  where builds are kept (default: ~/.cache/tfx-kfp-pipeline)
 #   The KFP releases and their pseudo-versions: scripts/kfp-go/versions.tsv; a wrapper module
 #   exists for those the proxy serves with every dependency (scripts/kfp-go/<version>/).
-# A missing Go, a refusal of the proxy or a failed build: one line naming the module and version,
-# exit 2, nothing left in the cache (the full go output is kept in a log whose path is printed).
+# A missing Go or C compiler (the API server's cgo), a refusal of the proxy or a failed build: one
+# line naming the module and version, exit 2, nothing left in the cache (the full go output is
+# kept in a log whose path is printed).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 wrappers=$here/kfp-go
 cache=${TFXP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tfx-kfp-pipeline}
 kfp_module=github.com/kubeflow/pipelines
-cmds=(compiler driver launcher-v2)
+cmds=(compiler driver launcher-v2 apiserver)
 # Ours, in the wrapper module: the Workflow KFP's API server makes for a run (run-workflow/main.go)
 # and a stand-in for its TaskService, the cache (task-service/main.go).
 own_cmds=(run-workflow task-service)
@@ -36,6 +39,10 @@ own_cmds=(run-workflow task-service)
 own_modules=(seaweedfs)
 # As backend/Dockerfile.driver and Dockerfile.launcher build them (the compiler has no Dockerfile).
 build_flags=(-tags netgo -ldflags '-extldflags "-static"')
+# KFP's backend/Dockerfile builds the API server with cgo (its storage package uses go-sqlite3's
+# error types, which a CGO_ENABLED=0 build lacks: "undefined: sqlite3.Error"), linked dynamically;
+# here it is linked statically too (osusergo: no NSS), so that it runs in any image.
+apiserver_flags=(-tags netgo,osusergo -ldflags '-extldflags "-static"')
 
 say() { printf '[kfp-go] %s\n' "$*" >&2; }
 fail() { printf '[kfp-go] error: %s\n' "$*" >&2; exit 2; }
@@ -132,9 +139,10 @@ build() {  # $1: KFP release
     fail "$(check "$v"); no wrapper module for it under scripts/kfp-go/$v/ (docs/kubeflow.md says why)"
   fi
   need_go "$v"
+  command -v cc >/dev/null || fail "no C compiler (cc) on PATH, needed to build KFP $v's apiserver (cgo): install gcc and retry"
   local m built=()
   for m in "${own_modules[@]}"; do built+=("$(build_module "$m")") || exit 2; done
-  key=$( { cat "$wrapper/go.mod" "$wrapper/go.sum" "$wrapper"/*/*.go; printf '%s\n' "${built[@]}"; go version; go env GOOS GOARCH; printf '%s\n' "${build_flags[@]}"; } | sha256sum | cut -c1-12)
+  key=$( { cat "$wrapper/go.mod" "$wrapper/go.sum" "$wrapper"/*/*.go; printf '%s\n' "${built[@]}"; go version; go env GOOS GOARCH; printf '%s\n' "${build_flags[@]}" "${apiserver_flags[@]}"; cc --version | head -1; } | sha256sum | cut -c1-12)
   out=$cache/kfp-go-$v-$key
   if [ -f "$out/BUILD_INFO" ]; then  # written last, before the rename
     echo "$out"
@@ -153,10 +161,11 @@ build() {  # $1: KFP release
   say "building KFP $v's ${cmds[*]} from $kfp_module@$pv, and ${own_cmds[*]} (minutes the first time; log: $log)"
   : >"$log"
   for c in "${cmds[@]}" "${own_cmds[@]}"; do
-    local start=$SECONDS pkg=$kfp_module/backend/src/v2/cmd/$c
+    local start=$SECONDS pkg=$kfp_module/backend/src/v2/cmd/$c cgo=0 flags=("${build_flags[@]}")
     [[ " ${own_cmds[*]} " == *" $c "* ]] && pkg=./$c
-    if ! (cd "$wrapper" && CGO_ENABLED=0 GOOS=linux GOFLAGS=-mod=readonly \
-      nice -n 10 go build "${build_flags[@]}" -o "$tmp/$c" "$pkg") >>"$log" 2>&1; then
+    [ "$c" = apiserver ] && pkg=$kfp_module/backend/src/apiserver && cgo=1 && flags=("${apiserver_flags[@]}")
+    if ! (cd "$wrapper" && CGO_ENABLED=$cgo GOOS=linux GOFLAGS=-mod=readonly \
+      nice -n 10 go build "${flags[@]}" -o "$tmp/$c" "$pkg") >>"$log" 2>&1; then
       local why
       why=$(refusal "$log")
       [ -n "$why" ] && fail "the Go module proxy refused $why, building KFP $v's $c; log: $log"
@@ -167,7 +176,7 @@ build() {  # $1: KFP release
   "$tmp/compiler" -help >/dev/null 2>&1 || [ $? -eq 2 ] || fail "the built $tmp/compiler does not run; log: $log"
   local b
   for b in "${built[@]}"; do ln -s "$b" "$tmp/$(basename "$b")"; done
-  printf 'KFP %s\nmodule %s@%s\n%s\nflags CGO_ENABLED=0 %s\n' "$v" "$kfp_module" "$pv" "$(go version)" "${build_flags[*]}" >"$tmp/BUILD_INFO"
+  printf 'KFP %s\nmodule %s@%s\n%s\nflags CGO_ENABLED=0 %s\napiserver CGO_ENABLED=1 %s\n' "$v" "$kfp_module" "$pv" "$(go version)" "${build_flags[*]}" "${apiserver_flags[*]}" >"$tmp/BUILD_INFO"
   chmod 755 "$tmp"
   mv "$tmp" "$out"
   trap - EXIT

@@ -484,3 +484,212 @@ class ArgoRunner:
             "ran": executor is not None and executor.phase == "Succeeded",
             "executor": executor,
         }
+
+
+# ---------------------------------------------------------------- KFP's own API server
+
+# KFP 2.0.5's backend/src/apiserver/config/config.json, with our object store's credentials (the
+# Secret's) and a short connection timeout (its 6m would hide a failure); its log archive is off.
+API_SERVER_CONFIG = {
+    "DBConfig": {
+        "MySQLConfig": {"DBName": "mlpipeline", "GroupConcatMaxLen": "4194304"},
+        "ConMaxLifeTime": "120s",
+    },
+    "ObjectStoreConfig": {
+        "AccessKey": S3_ACCESS_KEY,  # the Secret's keys: SeaweedFS checks them
+        "SecretAccessKey": S3_SECRET_KEY,
+        "BucketName": "mlpipeline",
+        "PipelinePath": "pipelines",
+    },
+    "DBDriverName": "mysql",
+    "InitConnectionTimeout": "30s",
+    "DEFAULTPIPELINERUNNERSERVICEACCOUNT": "pipeline-runner",
+    "CacheEnabled": "true",
+    "CRON_SCHEDULE_TIMEZONE": "UTC",
+}
+
+
+def api_server_missing() -> str:
+    """Why KFP's API server cannot run here (its MariaDB is missing), or ''."""
+    for tool in ("mariadbd", "mariadb-install-db"):
+        if shutil.which(tool) is None:
+            return f"{tool} is not installed: `make test` installs Debian's mariadb-server (scripts/mariadb.sh)"
+    return ""
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _wait(ready, what: str, alive, log, timeout: float = 120.0) -> None:
+    """Polls `ready()` until true; raises with the log's tail if `alive()` turns false or time runs out."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if not alive() or time.monotonic() > deadline:
+            tail = "\n".join(log().strip().splitlines()[-30:])
+            raise RuntimeError(f"{what} did not start ({'exited' if not alive() else f'{timeout:.0f} s'}):\n{tail}")
+        time.sleep(0.5)
+
+
+class ApiServer:
+    """KFP 2.0.5's own API server (the `apiserver` binary) on a MariaDB of its own, for `services`.
+
+    MariaDB (Debian's mariadbd) runs as the user on a loopback port with a data directory under
+    `services.work`. The API server runs as its pod would (backend/src/apiserver/main.go,
+    client_manager.go): in a container of our image on the host network, with the service
+    account's files at their fixed path (client-go's in-cluster config reads them there), the
+    config file above, the database and object store in its environment. At start it migrates
+    the database, checks the bucket (HEAD, through `services`' S3 server) and makes the default
+    experiment; its Kubernetes clients are only configured, not called. `env` points the
+    drivers' and launchers' cache (ML_PIPELINE_SERVICE_*) at its gRPC port; `create_run` goes
+    through its CreateRun, which creates the Workflow in `services.kube`.
+    """
+
+    def __init__(self, services: KfpServices, client, image: str):
+        self.services, self.client, self.image = services, client, image
+        self.work = services.work / "apiserver"
+        self.database = self.container = self._socket_dir = None
+
+    def start(self) -> ApiServer:
+        """MariaDB, then the API server; `stop()` ends what started, also after a failed start."""
+        import getpass
+        import tempfile
+
+        self.work.mkdir(parents=True, exist_ok=True)
+        user = getpass.getuser()  # mariadbd runs as root only when told --user=root
+        data, log = self.work / "mariadb", self.work / "mariadb.log"
+        made = subprocess.run(
+            ["mariadb-install-db", "--no-defaults", f"--datadir={data}", f"--user={user}", "--skip-test-db"]
+            + ["--auth-root-authentication-method=normal"],
+            capture_output=True,
+            text=True,
+        )
+        if made.returncode != 0:
+            raise RuntimeError(f"mariadb-install-db failed (exit {made.returncode}): {made.stderr.strip()[-2000:]}")
+        self.db_port = _free_port()
+        self._socket_dir = tempfile.mkdtemp(prefix="tfxp-mariadb-")  # a socket path must be short
+        self.database = subprocess.Popen(
+            ["mariadbd", "--no-defaults", f"--datadir={data}", f"--user={user}", f"--port={self.db_port}"]
+            + ["--bind-address=127.0.0.1", f"--socket={self._socket_dir}/mysqld.sock", "--skip-log-bin"],
+            stdout=subprocess.DEVNULL,
+            stderr=log.open("w"),
+        )
+        _wait(lambda: self._listening(self.db_port), "MariaDB", lambda: self.database.poll() is None, log.read_text)
+
+        config = self.work / "config"
+        config.mkdir(exist_ok=True)
+        (config / "config.json").write_text(json.dumps(API_SERVER_CONFIG, indent=2))
+        (config / "samples.json").write_text("[]")  # main.go loads the samples it names: none
+        self.rpc_port, self.http_port = _free_port(), _free_port()
+        self.container = self.client.containers.run(
+            image=self.image,
+            entrypoint=["/kfp-bin/apiserver"],
+            command=["-config", "/kfp-config", "-sampleconfig", "/kfp-config/samples.json", "-logtostderr"]
+            # The RPC port as ":PORT" (every interface): main.go's HTTP proxy dials "localhost" + it.
+            + ["-rpcPortFlag", f":{self.rpc_port}", "-httpPortFlag", f"127.0.0.1:{self.http_port}"],
+            detach=True,
+            name=f"tfxp-apiserver-{os.getpid()}",
+            environment={
+                **self.services.env,  # the object store's and the Kubernetes API's host and port
+                "DBCONFIG_MYSQLCONFIG_HOST": "127.0.0.1",
+                "DBCONFIG_MYSQLCONFIG_PORT": str(self.db_port),
+                "POD_NAMESPACE": NAMESPACE,
+                # main.go requires them; nothing the tests call reaches the visualization server.
+                "ML_PIPELINE_VISUALIZATIONSERVER_SERVICE_HOST": "127.0.0.1",
+                "ML_PIPELINE_VISUALIZATIONSERVER_SERVICE_PORT": "1",
+            },
+            volumes={
+                str(self.services.kfp_go / "apiserver"): {"bind": "/kfp-bin/apiserver", "mode": "ro"},
+                str(config): {"bind": "/kfp-config", "mode": "ro"},
+                str(self.services.account): {"bind": SERVICE_ACCOUNT, "mode": "ro"},
+            },
+            network_mode="host",
+        )
+
+        def alive() -> bool:
+            self.container.reload()
+            return self.container.status in ("created", "running")
+
+        _wait(lambda: self._healthy(), "KFP's API server", alive, self.log)
+        return self
+
+    @staticmethod
+    def _listening(port: int) -> bool:
+        import socket
+
+        with socket.socket() as probe:
+            return probe.connect_ex(("127.0.0.1", port)) == 0
+
+    def _healthy(self) -> bool:
+        # Through the HTTP proxy to the gRPC server too: main.go starts that in a goroutine beside
+        # the proxy, whose healthz can answer first, and the proxy's calls answer 503 until its
+        # connection to it is up (seen: "connect: connection refused" on the first CreateRun).
+        try:
+            return self._http("GET", "/apis/v1beta1/healthz")["multi_user"] is False and bool(
+                self._http("GET", "/apis/v2beta1/experiments?page_size=1").get("experiments")
+            )
+        except (OSError, RuntimeError):
+            return False
+
+    def _http(self, method: str, path: str, body: dict | None = None) -> dict:
+        import urllib.error
+        import urllib.request
+
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(f"http://127.0.0.1:{self.http_port}{path}", data=data, method=method)
+        request.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(request, timeout=60) as answer:
+                return json.loads(answer.read() or b"{}")
+        except urllib.error.HTTPError as refused:
+            raise RuntimeError(f"KFP's API server refused {method} {path}: {refused.code} {refused.read()!r}") from None
+
+    @property
+    def env(self) -> dict[str, str]:
+        """What a pod of KFP's install has for the API server (the drivers' and launchers' cache)."""
+        return {"ML_PIPELINE_SERVICE_HOST": "127.0.0.1", "ML_PIPELINE_SERVICE_PORT_GRPC": str(self.rpc_port)}
+
+    def create_run(self, pipeline: pathlib.Path, root: str, parameters: dict) -> tuple[str, dict]:
+        """(run id, the Workflow it created): v2beta1 CreateRun of the compiled YAML, as the KFP SDK sends it."""
+        import yaml
+
+        documents = [d for d in yaml.safe_load_all(pathlib.Path(pipeline).read_text()) if d]
+        spec = documents[0] if len(documents) == 1 else {"pipeline_spec": documents[0], "platform_spec": documents[1]}
+        before = len(self.services.kube.workflows)
+        run = self._http(
+            "POST",
+            "/apis/v2beta1/runs",
+            {
+                "display_name": "taxi",
+                "pipeline_spec": spec,
+                "runtime_config": {"parameters": parameters, "pipeline_root": root},
+            },
+        )
+        [workflow] = self.services.kube.workflows[before:]
+        return run["run_id"], workflow
+
+    def tasks(self) -> list[dict]:
+        """The cache's entries: v1beta1 ListTasksV1 (the driver's call), every task."""
+        return self._http("GET", "/apis/v1alpha1/tasks?page_size=100").get("tasks", [])
+
+    def log(self) -> str:
+        return self.container.logs(stdout=True, stderr=True).decode(errors="replace") if self.container else ""
+
+    def stop(self) -> None:
+        if self.container is not None:
+            try:
+                self.container.stop(timeout=10)
+                (self.work / "apiserver.log").write_text(self.log())
+            finally:
+                self.container.remove(force=True)
+        if self.database is not None:
+            self.database.terminate()
+            self.database.wait(timeout=60)
+        if self._socket_dir is not None:
+            shutil.rmtree(self._socket_dir, ignore_errors=True)

@@ -5,8 +5,11 @@ Secret `mlpipeline-minio-artifact` (keys `accesskey`, `secretkey`) in the pod's 
 backend/src/v2/objectstore/object_store.go `getMinioCredential`, through client-go's in-cluster
 config (`rest.InClusterConfig`: KUBERNETES_SERVICE_HOST/_PORT, the service account's `token`
 and `ca.crt`). Nothing else of the Kubernetes API is called on the paths the tests run (the
-driver reads the `kfp-launcher` ConfigMap only when a run has no pipeline root). Every other
-request answers 404 and is recorded, so a test sees a call it did not expect.
+driver reads the `kfp-launcher` ConfigMap only when a run has no pipeline root). KFP's own API
+server, where a test runs it (argo_runner.py `ApiServer`), makes one call more: its CreateRun
+creates the run's Workflow (POST .../apis/argoproj.io/v1alpha1/namespaces/NS/workflows), which is
+kept in `workflows` and answered as Kubernetes would (a name from its generateName, a uid).
+Every other request answers 404 and is recorded, so a test sees a call it did not expect.
 """
 
 from __future__ import annotations
@@ -17,7 +20,10 @@ import pathlib
 import ssl
 import subprocess
 import threading
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+WORKFLOWS = ["apis", "argoproj.io", "v1alpha1", "namespaces"]  # .../NAMESPACE/workflows
 
 
 class KubeApi:
@@ -34,6 +40,7 @@ class KubeApi:
         )
         self.calls: list[str] = []
         self.unexpected: list[str] = []
+        self.workflows: list[dict] = []  # as created, with the name and uid given
         api = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -51,6 +58,23 @@ class KubeApi:
                 data = {k: base64.b64encode(v.encode()).decode() for k, v in found.items()}
                 metadata = {"name": parts[5], "namespace": parts[3]}
                 self._send(200, {"kind": "Secret", "apiVersion": "v1", "metadata": metadata, "data": data})
+
+            def do_POST(self):  # noqa: N802 (http.server's name)
+                api.calls.append(f"POST {self.path}")
+                parts = self.path.split("?")[0].strip("/").split("/")
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+                workflows = len(parts) == 6 and parts[:4] + parts[5:] == [*WORKFLOWS, "workflows"]
+                if not (workflows and self.headers.get("Authorization") == f"Bearer {token}"):
+                    api.unexpected.append(f"POST {self.path}")
+                    self._send(404, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 404})
+                    return
+                metadata = body.setdefault("metadata", {})
+                uid = str(uuid.uuid4())
+                # Kubernetes' generateName: the prefix and five random characters
+                metadata.setdefault("name", metadata.get("generateName", "workflow-") + uid.replace("-", "")[:5])
+                metadata.update({"namespace": parts[4], "uid": uid, "creationTimestamp": "2026-01-01T00:00:00Z"})
+                api.workflows.append(body)
+                self._send(201, body)
 
             def _send(self, code: int, body: dict) -> None:
                 payload = json.dumps(body).encode()

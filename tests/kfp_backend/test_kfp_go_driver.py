@@ -1,7 +1,11 @@
 """KFP 2.0.5's own driver and launcher run our first task, in podman with our image, against ML Metadata.
 
-The Workflow comes from KFP's API-server code (`run-workflow`), and its first steps run as the
-Workflow describes them (tests/kfp_backend/argo_runner.py, which test_kfp_go_pipeline.py runs
+The run is created through KFP 2.0.5's own API server (`apiserver`, on Debian's MariaDB, in a
+container as its pod; tests/kfp_backend/argo_runner.py `ApiServer`): its CreateRun makes the
+Workflow and creates it in Kubernetes (tests/kfp_backend/kube_api.py keeps it). Where MariaDB is
+not installed, the Workflow comes from KFP's API-server code (`run-workflow`) and the cache is
+`task-service`, our stand-in, and the tests of the API server itself skip. The Workflow's first
+steps run as it describes them (tests/kfp_backend/argo_runner.py, which test_kfp_go_pipeline.py runs
 over the whole DAG), each in a container of our image with KFP's static binary mounted in:
 
 1. the root DAG driver (`system-dag-driver`) records the pipeline and run contexts and the root
@@ -12,15 +16,17 @@ over the whole DAG), each in a container of our image with KFP's static binary m
    container runs the patched command (less Argo's `argoexec emissary`, which the runner stands
    in for) with the pod's downward-API environment and service-account files; the launcher runs
    our step and publishes its output parameter to ML Metadata;
-4. ExampleGen's container driver takes that parameter from ML Metadata, asks KFP's cache
-   (task-service: KFP's TaskService API, ours behind KFP's generated gRPC code) and, on a miss,
-   writes the patch with ExampleGen's output URIs under the run's pipeline root;
+4. ExampleGen's container driver takes that parameter from ML Metadata, asks KFP's cache (the
+   API server's TaskService, ListTasksV1) and, on a miss, writes the patch with ExampleGen's
+   output URIs under the run's pipeline root;
 5. ExampleGen's pod: our entrypoint writes the examples through the launcher's local path
    (/minio/...), the launcher uploads them to the object store of the `minio://` root with its own
    MinIO settings (SeaweedFS, a real S3 server, which checks the credentials from the Secret that
-   tests/kfp_backend/kube_api.py serves) and records the artifact in ML Metadata.
+   tests/kfp_backend/kube_api.py serves) and records the artifact in ML Metadata, and the
+   launcher records ExampleGen in the cache (CreateTaskV1): a row of the API server's MariaDB,
+   which needs the run's row (a foreign key), so the run must be the API server's own.
 
-Needs the podman API, the image and KFP's Go binaries: `make test` provides all three.
+Needs the podman API, the image and KFP's Go binaries (and MariaDB): `make test` provides them.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ import shutil
 import pytest
 
 from tests.conftest import NEEDS_PODMAN_AND_IMAGE, TINY_CSV
+from tests.kfp_backend.argo_runner import api_server_missing
 
 pytestmark = [
     pytest.mark.slow,
@@ -46,8 +53,12 @@ pytestmark = [
 # Under the checkout: the same path on the host (podman) and in the runtime environment.
 WORK = pathlib.Path(__file__).resolve().parents[2] / "build" / "kfp-go-driver-test"
 PIPELINE_ROOT = "minio://mlpipeline/v2/artifacts"  # a default install's: the launcher's MinIO settings
-RUN_ID = "0f1e2d3c-0000-4000-8000-000000000001"
+RUN_ID = "0f1e2d3c-0000-4000-8000-000000000001"  # run-workflow's, where the API server cannot run
 NAMESPACE = "kubeflow"
+PARAMETERS = {"data_root": "/mnt/pipeline/data"}
+NEEDS_API_SERVER = pytest.mark.skipif(
+    bool(api_server_missing()), reason=f"KFP's API server needs MariaDB: {api_server_missing()}"
+)
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +68,14 @@ def ran():
 
     from pipeline import kubeflow_runner
     from pipeline.config import load_config
-    from tests.kfp_backend.argo_runner import ArgoRunner, KfpServices, Pod, StepFailed, make_workflow
+    from tests.kfp_backend.argo_runner import (
+        ApiServer,
+        ArgoRunner,
+        KfpServices,
+        Pod,
+        StepFailed,
+        make_workflow,
+    )
 
     kfp_go = pathlib.Path(os.environ["TFXP_KFP_GO"])
     shutil.rmtree(WORK, ignore_errors=True)
@@ -74,23 +92,40 @@ def ran():
         ],
     )
     kubeflow_runner.compile_pipeline(config, str(WORK / "pipeline.yaml"), allow_local_image=True)
-    workflow = make_workflow(kfp_go, WORK / "pipeline.yaml", PIPELINE_ROOT, RUN_ID, {"data_root": "/mnt/pipeline/data"})
     services = KfpServices(WORK / "services", kfp_go).start()
     client = docker.from_env(timeout=900)
-    pod = Pod(client, os.environ["TFXP_IMAGE"], services.account, services.env)
-    runner = ArgoRunner(
-        workflow, pod, kfp_go, WORK / "run", WORK / "pvc", services.config_maps, only={"DataFingerprint", "ExampleGen"}
-    )
-    result = {"workflow": workflow, "services": services, "runner": runner, "failed": None}
+    api = None
+    result = {"services": services, "api": None, "failed": None}
     try:
+        if not api_server_missing():
+            api = result["api"] = ApiServer(services, client, os.environ["TFXP_IMAGE"])
+            api.start()
+            run_id, workflow = api.create_run(WORK / "pipeline.yaml", PIPELINE_ROOT, PARAMETERS)
+        else:
+            run_id, workflow = RUN_ID, make_workflow(kfp_go, WORK / "pipeline.yaml", PIPELINE_ROOT, RUN_ID, PARAMETERS)
+        pod = Pod(client, os.environ["TFXP_IMAGE"], services.account, {**services.env, **(api.env if api else {})})
+        runner = ArgoRunner(
+            workflow,
+            pod,
+            kfp_go,
+            WORK / "run",
+            WORK / "pvc",
+            services.config_maps,
+            only={"DataFingerprint", "ExampleGen"},
+        )
+        result.update(workflow=workflow, run_id=run_id, runner=runner)
         try:
             runner.run()
         except StepFailed as failed:
             result["failed"] = failed
         yield result
     finally:
-        client.close()
-        services.stop()
+        try:
+            if api is not None:
+                api.stop()
+        finally:
+            client.close()
+            services.stop()
 
 
 def _node(ran, step: str):
@@ -113,9 +148,9 @@ def test_the_root_driver_records_the_run_in_ml_metadata(ran):
     _node(ran, "root-driver")
     store = _store(ran)
     [run] = store.get_contexts_by_type("system.PipelineRun")
-    assert run.name == RUN_ID
+    assert run.name == ran["run_id"]
     # KFP 2.0.5 keeps each run's artifacts under <root>/<pipeline>/<run id> (metadata/client.go GetPipeline)
-    assert run.custom_properties["pipeline_root"].string_value == f"{PIPELINE_ROOT}/taxi-big-tipper/{RUN_ID}"
+    assert run.custom_properties["pipeline_root"].string_value == f"{PIPELINE_ROOT}/taxi-big-tipper/{ran['run_id']}"
     [pipeline] = store.get_contexts_by_type("system.Pipeline")
     assert pipeline.name == "taxi-big-tipper"
 
@@ -165,11 +200,14 @@ def test_examplegens_driver_takes_the_fingerprint_from_ml_metadata_and_asks_kfps
     published = fingerprint.custom_properties["outputs"].struct_value.fields["fingerprint"].string_value
     assert executor_input["inputs"]["parameterValues"]["kfp_data_fingerprint"] == published
     [examples] = executor_input["outputs"]["artifacts"]["examples"]["artifacts"]
-    assert examples["uri"].startswith(f"{PIPELINE_ROOT}/taxi-big-tipper/{RUN_ID}/ExampleGen/")
+    assert examples["uri"].startswith(f"{PIPELINE_ROOT}/taxi-big-tipper/{ran['run_id']}/ExampleGen/")
     assert main["args"][:3] == ["python", "-m", "pipeline.kfp_executor"]
-    # KFP's cache was asked for this fingerprint, and had nothing.
-    assert "ListTasksV1" in (WORK / "services" / "task-service.log").read_text()
-    assert ": 0 found" in (WORK / "services" / "task-service.log").read_text()
+    # KFP's cache was asked for this fingerprint, and had nothing (the driver's decision above).
+    if ran["api"] is not None:
+        assert "/api.TaskService/ListTasksV1 handler finished" in ran["api"].log()
+    else:
+        assert "ListTasksV1" in (WORK / "services" / "task-service.log").read_text()
+        assert ": 0 found" in (WORK / "services" / "task-service.log").read_text()
 
 
 def test_examplegen_runs_under_kfps_launcher_and_its_examples_land_in_the_object_store(ran):
@@ -179,7 +217,7 @@ def test_examplegen_runs_under_kfps_launcher_and_its_examples_land_in_the_object
     assert execution.last_known_state == execution.COMPLETE
     outputs = [e.artifact_id for e in store.get_events_by_execution_ids([execution.id]) if e.type == e.OUTPUT]
     [examples] = store.get_artifacts_by_id(outputs)
-    uri = f"{PIPELINE_ROOT}/taxi-big-tipper/{RUN_ID}/ExampleGen/examples"
+    uri = f"{PIPELINE_ROOT}/taxi-big-tipper/{ran['run_id']}/ExampleGen/examples"
     assert examples.uri == uri  # the remote URI again, as our entrypoint writes it back
     prefix = uri[len("minio://mlpipeline/") :] + "/"
     files = ran["services"].objects(prefix)
@@ -188,6 +226,39 @@ def test_examplegen_runs_under_kfps_launcher_and_its_examples_land_in_the_object
     query = {"list-type": "2", "prefix": prefix, "fetch-owner": "true"}
     status, listing = ran["services"].s3.request("GET", "/mlpipeline", query)
     assert status == 200 and listing.count(b"<Owner><ID>kfp</ID>") == len(files), listing[:500]
-    # The launcher read the object store's credentials, and nothing else, from the Kubernetes API.
+    # The launcher read the object store's credentials, and nothing else, from the Kubernetes API
+    # (and the API server created the Workflow).
     assert ran["services"].kube.unexpected == []
-    assert set(ran["services"].kube.calls) == {f"/api/v1/namespaces/{NAMESPACE}/secrets/mlpipeline-minio-artifact"}
+    calls = {f"/api/v1/namespaces/{NAMESPACE}/secrets/mlpipeline-minio-artifact"}
+    if ran["api"] is not None:
+        calls.add(f"POST /apis/argoproj.io/v1alpha1/namespaces/{NAMESPACE}/workflows")
+    assert set(ran["services"].kube.calls) == calls
+
+
+@NEEDS_API_SERVER
+def test_kfps_api_server_made_the_workflow_run_workflow_makes(ran):
+    """run-workflow (our call of the API server's code, where it cannot run) makes the same Workflow."""
+    from tests.kfp_backend.argo_runner import make_workflow
+
+    made = make_workflow(
+        pathlib.Path(os.environ["TFXP_KFP_GO"]), WORK / "pipeline.yaml", PIPELINE_ROOT, ran["run_id"], PARAMETERS
+    )
+    created = ran["workflow"]
+    assert created["metadata"]["labels"]["pipeline/runid"] == ran["run_id"]
+    assert created["spec"]["templates"] == made["spec"]["templates"]
+    assert created["spec"]["arguments"] == made["spec"]["arguments"]
+
+
+@NEEDS_API_SERVER
+def test_the_launcher_records_examplegen_in_kfps_cache_on_mariadb(ran):
+    _node(ran, "root.ExampleGen.executor")
+    store = _store(ran)
+    [execution] = [e for e in store.get_executions() if e.custom_properties["task_name"].string_value == "ExampleGen"]
+    tasks = [t for t in ran["api"].tasks() if t["mlmdExecutionID"] == str(execution.id)]
+    assert len(tasks) == 1, ran["api"].tasks()
+    [task] = tasks
+    assert task["runId"] == ran["run_id"]
+    assert task["pipelineName"] == "pipeline/taxi-big-tipper"
+    assert task["namespace"] == NAMESPACE
+    # the key the next run's driver asks for: ExampleGen's fingerprint, from its inputs and spec
+    assert task["fingerprint"] and task["fingerprint"] == execution.custom_properties["cache_fingerprint"].string_value

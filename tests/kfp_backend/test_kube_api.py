@@ -1,0 +1,64 @@
+"""The Kubernetes API stand-in (kube_api.py): the Secret's GET, the Workflow's create, and nothing else."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import ssl
+import urllib.error
+import urllib.request
+
+import pytest
+
+from tests.kfp_backend.kube_api import KubeApi
+
+pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl for the server's certificate")
+
+TOKEN = "t0ken"
+WORKFLOWS = "/apis/argoproj.io/v1alpha1/namespaces/kubeflow/workflows"
+
+
+@pytest.fixture
+def kube(tmp_path):
+    api = KubeApi(tmp_path, TOKEN, {("kubeflow", "s"): {"accesskey": "ak"}}).start()
+    yield api
+    api.stop()
+
+
+def _call(kube, method, path, body=None, token=TOKEN):
+    request = urllib.request.Request(
+        f"https://127.0.0.1:{kube.port}{path}",
+        data=json.dumps(body).encode() if body is not None else None,
+        method=method,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    context = ssl.create_default_context(cafile=str(kube.ca))
+    try:
+        with urllib.request.urlopen(request, context=context, timeout=10) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as refused:
+        return refused.code, json.loads(refused.read())
+
+
+def test_a_workflow_created_gets_a_name_from_its_generate_name_and_a_uid_and_is_kept(kube):
+    body = {"kind": "Workflow", "metadata": {"generateName": "taxi-big-tipper-"}, "spec": {"entrypoint": "x"}}
+    code, created = _call(kube, "POST", WORKFLOWS, body)
+    assert code == 201
+    assert created["metadata"]["name"].startswith("taxi-big-tipper-")
+    assert len(created["metadata"]["name"]) == len("taxi-big-tipper-") + 5
+    assert created["metadata"]["namespace"] == "kubeflow" and created["metadata"]["uid"]
+    assert kube.workflows == [created] and created["spec"] == {"entrypoint": "x"}
+    assert kube.calls == [f"POST {WORKFLOWS}"] and kube.unexpected == []
+
+
+def test_a_create_elsewhere_or_without_the_token_is_refused_and_recorded(kube):
+    assert _call(kube, "POST", "/api/v1/namespaces/kubeflow/pods", {})[0] == 404
+    assert _call(kube, "POST", WORKFLOWS, {}, token="wrong")[0] == 404
+    assert kube.workflows == []
+    assert kube.unexpected == ["POST /api/v1/namespaces/kubeflow/pods", f"POST {WORKFLOWS}"]
+
+
+def test_the_secret_is_served_with_the_token(kube):
+    code, secret = _call(kube, "GET", "/api/v1/namespaces/kubeflow/secrets/s")
+    assert code == 200 and secret["data"] == {"accesskey": "YWs="}
+    assert _call(kube, "GET", "/api/v1/namespaces/kubeflow/secrets/s", token="wrong")[0] == 404
