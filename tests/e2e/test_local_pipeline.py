@@ -224,6 +224,7 @@ def test_signatures_seen_by_tensorflows_own_tooling(first_run, workdir):
     assert "Method name is: tensorflow/serving/classify" in classify
 
 
+@pytest.mark.extended  # a Beam mode the default config does not use: make test-extended
 def test_multi_processing_workers_kept_alive_serve_every_beam_component(first_run, workdir):
     from benchmarks.beam import record_counts
 

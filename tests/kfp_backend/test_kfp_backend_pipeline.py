@@ -140,6 +140,9 @@ def test_the_pushed_model_loads_and_predicts_on_tf_servings_path(first_run, tiny
         assert model.run("serving_default", {"examples": examples})["probabilities"].shape == (3,)
 
 
+# Runs 2 and 3 (about 10 of make test's minutes) are `make test-extended`'s: `make test-kfp-real`
+# runs the same three through KFP 2.0.5's own driver and launcher.
+@pytest.mark.extended
 def test_new_files_in_the_same_data_root_are_not_served_from_the_cache(first_run, second_run):
     assert (
         first_run["DataFingerprint"].parameters["fingerprint"]
@@ -155,6 +158,7 @@ def test_new_files_in_the_same_data_root_are_not_served_from_the_cache(first_run
     )
 
 
+@pytest.mark.extended
 def test_a_stricter_eval_config_is_refused_and_unchanged_data_comes_from_the_cache(second_run, third_run):
     versions = _versions()
     for task in ("ExampleGen", "StatisticsGen", "SchemaGen", "Transform", "Trainer"):
@@ -184,7 +188,7 @@ def test_every_step_ran_as_a_restricted_pod_with_only_its_emptydirs_writable(bac
     assert (code, logs.split()) == (0, ["root-read-only", "10001"])
 
 
-def test_the_run_page_is_uploaded_and_recorded_with_kfps_types(backend, first_run, third_run):
+def test_the_run_page_is_uploaded_and_recorded_with_kfps_types(backend, first_run):
     page = first_run["RunPage"].outputs
     titles = {name: yaml.safe_load(artifact["schema"])["title"] for name, artifact in page.items()}
     assert titles == {
@@ -214,7 +218,11 @@ def test_the_run_page_is_uploaded_and_recorded_with_kfps_types(backend, first_ru
     matrix = classification["confusionMatrix"]["struct"]
     assert len(matrix["annotationSpecs"]) == 2 and [len(r["row"]) for r in matrix["rows"]] == [2, 2]
     assert sum(sum(r["row"]) for r in matrix["rows"]) == metrics["example_count"]
-    # A refused run's page says so, and has no card to show.
+
+
+@pytest.mark.extended
+def test_a_refused_runs_page_says_so_and_has_no_card(backend, third_run):
+    store = backend["backend"]
     refused = third_run["RunPage"].outputs
     assert store.read_object(refused["model_card"]["uri"], ROOT).decode().startswith("# No model card\n")
     assert "refused by the Evaluator" in store.read_object(refused["report"]["uri"], ROOT).decode()

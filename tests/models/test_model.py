@@ -223,6 +223,8 @@ def _train_seeded(transform_dir, work, seed, model="dnn"):
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+# make test-extended's: test_local_pipeline.py's fresh run on the same data holds the same through the pipeline.
+@pytest.mark.extended
 def test_the_same_seed_trains_the_same_model(transform_dir, tmp_path):
     """run_fn, twice on the same data with the same trainer.seed, and once with another.
 

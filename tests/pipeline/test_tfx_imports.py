@@ -14,7 +14,8 @@ def test_the_pipeline_and_its_model_code_load_without_tfx_v1(tmp_path):
         from pipeline import kubeflow_runner, local_runner
         from pipeline.config import load_config
         import models.model
-        kubeflow_runner.compile_pipeline(load_config(None, ["kubeflow.image=registry.example.com/ml/tfxp:1"]), {str(tmp_path / "p.yaml")!r})
+        config = load_config(None, ["kubeflow.image=registry.example.com/ml/tfxp:1"])
+        kubeflow_runner.compile_pipeline(config, {str(tmp_path / "p.yaml")!r})
         print(sorted(m for m in sys.modules if m == "tfx.v1" or m.startswith(("tfx.v1.", "google.cloud.aiplatform"))))
         """
     )
