@@ -111,10 +111,11 @@ test-kfp-backend: image  ## KFP 2.0.5's own compiler, API server (on MariaDB), d
 	$(RUNTIME) scripts/mariadb.sh
 	kfp_go=$$(scripts/kfp-binaries.sh 2.0.5) && TFXP_KFP_GO=$$kfp_go TFXP_IMAGE=$(IMAGE) scripts/podman-service.sh run \
 	  $(RUNTIME) python -m pytest tests/kfp_backend/test_kfp_go_compiler.py tests/kfp_backend/test_kfp_go_driver.py tests/kfp_backend/test_argo_runner.py \
-	  tests/kfp_backend/test_seaweedfs.py \
+	  tests/kfp_backend/test_seaweedfs.py tests/kfp_backend/test_kfp_go_submit.py \
 	  tests/kfp_backend/test_mlmd_grpc.py tests/kfp_backend/test_kube_api.py $(PYTEST_ARGS)
 
-test-kfp-real: image  ## the whole compiled pipeline, three runs, every step through KFP 2.0.5's own driver and launcher (tests/kfp_backend/test_kfp_go_pipeline.py; minutes)
+test-kfp-real: image  ## the whole compiled pipeline, three runs created by KFP 2.0.5's own API server, every step through its driver and launcher (tests/kfp_backend/test_kfp_go_pipeline.py; minutes)
+	$(RUNTIME) scripts/mariadb.sh
 	rm -f build/kfp-go-pipeline-test/summary.txt
 	kfp_go=$$(scripts/kfp-binaries.sh 2.0.5) && TFXP_KFP_GO=$$kfp_go TFXP_IMAGE=$(IMAGE) scripts/podman-service.sh run \
 	  $(RUNTIME) python -m pytest -m kfp_real tests/kfp_backend/test_kfp_go_pipeline.py $(PYTEST_ARGS); status=$$?; \

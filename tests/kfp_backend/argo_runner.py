@@ -637,6 +637,15 @@ class ApiServer:
         except (OSError, RuntimeError):
             return False
 
+    @property
+    def endpoint(self) -> str:
+        """Its HTTP endpoint: the REST API the KFP SDK (`tfxp submit`) calls."""
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def get(self, path: str) -> dict:
+        """GET of its REST API, e.g. /apis/v2beta1/runs/ID: what it recorded."""
+        return self._http("GET", path)
+
     def _http(self, method: str, path: str, body: dict | None = None) -> dict:
         import urllib.error
         import urllib.request

@@ -7,8 +7,10 @@ config (`rest.InClusterConfig`: KUBERNETES_SERVICE_HOST/_PORT, the service accou
 and `ca.crt`). Nothing else of the Kubernetes API is called on the paths the tests run (the
 driver reads the `kfp-launcher` ConfigMap only when a run has no pipeline root). KFP's own API
 server, where a test runs it (argo_runner.py `ApiServer`), makes one call more: its CreateRun
-creates the run's Workflow (POST .../apis/argoproj.io/v1alpha1/namespaces/NS/workflows), which is
-kept in `workflows` and answered as Kubernetes would (a name from its generateName, a uid).
+creates the run's Workflow (POST .../apis/argoproj.io/v1alpha1/namespaces/NS/workflows), kept in
+`workflows`, and its CreateRecurringRun the ScheduledWorkflow (POST
+.../apis/kubeflow.org/v1beta1/namespaces/NS/scheduledworkflows), kept in `scheduled_workflows`; both
+are answered as Kubernetes would (a name from its generateName, a uid).
 Every other request answers 404 and is recorded, so a test sees a call it did not expect.
 """
 
@@ -23,7 +25,9 @@ import threading
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-WORKFLOWS = ["apis", "argoproj.io", "v1alpha1", "namespaces"]  # .../NAMESPACE/workflows
+# The custom resources KFP's API server creates: (group, version, plural) of .../namespaces/NS/PLURAL
+WORKFLOWS = ("argoproj.io", "v1alpha1", "workflows")
+SCHEDULED_WORKFLOWS = ("kubeflow.org", "v1beta1", "scheduledworkflows")
 
 
 class KubeApi:
@@ -41,6 +45,8 @@ class KubeApi:
         self.calls: list[str] = []
         self.unexpected: list[str] = []
         self.workflows: list[dict] = []  # as created, with the name and uid given
+        self.scheduled_workflows: list[dict] = []
+        kept = {WORKFLOWS: self.workflows, SCHEDULED_WORKFLOWS: self.scheduled_workflows}
         api = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -63,8 +69,9 @@ class KubeApi:
                 api.calls.append(f"POST {self.path}")
                 parts = self.path.split("?")[0].strip("/").split("/")
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
-                workflows = len(parts) == 6 and parts[:4] + parts[5:] == [*WORKFLOWS, "workflows"]
-                if not (workflows and self.headers.get("Authorization") == f"Bearer {token}"):
+                resource = (*parts[1:3], parts[5]) if len(parts) == 6 and parts[0] == "apis" else None
+                known = resource in kept and parts[3] == "namespaces"
+                if not (known and self.headers.get("Authorization") == f"Bearer {token}"):
                     api.unexpected.append(f"POST {self.path}")
                     self._send(404, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 404})
                     return
@@ -73,7 +80,7 @@ class KubeApi:
                 # Kubernetes' generateName: the prefix and five random characters
                 metadata.setdefault("name", metadata.get("generateName", "workflow-") + uid.replace("-", "")[:5])
                 metadata.update({"namespace": parts[4], "uid": uid, "creationTimestamp": "2026-01-01T00:00:00Z"})
-                api.workflows.append(body)
+                kept[resource].append(body)
                 self._send(201, body)
 
             def _send(self, code: int, body: dict) -> None:

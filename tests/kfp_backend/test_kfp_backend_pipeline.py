@@ -25,6 +25,7 @@ import yaml
 
 from components.serving_baseline.executor import NOTHING_SERVED
 from tests.conftest import NEEDS_PODMAN_AND_IMAGE
+from tests.kfp_backend.common import SPAN_PIPELINE, add_span, config, served_versions
 from tests.kfp_backend.harness import Backend, podman_runner
 
 pytestmark = [pytest.mark.slow, NEEDS_PODMAN_AND_IMAGE]
@@ -37,34 +38,11 @@ ROOT = "minio://mlpipeline/v2/artifacts"
 
 
 def _config(*overrides):
-    from pipeline.config import load_config
-
-    return load_config(
-        None,
-        [
-            f"kubeflow.image={os.environ['TFXP_IMAGE']}",
-            f"data.path={PVC / 'data'}",
-            "data.span_pattern=span-{SPAN}/*.csv",
-            "trainer.train_steps=300",
-            "trainer.eval_steps=20",
-            "tuner.max_trials=1",
-            "tuner.train_steps=30",
-            "tuner.eval_steps=10",
-            "evaluator.max_auc_decrease=0.1",
-            *overrides,
-        ],
-    )
-
-
-def _add_span(number: int, drop: str) -> None:
-    directory = PVC / "data" / f"span-{number}"
-    directory.mkdir(parents=True)
-    shutil.copyfile(drop, directory / "data.csv")
+    return config(f"data.path={PVC / 'data'}", *SPAN_PIPELINE, *overrides)
 
 
 def _versions() -> list[str]:
-    serving = PVC / "serving" / "taxi"
-    return sorted((p.name for p in serving.iterdir() if p.name.isdigit()), key=int) if serving.exists() else []
+    return served_versions(PVC)
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +54,7 @@ def backend():
 
     shutil.rmtree(WORK, ignore_errors=True)
     drops = write_drops(str(WORK / "drops"), ROWS_PER_SPAN)  # 1 and 2: random shares of the sample, alike
-    _add_span(1, drops[0])
+    add_span(PVC, 1, drops[0])
     kubeflow_runner.compile_pipeline(_config(), str(WORK / "pipeline.yaml"), allow_local_image=True)
     client = docker.from_env(timeout=1800)
     state = {
@@ -95,7 +73,7 @@ def first_run(backend):
 
 @pytest.fixture(scope="module")
 def second_run(backend, first_run):
-    _add_span(2, backend["drops"][1])
+    add_span(PVC, 2, backend["drops"][1])
     return backend["backend"].run(backend["pipeline"])
 
 

@@ -67,7 +67,7 @@ def ran():
     import docker
 
     from pipeline import kubeflow_runner
-    from pipeline.config import load_config
+    from tests.kfp_backend import common
     from tests.kfp_backend.argo_runner import (
         ApiServer,
         ArgoRunner,
@@ -81,16 +81,7 @@ def ran():
     shutil.rmtree(WORK, ignore_errors=True)
     (WORK / "pvc" / "tfx-pipeline" / "data").mkdir(parents=True)
     shutil.copyfile(TINY_CSV, WORK / "pvc" / "tfx-pipeline" / "data" / "taxi_tiny.csv")
-    # KFP 2.0.5's driver refuses imagePullPolicy (test_kfp_go_compiler.py), the security context
-    # and emptyDir mounts (kubeflow.pod_security).
-    config = load_config(
-        None,
-        [
-            f"kubeflow.image={os.environ['TFXP_IMAGE']}",
-            "kubeflow.image_pull_policy=null",
-            "kubeflow.pod_security=false",
-        ],
-    )
+    config = common.config(*common.KFP_205)
     kubeflow_runner.compile_pipeline(config, str(WORK / "pipeline.yaml"), allow_local_image=True)
     services = KfpServices(WORK / "services", kfp_go).start()
     client = docker.from_env(timeout=900)

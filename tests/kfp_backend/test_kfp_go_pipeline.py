@@ -1,20 +1,27 @@
-"""The whole compiled pipeline, run by KFP 2.0.5's own driver and launcher: every decision KFP's.
+"""The whole compiled pipeline, run by KFP 2.0.5's own API server, driver and launcher: every decision KFP's.
 
-The Workflow of each run comes from KFP's API-server code (`run-workflow`), and
-tests/kfp_backend/argo_runner.py walks its whole DAG in podman, each step a container of our
-image with KFP's static `driver` or `launcher-v2` in it: the root DAG driver, then for every
-task its container driver (inputs from ML Metadata, the cache's verdict from the TaskService,
-output URIs, the pod-spec patch) and, unless the driver said `cached-decision` true, its
-executor pod (the launcher downloads the inputs from the object store, runs our step, uploads
-the outputs and records them in ML Metadata, and tells the cache with CreateTaskV1). The
-services are the stand-ins of tests/kfp_backend/ (argo_runner.KfpServices), kept from run to
-run, as the Python harness's test (test_kfp_backend_pipeline.py) keeps its backend:
+Each run is created through KFP 2.0.5's own API server (`apiserver` on Debian's MariaDB,
+tests/kfp_backend/argo_runner.py `ApiServer`, as test_kfp_go_driver.py does): its CreateRun of the
+compiled YAML with the run's parameters and pipeline root makes the Workflow and creates it in
+Kubernetes (tests/kfp_backend/kube_api.py keeps it), and tests/kfp_backend/argo_runner.py walks
+that Workflow's whole DAG in podman, each step a container of our image with KFP's static
+`driver` or `launcher-v2` in it: the root DAG driver, then for every task its container driver
+(inputs from ML Metadata, the cache's verdict from the API server's TaskService, output URIs, the
+pod-spec patch) and, unless the driver said `cached-decision` true, its executor pod (the
+launcher downloads the inputs from the object store, runs our step, uploads the outputs and
+records them in ML Metadata, and records the task in the cache with CreateTaskV1: a row of the
+API server's MariaDB). Where MariaDB is not installed, the Workflow comes from KFP's API-server
+code (`run-workflow`) and the cache is `task-service`, our stand-in, and the test says so. The
+other services are those of tests/kfp_backend/ (argo_runner.KfpServices: ML Metadata, SeaweedFS,
+the Kubernetes API), kept from run to run with the API server, as the Python harness's test
+(test_kfp_backend_pipeline.py) keeps its backend:
 
 1. span 1: every task runs and a model is pushed to the PVC's serving directory;
 2. span 2 lands in the same data_root: DataFingerprint changes, so nothing from ExampleGen on
    is served from the cache;
 3. the same data with a stricter eval_config: ExampleGen to Trainer are served from KFP's cache
-   (CreateTaskV1 of run 2, ListTasksV1 of run 3), the Evaluator refuses, nothing is pushed.
+   (the launcher's CreateTaskV1 rows of run 2, the driver's ListTasksV1 in run 3), the
+   Evaluator refuses, nothing is pushed.
 
 Minutes of work on two cores: the `kfp_real` marker keeps it out of `make test`;
 `make test-kfp-real` runs it and prints each run's summary line (build/kfp-go-pipeline-test/summary.txt).
@@ -32,6 +39,7 @@ import pytest
 
 from components.serving_baseline.executor import NOTHING_SERVED
 from tests.conftest import NEEDS_PODMAN_AND_IMAGE
+from tests.kfp_backend.common import KFP_205, SPAN_PIPELINE, add_span, config, served_versions
 
 pytestmark = [
     pytest.mark.slow,
@@ -53,36 +61,11 @@ UPSTREAM_OF_EVALUATOR = ("ExampleGen", "StatisticsGen", "SchemaGen", "Transform"
 
 
 def _config(*overrides):
-    from pipeline.config import load_config
-
-    return load_config(
-        None,
-        [
-            f"kubeflow.image={os.environ['TFXP_IMAGE']}",
-            # KFP 2.0.5's driver refuses imagePullPolicy and the pod security fields (docs/kubeflow.md)
-            "kubeflow.image_pull_policy=null",
-            "kubeflow.pod_security=false",
-            "data.span_pattern=span-{SPAN}/*.csv",
-            "trainer.train_steps=300",
-            "trainer.eval_steps=20",
-            "tuner.max_trials=1",
-            "tuner.train_steps=30",
-            "tuner.eval_steps=10",
-            "evaluator.max_auc_decrease=0.1",
-            *overrides,
-        ],
-    )
-
-
-def _add_span(number: int, drop: str) -> None:
-    directory = PVC / "data" / f"span-{number}"
-    directory.mkdir(parents=True)
-    shutil.copyfile(drop, directory / "data.csv")
+    return config(*KFP_205, *SPAN_PIPELINE, *overrides)
 
 
 def _versions() -> list[str]:
-    serving = PVC / "serving" / "taxi"
-    return sorted((p.name for p in serving.iterdir() if p.name.isdigit()), key=int) if serving.exists() else []
+    return served_versions(PVC)
 
 
 def _value(value):
@@ -157,33 +140,42 @@ def backend():
 
     from pipeline import kubeflow_runner
     from pipeline.sample_drops import write_drops
-    from tests.kfp_backend.argo_runner import KfpServices, Pod
+    from tests.kfp_backend.argo_runner import ApiServer, KfpServices, Pod, api_server_missing
 
     kfp_go = pathlib.Path(os.environ["TFXP_KFP_GO"])
     shutil.rmtree(WORK, ignore_errors=True)
     drops = write_drops(str(WORK / "drops"), ROWS_PER_SPAN)  # 1 and 2: random shares of the sample, alike
-    _add_span(1, drops[0])
+    add_span(PVC, 1, drops[0])
     kubeflow_runner.compile_pipeline(_config(), str(WORK / "pipeline.yaml"), allow_local_image=True)
     services = KfpServices(WORK / "services", kfp_go).start()
     client = docker.from_env(timeout=1800)
-    state = {
-        "kfp_go": kfp_go,
-        "services": services,
-        "pod": Pod(client, os.environ["TFXP_IMAGE"], services.account, services.env),
-        "drops": drops,
-        "runs": 0,
-    }
+    api = None
+    state = {"kfp_go": kfp_go, "services": services, "api": None, "drops": drops, "runs": 0}
     try:
+        missing = api_server_missing()
+        if missing:  # said plainly in the summary: the Workflow and the cache are then our stand-ins'
+            state["fallback"] = f"no API server ({missing}): run-workflow's Workflow, task-service's cache"
+        else:
+            api = state["api"] = ApiServer(services, client, os.environ["TFXP_IMAGE"])
+            api.start()
+        env = {**services.env, **(api.env if api else {})}  # the drivers' and launchers' cache: its gRPC port
+        state["pod"] = Pod(client, os.environ["TFXP_IMAGE"], services.account, env)
         yield state
     finally:  # WORK stays for a look after a failure; the next setup removes it
-        client.close()
-        services.stop()
+        try:
+            if api is not None:
+                api.stop()
+        finally:
+            client.close()
+            services.stop()
     # The tier's last line: every task of every run, and the KFP release whose binaries ran them.
     tasks = len(_pipeline_tasks()) * state["runs"]
     succeeded = sum(run.succeeded() for run in state.get("done", []))
     release = (kfp_go / "BUILD_INFO").read_text().split("\n", 1)[0].removeprefix("KFP ")
     line = f"kfp-real: {succeeded} of {tasks} tasks succeeded under KFP {release}'s compiler, driver and launcher"
     with open(WORK / "summary.txt", "a") as summary:
+        if "fallback" in state:
+            summary.write(f"fallback: {state['fallback']}\n")
         summary.write(line + "\n")
 
 
@@ -191,14 +183,13 @@ def _run(backend, parameters: dict[str, str] | None = None) -> Run:
     from tests.kfp_backend.argo_runner import ArgoRunner, make_workflow
 
     backend["runs"] += 1
-    number, run_id = backend["runs"], str(uuid.uuid4())
-    workflow = make_workflow(
-        backend["kfp_go"],
-        WORK / "pipeline.yaml",
-        ROOT,
-        run_id,
-        {"data_root": "/mnt/pipeline/data", **(parameters or {})},
-    )
+    number = backend["runs"]
+    parameters = {"data_root": "/mnt/pipeline/data", **(parameters or {})}
+    if backend["api"] is not None:  # CreateRun: the Workflow it created in the Kubernetes API
+        run_id, workflow = backend["api"].create_run(WORK / "pipeline.yaml", ROOT, parameters)
+    else:
+        run_id = str(uuid.uuid4())
+        workflow = make_workflow(backend["kfp_go"], WORK / "pipeline.yaml", ROOT, run_id, parameters)
     services = backend["services"]
     runner = ArgoRunner(
         workflow, backend["pod"], backend["kfp_go"], WORK / f"run-{number}", WORK / "pvc", services.config_maps
@@ -221,7 +212,7 @@ def first_run(backend):
 
 @pytest.fixture(scope="module")
 def second_run(backend, first_run):
-    _add_span(2, backend["drops"][1])
+    add_span(PVC, 2, backend["drops"][1])
     return _run(backend)
 
 
@@ -299,8 +290,21 @@ def test_a_stricter_eval_config_is_refused_and_unchanged_data_comes_from_kfps_ca
     assert third_run.outputs("Evaluator")["blessing"]["properties"]["blessed"] == 0
     assert third_run.outputs("Pusher")["pushed_model"]["properties"]["pushed"] == 0
     assert _versions() == versions
-    # The cache's verdicts came from KFP's TaskService: the launcher's CreateTaskV1 after run 2's
-    # steps, the driver's ListTasksV1 hits in run 3.
+    # The cache's verdicts: run 3's driver found run 2's execution by its fingerprint, and the
+    # launcher of run 2 had recorded it (CreateTaskV1): in the API server's MariaDB, or, without
+    # one, in task-service.
+    for task in UPSTREAM_OF_EVALUATOR:
+        cached = third_run.executions[task].custom_properties
+        assert cached["cached_execution_id"].string_value == str(second_run.executions[task].id), task
+    if backend["api"] is not None:
+        rows = {row["mlmdExecutionID"]: row for row in backend["api"].tasks()}
+        for task in UPSTREAM_OF_EVALUATOR:
+            row = rows[str(second_run.executions[task].id)]
+            assert row["runId"] == second_run.run_id, (task, row)
+            fingerprint = third_run.executions[task].custom_properties["cache_fingerprint"].string_value
+            assert row["fingerprint"] == fingerprint, (task, row)
+        assert "/api.TaskService/ListTasksV1 handler finished" in backend["api"].log()
+        return
     lines = (WORK / "services" / "task-service.log").read_text().splitlines()
     created = {line.rsplit("execution=", 1)[1] for line in lines if line.startswith("CreateTaskV1 ")}
     for task in UPSTREAM_OF_EVALUATOR:

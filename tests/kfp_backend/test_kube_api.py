@@ -1,4 +1,4 @@
-"""The Kubernetes API stand-in (kube_api.py): the Secret's GET, the Workflow's create, and nothing else."""
+"""The Kubernetes API stand-in (kube_api.py): the Secret's GET, creates of (Scheduled)Workflows, nothing else."""
 
 from __future__ import annotations
 
@@ -49,6 +49,14 @@ def test_a_workflow_created_gets_a_name_from_its_generate_name_and_a_uid_and_is_
     assert created["metadata"]["namespace"] == "kubeflow" and created["metadata"]["uid"]
     assert kube.workflows == [created] and created["spec"] == {"entrypoint": "x"}
     assert kube.calls == [f"POST {WORKFLOWS}"] and kube.unexpected == []
+
+
+def test_a_scheduled_workflow_created_is_kept_apart_from_the_workflows(kube):
+    path = "/apis/kubeflow.org/v1beta1/namespaces/kubeflow/scheduledworkflows"
+    code, created = _call(kube, "POST", path, {"metadata": {"generateName": "taxi-"}, "spec": {"enabled": True}})
+    assert code == 201 and created["metadata"]["name"].startswith("taxi-") and created["metadata"]["uid"]
+    assert kube.scheduled_workflows == [created] and kube.workflows == []
+    assert _call(kube, "POST", "/apis/kubeflow.org/v1beta1/namespaces/kubeflow/viewers", {})[0] == 404
 
 
 def test_a_create_elsewhere_or_without_the_token_is_refused_and_recorded(kube):
