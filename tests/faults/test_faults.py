@@ -69,11 +69,11 @@ FAKE_RUN = FILL + textwrap.dedent("""
             except ResourceExhaustedError:
                 raise RuntimeError("Error when executing query: database or disk is full")
 
-    v1 = types.ModuleType("tfx.v1")
-    v1.orchestration = types.SimpleNamespace(LocalDagRunner=Runner)
-    tfx = types.ModuleType("tfx")
-    tfx.v1 = v1
-    sys.modules.update({"tfx": tfx, "tfx.v1": v1})
+    # TFX's local runner module (pipeline/local_runner.py imports it by this name), and its parents.
+    names = ["tfx", "tfx.orchestration", "tfx.orchestration.local", "tfx.orchestration.local.local_dag_runner"]
+    modules = {name: types.ModuleType(name) for name in names}
+    modules[names[-1]].LocalDagRunner = Runner
+    sys.modules.update(modules)
 
     from pipeline import local_runner
     from tfxp.main import entry_point
