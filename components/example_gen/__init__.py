@@ -11,7 +11,7 @@ and a write in an order that depends on the examples alone.
 - `stable_write` over `shuffle`: each split written in an order that depends on its examples.
 
 The components are imported on first use: Beam workers import this package to unpickle the
-executors' functions, and the component module would make each of them import `tfx.v1`.
+executors' functions, and the component module would make each of them import TFX's component classes.
 """
 
 _COMPONENTS = ("CsvExampleGen", "FileBasedExampleGen", "ImportExampleGen")
