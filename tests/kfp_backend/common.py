@@ -11,6 +11,14 @@ import os
 import pathlib
 import shutil
 
+import pytest
+
+# The test modules that run KFP's Go binaries (kfp-binaries.sh builds them; the Makefile sets the path).
+NEEDS_KFP_GO = pytest.mark.skipif(
+    not os.environ.get("TFXP_KFP_GO"),
+    reason="needs KFP's Go binaries: `make test` or `make test-kfp-backend` builds them and sets TFXP_KFP_GO",
+)
+
 # A short training, one tuner trial and a loose AUC threshold: minutes on two cores, and the
 # first two runs bless their models.
 SPAN_PIPELINE = (

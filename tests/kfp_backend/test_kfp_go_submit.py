@@ -23,15 +23,13 @@ import shutil
 import pytest
 
 from tests.conftest import NEEDS_PODMAN_AND_IMAGE
+from tests.kfp_backend import common
 from tests.kfp_backend.argo_runner import api_server_missing
 
 pytestmark = [
     pytest.mark.slow,
     NEEDS_PODMAN_AND_IMAGE,
-    pytest.mark.skipif(
-        not os.environ.get("TFXP_KFP_GO"),
-        reason="needs KFP's Go binaries: `make test` or `make test-kfp-backend` builds them and sets TFXP_KFP_GO",
-    ),
+    common.NEEDS_KFP_GO,
     pytest.mark.skipif(bool(api_server_missing()), reason=f"KFP's API server needs MariaDB: {api_server_missing()}"),
 ]
 
