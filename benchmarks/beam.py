@@ -195,6 +195,90 @@ def run_modes(
     return results, failures
 
 
+FLINK_REST = "http://localhost:8081"  # scripts/flink/cluster.sh's JobManager
+
+
+def _flink_get(path: str) -> dict:
+    import urllib.request
+
+    with urllib.request.urlopen(FLINK_REST + path, timeout=30) as response:
+        return json.load(response)
+
+
+def flink_jobs(windows: dict[str, tuple[float, float]]) -> list[dict]:
+    """The finished Flink jobs that started inside a component's window (ML Metadata's times),
+    from the JobManager's REST API: the job's own time, and each subtask's running time by the
+    TaskManager that ran it (a DataSet job's operators report no busy time: `accumulated-busy-time`
+    is NaN, so a subtask's time is from its start to its end, waits for its inputs included)."""
+    jobs = []
+    for job in _flink_get("/jobs/overview")["jobs"]:
+        start = job["start-time"] / 1000
+        component = next((c for c, (s, e) in windows.items() if s - 1 <= start <= e + 1), None)
+        if component is None or job["state"] != "FINISHED":
+            continue
+        by_taskmanager: dict[str, float] = {}
+        longest, subtasks = 0.0, 0
+        for vertex in _flink_get(f"/jobs/{job['jid']}")["vertices"]:
+            for subtask in _flink_get(f"/jobs/{job['jid']}/vertices/{vertex['id']}")["subtasks"]:
+                seconds = max(subtask["duration"], 0) / 1000
+                by_taskmanager[subtask["taskmanager-id"]] = by_taskmanager.get(subtask["taskmanager-id"], 0.0) + seconds
+                longest, subtasks = max(longest, seconds), subtasks + 1
+        jobs.append(
+            {
+                "component": component,
+                "job_seconds": job["duration"] / 1000,
+                "subtasks": subtasks,
+                "by_taskmanager": by_taskmanager,
+                "longest_subtask": longest,
+            }
+        )
+    return jobs
+
+
+def flink_table(result: endtoend.PipelineResult, jobs: list[dict], taskmanagers: int = 2) -> str:
+    """Per Beam component on Flink: its time outside the Flink job (pipeline construction,
+    submission, artifact staging: no TaskManager shortens it), the job's time, each TaskManager's
+    subtask-seconds, and what one more TaskManager with its own cores would leave: the time
+    outside the job plus the job's time times taskmanagers / (taskmanagers + 1), the most one
+    more slot of an evenly split job buys, and never below the job's longest subtask."""
+    body = []
+    for component in BEAM_COMPONENTS:
+        mine = [j for j in jobs if j["component"] == component]
+        if not mine or component not in result.components:
+            continue
+        wall = result.components[component]
+        in_jobs = sum(j["job_seconds"] for j in mine)
+        per_tm: dict[str, float] = {}
+        for job in mine:
+            for tm, seconds in job["by_taskmanager"].items():
+                per_tm[tm] = per_tm.get(tm, 0.0) + seconds
+        shares = " / ".join(f"{s:.0f}" for _, s in sorted(per_tm.items()))
+        scaled = max(in_jobs * taskmanagers / (taskmanagers + 1), max(j["longest_subtask"] for j in mine))
+        body.append(
+            [
+                component,
+                f"{wall:.1f}",
+                f"{wall - in_jobs:.1f}",
+                f"{in_jobs:.1f}",
+                str(sum(j["subtasks"] for j in mine)),
+                shares,
+                f"{max(j['longest_subtask'] for j in mine):.1f}",
+                f"{wall - in_jobs + scaled:.1f}",
+            ]
+        )
+    head = [
+        "Flink",
+        "component, s",
+        "outside the job, s",
+        "job, s",
+        "subtasks",
+        "subtask-s per TaskManager",
+        "longest subtask, s",
+        f"with {taskmanagers + 1} TaskManagers, s (at best)",
+    ]
+    return measure.table(head, body) if body else "no Flink job found for the Beam components"
+
+
 def _two_places(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
 

@@ -13,7 +13,10 @@ following kubeflow/pipelines at tag 2.5.0:
   (metadata/client.go `GetOutputArtifactsByExecutionId`, converter.go `toRuntimeArtifact`):
   name = the artifact's id, `instanceSchema: ""`, metadata = its custom properties with every
   number a double, plus the `display_name` and `store_session_info` that `RecordArtifact` adds.
-- driver.go `provisionOutputs`: output URIs `<root>/<task>/<uuid>/<output>`, the executor-logs
+- metadata/client.go `GetPipeline`: the run's root is `<root>/<pipeline name>/<run id>`
+  (`GenerateOutputURI`, the root's query string kept), recorded in the run's context.
+- driver.go `provisionOutputs`: output URIs `<run's root>/<task>/<uuid>/<output>` (the query
+  string dropped), the executor-logs
   output (system.Artifact) when logs are published (PUBLISH_LOGS, on by default), the output
   metadata file /tmp/kfp_outputs/output_metadata.json, output parameters /tmp/kfp/outputs/<name>.
 - driver.go `getFingerPrint` and cacheutils/cache.go `GenerateCacheKey`: the cache key of a task
@@ -53,6 +56,7 @@ import hashlib
 import json
 import os
 import pathlib
+import posixpath
 import shutil
 import uuid
 from typing import Any, Callable
@@ -95,6 +99,13 @@ def bucket_config(pipeline_root: str) -> tuple[str, str, str]:
             prefix = prefix.strip("/")
             return scheme, bucket, (prefix + "/") if prefix else ""
     raise ValueError(f"parse bucket config failed: unrecognized pipeline root format: {pipeline_root!r}")
+
+
+def output_uri(root: str, paths: list[str], keep_query: bool) -> str:
+    """metadata/client.go GenerateOutputURI: the paths joined below the root, its query string kept or dropped."""
+    base, _, query = root.partition("?")
+    suffix = "?" + query if keep_query and query else ""
+    return f"{base.rstrip('/')}/{posixpath.join(*paths)}{suffix}"
 
 
 def local_path_for_uri(uri: str) -> str:
@@ -307,8 +318,9 @@ class Backend:
         root = pipeline_root or self.launcher_config_root or DEFAULT_PIPELINE_ROOT
         bucket_config(root)  # RootDAG refuses a root it cannot parse
         self.state["runs"] += 1
-        run_id = f"run-{self.state['runs']}-{uuid.uuid4().hex[:8]}"
+        run_id = str(uuid.uuid4())  # the API server's run id
         self.run_name, self.states = run_id, {}  # this run's task and DAG states, by task name
+        self.run_root = output_uri(root, [spec["pipelineInfo"]["name"], run_id], keep_query=True)
         run_parameters = {
             name: definition["defaultValue"]
             for name, definition in spec["root"].get("inputDefinitions", {}).get("parameters", {}).items()
@@ -387,7 +399,7 @@ class Backend:
             inputs["artifacts"] = artifacts
         return inputs
 
-    def _provision_outputs(self, component: dict[str, Any], task_name: str, root: str) -> dict[str, Any]:
+    def _provision_outputs(self, component: dict[str, Any], task_name: str) -> dict[str, Any]:
         artifacts = dict(component.get("outputDefinitions", {}).get("artifacts", {}))
         if self.publish_logs:
             artifacts["executor-logs"] = {"artifactType": {"schemaTitle": "system.Artifact"}}
@@ -400,7 +412,7 @@ class Backend:
                         {
                             k: v
                             for k, v in {
-                                "uri": f"{root.split('?')[0].rstrip('/')}/{task_name}/{salt}/{name}",
+                                "uri": output_uri(self.run_root, [task_name, salt, name], keep_query=False),
                                 "type": definition.get("artifactType"),
                                 "metadata": definition.get("metadata"),
                             }.items()
@@ -421,7 +433,7 @@ class Backend:
         container = spec["deploymentSpec"]["executors"][label]["container"]
         executor_input = {
             "inputs": self._inputs(task, run_parameters, results),
-            "outputs": self._provision_outputs(component, task_name, root),
+            "outputs": self._provision_outputs(component, task_name),
         }
         output_parameter_types = {
             name: d["parameterType"] for name, d in component.get("outputDefinitions", {}).get("parameters", {}).items()

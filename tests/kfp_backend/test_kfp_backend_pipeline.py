@@ -91,10 +91,15 @@ def test_first_run_trains_and_pushes_through_the_backends_contract(backend, firs
     [examples_in] = statistics["inputs"]["artifacts"]["examples"]["artifacts"]
     assert examples_in["type"] == {"instanceSchema": ""}  # as ML Metadata hands it on
     assert set(statistics["outputs"]["artifacts"]) == {"statistics", "executor-logs"}
-    assert statistics["outputs"]["artifacts"]["statistics"]["artifacts"][0]["uri"].startswith(ROOT + "/StatisticsGen/")
+    # Under the run's root, <root>/<pipeline>/<run id> (metadata/client.go GetPipeline)
+    with open(backend["pipeline"]) as f:
+        run_root = f"{ROOT}/{yaml.safe_load(f)['pipelineInfo']['name']}/{backend['backend'].run_name}"
+    assert statistics["outputs"]["artifacts"]["statistics"]["artifacts"][0]["uri"].startswith(
+        run_root + "/StatisticsGen/"
+    )
     # artifacts live in the object store under their remote URIs, not as local paths
     examples = first_run["ExampleGen"].outputs["examples"]
-    assert examples["uri"].startswith(ROOT + "/ExampleGen/")
+    assert examples["uri"].startswith(run_root + "/ExampleGen/")
     files = backend["backend"].object_files(examples["uri"], ROOT)
     assert any(f.startswith("Split-train/") for f in files) and any(f.startswith("Split-test/") for f in files)
     assert examples["custom_properties"]["span"] == 1.0  # ExampleGen resolved {SPAN} itself

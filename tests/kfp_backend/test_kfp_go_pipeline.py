@@ -23,12 +23,18 @@ the Kubernetes API), kept from run to run with the API server, as the Python har
    (the launcher's CreateTaskV1 rows of run 2, the driver's ListTasksV1 in run 3), the
    Evaluator refuses, nothing is pushed.
 
+Between runs 1 and 2 the Python harness (harness.py, the fast tier) runs the same compiled
+pipeline on the same span 1, and agreement.py holds what it made to what KFP's binaries made:
+every task's executor input, what ML Metadata recorded and what was uploaded, less the
+differences between KFP 2.0.5 and 2.5 that agreement.KNOWN names.
+
 Minutes of work on two cores: the `kfp_real` marker keeps it out of `make test`;
 `make test-kfp-real` runs it and prints each run's summary line (build/kfp-go-pipeline-test/summary.txt).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import pathlib
 import shutil
@@ -262,6 +268,47 @@ def test_the_pushed_model_loads_and_predicts_on_tf_servings_path(first_run, tiny
     examples = [to_example(r, drop=("tips",)).SerializeToString() for r in tiny_rows[:3]]
     with SessionModel(str(version)) as model:
         assert model.run("serving_default", {"examples": examples})["probabilities"].shape == (3,)
+
+
+@pytest.fixture(scope="module")
+def harness_first_run(backend, first_run):
+    """The Python harness (harness.py, the fast tier) on the same compiled pipeline and the same
+    span 1, with a PVC and a store of its own; before run 2 adds span 2."""
+    import docker
+
+    from tests.kfp_backend.harness import Backend, podman_runner
+
+    pvc = WORK / "harness" / "pvc"
+    shutil.rmtree(WORK / "harness", ignore_errors=True)
+    assert sorted(p.name for p in (PVC / "data").iterdir()) == ["span-1"]
+    # copy2 keeps the file's times: TFX's input fingerprint of ExampleGen reads them
+    shutil.copytree(PVC / "data", pvc / "tfx-pipeline" / "data")
+    client = docker.from_env(timeout=1800)
+    try:
+        harness = Backend(WORK / "harness" / "backend", podman_runner(client), pvcs=pvc)
+        results = harness.run(str(WORK / "pipeline.yaml"), {"data_root": "/mnt/pipeline/data"}, ROOT)
+    finally:
+        client.close()
+    return harness, results
+
+
+def test_the_python_harness_makes_what_kfps_binaries_make_of_the_same_run(backend, first_run, harness_first_run):
+    from tests.kfp_backend import agreement
+
+    harness, results = harness_first_run
+    executor_inputs = {
+        task: agreement.executor_input_of(first_run.runner.task(task)["driver"].outputs["pod-spec-patch"])
+        for task in first_run.executions
+    }
+    kfp = agreement.of_kfp(first_run.store, first_run.run_id, executor_inputs, backend["services"].objects)
+    ours = agreement.known(agreement.of_harness(harness, results, ROOT))
+    assert set(kfp) == set(ours) == _pipeline_tasks()
+    # Both records hold something to compare: every artifact uploaded, the Trainer's model among them.
+    assert all(files for record in kfp.values() for files in record["uploaded"].values())
+    assert "saved_model.pb" in " ".join(kfp["Trainer"]["uploaded"]["model"])
+    with open(WORK / "agreement.json", "w") as f:  # for a look when they differ
+        json.dump({"kfp": kfp, "harness": ours, "known": agreement.KNOWN}, f, indent=1, sort_keys=True)
+    assert agreement.differences(kfp, ours) == []
 
 
 def test_new_files_in_the_same_data_root_are_not_served_from_kfps_cache(first_run, second_run):
