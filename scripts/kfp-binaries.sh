@@ -182,14 +182,16 @@ module_dir() {  # $1: a wrapper module, $2: a module it requires -> its director
 copy_crds() {  # $1: KFP's wrapper, $2: the directory to fill, $3: the log
   # The CustomResourceDefinitions of what KFP's API server creates (resource_manager.go: Workflows
   # and ScheduledWorkflows), for the kube-apiserver of the tests: Argo's own at the version KFP's
-  # go.mod requires (its "full" CRD, with the whole schema, where KFP's install takes the
-  # "minimal" one without: so a Workflow that is not Argo's shape is refused), and KFP's.
+  # go.mod requires, the "minimal" one that KFP's install applies (spec and status are objects
+  # kept whole; Argo 3.3's "full" one, with the whole schema, is refused by kube-apiserver as
+  # not structural: "items.properties[inline].type: Required value"), and KFP's.
   local argo kfp
   argo=$(module_dir "$1" github.com/argoproj/argo-workflows/v3)
   kfp=$(module_dir "$1" "$kfp_module")
   mkdir -p "$2"
-  cp "$argo/manifests/base/crds/full/argoproj.io_workflows.yaml" "$2/workflows.argoproj.io.yaml"
+  cp "$argo/manifests/base/crds/minimal/argoproj.io_workflows.yaml" "$2/workflows.argoproj.io.yaml"
   cp "$kfp/manifests/kustomize/base/pipeline/cluster-scoped/scheduled-workflow-crd.yaml" "$2/scheduledworkflows.kubeflow.org.yaml"
+  chmod 644 "$2"/*.yaml  # read-only in the module cache
   printf '%s\n' "$argo" "$kfp" >"$2/FROM"
   echo "CRDs from $argo and $kfp" >>"$3"
 }

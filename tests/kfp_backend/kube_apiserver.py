@@ -3,8 +3,8 @@
 `scripts/kfp-binaries.sh --kube` builds Kubernetes' own `kube-apiserver` (k8s.io/kubernetes
 v1.37.2) and `etcd` (go.etcd.io/etcd/server/v3 v3.7.3) and links them into the kfp-go
 directory, with the CustomResourceDefinitions of what KFP's API server creates under crds/
-(Argo's Workflow, from the module of the version KFP 2.0.5's go.mod requires, with its whole
-schema; KFP's ScheduledWorkflow). `KubeApiServer` runs both on 127.0.0.1 for the tests, in place
+(Argo's Workflow, from the module of the version KFP 2.0.5's go.mod requires, the minimal CRD
+KFP's install applies; KFP's ScheduledWorkflow). `KubeApiServer` runs both on 127.0.0.1 for the tests, in place
 of the stand-in kube_api.py, and offers what the tests read of that (`ca`, `port`, `workflows`,
 `scheduled_workflows`, `calls`, `unexpected`):
 
@@ -129,12 +129,12 @@ class KubeApiServer:
         d = self.dir
         self._openssl(
             "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=tfxp-test-ca",
-            "-keyout", str(d / "ca.key"), "-out", str(self.ca),
+            "-addext", "keyUsage=critical,keyCertSign,cRLSign", "-keyout", str(d / "ca.key"), "-out", str(self.ca),
         )  # fmt: skip
         (d / "server.ext").write_text(
             "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc\n"
             "extendedKeyUsage=serverAuth\nkeyUsage=digitalSignature,keyEncipherment\n"
-            # Python 3.13's default TLS context is strict: a leaf certificate needs both.
+            # Python 3.13's default TLS context is strict: a leaf certificate needs both (and the CA keyUsage).
             "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid,issuer\n"
         )
         self._openssl(
