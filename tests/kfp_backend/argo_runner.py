@@ -142,6 +142,7 @@ class KfpServices:
         from tests.kfp_backend.seaweedfs import SeaweedFS
 
         self.account, self.api_account = self.work / "serviceaccount", self.work / "apiserver-account"
+        self.work.mkdir(parents=True, exist_ok=True)
         self.metadata = MetadataServer(str(self.work / "mlmd.sqlite")).start()
         try:
             secret = {"accesskey": S3_ACCESS_KEY, "secretkey": S3_SECRET_KEY}
