@@ -561,8 +561,9 @@ class ApiServer:
 
     MariaDB (Debian's mariadbd) runs as the user on a loopback port with a data directory under
     `services.work`. The API server runs as its pod would (backend/src/apiserver/main.go,
-    client_manager.go): in a container of our image on the host network, with the service
-    account's files at their fixed path (client-go's in-cluster config reads them there), the
+    client_manager.go): in a container of our image on the host network, with its service
+    account's files (`services.api_account`, KFP's `ml-pipeline`) at their fixed path (client-go's
+    in-cluster config reads them there), the
     config file above, the database and object store in its environment. At start it migrates
     the database, checks the bucket (HEAD, through `services`' S3 server) and makes the default
     experiment; its Kubernetes clients are only configured, not called. `env` points the
