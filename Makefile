@@ -103,20 +103,20 @@ KFP_GO_VERSIONS ?= 2.0.5
 
 .PHONY: kfp-binaries test-kfp-backend test-kfp-real
 
-kfp-binaries:  ## KFP's compiler, driver and launcher-v2, and SeaweedFS's weed, built from the Go module proxy (cached; docs/kubeflow.md)
-	scripts/kfp-binaries.sh $(KFP_GO_VERSIONS)
+kfp-binaries:  ## KFP's compiler, driver, launcher-v2 and API server, SeaweedFS's weed, Kubernetes' kube-apiserver and etcd, built from the Go module proxy (cached; docs/kubeflow.md)
+	scripts/kfp-binaries.sh --kube $(KFP_GO_VERSIONS)
 	scripts/kfp-binaries.sh --check 2.5.0 2.17.0  # the releases the proxy refused: one line each
 
-test-kfp-backend: image  ## KFP 2.0.5's own compiler, API server (on MariaDB), driver and launcher on our compiled pipeline (about a minute and a half once built)
+test-kfp-backend: image  ## KFP 2.0.5's own compiler, API server (on MariaDB), driver and launcher on our compiled pipeline, on a real kube-apiserver and etcd (about two minutes once built)
 	$(RUNTIME) scripts/mariadb.sh
-	kfp_go=$$(scripts/kfp-binaries.sh 2.0.5) && TFXP_KFP_GO=$$kfp_go TFXP_IMAGE=$(IMAGE) scripts/podman-service.sh run \
+	kfp_go=$$(scripts/kfp-binaries.sh --kube 2.0.5) && TFXP_KFP_GO=$$kfp_go TFXP_IMAGE=$(IMAGE) scripts/podman-service.sh run \
 	  $(RUNTIME) python -m pytest tests/kfp_backend/test_kfp_go_compiler.py tests/kfp_backend/test_kfp_go_driver.py tests/kfp_backend/test_argo_runner.py \
 	  tests/kfp_backend/test_seaweedfs.py tests/kfp_backend/test_kfp_go_submit.py \
-	  tests/kfp_backend/test_mlmd_grpc.py tests/kfp_backend/test_kube_api.py $(PYTEST_ARGS)
+	  tests/kfp_backend/test_mlmd_grpc.py tests/kfp_backend/test_kube_api.py tests/kfp_backend/test_kube_apiserver.py $(PYTEST_ARGS)
 
-test-kfp-real: image  ## the whole compiled pipeline, three runs created by KFP 2.0.5's own API server, every step through its driver and launcher (tests/kfp_backend/test_kfp_go_pipeline.py; minutes)
+test-kfp-real: image  ## the whole compiled pipeline, three runs created by KFP 2.0.5's own API server on a real kube-apiserver, every step through its driver and launcher (tests/kfp_backend/test_kfp_go_pipeline.py; minutes)
 	$(RUNTIME) scripts/mariadb.sh
 	rm -f build/kfp-go-pipeline-test/summary.txt
-	kfp_go=$$(scripts/kfp-binaries.sh 2.0.5) && TFXP_KFP_GO=$$kfp_go TFXP_IMAGE=$(IMAGE) scripts/podman-service.sh run \
+	kfp_go=$$(scripts/kfp-binaries.sh --kube 2.0.5) && TFXP_KFP_GO=$$kfp_go TFXP_IMAGE=$(IMAGE) scripts/podman-service.sh run \
 	  $(RUNTIME) python -m pytest -m kfp_real tests/kfp_backend/test_kfp_go_pipeline.py $(PYTEST_ARGS); status=$$?; \
 	  cat build/kfp-go-pipeline-test/summary.txt 2>/dev/null; exit $$status

@@ -22,12 +22,15 @@ driver and launcher images):
 Not reproduced: retries, loops (`withSequence`/`withItems`), exit handlers and the `||` of their
 `depends`, daemon or resource templates; a Workflow with them is refused with one line. The
 services every pod of a KFP install reaches (ML Metadata, the cache's TaskService, the object
-store, the Kubernetes API) are `KfpServices`: SeaweedFS for the object store, the stand-ins of
-tests/kfp_backend/ for the rest.
+store, the Kubernetes API) are `KfpServices`: SeaweedFS for the object store, kube-apiserver on
+etcd for the Kubernetes API where the kfp-go directory has them (else the stand-in), the
+stand-ins of tests/kfp_backend/ for the rest; `kfp_backend()` starts them with KFP's own API
+server and stops them all.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -41,7 +44,7 @@ from typing import Any
 ARGOEXEC = ["/var/run/argo/argoexec", "emissary", "--"]  # argocompiler/container.go: the patched command's head
 SERVICE_ACCOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
 BINARIES = ("driver", "launcher-v2")  # the KFP images' commands, mounted from KFP_GO
-TOKEN = "service-account-token"
+TOKEN = "service-account-token"  # the stand-in's; kube-apiserver gives each account a real one
 NAMESPACE = "kubeflow"
 # The object store's keys: in the Secret the launcher reads, and SeaweedFS's one identity.
 S3_ACCESS_KEY, S3_SECRET_KEY = "tfxp-launcher", "tfxp-launcher-secret"
@@ -116,38 +119,54 @@ def _service(command: list[str], log: pathlib.Path) -> tuple[subprocess.Popen, i
 class KfpServices:
     """What every pod of a KFP install reaches, on 127.0.0.1, kept from run to run.
 
-    ML Metadata (mlmd_grpc.py, ml-metadata's own store on SQLite), the Kubernetes API's one
-    Secret (kube_api.py), the cache's TaskService (`task-service`) and the object store of
-    `minio://` roots (SeaweedFS, a real S3 server: seaweedfs.py); `env` is what Kubernetes and
-    KFP's install give each pod in the namespace (the services' variables, the
-    metadata-grpc-configmap).
+    ML Metadata (mlmd_grpc.py, ml-metadata's own store on SQLite), the Kubernetes API, the
+    cache's TaskService (`task-service`) and the object store of `minio://` roots (SeaweedFS, a
+    real S3 server: seaweedfs.py); `env` is what Kubernetes and KFP's install give each pod in
+    the namespace (the services' variables, the metadata-grpc-configmap). The Kubernetes API is
+    kube-apiserver on etcd (kube_apiserver.py) where the kfp-go directory has them
+    (`scripts/kfp-binaries.sh --kube`), else the stand-in kube_api.py; `kubernetes` says which.
+    `account` holds the service-account files of the pods (KFP's `pipeline-runner`),
+    `api_account` those of KFP's API server (`ml-pipeline`).
     """
 
     def __init__(self, work: pathlib.Path, kfp_go: pathlib.Path, bucket: str = "mlpipeline"):
         self.work, self.kfp_go, self.bucket = pathlib.Path(work), pathlib.Path(kfp_go), bucket
         self.processes: list[subprocess.Popen] = []
+        self.metadata = self.kube = self.s3 = None
+        self.kubernetes = ""
 
     def start(self) -> KfpServices:
+        from tests.kfp_backend import kube_apiserver
         from tests.kfp_backend.kube_api import KubeApi
         from tests.kfp_backend.mlmd_grpc import MetadataServer
         from tests.kfp_backend.seaweedfs import SeaweedFS
 
-        self.account = account = self.work / "serviceaccount"
-        account.mkdir(parents=True, exist_ok=True)
-        (account / "namespace").write_text(NAMESPACE)
-        (account / "token").write_text(TOKEN)
+        self.account, self.api_account = self.work / "serviceaccount", self.work / "apiserver-account"
+        self.work.mkdir(parents=True, exist_ok=True)
         self.metadata = MetadataServer(str(self.work / "mlmd.sqlite")).start()
-        secret = {"accesskey": S3_ACCESS_KEY, "secretkey": S3_SECRET_KEY}
-        self.kube = KubeApi(self.work, TOKEN, {(NAMESPACE, "mlpipeline-minio-artifact"): secret})
-        shutil.copyfile(self.kube.ca, account / "ca.crt")
-        self.kube.start()
-        cache, self.cache_port = _service(
-            [str(self.kfp_go / "task-service"), "-addr", "127.0.0.1:0", "-store", str(self.work / "tasks.json")],
-            self.work / "task-service.log",
-        )
-        self.processes.append(cache)
-        self.s3 = SeaweedFS(self.kfp_go / "weed", self.work, self.bucket, S3_ACCESS_KEY, S3_SECRET_KEY)
         try:
+            secret = {"accesskey": S3_ACCESS_KEY, "secretkey": S3_SECRET_KEY}
+            why = kube_apiserver.missing(self.kfp_go)
+            if not why:
+                self.kube = kube_apiserver.KubeApiServer(self.work / "kube", self.kfp_go, NAMESPACE, secret).start()
+                tokens = {self.account: self.kube.tokens["pipeline-runner"]}
+                tokens[self.api_account] = self.kube.tokens["ml-pipeline"]
+                self.kubernetes = f"kube-apiserver {self.kube.version} on etcd (RBAC, service-account tokens)"
+            else:
+                self.kube = KubeApi(self.work, TOKEN, {(NAMESPACE, "mlpipeline-minio-artifact"): secret}).start()
+                tokens = {self.account: TOKEN, self.api_account: TOKEN}
+                self.kubernetes = f"kube_api.py, the stand-in ({why})"
+            for account, token in tokens.items():
+                account.mkdir(parents=True, exist_ok=True)
+                (account / "namespace").write_text(NAMESPACE)
+                (account / "token").write_text(token)
+                shutil.copyfile(self.kube.ca, account / "ca.crt")
+            cache, self.cache_port = _service(
+                [str(self.kfp_go / "task-service"), "-addr", "127.0.0.1:0", "-store", str(self.work / "tasks.json")],
+                self.work / "task-service.log",
+            )
+            self.processes.append(cache)
+            self.s3 = SeaweedFS(self.kfp_go / "weed", self.work, self.bucket, S3_ACCESS_KEY, S3_SECRET_KEY)
             self.s3.start()
         except BaseException:  # the caller gets no KfpServices to stop
             self.stop()
@@ -193,9 +212,9 @@ class KfpServices:
         return self.s3.read_object(key)
 
     def stop(self) -> None:
-        self.metadata.stop()
-        self.kube.stop()
-        self.s3.stop()
+        for service in (self.metadata, self.kube, self.s3):
+            if service is not None:
+                service.stop()
         for process in self.processes:
             process.terminate()
             process.wait(timeout=30)
@@ -542,8 +561,9 @@ class ApiServer:
 
     MariaDB (Debian's mariadbd) runs as the user on a loopback port with a data directory under
     `services.work`. The API server runs as its pod would (backend/src/apiserver/main.go,
-    client_manager.go): in a container of our image on the host network, with the service
-    account's files at their fixed path (client-go's in-cluster config reads them there), the
+    client_manager.go): in a container of our image on the host network, with its service
+    account's files (`services.api_account`, KFP's `ml-pipeline`) at their fixed path (client-go's
+    in-cluster config reads them there), the
     config file above, the database and object store in its environment. At start it migrates
     the database, checks the bucket (HEAD, through `services`' S3 server) and makes the default
     experiment; its Kubernetes clients are only configured, not called. `env` points the
@@ -607,7 +627,7 @@ class ApiServer:
             volumes={
                 str(self.services.kfp_go / "apiserver"): {"bind": "/kfp-bin/apiserver", "mode": "ro"},
                 str(config): {"bind": "/kfp-config", "mode": "ro"},
-                str(self.services.account): {"bind": SERVICE_ACCOUNT, "mode": "ro"},
+                str(self.services.api_account): {"bind": SERVICE_ACCOUNT, "mode": "ro"},
             },
             network_mode="host",
         )
@@ -670,7 +690,6 @@ class ApiServer:
 
         documents = [d for d in yaml.safe_load_all(pathlib.Path(pipeline).read_text()) if d]
         spec = documents[0] if len(documents) == 1 else {"pipeline_spec": documents[0], "platform_spec": documents[1]}
-        before = len(self.services.kube.workflows)
         run = self._http(
             "POST",
             "/apis/v2beta1/runs",
@@ -680,7 +699,9 @@ class ApiServer:
                 "runtime_config": {"parameters": parameters, "pipeline_root": root},
             },
         )
-        [workflow] = self.services.kube.workflows[before:]
+        [workflow] = [
+            w for w in self.services.kube.workflows if w["metadata"]["labels"]["pipeline/runid"] == run["run_id"]
+        ]
         return run["run_id"], workflow
 
     def tasks(self) -> list[dict]:
@@ -702,3 +723,51 @@ class ApiServer:
             self.database.wait(timeout=60)
         if self._socket_dir is not None:
             shutil.rmtree(self._socket_dir, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- services, podman client and API server together
+
+
+@dataclasses.dataclass
+class Backend:
+    """What `kfp_backend()` started: the services, a Docker-API client of podman, KFP's API server (or None)."""
+
+    services: KfpServices
+    client: Any
+    api: ApiServer | None
+    missing: str  # why there is no API server, or ''
+
+    @property
+    def env(self) -> dict[str, str]:
+        """A pod's environment: the services', and the API server's cache port where it runs."""
+        return {**self.services.env, **(self.api.env if self.api else {})}
+
+
+@contextlib.contextmanager
+def kfp_backend(work: pathlib.Path, kfp_go: pathlib.Path, image: str, timeout: int = 900):
+    """`KfpServices` under `work`, the podman client and, where MariaDB is installed, KFP's API server.
+
+    Everything started is stopped on exit, also after a failed start. `timeout`: the client's,
+    in seconds (a step's container is waited for this long).
+    """
+    import docker
+
+    services = KfpServices(work, kfp_go).start()
+    client = api = None
+    try:
+        client = docker.from_env(timeout=timeout)
+        missing = api_server_missing()
+        if not missing:
+            api = ApiServer(services, client, image)
+            api.start()  # stop() below ends what it started, also after a failed start
+        yield Backend(services, client, api, missing)
+    finally:
+        try:
+            if api is not None:
+                api.stop()
+        finally:
+            try:
+                if client is not None:
+                    client.close()
+            finally:
+                services.stop()

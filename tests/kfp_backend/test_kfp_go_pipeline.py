@@ -142,38 +142,24 @@ class Run:
 
 @pytest.fixture(scope="module")
 def backend():
-    import docker
-
     from pipeline import kubeflow_runner
     from pipeline.sample_drops import write_drops
-    from tests.kfp_backend.argo_runner import ApiServer, KfpServices, Pod, api_server_missing
+    from tests.kfp_backend.argo_runner import Pod, kfp_backend
 
     kfp_go = pathlib.Path(os.environ["TFXP_KFP_GO"])
     shutil.rmtree(WORK, ignore_errors=True)
     drops = write_drops(str(WORK / "drops"), ROWS_PER_SPAN)  # 1 and 2: random shares of the sample, alike
     add_span(PVC, 1, drops[0])
     kubeflow_runner.compile_pipeline(_config(), str(WORK / "pipeline.yaml"), allow_local_image=True)
-    services = KfpServices(WORK / "services", kfp_go).start()
-    client = docker.from_env(timeout=1800)
-    api = None
-    state = {"kfp_go": kfp_go, "services": services, "api": None, "drops": drops, "runs": 0}
-    try:
-        missing = api_server_missing()
-        if missing:  # said plainly in the summary: the Workflow and the cache are then our stand-ins'
-            state["fallback"] = f"no API server ({missing}): run-workflow's Workflow, task-service's cache"
-        else:
-            api = state["api"] = ApiServer(services, client, os.environ["TFXP_IMAGE"])
-            api.start()
-        env = {**services.env, **(api.env if api else {})}  # the drivers' and launchers' cache: its gRPC port
-        state["pod"] = Pod(client, os.environ["TFXP_IMAGE"], services.account, env)
+    state = {"kfp_go": kfp_go, "drops": drops, "runs": 0}
+    # WORK stays for a look after a failure; the next setup removes it
+    with kfp_backend(WORK / "services", kfp_go, os.environ["TFXP_IMAGE"], timeout=1800) as backend:
+        state.update(services=backend.services, api=backend.api, kubernetes=backend.services.kubernetes)
+        if backend.missing:  # said plainly in the summary: the Workflow and the cache are then our stand-ins'
+            state["fallback"] = f"no API server ({backend.missing}): run-workflow's Workflow, task-service's cache"
+        # the drivers' and launchers' cache: the API server's gRPC port
+        state["pod"] = Pod(backend.client, os.environ["TFXP_IMAGE"], backend.services.account, backend.env)
         yield state
-    finally:  # WORK stays for a look after a failure; the next setup removes it
-        try:
-            if api is not None:
-                api.stop()
-        finally:
-            client.close()
-            services.stop()
     # The tier's last line: every task of every run, and the KFP release whose binaries ran them.
     tasks = len(_pipeline_tasks()) * state["runs"]
     succeeded = sum(run.succeeded() for run in state.get("done", []))
@@ -182,6 +168,7 @@ def backend():
     with open(WORK / "summary.txt", "a") as summary:
         if "fallback" in state:
             summary.write(f"fallback: {state['fallback']}\n")
+        summary.write(f"kubernetes: {state.get('kubernetes', 'not started')}\n")
         summary.write(line + "\n")
 
 

@@ -41,31 +41,18 @@ DATA_ROOT = "/mnt/pipeline/data/new"
 
 @pytest.fixture(scope="module")
 def api():
-    import docker
-
     from pipeline import kubeflow_runner
     from tests.kfp_backend import common
-    from tests.kfp_backend.argo_runner import ApiServer, KfpServices
+    from tests.kfp_backend.argo_runner import kfp_backend
 
     shutil.rmtree(WORK, ignore_errors=True)
     WORK.mkdir(parents=True)
     kubeflow_runner.compile_pipeline(
         common.config(*common.KFP_205), str(WORK / "pipeline.yaml"), allow_local_image=True
     )
-    services = KfpServices(WORK / "services", pathlib.Path(os.environ["TFXP_KFP_GO"])).start()
-    client = docker.from_env(timeout=300)
-    server = None
-    try:
-        server = ApiServer(services, client, os.environ["TFXP_IMAGE"])
-        server.start()
-        yield server
-    finally:
-        try:
-            if server is not None:
-                server.stop()
-        finally:
-            client.close()
-            services.stop()
+    kfp_go = pathlib.Path(os.environ["TFXP_KFP_GO"])
+    with kfp_backend(WORK / "services", kfp_go, os.environ["TFXP_IMAGE"], timeout=300) as backend:
+        yield backend.api
 
 
 def _submit(api, *extra: str) -> dict[str, str]:
