@@ -187,3 +187,44 @@ def test_cores_ignore_a_sample_that_read_low():
     measured = measure.Measured(2.0, 1, 0, samples)
     assert measured.cores_between(0.0, 2.0) == 1.5
     assert abs(measured.cores_between(0.0, 3.0) - 3.0 / 2.001) < 1e-9
+
+
+def test_the_flink_table_takes_each_components_jobs_from_the_jobmanager(monkeypatch):
+    """flink_jobs reads the JobManager's REST API (here its answers, as Flink 1.19 gives them) and
+    keeps the finished jobs that started in a component's window; flink_table sets what no
+    TaskManager shortens (the time outside the job) apart from what a third one could."""
+    jid, vertex = "j1", "v1"
+    answers = {
+        "/jobs/overview": {
+            "jobs": [
+                {"jid": jid, "state": "FINISHED", "start-time": 101_000, "duration": 60_000},
+                {"jid": "other", "state": "FINISHED", "start-time": 500_000, "duration": 1_000},
+                {"jid": "failed", "state": "FAILED", "start-time": 102_000, "duration": 1_000},
+            ]
+        },
+        f"/jobs/{jid}": {"vertices": [{"id": vertex}]},
+        f"/jobs/{jid}/vertices/{vertex}": {
+            "subtasks": [
+                {"duration": 30_000, "taskmanager-id": "tm-a"},
+                {"duration": 24_000, "taskmanager-id": "tm-b"},
+                {"duration": -1, "taskmanager-id": "(unassigned)"},
+            ]
+        },
+    }
+    monkeypatch.setattr(beam, "_flink_get", lambda path: answers[path])
+    jobs = beam.flink_jobs({"Transform": (100.0, 180.0)})
+    assert jobs == [
+        {
+            "component": "Transform",
+            "job_seconds": 60.0,
+            "subtasks": 3,
+            "by_taskmanager": {"tm-a": 30.0, "tm-b": 24.0, "(unassigned)": 0.0},
+            "longest_subtask": 30.0,
+        }
+    ]
+    result = endtoend.PipelineResult("flink", None, {"Transform": (100.0, 180.0)}, None, None, "out", "log")
+    [row] = [line for line in beam.flink_table(result, jobs).splitlines() if line.startswith("Transform")]
+    # 80 s in all, 20 s outside the job; with 3 TaskManagers the job at best 60 * 2/3 = 40 s
+    assert row.split()[1:5] == ["80.0", "20.0", "60.0", "3"]
+    assert row.split()[-1] == "60.0"
+    assert beam.flink_table(result, []) == "no Flink job found for the Beam components"
