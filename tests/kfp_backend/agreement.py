@@ -21,11 +21,15 @@ takes out the differences between those two releases, each named with its source
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from tests.kfp_backend.harness import bucket_config, key_from_uri
 
 RUN_ROOT = "<run root>"
+# What differs from one run to the next by design: the Pusher names the version it writes by the
+# time of the push (TFX's Pusher: `int(time.time())`), in these properties of its artifact.
+PUSH_TIME = ("pushed_version", "pushed_destination")
 
 
 def _numbers(value: Any) -> Any:
@@ -78,7 +82,9 @@ class _Namer:
         TFX records (the Evaluator's `current_model_id`), replaced."""
         named = {}
         for key, value in _numbers(properties).items():
-            if isinstance(value, str) and key.endswith("_id") and value in self.by_id:
+            if key in PUSH_TIME and isinstance(value, str):
+                value = re.sub(r"[0-9]+$", "<push time>", value)
+            elif isinstance(value, str) and key.endswith("_id") and value in self.by_id:
                 value = self.by_id[value]
             elif isinstance(value, str):
                 value = self.uri(value)

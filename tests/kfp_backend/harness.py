@@ -164,11 +164,15 @@ def _text_to_value(text: str, parameter_type: str) -> Any:
 
 def _mlmd_value(value: Any) -> Any:
     """converter.go StructValueToMLMDValue, then toRuntimeArtifact on the way back: numbers and
-    booleans come back as doubles, lists and structs wrapped in {"list": ...} / {"struct": ...}."""
+    booleans come back as doubles, lists and structs wrapped in {"list": ...} / {"struct": ...}.
+    ML Metadata's own store (the C++ store of the ml-metadata wheel, which its server runs) keeps
+    a double property to six decimal places: 0.9513216813520151 comes back as 0.951322 and
+    1.2e-07 as 0.0 (measured with ml-metadata 1.21 on SQLite; test_agreement.py holds the store
+    to it). Structs and lists are kept whole."""
     if isinstance(value, bool):
         return 1.0 if value else 0.0
     if isinstance(value, (int, float)):
-        return float(value)
+        return float(f"{float(value):.6f}")
     if isinstance(value, str):
         return value
     if isinstance(value, list):

@@ -106,3 +106,32 @@ def test_the_executor_input_is_read_from_the_drivers_pod_spec_patch():
     command = ["/kfp-launcher/launch", "--pipeline_name", "p", "--executor_input", json.dumps(executor_input), "--"]
     patch = json.dumps({"containers": [{"name": "main", "command": command}]})
     assert agreement.executor_input_of(patch) == executor_input
+
+
+def test_the_harness_keeps_a_double_as_ml_metadatas_own_store_does(tmp_path):
+    """ML Metadata's C++ store keeps six decimal places of a double property (KFP's real run
+    recorded the run page's AUC 0.9513216813520151 as 0.951322); the harness's store must too."""
+    from ml_metadata import metadata_store
+    from ml_metadata.proto import metadata_store_pb2 as pb
+
+    from tests.kfp_backend.harness import _mlmd_value
+
+    config = pb.ConnectionConfig()
+    config.sqlite.filename_uri = str(tmp_path / "mlmd.sqlite")
+    config.sqlite.connection_mode = pb.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
+    store = metadata_store.MetadataStore(config)
+    artifact = pb.Artifact(type_id=store.put_artifact_type(pb.ArtifactType(name="T")))
+    values = [0.9513216813520151, 1.2345678e-07, 1796580265.0, 204, 0.8125, True]
+    for index, value in enumerate(values):
+        artifact.custom_properties[str(index)].double_value = float(value)
+    [stored] = store.get_artifacts_by_id(store.put_artifacts([artifact]))
+    kept = [stored.custom_properties[str(i)].double_value for i in range(len(values))]
+    assert kept[0] == 0.951322 and kept[1] == 0.0  # what the store did to them
+    assert [_mlmd_value(v) for v in values] == kept
+
+
+def test_the_push_time_in_the_pushers_properties_is_not_compared():
+    namer = agreement._Namer(RUN_ROOT)
+    first = namer.properties({"pushed_version": "1796580265", "pushed_destination": "/mnt/s/taxi/1796580265"})
+    second = namer.properties({"pushed_version": "1796580455", "pushed_destination": "/mnt/s/taxi/1796580455"})
+    assert first == second == {"pushed_version": "<push time>", "pushed_destination": "/mnt/s/taxi/<push time>"}
