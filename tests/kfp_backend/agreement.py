@@ -30,6 +30,9 @@ RUN_ROOT = "<run root>"
 # What differs from one run to the next by design: the Pusher names the version it writes by the
 # time of the push (TFX's Pusher: `int(time.time())`), in these properties of its artifact.
 PUSH_TIME = ("pushed_version", "pushed_destination")
+# And TensorBoard's event files (the Trainer's model_run), named by the time, host and process
+# that wrote them: events.out.tfevents.<time>.<host>.<pid>.<n>.v2.
+EVENTS = re.compile(r"(^|/)events\.out\.tfevents\.[^/]+$")
 
 
 def _numbers(value: Any) -> Any:
@@ -134,7 +137,9 @@ def of_harness(backend, results: dict[str, Any], pipeline_root: str) -> dict[str
                 },
                 "parameters": _numbers(result.parameters),
             },
-            "uploaded": {name: backend.object_files(a["uri"], pipeline_root) for name, a in result.outputs.items()},
+            "uploaded": {
+                name: _keys(backend.object_files(a["uri"], pipeline_root)) for name, a in result.outputs.items()
+            },
         }
     return record
 
@@ -189,9 +194,14 @@ def of_kfp(store, run_id: str, executor_inputs: dict[str, dict], objects) -> dic
                 },
                 "parameters": _numbers(_mlmd_value(parameters) if parameters is not None else {}),
             },
-            "uploaded": {name: _uploaded(objects, a.uri, root) for name, a in produced[task].items()},
+            "uploaded": {name: _keys(_uploaded(objects, a.uri, root)) for name, a in produced[task].items()},
         }
     return record
+
+
+def _keys(keys: list[str]) -> list[str]:
+    """Object keys, TensorBoard's event files named by their directory alone."""
+    return sorted(EVENTS.sub(r"\1events.out.tfevents.<time.host.pid>", key) for key in keys)
 
 
 def _uploaded(objects, uri: str, root: str) -> list[str]:

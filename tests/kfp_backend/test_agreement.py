@@ -135,3 +135,17 @@ def test_the_push_time_in_the_pushers_properties_is_not_compared():
     first = namer.properties({"pushed_version": "1796580265", "pushed_destination": "/mnt/s/taxi/1796580265"})
     second = namer.properties({"pushed_version": "1796580455", "pushed_destination": "/mnt/s/taxi/1796580455"})
     assert first == second == {"pushed_version": "<push time>", "pushed_destination": "/mnt/s/taxi/<push time>"}
+
+
+def test_tensorboards_event_files_are_named_by_their_directory():
+    kfp = ["train/events.out.tfevents.1796581106.vm.12.0.v2", "variables/variables.index"]
+    ours = ["train/events.out.tfevents.1796581305.f7c1cf4b865d.1.0.v2", "variables/variables.index"]
+    assert (
+        agreement._keys(kfp)
+        == agreement._keys(ours)
+        == [
+            "train/events.out.tfevents.<time.host.pid>",
+            "variables/variables.index",
+        ]
+    )
+    assert agreement._keys(["validation/events.out.tfevents.1.h.1.0.v2"]) != agreement._keys(kfp[:1])
