@@ -93,7 +93,7 @@ def test_first_run_trains_and_pushes_through_the_backends_contract(backend, firs
     assert set(statistics["outputs"]["artifacts"]) == {"statistics", "executor-logs"}
     # Under the run's root, <root>/<pipeline>/<run id> (metadata/client.go GetPipeline)
     with open(backend["pipeline"]) as f:
-        run_root = f"{ROOT}/{yaml.safe_load(f)['pipelineInfo']['name']}/{backend['backend'].run_name}"
+        run_root = f"{ROOT}/{next(yaml.safe_load_all(f))['pipelineInfo']['name']}/{backend['backend'].run_name}"
     assert statistics["outputs"]["artifacts"]["statistics"]["artifacts"][0]["uri"].startswith(
         run_root + "/StatisticsGen/"
     )
