@@ -54,3 +54,24 @@ def served_versions(pvc: pathlib.Path) -> list[str]:
     """The model versions the Pushers wrote to the PVC's serving directory, oldest first."""
     serving = pathlib.Path(pvc) / "serving" / "taxi"
     return sorted((p.name for p in serving.iterdir() if p.name.isdigit()), key=int) if serving.exists() else []
+
+
+def kube_request(port: int, ca, method: str, path: str, body: dict | None, token: str, timeout: float = 30):
+    """(status, raw body) of one Kubernetes API request over TLS with a bearer token, whatever the
+    answer: kube_apiserver.py and the stand-in's test (test_kube_api.py) both call the API so."""
+    import json
+    import ssl
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(
+        f"https://127.0.0.1:{port}{path}",
+        data=json.dumps(body).encode() if body is not None else None,
+        method=method,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, context=ssl.create_default_context(cafile=str(ca)), timeout=timeout) as a:
+            return a.status, a.read()
+    except urllib.error.HTTPError as refused:
+        return refused.code, refused.read()

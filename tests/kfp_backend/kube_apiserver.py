@@ -30,7 +30,6 @@ import json
 import pathlib
 import secrets
 import shutil
-import ssl
 import subprocess
 import time
 import urllib.error
@@ -334,18 +333,9 @@ class KubeApiServer:
         return status, json.loads(payload or b"{}")
 
     def _send(self, method: str, path: str, body, token: str) -> tuple[int, bytes]:
-        request = urllib.request.Request(
-            f"https://127.0.0.1:{self.port}{path}",
-            data=json.dumps(body).encode() if body is not None else None,
-            method=method,
-            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-        )
-        context = ssl.create_default_context(cafile=str(self.ca))
-        try:
-            with urllib.request.urlopen(request, context=context, timeout=30) as answer:
-                return answer.status, answer.read()
-        except urllib.error.HTTPError as refused:
-            return refused.code, refused.read()
+        from tests.kfp_backend.common import kube_request
+
+        return kube_request(self.port, self.ca, method, path, body, token)
 
     def _call(self, method: str, path: str, body=None, raw: bool = False):
         """The admin's request; anything but a 2xx answer raises."""

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import json
 import shutil
-import ssl
-import urllib.error
-import urllib.request
 
 import pytest
 
+from tests.kfp_backend.common import kube_request
 from tests.kfp_backend.kube_api import KubeApi
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl for the server's certificate")
@@ -26,18 +24,8 @@ def kube(tmp_path):
 
 
 def _call(kube, method, path, body=None, token=TOKEN):
-    request = urllib.request.Request(
-        f"https://127.0.0.1:{kube.port}{path}",
-        data=json.dumps(body).encode() if body is not None else None,
-        method=method,
-        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-    )
-    context = ssl.create_default_context(cafile=str(kube.ca))
-    try:
-        with urllib.request.urlopen(request, context=context, timeout=10) as answer:
-            return answer.status, json.loads(answer.read())
-    except urllib.error.HTTPError as refused:
-        return refused.code, json.loads(refused.read())
+    status, payload = kube_request(kube.port, kube.ca, method, path, body, token, timeout=10)
+    return status, json.loads(payload)
 
 
 def test_a_workflow_created_gets_a_name_from_its_generate_name_and_a_uid_and_is_kept(kube):
