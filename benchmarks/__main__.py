@@ -125,19 +125,15 @@ def scale(args) -> str:
 
 def beam_modes(args) -> str:
     data = data_path(args.rows, args.seed)
-    results, failures = beam.run_modes(
+    results, failures, tables = beam.run_modes(
         data, os.path.join(WORK, "beam", f"rows{args.rows}"), args.modes, args.workers, args.set
     )
     rows = "the bundled sample" if args.rows <= 0 else f"{args.rows} rows"
-    flink = ""
-    for mode, result, _ in results:
-        if mode == "flink":  # the JobManager keeps finished jobs for an hour (jobstore.expiration-time)
-            flink = "\n\n" + beam.flink_table(result, beam.flink_jobs(result.windows), args.workers)
     return (
         _header(f"Beam modes: {rows}, {args.workers} workers, whole pipeline per mode, Tuner off, cache off")
         + "\n\n"
         + beam.modes_table(results, failures)
-        + flink
+        + "".join("\n\n" + table for table in tables.values())
     )
 
 

@@ -167,8 +167,10 @@ def record_counts(output_dir: str, pipeline_name: str = "taxi-big-tipper") -> di
 
 def run_modes(
     data: str, work_dir: str, modes: list[str], workers: int = 2, sets: list[str] = ()
-) -> list[tuple[str, endtoend.PipelineResult, dict]]:
-    results, failures = [], []
+) -> tuple[list[tuple[str, endtoend.PipelineResult, dict]], list[str], dict[str, str]]:
+    """Each mode's run, the modes that failed, and for a cluster mode the table of its jobs, read
+    as soon as its run ends (Flink's JobManager forgets a finished job after an hour)."""
+    results, failures, tables = [], [], {}
     for mode in modes:
         out = os.path.join(work_dir, mode)
         if mode == "portable":
@@ -187,12 +189,23 @@ def run_modes(
                 print(f"{mode} failed: {err}", file=sys.stderr)
                 failures.append(f"{mode}: {err}")
                 continue
+            tables[mode] = cluster_table(mode, result, workers)
         else:
             result = endtoend.run_ours(mode, data, out, [*sets, *mode_overrides(mode, workers)])
         counts = record_counts(result.output_dir)
         counts["Evaluator: examples evaluated"] = result.examples or 0
         results.append((mode, result, counts))
-    return results, failures
+    return results, failures, tables
+
+
+def cluster_table(mode: str, result: endtoend.PipelineResult, workers: int = 2) -> str:
+    """The per-task table of a cluster mode's jobs; a cluster that cannot tell is said so."""
+    try:
+        if mode == "flink":
+            return flink_table(result, flink_jobs(result.windows), workers)
+        return spark_table(result, spark_apps(result.windows))
+    except (OSError, ValueError, KeyError) as err:
+        return f"{mode}: its jobs could not be read ({type(err).__name__}: {err})"
 
 
 FLINK_REST = "http://localhost:8081"  # scripts/flink/cluster.sh's JobManager
@@ -277,6 +290,115 @@ def flink_table(result: endtoend.PipelineResult, jobs: list[dict], taskmanagers:
         f"with {taskmanagers + 1} TaskManagers, s (at best)",
     ]
     return measure.table(head, body) if body else "no Flink job found for the Beam components"
+
+
+# scripts/spark/cluster.sh's job server writes each application's event log here
+SPARK_EVENTS = os.path.join(PROJECT, "build", "spark-events")
+
+
+def _spans_seconds(spans: list[tuple[float, float]]) -> float:
+    """The time covered by the union of (start, end) spans."""
+    total, reach = 0.0, float("-inf")
+    for start, end in sorted(spans):
+        if end > reach:
+            total += end - max(start, reach)
+            reach = end
+    return total
+
+
+def spark_apps(windows: dict[str, tuple[float, float]], events_dir: str = SPARK_EVENTS) -> list[dict]:
+    """The finished Spark applications (one per Beam job) that started inside a component's
+    window, from their event logs: Spark's listener events, one JSON object per line. Each
+    application's UI ends with it, and the history server would serve these same files, so they
+    are read directly. A task's time is from its launch to its finish, as a Flink subtask's."""
+    apps = []
+    for path in sorted(glob.glob(os.path.join(events_dir, "*"))):
+        if path.endswith(".inprogress"):
+            continue
+        start = end = None
+        jobs: dict[int, list[float]] = {}
+        by_executor: dict[str, float] = {}
+        longest, tasks = 0.0, 0
+        with open(path, encoding="utf-8") as lines:
+            for line in lines:
+                event = json.loads(line)
+                kind = event["Event"]
+                if kind == "SparkListenerApplicationStart":
+                    start = event["Timestamp"] / 1000
+                elif kind == "SparkListenerApplicationEnd":
+                    end = event["Timestamp"] / 1000
+                elif kind == "SparkListenerJobStart":
+                    jobs[event["Job ID"]] = [event["Submission Time"] / 1000, 0.0]
+                elif kind == "SparkListenerJobEnd" and event["Job ID"] in jobs:
+                    jobs[event["Job ID"]][1] = event["Completion Time"] / 1000
+                elif kind == "SparkListenerTaskEnd":
+                    info = event["Task Info"]
+                    seconds = max(info["Finish Time"] - info["Launch Time"], 0) / 1000
+                    by_executor[info["Executor ID"]] = by_executor.get(info["Executor ID"], 0.0) + seconds
+                    longest, tasks = max(longest, seconds), tasks + 1
+        if start is None or end is None:
+            continue
+        component = next((c for c, (s, e) in windows.items() if s - 1 <= start <= e + 1), None)
+        if component is None:
+            continue
+        apps.append(
+            {
+                "component": component,
+                "app_seconds": end - start,
+                "job_seconds": _spans_seconds([(s, e) for s, e in jobs.values() if e >= s]),
+                "tasks": tasks,
+                "by_executor": by_executor,
+                "longest_task": longest,
+            }
+        )
+    return apps
+
+
+def spark_table(result: endtoend.PipelineResult, apps: list[dict]) -> str:
+    """Per Beam component on Spark: its time outside the applications (pipeline construction,
+    submission, staging), the applications' time, the part of it in Spark jobs (what more
+    executors can shorten; the rest is the application's start, its executor's launch and the
+    jars it fetches), each executor's task-seconds, and what a second worker like the one there
+    (its own cores) would leave at best: the jobs' time halved, never below the longest task."""
+    body = []
+    for component in BEAM_COMPONENTS:
+        mine = [a for a in apps if a["component"] == component]
+        if not mine or component not in result.components:
+            continue
+        wall = result.components[component]
+        in_apps = sum(a["app_seconds"] for a in mine)
+        in_jobs = sum(a["job_seconds"] for a in mine)
+        per_executor: dict[str, float] = {}
+        for app in mine:
+            for executor, seconds in app["by_executor"].items():
+                per_executor[executor] = per_executor.get(executor, 0.0) + seconds
+        longest = max(a["longest_task"] for a in mine)
+        scaled = max(in_jobs / 2, longest)
+        body.append(
+            [
+                component,
+                f"{wall:.1f}",
+                f"{wall - in_apps:.1f}",
+                f"{in_apps:.1f}",
+                f"{in_jobs:.1f}",
+                str(sum(a["tasks"] for a in mine)),
+                " / ".join(f"{s:.0f}" for _, s in sorted(per_executor.items())),
+                f"{longest:.1f}",
+                f"{wall - in_jobs + scaled:.1f}",
+            ]
+        )
+    head = [
+        "Spark",
+        "component, s",
+        "outside the applications, s",
+        "applications, s",
+        "in Spark jobs, s",
+        "tasks",
+        "task-s per executor",
+        "longest task, s",
+        "with a second worker, s (at best)",
+    ]
+    return measure.table(head, body) if body else "no Spark application found for the Beam components"
 
 
 def _two_places(value: float | None) -> str:

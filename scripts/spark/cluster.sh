@@ -47,6 +47,7 @@ cache_root=${TFXP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tfx-kfp-pipeline}
 key=$( (echo "spark=$SPARK_VERSION beam=$BEAM_JOB_SERVER_VERSION"; cat "$here/jobserver-pom.xml") | sha256sum | cut -c1-12)
 home=$cache_root/spark-$key
 run=$home/run
+events=$project/build/spark-events  # the applications' event logs
 # What Spark's launcher gives its own JVMs on Java 17 (org.apache.spark.launcher.JavaModuleOptions
 # in pyspark's spark-launcher jar): the job server is started by `java`, not by Spark's launcher.
 # The executors get them from SparkContext itself.
@@ -151,8 +152,8 @@ start() {
     $JOB_PORT $ARTIFACT_PORT $EXPANSION_PORT; do
     listening "$port" && die "port $port is in use by another process; the cluster needs it (scripts/spark/cluster.sh header lists its ports)"
   done
-  rm -rf "$run"
-  mkdir -p "$run/conf" "$run/log" "$run/pid" "$run/artifacts" "$run/local" "$run/work"
+  rm -rf "$run" "$events"
+  mkdir -p "$run/conf" "$run/log" "$run/pid" "$run/artifacts" "$run/local" "$run/work" "$events"
   spark_env
   local t0=$SECONDS
   start_detached master "$SPARK_HOME/bin/spark-class" org.apache.spark.deploy.master.Master \
@@ -165,11 +166,14 @@ start() {
   # executors put Beam's classpath before Spark's own jars: Beam 2.62 needs a newer Guava than
   # Spark's (Guava 14), and the jars the driver ships come after Spark's on the executors
   # (NoSuchMethodError in Guava's Preconditions from Beam's GCS file system registrar otherwise).
+  # Every Beam job is an application whose UI ends with it: its event log (per-task times, read
+  # by `python -m benchmarks beam`) goes into the checkout, where the runtime can read it.
   # shellcheck disable=SC2086  # JAVA_MODULE_OPTIONS is a list of flags
   start_detached jobserver java -Xmx1g $JAVA_MODULE_OPTIONS \
     -Dspark.driver.host=localhost -Dspark.driver.bindAddress=127.0.0.1 -Dspark.driver.port=$DRIVER_PORT \
     -Dspark.blockManager.port=$BLOCK_MANAGER_PORT -Dspark.ui.port=$APP_UI_PORT \
     -Dspark.executor.memory=$EXECUTOR_MEMORY -Dspark.local.dir="$run/local" \
+    -Dspark.eventLog.enabled=true -Dspark.eventLog.dir="file://$events" \
     -Dspark.executor.extraClassPath="$(cat "$home/jobserver.classpath")" \
     -cp "$(cat "$home/jobserver.classpath"):$SPARK_HOME/jars/*" \
     org.apache.beam.runners.spark.SparkJobServerDriver --job-host=localhost --job-port=$JOB_PORT \

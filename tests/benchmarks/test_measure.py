@@ -68,8 +68,8 @@ def test_a_cluster_mode_without_its_cluster_is_a_failure_not_a_crash(tmp_path, m
     # Nothing listens on the job endpoint: the mode is reported failed, and no pipeline runs.
     monkeypatch.setitem(beam.CLUSTERS, "spark", ("SparkRunner", f"localhost:{beam.free_port()}", "make spark-cluster"))
     monkeypatch.setattr(beam.endtoend, "run_ours", lambda *a, **k: pytest.fail("a pipeline ran"))
-    results, failures = beam.run_modes("unused.csv", str(tmp_path), ["spark"])
-    assert results == []
+    results, failures, tables = beam.run_modes("unused.csv", str(tmp_path), ["spark"])
+    assert results == [] and tables == {}
     assert len(failures) == 1 and failures[0].startswith("spark: no job server at localhost:")
     assert "make spark-cluster" in failures[0]
 
@@ -228,3 +228,47 @@ def test_the_flink_table_takes_each_components_jobs_from_the_jobmanager(monkeypa
     assert row.split()[1:5] == ["80.0", "20.0", "60.0", "3"]
     assert row.split()[-1] == "60.0"
     assert beam.flink_table(result, []) == "no Flink job found for the Beam components"
+
+
+def test_the_spark_table_takes_each_components_applications_from_their_event_logs(tmp_path):
+    """spark_apps reads Spark's event logs (the listener events' JSON, as Spark 3.5 writes them;
+    fields trimmed to those read) and keeps the finished applications that started in a
+    component's window; spark_table halves only the time in Spark jobs for a second worker."""
+
+    def log(name: str, start_ms: int, end_ms: int | None, tasks: list[tuple[str, int, int]]) -> None:
+        events = [
+            {"Event": "SparkListenerApplicationStart", "App ID": name, "Timestamp": start_ms},
+            {"Event": "SparkListenerJobStart", "Job ID": 0, "Submission Time": start_ms + 10_000},
+            {"Event": "SparkListenerJobStart", "Job ID": 1, "Submission Time": start_ms + 20_000},
+        ]
+        for executor, launch, finish in tasks:
+            info = {"Executor ID": executor, "Launch Time": launch, "Finish Time": finish}
+            events.append({"Event": "SparkListenerTaskEnd", "Stage ID": 0, "Task Info": info})
+        events.append({"Event": "SparkListenerJobEnd", "Job ID": 0, "Completion Time": start_ms + 30_000})
+        events.append({"Event": "SparkListenerJobEnd", "Job ID": 1, "Completion Time": start_ms + 40_000})
+        if end_ms is not None:
+            events.append({"Event": "SparkListenerApplicationEnd", "Timestamp": end_ms})
+        (tmp_path / name).write_text("".join(json.dumps(e) + "\n" for e in events))
+
+    log("app-1", 101_000, 151_000, [("0", 111_000, 131_000), ("0", 112_000, 120_000), ("1", 121_000, 126_000)])
+    log("app-2", 900_000, 950_000, [("0", 910_000, 911_000)])  # outside every window
+    log("app-3.inprogress", 102_000, None, [("0", 112_000, 113_000)])  # still running
+    apps = beam.spark_apps({"Transform": (100.0, 180.0)}, str(tmp_path))
+    assert apps == [
+        {
+            "component": "Transform",
+            "app_seconds": 50.0,
+            "job_seconds": 30.0,  # jobs 0 and 1 overlap: 10 s to 40 s after the start
+            "tasks": 3,
+            "by_executor": {"0": 28.0, "1": 5.0},
+            "longest_task": 20.0,
+        }
+    ]
+    result = endtoend.PipelineResult("spark", None, {"Transform": (100.0, 180.0)}, None, None, "out", "log")
+    [row] = [line for line in beam.spark_table(result, apps).splitlines() if line.startswith("Transform")]
+    # 80 s in all, 30 s outside the application, 30 s of its 50 in jobs; a second worker at best
+    # halves those 30 s to 15, but the longest task takes 20: 80 - 30 + 20
+    assert row.split()[1:6] == ["80.0", "30.0", "50.0", "30.0", "3"]
+    assert row.split()[-1] == "70.0"
+    assert beam.spark_table(result, []) == "no Spark application found for the Beam components"
+    assert beam._spans_seconds([(0, 10), (5, 12), (20, 21)]) == 13
