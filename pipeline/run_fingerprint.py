@@ -1,0 +1,220 @@
+"""A fingerprint of everything a local run reads, computed without importing TFX or TensorFlow.
+
+PROTOTYPE, NOT WIRED IN: `tfxp run` does not call this module (docs/cached-run.md). It is the
+key a cached re-run would need to skip TFX's start-up: importing TFX's launcher imports
+TensorFlow, Beam and every standard component (about 7 of a cached run's 9 CPU seconds), so
+the only way to reach issue 25's 5 s is to decide, before that import, that nothing changed.
+
+Equal fingerprints mean equal inputs: the config, the project's code, the installed packages,
+the data files (names, sizes, times), the serving directory (what `local_runner.served_state`
+keys ServingBaseline by), DriftCheck's inputs (logged requests, accepted spans' statistics), what
+chooses the local serving platform, and the ML Metadata store and pipeline root as the last
+run left them. A record is written whole or not at all (a temporary file, then a rename).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import importlib.util
+import json
+import os
+import shutil
+import tempfile
+import uuid
+from typing import Any, Iterable
+
+from pipeline.config import InfraValidation, PipelineConfig
+
+# The project's packages: their source decides the pipeline's IR and its executors' behaviour.
+CODE_PACKAGES = ("contracts", "models", "pipeline", "components", "serving", "tfxp")
+# The installed distributions whose versions change what a run computes or how TFX caches.
+RUNTIME_DISTRIBUTIONS = (
+    "tfx",
+    "tensorflow",
+    "tensorflow-transform",
+    "tensorflow-model-analysis",
+    "tensorflow-data-validation",
+    "tfx-bsl",
+    "apache-beam",
+    "ml-metadata",
+    "keras",
+)
+FORMAT = 1  # of the record file; a record of another format is never reused
+
+
+def _stat(path: str) -> list[Any]:
+    """A file's name, size and modification time in ns (None for a missing file); what TFX's
+    ExampleGen driver fingerprints too (tfx/components/example_gen/utils.py
+    `get_file_fingerprint`: sizes and modification times)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return [path, None, None]
+    return [path, st.st_size, st.st_mtime_ns]
+
+
+def _tree(directory: str, keep=lambda name: True) -> list[list[Any]]:
+    """Every file under `directory` that `keep` accepts, as _stat entries relative to it."""
+    found = []
+    for root, dirs, files in os.walk(directory):
+        dirs.sort()
+        for name in sorted(files):
+            if keep(name):
+                entry = _stat(os.path.join(root, name))
+                entry[0] = os.path.relpath(entry[0], directory)
+                found.append(entry)
+    return found
+
+
+def code_digest(packages: Iterable[str] = CODE_PACKAGES) -> str:
+    """A hash of every .py file of `packages` (path relative to the package, and content)."""
+    digest = hashlib.sha256()
+    for package in packages:
+        spec = importlib.util.find_spec(package)
+        if spec is None or not spec.submodule_search_locations:
+            digest.update(f"{package}: missing\0".encode())
+            continue
+        for location in spec.submodule_search_locations:
+            for root, dirs, files in os.walk(location):
+                dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+                for name in sorted(f for f in files if f.endswith(".py")):
+                    path = os.path.join(root, name)
+                    with open(path, "rb") as f:
+                        relative = os.path.join(package, os.path.relpath(path, location))
+                        digest.update(relative.encode() + b"\0" + f.read() + b"\0")
+    return digest.hexdigest()
+
+
+def runtime_versions() -> dict[str, str | None]:
+    versions: dict[str, str | None] = {}
+    for name in RUNTIME_DISTRIBUTIONS:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def served(serving_dir: str) -> list[list[Any]]:
+    """The serving directory's files (versions, their SavedModels, models.config's labels).
+
+    Not `local_runner.served_state` itself: that parses each version's saved_model.pb with
+    TensorFlow's protos, whose import is TensorFlow's. Every change that changes served_state
+    (a new version, the stable label moved, a SavedModel rewritten) changes this listing, so
+    it can only miss more often, never reuse a stale run (the tests hold it to that)."""
+    return _tree(serving_dir)
+
+
+def history_dir(config: PipelineConfig) -> str:
+    """Where AnomaliesGate keeps accepted spans' statistics for DriftCheck: the local run's
+    `pipeline.pipeline.statistics_history_dir(config.pipeline_root)` (the test holds them equal)."""
+    return f"{config.pipeline_root.rstrip('/')}/AcceptedStatistics"
+
+
+def _serving_platform_inputs(config: PipelineConfig, which=shutil.which, image_present=None) -> dict[str, Any]:
+    """What `local_runner.local_serving_platform` decides by (the IR holds its choice)."""
+    from serving import launch
+
+    mode = config.serving_check.infra_validator
+    if mode is InfraValidation.NEVER:
+        return {"mode": mode.value}
+    image = config.serving_check.image or launch.OFFICIAL_IMAGE
+    engines = [path for path in map(which, launch.CONTAINER_ENGINES) if path]
+    present = image_present or launch.image_present
+    return {
+        "mode": mode.value,
+        "docker_host": os.environ.get("DOCKER_HOST"),
+        "docker_sock": os.path.exists("/var/run/docker.sock"),
+        "engines": {path: present(path, image) for path in engines},
+    }
+
+
+def run_inputs(config: PipelineConfig, *, which=shutil.which, image_present=None) -> dict[str, Any]:
+    """Everything a local run reads, as JSON-able data (the fingerprint's source, kept in the
+    record so that a miss can say what changed)."""
+    from components.drift_check.request_log import LOG_PATTERN
+    from pipeline.data_files import data_files, files_at
+
+    paths = (config.output_dir, config.data.path, config.serving_dir, config.drift.serving_requests or "")
+    remote = [p for p in paths if "://" in p]
+    data = [_stat(path) for path in data_files(config)] if not remote else []
+    inference = []
+    if config.inference.data_path:
+        inference = [_stat(path) for path in files_at(config.inference.data_path, config.inference.format or config.data.format)]
+    requests = []
+    if config.drift.enabled and config.drift.serving_requests:
+        import fnmatch
+
+        requests = _tree(config.drift.serving_requests, lambda name: fnmatch.fnmatch(name, LOG_PATTERN))
+    return {
+        "format": FORMAT,
+        # Object stores have no cheap stat: a run there is never reused (a new value each time).
+        "remote": [remote, uuid.uuid4().hex] if remote else None,
+        "config": config.model_dump(mode="json"),
+        "code": code_digest(CODE_PACKAGES),
+        "runtime": runtime_versions(),
+        "data": data,
+        "inference_data": inference,
+        "schema_file": _stat(config.schema.path) if config.schema.path else None,
+        "served": served(config.serving_dir),
+        "serving_platform": _serving_platform_inputs(config, which, image_present),
+        "requests": requests,
+        "accepted_statistics": _tree(history_dir(config)),
+        # As the last run left them: any run, `tfxp` command or hand that changes the store or
+        # removes an output makes the next run a real one.
+        "store": _stat(config.metadata_path),
+        "pipeline_root": _stat(config.pipeline_root),
+    }
+
+
+def fingerprint(inputs: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def changed(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    """The names of the inputs that differ (for a log line on a miss)."""
+    return sorted(key for key in set(before) | set(now) if before.get(key) != now.get(key))
+
+
+def record_path(config: PipelineConfig) -> str:
+    return os.path.join(config.output_dir, "metadata", config.pipeline_name, "last-run.json")
+
+
+def save(path: str, inputs: dict[str, Any], summary: str) -> None:
+    """Writes the record of a finished run: whole or not at all (temporary file, fsync, rename)."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    record = {"format": FORMAT, "fingerprint": fingerprint(inputs), "inputs": inputs, "summary": summary}
+    fd, partial = tempfile.mkstemp(prefix=".last-run.", suffix=".partial", dir=os.path.dirname(path))
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(record, f, sort_keys=True)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(partial, path)
+    except BaseException:
+        try:
+            os.unlink(partial)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def load(path: str) -> dict[str, Any] | None:
+    """The last record, or None (none yet, unreadable, or of another format: never reused)."""
+    try:
+        with open(path) as f:
+            record = json.load(f)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or record.get("format") != FORMAT or "inputs" not in record:
+        return None
+    return record
+
+
+def unchanged(config: PipelineConfig, record: dict[str, Any] | None, **platform) -> bool:
+    """Whether `record` was written for exactly the inputs `config` would read now."""
+    if record is None:
+        return False
+    inputs = run_inputs(config, **platform)
+    return record.get("fingerprint") == fingerprint(inputs) == fingerprint(record["inputs"])
