@@ -141,7 +141,9 @@ def run_inputs(config: PipelineConfig, *, which=shutil.which, image_present=None
     data = [_stat(path) for path in data_files(config)] if not remote else []
     inference = []
     if config.inference.data_path:
-        inference = [_stat(path) for path in files_at(config.inference.data_path, config.inference.format or config.data.format)]
+        inference = [
+            _stat(path) for path in files_at(config.inference.data_path, config.inference.format or config.data.format)
+        ]
     requests = []
     if config.drift.enabled and config.drift.serving_requests:
         import fnmatch
