@@ -15,11 +15,11 @@ run left them. A record is written whole or not at all (a temporary file, then a
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import importlib.util
 import json
 import os
 import shutil
+import sys
 import tempfile
 import uuid
 from typing import Any, Iterable
@@ -28,18 +28,6 @@ from pipeline.config import InfraValidation, PipelineConfig
 
 # The project's packages: their source decides the pipeline's IR and its executors' behaviour.
 CODE_PACKAGES = ("contracts", "models", "pipeline", "components", "serving", "tfxp")
-# The installed distributions whose versions change what a run computes or how TFX caches.
-RUNTIME_DISTRIBUTIONS = (
-    "tfx",
-    "tensorflow",
-    "tensorflow-transform",
-    "tensorflow-model-analysis",
-    "tensorflow-data-validation",
-    "tfx-bsl",
-    "apache-beam",
-    "ml-metadata",
-    "keras",
-)
 FORMAT = 1  # of the record file; a record of another format is never reused
 
 
@@ -86,14 +74,15 @@ def code_digest(packages: Iterable[str] = CODE_PACKAGES) -> str:
     return digest.hexdigest()
 
 
-def runtime_versions() -> dict[str, str | None]:
-    versions: dict[str, str | None] = {}
-    for name in RUNTIME_DISTRIBUTIONS:
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            versions[name] = None
-    return versions
+def runtime_versions() -> list[str]:
+    """Every installed distribution, by its metadata directory's name (name-version.dist-info):
+    a changed dependency changes a run's results (or how TFX caches) with no project file
+    changed. Listing the directories costs milliseconds; reading each one's metadata, 0.2 s."""
+    found = set()
+    for entry in sys.path:
+        if os.path.isdir(entry):
+            found.update(n for n in os.listdir(entry) if n.endswith((".dist-info", ".egg-info")))
+    return sorted(found)
 
 
 def served(serving_dir: str) -> list[list[Any]]:
@@ -216,7 +205,7 @@ def load(path: str) -> dict[str, Any] | None:
 
 def unchanged(config: PipelineConfig, record: dict[str, Any] | None, **platform) -> bool:
     """Whether `record` was written for exactly the inputs `config` would read now."""
-    if record is None:
-        return False
+    if record is None or not config.enable_cache:
+        return False  # enable_cache: false runs every component: never a reused run
     inputs = run_inputs(config, **platform)
     return record.get("fingerprint") == fingerprint(inputs) == fingerprint(record["inputs"])

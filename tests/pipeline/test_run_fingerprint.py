@@ -206,3 +206,16 @@ def test_it_imports_neither_tfx_nor_tensorflow(run_dir):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_a_run_without_the_cache_is_never_reused(run_dir):
+    config = _config(run_dir, "enable_cache=false")
+    rf.save(rf.record_path(config), _inputs(config), "the summary")
+    assert not rf.unchanged(config, rf.load(rf.record_path(config)), **NO_ENGINE)
+
+
+def test_a_changed_dependency_changes_it(run_dir, monkeypatch):
+    config = _config(run_dir)
+    before = _inputs(config)
+    monkeypatch.setattr(rf, "runtime_versions", lambda: [*before["runtime"], "some-dependency==2.0"])
+    assert rf.changed(before, _inputs(config)) == ["runtime"]
