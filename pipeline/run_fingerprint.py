@@ -124,6 +124,7 @@ def run_inputs(config: PipelineConfig, *, which=shutil.which, image_present=None
     record so that a miss can say what changed)."""
     from components.drift_check.request_log import LOG_PATTERN
     from pipeline.data_files import data_files, files_at
+    from pipeline.model_code import model_code_version
 
     paths = (config.output_dir, config.data.path, config.serving_dir, config.drift.serving_requests or "")
     remote = [p for p in paths if "://" in p]
@@ -144,6 +145,8 @@ def run_inputs(config: PipelineConfig, *, which=shutil.which, image_present=None
         "remote": [remote, uuid.uuid4().hex] if remote else None,
         "config": config.model_dump(mode="json"),
         "code": code_digest(CODE_PACKAGES),
+        # trainer.run_fn may live outside the project's packages: hashed as create_pipeline does.
+        "model_code": model_code_version(modules=(config.trainer.run_fn.rpartition(".")[0],)),
         "runtime": runtime_versions(),
         "data": data,
         "inference_data": inference,

@@ -80,6 +80,18 @@ def test_a_changed_code_file_changes_it(run_dir, tmp_path, monkeypatch):
     assert rf.changed(before, _inputs(config)) == ["code"]
 
 
+def test_a_changed_run_fn_outside_the_project_changes_it(run_dir, tmp_path, monkeypatch):
+    package = tmp_path / "user_code" / "user_trainer"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "train.py").write_text("def run_fn(fn_args):\n    return 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "user_code"))
+    config = _config(run_dir, "trainer.run_fn=user_trainer.train.run_fn")
+    before = _inputs(config)
+    (package / "train.py").write_text("def run_fn(fn_args):\n    return 2\n")
+    assert rf.changed(before, _inputs(config)) == ["model_code"]
+
+
 def test_a_changed_or_added_data_file_changes_it(run_dir):
     config = _config(run_dir)
     before = _inputs(config)
