@@ -5,11 +5,11 @@ key a cached re-run would need to skip TFX's start-up: importing TFX's launcher 
 TensorFlow, Beam and every standard component (about 7 of a cached run's 9 CPU seconds), so
 the only way to reach issue 25's 5 s is to decide, before that import, that nothing changed.
 
-Equal fingerprints mean equal inputs: the config, the project's code, the installed packages,
-the data files (names, sizes, times), the serving directory (what `local_runner.served_state`
-keys ServingBaseline by), DriftCheck's inputs (logged requests, accepted spans' statistics), what
-chooses the local serving platform, and the ML Metadata store and pipeline root as the last
-run left them. A record is written whole or not at all (a temporary file, then a rename).
+Equal fingerprints mean equal inputs: the config, the project's code and the model code, the
+installed packages, the data files (names, sizes, times), the serving directory (what
+`local_runner.served_state` keys ServingBaseline by), DriftCheck's inputs (logged requests,
+accepted spans' statistics), what chooses the local serving platform, and the ML Metadata
+store and pipeline root as the last run left them. A record is written whole or not at all (a temporary file, then a rename).
 """
 
 from __future__ import annotations
@@ -32,9 +32,9 @@ FORMAT = 1  # of the record file; a record of another format is never reused
 
 
 def _stat(path: str) -> list[Any]:
-    """A file's name, size and modification time in ns (None for a missing file); what TFX's
-    ExampleGen driver fingerprints too (tfx/components/example_gen/utils.py
-    `get_file_fingerprint`: sizes and modification times)."""
+    """A file's name, size and modification time in ns (None for a missing file): what TFX's
+    ExampleGen driver fingerprints too, there with times in whole seconds
+    (tfx/utils/io_utils.py `generate_fingerprint`)."""
     try:
         st = os.stat(path)
     except FileNotFoundError:
