@@ -9,7 +9,8 @@ Equal fingerprints mean equal inputs: the config, the project's code and the mod
 installed packages, the data files (names, sizes, times), the serving directory (what
 `local_runner.served_state` keys ServingBaseline by), DriftCheck's inputs (logged requests,
 accepted spans' statistics), what chooses the local serving platform, and the ML Metadata
-store and pipeline root as the last run left them. A record is written whole or not at all (a temporary file, then a rename).
+store and pipeline root as the last run left them. A record is written whole or not at all (a
+temporary file, then a rename).
 """
 
 from __future__ import annotations
