@@ -14,6 +14,7 @@ local clusters of scripts/flink/cluster.sh and scripts/spark/cluster.sh, which m
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import glob
 import json
@@ -248,6 +249,22 @@ def flink_jobs(windows: dict[str, tuple[float, float]]) -> list[dict]:
     return jobs
 
 
+def _by_component(result: endtoend.PipelineResult, runs: list[dict]) -> Iterator[tuple[str, float, list[dict]]]:
+    """(component, its seconds, its cluster jobs) for each Beam component that ran on a cluster."""
+    for component in BEAM_COMPONENTS:
+        mine = [r for r in runs if r["component"] == component]
+        if mine and component in result.components:
+            yield component, result.components[component], mine
+
+
+def _shares(runs: list[dict], key: str) -> str:
+    """Each worker's seconds over `runs` (`key` maps a worker to its seconds), in worker order."""
+    total: collections.Counter = collections.Counter()
+    for run in runs:
+        total.update(run[key])
+    return " / ".join(f"{seconds:.0f}" for _, seconds in sorted(total.items()))
+
+
 def flink_table(result: endtoend.PipelineResult, jobs: list[dict], taskmanagers: int = 2) -> str:
     """Per Beam component on Flink: its time outside the Flink job (pipeline construction,
     submission, artifact staging: no TaskManager shortens it), the job's time, each TaskManager's
@@ -255,17 +272,8 @@ def flink_table(result: endtoend.PipelineResult, jobs: list[dict], taskmanagers:
     outside the job plus the job's time times taskmanagers / (taskmanagers + 1), the most one
     more slot of an evenly split job buys, and never below the job's longest subtask."""
     body = []
-    for component in BEAM_COMPONENTS:
-        mine = [j for j in jobs if j["component"] == component]
-        if not mine or component not in result.components:
-            continue
-        wall = result.components[component]
+    for component, wall, mine in _by_component(result, jobs):
         in_jobs = sum(j["job_seconds"] for j in mine)
-        per_tm: dict[str, float] = {}
-        for job in mine:
-            for tm, seconds in job["by_taskmanager"].items():
-                per_tm[tm] = per_tm.get(tm, 0.0) + seconds
-        shares = " / ".join(f"{s:.0f}" for _, s in sorted(per_tm.items()))
         scaled = max(in_jobs * taskmanagers / (taskmanagers + 1), max(j["longest_subtask"] for j in mine))
         body.append(
             [
@@ -274,7 +282,7 @@ def flink_table(result: endtoend.PipelineResult, jobs: list[dict], taskmanagers:
                 f"{wall - in_jobs:.1f}",
                 f"{in_jobs:.1f}",
                 str(sum(j["subtasks"] for j in mine)),
-                shares,
+                _shares(mine, "by_taskmanager"),
                 f"{max(j['longest_subtask'] for j in mine):.1f}",
                 f"{wall - in_jobs + scaled:.1f}",
             ]
@@ -361,17 +369,9 @@ def spark_table(result: endtoend.PipelineResult, apps: list[dict]) -> str:
     jars it fetches), each executor's task-seconds, and what a second worker like the one there
     (its own cores) would leave at best: the jobs' time halved, never below the longest task."""
     body = []
-    for component in BEAM_COMPONENTS:
-        mine = [a for a in apps if a["component"] == component]
-        if not mine or component not in result.components:
-            continue
-        wall = result.components[component]
+    for component, wall, mine in _by_component(result, apps):
         in_apps = sum(a["app_seconds"] for a in mine)
         in_jobs = sum(a["job_seconds"] for a in mine)
-        per_executor: dict[str, float] = {}
-        for app in mine:
-            for executor, seconds in app["by_executor"].items():
-                per_executor[executor] = per_executor.get(executor, 0.0) + seconds
         longest = max(a["longest_task"] for a in mine)
         scaled = max(in_jobs / 2, longest)
         body.append(
@@ -382,7 +382,7 @@ def spark_table(result: endtoend.PipelineResult, apps: list[dict]) -> str:
                 f"{in_apps:.1f}",
                 f"{in_jobs:.1f}",
                 str(sum(a["tasks"] for a in mine)),
-                " / ".join(f"{s:.0f}" for _, s in sorted(per_executor.items())),
+                _shares(mine, "by_executor"),
                 f"{longest:.1f}",
                 f"{wall - in_jobs + scaled:.1f}",
             ]
