@@ -1,9 +1,10 @@
 """A fingerprint of everything a local run reads, computed without importing TFX or TensorFlow.
 
-PROTOTYPE, NOT WIRED IN: `tfxp run` does not call this module (docs/cached-run.md). It is the
-key a cached re-run would need to skip TFX's start-up: importing TFX's launcher imports
-TensorFlow, Beam and every standard component (about 7 of a cached run's 9 CPU seconds), so
-the only way to reach issue 25's 5 s is to decide, before that import, that nothing changed.
+`tfxp run` (tfxp/local_runs.py) checks it before anything imports TFX: when every input is as
+the last finished run left it, it prints that run's stored summary instead of running
+(docs/cached-run.md). Importing TFX's launcher imports TensorFlow, Beam and every standard
+component (about 7 of a cached run's 9 CPU seconds), so deciding before that import is the
+only way to reach issue 25's 5 s.
 
 Equal fingerprints mean equal inputs: the config, the project's code and the model code, the
 installed packages, the data files (names, sizes, times), the serving directory (what
@@ -29,7 +30,8 @@ from pipeline.config import InfraValidation, PipelineConfig
 
 # The project's packages: their source decides the pipeline's IR and its executors' behaviour.
 CODE_PACKAGES = ("contracts", "models", "pipeline", "components", "serving", "tfxp")
-FORMAT = 1  # of the record file; a record of another format is never reused
+RECORD_PARTIAL_PREFIX = ".last-run."  # save's temporary file (`tfxp doctor` finds a killed save's)
+FORMAT = 2  # of the record file; a record of another format is never reused (1: the spike's, no exit code)
 
 
 def _stat(path: str) -> list[Any]:
@@ -176,11 +178,27 @@ def record_path(config: PipelineConfig) -> str:
     return os.path.join(config.output_dir, "metadata", config.pipeline_name, "last-run.json")
 
 
-def save(path: str, inputs: dict[str, Any], summary: str) -> None:
-    """Writes the record of a finished run: whole or not at all (temporary file, fsync, rename)."""
+def save(
+    path: str,
+    inputs: dict[str, Any],
+    summary: str,
+    run_id: str | None = None,
+    finished: str | None = None,
+    exit_code: int = 0,
+) -> None:
+    """Writes the record of a finished run: whole or not at all (temporary file, fsync, rename).
+    `summary` is printed as it is when the run is reused, and the command exits `exit_code`."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    record = {"format": FORMAT, "fingerprint": fingerprint(inputs), "inputs": inputs, "summary": summary}
-    fd, partial = tempfile.mkstemp(prefix=".last-run.", suffix=".partial", dir=os.path.dirname(path))
+    record = {
+        "format": FORMAT,
+        "fingerprint": fingerprint(inputs),
+        "inputs": inputs,
+        "summary": summary,
+        "run_id": run_id,
+        "finished": finished,
+        "exit_code": exit_code,
+    }
+    fd, partial = tempfile.mkstemp(prefix=RECORD_PARTIAL_PREFIX, suffix=".partial", dir=os.path.dirname(path))
     try:
         with os.fdopen(fd, "w") as f:
             json.dump(record, f, sort_keys=True)
@@ -202,14 +220,29 @@ def load(path: str) -> dict[str, Any] | None:
             record = json.load(f)
     except (OSError, ValueError):
         return None
-    if not isinstance(record, dict) or record.get("format") != FORMAT or "inputs" not in record:
+    if not isinstance(record, dict) or record.get("format") != FORMAT:
+        return None
+    if not isinstance(record.get("inputs"), dict) or not isinstance(record.get("summary"), str):
+        return None
+    if not isinstance(record.get("exit_code"), int):
         return None
     return record
 
 
 def unchanged(config: PipelineConfig, record: dict[str, Any] | None, **platform) -> bool:
     """Whether `record` was written for exactly the inputs `config` would read now."""
-    if record is None or not config.enable_cache:
-        return False  # enable_cache: false runs every component: never a reused run
+    return not differences(config, record, **platform)
+
+
+def differences(config: PipelineConfig, record: dict[str, Any] | None, **platform) -> list[str]:
+    """What differs between the inputs `record` was written for and those `config` would read
+    now: [] when the run can be reused; ["record"] with no (usable) record, ["enable_cache"]
+    with the cache off (every component runs: never a reused run)."""
+    if record is None:
+        return ["record"]
+    if not config.enable_cache:
+        return ["enable_cache"]
     inputs = run_inputs(config, **platform)
-    return record.get("fingerprint") == fingerprint(inputs) == fingerprint(record["inputs"])
+    if record.get("fingerprint") == fingerprint(inputs) == fingerprint(record["inputs"]):
+        return []
+    return changed(record["inputs"], inputs) or ["record"]  # equal inputs, a tampered fingerprint

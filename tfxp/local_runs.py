@@ -16,8 +16,18 @@ def register(commands: Commands) -> None:
     init.add_argument("csv", help="the CSV file (or .csv.gz, a directory of them, or a glob in quotes)")
     init.add_argument("--label", required=True, metavar="COLUMN", help="the column the model predicts")
     init.add_argument("--output", "-o", metavar="FILE", help="write the config there (default: print it)")
-    commands.add(
-        "run", run, "run the whole pipeline locally (Beam DirectRunner, SQLite ML Metadata)", commands.run_options
+    run_cmd = commands.add(
+        "run",
+        run,
+        "run the whole pipeline locally (Beam DirectRunner, SQLite ML Metadata); with nothing changed "
+        "since the last finished run, print that run's summary instead",
+        commands.run_options,
+    )
+    run_cmd.add_argument(
+        "--force",
+        action="store_true",
+        help="run the pipeline even if nothing changed since the last finished run (which is otherwise "
+        "not run again: its summary is printed, and the command exits as it did)",
     )
     add_span = commands.add(
         "add-span", _add_span, "add a CSV drop as the next span under data.path, then run", commands.run_options
@@ -60,33 +70,100 @@ def _init(args, _config: None) -> int:
 def run(args, config: PipelineConfig) -> int:
     """`tfxp run`; also what `add-span` and `monitor --retrain` end with. 0 when the run pushed
     its model or found it already served, EXIT_REFUSED when it completed and pushed nothing
-    (the summary says why); a failed step raises."""
+    (the summary says why); a failed step raises.
+
+    Unless `--force`: when every input is as the last finished run left it (its record,
+    pipeline/run_fingerprint.py), that run's summary is printed and its exit code returned,
+    without importing TFX (about 7 s of CPU), running anything or notifying again."""
+    if not getattr(args, "force", False):  # add-span and monitor --retrain have no --force
+        reused = _reuse(config)
+        if reused is not None:
+            return reused
     from ops import doctor
     from pipeline import local_runner, notify
 
+    outcome: dict = {}
     try:
-        log_path = local_runner.run(config, verbose=args.verbose, wait_lock=args.wait_lock, notes=doctor.leftover_notes)
+        log_path = local_runner.run(
+            config,
+            verbose=args.verbose,
+            wait_lock=args.wait_lock,
+            notes=doctor.leftover_notes,
+            finished=lambda log: outcome.update(_finish(config, log)),
+        )
     except Exception as err:
         # The error itself still ends the command (main's one line and exit code).
         notify.notify(config, notify.RUN_FAILED, f"run of {config.pipeline_name} failed: {err}", {"error": str(err)})
         raise
-    print(f"\nPipeline finished; TFX log: {log_path}\n")
-    from ops.runs import format_run, runs  # reading the evaluation imports TensorFlow: after the run
-
-    latest = runs(config.metadata_path, config.pipeline_name, limit=1)
-    if latest:
-        print(format_run(latest[0]))
-    print(f"\nServing directory (TF Serving model base path): {config.serving_dir}")
-    refused = bool(latest) and not latest[0].pushed_to and not latest[0].already_served
-    if refused:
-        reasons = latest[0].failures or ["the summary above says why"]
+    latest = outcome.get("latest")
+    if outcome["exit_code"] == EXIT_REFUSED:
+        reasons = latest.failures or ["the summary above says why"]
         notify.notify(
             config,
             notify.RUN_REFUSED,
-            f"run {latest[0].run_id} of {config.pipeline_name} pushed nothing: {reasons[0]}",
-            {"run_id": latest[0].run_id, "reasons": reasons, "log": log_path},
+            f"run {latest.run_id} of {config.pipeline_name} pushed nothing: {reasons[0]}",
+            {"run_id": latest.run_id, "reasons": reasons, "log": log_path},
         )
-    return EXIT_REFUSED if refused else 0
+    return outcome["exit_code"]
+
+
+def _reuse(config: PipelineConfig) -> int | None:
+    """The exit code of the last finished run when nothing it read has changed since, after
+    printing its summary; None when the pipeline must run (a line says what changed). Imports
+    nothing of TFX, TensorFlow or Beam (tests/tfxp/test_cached_run.py checks)."""
+    from pipeline import run_fingerprint, run_lock
+
+    if config.enable_cache is False or run_lock.holder_of(config.output_dir) is not None:
+        return None  # a run in progress: the real path waits for it or says who holds the lock
+    record = run_fingerprint.load(run_fingerprint.record_path(config))
+    if record is None:
+        return None
+    try:
+        changed = run_fingerprint.differences(config, record)
+    except OSError as err:  # an unreadable input: the run itself says what is wrong with it
+        print(f"could not compare with the last run ({err}); running the pipeline", flush=True)
+        return None
+    last = f"run {record.get('run_id')} (finished {record.get('finished')})"
+    if changed:
+        print(f"changed since {last}: {', '.join(changed)}; running the pipeline", flush=True)
+        return None
+    print(f"nothing changed since {last}: its summary follows; tfxp run --force runs the pipeline again\n")
+    print(record["summary"])
+    return record["exit_code"]
+
+
+def _finish(config: PipelineConfig, log_path: str) -> dict:
+    """After a run that completed, holding its lock: prints the summary read back from ML
+    Metadata and saves it with the run's inputs as they are now (AnomaliesGate's statistics and
+    the store as the run left them), for the next run to reuse if nothing changes."""
+    import datetime
+
+    from ops.runs import format_run, runs  # reading the evaluation imports TensorFlow: after the run
+    from pipeline import run_fingerprint
+
+    latest = runs(config.metadata_path, config.pipeline_name, limit=1)
+    parts = [f"Pipeline finished; TFX log: {log_path}\n"]
+    if latest:
+        parts.append(format_run(latest[0]))
+    parts.append(f"\nServing directory (TF Serving model base path): {config.serving_dir}")
+    summary = "\n".join(parts)
+    print("\n" + summary, flush=True)
+    refused = bool(latest) and not latest[0].pushed_to and not latest[0].already_served
+    exit_code = EXIT_REFUSED if refused else 0
+    if latest and config.enable_cache:
+        path = run_fingerprint.record_path(config)
+        try:
+            run_fingerprint.save(
+                path,
+                run_fingerprint.run_inputs(config),
+                summary,
+                run_id=latest[0].run_id,
+                finished=datetime.datetime.now().astimezone().isoformat(sep=" ", timespec="seconds"),
+                exit_code=exit_code,
+            )
+        except OSError as err:  # the run's outcome stands; only the next run's shortcut is lost
+            print(f"warning: could not save {path} ({err}); the next run will run the pipeline again")
+    return {"latest": latest[0] if latest else None, "exit_code": exit_code}
 
 
 def _add_span(args, config: PipelineConfig) -> int:

@@ -1,4 +1,4 @@
-"""pipeline/run_fingerprint.py (a prototype, not wired in): every input a local run reads
+"""pipeline/run_fingerprint.py (what `tfxp run` reuses a finished run by): every input a local run reads
 changes the fingerprint, equal inputs keep it, a record is written whole, and computing it
 imports neither TFX nor TensorFlow."""
 
