@@ -174,6 +174,33 @@ def changed(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
     return sorted(key for key in set(before) | set(now) if before.get(key) != now.get(key))
 
 
+# What every run changes itself without changing what the next run does: the store (each run
+# records its executions) and the pipeline root's directory entry.
+BOOKKEEPING = ("store", "pipeline_root")
+
+
+def own_changes(start: dict[str, Any], end: dict[str, Any]) -> list[str]:
+    """The inputs a run changed itself that the next run acts on: a push into the serving
+    directory (the next run evaluates against it), a newly accepted span, a request logged while
+    it ran. Not the bookkeeping, nor AnomaliesGate's rewrite of an accepted span's statistics
+    (the same file, size and name, copied again from the cached StatisticsGen's output)."""
+
+    def comparable(key: str, value: Any) -> Any:
+        if key == "accepted_statistics" and isinstance(value, list):
+            return [entry[:2] for entry in value]
+        return value
+
+    keys = (set(start) | set(end)) - set(BOOKKEEPING)
+    return sorted(k for k in keys if comparable(k, start.get(k)) != comparable(k, end.get(k)))
+
+
+def record_inputs(start: dict[str, Any], end: dict[str, Any]) -> dict[str, Any]:
+    """What to save for a run that read `start` and left `end`: `end`, except that an input the
+    run changed itself keeps its value from the start, so that the next run is a real one and
+    its line names that input. A run reused must be one that a real run now would repeat."""
+    return {**end, **{key: start.get(key) for key in own_changes(start, end)}}
+
+
 def record_path(config: PipelineConfig) -> str:
     return os.path.join(config.output_dir, "metadata", config.pipeline_name, "last-run.json")
 
@@ -231,18 +258,16 @@ def load(path: str) -> dict[str, Any] | None:
 
 def unchanged(config: PipelineConfig, record: dict[str, Any] | None, **platform) -> bool:
     """Whether `record` was written for exactly the inputs `config` would read now."""
-    return not differences(config, record, **platform)
+    if record is None or not config.enable_cache:
+        return False  # enable_cache: false runs every component: never a reused run
+    return not differences(record, run_inputs(config, **platform))
 
 
-def differences(config: PipelineConfig, record: dict[str, Any] | None, **platform) -> list[str]:
-    """What differs between the inputs `record` was written for and those `config` would read
-    now: [] when the run can be reused; ["record"] with no (usable) record, ["enable_cache"]
-    with the cache off (every component runs: never a reused run)."""
-    if record is None:
-        return ["record"]
-    if not config.enable_cache:
-        return ["enable_cache"]
-    inputs = run_inputs(config, **platform)
-    if record.get("fingerprint") == fingerprint(inputs) == fingerprint(record["inputs"]):
-        return []
-    return changed(record["inputs"], inputs) or ["record"]  # equal inputs, a tampered fingerprint
+def differences(record: dict[str, Any], inputs: dict[str, Any]) -> list[str]:
+    """The names of the inputs that differ between `record` and `inputs` (run_inputs now): []
+    when the record's run can stand for a run now."""
+    now = json.loads(json.dumps(inputs, sort_keys=True, default=str))  # as the record holds them
+    found = changed(record["inputs"], now)
+    if not found and record.get("fingerprint") != fingerprint(now):
+        return ["fingerprint"]  # equal inputs under another fingerprint: a record edited by hand
+    return found

@@ -75,8 +75,10 @@ def run(args, config: PipelineConfig) -> int:
     Unless `--force`: when every input is as the last finished run left it (its record,
     pipeline/run_fingerprint.py), that run's summary is printed and its exit code returned,
     without importing TFX (about 7 s of CPU), running anything or notifying again."""
-    if not getattr(args, "force", False):  # add-span and monitor --retrain have no --force
-        reused = _reuse(config)
+    start = None  # the inputs as this run reads them (pipeline/run_fingerprint.py)
+    if config.enable_cache:
+        force = getattr(args, "force", False)  # add-span and monitor --retrain have no --force
+        reused, start = _reuse(config, check=not force)
         if reused is not None:
             return reused
     from ops import doctor
@@ -89,7 +91,7 @@ def run(args, config: PipelineConfig) -> int:
             verbose=args.verbose,
             wait_lock=args.wait_lock,
             notes=doctor.leftover_notes,
-            finished=lambda log: outcome.update(_finish(config, log)),
+            finished=lambda log: outcome.update(_finish(config, log, start)),
         )
     except Exception as err:
         # The error itself still ends the command (main's one line and exit code).
@@ -107,35 +109,39 @@ def run(args, config: PipelineConfig) -> int:
     return outcome["exit_code"]
 
 
-def _reuse(config: PipelineConfig) -> int | None:
-    """The exit code of the last finished run when nothing it read has changed since, after
-    printing its summary; None when the pipeline must run (a line says what changed). Imports
-    nothing of TFX, TensorFlow or Beam (tests/tfxp/test_cached_run.py checks)."""
+def _reuse(config: PipelineConfig, check: bool = True) -> tuple[int | None, dict | None]:
+    """(the exit code of the last finished run, after printing its summary, or None when the
+    pipeline must run; the inputs as they are now). With `check`, a run whose every input is as
+    the last finished run left it is not run again; a miss prints one line saying what changed.
+    Imports nothing of TFX, TensorFlow or Beam (tests/tfxp/test_cached_run.py checks)."""
     from pipeline import run_fingerprint, run_lock
 
-    if config.enable_cache is False or run_lock.holder_of(config.output_dir) is not None:
-        return None  # a run in progress: the real path waits for it or says who holds the lock
-    record = run_fingerprint.load(run_fingerprint.record_path(config))
-    if record is None:
-        return None
+    record = run_fingerprint.load(run_fingerprint.record_path(config)) if check else None
+    if record is not None and run_lock.holder_of(config.output_dir) is not None:
+        record = None  # a run in progress: the real path waits for it or says who holds the lock
     try:
-        changed = run_fingerprint.differences(config, record)
-    except OSError as err:  # an unreadable input: the run itself says what is wrong with it
-        print(f"could not compare with the last run ({err}); running the pipeline", flush=True)
-        return None
+        inputs = run_fingerprint.run_inputs(config)
+    except OSError as err:  # an unreadable input: the run's own checks say what is wrong with it
+        print(f"could not read this run's inputs ({err}); running the pipeline, its result not kept", flush=True)
+        return None, None
+    if record is None:
+        return None, inputs
     last = f"run {record.get('run_id')} (finished {record.get('finished')})"
+    changed = run_fingerprint.differences(record, inputs)
     if changed:
         print(f"changed since {last}: {', '.join(changed)}; running the pipeline", flush=True)
-        return None
+        return None, inputs
     print(f"nothing changed since {last}: its summary follows; tfxp run --force runs the pipeline again\n")
     print(record["summary"])
-    return record["exit_code"]
+    return record["exit_code"], inputs
 
 
-def _finish(config: PipelineConfig, log_path: str) -> dict:
+def _finish(config: PipelineConfig, log_path: str, start: dict | None) -> dict:
     """After a run that completed, holding its lock: prints the summary read back from ML
-    Metadata and saves it with the run's inputs as they are now (AnomaliesGate's statistics and
-    the store as the run left them), for the next run to reuse if nothing changes."""
+    Metadata and saves it with the run's inputs (`start`: as it read them) as the run left them
+    (AnomaliesGate's statistics, the store), for the next run to reuse if nothing changes. An
+    input the run changed itself (a push, a newly accepted span) is kept as it was at the
+    start, so the next run, which acts on it, is a real one."""
     import datetime
 
     from ops.runs import format_run, runs  # reading the evaluation imports TensorFlow: after the run
@@ -150,12 +156,12 @@ def _finish(config: PipelineConfig, log_path: str) -> dict:
     print("\n" + summary, flush=True)
     refused = bool(latest) and not latest[0].pushed_to and not latest[0].already_served
     exit_code = EXIT_REFUSED if refused else 0
-    if latest and config.enable_cache:
+    if latest and start is not None:
         path = run_fingerprint.record_path(config)
         try:
             run_fingerprint.save(
                 path,
-                run_fingerprint.run_inputs(config),
+                run_fingerprint.record_inputs(start, run_fingerprint.run_inputs(config)),
                 summary,
                 run_id=latest[0].run_id,
                 finished=datetime.datetime.now().astimezone().isoformat(sep=" ", timespec="seconds"),

@@ -4,6 +4,7 @@ imports neither TFX nor TensorFlow."""
 
 import json
 import os
+import pathlib
 import shutil
 import subprocess
 import sys
@@ -231,3 +232,36 @@ def test_a_changed_dependency_changes_it(run_dir, monkeypatch):
     before = _inputs(config)
     monkeypatch.setattr(rf, "runtime_versions", lambda: [*before["runtime"], "some-dependency==2.0"])
     assert rf.changed(before, _inputs(config)) == ["runtime"]
+
+
+def test_what_a_run_changes_itself_is_kept_as_it_read_it(run_dir):
+    """A run's own push or newly accepted span makes the next run a real one; the store it
+    records in, and AnomaliesGate's rewrite of an accepted span's statistics, do not."""
+    config = _config(run_dir)
+    span = run_dir / "out" / "pipelines" / config.pipeline_name / "AcceptedStatistics" / "span-0"
+    span.mkdir(parents=True)
+    (span / "FeatureStats.pb").write_bytes(b"statistics")
+    os.makedirs(os.path.dirname(config.metadata_path))
+    with open(config.metadata_path, "wb") as f:
+        f.write(b"store")
+    start = _inputs(config)
+    with open(config.metadata_path, "ab") as f:
+        f.write(b" and this run")
+    (span / "FeatureStats.pb").write_bytes(b"statistics")  # the same file again, at another time
+    os.utime(span / "FeatureStats.pb", ns=(1, 1))
+    end = _inputs(config)
+    assert rf.changed(start, end) == ["accepted_statistics", "store"]
+    assert rf.own_changes(start, end) == []
+    assert rf.record_inputs(start, end) == end
+
+    (span.parent / "span-1").mkdir()
+    (span.parent / "span-1" / "FeatureStats.pb").write_bytes(b"newly accepted")
+    _version(pathlib.Path(config.serving_dir), 1796000000)
+    end = _inputs(config)
+    assert rf.own_changes(start, end) == ["accepted_statistics", "served"]
+    saved = rf.record_inputs(start, end)
+    assert saved["served"] == start["served"] and saved["store"] == end["store"]
+    assert rf.differences({"inputs": saved, "fingerprint": rf.fingerprint(saved)}, end) == [
+        "accepted_statistics",
+        "served",
+    ]

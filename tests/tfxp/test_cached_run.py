@@ -55,7 +55,7 @@ def pipeline(monkeypatch, work):
     from ops import runs as ops_runs
     from pipeline import local_runner, notify
 
-    state = {"runs": [], "notified": [], "fail": False}
+    state = {"runs": [], "notified": [], "fail": False, "push": False}
 
     def fake_run(config, verbose=False, wait_lock=False, notes=None, finished=None):
         run_id = f"run-{len(state['runs']) + 1}"
@@ -63,6 +63,10 @@ def pipeline(monkeypatch, work):
         os.makedirs(os.path.dirname(config.metadata_path), exist_ok=True)
         with open(config.metadata_path, "a") as store:
             store.write(f"{run_id}\n")
+        if state["push"]:  # a new version in the serving directory, which the next run evaluates against
+            version = os.path.join(config.serving_dir, str(len(state["runs"])))
+            os.makedirs(version)
+            open(os.path.join(version, "saved_model.pb"), "w").close()
         if state["fail"]:
             raise local_runner.PipelineFailed("Trainer", RuntimeError("out of luck"), "the.log")
         finished(str(work / f"{run_id}.log"))
@@ -116,6 +120,21 @@ def test_a_changed_input_runs_the_pipeline_and_says_what_changed(work, pipeline,
     main(["run", *_sets(work, "trainer.train_steps=7")])
     assert pipeline["runs"] == ["run-1", "run-2", "run-3"]
     assert capsys.readouterr().out.split("\n")[0].endswith("): data; running the pipeline")
+
+
+def test_a_run_that_pushed_is_not_reused_the_next_run_is(work, pipeline, capsys):
+    """A push changes what the next run reads (ServingBaseline): that run is a real one; after
+    it, with nothing pushed, the run after is reused."""
+    pipeline["push"] = True
+    main(["run", *_sets(work)])
+    pipeline["push"] = False
+    capsys.readouterr()
+    main(["run", *_sets(work)])
+    assert pipeline["runs"] == ["run-1", "run-2"]
+    assert capsys.readouterr().out.split("\n")[0].endswith("): served; running the pipeline")
+    main(["run", *_sets(work)])
+    assert pipeline["runs"] == ["run-1", "run-2"]
+    assert capsys.readouterr().out.startswith("nothing changed since run run-2 ")
 
 
 def test_a_failed_run_saves_no_record(work, pipeline, capsys):
