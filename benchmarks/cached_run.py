@@ -1,8 +1,10 @@
 """Where a cached `tfxp run` spends its CPU (docs/cached-run.md), in three measurements:
 
-  phases OUTPUT_DIR     one `tfxp run --set output_dir=OUTPUT_DIR` in this process, with the CPU
-                        seconds (time.process_time) of its phases: TFX's import, preflight,
-                        create_pipeline, the compile, each launcher's preparation, the executors
+  phases OUTPUT_DIR     one `tfxp run --force --set output_dir=OUTPUT_DIR` in this process, with
+                        the CPU seconds (time.process_time) of its phases: TFX's import,
+                        preflight, create_pipeline, the compile, each launcher's preparation, the
+                        executors (--force: TFX's cached path; without it a run with nothing
+                        changed is not run at all, pipeline/run_fingerprint.py)
   imports MODULE...     the CPU seconds and module count of importing MODULEs in a fresh process
   importtime LOG [PKG...]  `python -X importtime` lines in LOG: self time summed by package, and
                         for each PKG the chain of imports that first brought it in
@@ -141,7 +143,7 @@ def _phases(output_dir: str) -> None:
     timed(python_driver_operator.PythonDriverOperator, "run_driver", "ExampleGen's driver")
     timed(launcher.Launcher, "_run_executor", "executors")
     timed(local_dag_runner.LocalDagRunner, "run_with_ir", "LocalDagRunner.run_with_ir")
-    sys.argv = ["tfxp", "run", "--set", f"output_dir={output_dir}"]
+    sys.argv = ["tfxp", "run", "--force", "--set", f"output_dir={output_dir}"]
     start = time.process_time()
     tfxp.main.main()
     spent["tfxp.main.main (the whole command)"] = time.process_time() - start

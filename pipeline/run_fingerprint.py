@@ -40,7 +40,7 @@ def _stat(path: str) -> list[Any]:
     (tfx/utils/io_utils.py `generate_fingerprint`)."""
     try:
         st = os.stat(path)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # a parent that is a file: missing too
         return [path, None, None]
     return [path, st.st_size, st.st_mtime_ns]
 

@@ -121,9 +121,8 @@ def _reuse(config: PipelineConfig, check: bool = True) -> tuple[int | None, dict
         record = None  # a run in progress: the real path waits for it or says who holds the lock
     try:
         inputs = run_fingerprint.run_inputs(config)
-    except OSError as err:  # an unreadable input: the run's own checks say what is wrong with it
-        print(f"could not read this run's inputs ({err}); running the pipeline, its result not kept", flush=True)
-        return None, None
+    except OSError:  # an unreadable input: the run's own checks say what is wrong, in one line
+        return None, None  # and no record is saved for it
     if record is None:
         return None, inputs
     last = f"run {record.get('run_id')} (finished {record.get('finished')})"
