@@ -23,6 +23,12 @@ def register(commands: Commands) -> None:
         "since the last finished run, print that run's summary instead",
         commands.run_options,
     )
+    run_cmd.description = (
+        "Run the whole pipeline locally. When nothing it reads changed since the last finished run "
+        "(the config, the code, the installed packages, the data, the serving directory, logged "
+        "requests, the ML Metadata store), print that run's summary and exit as it did, without "
+        "starting TFX; its record is <output_dir>/metadata/<pipeline>/last-run.json."
+    )
     run_cmd.add_argument(
         "--force",
         action="store_true",
