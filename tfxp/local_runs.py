@@ -127,8 +127,8 @@ def _reuse(config: PipelineConfig, check: bool = True) -> tuple[int | None, dict
         record = None  # a run in progress: the real path waits for it or says who holds the lock
     try:
         inputs = run_fingerprint.run_inputs(config)
-    except OSError:  # an unreadable input: the run's own checks say what is wrong, in one line
-        return None, None  # and no record is saved for it
+    except (OSError, ConfigError):  # a missing or unreadable input: the run's own checks say
+        return None, None  # what is wrong, in one line, and notify; no record is saved for it
     if record is None:
         return None, inputs
     last = f"run {record.get('run_id')} (finished {record.get('finished')})"
