@@ -221,3 +221,22 @@ def test_add_span_changes_what_the_next_run_compares(work, pipeline, capsys):
     main(["run", *sets])
     assert pipeline["runs"] == ["run-1", "run-2"]
     assert capsys.readouterr().out.split("\n")[0].endswith("): data; running the pipeline")
+
+
+def test_promote_changes_what_the_next_run_compares(work, pipeline, capsys):
+    """`tfxp promote` moves the stable label (models.config): the next run evaluates against
+    another version, so it is a real one."""
+    from contracts import model_config
+    from contracts.model_config import CANARY, STABLE, ModelConfig
+    from tests.serving import fake_saved_model
+
+    serving = work / "out" / "serving" / "taxi"
+    for version in (100, 200):
+        fake_saved_model.write(serving / str(version), str(version))
+    model_config.write_config(str(serving), ModelConfig("taxi", str(serving), (100, 200), {STABLE: 100, CANARY: 200}))
+    main(["run", *_sets(work)])
+    assert main(["promote", "--skip-checks", *_sets(work)]) == 0
+    capsys.readouterr()
+    main(["run", *_sets(work)])
+    assert pipeline["runs"] == ["run-1", "run-2"]
+    assert capsys.readouterr().out.split("\n")[0].endswith("): served; running the pipeline")
