@@ -172,7 +172,7 @@ def _finish(config: PipelineConfig, log_path: str, start: dict | None) -> dict:
                 finished=datetime.datetime.now().astimezone().isoformat(sep=" ", timespec="seconds"),
                 exit_code=exit_code,
             )
-        except OSError as err:  # the run's outcome stands; only the next run's shortcut is lost
+        except (OSError, ConfigError) as err:  # the outcome stands; only the next run's shortcut is lost
             print(f"warning: could not save {path} ({err}); the next run will run the pipeline again")
     return {"latest": latest[0] if latest else None, "exit_code": exit_code}
 
