@@ -11,7 +11,11 @@ A kill -9 (or a power cut) ends a run with nothing cleaned up. What it can leave
   completed, `<component>/<output>/<execution id>` as tfx/orchestration/portable/outputs_utils.py
   names them (TFX's launcher removes them when an executor fails, not when it is killed),
   their `.system/executor_execution/<id>` and `.system/stateful_working_dir/*` (removed on
-  success), and `*.partial` copies of the drift history.
+  success), and `*.partial` copies of the drift history;
+- beside the store: a temporary copy of the record a re-run with nothing changed reuses
+  (`.last-run.*.partial`, see pipeline/run_fingerprint.py `save`). The record itself,
+  `last-run.json`, is never a leftover: it is written whole, and a store or pipeline root
+  changed since (a killed run, `--fix` moving them aside) makes the next run a real one.
 
 A damaged ML Metadata store (one SQLite cannot read: truncated, overwritten, a disk fault) is
 found too. `--fix` moves it aside with the pipeline root, both kept under timestamped names
@@ -37,6 +41,7 @@ from contracts.model_config import CONFIG_FILE
 from contracts.serving_dir import PARTIAL_PREFIX, ROLLBACK_PREFIX, incomplete_reason, is_version
 from pipeline import run_lock
 from pipeline.config import PipelineConfig
+from pipeline.run_fingerprint import RECORD_PARTIAL_PREFIX, record_path
 
 SYSTEM_DIR = ".system"  # TFX's per-component bookkeeping (outputs_utils._SYSTEM)
 
@@ -69,7 +74,11 @@ def find(config: PipelineConfig, live_run: bool = False) -> list[Finding]:
     damage = metadata.store_damage(config.metadata_path)
     if damage is None:
         try:
-            return _serving(config.serving_dir, live_run) + _store_and_outputs(config, live_run)
+            return (
+                _serving(config.serving_dir, live_run)
+                + _store_and_outputs(config, live_run)
+                + _record_copies(config, live_run)
+            )
         except metadata.StoreDamaged as err:  # found by ML Metadata's own reading
             damage = err.reason
     # Without the store, outputs cannot be told from leftovers: they are moved aside with it.
@@ -181,6 +190,18 @@ def _store_and_outputs(config: PipelineConfig, live_run: bool) -> list[Finding]:
                 elif child.endswith(".partial") and not live_run:  # drift history's staging copies
                     found.append(Finding(path, "a copy cut short"))
     return found
+
+
+def _record_copies(config: PipelineConfig, live_run: bool) -> list[Finding]:
+    """Temporary copies of the run record that a killed run left (a live run may be writing one)."""
+    if live_run:
+        return []
+    directory = os.path.dirname(record_path(config))
+    return [
+        Finding(os.path.join(directory, name), "a write of the run record cut short (the record in use is whole)")
+        for name in _listdir(directory)
+        if name.startswith(RECORD_PARTIAL_PREFIX) and name.endswith(".partial")
+    ]
 
 
 def _system_leftovers(node: str, system_dir: str, why_not_kept, live_run: bool) -> list[Finding]:

@@ -264,11 +264,15 @@ def run(
     verbose: bool = False,
     wait_lock: bool = False,
     notes: Callable[[PipelineConfig], list[str]] | None = None,
+    finished: Callable[[str], None] | None = None,
 ) -> str:
     """Runs the whole pipeline locally; returns the log path.
 
     `notes`, called holding the run lock before the pipeline starts, gives lines shown with the
-    progress (`tfxp run` passes ops.doctor's count of leftovers from killed runs).
+    progress (`tfxp run` passes ops.doctor's count of leftovers from killed runs). `finished`,
+    called with the log path holding the run lock after the pipeline completed (never after a
+    failure), sees the outputs as the run left them: `tfxp run` prints the summary there and
+    saves the record a re-run with nothing changed reuses (pipeline/run_fingerprint.py).
 
     Raises ConfigError (the data or the output directory fail pipeline/preflight.py's checks),
     PipelineFailed, metadata.StoreDamaged (the ML Metadata store cannot be read), run_lock.LockHeld
@@ -330,4 +334,6 @@ def run(
                 # A store damaged under the run fails whichever component touches it next.
                 metadata.check_store(config.metadata_path, config.serving_dir)
                 raise PipelineFailed(progress.current, err, log_path) from err
+        if finished is not None:
+            finished(log_path)
     return log_path

@@ -32,12 +32,15 @@ def workdir(tmp_path_factory, taxi_config) -> pathlib.Path:
     return work
 
 
-def tfxp(workdir: pathlib.Path, *overrides: str, command: str = "run") -> subprocess.CompletedProcess:
+def tfxp(
+    workdir: pathlib.Path, *overrides: str, command: str = "run", flags: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess:
     args = [
         sys.executable,
         "-m",
         "tfxp",
         command,
+        *flags,
         "--set",
         f"data.path={workdir / 'data'}",
         "--set",
@@ -279,14 +282,22 @@ def test_second_run_reuses_cached_executions(first_run, workdir):
     assert latest_run(workdir).baseline == str(served)
     assert f"pushed model: none (the same model is already served: {served})" in result.stdout
     # Nothing new since (the same data, code, config and served version): the baseline and the
-    # evaluation come from the cache too (pipeline/local_runner.py served_state).
-    third = tfxp(workdir)
+    # evaluation come from the cache too (pipeline/local_runner.py served_state). --force: else
+    # `tfxp run` would not start TFX at all (the next run below).
+    third = tfxp(workdir, flags=("--force",))
     assert third.returncode == 0, third.stderr[-3000:]
     run = latest_run(workdir)
     states = {e.node_id: e.state for e in run.executions}
     assert states["ServingBaseline"] == "CACHED" and states["Evaluator"] == "CACHED", states
     assert run.baseline == str(served) and run.blessed is True
     assert f"pushed model: none (the same model is already served: {served})" in third.stdout
+    # Without --force, that run is reused: its summary, no run recorded (pipeline/run_fingerprint.py).
+    fourth = tfxp(workdir)
+    assert fourth.returncode == 0, fourth.stderr[-3000:]
+    head, rest = fourth.stdout.split("\n", 1)
+    assert head.startswith(f"nothing changed since run {run.run_id} (finished "), fourth.stdout
+    assert rest == "\n" + third.stdout[third.stdout.index("Pipeline finished") :]
+    assert latest_run(workdir).run_id == run.run_id
 
 
 def test_a_model_below_the_threshold_is_not_pushed(first_run, workdir):

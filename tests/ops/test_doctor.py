@@ -65,6 +65,7 @@ def leftovers(tmp_path):
         root / "AcceptedStatistics" / "span-0" / "FeatureStats.pb",
         fake_saved_model.write(serving / "1796000000", "complete"),
         serving / "models.config",  # the model config in use (contracts/model_config.py)
+        out / "metadata" / PIPELINE / "last-run.json",  # the record a re-run reuses (run_fingerprint)
     ]
     remove = [
         root / "Transform" / "transform_graph" / str(running),
@@ -77,9 +78,10 @@ def leftovers(tmp_path):
         serving / ".partial-1796000002",
         serving / ".rollback-x1y2",
         serving / ".models.config.k3j9",  # a write of the model config cut short
+        out / "metadata" / PIPELINE / ".last-run.x7k2.partial",  # a write of that record cut short
     ]
     for path in keep + remove:
-        if path.name.startswith(("FeatureStats", "models.config", ".models.config")):
+        if path.name.startswith(("FeatureStats", "models.config", ".models.config", "last-run", ".last-run")):
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text("stats")
         else:
@@ -103,9 +105,9 @@ def test_doctor_reports_each_leftover_once_and_fix_removes_only_those(leftovers)
     assert report.returncode == 1, report.stdout + report.stderr
     lines = report.stdout.splitlines()
     assert lines[0] == "run lock: free (no run in progress)"
-    assert lines[-1] == "11 leftover(s) from interrupted runs: run `tfxp doctor --fix` to remove them", lines
+    assert lines[-1] == "12 leftover(s) from interrupted runs: run `tfxp doctor --fix` to remove them", lines
     findings = lines[1:-1]
-    assert len(findings) == 11, findings
+    assert len(findings) == 12, findings
     for path in remove:
         assert sum(line.startswith(f"{path}: ") for line in findings) == 1, (path, findings)
     assert (
@@ -121,7 +123,7 @@ def test_doctor_reports_each_leftover_once_and_fix_removes_only_those(leftovers)
 
     fixed = doctor(out, "--fix")
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
-    assert fixed.stdout.splitlines()[-1] == "11 leftover(s) removed"
+    assert fixed.stdout.splitlines()[-1] == "12 leftover(s) removed"
     assert [p for p in remove if p.exists()] == []
     assert [p for p in keep if not p.exists()] == []
     store = metadata_store.MetadataStore(sqlite_config(str(out / "metadata" / PIPELINE / "metadata.sqlite")))
