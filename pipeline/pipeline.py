@@ -45,6 +45,7 @@ from components.run_page import RunPage
 from components.serving_baseline import ServingBaseline
 from components.serving_check import ServingCheck
 from components.serving_warmup import ServingWarmup
+from components.transform import executor as transform_executor
 from models.model_inputs import label_columns
 from models.spec import TrainerModel
 from pipeline import preflight
@@ -304,6 +305,9 @@ def create_pipeline(
         disable_analyzer_cache=True,
         disable_statistics=not config.transform.statistics,
     ).with_id("Transform")
+    # TFX's Transform takes no custom_executor_spec: its public `executor_spec` attribute is set
+    # instead, to the executor that writes the transformed splits in a stable order.
+    transform.executor_spec = executor_spec.BeamExecutorSpec(transform_executor.Executor)
     transform.add_upstream_node(anomalies_gate)
     components.append(transform)
 

@@ -32,9 +32,10 @@ from apache_beam.transforms.window import GlobalWindows
 # One bucket is what a worker holds while sorting it: rows / BUCKETS examples. Each bundle
 # keeps a file open per bucket it has written to.
 BUCKETS = 256
-# Serialized bytes per output shard: one shard until a split is this big, so a laptop's
-# run writes one file per split and a large split is written by several workers.
-SHARD_BYTES = 256 * 1024 * 1024
+# Serialized bytes per output shard: one shard until a split is this big, so a small run
+# writes one file per split. A gzipped file is read by one worker, so a split must be several
+# files for the next component to keep several workers busy (benchmarks/README.md).
+SHARD_BYTES = 16 * 1024 * 1024
 _LENGTH = struct.Struct("<I")
 
 
