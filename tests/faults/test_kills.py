@@ -41,6 +41,10 @@ SMALL = [
     "tuner.enabled=false",
     "--set",
     "trainer.eval_steps=10",
+    # the network, whose model 10 more steps change (auto's trees ignore the step count, and the
+    # same model is not pushed twice)
+    "--set",
+    "trainer.model=dnn",
     # the next run's model must be pushed whatever 10 more steps do to it
     "--set",
     "evaluator.max_auc_decrease=1",
