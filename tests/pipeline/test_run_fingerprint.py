@@ -68,12 +68,18 @@ def test_a_changed_config_changes_it(run_dir):
     assert rf.changed(before, after) == ["config"]
 
 
-def test_a_changed_code_file_changes_it(run_dir, tmp_path, monkeypatch):
-    package = tmp_path / "code" / "fingerprinted_pkg"
+def _package(root, name: str, module: str, source: str, monkeypatch):
+    """An importable package `name` under `root` with one module; returns the package directory."""
+    package = root / name
     package.mkdir(parents=True)
     (package / "__init__.py").write_text("")
-    (package / "steps.py").write_text("STEPS = 1\n")
-    monkeypatch.syspath_prepend(str(tmp_path / "code"))
+    (package / module).write_text(source)
+    monkeypatch.syspath_prepend(str(root))
+    return package
+
+
+def test_a_changed_code_file_changes_it(run_dir, tmp_path, monkeypatch):
+    package = _package(tmp_path / "code", "fingerprinted_pkg", "steps.py", "STEPS = 1\n", monkeypatch)
     monkeypatch.setattr(rf, "CODE_PACKAGES", (*rf.CODE_PACKAGES, "fingerprinted_pkg"))
     config = _config(run_dir)
     before = _inputs(config)
@@ -82,11 +88,9 @@ def test_a_changed_code_file_changes_it(run_dir, tmp_path, monkeypatch):
 
 
 def test_a_changed_run_fn_outside_the_project_changes_it(run_dir, tmp_path, monkeypatch):
-    package = tmp_path / "user_code" / "user_trainer"
-    package.mkdir(parents=True)
-    (package / "__init__.py").write_text("")
-    (package / "train.py").write_text("def run_fn(fn_args):\n    return 1\n")
-    monkeypatch.syspath_prepend(str(tmp_path / "user_code"))
+    package = _package(
+        tmp_path / "user_code", "user_trainer", "train.py", "def run_fn(fn_args):\n    return 1\n", monkeypatch
+    )
     config = _config(run_dir, "trainer.run_fn=user_trainer.train.run_fn")
     before = _inputs(config)
     (package / "train.py").write_text("def run_fn(fn_args):\n    return 2\n")
