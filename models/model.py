@@ -489,19 +489,12 @@ def _is_bucketized(spec, key: str) -> bool:
 def choose(candidates: dict[str, Any], eval_data: dict[str, Any], spec, input_names: list[str]) -> dict[str, Any]:
     """trainer.model auto: which candidate to export, by the paired comparison on the whole eval
     split in model_choice. Returns the record written to assets.extra/TRAINER_CHOICE."""
-    import numpy as np
-
     labels = eval_data[spec.label.name]
     features = {k: eval_data[k].reshape(-1, 1) for k in input_names}
     predictions = {}
     for name, model in candidates.items():
         if isinstance(model, gbt.TreeEnsemble):
-            predictions[name] = np.concatenate(
-                [
-                    model({k: tf.constant(v[i : i + _READ_BATCH_SIZE]) for k, v in features.items()}).numpy()
-                    for i in range(0, len(labels), _READ_BATCH_SIZE)
-                ]
-            )
+            predictions[name] = model.predict(features)
         else:
             predictions[name] = model.predict(features, batch_size=_READ_BATCH_SIZE, verbose=0)
     return model_choice.decide(spec.label.task, spec.trainer.loss, labels, predictions)

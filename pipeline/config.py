@@ -374,6 +374,7 @@ class PusherConfig(Section):
 
 
 class DirectRunningMode(Choice):
+    AUTO = "auto"
     IN_MEMORY = "in_memory"
     MULTI_THREADING = "multi_threading"
     MULTI_PROCESSING = "multi_processing"
@@ -382,6 +383,21 @@ class DirectRunningMode(Choice):
 # The Beam arguments that name the SDK environment: the compiled pipeline's are derived from
 # kubeflow.image and beam.flink_on_kubernetes, so extra_args may not set them too.
 SDK_IMAGE_ARG = "--sdk_container_image"
+# `auto`: a local run whose input data holds at least this many bytes runs multi_processing
+# with a worker per core, kept across components; a smaller one in_memory. At about 15k rows
+# (2 MB) in_memory was the faster, at 150k rows (17 MB) the kept workers were (benchmarks/
+# README.md, "Beam modes").
+AUTO_MULTI_PROCESSING_BYTES = 8 * 2**20
+
+
+def available_cores() -> int:
+    """The cores this process may run on (a container's CPU set, not the host's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 # Read and removed by pipeline/kfp_executor.py before TFX sees the Beam arguments.
 EXCHANGE_DIR_ARG = "--tfxp_beam_exchange_dir"
 FLINK_ON_KUBERNETES_ARGS = (
@@ -432,10 +448,11 @@ class BeamConfig(Section):
     SDK image (`--sdk_container_image`) is kubeflow.image, for local and compiled runs alike."""
 
     runner: str = "DirectRunner"
-    # in_memory was the fastest mode on the bundled ~15k-row sample (benchmarks/README.md);
-    # at 150k rows and more multi_processing with a worker per core (0) was faster.
-    direct_running_mode: DirectRunningMode = DirectRunningMode.IN_MEMORY
-    direct_num_workers: int = Field(default=1, ge=0)  # 0: one per core
+    # auto: in_memory for small input data, multi_processing with a worker per core for large
+    # (AUTO_MULTI_PROCESSING_BYTES; `direct_mode`). Compiled pipelines: in_memory.
+    direct_running_mode: DirectRunningMode = DirectRunningMode.AUTO
+    # 0: one per core. auto's multi_processing takes one per core unless this is set.
+    direct_num_workers: int = Field(default=1, ge=0)
     # With DirectRunner's multi_processing: keep the worker processes alive from one Beam
     # component to the next instead of starting new ones for each (pipeline/beam_workers.py).
     # Other modes and runners ignore it.
@@ -472,9 +489,23 @@ class BeamConfig(Section):
                     )
         return self
 
-    def args(self, sdk_image: str | None = None, compiled: bool = False) -> list[str]:
+    def direct_mode(self, data_bytes: int | None = None, cores: int | None = None) -> tuple[DirectRunningMode, int]:
+        """The DirectRunner's mode and worker count. `auto` resolves by the input's size in bytes
+        (None: unknown, as for a compiled pipeline) and the cores there are."""
+        mode, workers = self.direct_running_mode, self.direct_num_workers
+        if mode is not DirectRunningMode.AUTO:
+            return mode, workers
+        cores = available_cores() if cores is None else cores
+        if data_bytes is None or data_bytes < AUTO_MULTI_PROCESSING_BYTES or cores < 2:
+            return DirectRunningMode.IN_MEMORY, 1
+        if "direct_num_workers" not in self.model_fields_set or workers == 0:
+            workers = cores
+        return DirectRunningMode.MULTI_PROCESSING, workers
+
+    def args(self, sdk_image: str | None = None, compiled: bool = False, data_bytes: int | None = None) -> list[str]:
         """Beam's arguments; `compiled` for the Kubeflow pipeline's steps, where
-        flink_on_kubernetes (if set) replaces the runner and its environment."""
+        flink_on_kubernetes (if set) replaces the runner and its environment. `data_bytes`, the
+        input data's size, resolves direct_running_mode `auto` (`direct_mode`)."""
         image = [f"{SDK_IMAGE_ARG}={sdk_image}"] if sdk_image else []
         flink = self.flink_on_kubernetes if compiled else None
         if flink is not None:
@@ -491,12 +522,13 @@ class BeamConfig(Section):
             ]
         if self.runner != "DirectRunner":
             return [f"--runner={self.runner}", *image, *self.extra_args]
-        reuse = self.reuse_workers and self.direct_running_mode is DirectRunningMode.MULTI_PROCESSING
+        mode, workers = self.direct_mode(None if compiled else data_bytes)
+        reuse = self.reuse_workers and mode is DirectRunningMode.MULTI_PROCESSING
         runner = "pipeline.beam_workers.WarmWorkersRunner" if reuse else self.runner
         return [
             f"--runner={runner}",
-            f"--direct_running_mode={self.direct_running_mode}",
-            f"--direct_num_workers={self.direct_num_workers}",
+            f"--direct_running_mode={mode}",
+            f"--direct_num_workers={workers}",
             *image,
             *self.extra_args,
         ]
@@ -681,9 +713,10 @@ class PipelineConfig(Section):
                 )
         return self
 
-    def beam_args(self, compiled: bool = False) -> list[str]:
-        """Beam's arguments with the SDK image kubeflow.image; `compiled`: for the Kubeflow steps."""
-        return self.beam.args(self.kubeflow.image, compiled)
+    def beam_args(self, compiled: bool = False, data_bytes: int | None = None) -> list[str]:
+        """Beam's arguments with the SDK image kubeflow.image; `compiled`: for the Kubeflow steps;
+        `data_bytes`: the input's size, for beam.direct_running_mode auto."""
+        return self.beam.args(self.kubeflow.image, compiled, data_bytes)
 
     @property
     def schema(self) -> SchemaConfig:

@@ -125,8 +125,35 @@ def served_state(serving_dir: str) -> str:
     return f"{stable}:{saved.st_size}:{saved.st_mtime_ns}"
 
 
-def build(config: PipelineConfig):
-    """The pipeline as the local runner runs it."""
+def input_bytes(files: list[str]) -> int | None:
+    """The input files' total size (None where one cannot be read), for beam.direct_running_mode
+    auto."""
+    try:
+        return sum(os.path.getsize(f) for f in files)
+    except OSError:
+        return None
+
+
+def beam_line(config: PipelineConfig, data_bytes: int | None) -> str | None:
+    """What beam.direct_running_mode auto chose, and why; None for any other setting."""
+    from pipeline.config import DirectRunningMode
+
+    beam = config.beam
+    if beam.runner != "DirectRunner" or beam.direct_running_mode is not DirectRunningMode.AUTO:
+        return None
+    mode, workers = beam.direct_mode(data_bytes)
+    size = "unknown" if data_bytes is None else f"{data_bytes / 2**20:.1f} MiB"
+    if mode is DirectRunningMode.IN_MEMORY:
+        how = "in_memory (one process)"
+    else:
+        kept = ", kept across components" if beam.reuse_workers else ""
+        how = f"multi_processing, {workers} workers{kept}"
+    return f"  Beam: {how}, for {size} of input data (beam.direct_running_mode auto; set it to choose)"
+
+
+def build(config: PipelineConfig, data_bytes: int | None = None):
+    """The pipeline as the local runner runs it; `data_bytes`, the input's size, resolves
+    beam.direct_running_mode auto."""
     from pipeline.metadata import sqlite_config
     from pipeline.pipeline import create_pipeline
 
@@ -135,7 +162,7 @@ def build(config: PipelineConfig):
         pipeline_root=config.pipeline_root,
         serving_dir=config.serving_dir,
         metadata_connection_config=sqlite_config(config.metadata_path),
-        beam_pipeline_args=config.beam_args(),
+        beam_pipeline_args=config.beam_args(data_bytes=data_bytes),
         baseline_lookup_token=served_state(config.serving_dir),
         drift_lookup_token=datetime.datetime.now().isoformat(),
         serving_platform=local_serving_platform(config),
@@ -282,7 +309,7 @@ def run(
     from pipeline import run_lock
     from pipeline.preflight import check_data, check_job_endpoint, check_output
 
-    check_data(config)
+    data_bytes = input_bytes(check_data(config))
     check_job_endpoint(config)
     check_output(config)
 
@@ -294,6 +321,9 @@ def run(
             f"Running pipeline '{config.pipeline_name}' on {config.data.path}\n  outputs under {config.output_dir}",
             flush=True,
         )
+        chosen = beam_line(config, data_bytes)
+        if chosen:
+            print(chosen, flush=True)
 
         for path in (config.pipeline_root, os.path.dirname(config.metadata_path), config.serving_dir):
             os.makedirs(path, exist_ok=True)
@@ -319,7 +349,7 @@ def run(
                 if notes is not None:
                     _write_notes(notes, config, progress.stream)
 
-                pipeline = build(config)  # inside: importing TensorFlow already writes to stderr
+                pipeline = build(config, data_bytes)  # inside: importing TensorFlow already writes to stderr
                 progress.total = len(pipeline.components)
                 LocalDagRunner().run(pipeline)
             except BaseException as err:

@@ -78,7 +78,7 @@ FAKE_RUN = FILL + textwrap.dedent("""
     from pipeline import local_runner
     from tfxp.main import entry_point
 
-    local_runner.build = lambda config: types.SimpleNamespace(components=[None] * 13)
+    local_runner.build = lambda config, data_bytes=None: types.SimpleNamespace(components=[None] * 13)
     sys.argv = ["tfxp", "run", "--set", f"data.path={data}", "--set", f"output_dir={out}"]
     entry_point()
 """)

@@ -129,6 +129,17 @@ def test_the_tensorflow_evaluator_predicts_as_lightgbm(trained):
     np.testing.assert_allclose(out, expected, rtol=1e-6, atol=1e-6)
 
 
+def test_the_modules_numpy_predict_answers_as_calling_it(trained):
+    name, booster = trained
+    queries = _queries(_data(2, 400)[0])
+    ensemble = gbt.TreeEnsemble(gbt.flatten(booster.dump_model()), booster.model_to_string())
+    columns = {n: queries[:, i] for i, n in enumerate(NAMES)}
+    called = ensemble({n: tf.constant(v) for n, v in columns.items()}).numpy()
+    predicted = ensemble.predict(columns)
+    assert predicted.dtype == np.float32 and predicted.shape == called.shape
+    np.testing.assert_allclose(predicted, called, rtol=1e-6, atol=1e-6)
+
+
 def test_the_evaluator_walks_as_many_steps_as_the_deepest_tree(trained):
     _, booster = trained
     forest = gbt.flatten(booster.dump_model())

@@ -73,6 +73,40 @@ def test_reusing_workers_selects_the_warm_workers_runner():
     assert config.beam.args() == ["--runner=FlinkRunner"]
 
 
+def test_auto_mode_runs_large_inputs_with_a_kept_worker_per_core():
+    from pipeline.config import AUTO_MULTI_PROCESSING_BYTES, DirectRunningMode
+
+    config = load_config(None, ["beam.extra_args=[]"])
+    assert config.beam.direct_running_mode is DirectRunningMode.AUTO
+    large, small = AUTO_MULTI_PROCESSING_BYTES, AUTO_MULTI_PROCESSING_BYTES - 1
+    assert config.beam.direct_mode(large, cores=4) == (DirectRunningMode.MULTI_PROCESSING, 4)
+    assert config.beam.direct_mode(small, cores=4) == (DirectRunningMode.IN_MEMORY, 1)
+    assert config.beam.direct_mode(large, cores=1) == (DirectRunningMode.IN_MEMORY, 1)
+    assert config.beam.direct_mode(None, cores=4) == (DirectRunningMode.IN_MEMORY, 1)  # size unknown
+    args = config.beam.args(data_bytes=large)
+    assert args[:2] == ["--runner=pipeline.beam_workers.WarmWorkersRunner", "--direct_running_mode=multi_processing"]
+    assert config.beam.args(data_bytes=small) == [
+        "--runner=DirectRunner",
+        "--direct_running_mode=in_memory",
+        "--direct_num_workers=1",
+    ]
+    # A compiled pipeline's steps do not see the data when it is compiled: in_memory.
+    assert config.beam.args(compiled=True, data_bytes=large)[1] == "--direct_running_mode=in_memory"
+    pinned = load_config(None, ["beam.direct_num_workers=3"])
+    assert pinned.beam.direct_mode(large, cores=2) == (DirectRunningMode.MULTI_PROCESSING, 3)
+    kept_off = load_config(None, ["beam.reuse_workers=false"])
+    assert kept_off.beam.args(data_bytes=large)[0] == "--runner=DirectRunner"
+
+
+def test_a_chosen_mode_ignores_the_data_size():
+    from pipeline.config import AUTO_MULTI_PROCESSING_BYTES, DirectRunningMode
+
+    config = load_config(None, ["beam.direct_running_mode=in_memory"])
+    assert config.beam.direct_mode(10 * AUTO_MULTI_PROCESSING_BYTES, cores=8) == (DirectRunningMode.IN_MEMORY, 1)
+    config = load_config(None, ["beam.direct_running_mode=multi_processing"])
+    assert config.beam.direct_mode(1, cores=8) == (DirectRunningMode.MULTI_PROCESSING, 1)
+
+
 def test_other_runners_take_their_flags_verbatim():
     config = load_config(None, ["beam.runner=DataflowRunner", "beam.extra_args=[--region=x]"])
     assert config.beam.args() == ["--runner=DataflowRunner", "--region=x"]
@@ -90,7 +124,7 @@ def test_other_runners_take_their_flags_verbatim():
         (["data.format=xml"], "'xml' is not one of: csv, tfrecord, parquet"),
         (["label.other_classes=keep"], "label.other_classes: 'keep' is not one of: error, drop"),
         (["label.other_classes=drop"], "label.other_classes: applies to label.classes (multiclass)"),
-        (["beam.direct_running_mode=fast"], "is not one of: in_memory, multi_threading, multi_processing"),
+        (["beam.direct_running_mode=fast"], "is not one of: auto, in_memory, multi_threading, multi_processing"),
         (["pipline_name=x"], "unknown option 'pipline_name' (did you mean 'pipeline_name'?)"),
         (["features.tips.type=numeric"], "label.column: 'tips' is also listed under features"),
         (["evaluator.min_auc=2"], "evaluator.min_auc: must lie between 0 and 1, got 2.0"),
@@ -183,7 +217,7 @@ def test_a_minimal_config_runs_with_the_bundled_configs_settings(tmp_path):
     for section in ("data", "transform", "tuner", "trainer", "drift", "serving_check", "beam", "kubeflow", "schema"):
         assert getattr(config, section) == getattr(bundled, section), section
     assert config.beam.args() == bundled.beam.args()
-    assert config.beam.direct_running_mode == "in_memory" and "--no_pipeline_type_check" in config.beam.args()
+    assert config.beam.direct_running_mode == "auto" and "--no_pipeline_type_check" in config.beam.args()
     assert config.evaluator.model_copy(update={"slices": ()}) == bundled.evaluator.model_copy(update={"slices": ()})
 
 
