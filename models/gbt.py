@@ -54,6 +54,7 @@ class Forest:
     num_outputs: int  # trees per boosting iteration: classes for multiclass, else 1
     objective: str  # LightGBM's objective as dumped, e.g. "binary sigmoid:1"
     feature_names: tuple[str, ...]
+    tree_depths: tuple[int, ...] = ()  # each tree's `depth`, in LightGBM's order (empty: all `depth`)
 
 
 # The per-node arrays of a Forest and their types.
@@ -75,17 +76,17 @@ def flatten(dump: Mapping[str, Any]) -> Forest:
     """The forest of a `Booster.dump_model()` dict."""
     nodes: dict[str, list] = {name: [] for name in _NODE_TYPES}
     categories: list[bool] = []
-    depth = 0
+    depth = tree_depth = 0
 
     def add(node: Mapping[str, Any], level: int) -> int:
-        nonlocal depth
+        nonlocal depth, tree_depth
         index = len(nodes["feature"])
         for values in nodes.values():
             values.append(0)
         if "split_feature" not in node:  # a leaf
             nodes["left"][index] = nodes["right"][index] = index
             nodes["leaf_value"][index] = float(node["leaf_value"])
-            depth = max(depth, level)
+            depth, tree_depth = max(depth, level), max(tree_depth, level)
             return index
         nodes["feature"][index] = int(node["split_feature"])
         nodes["default_left"][index] = bool(node["default_left"])
@@ -104,7 +105,11 @@ def flatten(dump: Mapping[str, Any]) -> Forest:
         nodes["right"][index] = add(node["right_child"], level + 1)
         return index
 
-    roots = [add(tree["tree_structure"], 0) for tree in dump["tree_info"]]
+    roots, tree_depths = [], []
+    for tree in dump["tree_info"]:
+        tree_depth = 0
+        roots.append(add(tree["tree_structure"], 0))
+        tree_depths.append(tree_depth)
     return Forest(
         **{name: np.asarray(values, _NODE_TYPES[name]) for name, values in nodes.items()},
         roots=np.asarray(roots, np.int32),
@@ -113,44 +118,67 @@ def flatten(dump: Mapping[str, Any]) -> Forest:
         num_outputs=int(dump["num_tree_per_iteration"]),
         objective=str(dump["objective"]),
         feature_names=tuple(dump["feature_names"]),
+        tree_depths=tuple(tree_depths),
     )
 
 
-def raw_scores(forest: Mapping[str, Any], x, depth: int, num_outputs: int):
+def raw_scores(
+    forest: Mapping[str, Any],
+    x,
+    depth: int,
+    num_outputs: int,
+    tree_depths: Sequence[int] = (),
+    categorical: bool = True,
+):
     """The ensemble's raw scores [n, num_outputs] (float64) of inputs `x` [n, features] (float64).
 
     `forest` holds the Forest's arrays as tensors (or arrays) by field name; every row walks
-    every tree at once, one level per step.
+    every tree at once, one level per step. With `tree_depths` (each tree's depth) a tree leaves
+    the walk after its own depth, when every row has reached one of its leaves: the trees walk
+    deepest first, so the ones still walking are the first columns. `categorical` False: the
+    forest has no categorical split, and its step is left out. Neither changes a leaf reached
+    nor the order of the sum.
     """
     rows = tf.shape(x)[0]
     width = tf.shape(x)[1]
     flat_x = tf.reshape(x, [-1])
     row_start = tf.reshape(tf.range(rows) * width, [-1, 1])
-    node = tf.tile(tf.reshape(forest["roots"], [1, -1]), tf.stack([rows, 1]))
-    for _ in range(depth):
-        value = tf.gather(flat_x, row_start + tf.gather(forest["feature"], node))
-        nan = tf.math.is_nan(value)
-        missing = tf.gather(forest["missing"], node)
-        # NumericalDecision: NaN is zero unless the node's missing type is NaN; a missing
-        # value (NaN, or zero for missing type Zero) goes to the default side.
-        number = tf.where(nan & (missing != _MISSING["NaN"]), tf.zeros_like(value), value)
-        is_missing = ((missing == _MISSING["Zero"]) & (tf.abs(number) <= _ZERO_THRESHOLD)) | (
-            (missing == _MISSING["NaN"]) & nan
-        )
-        numeric_left = tf.where(
-            is_missing, tf.gather(forest["default_left"], node), number <= tf.gather(forest["threshold"], node)
-        )
+    depths = list(tree_depths) or [depth] * int(np.shape(forest["roots"])[0])
+    order = sorted(range(len(depths)), key=lambda tree: -depths[tree])  # stable: deepest first
+    node = tf.tile(tf.reshape(tf.gather(forest["roots"], order), [1, -1]), tf.stack([rows, 1]))
+    done = []  # column blocks of trees whose rows all sit on leaves, last columns first
+    for level in range(depth):
+        walking = sum(1 for d in depths if d > level)
+        if walking < node.shape[1]:
+            done.append(node[:, walking:])
+            node = node[:, :walking]
+        node = _step(forest, flat_x, row_start, node, categorical)
+    node = tf.concat([node, *reversed(done)], axis=1)
+    values = tf.gather(tf.gather(forest["leaf_value"], node), np.argsort(order), axis=1)
+    # LightGBM's trees come iteration by iteration, one per output within each iteration.
+    return tf.reduce_sum(tf.reshape(values, tf.stack([rows, -1, num_outputs])), axis=1)
+
+
+def _step(forest: Mapping[str, Any], flat_x, row_start, node, categorical: bool):
+    """Every row one level down in every tree of `node` [n, trees]: a leaf's children are itself."""
+    value = tf.gather(flat_x, row_start + tf.gather(forest["feature"], node))
+    nan = tf.math.is_nan(value)
+    missing = tf.gather(forest["missing"], node)
+    # NumericalDecision: NaN is zero unless the node's missing type is NaN; a missing
+    # value (NaN, or zero for missing type Zero) goes to the default side.
+    number = tf.where(nan & (missing != _MISSING["NaN"]), tf.zeros_like(value), value)
+    is_missing = ((missing == _MISSING["Zero"]) & (tf.abs(number) <= _ZERO_THRESHOLD)) | (
+        (missing == _MISSING["NaN"]) & nan
+    )
+    left = tf.where(is_missing, tf.gather(forest["default_left"], node), number <= tf.gather(forest["threshold"], node))
+    if categorical:
         # CategoricalDecision: NaN and negative ids go right; an id is truncated as C's int cast.
         size = tf.gather(forest["cat_size"], node)
         in_set = (~nan) & (value > -1.0) & (value < tf.cast(size, tf.float64))
         category = tf.cast(tf.where(in_set, value, tf.zeros_like(value)), tf.int32)
         member = tf.gather(forest["categories"], tf.gather(forest["cat_start"], node) + category)
-        categorical_left = in_set & member
-        left = tf.where(tf.gather(forest["categorical"], node), categorical_left, numeric_left)
-        node = tf.where(left, tf.gather(forest["left"], node), tf.gather(forest["right"], node))
-    values = tf.gather(forest["leaf_value"], node)
-    # LightGBM's trees come iteration by iteration, one per output within each iteration.
-    return tf.reduce_sum(tf.reshape(values, tf.stack([rows, -1, num_outputs])), axis=1)
+        left = tf.where(tf.gather(forest["categorical"], node), in_set & member, left)
+    return tf.where(left, tf.gather(forest["left"], node), tf.gather(forest["right"], node))
 
 
 def output_transform(objective: str, raw):
@@ -181,6 +209,8 @@ class TreeEnsemble(tf.Module):
         super().__init__(name="tree_ensemble")
         self.feature_names = forest.feature_names
         self.depth = forest.depth
+        self.tree_depths = tuple(int(d) for d in forest.tree_depths)
+        self.has_categorical = bool(np.any(forest.categorical))
         self.num_outputs = forest.num_outputs
         self.objective = forest.objective
         self.model_text = model_text  # LightGBM's own text model, saved in assets.extra
@@ -197,7 +227,14 @@ class TreeEnsemble(tf.Module):
         )
 
     def __call__(self, transformed_features: Mapping[str, Any]):
-        raw = raw_scores(self.arrays, self.inputs(transformed_features), self.depth, self.num_outputs)
+        raw = raw_scores(
+            self.arrays,
+            self.inputs(transformed_features),
+            self.depth,
+            self.num_outputs,
+            self.tree_depths,
+            self.has_categorical,
+        )
         return tf.cast(output_transform(self.objective, raw), tf.float32)
 
     def predict(self, columns: Mapping[str, np.ndarray]) -> np.ndarray:

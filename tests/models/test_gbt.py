@@ -119,6 +119,12 @@ def test_the_tensorflow_evaluator_predicts_as_lightgbm(trained):
     raw = gbt.raw_scores(ensemble.arrays, ensemble.inputs(features), ensemble.depth, ensemble.num_outputs).numpy()
     expected_raw = booster.predict(queries, raw_score=True).reshape(len(queries), -1)
     np.testing.assert_allclose(raw, expected_raw, rtol=0, atol=TOLERANCE)
+    # Trees leaving the walk at their own depth, as the module walks them: the same sums, bit for bit.
+    assert len(set(ensemble.tree_depths)) > 1, "trees of one depth: the test would not cover the early exits"
+    walked = gbt.raw_scores(
+        ensemble.arrays, ensemble.inputs(features), ensemble.depth, ensemble.num_outputs, ensemble.tree_depths
+    ).numpy()
+    np.testing.assert_array_equal(walked, raw)
     expected = booster.predict(queries).reshape(len(queries), -1)
     np.testing.assert_allclose(
         gbt.output_transform(ensemble.objective, tf.constant(raw)).numpy(), expected, rtol=0, atol=TOLERANCE
@@ -144,6 +150,7 @@ def test_the_evaluator_walks_as_many_steps_as_the_deepest_tree(trained):
     _, booster = trained
     forest = gbt.flatten(booster.dump_model())
     assert forest.depth == max(_depth(tree["tree_structure"]) for tree in booster.dump_model()["tree_info"])
+    assert forest.tree_depths == tuple(_depth(tree["tree_structure"]) for tree in booster.dump_model()["tree_info"])
     assert len(forest.roots) == booster.num_trees()
 
 
@@ -179,3 +186,21 @@ def test_a_single_leaf_tree_is_its_value():
 def test_an_unknown_objective_is_refused():
     with pytest.raises(ValueError, match="objective 'lambdarank' is not supported"):
         gbt.output_transform("lambdarank", tf.constant([[0.0]], tf.float64))
+
+
+def test_a_forest_without_categorical_splits_walks_without_their_step():
+    x, y = _data(3, 2000)
+    eval_x, eval_y = _data(4, 400)
+    booster = gbt.train(
+        gbt.Data(x, y, NAMES),
+        gbt.Data(eval_x, eval_y, NAMES),
+        [],  # the category column as a number: no categorical split
+        gbt.lightgbm_params("regression", 1, GbtConfig(num_trees=30, num_leaves=15), 0),
+        num_trees=30,
+        early_stopping_rounds=30,
+    )
+    ensemble = gbt.TreeEnsemble(gbt.flatten(booster.dump_model()), booster.model_to_string())
+    assert not ensemble.has_categorical
+    queries = _queries(eval_x)
+    out = ensemble({n: tf.constant(queries[:, i]) for i, n in enumerate(NAMES)}).numpy()
+    np.testing.assert_allclose(out.reshape(-1), booster.predict(queries), rtol=1e-6, atol=1e-6)
