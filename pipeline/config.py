@@ -384,10 +384,10 @@ class DirectRunningMode(Choice):
 # kubeflow.image and beam.flink_on_kubernetes, so extra_args may not set them too.
 SDK_IMAGE_ARG = "--sdk_container_image"
 # `auto`: a local run whose input data holds at least this many bytes runs multi_processing
-# with a worker per core, kept across components; a smaller one in_memory. At about 15k rows
-# (2 MB) in_memory was the faster, at 150k rows (17 MB) the kept workers were (benchmarks/
-# README.md, "Beam modes").
-AUTO_MULTI_PROCESSING_BYTES = 8 * 2**20
+# with a worker per core, kept across components; a smaller one in_memory. The bundled sample
+# ran faster in_memory, 17 MB about as fast either way, 170 MB faster with the workers
+# (benchmarks/README.md, "Beam's mode chosen by the data's size").
+AUTO_MULTI_PROCESSING_BYTES = 32 * 2**20
 
 
 def available_cores() -> int:

@@ -65,7 +65,8 @@ def test_auto_beam_mode_follows_the_input_size_and_says_so(tmp_path):
     )
     line = beam_line(config, AUTO_MULTI_PROCESSING_BYTES)
     if config.beam.direct_mode(AUTO_MULTI_PROCESSING_BYTES)[1] > 1:  # a machine of two or more cores
-        assert line.startswith("  Beam: multi_processing, ") and "workers, kept across components, for 8.0 MiB" in line
+        size = f"{AUTO_MULTI_PROCESSING_BYTES / 2**20:.1f} MiB"
+        assert line.startswith("  Beam: multi_processing, ") and f"workers, kept across components, for {size}" in line
         assert "--direct_running_mode=multi_processing" in build(config, AUTO_MULTI_PROCESSING_BYTES).beam_pipeline_args
     assert "--direct_running_mode=in_memory" in build(config, 4).beam_pipeline_args
     assert beam_line(load_config(None, ["beam.direct_running_mode=in_memory"]), AUTO_MULTI_PROCESSING_BYTES) is None
