@@ -28,7 +28,6 @@ from __future__ import annotations
 import atexit
 import itertools
 import logging
-import multiprocessing
 import os
 import subprocess
 import sys
@@ -45,6 +44,8 @@ from apache_beam.portability.api import (
 )
 from apache_beam.runners.portability.fn_api_runner import fn_runner, worker_handlers
 from apache_beam.runners.worker.channel_factory import GRPCChannelFactory
+
+from pipeline.config import available_cores
 
 _LOGGER = logging.getLogger(__name__)
 WORKER_POOL_URN = "tfxp:env:warm_worker_pool:v1"
@@ -181,7 +182,7 @@ class WarmWorkersRunner(fn_runner.FnApiRunner):
         self._provision_info = fn_runner.ExtendedProvisionInfo(
             beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded)
         )
-        size = direct.direct_num_workers or multiprocessing.cpu_count()
+        size = direct.direct_num_workers or available_cores()
         self._addresses = pool(size).ensure_started()
         return super().run_pipeline(pipeline, options)
 
