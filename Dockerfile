@@ -53,9 +53,11 @@ RUN pip install --no-deps . && python -c "import pipeline.pipeline, models.model
 
 # The user is written into /etc/passwd and /etc/group directly: an imported base image need not
 # have useradd. /tmp keeps its sticky, world-writable mode. /gcs, /minio and /s3 are where KFP's
-# launcher stages a step's artifacts before it uploads them (the local path of each URI).
+# launcher stages a step's artifacts before it uploads them (the local path of each URI); they
+# start empty, whatever the base image held there.
 RUN echo "tfxp:x:10001:10001:tfxp:/home/tfxp:/usr/sbin/nologin" >> /etc/passwd \
     && echo "tfxp:x:10001:" >> /etc/group \
+    && rm -rf /gcs /minio /s3 \
     && mkdir -p /home/tfxp /gcs /minio /s3 \
     && chown 10001:10001 /home/tfxp /gcs /minio /s3 \
     && chmod 0700 /home/tfxp \

@@ -295,7 +295,10 @@ def test_why_the_cluster_gets_pvc_paths_not_the_remote_uris(uri):
     assert isinstance(FileSystems.get_filesystem(exchange_path), LocalFileSystem)
 
 
-def test_run_page_outputs_get_the_class_path_tfx_imports_and_keep_their_place():
+def test_run_page_outputs_get_the_class_path_tfx_imports_and_keep_their_place(monkeypatch, tmp_path):
+    # prepare() makes the outputs' parent directories: under the real /minio they would land in
+    # the runtime root, from which the image is built
+    monkeypatch.setattr(kfp_executor, "LOCAL_MOUNTS", (("minio://", f"{tmp_path}/minio/"),))
     from tfx.orchestration.kubeflow.v2 import compiler_utils
     from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_entrypoint_utils
 
@@ -313,7 +316,7 @@ def test_run_page_outputs_get_the_class_path_tfx_imports_and_keep_their_place():
     prepared, local_to_remote, left_out = kfp_executor.prepare(executor_input, INPUTS_SPEC, launcher=True)
     assert "report" not in left_out  # TFX writes it, not the launcher
     [report] = prepared["outputs"]["artifacts"]["report"]["artifacts"]
-    assert report["uri"] == "/minio/mlpipeline/v2/artifacts/taxi/run-1/RunPage/u3/report"
+    assert report["uri"] == f"{tmp_path}/minio/mlpipeline/v2/artifacts/taxi/run-1/RunPage/u3/report"
     from google.protobuf import json_format
     from kfp.pipeline_spec import pipeline_spec_pb2
 
