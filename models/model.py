@@ -78,10 +78,21 @@ def _input_fn(
     options = tfxio.TensorFlowDatasetOptions(
         batch_size=batch_size, label_key=spec.label.name, shuffle_seed=seed, **passes
     )
-    dataset = data_accessor.tf_dataset_factory(file_pattern, options, tf_transform_output.transformed_metadata.schema)
+    dataset = _without_autotune(
+        data_accessor.tf_dataset_factory(file_pattern, options, tf_transform_output.transformed_metadata.schema)
+    )
     if spec.label.task is Task.MULTICLASS:
         dataset = dataset.map(_known_classes)
     return dataset if evaluation and not steps else dataset.repeat()
+
+
+def _without_autotune(dataset: tf.data.Dataset) -> tf.data.Dataset:
+    """The dataset without tf.data's autotuning, whose model thread each iterator starts. Keras
+    leaves every epoch's eval iterator to the garbage collector, and destroying an iterator waits
+    for its model thread to wake, up to a minute: collections of 30-60 s in the Trainer."""
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return dataset.with_options(options)
 
 
 def _eval_input(fn_args, tf_transform_output: tft.TFTransformOutput, spec, seed: int, steps: int | None):
@@ -421,12 +432,14 @@ def _read_split(file_pattern, data_accessor, tf_transform_output: tft.TFTransfor
     of classes the model does not answer left out, as in training the DNN)."""
     import numpy as np
 
-    dataset = data_accessor.tf_dataset_factory(
-        file_pattern,
-        tfxio.TensorFlowDatasetOptions(
-            batch_size=_READ_BATCH_SIZE, label_key=spec.label.name, shuffle=False, num_epochs=1
-        ),
-        tf_transform_output.transformed_metadata.schema,
+    dataset = _without_autotune(
+        data_accessor.tf_dataset_factory(
+            file_pattern,
+            tfxio.TensorFlowDatasetOptions(
+                batch_size=_READ_BATCH_SIZE, label_key=spec.label.name, shuffle=False, num_epochs=1
+            ),
+            tf_transform_output.transformed_metadata.schema,
+        )
     )
     if spec.label.task is Task.MULTICLASS:
         dataset = dataset.map(_known_classes)
