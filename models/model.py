@@ -46,7 +46,7 @@ from contracts.saved_model import (
     WEIGHTS_FILE,
 )
 from contracts.serving_dir import latest_served
-from models import gbt, model_choice, model_inputs, preprocessing, training_plan
+from models import gbt, in_memory, model_choice, model_inputs, preprocessing, training_plan
 from models.spec import FeatureType, RegressionLoss, Task, TrainerModel, parse_budget
 from models.tasks import TASKS
 
@@ -78,21 +78,12 @@ def _input_fn(
     options = tfxio.TensorFlowDatasetOptions(
         batch_size=batch_size, label_key=spec.label.name, shuffle_seed=seed, **passes
     )
-    dataset = _without_autotune(
+    dataset = in_memory.without_autotune(
         data_accessor.tf_dataset_factory(file_pattern, options, tf_transform_output.transformed_metadata.schema)
     )
     if spec.label.task is Task.MULTICLASS:
         dataset = dataset.map(_known_classes)
     return dataset if evaluation and not steps else dataset.repeat()
-
-
-def _without_autotune(dataset: tf.data.Dataset) -> tf.data.Dataset:
-    """The dataset without tf.data's autotuning, whose model thread each iterator starts. Keras
-    leaves every epoch's eval iterator to the garbage collector, and destroying an iterator waits
-    for its model thread to wake, up to a minute: collections of 30-60 s in the Trainer."""
-    options = tf.data.Options()
-    options.autotune.enabled = False
-    return dataset.with_options(options)
 
 
 def _eval_input(fn_args, tf_transform_output: tft.TFTransformOutput, spec, seed: int, steps: int | None):
@@ -376,13 +367,15 @@ def run_fn(fn_args: FnArgs) -> None:
     warm_start_dir = fn_args.custom_config.get("warm_start_dir") or ""
     candidates: dict[str, Any] = {}
     warm_started_from = None
+    splits = _held_splits(fn_args, spec, tf_transform_output)
     if kind in (TrainerModel.DNN, TrainerModel.AUTO):
-        candidates["dnn"], warm_started_from = _train_dnn(fn_args, spec, tf_transform_output, seed, warm_start_dir)
+        candidates["dnn"], warm_started_from = _train_dnn(
+            fn_args, spec, tf_transform_output, seed, warm_start_dir, splits
+        )
     if kind in (TrainerModel.GBT, TrainerModel.AUTO):
         if warm_start_dir:
             logging.info("trainer.warm_start is skipped for gbt: the trees train from scratch")
-        eval_data = _read_split(fn_args.eval_files, fn_args.data_accessor, tf_transform_output, spec)
-        train_data = _read_split(fn_args.train_files, fn_args.data_accessor, tf_transform_output, spec)
+        train_data, eval_data = splits
         candidates["gbt"] = _train_gbt(train_data, eval_data, spec, tf_transform_output, seed)
     if kind is TrainerModel.AUTO:
         numeric, categorical = _inputs(spec, tf_transform_output)
@@ -400,19 +393,46 @@ def run_fn(fn_args: FnArgs) -> None:
     )
 
 
-def _train_dnn(fn_args, spec, tf_transform_output, seed: int, warm_start_dir: str) -> tuple[keras.Model, str | None]:
+def _held_splits(fn_args, spec, tf_transform_output) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """The train and eval splits as NumPy columns when they are held in memory: always for the
+    trees (gbt, auto), and for the network alone when the train split fits
+    training_plan.IN_MEMORY_BYTES. None: the network reads the files every epoch."""
+    if spec.trainer.model is TrainerModel.DNN:
+        rows = training_plan.count_records(fn_args.train_files)
+        width = len(tf_transform_output.transformed_feature_spec())
+        if not training_plan.fits_in_memory(rows, width):
+            logging.info("The train split (%d rows, %d columns) is read from its files every epoch", rows, width)
+            return None
+    return (
+        _read_split(fn_args.train_files, fn_args.data_accessor, tf_transform_output, spec),
+        _read_split(fn_args.eval_files, fn_args.data_accessor, tf_transform_output, spec),
+    )
+
+
+def _train_dnn(
+    fn_args, spec, tf_transform_output, seed: int, warm_start_dir: str, splits=None
+) -> tuple[keras.Model, str | None]:
     """The Keras model (with the tuned hyperparameters when given), and the served model it
-    warm-started from."""
+    warm-started from. `splits` (train, eval) held in memory are read from there."""
     if fn_args.hyperparameters:
         hp = keras_tuner.HyperParameters.from_config(fn_args.hyperparameters)
     else:
         hp = _hyperparameters(spec)
     logging.info("Training with hyperparameters %s", hp.values)
-    train_rows = training_plan.count_records(fn_args.train_files)
+    label = spec.label.name
+    if splits:
+        train_data, eval_data = splits
+        train_rows = len(train_data[label])
+    else:
+        train_rows = training_plan.count_records(fn_args.train_files)
     plan = training_plan.plan(train_rows, spec.trainer.batch_size, fn_args.train_steps, fn_args.eval_steps)
-    logging.info("Training plan: %s", plan)
-    train = _input_fn(fn_args.train_files, fn_args.data_accessor, tf_transform_output, spec, plan.batch_size, seed)
-    evaluation = _eval_input(fn_args, tf_transform_output, spec, seed, plan.validation_steps)
+    logging.info("Training plan: %s (splits %s)", plan, "in memory" if splits else "read from their files")
+    if splits:
+        train = in_memory.training_batches(train_data, label, plan.batch_size, seed)
+        evaluation = in_memory.evaluation_batches(eval_data, label, _EVAL_BATCH_SIZE, plan.validation_steps)
+    else:
+        train = _input_fn(fn_args.train_files, fn_args.data_accessor, tf_transform_output, spec, plan.batch_size, seed)
+        evaluation = _eval_input(fn_args, tf_transform_output, spec, seed, plan.validation_steps)
     model = _build_model(hp, spec, tf_transform_output)
     warm_started_from = _warm_start(model, warm_start_dir)
     model.fit(
@@ -432,7 +452,7 @@ def _read_split(file_pattern, data_accessor, tf_transform_output: tft.TFTransfor
     of classes the model does not answer left out, as in training the DNN)."""
     import numpy as np
 
-    dataset = _without_autotune(
+    dataset = in_memory.without_autotune(
         data_accessor.tf_dataset_factory(
             file_pattern,
             tfxio.TensorFlowDatasetOptions(

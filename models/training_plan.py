@@ -32,6 +32,10 @@ MIN_EPOCHS, MAX_EPOCHS = 3, 100
 # half of that wait.
 PATIENCE_STEPS = 600
 PATIENCE_BOUNDS = (3, 10)
+# The network alone (trainer.model dnn) trains from the splits held in memory when the train
+# split's columns take at most this many bytes (8 per value); larger splits are read from their
+# files every epoch. The trees (gbt, auto) hold the splits in memory whatever their size.
+IN_MEMORY_BYTES = 2**30
 # Batches of the eval split, which one pass per epoch scores (unless trainer.eval_steps is set).
 EVAL_BATCH_SIZE = 200
 
@@ -68,6 +72,11 @@ def batch_size_for(rows: int) -> int:
     """The power of two nearest rows / STEPS_PER_EPOCH_TARGET, within BATCH_BOUNDS."""
     low, high = BATCH_BOUNDS
     return min(high, max(low, 2 ** round(math.log2(max(rows, 1) / STEPS_PER_EPOCH_TARGET))))
+
+
+def fits_in_memory(rows: int, columns: int) -> bool:
+    """Whether `rows` rows of `columns` columns fit IN_MEMORY_BYTES, at 8 bytes per value."""
+    return rows * columns * 8 <= IN_MEMORY_BYTES
 
 
 def steps_for(rows: int, batch_size: int) -> int:
