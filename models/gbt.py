@@ -2,14 +2,16 @@
 
 LightGBM trains on the transformed features as NumPy arrays (`train`). Its public
 `Booster.dump_model()` JSON is then flattened into arrays, one entry per node of every tree
-(`flatten`), and `TreeEnsemble` evaluates them with a fixed number of gather/select steps,
-one per level of the deepest tree (`raw_scores`). Only stock TensorFlow ops take part
-(GatherV2, SelectV2, LessEqual, IsNan, ...), so TF Serving runs the exported model without
-custom ops, unlike TensorFlow Decision Forests' inference ops (docs/training.md).
+(`flatten`), and `TreeEnsemble` evaluates them with a fixed number of gather steps, one per
+level of the deepest tree (`raw_scores`). Only stock TensorFlow ops take part (GatherV2,
+LessEqual, SelectV2, IsNan, ...), so TF Serving runs the exported model without custom ops,
+unlike TensorFlow Decision Forests' inference ops (docs/training.md).
 
 The routing is LightGBM's own (include/LightGBM/tree.h NumericalDecision and
 CategoricalDecision), compared in float64 as LightGBM predicts, so each row reaches the same
-leaf in every tree; only the order of summing the leaf values can differ.
+leaf in every tree; only the order of summing the leaf values can differ. Where a missing value
+goes at a split (its missing type and default side) is settled once per batch, in the input
+column the split reads (`_table`), so a step decides every split with one comparison.
 """
 
 from __future__ import annotations
@@ -20,36 +22,56 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import tensorflow as tf
 
-# LightGBM's missing_type per node, as the JSON dump names it.
-_MISSING = {"None": 0, "Zero": 1, "NaN": 2}
 # LightGBM's kZeroThreshold: |x| at most this is zero for missing_type Zero.
 _ZERO_THRESHOLD = 1e-35
 # A categorical input with more ids than this is given to LightGBM as a number (ordered ids):
 # LightGBM's own advice for high-cardinality categories.
 MAX_CATEGORIES = 1000
 
+# How a split sees its input feature: the walk's table has one column per (variant, feature) in
+# use (`_table`). NumericalDecision makes NaN zero unless the missing type is NaN, and sends a
+# missing value (NaN, or zero for missing type Zero) to the default side; a column holds a
+# missing value as -inf where that side is left and as NaN where it is right, so that
+# `value <= threshold` alone decides (NaN compares false).
+_NONE, _NAN_LEFT, _NAN_RIGHT, _ZERO_LEFT, _ZERO_RIGHT, _CATEGORY = range(6)
+# By LightGBM's missing type and default side.
+_NUMERIC_VARIANTS = {
+    ("None", False): _NONE,
+    ("None", True): _NONE,
+    ("NaN", True): _NAN_LEFT,
+    ("NaN", False): _NAN_RIGHT,
+    ("Zero", True): _ZERO_LEFT,
+    ("Zero", False): _ZERO_RIGHT,
+}
+# What a leaf reads: a column without NaN, so that its threshold +inf sends every row left.
+_LEAF_READS = (_NONE, 0)
+
 
 @dataclasses.dataclass(frozen=True)
 class Forest:
     """All trees' nodes as flat arrays; node i of the forest is one split or one leaf.
 
-    A leaf's children are itself, so a row that reached a leaf stays there for the remaining
-    steps. Categorical splits hold their category set as `categories[cat_start:cat_start +
-    cat_size]` (True: the category goes left).
+    A row at node i goes left if its table's column `column[i]` (`_table`) holds at most
+    `threshold[i]`. A split's two children are adjacent, right first: the row moves to
+    `right[i]`, plus one if it goes left. A leaf has threshold +inf and right = i - 1, so a row
+    that reached a leaf stays there for the remaining steps.
+
+    A categorical split's threshold is the largest float64 below its set's size, and its column
+    holds NaN where CategoricalDecision goes right whatever the set (NaN, ids at most -1), so
+    the comparison keeps the ids within the set's range; the id then also has to be in
+    `categories[cat_start:cat_start + size]` (True: the category goes left). Every other node
+    has cat_start 0, where `categories` holds True.
     """
 
-    feature: np.ndarray  # int32: input column of the split (0 for leaves)
-    threshold: np.ndarray  # float64: x <= threshold goes left (numeric splits)
-    left: np.ndarray  # int32
-    right: np.ndarray  # int32
-    default_left: np.ndarray  # bool: where a missing value goes
-    missing: np.ndarray  # int32: _MISSING
-    categorical: np.ndarray  # bool
+    column: np.ndarray  # int32: what the node compares, an index in `columns`
+    threshold: np.ndarray  # float64: at most this goes left
+    right: np.ndarray  # int32: the right child; the left child is right + 1
     cat_start: np.ndarray  # int32
-    cat_size: np.ndarray  # int32
     leaf_value: np.ndarray  # float64 (0 for splits)
     roots: np.ndarray  # int32: each tree's root node, in LightGBM's tree order
-    categories: np.ndarray  # bool
+    categories: np.ndarray  # bool, then category_limit False: an id out of a set's range stays in the array
+    columns: tuple[tuple[int, int], ...]  # the table's columns: (variant, input feature), sorted
+    category_limit: int  # the largest set's size: larger ids are in no set (0: no categorical split)
     depth: int  # splits on the longest path: the number of steps
     num_outputs: int  # trees per boosting iteration: classes for multiclass, else 1
     objective: str  # LightGBM's objective as dumped, e.g. "binary sigmoid:1"
@@ -59,15 +81,10 @@ class Forest:
 
 # The per-node arrays of a Forest and their types.
 _NODE_TYPES = {
-    "feature": np.int32,
+    "column": np.int32,
     "threshold": np.float64,
-    "left": np.int32,
     "right": np.int32,
-    "default_left": bool,
-    "missing": np.int32,
-    "categorical": bool,
     "cat_start": np.int32,
-    "cat_size": np.int32,
     "leaf_value": np.float64,
 }
 
@@ -75,46 +92,61 @@ _NODE_TYPES = {
 def flatten(dump: Mapping[str, Any]) -> Forest:
     """The forest of a `Booster.dump_model()` dict."""
     nodes: dict[str, list] = {name: [] for name in _NODE_TYPES}
-    categories: list[bool] = []
-    depth = tree_depth = 0
+    reads: list[tuple[int, int]] = []  # each node's (variant, feature); `column` is its index in `columns`
+    categories: list[bool] = [True]
+    limit = 0
 
-    def add(node: Mapping[str, Any], level: int) -> int:
-        nonlocal depth, tree_depth
-        index = len(nodes["feature"])
+    def new() -> int:
         for values in nodes.values():
             values.append(0)
-        if "split_feature" not in node:  # a leaf
-            nodes["left"][index] = nodes["right"][index] = index
-            nodes["leaf_value"][index] = float(node["leaf_value"])
-            depth, tree_depth = max(depth, level), max(tree_depth, level)
-            return index
-        nodes["feature"][index] = int(node["split_feature"])
-        nodes["default_left"][index] = bool(node["default_left"])
-        nodes["missing"][index] = _MISSING[node["missing_type"]]
-        if node["decision_type"] == "==":  # threshold: the categories that go left, "1||4||7"
-            ids = {int(c) for c in str(node["threshold"]).split("||")}
-            nodes["categorical"][index] = True
-            nodes["cat_start"][index] = len(categories)
-            nodes["cat_size"][index] = max(ids) + 1
-            categories.extend(i in ids for i in range(max(ids) + 1))
-        elif node["decision_type"] == "<=":
-            nodes["threshold"][index] = float(node["threshold"])
-        else:
-            raise ValueError(f"LightGBM split decision {node['decision_type']!r} is not supported")
-        nodes["left"][index] = add(node["left_child"], level + 1)
-        nodes["right"][index] = add(node["right_child"], level + 1)
-        return index
+        reads.append(_LEAF_READS)
+        return len(reads) - 1
+
+    def add(root: Mapping[str, Any]) -> int:
+        """Adds a tree, breadth first, each split's children side by side; returns its depth."""
+        nonlocal limit
+        depth = 0
+        queue = [(root, new(), 0)]
+        for node, index, level in queue:
+            if "split_feature" not in node:  # a leaf
+                nodes["threshold"][index] = np.inf
+                nodes["right"][index] = index - 1
+                nodes["leaf_value"][index] = float(node["leaf_value"])
+                depth = max(depth, level)
+                continue
+            feature = int(node["split_feature"])
+            if node["decision_type"] == "==":  # threshold: the categories that go left, "1||4||7"
+                ids = {int(c) for c in str(node["threshold"]).split("||")}
+                size = max(ids) + 1
+                reads[index] = (_CATEGORY, feature)
+                nodes["threshold"][index] = np.nextafter(float(size), -np.inf)  # x < size
+                nodes["cat_start"][index] = len(categories)
+                categories.extend(i in ids for i in range(size))
+                limit = max(limit, size)
+            elif node["decision_type"] == "<=":
+                reads[index] = (_NUMERIC_VARIANTS[node["missing_type"], bool(node["default_left"])], feature)
+                nodes["threshold"][index] = float(node["threshold"])
+            else:
+                raise ValueError(f"LightGBM split decision {node['decision_type']!r} is not supported")
+            right, left = new(), new()
+            nodes["right"][index] = right
+            queue += [(node["right_child"], right, level + 1), (node["left_child"], left, level + 1)]
+        return depth
 
     roots, tree_depths = [], []
     for tree in dump["tree_info"]:
-        tree_depth = 0
-        roots.append(add(tree["tree_structure"], 0))
-        tree_depths.append(tree_depth)
+        roots.append(len(reads))
+        tree_depths.append(add(tree["tree_structure"]))
+    columns = tuple(sorted(set(reads)))
+    index = {read: i for i, read in enumerate(columns)}
+    nodes["column"] = [index[read] for read in reads]
     return Forest(
         **{name: np.asarray(values, _NODE_TYPES[name]) for name, values in nodes.items()},
         roots=np.asarray(roots, np.int32),
-        categories=np.asarray(categories or [False], bool),
-        depth=depth,
+        categories=np.asarray(categories + [False] * limit, bool),
+        columns=columns,
+        category_limit=limit,
+        depth=max(tree_depths, default=0),
         num_outputs=int(dump["num_tree_per_iteration"]),
         objective=str(dump["objective"]),
         feature_names=tuple(dump["feature_names"]),
@@ -125,60 +157,99 @@ def flatten(dump: Mapping[str, Any]) -> Forest:
 def raw_scores(
     forest: Mapping[str, Any],
     x,
+    columns: Sequence[tuple[int, int]],
+    category_limit: int,
     depth: int,
     num_outputs: int,
     tree_depths: Sequence[int] = (),
-    categorical: bool = True,
 ):
     """The ensemble's raw scores [n, num_outputs] (float64) of inputs `x` [n, features] (float64).
 
-    `forest` holds the Forest's arrays as tensors (or arrays) by field name; every row walks
-    every tree at once, one level per step. With `tree_depths` (each tree's depth) a tree leaves
-    the walk after its own depth, when every row has reached one of its leaves: the trees walk
-    deepest first, so the ones still walking are the first columns. `categorical` False: the
-    forest has no categorical split, and its step is left out. Neither changes a leaf reached
-    nor the order of the sum.
+    `forest` holds the Forest's arrays as tensors (or arrays) by field name; the other arguments
+    are the Forest's fields of those names. Every row walks every tree at once, one level per
+    step. With `tree_depths` (each tree's depth) a tree leaves the walk after its own depth, when
+    every row has reached one of its leaves: the trees walk deepest first, so the ones still
+    walking are the first columns. `category_limit` 0: the forest has no categorical split, and
+    its part of the step is left out. Neither changes a leaf reached nor the order of the sum.
     """
+    values = leaf_values(forest, x, columns, category_limit, depth, tree_depths)
+    # LightGBM's trees come iteration by iteration, one per output within each iteration.
+    return tf.reduce_sum(tf.reshape(values, tf.stack([tf.shape(x)[0], -1, num_outputs])), axis=1)
+
+
+def leaf_values(
+    forest: Mapping[str, Any],
+    x,
+    columns: Sequence[tuple[int, int]],
+    category_limit: int,
+    depth: int,
+    tree_depths: Sequence[int] = (),
+):
+    """The value of the leaf each row reaches in each tree [n, trees] (float64), in LightGBM's
+    tree order; the arguments are raw_scores'."""
     rows = tf.shape(x)[0]
-    width = tf.shape(x)[1]
-    flat_x = tf.reshape(x, [-1])
-    row_start = tf.reshape(tf.range(rows) * width, [-1, 1])
+    table, ids = _table(x, columns, category_limit)
+    flat_table = tf.reshape(table, [-1])
+    flat_ids = tf.reshape(ids, [-1]) if ids is not None else None
+    row_start = tf.reshape(tf.range(rows) * len(columns), [-1, 1])
     depths = list(tree_depths) or [depth] * int(np.shape(forest["roots"])[0])
     order = sorted(range(len(depths)), key=lambda tree: -depths[tree])  # stable: deepest first
-    node = tf.tile(tf.reshape(tf.gather(forest["roots"], order), [1, -1]), tf.stack([rows, 1]))
+    # Every row starts at the roots: [trees], which the first step broadcasts to [n, trees].
+    node = tf.gather(forest["roots"], order)
     done = []  # column blocks of trees whose rows all sit on leaves, last columns first
     for level in range(depth):
         walking = sum(1 for d in depths if d > level)
-        if walking < node.shape[1]:
-            done.append(node[:, walking:])
-            node = node[:, :walking]
-        node = _step(forest, flat_x, row_start, node, categorical)
-    node = tf.concat([node, *reversed(done)], axis=1)
-    values = tf.gather(tf.gather(forest["leaf_value"], node), np.argsort(order), axis=1)
-    # LightGBM's trees come iteration by iteration, one per output within each iteration.
-    return tf.reduce_sum(tf.reshape(values, tf.stack([rows, -1, num_outputs])), axis=1)
+        if walking < node.shape[-1]:
+            done.append(node[..., walking:])
+            node = node[..., :walking]
+        node = _step(forest, flat_table, flat_ids, row_start, node)
+    blocks = [node, *reversed(done)]
+    node = tf.concat([b if b.shape.rank == 2 else tf.tile(b[tf.newaxis], tf.stack([rows, 1])) for b in blocks], 1)
+    return tf.gather(tf.gather(forest["leaf_value"], node), np.argsort(order), axis=1)
 
 
-def _step(forest: Mapping[str, Any], flat_x, row_start, node, categorical: bool):
-    """Every row one level down in every tree of `node` [n, trees]: a leaf's children are itself."""
-    value = tf.gather(flat_x, row_start + tf.gather(forest["feature"], node))
-    nan = tf.math.is_nan(value)
-    missing = tf.gather(forest["missing"], node)
-    # NumericalDecision: NaN is zero unless the node's missing type is NaN; a missing
-    # value (NaN, or zero for missing type Zero) goes to the default side.
-    number = tf.where(nan & (missing != _MISSING["NaN"]), tf.zeros_like(value), value)
-    is_missing = ((missing == _MISSING["Zero"]) & (tf.abs(number) <= _ZERO_THRESHOLD)) | (
-        (missing == _MISSING["NaN"]) & nan
-    )
-    left = tf.where(is_missing, tf.gather(forest["default_left"], node), number <= tf.gather(forest["threshold"], node))
-    if categorical:
-        # CategoricalDecision: NaN and negative ids go right; an id is truncated as C's int cast.
-        size = tf.gather(forest["cat_size"], node)
-        in_set = (~nan) & (value > -1.0) & (value < tf.cast(size, tf.float64))
-        category = tf.cast(tf.where(in_set, value, tf.zeros_like(value)), tf.int32)
-        member = tf.gather(forest["categories"], tf.gather(forest["cat_start"], node) + category)
-        left = tf.where(tf.gather(forest["categorical"], node), in_set & member, left)
-    return tf.where(left, tf.gather(forest["left"], node), tf.gather(forest["right"], node))
+def _table(x, columns: Sequence[tuple[int, int]], category_limit: int):
+    """The walk's inputs: the table [n, len(columns)] (float64) each column of which is an input
+    feature as a variant sees it, and with categorical splits the ids [n, len(columns)] (int32)
+    that index their sets (0 in the other columns, and for ids out of every set's range)."""
+    nan = tf.math.is_nan(x)
+    missing_zero = nan | (tf.abs(x) <= _ZERO_THRESHOLD)
+    low = tf.constant(-np.inf, tf.float64)
+    nan_value = tf.constant(np.nan, tf.float64)
+    variants = {
+        _NONE: lambda: tf.where(nan, tf.constant(0.0, tf.float64), x),
+        _NAN_LEFT: lambda: tf.where(nan, low, x),
+        _NAN_RIGHT: lambda: x,
+        _ZERO_LEFT: lambda: tf.where(missing_zero, low, x),
+        _ZERO_RIGHT: lambda: tf.where(missing_zero, nan_value, x),
+        # CategoricalDecision: NaN and negative ids (after C's int cast, which truncates) go right.
+        _CATEGORY: lambda: tf.where(x > -1.0, x, nan_value),
+    }
+    blocks = []
+    for variant in sorted({variant for variant, _ in columns}):
+        features = [feature for v, feature in columns if v == variant]
+        blocks.append(tf.gather(variants[variant](), features, axis=1))
+    table = tf.concat(blocks, axis=1)
+    if not category_limit:
+        return table, None
+    # The ids that a set can hold, as C's int cast gives them; the others are beyond the set's
+    # range (the comparison sends them right), and read a set's first entry instead.
+    features = [feature for variant, feature in columns if variant == _CATEGORY]
+    in_range = (x > -1.0) & (x < float(category_limit))
+    ids = tf.cast(tf.where(in_range, x, tf.zeros_like(x)), tf.int32)
+    others = tf.zeros(tf.stack([tf.shape(x)[0], len(columns) - len(features)]), tf.int32)
+    return table, tf.concat([others, tf.gather(ids, features, axis=1)], axis=1)
+
+
+def _step(forest: Mapping[str, Any], flat_table, flat_ids, row_start, node):
+    """Every row one level down in every tree of `node` [n, trees] (or [trees]: every row at the
+    same node); a row on a leaf stays there."""
+    at = row_start + tf.gather(forest["column"], node)
+    left = tf.gather(flat_table, at) <= tf.gather(forest["threshold"], node)
+    if flat_ids is not None:
+        # CategoricalDecision: an id within the set's range goes left if the set holds it.
+        left &= tf.gather(forest["categories"], tf.gather(forest["cat_start"], node) + tf.gather(flat_ids, at))
+    return tf.gather(forest["right"], node) + tf.cast(left, tf.int32)
 
 
 def output_transform(objective: str, raw):
@@ -210,7 +281,9 @@ class TreeEnsemble(tf.Module):
         self.feature_names = forest.feature_names
         self.depth = forest.depth
         self.tree_depths = tuple(int(d) for d in forest.tree_depths)
-        self.has_categorical = bool(np.any(forest.categorical))
+        self.columns = tuple((int(variant), int(feature)) for variant, feature in forest.columns)
+        self.category_limit = int(forest.category_limit)
+        self.has_categorical = forest.category_limit > 0
         self.num_outputs = forest.num_outputs
         self.objective = forest.objective
         self.model_text = model_text  # LightGBM's own text model, saved in assets.extra
@@ -230,10 +303,11 @@ class TreeEnsemble(tf.Module):
         raw = raw_scores(
             self.arrays,
             self.inputs(transformed_features),
+            self.columns,
+            self.category_limit,
             self.depth,
             self.num_outputs,
             self.tree_depths,
-            self.has_categorical,
         )
         return tf.cast(output_transform(self.objective, raw), tf.float32)
 
