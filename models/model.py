@@ -20,6 +20,7 @@ The exported SavedModel carries four signatures:
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 from typing import Any
 
@@ -368,15 +369,21 @@ def run_fn(fn_args: FnArgs) -> None:
     candidates: dict[str, Any] = {}
     warm_started_from = None
     splits = _held_splits(fn_args, spec, tf_transform_output)
-    if kind in (TrainerModel.DNN, TrainerModel.AUTO):
-        candidates["dnn"], warm_started_from = _train_dnn(
-            fn_args, spec, tf_transform_output, seed, warm_start_dir, splits
-        )
-    if kind in (TrainerModel.GBT, TrainerModel.AUTO):
-        if warm_start_dir:
-            logging.info("trainer.warm_start is skipped for gbt: the trees train from scratch")
-        train_data, eval_data = splits
-        candidates["gbt"] = _train_gbt(train_data, eval_data, spec, tf_transform_output, seed)
+    # LightGBM trains on its own thread (one, for the same trees on every machine) while the
+    # network trains: neither keeps both cores busy alone, and neither reads the other's state.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="lightgbm") as pool:
+        trees = None
+        if kind in (TrainerModel.GBT, TrainerModel.AUTO):
+            if warm_start_dir:
+                logging.info("trainer.warm_start is skipped for gbt: the trees train from scratch")
+            train_data, eval_data = splits
+            trees = pool.submit(_train_gbt, train_data, eval_data, spec, tf_transform_output, seed)
+        if kind in (TrainerModel.DNN, TrainerModel.AUTO):
+            candidates["dnn"], warm_started_from = _train_dnn(
+                fn_args, spec, tf_transform_output, seed, warm_start_dir, splits
+            )
+        if trees is not None:
+            candidates["gbt"] = trees.result()
     if kind is TrainerModel.AUTO:
         numeric, categorical = _inputs(spec, tf_transform_output)
         choice = choose(candidates, eval_data, spec, numeric + list(categorical))
