@@ -429,15 +429,11 @@ def _train_dnn(
     label = spec.label.name
     if splits:
         train_data, eval_data = splits
-        train_rows = len(train_data[label])
-    else:
-        train_rows = training_plan.count_records(fn_args.train_files)
-    plan = training_plan.plan(train_rows, spec.trainer.batch_size, fn_args.train_steps, fn_args.eval_steps)
-    logging.info("Training plan: %s (splits %s)", plan, "in memory" if splits else "read from their files")
-    if splits:
+        plan = _plan(fn_args, spec, len(train_data[label]), "in memory")
         train = in_memory.training_batches(train_data, label, plan.batch_size, seed)
         evaluation = in_memory.evaluation_batches(eval_data, label, _EVAL_BATCH_SIZE, plan.validation_steps)
     else:
+        plan = _plan(fn_args, spec, training_plan.count_records(fn_args.train_files), "read from their files")
         train = _input_fn(fn_args.train_files, fn_args.data_accessor, tf_transform_output, spec, plan.batch_size, seed)
         evaluation = _eval_input(fn_args, tf_transform_output, spec, seed, plan.validation_steps)
     model = _build_model(hp, spec, tf_transform_output)
@@ -452,6 +448,13 @@ def _train_dnn(
         callbacks=[keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir), *plan.callbacks()],
     )
     return model, warm_started_from
+
+
+def _plan(fn_args, spec, train_rows: int, source: str) -> training_plan.Plan:
+    """The training plan for `train_rows` rows, logged with where the splits are read from."""
+    plan = training_plan.plan(train_rows, spec.trainer.batch_size, fn_args.train_steps, fn_args.eval_steps)
+    logging.info("Training plan: %s (splits %s)", plan, source)
+    return plan
 
 
 def _read_split(file_pattern, data_accessor, tf_transform_output: tft.TFTransformOutput, spec) -> dict[str, Any]:
