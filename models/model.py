@@ -368,7 +368,7 @@ def run_fn(fn_args: FnArgs) -> None:
     warm_start_dir = fn_args.custom_config.get("warm_start_dir") or ""
     candidates: dict[str, Any] = {}
     warm_started_from = None
-    splits = _held_splits(fn_args, spec, tf_transform_output)
+    splits, train_rows = _held_splits(fn_args, spec, tf_transform_output)
     # LightGBM trains on its own thread (one, for the same trees on every machine) while the
     # network trains: neither keeps both cores busy alone, and neither reads the other's state.
     with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="lightgbm") as pool:
@@ -380,7 +380,7 @@ def run_fn(fn_args: FnArgs) -> None:
             trees = pool.submit(_train_gbt, train_data, eval_data, spec, tf_transform_output, seed)
         if kind in (TrainerModel.DNN, TrainerModel.AUTO):
             candidates["dnn"], warm_started_from = _train_dnn(
-                fn_args, spec, tf_transform_output, seed, warm_start_dir, splits
+                fn_args, spec, tf_transform_output, seed, warm_start_dir, splits, train_rows
             )
         if trees is not None:
             candidates["gbt"] = trees.result()
@@ -400,27 +400,30 @@ def run_fn(fn_args: FnArgs) -> None:
     )
 
 
-def _held_splits(fn_args, spec, tf_transform_output) -> tuple[dict[str, Any], dict[str, Any]] | None:
+def _held_splits(fn_args, spec, tf_transform_output) -> tuple[tuple[dict, dict] | None, int | None]:
     """The train and eval splits as NumPy columns when they are held in memory: always for the
     trees (gbt, auto), and for the network alone when the train split fits
-    training_plan.IN_MEMORY_BYTES. None: the network reads the files every epoch."""
+    training_plan.IN_MEMORY_BYTES; else None (the network reads the files every epoch) and the
+    train split's row count, which deciding took."""
     if spec.trainer.model is TrainerModel.DNN:
         rows = training_plan.count_records(fn_args.train_files)
         width = len(tf_transform_output.transformed_feature_spec())
         if not training_plan.fits_in_memory(rows, width):
             logging.info("The train split (%d rows, %d columns) is read from its files every epoch", rows, width)
-            return None
-    return (
+            return None, rows
+    splits = (
         _read_split(fn_args.train_files, fn_args.data_accessor, tf_transform_output, spec),
         _read_split(fn_args.eval_files, fn_args.data_accessor, tf_transform_output, spec),
     )
+    return splits, None
 
 
 def _train_dnn(
-    fn_args, spec, tf_transform_output, seed: int, warm_start_dir: str, splits=None
+    fn_args, spec, tf_transform_output, seed: int, warm_start_dir: str, splits=None, train_rows: int | None = None
 ) -> tuple[keras.Model, str | None]:
     """The Keras model (with the tuned hyperparameters when given), and the served model it
-    warm-started from. `splits` (train, eval) held in memory are read from there."""
+    warm-started from. `splits` (train, eval) held in memory are read from there; else the
+    files, whose train rows are counted unless `train_rows` gives them."""
     if fn_args.hyperparameters:
         hp = keras_tuner.HyperParameters.from_config(fn_args.hyperparameters)
     else:
@@ -433,7 +436,9 @@ def _train_dnn(
         train = in_memory.training_batches(train_data, label, plan.batch_size, seed)
         evaluation = in_memory.evaluation_batches(eval_data, label, _EVAL_BATCH_SIZE, plan.validation_steps)
     else:
-        plan = _plan(fn_args, spec, training_plan.count_records(fn_args.train_files), "read from their files")
+        if train_rows is None:
+            train_rows = training_plan.count_records(fn_args.train_files)
+        plan = _plan(fn_args, spec, train_rows, "read from their files")
         train = _input_fn(fn_args.train_files, fn_args.data_accessor, tf_transform_output, spec, plan.batch_size, seed)
         evaluation = _eval_input(fn_args, tf_transform_output, spec, seed, plan.validation_steps)
     model = _build_model(hp, spec, tf_transform_output)
