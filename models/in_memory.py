@@ -1,4 +1,4 @@
-"""The network's input from splits held in memory, as NumPy columns (`model._read_split`).
+"""The network's input from splits held in memory, as NumPy columns (`splits.read_split`).
 
 Read from the transformed TFRecords, every epoch decompresses and parses the whole train split
 again, which took most of an epoch's time. Held in memory, a split is read once, and the trees
@@ -15,6 +15,8 @@ from typing import Mapping
 
 import numpy as np
 import tensorflow as tf
+
+from models.dataset_options import without_autotune
 
 
 def training_batches(columns: Mapping[str, np.ndarray], label: str, batch_size: int, seed: int) -> tf.data.Dataset:
@@ -43,15 +45,6 @@ def evaluation_batches(
     if steps:
         batches = batches.repeat()
     return without_autotune(batches.map(lambda rows_: _take(tensors, label, rows_)))
-
-
-def without_autotune(dataset: tf.data.Dataset) -> tf.data.Dataset:
-    """The dataset without tf.data's autotuning, whose model thread each iterator starts. Keras
-    leaves every epoch's eval iterator to the garbage collector, and destroying an iterator waits
-    for its model thread to wake, up to a minute: collections of 30-60 s in the Trainer."""
-    options = tf.data.Options()
-    options.autotune.enabled = False
-    return dataset.with_options(options)
 
 
 def _take(tensors: Mapping[str, tf.Tensor], label: str, rows):

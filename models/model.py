@@ -31,7 +31,6 @@ import tensorflow_transform as tft
 from absl import logging
 from tfx.components.trainer.fn_args_utils import FnArgs  # not tfx.v1: pipeline/pipeline.py says why
 from tfx.components.tuner.component import TunerFnResult
-from tfx_bsl.public import tfxio
 
 from contracts.saved_model import (
     ASSETS_EXTRA,
@@ -47,65 +46,16 @@ from contracts.saved_model import (
     WEIGHTS_FILE,
 )
 from contracts.serving_dir import latest_served
-from models import gbt, in_memory, model_choice, model_inputs, preprocessing, training_plan
+from models import gbt, in_memory, model_choice, model_inputs, preprocessing, splits, training_plan
 from models.spec import FeatureType, RegressionLoss, Task, TrainerModel, parse_budget
 from models.tasks import TASKS
 
-_EVAL_BATCH_SIZE = training_plan.EVAL_BATCH_SIZE
-_READ_BATCH_SIZE = 4096  # rows per batch when a split is read whole into NumPy (trees, auto)
 CLASS_LABELS = ("0", "1")
 
 # The model is built with Keras 3 (`keras`), never `tf.keras`: KerasTuner accepts only Keras 3
 # models, and importing tf.Transform sets TF_USE_LEGACY_KERAS=1, which can turn `tf.keras`
 # into Keras 2 depending on import order. TFT's transform layer (Keras 2) is only attached
 # to the model for saving and called inside the serving functions.
-
-
-def _input_fn(
-    file_pattern,
-    data_accessor,
-    tf_transform_output: tft.TFTransformOutput,
-    spec: model_inputs.ModelSpec,
-    batch_size: int,
-    seed: int,
-    evaluation: bool = False,
-    steps: int | None = None,
-) -> tf.data.Dataset:
-    """The split's batches: shuffled (seeded) and repeated for training. For `evaluation` in
-    file order, once (or repeated when `steps`, trainer.eval_steps, counts the batches): every
-    epoch's eval loss, which early stopping and the learning rate schedule follow, is then over
-    the same rows in every run (a reshuffled, repeated eval set gave other losses run to run)."""
-    passes = {"shuffle": False, "num_epochs": None if steps else 1} if evaluation else {}
-    options = tfxio.TensorFlowDatasetOptions(
-        batch_size=batch_size, label_key=spec.label.name, shuffle_seed=seed, **passes
-    )
-    dataset = in_memory.without_autotune(
-        data_accessor.tf_dataset_factory(file_pattern, options, tf_transform_output.transformed_metadata.schema)
-    )
-    if spec.label.task is Task.MULTICLASS:
-        dataset = dataset.map(_known_classes)
-    return dataset if evaluation and not steps else dataset.repeat()
-
-
-def _eval_input(fn_args, tf_transform_output: tft.TFTransformOutput, spec, seed: int, steps: int | None):
-    """The eval split as the Tuner's and the Trainer's fit read it: in file order, `steps`
-    batches per epoch."""
-    return _input_fn(
-        fn_args.eval_files,
-        fn_args.data_accessor,
-        tf_transform_output,
-        spec,
-        _EVAL_BATCH_SIZE,
-        seed,
-        evaluation=True,
-        steps=steps,
-    )
-
-
-def _known_classes(features, label):
-    """The rows of a batch whose class is one of the model's (Transform gives the others -1)."""
-    keep = tf.reshape(label >= 0, [-1])
-    return {k: tf.boolean_mask(v, keep) for k, v in features.items()}, tf.boolean_mask(label, keep)
 
 
 def seed_everything(seed: int) -> None:
@@ -349,8 +299,10 @@ def tuner_fn(fn_args: FnArgs) -> TunerFnResult:
     return TunerFnResult(
         tuner=tuner,
         fit_kwargs={
-            "x": _input_fn(fn_args.train_files, fn_args.data_accessor, tf_transform_output, spec, batch_size, seed),
-            "validation_data": _eval_input(fn_args, tf_transform_output, spec, seed, validation_steps),
+            "x": splits.input_fn(
+                fn_args.train_files, fn_args.data_accessor, tf_transform_output, spec, batch_size, seed
+            ),
+            "validation_data": splits.eval_input(fn_args, tf_transform_output, spec, seed, validation_steps),
             "steps_per_epoch": steps,
             "validation_steps": validation_steps,
         },
@@ -368,7 +320,7 @@ def run_fn(fn_args: FnArgs) -> None:
     warm_start_dir = fn_args.custom_config.get("warm_start_dir") or ""
     candidates: dict[str, Any] = {}
     warm_started_from = None
-    splits, train_rows = _held_splits(fn_args, spec, tf_transform_output)
+    held, train_rows = splits.held(fn_args, spec, tf_transform_output)
     # LightGBM trains on its own thread (one, for the same trees on every machine) while the
     # network trains: neither keeps both cores busy alone, and neither reads the other's state.
     with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="lightgbm") as pool:
@@ -376,11 +328,11 @@ def run_fn(fn_args: FnArgs) -> None:
         if kind in (TrainerModel.GBT, TrainerModel.AUTO):
             if warm_start_dir:
                 logging.info("trainer.warm_start is skipped for gbt: the trees train from scratch")
-            train_data, eval_data = splits
+            train_data, eval_data = held
             trees = pool.submit(_train_gbt, train_data, eval_data, spec, tf_transform_output, seed)
         if kind in (TrainerModel.DNN, TrainerModel.AUTO):
             candidates["dnn"], warm_started_from = _train_dnn(
-                fn_args, spec, tf_transform_output, seed, warm_start_dir, splits, train_rows
+                fn_args, spec, tf_transform_output, seed, warm_start_dir, held, train_rows
             )
         if trees is not None:
             candidates["gbt"] = trees.result()
@@ -400,29 +352,11 @@ def run_fn(fn_args: FnArgs) -> None:
     )
 
 
-def _held_splits(fn_args, spec, tf_transform_output) -> tuple[tuple[dict, dict] | None, int | None]:
-    """The train and eval splits as NumPy columns when they are held in memory: always for the
-    trees (gbt, auto), and for the network alone when the train split fits
-    training_plan.IN_MEMORY_BYTES; else None (the network reads the files every epoch) and the
-    train split's row count, which deciding took."""
-    if spec.trainer.model is TrainerModel.DNN:
-        rows = training_plan.count_records(fn_args.train_files)
-        width = len(tf_transform_output.transformed_feature_spec())
-        if not training_plan.fits_in_memory(rows, width):
-            logging.info("The train split (%d rows, %d columns) is read from its files every epoch", rows, width)
-            return None, rows
-    splits = (
-        _read_split(fn_args.train_files, fn_args.data_accessor, tf_transform_output, spec),
-        _read_split(fn_args.eval_files, fn_args.data_accessor, tf_transform_output, spec),
-    )
-    return splits, None
-
-
 def _train_dnn(
-    fn_args, spec, tf_transform_output, seed: int, warm_start_dir: str, splits=None, train_rows: int | None = None
+    fn_args, spec, tf_transform_output, seed: int, warm_start_dir: str, held=None, train_rows: int | None = None
 ) -> tuple[keras.Model, str | None]:
     """The Keras model (with the tuned hyperparameters when given), and the served model it
-    warm-started from. `splits` (train, eval) held in memory are read from there; else the
+    warm-started from. `held` (train, eval), the splits held in memory, are read from there; else the
     files, whose train rows are counted unless `train_rows` gives them."""
     if fn_args.hyperparameters:
         hp = keras_tuner.HyperParameters.from_config(fn_args.hyperparameters)
@@ -430,17 +364,21 @@ def _train_dnn(
         hp = _hyperparameters(spec)
     logging.info("Training with hyperparameters %s", hp.values)
     label = spec.label.name
-    if splits:
-        train_data, eval_data = splits
+    if held:
+        train_data, eval_data = held
         plan = _plan(fn_args, spec, len(train_data[label]), "in memory")
         train = in_memory.training_batches(train_data, label, plan.batch_size, seed)
-        evaluation = in_memory.evaluation_batches(eval_data, label, _EVAL_BATCH_SIZE, plan.validation_steps)
+        evaluation = in_memory.evaluation_batches(
+            eval_data, label, training_plan.EVAL_BATCH_SIZE, plan.validation_steps
+        )
     else:
         if train_rows is None:
             train_rows = training_plan.count_records(fn_args.train_files)
         plan = _plan(fn_args, spec, train_rows, "read from their files")
-        train = _input_fn(fn_args.train_files, fn_args.data_accessor, tf_transform_output, spec, plan.batch_size, seed)
-        evaluation = _eval_input(fn_args, tf_transform_output, spec, seed, plan.validation_steps)
+        train = splits.input_fn(
+            fn_args.train_files, fn_args.data_accessor, tf_transform_output, spec, plan.batch_size, seed
+        )
+        evaluation = splits.eval_input(fn_args, tf_transform_output, spec, seed, plan.validation_steps)
     model = _build_model(hp, spec, tf_transform_output)
     warm_started_from = _warm_start(model, warm_start_dir)
     model.fit(
@@ -460,31 +398,6 @@ def _plan(fn_args, spec, train_rows: int, source: str) -> training_plan.Plan:
     plan = training_plan.plan(train_rows, spec.trainer.batch_size, fn_args.train_steps, fn_args.eval_steps)
     logging.info("Training plan: %s (splits %s)", plan, source)
     return plan
-
-
-def _read_split(file_pattern, data_accessor, tf_transform_output: tft.TFTransformOutput, spec) -> dict[str, Any]:
-    """One transformed split as NumPy arrays, {input or label name: [n]}, in file order (rows
-    of classes the model does not answer left out, as in training the DNN)."""
-    import numpy as np
-
-    dataset = in_memory.without_autotune(
-        data_accessor.tf_dataset_factory(
-            file_pattern,
-            tfxio.TensorFlowDatasetOptions(
-                batch_size=_READ_BATCH_SIZE, label_key=spec.label.name, shuffle=False, num_epochs=1
-            ),
-            tf_transform_output.transformed_metadata.schema,
-        )
-    )
-    if spec.label.task is Task.MULTICLASS:
-        dataset = dataset.map(_known_classes)
-    columns: dict[str, list] = {}
-    for features, label in dataset.as_numpy_iterator():
-        for name, value in {**features, spec.label.name: label}.items():
-            columns.setdefault(name, []).append(np.asarray(value).reshape(-1))
-    if not columns:
-        raise ValueError(f"no examples in {file_pattern}: the split is empty")
-    return {name: np.concatenate(parts) for name, parts in columns.items()}
 
 
 def _train_gbt(train_data, eval_data, spec, tf_transform_output, seed: int) -> gbt.TreeEnsemble:
@@ -544,7 +457,7 @@ def choose(candidates: dict[str, Any], eval_data: dict[str, Any], spec, input_na
         if isinstance(model, gbt.TreeEnsemble):
             predictions[name] = model.predict(features)
         else:
-            predictions[name] = model.predict(features, batch_size=_READ_BATCH_SIZE, verbose=0)
+            predictions[name] = model.predict(features, batch_size=splits.READ_BATCH_SIZE, verbose=0)
     return model_choice.decide(spec.label.task, spec.trainer.loss, labels, predictions)
 
 

@@ -38,25 +38,6 @@ def test_search_space_defaults_are_the_configured_trainer_values(spec, model_con
     assert (hp.get("learning_rate"), hp.get("first_units"), hp.get("num_layers")) == (0.05, 8, 3)
 
 
-def test_the_trainers_datasets_start_no_autotuning_thread(spec, transformed):
-    """Each tf.data iterator with autotuning starts a model thread, and destroying the iterator
-    waits for that thread to wake (up to a minute): Keras leaves every epoch's eval iterator to
-    the garbage collector, which then stalled training for 30-60 s at a time."""
-    output, _ = transformed
-    label = spec.label.name
-
-    def factory(file_pattern, options, schema):
-        return tf.data.Dataset.from_tensors(({"x": tf.constant([1.0, 2.0])}, tf.constant([0, 1])))
-
-    accessor = type("Accessor", (), {"tf_dataset_factory": staticmethod(factory)})()
-    for evaluation in (False, True):
-        dataset = model_lib._input_fn(["f"], accessor, output, spec, 2, seed=1, evaluation=evaluation)
-        assert dataset.options().autotune.enabled is False
-    assert tf.data.Dataset.range(1).options().autotune.enabled is not False  # what it would have been
-    columns = model_lib._read_split(["f"], accessor, output, spec)
-    assert columns["x"].tolist() == [1.0, 2.0] and columns[label].tolist() == [0, 1]
-
-
 def test_training_reduces_the_loss(trained):
     _, history, _ = trained
     losses = history.history["loss"]
