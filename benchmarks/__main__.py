@@ -5,6 +5,7 @@
   zoo      public data sets from PyPI packages: `tfxp init` and `tfxp run` as a new user, beside
            scikit-learn on the run's split, each metric against its target (--sets NAME...)
   scale    our pipeline on --rows (e.g. 150000 1500000): rows/s per component
+  trainer  run_fn alone on the scale runs' transformed splits: seconds, garbage collection, memory
   beam     StatisticsGen, Transform, Evaluator under each DirectRunner mode and PortableRunner
   serving  the pushed model in-process (batch 1, 64) and through `tfxp serve` (REST, gRPC)
   serving-load  `tfxp serve` and `tfxp log-proxy` under --clients concurrent REST clients
@@ -121,6 +122,18 @@ def scale(args) -> str:
         result = endtoend.run_ours(f"{rows} rows", data, os.path.join(WORK, "scale", f"rows{rows}"), args.set)
         results.append((rows, generated, result))
     return _header(f"Scale: our pipeline, Tuner off, cache off{_sets(args)}") + "\n\n" + endtoend.scale_table(results)
+
+
+def trainer(args) -> str:
+    from benchmarks import trainer as bench
+
+    return (
+        _header(
+            f"Trainer: run_fn on the scale runs' transformed splits, {args.repeats} fresh process(es) each{_sets(args)}"
+        )
+        + "\n\n"
+        + bench.compare(args.rows, args.repeats, args.set, WORK)
+    )
 
 
 def beam_modes(args) -> str:
@@ -275,6 +288,9 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--rows", type=int, required=True)
     s = sub.add_parser("scale", help="our pipeline on generated data sets of --rows rows each")
     s.add_argument("--rows", type=int, nargs="+", default=[150_000], help="data set sizes (default 150000)")
+    t = sub.add_parser("trainer", help="run_fn alone on a scale run's transformed splits (benchmarks/trainer.py)")
+    t.add_argument("--rows", type=int, nargs="+", default=[150_000], help="scale runs to read (default 150000)")
+    t.add_argument("--repeats", type=int, default=2, help="fresh processes per size (default 2)")
     b = sub.add_parser("beam", help="Beam components under each DirectRunner mode and PortableRunner")
     b.add_argument("--rows", type=int, default=0, help="rows (default 0: the bundled sample)")
     b.add_argument(
@@ -327,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     for p in (q, d, s, b, v, e, pb):
         p.add_argument("--seed", type=int, default=0, help="generator seed (default 0)")
-    for p in (s, b, v, z, pb):
+    for p in (s, t, b, v, z, pb):
         p.add_argument(
             "--set",
             action="append",
@@ -349,6 +365,7 @@ def main(argv: list[str] | None = None) -> int:
         "quick": quick,
         "zoo": zoo,
         "scale": scale,
+        "trainer": trainer,
         "beam": beam_modes,
         "serving": serving,
         "serving-load": serving_load,
