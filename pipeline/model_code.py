@@ -27,23 +27,46 @@ def _imported_modules(path: str, package: str) -> set[str]:
     return found
 
 
-def model_code_sources(package: str = "models", modules: tuple[str, ...] = ()) -> list[str]:
-    """The source files of `package` and `modules`, and of every module of this project (or of
-    `package`) that they import, directly or not."""
+def _source_file(module: str) -> str | None:
+    """The .py file of a dotted module name, found on disk without importing anything: the
+    import system's find_spec imports a submodule's parents, and a project module that imports
+    TensorFlow at its top would then cost seconds in `tfxp run`'s check that nothing changed.
+    None for a name inside a module (`from package.module import name`) or outside Python."""
     import importlib.util
 
+    top, *rest = module.split(".")
+    spec = importlib.util.find_spec(top)  # a top-level name is looked up, not imported
+    if spec is None:
+        return None
+    if not rest:
+        return spec.origin if spec.origin and spec.origin.endswith(".py") else None
+    directories = list(spec.submodule_search_locations or [])
+    for position, part in enumerate(rest):
+        last = position == len(rest) - 1
+        for directory in directories:
+            package = os.path.join(directory, part)
+            if os.path.isfile(os.path.join(package, "__init__.py")):
+                if last:
+                    return os.path.join(package, "__init__.py")
+                directories = [package]
+                break
+            if os.path.isfile(package + ".py"):
+                return package + ".py" if last else None
+            if os.path.isdir(package) and not last:  # a namespace package
+                directories = [package]
+                break
+        else:
+            return None
+    return None
+
+
+def model_code_sources(package: str = "models", modules: tuple[str, ...] = ()) -> list[str]:
+    """The source files of `package` and `modules`, and of every module of this project (or of
+    `package`) that they import, directly or not. Nothing is imported to find them."""
     roots = {*PROJECT_PACKAGES, package.split(".")[0]}
-    spec = importlib.util.find_spec(package)
-    pending = [
-        os.path.join(directory, name)
-        for directory in spec.submodule_search_locations
-        for name in sorted(os.listdir(directory))
-        if name.endswith(".py")
-    ]
-    for module in modules:
-        found = importlib.util.find_spec(module)
-        if found is not None and found.origin:
-            pending.append(found.origin)
+    directory = os.path.dirname(_source_file(package) or "")
+    pending = [os.path.join(directory, name) for name in sorted(os.listdir(directory)) if name.endswith(".py")]
+    pending += [path for path in map(_source_file, modules) if path]
     seen: set[str] = set()
     while pending:
         path = os.path.realpath(pending.pop())
@@ -53,14 +76,10 @@ def model_code_sources(package: str = "models", modules: tuple[str, ...] = ()) -
         name = os.path.splitext(os.path.basename(path))[0]
         package_of = os.path.basename(os.path.dirname(path)) if name != "__init__" else name
         for module in _imported_modules(path, package_of):
-            if module.split(".")[0] not in roots:
-                continue
-            try:
-                found = importlib.util.find_spec(module)
-            except (ImportError, ValueError):
-                continue  # `from package import name` where name is not a module
-            if found is not None and found.origin and found.origin.endswith(".py"):
-                pending.append(found.origin)
+            if module.split(".")[0] in roots:
+                found = _source_file(module)
+                if found:
+                    pending.append(found)
     return sorted(seen)
 
 

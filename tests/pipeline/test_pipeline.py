@@ -248,6 +248,36 @@ def test_what_the_model_code_imports_is_part_of_its_hash(tmp_path, monkeypatch):
     assert model_code_version("fake_models") != before
 
 
+def test_hashing_the_model_code_imports_none_of_it(tmp_path, monkeypatch):
+    """`tfxp run` hashes the model code to tell that nothing changed; importing a module that
+    imports TensorFlow would cost that check seconds."""
+    import sys
+
+    from pipeline.model_code import model_code_sources
+
+    root = tmp_path / "code"
+    for package in ("fake_models", "fake_helpers", "fake_helpers/deeper"):
+        (root / package).mkdir(parents=True)
+        (root / package / "__init__.py").write_text("")
+    imported = "raise RuntimeError('imported')\n"
+    (root / "fake_models" / "model.py").write_text(
+        "from fake_helpers.options import without_autotune\nfrom fake_helpers.deeper import leaf\n"
+    )
+    (root / "fake_helpers" / "options.py").write_text(imported + "def without_autotune(d):\n    return d\n")
+    (root / "fake_helpers" / "deeper" / "leaf.py").write_text(imported)
+    monkeypatch.syspath_prepend(str(root))
+    monkeypatch.setattr("pipeline.model_code.PROJECT_PACKAGES", ("fake_helpers",))
+    sources = {os.path.relpath(p, root) for p in model_code_sources("fake_models")}
+    assert sources == {
+        "fake_models/__init__.py",
+        "fake_models/model.py",
+        "fake_helpers/options.py",
+        "fake_helpers/deeper/__init__.py",
+        "fake_helpers/deeper/leaf.py",
+    }
+    assert not {"fake_helpers.options", "fake_helpers.deeper.leaf", "fake_models.model"} & set(sys.modules)
+
+
 def test_a_serving_platform_adds_the_infra_validator_before_the_pusher(tmp_path):
     from pipeline.pipeline import infra_validation_spec
 
