@@ -63,9 +63,10 @@ def compare(rows: list[int], repeats: int, overrides: list[str], work: str) -> s
             cores = (
                 measured.cores_between(measured.samples[0].at, measured.samples[-1].at) if measured.samples else None
             )
+            cores_cell = "-" if cores is None else f"{cores:.2f}"  # too short a run to sample twice
             lines.append(
                 f"| {count} | {repeat + 1} | {result['run_fn_seconds']:.1f} | {measured.seconds:.1f} | "
-                f"{cores:.2f} | {measure.gib(measured.peak_tree_pss)} | {result['gc_seconds']:.1f} | "
+                f"{cores_cell} | {measure.gib(measured.peak_tree_pss)} | {result['gc_seconds']:.1f} | "
                 f"{result['longest_gc_seconds']:.1f} | {result['exported']} |"
             )
         medians.append(f"{count} rows: median run_fn {measure.median(seconds):.1f} s over {len(seconds)} run(s)")
