@@ -353,28 +353,26 @@ def run_fn(fn_args: FnArgs) -> None:
 
 
 def _train_dnn(
-    fn_args, spec, tf_transform_output, seed: int, warm_start_dir: str, held=None, train_rows: int | None = None
+    fn_args, spec, tf_transform_output, seed: int, warm_start_dir: str, held, train_rows: int
 ) -> tuple[keras.Model, str | None]:
     """The Keras model (with the tuned hyperparameters when given), and the served model it
-    warm-started from. `held` (train, eval), the splits held in memory, are read from there; else the
-    files, whose train rows are counted unless `train_rows` gives them."""
+    warm-started from. `held` (train, eval), the splits held in memory, are read from there;
+    None: from their files. `train_rows`: the train split's rows (splits.held)."""
     if fn_args.hyperparameters:
         hp = keras_tuner.HyperParameters.from_config(fn_args.hyperparameters)
     else:
         hp = _hyperparameters(spec)
     logging.info("Training with hyperparameters %s", hp.values)
-    label = spec.label.name
+    plan = training_plan.plan(train_rows, spec.trainer.batch_size, fn_args.train_steps, fn_args.eval_steps)
+    logging.info("Training plan: %s (splits %s)", plan, "in memory" if held else "read from their files")
     if held:
         train_data, eval_data = held
-        plan = _plan(fn_args, spec, len(train_data[label]), "in memory")
+        label = spec.label.name
         train = in_memory.training_batches(train_data, label, plan.batch_size, seed)
         evaluation = in_memory.evaluation_batches(
             eval_data, label, training_plan.EVAL_BATCH_SIZE, plan.validation_steps
         )
     else:
-        if train_rows is None:
-            train_rows = training_plan.count_records(fn_args.train_files)
-        plan = _plan(fn_args, spec, train_rows, "read from their files")
         train = splits.input_fn(
             fn_args.train_files, fn_args.data_accessor, tf_transform_output, spec, plan.batch_size, seed
         )
@@ -391,13 +389,6 @@ def _train_dnn(
         callbacks=[keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir), *plan.callbacks()],
     )
     return model, warm_started_from
-
-
-def _plan(fn_args, spec, train_rows: int, source: str) -> training_plan.Plan:
-    """The training plan for `train_rows` rows, logged with where the splits are read from."""
-    plan = training_plan.plan(train_rows, spec.trainer.batch_size, fn_args.train_steps, fn_args.eval_steps)
-    logging.info("Training plan: %s (splits %s)", plan, source)
-    return plan
 
 
 def _train_gbt(train_data, eval_data, spec, tf_transform_output, seed: int) -> gbt.TreeEnsemble:

@@ -70,22 +70,20 @@ def known_classes(features, label):
     return {k: tf.boolean_mask(v, keep) for k, v in features.items()}, tf.boolean_mask(label, keep)
 
 
-def held(fn_args, spec, tf_transform_output) -> tuple[tuple[dict, dict] | None, int | None]:
+def held(fn_args, spec, tf_transform_output) -> tuple[tuple[dict, dict] | None, int]:
     """The train and eval splits as NumPy columns when they are held in memory: always for the
     trees (gbt, auto), and for the network alone when the train split fits
-    training_plan.IN_MEMORY_BYTES; else None (the network reads the files every epoch) and the
-    train split's row count, which deciding took."""
+    training_plan.IN_MEMORY_BYTES; else None (the network reads the files every epoch). Then
+    the train split's rows, counted once."""
     if spec.trainer.model is TrainerModel.DNN:
         rows = training_plan.count_records(fn_args.train_files)
         width = len(tf_transform_output.transformed_feature_spec())
         if not training_plan.fits_in_memory(rows, width):
             logging.info("The train split (%d rows, %d columns) is read from its files every epoch", rows, width)
             return None, rows
-    splits = (
-        read_split(fn_args.train_files, fn_args.data_accessor, tf_transform_output, spec),
-        read_split(fn_args.eval_files, fn_args.data_accessor, tf_transform_output, spec),
-    )
-    return splits, None
+    train = read_split(fn_args.train_files, fn_args.data_accessor, tf_transform_output, spec)
+    evaluation = read_split(fn_args.eval_files, fn_args.data_accessor, tf_transform_output, spec)
+    return (train, evaluation), len(train[spec.label.name])
 
 
 def read_split(file_pattern, data_accessor, tf_transform_output: tft.TFTransformOutput, spec) -> dict[str, Any]:

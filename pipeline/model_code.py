@@ -28,36 +28,23 @@ def _imported_modules(path: str, package: str) -> set[str]:
 
 
 def _source_file(module: str) -> str | None:
-    """The .py file of a dotted module name, found on disk without importing anything: the
-    import system's find_spec imports a submodule's parents, and a project module that imports
+    """The .py file of a dotted module name, found without importing anything: the import
+    system's find_spec imports a submodule's parents, and a project module that imports
     TensorFlow at its top would then cost seconds in `tfxp run`'s check that nothing changed.
-    None for a name inside a module (`from package.module import name`) or outside Python."""
+    Each part is looked up by the path finder in its parent's directories instead. None for a
+    name inside a module (`from package.module import name`) or outside Python."""
+    import importlib.machinery
     import importlib.util
 
     top, *rest = module.split(".")
     spec = importlib.util.find_spec(top)  # a top-level name is looked up, not imported
-    if spec is None:
-        return None
-    if not rest:
-        return spec.origin if spec.origin and spec.origin.endswith(".py") else None
-    directories = list(spec.submodule_search_locations or [])
-    for position, part in enumerate(rest):
-        last = position == len(rest) - 1
-        for directory in directories:
-            package = os.path.join(directory, part)
-            if os.path.isfile(os.path.join(package, "__init__.py")):
-                if last:
-                    return os.path.join(package, "__init__.py")
-                directories = [package]
-                break
-            if os.path.isfile(package + ".py"):
-                return package + ".py" if last else None
-            if os.path.isdir(package) and not last:  # a namespace package
-                directories = [package]
-                break
-        else:
-            return None
-    return None
+    name = top
+    for part in rest:
+        if spec is None or spec.submodule_search_locations is None:
+            return None  # not a package: `part` is a name inside a module
+        name = f"{name}.{part}"
+        spec = importlib.machinery.PathFinder.find_spec(name, list(spec.submodule_search_locations))
+    return spec.origin if spec is not None and spec.origin and spec.origin.endswith(".py") else None
 
 
 def model_code_sources(package: str = "models", modules: tuple[str, ...] = ()) -> list[str]:
