@@ -299,6 +299,9 @@ class TreeEnsemble(tf.Module):
             axis=1,
         )
 
+    # Plain TensorFlow ops over loops fixed by the forest's shape: AutoGraph has nothing to
+    # convert, and converting the walk's functions was most of the time a trace took.
+    @tf.autograph.experimental.do_not_convert
     def __call__(self, transformed_features: Mapping[str, Any]):
         raw = raw_scores(
             self.arrays,

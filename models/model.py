@@ -173,6 +173,20 @@ def _raw_serving_spec(spec: model_inputs.ModelSpec, tf_transform_output: tft.TFT
     return {name: raw_spec[name] for name in model_inputs.raw_input_columns(spec)}
 
 
+def _parsed_spec(raw_spec: dict[str, Any]) -> dict[str, tf.TypeSpec] | None:
+    """What `tf.io.parse_example` returns for `raw_spec`, as type specs; None for a feature
+    spec other than fixed-length and variable-length ones (the schemas SchemaGen infers)."""
+    specs = {}
+    for name, feature in raw_spec.items():
+        if isinstance(feature, tf.io.FixedLenFeature):
+            specs[name] = tf.TensorSpec([None, *feature.shape], feature.dtype)
+        elif isinstance(feature, tf.io.VarLenFeature):
+            specs[name] = tf.SparseTensorSpec([None, None], feature.dtype)
+        else:
+            return None
+    return specs
+
+
 def _serving_functions(
     model: keras.Model, spec: model_inputs.ModelSpec, tf_transform_output: tft.TFTransformOutput, tft_layer
 ) -> dict[str, Any]:
@@ -183,6 +197,10 @@ def _serving_functions(
     mean, std = target_scale(spec, tf_transform_output, tft_layer) if task is Task.REGRESSION else (0.0, 1.0)
 
     def predict(raw_features):
+        """The model on parsed raw columns. Traced once, as a function of its own that every
+        prediction signature calls, where an inline one traced the transform layer and the
+        model (the trees' graph) into each signature again: export took that much longer, and
+        the SavedModel held each copy."""
         output = model(tft_layer(raw_features))
         if task is Task.BINARY:
             probability = tf.reshape(output, [-1])
@@ -195,6 +213,10 @@ def _serving_functions(
             }
         target = mean + std * tf.reshape(tf.cast(output, tf.float32), [-1])
         return {"predictions": tf.math.expm1(target) if spec.label.log_transform else target}
+
+    parsed = _parsed_spec(raw_spec)
+    if parsed is not None:
+        predict = tf.function(predict, input_signature=[parsed])
 
     def scores(probabilities):
         """classify's "scores": one column per class, in the order of `names`."""

@@ -62,6 +62,32 @@ def test_export_has_the_four_signatures(exported):
     assert set(exported.signatures) == {"serving_default", "serve_raw", "classify", "transform_features"}
 
 
+class _CountingModel:
+    """The trained model, counting the times a trace calls it."""
+
+    def __init__(self, model):
+        self.model, self.calls = model, 0
+
+    def __call__(self, features):
+        self.calls += 1
+        return self.model(features)
+
+    def save_weights(self, path):
+        self.model.save_weights(path)
+
+
+def test_the_export_traces_the_model_once_for_every_signature(trained, transformed, spec, tmp_path):
+    """serving_default, serve_raw and classify call one traced prediction function: the model
+    (for the trees, their whole walk) is in the SavedModel once, and traced once."""
+    model, _, _ = trained
+    output, _ = transformed
+    counting = _CountingModel(model)
+    model_lib.export(counting, spec, output, str(tmp_path / "serving"))
+    assert counting.calls == 1
+    loaded = tf.saved_model.load(str(tmp_path / "serving"))
+    assert set(loaded.signatures) == {"serving_default", "serve_raw", "classify", "transform_features"}
+
+
 def _signature_defs(export_dir):
     from tensorflow.core.protobuf import saved_model_pb2
 
