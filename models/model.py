@@ -132,11 +132,15 @@ def _inputs(
 
 
 def _build_model(
-    hp: keras_tuner.HyperParameters, spec: model_inputs.ModelSpec, tf_transform_output: tft.TFTransformOutput
+    hp: keras_tuner.HyperParameters,
+    spec: model_inputs.ModelSpec,
+    tf_transform_output: tft.TFTransformOutput,
+    steps_per_execution: int = 1,
 ) -> keras.Model:
     """A feed-forward network over the transformed features, with the task's head: numbers as
     they are, categorical ids (vocabularies, buckets, timestamp parts, crosses) one-hot, or
-    embedded when they have more ids than training_plan.ONE_HOT_MAX_IDS."""
+    embedded when they have more ids than training_plan.ONE_HOT_MAX_IDS. Compiled to run
+    `steps_per_execution` steps per call (training_plan.Plan.steps_per_execution)."""
     inputs, wide, deep = {}, [], []
     numeric, categorical = _inputs(spec, tf_transform_output)
     for key in numeric:
@@ -164,7 +168,12 @@ def _build_model(
         loss = keras.losses.Huber(delta=1.0) if spec.trainer.loss is RegressionLoss.HUBER else "mse"
         metrics = [keras.metrics.MeanAbsoluteError(name="mae")]
     model = keras.Model(inputs=inputs, outputs=output)
-    model.compile(loss=loss, optimizer=keras.optimizers.Adam(learning_rate=hp.get("learning_rate")), metrics=metrics)
+    model.compile(
+        loss=loss,
+        optimizer=keras.optimizers.Adam(learning_rate=hp.get("learning_rate")),
+        metrics=metrics,
+        steps_per_execution=steps_per_execution,
+    )
     return model
 
 
@@ -399,7 +408,7 @@ def _train_dnn(
             fn_args.train_files, fn_args.data_accessor, tf_transform_output, spec, plan.batch_size, seed
         )
         evaluation = splits.eval_input(fn_args, tf_transform_output, spec, seed, plan.validation_steps)
-    model = _build_model(hp, spec, tf_transform_output)
+    model = _build_model(hp, spec, tf_transform_output, plan.steps_per_execution)
     warm_started_from = _warm_start(model, warm_start_dir)
     model.fit(
         train,

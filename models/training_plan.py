@@ -38,6 +38,10 @@ PATIENCE_BOUNDS = (3, 10)
 IN_MEMORY_BYTES = 2**30
 # Batches of the eval split, which one pass per epoch scores (unless trainer.eval_steps is set).
 EVAL_BATCH_SIZE = 200
+# Keras runs up to this many train steps per call of its compiled step (compile's
+# steps_per_execution), which saves a return to Python after every step; measured in
+# benchmarks/README.md.
+MAX_STEPS_PER_EXECUTION = 64
 
 # A categorical input with more ids than this is embedded, at most this wide; with fewer it is
 # one-hot (a weight per value, which small vocabularies can afford and learn well).
@@ -93,6 +97,16 @@ class Plan:
     epochs: int
     validation_steps: int | None  # None: one pass over the eval split
     patience: int | None  # epochs without a better eval loss before stopping; None: no early stopping
+
+    @property
+    def steps_per_execution(self) -> int:
+        """The largest divisor of the epoch's steps (and of the eval steps, where set) up to
+        MAX_STEPS_PER_EXECUTION. Keras runs whole calls, so a call that did not divide the
+        epoch would run past its end into the next epoch's batches; dividing it, every epoch
+        trains on the batches it trained on one step per call, and the weights are the same to
+        the bit (tests/models/test_model.py)."""
+        steps = math.gcd(self.steps_per_epoch, self.validation_steps or self.steps_per_epoch)
+        return max(d for d in range(1, min(steps, MAX_STEPS_PER_EXECUTION) + 1) if steps % d == 0)
 
     def callbacks(self) -> list[keras.callbacks.Callback]:
         """Early stopping (back to the best epoch's weights) and halving the learning rate on a

@@ -43,6 +43,45 @@ def test_explicit_steps_and_batch_size_override_the_rules():
     assert plan.patience is None and plan.callbacks() == []
 
 
+@pytest.mark.parametrize(
+    "steps, eval_steps, per_call",
+    [
+        (188, None, 47),  # the bundled sample's epoch: 4 x 47
+        (1173, None, 51),  # 1.5M rows: 3 x 17 x 23, and 69 is over the cap
+        (197, None, 1),  # a prime: one step per call, as before
+        (64, None, 64),
+        (300, 7, 1),  # the eval steps must divide too
+        (300, 20, 20),
+    ],
+)
+def test_steps_per_call_divide_the_epoch_within_the_cap(steps, eval_steps, per_call):
+    plan = training_plan.Plan(64, steps, 3, eval_steps, None)
+    assert plan.steps_per_execution == per_call
+    assert steps % per_call == 0 and per_call <= training_plan.MAX_STEPS_PER_EXECUTION
+
+
+def _trained_weights(transformed, spec, steps_per_execution):
+    output, features = transformed
+    features = dict(features)
+    labels = tf.reshape(features.pop(spec.label.name), [-1, 1])
+    x = {name: tf.reshape(values, [-1, 1]) for name, values in features.items()}
+    keras.utils.set_random_seed(7)
+    model = model_lib._build_model(model_lib._hyperparameters(spec), spec, output, steps_per_execution)
+    data = tf.data.Dataset.from_tensor_slices((x, labels)).batch(8).repeat()
+    model.fit(data, epochs=3, steps_per_epoch=8, verbose=0)
+    return model.get_weights()
+
+
+def test_steps_per_call_that_divide_the_epoch_train_the_same_weights_to_the_bit(transformed, model_config):
+    """What Plan.steps_per_execution relies on. A count that does not divide the epoch runs past
+    its end (3 calls of 3 steps for an epoch of 8), so it trains other weights: the comparison
+    can tell."""
+    spec = model_inputs.from_custom_config(model_config)
+    one = _trained_weights(transformed, spec, 1)
+    assert all(np.array_equal(a, b) for a, b in zip(one, _trained_weights(transformed, spec, 4), strict=True))
+    assert not all(np.array_equal(a, b) for a, b in zip(one, _trained_weights(transformed, spec, 3), strict=True))
+
+
 def test_the_plan_stops_early_on_the_eval_loss_and_keeps_the_best_weights():
     stop, schedule = None, None
     for callback in training_plan.plan(12_000).callbacks():
