@@ -309,16 +309,17 @@ def tuner_fn(fn_args: FnArgs) -> TunerFnResult:
         hyperparameters=_hyperparameters(spec, train_rows),
         seed=seed,
     )
+    batch_size = spec.trainer.batch_size or training_plan.batch_size_for(train_rows)
+    steps = fn_args.train_steps or training_plan.trial_steps(train_rows, batch_size)
+    validation_steps = fn_args.eval_steps  # None: one pass over the eval split
+    per_call = training_plan.Plan(batch_size, steps, 1, validation_steps, None).steps_per_execution
     tuner = keras_tuner.Tuner(
         oracle=oracle,
-        hypermodel=lambda hp: _build_model(hp, spec, tf_transform_output),
+        hypermodel=lambda hp: _build_model(hp, spec, tf_transform_output, per_call),
         directory=fn_args.working_dir,
         project_name="tuning",
         overwrite=True,
     )
-    batch_size = spec.trainer.batch_size or training_plan.batch_size_for(train_rows)
-    steps = fn_args.train_steps or training_plan.trial_steps(train_rows, batch_size)
-    validation_steps = fn_args.eval_steps  # None: one pass over the eval split
     logging.info(
         "Tuning: %s trials (%s minutes), %d train rows, batch %d, %d steps per trial",
         trials,
