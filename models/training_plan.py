@@ -104,7 +104,7 @@ class Plan:
         MAX_STEPS_PER_EXECUTION. Keras runs whole calls, so a call that did not divide the
         epoch would run past its end into the next epoch's batches; dividing it, every epoch
         trains on the batches it trained on one step per call, and the weights are the same to
-        the bit (tests/models/test_model.py)."""
+        the bit (tests/models/test_training_plan.py)."""
         steps = math.gcd(self.steps_per_epoch, self.validation_steps or self.steps_per_epoch)
         return max(d for d in range(1, min(steps, MAX_STEPS_PER_EXECUTION) + 1) if steps % d == 0)
 
