@@ -88,6 +88,26 @@ def test_the_export_traces_the_model_once_for_every_signature(trained, transform
     assert set(loaded.signatures) == {"serving_default", "serve_raw", "classify", "transform_features"}
 
 
+def test_the_prediction_takes_what_parse_example_gives():
+    specs = model_lib._parsed_spec(
+        {"fare": tf.io.FixedLenFeature([1], tf.float32), "company": tf.io.VarLenFeature(tf.string)}
+    )
+    assert specs == {
+        "fare": tf.TensorSpec([None, 1], tf.float32),
+        "company": tf.SparseTensorSpec([None, None], tf.string),
+    }
+    parsed = tf.io.parse_example(
+        [tf.train.Example().SerializeToString()],
+        {
+            "fare": tf.io.FixedLenFeature([1], tf.float32, default_value=[0.0]),
+            "company": tf.io.VarLenFeature(tf.string),
+        },
+    )
+    assert all(specs[name].is_compatible_with(value) for name, value in parsed.items())
+    # Other feature specs (SchemaGen infers none): the prediction stays inline in each signature.
+    assert model_lib._parsed_spec({"x": tf.io.SparseFeature("i", "v", tf.float32, 4)}) is None
+
+
 def _signature_defs(export_dir):
     from tensorflow.core.protobuf import saved_model_pb2
 
