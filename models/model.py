@@ -312,7 +312,7 @@ def tuner_fn(fn_args: FnArgs) -> TunerFnResult:
     batch_size = spec.trainer.batch_size or training_plan.batch_size_for(train_rows)
     steps = fn_args.train_steps or training_plan.trial_steps(train_rows, batch_size)
     validation_steps = fn_args.eval_steps  # None: one pass over the eval split
-    per_call = training_plan.Plan(batch_size, steps, 1, validation_steps, None).steps_per_execution
+    per_call = training_plan.steps_per_call(steps, validation_steps)
     tuner = keras_tuner.Tuner(
         oracle=oracle,
         hypermodel=lambda hp: _build_model(hp, spec, tf_transform_output, per_call),

@@ -100,13 +100,8 @@ class Plan:
 
     @property
     def steps_per_execution(self) -> int:
-        """The largest divisor of the epoch's steps (and of the eval steps, where set) up to
-        MAX_STEPS_PER_EXECUTION. Keras runs whole calls, so a call that did not divide the
-        epoch would run past its end into the next epoch's batches; dividing it, every epoch
-        trains on the batches it trained on one step per call, and the weights are the same to
-        the bit (tests/models/test_training_plan.py)."""
-        steps = math.gcd(self.steps_per_epoch, self.validation_steps or self.steps_per_epoch)
-        return max(d for d in range(1, min(steps, MAX_STEPS_PER_EXECUTION) + 1) if steps % d == 0)
+        """`steps_per_call` of this plan's epoch and eval steps."""
+        return steps_per_call(self.steps_per_epoch, self.validation_steps)
 
     def callbacks(self) -> list[keras.callbacks.Callback]:
         """Early stopping (back to the best epoch's weights) and halving the learning rate on a
@@ -121,6 +116,17 @@ class Plan:
                 monitor="val_loss", patience=self.patience, restore_best_weights=True, verbose=1
             ),
         ]
+
+
+def steps_per_call(steps: int, eval_steps: int | None = None) -> int:
+    """Keras' steps per call (compile's steps_per_execution) for an epoch of `steps` steps and
+    `eval_steps` eval steps (None: one pass): their largest common divisor up to
+    MAX_STEPS_PER_EXECUTION. Keras runs whole calls, so a call that did not divide the epoch
+    would run past its end into the next epoch's batches; dividing it, every epoch trains on
+    the batches it trained on one step per call, and the weights are the same to the bit
+    (tests/models/test_training_plan.py)."""
+    common = math.gcd(steps, eval_steps or steps)
+    return max(d for d in range(1, min(common, MAX_STEPS_PER_EXECUTION) + 1) if common % d == 0)
 
 
 def plan(
